@@ -1,0 +1,160 @@
+"""The ``amazon-ups`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from amazon_ups.world.faults import FaultConfig
+from amazon_ups.world.server import ServerConfig, WorldServer
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
+
+
+def _flakiness(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 99:
+        raise argparse.ArgumentTypeError(f"must be a percentage 0-99, not {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="amazon-ups",
+        description="A mini-Amazon, a mini-UPS and the simulated world they share.",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="info shows every world's connects, commands and results (default: info)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    world = commands.add_parser(
+        "world",
+        help="run the world simulator",
+        description="Serve the world protocol on two ports, wire-compatible with the official "
+        "world simulator. Worlds are kept in --state and survive restarts.",
+    )
+    world.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    world.add_argument("--ups-port", type=int, default=12345, help="port for UPS (default 12345)")
+    world.add_argument(
+        "--amazon-port", type=int, default=23456, help="port for Amazon (default 23456)"
+    )
+    world.add_argument(
+        "--state",
+        default="var/world.sqlite3",
+        help="SQLite file holding the worlds (default var/world.sqlite3; ':memory:' keeps nothing)",
+    )
+    faults = world.add_argument_group(
+        "fault injection", "Seeded, so a run with the same --seed makes the same choices."
+    )
+    faults.add_argument(
+        "--flakiness",
+        type=_flakiness,
+        default=0,
+        help="percent of incoming commands dropped, like the official server (0-99)",
+    )
+    faults.add_argument("--seed", type=int, default=0, help="seed for every random choice")
+    faults.add_argument(
+        "--drop-responses",
+        type=_probability,
+        default=0.0,
+        metavar="P",
+        help="probability that each outgoing result or ack is dropped (it is re-sent)",
+    )
+    faults.add_argument(
+        "--duplicate-responses",
+        type=_probability,
+        default=0.0,
+        metavar="P",
+        help="probability that each outgoing result or ack is sent twice",
+    )
+    faults.add_argument(
+        "--reorder-responses",
+        type=_probability,
+        default=0.0,
+        metavar="P",
+        help="probability that an outgoing message's results are shuffled",
+    )
+    faults.add_argument(
+        "--delay-responses",
+        type=_probability,
+        default=0.0,
+        metavar="P",
+        help="probability that an outgoing message is held back (reorders messages)",
+    )
+    faults.add_argument(
+        "--max-delay",
+        type=float,
+        default=0.5,
+        metavar="SECONDS",
+        help="longest hold-back for --delay-responses (default 0.5)",
+    )
+    world.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="close connections silent for this long, like the official world (default 600)",
+    )
+    world.set_defaults(run=run_world)
+    return parser
+
+
+def run_world(args: argparse.Namespace) -> int:
+    config = ServerConfig(
+        host=args.host,
+        ups_port=args.ups_port,
+        amazon_port=args.amazon_port,
+        state=args.state,
+        idle_timeout=args.idle_timeout,
+        faults=FaultConfig(
+            flakiness=args.flakiness,
+            drop=args.drop_responses,
+            duplicate=args.duplicate_responses,
+            reorder=args.reorder_responses,
+            delay=args.delay_responses,
+            max_delay=args.max_delay,
+            seed=args.seed,
+        ),
+    )
+    return asyncio.run(_serve(WorldServer(config)))
+
+
+async def _serve(server: WorldServer) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await server.start()
+    print(
+        f"world ready: UPS port {server.ports['ups']}, Amazon port {server.ports['amazon']}",
+        flush=True,
+    )
+    await stop.wait()
+    await server.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

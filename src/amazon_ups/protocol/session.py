@@ -1,0 +1,232 @@
+"""Sans-IO reliable session: seqnums, acks, re-sends and duplicate detection.
+
+Both protocols we speak (world and Amazon-UPS) make the same promise: every
+numbered message is re-sent until the peer acks its seqnum, and every received
+numbered message is acked each time it arrives but acted upon once. This module
+is that promise as pure state, with time passed in as a number: no sockets, no
+clock, no threads. The world simulator uses it for its results, and the clients
+use it for their commands.
+
+- ``SeqnumSet``: the seqnums already received, kept as intervals so that a peer
+  numbering 1, 2, 3, ... costs one interval however long it runs.
+- ``Outbox``: our unacked messages and when each is next due, with backoff.
+- ``ReliableSession``: both directions of one exchange put together.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
+
+
+class Numbered(Protocol):
+    seqnum: int
+
+
+T = TypeVar("T", bound=Numbered)
+
+
+@dataclass(frozen=True)
+class ResendPolicy:
+    """When an unacked message goes out again: ``first`` seconds after it was
+    sent, then each wait ``factor`` times longer, never longer than ``ceiling``."""
+
+    first: float = 0.2
+    factor: float = 2.0
+    ceiling: float = 5.0
+
+    def delay(self, attempts: int) -> float:
+        """Wait before the next send, after ``attempts`` sends so far (>= 1)."""
+        return min(self.ceiling, self.first * self.factor ** (attempts - 1))
+
+
+class SeqnumSet:
+    """A set of integers stored as sorted, disjoint, non-adjacent intervals."""
+
+    def __init__(self, intervals: Iterable[tuple[int, int]] = ()) -> None:
+        merged: list[list[int]] = []
+        for start, end in sorted(intervals):
+            if start > end:
+                raise ValueError(f"empty interval ({start}, {end})")
+            if merged and start <= merged[-1][1] + 1:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        self._starts: list[int] = [s for s, _ in merged]
+        self._ends: list[int] = [e for _, e in merged]  # inclusive
+
+    def __contains__(self, n: int) -> bool:
+        i = bisect.bisect_right(self._starts, n) - 1
+        return i >= 0 and n <= self._ends[i]
+
+    def add(self, n: int) -> bool:
+        """Add ``n``; returns False if it was already there."""
+        i = bisect.bisect_right(self._starts, n) - 1
+        if i >= 0 and n <= self._ends[i]:
+            return False
+        joins_left = i >= 0 and self._ends[i] == n - 1
+        joins_right = i + 1 < len(self._starts) and self._starts[i + 1] == n + 1
+        if joins_left and joins_right:
+            self._ends[i] = self._ends[i + 1]
+            del self._starts[i + 1], self._ends[i + 1]
+        elif joins_left:
+            self._ends[i] = n
+        elif joins_right:
+            self._starts[i + 1] = n
+        else:
+            self._starts.insert(i + 1, n)
+            self._ends.insert(i + 1, n)
+        return True
+
+    def intervals(self) -> list[tuple[int, int]]:
+        return list(zip(self._starts, self._ends, strict=True))
+
+    def __len__(self) -> int:
+        return sum(e - s + 1 for s, e in zip(self._starts, self._ends, strict=True))
+
+    def __iter__(self) -> Iterator[int]:
+        for start, end in zip(self._starts, self._ends, strict=True):
+            yield from range(start, end + 1)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SeqnumSet) and self.intervals() == other.intervals()
+
+    def __repr__(self) -> str:
+        return f"SeqnumSet({self.intervals()!r})"
+
+
+@dataclass
+class _Pending(Generic[T]):
+    item: T
+    due: float
+    attempts: int = 0
+
+
+@dataclass
+class Outbox(Generic[T]):
+    """Our unacked messages, each due to be sent now or at a later time."""
+
+    policy: ResendPolicy = field(default_factory=ResendPolicy)
+    _pending: dict[int, _Pending[T]] = field(default_factory=dict)
+    # (due, seqnum) entries; an entry whose due differs from _pending's is stale.
+    _heap: list[tuple[float, int]] = field(default_factory=list)
+
+    def put(self, item: T) -> None:
+        """Queue ``item`` (keyed by its seqnum) to be sent at the next ``due``."""
+        entry = _Pending(item, due=float("-inf"))
+        self._pending[item.seqnum] = entry
+        heapq.heappush(self._heap, (entry.due, item.seqnum))
+
+    def ack(self, seqnum: int) -> bool:
+        """Forget ``seqnum``; returns False if it was not waiting for an ack."""
+        return self._pending.pop(seqnum, None) is not None
+
+    def due(self, now: float) -> list[T]:
+        """Items to send now, oldest first; each is scheduled for its next re-send."""
+        out = []
+        while self._heap and self._heap[0][0] <= now:
+            due, seqnum = heapq.heappop(self._heap)
+            entry = self._pending.get(seqnum)
+            if entry is None or entry.due != due:
+                continue
+            entry.attempts += 1
+            entry.due = now + self.policy.delay(entry.attempts)
+            heapq.heappush(self._heap, (entry.due, seqnum))
+            out.append(entry.item)
+        self._compact()
+        return out
+
+    def next_deadline(self) -> float | None:
+        while self._heap:
+            due, seqnum = self._heap[0]
+            entry = self._pending.get(seqnum)
+            if entry is not None and entry.due == due:
+                return due
+            heapq.heappop(self._heap)
+        return None
+
+    def rewind(self) -> None:
+        """Make every unacked item due at once (the peer has just reconnected)."""
+        for entry in self._pending.values():
+            entry.due = float("-inf")
+            entry.attempts = 0
+        self._heap = sorted((e.due, s) for s, e in self._pending.items())
+
+    def _compact(self) -> None:
+        # Acked items leave stale heap entries behind; rebuild before they pile up.
+        if len(self._heap) > 2 * len(self._pending) + 64:
+            self._heap = [(e.due, s) for s, e in self._pending.items()]
+            heapq.heapify(self._heap)
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def __contains__(self, seqnum: int) -> bool:
+        return seqnum in self._pending
+
+    def items(self) -> list[T]:
+        return [entry.item for _, entry in sorted(self._pending.items())]
+
+
+@dataclass
+class Batch(Generic[T]):
+    """What to put in the next message to the peer."""
+
+    acks: list[int]
+    items: list[T]
+
+    def __bool__(self) -> bool:
+        return bool(self.acks or self.items)
+
+
+class ReliableSession(Generic[T]):
+    """Our numbered messages out (re-sent until acked) and theirs in (acked, deduplicated)."""
+
+    def __init__(
+        self,
+        first_seqnum: int = 1,
+        policy: ResendPolicy | None = None,
+    ) -> None:
+        self.next_seqnum = first_seqnum
+        self.outbox: Outbox[T] = Outbox(policy or ResendPolicy())
+        self.received = SeqnumSet()
+        self._acks_to_send: dict[int, None] = {}
+
+    def send(self, item: T) -> T:
+        """Number ``item`` with our next seqnum and queue it until acked."""
+        item.seqnum = self.next_seqnum
+        self.next_seqnum += 1
+        self.outbox.put(item)
+        return item
+
+    def receive(self, seqnum: int) -> bool:
+        """A numbered message arrived: it will be acked; True if it is new."""
+        self._acks_to_send[seqnum] = None
+        return self.received.add(seqnum)
+
+    def acknowledge(self, seqnums: Iterable[int]) -> list[int]:
+        """The peer acked these; returns the ones we were waiting for."""
+        return [s for s in seqnums if self.outbox.ack(s)]
+
+    def poll(self, now: float) -> Batch[T]:
+        """Acks owed to the peer, plus our items that are due (new or re-sends)."""
+        acks = list(self._acks_to_send)
+        self._acks_to_send.clear()
+        return Batch(acks, self.outbox.due(now))
+
+    @property
+    def owes_acks(self) -> bool:
+        return bool(self._acks_to_send)
+
+    def next_deadline(self) -> float | None:
+        """When ``poll`` next has something to send, if nothing else happens."""
+        if self._acks_to_send:
+            return float("-inf")
+        return self.outbox.next_deadline()
+
+    def rewind(self) -> None:
+        """The transport was replaced: re-send everything unacked at once."""
+        self.outbox.rewind()

@@ -1,0 +1,477 @@
+"""The world engine: every rule of the world protocol, as a pure state machine.
+
+No sockets, no clock. The server feeds it connect requests and commands, each
+with the time it arrived, and asks it for the responses to send; it calls
+``advance(now)`` when ``next_deadline()`` comes. Given the same inputs at the
+same times it reaches the same state, which is what makes the journal
+(``journal.py``) a complete record: timed events are handled at their own
+due time, never at the time someone happened to look.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from google.protobuf.message import Message
+
+from amazon_ups.protocol import world_amazon_pb2 as wa
+from amazon_ups.protocol import world_ups_pb2 as wu
+from amazon_ups.protocol.session import ReliableSession, ResendPolicy
+from amazon_ups.protocol.world_messages import CONNECTED, DIALECTS, Side
+from amazon_ups.world import timing
+from amazon_ups.world.model import (
+    Leg,
+    Package,
+    PackageStatus,
+    Stop,
+    Truck,
+    TruckStatus,
+    Warehouse,
+    World,
+)
+
+logger = logging.getLogger("amazon_ups.world")
+
+
+class Rejected(Exception):
+    """A command breaks a rule; its text goes back to the client in AErr/UErr."""
+
+
+class EventKind(Enum):
+    PURCHASE_ARRIVED = "purchase arrived"
+    PACKED = "packed"
+    LOADED = "loaded"
+    TRUCK_ARRIVED = "truck arrived"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectResult:
+    world_id: int
+    result: str
+
+    @property
+    def ok(self) -> bool:
+        return self.result == CONNECTED
+
+
+class WorldEngine:
+    def __init__(self, resend_policy: ResendPolicy | None = None) -> None:
+        self.worlds: dict[int, World] = {}
+        self.next_world_id = 1
+        self.resend_policy = resend_policy or ResendPolicy()
+        # (due time, tie-breaker, kind, world id, details)
+        self._timeline: list[tuple[float, int, EventKind, int, Any]] = []
+        self._event_order = itertools.count()
+        self.log: logging.Logger | logging.LoggerAdapter = logger
+
+    # -- persistence: the logger is not state -------------------------------
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["log"]
+        state["_event_order"] = next(self._event_order)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state["_event_order"] = itertools.count(state["_event_order"])
+        self.__dict__.update(state)
+        self.log = logger
+
+    # -- connecting -----------------------------------------------------------
+
+    def connect(self, side: Side, request: Message, now: float) -> ConnectResult:
+        """Create a world (no worldid) or join one, adding the trucks or warehouses brought."""
+        wanted = request.worldid if request.HasField("worldid") else None
+        if request.isAmazon != (side is Side.AMAZON):
+            expected = "true on the Amazon port" if side is Side.AMAZON else "false on the UPS port"
+            return ConnectResult(
+                -1 if wanted is None else wanted, f"error: isAmazon must be {expected}"
+            )
+        if side is Side.AMAZON:
+            kind, brought = "warehouse", [(w.id, w.x, w.y) for w in request.initwh]
+        else:
+            kind, brought = "truck", [(t.id, t.x, t.y) for t in request.trucks]
+
+        world = None
+        if wanted is not None:
+            world = self.worlds.get(wanted)
+            if world is None:
+                return ConnectResult(wanted, f"error: world {wanted} does not exist")
+        existing = (
+            {} if world is None else (world.warehouses if side is Side.AMAZON else world.trucks)
+        )
+        try:
+            new = _new_places(kind, brought, existing)
+        except Rejected as error:
+            return ConnectResult(-1 if wanted is None else wanted, str(error))
+
+        if world is None:
+            world = World(
+                id=self.next_world_id,
+                sessions={s: ReliableSession(policy=self.resend_policy) for s in Side},
+            )
+            self.next_world_id += 1
+            self.worlds[world.id] = world
+            self.log.info("world %d created by %s with %d %ss", world.id, side, len(new), kind)
+        for place_id, x, y in new:
+            if side is Side.AMAZON:
+                world.warehouses[place_id] = Warehouse(place_id, x, y)
+            else:
+                world.trucks[place_id] = Truck(place_id, x, y)
+        if new and wanted is not None:
+            self.log.info("world %d: %s added %d %ss", world.id, side, len(new), kind)
+        world.sessions[side].rewind()
+        return ConnectResult(world.id, CONNECTED)
+
+    # -- commands ---------------------------------------------------------------
+
+    def handle(self, world_id: int, side: Side, commands: Message, now: float) -> None:
+        """Run one ACommands/UCommands message from ``side`` of world ``world_id``."""
+        self.advance(now)
+        world = self.worlds[world_id]
+        session = world.sessions[side]
+        for seqnum in session.acknowledge(commands.acks):
+            self.log.debug("world %d: %s acked result %d", world_id, side, seqnum)
+        if commands.HasField("simspeed"):
+            world.simspeed[side] = commands.simspeed
+            self.log.info("world %d: %s simspeed %d", world_id, side, commands.simspeed)
+        for field_name in DIALECTS[side].command_fields:
+            for command in getattr(commands, field_name):
+                if not session.receive(command.seqnum):
+                    self.log.info(
+                        "world %d: %s repeated seqnum %d: acked again, not run",
+                        world_id,
+                        side,
+                        command.seqnum,
+                    )
+                    continue
+                self.log.info("world %d: %s -> %s %s", world_id, side, field_name, _brief(command))
+                run = getattr(self, f"_{side}_{field_name}")
+                try:
+                    run(world, command, now)
+                except Rejected as error:
+                    self._reject(world, side, str(error), command.seqnum)
+
+    def reject_malformed(self, world_id: int, side: Side, reason: str) -> None:
+        """A frame from ``side`` did not parse; tell it, with no origin seqnum (-1)."""
+        self._reject(self.worlds[world_id], side, f"error: {reason}", -1)
+
+    def _reject(self, world: World, side: Side, text: str, origin: int) -> None:
+        error = DIALECTS[side].error(err=text, originseqnum=origin)
+        self._send(world, side, error)
+
+    def _send(self, world: World, side: Side, result: Message) -> None:
+        world.sessions[side].send(result)
+        self.log.info("world %d: %s <- %s", world.id, side, _brief(result))
+
+    # Amazon's commands
+
+    def _amazon_buy(self, world: World, command: wa.APurchaseMore, now: float) -> None:
+        warehouse = _warehouse(world, command.whnum)
+        for product in command.things:
+            if product.count <= 0:
+                raise Rejected(
+                    f"error: product {product.id} count must be positive, not {product.count}"
+                )
+        for product in command.things:
+            known = world.products.setdefault(product.id, product.description)
+            if known != product.description:
+                self.log.warning(
+                    "world %d: product %d bought as %r, keeps its first description %r",
+                    world.id,
+                    product.id,
+                    product.description,
+                    known,
+                )
+        arrival = wa.APurchaseMore()
+        arrival.CopyFrom(command)
+        due = now + timing.scaled(timing.PURCHASE_SECONDS, world.simspeed[Side.AMAZON])
+        self._schedule(due, EventKind.PURCHASE_ARRIVED, world.id, (warehouse.id, arrival))
+
+    def _amazon_topack(self, world: World, command: wa.APack, now: float) -> None:
+        warehouse = _warehouse(world, command.whnum)
+        if command.shipid in world.packages:
+            raise Rejected(f"error: package id {command.shipid} already exists in this world")
+        if not command.things:
+            raise Rejected(f"error: package {command.shipid} has no products to pack")
+        needed: Counter[int] = Counter()
+        for product in command.things:
+            if product.count <= 0:
+                raise Rejected(
+                    f"error: product {product.id} count must be positive, not {product.count}"
+                )
+            if product.id not in world.products:
+                raise Rejected(f"error: product_id {product.id} does not exist in this world")
+            needed[product.id] += product.count
+        for product_id, count in needed.items():
+            have = warehouse.stock.get(product_id, 0)
+            if have < count:
+                raise Rejected(
+                    f"error: warehouse {warehouse.id} has {have} of product {product_id}, "
+                    f"package {command.shipid} needs {count}"
+                )
+        for product_id, count in needed.items():
+            warehouse.stock[product_id] -= count
+        world.packages[command.shipid] = Package(command.shipid, warehouse.id)
+        due = now + timing.scaled(timing.PACK_SECONDS, world.simspeed[Side.AMAZON])
+        self._schedule(due, EventKind.PACKED, world.id, command.shipid)
+
+    def _amazon_load(self, world: World, command: wa.APutOnTruck, now: float) -> None:
+        _warehouse(world, command.whnum)
+        truck = _truck(world, command.truckid)
+        package = _package(world, command.shipid)
+        if package.warehouse != command.whnum:
+            raise Rejected(
+                f"error: package {package.shipid} is at warehouse {package.warehouse}, "
+                f"not {command.whnum}"
+            )
+        if package.status is not PackageStatus.PACKED:
+            raise Rejected(
+                f"error: package {package.shipid} is not ready to load "
+                f"(it is {package.status.lower()})"
+            )
+        at_warehouse = truck.status in (TruckStatus.ARRIVE_WAREHOUSE, TruckStatus.LOADING)
+        if not at_warehouse or truck.warehouse != command.whnum:
+            raise Rejected(
+                f"error: truck {truck.id} is not at warehouse {command.whnum} "
+                f"(it is {truck.status.lower()})"
+            )
+        package.status = PackageStatus.LOADING
+        package.truck = truck.id
+        truck.status = TruckStatus.LOADING
+        truck.loads_in_progress += 1
+        start = max(now, truck.loading_until)
+        truck.loading_until = start + timing.scaled(
+            timing.LOAD_SECONDS, world.simspeed[Side.AMAZON]
+        )
+        self._schedule(truck.loading_until, EventKind.LOADED, world.id, package.shipid)
+
+    def _amazon_queries(self, world: World, command: wa.AQuery, now: float) -> None:
+        package = _package(world, command.packageid)
+        self._send(world, Side.AMAZON, wa.APackage(packageid=package.shipid, status=package.status))
+
+    # UPS's commands
+
+    def _ups_pickups(self, world: World, command: wu.UGoPickup, now: float) -> None:
+        truck = _truck(world, command.truckid)
+        warehouse = _warehouse(world, command.whid)
+        if truck.status is TruckStatus.TRAVELING:
+            raise Rejected(
+                f"error: truck {truck.id} is busy traveling to warehouse {truck.warehouse}"
+            )
+        if truck.status is TruckStatus.LOADING:
+            raise Rejected(
+                f"error: truck {truck.id} is busy loading at warehouse {truck.warehouse}"
+            )
+        # A delivering truck keeps its remaining route for later.
+        truck.status = TruckStatus.TRAVELING
+        truck.warehouse = warehouse.id
+        self._drive(world, truck, warehouse.x, warehouse.y, now)
+
+    def _ups_deliveries(self, world: World, command: wu.UGoDeliver, now: float) -> None:
+        truck = _truck(world, command.truckid)
+        errors = []
+        accepted = 0
+        for location in command.packages:
+            try:
+                self._route_package(world, truck, location, now)
+                accepted += 1
+            except Rejected as error:
+                errors.append(str(error))
+        for text in errors:
+            self._reject(world, Side.UPS, text, command.seqnum)
+        if command.packages and not accepted:
+            return
+        if truck.route and truck.status in (TruckStatus.IDLE, TruckStatus.ARRIVE_WAREHOUSE):
+            self._depart(world, truck, now)
+        elif truck.route and truck.status is TruckStatus.LOADING:
+            truck.depart_when_loaded = True
+
+    def _route_package(
+        self, world: World, truck: Truck, location: wu.UDeliveryLocation, now: float
+    ) -> None:
+        package = _package(world, location.packageid)
+        if package.status is PackageStatus.DELIVERED:
+            raise Rejected(f"error: package {package.shipid} was already delivered")
+        on_truck = package.truck == truck.id and package.status in (
+            PackageStatus.LOADED,
+            PackageStatus.DELIVERING,
+        )
+        if not on_truck:
+            where = f"on truck {package.truck}" if package.truck is not None else "on no truck"
+            raise Rejected(
+                f"error: package {package.shipid} is not loaded on truck {truck.id} "
+                f"(it is {package.status.lower()} {where})"
+            )
+        for index, stop in enumerate(truck.route):
+            if stop.packageid == package.shipid:
+                if (stop.x, stop.y) != (location.x, location.y):
+                    self.log.info(
+                        "world %d: package %d redirected to (%d, %d)",
+                        world.id,
+                        package.shipid,
+                        location.x,
+                        location.y,
+                    )
+                    stop.x, stop.y = location.x, location.y
+                    heading_here = index == 0 and truck.status is TruckStatus.DELIVERING
+                    if heading_here:
+                        self._drive(world, truck, stop.x, stop.y, now)
+                return
+        truck.route.append(Stop(package.shipid, location.x, location.y))
+        if truck.status is TruckStatus.DELIVERING:
+            package.status = PackageStatus.DELIVERING
+
+    def _ups_queries(self, world: World, command: wu.UQuery, now: float) -> None:
+        truck = _truck(world, command.truckid)
+        x, y = truck.position(now)
+        self._send(world, Side.UPS, wu.UTruck(truckid=truck.id, status=truck.status, x=x, y=y))
+
+    # -- trucks -------------------------------------------------------------------
+
+    def _drive(self, world: World, truck: Truck, x: int, y: int, now: float) -> None:
+        here_x, here_y = truck.position(now)
+        truck.x, truck.y = here_x, here_y
+        seconds = timing.travel_seconds(here_x, here_y, x, y, world.simspeed[Side.UPS])
+        truck.leg = Leg(here_x, here_y, x, y, now, now + seconds)
+        truck.leg_version += 1
+        self._schedule(
+            truck.leg.end, EventKind.TRUCK_ARRIVED, world.id, (truck.id, truck.leg_version)
+        )
+
+    def _depart(self, world: World, truck: Truck, now: float) -> None:
+        truck.status = TruckStatus.DELIVERING
+        truck.warehouse = None
+        truck.depart_when_loaded = False
+        for stop in truck.route:
+            world.packages[stop.packageid].status = PackageStatus.DELIVERING
+        self._drive(world, truck, truck.route[0].x, truck.route[0].y, now)
+
+    def _truck_arrived(self, world: World, truck: Truck, now: float) -> None:
+        assert truck.leg is not None
+        truck.x, truck.y = truck.leg.to_x, truck.leg.to_y
+        truck.leg = None
+        if truck.status is TruckStatus.TRAVELING:
+            truck.status = TruckStatus.ARRIVE_WAREHOUSE
+            self._send(world, Side.UPS, _finished(truck))
+            return
+        stop = truck.route.pop(0)
+        package = world.packages[stop.packageid]
+        package.status = PackageStatus.DELIVERED
+        self._send(world, Side.UPS, wu.UDeliveryMade(truckid=truck.id, packageid=package.shipid))
+        if truck.route:
+            self._drive(world, truck, truck.route[0].x, truck.route[0].y, now)
+        else:
+            truck.status = TruckStatus.IDLE
+            self._send(world, Side.UPS, _finished(truck))
+
+    # -- time -------------------------------------------------------------------------
+
+    def _schedule(self, due: float, kind: EventKind, world_id: int, details: Any) -> None:
+        heapq.heappush(self._timeline, (due, next(self._event_order), kind, world_id, details))
+
+    def next_deadline(self) -> float | None:
+        return self._timeline[0][0] if self._timeline else None
+
+    def advance(self, now: float) -> None:
+        """Run every timed event due at or before ``now``, each at its own time."""
+        while self._timeline and self._timeline[0][0] <= now:
+            due, _, kind, world_id, details = heapq.heappop(self._timeline)
+            world = self.worlds[world_id]
+            if kind is EventKind.PURCHASE_ARRIVED:
+                warehouse_id, arrival = details
+                stock = world.warehouses[warehouse_id].stock
+                for product in arrival.things:
+                    stock[product.id] = stock.get(product.id, 0) + product.count
+                self._send(world, Side.AMAZON, arrival)
+            elif kind is EventKind.PACKED:
+                world.packages[details].status = PackageStatus.PACKED
+                self._send(world, Side.AMAZON, wa.APacked(shipid=details))
+            elif kind is EventKind.LOADED:
+                self._loaded(world, world.packages[details], due)
+            elif kind is EventKind.TRUCK_ARRIVED:
+                truck_id, version = details
+                truck = world.trucks[truck_id]
+                if truck.leg_version == version and truck.leg is not None:
+                    self._truck_arrived(world, truck, due)
+
+    def _loaded(self, world: World, package: Package, now: float) -> None:
+        package.status = PackageStatus.LOADED
+        truck = world.trucks[package.truck]
+        truck.loads_in_progress -= 1
+        self._send(world, Side.AMAZON, wa.ALoaded(shipid=package.shipid))
+        if truck.loads_in_progress == 0:
+            truck.status = TruckStatus.ARRIVE_WAREHOUSE
+            if truck.depart_when_loaded and truck.route:
+                self._depart(world, truck, now)
+
+    # -- output ---------------------------------------------------------------------------
+
+    def responses(self, world_id: int, side: Side, now: float) -> Message | None:
+        """The next AResponses/UResponses for ``side``: acks owed plus results due."""
+        session = self.worlds[world_id].sessions[side]
+        batch = session.poll(now)
+        if not batch:
+            return None
+        dialect = DIALECTS[side]
+        message = dialect.responses()
+        message.acks.extend(batch.acks)
+        for result in batch.items:
+            getattr(message, dialect.result_field(result)).append(result)
+        return message
+
+    def next_resend(self, world_id: int, side: Side) -> float | None:
+        return self.worlds[world_id].sessions[side].next_deadline()
+
+
+def _new_places(
+    kind: str, brought: list[tuple[int, int, int]], existing: dict[int, Any]
+) -> list[tuple[int, int, int]]:
+    """The warehouses/trucks to add; an id brought again must keep its place."""
+    new: dict[int, tuple[int, int]] = {}
+    for place_id, x, y in brought:
+        known = existing.get(place_id)
+        where = (known.x, known.y) if known is not None else new.get(place_id)
+        if where is None:
+            new[place_id] = (x, y)
+        elif where != (x, y):
+            raise Rejected(
+                f"error: {kind} {place_id} already exists at {where}, cannot be put at {(x, y)}"
+            )
+    return [(place_id, x, y) for place_id, (x, y) in new.items()]
+
+
+def _warehouse(world: World, warehouse_id: int) -> Warehouse:
+    try:
+        return world.warehouses[warehouse_id]
+    except KeyError:
+        raise Rejected(f"error: warehouse id {warehouse_id} does not exist in this world") from None
+
+
+def _truck(world: World, truck_id: int) -> Truck:
+    try:
+        return world.trucks[truck_id]
+    except KeyError:
+        raise Rejected(f"error: truck id {truck_id} does not exist in this world") from None
+
+
+def _package(world: World, package_id: int) -> Package:
+    try:
+        return world.packages[package_id]
+    except KeyError:
+        raise Rejected(f"error: package id {package_id} does not exist in this world") from None
+
+
+def _finished(truck: Truck) -> wu.UFinished:
+    return wu.UFinished(truckid=truck.id, x=truck.x, y=truck.y, status=truck.status)
+
+
+def _brief(message: Message) -> str:
+    """One line for the log: 'APack(whnum=1 shipid=7 seqnum=3 things=[...])'."""
+    return f"{type(message).__name__}({message})".replace("\n", " ").strip()
