@@ -1,7 +1,7 @@
 """Regenerates the checked-in ``*_pb2.py`` modules from ``proto/*.proto``.
 
 The generated code is checked in so that a plain ``pip install`` needs no
-protobuf compiler; ``tests/protocol/test_codegen.py`` fails when it is stale.
+protobuf compiler; ``tests/protocol/test_wire.py`` fails when it is stale.
 Run ``python -m amazon_ups.protocol.codegen`` after editing a ``.proto`` file
 (it needs the ``dev`` extra, which brings ``grpcio-tools``).
 """

@@ -38,9 +38,18 @@ class ResendPolicy:
     factor: float = 2.0
     ceiling: float = 5.0
 
+    def __post_init__(self) -> None:
+        # A zero wait would re-send in a tight loop.
+        if not (0 < self.first <= self.ceiling and self.factor >= 1):
+            raise ValueError(f"need 0 < first <= ceiling and factor >= 1: {self}")
+
     def delay(self, attempts: int) -> float:
         """Wait before the next send, after ``attempts`` sends so far (>= 1)."""
-        return min(self.ceiling, self.first * self.factor ** (attempts - 1))
+        try:
+            grown = self.first * self.factor ** (attempts - 1)
+        except OverflowError:  # a peer that never acks: thousands of attempts
+            return self.ceiling
+        return min(self.ceiling, grown)
 
 
 class SeqnumSet:
