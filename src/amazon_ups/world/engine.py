@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from google.protobuf import text_format
 from google.protobuf.message import Message
 
 from amazon_ups.protocol import world_amazon_pb2 as wa
@@ -151,7 +152,7 @@ class WorldEngine:
                         command.seqnum,
                     )
                     continue
-                self.log.info("world %d: %s -> %s %s", world_id, side, field_name, _brief(command))
+                self.log.info("world %d: %s -> %s %s", world_id, side, field_name, _Brief(command))
                 run = getattr(self, f"_{side}_{field_name}")
                 try:
                     run(world, command, now)
@@ -168,7 +169,7 @@ class WorldEngine:
 
     def _send(self, world: World, side: Side, result: Message) -> None:
         world.sessions[side].send(result)
-        self.log.info("world %d: %s <- %s", world.id, side, _brief(result))
+        self.log.info("world %d: %s <- %s", world.id, side, _Brief(result))
 
     # Amazon's commands
 
@@ -472,6 +473,14 @@ def _finished(truck: Truck) -> wu.UFinished:
     return wu.UFinished(truckid=truck.id, x=truck.x, y=truck.y, status=truck.status)
 
 
-def _brief(message: Message) -> str:
-    """One line for the log: 'APack(whnum=1 shipid=7 seqnum=3 things=[...])'."""
-    return f"{type(message).__name__}({message})".replace("\n", " ").strip()
+class _Brief:
+    """A message as one log line, formatted only if the line is actually logged."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: Message) -> None:
+        self.message = message
+
+    def __str__(self) -> str:
+        text = text_format.MessageToString(self.message, as_one_line=True)
+        return f"{type(self.message).__name__}({text})"

@@ -120,7 +120,7 @@ class WorldServer:
         deadlines = []
         for link in list(self.links.values()):
             link.flush(now)
-            if link.world is not None and not link.closing:
+            if link.serving:
                 deadlines.append(self.engine.next_resend(link.world, link.side))
         deadlines.append(self.engine.next_deadline())
         pending = [d for d in deadlines if d is not None]
@@ -144,6 +144,11 @@ class Link(asyncio.Protocol):
         self.closing = False
         self.last_heard = time.monotonic()
         self.peer = "?"
+
+    @property
+    def serving(self) -> bool:
+        """Connected to a world and neither saying goodbye nor closing."""
+        return self.world is not None and not self.closing and not self.transport.is_closing()
 
     # -- asyncio callbacks -------------------------------------------------------
 
