@@ -142,7 +142,9 @@ class WorldEngine:
         if commands.HasField("simspeed"):
             world.simspeed[side] = commands.simspeed
             self.log.info("world %d: %s simspeed %d", world_id, side, commands.simspeed)
+        trace = self.log.isEnabledFor(logging.INFO)
         for field_name in DIALECTS[side].command_fields:
+            run = _COMMANDS[side, field_name]
             for command in getattr(commands, field_name):
                 if not session.receive(command.seqnum):
                     self.log.info(
@@ -152,10 +154,12 @@ class WorldEngine:
                         command.seqnum,
                     )
                     continue
-                self.log.info("world %d: %s -> %s %s", world_id, side, field_name, _Brief(command))
-                run = getattr(self, f"_{side}_{field_name}")
+                if trace:
+                    self.log.info(
+                        "world %d: %s -> %s %s", world_id, side, field_name, _Brief(command)
+                    )
                 try:
-                    run(world, command, now)
+                    run(self, world, command, now)
                 except Rejected as error:
                     self._reject(world, side, str(error), command.seqnum)
 
@@ -169,7 +173,8 @@ class WorldEngine:
 
     def _send(self, world: World, side: Side, result: Message) -> None:
         world.sessions[side].send(result)
-        self.log.info("world %d: %s <- %s", world.id, side, _Brief(result))
+        if self.log.isEnabledFor(logging.INFO):
+            self.log.info("world %d: %s <- %s", world.id, side, _Brief(result))
 
     # Amazon's commands
 
@@ -429,6 +434,18 @@ class WorldEngine:
 
     def next_resend(self, world_id: int, side: Side) -> float | None:
         return self.worlds[world_id].sessions[side].next_deadline()
+
+
+# (side, commands field) -> the method that runs one such sub-command
+_COMMANDS = {
+    (Side.AMAZON, "buy"): WorldEngine._amazon_buy,
+    (Side.AMAZON, "topack"): WorldEngine._amazon_topack,
+    (Side.AMAZON, "load"): WorldEngine._amazon_load,
+    (Side.AMAZON, "queries"): WorldEngine._amazon_queries,
+    (Side.UPS, "pickups"): WorldEngine._ups_pickups,
+    (Side.UPS, "deliveries"): WorldEngine._ups_deliveries,
+    (Side.UPS, "queries"): WorldEngine._ups_queries,
+}
 
 
 def _new_places(

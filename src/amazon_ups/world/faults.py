@@ -74,7 +74,7 @@ class Faults:
         if responses.HasField("finished"):
             out.finished = responses.finished
         for field in responses.DESCRIPTOR.fields:
-            if field.label != field.LABEL_REPEATED:
+            if not field.is_repeated:
                 continue
             items = list(getattr(responses, field.name))
             kept = []

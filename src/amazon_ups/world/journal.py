@@ -111,7 +111,7 @@ class Journal:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self.snapshot_every = snapshot_every
-        # Autocommit: each entry is its own transaction, committed on insert.
+        # Transactions are explicit: see record() and commit().
         self._db = sqlite3.connect(self.path, isolation_level=None)
         # WAL + NORMAL survives the process being killed at any instant (the OS
         # holds the written pages); only a power cut could lose the newest entries.
@@ -144,12 +144,22 @@ class Journal:
         return engine
 
     def record(self, entry: Entry) -> None:
-        """Append ``entry``; it is durable when this returns."""
+        """Append ``entry`` to the open batch; it is durable once ``commit`` returns.
+
+        Batching a whole event-loop turn into one transaction makes a commit per
+        turn instead of per message; the server commits before it sends any ack.
+        """
+        if not self._db.in_transaction:
+            self._db.execute("BEGIN")
         self._db.execute(
             "INSERT INTO journal (kind, side, world, at, body) VALUES (?, ?, ?, ?, ?)",
             (entry.kind.value, entry.side.value, entry.world, entry.at, entry.body),
         )
         self._since_snapshot += 1
+
+    def commit(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("COMMIT")
 
     @property
     def snapshot_due(self) -> bool:
@@ -160,6 +170,7 @@ class Journal:
         buffer = io.BytesIO()
         _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(engine)
         blob = buffer.getvalue()
+        self.commit()
         with self._transaction():
             (last,) = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM journal").fetchone()
             if last == 0:
@@ -184,4 +195,5 @@ class Journal:
         self._db.execute("COMMIT")
 
     def close(self) -> None:
+        self.commit()
         self._db.close()

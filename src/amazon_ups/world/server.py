@@ -97,11 +97,10 @@ class WorldServer:
     # -- input ----------------------------------------------------------------
 
     def submit(self, entry: Entry) -> ConnectResult | None:
-        """Make ``entry`` durable, then run it. Acks leave only after this returns."""
+        """Journal ``entry`` and run it. Its acks and results leave only in the next
+        service pass, which commits the journal first: acked means saved."""
         self.journal.record(entry)
         result = apply(self.engine, entry)
-        if self.journal.snapshot_due:
-            self.journal.snapshot(self.engine)
         self.wake()
         return result
 
@@ -115,6 +114,9 @@ class WorldServer:
 
     def _service(self) -> None:
         self._service_queued = False
+        self.journal.commit()
+        if self.journal.snapshot_due:
+            self.journal.snapshot(self.engine)
         now = time.time()
         self.engine.advance(now)
         deadlines = []
@@ -197,6 +199,7 @@ class Link(asyncio.Protocol):
             entry = Entry(EntryKind.CONNECT, self.side, wanted, time.time(), body)
             result = self.server.submit(entry)
             assert result is not None
+            self.server.journal.commit()  # the reply promises the world exists
         self._write(self.dialect.connected(worldid=result.world_id, result=result.result))
         if not result.ok:
             logger.info("%s connect from %s refused: %s", self.side, self.peer, result.result)
