@@ -282,6 +282,12 @@ class WorldEngine:
 
     def _ups_deliveries(self, world: World, command: wu.UGoDeliver, now: float) -> None:
         truck = _truck(world, command.truckid)
+        if truck.status is TruckStatus.TRAVELING:
+            # Leaving on arrival would abandon the pickup it is driving to.
+            raise Rejected(
+                f"error: truck {truck.id} is busy traveling to warehouse {truck.warehouse}; "
+                "send deliveries once it has arrived"
+            )
         errors = []
         accepted = 0
         for location in command.packages:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,6 +134,18 @@ class WorldServer:
             self._timer = self._loop.call_later(max(0.0, min(pending) - time.time()), self.wake)
 
 
+def _keep_alive(sock: socket.socket | None) -> None:
+    """Notice within about a minute a peer that vanished without closing (its host
+    died, the network broke): until then its world side refuses a new connection."""
+    if sock is None:
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    if hasattr(socket, "TCP_KEEPIDLE"):  # Linux; elsewhere the system defaults apply
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 30)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 10)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
+
+
 class Link(asyncio.Protocol):
     """One client connection on the Amazon or the UPS port."""
 
@@ -159,6 +172,7 @@ class Link(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        _keep_alive(transport.get_extra_info("socket"))
         self._watch_idle()
 
     def data_received(self, data: bytes) -> None:
