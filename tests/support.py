@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from amazon_ups.protocol.world_messages import Side
+from google.protobuf.message import Message
+
+from amazon_ups.protocol.framing import (
+    FrameDecoder,
+    FramingError,
+    MalformedMessage,
+    encode_frame,
+    parse_message,
+)
+from amazon_ups.protocol.world_messages import CONNECTED, DIALECTS, Side
 from amazon_ups.world.client import WorldClient
 
 FAST = 100_000  # simspeed at which a whole order flow takes milliseconds
@@ -93,3 +105,175 @@ async def connect_pair(
         ups.set_simspeed(simspeed)
         amazon.set_simspeed(simspeed)
     return ups, amazon
+
+
+class RawLink:
+    """A bare world connection: frames in and out, and nothing done behind the test's back.
+
+    It acks nothing and re-sends nothing (unless ``auto_ack`` is set), and keeps every
+    copy of every message the world sends, so tests see re-sends, duplicates and acks
+    exactly as they came. Commands carry whatever seqnums the test writes in them.
+    """
+
+    def __init__(self, side: Side, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.side = side
+        self.dialect = DIALECTS[side]
+        self.reader, self.writer = reader, writer
+        self.frames = FrameDecoder()
+        self.replies: list[Message | MalformedMessage] = []  # AConnected/UConnected
+        self.messages: list[Message] = []  # every AResponses/UResponses, in arrival order
+        self.malformed: list[str] = []
+        self.sent_acks: set[int] = set()  # every result seqnum this link has acked
+        self.eof = False
+        self.auto_ack = False
+        self._changed = asyncio.Event()
+        self._task = asyncio.create_task(self._read_loop())
+
+    @classmethod
+    async def open(cls, side: Side, port: int, host: str = "127.0.0.1") -> RawLink:
+        reader, writer = await asyncio.open_connection(host, port)
+        return cls(side, reader, writer)
+
+    @classmethod
+    async def join(
+        cls,
+        side: Side,
+        port: int,
+        world_id: int | None = None,
+        places: Iterable[tuple[int, int, int]] = (),
+        host: str = "127.0.0.1",
+    ) -> RawLink:
+        """Open a connection and create or join a world; fails unless "connected!"."""
+        link = await cls.open(side, port, host)
+        reply = await link.handshake(world_id, places)
+        assert reply.result == CONNECTED, reply.result
+        return link
+
+    async def handshake(
+        self,
+        world_id: int | None = None,
+        places: Iterable[tuple[int, int, int]] = (),
+        timeout: float = 10.0,
+    ) -> Message:
+        request = self.dialect.connect(isAmazon=self.side is Side.AMAZON)
+        if world_id is not None:
+            request.worldid = world_id
+        for place_id, x, y in places:
+            place = request.initwh.add() if self.side is Side.AMAZON else request.trucks.add()
+            place.id, place.x, place.y = place_id, x, y
+        before = len(self.replies)
+        self.write(request)
+        await self.wait_for(lambda: len(self.replies) > before or self.eof, timeout)
+        assert len(self.replies) > before, "world closed the connection during the handshake"
+        reply = self.replies[before]
+        assert not isinstance(reply, MalformedMessage), str(reply)
+        return reply
+
+    @property
+    def connected(self) -> bool:
+        """The last connect reply said "connected!"."""
+        return bool(self.replies) and getattr(self.replies[-1], "result", None) == CONNECTED
+
+    @property
+    def world_id(self) -> int:
+        return self.replies[-1].worldid
+
+    # -- sending ------------------------------------------------------------------
+
+    def write(self, message: Message) -> None:
+        self.writer.write(encode_frame(message.SerializeToString()))
+
+    def write_bytes(self, data: bytes) -> None:
+        self.writer.write(data)
+
+    def send(self, **fields: Any) -> None:
+        """One ACommands/UCommands message with these fields."""
+        self.sent_acks.update(fields.get("acks", ()))
+        self.write(self.dialect.commands(**fields))
+
+    def ack(self, *seqnums: int) -> None:
+        self.send(acks=list(seqnums))
+
+    # -- what came back -----------------------------------------------------------
+
+    def results(self) -> list[Message]:
+        """Every result copy received, in arrival order."""
+        out = []
+        for message in self.messages:
+            for field_name in self.dialect.result_fields.values():
+                out.extend(getattr(message, field_name))
+        return out
+
+    def of_type(self, message_type: type[Message]) -> list[Message]:
+        return [r for r in self.results() if isinstance(r, message_type)]
+
+    def result_seqnums(self) -> list[int]:
+        return [r.seqnum for r in self.results()]
+
+    def acks(self) -> list[int]:
+        return [seqnum for message in self.messages for seqnum in message.acks]
+
+    @property
+    def finished(self) -> bool:
+        return any(m.finished for m in self.messages)
+
+    async def wait_for(self, condition: Callable[[], Any], timeout: float = 10.0) -> Any:
+        """Wait until ``condition()`` is truthy (checked on every arrival); returns it."""
+        async with asyncio.timeout(timeout):
+            while not (value := condition()):
+                self._changed.clear()
+                await self._changed.wait()
+        return value
+
+    async def wait_closed(self, timeout: float = 10.0) -> None:
+        """Wait until the world closes the connection."""
+        await self.wait_for(lambda: self.eof, timeout)
+
+    # -- ending -------------------------------------------------------------------
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(ConnectionError, OSError):
+            await self.writer.wait_closed()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    def abort(self) -> None:
+        """Drop the connection at once (RST), without a goodbye."""
+        self.writer.transport.abort()
+
+    async def _read_loop(self) -> None:
+        try:
+            while data := await self.reader.read(65536):
+                try:
+                    bodies = self.frames.feed(data)
+                except FramingError as error:
+                    self.malformed.append(str(error))
+                    break
+                for body in bodies:
+                    self._take(body)
+                self._changed.set()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            self.eof = True
+            self._changed.set()
+
+    def _take(self, body: bytes) -> None:
+        if not self.connected:
+            self.replies.append(parse_message(self.dialect.connected, body))
+            return
+        message = parse_message(self.dialect.responses, body)
+        if isinstance(message, MalformedMessage):
+            self.malformed.append(str(message))
+            return
+        self.messages.append(message)
+        if self.auto_ack:
+            seqnums = [
+                r.seqnum
+                for field_name in self.dialect.result_fields.values()
+                for r in getattr(message, field_name)
+            ]
+            if seqnums and not self.writer.is_closing():
+                self.ack(*seqnums)

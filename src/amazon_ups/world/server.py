@@ -115,21 +115,26 @@ class WorldServer:
 
     def _service(self) -> None:
         self._service_queued = False
+        if self._timer:
+            self._timer.cancel()
+            self._timer = None
         self.journal.commit()
         if self.journal.snapshot_due:
             self.journal.snapshot(self.engine)
         now = time.time()
         self.engine.advance(now)
-        deadlines = []
+        deadlines = [self.engine.next_deadline()]
         for link in list(self.links.values()):
-            link.flush(now)
+            try:
+                link.flush(now)
+            except Exception:
+                # One bad link must not stop the others being served.
+                logger.exception("world %s: %s link failed; closing it", link.world, link.side)
+                link.transport.abort()
+                continue
             if link.serving:
                 deadlines.append(self.engine.next_resend(link.world, link.side))
-        deadlines.append(self.engine.next_deadline())
         pending = [d for d in deadlines if d is not None]
-        if self._timer:
-            self._timer.cancel()
-            self._timer = None
         if pending and self._loop is not None:
             self._timer = self._loop.call_later(max(0.0, min(pending) - time.time()), self.wake)
 
