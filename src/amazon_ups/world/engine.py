@@ -84,6 +84,12 @@ class WorldEngine:
         self.__dict__.update(state)
         self.log = logger
 
+    def size(self) -> int:
+        """How many things the worlds hold; what a snapshot's cost grows with."""
+        return sum(
+            len(w.packages) + len(w.trucks) + len(w.warehouses) for w in self.worlds.values()
+        )
+
     # -- connecting -----------------------------------------------------------
 
     def connect(self, side: Side, request: Message, now: float) -> ConnectResult:

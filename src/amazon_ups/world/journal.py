@@ -8,8 +8,9 @@ and replaying the journal after it rebuilds worlds, stock, trucks, packages,
 unacked results and seen seqnums exactly. Timed events need no entries: they
 fire again during replay, at their own due times.
 
-Every ``snapshot_every`` entries (and on a clean stop) the engine is pickled
-and the journal truncated, so start-up replays little and the file stays small.
+Every ``snapshot_every`` entries or so (the server spaces them out as worlds
+grow) and on a clean stop, the engine is pickled and the journal truncated, so
+start-up replays little and the file stays small.
 A snapshot is read back by the same code that wrote it; after an upgrade that
 changes the engine's classes, start from a fresh state file.
 """
@@ -118,7 +119,7 @@ class Journal:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
-        self._since_snapshot = 0
+        self.since_snapshot = 0
 
     def load(self, make_engine: Callable[[], WorldEngine] = WorldEngine) -> WorldEngine:
         """The engine as it was: last snapshot, then every entry after it."""
@@ -132,7 +133,7 @@ class Journal:
             apply(engine, Entry(EntryKind(kind), Side(side), world, at, body))
             replayed += 1
         engine.log = live_log
-        self._since_snapshot = replayed
+        self.since_snapshot = replayed
         if row is not None or replayed:
             logger.info(
                 "loaded %d worlds from %s (snapshot at entry %d, %d entries replayed)",
@@ -155,7 +156,7 @@ class Journal:
             "INSERT INTO journal (kind, side, world, at, body) VALUES (?, ?, ?, ?, ?)",
             (entry.kind.value, entry.side.value, entry.world, entry.at, entry.body),
         )
-        self._since_snapshot += 1
+        self.since_snapshot += 1
 
     def commit(self) -> None:
         if self._db.in_transaction:
@@ -163,7 +164,7 @@ class Journal:
 
     @property
     def snapshot_due(self) -> bool:
-        return self._since_snapshot >= self.snapshot_every
+        return self.since_snapshot >= self.snapshot_every
 
     def snapshot(self, engine: WorldEngine) -> None:
         """Save the whole engine and drop the journal entries it covers, atomically."""
@@ -181,7 +182,7 @@ class Journal:
                 (last, blob),
             )
             self._db.execute("DELETE FROM journal WHERE id <= ?", (last,))
-        self._since_snapshot = 0
+        self.since_snapshot = 0
         logger.debug("snapshot of %d bytes at entry %d", len(blob), last)
 
     @contextmanager
