@@ -1018,7 +1018,8 @@ def report_memory(run: MemoryRun, cost: PackageCost) -> None:
         f"   journal snapshot of that engine ({packages:,} packages): "
         f"{cost.snapshot_seconds * 1000:.0f} ms, {cost.snapshot_bytes / packages:.0f} bytes "
         f"per package; the world stalls that long every "
-        f"{ServerConfig().snapshot_every:,} journal entries"
+        f"{max(ServerConfig().snapshot_every, packages):,} journal entries "
+        f"(the larger of {ServerConfig().snapshot_every:,} and the worlds' size)"
     )
 
 
