@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 
@@ -108,6 +109,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="close connections silent for this long, like the official world (default 600)",
     )
     world.set_defaults(run=run_world)
+
+    for project, port in (("amazon", 8000), ("ups", 8001)):
+        site = commands.add_parser(
+            project,
+            help=f"the {'store' if project == 'amazon' else 'carrier'}: web, daemon, or any "
+            "Django management command (migrate, createsuperuser, ...)",
+            description=f"'web' serves the site (gunicorn, default port {port}); 'daemon' runs "
+            f"the {'fulfilment' if project == 'amazon' else 'dispatch'} daemon; anything else "
+            "is a Django management command. Configured by environment variables: "
+            "DATABASE_URL, WORLD_HOST, UPS_HOST, ... (see README).",
+        )
+        site.add_argument("args", nargs=argparse.REMAINDER, help="web | daemon | COMMAND ...")
+        site.set_defaults(run=run_project, project=project, port=port)
     return parser
 
 
@@ -129,6 +143,38 @@ def run_world(args: argparse.Namespace) -> int:
         ),
     )
     return asyncio.run(_serve(WorldServer(config)))
+
+
+def run_project(args: argparse.Namespace) -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", f"amazon_ups.{args.project}.settings")
+    if args.args[:1] == ["web"]:
+        return run_web(args.project, args.port, args.args[1:])
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line([f"amazon-ups {args.project}", *args.args])
+    return 0
+
+
+def run_web(project: str, default_port: int, argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog=f"amazon-ups {project} web")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=default_port)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker")
+    options = parser.parse_args(argv)
+    from gunicorn.app.wsgiapp import WSGIApplication
+
+    sys.argv = [
+        "gunicorn",
+        f"amazon_ups.{project}.wsgi:application",
+        f"--bind={options.host}:{options.port}",
+        f"--workers={options.workers}",
+        f"--threads={options.threads}",
+        "--access-logfile=-",
+        f"--name=amazon-ups-{project}-web",
+    ]
+    WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]").run()
+    return 0
 
 
 async def _serve(server: WorldServer) -> int:

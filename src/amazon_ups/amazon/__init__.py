@@ -1,0 +1,1 @@
+"""The store: a Django project (web site) plus its fulfilment daemon."""

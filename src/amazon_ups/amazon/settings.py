@@ -1,0 +1,22 @@
+"""Settings of the store. Shared ones, and the environment variables, are in
+``amazon_ups.common.settings``."""
+
+from amazon_ups.common.settings import *  # noqa: F403
+from amazon_ups.common.settings import COMMON_APPS, databases, email, secret_key
+
+PROJECT = "amazon"
+SECRET_KEY = secret_key(PROJECT)
+ROOT_URLCONF = "amazon_ups.amazon.urls"
+WSGI_APPLICATION = "amazon_ups.amazon.wsgi.application"
+DATABASES = databases(PROJECT)
+globals().update(email(PROJECT))
+
+INSTALLED_APPS = [
+    *COMMON_APPS,
+    "amazon_ups.amazon.catalog",
+    "amazon_ups.amazon.orders",
+    "amazon_ups.amazon.fulfilment",
+]
+
+SESSION_COOKIE_NAME = "amazon_sessionid"
+CSRF_COOKIE_NAME = "amazon_csrftoken"

@@ -1,0 +1,1 @@
+"""What the store and the carrier share: settings, durable messaging, the daemon runtime."""

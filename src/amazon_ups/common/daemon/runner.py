@@ -1,0 +1,215 @@
+"""The daemon loop shared by Amazon's fulfilment and UPS's dispatch.
+
+One thread, one ``select``: the links' sockets, the listener, the wake-up
+socket. Each turn it (re)connects links, reads what arrived, runs the app's
+``tick`` (new work written by the web), then sends what is due. Every
+received sub-message is handled in its own transaction that also records its
+seqnum (``messaging.first_receipt``); only after that commits is it acked, so
+an ack always means "done and saved". Sub-messages the handlers send are rows
+written in the same transactions; the loop loads them from the database and
+re-sends them until acked. Nothing is kept only in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import select
+import signal
+import threading
+import time
+from collections.abc import Callable
+
+from django.db import DatabaseError, close_old_connections, transaction
+from google.protobuf.message import Message
+
+from amazon_ups.common.daemon.channel import Pending
+from amazon_ups.common.daemon.links import Link, ListenLink
+from amazon_ups.common.daemon.wakeup import Waker
+from amazon_ups.common.messaging import selectors as messaging_selectors
+from amazon_ups.common.messaging import services as messaging
+from amazon_ups.protocol.framing import FramingError, MalformedMessage
+from amazon_ups.protocol.session import ResendPolicy
+
+logger = logging.getLogger("amazon_ups.daemon")
+
+Handler = Callable[[Link, str, Message], None]
+
+DATABASE_RETRY = ResendPolicy(first=0.5, factor=2.0, ceiling=10.0)
+
+
+class Daemon:
+    def __init__(
+        self,
+        name: str,
+        links: list[Link],
+        handle: Handler,
+        tick: Callable[[], None] = lambda: None,
+        on_connect: Callable[[Link], None] = lambda link: None,
+    ) -> None:
+        self.name = name
+        self.links = links
+        self.handle = handle
+        self.tick = tick
+        self.on_connect = on_connect
+        self._stop = threading.Event()
+        self._waker: Waker | None = None
+
+    def stop(self, *_args: object) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self.stop)
+            signal.signal(signal.SIGINT, self.stop)
+        logger.info("%s daemon started", self.name)
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                if self._waker is None:
+                    self._waker = Waker(f"amazon_ups_{self.name}")
+                self.turn()
+                failures = 0
+            except DatabaseError as error:
+                failures += 1
+                logger.warning("%s: database unavailable (%s); retrying", self.name, error)
+                self._reset_database()
+                self._stop.wait(DATABASE_RETRY.delay(failures))
+        for link in self.links:
+            link.close()
+        if self._waker is not None:
+            self._waker.close()
+        logger.info("%s daemon stopped", self.name)
+
+    def _reset_database(self) -> None:
+        if self._waker is not None:
+            with contextlib.suppress(DatabaseError):
+                self._waker.close()
+            self._waker = None
+        close_old_connections()
+
+    # -- one turn of the loop ----------------------------------------------------
+
+    def turn(self) -> None:
+        now = time.time()
+        for link in self.links:
+            if link.connect(now):
+                self._connected(link)
+        readable = self._wait(now)
+        for item in readable:
+            if isinstance(item, ListenLink):
+                item.accept()
+                if item.up:
+                    self._connected(item)
+            elif isinstance(item, Link):
+                self._read(item)
+            else:
+                assert self._waker is not None
+                self._waker.drain()
+        self.tick()
+        now = time.time()
+        for link in self.links:
+            self._load_outbox(link)
+            self._flush(link, now)
+
+    def _wait(self, now: float) -> list[object]:
+        assert self._waker is not None
+        deadlines = [now + self._waker.poll_interval]
+        watched: dict[int, object] = {}
+        for link in self.links:
+            if isinstance(link, ListenLink):
+                watched[link.listener.fileno()] = link
+            if link.up:
+                watched[link.sock.fileno()] = link
+                deadlines.append(link.channel.next_deadline() or float("inf"))
+            else:
+                deadlines.append(link.retry_at)
+        if (fd := self._waker.fileno()) is not None:
+            watched[fd] = self._waker
+        timeout = max(0.0, min(deadlines) - now)
+        ready, _, _ = select.select(list(watched), [], [], timeout)
+        return [watched[fd] for fd in ready]
+
+    # -- links ---------------------------------------------------------------------
+
+    def _connected(self, link: Link) -> None:
+        self._record_state(link, True, "connected")
+        self.on_connect(link)
+        if link.pending_input:
+            data, link.pending_input = link.pending_input, b""
+            self._absorb(link, data)
+
+    def _drop(self, link: Link, reason: str) -> None:
+        link.drop(reason)
+        self._record_state(link, False, reason)
+
+    def _record_state(self, link: Link, connected: bool, detail: str) -> None:
+        with transaction.atomic():
+            messaging.set_link_state(link.peer or link.name, connected, detail)
+
+    def _read(self, link: Link) -> None:
+        try:
+            data = link.receive()
+        except OSError as error:
+            self._drop(link, str(error))
+            return
+        if not data:
+            self._drop(link, "closed by the peer")
+            return
+        self._absorb(link, data)
+
+    def _absorb(self, link: Link, data: bytes) -> None:
+        try:
+            containers = link.channel.feed(data)
+        except FramingError as error:
+            self._drop(link, f"bad framing: {error}")
+            return
+        for container in containers:
+            if isinstance(container, MalformedMessage):
+                logger.warning("%s: malformed message ignored: %s", link.name, container)
+                continue
+            self._receive(link, container)
+
+    def _receive(self, link: Link, container: Message) -> None:
+        assert link.peer is not None
+        if container.acks:
+            with transaction.atomic():
+                messaging.acknowledge(link.peer, container.acks)
+            link.channel.acked(list(container.acks))
+        for field in link.channel.incoming_fields:
+            for message in getattr(container, field):
+                if self._handle_once(link, field, message):
+                    link.channel.owe_ack(message.seqnum)
+
+    def _handle_once(self, link: Link, field: str, message: Message) -> bool:
+        """Handle ``message`` unless it came before; False if it must not be acked."""
+        try:
+            with transaction.atomic():
+                if messaging.first_receipt(link.peer, message.seqnum, field):
+                    self.handle(link, field, message)
+        except DatabaseError:
+            raise
+        except Exception:
+            # A bug, not the peer's fault: leave it unacked; the peer re-sends it.
+            logger.exception("%s: could not handle %s #%d", link.name, field, message.seqnum)
+            return False
+        return True
+
+    def _load_outbox(self, link: Link) -> None:
+        if link.peer is None:
+            return
+        rows = messaging_selectors.unacked(link.peer, after_id=link.cursor)
+        if rows:
+            link.channel.load([Pending(r.seqnum, r.field, bytes(r.body)) for r in rows])
+            link.cursor = rows[-1].id
+
+    def _flush(self, link: Link, now: float) -> None:
+        if not link.up:
+            return
+        frame = link.channel.poll(now)
+        if frame is None:
+            return
+        try:
+            link.send(frame)
+        except OSError as error:
+            self._drop(link, f"send failed: {error}")

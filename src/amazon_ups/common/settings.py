@@ -1,0 +1,173 @@
+"""Settings shared by the two Django projects (``amazon_ups.amazon``, ``amazon_ups.ups``).
+
+Each project's settings module starts with ``from amazon_ups.common.settings import *``
+and adds its own apps and URLs. What differs between machines comes from the
+environment:
+
+- ``DATABASE_URL``: e.g. ``postgres://postgres@127.0.0.1:5432/amazon``; without it,
+  an embedded SQLite file in ``AMAZON_UPS_VAR`` (default ``./var``).
+- ``DJANGO_SECRET_KEY``: required in production; for local runs a random key is
+  kept in ``AMAZON_UPS_VAR/secret-<project>``.
+- ``DJANGO_PRODUCTION=1``: HTTPS-only cookies, HSTS, no debug; ``DJANGO_DEBUG=1``
+  for development; ``DJANGO_ALLOWED_HOSTS`` (comma-separated).
+- ``EMAIL_URL``-style settings: ``EMAIL_BACKEND`` and ``EMAIL_HOST`` etc.; by default
+  emails are written as files under ``AMAZON_UPS_VAR/mail-<project>``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    return os.environ.get(name, "1" if default else "0").lower() in {"1", "true", "yes", "on"}
+
+
+VAR_DIR = Path(os.environ.get("AMAZON_UPS_VAR", "var")).resolve()
+PRODUCTION = env_bool("DJANGO_PRODUCTION")
+DEBUG = env_bool("DJANGO_DEBUG") and not PRODUCTION
+ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
+
+
+def secret_key(project: str) -> str:
+    if key := os.environ.get("DJANGO_SECRET_KEY"):
+        return key
+    if PRODUCTION:
+        raise RuntimeError("DJANGO_PRODUCTION is set: DJANGO_SECRET_KEY must be set too")
+    path = VAR_DIR / f"secret-{project}"
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def databases(project: str) -> dict:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        default = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    else:
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        default = {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / f"{project}.sqlite3"}
+    if default["ENGINE"].endswith("sqlite3"):
+        default.setdefault("OPTIONS", {}).update(
+            {
+                # WAL lets the web read while the daemon writes; IMMEDIATE takes the
+                # write lock up front, so two writers queue instead of deadlocking.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+            }
+        )
+    return {"default": default}
+
+
+def email(project: str) -> dict:
+    backend = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
+    return {
+        "EMAIL_BACKEND": backend,
+        "EMAIL_FILE_PATH": VAR_DIR / f"mail-{project}",
+        "EMAIL_HOST": os.environ.get("EMAIL_HOST", "localhost"),
+        "EMAIL_PORT": int(os.environ.get("EMAIL_PORT", "25")),
+        "EMAIL_HOST_USER": os.environ.get("EMAIL_HOST_USER", ""),
+        "EMAIL_HOST_PASSWORD": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+        "EMAIL_USE_TLS": env_bool("EMAIL_USE_TLS"),
+        "DEFAULT_FROM_EMAIL": os.environ.get("DEFAULT_FROM_EMAIL", f"{project}@localhost"),
+    }
+
+
+COMMON_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "amazon_ups.common.messaging",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+STATIC_URL = "static/"
+# Served by WhiteNoise from the apps' static folders: no collectstatic step, no CDN.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
+
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+if PRODUCTION:
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = 31536000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO").upper()},
+}
+
+# Where the daemons find their peers (see docs/architecture.md).
+WORLD_HOST = os.environ.get("WORLD_HOST", "127.0.0.1")
+WORLD_UPS_PORT = int(os.environ.get("WORLD_UPS_PORT", "12345"))
+WORLD_AMAZON_PORT = int(os.environ.get("WORLD_AMAZON_PORT", "23456"))
+# Which side creates the world and tells the other: "ups" (default) or "amazon".
+WORLD_CREATOR = os.environ.get("WORLD_CREATOR", "ups")
+# Join this world instead of creating one (e.g. one made by another team's UPS).
+WORLD_ID = int(os.environ["WORLD_ID"]) if os.environ.get("WORLD_ID") else None
+# The Amazon-UPS link: UPS listens here, Amazon connects here.
+UPS_HOST = os.environ.get("UPS_HOST", "127.0.0.1")
+UPS_PORT = int(os.environ.get("UPS_PORT", "34567"))
+# Simspeed the daemons ask the world for (None: leave the world's own).
+WORLD_SIMSPEED = int(os.environ["WORLD_SIMSPEED"]) if os.environ.get("WORLD_SIMSPEED") else None

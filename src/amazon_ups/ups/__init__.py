@@ -1,0 +1,1 @@
+"""The carrier: a Django project (web site) plus its dispatch daemon."""

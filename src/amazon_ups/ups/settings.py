@@ -1,0 +1,27 @@
+"""Settings of the carrier. Shared ones, and the environment variables, are in
+``amazon_ups.common.settings``."""
+
+import os
+
+from amazon_ups.common.settings import *  # noqa: F403
+from amazon_ups.common.settings import COMMON_APPS, databases, email, secret_key
+
+PROJECT = "ups"
+SECRET_KEY = secret_key(PROJECT)
+ROOT_URLCONF = "amazon_ups.ups.urls"
+WSGI_APPLICATION = "amazon_ups.ups.wsgi.application"
+DATABASES = databases(PROJECT)
+globals().update(email(PROJECT))
+
+INSTALLED_APPS = [
+    *COMMON_APPS,
+    "amazon_ups.ups.shipments",
+    "amazon_ups.ups.dispatch",
+]
+
+# Separate cookie names: both sites run on localhost in the demo.
+SESSION_COOKIE_NAME = "ups_sessionid"
+CSRF_COOKIE_NAME = "ups_csrftoken"
+
+# How many trucks UPS brings when it creates a world.
+UPS_TRUCKS = int(os.environ.get("UPS_TRUCKS", "10"))
