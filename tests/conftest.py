@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from amazon_ups.protocol.world_messages import Side
 from amazon_ups.world.server import ServerConfig, WorldServer
 from tests.support import WorldProcess
+
+# tests/amazon and tests/ups need their project's Django settings, and a process can
+# set up only one Django: ./dev test runs each in a pytest of its own with --ds.
+collect_ignore = [] if os.environ.get("DJANGO_SETTINGS_MODULE") else ["amazon", "ups"]
 
 
 @pytest.fixture

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CatalogConfig(AppConfig):
+    name = "amazon_ups.amazon.catalog"
+    label = "catalog"

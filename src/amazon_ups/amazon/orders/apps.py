@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class OrdersConfig(AppConfig):
+    name = "amazon_ups.amazon.orders"
+    label = "orders"

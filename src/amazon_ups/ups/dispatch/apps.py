@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DispatchConfig(AppConfig):
+    name = "amazon_ups.ups.dispatch"
+    label = "dispatch"
