@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 
+from amazon_ups import supervisor
 from amazon_ups.world.faults import FaultConfig
 from amazon_ups.world.server import ServerConfig, WorldServer
 
@@ -109,6 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="close connections silent for this long, like the official world (default 600)",
     )
     world.set_defaults(run=run_world)
+
+    up = commands.add_parser(
+        "up",
+        help="run the whole system: world, both daemons, both web sites",
+        description="Prepare the databases (migrate, demo data), start every piece as a "
+        "process of its own, restart any that dies, print the URLs; Ctrl-C stops all.",
+    )
+    supervisor.add_arguments(up)
+    up.set_defaults(run=supervisor.run)
 
     for project, port in (("amazon", 8000), ("ups", 8001)):
         site = commands.add_parser(

@@ -1,0 +1,302 @@
+"""``amazon-ups up``: the whole system on one machine, under one supervisor.
+
+It prepares both databases (migrate, demo data), then starts five children:
+the world simulator, UPS's dispatch daemon, Amazon's fulfilment daemon and the
+two web sites, each a process of its own configured by environment variables,
+exactly as an operator would start them one by one. Their output is prefixed
+with their name. A child that dies is started again (with backoff), which is
+also how ``kill -9`` of any piece is survived: its state is in its database.
+Ctrl-C (or SIGTERM) stops them all, politely first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from amazon_ups.protocol.session import ResendPolicy
+
+RESTART = ResendPolicy(first=0.5, factor=2.0, ceiling=10.0)
+STOP_GRACE = 10.0  # seconds a child gets to stop before it is killed
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    project: str | None = None  # "amazon" or "ups" for the processes of a Django project
+    proc: subprocess.Popen | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    pid_file: Path | None = None
+    _pump: threading.Thread | None = field(default=None, repr=False)
+
+    def start(self, out: _Output) -> None:
+        self.proc = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops them in order
+        )
+        self.started_at = time.monotonic()
+        if self.pid_file is not None:
+            self.pid_file.write_text(str(self.proc.pid))
+        self._pump = threading.Thread(target=out.pump, args=(self.name, self.proc), daemon=True)
+        self._pump.start()
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def terminate(self) -> None:
+        if self.running():
+            assert self.proc is not None
+            self.proc.send_signal(signal.SIGTERM)
+
+    def wait(self, deadline: float) -> None:
+        if self.proc is None:
+            return
+        try:
+            self.proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self._pump is not None:
+            self._pump.join(timeout=2)
+
+
+class _Output:
+    """Children's lines, prefixed with their name, one whole line at a time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.width = 6
+
+    def say(self, name: str, text: str) -> None:
+        with self._lock:
+            sys.stdout.write(f"{name:>{self.width}} | {text}\n")
+            sys.stdout.flush()
+
+    def pump(self, name: str, proc: subprocess.Popen) -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            self.say(name, raw.decode(errors="replace").rstrip())
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address every piece listens on")
+    parser.add_argument("--amazon-port", type=int, default=8000, help="store web site")
+    parser.add_argument("--ups-port", type=int, default=8001, help="carrier web site")
+    parser.add_argument("--world-ups-port", type=int, default=12345)
+    parser.add_argument("--world-amazon-port", type=int, default=23456)
+    parser.add_argument("--au-port", type=int, default=34567, help="the Amazon-UPS link")
+    parser.add_argument(
+        "--var",
+        default=os.environ.get("AMAZON_UPS_VAR", "var"),
+        help="folder for the embedded databases, world state, mail and pid files (default var)",
+    )
+    parser.add_argument(
+        "--amazon-db",
+        default=os.environ.get("AMAZON_DATABASE_URL"),
+        metavar="URL",
+        help="Amazon's DATABASE_URL (default: SQLite in --var)",
+    )
+    parser.add_argument(
+        "--ups-db",
+        default=os.environ.get("UPS_DATABASE_URL"),
+        metavar="URL",
+        help="UPS's DATABASE_URL (default: SQLite in --var)",
+    )
+    parser.add_argument(
+        "--simspeed",
+        type=int,
+        default=None,
+        help="simspeed the daemons ask of the world (default: the world's, 100)",
+    )
+    parser.add_argument("--flakiness", type=int, default=0, help="world drop rate, 0-99")
+    parser.add_argument("--trucks", type=int, default=10, help="trucks UPS brings to the world")
+    parser.add_argument("--workers", type=int, default=2, help="web worker processes per site")
+    parser.add_argument(
+        "--no-world",
+        action="store_true",
+        help="use a world already running at WORLD_HOST and the world ports",
+    )
+
+
+def build_children(args: argparse.Namespace) -> list[Child]:
+    var = Path(args.var).resolve()
+    (var / "run").mkdir(parents=True, exist_ok=True)
+    me = [sys.executable, "-m", "amazon_ups.cli"]
+    common = {
+        **os.environ,
+        "AMAZON_UPS_VAR": str(var),
+        "PYTHONUNBUFFERED": "1",
+        "WORLD_HOST": os.environ.get("WORLD_HOST", args.host),
+        "WORLD_UPS_PORT": str(args.world_ups_port),
+        "WORLD_AMAZON_PORT": str(args.world_amazon_port),
+        "UPS_HOST": args.host,
+        "UPS_PORT": str(args.au_port),
+        "UPS_TRUCKS": str(args.trucks),
+    }
+    if args.simspeed is not None:
+        common["WORLD_SIMSPEED"] = str(args.simspeed)
+    amazon_env = _with_database(common, args.amazon_db)
+    ups_env = _with_database(common, args.ups_db)
+    children = []
+    if not args.no_world:
+        children.append(
+            Child(
+                "world",
+                [
+                    *me,
+                    "world",
+                    "--host",
+                    args.host,
+                    "--ups-port",
+                    str(args.world_ups_port),
+                    "--amazon-port",
+                    str(args.world_amazon_port),
+                    "--state",
+                    str(var / "world.sqlite3"),
+                    "--flakiness",
+                    str(args.flakiness),
+                ],
+                common,
+            )
+        )
+    children += [
+        Child("ups-d", [*me, "ups", "daemon"], ups_env, "ups"),
+        Child("amzn-d", [*me, "amazon", "daemon"], amazon_env, "amazon"),
+        Child(
+            "ups",
+            [
+                *me,
+                "ups",
+                "web",
+                "--host",
+                args.host,
+                "--port",
+                str(args.ups_port),
+                "--workers",
+                str(args.workers),
+            ],
+            ups_env,
+            "ups",
+        ),
+        Child(
+            "amazon",
+            [
+                *me,
+                "amazon",
+                "web",
+                "--host",
+                args.host,
+                "--port",
+                str(args.amazon_port),
+                "--workers",
+                str(args.workers),
+            ],
+            amazon_env,
+            "amazon",
+        ),
+    ]
+    for child in children:
+        child.pid_file = var / "run" / f"{child.name}.pid"
+    return children
+
+
+def _with_database(env: dict[str, str], url: str | None) -> dict[str, str]:
+    env = dict(env)
+    env.pop("DATABASE_URL", None)
+    if url:
+        env["DATABASE_URL"] = url
+    return env
+
+
+def prepare(children: list[Child], out: _Output) -> None:
+    """Migrate both databases and load the demo data (both idempotent)."""
+    me = [sys.executable, "-m", "amazon_ups.cli"]
+    envs = {c.project: c.env for c in children if c.project}
+    for project in ("ups", "amazon"):
+        for command in (["migrate", "--no-input", "-v", "0"], ["seed_demo"]):
+            out.say("up", f"{project}: {' '.join(command)}")
+            done = subprocess.run(
+                [*me, project, *command], env=envs[project], capture_output=True, text=True
+            )
+            for line in (done.stdout + done.stderr).splitlines():
+                out.say(project, line)
+            if done.returncode != 0:
+                raise SystemExit(f"{project} {command[0]} failed (exit {done.returncode})")
+
+
+def wait_for_port(host: str, port: int, deadline: float, stop: threading.Event) -> bool:
+    while time.monotonic() < deadline and not stop.is_set():
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            stop.wait(0.1)  # polling a port: nothing else can tell us it is open
+    return False
+
+
+def run(args: argparse.Namespace) -> int:
+    out = _Output()
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    children = build_children(args)
+    prepare(children, out)
+    for child in children:
+        child.start(out)
+        out.say("up", f"started {child.name} (pid {child.proc.pid})")
+    deadline = time.monotonic() + 60
+    sites = [("Amazon (the store)", args.amazon_port), ("UPS (the carrier)", args.ups_port)]
+    if all(wait_for_port(args.host, port, deadline, stop) for _, port in sites):
+        lines = [f"{label}: http://{args.host}:{port}/" for label, port in sites]
+        lines.append("demo shopper / recipient: user demo, password demo-password-123")
+        lines.append(f"world: UPS port {args.world_ups_port}, Amazon port {args.world_amazon_port}")
+        lines.append("Ctrl-C stops everything.")
+        for line in lines:
+            out.say("up", line)
+        print(flush=True)
+    supervise(children, out, stop)
+    out.say("up", "stopping...")
+    # Web first (no new orders), then the daemons, the world last.
+    for child in reversed(children):
+        child.terminate()
+    final = time.monotonic() + STOP_GRACE
+    for child in reversed(children):
+        child.wait(final)
+    out.say("up", "stopped")
+    return 0
+
+
+def supervise(children: list[Child], out: _Output, stop: threading.Event) -> None:
+    due: dict[str, float] = {}
+    while not stop.is_set():
+        now = time.monotonic()
+        for child in children:
+            if child.running():
+                continue
+            if child.name not in due:
+                code = child.proc.returncode if child.proc else None
+                # A child that ran a while before dying is not in a crash loop.
+                if now - child.started_at > 60:
+                    child.restarts = 0
+                child.restarts += 1
+                due[child.name] = now + RESTART.delay(child.restarts)
+                out.say("up", f"{child.name} exited ({code}); restarting")
+            elif now >= due[child.name]:
+                del due[child.name]
+                child.start(out)
+                out.say("up", f"restarted {child.name} (pid {child.proc.pid})")
+        stop.wait(0.2)  # child exits have no portable wake-up; look five times a second
