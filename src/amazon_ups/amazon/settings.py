@@ -1,6 +1,8 @@
 """Settings of the store. Shared ones, and the environment variables, are in
 ``amazon_ups.common.settings``."""
 
+from pathlib import Path
+
 from amazon_ups.common.settings import *  # noqa: F403
 from amazon_ups.common.settings import COMMON_APPS, databases, email, secret_key
 
@@ -20,3 +22,8 @@ INSTALLED_APPS = [
 
 SESSION_COOKIE_NAME = "amazon_sessionid"
 CSRF_COOKIE_NAME = "amazon_csrftoken"
+
+# The site's frame (base.html, the login page) and its stylesheet belong to no one app.
+_HERE = Path(__file__).resolve().parent
+TEMPLATES = [{**TEMPLATES[0], "DIRS": [_HERE / "templates"]}]  # noqa: F405
+STATICFILES_DIRS = [_HERE / "static"]

@@ -19,6 +19,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.db import DatabaseError, close_old_connections, transaction
 from google.protobuf.message import Message
@@ -36,6 +37,13 @@ logger = logging.getLogger("amazon_ups.daemon")
 Handler = Callable[[Link, str, Message], None]
 
 DATABASE_RETRY = ResendPolicy(first=0.5, factor=2.0, ceiling=10.0)
+
+
+@dataclass(frozen=True)
+class _Accept:
+    """In ``select``'s results: ``link``'s listener has a connection to accept."""
+
+    link: ListenLink
 
 
 class Daemon:
@@ -96,16 +104,20 @@ class Daemon:
             if link.connect(now):
                 self._connected(link)
         readable = self._wait(now)
+        accepting = []
         for item in readable:
-            if isinstance(item, ListenLink):
-                item.accept()
-                if item.up:
-                    self._connected(item)
+            if isinstance(item, _Accept):
+                accepting.append(item.link)
             elif isinstance(item, Link):
                 self._read(item)
             else:
                 assert self._waker is not None
                 self._waker.drain()
+        # After the reads: a new connection replaces the old one, whose bytes come first.
+        for link in accepting:
+            link.accept()
+            if link.up:
+                self._connected(link)
         self.tick()
         now = time.time()
         for link in self.links:
@@ -118,11 +130,12 @@ class Daemon:
         watched: dict[int, object] = {}
         for link in self.links:
             if isinstance(link, ListenLink):
-                watched[link.listener.fileno()] = link
+                # A readable listener means a new connection; a readable socket, data.
+                watched[link.listener.fileno()] = _Accept(link)
             if link.up:
                 watched[link.sock.fileno()] = link
                 deadlines.append(link.channel.next_deadline() or float("inf"))
-            else:
+            elif not isinstance(link, ListenLink):  # a listener needs no retry timer
                 deadlines.append(link.retry_at)
         if (fd := self._waker.fileno()) is not None:
             watched[fd] = self._waker

@@ -1,0 +1,105 @@
+"""State changes of the catalog: stock moves here and nowhere else."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from django.db import transaction
+from django.db.models import F
+
+from amazon_ups.amazon.catalog.models import Product, Stock, Warehouse
+
+
+class InsufficientStock(Exception):
+    pass
+
+
+def _row(warehouse_id: int, product_id: int) -> Stock:
+    stock, _ = Stock.objects.select_for_update().get_or_create(
+        warehouse_id=warehouse_id, product_id=product_id
+    )
+    return stock
+
+
+@transaction.atomic
+def reserve(warehouse_id: int, counts: Mapping[int, int]) -> None:
+    """Take units off the shelf for a package about to be packed (all or nothing)."""
+    for product_id, count in sorted(counts.items()):
+        # The condition in the UPDATE makes the check and the decrement one step.
+        taken = Stock.objects.filter(
+            warehouse_id=warehouse_id, product_id=product_id, on_hand__gte=count
+        ).update(on_hand=F("on_hand") - count)
+        if not taken:
+            raise InsufficientStock(
+                f"warehouse {warehouse_id} has too few of product {product_id} for {count}"
+            )
+
+
+@transaction.atomic
+def order_more(warehouse_id: int, counts: Mapping[int, int]) -> None:
+    """We have asked the world for these units; they count as coming."""
+    for product_id, count in counts.items():
+        stock = _row(warehouse_id, product_id)
+        stock.on_order += count
+        stock.save(update_fields=["on_order"])
+
+
+@transaction.atomic
+def receive(warehouse_id: int, counts: Mapping[int, int]) -> None:
+    """A purchase arrived at the warehouse."""
+    for product_id, count in counts.items():
+        stock = _row(warehouse_id, product_id)
+        stock.on_hand += count
+        # A purchase we did not count as coming (made by an earlier database) must not
+        # drive the count negative.
+        stock.on_order = max(0, stock.on_order - count)
+        stock.save(update_fields=["on_hand", "on_order"])
+
+
+@transaction.atomic
+def order_refused(warehouse_id: int, counts: Mapping[int, int]) -> None:
+    """The world refused a purchase: those units are not coming."""
+    for product_id, count in counts.items():
+        stock = _row(warehouse_id, product_id)
+        stock.on_order = max(0, stock.on_order - count)
+        stock.save(update_fields=["on_order"])
+
+
+@transaction.atomic
+def forget_stock() -> None:
+    """A new world starts with empty warehouses."""
+    Stock.objects.update(on_hand=0, on_order=0)
+
+
+DEMO_WAREHOUSES = [
+    (1, "North", 10, 80),
+    (2, "West", -60, -20),
+    (3, "East", 70, -40),
+]
+
+DEMO_PRODUCTS = [
+    (1, "Kettle", "A 1.7 litre electric kettle that switches itself off."),
+    (2, "Teapot", "Glazed stoneware, six cups, with a removable steel infuser."),
+    (3, "Mug", "A plain white mug that holds a generous 350 ml."),
+    (4, "Notebook", "A5, dotted pages, lies flat when open."),
+    (5, "Fountain pen", "Steel nib, refillable converter, blue-black ink included."),
+    (6, "Desk lamp", "LED, three colour temperatures, folds flat."),
+    (7, "Headphones", "Closed-back, wired, with a detachable cable."),
+    (8, "Backpack", "20 litres, padded laptop sleeve, water-resistant."),
+    (9, "Water bottle", "Insulated steel, keeps drinks cold for a day."),
+    (10, "Umbrella", "Compact, opens and closes with one button."),
+    (11, "Board game", "A cooperative game for two to four players, about an hour."),
+    (12, "Houseplant", "A snake plant in a 12 cm pot; hard to kill."),
+]
+
+
+@transaction.atomic
+def seed_demo() -> tuple[int, int]:
+    """Demo warehouses and products; running it again changes nothing."""
+    for warehouse_id, name, x, y in DEMO_WAREHOUSES:
+        Warehouse.objects.update_or_create(id=warehouse_id, defaults={"name": name, "x": x, "y": y})
+    for product_id, name, description in DEMO_PRODUCTS:
+        Product.objects.update_or_create(
+            id=product_id, defaults={"name": name, "description": description}
+        )
+    return len(DEMO_WAREHOUSES), len(DEMO_PRODUCTS)

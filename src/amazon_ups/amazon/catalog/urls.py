@@ -1,0 +1,8 @@
+from django.urls import path
+
+from amazon_ups.amazon.catalog import views
+
+app_name = "catalog"
+urlpatterns = [
+    path("", views.product_list, name="product_list"),
+]

@@ -1,0 +1,120 @@
+"""The fulfilment daemon: the store's side of the world and of UPS.
+
+It is ``common.daemon.runner.Daemon`` with two links (the world, UPS) and three
+hooks: ``tick`` takes in new orders, ``handle`` acts on each new sub-message,
+``on_connect`` sets the world's simspeed. All decisions are in ``services``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from google.protobuf.message import Message
+
+from amazon_ups.amazon.fulfilment import selectors, services
+from amazon_ups.amazon.orders import selectors as orders_selectors
+from amazon_ups.common.daemon.channel import Channel
+from amazon_ups.common.daemon.links import DialLink, Link, WorldLink
+from amazon_ups.common.daemon.runner import Daemon
+from amazon_ups.protocol import au_pb2 as au
+from amazon_ups.protocol import world_amazon_pb2 as wa
+
+logger = logging.getLogger("amazon_ups.amazon.fulfilment")
+
+INTAKE_BATCH = 100  # orders taken in per loop turn, so replies are not held up for long
+
+WORLD_HANDLERS = {
+    "arrived": services.purchase_arrived,
+    "ready": services.package_packed,
+    "loaded": services.package_loaded,
+    "packagestatus": services.package_status,
+}
+
+UPS_HANDLERS = {
+    "arrived": services.truck_arrived,
+    "out_for_delivery": services.out_for_delivery,
+    "delivered": services.delivered,
+    "redirected": services.destination_changed,
+    "accounts": services.account_status,
+    "errors": services.ups_error,
+}
+
+
+class Fulfilment:
+    def __init__(self) -> None:
+        self.world = WorldLink(
+            "world",
+            Channel(incoming=wa.AResponses, outgoing=wa.ACommands),
+            settings.WORLD_HOST,
+            settings.WORLD_AMAZON_PORT,
+            connected_type=wa.AConnected,
+            hello=services.hello_request,
+            joined=services.world_joined,
+        )
+        self.ups = DialLink(
+            "ups",
+            Channel(incoming=au.UpsToAmazon, outgoing=au.AmazonToUps),
+            settings.UPS_HOST,
+            settings.UPS_PORT,
+            peer=services.UPS,
+        )
+        self.daemon = Daemon(
+            name="amazon",
+            links=[self.world, self.ups],
+            handle=self.handle,
+            tick=self.tick,
+            on_connect=self.on_connect,
+        )
+
+    def run(self) -> None:
+        self.daemon.run()
+
+    def stop(self) -> None:
+        self.daemon.stop()
+
+    # -- hooks ----------------------------------------------------------------------------------
+
+    def on_connect(self, link: Link) -> None:
+        if link is self.world and settings.WORLD_SIMSPEED is not None:
+            link.channel.set_once(simspeed=settings.WORLD_SIMSPEED)
+
+    def tick(self) -> None:
+        order_ids = orders_selectors.orders_awaiting_intake(INTAKE_BATCH)
+        if not order_ids:
+            return
+        world_id = selectors.world_for_orders()
+        if world_id is None:
+            return
+        for order_id in order_ids:
+            try:
+                services.take_in(order_id, world_id)
+            except DatabaseError:
+                raise
+            except Exception as error:
+                # A bug must not stop every later order: this one fails, visibly.
+                logger.exception("could not take order %d in", order_id)
+                services.fail_intake(order_id, f"internal error while taking it in: {error}")
+
+    def handle(self, link: Link, field: str, message: Message) -> None:
+        if link is self.world:
+            if field == "error":
+                services.world_error(link.peer, message)
+            else:
+                WORLD_HANDLERS[field](message)
+        elif field == "worlds":
+            if services.world_created(message) is not None:
+                transaction.on_commit(self._rejoin)
+        else:
+            UPS_HANDLERS[field](message)
+
+    def _rejoin(self) -> None:
+        """Connect to the world UPS just named, now rather than at the next retry."""
+        if self.world.up:
+            self.world.drop("moving to another world")
+        self.world.retry_at = 0.0
+
+
+def build() -> Fulfilment:
+    return Fulfilment()

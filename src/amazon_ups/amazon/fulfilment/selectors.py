@@ -1,0 +1,53 @@
+"""Reads the fulfilment daemon needs: which world we are in and whether orders may go."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from amazon_ups.common.messaging import selectors as messaging_selectors
+from amazon_ups.common.messaging.models import OutgoingMessage
+
+# Settings rows (messaging.Setting) the daemon keeps across restarts.
+WORLD = "world_id"  # the world we use (from WorldCreated, or the one we created)
+WORLD_SEQNUM = "world_seqnum"  # seqnum of the latest WorldCreated applied
+JOINED = "joined_world_id"  # the world we have connected to at least once
+
+
+def _int_setting(key: str) -> int | None:
+    value = messaging_selectors.setting(key)
+    return int(value) if value is not None else None
+
+
+def amazon_creates_world() -> bool:
+    return settings.WORLD_CREATOR.lower() == "amazon"
+
+
+def stored_world_id() -> int | None:
+    return _int_setting(WORLD)
+
+
+def current_world_id() -> int | None:
+    """The world to connect to: the configured one, else the one we learnt or made."""
+    return settings.WORLD_ID if settings.WORLD_ID is not None else stored_world_id()
+
+
+def latest_world_seqnum() -> int | None:
+    return _int_setting(WORLD_SEQNUM)
+
+
+def world_announced(world_id: int) -> bool:
+    """UPS has acked our WorldCreated for ``world_id``."""
+    return OutgoingMessage.objects.filter(
+        peer="ups", field="worlds", ref=f"world:{world_id}", acked_at__isnull=False
+    ).exists()
+
+
+def world_for_orders() -> int | None:
+    """The world new orders go to, or None while they must wait: until we have joined
+    it, and (when we created it) until UPS has acked hearing of it (protocol 4)."""
+    world_id = current_world_id()
+    if world_id is None or _int_setting(JOINED) != world_id:
+        return None
+    if amazon_creates_world() and not world_announced(world_id):
+        return None
+    return world_id

@@ -1,0 +1,382 @@
+"""What the fulfilment daemon does: take orders in, and act on what the world and UPS
+tell it. Each function runs in one transaction with the messages it causes
+(``messaging.send``), so a crash never separates a state change from its
+consequences. Order statuses move only through ``orders.services``.
+
+Every message about a package carries ``ref="order:<id>"``, so a refusal
+(``AErr``, UPS ``Error``) leads back to the order that caused it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db import transaction
+
+from amazon_ups.amazon.catalog import selectors as catalog_selectors
+from amazon_ups.amazon.catalog import services as catalog_services
+from amazon_ups.amazon.catalog.models import Warehouse
+from amazon_ups.amazon.fulfilment import planning, selectors
+from amazon_ups.amazon.fulfilment.models import UpsAccount
+from amazon_ups.amazon.orders import selectors as orders_selectors
+from amazon_ups.amazon.orders import services as orders_services
+from amazon_ups.amazon.orders.models import Order
+from amazon_ups.common.messaging import selectors as messaging_selectors
+from amazon_ups.common.messaging import services as messaging
+from amazon_ups.protocol import au_pb2 as au
+from amazon_ups.protocol import world_amazon_pb2 as wa
+
+logger = logging.getLogger("amazon_ups.amazon.fulfilment")
+
+UPS = "ups"  # the messaging peer of the UPS link
+Status = Order.Status
+
+
+def world_peer(world_id: int) -> str:
+    return f"world:{world_id}"
+
+
+def _ref(order: Order) -> str:
+    return f"order:{order.id}"
+
+
+def _order_of(ref: str) -> Order | None:
+    kind, _, number = ref.partition(":")
+    if kind != "order" or not number.isdigit():
+        return None
+    return orders_selectors.order_lock(int(number))
+
+
+def _counts(things: Iterable[wa.AProduct]) -> dict[int, int]:
+    # The same product may come in several entries; they add up.
+    counts: dict[int, int] = defaultdict(int)
+    for thing in things:
+        counts[thing.id] += thing.count
+    return dict(counts)
+
+
+def _products(counts: dict[int, int]) -> list[wa.AProduct]:
+    products = catalog_selectors.products_by_id(counts)
+    return [
+        wa.AProduct(id=product_id, description=products[product_id].world_description, count=n)
+        for product_id, n in sorted(counts.items())
+    ]
+
+
+# -- the world link ------------------------------------------------------------------------
+
+
+def hello_request() -> wa.AConnect | None:
+    """The AConnect to send, or None while we have no world to join."""
+    world_id = selectors.current_world_id()
+    if world_id is None and not selectors.amazon_creates_world():
+        return None
+    request = wa.AConnect(isAmazon=True)
+    if world_id is not None:
+        request.worldid = world_id
+    # Every warehouse, every time: the world accepts an identical repeat.
+    for warehouse in catalog_selectors.warehouse_list():
+        request.initwh.add(id=warehouse.id, x=warehouse.x, y=warehouse.y)
+    return request
+
+
+@transaction.atomic
+def world_joined(world_id: int) -> None:
+    """The world said "connected!" to ``world_id``."""
+    if selectors.stored_world_id() != world_id:
+        _move_to_world(world_id)
+        if selectors.amazon_creates_world():
+            messaging.send(
+                UPS, "worlds", au.WorldCreated(world_id=world_id), ref=f"world:{world_id}"
+            )
+            logger.info("created world %d; telling UPS", world_id)
+    messaging.put_setting(selectors.JOINED, world_id)
+
+
+def _move_to_world(world_id: int) -> None:
+    previous = selectors.stored_world_id()
+    messaging.put_setting(selectors.WORLD, world_id)
+    if previous is None or previous == world_id:
+        return
+    logger.warning("moving from world %d to world %d", previous, world_id)
+    # Packages of the old world will never be delivered (protocol 4); UPS has
+    # left that world too, so it needs no word about them.
+    for order_id in orders_selectors.orders_in_flight_outside(world_id):
+        order = orders_selectors.order_lock(order_id)
+        orders_services.fail(order, f"the world changed from {previous} to {world_id}")
+    catalog_services.forget_stock()
+
+
+# -- intake ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def take_in(order_id: int, world_id: int) -> None:
+    """Choose the warehouse, ask UPS for a truck, and pack (or buy stock first)."""
+    order = orders_selectors.order_lock(order_id)
+    if order is None or order.status != Status.PLACED or order.warehouse_id is not None:
+        return
+    needs = orders_selectors.order_needs(order)
+    warehouses = catalog_selectors.warehouse_list()
+    plan = planning.plan(
+        order.dest_x,
+        order.dest_y,
+        needs,
+        [planning.Place(w.id, w.x, w.y) for w in warehouses],
+        catalog_selectors.stock_levels(needs),
+        orders_selectors.waiting_demand(needs),
+    )
+    if plan is None:
+        fail_order(order, "the store has no warehouse to ship from")
+        return
+    warehouse = next(w for w in warehouses if w.id == plan.warehouse_id)
+    orders_services.take_in(
+        order, warehouse_id=warehouse.id, world_id=world_id, note=f"ships from {warehouse}"
+    )
+    _request_pickup(order, warehouse, needs)
+    if plan.pack_now:
+        _pack(order, needs)
+        return
+    if plan.buy:
+        catalog_services.order_more(warehouse.id, plan.buy)
+        buy = wa.APurchaseMore(whnum=warehouse.id, things=_products(plan.buy))
+        messaging.send(world_peer(world_id), "buy", buy, ref=_ref(order))
+    orders_services.note(order, f"waiting for stock at warehouse {warehouse.id}")
+
+
+def _request_pickup(order: Order, warehouse: Warehouse, needs: dict[int, int]) -> None:
+    # Sent at once, so the truck drives while the package is packed (protocol 5.2).
+    products = catalog_selectors.products_by_id(needs)
+    request = au.PickupRequest(
+        package_id=order.id,
+        warehouse=au.Warehouse(id=warehouse.id, x=warehouse.x, y=warehouse.y),
+        dest_x=order.dest_x,
+        dest_y=order.dest_y,
+        items=[
+            au.Item(product_id=p, description=products[p].world_description, count=n)
+            for p, n in sorted(needs.items())
+        ],
+    )
+    if order.ups_account is not None:
+        request.ups_account = order.ups_account
+    messaging.send(UPS, "pickups", request, ref=_ref(order))
+
+
+def _pack(order: Order, needs: dict[int, int]) -> None:
+    catalog_services.reserve(order.warehouse_id, needs)
+    pack = wa.APack(whnum=order.warehouse_id, things=_products(needs), shipid=order.id)
+    messaging.send(world_peer(order.world_id), "topack", pack, ref=_ref(order))
+    orders_services.start_packing(order)
+
+
+def _load(order: Order) -> None:
+    truck_id = orders_services.start_loading(order)
+    load = wa.APutOnTruck(whnum=order.warehouse_id, truckid=truck_id, shipid=order.id)
+    messaging.send(world_peer(order.world_id), "load", load, ref=_ref(order))
+
+
+def fail_order(order: Order, reason: str, tell_ups: bool = True) -> None:
+    before = order.status
+    if not orders_services.fail(order, reason):
+        return
+    asked_for_truck = order.warehouse_id is not None
+    not_loaded = orders_services.RANK[Status(before)] < orders_services.RANK[Status.LOADED]
+    if tell_ups and asked_for_truck and not_loaded:
+        # A truck waiting for this package is not held for nothing (protocol 5.10).
+        error = au.Error(origin_seqnum=-1, message=reason, package_id=order.id)
+        messaging.send(UPS, "errors", error, ref=_ref(order))
+
+
+@transaction.atomic
+def fail_intake(order_id: int, reason: str) -> None:
+    order = orders_selectors.order_lock(order_id)
+    if order is not None:
+        fail_order(order, reason)
+
+
+# -- from the world --------------------------------------------------------------------------
+
+
+def purchase_arrived(message: wa.APurchaseMore) -> None:
+    if catalog_selectors.warehouse_get(message.whnum) is None:
+        logger.warning("a purchase arrived at warehouse %d, which is not ours", message.whnum)
+        return
+    counts = _counts(message.things)
+    known = catalog_selectors.products_by_id(counts)
+    if unknown := sorted(set(counts) - set(known)):
+        logger.warning("a purchase brought products we do not sell: %s", unknown)
+    catalog_services.receive(message.whnum, {p: n for p, n in counts.items() if p in known})
+    # Oldest first; one that does not fit yet does not hold back the ones after it.
+    for order_id in orders_selectors.orders_waiting_for_stock(message.whnum):
+        order = orders_selectors.order_lock(order_id)
+        needs = orders_selectors.order_needs(order)
+        levels = catalog_selectors.stock_levels(needs)
+        on_hand = {p: levels.get((message.whnum, p), (0, 0))[0] for p in needs}
+        if planning.fits(needs, on_hand):
+            _pack(order, needs)
+
+
+def package_packed(message: wa.APacked) -> None:
+    order = orders_selectors.order_lock(message.shipid)
+    if order is None:
+        logger.warning("the world packed package %d, which we do not know", message.shipid)
+        return
+    orders_services.mark_packed(order)
+    if orders_services.can_load(order):
+        _load(order)
+
+
+def package_loaded(message: wa.ALoaded) -> None:
+    order = orders_selectors.order_lock(message.shipid)
+    if order is None:
+        logger.warning("the world loaded package %d, which we do not know", message.shipid)
+        return
+    truck_id = orders_services.mark_loaded(order)
+    if truck_id is not None:
+        loaded = au.PackageLoaded(package_id=order.id, truck_id=truck_id)
+        messaging.send(UPS, "loaded", loaded, ref=_ref(order))
+
+
+def world_error(peer: str, message: wa.AErr) -> None:
+    origin = messaging_selectors.origin(peer, message.originseqnum)
+    order = _order_of(origin.ref) if origin is not None else None
+    if order is None:
+        logger.warning("%s: error about command %d: %s", peer, message.originseqnum, message.err)
+        return
+    if origin.field == "buy":
+        bought = wa.APurchaseMore.FromString(bytes(origin.body))
+        catalog_services.order_refused(bought.whnum, _counts(bought.things))
+        if order.waiting_for_stock:
+            fail_order(order, f"the world would not sell us stock: {message.err}")
+    elif origin.field == "topack":
+        fail_order(order, f"the world could not pack the package: {message.err}")
+    elif origin.field == "load" and order.status == Status.LOADING:
+        orders_services.load_refused(order, message.err)
+        if orders_services.can_load(order):
+            _load(order)
+    else:
+        logger.warning("%s: error about %s for %s: %s", peer, origin.field, origin.ref, message.err)
+
+
+def package_status(message: wa.APackage) -> None:
+    logger.info("the world says package %d is %s", message.packageid, message.status.lower())
+
+
+# -- from UPS --------------------------------------------------------------------------------
+
+
+def _refuse(seqnum: int, text: str, package_id: int | None = None) -> None:
+    error = au.Error(origin_seqnum=seqnum, message=text)
+    if package_id is not None:
+        error.package_id = package_id
+    messaging.send(UPS, "errors", error, ref=f"order:{package_id}" if package_id else "")
+
+
+def _known_package(message) -> Order | None:
+    """The order behind ``message.package_id``, or None after refusing the message: a
+    package is known to UPS's messages once we asked for its pickup."""
+    order = orders_selectors.order_lock(message.package_id)
+    if order is None or order.warehouse_id is None:
+        _refuse(
+            message.seqnum, f"error: package {message.package_id} is unknown", message.package_id
+        )
+        return None
+    return order
+
+
+def world_created(message: au.WorldCreated) -> int | None:
+    """UPS tells us its world; returns the world id if we must move to it."""
+    if selectors.amazon_creates_world():
+        _refuse(
+            message.seqnum,
+            f"error: Amazon creates the world here (WORLD_CREATOR=amazon); "
+            f"not moving to world {message.world_id}",
+        )
+        return None
+    latest = selectors.latest_world_seqnum()
+    if latest is not None and message.seqnum <= latest:
+        return None
+    messaging.put_setting(selectors.WORLD_SEQNUM, message.seqnum)
+    if settings.WORLD_ID is not None:
+        if message.world_id != settings.WORLD_ID:
+            logger.warning(
+                "UPS uses world %d, but WORLD_ID=%d is configured: staying",
+                message.world_id,
+                settings.WORLD_ID,
+            )
+        return None
+    if selectors.stored_world_id() == message.world_id:
+        return None
+    _move_to_world(message.world_id)
+    logger.info("UPS says the world is %d", message.world_id)
+    return message.world_id
+
+
+def truck_arrived(message: au.TruckArrived) -> None:
+    order = _known_package(message)
+    if order is None:
+        return
+    if message.warehouse_id != order.warehouse_id:
+        _refuse(
+            message.seqnum,
+            f"error: package {order.id} ships from warehouse {order.warehouse_id}, "
+            f"not {message.warehouse_id}",
+            order.id,
+        )
+        return
+    if order.status == Status.FAILED:
+        _refuse(
+            message.seqnum, f"error: package {order.id} was given up: {order.failure}", order.id
+        )
+        return
+    orders_services.record_truck(order, truck_id=message.truck_id, seqnum=message.seqnum)
+    if orders_services.can_load(order):
+        _load(order)
+
+
+def out_for_delivery(message: au.OutForDelivery) -> None:
+    if order := _known_package(message):
+        orders_services.mark_delivering(order, truck_id=message.truck_id)
+
+
+def delivered(message: au.Delivered) -> None:
+    if order := _known_package(message):
+        orders_services.mark_delivered(order, x=message.x, y=message.y)
+
+
+def destination_changed(message: au.DestinationChanged) -> None:
+    if order := _known_package(message):
+        orders_services.change_destination(order, x=message.x, y=message.y, seqnum=message.seqnum)
+
+
+def account_status(message: au.AccountStatus) -> None:
+    known = UpsAccount.objects.select_for_update().filter(ups_account=message.ups_account).first()
+    if known is not None and message.seqnum <= known.seqnum:
+        return
+    UpsAccount.objects.update_or_create(
+        ups_account=message.ups_account,
+        defaults={"exists": message.exists, "seqnum": message.seqnum},
+    )
+
+
+def ups_error(message: au.Error) -> None:
+    # Never answered with an Error, whatever it says (protocol 5.10).
+    origin = messaging_selectors.origin(UPS, message.origin_seqnum)
+    if origin is not None and origin.field == "pickups":
+        if order := _order_of(origin.ref):
+            fail_order(order, f"UPS will not carry the package: {message.message}", False)
+            return
+    elif message.origin_seqnum == -1 and message.HasField("package_id"):
+        order = orders_selectors.order_lock(message.package_id)
+        if order is not None and order.warehouse_id is not None:
+            fail_order(order, f"UPS cannot carry the package: {message.message}", False)
+            return
+    logger.warning(
+        "UPS reports an error about our message %d%s: %s",
+        message.origin_seqnum,
+        f" ({origin.field} {origin.ref})" if origin else "",
+        message.message,
+    )

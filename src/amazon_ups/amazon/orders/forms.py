@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import uuid
+
+from django import forms
+
+from amazon_ups.amazon.orders.services import INT32_MAX, INT32_MIN, INT64_MAX, MAX_COUNT
+
+
+def _whole(name: str, low: int, high: int, **kwargs) -> forms.IntegerField:
+    between = f"{name} must be a whole number between {low} and {high}."
+    return forms.IntegerField(
+        min_value=low,
+        max_value=high,
+        error_messages={
+            "invalid": f"{name} must be a whole number.",
+            "min_value": between,
+            "max_value": between,
+            "required": f"Enter {name}.",
+        },
+        **kwargs,
+    )
+
+
+class PlaceOrderForm(forms.Form):
+    product = forms.IntegerField(widget=forms.HiddenInput)
+    token = forms.CharField(max_length=64, widget=forms.HiddenInput)
+    quantity = _whole("The quantity", 1, MAX_COUNT, initial=1)
+    dest_x = _whole("x", INT32_MIN, INT32_MAX, label="Deliver to x")
+    dest_y = _whole("y", INT32_MIN, INT32_MAX, label="y")
+    ups_account = _whole(
+        "The UPS account id",
+        1,
+        INT64_MAX,
+        required=False,
+        label="UPS account id (optional)",
+    )
+
+    @classmethod
+    def for_product(cls, product_id: int) -> PlaceOrderForm:
+        # A fresh token per form shown: posting this form twice makes one order.
+        # Several of these share a page: ids per product keep labels pointing right.
+        return cls(
+            initial={"product": product_id, "token": uuid.uuid4().hex},
+            auto_id=f"p{product_id}_%s",
+        )

@@ -1,0 +1,92 @@
+"""Orders. An order is also its package: its id is the tracking number, the world's
+shipid and UPS's package id, so one number follows the parcel everywhere."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from amazon_ups.amazon.catalog.models import Product, Warehouse
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        PLACED = "placed"
+        PACKING = "packing"
+        PACKED = "packed"
+        LOADING = "loading"
+        LOADED = "loaded"
+        DELIVERING = "delivering"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLACED)
+    dest_x = models.IntegerField()
+    dest_y = models.IntegerField()
+    ups_account = models.BigIntegerField(null=True, blank=True)
+    # One per Buy form shown: a form posted twice finds the order it made the first time.
+    token = models.CharField(max_length=64, unique=True)
+
+    # Set by the fulfilment daemon when it takes the order in.
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, null=True, blank=True)
+    world_id = models.BigIntegerField(null=True, blank=True)
+    # The truck of the latest TruckArrived (and that message's seqnum: the latest wins).
+    truck_id = models.IntegerField(null=True, blank=True)
+    truck_seqnum = models.BigIntegerField(null=True, blank=True)
+    # The truck of the APutOnTruck the world has not answered yet (None: no load under way).
+    loading_truck_id = models.IntegerField(null=True, blank=True)
+    destination_seqnum = models.BigIntegerField(null=True, blank=True)
+    failure = models.TextField(blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "warehouse"], name="order_status_warehouse")]
+
+    def __str__(self) -> str:
+        return f"order {self.id} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("orders:detail", args=[self.id])
+
+    @property
+    def tracking_number(self) -> int:
+        return self.id
+
+    @property
+    def waiting_for_stock(self) -> bool:
+        return self.status == self.Status.PLACED and self.warehouse_id is not None
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    count = models.IntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["order", "product"], name="orderline_unique_product"),
+            models.CheckConstraint(condition=models.Q(count__gt=0), name="orderline_count_gt_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.count} x {self.product}"
+
+
+class OrderEvent(models.Model):
+    """One step of an order's history, shown to the shopper with its time."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    status = models.CharField(max_length=16, choices=Order.Status.choices)
+    at = models.DateTimeField(default=timezone.now)
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.status} at {self.at:%H:%M:%S}"

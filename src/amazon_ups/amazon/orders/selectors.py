@@ -1,0 +1,89 @@
+"""Reads of orders."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from django.db.models import QuerySet, Sum
+
+from amazon_ups.amazon.orders.models import Order, OrderEvent, OrderLine
+
+FINAL = (Order.Status.DELIVERED, Order.Status.FAILED)
+
+
+def order_list_for(user) -> QuerySet[Order]:
+    return Order.objects.filter(user=user).order_by("-id").prefetch_related("lines__product")
+
+
+def order_get_for(user, order_id: int) -> Order | None:
+    """The user's order; None for anyone else's, so it cannot be told from a missing one."""
+    return (
+        Order.objects.filter(user=user, id=order_id)
+        .select_related("warehouse")
+        .prefetch_related("lines__product")
+        .first()
+    )
+
+
+def order_get_by_token(token: str) -> Order | None:
+    return Order.objects.filter(token=token).first()
+
+
+def order_events(order: Order) -> list[OrderEvent]:
+    return list(order.events.order_by("at", "id"))
+
+
+def order_lock(order_id: int) -> Order | None:
+    """The order, locked until the transaction ends (a no-op lock on SQLite, whose
+    writers queue for the whole database anyway)."""
+    return Order.objects.select_for_update().filter(id=order_id).first()
+
+
+def order_needs(order: Order) -> dict[int, int]:
+    """Product id -> count."""
+    return dict(order.lines.values_list("product_id", "count"))
+
+
+def orders_awaiting_intake(limit: int) -> list[int]:
+    """Placed orders the fulfilment daemon has not taken in yet, oldest first."""
+    return list(
+        Order.objects.filter(status=Order.Status.PLACED, warehouse__isnull=True)
+        .order_by("id")
+        .values_list("id", flat=True)[:limit]
+    )
+
+
+def orders_waiting_for_stock(warehouse_id: int) -> list[int]:
+    return list(
+        Order.objects.filter(status=Order.Status.PLACED, warehouse_id=warehouse_id)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+
+
+def waiting_demand(product_ids: Iterable[int]) -> dict[tuple[int, int], int]:
+    """(warehouse id, product id) -> units that orders waiting for stock there still need."""
+    rows = (
+        OrderLine.objects.filter(
+            order__status=Order.Status.PLACED,
+            order__warehouse__isnull=False,
+            product_id__in=list(product_ids),
+        )
+        .values_list("order__warehouse_id", "product_id")
+        .annotate(total=Sum("count"))
+    )
+    demand: dict[tuple[int, int], int] = defaultdict(int)
+    for warehouse_id, product_id, total in rows:
+        demand[warehouse_id, product_id] += total
+    return dict(demand)
+
+
+def orders_in_flight_outside(world_id: int) -> list[int]:
+    """Orders taken in by another world that have not reached a final state."""
+    return list(
+        Order.objects.filter(world_id__isnull=False)
+        .exclude(world_id=world_id)
+        .exclude(status__in=FINAL)
+        .values_list("id", flat=True)
+    )

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import pytest
+from django.conf import settings as django_settings
+
+from amazon_ups.amazon.catalog.models import Product, Warehouse
+from amazon_ups.amazon.orders import services as orders_services
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    # SQLite's test database is in memory by default, which the daemon's thread cannot
+    # share safely; a file behaves like the real thing (WAL, one writer at a time).
+    database = django_settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        path = tmp_path_factory.mktemp("amazon-db") / "test.sqlite3"
+        database.setdefault("TEST", {})["NAME"] = str(path)
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    # The real hasher is slow on purpose; tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def catalog(db):
+    """Two warehouses far apart and three products, with no stock anywhere."""
+    Warehouse.objects.create(id=1, name="North", x=10, y=10)
+    Warehouse.objects.create(id=2, name="West", x=-20, y=5)
+    for product_id, name in ((1, "Kettle"), (2, "Teapot"), (3, "Mug")):
+        Product.objects.create(id=product_id, name=name, description=f"A {name.lower()}.")
+
+
+@pytest.fixture
+def shopper(db, django_user_model):
+    return django_user_model.objects.create_user("shopper", password="a-long-password-1")
+
+
+@pytest.fixture
+def other_shopper(db, django_user_model):
+    return django_user_model.objects.create_user("other", password="a-long-password-2")
+
+
+@pytest.fixture
+def place(shopper, catalog):
+    """Place an order for ``shopper``: ``place({product: count}, x, y, **options)``."""
+
+    def place_order(items=None, x=0, y=0, user=None, **options):
+        return orders_services.place_order(
+            user=user or shopper, items=items or {1: 1}, dest_x=x, dest_y=y, **options
+        )
+
+    return place_order

@@ -1,0 +1,243 @@
+"""UPS's part, played by the tests: a world connection with trucks, and a server that
+speaks the Amazon-UPS protocol (au.proto) to the fulfilment daemon.
+
+It is a minimal but correct carrier: every sub-message gets a seqnum and is re-sent
+until acked, every copy it receives is acked and acted on once. One truck per
+package (round robin), so the tests need at least as many trucks as packages in
+flight. It runs its own asyncio loop in a thread, so a test can stay synchronous
+and use the Django ORM while the daemon and this carrier talk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+from google.protobuf.message import Message
+
+from amazon_ups.protocol import au_pb2 as au
+from amazon_ups.protocol import world_ups_pb2 as wu
+from amazon_ups.protocol.framing import FrameDecoder, MalformedMessage, encode_frame, parse_message
+from amazon_ups.protocol.session import ReliableSession
+from amazon_ups.protocol.world_messages import Side
+from amazon_ups.world.client import WorldClient
+from tests.support import FAST
+
+FIELD_OF = {
+    au.WorldCreated: "worlds",
+    au.TruckArrived: "arrived",
+    au.OutForDelivery: "out_for_delivery",
+    au.Delivered: "delivered",
+    au.DestinationChanged: "redirected",
+    au.AccountStatus: "accounts",
+    au.Error: "errors",
+}
+AMAZON_FIELDS = ("pickups", "loaded", "account_checks", "worlds", "errors")
+
+
+class FakeUps:
+    def __init__(
+        self,
+        world_port: int,
+        trucks: tuple[tuple[int, int, int], ...] = ((1, 0, 0), (2, 0, 0), (3, 0, 0)),
+        create_world: bool = True,
+        accounts: frozenset[int] = frozenset(),
+    ) -> None:
+        self.world_port = world_port
+        self.trucks = trucks
+        self.create_world = create_world
+        self.accounts = accounts
+        self.session: ReliableSession[Any] = ReliableSession()
+        self.world: WorldClient | None = None
+        self.port: int | None = None
+        # What Amazon sent, each sub-message once, in arrival order: (field, message).
+        self.received: list[tuple[str, Message]] = []
+        self.malformed: list[str] = []
+        self.world_errors: list[Message] = []
+        self.deliveries_made: Counter[int] = Counter()
+        self.connections = 0
+        self._packages: dict[int, au.PickupRequest] = {}
+        self._truck_of: dict[int, int] = {}
+        self._out_for_delivery: dict[int, tuple[int, list[int]]] = {}  # UGoDeliver seqnum ->
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._wake: asyncio.Event | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._tasks: list[asyncio.Task] = []
+
+    # -- what the test sees -----------------------------------------------------------------
+
+    def of(self, field: str) -> list[Message]:
+        return [message for f, message in self.received if f == field]
+
+    @property
+    def world_id(self) -> int | None:
+        return self.world.world_id if self.world else None
+
+    def tell(self, message: Message) -> None:
+        """Send Amazon a sub-message (numbered, re-sent until acked); thread-safe."""
+        self._loop.call_soon_threadsafe(self._tell, message)
+
+    # -- life -----------------------------------------------------------------------------------
+
+    def start(self) -> FakeUps:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        return self
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    async def _start(self) -> None:
+        self._wake = asyncio.Event()
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        if self.create_world:
+            await self._join(None)
+
+    async def _stop(self) -> None:
+        self._server.close()
+        for task in self._tasks:
+            task.cancel()
+        if self._writer is not None:
+            self._writer.close()
+        if self.world is not None:
+            await self.world.abort()
+
+    async def _join(self, world_id: int | None) -> None:
+        self.world = await WorldClient.open(
+            Side.UPS, "127.0.0.1", self.world_port, world_id=world_id, places=self.trucks
+        )
+        self.world.set_simspeed(FAST)
+        if world_id is None:
+            self._tell(au.WorldCreated(world_id=self.world.world_id))
+        self._tasks.append(asyncio.create_task(self._pump_world()))
+
+    # -- the Amazon side ------------------------------------------------------------------------
+
+    def _tell(self, message: Message) -> None:
+        self.session.send(message)
+        assert self._wake is not None
+        self._wake.set()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # The newest connection replaces the old one (protocol 2.1).
+        if self._writer is not None:
+            self._writer.close()
+        self._writer = writer
+        self.connections += 1
+        self.session.rewind()
+        frames = FrameDecoder()
+        sender = asyncio.create_task(self._send_loop(writer))
+        try:
+            while data := await reader.read(65536):
+                for body in frames.feed(data):
+                    message = parse_message(au.AmazonToUps, body)
+                    if isinstance(message, MalformedMessage):
+                        self.malformed.append(str(message))
+                    else:
+                        self._absorb(message)
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            sender.cancel()
+
+    def _absorb(self, message: au.AmazonToUps) -> None:
+        self.session.acknowledge(message.acks)
+        for field in AMAZON_FIELDS:
+            for sub in getattr(message, field):
+                if self.session.receive(sub.seqnum):
+                    self.received.append((field, sub))
+                    self._act(field, sub)
+        assert self._wake is not None
+        self._wake.set()
+
+    async def _send_loop(self, writer: asyncio.StreamWriter) -> None:
+        assert self._wake is not None
+        while not writer.is_closing():
+            batch = self.session.poll(time.time())
+            if batch:
+                out = au.UpsToAmazon()
+                out.acks.extend(batch.acks)
+                for item in batch.items:
+                    getattr(out, FIELD_OF[type(item)]).append(item)
+                writer.write(encode_frame(out.SerializeToString()))
+            deadline = self.session.next_deadline()
+            self._wake.clear()
+            timeout = None if deadline is None else max(0.0, deadline - time.time())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+
+    def _act(self, field: str, message: Message) -> None:
+        if field == "pickups":
+            package_id = message.package_id
+            self._packages[package_id] = message
+            truck_id = self.trucks[(len(self._packages) - 1) % len(self.trucks)][0]
+            self._truck_of[package_id] = truck_id
+            assert self.world is not None
+            self.world.send(wu.UGoPickup(truckid=truck_id, whid=message.warehouse.id))
+        elif field == "loaded":
+            request = self._packages[message.package_id]
+            stop = wu.UDeliveryLocation(
+                packageid=message.package_id, x=request.dest_x, y=request.dest_y
+            )
+            assert self.world is not None
+            seqnum = self.world.send(wu.UGoDeliver(truckid=message.truck_id, packages=[stop]))
+            self._out_for_delivery[seqnum] = (message.truck_id, [message.package_id])
+        elif field == "worlds" and self.world is None:
+            self._tasks.append(asyncio.create_task(self._join(message.world_id)))
+        elif field == "account_checks":
+            self._tell(
+                au.AccountStatus(
+                    ups_account=message.ups_account, exists=message.ups_account in self.accounts
+                )
+            )
+
+    # -- the world side -------------------------------------------------------------------------
+
+    async def _pump_world(self) -> None:
+        world = self.world
+        assert world is not None
+        seen = 0
+
+        def news() -> bool:
+            acked = any(seqnum in world.acked for seqnum in self._out_for_delivery)
+            return len(world.results) > seen or acked
+
+        while True:
+            await world.wait_for(news, timeout=None)
+            for result in world.results[seen:]:
+                self._on_world(result)
+            seen = len(world.results)
+            for seqnum in [s for s in self._out_for_delivery if s in world.acked]:
+                truck_id, package_ids = self._out_for_delivery.pop(seqnum)
+                for package_id in package_ids:
+                    self._tell(au.OutForDelivery(package_id=package_id, truck_id=truck_id))
+
+    def _on_world(self, result: Message) -> None:
+        if isinstance(result, wu.UFinished) and result.status.lower() == "arrive warehouse":
+            for package_id, request in self._packages.items():
+                at = (request.warehouse.x, request.warehouse.y) == (result.x, result.y)
+                if self._truck_of[package_id] == result.truckid and at:
+                    self._tell(
+                        au.TruckArrived(
+                            package_id=package_id,
+                            truck_id=result.truckid,
+                            warehouse_id=request.warehouse.id,
+                        )
+                    )
+        elif isinstance(result, wu.UDeliveryMade):
+            self.deliveries_made[result.packageid] += 1
+            request = self._packages[result.packageid]
+            self._tell(
+                au.Delivered(package_id=result.packageid, x=request.dest_x, y=request.dest_y)
+            )
+        elif isinstance(result, wu.UErr):
+            self.world_errors.append(result)

@@ -1,0 +1,380 @@
+"""fulfilment.services: intake and every handler, against the database, without sockets.
+What the daemon would send is read back from the outgoing message rows."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from django.db import transaction
+
+from amazon_ups.amazon.catalog.models import Stock
+from amazon_ups.amazon.fulfilment import selectors, services
+from amazon_ups.amazon.fulfilment.daemon import Fulfilment
+from amazon_ups.amazon.fulfilment.models import UpsAccount
+from amazon_ups.amazon.orders.models import Order
+from amazon_ups.common.messaging import services as messaging
+from amazon_ups.common.messaging.models import OutgoingMessage
+from amazon_ups.protocol import au_pb2 as au
+from amazon_ups.protocol import world_amazon_pb2 as wa
+
+pytestmark = pytest.mark.django_db
+
+Status = Order.Status
+WORLD = 7
+WORLD_PEER = f"world:{WORLD}"
+TYPES = {
+    "buy": wa.APurchaseMore,
+    "topack": wa.APack,
+    "load": wa.APutOnTruck,
+    "pickups": au.PickupRequest,
+    "loaded": au.PackageLoaded,
+    "worlds": au.WorldCreated,
+    "errors": au.Error,
+}
+_ups_seqnums = itertools.count(1000)
+
+
+def sent(peer: str, field: str) -> list:
+    rows = OutgoingMessage.objects.filter(peer=peer, field=field).order_by("id")
+    return [TYPES[field].FromString(bytes(row.body)) for row in rows]
+
+
+def run(handler, *args):
+    # The daemon calls handlers inside the transaction that records the receipt.
+    with transaction.atomic():
+        return handler(*args)
+
+
+def from_ups(message_type, **fields):
+    return message_type(seqnum=next(_ups_seqnums), **fields)
+
+
+def stock(warehouse_id: int, product_id: int, on_hand: int) -> None:
+    Stock.objects.update_or_create(
+        warehouse_id=warehouse_id, product_id=product_id, defaults={"on_hand": on_hand}
+    )
+
+
+def on_hand(warehouse_id: int, product_id: int) -> tuple[int, int]:
+    row = Stock.objects.get(warehouse_id=warehouse_id, product_id=product_id)
+    return row.on_hand, row.on_order
+
+
+def status(order: Order) -> str:
+    order.refresh_from_db()
+    return order.status
+
+
+@pytest.fixture
+def joined(catalog, settings):
+    settings.WORLD_CREATOR = "ups"
+    settings.WORLD_ID = None
+    services.world_joined(WORLD)
+
+
+@pytest.fixture
+def packing(joined, place):
+    """An order packing at warehouse 1 (stock was there), with its pickup asked for."""
+    stock(1, 1, 5)
+    order = place({1: 2}, x=10, y=12)
+    services.take_in(order.id, WORLD)
+    assert status(order) == Status.PACKING
+    return order
+
+
+def packed(order: Order) -> None:
+    run(services.package_packed, wa.APacked(shipid=order.id, seqnum=1))
+
+
+def truck(order: Order, truck_id: int = 4, warehouse_id: int = 1) -> au.TruckArrived:
+    message = from_ups(
+        au.TruckArrived, package_id=order.id, truck_id=truck_id, warehouse_id=warehouse_id
+    )
+    run(services.truck_arrived, message)
+    return message
+
+
+# -- intake ----------------------------------------------------------------------------------
+
+
+def test_orders_wait_until_the_world_is_joined(catalog, place, settings):
+    settings.WORLD_CREATOR = "ups"
+    settings.WORLD_ID = None
+    order = place()
+    daemon = Fulfilment()
+
+    daemon.tick()
+    assert selectors.world_for_orders() is None
+    assert status(order) == Status.PLACED and order.warehouse_id is None
+
+    services.world_joined(WORLD)
+    daemon.tick()
+    order.refresh_from_db()
+    assert order.warehouse_id == 1 and order.world_id == WORLD
+
+
+def test_intake_with_stock_packs_at_once_and_asks_ups_for_a_truck(joined, place):
+    stock(2, 1, 5)  # only the far warehouse has it
+    order = place({1: 2}, x=10, y=12, ups_account=55)
+
+    services.take_in(order.id, WORLD)
+
+    order.refresh_from_db()
+    assert (order.status, order.warehouse_id) == (Status.PACKING, 2)
+    assert on_hand(2, 1) == (3, 0)
+    [pack] = sent(WORLD_PEER, "topack")
+    assert (pack.whnum, pack.shipid, [(t.id, t.count) for t in pack.things]) == (
+        2,
+        order.id,
+        [(1, 2)],
+    )
+    [pickup] = sent("ups", "pickups")
+    assert (pickup.package_id, pickup.warehouse.id, pickup.dest_x, pickup.dest_y) == (
+        order.id,
+        2,
+        10,
+        12,
+    )
+    assert pickup.ups_account == 55 and pickup.items[0].description == "Kettle"
+    assert not sent(WORLD_PEER, "buy")
+
+    services.take_in(order.id, WORLD)  # taken in once only
+    assert len(sent("ups", "pickups")) == 1
+
+
+def test_without_stock_it_buys_waits_and_packs_oldest_first_when_it_arrives(joined, place):
+    first = place({1: 6}, x=0, y=0)
+    second = place({1: 8}, x=0, y=0)
+    services.take_in(first.id, WORLD)
+    services.take_in(second.id, WORLD)
+
+    assert status(first) == status(second) == Status.PLACED
+    assert first.warehouse_id == second.warehouse_id == 1  # nearest to (0, 0)
+    buys = sent(WORLD_PEER, "buy")
+    assert [(b.whnum, b.things[0].id, b.things[0].count) for b in buys] == [(1, 1, 10), (1, 1, 10)]
+    assert on_hand(1, 1) == (0, 20)
+    assert len(sent("ups", "pickups")) == 2  # the trucks come while we wait
+    assert "waiting for stock" in first.events.last().note
+
+    run(services.purchase_arrived, buys[0])
+    assert (status(first), status(second)) == (Status.PACKING, Status.PLACED)
+    assert on_hand(1, 1) == (4, 10)
+    run(services.purchase_arrived, buys[1])
+    assert status(second) == Status.PACKING
+    assert on_hand(1, 1) == (6, 0)
+    assert [p.shipid for p in sent(WORLD_PEER, "topack")] == [first.id, second.id]
+
+
+def test_a_purchase_at_a_warehouse_that_is_not_ours_changes_nothing(joined):
+    purchase = wa.APurchaseMore(whnum=99, things=[wa.AProduct(id=1, description="x", count=3)])
+    run(services.purchase_arrived, purchase)
+    assert not Stock.objects.exists()
+
+
+# -- loading ----------------------------------------------------------------------------------
+
+
+def test_packed_then_truck_loads_once(packing):
+    packed(packing)
+    assert status(packing) == Status.PACKED and not sent(WORLD_PEER, "load")
+    truck(packing, truck_id=4)
+    truck(packing, truck_id=4)  # an older or repeated announcement does not load again
+
+    [load] = sent(WORLD_PEER, "load")
+    assert (load.whnum, load.truckid, load.shipid) == (1, 4, packing.id)
+    assert status(packing) == Status.LOADING
+
+
+def test_truck_then_packed_loads_once(packing):
+    truck(packing, truck_id=4)
+    assert status(packing) == Status.PACKING and not sent(WORLD_PEER, "load")
+    packed(packing)
+    packed(packing)
+
+    assert [load.truckid for load in sent(WORLD_PEER, "load")] == [4]
+    assert status(packing) == Status.LOADING
+
+
+def test_loaded_tells_ups_once_and_ups_finishes_the_order(packing):
+    packed(packing)
+    truck(packing, truck_id=4)
+    run(services.package_loaded, wa.ALoaded(shipid=packing.id, seqnum=2))
+    run(services.package_loaded, wa.ALoaded(shipid=packing.id, seqnum=3))
+
+    [loaded] = sent("ups", "loaded")
+    assert (loaded.package_id, loaded.truck_id) == (packing.id, 4)
+    assert status(packing) == Status.LOADED
+
+    run(services.out_for_delivery, from_ups(au.OutForDelivery, package_id=packing.id, truck_id=4))
+    assert status(packing) == Status.DELIVERING
+    run(services.delivered, from_ups(au.Delivered, package_id=packing.id, x=10, y=12))
+    assert status(packing) == Status.DELIVERED
+    # A late copy of an earlier step changes nothing (protocol 3.5).
+    run(services.out_for_delivery, from_ups(au.OutForDelivery, package_id=packing.id, truck_id=4))
+    assert status(packing) == Status.DELIVERED
+    assert not sent("ups", "errors")
+
+
+def test_a_refused_load_waits_for_a_newer_truck(packing):
+    packed(packing)
+    truck(packing, truck_id=4)
+    [load] = OutgoingMessage.objects.filter(field="load")
+    refusal = wa.AErr(
+        err="error: truck 4 is not at warehouse 1", originseqnum=load.seqnum, seqnum=9
+    )
+    run(services.world_error, WORLD_PEER, refusal)
+
+    packing.refresh_from_db()
+    assert packing.status == Status.LOADING and packing.failure == ""
+    assert "refused the load" in packing.events.last().note
+    truck(packing, truck_id=5)
+    assert [m.truckid for m in sent(WORLD_PEER, "load")] == [4, 5]
+
+
+def test_a_truck_announced_during_a_refused_load_is_used_at_once(packing):
+    packed(packing)
+    truck(packing, truck_id=4)
+    truck(packing, truck_id=5)  # newer, while the load onto 4 is under way
+    [load] = OutgoingMessage.objects.filter(field="load")
+    refusal = wa.AErr(err="error: truck 4 left", originseqnum=load.seqnum, seqnum=9)
+    run(services.world_error, WORLD_PEER, refusal)
+
+    assert [m.truckid for m in sent(WORLD_PEER, "load")] == [4, 5]
+    run(services.package_loaded, wa.ALoaded(shipid=packing.id, seqnum=10))
+    truck(packing, truck_id=6)  # after the load: the truck it is on stays the fact
+    packing.refresh_from_db()
+    assert (packing.status, packing.truck_id) == (Status.LOADED, 5)
+    assert [m.truck_id for m in sent("ups", "loaded")] == [5]
+
+
+def test_a_redirect_changes_the_destination(packing):
+    run(
+        services.destination_changed,
+        from_ups(au.DestinationChanged, package_id=packing.id, x=3, y=4),
+    )
+    packing.refresh_from_db()
+    assert (packing.dest_x, packing.dest_y) == (3, 4)
+
+
+# -- failures ------------------------------------------------------------------------------------
+
+
+def test_a_refused_pack_fails_the_order_and_frees_the_truck(packing):
+    [pack] = OutgoingMessage.objects.filter(field="topack")
+    refusal = wa.AErr(
+        err="error: warehouse 1 has 0 of product 1", originseqnum=pack.seqnum, seqnum=3
+    )
+    run(services.world_error, WORLD_PEER, refusal)
+
+    packing.refresh_from_db()
+    assert packing.status == Status.FAILED
+    assert "has 0 of product 1" in packing.failure
+    [error] = sent("ups", "errors")
+    assert (error.origin_seqnum, error.package_id) == (-1, packing.id)
+    # UPS may still announce its truck: refused, so it stops waiting.
+    announcement = truck(packing)
+    [_, refusal_to_ups] = sent("ups", "errors")
+    assert refusal_to_ups.origin_seqnum == announcement.seqnum
+    assert not sent(WORLD_PEER, "load")
+
+
+def test_ups_refusing_the_pickup_fails_the_order_without_an_answer(packing):
+    [pickup] = OutgoingMessage.objects.filter(field="pickups")
+    error = from_ups(au.Error, origin_seqnum=pickup.seqnum, message="no such warehouse")
+    run(services.ups_error, error)
+
+    assert status(packing) == Status.FAILED
+    assert "no such warehouse" in packing.failure
+    assert not sent("ups", "errors")  # an Error is never answered with an Error
+
+
+def test_a_ups_error_about_nothing_we_know_is_only_logged(packing):
+    run(services.ups_error, from_ups(au.Error, origin_seqnum=-1, message="bad frame"))
+    assert status(packing) == Status.PACKING
+    assert not sent("ups", "errors")
+
+
+def test_unknown_packages_and_wrong_warehouses_are_refused(packing, place):
+    unknown = from_ups(au.Delivered, package_id=424242, x=0, y=0)
+    run(services.delivered, unknown)
+    not_taken_in = place()  # UPS cannot know it: no PickupRequest yet
+    early = from_ups(au.OutForDelivery, package_id=not_taken_in.id, truck_id=1)
+    run(services.out_for_delivery, early)
+    wrong = truck(packing, truck_id=4, warehouse_id=2)
+
+    errors = sent("ups", "errors")
+    assert [(e.origin_seqnum, e.package_id) for e in errors] == [
+        (unknown.seqnum, 424242),
+        (early.seqnum, not_taken_in.id),
+        (wrong.seqnum, packing.id),
+    ]
+    assert status(not_taken_in) == Status.PLACED
+    packing.refresh_from_db()
+    assert packing.truck_id is None
+
+
+# -- the world -----------------------------------------------------------------------------------
+
+
+def test_hello_waits_for_a_world_unless_amazon_creates_it(catalog, settings):
+    settings.WORLD_ID = None
+    settings.WORLD_CREATOR = "ups"
+    assert services.hello_request() is None
+
+    settings.WORLD_CREATOR = "amazon"
+    request = services.hello_request()
+    assert not request.HasField("worldid") and request.isAmazon
+    assert [(w.id, w.x, w.y) for w in request.initwh] == [(1, 10, 10), (2, -20, 5)]
+
+    settings.WORLD_ID = 3
+    assert services.hello_request().worldid == 3
+
+
+def test_ups_names_the_world_and_the_latest_announcement_wins(catalog, settings):
+    settings.WORLD_CREATOR = "ups"
+    settings.WORLD_ID = None
+    assert run(services.world_created, au.WorldCreated(seqnum=5, world_id=7)) == 7
+    assert services.hello_request().worldid == 7
+    assert run(services.world_created, au.WorldCreated(seqnum=4, world_id=6)) is None  # older
+    assert run(services.world_created, au.WorldCreated(seqnum=6, world_id=7)) is None  # same
+    assert selectors.current_world_id() == 7
+
+
+def test_a_new_world_gives_up_the_old_worlds_packages_and_stock(packing, place):
+    unassigned = place()
+    run(services.world_created, au.WorldCreated(seqnum=50, world_id=8))
+
+    assert status(packing) == Status.FAILED and "world changed" in packing.failure
+    assert status(unassigned) == Status.PLACED  # not taken in: it goes to the new world
+    assert on_hand(1, 1) == (0, 0)
+    assert selectors.world_for_orders() is None  # until we have joined world 8
+    services.world_joined(8)
+    assert selectors.world_for_orders() == 8
+
+
+def test_when_amazon_creates_the_world_it_announces_it_once_and_waits_for_the_ack(
+    catalog, settings, place
+):
+    settings.WORLD_CREATOR = "amazon"
+    settings.WORLD_ID = None
+    services.world_joined(11)
+    services.world_joined(11)  # a reconnect announces nothing new
+    [announcement] = OutgoingMessage.objects.filter(peer="ups", field="worlds")
+    assert sent("ups", "worlds")[0].world_id == 11
+    assert selectors.world_for_orders() is None
+
+    with transaction.atomic():
+        messaging.acknowledge("ups", [announcement.seqnum])
+    assert selectors.world_for_orders() == 11
+    # UPS announcing a world of its own is a configuration mismatch: refused.
+    offer = au.WorldCreated(seqnum=3, world_id=12)
+    assert run(services.world_created, offer) is None
+    assert [e.origin_seqnum for e in sent("ups", "errors")] == [3]
+    assert selectors.current_world_id() == 11
+
+
+def test_account_answers_keep_the_latest(db):
+    run(services.account_status, au.AccountStatus(seqnum=2, ups_account=9, exists=True))
+    run(services.account_status, au.AccountStatus(seqnum=1, ups_account=9, exists=False))
+    assert UpsAccount.objects.get(ups_account=9).exists

@@ -1,0 +1,137 @@
+"""orders.services: placing an order and the status machine."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from amazon_ups.amazon.orders import services
+from amazon_ups.amazon.orders.models import Order, OrderEvent, OrderLine
+from amazon_ups.common.messaging.models import OutgoingMessage
+
+pytestmark = pytest.mark.django_db
+
+Status = Order.Status
+
+
+def test_place_order_stores_order_lines_and_first_event_and_sends_nothing(place, shopper):
+    order = place({1: 2, 3: 1}, x=-5, y=2147483647, ups_account=12)
+
+    order.refresh_from_db()
+    assert (order.user, order.status, order.dest_x, order.dest_y) == (
+        shopper,
+        Status.PLACED,
+        -5,
+        2**31 - 1,
+    )
+    assert order.ups_account == 12 and order.warehouse is None
+    assert sorted(order.lines.values_list("product_id", "count")) == [(1, 2), (3, 1)]
+    assert list(order.events.values_list("status", flat=True)) == ["placed"]
+    # The web talks to no one: the daemon sends everything.
+    assert not OutgoingMessage.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"x": 2**31}, "x must be between"),
+        ({"y": -(2**31) - 1}, "y must be between"),
+        ({"x": "3"}, "x must be a whole number"),
+        ({"x": 1.5}, "x must be a whole number"),
+        ({"items": {1: 0}}, "quantity must be between"),
+        ({"items": {1: services.MAX_COUNT + 1}}, "quantity must be between"),
+        ({"items": {99: 1}}, "No such product: 99"),
+        ({"ups_account": 0}, "UPS account must be between"),
+        ({"ups_account": 2**63}, "UPS account must be between"),
+    ],
+)
+def test_place_order_refuses_bad_input_and_stores_nothing(place, options, message):
+    with pytest.raises(ValidationError, match=message):
+        place(**options)
+    assert not Order.objects.exists() and not OrderLine.objects.exists()
+
+
+def test_the_same_token_twice_makes_one_order(place):
+    first = place(token="t-1")
+    again = place({2: 5}, token="t-1")
+
+    assert again.id == first.id
+    assert Order.objects.count() == 1
+    assert OrderEvent.objects.count() == 1
+
+
+def test_another_users_token_is_refused(place, other_shopper):
+    place(token="t-1")
+    with pytest.raises(ValidationError, match="already used"):
+        place(token="t-1", user=other_shopper)
+    assert Order.objects.count() == 1
+
+
+def _statuses(order):
+    return list(order.events.values_list("status", flat=True))
+
+
+def test_statuses_only_move_forward(place):
+    order = place()
+
+    assert services.advance(order, Status.PACKED)  # skipping ahead is allowed
+    assert not services.advance(order, Status.PACKING)  # going back is not
+    assert not services.advance(order, Status.PACKED)  # a repeat is a no-op
+    assert services.advance(order, Status.DELIVERED)
+    assert not services.advance(order, Status.DELIVERING)
+    assert not services.fail(order, "too late")
+
+    order.refresh_from_db()
+    assert order.status == Status.DELIVERED and order.failure == ""
+    assert _statuses(order) == ["placed", "packed", "delivered"]
+
+
+def test_failed_is_final_except_for_a_delivery(place):
+    order = place()
+    assert services.fail(order, "the world could not pack it")
+    assert not services.fail(order, "again")
+    assert not services.advance(order, Status.LOADED)
+    assert services.mark_delivered(order, x=4, y=5)
+
+    order.refresh_from_db()
+    assert order.status == Status.DELIVERED
+    assert (order.dest_x, order.dest_y) == (4, 5)
+    assert _statuses(order) == ["placed", "failed", "delivered"]
+
+
+def test_the_latest_truck_and_destination_win(place):
+    order = place()
+    assert services.record_truck(order, truck_id=1, seqnum=5)
+    assert not services.record_truck(order, truck_id=2, seqnum=4)  # older, came late
+    assert services.change_destination(order, x=1, y=1, seqnum=9)
+    assert not services.change_destination(order, x=2, y=2, seqnum=8)
+    order.refresh_from_db()
+    assert (order.truck_id, order.dest_x, order.dest_y) == (1, 1, 1)
+
+
+def test_a_delivered_place_wins_over_later_redirects(place):
+    order = place(x=1, y=1)
+    services.mark_delivered(order, x=7, y=8)
+    assert not services.change_destination(order, x=9, y=9, seqnum=100)
+    order.refresh_from_db()
+    assert (order.dest_x, order.dest_y) == (7, 8)
+
+
+def test_loading_needs_a_packed_package_and_a_truck(place):
+    order = place()
+    services.advance(order, Status.PACKING)
+    services.record_truck(order, truck_id=3, seqnum=1)
+    assert not services.can_load(order)  # not packed yet
+    services.mark_packed(order)
+    assert services.can_load(order)
+    assert services.start_loading(order) == 3
+    assert not services.can_load(order)  # a load is under way
+
+    services.load_refused(order, "error: truck 3 is not at warehouse 1")
+    assert not services.can_load(order)  # waits for a newer truck
+    services.record_truck(order, truck_id=4, seqnum=2)
+    assert services.start_loading(order) == 4
+    assert services.mark_loaded(order) == 4
+    assert services.mark_loaded(order) is None  # a repeat tells UPS nothing new
+    order.refresh_from_db()
+    assert (order.status, order.truck_id) == (Status.LOADED, 4)
