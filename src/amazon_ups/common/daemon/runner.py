@@ -161,6 +161,8 @@ class Daemon:
             messaging.set_link_state(link.peer or link.name, connected, detail)
 
     def _read(self, link: Link) -> None:
+        if not link.up:  # dropped earlier in this turn (e.g. by a handler's on_commit)
+            return
         try:
             data = link.receive()
         except OSError as error:

@@ -1,0 +1,219 @@
+"""The dispatch daemon: the world link, the Amazon link, and what each message does.
+
+The shared runtime (``common.daemon``) owns sockets, acks, re-sends and
+duplicates; it calls ``Dispatcher.handle`` once per new sub-message inside a
+transaction, and ``Dispatcher.tick`` every turn. This module only translates
+wire messages into calls of the services and back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from google.protobuf.message import Message
+
+from amazon_ups.common.daemon.channel import Channel
+from amazon_ups.common.daemon.links import Link, ListenLink, WorldLink
+from amazon_ups.common.daemon.runner import Daemon
+from amazon_ups.common.messaging import selectors as messaging_selectors
+from amazon_ups.protocol import au_pb2
+from amazon_ups.protocol import world_ups_pb2 as wu
+from amazon_ups.ups.dispatch import planning, selectors
+from amazon_ups.ups.dispatch import services as dispatch
+from amazon_ups.ups.shipments import selectors as shipments_selectors
+from amazon_ups.ups.shipments import services as shipments
+from amazon_ups.ups.shipments.services import Refused
+
+logger = logging.getLogger("amazon_ups.ups")
+
+
+def world_hello() -> wu.UConnect | None:
+    """What we say to the world on connecting; None while we have no world to join
+    and it is Amazon's to create."""
+    target = settings.WORLD_ID or selectors.world_id()
+    if target is None and settings.WORLD_CREATOR.lower() == "amazon":
+        return None
+    hello = wu.UConnect(isAmazon=False)
+    starts = planning.truck_starts(settings.UPS_TRUCKS)
+    if target is not None:
+        hello.worldid = target
+        if selectors.setting_int(selectors.TRUCKS_WORLD) == target:
+            # Back in a world our trucks are already in: they have moved since, and
+            # bringing them again at their start places would conflict.
+            known = shipments_selectors.truck_ids()
+            starts = [start for start in starts if start[0] not in known]
+    for truck_id, x, y in starts:
+        hello.trucks.add(id=truck_id, x=x, y=y)
+    return hello
+
+
+class Dispatcher:
+    def __init__(self, world: WorldLink) -> None:
+        self.world = world
+        self._rejoin = False
+        self._amazon: dict[str, Callable[[Message], None]] = {
+            "pickups": self._pickup,
+            "loaded": self._loaded,
+            "account_checks": self._account_check,
+            "worlds": self._world_created,
+            "errors": self._amazon_error,
+        }
+        self._world: dict[str, Callable[[Link, Message], None]] = {
+            "completions": self._finished,
+            "delivered": self._delivered,
+            "truckstatus": self._truck_status,
+            "error": self._world_error,
+        }
+
+    def handle(self, link: Link, field: str, message: Message) -> None:
+        if link.name == "amazon":
+            self._amazon[field](message)
+        else:
+            self._world[field](link, message)
+
+    def tick(self) -> None:
+        if self._rejoin:
+            # Dropped here, between the turn's reads and sends, never under a read.
+            self._rejoin = False
+            self.world.drop("Amazon announced another world")
+            self.world.retry_at = 0.0
+        try:
+            shipments.serve_waiting()
+            shipments.confirm_deliveries()
+        except DatabaseError:
+            raise
+        except Exception:
+            # A bug must not stop the daemon: the work is still in the database,
+            # and the next turn tries again.
+            logger.exception("dispatch tick failed")
+
+    def on_connect(self, link: Link) -> None:
+        if link is self.world and settings.WORLD_SIMSPEED:
+            link.channel.set_once(simspeed=settings.WORLD_SIMSPEED)
+
+    # -- from Amazon -------------------------------------------------------------------
+
+    @staticmethod
+    def _refusable(seqnum: int, action: Callable[[], object], package_id: int | None = None):
+        """Run ``action``; if it refuses, undo what it did and answer with an Error."""
+        try:
+            with transaction.atomic():
+                action()
+        except Refused as refusal:
+            logger.warning("refused Amazon's #%d: %s", seqnum, refusal)
+            shipments.amazon_refuse(seqnum, str(refusal), refusal.package_id or package_id)
+
+    def _pickup(self, request: au_pb2.PickupRequest) -> None:
+        items = [shipments.Item(i.product_id, i.description, i.count) for i in request.items]
+        self._refusable(
+            request.seqnum,
+            lambda: shipments.pickup_request(
+                seqnum=request.seqnum,
+                package_id=request.package_id,
+                warehouse_id=request.warehouse.id,
+                warehouse_x=request.warehouse.x,
+                warehouse_y=request.warehouse.y,
+                dest_x=request.dest_x,
+                dest_y=request.dest_y,
+                items=items,
+                ups_account=request.ups_account if request.HasField("ups_account") else None,
+            ),
+            request.package_id,
+        )
+
+    def _loaded(self, loaded: au_pb2.PackageLoaded) -> None:
+        self._refusable(
+            loaded.seqnum,
+            lambda: shipments.package_loaded(loaded.package_id, loaded.truck_id),
+            loaded.package_id,
+        )
+
+    def _account_check(self, check: au_pb2.AccountCheck) -> None:
+        shipments.account_check(check.ups_account)
+
+    def _world_created(self, created: au_pb2.WorldCreated) -> None:
+        def move() -> None:
+            if dispatch.world_announced(created.world_id, created.seqnum):
+                transaction.on_commit(self._leave_world)
+
+        self._refusable(created.seqnum, move)
+
+    def _leave_world(self) -> None:
+        self._rejoin = True
+
+    def _amazon_error(self, error: au_pb2.Error) -> None:
+        package_id = error.package_id if error.HasField("package_id") else None
+        shipments.amazon_error(error.origin_seqnum, package_id, error.message)
+
+    # -- from the world ------------------------------------------------------------------
+
+    def _finished(self, link: Link, finished: wu.UFinished) -> None:
+        status = finished.status.lower()
+        if status == "arrive warehouse":
+            shipments.truck_arrived(finished.truckid, finished.x, finished.y)
+        elif status == "idle":
+            shipments.truck_idle(finished.truckid, finished.x, finished.y)
+        else:
+            shipments.truck_reported(finished.truckid, status, finished.x, finished.y)
+
+    def _delivered(self, link: Link, made: wu.UDeliveryMade) -> None:
+        shipments.package_delivered(made.truckid, made.packageid)
+
+    def _truck_status(self, link: Link, truck: wu.UTruck) -> None:
+        shipments.truck_reported(truck.truckid, truck.status, truck.x, truck.y)
+
+    def _world_error(self, link: Link, error: wu.UErr) -> None:
+        origin = messaging_selectors.origin(link.peer, error.originseqnum)
+        if origin is None:
+            logger.warning(
+                "the world reports an error (origin #%d): %s", error.originseqnum, error.err
+            )
+            return
+        body = bytes(origin.body)
+        if origin.field == "pickups":
+            pickup = wu.UGoPickup.FromString(body)
+            shipments.pickup_refused(pickup.truckid, pickup.whid, error.err)
+        elif origin.field == "deliveries":
+            deliver = wu.UGoDeliver.FromString(body)
+            shipments.deliveries_refused(
+                deliver.seqnum, deliver.truckid, [p.packageid for p in deliver.packages], error.err
+            )
+        else:
+            logger.warning(
+                "the world refused our %s #%d (%s): %s",
+                origin.field,
+                origin.seqnum,
+                origin.ref,
+                error.err,
+            )
+
+
+def build_daemon(listen_host: str | None = None, listen_port: int | None = None) -> Daemon:
+    """The daemon, its Amazon port already listening (``port=0`` picks a free one)."""
+    world = WorldLink(
+        "world",
+        Channel(wu.UResponses, wu.UCommands),
+        settings.WORLD_HOST,
+        settings.WORLD_UPS_PORT,
+        connected_type=wu.UConnected,
+        hello=world_hello,
+        joined=dispatch.world_joined,
+    )
+    amazon = ListenLink(
+        "amazon",
+        Channel(au_pb2.AmazonToUps, au_pb2.UpsToAmazon),
+        listen_host or settings.UPS_HOST,
+        settings.UPS_PORT if listen_port is None else listen_port,
+        peer=shipments.AMAZON,
+    )
+    dispatcher = Dispatcher(world)
+    return Daemon(
+        name="ups",
+        links=[world, amazon],
+        handle=dispatcher.handle,
+        tick=dispatcher.tick,
+        on_connect=dispatcher.on_connect,
+    )

@@ -1,0 +1,17 @@
+from django.core.management.base import BaseCommand
+
+from amazon_ups.ups.dispatch.daemon import build_daemon
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the dispatch daemon: joins (or creates) the world with UPS's trucks and "
+        "listens for Amazon on UPS_HOST:UPS_PORT. Stops on SIGTERM or Ctrl-C."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", help="address to listen on for Amazon (default UPS_HOST)")
+        parser.add_argument("--port", type=int, help="port to listen on (default UPS_PORT)")
+
+    def handle(self, *args, **options):
+        build_daemon(options["host"], options["port"]).run()

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+
+import pytest
+
+# Keep the secret key and mail files of test runs out of the project's var/ (this
+# takes effect when the settings are imported after this file, as with ./dev test).
+os.environ.setdefault("AMAZON_UPS_VAR", tempfile.mkdtemp(prefix="ups-test-var-"))
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """SQLite tests use a file, not Django's shared in-memory database: the daemon
+    runs in a thread of its own, and a file gives both threads SQLite's ordinary
+    locking (with its busy timeout) instead of shared-cache table locks."""
+    from django.conf import settings
+
+    default = settings.DATABASES["default"]
+    if default["ENGINE"].endswith("sqlite3"):
+        path = tmp_path_factory.mktemp("db") / "ups-test.sqlite3"
+        default.setdefault("TEST", {})["NAME"] = str(path)
+
+
+@pytest.fixture
+def world_settings(settings):
+    """Settings as the daemon reads them, with UPS creating the world."""
+    settings.WORLD_CREATOR = "ups"
+    settings.WORLD_ID = None
+    settings.WORLD_SIMSPEED = None
+    settings.UPS_TRUCKS = 3
+    return settings
+
+
+class RunningDaemon:
+    """The dispatch daemon in a thread of its own."""
+
+    def __init__(self, daemon) -> None:
+        from django.db import connections
+
+        def run() -> None:
+            try:
+                daemon.run()
+            finally:
+                connections.close_all()
+
+        self.daemon = daemon
+        self.amazon_port = daemon.links[1].port
+        self.thread = threading.Thread(target=run, name="ups-daemon", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Stop it and wait until it has closed its connections."""
+        self.daemon.stop()
+        self.thread.join(10)
+        assert not self.thread.is_alive(), "the daemon did not stop"
+
+
+@pytest.fixture
+def run_daemon():
+    """``run_daemon()`` starts the dispatch daemon (its Amazon port a free one) in a
+    thread; every daemon started is stopped after the test."""
+    from amazon_ups.ups.dispatch.daemon import build_daemon
+
+    started: list[RunningDaemon] = []
+
+    def start() -> RunningDaemon:
+        started.append(RunningDaemon(build_daemon("127.0.0.1", 0)))
+        return started[-1]
+
+    yield start
+    for running in started:
+        running.stop()

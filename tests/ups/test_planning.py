@@ -1,0 +1,82 @@
+"""The dispatch rules on their own: no database, no world."""
+
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from amazon_ups.ups.dispatch.planning import distance, nearest, route_order, truck_starts
+
+coords = st.integers(min_value=-1000, max_value=1000)
+places = st.lists(st.tuples(st.integers(1, 10_000), coords, coords), unique_by=lambda p: p[0])
+
+
+def test_distance_is_along_the_grid():
+    assert distance((0, 0), (3, -4)) == 7
+    assert distance((-2, 5), (-2, 5)) == 0
+
+
+def test_nearest_picks_the_closest_place():
+    assert nearest((10, 10), [(1, 0, 0), (2, 12, 9), (3, 50, 50)]) == 2
+
+
+def test_nearest_breaks_ties_by_lowest_id():
+    assert nearest((0, 0), [(5, 1, 0), (3, 0, 1), (4, -1, 0)]) == 3
+
+
+def test_nearest_of_nothing_is_none():
+    assert nearest((0, 0), []) is None
+
+
+def test_route_goes_to_the_closest_stop_next():
+    # From the warehouse at the origin: 2 is closest, then 3 (near 2), then 1 (far away).
+    stops = [(1, 100, 100), (2, 5, 0), (3, 10, 0)]
+    assert route_order((0, 0), stops) == [2, 3, 1]
+
+
+def test_route_beats_list_order_on_a_zigzag():
+    stops = [(1, 50, 0), (2, -50, 0), (3, 60, 0), (4, -60, 0)]
+    order = route_order((0, 0), stops)
+    by_id = {stop_id: (x, y) for stop_id, x, y in stops}
+
+    def length(ids):
+        path = [(0, 0), *(by_id[i] for i in ids)]
+        return sum(distance(a, b) for a, b in itertools.pairwise(path))
+
+    assert length(order) < length([1, 2, 3, 4])
+    assert length(order) == min(length(p) for p in itertools.permutations(by_id))
+
+
+@given(st.tuples(coords, coords), places)
+def test_route_visits_every_stop_once(start, stops):
+    assert sorted(route_order(start, stops)) == sorted(stop_id for stop_id, _, _ in stops)
+
+
+@given(st.tuples(coords, coords), places)
+def test_nearest_is_at_least_as_close_as_any_other(target, candidates):
+    chosen = nearest(target, candidates)
+    if not candidates:
+        assert chosen is None
+        return
+    where = {place_id: (x, y) for place_id, x, y in candidates}
+    assert all(
+        distance(target, where[chosen]) <= distance(target, (x, y)) for _, x, y in candidates
+    )
+
+
+def test_truck_starts_are_distinct_and_numbered_from_one():
+    starts = truck_starts(10)
+    assert [truck_id for truck_id, _, _ in starts] == list(range(1, 11))
+    assert len({(x, y) for _, x, y in starts}) == 10
+
+
+def test_truck_starts_are_spread_around_the_origin():
+    xs = [x for _, x, _ in truck_starts(9, spacing=20)]
+    ys = [y for _, _, y in truck_starts(9, spacing=20)]
+    assert (min(xs), max(xs), min(ys), max(ys)) == (-20, 20, -20, 20)
+
+
+def test_no_trucks_no_starts():
+    assert truck_starts(0) == []

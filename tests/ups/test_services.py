@@ -1,0 +1,380 @@
+"""Package and truck state changes, and the messages they queue, without sockets."""
+
+from __future__ import annotations
+
+import io
+from types import SimpleNamespace
+
+import pytest
+from django.core.management import call_command
+
+from amazon_ups.common.messaging import services as messaging
+from amazon_ups.common.messaging.models import OutgoingMessage
+from amazon_ups.protocol import au_pb2
+from amazon_ups.protocol import world_ups_pb2 as wu
+from amazon_ups.ups.dispatch.daemon import Dispatcher
+from amazon_ups.ups.shipments import services
+from amazon_ups.ups.shipments.models import Account, Package, PackageStatus, Truck, TruckStatus
+from tests.ups.helpers import WORLD, sent
+
+pytestmark = pytest.mark.django_db
+
+AMAZON_LINK = SimpleNamespace(name="amazon", peer="amazon")
+WORLD_LINK = SimpleNamespace(name="world", peer=WORLD)
+
+
+@pytest.fixture
+def world():
+    """World 1 with truck 1 at the origin and truck 2 far east."""
+    messaging.put_setting("world_id", 1)
+    services.fleet_reset([(1, 0, 0), (2, 100, 0)])
+
+
+def pickup(package_id: int, warehouse=(1, 10, 0), dest=(20, 20), account=None) -> Package:
+    warehouse_id, x, y = warehouse
+    return services.pickup_request(
+        seqnum=1000 + package_id,
+        package_id=package_id,
+        warehouse_id=warehouse_id,
+        warehouse_x=x,
+        warehouse_y=y,
+        dest_x=dest[0],
+        dest_y=dest[1],
+        items=[services.Item(7, "kettle", 2)],
+        ups_account=account,
+    )
+
+
+def status(package_id: int) -> str:
+    return Package.objects.get(id=package_id).status
+
+
+def truck(truck_id: int) -> Truck:
+    return Truck.objects.get(id=truck_id)
+
+
+def ack_all_world_commands() -> None:
+    seqnums = OutgoingMessage.objects.filter(peer=WORLD).values_list("seqnum", flat=True)
+    messaging.acknowledge(WORLD, seqnums)
+
+
+def at_warehouse_with(*package_ids: int, truck_id: int = 1) -> None:
+    for package_id in package_ids:
+        pickup(package_id)
+    services.truck_arrived(truck_id, 10, 0)
+
+
+# -- pickups and trucks ----------------------------------------------------------------
+
+
+def test_a_pickup_sends_the_nearest_free_truck(world):
+    package = pickup(5, warehouse=(3, 90, 0))
+    assert package.status == PackageStatus.TRUCK_DISPATCHED
+    assert package.truck_id == 2
+    [command] = sent(WORLD, "pickups")
+    assert (command.truckid, command.whid) == (2, 3)
+    assert (truck(2).status, truck(2).warehouse_id) == (TruckStatus.TRAVELING, 3)
+    assert list(package.items.values_list("product_id", "description", "count")) == [
+        (7, "kettle", 2)
+    ]
+    assert list(package.events.values_list("kind", flat=True)) == ["created", "truck dispatched"]
+
+
+def test_packages_at_one_warehouse_share_a_truck(world):
+    pickup(5)
+    pickup(6, dest=(-40, 3))
+    assert Package.objects.get(id=6).truck_id == 1
+    assert len(sent(WORLD, "pickups")) == 1
+
+
+def test_another_warehouse_gets_another_truck(world):
+    pickup(5)
+    pickup(6, warehouse=(2, 95, 5))
+    assert [(c.truckid, c.whid) for c in sent(WORLD, "pickups")] == [(1, 1), (2, 2)]
+
+
+def test_a_package_waits_while_every_truck_is_busy_then_gets_the_first_free_one(world):
+    pickup(5, warehouse=(1, 10, 0))
+    pickup(6, warehouse=(2, 95, 5))
+    waiting = pickup(7, warehouse=(3, 50, 50))
+    assert (waiting.status, waiting.truck_id) == (PackageStatus.CREATED, None)
+    assert services.serve_waiting() == 0
+
+    services.truck_arrived(2, 95, 5)
+    services.package_loaded(6, 2)
+    services.package_delivered(2, 6)
+    services.truck_idle(2, 60, 60)  # package 6 was delivered near warehouse 3
+    assert services.serve_waiting() == 1
+    assert (status(7), Package.objects.get(id=7).truck_id) == (PackageStatus.TRUCK_DISPATCHED, 2)
+    assert [(c.truckid, c.whid) for c in sent(WORLD, "pickups")][-1] == (2, 3)
+
+
+def test_a_truck_standing_at_the_warehouse_takes_new_packages_at_once(world):
+    at_warehouse_with(5)
+    pickup(6)
+    assert status(6) == PackageStatus.TRUCK_AT_WAREHOUSE
+    assert [(a.package_id, a.truck_id, a.warehouse_id) for a in sent("amazon", "arrived")] == [
+        (5, 1, 1),
+        (6, 1, 1),
+    ]
+    assert len(sent(WORLD, "pickups")) == 1
+
+
+def test_arrival_announces_each_package_of_the_truck(world):
+    pickup(5)
+    pickup(6)
+    services.truck_arrived(1, 10, 0)
+    assert truck(1).status == TruckStatus.ARRIVE_WAREHOUSE
+    assert {status(5), status(6)} == {PackageStatus.TRUCK_AT_WAREHOUSE}
+    assert sorted(a.package_id for a in sent("amazon", "arrived")) == [5, 6]
+    assert Package.objects.get(id=5).announced
+
+
+# -- loading and delivering ------------------------------------------------------------
+
+
+def test_the_truck_leaves_once_every_announced_package_is_loaded(world):
+    at_warehouse_with(5, 6)
+    services.package_loaded(5, 1)
+    assert status(5) == PackageStatus.LOADED
+    assert sent(WORLD, "deliveries") == []
+
+    services.package_loaded(6, 1)
+    [deliver] = sent(WORLD, "deliveries")
+    assert deliver.truckid == 1
+    assert [(p.packageid, p.x, p.y) for p in deliver.packages] == [(5, 20, 20), (6, 20, 20)]
+    assert truck(1).status == TruckStatus.DELIVERING
+
+
+def test_the_route_is_in_nearest_neighbour_order(world):
+    pickup(5, dest=(300, 0))
+    pickup(6, dest=(15, 0))
+    pickup(7, dest=(-50, 0))
+    services.truck_arrived(1, 10, 0)
+    for package_id in (5, 6, 7):
+        services.package_loaded(package_id, 1)
+    [deliver] = sent(WORLD, "deliveries")
+    assert [p.packageid for p in deliver.packages] == [6, 7, 5]
+
+
+def test_out_for_delivery_once_the_world_acks_the_delivery(world):
+    at_warehouse_with(5)
+    services.package_loaded(5, 1)
+    assert services.confirm_deliveries() == 0
+    assert status(5) == PackageStatus.LOADED
+
+    ack_all_world_commands()
+    assert services.confirm_deliveries() == 1
+    assert status(5) == PackageStatus.OUT_FOR_DELIVERY
+    [out] = sent("amazon", "out_for_delivery")
+    assert (out.package_id, out.truck_id) == (5, 1)
+    assert services.confirm_deliveries() == 0
+
+
+def test_delivered_tells_amazon_once_with_the_place(world):
+    at_warehouse_with(5)
+    services.package_loaded(5, 1)
+    services.package_delivered(1, 5)
+    services.package_delivered(1, 5)
+    assert status(5) == PackageStatus.DELIVERED
+    [delivered] = sent("amazon", "delivered")
+    assert (delivered.package_id, delivered.x, delivered.y) == (5, 20, 20)
+    assert (truck(1).x, truck(1).y) == (20, 20)
+    # The world's ack of the delivery comes late: nothing moves backwards.
+    ack_all_world_commands()
+    assert services.confirm_deliveries() == 0
+    assert status(5) == PackageStatus.DELIVERED
+    assert sent("amazon", "out_for_delivery") == []
+    kinds = list(Package.objects.get(id=5).events.values_list("kind", flat=True))
+    assert kinds == ["created", "truck dispatched", "truck at warehouse", "loaded", "delivered"]
+
+
+def test_a_repeated_or_late_load_changes_nothing(world):
+    at_warehouse_with(5)
+    services.package_loaded(5, 1)
+    services.package_loaded(5, 1)
+    assert len(sent(WORLD, "deliveries")) == 1
+
+
+def test_a_package_loaded_on_a_truck_that_left_is_added_to_its_round(world):
+    at_warehouse_with(5)
+    services.package_loaded(5, 1)  # truck 1 leaves with package 5
+    pickup(6)  # another truck comes for package 6...
+    services.package_loaded(6, 1)  # ...but Amazon had loaded it on truck 1 (the world says so)
+    deliveries = sent(WORLD, "deliveries")
+    assert [[p.packageid for p in d.packages] for d in deliveries] == [[5], [6]]
+    assert Package.objects.get(id=6).truck_id == 1
+
+
+def test_loading_skips_states_but_never_goes_back(world):
+    pickup(5)  # truck dispatched: the TruckArrived was not even sent yet
+    services.package_loaded(5, 1)
+    assert status(5) == PackageStatus.LOADED
+    services.truck_arrived(1, 10, 0)
+    assert status(5) == PackageStatus.LOADED
+    assert sent("amazon", "arrived") == []
+
+
+# -- refusals and errors ---------------------------------------------------------------
+
+
+def pickup_message(package_id: int, seqnum: int, warehouse=(1, 10, 0)) -> au_pb2.PickupRequest:
+    return au_pb2.PickupRequest(
+        seqnum=seqnum,
+        package_id=package_id,
+        warehouse=au_pb2.Warehouse(id=warehouse[0], x=warehouse[1], y=warehouse[2]),
+        dest_x=1,
+        dest_y=2,
+    )
+
+
+def test_a_known_package_id_is_refused_with_an_error(world):
+    dispatcher = Dispatcher(world=None)
+    dispatcher.handle(AMAZON_LINK, "pickups", pickup_message(5, seqnum=10))
+    dispatcher.handle(AMAZON_LINK, "pickups", pickup_message(5, seqnum=11, warehouse=(2, 0, 9)))
+    [error] = sent("amazon", "errors")
+    assert (error.origin_seqnum, error.package_id) == (11, 5)
+    assert "already known" in error.message
+    assert Package.objects.get(id=5).warehouse_id == 1
+
+
+def test_a_conflicting_warehouse_is_refused_and_leaves_nothing_behind(world):
+    dispatcher = Dispatcher(world=None)
+    dispatcher.handle(AMAZON_LINK, "pickups", pickup_message(5, seqnum=10))
+    dispatcher.handle(AMAZON_LINK, "pickups", pickup_message(6, seqnum=11, warehouse=(1, 3, 3)))
+    dispatcher.handle(AMAZON_LINK, "pickups", pickup_message(7, seqnum=12, warehouse=(9, 10, 0)))
+    errors = sent("amazon", "errors")
+    assert [(e.origin_seqnum, e.package_id) for e in errors] == [(11, 6), (12, 7)]
+    assert list(Package.objects.values_list("id", flat=True)) == [5]
+
+
+def test_a_pickup_before_any_world_is_refused(db):
+    Dispatcher(world=None).handle(AMAZON_LINK, "pickups", pickup_message(5, seqnum=10))
+    [error] = sent("amazon", "errors")
+    assert (error.origin_seqnum, error.package_id) == (10, 5)
+    assert not Package.objects.exists()
+
+
+def test_a_load_of_an_unknown_package_is_refused(world):
+    Dispatcher(world=None).handle(
+        AMAZON_LINK, "loaded", au_pb2.PackageLoaded(seqnum=3, package_id=77, truck_id=1)
+    )
+    [error] = sent("amazon", "errors")
+    assert (error.origin_seqnum, error.package_id) == (3, 77)
+
+
+def test_an_account_is_linked_when_it_exists(world, django_user_model):
+    user = django_user_model.objects.create_user("ann", password="x-long-password")
+    account = services.account_create(user)
+    assert pickup(5, account=account.number).account == account
+    unlinked = pickup(6, account=123)
+    assert (unlinked.account, unlinked.ups_account) == (None, 123)
+
+
+def test_account_checks_are_answered(world, django_user_model):
+    account = services.account_create(django_user_model.objects.create_user("ann"))
+    dispatcher = Dispatcher(world=None)
+    dispatcher.handle(
+        AMAZON_LINK, "account_checks", au_pb2.AccountCheck(seqnum=1, ups_account=account.number)
+    )
+    dispatcher.handle(AMAZON_LINK, "account_checks", au_pb2.AccountCheck(seqnum=2, ups_account=-4))
+    answers = [(a.ups_account, a.exists) for a in sent("amazon", "accounts")]
+    assert answers == [(account.number, True), (-4, False)]
+    assert sent("amazon", "errors") == []
+
+
+def world_error(origin_seqnum: int, text: str) -> None:
+    error = wu.UErr(err=text, originseqnum=origin_seqnum, seqnum=900 + origin_seqnum)
+    Dispatcher(world=None).handle(WORLD_LINK, "error", error)
+
+
+def test_a_refused_pickup_puts_the_package_back_and_asks_where_the_truck_is(world):
+    pickup(5)
+    [command] = sent(WORLD, "pickups")
+    world_error(command.seqnum, "error: truck 1 is busy loading at warehouse 4")
+    package = Package.objects.get(id=5)
+    assert (package.status, package.truck_id, package.pickup_refusals) == ("created", None, 1)
+    [query] = sent(WORLD, "queries")
+    assert query.truckid == 1
+    assert truck(1).status == TruckStatus.TRAVELING  # not free until the world says so
+
+    # Truck 2 is free: the package gets it on the next pass.
+    services.serve_waiting()
+    assert Package.objects.get(id=5).truck_id == 2
+    # The world answers the query: truck 1 is free after all.
+    Dispatcher(world=None).handle(
+        WORLD_LINK,
+        "truckstatus",
+        wu.UTruck(truckid=1, status="IDLE", x=3, y=4, seqnum=1),
+    )
+    assert (truck(1).status, truck(1).x, truck(1).y) == (TruckStatus.IDLE, 3, 4)
+
+
+def test_a_pickup_refused_again_and_again_fails_and_amazon_is_told(world):
+    pickup(5)
+    for _ in range(services.MAX_PICKUP_REFUSALS):
+        command = sent(WORLD, "pickups")[-1]
+        world_error(command.seqnum, "error: warehouse id 1 does not exist in this world")
+        services.truck_reported(command.truckid, "idle", 0, 0)
+        services.serve_waiting()
+    package = Package.objects.get(id=5)
+    assert package.status == PackageStatus.FAILED
+    [error] = sent("amazon", "errors")
+    assert (error.origin_seqnum, error.package_id) == (1005, 5)
+
+
+def test_a_delivery_the_world_refuses_fails_that_package_only(world):
+    at_warehouse_with(5, 6)
+    services.package_loaded(5, 1)
+    services.package_loaded(6, 1)
+    [deliver] = sent(WORLD, "deliveries")
+    world_error(deliver.seqnum, "error: package 6 is not loaded on truck 1")
+    assert (status(5), status(6)) == (PackageStatus.LOADED, PackageStatus.FAILED)
+    [error] = sent("amazon", "errors")
+    assert (error.origin_seqnum, error.package_id) == (-1, 6)
+    ack_all_world_commands()
+    services.confirm_deliveries()
+    assert status(5) == PackageStatus.OUT_FOR_DELIVERY
+
+
+def test_when_amazon_gives_a_package_up_the_truck_leaves_without_it(world):
+    at_warehouse_with(5, 6)
+    services.package_loaded(5, 1)
+    Dispatcher(world=None).handle(
+        AMAZON_LINK,
+        "errors",
+        au_pb2.Error(seqnum=8, origin_seqnum=-1, message="packing failed", package_id=6),
+    )
+    assert status(6) == PackageStatus.FAILED
+    [deliver] = sent(WORLD, "deliveries")
+    assert [p.packageid for p in deliver.packages] == [5]
+    assert sent("amazon", "errors") == []  # an Error is never answered with an Error
+
+
+def test_an_error_about_a_truck_arrived_names_the_package(world):
+    at_warehouse_with(5)
+    [arrived] = sent("amazon", "arrived")
+    Dispatcher(world=None).handle(
+        AMAZON_LINK,
+        "errors",
+        au_pb2.Error(seqnum=8, origin_seqnum=arrived.seqnum, message="unknown package 5"),
+    )
+    assert status(5) == PackageStatus.FAILED
+
+
+def test_seed_demo_prints_the_same_account_each_time(db):
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    call_command("seed_demo", stdout=out)
+    first, again = out.getvalue().splitlines()
+    assert first == again
+    number = Account.objects.get(user__username="demo").number
+    assert first == f"demo UPS account: {number} (user demo)"
+
+
+def test_demo_user_is_created_once(db):
+    first = services.demo_user_ensure("demo", "demo-password-123")
+    again = services.demo_user_ensure("demo", "demo-password-123")
+    assert first.number == again.number
+    assert Account.objects.count() == 1
+    assert first.user.check_password("demo-password-123")
