@@ -1,0 +1,207 @@
+"""The whole system as its users run it: ``amazon-ups up`` in a subprocess, on free
+ports, with a fresh var folder, and a small browser (cookies, CSRF) to drive it."""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.cookiejar import CookieJar
+from pathlib import Path
+from typing import Any
+
+PG_ADMIN_URL = os.environ.get("E2E_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.1) -> Any:
+    """Poll ``condition`` until it is truthy; fail with ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if value := condition():
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(every)  # polling a page over HTTP: nothing can push a change to the test
+
+
+@dataclass
+class System:
+    """``amazon-ups up`` with its own ports and var folder."""
+
+    var: Path
+    extra_args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+    output: list[str] = field(default_factory=list)
+    proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 90.0) -> System:
+        self.ports = {
+            name: free_port() for name in ("amazon", "ups", "world-ups", "world-amazon", "au")
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "amazon_ups.cli",
+            "up",
+            "--var",
+            str(self.var),
+            "--amazon-port",
+            str(self.ports["amazon"]),
+            "--ups-port",
+            str(self.ports["ups"]),
+            "--world-ups-port",
+            str(self.ports["world-ups"]),
+            "--world-amazon-port",
+            str(self.ports["world-amazon"]),
+            "--au-port",
+            str(self.ports["au"]),
+            "--workers",
+            "1",
+            *self.extra_args,
+        ]
+        self.proc = subprocess.Popen(
+            command,
+            env={**os.environ, **self.env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._collect, daemon=True).start()
+        wait_until(
+            lambda: self.said("Ctrl-C stops everything.") or self.proc.poll() is not None,
+            timeout,
+            "amazon-ups up to be ready",
+        )
+        if self.proc.poll() is not None:
+            raise RuntimeError("amazon-ups up exited:\n" + "\n".join(self.output[-80:]))
+        return self
+
+    def _collect(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            self.output.append(raw.decode(errors="replace").rstrip())
+
+    def said(self, text: str) -> bool:
+        return any(text in line for line in self.output)
+
+    def url(self, site: str, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.ports[site]}{path}"
+
+    def pid(self, child: str) -> int:
+        return int((self.var / "run" / f"{child}.pid").read_text())
+
+    def kill(self, child: str) -> int:
+        """kill -9 one piece; the supervisor starts it again. Returns the old pid."""
+        pid = self.pid(child)
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
+    def restarted(self, child: str, old_pid: int) -> bool:
+        try:
+            return self.pid(child) != old_pid
+        except (FileNotFoundError, ValueError):
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+    def log(self, last: int = 120) -> str:
+        return "\n".join(self.output[-last:])
+
+
+class Browser:
+    """Cookies and CSRF tokens, like a browser, over plain HTTP."""
+
+    def __init__(self, base: str, csrf_cookie: str) -> None:
+        self.base = base
+        self.csrf_cookie = csrf_cookie
+        self.cookies = CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
+
+    def request(self, path: str, data: dict[str, Any] | None = None) -> tuple[int, str, str]:
+        """(status, final URL, body) of a GET, or of a POST when ``data`` is given."""
+        body = None
+        if data is not None:
+            data = {"csrfmiddlewaretoken": self.csrf_token(), **data}
+            body = urllib.parse.urlencode(data).encode()
+        request = urllib.request.Request(self.base + path, data=body)
+        try:
+            with self.opener.open(request, timeout=30) as response:
+                return response.status, response.url, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.url, error.read().decode(errors="replace")
+
+    def get(self, path: str) -> str:
+        status, _, text = self.request(path)
+        assert status == 200, (path, status, text[:2000])
+        return text
+
+    def post(self, path: str, data: dict[str, Any]) -> tuple[int, str, str]:
+        return self.request(path, data)
+
+    def csrf_token(self) -> str:
+        for cookie in self.cookies:
+            if cookie.name == self.csrf_cookie:
+                return cookie.value
+        raise AssertionError(f"no {self.csrf_cookie} cookie yet: GET a page with a form first")
+
+
+def attribute(page: str, element_id: str, name: str) -> str | None:
+    """The value of attribute ``name`` on the element with id ``element_id``."""
+    match = re.search(rf'<[^>]*\bid="{re.escape(element_id)}"[^>]*>', page)
+    if not match:
+        return None
+    value = re.search(rf'\b{name}="([^"]*)"', match.group(0))
+    return html.unescape(value.group(1)) if value else None
+
+
+@contextlib.contextmanager
+def postgres_databases(*names: str) -> Iterator[dict[str, str]]:
+    """Fresh PostgreSQL databases, dropped afterwards; skips the test without a server."""
+    import psycopg
+    import pytest
+
+    try:
+        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as error:
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {error}")
+    suffix = uuid.uuid4().hex[:8]
+    urls = {}
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    with admin:
+        for name in names:
+            database = f"e2e_{name}_{suffix}"
+            admin.execute(f'CREATE DATABASE "{database}"')
+            urls[name] = f"{base}/{database}"
+        try:
+            yield urls
+        finally:
+            for url in urls.values():
+                database = url.rsplit("/", 1)[1]
+                admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
