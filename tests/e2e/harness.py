@@ -205,3 +205,54 @@ def postgres_databases(*names: str) -> Iterator[dict[str, str]]:
             for url in urls.values():
                 database = url.rsplit("/", 1)[1]
                 admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def query(database: str | Path, sql: str) -> list[tuple]:
+    """Rows of ``sql`` from a PostgreSQL URL or a SQLite file (read-only checks)."""
+    if str(database).startswith("postgres"):
+        import psycopg
+
+        with psycopg.connect(str(database)) as connection:
+            return connection.execute(sql).fetchall()
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        return connection.execute(sql).fetchall()
+
+
+# -- the store, as a shopper uses it --------------------------------------------------
+
+DEMO = {"username": "demo", "password": "demo-password-123"}
+
+
+def shopper_for(system: System) -> Browser:
+    shopper = Browser(system.url("amazon", ""), "amazon_csrftoken")
+    shopper.get("/accounts/login/")
+    status, url, _ = shopper.post("/accounts/login/", DEMO)
+    assert status == 200 and "/accounts/login/" not in url, "the demo shopper could not log in"
+    return shopper
+
+
+def buy(shopper: Browser, quantity: int, x: int, y: int) -> str:
+    """Buy the first product in the catalog; returns the order page's path."""
+    catalog = shopper.get("/")
+    product = re.search(r'name="product" value="(\d+)"', catalog)
+    assert product, "no Buy form on the catalog page"
+    status, url, page = shopper.post(
+        "/orders/new/",
+        {
+            "product": product.group(1),
+            "token": uuid.uuid4().hex,
+            "quantity": quantity,
+            "dest_x": x,
+            "dest_y": y,
+        },
+    )
+    assert status == 200 and re.fullmatch(r"/orders/\d+/", urllib.parse.urlparse(url).path), page[
+        :2000
+    ]
+    return urllib.parse.urlparse(url).path
+
+
+def status_of(shopper: Browser, order_path: str) -> str | None:
+    return attribute(shopper.get(order_path), "order-status", "data-status")
