@@ -182,6 +182,8 @@ def run_web(project: str, default_port: int, argv: list[str]) -> int:
         f"--threads={options.threads}",
         "--access-logfile=-",
         f"--name=amazon-ups-{project}-web",
+        # Its default path is one per machine: two sites (or test runs) would collide.
+        "--no-control-socket",
     ]
     WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]").run()
     return 0
