@@ -1,0 +1,51 @@
+"""Production settings pass Django's deployment checks, for both projects."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize("project", ["amazon", "ups"])
+def test_check_deploy_is_clean_with_production_settings(project, tmp_path):
+    env = {
+        **os.environ,
+        "DJANGO_PRODUCTION": "1",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(60),
+        "AMAZON_UPS_VAR": str(tmp_path),
+    }
+    env.pop("DATABASE_URL", None)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "amazon_ups.cli",
+            project,
+            "check",
+            "--deploy",
+            "--fail-level",
+            "WARNING",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no issues" in done.stdout
+
+
+def test_production_refuses_to_start_without_a_secret_key(tmp_path):
+    env = {**os.environ, "DJANGO_PRODUCTION": "1", "AMAZON_UPS_VAR": str(tmp_path)}
+    env.pop("DJANGO_SECRET_KEY", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "amazon_ups.cli", "amazon", "check"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0
+    assert "DJANGO_SECRET_KEY must be set" in done.stderr
