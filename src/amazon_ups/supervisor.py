@@ -83,8 +83,13 @@ class _Output:
 
     def say(self, name: str, text: str) -> None:
         with self._lock:
-            sys.stdout.write(f"{name:>{self.width}} | {text}\n")
-            sys.stdout.flush()
+            try:
+                sys.stdout.write(f"{name:>{self.width}} | {text}\n")
+                sys.stdout.flush()
+            except (BrokenPipeError, ValueError):
+                # Nobody reads our output any more (the terminal or pipe is gone): the
+                # children must still be supervised and stopped, so carry on silently.
+                pass
 
     def pump(self, name: str, proc: subprocess.Popen) -> None:
         assert proc.stdout is not None
@@ -255,6 +260,23 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     children = build_children(args)
     prepare(children, out)
+    try:
+        start_and_supervise(args, children, out, stop)
+    finally:
+        out.say("up", "stopping...")
+        # Web first (no new orders), then the daemons, the world last.
+        for child in reversed(children):
+            child.terminate()
+        final = time.monotonic() + STOP_GRACE
+        for child in reversed(children):
+            child.wait(final)
+        out.say("up", "stopped")
+    return 0
+
+
+def start_and_supervise(
+    args: argparse.Namespace, children: list[Child], out: _Output, stop: threading.Event
+) -> None:
     for child in children:
         child.start(out)
         out.say("up", f"started {child.name} (pid {child.proc.pid})")
@@ -267,17 +289,7 @@ def run(args: argparse.Namespace) -> int:
         lines.append("Ctrl-C stops everything.")
         for line in lines:
             out.say("up", line)
-        print(flush=True)
     supervise(children, out, stop)
-    out.say("up", "stopping...")
-    # Web first (no new orders), then the daemons, the world last.
-    for child in reversed(children):
-        child.terminate()
-    final = time.monotonic() + STOP_GRACE
-    for child in reversed(children):
-        child.wait(final)
-    out.say("up", "stopped")
-    return 0
 
 
 def supervise(children: list[Child], out: _Output, stop: threading.Event) -> None:

@@ -1,0 +1,1186 @@
+"""How fast the whole system turns orders placed over HTTP into orders delivered, against
+what the database alone allows.
+
+    .venv/bin/python benchmarks/end_to_end.py [--orders N] [--database sqlite|postgres|both]
+        [--simspeed S] [--trucks T] [--clients C] [--workers W] [--quick]
+
+For each database kind (SQLite files in the var folder; or fresh PostgreSQL databases on
+127.0.0.1:5432, as the end-to-end tests make them):
+
+1. Ceiling: a plain single-row INSERT + COMMIT loop on that database kind, before the
+   system starts (a scratch SQLite file in the same var folder with the system's own
+   pragmas, or a scratch PostgreSQL database on the same server): the rate at which one
+   client can make single-row transactions durable there.
+2. ``amazon-ups up`` (``tests.e2e.harness.System``) at a high simspeed. C clients (threads,
+   each its own ``Browser`` logged in as the demo shopper) place N orders at once, as fast
+   as they can: each order is the Buy form's POST and the order page it redirects to,
+   for a random product (1-3 units) to a random destination.
+3. Every order is waited for in the Amazon database (never through the web, to keep load
+   off it) until it is delivered or failed, or until nothing moves for ``--stall`` s.
+4. Figures: orders placed per second over HTTP; orders delivered per second (first order
+   placed to last delivered, both from the database) next to the ceiling; order-to-delivered
+   latency (``orders_orderevent`` 'delivered' at minus ``orders_order.created_at``); the
+   orders' statuses over time; sub-messages sent per order (``messaging_outgoingmessage`` in
+   both databases); on PostgreSQL, the write transactions per order (transaction ids used).
+5. Bottleneck: CPU of every process (psutil, per phase and per order), and for the world and
+   the two daemons, each one thread, where their wall time goes: on a CPU, waiting for a
+   core (/proc/PID/schedstat), or asleep in which system call (/proc/PID/syscall sampled
+   100 times a second: idle in the loop's select, or waiting for PostgreSQL's answer, ...).
+   A process whose thread is never idle is the bottleneck even below 100% CPU.
+
+Progress goes to stderr, figures to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import platform
+import random
+import re
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import django
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: make ``tests`` importable
+    sys.path.insert(0, str(ROOT))
+
+from tests.e2e.harness import (  # noqa: E402
+    PG_ADMIN_URL,
+    Browser,
+    System,
+    postgres_databases,
+    query,
+    shopper_for,
+)
+
+CEILING_ROWS = 2_000
+POLL = 0.25  # seconds between looks at the Amazon database while waiting
+# The children of ``amazon-ups up`` (their pid files in var/run), and what we call them.
+CHILDREN = {
+    "world": "world",
+    "ups-d": "UPS daemon",
+    "amzn-d": "Amazon daemon",
+    "ups": "UPS web",
+    "amazon": "Amazon web",
+}
+WEB = {"ups", "amazon"}  # gunicorn: the master's workers count with it
+SUPERVISOR = "supervisor (amazon-ups up)"
+BENCHMARK = "this benchmark (clients, log reader)"
+POSTGRES = "PostgreSQL server"
+ORDER_PATH = re.compile(r"/orders/(\d+)/")
+
+
+# -- machine and progress ------------------------------------------------------------------
+
+
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    memory = psutil.virtual_memory().total / 2**30
+    return (
+        f"{os.cpu_count()} CPUs ({usable} usable), {model}, {memory:.0f} GiB; "
+        f"{platform.system()} {platform.release()}; Python {platform.python_version()}; "
+        f"Django {django.get_version()}; SQLite {sqlite3.sqlite_version}"
+    )
+
+
+def busy_cpu() -> float:
+    """CPU seconds the whole machine has spent running something (all cores, all
+    processes); guest time is already in user time, steal is another machine's."""
+    times = psutil.cpu_times()._asdict()
+    return sum(times.get(name, 0.0) for name in ("user", "nice", "system", "irq", "softirq"))
+
+
+class Bar:
+    """One line on stderr, rewritten in place: done/total, elapsed, rate."""
+
+    WIDTH = 30
+
+    def __init__(self, label: str, total: int) -> None:
+        self.label = label
+        self.total = max(total, 1)
+        self.start = time.monotonic()
+        self.shown = 0.0
+
+    def show(self, done: int, extra: str = "", force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.shown < 0.2:
+            return
+        self.shown = now
+        elapsed = now - self.start
+        filled = min(self.WIDTH, self.WIDTH * done // self.total)
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        rate = done / elapsed if elapsed > 0 else 0.0
+        line = (
+            f"  {self.label} [{bar}] {done}/{self.total}  {elapsed:6.1f} s  {rate:7.1f}/s"
+            f"{'  ' + extra if extra else ''}"
+        )
+        sys.stderr.write(f"\r{line:<100}")
+        sys.stderr.flush()
+
+    def close(self, done: int, extra: str = "") -> None:
+        self.show(done, extra, force=True)
+        sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+# -- CPU of every process of the system ----------------------------------------------------
+
+
+@dataclass
+class CpuSnapshot:
+    at: float
+    seconds: Counter[str]  # role -> CPU seconds used so far
+    machine: float
+
+
+class CpuMeter:
+    """CPU seconds per role: each child of ``amazon-ups up`` (a web site with its gunicorn
+    workers), the supervisor, this process, the PostgreSQL server, and every other process
+    on the machine by name (to tell noise from the system). A process that exits keeps
+    counting with the last figure seen for it; one born between two samples counts whole."""
+
+    EVERY = 0.5  # seconds between samples in the loops (phase boundaries always sample)
+
+    def __init__(self, system: System) -> None:
+        self.system = system
+        self.processes: dict[int, psutil.Process] = {}
+        self.roles: dict[int, str] = {}
+        self.last: dict[int, float] = {}
+        self.taken = 0.0
+
+    def _known(self) -> dict[int, str]:
+        found = {os.getpid(): BENCHMARK}
+        if self.system.proc is not None:
+            found[self.system.proc.pid] = SUPERVISOR
+        for child, role in CHILDREN.items():
+            try:
+                pid = self.system.pid(child)
+                found[pid] = role
+                if child in WEB:
+                    for worker in psutil.Process(pid).children(recursive=True):
+                        found[worker.pid] = role
+            except (OSError, ValueError, psutil.Error):
+                continue
+        return found
+
+    def _role(self, process: psutil.Process) -> str:
+        name = process.info["name"] or "?"
+        if name in ("postgres", "postmaster"):
+            return POSTGRES
+        if name.startswith("python"):
+            words = [w for w in process.info["cmdline"] or [] if not w.startswith("-")]
+            name = " ".join(Path(w).name for w in words[:3]) or name
+        return f"other: {name[:40]}"
+
+    def maybe_sample(self) -> None:
+        if time.monotonic() - self.taken >= self.EVERY:
+            self.sample()
+
+    def sample(self) -> CpuSnapshot:
+        now = self.taken = time.monotonic()
+        known = self._known()
+        for process in psutil.process_iter(["name", "cmdline"]):
+            if process.pid not in self.processes:
+                self.processes[process.pid] = process
+                self.roles[process.pid] = known.get(process.pid) or self._role(process)
+            elif process.pid in known:  # a gunicorn worker seen before its master's scan
+                self.roles[process.pid] = known[process.pid]
+        for pid, process in list(self.processes.items()):
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                del self.processes[pid]  # gone: its last figure stays in self.last
+                continue
+            self.last[pid] = times.user + times.system
+        seconds: Counter[str] = Counter()
+        for pid, cpu in self.last.items():
+            seconds[self.roles[pid]] += cpu
+        return CpuSnapshot(now, seconds, busy_cpu())
+
+
+@dataclass
+class CpuPhase:
+    name: str
+    seconds: float
+    per_role: dict[str, float]  # CPU seconds in the phase
+    machine: float
+
+    @classmethod
+    def between(cls, name: str, a: CpuSnapshot, b: CpuSnapshot) -> CpuPhase:
+        roles = set(a.seconds) | set(b.seconds)
+        per_role = {r: max(0.0, b.seconds[r] - a.seconds[r]) for r in roles}
+        return cls(name, b.at - a.at, per_role, b.machine - a.machine)
+
+    def load(self, role: str) -> float:
+        """Share of one core ``role`` used in this phase."""
+        return self.per_role.get(role, 0.0) / self.seconds if self.seconds > 0 else 0.0
+
+    def others(self) -> float:
+        """Share of a core used by other processes (or by ones too short-lived to see)."""
+        known = sum(v for r, v in self.per_role.items() if not r.startswith("other: "))
+        return max(0.0, self.machine - known) / self.seconds if self.seconds > 0 else 0.0
+
+    def top_others(self, count: int = 3) -> list[tuple[str, float]]:
+        others = [(r[7:], v) for r, v in self.per_role.items() if r.startswith("other: ")]
+        return sorted(others, key=lambda item: item[1], reverse=True)[:count]
+
+
+# Names of the system calls a sleeping process is found in (x86_64 numbers).
+SYSCALLS = {
+    0: "read",
+    1: "write",
+    7: "poll",
+    17: "pread64",
+    18: "pwrite64",
+    23: "select",
+    35: "nanosleep",
+    44: "sendto",
+    45: "recvfrom",
+    74: "fsync",
+    75: "fdatasync",
+    202: "futex",
+    230: "clock_nanosleep",
+    232: "epoll_wait",
+    270: "pselect6",
+    271: "ppoll",
+    281: "epoll_pwait",
+}
+RUNNING = "running"
+WHOLE = "whole run"
+TRACED = ("world", "ups-d", "amzn-d")  # single-threaded: /proc/PID/syscall tells it all
+
+
+def doing(pid: int) -> str:
+    """What process ``pid`` does: RUNNING (on a CPU or runnable), or the name of the
+    system call it sleeps in."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    if stat[stat.rindex(")") + 2] == "R":
+        return RUNNING
+    call = Path(f"/proc/{pid}/syscall").read_text().split()[0]
+    return SYSCALLS.get(int(call), f"syscall {call}") if call.isdigit() else call
+
+
+class WaitSampler(threading.Thread):
+    """Where the world and the two daemons spend their wall time. From
+    /proc/PID/schedstat at each phase boundary: time on a CPU and time runnable but
+    waiting for one. Sampled 100 times a second: the state of each, and when it sleeps,
+    the system call it sleeps in (/proc/PID/syscall)."""
+
+    EVERY = 0.01
+
+    def __init__(self, system: System) -> None:
+        super().__init__(daemon=True)
+        self.system = system
+        self.phase = ""
+        self.samples: dict[str, dict[str, Counter[str]]] = {}  # phase -> role -> what
+        self.sched: dict[str, dict[str, tuple[float, float]]] = {}  # phase -> role -> times
+        self._start: dict[str, tuple[float, float]] = {}
+        self._first: dict[str, tuple[float, float]] = {}
+        self._done = threading.Event()
+        self._pids: dict[str, int] = {}
+        self._pids_at = 0.0
+
+    def pids(self) -> dict[str, int]:
+        now = time.monotonic()
+        if now - self._pids_at > 1.0:  # a restarted child has a new pid
+            self._pids_at = now
+            pids = {}
+            for child in TRACED:
+                with contextlib.suppress(OSError, ValueError):
+                    pids[CHILDREN[child]] = self.system.pid(child)
+            self._pids = pids
+        return self._pids
+
+    def _schedstat(self) -> dict[str, tuple[float, float]]:
+        times = {}
+        for role, pid in self.pids().items():
+            with contextlib.suppress(OSError, ValueError):
+                on_cpu, waiting, _ = Path(f"/proc/{pid}/schedstat").read_text().split()
+                times[role] = (int(on_cpu) / 1e9, int(waiting) / 1e9)
+        return times
+
+    def mark(self, phase: str) -> None:
+        """End the current phase (if any) and start ``phase`` ("" to stop counting)."""
+        now = self._schedstat()
+        if self.phase:
+            self.sched[self.phase] = self._since(self._start, now)
+        if not phase and self._first:
+            self.sched[WHOLE] = self._since(self._first, now)
+        if phase and not self._first:
+            self._first = now
+            self.samples[WHOLE] = {}
+        self._start = now
+        self.phase = phase
+        if phase:
+            self.samples.setdefault(phase, {})
+
+    @staticmethod
+    def _since(
+        start: dict[str, tuple[float, float]], now: dict[str, tuple[float, float]]
+    ) -> dict[str, tuple[float, float]]:
+        # A child restarted in between has counters from zero: count it from there.
+        return {
+            role: (max(0.0, now[role][0] - then[0]), max(0.0, now[role][1] - then[1]))
+            for role, then in start.items()
+            if role in now
+        }
+
+    def stop(self) -> None:
+        self._done.set()
+        if self.is_alive():
+            self.join()
+
+    def run(self) -> None:
+        while not self._done.wait(self.EVERY):  # sampling: nothing to wait on but time
+            phase = self.phase
+            if not phase:
+                continue
+            for role, pid in self.pids().items():
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    what = doing(pid)
+                    self.samples[phase].setdefault(role, Counter())[what] += 1
+                    self.samples[WHOLE].setdefault(role, Counter())[what] += 1
+
+
+# -- 1. the ceiling --------------------------------------------------------------------------
+
+
+def sqlite_ceiling(path: Path, rows: int) -> float:
+    """Single-row INSERT + COMMIT per row, with the system's own pragmas and BEGIN
+    IMMEDIATE (common/settings.py): rows per second."""
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute(
+            "CREATE TABLE scratch (id INTEGER PRIMARY KEY, body TEXT, at REAL NOT NULL)"
+        )
+        start = time.perf_counter()
+        for n in range(rows):
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute(
+                "INSERT INTO scratch (body, at) VALUES (?, ?)", (f"row {n}", time.time())
+            )
+            connection.execute("COMMIT")
+        seconds = time.perf_counter() - start
+        (count,) = connection.execute("SELECT count(*) FROM scratch").fetchone()
+        assert count == rows
+    finally:
+        connection.close()
+    return rows / seconds
+
+
+def postgres_ceiling(url: str, rows: int) -> float:
+    """Single-row INSERT + COMMIT per row on a scratch database: rows per second."""
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        connection.execute(
+            "CREATE TABLE scratch (id bigserial PRIMARY KEY, body text, at double precision)"
+        )
+        connection.commit()
+        start = time.perf_counter()
+        for n in range(rows):
+            connection.execute(
+                "INSERT INTO scratch (body, at) VALUES (%s, %s)", (f"row {n}", time.time())
+            )
+            connection.commit()
+        seconds = time.perf_counter() - start
+        (count,) = connection.execute("SELECT count(*) FROM scratch").fetchone()
+        assert count == rows
+    return rows / seconds
+
+
+# -- 2. placing orders over HTTP -------------------------------------------------------------
+
+
+@dataclass
+class Placing:
+    orders: list[dict[str, Any]]
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    next: int = 0
+    placed: list[int] = field(default_factory=list)  # order ids, from the redirect
+    latencies: list[float] = field(default_factory=list)  # seconds per order (POST + page)
+    errors: list[str] = field(default_factory=list)
+    retries: int = 0
+    first_sent: float | None = None
+    last_done: float | None = None
+
+    def take(self) -> dict[str, Any] | None:
+        with self.lock:
+            if self.next >= len(self.orders):
+                return None
+            self.next += 1
+            if self.first_sent is None:
+                self.first_sent = time.monotonic()
+            return self.orders[self.next - 1]
+
+    def done(self) -> int:
+        with self.lock:
+            return len(self.placed) + len(self.errors)
+
+
+def order_plan(count: int, products: list[str], seed: int) -> list[dict[str, Any]]:
+    chooser = random.Random(seed)
+    return [
+        {
+            "product": chooser.choice(products),
+            "token": uuid.uuid4().hex,  # the form's token: a retried POST makes one order
+            "quantity": chooser.randint(1, 3),
+            "dest_x": chooser.randint(-100, 100),
+            "dest_y": chooser.randint(-100, 100),
+        }
+        for _ in range(count)
+    ]
+
+
+def place_one(shopper: Browser, order: dict[str, Any], placing: Placing) -> None:
+    """The Buy button: POST the form, follow the redirect to the order page. A failed
+    attempt is tried again with the same token (at most one order comes of it)."""
+    start = time.perf_counter()
+    problem = ""
+    for attempt in range(3):
+        if attempt:
+            with placing.lock:
+                placing.retries += 1
+        try:
+            status, url, page = shopper.post("/orders/new/", order)
+        except Exception as error:  # a timeout or a reset under load: try again
+            problem = f"{type(error).__name__}: {error}"
+            continue
+        match = ORDER_PATH.fullmatch(urllib.parse.urlparse(url).path)
+        if status == 200 and match:
+            with placing.lock:
+                placing.placed.append(int(match[1]))
+                placing.latencies.append(time.perf_counter() - start)
+                placing.last_done = time.monotonic()
+            return
+        problem = f"HTTP {status} at {url}: {' '.join(page[:300].split())}"
+    with placing.lock:
+        placing.errors.append(problem)
+        placing.last_done = time.monotonic()
+
+
+def client(shopper: Browser, placing: Placing) -> None:
+    while (order := placing.take()) is not None:
+        place_one(shopper, order, placing)
+
+
+def log_in(system: System, count: int) -> tuple[list[Browser], list[str]]:
+    """``count`` shoppers, each its own session, logged in in parallel; the products on
+    the catalog page."""
+    shoppers: list[Browser | None] = [None] * count
+    failures: list[str] = []
+
+    def one(index: int) -> None:
+        try:
+            shoppers[index] = shopper_for(system)
+        except Exception as error:
+            failures.append(f"{type(error).__name__}: {error}")
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ready = [shopper for shopper in shoppers if shopper is not None]
+    if failures or not ready:
+        raise RuntimeError(f"{len(failures)} shoppers could not log in, e.g. {failures[:1]}")
+    catalog = ready[0].get("/")
+    products = sorted(set(re.findall(r'name="product" value="(\d+)"', catalog)), key=int)
+    if not products:
+        raise RuntimeError("no Buy form on the catalog page")
+    return ready, products
+
+
+# -- 3. waiting for deliveries, in the Amazon database -----------------------------------
+
+
+def status_counts(database: str) -> Counter[str]:
+    return Counter(dict(query(database, "SELECT status, count(*) FROM orders_order GROUP BY 1")))
+
+
+def as_datetime(value: Any) -> datetime:
+    # PostgreSQL gives aware datetimes; Django keeps them in SQLite as UTC text.
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def delivery_times(database: str) -> list[tuple[datetime, datetime]]:
+    """(created_at, delivered at) of every delivered order."""
+    rows = query(
+        database,
+        "SELECT o.created_at, MIN(e.at) FROM orders_order o "
+        "JOIN orders_orderevent e ON e.order_id = o.id AND e.status = 'delivered' "
+        "GROUP BY o.id, o.created_at",
+    )
+    return [(as_datetime(created), as_datetime(delivered)) for created, delivered in rows]
+
+
+def outgoing(database: str) -> list[tuple[str, str, int, int]]:
+    """(peer, field, messages, acked) from a project's outbox."""
+    return query(
+        database,
+        "SELECT peer, field, count(*), count(acked_at) FROM messaging_outgoingmessage "
+        "GROUP BY peer, field ORDER BY peer, field",
+    )
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest rank: the smallest value with at least ``fraction`` of them at or below."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered), max(1, math.ceil(fraction * len(ordered)))) - 1]
+
+
+# -- one run ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    kind: str
+    skipped: bool = False
+    ceiling: float = 0.0
+    placing: Placing | None = None
+    placing_seconds: float = 0.0
+    placed_in_db: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    delivered_rate: float = 0.0  # first placed -> last delivered
+    span: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    finished: bool = False
+    problem: str = ""
+    cpu: list[CpuPhase] = field(default_factory=list)
+    waits: WaitSampler | None = None
+    timeline: list[tuple[float, Counter[str]]] = field(default_factory=list)
+    xids: int = 0  # write transactions on the PostgreSQL server during the run
+    login_seconds: float = 0.0
+
+    def timeline_delivered_at(self, seconds: float) -> int | None:
+        """Orders delivered by ``seconds`` after the first was sent (the last look before)."""
+        seen = [statuses["delivered"] for at, statuses in self.timeline if at <= seconds]
+        return seen[-1] if seen else None
+
+    def phase_seconds(self, phase: str) -> float:
+        return next((p.seconds for p in self.cpu if p.name == phase), 0.0)
+
+    outbox: dict[str, list[tuple[str, str, int, int]]] = field(default_factory=dict)
+    log_lines: int = 0
+    wall: float = 0.0
+
+
+def run_one(kind: str, args: argparse.Namespace, directory: Path) -> Run:
+    result = Run(kind)
+    started = time.monotonic()
+    var = directory / kind / "var"
+    var.mkdir(parents=True)
+    with contextlib.ExitStack() as stack:
+        if kind == "sqlite":
+            print(f"\n== SQLite (files in {var}) ==", flush=True)
+            result.ceiling = sqlite_ceiling(var / "ceiling.sqlite3", CEILING_ROWS)
+            amazon_db, ups_db, extra = str(var / "amazon.sqlite3"), str(var / "ups.sqlite3"), []
+        else:
+            urls = postgres_or_none(stack)
+            if urls is None:
+                result.problem = f"PostgreSQL not reachable at {PG_ADMIN_URL}"
+                result.skipped = True
+                print(f"\n== PostgreSQL: skipped ({result.problem}) ==", flush=True)
+                return result
+            print(f"\n== {postgres_version()}: fresh databases {', '.join(urls.values())} ==")
+            sys.stdout.flush()
+            result.ceiling = postgres_ceiling(urls["ceiling"], CEILING_ROWS)
+            amazon_db, ups_db = urls["amazon"], urls["ups"]
+            extra = ["--amazon-db", amazon_db, "--ups-db", ups_db]
+        try:
+            run_system(result, args, var, extra, amazon_db, ups_db)
+        except Exception as error:
+            result.problem = result.problem or f"{type(error).__name__}: {error}"
+    result.wall = time.monotonic() - started
+    report(result, args)
+    return result
+
+
+def postgres_or_none(stack: contextlib.ExitStack) -> dict[str, str] | None:
+    """Fresh databases amazon, ups and ceiling (dropped when ``stack`` closes)."""
+    import pytest  # the harness skips a test when PostgreSQL is not there
+
+    try:
+        return stack.enter_context(postgres_databases("amazon", "ups", "ceiling"))
+    except pytest.skip.Exception:
+        return None
+
+
+def next_xid() -> int:
+    """The transaction id PostgreSQL gives next: the server's count of write transactions
+    (read-only ones take none)."""
+    ((xid,),) = query(PG_ADMIN_URL, "SELECT pg_snapshot_xmax(pg_current_snapshot())::text")
+    return int(xid)
+
+
+def postgres_version() -> str:
+    with contextlib.suppress(Exception):
+        (version,) = query(PG_ADMIN_URL, "SHOW server_version")[0]
+        (commit,) = query(PG_ADMIN_URL, "SHOW synchronous_commit")[0]
+        return f"PostgreSQL {version} (synchronous_commit={commit})"
+    return "PostgreSQL"
+
+
+class Probes:
+    """Everything watched while the system works: CPU per process, where the daemons
+    wait, and the orders' statuses over time (from the Amazon database)."""
+
+    def __init__(self, system: System, database: str, result: Run) -> None:
+        self.meter = CpuMeter(system)
+        self.waits = WaitSampler(system)
+        self.database = database
+        self.result = result
+        self.snapshots: list[tuple[str, CpuSnapshot]] = []
+        self.origin = 0.0  # when the first order was sent
+        self.looked = 0.0
+        self.latest: Counter[str] = Counter()
+        self.waits.start()
+
+    def phase(self, name: str) -> None:
+        """A phase boundary: ``name`` starts ("" at the end)."""
+        snapshot = self.meter.sample()
+        if self.snapshots:
+            previous, start = self.snapshots[-1]
+            self.result.cpu.append(CpuPhase.between(previous, start, snapshot))
+        self.snapshots.append((name, snapshot))
+        self.waits.mark(name)
+        if self.result.kind == "postgres":
+            if name == "placing":
+                self.result.xids = -next_xid()
+            elif not name:
+                self.result.xids += next_xid()
+        if not name:
+            self.waits.stop()
+            first, last = self.snapshots[0][1], self.snapshots[-1][1]
+            self.result.cpu.append(CpuPhase.between(WHOLE, first, last))
+            self.result.waits = self.waits
+
+    def statuses(self, every: float = 0.0) -> Counter[str] | None:
+        """The orders' statuses, at most every ``every`` s (None when not looked at)."""
+        now = time.monotonic()
+        if now - self.looked < every:
+            return None
+        self.looked = now
+        statuses = self.latest = status_counts(self.database)
+        self.result.timeline.append((now - self.origin, statuses))
+        self.meter.maybe_sample()
+        return statuses
+
+
+def run_system(
+    result: Run,
+    args: argparse.Namespace,
+    var: Path,
+    extra: list[str],
+    amazon_db: str,
+    ups_db: str,
+) -> None:
+    options = [
+        *("--simspeed", str(args.simspeed), "--trucks", str(args.trucks)),
+        *("--workers", str(args.workers)),  # after the harness's --workers 1: the last counts
+        *extra,
+    ]
+    system = System(var, options)
+    probes = None
+    try:
+        system.start()
+        start = time.monotonic()
+        shoppers, products = log_in(system, args.clients)
+        result.login_seconds = time.monotonic() - start
+        probes = Probes(system, amazon_db, result)
+        placing = Placing(order_plan(args.orders, products, args.seed))
+        result.placing = placing
+        place_all(shoppers, placing, probes, result)
+        wait_for_deliveries(result, args, probes)
+        result.outbox = {"Amazon": outgoing(amazon_db), "UPS": outgoing(ups_db)}
+    except Exception as error:
+        result.problem = result.problem or f"{type(error).__name__}: {error}"
+    finally:
+        result.log_lines = len(system.output)
+        tail = system.log(60)  # as it was when things went wrong, before the stop's lines
+        system.stop()  # first: nothing below may leave the system running
+        if left := stop_leftovers(system):
+            result.problem = result.problem or f"still running after the stop: {left}"
+        if probes is not None:
+            probes.waits.stop()
+        if not system.said("stopped"):
+            result.problem = result.problem or "amazon-ups up did not stop cleanly"
+        if result.problem or not result.finished:
+            print(f"  the system's log (last 60 lines):\n{tail}", file=sys.stderr)
+
+
+def stop_leftovers(system: System) -> str:
+    """Children of ``amazon-ups up`` still alive after it stopped (it should have stopped
+    them): terminated here, by their pids, and named."""
+    left = []
+    for child in CHILDREN:
+        try:
+            process = psutil.Process(system.pid(child))
+            if "amazon_ups.cli" not in " ".join(process.cmdline()):
+                continue  # the pid was reused
+        except (OSError, ValueError, psutil.Error):
+            continue
+        left.append(f"{child} (pid {process.pid})")
+        process.terminate()
+        try:
+            process.wait(10)
+        except psutil.TimeoutExpired:
+            process.kill()
+    return ", ".join(left)
+
+
+def place_all(shoppers: list[Browser], placing: Placing, probes: Probes, result: Run) -> None:
+    threads = [threading.Thread(target=client, args=(s, placing)) for s in shoppers]
+    bar = Bar("placing  ", len(placing.orders))
+    probes.origin = bar.start = time.monotonic()
+    probes.phase("placing")
+    for thread in threads:
+        thread.start()
+    while any(thread.is_alive() for thread in threads):
+        probes.statuses(every=0.5)
+        bar.show(
+            placing.done(), f"delivered {probes.latest['delivered']}, errors {len(placing.errors)}"
+        )
+        time.sleep(POLL)  # threads have no joinable-any; look four times a second
+    for thread in threads:
+        thread.join()
+    probes.phase("delivering")
+    bar.close(
+        placing.done(), f"delivered {probes.latest['delivered']}, errors {len(placing.errors)}"
+    )
+    assert placing.first_sent is not None and placing.last_done is not None
+    result.placing_seconds = placing.last_done - placing.first_sent
+
+
+def wait_for_deliveries(result: Run, args: argparse.Namespace, probes: Probes) -> None:
+    statuses = probes.statuses()
+    assert statuses is not None
+    result.placed_in_db = total = sum(statuses.values())
+    bar = Bar("delivered", total)
+    bar.start = probes.origin
+    deadline = time.monotonic() + args.timeout
+    moved_at, last_seen = time.monotonic(), statuses
+    while True:
+        statuses = probes.statuses()
+        assert statuses is not None
+        done = statuses["delivered"] + statuses["failed"]
+        bar.show(statuses["delivered"], f"failed {statuses['failed']}" * bool(statuses["failed"]))
+        now = time.monotonic()
+        if statuses != last_seen:
+            moved_at, last_seen = now, statuses
+        if done >= total:
+            result.finished = True
+            break
+        if now - moved_at > args.stall:
+            result.problem = f"nothing moved for {args.stall:.0f} s"
+            break
+        if now > deadline:
+            result.problem = f"not all delivered after {args.timeout:.0f} s"
+            break
+        time.sleep(POLL)  # polling the database: nothing pushes a change to us here
+    probes.phase("")
+    bar.close(statuses["delivered"])
+    result.statuses = statuses
+    times = delivery_times(probes.database)
+    result.latencies = [(delivered - created).total_seconds() for created, delivered in times]
+    if times:
+        ((first,),) = query(probes.database, "SELECT MIN(created_at) FROM orders_order")
+        last = max(delivered for _, delivered in times)
+        result.span = (last - as_datetime(first)).total_seconds()
+        result.delivered_rate = len(times) / result.span if result.span > 0 else 0.0
+
+
+# -- report ----------------------------------------------------------------------------------
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.0f} ms" if seconds < 10 else f"{seconds:,.1f} s"
+
+
+def report(result: Run, args: argparse.Namespace) -> None:
+    name = "SQLite" if result.kind == "sqlite" else "PostgreSQL"
+    print(f"\n1. Ceiling: plain single-row INSERT + COMMIT on {name}, {CEILING_ROWS:,} rows")
+    what = (
+        "scratch file in the var folder, WAL, synchronous=NORMAL, BEGIN IMMEDIATE"
+        if result.kind == "sqlite"
+        else "scratch database on the same server, one connection"
+    )
+    print(f"   {result.ceiling:>10,.0f} rows/s  ({what})")
+    placing = result.placing
+    if placing is None:
+        print(f"\n   the run did not get as far as placing orders: {result.problem}")
+        return
+    placed = len(placing.placed)
+    print(f"\n2. Placing: {len(placing.orders):,} orders by {args.clients} HTTP clients at once")
+    print(f"   ({args.clients} shoppers logged in first, in {result.login_seconds:.1f} s)")
+    print(
+        f"   {placed:,} placed in {result.placing_seconds:.2f} s: "
+        f"{placed / result.placing_seconds:>8,.1f} orders/s over HTTP "
+        f"(each a POST and the order page it redirects to)"
+    )
+    if placing.latencies:
+        lat = placing.latencies
+        print(
+            f"   time per order seen by a client: p50 {ms(percentile(lat, 0.5))}, "
+            f"p99 {ms(percentile(lat, 0.99))}, max {ms(max(lat))}"
+        )
+    print(
+        f"   errors: {len(placing.errors)}, retried attempts: {placing.retries}; "
+        f"orders in the database: {result.placed_in_db:,}"
+    )
+    for error in placing.errors[:3]:
+        print(f"     e.g. {error}")
+
+    delivered = result.statuses["delivered"]
+    print(f"\n3. Delivering (waited for in the Amazon database, every {POLL} s)")
+    states = ", ".join(f"{s} {n:,}" for s, n in result.statuses.most_common())
+    print(f"   {delivered:,} of {result.placed_in_db:,} delivered ({states})")
+    if result.problem:
+        print(f"   NOT FINISHED: {result.problem}")
+    if result.span:
+        print(
+            f"   first order placed -> last delivered: {result.span:.2f} s: "
+            f"{result.delivered_rate:>8,.1f} orders delivered/s"
+        )
+    if result.latencies:
+        lat = result.latencies
+        print(
+            "   order-to-delivered latency (delivered event at - order created_at): "
+            f"p50 {ms(percentile(lat, 0.5))}, p90 {ms(percentile(lat, 0.9))}, "
+            f"p99 {ms(percentile(lat, 0.99))}, max {ms(max(lat))}, min {ms(min(lat))}"
+        )
+    report_timeline(result)
+    report_messages(result, delivered)
+    report_cpu(result)
+    report_waits(result)
+    report_bottleneck(result)
+    if result.xids > 0 and delivered:
+        seconds = result.phase_seconds(WHOLE)
+        writes = result.xids / seconds if seconds else 0.0
+        print(
+            "\n   write transactions on the PostgreSQL server while placing and delivering "
+            f"(transaction ids used):\n   {result.xids:,} in {seconds:.1f} s, "
+            f"{result.xids / delivered:.1f} per order, {writes:,.0f}/s = "
+            f"{writes / result.ceiling:.1%} of the ceiling's commit rate"
+        )
+    if result.delivered_rate and result.ceiling:
+        print("\n   side by side")
+        print(f"   orders delivered:         {result.delivered_rate:>10,.1f}/s")
+        print(f"   ceiling (INSERT+COMMIT):  {result.ceiling:>10,.0f} rows/s")
+        ratio = result.delivered_rate / result.ceiling
+        print(
+            f"   ratio:                    {ratio:>10.2%} of the ceiling "
+            f"(the ceiling is {1 / ratio:,.0f}x)"
+        )
+    print(f"\n   ({name} run took {result.wall:.1f} s, system start and stop included)")
+    sys.stdout.flush()
+
+
+PIPELINE = ("placed", "packing", "packed", "loading", "loaded", "delivering", "delivered")
+
+
+def report_timeline(result: Run, rows: int = 12) -> None:
+    """The orders' statuses as the run went, from the Amazon database."""
+    if not result.timeline:
+        return
+    end = result.timeline[-1][0]
+    step = end / (rows - 1) if end > 0 else 1.0
+    chosen, due = [], 0.0
+    for at, statuses in result.timeline:
+        if at >= due or (at, statuses) == result.timeline[-1]:
+            if chosen and statuses == chosen[-1][1] and at - chosen[-1][0] < step:
+                chosen.pop()  # the same counts again just after: keep the later look
+            chosen.append((at, statuses))
+            due = at + step
+    kinds = [*PIPELINE, *(k for k in result.statuses if k not in PIPELINE)]
+    print("   orders by status as time went (s since the first order was sent):")
+    print("   " + f"{'s':>7}" + "".join(f"{kind:>11}" for kind in kinds))
+    for at, statuses in chosen:
+        print("   " + f"{at:7.1f}" + "".join(f"{statuses[kind]:>11,}" for kind in kinds))
+
+
+def report_messages(result: Run, delivered: int) -> None:
+    if not result.outbox or not delivered:
+        return
+    print(f"   sub-messages sent per delivered order (messaging_outgoingmessage; {delivered:,}):")
+    for side, rows in result.outbox.items():
+        peers: dict[str, list[tuple[str, int, int]]] = {}
+        for peer, kind, count, acked in rows:
+            peers.setdefault(re.sub(r"^world:\d+$", "world", peer), []).append((kind, count, acked))
+        for peer, kinds in peers.items():
+            total = sum(count for _, count, _ in kinds)
+            unacked = total - sum(acked for _, _, acked in kinds)
+            parts = ", ".join(f"{kind} {count / delivered:.2f}" for kind, count, _ in kinds)
+            print(
+                f"     {side} -> {peer:<6} {total / delivered:5.2f} ({parts})"
+                f"{f'; {unacked} unacked' if unacked else ''}"
+            )
+    print(
+        f"   lines logged by the system: {result.log_lines:,} "
+        f"({result.log_lines / delivered:.1f} per order)"
+    )
+
+
+MIN_PHASE = 1.0  # seconds: below that, CPU shares are mostly the sampling's noise
+
+
+def cell(phase: CpuPhase, share: float) -> str:
+    return f"{'-':>24}" if phase.seconds < MIN_PHASE else f"{share:>24.0%}"
+
+
+def report_cpu(result: Run) -> None:
+    if not result.cpu:
+        return
+    cores = psutil.cpu_count() or 1
+    roles = [*CHILDREN.values(), SUPERVISOR, BENCHMARK]
+    if result.kind == "postgres":
+        roles.append(POSTGRES)
+    phases = result.cpu
+    header = "".join(f"{p.name + f' ({p.seconds:.1f} s)':>24}" for p in phases)
+    print(f"\n4. CPU, in % of one core (machine: {cores} cores)")
+    print(f"   {'process':<36}{header}   CPU ms per order")
+    orders = result.statuses["delivered"]
+    for role in roles:
+        cells = "".join(cell(p, p.load(role)) for p in phases)
+        per_order = phases[-1].per_role.get(role, 0.0) / orders * 1000 if orders else math.nan
+        print(f"   {role:<36}{cells}   {per_order:8.1f}")
+    cells = "".join(cell(p, p.others()) for p in phases)
+    print(f"   {'other processes':<36}{cells}")
+    cells = "".join(cell(p, p.machine / p.seconds if p.seconds else 0.0) for p in phases)
+    print(f"   {'whole machine':<36}{cells}")
+    if any(p.seconds < MIN_PHASE for p in phases):
+        print(f"   (-: a phase shorter than {MIN_PHASE:.0f} s is too short for shares of a core)")
+    if noise := phases[-1].top_others():
+        seconds = phases[-1].seconds
+        named = ", ".join(f"{name} {cpu / seconds:.0%}" for name, cpu in noise)
+        print(f"   other processes, the busiest over the whole run: {named}")
+    whole = phases[-1]
+    system_cpu = sum(whole.per_role.get(r, 0.0) for r in roles if r != BENCHMARK) / (orders or 1)
+    if system_cpu and orders:
+        print(
+            f"   the system's CPU per delivered order: {system_cpu * 1000:.1f} ms, so {cores} "
+            f"cores could deliver at most {cores / system_cpu:,.0f} orders/s; "
+            + ", ".join(
+                f"{role} alone (one core) {orders / whole.per_role[role]:,.0f}/s"
+                for role in (CHILDREN["amzn-d"], CHILDREN["ups-d"], CHILDREN["amazon"])
+                if whole.per_role.get(role)
+            )
+        )
+
+
+# What a sleeping process waits for, by the system call it sleeps in.
+MEANING = {
+    "select": "idle: its loop waits for work (select)",
+    "pselect6": "idle: its loop waits for work (select)",
+    "epoll_wait": "idle: its asyncio loop waits for work (epoll_wait)",
+    "poll": "waiting for PostgreSQL's answer (psycopg's poll)",
+    "fdatasync": "making a commit durable (fdatasync)",
+    "fsync": "making a commit durable (fsync)",
+    "futex": "a lock (futex)",
+    "nanosleep": "sleeping (SQLite waits for the write lock)",
+    "clock_nanosleep": "sleeping (SQLite waits for the write lock)",
+    "recvfrom": "reading a socket (recvfrom)",
+    "sendto": "writing a socket (sendto)",
+    "read": "reading (read)",
+    "write": "writing (write)",
+}
+IDLE = ("select", "epoll_wait", "pselect6", "epoll_pwait")
+
+
+def wall_shares(result: Run, phase: str) -> dict[str, dict[str, float]]:
+    """Role -> share of the phase's wall time: "on a CPU" and "waiting for a core"
+    (schedstat, exact), and the rest, asleep, split by the system calls sampled."""
+    waits, seconds = result.waits, result.phase_seconds(phase)
+    if waits is None or seconds <= 0:
+        return {}
+    shares = {}
+    for role, counts in waits.samples.get(phase, {}).items():
+        on_cpu, queued = waits.sched.get(phase, {}).get(role, (0.0, 0.0))
+        share = {"on a CPU": on_cpu / seconds, "waiting for a core": queued / seconds}
+        asleep = {what: n for what, n in counts.items() if what != RUNNING}
+        sleeping = max(0.0, 1.0 - share["on a CPU"] - share["waiting for a core"])
+        for what, n in asleep.items():
+            share[what] = sleeping * n / sum(asleep.values())
+        shares[role] = share
+    return shares
+
+
+def occupied(result: Run, phase: str) -> dict[str, float]:
+    """Share of the wall time each traced process was not idle in its loop's wait."""
+    return {
+        role: 1.0 - sum(v for what, v in share.items() if what in IDLE)
+        for role, share in wall_shares(result, phase).items()
+    }
+
+
+def report_waits(result: Run) -> None:
+    """Where the world's and the daemons' wall time went, phase by phase."""
+    if result.waits is None or not result.waits.samples:
+        return
+    print(
+        "\n5. Where the wall time of the single-threaded processes goes (on a CPU and waiting "
+        "for a core:\n   /proc/PID/schedstat; asleep: the system call it sleeps in, "
+        f"/proc/PID/syscall sampled every {result.waits.EVERY * 1000:.0f} ms)"
+    )
+    for phase in (p.name for p in result.cpu if p.name in result.waits.samples):
+        print(f"   {phase} ({result.phase_seconds(phase):.1f} s):")
+        if result.phase_seconds(phase) < MIN_PHASE:
+            print("     too short to tell")
+            continue
+        busy = occupied(result, phase)
+        for role, share in wall_shares(result, phase).items():
+            parts = ", ".join(
+                f"{MEANING.get(what, what)} {value:.0%}"
+                for what, value in sorted(share.items(), key=lambda item: -item[1])
+                if value >= 0.01
+            )
+            print(f"     {role:<14} occupied {busy[role]:4.0%}: {parts}")
+
+
+def verdict(phase: CpuPhase, cores: int, roles: list[str], result: Run) -> str:
+    ranked = sorted(roles, key=phase.load, reverse=True)
+    top, second = ranked[0], ranked[1]
+    busy = phase.machine / phase.seconds if phase.seconds > 0 else 0.0
+    lead = f"{top} at {phase.load(top):.0%} of a core, then {second} at {phase.load(second):.0%}"
+    shares = occupied(result, phase.name)
+    serial = max(shares, key=shares.__getitem__, default=None)
+    if phase.load(top) >= 0.85:
+        return f"{top}: its core is saturated ({lead})"
+    if serial is not None and shares[serial] >= 0.85:
+        return (
+            f"{serial}: its one thread is occupied {shares[serial]:.0%} of the time "
+            f"({phase.load(serial):.0%} of a core on CPU, the rest waiting as section 5 shows); "
+            f"machine {busy:.0%} of {cores} cores"
+        )
+    if busy >= 0.85 * cores:
+        return f"the machine: {busy:.0%} of {cores} cores busy ({lead})"
+    return (
+        f"neither a process nor the machine is saturated ({lead}; machine {busy:.0%} of "
+        f"{cores} cores): work came in slower than it could be done, or waited on round "
+        "trips, polls and timers"
+    )
+
+
+def report_bottleneck(result: Run) -> None:
+    if len(result.cpu) < 3:
+        return
+    cores = psutil.cpu_count() or 1
+    roles = [*CHILDREN.values(), SUPERVISOR, BENCHMARK, POSTGRES]
+    placing, delivering, whole = result.cpu
+    print(f"   bottleneck while placing:    {verdict(placing, cores, roles, result)}")
+    if delivering.seconds < 0.1 * whole.seconds:
+        left = result.placed_in_db - (result.timeline_delivered_at(placing.seconds) or 0)
+        print(
+            f"   bottleneck while delivering: none to speak of: deliveries kept pace with the "
+            f"orders; {left:,} were still on their way when the last was placed, and took "
+            f"{delivering.seconds:.1f} s more"
+        )
+    else:
+        print(f"   bottleneck while delivering: {verdict(delivering, cores, roles, result)}")
+    print(f"   bottleneck over the whole run: {verdict(whole, cores, roles, result)}")
+
+
+def summary(runs: list[Run]) -> None:
+    print("\nSummary")
+    print(
+        f"   {'database':<12}{'placed/s':>10}{'delivered/s':>13}{'p50':>10}{'p90':>10}"
+        f"{'p99':>10}{'max':>10}{'ceiling rows/s':>16}{'ratio':>9}"
+    )
+    for run in runs:
+        if run.placing is None or not run.latencies:
+            print(f"   {run.kind:<12}  {run.problem or 'no figures'}")
+            continue
+        lat = run.latencies
+        placed = len(run.placing.placed) / max(run.placing_seconds, 1e-9)
+        ratio = run.delivered_rate / run.ceiling if run.ceiling else 0.0
+        print(
+            f"   {run.kind:<12}{placed:>10,.1f}{run.delivered_rate:>13,.1f}"
+            f"{ms(percentile(lat, 0.5)):>10}{ms(percentile(lat, 0.9)):>10}"
+            f"{ms(percentile(lat, 0.99)):>10}{ms(max(lat)):>10}"
+            f"{run.ceiling:>16,.0f}{ratio:>9.2%}"
+            f"{'' if run.finished else '  NOT FINISHED: ' + run.problem}"
+        )
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--orders", type=int, help="orders to place (default 500; --quick 60)")
+    parser.add_argument(
+        "--database",
+        choices=["sqlite", "postgres", "both"],
+        help="which database kind (default both; --quick sqlite)",
+    )
+    parser.add_argument("--simspeed", type=int, default=20_000, help="world simspeed")
+    parser.add_argument("--trucks", type=int, default=10, help="trucks UPS brings (default 10)")
+    parser.add_argument("--clients", type=int, default=50, help="concurrent HTTP clients")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="gunicorn workers per web site (default 2)"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="seed for products and places")
+    parser.add_argument(
+        "--stall", type=float, default=60.0, help="give up when nothing moves this long (s)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="give up waiting after this long (s)"
+    )
+    parser.add_argument("--quick", action="store_true", help="60 orders, SQLite only (~20 s)")
+    args = parser.parse_args(argv)
+    if args.orders is None:
+        args.orders = 60 if args.quick else 500
+    if args.database is None:
+        args.database = "sqlite" if args.quick else "both"
+    if args.orders < 1 or args.clients < 1 or args.workers < 1:
+        parser.error("need --orders, --clients and --workers >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    print(f"machine: {machine()}")
+    kinds = ["sqlite", "postgres"] if args.database == "both" else [args.database]
+    print(
+        f"parameters: {args.orders:,} orders by {args.clients} HTTP clients, simspeed "
+        f"{args.simspeed:,}, {args.trucks} trucks, {args.workers} web workers per site "
+        f"(4 threads each), databases: {', '.join(kinds)}{' (--quick)' if args.quick else ''}"
+    )
+    sys.stdout.flush()
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="e2e-bench-") as tmp:
+        for kind in kinds:
+            runs.append(run_one(kind, args, Path(tmp)))
+    if len(runs) > 1:
+        summary(runs)
+    print(f"\n(benchmark took {time.perf_counter() - started:.1f} s)")
+    return 0 if all(run.finished or run.skipped for run in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
