@@ -6,10 +6,12 @@ with one that drops 30% of the commands it receives."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 
-from tests.e2e.harness import Browser, buy, shopper_for, status_of, wait_until
+from tests.e2e.harness import Browser, System, buy, shopper_for, status_of, wait_until
 
 SIMSPEED = "2000"  # fast, but trucks still take a visible moment to move
 
@@ -34,3 +36,37 @@ def test_an_order_goes_from_the_buy_button_to_delivered(start_system, flakiness)
     assert re.search(
         rf'data-package="{tracking.group(1)}"[^>]*data-status="delivered"', shipments
     ), shipments[:3000]
+
+
+def test_the_daemons_wait_for_a_world_that_starts_after_them(tmp_path):
+    system = System(tmp_path / "var", ["--no-world", "--simspeed", SIMSPEED]).start()
+    world = None
+    try:
+        shopper = shopper_for(system)
+        order = buy(shopper, quantity=1, x=-4, y=9)  # the shop takes orders with no world
+        assert status_of(shopper, order) == "placed"
+        world = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "amazon_ups.cli",
+                "world",
+                "--ups-port",
+                str(system.ports["world-ups"]),
+                "--amazon-port",
+                str(system.ports["world-amazon"]),
+                "--state",
+                str(tmp_path / "world.sqlite3"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(lambda: status_of(shopper, order) == "delivered", 120, "delivery")
+    except AssertionError:
+        print(system.log())
+        raise
+    finally:
+        system.stop()
+        if world is not None:
+            world.terminate()
+            world.wait(30)
