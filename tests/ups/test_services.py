@@ -120,6 +120,17 @@ def test_a_truck_standing_at_the_warehouse_takes_new_packages_at_once(world):
     assert len(sent(WORLD, "pickups")) == 1
 
 
+def test_a_truck_that_has_begun_loading_takes_no_more_packages(world):
+    at_warehouse_with(5, 6)
+    services.package_loaded(5, 1)
+    pickup(7)  # arrives while truck 1 is being loaded: truck 2 comes for it
+    assert (status(7), Package.objects.get(id=7).truck_id) == (PackageStatus.TRUCK_DISPATCHED, 2)
+    assert [(c.truckid, c.whid) for c in sent(WORLD, "pickups")][-1] == (2, 1)
+    services.package_loaded(6, 1)
+    [go] = sent(WORLD, "deliveries")  # truck 1 leaves without waiting for package 7
+    assert (go.truckid, sorted(p.packageid for p in go.packages)) == (1, [5, 6])
+
+
 def test_arrival_announces_each_package_of_the_truck(world):
     pickup(5)
     pickup(6)

@@ -247,9 +247,15 @@ def amazon_error(origin_seqnum: int, package_id: int | None, text: str) -> None:
 
 
 def _truck_for(warehouse: Warehouse) -> Truck | None:
-    """A truck heading to or standing at ``warehouse`` that has not left to deliver."""
+    """A truck heading to or standing at ``warehouse`` that has not begun loading."""
+    # Once loading has begun the truck takes no more: it leaves when what it was
+    # given is loaded, instead of waiting for packages that keep coming.
+    loading_begun = Package.objects.filter(
+        truck=OuterRef("pk"), status=PackageStatus.LOADED, delivery_seqnum=None
+    )
     return (
         Truck.objects.filter(warehouse=warehouse, status__in=[TruckStatus.TRAVELING, *AT_WAREHOUSE])
+        .exclude(Exists(loading_begun))
         .order_by("id")
         .first()
     )
