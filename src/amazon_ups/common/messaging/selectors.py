@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count
-
-from amazon_ups.common.messaging.models import LinkState, OutgoingMessage, Setting
+from amazon_ups.common.messaging.models import OutgoingMessage, Setting
 
 
 def unacked(peer: str, after_id: int = 0) -> list[OutgoingMessage]:
@@ -17,16 +15,6 @@ def unacked(peer: str, after_id: int = 0) -> list[OutgoingMessage]:
 def origin(peer: str, seqnum: int) -> OutgoingMessage | None:
     """The message we sent ``peer`` as ``seqnum`` (to match an error to its cause)."""
     return OutgoingMessage.objects.filter(peer=peer, seqnum=seqnum).first()
-
-
-def waiting_counts() -> dict[str, int]:
-    """Unacked messages per peer."""
-    rows = OutgoingMessage.objects.filter(acked_at=None).values("peer").annotate(n=Count("id"))
-    return {row["peer"]: row["n"] for row in rows}
-
-
-def link_states() -> list[LinkState]:
-    return list(LinkState.objects.order_by("peer"))
 
 
 def setting(key: str, default: str | None = None) -> str | None:
