@@ -28,7 +28,6 @@ import gc
 import os
 import platform
 import random
-import re
 import signal
 import sqlite3
 import subprocess
@@ -47,6 +46,7 @@ from google.protobuf import __version__ as protobuf_version
 from google.protobuf.internal import api_implementation
 from google.protobuf.message import Message
 
+from amazon_ups.cli import parse_ready
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol import world_ups_pb2 as wu
 from amazon_ups.protocol.framing import FrameDecoder, encode_frame
@@ -56,7 +56,6 @@ from amazon_ups.world.engine import WorldEngine
 from amazon_ups.world.journal import Journal
 from amazon_ups.world.server import ServerConfig
 
-READY = re.compile(rb"world ready: UPS port (\d+), Amazon port (\d+)")
 MiB = 1024 * 1024
 FLAT_MIB_PER_10K = 0.1  # memory growth that still counts as flat
 
@@ -111,11 +110,11 @@ class WorldProcess:
         self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self._log)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
-        match = READY.search(line)
-        if not match:
+        ports = parse_ready(line)
+        if ports is None:
             self.proc.kill()
             raise RuntimeError(f"world did not start: {line!r}; {self.log_path.read_text()}")
-        self.ports = {Side.UPS: int(match[1]), Side.AMAZON: int(match[2])}
+        self.ports = ports
         self.ps = psutil.Process(self.proc.pid)
 
     def rss(self) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import signal
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from amazon_ups.cli import parse_ready
 from amazon_ups.protocol.framing import (
     FrameDecoder,
     FramingError,
@@ -27,8 +27,6 @@ from amazon_ups.protocol.world_messages import CONNECTED, DIALECTS, Side
 from amazon_ups.world.client import WorldClient
 
 FAST = 100_000  # simspeed at which a whole order flow takes milliseconds
-
-READY = re.compile(rb"world ready: UPS port (\d+), Amazon port (\d+)")
 
 
 @dataclass
@@ -64,8 +62,8 @@ class WorldProcess:
             line = self.proc.stdout.readline()
             if not line:
                 raise RuntimeError(f"world exited early; log: {self.log.read_text()}")
-            if match := READY.search(line):
-                self.ports = {Side.UPS: int(match[1]), Side.AMAZON: int(match[2])}
+            if ports := parse_ready(line):
+                self.ports = ports
                 return self
         raise TimeoutError("world did not say it was ready")
 

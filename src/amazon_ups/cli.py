@@ -6,12 +6,24 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import signal
 import sys
 
 from amazon_ups import supervisor
+from amazon_ups.protocol.world_messages import Side
 from amazon_ups.world.faults import FaultConfig
 from amazon_ups.world.server import ServerConfig, WorldServer
+
+# Printed on stdout once the world listens; scripts that start it on port 0 read it.
+READY = "world ready: UPS port {ups}, Amazon port {amazon}"
+_READY_PATTERN = re.compile(rb"world ready: UPS port (\d+), Amazon port (\d+)")
+
+
+def parse_ready(line: bytes) -> dict[Side, int] | None:
+    """The ports in the world's ready line, or None if ``line`` is not that line."""
+    match = _READY_PATTERN.search(line)
+    return {Side.UPS: int(match[1]), Side.AMAZON: int(match[2])} if match else None
 
 
 def _probability(text: str) -> float:
@@ -195,10 +207,7 @@ async def _serve(server: WorldServer) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await server.start()
-    print(
-        f"world ready: UPS port {server.ports['ups']}, Amazon port {server.ports['amazon']}",
-        flush=True,
-    )
+    print(READY.format(ups=server.ports[Side.UPS], amazon=server.ports[Side.AMAZON]), flush=True)
     await stop.wait()
     await server.stop()
     return 0

@@ -268,8 +268,8 @@ class Link(asyncio.Protocol):
         if mangled is None:
             return
         delay = self.faults.hold_back()
-        if delay and self.server._loop is not None:
-            self.server._loop.call_later(delay, self._write, mangled)
+        if delay:
+            asyncio.get_running_loop().call_later(delay, self._write, mangled)
         else:
             self._write(mangled)
 
