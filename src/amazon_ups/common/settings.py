@@ -88,6 +88,7 @@ COMMON_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "amazon_ups.common.messaging",
+    "amazon_ups.common.mail",
 ]
 
 MIDDLEWARE = [

@@ -27,6 +27,7 @@ from google.protobuf.message import Message
 from amazon_ups.common.daemon.channel import Pending
 from amazon_ups.common.daemon.links import Link, ListenLink
 from amazon_ups.common.daemon.wakeup import Waker
+from amazon_ups.common.mail.sender import MailSender
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.protocol.framing import FramingError, MalformedMessage
@@ -71,6 +72,16 @@ class Daemon:
             signal.signal(signal.SIGTERM, self.stop)
             signal.signal(signal.SIGINT, self.stop)
         logger.info("%s daemon started", self.name)
+        mail = MailSender()
+        mail.start()
+        try:
+            self._loop()
+        finally:
+            mail.stop()
+            mail.join(timeout=10)
+        logger.info("%s daemon stopped", self.name)
+
+    def _loop(self) -> None:
         failures = 0
         while not self._stop.is_set():
             try:
@@ -87,7 +98,6 @@ class Daemon:
             link.close()
         if self._waker is not None:
             self._waker.close()
-        logger.info("%s daemon stopped", self.name)
 
     def _reset_database(self) -> None:
         if self._waker is not None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from amazon_ups.common.messaging.models import OutgoingMessage, Setting
+from django.db.models import Count, Min
+
+from amazon_ups.common.messaging.models import LinkState, OutgoingMessage, Setting
 
 
 def unacked(peer: str, after_id: int = 0) -> list[OutgoingMessage]:
@@ -20,3 +22,28 @@ def origin(peer: str, seqnum: int) -> OutgoingMessage | None:
 def setting(key: str, default: str | None = None) -> str | None:
     row = Setting.objects.filter(key=key).first()
     return row.value if row else default
+
+
+# -- for the operators' page ------------------------------------------------------------
+
+
+def link_states() -> list[LinkState]:
+    return list(LinkState.objects.order_by("peer"))
+
+
+def unacked_by_peer() -> list[dict]:
+    """Per peer: how many messages wait for an ack, and since when the oldest waits."""
+    return list(
+        OutgoingMessage.objects.filter(acked_at=None)
+        .values("peer")
+        .annotate(count=Count("id"), oldest=Min("created_at"))
+        .order_by("peer")
+    )
+
+
+def unacked_oldest(limit: int = 50) -> list[OutgoingMessage]:
+    return list(OutgoingMessage.objects.filter(acked_at=None).order_by("created_at", "id")[:limit])
+
+
+def settings_all() -> list[Setting]:
+    return list(Setting.objects.order_by("key"))

@@ -1,0 +1,36 @@
+"""The daemon's mail thread: sends queued emails beside the protocol loop, so a slow
+SMTP server never holds up messages to the world or the peer."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from django.db import DatabaseError, close_old_connections, connection
+
+from amazon_ups.common.mail import services
+
+logger = logging.getLogger("amazon_ups.mail")
+
+
+class MailSender(threading.Thread):
+    def __init__(self, interval: float = 1.0) -> None:
+        super().__init__(name="mail-sender", daemon=True)
+        self.interval = interval
+        self._stop_event = threading.Event()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    def run(self) -> None:
+        try:
+            while not self._stop_event.is_set():
+                try:
+                    while services.send_pending() and not self._stop_event.is_set():
+                        pass
+                except DatabaseError as error:
+                    logger.warning("mail: database unavailable (%s); retrying", error)
+                    close_old_connections()
+                self._stop_event.wait(self.interval)
+        finally:
+            connection.close()

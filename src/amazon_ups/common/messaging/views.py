@@ -1,0 +1,54 @@
+"""The operators' page: is each daemon's link up, and what waits for an ack."""
+
+from __future__ import annotations
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from amazon_ups.common.mail import selectors as mail_selectors
+from amazon_ups.common.messaging import selectors
+
+
+def _status() -> dict:
+    now = timezone.now()
+    return {
+        "links": [
+            {
+                "peer": link.peer,
+                "connected": link.connected,
+                "detail": link.detail,
+                "since": link.changed_at.isoformat(),
+            }
+            for link in selectors.link_states()
+        ],
+        "unacked": [
+            {
+                "peer": row["peer"],
+                "count": row["count"],
+                "oldest_age_seconds": round((now - row["oldest"]).total_seconds(), 1),
+            }
+            for row in selectors.unacked_by_peer()
+        ],
+        "emails_waiting": mail_selectors.waiting_count(),
+        "settings": {setting.key: setting.value for setting in selectors.settings_all()},
+    }
+
+
+@staff_member_required
+def operator_status(request):
+    return render(
+        request,
+        "messaging/operator.html",
+        {
+            "status": _status(),
+            "oldest": selectors.unacked_oldest(),
+            "emails": mail_selectors.waiting(),
+        },
+    )
+
+
+@staff_member_required
+def operator_status_json(request):
+    return JsonResponse(_status())

@@ -1,0 +1,54 @@
+"""The operators' page: staff only; shows links and what waits for an ack."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import transaction
+
+from amazon_ups.common.messaging import services as messaging
+from amazon_ups.protocol import au_pb2
+
+
+@pytest.fixture
+def staff(db, django_user_model):
+    return django_user_model.objects.create_user("op", password="op-password-123", is_staff=True)
+
+
+@pytest.fixture
+def traffic(db):
+    with transaction.atomic():
+        messaging.set_link_state("world:5", True, "connected")
+        messaging.set_link_state("ups", False, "closed by the peer")
+        for number in (11, 12):
+            messaging.send("ups", "accounts", au_pb2.AccountCheck(ups_account=number))
+        acked = messaging.send("ups", "accounts", au_pb2.AccountCheck(ups_account=13))
+        messaging.acknowledge("ups", [acked.seqnum])
+        messaging.put_setting("world_id", 5)
+
+
+@pytest.mark.parametrize("path", ["/operator/", "/operator/status.json"])
+def test_anonymous_and_shoppers_are_sent_to_the_admin_login(client, django_user_model, path):
+    response = client.get(path)
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    django_user_model.objects.create_user("shopper", password="a-long-password-1")
+    client.login(username="shopper", password="a-long-password-1")
+    response = client.get(path)
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_staff_see_links_and_unacked_messages(client, staff, traffic):
+    client.force_login(staff)
+    page = client.get("/operator/").content.decode()
+    assert 'data-peer="world:5" data-connected="true"' in page
+    assert 'data-peer="ups" data-connected="false"' in page
+    assert "closed by the peer" in page
+    assert 'data-peer="ups" data-count="2"' in page
+
+    status = client.get("/operator/status.json").json()
+    assert {link["peer"]: link["connected"] for link in status["links"]} == {
+        "ups": False,
+        "world:5": True,
+    }
+    assert [(row["peer"], row["count"]) for row in status["unacked"]] == [("ups", 2)]
+    assert status["settings"] == {"world_id": "5"}
+    assert status["emails_waiting"] == 0
