@@ -8,13 +8,16 @@ from django.core.exceptions import ValidationError
 from amazon_ups.amazon.orders import services
 from amazon_ups.amazon.orders.models import Order, OrderEvent, OrderLine
 from amazon_ups.common.messaging.models import OutgoingMessage
+from amazon_ups.protocol import au_pb2 as au
 
 pytestmark = pytest.mark.django_db
 
 Status = Order.Status
 
 
-def test_place_order_stores_order_lines_and_first_event_and_sends_nothing(place, shopper):
+def test_place_order_stores_order_lines_and_first_event_and_queues_only_the_account_check(
+    place, shopper
+):
     order = place({1: 2, 3: 1}, x=-5, y=2147483647, ups_account=12)
 
     order.refresh_from_db()
@@ -27,7 +30,15 @@ def test_place_order_stores_order_lines_and_first_event_and_sends_nothing(place,
     assert order.ups_account == 12 and order.warehouse is None
     assert sorted(order.lines.values_list("product_id", "count")) == [(1, 2), (3, 1)]
     assert list(order.events.values_list("status", flat=True)) == ["placed"]
-    # The web talks to no one: the daemon sends everything.
+    # The web talks to no one: the daemon sends what is queued, here only the question
+    # whether UPS knows the account (the pickup request waits for the daemon's intake).
+    [check] = OutgoingMessage.objects.all()
+    assert (check.peer, check.field, check.ref) == ("ups", "account_checks", "ups-account:12")
+    assert au.AccountCheck.FromString(bytes(check.body)).ups_account == 12
+
+
+def test_place_order_without_a_ups_account_queues_no_message(place):
+    place({1: 1})
     assert not OutgoingMessage.objects.exists()
 
 

@@ -27,18 +27,6 @@ def buy(client, token="tok-1", **fields):
     return client.post(PLACE, {k: v for k, v in data.items() if v is not None})
 
 
-def test_products_are_listed_with_a_buy_form_for_shoppers_only(client, shopper, catalog):
-    page = client.get("/").content.decode()
-    assert "Kettle" in page and "Log in to buy" in page and PLACE not in page
-
-    client.force_login(shopper)
-    page = client.get("/").content.decode()
-    assert page.count(f'action="{PLACE}"') == 3
-    # One token per form shown, so each form makes its own order.
-    tokens = re.findall(r'name="token" value="([0-9a-f]+)"', page)
-    assert len(set(tokens)) == 3
-
-
 def test_buying_places_an_order_and_shows_its_page(browser):
     response = buy(browser, ups_account=42)
 
@@ -120,7 +108,8 @@ def test_the_order_page_shows_failures_and_the_history(browser, place):
     page = browser.get(order.get_absolute_url()).content.decode()
     assert 'data-status="failed">failed</span>' in page
     assert "error: no stock" in page
-    assert page.count("<time") == 2
+    history = page[page.index('id="order-events"') :]
+    assert history.count("<time") == 2
 
 
 def test_csrf_is_enforced_on_the_buy_form(shopper, catalog):
@@ -129,26 +118,164 @@ def test_csrf_is_enforced_on_the_buy_form(shopper, catalog):
     assert buy(client).status_code == 403
     assert not Order.objects.exists()
 
-    page = client.get("/").content.decode()
+    page = client.get(PLACE, {"product": 1}).content.decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
     response = buy(client, csrfmiddlewaretoken=token)
     assert response.status_code == 302
     assert Order.objects.count() == 1
 
 
-def test_login_and_logout(client, shopper, catalog):
-    page = client.get(reverse("login")).content.decode()
-    assert 'name="username"' in page
-    response = client.post(
-        reverse("login"), {"username": "shopper", "password": "a-long-password-1"}
-    )
-    assert response.status_code == 302
-    assert "Log out (shopper)" in client.get("/").content.decode()
-    client.post(reverse("logout"))
-    assert "Log in to buy" in client.get("/").content.decode()
-
-
 def test_the_stylesheet_is_served_by_the_app(client):
     response = client.get("/static/amazon/site.css")
     assert response.status_code == 200
     assert b"--accent" in b"".join(response.streaming_content)
+
+
+# -- the order page and its live status --------------------------------------------------------
+
+
+def status_url(order) -> str:
+    return reverse("orders:status", args=[order.id])
+
+
+def test_the_status_json_follows_the_same_access_rules(client, place, other_shopper):
+    order = place()
+    response = client.get(status_url(order))
+    assert response.status_code == 302 and response.url.startswith("/accounts/login/")
+    client.force_login(other_shopper)
+    assert client.get(status_url(order)).status_code == 404
+    assert client.get("/orders/999999/status.json").status_code == 404
+    # Beyond any id the database can hold: still just "no such order".
+    assert client.get(f"/orders/{2**64}/").status_code == 404
+    assert client.get(f"/orders/{2**64}/status.json").status_code == 404
+
+
+def test_the_status_json_tells_the_whole_state(browser, place):
+    from amazon_ups.amazon.orders import services
+
+    order = place({1: 2, 2: 1}, x=3, y=4)
+    data = browser.get(status_url(order)).json()
+    assert (data["id"], data["tracking_number"], data["status"]) == (order.id, order.id, "placed")
+    assert data["final"] is False and data["destination"] == {"x": 3, "y": 4}
+    assert [step["status"] for step in data["steps"]] == [
+        "placed",
+        "packing",
+        "packed",
+        "loading",
+        "loaded",
+        "delivering",
+        "delivered",
+    ]
+    assert [step["reached"] for step in data["steps"]] == [True] + [False] * 6
+    assert data["steps"][0]["at_text"] and data["steps"][1]["at"] is None
+    assert [event["note"] for event in data["events"]] == ["order placed"]
+
+    for advance in (services.start_packing, services.mark_packed):
+        advance(order)
+    services.mark_delivered(order, x=9, y=10)  # UPS may report the delivery first
+    data = browser.get(status_url(order)).json()
+    assert data["status"] == "delivered" and data["final"] is True
+    assert data["destination"] == {"x": 9, "y": 10}
+    reached = {step["status"]: (step["reached"], bool(step["at"])) for step in data["steps"]}
+    assert reached == {
+        "placed": (True, True),
+        "packing": (True, True),
+        "packed": (True, True),
+        # Passed without a message of their own: reached, with no time to show.
+        "loading": (True, False),
+        "loaded": (True, False),
+        "delivering": (True, False),
+        "delivered": (True, True),
+    }
+    assert browser.get(status_url(order))["Cache-Control"] == "no-store"
+
+
+def test_a_failed_order_shows_how_far_it_got_and_why(browser, place):
+    from amazon_ups.amazon.orders import services
+
+    order = place()
+    services.start_packing(order)
+    services.fail(order, "UPS will not carry the package: no trucks")
+    data = browser.get(status_url(order)).json()
+    assert data["status"] == "failed" and data["final"] is True
+    assert data["failure"] == "UPS will not carry the package: no trucks"
+    reached = [step["status"] for step in data["steps"] if step["reached"]]
+    assert reached == ["placed", "packing", "failed"]
+    page = browser.get(order.get_absolute_url()).content.decode()
+    assert 'data-step="failed" class="step reached"' in page
+    assert "UPS will not carry the package: no trucks" in page
+
+
+def test_the_order_page_shows_each_line_the_steps_and_the_live_script(browser, place):
+    order = place({1: 2, 3: 7}, x=-1, y=-2)
+    page = browser.get(order.get_absolute_url()).content.decode()
+    assert '<tr data-product="1"><td>Kettle</td><td>2</td></tr>' in page
+    assert '<tr data-product="3"><td>Mug</td><td>7</td></tr>' in page
+    assert f'data-status-url="/orders/{order.id}/status.json"' in page
+    assert page.count('class="step reached"') == 1 and page.count('class="step"') == 6
+    assert 'src="/static/orders/order_status.js"' in page
+    assert '(<span id="dest-x">-1</span>, <span id="dest-y">-2</span>)' in page
+
+
+def test_a_settled_order_page_does_not_poll(browser, place):
+    from amazon_ups.amazon.orders import services
+
+    order = place()
+    assert "data-final" not in browser.get(order.get_absolute_url()).content.decode()
+    services.mark_delivered(order, x=0, y=0)
+    assert "data-final" in browser.get(order.get_absolute_url()).content.decode()
+
+
+def test_the_live_script_is_served_by_the_app(client):
+    response = client.get("/static/orders/order_status.js")
+    assert response.status_code == 200
+    script = b"".join(response.streaming_content)
+    # It reads the page's status URL, and puts text in only as text.
+    assert b"dataset.statusUrl" in script and b"innerHTML" not in script
+
+
+# -- the list ------------------------------------------------------------------------------------
+
+
+def test_my_orders_are_newest_first_and_paginated(browser, place):
+    orders = [place({1: 1}) for _ in range(23)]
+    first = browser.get(reverse("orders:list")).content.decode()
+    ids = [int(n) for n in re.findall(r'href="/orders/(\d+)/"', first)]
+    assert ids == [order.id for order in reversed(orders)][:20]
+    assert "Page 1 of 2" in first and 'href="?page=2"' in first
+    second = browser.get(reverse("orders:list"), {"page": 2}).content.decode()
+    assert [int(n) for n in re.findall(r'href="/orders/(\d+)/"', second)] == [
+        order.id for order in reversed(orders[:3])
+    ]
+    # Nonsense pages show a page rather than an error.
+    for page in ("0", "999", "x", "1 OR 1=1"):
+        assert browser.get(reverse("orders:list"), {"page": page}).status_code == 200
+
+
+# -- the admin -----------------------------------------------------------------------------------
+
+
+def test_operators_see_orders_in_the_admin_without_changing_them(client, place, django_user_model):
+    order = place({1: 2})
+    staff = django_user_model.objects.create_superuser("op", "op@example.com", "a-long-password-3")
+    client.force_login(staff)
+    listing = client.get("/admin/orders/order/?status__exact=placed")
+    assert listing.status_code == 200 and f"/admin/orders/order/{order.id}/" in (
+        listing.content.decode()
+    )
+    page = client.get(f"/admin/orders/order/{order.id}/change/")
+    assert page.status_code == 200
+    assert "order placed" in page.content.decode() and "Kettle" in page.content.decode()
+    assert client.get("/admin/orders/order/add/").status_code == 403
+    response = client.post(f"/admin/orders/order/{order.id}/change/", {"status": "delivered"})
+    assert response.status_code == 403
+    order.refresh_from_db()
+    assert order.status == "placed"
+    assert client.get("/admin/cart/cartitem/").status_code == 200
+    assert client.get("/admin/fulfilment/upsaccount/").status_code == 200
+
+
+def test_shoppers_do_not_get_into_the_admin(browser, place):
+    order = place()
+    response = browser.get(f"/admin/orders/order/{order.id}/change/")
+    assert response.status_code == 302 and "/admin/login/" in response.url

@@ -15,8 +15,10 @@ globals().update(email(PROJECT))
 
 INSTALLED_APPS = [
     *COMMON_APPS,
+    "amazon_ups.amazon.accounts",
     "amazon_ups.amazon.catalog",
     "amazon_ups.amazon.orders",
+    "amazon_ups.amazon.cart",
     "amazon_ups.amazon.fulfilment",
 ]
 
@@ -26,4 +28,12 @@ CSRF_COOKIE_NAME = "amazon_csrftoken"
 # The site's frame (base.html, the login page) and its stylesheet belong to no one app.
 _HERE = Path(__file__).resolve().parent
 TEMPLATES = [{**TEMPLATES[0], "DIRS": [_HERE / "templates"]}]  # noqa: F405
+# cart_count on every page, for the nav bar.
+TEMPLATES[0]["OPTIONS"] = {
+    **TEMPLATES[0]["OPTIONS"],
+    "context_processors": [
+        *TEMPLATES[0]["OPTIONS"]["context_processors"],
+        "amazon_ups.amazon.cart.context_processors.cart",
+    ],
+}
 STATICFILES_DIRS = [_HERE / "static"]

@@ -1,12 +1,15 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
+
+from amazon_ups.common.health import healthz
 
 urlpatterns = [
     path("", include("amazon_ups.amazon.catalog.urls")),
     path("orders/", include("amazon_ups.amazon.orders.urls")),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("cart/", include("amazon_ups.amazon.cart.urls")),
+    path("accounts/", include("amazon_ups.amazon.accounts.urls")),
+    path("sell/", include("amazon_ups.amazon.catalog.seller_urls")),
     path("admin/", admin.site.urls),
     path("operator/", include("amazon_ups.common.messaging.urls")),
+    path("healthz", healthz, name="healthz"),
 ]

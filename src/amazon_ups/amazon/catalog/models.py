@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
+from django.urls import reverse
 
 
 class Warehouse(models.Model):
@@ -23,10 +25,35 @@ class Warehouse(models.Model):
         return f"{self.name} (#{self.id} at {self.x}, {self.y})"
 
 
+class Category(models.Model):
+    name = models.CharField(max_length=60, unique=True)
+    slug = models.SlugField(max_length=60, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Product(models.Model):
     id = models.BigIntegerField(primary_key=True, help_text="the world's product id")
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True)
+    # What the world knows the product as: set once, kept through renames (see below).
+    world_name = models.CharField(max_length=100, blank=True, editable=False)
+    category = models.ForeignKey(
+        Category, on_delete=models.SET_NULL, null=True, blank=True, related_name="products"
+    )
+    # PROTECT: a seller with products (and so, perhaps, sales) is not deleted by accident.
+    seller = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="products_sold",
+    )
 
     class Meta:
         ordering = ["name", "id"]
@@ -34,11 +61,21 @@ class Product(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:product_detail", args=[self.id])
+
     @property
     def world_description(self) -> str:
-        # The world keeps the first description it sees for a product id; the name is
-        # short and stable, so every buy and pack repeats exactly the same text.
-        return self.name
+        # The world keeps the first description it sees for a product id, so every buy
+        # and pack repeats exactly the same text, even after a seller renames the product.
+        return self.world_name or self.name
+
+    def save(self, *args, **kwargs):
+        if not self.world_name:
+            self.world_name = self.name
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "world_name"}
+        super().save(*args, **kwargs)
 
 
 class Stock(models.Model):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from django.db import transaction
-from django.db.models import F
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max
 
-from amazon_ups.amazon.catalog.models import Product, Stock, Warehouse
+from amazon_ups.amazon.catalog.models import Category, Product, Stock, Warehouse
 
 
 class InsufficientStock(Exception):
@@ -71,35 +71,98 @@ def forget_stock() -> None:
     Stock.objects.update(on_hand=0, on_order=0)
 
 
+def _clean_and_save(product: Product) -> Product:
+    product.full_clean()
+    product.save()
+    return product
+
+
+def product_create(
+    *, seller, name: str, description: str = "", category: Category | None = None
+) -> Product:
+    """A new product with no stock: the world has none until an order makes the
+    fulfilment daemon buy it, so it can be ordered at once."""
+    # Our product ids are the world's, so we choose them: the next one up. Two sellers
+    # listing at once may pick the same id; the loser takes the next.
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                next_id = (Product.objects.aggregate(top=Max("id"))["top"] or 0) + 1
+                product = Product(
+                    id=next_id,
+                    name=name,
+                    description=description,
+                    category=category,
+                    seller=seller,
+                )
+                product.full_clean(validate_unique=False)
+                product.save(force_insert=True)
+                return product
+        except IntegrityError:
+            continue
+    raise RuntimeError("could not choose a product id: too many listings at once")
+
+
+@transaction.atomic
+def product_update(
+    product: Product, *, name: str, description: str, category: Category | None
+) -> Product:
+    # Renaming changes what shoppers see; the world keeps its ``world_name``.
+    product.name = name
+    product.description = description
+    product.category = category
+    return _clean_and_save(product)
+
+
 DEMO_WAREHOUSES = [
     (1, "North", 10, 80),
     (2, "West", -60, -20),
     (3, "East", 70, -40),
 ]
 
+DEMO_CATEGORIES = [
+    ("kitchen", "Kitchen"),
+    ("stationery", "Stationery"),
+    ("home", "Home"),
+    ("outdoors", "Travel & outdoors"),
+    ("electronics", "Electronics"),
+    ("games", "Games"),
+]
+
 DEMO_PRODUCTS = [
-    (1, "Kettle", "A 1.7 litre electric kettle that switches itself off."),
-    (2, "Teapot", "Glazed stoneware, six cups, with a removable steel infuser."),
-    (3, "Mug", "A plain white mug that holds a generous 350 ml."),
-    (4, "Notebook", "A5, dotted pages, lies flat when open."),
-    (5, "Fountain pen", "Steel nib, refillable converter, blue-black ink included."),
-    (6, "Desk lamp", "LED, three colour temperatures, folds flat."),
-    (7, "Headphones", "Closed-back, wired, with a detachable cable."),
-    (8, "Backpack", "20 litres, padded laptop sleeve, water-resistant."),
-    (9, "Water bottle", "Insulated steel, keeps drinks cold for a day."),
-    (10, "Umbrella", "Compact, opens and closes with one button."),
-    (11, "Board game", "A cooperative game for two to four players, about an hour."),
-    (12, "Houseplant", "A snake plant in a 12 cm pot; hard to kill."),
+    (1, "Kettle", "A 1.7 litre electric kettle that switches itself off.", "kitchen"),
+    (2, "Teapot", "Glazed stoneware, six cups, with a removable steel infuser.", "kitchen"),
+    (3, "Mug", "A plain white mug that holds a generous 350 ml.", "kitchen"),
+    (4, "Notebook", "A5, dotted pages, lies flat when open.", "stationery"),
+    (5, "Fountain pen", "Steel nib, refillable converter, blue-black ink included.", "stationery"),
+    (6, "Desk lamp", "LED, three colour temperatures, folds flat.", "home"),
+    (7, "Headphones", "Closed-back, wired, with a detachable cable.", "electronics"),
+    (8, "Backpack", "20 litres, padded laptop sleeve, water-resistant.", "outdoors"),
+    (9, "Water bottle", "Insulated steel, keeps drinks cold for a day.", "outdoors"),
+    (10, "Umbrella", "Compact, opens and closes with one button.", "outdoors"),
+    (11, "Board game", "A cooperative game for two to four players, about an hour.", "games"),
+    (12, "Houseplant", "A snake plant in a 12 cm pot; hard to kill.", "home"),
 ]
 
 
 @transaction.atomic
-def seed_demo() -> tuple[int, int]:
-    """Demo warehouses and products; running it again changes nothing."""
+def seed_demo(seller=None) -> tuple[int, int]:
+    """Demo warehouses, categories and products (sold by ``seller``); running it again
+    changes nothing."""
     for warehouse_id, name, x, y in DEMO_WAREHOUSES:
         Warehouse.objects.update_or_create(id=warehouse_id, defaults={"name": name, "x": x, "y": y})
-    for product_id, name, description in DEMO_PRODUCTS:
+    categories = {
+        slug: Category.objects.update_or_create(slug=slug, defaults={"name": name})[0]
+        for slug, name in DEMO_CATEGORIES
+    }
+    for product_id, name, description, category in DEMO_PRODUCTS:
         Product.objects.update_or_create(
-            id=product_id, defaults={"name": name, "description": description}
+            id=product_id,
+            defaults={
+                "name": name,
+                "description": description,
+                "category": categories[category],
+                "seller": seller,
+            },
         )
     return len(DEMO_WAREHOUSES), len(DEMO_PRODUCTS)

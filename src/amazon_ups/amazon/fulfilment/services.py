@@ -352,6 +352,13 @@ def destination_changed(message: au.DestinationChanged) -> None:
         orders_services.change_destination(order, x=message.x, y=message.y, seqnum=message.seqnum)
 
 
+def check_ups_account(ups_account: int) -> None:
+    """Ask UPS whether the account exists (protocol 5.8); ``account_status`` records
+    the answer. Called in the transaction that gives the id (an order, a profile)."""
+    check = au.AccountCheck(ups_account=ups_account)
+    messaging.send(UPS, "account_checks", check, ref=selectors.account_ref(ups_account))
+
+
 def account_status(message: au.AccountStatus) -> None:
     known = UpsAccount.objects.select_for_update().filter(ups_account=message.ups_account).first()
     if known is not None and message.seqnum <= known.seqnum:

@@ -7,7 +7,8 @@ from django import forms
 from amazon_ups.amazon.orders.services import INT32_MAX, INT32_MIN, INT64_MAX, MAX_COUNT
 
 
-def _whole(name: str, low: int, high: int, **kwargs) -> forms.IntegerField:
+def whole_number(name: str, low: int, high: int, **kwargs) -> forms.IntegerField:
+    """An integer field whose every error names the field and says what is allowed."""
     between = f"{name} must be a whole number between {low} and {high}."
     return forms.IntegerField(
         min_value=low,
@@ -25,10 +26,10 @@ def _whole(name: str, low: int, high: int, **kwargs) -> forms.IntegerField:
 class PlaceOrderForm(forms.Form):
     product = forms.IntegerField(widget=forms.HiddenInput)
     token = forms.CharField(max_length=64, widget=forms.HiddenInput)
-    quantity = _whole("The quantity", 1, MAX_COUNT, initial=1)
-    dest_x = _whole("x", INT32_MIN, INT32_MAX, label="Deliver to x")
-    dest_y = _whole("y", INT32_MIN, INT32_MAX, label="y")
-    ups_account = _whole(
+    quantity = whole_number("The quantity", 1, MAX_COUNT, initial=1)
+    dest_x = whole_number("x", INT32_MIN, INT32_MAX, label="Deliver to x")
+    dest_y = whole_number("y", INT32_MIN, INT32_MAX, label="y")
+    ups_account = whole_number(
         "The UPS account id",
         1,
         INT64_MAX,

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import datetime
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.db.models import QuerySet, Sum
 
 from amazon_ups.amazon.orders.models import Order, OrderEvent, OrderLine
 
 FINAL = (Order.Status.DELIVERED, Order.Status.FAILED)
+# The steps a package goes through, as the shopper sees them (orders.services.PIPELINE).
+PIPELINE = [
+    Order.Status.PLACED,
+    Order.Status.PACKING,
+    Order.Status.PACKED,
+    Order.Status.LOADING,
+    Order.Status.LOADED,
+    Order.Status.DELIVERING,
+    Order.Status.DELIVERED,
+]
 
 
 def order_list_for(user) -> QuerySet[Order]:
@@ -87,3 +99,32 @@ def orders_in_flight_outside(world_id: int) -> list[int]:
         .exclude(status__in=FINAL)
         .values_list("id", flat=True)
     )
+
+
+@dataclass(frozen=True)
+class Step:
+    status: str
+    reached: bool
+    at: datetime.datetime | None  # None: not reached, or passed with no event of its own
+
+    @property
+    def label(self) -> str:
+        return Order.Status(self.status).label
+
+
+def order_steps(order: Order, events: list[OrderEvent]) -> list[Step]:
+    """The pipeline with the time each step was reached, then the failure if any.
+
+    A step counts as reached when a later one is (UPS may report a delivery before
+    the departure); it has a time only if an event of its own says when."""
+    first_at: dict[str, datetime.datetime] = {}
+    for event in events:
+        first_at.setdefault(event.status, event.at)
+    if order.status == Order.Status.FAILED:
+        steps = [Step(status, status in first_at, first_at.get(status)) for status in PIPELINE]
+        return [*steps, Step(Order.Status.FAILED, True, first_at.get(Order.Status.FAILED))]
+    rank = PIPELINE.index(Order.Status(order.status))
+    return [
+        Step(status, index <= rank, first_at.get(status) if index <= rank else None)
+        for index, status in enumerate(PIPELINE)
+    ]

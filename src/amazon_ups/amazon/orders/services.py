@@ -18,6 +18,7 @@ from amazon_ups.amazon.catalog import selectors as catalog_selectors
 from amazon_ups.amazon.orders import selectors
 from amazon_ups.amazon.orders.models import Order, OrderEvent, OrderLine
 from amazon_ups.common.daemon.wakeup import notify
+from amazon_ups.common.mail.services import queue_email
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 INT64_MAX = 2**63 - 1
@@ -25,15 +26,7 @@ MAX_COUNT = 1000  # per product and order: a typo, not a shopper, orders more
 WAKEUP_CHANNEL = "amazon_ups_amazon"  # the fulfilment daemon's (runner.Daemon name "amazon")
 
 Status = Order.Status
-PIPELINE = [
-    Status.PLACED,
-    Status.PACKING,
-    Status.PACKED,
-    Status.LOADING,
-    Status.LOADED,
-    Status.DELIVERING,
-    Status.DELIVERED,
-]
+PIPELINE = selectors.PIPELINE
 RANK = {status: rank for rank, status in enumerate(PIPELINE)}
 
 
@@ -99,11 +92,26 @@ def place_order(
         if existing is None or existing.user_id != user.pk:
             raise
         return existing
-    OrderLine.objects.bulk_create(
+    lines = OrderLine.objects.bulk_create(
         OrderLine(order=order, product_id=product_id, count=count)
         for product_id, count in sorted(items.items())
     )
     _event(order, "order placed")
+    if ups_account is not None:
+        # Imported here: fulfilment builds on orders, not the other way round.
+        from amazon_ups.amazon.fulfilment import services as fulfilment_services
+
+        # The order does not wait for the answer (protocol 5.8): UPS links the
+        # package if it knows the account, and the order page tells which it was.
+        fulfilment_services.check_ups_account(ups_account)
+    for line in lines:
+        line.product = products[line.product_id]
+    queue_email(
+        to=user.email,
+        template="orders/email/placed",
+        context={"order": order, "lines": lines, "user": user},
+        ref=f"order-placed:{order.id}",
+    )
     transaction.on_commit(lambda: notify(WAKEUP_CHANNEL))
     return order
 
@@ -216,7 +224,15 @@ def mark_delivered(order: Order, *, x: int, y: int) -> bool:
         return False
     # Where it was delivered wins over any destination we knew (protocol 5.6).
     order.dest_x, order.dest_y = x, y
-    return advance(order, Status.DELIVERED, f"delivered at ({x}, {y})")
+    if not advance(order, Status.DELIVERED, f"delivered at ({x}, {y})"):
+        return False
+    queue_email(
+        to=order.user.email,
+        template="orders/email/delivered",
+        context={"order": order, "lines": list(order.lines.select_related("product"))},
+        ref=f"order-delivered:{order.id}",
+    )
+    return True
 
 
 def change_destination(order: Order, *, x: int, y: int, seqnum: int) -> bool:

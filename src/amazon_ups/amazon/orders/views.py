@@ -2,18 +2,26 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404
+from django.core.paginator import Paginator
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from amazon_ups.amazon.catalog import selectors as catalog_selectors
+from amazon_ups.amazon.fulfilment import selectors as fulfilment_selectors
 from amazon_ups.amazon.orders import selectors, services
 from amazon_ups.amazon.orders.forms import PlaceOrderForm
+from amazon_ups.amazon.orders.models import Order
+from amazon_ups.amazon.orders.services import INT64_MAX
+
+ORDERS_PER_PAGE = 20
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # UTC, as the pages say
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def order_place(request):
+    """Buy one product at once (the cart's checkout buys several)."""
     if request.method == "GET":
         product = _product_or_404(request.GET.get("product"))
         form = PlaceOrderForm.for_product(product.id)
@@ -39,17 +47,86 @@ def order_place(request):
 
 
 @login_required
+@require_GET
 def order_list(request):
-    return render(request, "orders/list.html", {"orders": selectors.order_list_for(request.user)})
+    page = Paginator(selectors.order_list_for(request.user), ORDERS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "orders/list.html", {"page": page, "orders": page.object_list})
 
 
 @login_required
+@require_GET
 def order_detail(request, order_id: int):
-    order = selectors.order_get_for(request.user, order_id)
+    order = _order_or_404(request, order_id)
+    events = selectors.order_events(order)
+    context = {
+        "order": order,
+        "events": events,
+        "steps": selectors.order_steps(order, events),
+        "account": _account_state(order),
+        "final": order.status in selectors.FINAL,
+    }
+    return render(request, "orders/detail.html", context)
+
+
+@login_required
+@require_GET
+def order_status(request, order_id: int):
+    """What the order page shows, for its script to update it without a reload."""
+    order = _order_or_404(request, order_id)
+    events = selectors.order_events(order)
+    account = _account_state(order)
+    data = {
+        "id": order.id,
+        "tracking_number": order.tracking_number,
+        "status": order.status,
+        "status_label": order.get_status_display(),
+        "final": order.status in selectors.FINAL,
+        "waiting_for_stock": order.waiting_for_stock,
+        "failure": order.failure,
+        "destination": {"x": order.dest_x, "y": order.dest_y},
+        "steps": [
+            {
+                "status": step.status,
+                "label": step.label,
+                "reached": step.reached,
+                "at": step.at.isoformat() if step.at else None,
+                "at_text": step.at.strftime(TIME_FORMAT) if step.at else "",
+            }
+            for step in selectors.order_steps(order, events)
+        ],
+        "events": [
+            {
+                "status": event.status,
+                "at": event.at.isoformat(),
+                "at_text": event.at.strftime(TIME_FORMAT),
+                "note": event.note,
+            }
+            for event in events
+        ],
+        "ups_account": (
+            {"number": account.number, "state": account.state, "text": account.text}
+            if account
+            else None
+        ),
+    }
+    response = JsonResponse(data)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _order_or_404(request, order_id: int) -> Order:
+    order = selectors.order_get_for(request.user, order_id) if order_id <= INT64_MAX else None
     if order is None:
         raise Http404("No such order")
-    events = selectors.order_events(order)
-    return render(request, "orders/detail.html", {"order": order, "events": events})
+    return order
+
+
+def _account_state(order: Order):
+    if order.ups_account is None:
+        return None
+    return fulfilment_selectors.ups_account_state(order.ups_account)
 
 
 def _product_or_404(value: str | None):

@@ -1,0 +1,451 @@
+"""How fast the store's web site answers shoppers, next to the cheapest request the same
+server answers.
+
+    .venv/bin/python benchmarks/store_web.py [--clients 50] [--seconds 10] [--workers 2]
+        [--threads 4] [--products 2000] [--database sqlite|postgres] [--quick]
+
+1. A fresh database (SQLite in a temporary folder, or a fresh PostgreSQL database on
+   127.0.0.1:5432) is migrated and seeded: the demo catalog plus ``--products`` more
+   products with words in their names and descriptions, and one shopper per client.
+2. The Amazon site is served as ``amazon-ups amazon web`` serves it (gunicorn, ``--workers``
+   processes with ``--threads`` threads each). No daemon runs: placing an order never waits
+   on one, and the benchmark measures the web alone.
+3. ``--clients`` threads, each a shopper with its own cookies and one kept-alive
+   connection, send requests back to back for ``--seconds`` s per phase:
+   - baseline: ``/healthz`` (no database, no template);
+   - search: ``/?q=WORD`` (case-insensitive search over names and descriptions,
+     paginated; some words match many products, some none);
+   - product page: ``/products/ID/`` of a random product;
+   - checkout: add a random product to the cart, open the checkout form, place the order
+     (three requests; each timed on its own, and the three together).
+4. Figures per phase: requests per second, latency p50/p90/p99/max, errors, and the
+   ratio to the baseline; CPU used by the server and by the clients (on 2 cores the
+   clients take a share; the baseline shows the ceiling of this harness). After the
+   checkout phase, the orders in the database are counted against the redirects seen.
+
+Progress goes to stderr, figures to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import os
+import random
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import uuid
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: make ``tests`` importable
+    sys.path.insert(0, str(ROOT))
+
+from tests.e2e.harness import postgres_databases  # noqa: E402
+
+PASSWORD = "bench-password-123"
+WORDS = ["kettle", "lamp", "blue", "steel", "garden", "Travel", "mug", "zebra", "socks", "desk"]
+CSRF_COOKIE = "amazon_csrftoken"
+TOKEN = re.compile(r'name="token" value="([^"]+)"')
+CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# -- the database --------------------------------------------------------------------------
+
+
+def prepare_database(env: dict[str, str], products: int, shoppers: int) -> list[int]:
+    """Migrate and seed in a child process (Django is set up once per process); returns
+    the ids of the products."""
+    script = f"""
+import django, random
+django.setup()
+from django.core.management import call_command
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+call_command("migrate", verbosity=0)
+call_command("seed_demo", verbosity=0)
+from amazon_ups.amazon.catalog.models import Category, Product
+categories = list(Category.objects.all()) or [None]
+words = {WORDS!r} + ["plain", "red", "oak", "cotton", "solar", "ceramic", "wool", "glass"]
+rng = random.Random(1)
+start = (Product.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1
+Product.objects.bulk_create(
+    Product(
+        id=start + i,
+        name=" ".join(rng.sample(words, 2)).title() + f" {{i}}",
+        world_name=f"bench product {{i}}",
+        description="A " + " ".join(rng.sample(words, 4)) + " thing.",
+        category=rng.choice(categories),
+    )
+    for i in range({products})
+)
+User = get_user_model()
+hashed = make_password({PASSWORD!r})
+User.objects.bulk_create(
+    User(username=f"bench{{i}}", email=f"bench{{i}}@example.com", password=hashed)
+    for i in range({shoppers})
+)
+print(",".join(str(i) for i in Product.objects.values_list("id", flat=True)))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**env, "DJANGO_SETTINGS_MODULE": "amazon_ups.amazon.settings"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"could not prepare the database:\n{result.stderr}")
+    return [int(i) for i in result.stdout.strip().splitlines()[-1].split(",")]
+
+
+def count_orders(env: dict[str, str]) -> int:
+    script = (
+        "import django; django.setup()\n"
+        "from amazon_ups.amazon.orders.models import Order\n"
+        "print(Order.objects.filter(user__username__startswith='bench').count())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**env, "DJANGO_SETTINGS_MODULE": "amazon_ups.amazon.settings"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(result.stdout.strip())
+
+
+# -- one shopper ---------------------------------------------------------------------------
+
+
+class Shopper:
+    """A kept-alive connection with cookies: what a browser tab does."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.cookies: dict[str, str] = {}
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def request(self, method: str, path: str, data: dict | None = None) -> tuple[int, str]:
+        headers = {"Host": f"127.0.0.1:{self.port}"}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        body = None
+        if data is not None:
+            body = urllib.parse.urlencode(data)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            headers["Origin"] = f"http://127.0.0.1:{self.port}"
+            headers["Referer"] = f"http://127.0.0.1:{self.port}{path}"
+        for attempt in (1, 2):
+            try:
+                self.connection.request(method, path, body=body, headers=headers)
+                response = self.connection.getresponse()
+                text = response.read().decode(errors="replace")
+                break
+            except (http.client.HTTPException, OSError):
+                # The server closed a kept-alive connection between two requests.
+                self.connection.close()
+                self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+                if attempt == 2:
+                    raise
+        for header in response.headers.get_all("Set-Cookie") or []:
+            for name, morsel in SimpleCookie(header).items():
+                self.cookies[name] = morsel.value
+        return response.status, text
+
+    def csrf(self) -> str:
+        return self.cookies.get(CSRF_COOKIE, "")
+
+    def log_in(self, username: str) -> None:
+        status, page = self.request("GET", "/accounts/login/")
+        status, page = self.request(
+            "POST",
+            "/accounts/login/",
+            {"csrfmiddlewaretoken": self.csrf(), "username": username, "password": PASSWORD},
+        )
+        if status != 302:
+            raise SystemExit(f"{username} could not log in ({status}): {page[:500]}")
+
+
+# -- phases --------------------------------------------------------------------------------
+
+
+@dataclass
+class Timings:
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    placed: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, name: str, seconds: float, ok: bool) -> None:
+        with self.lock:
+            self.latencies.setdefault(name, []).append(seconds)
+            if not ok:
+                self.errors[name] = self.errors.get(name, 0) + 1
+
+
+def timed(timings: Timings, name: str, call, expect: int = 200):
+    start = time.perf_counter()
+    try:
+        status, text = call()
+    except (OSError, http.client.HTTPException) as error:
+        timings.add(name, time.perf_counter() - start, False)
+        return None, str(error)
+    timings.add(name, time.perf_counter() - start, status == expect)
+    return status, text
+
+
+def baseline(shopper: Shopper, rng: random.Random, timings: Timings, _products) -> None:
+    timed(timings, "baseline: /healthz", lambda: shopper.request("GET", "/healthz"))
+
+
+def search(shopper: Shopper, rng: random.Random, timings: Timings, _products) -> None:
+    query = urllib.parse.quote(rng.choice(WORDS))
+    timed(timings, "search", lambda: shopper.request("GET", f"/?q={query}"))
+
+
+def product_page(shopper: Shopper, rng: random.Random, timings: Timings, products) -> None:
+    product = rng.choice(products)
+    timed(timings, "product page", lambda: shopper.request("GET", f"/products/{product}/"))
+
+
+def checkout(shopper: Shopper, rng: random.Random, timings: Timings, products) -> None:
+    start = time.perf_counter()
+    add = {
+        "csrfmiddlewaretoken": shopper.csrf(),
+        "product": rng.choice(products),
+        "quantity": rng.randint(1, 3),
+    }
+    status, _ = timed(
+        timings, "checkout: add to cart", lambda: shopper.request("POST", "/cart/add/", add), 302
+    )
+    if status != 302:
+        return
+    status, page = timed(
+        timings, "checkout: form", lambda: shopper.request("GET", "/cart/checkout/")
+    )
+    token = TOKEN.search(page or "")
+    if status != 200 or not token:
+        return
+    order = {
+        "csrfmiddlewaretoken": shopper.csrf(),
+        "token": token.group(1),
+        "dest_x": rng.randint(-100, 100),
+        "dest_y": rng.randint(-100, 100),
+        "ups_account": "",
+    }
+    status, _ = timed(
+        timings,
+        "checkout: place order",
+        lambda: shopper.request("POST", "/cart/checkout/", order),
+        302,
+    )
+    if status == 302:
+        with timings.lock:
+            timings.placed += 1
+        timings.add("checkout: all three", time.perf_counter() - start, True)
+
+
+PHASES = [
+    ("baseline", baseline),
+    ("search", search),
+    ("product page", product_page),
+    ("checkout", checkout),
+]
+
+
+def run_phase(name, work, shoppers, products, seconds) -> tuple[Timings, float]:
+    timings = Timings()
+    stop = threading.Event()
+    start_line = threading.Barrier(len(shoppers) + 1)
+
+    def client(index: int, shopper: Shopper) -> None:
+        rng = random.Random(index)
+        start_line.wait()
+        while not stop.is_set():
+            work(shopper, rng, timings, products)
+
+    threads = [
+        threading.Thread(target=client, args=(i, s), daemon=True) for i, s in enumerate(shoppers)
+    ]
+    for thread in threads:
+        thread.start()
+    start_line.wait()
+    began = time.monotonic()
+    while (elapsed := time.monotonic() - began) < seconds:
+        done = sum(len(v) for v in timings.latencies.values())
+        if sys.stderr.isatty():
+            sys.stderr.write(f"\r  {name:<14} {elapsed:5.1f}/{seconds:.0f} s  {done:7d} requests")
+            sys.stderr.flush()
+        stop.wait(0.5)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - began
+    done = sum(len(v) for v in timings.latencies.values())
+    sys.stderr.write(f"\r  {name:<14} {elapsed:5.1f} s  {done:7d} requests, done\n")
+    sys.stderr.flush()
+    return timings, elapsed
+
+
+# -- the server ----------------------------------------------------------------------------
+
+
+def wait_for_server(port: int, server: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit("the web server exited while starting")
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
+                return
+        time.sleep(0.1)  # polling a server that is starting: nothing else tells us
+    raise SystemExit(f"the web server did not answer within {timeout} s")
+
+
+def server_cpu(server: psutil.Process) -> float:
+    total = 0.0
+    for process in [server, *server.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def bench(args, env: dict[str, str], label: str) -> None:
+    print(
+        f"\n## {label}: {args.clients} clients, {args.seconds:.0f} s per phase, "
+        f"gunicorn {args.workers} workers x {args.threads} threads"
+    )
+    sys.stderr.write(f"preparing the {label} database ({args.products} extra products)...\n")
+    products = prepare_database(env, args.products, args.clients)
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "amazon_ups.cli",
+            "--log-level",
+            "warning",
+            "amazon",
+            "web",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+            "--threads",
+            str(args.threads),
+        ],
+        env={**env, "DJANGO_SETTINGS_MODULE": "amazon_ups.amazon.settings"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for_server(port, server)
+        shoppers = [Shopper(port) for _ in range(args.clients)]
+        for index, shopper in enumerate(shoppers):
+            shopper.log_in(f"bench{index}")
+        watcher = psutil.Process(server.pid)
+        me = psutil.Process()
+        rows = []
+        placed = 0
+        for name, work in PHASES:
+            server_before, me_before = server_cpu(watcher), sum(me.cpu_times()[:2])
+            timings, elapsed = run_phase(name, work, shoppers, products, args.seconds)
+            server_used = server_cpu(watcher) - server_before
+            me_used = sum(me.cpu_times()[:2]) - me_before
+            placed += timings.placed
+            for request, latencies in timings.latencies.items():
+                rows.append(
+                    (
+                        request,
+                        latencies,
+                        timings.errors.get(request, 0),
+                        elapsed,
+                        server_used,
+                        me_used,
+                    )
+                )
+        orders = count_orders(env)
+    finally:
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, 9)
+
+    baseline_rate = len(rows[0][1]) / rows[0][3]
+    print()
+    print(
+        "| request | req/s | vs baseline | p50 ms | p90 ms | p99 ms | max ms | errors "
+        "| CPU s server / clients |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for request, latencies, errors, elapsed, server_used, me_used in rows:
+        rate = len(latencies) / elapsed
+        print(
+            f"| {request} | {rate:,.0f} | {rate / baseline_rate:.1%} "
+            f"| {percentile(latencies, 0.5) * 1000:.1f} | {percentile(latencies, 0.9) * 1000:.1f}"
+            f" | {percentile(latencies, 0.99) * 1000:.1f} | {max(latencies) * 1000:.1f} "
+            f"| {errors} | {server_used:.1f} / {me_used:.1f} |"
+        )
+    print(
+        f"\nOrders placed (redirects seen): {placed}; orders in the database: {orders}"
+        f"{'' if placed == orders else '  <-- MISMATCH'}"
+    )
+    print(f"Mean latency of the baseline: {statistics.mean(rows[0][1]) * 1000:.1f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--products", type=int, default=2000)
+    parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="sqlite")
+    parser.add_argument("--quick", action="store_true", help="3 s per phase, 500 products")
+    args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.products = 3.0, 500
+    print(f"# Store web benchmark ({os.cpu_count()} CPUs, Python {sys.version.split()[0]})")
+    kinds = ["sqlite", "postgres"] if args.database == "both" else [args.database]
+    for kind in kinds:
+        with tempfile.TemporaryDirectory(prefix="store-web-") as var:
+            env = {**os.environ, "AMAZON_UPS_VAR": var, "DJANGO_SECRET_KEY": uuid.uuid4().hex}
+            env.pop("DATABASE_URL", None)
+            if kind == "sqlite":
+                bench(args, env, "SQLite")
+                continue
+            with postgres_databases("store") as urls:
+                bench(args, {**env, "DATABASE_URL": urls["store"]}, "PostgreSQL")
+
+
+if __name__ == "__main__":
+    main()

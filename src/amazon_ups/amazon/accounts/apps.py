@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    name = "amazon_ups.amazon.accounts"
+    label = "accounts"

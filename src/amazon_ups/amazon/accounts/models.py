@@ -1,0 +1,45 @@
+"""What the store remembers about a shopper beyond Django's user: where to deliver by
+default, the UPS account to link orders to, and whether they sell."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+# The world's coordinates are int32 and UPS account ids int64 (protocol and world spec).
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+
+_int32 = [MinValueValidator(INT32_MIN), MaxValueValidator(INT32_MAX)]
+
+
+class Profile(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile"
+    )
+    default_x = models.IntegerField(null=True, blank=True, validators=_int32)
+    default_y = models.IntegerField(null=True, blank=True, validators=_int32)
+    ups_account = models.BigIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(INT64_MAX)],
+        help_text="the shopper's UPS account id, linked to their orders",
+    )
+    is_seller = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ups_account__isnull=True) | models.Q(ups_account__gt=0),
+                name="profile_ups_account_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"profile of {self.user}"
+
+    @property
+    def has_default_address(self) -> bool:
+        return self.default_x is not None and self.default_y is not None

@@ -1,0 +1,24 @@
+"""Reads of accounts."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+
+from amazon_ups.amazon.accounts.models import Profile
+
+
+def profile_of(user) -> Profile | None:
+    """The user's profile; None for anonymous visitors and users who never saved one."""
+    if user is None or not user.is_authenticated:
+        return None
+    return Profile.objects.filter(user=user).first()
+
+
+def is_seller(user) -> bool:
+    if user is None or not user.is_authenticated:
+        return False
+    return Profile.objects.filter(user=user, is_seller=True).exists()
+
+
+def user_get(username: str):
+    return get_user_model().objects.filter(username=username).first()

@@ -1,0 +1,45 @@
+"""State changes of accounts: users and profiles are created and changed here only."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from amazon_ups.amazon.accounts.models import Profile
+from amazon_ups.amazon.fulfilment import services as fulfilment_services
+
+
+@transaction.atomic
+def profile_update(
+    user, *, default_x: int | None, default_y: int | None, ups_account: int | None
+) -> Profile:
+    """Save the user's defaults (None clears one); validated like a form would."""
+    profile, _ = Profile.objects.select_for_update().get_or_create(user=user)
+    asked_before = profile.ups_account
+    profile.default_x = default_x
+    profile.default_y = default_y
+    profile.ups_account = ups_account
+    profile.full_clean()
+    profile.save(update_fields=["default_x", "default_y", "ups_account"])
+    if ups_account is not None and ups_account != asked_before:
+        # Asked now, so the profile page and the next checkout can say whether UPS knows it.
+        fulfilment_services.check_ups_account(ups_account)
+    return profile
+
+
+@transaction.atomic
+def user_sign_up(*, username: str, email: str, password: str, is_seller: bool = False):
+    """A new account with its profile. The password is hashed by ``create_user``."""
+    user = get_user_model().objects.create_user(username=username, email=email, password=password)
+    Profile.objects.create(user=user, is_seller=is_seller)
+    return user
+
+
+@transaction.atomic
+def seller_ensure(username: str, password: str) -> bool:
+    """The account exists with this password and sells; True if it was created."""
+    user, created = get_user_model().objects.get_or_create(username=username)
+    user.set_password(password)
+    user.save()
+    Profile.objects.update_or_create(user=user, defaults={"is_seller": True})
+    return created

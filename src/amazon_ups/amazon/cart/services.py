@@ -1,0 +1,174 @@
+"""Every change of a cart, and checkout (the cart becomes one order).
+
+A logged-in shopper's cart is in the database (``CartItem``); an anonymous
+visitor's is in the session, as ``{"<product id>": quantity}``, and moves into the
+account at login (``merge_session_cart``, run by the ``user_logged_in`` signal).
+"""
+
+from __future__ import annotations
+
+from django.contrib.sessions.backends.base import SessionBase
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from amazon_ups.amazon.cart.models import MAX_QUANTITY, CartItem
+from amazon_ups.amazon.catalog import selectors as catalog_selectors
+from amazon_ups.amazon.orders import selectors as orders_selectors
+from amazon_ups.amazon.orders import services as orders_services
+from amazon_ups.amazon.orders.models import Order
+
+SESSION_KEY = "cart"
+
+
+def _check_quantity(quantity: object, *, low: int) -> int:
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        raise ValidationError("The quantity must be a whole number.", code="invalid")
+    if not low <= quantity <= MAX_QUANTITY:
+        raise ValidationError(
+            f"The quantity must be a whole number between {low} and {MAX_QUANTITY}.",
+            code="out_of_range",
+        )
+    return quantity
+
+
+def _check_product(product_id: int) -> None:
+    if catalog_selectors.product_get(product_id) is None:
+        raise ValidationError(f"No such product: {product_id}.", code="unknown_product")
+
+
+def _too_many(product_id: int, total: int) -> ValidationError:
+    return ValidationError(
+        f"A cart holds at most {MAX_QUANTITY} of a product; this would make {total}.",
+        code="out_of_range",
+    )
+
+
+def session_cart(session: SessionBase) -> dict[int, int]:
+    """The anonymous cart as product id -> quantity, whatever the session holds."""
+    raw = session.get(SESSION_KEY)
+    if not isinstance(raw, dict):
+        return {}
+    cart = {}
+    for key, value in raw.items():
+        if str(key).isdigit() and isinstance(value, int) and 1 <= value <= MAX_QUANTITY:
+            cart[int(key)] = value
+    return cart
+
+
+def _save_session_cart(session: SessionBase, cart: dict[int, int]) -> None:
+    session[SESSION_KEY] = {str(product_id): n for product_id, n in cart.items()}
+
+
+# -- changes (the user's cart if logged in, else the session's) -----------------------------
+
+
+@transaction.atomic
+def cart_add(*, user, session: SessionBase, product_id: int, quantity: int) -> int:
+    """Put ``quantity`` more of the product in the cart; returns the quantity now there."""
+    _check_quantity(quantity, low=1)
+    _check_product(product_id)
+    if user.is_authenticated:
+        item = CartItem.objects.select_for_update().filter(user=user, product_id=product_id).first()
+        total = (item.quantity if item else 0) + quantity
+        if total > MAX_QUANTITY:
+            raise _too_many(product_id, total)
+        if item is None:
+            CartItem.objects.create(user=user, product_id=product_id, quantity=total)
+        else:
+            item.quantity = total
+            item.save(update_fields=["quantity"])
+        return total
+    cart = session_cart(session)
+    total = cart.get(product_id, 0) + quantity
+    if total > MAX_QUANTITY:
+        raise _too_many(product_id, total)
+    cart[product_id] = total
+    _save_session_cart(session, cart)
+    return total
+
+
+@transaction.atomic
+def cart_set_quantity(*, user, session: SessionBase, product_id: int, quantity: int) -> None:
+    """Make the product's quantity ``quantity``; 0 takes it out of the cart."""
+    _check_quantity(quantity, low=0)
+    if quantity == 0:
+        cart_remove(user=user, session=session, product_id=product_id)
+        return
+    _check_product(product_id)
+    if user.is_authenticated:
+        CartItem.objects.update_or_create(
+            user=user, product_id=product_id, defaults={"quantity": quantity}
+        )
+        return
+    cart = session_cart(session)
+    cart[product_id] = quantity
+    _save_session_cart(session, cart)
+
+
+@transaction.atomic
+def cart_remove(*, user, session: SessionBase, product_id: int) -> None:
+    if user.is_authenticated:
+        CartItem.objects.filter(user=user, product_id=product_id).delete()
+        return
+    cart = session_cart(session)
+    if cart.pop(product_id, None) is not None:
+        _save_session_cart(session, cart)
+
+
+@transaction.atomic
+def merge_session_cart(session: SessionBase, user) -> None:
+    """Add what the visitor put in the cart before logging in to the account's cart.
+
+    Quantities of a product in both add up, to at most MAX_QUANTITY; products gone
+    from the catalog meanwhile are dropped."""
+    cart = session_cart(session)
+    if not cart:
+        session.pop(SESSION_KEY, None)
+        return
+    existing = catalog_selectors.products_by_id(cart)
+    for product_id, quantity in cart.items():
+        if product_id not in existing:
+            continue
+        item = CartItem.objects.select_for_update().filter(user=user, product_id=product_id).first()
+        if item is None:
+            CartItem.objects.create(user=user, product_id=product_id, quantity=quantity)
+        else:
+            item.quantity = min(MAX_QUANTITY, item.quantity + quantity)
+            item.save(update_fields=["quantity"])
+    # A failure above raises before this: the visitor's cart stays where it was (the
+    # session of a request that fails is not saved).
+    session.pop(SESSION_KEY, None)
+
+
+# -- checkout -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def checkout(
+    *, user, token: str, dest_x: int, dest_y: int, ups_account: int | None = None
+) -> Order:
+    """Order everything in the user's cart as one order, and empty the cart.
+
+    The order and the emptied cart commit together. A form posted again (same
+    ``token``) gets the order it made the first time, even though the cart is
+    empty by then."""
+    # Locking the cart first queues a concurrent second post of the same form behind
+    # this one; it then finds the order by its token below.
+    items = dict(
+        CartItem.objects.select_for_update().filter(user=user).values_list("product_id", "quantity")
+    )
+    existing = orders_selectors.order_get_by_token(token) if token else None
+    if existing is not None and existing.user_id == user.pk:
+        return existing
+    if not items:
+        raise ValidationError("Your cart is empty: add a product before checking out.")
+    order = orders_services.place_order(
+        user=user,
+        items=items,
+        dest_x=dest_x,
+        dest_y=dest_y,
+        ups_account=ups_account,
+        token=token,
+    )
+    CartItem.objects.filter(user=user).delete()
+    return order

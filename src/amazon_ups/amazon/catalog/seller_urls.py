@@ -1,0 +1,13 @@
+"""The seller area, at /sell/."""
+
+from django.urls import path
+
+from amazon_ups.amazon.catalog import seller_views
+
+app_name = "sell"
+urlpatterns = [
+    path("", seller_views.home, name="home"),
+    path("products/new/", seller_views.product_create, name="product_create"),
+    path("products/<int:product_id>/edit/", seller_views.product_edit, name="product_edit"),
+    path("sales/", seller_views.sales, name="sales"),
+]

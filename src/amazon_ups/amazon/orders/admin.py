@@ -1,0 +1,57 @@
+"""Orders in the admin: to look at, not to edit. A status moves only through
+``orders.services`` (the daemon and the shopper's pages), never by hand here."""
+
+from django.contrib import admin
+
+from amazon_ups.amazon.orders.models import Order, OrderEvent, OrderLine
+
+
+class _ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class OrderLineInline(_ReadOnlyInline):
+    model = OrderLine
+    fields = ["product", "count"]
+    readonly_fields = fields
+
+
+class OrderEventInline(_ReadOnlyInline):
+    model = OrderEvent
+    fields = ["at", "status", "note"]
+    readonly_fields = fields
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "user",
+        "status",
+        "dest_x",
+        "dest_y",
+        "warehouse",
+        "truck_id",
+        "created_at",
+    ]
+    list_filter = ["status", "warehouse"]
+    list_select_related = ["user", "warehouse"]
+    search_fields = ["=id", "user__username", "user__email"]
+    date_hierarchy = "created_at"
+    inlines = [OrderLineInline, OrderEventInline]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

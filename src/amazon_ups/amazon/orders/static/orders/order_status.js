@@ -1,0 +1,121 @@
+// Keeps the order page up to date: polls the order's status.json and rewrites the
+// parts that change. Text goes in with textContent only, never as HTML.
+(function () {
+  "use strict";
+  var root = document.getElementById("order");
+  if (!root || !root.dataset.statusUrl) return;
+  var EVERY_MS = 1500;
+  var MAX_BACKOFF_MS = 15000;
+  var delay = EVERY_MS;
+
+  function setText(id, text) {
+    var element = document.getElementById(id);
+    if (element && element.textContent !== String(text)) element.textContent = text;
+  }
+
+  function show(id, visible) {
+    var element = document.getElementById(id);
+    if (element) element.hidden = !visible;
+  }
+
+  function cell(text) {
+    var td = document.createElement("td");
+    td.textContent = text;
+    return td;
+  }
+
+  function render(data) {
+    var status = document.getElementById("order-status");
+    if (status) {
+      status.dataset.status = data.status;
+      setText("order-status", data.status);
+    }
+    show("order-waiting", data.waiting_for_stock);
+    setText("order-failure", data.failure);
+    show("order-failure", !!data.failure);
+    show("order-failure-label", !!data.failure);
+    setText("dest-label", data.status === "delivered" ? "Delivered at" : "Destination");
+    setText("dest-x", data.destination.x);
+    setText("dest-y", data.destination.y);
+
+    var account = document.getElementById("ups-account-status");
+    if (account && data.ups_account) {
+      account.dataset.state = data.ups_account.state;
+      setText("ups-account-status", data.ups_account.text);
+    }
+
+    var steps = document.getElementById("order-steps");
+    if (steps) {
+      data.steps.forEach(function (step) {
+        var item = steps.querySelector('[data-step="' + step.status + '"]');
+        if (!item) {
+          item = document.createElement("li");
+          item.dataset.step = step.status;
+          var name = document.createElement("span");
+          name.className = "step-name";
+          name.textContent = step.label;
+          var time = document.createElement("time");
+          time.className = "step-time";
+          item.appendChild(name);
+          item.appendChild(time);
+          steps.appendChild(item);
+        }
+        item.className = "step" + (step.reached ? " reached" : "");
+        var at = item.querySelector("time");
+        if (at && at.textContent !== step.at_text) {
+          at.textContent = step.at_text;
+          if (step.at) at.setAttribute("datetime", step.at);
+        }
+      });
+    }
+
+    var body = document.querySelector("#order-events tbody");
+    if (body && body.rows.length !== data.events.length) {
+      var rows = document.createDocumentFragment();
+      data.events.forEach(function (event) {
+        var row = document.createElement("tr");
+        row.dataset.status = event.status;
+        var when = document.createElement("td");
+        var time = document.createElement("time");
+        time.setAttribute("datetime", event.at);
+        time.textContent = event.at_text;
+        when.appendChild(time);
+        row.appendChild(when);
+        row.appendChild(cell(event.status));
+        row.appendChild(cell(event.note));
+        rows.appendChild(row);
+      });
+      body.replaceChildren(rows);
+    }
+  }
+
+  function settled(data) {
+    var checking = data.ups_account && data.ups_account.state === "checking";
+    return data.final && !checking;
+  }
+
+  function poll() {
+    fetch(root.dataset.statusUrl, { headers: { Accept: "application/json" }, cache: "no-store" })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.json();
+      })
+      .then(function (data) {
+        render(data);
+        delay = EVERY_MS;
+        if (settled(data)) {
+          setText("live-note", "");
+          return;
+        }
+        window.setTimeout(poll, delay);
+      })
+      .catch(function () {
+        // The site may be restarting: try again, less often.
+        delay = Math.min(delay * 2, MAX_BACKOFF_MS);
+        window.setTimeout(poll, delay);
+      });
+  }
+
+  if (root.hasAttribute("data-final")) return;
+  window.setTimeout(poll, EVERY_MS);
+})();

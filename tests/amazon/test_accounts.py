@@ -1,0 +1,292 @@
+"""Accounts: sign up, log in and out, passwords, the profile."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core import mail
+from django.db import transaction
+from django.test import Client
+from django.urls import reverse
+
+from amazon_ups.amazon.accounts import selectors, services
+from amazon_ups.amazon.accounts.models import Profile
+from amazon_ups.amazon.fulfilment import services as fulfilment_services
+from amazon_ups.common.messaging.models import OutgoingMessage
+from amazon_ups.protocol import au_pb2
+
+pytestmark = pytest.mark.django_db
+
+SIGNUP = reverse("signup")
+PROFILE = reverse("profile")
+PASSWORD = "correct-horse-battery-9"
+
+
+def sign_up(client, **fields):
+    data = {
+        "username": "alice",
+        "email": "alice@example.com",
+        "password1": PASSWORD,
+        "password2": PASSWORD,
+    }
+    data.update(fields)
+    return client.post(SIGNUP, {k: v for k, v in data.items() if v is not None})
+
+
+def test_signing_up_makes_a_shopper_who_is_logged_in(client):
+    page = client.get(SIGNUP).content.decode()
+    for name in ("username", "email", "password1", "password2", "is_seller"):
+        assert f'name="{name}"' in page
+    assert '<label for="id_email">Email' in page
+
+    response = sign_up(client)
+
+    assert response.status_code == 302 and response.url == "/"
+    user = get_user_model().objects.get(username="alice")
+    assert user.email == "alice@example.com"
+    assert user.password.startswith("md5$") and PASSWORD not in user.password  # hashed
+    assert selectors.profile_of(user).is_seller is False
+    page = client.get("/").content.decode()
+    assert "Log out (alice)" in page and "Welcome, alice" in page
+    assert reverse("sell:home") not in page  # no seller link for a shopper
+
+
+def test_signing_up_as_a_seller_leads_to_the_seller_area(client):
+    response = sign_up(client, is_seller="on")
+    assert response.status_code == 302 and response.url == reverse("sell:home")
+    assert selectors.is_seller(get_user_model().objects.get(username="alice"))
+    assert client.get(response.url).status_code == 200
+    assert f'href="{reverse("sell:home")}"' in client.get("/").content.decode()
+
+
+def test_signing_up_goes_back_where_the_shopper_was_but_never_off_site(client):
+    assert sign_up(client, next="/products/1/").url == "/products/1/"
+    client.post(reverse("logout"))
+    response = sign_up(
+        client, username="bob", email="bob@example.com", next="https://evil.example/"
+    )
+    assert response.url == "/"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"email": None}, "Enter an email address."),
+        ({"email": "not-an-email"}, "Enter a valid email address."),
+        ({"password2": "something-else-42"}, "The two password fields didn"),
+        ({"password1": "short", "password2": "short"}, "This password is too short."),
+        ({"password1": "12345678901", "password2": "12345678901"}, "entirely numeric"),
+        ({"username": ""}, "This field is required."),
+        ({"username": "bad name!"}, "Enter a valid username."),
+    ],
+)
+def test_bad_sign_ups_are_explained_next_to_the_field(client, fields, message):
+    response = sign_up(client, **fields)
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert message in page.replace("&#x27;", "'")
+    assert 'role="alert"' in page
+    assert not get_user_model().objects.filter(username="alice").exists()
+
+
+def test_a_username_or_email_is_taken_once(client, django_user_model):
+    django_user_model.objects.create_user("alice", "Alice@Example.com", "x-password-123")
+    page = sign_up(client, username="alice2").content.decode()
+    assert "An account with this email address already exists." in page
+    page = sign_up(client, email="new@example.com").content.decode()
+    assert "A user with that username already exists." in page
+    assert django_user_model.objects.count() == 1
+
+
+def test_login_and_logout(client, shopper):
+    page = client.get(reverse("login")).content.decode()
+    assert 'name="username"' in page and 'name="password"' in page
+    assert f'href="{reverse("password_reset")}"' in page
+
+    bad = client.post(reverse("login"), {"username": "shopper", "password": "wrong"})
+    assert bad.status_code == 200
+    assert "Please enter a correct username and password" in bad.content.decode()
+    assert "_auth_user_id" not in client.session
+
+    response = client.post(
+        reverse("login"),
+        {"username": "shopper", "password": "a-long-password-1", "next": "/orders/"},
+    )
+    assert response.status_code == 302 and response.url == "/orders/"
+    assert "Log out (shopper)" in client.get("/").content.decode()
+
+    # Logging out takes a POST (a link could be followed by anything).
+    assert client.get(reverse("logout")).status_code == 405
+    assert client.post(reverse("logout")).status_code == 302
+    page = client.get("/").content.decode()
+    assert "Log out" not in page and f'href="{reverse("login")}"' in page
+
+
+def test_login_needs_the_csrf_token(shopper):
+    client = Client(enforce_csrf_checks=True)
+    form = {"username": "shopper", "password": "a-long-password-1"}
+    assert client.post(reverse("login"), form).status_code == 403
+    page = client.get(reverse("login")).content.decode()
+    form["csrfmiddlewaretoken"] = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
+    assert client.post(reverse("login"), form).status_code == 302
+
+
+def test_changing_the_password(client, shopper):
+    client.force_login(shopper)
+    url = reverse("password_change")
+    wrong = client.post(
+        url,
+        {"old_password": "nope", "new_password1": PASSWORD, "new_password2": PASSWORD},
+    )
+    assert "Your old password was entered incorrectly" in wrong.content.decode()
+
+    response = client.post(
+        url,
+        {
+            "old_password": "a-long-password-1",
+            "new_password1": PASSWORD,
+            "new_password2": PASSWORD,
+        },
+    )
+    assert response.status_code == 302 and response.url == reverse("password_change_done")
+    assert "Password changed" in client.get(response.url).content.decode()
+    shopper.refresh_from_db()
+    assert shopper.check_password(PASSWORD)
+    # Still logged in after the change (the session hash was updated).
+    assert client.get(PROFILE).status_code == 200
+
+
+def test_password_change_needs_a_login(client):
+    response = client.get(reverse("password_change"))
+    assert response.status_code == 302 and response.url.startswith("/accounts/login/")
+
+
+def test_resetting_a_forgotten_password_by_email(client, django_user_model):
+    user = django_user_model.objects.create_user("carol", "carol@example.com", "old-password-77")
+    response = client.post(reverse("password_reset"), {"email": "carol@example.com"})
+    assert response.status_code == 302 and response.url == reverse("password_reset_done")
+
+    assert len(mail.outbox) == 1
+    email = mail.outbox[0]
+    assert email.to == ["carol@example.com"]
+    assert email.subject == "Reset your mini-Amazon password"
+    link = re.search(r"http://testserver(/accounts/password/reset/\S+/)", email.body)[1]
+
+    # The link leads to a form (Django swaps the token for one in the session first).
+    form_page = client.get(link, follow=True)
+    assert "Choose a new password" in form_page.content.decode()
+    form_url = form_page.redirect_chain[-1][0]
+    done = client.post(
+        form_url, {"new_password1": PASSWORD, "new_password2": PASSWORD}, follow=True
+    )
+    assert "Password set" in done.content.decode()
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
+
+    # Used once, the link no longer works.
+    assert "This link does not work" in client.get(link, follow=True).content.decode()
+    # And the new password logs in.
+    client.post(reverse("logout"))
+    response = client.post(reverse("login"), {"username": "carol", "password": PASSWORD})
+    assert response.status_code == 302
+
+
+def test_a_reset_for_an_unknown_address_says_the_same_and_sends_nothing(client):
+    response = client.post(reverse("password_reset"), {"email": "nobody@example.com"})
+    assert response.status_code == 302 and response.url == reverse("password_reset_done")
+    assert mail.outbox == []
+
+
+# The profile.
+
+
+def test_the_profile_needs_a_login(client):
+    response = client.get(PROFILE)
+    assert response.status_code == 302 and response.url == f"/accounts/login/?next={PROFILE}"
+    response = client.post(PROFILE, {"default_x": 1, "default_y": 2})
+    assert response.status_code == 302 and not Profile.objects.exists()
+
+
+def test_the_profile_saves_and_shows_the_defaults(client, shopper):
+    client.force_login(shopper)
+    assert selectors.profile_of(shopper) is None  # made on first save
+    response = client.post(
+        PROFILE, {"default_x": "-2147483648", "default_y": "2147483647", "ups_account": "42"}
+    )
+    assert response.status_code == 302 and response.url == PROFILE
+    profile = selectors.profile_of(shopper)
+    assert (profile.default_x, profile.default_y, profile.ups_account) == (-(2**31), 2**31 - 1, 42)
+    page = client.get(PROFILE).content.decode()
+    assert 'value="-2147483648"' in page and 'value="42"' in page
+    assert "Your profile is saved." in page
+
+    # Emptying the fields clears them.
+    client.post(PROFILE, {"default_x": "", "default_y": "", "ups_account": ""})
+    profile.refresh_from_db()
+    assert (profile.default_x, profile.default_y, profile.ups_account) == (None, None, None)
+
+
+def test_a_ups_account_saved_on_the_profile_is_checked_with_ups_once(client, shopper):
+    client.force_login(shopper)
+    client.post(PROFILE, {"default_x": "1", "default_y": "2", "ups_account": "42"})
+    client.post(PROFILE, {"default_x": "3", "default_y": "4", "ups_account": "42"})
+    checks = OutgoingMessage.objects.filter(peer="ups", field="account_checks")
+    [check] = checks  # asked once: the second save did not change the account
+    assert au_pb2.AccountCheck.FromString(bytes(check.body)).ups_account == 42
+    page = client.get(PROFILE).content.decode()
+    assert 'data-state="checking"' in page
+
+    with transaction.atomic():
+        fulfilment_services.account_status(
+            au_pb2.AccountStatus(seqnum=1, ups_account=42, exists=True)
+        )
+    assert 'data-state="linked"' in client.get(PROFILE).content.decode()
+    client.post(PROFILE, {"default_x": "3", "default_y": "4", "ups_account": "43"})
+    assert checks.all().count() == 2  # a fresh query: ``checks`` holds its first result
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"default_x": 2**31}, "x must be a whole number between -2147483648 and 2147483647."),
+        ({"default_y": -(2**31) - 1}, "y must be a whole number between -2147483648 and"),
+        ({"default_x": "ten"}, "x must be a whole number."),
+        ({"default_y": "1.5"}, "y must be a whole number."),
+        ({"default_x": "1e3"}, "x must be a whole number."),
+        ({"ups_account": -3}, "The UPS account id must be a whole number between 1 and"),
+        ({"ups_account": 0}, "The UPS account id must be a whole number between 1 and"),
+        ({"ups_account": 2**63}, "The UPS account id must be a whole number between 1 and"),
+        ({"ups_account": "abc"}, "The UPS account id must be a whole number."),
+        ({"default_y": ""}, "Give both x and y for a default delivery address, or neither."),
+    ],
+)
+def test_bad_profile_input_is_explained_and_saves_nothing(client, shopper, fields, message):
+    client.force_login(shopper)
+    data = {"default_x": 3, "default_y": 4, "ups_account": 7}
+    data.update(fields)
+    response = client.post(PROFILE, data)
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert message in page
+    assert 'role="alert"' in page
+    assert not Profile.objects.exists()
+
+
+def test_profile_update_validates_like_the_form(shopper):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError):
+        services.profile_update(shopper, default_x=2**31, default_y=0, ups_account=None)
+    with pytest.raises(ValidationError):
+        services.profile_update(shopper, default_x=0, default_y=0, ups_account=-1)
+    profile = services.profile_update(shopper, default_x=1, default_y=-1, ups_account=None)
+    assert selectors.profile_of(shopper) == profile and profile.has_default_address
+
+
+def test_profile_of_anonymous_is_none():
+    from django.contrib.auth.models import AnonymousUser
+
+    assert selectors.profile_of(AnonymousUser()) is None
+    assert selectors.profile_of(None) is None

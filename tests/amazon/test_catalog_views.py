@@ -1,0 +1,243 @@
+"""The catalog's pages: list, search, categories, stock, pagination, product pages."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from amazon_ups.amazon.catalog import services
+from amazon_ups.amazon.catalog.models import Category, Product, Stock, Warehouse
+
+pytestmark = pytest.mark.django_db
+
+LIST = reverse("catalog:product_list")
+
+
+def names(response) -> list[str]:
+    """Product names on a list page, in order."""
+    assert response.status_code == 200
+    found = re.findall(r'<h2><a href="/products/\d+/">([^<]*)</a></h2>', response.content.decode())
+    return [html.unescape(name) for name in found]
+
+
+@pytest.fixture
+def shelf(db):
+    """A few products with awkward names, two categories, some stock."""
+    kitchen = Category.objects.create(name="Kitchen", slug="kitchen")
+    office = Category.objects.create(name="Office", slug="office")
+    Warehouse.objects.create(id=1, name="North", x=0, y=0)
+    Warehouse.objects.create(id=2, name="South", x=5, y=5)
+    rows = [
+        (1, "Kettle", "Boils WATER fast.", kitchen),
+        (2, "Teapot", "Stoneware, six cups.", kitchen),
+        (3, "100% cotton towel", "Dries dishes.", kitchen),
+        (4, "snake_case mug", "For programmers.", office),
+        (5, "O'Brien's notebook", "Lies flat.", office),
+        (6, "Crème brûlée torch", "Caramelises sugar.", None),
+    ]
+    for product_id, name, description, category in rows:
+        Product.objects.create(id=product_id, name=name, description=description, category=category)
+    Stock.objects.create(warehouse_id=1, product_id=1, on_hand=20)
+    Stock.objects.create(warehouse_id=2, product_id=1, on_hand=30)
+    Stock.objects.create(warehouse_id=1, product_id=2, on_hand=2, on_order=10)
+    Stock.objects.create(warehouse_id=2, product_id=2, on_hand=1)
+    Stock.objects.create(warehouse_id=1, product_id=3, on_hand=0, on_order=5)
+
+
+def test_the_list_shows_every_product_with_an_add_to_cart_form(client, shelf):
+    response = client.get(LIST)
+    page = response.content.decode()
+    assert len(names(response)) == 6
+    # What tests/e2e/harness.py's buy() and the cart rely on.
+    assert page.count(f'action="{reverse("cart:add")}"') == 6
+    for product_id in range(1, 7):
+        assert f'name="product" value="{product_id}"' in page
+    assert page.count('name="quantity" value="1"') == 6
+    assert page.count('name="csrfmiddlewaretoken"') >= 6
+
+
+def test_stock_is_the_sum_over_warehouses_in_words(client, shelf):
+    page = client.get(LIST).content.decode()
+
+    def stock_of(product_id):
+        card = re.search(rf'id="product-{product_id}".*?</section>', page, re.S)[0]
+        return re.search(r'class="stock" data-stock="(\w+)">([^<]*)<', card).groups()
+
+    assert stock_of(1) == ("in", "in stock")  # 20 + 30
+    assert stock_of(2) == ("low", "only 3 left")  # 2 + 1; units on order do not count
+    assert stock_of(3) == ("out", "out of stock — ships when restocked")
+    assert stock_of(4) == ("out", "out of stock — ships when restocked")  # no Stock rows
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("kettle", ["Kettle"]),
+        ("KETTLE", ["Kettle"]),
+        ("water", ["Kettle"]),  # the description, in another case
+        ("  teapot  ", ["Teapot"]),
+        ("100%", ["100% cotton towel"]),
+        ("%", ["100% cotton towel"]),  # a literal percent sign, not a wildcard
+        ("_", ["snake_case mug"]),  # a literal underscore, not "any character"
+        ("e_c", ["snake_case mug"]),
+        ("O'Brien", ["O'Brien's notebook"]),
+        ("'", ["O'Brien's notebook"]),
+        ("'; DROP TABLE catalog_product; --", []),
+        ('" OR 1=1 --', []),
+        ("\\", []),
+        ("brûlée", ["Crème brûlée torch"]),
+        ("CRèME", ["Crème brûlée torch"]),
+        ("🫖", []),
+        ("x" * 5000, []),
+    ],
+)
+def test_search_is_case_insensitive_and_takes_every_character_literally(
+    client, shelf, query, expected
+):
+    assert names(client.get(LIST, {"q": query})) == expected
+    assert Product.objects.count() == 6  # nothing was dropped
+
+
+def test_the_search_says_what_it_looked_for_escaped(client, shelf):
+    page = client.get(LIST, {"q": "<script>alert(1)</script>"}).content.decode()
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "Nothing matches" in page
+
+
+def test_the_category_filter(client, shelf):
+    assert names(client.get(LIST, {"category": "office"})) == [
+        "O'Brien's notebook",
+        "snake_case mug",
+    ]
+    assert names(client.get(LIST, {"category": "kitchen", "q": "t"})) == [
+        "100% cotton towel",
+        "Kettle",
+        "Teapot",
+    ]
+    page = client.get(LIST, {"category": "kitchen"}).content.decode()
+    assert '<a href="?category=kitchen" aria-current="page">Kitchen</a>' in page
+
+
+@pytest.mark.parametrize("slug", ["nope", "'; DROP TABLE x; --", "%"])
+def test_an_unknown_category_is_a_404(client, shelf, slug):
+    assert client.get(LIST, {"category": slug}).status_code == 404
+
+
+@pytest.fixture
+def many(db):
+    for product_id in range(1, 30):
+        Product.objects.create(id=product_id, name=f"Item {product_id:02d}")
+
+
+def test_pagination_twelve_a_page(client, many):
+    first = client.get(LIST)
+    assert names(first) == [f"Item {n:02d}" for n in range(1, 13)]
+    assert "Page 1 of 3" in first.content.decode()
+    assert 'rel="next" href="?page=2"' in first.content.decode()
+    last = client.get(LIST, {"page": 3})
+    assert names(last) == [f"Item {n:02d}" for n in range(25, 30)]
+    assert 'rel="prev" href="?page=2"' in last.content.decode()
+    assert 'rel="next"' not in last.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("page", "shown"),
+    [
+        ("abc", 1),
+        ("", 1),
+        ("0", 1),
+        ("-5", 1),
+        ("1.5", 1),
+        ("2", 2),
+        ("99", 3),
+        ("9" * 5000, 1),  # too long for int(): not a page number
+        ("1' OR '1'='1", 1),
+    ],
+)
+def test_bad_page_numbers_give_a_page_never_an_error(client, many, page, shown):
+    response = client.get(LIST, {"page": page})
+    assert response.status_code == 200
+    assert f"Page {shown} of 3" in response.content.decode()
+
+
+def test_pagination_keeps_the_search_and_category(client, db):
+    category = Category.objects.create(name="Bulk", slug="bulk")
+    for product_id in range(1, 15):
+        Product.objects.create(id=product_id, name=f"Box {product_id}", category=category)
+    page = client.get(LIST, {"q": "box", "category": "bulk"}).content.decode()
+    assert 'href="?q=box&amp;category=bulk&amp;page=2"' in page
+    assert "14 products found" in page
+
+
+def test_no_pagination_when_everything_fits(client, shelf):
+    assert "Page 1 of" not in client.get(LIST).content.decode()
+
+
+def test_the_product_page(client, shelf):
+    response = client.get(reverse("catalog:product_detail", args=[2]))
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "<h1>Teapot</h1>" in page and "Stoneware, six cups." in page
+    assert 'href="/?category=kitchen">Kitchen</a>' in page
+    assert "only 3 left" in page
+    assert f'action="{reverse("cart:add")}"' in page
+    assert 'name="product" value="2"' in page and 'name="quantity" value="1"' in page
+    assert "No payment is taken" in page
+
+
+def test_product_names_link_to_their_page(client, shelf):
+    assert 'href="/products/1/"' in client.get(LIST).content.decode()
+
+
+@pytest.mark.parametrize("path", ["/products/999/", "/products/abc/", "/products/-1/"])
+def test_an_unknown_product_is_a_404_in_the_sites_look(client, shelf, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert "Back to the products" in response.content.decode()
+
+
+def test_the_page_frame(client, shopper):
+    page = client.get(LIST).content.decode()
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
+    assert 'role="search"' in page and '<label for="site-search"' in page
+    assert f'href="{reverse("cart:detail")}"' in page
+    assert f'href="{reverse("signup")}"' in page
+    client.force_login(shopper)
+    page = client.get(LIST).content.decode()
+    for url in (reverse("orders:list"), reverse("profile"), reverse("cart:detail")):
+        assert f'href="{url}"' in page
+    assert reverse("sell:home") not in page
+
+
+def test_the_stylesheet_is_served_by_the_app_and_fits_a_phone(client):
+    response = client.get("/static/amazon/site.css")
+    assert response.status_code == 200
+    css = b"".join(response.streaming_content).decode()
+    assert "@media (max-width:" in css and "http" not in css  # nothing from elsewhere
+
+
+def test_seed_demo_loads_categories_and_a_seller_and_is_idempotent(db, capsys):
+    from io import StringIO
+
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    call_command("seed_demo", stdout=out)
+    text = out.getvalue()
+    assert "demo seller: user seller, password seller-password-123 (created)" in text
+    assert "demo seller: user seller, password seller-password-123 (already there)" in text
+    assert Product.objects.count() == len(services.DEMO_PRODUCTS)
+    assert not Product.objects.filter(category=None).exists()
+    assert set(Product.objects.values_list("seller__username", flat=True)) == {"seller"}
+    assert Category.objects.count() == len(services.DEMO_CATEGORIES)
+
+
+def test_a_renamed_product_keeps_its_name_with_the_world(db):
+    product = Product.objects.create(id=7, name="Kettle")
+    services.product_update(product, name="Kettle deluxe", description="", category=None)
+    product.refresh_from_db()
+    assert product.name == "Kettle deluxe" and product.world_description == "Kettle"
