@@ -285,6 +285,10 @@ def start_and_supervise(
     if all(wait_for_port(args.host, port, deadline, stop) for _, port in sites):
         lines = [f"{label}: http://{args.host}:{port}/" for label, port in sites]
         lines.append("demo shopper / recipient: user demo, password demo-password-123")
+        lines.append("demo seller (store): user seller, password seller-password-123")
+        lines.append(
+            "operators: amazon-ups amazon|ups createsuperuser, then /operator/ and /admin/"
+        )
         lines.append(f"world: UPS port {args.world_ups_port}, Amazon port {args.world_amazon_port}")
         lines.append("Ctrl-C stops everything.")
         for line in lines:

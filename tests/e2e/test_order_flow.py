@@ -32,7 +32,7 @@ def test_an_order_goes_from_the_buy_button_to_delivered(start_system, flakiness)
         print(system.log())
         raise
     carrier = Browser(system.url("ups", ""), "ups_csrftoken")
-    shipments = carrier.get("/")
+    shipments = carrier.get(f"/track/?number={tracking.group(1)}")
     assert re.search(
         rf'data-package="{tracking.group(1)}"[^>]*data-status="delivered"', shipments
     ), shipments[:3000]

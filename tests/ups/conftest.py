@@ -6,6 +6,8 @@ import threading
 
 import pytest
 
+from tests.ups.helpers import make_user
+
 # Keep the secret key and mail files of test runs out of the project's var/ (this
 # takes effect when the settings are imported after this file, as with ./dev test).
 os.environ.setdefault("AMAZON_UPS_VAR", tempfile.mkdtemp(prefix="ups-test-var-"))
@@ -73,3 +75,28 @@ def run_daemon():
     yield start
     for running in started:
         running.stop()
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def fleet():
+    """World 1 with trucks 1 at (0, 0) and 2 at (100, 0)."""
+    from amazon_ups.common.messaging import services as messaging
+    from amazon_ups.ups.shipments import services
+
+    messaging.put_setting("world_id", 1)
+    services.fleet_reset([(1, 0, 0), (2, 100, 0)])
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return make_user(django_user_model, "alice")
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return make_user(django_user_model, "bob")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from google.protobuf.message import Message
 
+from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import OutgoingMessage
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol import world_ups_pb2 as wu
+from amazon_ups.ups.shipments import services
+from amazon_ups.ups.shipments.models import Account
 
 WORLD = "world:1"
 
@@ -20,3 +23,40 @@ def sent(peer: str, field: str) -> list[Message]:
         getattr(holder, field).add().MergeFromString(bytes(row.body))
         out.append(getattr(holder, field)[0])
     return out
+
+
+PASSWORD = "a-long-test-password-1"
+
+
+def make_user(django_user_model, name: str, *, staff: bool = False) -> Account:
+    user = django_user_model.objects.create_user(
+        username=name, email=f"{name}@example.com", password=PASSWORD, is_staff=staff
+    )
+    return services.account_create(user)
+
+
+def pickup(package_id: int, account: Account | None = None, warehouse=(1, 10, 0), dest=(20, -20)):
+    return services.pickup_request(
+        seqnum=1000 + package_id,
+        package_id=package_id,
+        warehouse_id=warehouse[0],
+        warehouse_x=warehouse[1],
+        warehouse_y=warehouse[2],
+        dest_x=dest[0],
+        dest_y=dest[1],
+        items=[services.Item(7, "Kettle <b>", 2)],
+        ups_account=account.number if account else None,
+    )
+
+
+def out_for_delivery(package_id: int, truck_id: int = 1) -> None:
+    """Load the package (its truck stands at warehouse 1) and have the world accept the
+    delivery, as the daemon would."""
+    services.package_loaded(package_id, truck_id)
+    seqnums = OutgoingMessage.objects.filter(peer=WORLD).values_list("seqnum", flat=True)
+    messaging.acknowledge(WORLD, seqnums)
+    services.confirm_deliveries()
+
+
+def login(client, account: Account) -> None:
+    assert client.login(username=account.user.username, password=PASSWORD)

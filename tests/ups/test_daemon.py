@@ -104,6 +104,51 @@ async def test_packages_go_from_pickup_to_delivered(world, run_daemon):
     await amazon.close()
 
 
+async def test_a_truck_kept_waiting_leaves_and_another_comes_for_the_rest(
+    world, run_daemon, settings
+):
+    settings.UPS_LOADING_WAIT = 0.2
+    daemon = run_daemon()
+    amazon = await AmazonPeer.open(daemon.amazon_port)
+    [created] = await amazon.wait_for(lambda: amazon.of("worlds"))
+    shop = await WorldClient.open(
+        Side.AMAZON, "127.0.0.1", world.ports[Side.AMAZON], created.world_id, [WAREHOUSE]
+    )
+    shop.set_simspeed(FAST)
+    shop.send(wa.APurchaseMore(whnum=1, things=[wa.AProduct(id=7, description="kettle", count=5)]))
+    await shop.wait_result(wa.APurchaseMore)
+    shop.send(wa.APack(whnum=1, things=[KETTLE], shipid=101))  # 102 is not packed yet
+    amazon.send(pickup(101, WAREHOUSE))
+    amazon.send(pickup(102, WAREHOUSE))
+    await amazon.wait_for(lambda: len(amazon.of("arrived")) == 2)
+    [first_truck] = {m.truck_id for m in amazon.of("arrived")}
+
+    await shop.wait_result(wa.APacked, lambda r: r.shipid == 101)
+    shop.send(wa.APutOnTruck(whnum=1, truckid=first_truck, shipid=101))
+    await shop.wait_result(wa.ALoaded, lambda r: r.shipid == 101)
+    amazon.send(au_pb2.PackageLoaded(package_id=101, truck_id=first_truck))
+
+    # The truck does not wait for package 102 past its deadline: 101 is delivered, and
+    # another truck is announced for 102, in a newer TruckArrived.
+    await amazon.wait_for(lambda: amazon.of("delivered", lambda m: m.package_id == 101))
+    [_, again] = await amazon.wait_for(
+        lambda: len(found := amazon.of("arrived", lambda m: m.package_id == 102)) == 2 and found
+    )
+    assert again.truck_id != first_truck
+    shop.send(wa.APack(whnum=1, things=[KETTLE], shipid=102))
+    await shop.wait_result(wa.APacked, lambda r: r.shipid == 102)
+    shop.send(wa.APutOnTruck(whnum=1, truckid=again.truck_id, shipid=102))
+    await shop.wait_result(wa.ALoaded, lambda r: r.shipid == 102)
+    amazon.send(au_pb2.PackageLoaded(package_id=102, truck_id=again.truck_id))
+    await amazon.wait_for(lambda: amazon.of("delivered", lambda m: m.package_id == 102))
+    assert amazon.of("errors") == []
+    status, kinds = await sync_to_async(package_timeline)(102)
+    assert status == "delivered"
+    assert "truck left without it" in kinds
+    await shop.close()
+    await amazon.close()
+
+
 async def test_a_restarted_daemon_rejoins_its_world_where_its_trucks_are(world, run_daemon):
     first = run_daemon()
     amazon = await AmazonPeer.open(first.amazon_port)

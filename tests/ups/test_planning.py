@@ -7,7 +7,19 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from amazon_ups.ups.dispatch.planning import distance, nearest, route_order, truck_starts
+from amazon_ups.ups.dispatch.planning import (
+    NAIVE,
+    Policy,
+    choose_truck,
+    distance,
+    nearest,
+    nearest_neighbour,
+    policy,
+    route_length,
+    route_order,
+    truck_starts,
+    two_opt,
+)
 
 coords = st.integers(min_value=-1000, max_value=1000)
 places = st.lists(st.tuples(st.integers(1, 10_000), coords, coords), unique_by=lambda p: p[0])
@@ -34,6 +46,23 @@ def test_route_goes_to_the_closest_stop_next():
     # From the warehouse at the origin: 2 is closest, then 3 (near 2), then 1 (far away).
     stops = [(1, 100, 100), (2, 5, 0), (3, 10, 0)]
     assert route_order((0, 0), stops) == [2, 3, 1]
+    assert route_order((0, 0), stops, improve=False) == [2, 3, 1]
+
+
+def test_two_opt_undoes_the_nearest_neighbour_detour():
+    # Nearest neighbour from 10 goes to 15 first, then must come back past the start
+    # to -50 before the long way to 300 (5 + 65 + 350 = 420); going to -50 first and
+    # then east through 15 is shorter (60 + 65 + 285 = 410).
+    stops = [(5, 300, 0), (6, 15, 0), (7, -50, 0)]
+    assert route_order((10, 0), stops, improve=False) == [6, 7, 5]
+    assert route_order((10, 0), stops) == [7, 6, 5]
+    by_id = {stop[0]: stop for stop in stops}
+    assert route_length((10, 0), [by_id[i] for i in (7, 6, 5)]) == 410
+
+
+def test_route_length_follows_the_grid():
+    assert route_length((0, 0), [(1, 3, 4), (2, 3, 0)]) == 7 + 4
+    assert route_length((5, 5), []) == 0
 
 
 def test_route_beats_list_order_on_a_zigzag():
@@ -55,6 +84,30 @@ def test_route_visits_every_stop_once(start, stops):
 
 
 @given(st.tuples(coords, coords), places)
+def test_two_opt_is_never_longer_than_nearest_neighbour(start, stops):
+    greedy = nearest_neighbour(start, stops)
+    improved = two_opt(start, greedy)
+    assert sorted(improved) == sorted(greedy)
+    assert route_length(start, improved) <= route_length(start, greedy)
+
+
+small_places = st.lists(
+    st.tuples(st.integers(1, 100), coords, coords), unique_by=lambda p: p[0], max_size=6
+)
+
+
+@given(st.tuples(coords, coords), small_places)
+def test_two_opt_leaves_no_improving_reversal(start, stops):
+    route = two_opt(start, nearest_neighbour(start, stops))
+    length = route_length(start, route)
+    for i, j in itertools.combinations(range(len(route) + 1), 2):
+        reversed_stretch = route[:i] + route[i:j][::-1] + route[j:]
+        assert route_length(start, reversed_stretch) >= length
+    best = min((route_length(start, list(p)) for p in itertools.permutations(stops)), default=0)
+    assert length >= best
+
+
+@given(st.tuples(coords, coords), places)
 def test_nearest_is_at_least_as_close_as_any_other(target, candidates):
     chosen = nearest(target, candidates)
     if not candidates:
@@ -64,6 +117,22 @@ def test_nearest_is_at_least_as_close_as_any_other(target, candidates):
     assert all(
         distance(target, where[chosen]) <= distance(target, (x, y)) for _, x, y in candidates
     )
+
+
+def test_the_naive_policy_takes_the_first_free_truck_one_package_at_a_time():
+    free = [(3, 0, 0), (2, 500, 500), (7, 1, 1)]
+    assert choose_truck((0, 0), free, Policy()) == 3
+    assert choose_truck((0, 0), free, NAIVE) == 2
+    assert choose_truck((0, 0), [], NAIVE) is None
+    assert (NAIVE.capacity, NAIVE.improve_routes) == (1, False)
+
+
+def test_policy_by_name():
+    assert policy("naive", 50, 10) == NAIVE
+    assert policy("NAIVE", 50, 10) == NAIVE
+    assert policy("smart", 20, 5) == Policy(capacity=20, share=5)
+    assert policy("smart", 0, 0) == Policy(capacity=1, share=1)  # at least one package
+    assert policy("smart", 4, 10).share == 4  # never more than a truck takes at all
 
 
 def test_truck_starts_are_distinct_and_numbered_from_one():

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import OutgoingMessage
@@ -87,6 +88,63 @@ def test_packages_at_one_warehouse_share_a_truck(world):
     assert len(sent(WORLD, "pickups")) == 1
 
 
+def test_a_truck_takes_at_most_its_capacity_and_the_next_free_truck_the_rest(world, settings):
+    settings.UPS_TRUCK_CAPACITY = 2
+    for package_id in (5, 6, 7):
+        pickup(package_id)
+    trucks = dict(Package.objects.values_list("id", "truck_id"))
+    assert trucks == {5: 1, 6: 1, 7: 2}
+    assert [(c.truckid, c.whid) for c in sent(WORLD, "pickups")] == [(1, 1), (2, 1)]
+
+
+def test_a_burst_is_spread_over_the_free_trucks_and_the_rest_waits(world, settings):
+    settings.UPS_TRUCK_CAPACITY = 2
+    services.fleet_reset([(1, 0, 0), (2, 100, 0), (3, 11, 0)])
+    for package_id in range(5, 12):
+        pickup(package_id)
+    trucks = dict(Package.objects.values_list("id", "truck_id"))
+    # Nearest first: truck 3 stands next to the warehouse, then truck 1, then truck 2.
+    assert trucks == {5: 3, 6: 3, 7: 1, 8: 1, 9: 2, 10: 2, 11: None}
+    assert status(11) == PackageStatus.CREATED
+    assert services.serve_waiting() == 0
+
+
+def test_a_burst_fills_every_free_truck_a_little_before_any_truck_a_lot(world, settings):
+    settings.UPS_TRUCK_CAPACITY = 4
+    settings.UPS_TRUCK_SHARE = 2
+    for package_id in range(5, 14):
+        pickup(package_id)
+    trucks = dict(Package.objects.values_list("id", "truck_id"))
+    # Two each while a truck is free; then, with none free, the least loaded truck
+    # takes the next one, up to its capacity of 4; the last package waits.
+    assert trucks == {5: 1, 6: 1, 7: 2, 8: 2, 9: 1, 10: 2, 11: 1, 12: 2, 13: None}
+    assert len(sent(WORLD, "pickups")) == 2
+
+
+def test_waiting_warehouses_take_turns_for_free_trucks(world, settings):
+    settings.UPS_TRUCK_CAPACITY = 2
+    services.fleet_reset([(1, 0, 0)])
+    pickup(5)  # truck 1 goes to warehouse 1 with 5 and 6...
+    pickup(6)
+    for package_id in (7, 8, 9, 10):  # ...and these wait: 7, 8 and 9 first, at warehouse 1
+        pickup(package_id)
+    pickup(11, warehouse=(2, 95, 5))
+    services.fleet_add([(2, 100, 0), (3, 12, 0)])  # two more trucks become free at once
+    assert services.serve_waiting() == 3
+    trucks = dict(Package.objects.values_list("id", "truck_id"))
+    # Warehouse 1 (oldest) gets the truck nearest to it, warehouse 2 the other one, rather
+    # than warehouse 1 taking both while warehouse 2 waits.
+    assert (trucks[7], trucks[8], trucks[11]) == (3, 3, 2)
+    assert (trucks[9], trucks[10]) == (None, None)
+
+
+def test_the_naive_policy_sends_the_first_free_truck_for_each_package(world, settings):
+    settings.UPS_DISPATCH = "naive"
+    pickup(5, warehouse=(3, 90, 0))
+    pickup(6, warehouse=(3, 90, 0))
+    assert [(c.truckid, c.whid) for c in sent(WORLD, "pickups")] == [(1, 3), (2, 3)]
+
+
 def test_another_warehouse_gets_another_truck(world):
     pickup(5)
     pickup(6, warehouse=(2, 95, 5))
@@ -157,7 +215,7 @@ def test_the_truck_leaves_once_every_announced_package_is_loaded(world):
     assert truck(1).status == TruckStatus.DELIVERING
 
 
-def test_the_route_is_in_nearest_neighbour_order(world):
+def test_the_route_is_short_not_just_greedy(world):
     pickup(5, dest=(300, 0))
     pickup(6, dest=(15, 0))
     pickup(7, dest=(-50, 0))
@@ -165,7 +223,93 @@ def test_the_route_is_in_nearest_neighbour_order(world):
     for package_id in (5, 6, 7):
         services.package_loaded(package_id, 1)
     [deliver] = sent(WORLD, "deliveries")
-    assert [p.packageid for p in deliver.packages] == [6, 7, 5]
+    # Nearest neighbour would go 6, 7, 5 (420 units); west first is 410.
+    assert [p.packageid for p in deliver.packages] == [7, 6, 5]
+
+
+def test_the_naive_policy_delivers_in_nearest_neighbour_order(world, settings):
+    settings.UPS_DISPATCH = "naive"
+    services.fleet_reset([(1, 0, 0)])
+    pickup(5, dest=(300, 0))
+    services.truck_arrived(1, 10, 0)
+    services.package_loaded(5, 1)
+    [deliver] = sent(WORLD, "deliveries")
+    assert [p.packageid for p in deliver.packages] == [5]
+
+
+def test_a_truck_kept_waiting_leaves_with_what_is_loaded(world, settings):
+    settings.UPS_LOADING_WAIT = 0
+    at_warehouse_with(5, 6)
+    [first_announcement] = sent("amazon", "arrived")[1:]
+    services.package_loaded(5, 1)  # package 6 is not packed yet
+    assert sent(WORLD, "deliveries") == []
+    assert truck(1).loading_deadline is not None
+
+    assert services.depart_overdue() == 1
+    [deliver] = sent(WORLD, "deliveries")
+    assert (deliver.truckid, [p.packageid for p in deliver.packages]) == (1, [5])
+    assert truck(1).status == TruckStatus.DELIVERING
+    assert truck(1).loading_deadline is None
+    # Package 6 went back to the queue and got the next free truck at once...
+    left_behind = Package.objects.get(id=6)
+    assert (left_behind.status, left_behind.truck_id) == (PackageStatus.TRUCK_DISPATCHED, 2)
+    assert "truck left without it" in left_behind.events.values_list("kind", flat=True)
+    assert [(c.truckid, c.whid) for c in sent(WORLD, "pickups")][-1] == (2, 1)
+    # ...and Amazon hears of that truck when it stands there: a newer TruckArrived.
+    services.truck_arrived(2, 10, 0)
+    announcement = sent("amazon", "arrived")[-1]
+    assert (announcement.package_id, announcement.truck_id) == (6, 2)
+    assert announcement.seqnum > first_announcement.seqnum
+    services.package_loaded(6, 2)
+    assert [p.packageid for p in sent(WORLD, "deliveries")[-1].packages] == [6]
+
+
+def test_a_truck_waits_until_its_loading_deadline(world, settings):
+    settings.UPS_LOADING_WAIT = 3600
+    at_warehouse_with(5, 6)
+    services.package_loaded(5, 1)
+    assert services.depart_overdue() == 0
+    assert sent(WORLD, "deliveries") == []
+    assert status(6) == PackageStatus.TRUCK_AT_WAREHOUSE
+
+
+def test_a_truck_with_nothing_loaded_keeps_waiting(world, settings):
+    settings.UPS_LOADING_WAIT = 0
+    at_warehouse_with(5)
+    # Leaving empty would deliver nothing; the deadline only runs once a load comes.
+    Truck.objects.filter(id=1).update(loading_deadline=timezone.now())
+    assert services.depart_overdue() == 0
+    assert (truck(1).status, truck(1).loading_deadline) == (TruckStatus.ARRIVE_WAREHOUSE, None)
+    assert status(5) == PackageStatus.TRUCK_AT_WAREHOUSE
+
+
+def test_a_package_left_behind_but_loaded_after_all_goes_with_its_truck(world, settings):
+    settings.UPS_LOADING_WAIT = 0
+    at_warehouse_with(5, 6)
+    services.package_loaded(5, 1)
+    services.depart_overdue()  # truck 1 leaves; truck 2 is sent for package 6...
+    services.package_loaded(6, 1)  # ...but Amazon's load onto truck 1 had gone through
+    deliveries = sent(WORLD, "deliveries")
+    assert [(d.truckid, [p.packageid for p in d.packages]) for d in deliveries] == [
+        (1, [5]),
+        (1, [6]),
+    ]
+    services.truck_arrived(2, 10, 0)
+    assert [a.package_id for a in sent("amazon", "arrived")] == [5, 6]  # no third
+    assert services.serve_waiting() == 0
+
+
+def test_an_idle_truck_takes_waiting_work_on_the_next_turn(world, settings):
+    settings.UPS_TRUCK_CAPACITY = 1
+    pickup(5)
+    pickup(6)
+    pickup(7)  # both trucks are busy
+    services.truck_arrived(1, 10, 0)
+    services.package_loaded(5, 1)
+    services.package_delivered(1, 5)
+    services.truck_idle(1, 20, 20)
+    assert services.serve_waiting() == 1
+    assert Package.objects.get(id=7).truck_id == 1
 
 
 def test_out_for_delivery_once_the_world_acks_the_delivery(world):
@@ -191,13 +335,25 @@ def test_delivered_tells_amazon_once_with_the_place(world):
     [delivered] = sent("amazon", "delivered")
     assert (delivered.package_id, delivered.x, delivered.y) == (5, 20, 20)
     assert (truck(1).x, truck(1).y) == (20, 20)
-    # The world's ack of the delivery comes late: nothing moves backwards.
+    # The world delivered it before we saw its ack of the UGoDeliver (a fast world sends
+    # both at once): it was out for delivery all the same, said once, before Delivered.
+    [out] = sent("amazon", "out_for_delivery")
+    assert (out.package_id, out.truck_id) == (5, 1)
+    assert out.seqnum < delivered.seqnum
+    # The late ack changes nothing: nothing moves backwards or is said twice.
     ack_all_world_commands()
     assert services.confirm_deliveries() == 0
     assert status(5) == PackageStatus.DELIVERED
-    assert sent("amazon", "out_for_delivery") == []
+    assert len(sent("amazon", "out_for_delivery")) == 1
     kinds = list(Package.objects.get(id=5).events.values_list("kind", flat=True))
-    assert kinds == ["created", "truck dispatched", "truck at warehouse", "loaded", "delivered"]
+    assert kinds == [
+        "created",
+        "truck dispatched",
+        "truck at warehouse",
+        "loaded",
+        "out for delivery",
+        "delivered",
+    ]
 
 
 def test_a_repeated_or_late_load_changes_nothing(world):

@@ -2,6 +2,7 @@
 ``amazon_ups.common.settings``."""
 
 import os
+from pathlib import Path
 
 from amazon_ups.common.settings import *  # noqa: F403
 from amazon_ups.common.settings import COMMON_APPS, databases, email, secret_key
@@ -17,6 +18,7 @@ INSTALLED_APPS = [
     *COMMON_APPS,
     "amazon_ups.ups.shipments",
     "amazon_ups.ups.dispatch",
+    "amazon_ups.ups.accounts",
 ]
 
 # Separate cookie names: both sites run on localhost in the demo.
@@ -25,3 +27,11 @@ CSRF_COOKIE_NAME = "ups_csrftoken"
 
 # How many trucks UPS brings when it creates a world.
 UPS_TRUCKS = int(os.environ.get("UPS_TRUCKS", "10"))
+
+# The site's frame (base.html, the auth pages) and its stylesheet belong to no one app.
+_HERE = Path(__file__).resolve().parent
+TEMPLATES = [{**TEMPLATES[0], "DIRS": [_HERE / "templates"]}]  # noqa: F405
+STATICFILES_DIRS = [_HERE / "static"]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "shipments:mine"
+LOGOUT_REDIRECT_URL = "shipments:home"

@@ -81,8 +81,11 @@ class Dispatcher:
             self.world.drop("Amazon announced another world")
             self.world.retry_at = 0.0
         try:
+            shipments.depart_overdue()
             shipments.serve_waiting()
             shipments.confirm_deliveries()
+            # After the turn's reads: the world's answers to a re-sent delivery settle here.
+            shipments.redirects_settle()
         except DatabaseError:
             raise
         except Exception:

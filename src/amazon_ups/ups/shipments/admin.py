@@ -47,15 +47,28 @@ class PackageAdmin(ReadOnly):
         "account",
         "updated_at",
     ]
-    list_filter = ["status"]
-    search_fields = ["id"]
+    list_filter = ["status", "warehouse"]
+    list_select_related = ["warehouse", "truck", "account"]
+    search_fields = ["id", "account__number", "account__user__username"]
+    date_hierarchy = "created_at"
     inlines = [ItemInline, EventInline]
+
+
+class TruckPackageInline(ReadOnlyMixin, admin.TabularInline):
+    model = Package
+    fk_name = "truck"
+    fields = ["id", "status", "dest_x", "dest_y"]
+    verbose_name_plural = "packages on or assigned to it"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).exclude(status__in=["delivered", "failed"])
 
 
 @admin.register(Truck)
 class TruckAdmin(ReadOnly):
     list_display = ["id", "status", "x", "y", "warehouse", "updated_at"]
     list_filter = ["status"]
+    inlines = [TruckPackageInline]
 
 
 @admin.register(Warehouse)
@@ -65,5 +78,21 @@ class WarehouseAdmin(ReadOnly):
 
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
-    list_display = ["number", "user"]
-    search_fields = ["number", "user__username"]
+    """The number is the link between a user and their packages: it never changes."""
+
+    list_display = ["number", "user", "email", "packages"]
+    list_select_related = ["user"]
+    search_fields = ["number", "user__username", "user__email"]
+    readonly_fields = ["number"]
+    raw_id_fields = ["user"]
+
+    def has_add_permission(self, request, obj=None):
+        return False  # accounts are made by sign-up (or by a user's profile page)
+
+    @admin.display(description="email")
+    def email(self, account: Account) -> str:
+        return account.user.email
+
+    @admin.display(description="packages")
+    def packages(self, account: Account) -> int:
+        return account.packages.count()

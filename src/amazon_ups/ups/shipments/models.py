@@ -41,6 +41,12 @@ class Truck(models.Model):
         related_name="trucks",
         help_text="where it is heading or standing, while it serves a pickup",
     )
+    loading_deadline = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="standing at a warehouse with some packages loaded: if no other package "
+        "is loaded before this, it leaves with what it has",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -110,6 +116,22 @@ class Package(models.Model):
         null=True,
         blank=True,
         help_text="our UGoDeliver carrying it; out for delivery once the world acks it",
+    )
+    redirect_seqnum = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="our UGoDeliver re-sending it to a new place while out for delivery, "
+        "until the world has answered it",
+    )
+    redirect_from_x = models.IntegerField(
+        null=True, blank=True, help_text="where the world takes it if the redirect is too late"
+    )
+    redirect_from_y = models.IntegerField(null=True, blank=True)
+    delivery_unsettled_truck = models.IntegerField(
+        null=True,
+        blank=True,
+        help_text="the world delivered it (by this truck) while a redirect was unanswered: "
+        "where is settled with the redirect",
     )
     pickup_refusals = models.PositiveSmallIntegerField(default=0)
     failure = models.CharField(max_length=300, blank=True)

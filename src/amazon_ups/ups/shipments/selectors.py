@@ -1,10 +1,41 @@
-"""Reads of packages and trucks, for the web pages."""
+"""Reads of packages, trucks and warehouses, for the web pages and the map."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from dataclasses import dataclass
+from datetime import datetime
 
-from amazon_ups.ups.shipments.models import Package, PackageEvent, PackageItem, Truck
+from django.db.models import Q, QuerySet
+
+from amazon_ups.ups.shipments.models import (
+    Account,
+    Package,
+    PackageEvent,
+    PackageItem,
+    PackageStatus,
+    Truck,
+    Warehouse,
+)
+
+MAX_PACKAGE_ID = 2**63 - 1
+# Statuses a recipient calls "on its way".
+IN_TRANSIT = (
+    PackageStatus.CREATED,
+    PackageStatus.TRUCK_DISPATCHED,
+    PackageStatus.TRUCK_AT_WAREHOUSE,
+    PackageStatus.LOADED,
+    PackageStatus.OUT_FOR_DELIVERY,
+)
+# How many packages the operator's map shows at most (the newest).
+MAP_STAFF_PACKAGES = 500
+
+
+def tracking_number(text: str) -> int | None:
+    """The package id written in ``text``, or None if it cannot be one."""
+    text = text.strip()
+    if not text.isdigit() or len(text) > 19 or int(text) > MAX_PACKAGE_ID:
+        return None
+    return int(text)
 
 
 def package_list() -> QuerySet[Package]:
@@ -12,7 +43,35 @@ def package_list() -> QuerySet[Package]:
 
 
 def package_get(package_id: int) -> Package | None:
+    if package_id > MAX_PACKAGE_ID:
+        return None
     return Package.objects.select_related("warehouse", "truck").filter(id=package_id).first()
+
+
+def package_of_user(package_id: int, user) -> Package | None:
+    """The package if ``user`` owns it (through their UPS account), else None."""
+    if not user.is_authenticated or package_id > MAX_PACKAGE_ID:
+        return None
+    return (
+        Package.objects.select_related("warehouse", "truck", "account")
+        .filter(id=package_id, account__user=user)
+        .first()
+    )
+
+
+def packages_of_user(
+    user, *, status: str = "", state: str = "", number: int | None = None
+) -> QuerySet[Package]:
+    packages = Package.objects.select_related("warehouse").filter(account__user=user)
+    if status:
+        packages = packages.filter(status=status)
+    if state == "in_transit":
+        packages = packages.filter(status__in=IN_TRANSIT)
+    elif state == "delivered":
+        packages = packages.filter(status=PackageStatus.DELIVERED)
+    if number is not None:
+        packages = packages.filter(id=number)
+    return packages.order_by("-created_at", "-id")
 
 
 def package_events(package: Package) -> QuerySet[PackageEvent]:
@@ -23,9 +82,115 @@ def package_items(package: Package) -> QuerySet[PackageItem]:
     return package.items.order_by("id")
 
 
+def account_of(user) -> Account | None:
+    if not user.is_authenticated:
+        return None
+    return Account.objects.filter(user=user).first()
+
+
+# -- the timeline, in a recipient's words ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    kind: str
+    what: str
+    at: datetime
+    place: tuple[int, int] | None
+    detail: str = ""
+
+
+def _wording(event: PackageEvent, package: Package) -> tuple[str, str]:
+    warehouse = f"warehouse {package.warehouse_id}"
+    place = f"({event.x}, {event.y})" if event.x is not None else ""
+    words = {
+        PackageStatus.CREATED: ("Label created", "the store is preparing it"),
+        PackageStatus.TRUCK_DISPATCHED: ("A truck is on its way to pick it up", ""),
+        PackageStatus.TRUCK_AT_WAREHOUSE: (f"Truck at {warehouse}", "waiting to be loaded"),
+        PackageStatus.LOADED: (f"Picked up at {warehouse} {place}".strip(), ""),
+        PackageStatus.OUT_FOR_DELIVERY: ("Out for delivery", ""),
+        PackageStatus.DELIVERED: (f"Delivered at {place}".strip(), ""),
+        PackageStatus.FAILED: ("Cannot be delivered", event.note),
+        "redirected": (f"New delivery address: {place}", event.note),
+        "redirect too late": (
+            f"Change of address to {place} came too late",
+            "the truck delivered before it got the new address",
+        ),
+        "redirect failed": (
+            f"Change of address to {place} not accepted by the truck",
+            "the package goes to the address it had",
+        ),
+        "pickup refused": ("Pickup delayed", "another truck is being sent"),
+        "delivery refused": ("Delivery delayed", "the truck leaves again shortly"),
+    }
+    return words.get(event.kind, (event.kind.capitalize(), event.note))
+
+
+def package_timeline(package: Package) -> list[TimelineEntry]:
+    entries = []
+    for event in package_events(package):
+        what, detail = _wording(event, package)
+        place = (event.x, event.y) if event.x is not None else None
+        entries.append(TimelineEntry(event.kind, what, event.at, place, detail))
+    return entries
+
+
+def redirect_too_late(package: Package) -> TimelineEntry | None:
+    """The last lost redirect of a delivered package, to tell its owner plainly."""
+    if package.status != PackageStatus.DELIVERED:
+        return None
+    event = package.events.filter(kind="redirect too late").order_by("-at", "-id").first()
+    if event is None:
+        return None
+    what, detail = _wording(event, package)
+    return TimelineEntry(event.kind, what, event.at, (event.x, event.y), detail)
+
+
+def delivered_place(package: Package) -> tuple[int, int] | None:
+    event = package.events.filter(kind=PackageStatus.DELIVERED).order_by("-at", "-id").first()
+    return (event.x, event.y) if event is not None and event.x is not None else None
+
+
+# -- trucks and the map ----------------------------------------------------------------
+
+
 def truck_list() -> QuerySet[Truck]:
     return Truck.objects.select_related("warehouse").order_by("id")
 
 
 def truck_ids() -> set[int]:
     return set(Truck.objects.values_list("id", flat=True))
+
+
+def map_data(user) -> dict:
+    """What the live map draws. Anyone sees the trucks and warehouses (the carrier's
+    fleet is no secret, and no package can be told from them); a signed-in user also
+    sees where their own packages go; staff see every package (the newest ones)."""
+    role = "staff" if user.is_staff else ("user" if user.is_authenticated else "anonymous")
+    data = {
+        "role": role,
+        "warehouses": [{"id": w.id, "x": w.x, "y": w.y} for w in Warehouse.objects.order_by("id")],
+        "trucks": [
+            {
+                "id": t.id,
+                "x": t.x,
+                "y": t.y,
+                "status": t.status,
+                "label": t.get_status_display(),
+            }
+            for t in Truck.objects.order_by("id")
+        ],
+        "packages": [],
+    }
+    if role == "anonymous":
+        return data
+    packages = Package.objects.order_by("-id")
+    if role == "user":
+        packages = packages.filter(account__user=user)
+    else:
+        packages = packages.filter(Q(status__in=IN_TRANSIT) | Q(account__user=user))
+    data["packages"] = [
+        {"id": p.id, "x": p.dest_x, "y": p.dest_y, "status": p.status, "truck": p.truck_id}
+        for p in packages[:MAP_STAFF_PACKAGES]
+    ]
+    return data

@@ -8,8 +8,9 @@ Functions called from elsewhere (the daemon's tick, management commands) open
 their own transaction.
 
 Messages can arrive in any order and more than once, so a package's status
-only moves forward (``STATUS_RANK``); the one way back, a refused pickup that
-puts a package back in the queue, is our own decision (``pickup_refused``).
+only moves forward (``STATUS_RANK``); the one way back, putting a package back in
+the queue for another truck, is our own decision (a refused pickup,
+``pickup_refused``; a truck that left without it, ``depart_overdue``).
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Exists, Min, OuterRef, Q
+from django.db.models import Count, Exists, Min, OuterRef, Q
 from django.utils import timezone
 
+from amazon_ups.common.mail.services import queue_email
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.protocol import au_pb2
@@ -94,7 +96,29 @@ def _advance(
     package.status = status
     package.save()
     _event(package, status, x, y, note)
+    if status in OWNER_EMAILS:
+        _email_owner(package, status, x, y)
     return True
+
+
+# The moments the owner hears of by email: (template, ref prefix).
+OWNER_EMAILS = {
+    PackageStatus.OUT_FOR_DELIVERY: ("shipments/email/out_for_delivery", "pkg-out"),
+    PackageStatus.DELIVERED: ("shipments/email/delivered", "pkg-delivered"),
+}
+
+
+def _email_owner(package: Package, status: str, x: int | None, y: int | None) -> None:
+    account = package.account
+    if account is None:
+        return
+    template, ref = OWNER_EMAILS[status]
+    queue_email(
+        to=account.user.email,
+        template=template,
+        context={"package": package, "user": account.user, "x": x, "y": y},
+        ref=f"{ref}:{package.id}",
+    )
 
 
 def _fail(package: Package, reason: str, origin_seqnum: int | None = None) -> bool:
@@ -246,8 +270,28 @@ def amazon_error(origin_seqnum: int, package_id: int | None, text: str) -> None:
 # -- trucks ----------------------------------------------------------------------------
 
 
-def _truck_for(warehouse: Warehouse) -> Truck | None:
-    """A truck heading to or standing at ``warehouse`` that has not begun loading."""
+# Packages a truck has been given for its current trip: waiting for it at the
+# warehouse, or on it but not sent out yet.
+def _given(truck: Truck):
+    return Package.objects.filter(truck=truck).filter(
+        Q(status__in=AWAITING_LOAD) | Q(status=PackageStatus.LOADED, delivery_seqnum=None)
+    )
+
+
+def _free_trucks():
+    """Trucks with nothing given for a trip, where the world accepts a pickup (it
+    refuses one for a truck that is traveling or loading)."""
+    busy = Package.objects.filter(truck=OuterRef("pk")).filter(
+        Q(status__in=AWAITING_LOAD) | Q(status=PackageStatus.LOADED, delivery_seqnum=None)
+    )
+    return Truck.objects.filter(
+        status__in=[TruckStatus.IDLE, TruckStatus.ARRIVE_WAREHOUSE]
+    ).exclude(Exists(busy))
+
+
+def _truck_for(warehouse: Warehouse, limit: int) -> Truck | None:
+    """A truck heading to or standing at ``warehouse`` that has not begun loading and
+    has fewer than ``limit`` packages; the least loaded one, so trucks fill evenly."""
     # Once loading has begun the truck takes no more: it leaves when what it was
     # given is loaded, instead of waiting for packages that keep coming.
     loading_begun = Package.objects.filter(
@@ -256,26 +300,24 @@ def _truck_for(warehouse: Warehouse) -> Truck | None:
     return (
         Truck.objects.filter(warehouse=warehouse, status__in=[TruckStatus.TRAVELING, *AT_WAREHOUSE])
         .exclude(Exists(loading_begun))
-        .order_by("id")
+        .annotate(waiting=Count("packages", filter=Q(packages__status__in=AWAITING_LOAD)))
+        .filter(waiting__lt=limit)
+        .order_by("waiting", "id")
         .first()
     )
 
 
-def _send_free_truck(warehouse: Warehouse) -> Truck | None:
-    """Send the nearest free truck to ``warehouse``; None if every truck is busy."""
-    # A truck is busy while packages wait for it at a warehouse, or are on it but
-    # not sent out yet.
-    busy = Package.objects.filter(truck=OuterRef("pk")).filter(
-        Q(status__in=AWAITING_LOAD) | Q(status=PackageStatus.LOADED, delivery_seqnum=None)
+def _send_free_truck(warehouse: Warehouse, rule: planning.Policy) -> Truck | None:
+    """Send a free truck to ``warehouse`` (the nearest one, unless ``rule`` is the naive
+    baseline); None if every truck is busy."""
+    truck_id = planning.choose_truck(
+        (warehouse.x, warehouse.y), _free_trucks().values_list("id", "x", "y"), rule
     )
-    # The world refuses a pickup for a truck that is traveling or loading.
-    free = Truck.objects.filter(
-        status__in=[TruckStatus.IDLE, TruckStatus.ARRIVE_WAREHOUSE]
-    ).exclude(Exists(busy))
-    truck_id = planning.nearest((warehouse.x, warehouse.y), free.values_list("id", "x", "y"))
     if truck_id is None:
         return None
     truck = Truck.objects.get(id=truck_id)
+    if truck.status in AT_WAREHOUSE and truck.warehouse_id == warehouse.id:
+        return truck  # already there: Amazon can load it at once
     messaging.send(
         _world_peer(),
         "pickups",
@@ -284,6 +326,7 @@ def _send_free_truck(warehouse: Warehouse) -> Truck | None:
     )
     truck.status = TruckStatus.TRAVELING
     truck.warehouse = warehouse
+    truck.loading_deadline = None
     truck.save()
     return truck
 
@@ -300,6 +343,8 @@ def _announce(package: Package, truck: Truck) -> None:
         warehouse.y,
         note=f"truck {truck.id}",
     ):
+        # A package announced before (its truck left without it) is announced again
+        # with a newer seqnum: Amazon loads onto the truck of the latest TruckArrived.
         messaging.send(
             AMAZON,
             "arrived",
@@ -310,32 +355,52 @@ def _announce(package: Package, truck: Truck) -> None:
         )
 
 
-def _serve_warehouse(warehouse: Warehouse) -> int:
-    """Give the packages waiting at ``warehouse`` a truck: one already going there
-    (several packages share it), else the nearest free one. Returns how many got one."""
-    waiting = list(
-        Package.objects.filter(
-            warehouse=warehouse, status=PackageStatus.CREATED, truck=None
-        ).order_by("id")
-    )
-    if not waiting:
-        return 0
-    truck = _truck_for(warehouse) or _send_free_truck(warehouse)
-    if truck is None:
-        return 0
-    for package in waiting:
-        package.warehouse = warehouse
-        if truck.status in AT_WAREHOUSE:
-            _announce(package, truck)
-        else:
-            package.truck = truck
-            _advance(package, PackageStatus.TRUCK_DISPATCHED, note=f"truck {truck.id}")
-    return len(waiting)
+def _serve_warehouse(warehouse: Warehouse, max_batches: int | None = None) -> int:
+    """Give the packages waiting at ``warehouse`` a truck, oldest first, in at most
+    ``max_batches`` batches. Returns how many packages got a truck.
+
+    Packages share a truck already going there until it has ``share`` of them; then
+    the nearest free truck is sent too, so a burst is spread over idle trucks; when
+    no truck is free, the trucks going there take up to their ``capacity``."""
+    rule = dispatch_selectors.policy()
+    waiting = Package.objects.filter(
+        warehouse=warehouse, status=PackageStatus.CREATED, truck=None
+    ).order_by("id")
+    served = batches = 0
+    while max_batches is None or batches < max_batches:
+        batch = list(waiting[: rule.capacity])
+        if not batch:
+            break
+        limit = rule.share
+        truck = _truck_for(warehouse, limit) or _send_free_truck(warehouse, rule)
+        if truck is None:
+            limit = rule.capacity
+            truck = _truck_for(warehouse, limit)
+        if truck is None:
+            break
+        batch = batch[: max(limit - _given(truck).count(), 0)]
+        if not batch:
+            break
+        batches += 1
+        for package in batch:
+            package.warehouse = warehouse
+            if truck.status in AT_WAREHOUSE:
+                _announce(package, truck)
+            else:
+                package.truck = truck
+                _advance(package, PackageStatus.TRUCK_DISPATCHED, note=f"truck {truck.id}")
+        served += len(batch)
+    return served
 
 
 def serve_waiting() -> int:
-    """Packages that found every truck busy get one now, if one is free; oldest first."""
-    if dispatch_selectors.world_id() is None:
+    """Packages that found every truck busy get one now, if one is free. Warehouses
+    take turns, oldest waiting package first, one batch each per turn, so a burst at
+    one warehouse does not take every free truck while others wait."""
+    # A package waits only while no truck going to its warehouse has room (it joins
+    # such a truck at once, and a truck arriving takes the packages waiting there), so
+    # without a free truck there is nothing to do: the daemon's every turn costs one query.
+    if dispatch_selectors.world_id() is None or not _free_trucks().exists():
         return 0
     warehouse_ids = list(
         Package.objects.filter(status=PackageStatus.CREATED, truck=None)
@@ -345,17 +410,31 @@ def serve_waiting() -> int:
         .values_list("warehouse", flat=True)
     )
     served = 0
-    for warehouse_id in warehouse_ids:
-        with transaction.atomic():
-            served += _serve_warehouse(Warehouse.objects.get(id=warehouse_id))
+    while warehouse_ids:
+        still_waiting = []
+        for warehouse_id in warehouse_ids:
+            with transaction.atomic():
+                warehouse = Warehouse.objects.get(id=warehouse_id)
+                got = _serve_warehouse(warehouse, max_batches=1)
+                left = Package.objects.filter(
+                    warehouse=warehouse, status=PackageStatus.CREATED, truck=None
+                ).exists()
+            served += got
+            if got and left:
+                still_waiting.append(warehouse_id)
+        warehouse_ids = still_waiting
     return served
 
 
 def _go_deliver(truck: Truck, packages: list[Package]) -> None:
-    """Send ``truck`` out with ``packages``, nearest stop first. They are out for
+    """Send ``truck`` out with ``packages`` in a short route order. They are out for
     delivery once the world acks the command (``confirm_deliveries``)."""
     by_id = {package.id: package for package in packages}
-    order = planning.route_order((truck.x, truck.y), [(p.id, p.dest_x, p.dest_y) for p in packages])
+    order = planning.route_order(
+        (truck.x, truck.y),
+        [(p.id, p.dest_x, p.dest_y) for p in packages],
+        improve=dispatch_selectors.policy().improve_routes,
+    )
     command = wu.UGoDeliver(truckid=truck.id)
     for package_id in order:
         package = by_id[package_id]
@@ -366,20 +445,63 @@ def _go_deliver(truck: Truck, packages: list[Package]) -> None:
     )
     truck.status = TruckStatus.DELIVERING
     truck.warehouse = None
+    truck.loading_deadline = None
     truck.save()
 
 
-def _depart_if_ready(truck: Truck) -> None:
-    """A truck at a warehouse leaves once every package announced there is loaded."""
-    if truck.status not in AT_WAREHOUSE:
-        return
-    if Package.objects.filter(truck=truck, status__in=AWAITING_LOAD).exists():
-        return
-    cargo = list(
+def _cargo(truck: Truck) -> list[Package]:
+    """Packages on ``truck`` that it has not been sent out with yet."""
+    return list(
         Package.objects.filter(truck=truck, status=PackageStatus.LOADED, delivery_seqnum=None)
     )
+
+
+def _depart_if_ready(truck: Truck) -> None:
+    """A truck at a warehouse leaves once every package announced there is loaded.
+    While it waits with some on board, each load gives the rest a new deadline
+    (``UPS_LOADING_WAIT``): past it, ``depart_overdue`` sends the truck off."""
+    if truck.status not in AT_WAREHOUSE:
+        return
+    cargo = _cargo(truck)
+    if Package.objects.filter(truck=truck, status__in=AWAITING_LOAD).exists():
+        if cargo:
+            truck.loading_deadline = timezone.now() + dispatch_selectors.loading_wait()
+            truck.save(update_fields=["loading_deadline", "updated_at"])
+        return
     if cargo:
         _go_deliver(truck, cargo)
+
+
+def depart_overdue() -> int:
+    """Trucks that waited past their loading deadline leave with what is loaded. The
+    packages they were waiting for go back to the queue and get the next truck (that
+    truck's arrival is announced to Amazon anew). Returns how many trucks left."""
+    if dispatch_selectors.world_id() is None:
+        return 0
+    overdue = Truck.objects.filter(status__in=AT_WAREHOUSE, loading_deadline__lte=timezone.now())
+    left = 0
+    for truck_id in overdue.values_list("id", flat=True):
+        with transaction.atomic():
+            truck = Truck.objects.select_related("warehouse").get(id=truck_id)
+            if truck.status not in AT_WAREHOUSE or truck.loading_deadline is None:
+                continue
+            cargo = _cargo(truck)
+            truck.loading_deadline = None
+            if not cargo:
+                truck.save(update_fields=["loading_deadline", "updated_at"])
+                continue
+            for package in Package.objects.filter(truck=truck, status__in=AWAITING_LOAD):
+                package.truck = None
+                package.announced = False
+                package.status = PackageStatus.CREATED
+                package.save()
+                _event(package, "truck left without it", note=f"truck {truck.id}: not ready")
+            warehouse = truck.warehouse
+            _go_deliver(truck, cargo)
+            if warehouse is not None:
+                _serve_warehouse(warehouse)
+            left += 1
+    return left
 
 
 def confirm_deliveries() -> int:
@@ -403,15 +525,20 @@ def confirm_deliveries() -> int:
             for package in Package.objects.filter(
                 status=PackageStatus.LOADED, delivery_seqnum=seqnum
             ):
-                if _advance(package, PackageStatus.OUT_FOR_DELIVERY, note=f"truck {truck_id}"):
-                    messaging.send(
-                        AMAZON,
-                        "out_for_delivery",
-                        au_pb2.OutForDelivery(package_id=package.id, truck_id=truck_id),
-                        ref=f"package:{package.id}",
-                    )
-                    moved += 1
+                moved += _out_for_delivery(package, truck_id)
     return moved
+
+
+def _out_for_delivery(package: Package, truck_id: int) -> bool:
+    if not _advance(package, PackageStatus.OUT_FOR_DELIVERY, note=f"truck {truck_id}"):
+        return False
+    messaging.send(
+        AMAZON,
+        "out_for_delivery",
+        au_pb2.OutForDelivery(package_id=package.id, truck_id=truck_id),
+        ref=f"package:{package.id}",
+    )
+    return True
 
 
 # -- the world reports -----------------------------------------------------------------
@@ -456,6 +583,7 @@ def truck_idle(truck_id: int, x: int, y: int) -> None:
     truck.status = TruckStatus.IDLE
     truck.x, truck.y = x, y
     truck.warehouse = None
+    truck.loading_deadline = None
     truck.save()
 
 
@@ -480,6 +608,17 @@ def package_delivered(truck_id: int, package_id: int) -> None:
     if package is None:
         logger.warning("the world delivered package %d, which UPS does not know", package_id)
         return
+    if package.status == PackageStatus.LOADED and package.delivery_seqnum is not None:
+        # The world's ack of the UGoDeliver came in the same response as this delivery
+        # (a fast world): it was out for delivery all the same, and Amazon hears so.
+        _out_for_delivery(package, truck_id)
+    if _redirect_unsettled_at_delivery(package, truck_id):
+        return
+    _delivered_at_destination(package, truck_id)
+
+
+def _delivered_at_destination(package: Package, truck_id: int) -> None:
+    """The world delivered ``package`` where it last accepted its destination (dest_x, y)."""
     Truck.objects.filter(id=truck_id).update(x=package.dest_x, y=package.dest_y)
     if _advance(
         package,
@@ -539,6 +678,8 @@ def deliveries_refused(seqnum: int, truck_id: int, package_ids: list[int], text:
     cannot be delivered by that truck: it fails. If none is named, the whole command
     was refused: its packages wait for the truck's next departure."""
     logger.warning("the world refused deliveries of truck %d (%s): %s", truck_id, package_ids, text)
+    if _redirect_refused(seqnum, text):
+        return
     named = {int(n) for n in PACKAGE_IN_TEXT.findall(text)} & set(package_ids)
     if named:
         for package in Package.objects.filter(id__in=named):
@@ -602,3 +743,189 @@ def demo_user_ensure(username: str, password: str) -> Account:
         user.save()
     account = Account.objects.filter(user=user).first()
     return account or account_create(user)
+
+
+# -- redirect ---------------------------------------------------------------------------
+#
+# The owner changes where a package goes. Before the world has the package's delivery
+# (not yet sent out), the new place is simply recorded and dispatch uses it. Once a
+# UGoDeliver carrying it is out, the world keeps its own copy of the destination: we
+# send the delivery again with the new place (the world changes the stop in place)
+# and the change is in force only when the world has accepted that command. If the
+# world delivered first, the redirect lost the race: the package is where the world
+# left it. The store hears of a change once it is in force (DestinationChanged), never
+# of a lost one (protocol 5.7).
+
+INT32 = (-(2**31), 2**31 - 1)
+REDIRECTABLE = (
+    PackageStatus.CREATED,
+    PackageStatus.TRUCK_DISPATCHED,
+    PackageStatus.TRUCK_AT_WAREHOUSE,
+    PackageStatus.LOADED,
+    PackageStatus.OUT_FOR_DELIVERY,
+)
+
+
+@dataclass(frozen=True)
+class RedirectResult:
+    accepted: bool
+    message: str
+    # True when the new place went to the truck in the world (out for delivery), so
+    # it is in force only once the world accepts it.
+    resent: bool = False
+
+
+def _delivered_event(package: Package) -> PackageEvent | None:
+    return package.events.filter(kind=PackageStatus.DELIVERED).order_by("-at", "-id").first()
+
+
+def _too_late(package: Package) -> str:
+    event = _delivered_event(package)
+    if event is None or event.x is None:
+        return f"Too late: package {package.id} was already delivered."
+    at = timezone.localtime(event.at).strftime("%H:%M")
+    return f"Too late: package {package.id} was delivered at ({event.x}, {event.y}) at {at}."
+
+
+def _destination_changed(package: Package) -> None:
+    messaging.send(
+        AMAZON,
+        "redirected",
+        au_pb2.DestinationChanged(package_id=package.id, x=package.dest_x, y=package.dest_y),
+        ref=f"package:{package.id}",
+    )
+
+
+def _resend_delivery(package: Package) -> int:
+    """Send the package's delivery again, to its new place, on the truck that has it."""
+    command = wu.UGoDeliver(truckid=package.truck_id)
+    command.packages.add(packageid=package.id, x=package.dest_x, y=package.dest_y)
+    sent = messaging.send(_world_peer(), "deliveries", command, ref=f"package:{package.id}")
+    return sent.seqnum
+
+
+def package_redirect(package: Package, *, x: int, y: int, by_user) -> RedirectResult:
+    """Send ``package`` to (x, y) instead, on its owner's word."""
+    if not all(isinstance(v, int) and INT32[0] <= v <= INT32[1] for v in (x, y)):
+        raise ValueError(f"({x}, {y}) is not a place on the grid")
+    with transaction.atomic():
+        package = (
+            Package.objects.select_for_update()
+            .select_related("account", "truck")
+            .filter(id=package.id)
+            .first()
+        )
+        if package is None or package.account is None or package.account.user_id != by_user.pk:
+            return RedirectResult(False, "No package with that number is yours.")
+        if package.status == PackageStatus.DELIVERED:
+            return RedirectResult(False, _too_late(package))
+        if package.status not in REDIRECTABLE:
+            return RedirectResult(
+                False, f"Package {package.id} cannot be delivered, so it cannot be redirected."
+            )
+        if package.redirect_seqnum is not None:
+            return RedirectResult(
+                False,
+                "The truck has not yet confirmed your last change of address; "
+                "try again in a moment.",
+            )
+        if (package.dest_x, package.dest_y) == (x, y):
+            return RedirectResult(True, f"Package {package.id} already goes to ({x}, {y}).")
+        old = (package.dest_x, package.dest_y)
+        package.dest_x, package.dest_y = x, y
+        world_has_it = package.delivery_seqnum is not None and package.truck_id is not None
+        if not world_has_it:
+            package.save()
+            _event(package, "redirected", x, y, note=f"instead of ({old[0]}, {old[1]})")
+            _destination_changed(package)
+            return RedirectResult(True, f"Package {package.id} will be delivered at ({x}, {y}).")
+        package.redirect_from_x, package.redirect_from_y = old
+        package.redirect_seqnum = _resend_delivery(package)
+        package.save()
+        _event(package, "redirected", x, y, note=f"instead of ({old[0]}, {old[1]}); told the truck")
+        return RedirectResult(
+            True,
+            f"The truck is on its way: we told it to deliver package {package.id} at ({x}, {y}) "
+            f"instead. If it gets there first, the package is delivered at "
+            f"({old[0]}, {old[1]}).",
+            resent=True,
+        )
+
+
+def _redirect_clear(package: Package) -> None:
+    package.redirect_seqnum = None
+    package.redirect_from_x = package.redirect_from_y = None
+    package.delivery_unsettled_truck = None
+
+
+def _redirect_lost(package: Package, why: str) -> None:
+    """The world did not take the new place: the package goes (or went) to the old one."""
+    asked = (package.dest_x, package.dest_y)
+    package.dest_x, package.dest_y = package.redirect_from_x, package.redirect_from_y
+    truck_id = package.delivery_unsettled_truck
+    _redirect_clear(package)
+    package.save()
+    if truck_id is not None:
+        _delivered_at_destination(package, truck_id)
+    _event(package, why, asked[0], asked[1], note=f"kept ({package.dest_x}, {package.dest_y})")
+
+
+def _redirect_unsettled_at_delivery(package: Package, truck_id: int) -> bool:
+    """The world delivered ``package``; True if where is not known yet (decided by
+    ``redirects_settle`` at the end of the daemon's turn)."""
+    if package.redirect_seqnum is None:
+        return False
+    sent = messaging_selectors.origin(_world_peer(), package.redirect_seqnum)
+    if sent is None or sent.acked_at is None:
+        # The world has not read the new place: it delivered at the old one.
+        package.delivery_unsettled_truck = truck_id
+        _redirect_lost(package, "redirect too late")
+        return True
+    # The world read the redirect, but maybe only after this delivery: its error saying
+    # so may follow in the same batch. redirects_settle decides after the batch.
+    package.delivery_unsettled_truck = truck_id
+    package.save()
+    return True
+
+
+def _redirect_refused(seqnum: int, text: str) -> bool:
+    """The world refused our re-sent delivery ``seqnum``; False if it was no redirect."""
+    package = Package.objects.filter(redirect_seqnum=seqnum).first()
+    if package is None:
+        return False
+    late = "already delivered" in text
+    _redirect_lost(package, "redirect too late" if late else "redirect failed")
+    return True
+
+
+def redirects_settle() -> int:
+    """Redirects the world has accepted (acked, no error) are in force: tell Amazon, or,
+    for a package delivered meanwhile, record the delivery at the new place. Called
+    once per daemon turn, after the turn's messages; returns how many settled."""
+    peer = dispatch_selectors.world_peer()
+    if peer is None:
+        return 0
+    settled = 0
+    for package_id, seqnum in Package.objects.exclude(redirect_seqnum=None).values_list(
+        "id", "redirect_seqnum"
+    ):
+        sent = messaging_selectors.origin(peer, seqnum)
+        if sent is None or sent.acked_at is None:
+            continue
+        with transaction.atomic():
+            package = (
+                Package.objects.select_for_update()
+                .filter(id=package_id, redirect_seqnum=seqnum)
+                .first()
+            )
+            if package is None:
+                continue
+            truck_id = package.delivery_unsettled_truck
+            _redirect_clear(package)
+            package.save()
+            if truck_id is not None:
+                _delivered_at_destination(package, truck_id)
+            elif package.status not in (PackageStatus.DELIVERED, PackageStatus.FAILED):
+                _destination_changed(package)
+            settled += 1
+    return settled

@@ -1,0 +1,46 @@
+from django import forms
+
+from amazon_ups.ups.shipments.models import PackageStatus
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+class GridCoordinate(forms.IntegerField):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(
+            min_value=INT32_MIN,
+            max_value=INT32_MAX,
+            error_messages={
+                "required": "Enter a whole number.",
+                "invalid": "Enter a whole number, like 12 or -4.",
+                "min_value": f"The grid starts at {INT32_MIN}.",
+                "max_value": f"The grid ends at {INT32_MAX}.",
+            },
+            **kwargs,
+        )
+        # A plain text box with a numeric keypad: browsers' number boxes would hide
+        # a typo behind their own message.
+        self.widget = forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"})
+
+
+class RedirectForm(forms.Form):
+    x = GridCoordinate(label="New x")
+    y = GridCoordinate(label="New y")
+
+
+class PackageFilterForm(forms.Form):
+    STATES = [("", "All"), ("in_transit", "On its way"), ("delivered", "Delivered")]
+
+    q = forms.CharField(label="Tracking number", required=False, max_length=30)
+    state = forms.ChoiceField(label="Show", choices=STATES, required=False)
+    status = forms.ChoiceField(
+        label="Status", choices=[("", "Any status"), *PackageStatus.choices], required=False
+    )
+
+    def clean_q(self) -> int | None:
+        text = self.cleaned_data["q"].strip()
+        if not text:
+            return None
+        if not text.isdigit() or int(text) > 2**63 - 1:
+            raise forms.ValidationError("A tracking number is made of digits only.")
+        return int(text)

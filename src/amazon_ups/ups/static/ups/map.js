@@ -1,0 +1,103 @@
+// The live map: polls /map.json every second and redraws the SVG. Plain JS, no build.
+(function () {
+  "use strict";
+  var svg = document.getElementById("map");
+  if (!svg) return;
+  var NS = "http://www.w3.org/2000/svg";
+  var COLOURS = {
+    "idle": "#8a8178",
+    "traveling": "#1d5fa8",
+    "arrive warehouse": "#7b3fa0",
+    "loading": "#d98a00",
+    "delivering": "#23723a"
+  };
+  document.querySelectorAll("[data-truck-status]").forEach(function (swatch) {
+    swatch.style.background = COLOURS[swatch.getAttribute("data-truck-status")] || "#000";
+  });
+  var box = null; // grows only, so the map does not jump as trucks move
+
+  function el(name, attrs, text) {
+    var node = document.createElementNS(NS, name);
+    Object.keys(attrs).forEach(function (key) { node.setAttribute(key, attrs[key]); });
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function fit(points) {
+    points.forEach(function (p) {
+      if (!box) box = { x0: p.x, x1: p.x, y0: p.y, y1: p.y };
+      box.x0 = Math.min(box.x0, p.x); box.x1 = Math.max(box.x1, p.x);
+      box.y0 = Math.min(box.y0, p.y); box.y1 = Math.max(box.y1, p.y);
+    });
+    if (!box) box = { x0: -10, x1: 10, y0: -10, y1: 10 };
+    var size = Math.max(box.x1 - box.x0, box.y1 - box.y0, 10);
+    var pad = size * 0.08;
+    var cx = (box.x0 + box.x1) / 2, cy = (box.y0 + box.y1) / 2;
+    return { x: cx - size / 2 - pad, y: -(cy + size / 2 + pad), size: size + 2 * pad };
+  }
+
+  function clear(id) {
+    var group = document.getElementById(id);
+    while (group.firstChild) group.removeChild(group.firstChild);
+    return group;
+  }
+
+  function draw(data) {
+    var points = [].concat(data.warehouses, data.trucks, data.packages);
+    var view = fit(points);
+    svg.setAttribute("viewBox", [view.x, view.y, view.size, view.size].join(" "));
+    var unit = view.size / 100; // marks keep their size on screen whatever the scale
+    var grid = clear("grid");
+    grid.appendChild(el("rect", { x: view.x, y: view.y, width: view.size, height: view.size, fill: "#fbfaf7" }));
+    grid.appendChild(el("line", { x1: view.x, x2: view.x + view.size, y1: 0, y2: 0, stroke: "#e4ddd3", "stroke-width": unit / 3 }));
+    grid.appendChild(el("line", { y1: view.y, y2: view.y + view.size, x1: 0, x2: 0, stroke: "#e4ddd3", "stroke-width": unit / 3 }));
+
+    var warehouses = clear("warehouses");
+    data.warehouses.forEach(function (w) {
+      var g = el("g", { "class": "warehouse", "data-warehouse": w.id });
+      g.appendChild(el("rect", { x: w.x - 1.6 * unit, y: -w.y - 1.6 * unit, width: 3.2 * unit, height: 3.2 * unit, fill: "#4b2e14", rx: unit / 3 }));
+      g.appendChild(el("text", { x: w.x + 2.2 * unit, y: -w.y + unit, "font-size": 3 * unit, fill: "#4b2e14" }, "W" + w.id));
+      g.appendChild(el("title", {}, "Warehouse " + w.id + " (" + w.x + ", " + w.y + ")"));
+      warehouses.appendChild(g);
+    });
+
+    var packages = clear("packages");
+    data.packages.forEach(function (p) {
+      var g = el("g", { "class": "package", "data-package": p.id, "data-status": p.status });
+      var r = 1.3 * unit;
+      g.appendChild(el("circle", { cx: p.x, cy: -p.y, r: r, fill: p.status === "delivered" ? "#dcf1e1" : "#fff", stroke: "#a8231b", "stroke-width": unit / 2 }));
+      g.appendChild(el("title", {}, "Package " + p.id + ": " + p.status + ", to (" + p.x + ", " + p.y + ")"));
+      packages.appendChild(g);
+    });
+
+    var trucks = clear("trucks");
+    data.trucks.forEach(function (t) {
+      var g = el("g", { "class": "truck", "data-truck": t.id, "data-status": t.status, "data-x": t.x, "data-y": t.y });
+      g.appendChild(el("circle", { cx: t.x, cy: -t.y, r: 2 * unit, fill: COLOURS[t.status] || "#000", stroke: "#fff", "stroke-width": unit / 3 }));
+      g.appendChild(el("text", { x: t.x, y: -t.y + unit, "font-size": 2.4 * unit, "text-anchor": "middle", fill: "#fff" }, String(t.id)));
+      g.appendChild(el("title", {}, "Truck " + t.id + ": " + t.label + " at (" + t.x + ", " + t.y + ")"));
+      trucks.appendChild(g);
+    });
+
+    var busy = data.trucks.filter(function (t) { return t.status !== "idle"; }).length;
+    document.getElementById("map-summary").textContent =
+      data.trucks.length + " trucks (" + busy + " busy), " + data.warehouses.length +
+      " warehouses, " + data.packages.length + " packages shown";
+  }
+
+  var status = document.getElementById("map-status");
+  function poll() {
+    fetch(svg.getAttribute("data-source"), { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.json();
+      })
+      .then(function (data) {
+        draw(data);
+        status.textContent = "Updated " + new Date().toLocaleTimeString();
+      })
+      .catch(function () { status.textContent = "Cannot reach the server; retrying…"; })
+      .then(function () { setTimeout(poll, 1000); });
+  }
+  poll();
+})();

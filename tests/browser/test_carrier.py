@@ -1,0 +1,161 @@
+"""The carrier's site in a browser: tracking by number without an account; signing up,
+ordering at the store with the UPS account number, finding the package under My
+packages, redirecting it and seeing it delivered at the new place; the live map."""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+import uuid
+
+from playwright.sync_api import expect
+
+from tests.e2e.harness import Browser, shopper_for, wait_until
+
+PASSWORD = "carrier-test-password-42"
+
+
+def buy(system, *, x: int, y: int, ups_account: int | None = None) -> int:
+    """The demo shopper buys the first product for delivery at (x, y); returns the
+    package's tracking number."""
+    shopper: Browser = shopper_for(system)
+    catalog = shopper.get("/")
+    product = re.search(r'name="product" value="(\d+)"', catalog)
+    assert product, "no product form on the catalog page"
+    order = {
+        "product": product.group(1),
+        "token": uuid.uuid4().hex,
+        "quantity": 1,
+        "dest_x": x,
+        "dest_y": y,
+    }
+    if ups_account is not None:
+        order["ups_account"] = ups_account
+    status, url, page = shopper.post("/orders/new/", order)
+    path = urllib.parse.urlparse(url).path
+    assert status == 200 and re.fullmatch(r"/orders/\d+/", path), page[:2000]
+    tracking = re.search(r'<span id="tracking-number">(\d+)</span>', page)
+    assert tracking, page[:2000]
+    return int(tracking.group(1))
+
+
+def nav(page):
+    return page.get_by_role("navigation", name="Main")
+
+
+def sign_up(page, system, username: str) -> int:
+    """Sign up on the carrier's site; returns the account number the profile shows."""
+    page.goto(system.url("ups", "/"))
+    nav(page).get_by_role("link", name="Sign up").click()
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Email").fill(f"{username}@example.com")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Password confirmation").fill(PASSWORD)
+    page.get_by_role("button", name="Create my account").click()
+    expect(page.get_by_role("heading", name="Your profile")).to_be_visible()
+    number = page.locator(".account-number").inner_text().strip()
+    assert re.fullmatch(r"\d{9}", number), number
+    return int(number)
+
+
+def test_anyone_tracks_a_package_by_its_number(system, page, phone, screenshot):
+    tracking = buy(system, x=12, y=-7)
+    page.goto(system.url("ups", "/"))
+    page.get_by_label("Tracking number").fill(str(tracking))
+    page.get_by_role("button", name="Track").click()
+    expect(page.get_by_role("heading", name=f"Package {tracking}")).to_be_visible()
+    expect(page.locator(".timeline")).to_contain_text("Label created")
+    # It goes all the way, in words a recipient knows.
+    expect(page.locator(f'[data-package="{tracking}"]')).to_have_attribute(
+        "data-status", re.compile(".+")
+    )
+
+    def delivered() -> bool:
+        page.reload()
+        return page.locator(f'[data-package="{tracking}"]').get_attribute("data-status") == (
+            "delivered"
+        )
+
+    wait_until(delivered, 120, "the package to be delivered", every=0.5)
+    timeline = page.locator(".timeline")
+    expect(timeline).to_contain_text("Picked up at warehouse")
+    expect(timeline).to_contain_text("Out for delivery")
+    expect(timeline).to_contain_text("Delivered at (12, -7)")
+    expect(page.locator(".items")).to_have_count(0)  # the contents are the owner's to see
+    screenshot(page, "ups-track")
+
+    page.get_by_label("Tracking number").fill("12345678901234")
+    page.get_by_role("button", name="Track").click()
+    expect(page.get_by_role("alert")).to_contain_text("No package has the tracking number")
+
+    phone.goto(system.url("ups", f"/track/?number={tracking}"))
+    expect(phone.get_by_role("heading", name=f"Package {tracking}")).to_be_visible()
+    assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(phone, "ups-track-phone")
+
+
+def test_sign_up_order_with_the_number_redirect_and_see_it_delivered_there(
+    system, page, screenshot
+):
+    number = sign_up(page, system, "rita")
+    screenshot(page, "ups-profile")
+    tracking = buy(system, x=150, y=150, ups_account=number)
+
+    nav(page).get_by_role("link", name="My packages").click()
+    row = page.get_by_role("link", name=str(tracking))
+
+    def listed() -> bool:
+        page.reload()
+        return row.count() == 1
+
+    wait_until(listed, 60, "the package to be listed under My packages", every=0.5)
+    screenshot(page, "ups-my-packages")
+    row.click()
+    expect(page.get_by_role("heading", name=f"Package {tracking}")).to_be_visible()
+    expect(page.locator(".items")).to_contain_text("\u00d7")  # the contents, for the owner
+    page.get_by_label("New x").fill("-33")
+    page.get_by_label("New y").fill("abc")
+    page.get_by_role("button", name="Change the destination").click()
+    expect(page.get_by_text("Enter a whole number, like 12 or -4.")).to_be_visible()
+    page.get_by_label("New x").fill("-33")
+    page.get_by_label("New y").fill("21")
+    page.get_by_role("button", name="Change the destination").click()
+    expect(page.locator(".messages")).to_contain_text("(-33, 21)")
+    screenshot(page, "ups-package-redirected")
+
+    delivered_at = page.locator("#delivered-at")
+
+    def delivered() -> bool:
+        page.reload()
+        return delivered_at.count() == 1
+
+    wait_until(delivered, 120, "the package to be delivered", every=0.5)
+    expect(delivered_at).to_have_text("(-33, 21)")
+    expect(page.locator(".timeline")).to_contain_text("New delivery address: (-33, 21)")
+    expect(page.locator(".timeline")).to_contain_text("Delivered at (-33, 21)")
+    screenshot(page, "ups-package-detail")
+
+    # Another user sees no such package.
+    page.get_by_role("button", name=re.compile("Log out")).click()
+    sign_up(page, system, "sam")
+    response = page.goto(system.url("ups", f"/packages/{tracking}/"))
+    assert response.status == 404
+
+
+def test_the_map_shows_the_trucks_moving(system, page, screenshot):
+    page.goto(system.url("ups", "/map/"))
+    trucks = page.locator("#map g.truck")
+    expect(trucks.first).to_be_attached()
+
+    def positions() -> dict[str, tuple[str, str]]:
+        return {
+            g.get_attribute("data-truck"): (g.get_attribute("data-x"), g.get_attribute("data-y"))
+            for g in trucks.all()
+        }
+
+    before = positions()
+    assert before, "no trucks on the map"
+    buy(system, x=-60, y=45)
+    wait_until(lambda: positions() != before, 120, "a truck to move on the map", every=0.3)
+    expect(page.locator("#map g.warehouse").first).to_be_attached()
+    screenshot(page, "ups-map")
