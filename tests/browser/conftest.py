@@ -27,8 +27,11 @@ CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/c
 EXPECT_TIMEOUT_MS = 60_000
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    # Per module, not per session: Playwright's sync API keeps an asyncio loop running
+    # in this thread until it stops, and the asyncio tests collected after these need
+    # the thread free.
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
