@@ -4,22 +4,8 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 
-from amazon_ups.amazon.accounts.models import INT32_MAX, INT32_MIN, INT64_MAX
-
-
-def _whole(name: str, low: int, high: int, **kwargs) -> forms.IntegerField:
-    between = f"{name} must be a whole number between {low} and {high}."
-    return forms.IntegerField(
-        min_value=low,
-        max_value=high,
-        error_messages={
-            "invalid": f"{name} must be a whole number.",
-            "min_value": between,
-            "max_value": between,
-            "required": f"Enter {name}.",
-        },
-        **kwargs,
-    )
+from amazon_ups.common.forms import whole_number
+from amazon_ups.protocol.limits import INT32_MAX, INT32_MIN, INT64_MAX
 
 
 class SignUpForm(UserCreationForm):
@@ -47,13 +33,13 @@ class SignUpForm(UserCreationForm):
 
 
 class ProfileForm(forms.Form):
-    default_x = _whole(
+    default_x = whole_number(
         "x", INT32_MIN, INT32_MAX, required=False, label="Default delivery x (optional)"
     )
-    default_y = _whole(
+    default_y = whole_number(
         "y", INT32_MIN, INT32_MAX, required=False, label="Default delivery y (optional)"
     )
-    ups_account = _whole(
+    ups_account = whole_number(
         "The UPS account id",
         1,
         INT64_MAX,

@@ -8,9 +8,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 # The world's coordinates are int32 and UPS account ids int64 (protocol and world spec).
-INT32_MIN = -(2**31)
-INT32_MAX = 2**31 - 1
-INT64_MAX = 2**63 - 1
+from amazon_ups.protocol.limits import INT32_MAX, INT32_MIN, INT64_MAX
 
 _int32 = [MinValueValidator(INT32_MIN), MaxValueValidator(INT32_MAX)]
 

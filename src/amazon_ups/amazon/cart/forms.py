@@ -5,8 +5,8 @@ import uuid
 from django import forms
 
 from amazon_ups.amazon.cart.models import MAX_QUANTITY
-from amazon_ups.amazon.orders.forms import whole_number
-from amazon_ups.amazon.orders.services import INT32_MAX, INT32_MIN, INT64_MAX
+from amazon_ups.common.forms import whole_number
+from amazon_ups.protocol.limits import INT32_MAX, INT32_MIN, INT64_MAX
 
 
 class AddToCartForm(forms.Form):

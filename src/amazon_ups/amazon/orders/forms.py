@@ -4,23 +4,9 @@ import uuid
 
 from django import forms
 
-from amazon_ups.amazon.orders.services import INT32_MAX, INT32_MIN, INT64_MAX, MAX_COUNT
-
-
-def whole_number(name: str, low: int, high: int, **kwargs) -> forms.IntegerField:
-    """An integer field whose every error names the field and says what is allowed."""
-    between = f"{name} must be a whole number between {low} and {high}."
-    return forms.IntegerField(
-        min_value=low,
-        max_value=high,
-        error_messages={
-            "invalid": f"{name} must be a whole number.",
-            "min_value": between,
-            "max_value": between,
-            "required": f"Enter {name}.",
-        },
-        **kwargs,
-    )
+from amazon_ups.amazon.orders.services import MAX_COUNT
+from amazon_ups.common.forms import whole_number
+from amazon_ups.protocol.limits import INT32_MAX, INT32_MIN, INT64_MAX
 
 
 class PlaceOrderForm(forms.Form):

@@ -19,9 +19,8 @@ from amazon_ups.amazon.orders import selectors
 from amazon_ups.amazon.orders.models import Order, OrderEvent, OrderLine
 from amazon_ups.common.daemon.wakeup import notify
 from amazon_ups.common.mail.services import queue_email
+from amazon_ups.protocol.limits import INT32_MAX, INT32_MIN, INT64_MAX
 
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
-INT64_MAX = 2**63 - 1
 MAX_COUNT = 1000  # per product and order: a typo, not a shopper, orders more
 WAKEUP_CHANNEL = "amazon_ups_amazon"  # the fulfilment daemon's (runner.Daemon name "amazon")
 

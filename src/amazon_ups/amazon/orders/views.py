@@ -12,7 +12,7 @@ from amazon_ups.amazon.fulfilment import selectors as fulfilment_selectors
 from amazon_ups.amazon.orders import selectors, services
 from amazon_ups.amazon.orders.forms import PlaceOrderForm
 from amazon_ups.amazon.orders.models import Order
-from amazon_ups.amazon.orders.services import INT64_MAX
+from amazon_ups.protocol.limits import INT64_MAX
 
 ORDERS_PER_PAGE = 20
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # UTC, as the pages say

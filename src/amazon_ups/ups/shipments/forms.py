@@ -1,8 +1,7 @@
 from django import forms
 
+from amazon_ups.protocol.limits import INT32_MAX, INT32_MIN
 from amazon_ups.ups.shipments.models import PackageStatus
-
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
 class GridCoordinate(forms.IntegerField):
