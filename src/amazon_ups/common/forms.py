@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
 
 
 def whole_number(name: str, low: int, high: int, **kwargs) -> forms.IntegerField:
@@ -19,3 +21,20 @@ def whole_number(name: str, low: int, high: int, **kwargs) -> forms.IntegerField
         },
         **kwargs,
     )
+
+
+class SignUpForm(UserCreationForm):
+    """Username, email (required, one account per address, so a password reset reaches
+    exactly one account) and the password twice. Each site words the email's help."""
+
+    email = forms.EmailField(required=True, error_messages={"required": "Enter an email address."})
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username", "email")
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip()
+        if get_user_model().objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError("An account with this email address already exists.")
+        return email

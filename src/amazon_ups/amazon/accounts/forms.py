@@ -1,35 +1,22 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
 
+from amazon_ups.common import forms as common_forms
 from amazon_ups.common.forms import whole_number
 from amazon_ups.protocol.limits import INT32_MAX, INT32_MIN, INT64_MAX
 
 
-class SignUpForm(UserCreationForm):
-    email = forms.EmailField(
-        required=True,
-        help_text="For order emails and for resetting a forgotten password.",
-        error_messages={"required": "Enter an email address."},
-    )
+class SignUpForm(common_forms.SignUpForm):
     is_seller = forms.BooleanField(
         required=False,
         label="I want to sell on mini-Amazon",
         help_text="Sellers list their own products and see the orders for them.",
     )
 
-    class Meta(UserCreationForm.Meta):
-        model = get_user_model()
-        fields = ("username", "email")
-
-    def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip()
-        # One account per address, so a password reset reaches exactly one account.
-        if get_user_model().objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this email address already exists.")
-        return email
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["email"].help_text = "For order emails and for resetting a forgotten password."
 
 
 class ProfileForm(forms.Form):

@@ -1,19 +1,9 @@
-from django import forms
-from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
+from amazon_ups.common import forms as common_forms
 
 
-class SignupForm(UserCreationForm):
-    email = forms.EmailField(
-        help_text="We write to it when a package is out for delivery and when it arrives.",
-    )
-
-    class Meta(UserCreationForm.Meta):
-        model = get_user_model()
-        fields = ("username", "email")
-
-    def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip()
-        if get_user_model().objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this email already exists.")
-        return email
+class SignupForm(common_forms.SignUpForm):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields[
+            "email"
+        ].help_text = "We write to it when a package is out for delivery and when it arrives."
