@@ -11,7 +11,7 @@ from django.db import connections
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol.world_messages import Side
-from amazon_ups.ups.shipments.models import Package
+from amazon_ups.ups.shipments.models import Package, Truck
 from amazon_ups.world.client import WorldClient
 from tests.support import FAST
 from tests.ups.amazon_peer import AmazonPeer
@@ -108,9 +108,12 @@ async def test_a_truck_kept_waiting_leaves_and_another_comes_for_the_rest(
     world, run_daemon, settings
 ):
     settings.UPS_LOADING_WAIT = 0.2
+    settings.UPS_TRUCKS = 4
     daemon = run_daemon()
     amazon = await AmazonPeer.open(daemon.amazon_port)
     [created] = await amazon.wait_for(lambda: amazon.of("worlds"))
+    fleet = await sync_to_async(lambda: sorted(Truck.objects.values_list("id", flat=True)))()
+    assert fleet == [1, 2, 3, 4]  # UPS_TRUCKS trucks, brought into the world
     shop = await WorldClient.open(
         Side.AMAZON, "127.0.0.1", world.ports[Side.AMAZON], created.world_id, [WAREHOUSE]
     )

@@ -121,6 +121,22 @@ def test_a_burst_fills_every_free_truck_a_little_before_any_truck_a_lot(world, s
     assert len(sent(WORLD, "pickups")) == 2
 
 
+def test_a_truck_freed_for_a_queue_takes_a_full_load_when_no_other_is_free(world, settings):
+    settings.UPS_TRUCK_CAPACITY = 4
+    settings.UPS_TRUCK_SHARE = 2
+    services.fleet_reset([(1, 0, 0)])
+    pickup(5, warehouse=(2, 95, 5))  # the only truck goes elsewhere...
+    for package_id in range(6, 11):  # ...while a queue builds up at warehouse 1
+        pickup(package_id)
+    services.truck_arrived(1, 95, 5)
+    services.package_loaded(5, 1)
+    services.package_delivered(1, 5)
+    services.truck_idle(1, 20, 20)
+    assert services.serve_waiting() == 4
+    trucks = dict(Package.objects.filter(id__gte=6).values_list("id", "truck_id"))
+    assert trucks == {6: 1, 7: 1, 8: 1, 9: 1, 10: None}
+
+
 def test_waiting_warehouses_take_turns_for_free_trucks(world, settings):
     settings.UPS_TRUCK_CAPACITY = 2
     services.fleet_reset([(1, 0, 0)])

@@ -35,3 +35,14 @@ STATICFILES_DIRS = [_HERE / "static"]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "shipments:mine"
 LOGOUT_REDIRECT_URL = "shipments:home"
+
+# How dispatch works (ups/dispatch/planning.Policy). "naive" is the benchmark's
+# baseline: one package per truck, the first free truck.
+UPS_DISPATCH = os.environ.get("UPS_DISPATCH", "smart")
+# The most packages one truck takes on one trip, and how many it takes at a warehouse
+# while another truck is free (beyond that, the burst is spread over free trucks).
+UPS_TRUCK_CAPACITY = int(os.environ.get("UPS_TRUCK_CAPACITY", "50"))
+UPS_TRUCK_SHARE = int(os.environ.get("UPS_TRUCK_SHARE", "10"))
+# Seconds a truck with packages on board waits for the next load before it leaves with
+# what it has; the packages not ready go to the next truck.
+UPS_LOADING_WAIT = float(os.environ.get("UPS_LOADING_WAIT", "5"))

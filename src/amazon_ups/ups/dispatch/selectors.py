@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 from django.conf import settings
@@ -32,27 +31,16 @@ def setting_int(key: str) -> int | None:
     return int(value) if value is not None else None
 
 
-# How dispatch works is configuration (UPS_DISPATCH, UPS_TRUCK_CAPACITY, UPS_LOADING_WAIT),
-# read from the Django settings when they define it, else from the environment.
-
-
-def _configured(name: str, default: str) -> str:
-    value = getattr(settings, name, None)
-    return str(value) if value is not None else os.environ.get(name, default)
-
-
 def policy() -> planning.Policy:
     """The dispatch policy in force (``planning.Policy``): ``UPS_DISPATCH=naive`` is the
     benchmark's baseline; ``UPS_TRUCK_CAPACITY`` caps the packages one truck takes per
     trip, ``UPS_TRUCK_SHARE`` how many it takes while another truck is free."""
     return planning.policy(
-        _configured("UPS_DISPATCH", "smart"),
-        int(_configured("UPS_TRUCK_CAPACITY", "50")),
-        int(_configured("UPS_TRUCK_SHARE", "10")),
+        settings.UPS_DISPATCH, int(settings.UPS_TRUCK_CAPACITY), int(settings.UPS_TRUCK_SHARE)
     )
 
 
 def loading_wait() -> timedelta:
     """How long a truck with some packages on board waits at the warehouse for the next
     load before it leaves with what it has (``UPS_LOADING_WAIT``, seconds)."""
-    return timedelta(seconds=float(_configured("UPS_LOADING_WAIT", "5")))
+    return timedelta(seconds=float(settings.UPS_LOADING_WAIT))

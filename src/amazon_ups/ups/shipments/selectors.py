@@ -122,6 +122,10 @@ def _wording(event: PackageEvent, package: Package) -> tuple[str, str]:
         ),
         "pickup refused": ("Pickup delayed", "another truck is being sent"),
         "delivery refused": ("Delivery delayed", "the truck leaves again shortly"),
+        "truck left without it": (
+            "Not ready when its truck left",
+            "the next truck to the warehouse takes it",
+        ),
     }
     return words.get(event.kind, (event.kind.capitalize(), event.note))
 

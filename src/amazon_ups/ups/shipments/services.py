@@ -410,9 +410,12 @@ def serve_waiting() -> int:
         .values_list("warehouse", flat=True)
     )
     served = 0
+    first_round = True
     while warehouse_ids:
         still_waiting = []
         for warehouse_id in warehouse_ids:
+            if first_round and not _free_trucks().exists():
+                break  # the rest have no truck going there with room either (see above)
             with transaction.atomic():
                 warehouse = Warehouse.objects.get(id=warehouse_id)
                 got = _serve_warehouse(warehouse, max_batches=1)
@@ -422,6 +425,8 @@ def serve_waiting() -> int:
             served += got
             if got and left:
                 still_waiting.append(warehouse_id)
+        # Later rounds fill the trucks just sent up to their capacity, free trucks or not.
+        first_round = False
         warehouse_ids = still_waiting
     return served
 

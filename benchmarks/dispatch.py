@@ -1,0 +1,486 @@
+"""How well UPS dispatch serves a burst of packages: simulated time to deliver them all and
+total truck distance, for our dispatch and for a naive baseline, in the same run.
+
+    .venv/bin/python benchmarks/dispatch.py [--packages N] [--trucks T] [--warehouses W]
+        [--spread S] [--capacity C] [--share S] [--seed N] [--quick]
+
+What runs:
+- The real world simulator's engine (``world.engine.WorldEngine``), in this process, on a
+  virtual clock at the world's default simspeed (100): simulated seconds are the world's
+  own seconds, exact, and do not depend on how fast this machine is.
+- The real UPS dispatch: ``dispatch.daemon.Dispatcher`` (what the daemon calls for every
+  message and every turn) with ``shipments.services`` and ``dispatch.planning``, on a
+  temporary SQLite database, each received message handled in its own transaction with
+  its seqnum recorded, as the daemon runtime does. Only the sockets are left out: the
+  messages the services queue are read back from the outbox and handed to the world.
+- A scripted Amazon that packs every package as it is ordered and loads it onto the truck
+  of the latest TruckArrived as soon as it is packed (the world's pack and load times
+  still apply), then sends PackageLoaded.
+
+N packages (ids 1..N) from W warehouses around the origin, to random destinations in
+[-100, 100]^2, are ordered at random times within the first S simulated seconds (0: all
+at once). The same packages, in the same order, go through two policies:
+
+- ours: the nearest free truck, packages at one warehouse share a truck (up to ``--share``
+  while another truck is free, so a burst is spread over idle trucks, then up to
+  ``--capacity``), routes by nearest neighbour + 2-opt;
+- naive (``UPS_DISPATCH=naive``): one truck per package, the first free truck (lowest id).
+
+Figures: simulated time from the first order to the last delivery, total distance the
+world drove the trucks (Manhattan, legs cut short counted as far as driven), trips
+(UGoPickup commands) and the mean order-to-delivery time. Progress goes to stderr,
+figures to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import heapq
+import logging
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+os.environ["AMAZON_UPS_VAR"] = tempfile.mkdtemp(prefix="dispatch-bench-")
+os.environ["DJANGO_SETTINGS_MODULE"] = "amazon_ups.ups.settings"
+os.environ.pop("DATABASE_URL", None)  # always a scratch SQLite file
+
+import django
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import transaction  # noqa: E402
+from google.protobuf.message import Message  # noqa: E402
+
+from amazon_ups.common.daemon.channel import numbered_fields  # noqa: E402
+from amazon_ups.common.messaging import services as messaging  # noqa: E402
+from amazon_ups.common.messaging.models import OutgoingMessage  # noqa: E402
+from amazon_ups.protocol import au_pb2  # noqa: E402
+from amazon_ups.protocol import world_amazon_pb2 as wa  # noqa: E402
+from amazon_ups.protocol import world_ups_pb2 as wu  # noqa: E402
+from amazon_ups.protocol.world_messages import Side  # noqa: E402
+from amazon_ups.ups.dispatch import daemon as ups_daemon  # noqa: E402
+from amazon_ups.ups.dispatch import services as dispatch_services  # noqa: E402
+from amazon_ups.ups.shipments import services as shipments  # noqa: E402
+from amazon_ups.world import timing  # noqa: E402
+from amazon_ups.world.engine import WorldEngine  # noqa: E402
+from amazon_ups.world.model import Truck as WorldTruck  # noqa: E402
+from amazon_ups.world.model import World  # noqa: E402
+
+PRODUCT = wa.AProduct(id=1, description="parcel", count=1)
+GRID = 100  # destinations in [-GRID, GRID]^2
+STOCK_ARRIVES = timing.PURCHASE_SECONDS  # orders start once the warehouses have stock
+
+
+# -- the world, measuring how far it drives the trucks --------------------------------------
+
+
+class MeasuredWorld(WorldEngine):
+    """The world engine, unchanged, plus a tally of the distance every truck drives."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.driven = 0
+
+    def _drive(self, world: World, truck: WorldTruck, x: int, y: int, now: float) -> None:
+        if truck.leg is not None:  # a leg cut short: count what was driven of it
+            here = truck.position(now)
+            self.driven += timing.distance(truck.leg.from_x, truck.leg.from_y, *here)
+        super()._drive(world, truck, x, y, now)
+
+    def _truck_arrived(self, world: World, truck: WorldTruck, now: float) -> None:
+        leg = truck.leg
+        self.driven += timing.distance(leg.from_x, leg.from_y, leg.to_x, leg.to_y)
+        super()._truck_arrived(world, truck, now)
+
+
+# -- the scripted Amazon ----------------------------------------------------------------------
+
+
+@dataclass
+class Parcel:
+    id: int
+    warehouse: tuple[int, int, int]
+    dest: tuple[int, int]
+    ordered_at: float
+    packed: bool = False
+    truck: int | None = None  # of the latest TruckArrived
+    truck_seqnum: int = 0
+    loading_truck: int | None = None
+    loaded: bool = False
+    delivered_at: float | None = None
+
+
+@dataclass
+class Scenario:
+    warehouses: list[tuple[int, int, int]]
+    parcels: list[Parcel]
+
+
+def scenario(packages: int, warehouses: int, spread: float, seed: int) -> Scenario:
+    rng = random.Random(seed)
+    places = []
+    for n in range(warehouses):  # on a ring of radius 60 around the origin
+        angle = 2 * math.pi * n / warehouses
+        places.append((n + 1, round(60 * math.cos(angle)), round(60 * math.sin(angle))))
+    parcels = [
+        Parcel(
+            id=n + 1,
+            warehouse=rng.choice(places),
+            dest=(rng.randint(-GRID, GRID), rng.randint(-GRID, GRID)),
+            ordered_at=STOCK_ARRIVES + (rng.uniform(0, spread) if spread > 0 else 0.0),
+        )
+        for n in range(packages)
+    ]
+    parcels.sort(key=lambda p: (p.ordered_at, p.id))
+    return Scenario(places, parcels)
+
+
+@dataclass
+class Result:
+    policy: str
+    makespan: float = 0.0
+    distance: int = 0
+    trips: int = 0
+    mean_latency: float = 0.0
+    delivered: int = 0
+    errors: list[str] = field(default_factory=list)
+    wall: float = 0.0
+
+
+class Run:
+    """One policy, one fresh database, one fresh world: the whole flow on a virtual clock."""
+
+    def __init__(self, case: Scenario, trucks: int, policy: str, capacity: int, share: int) -> None:
+        self.case = case
+        self.parcels = {p.id: dataclasses.replace(p) for p in case.parcels}
+        self.arrivals = [(p.ordered_at, p.id) for p in case.parcels]
+        heapq.heapify(self.arrivals)
+        settings.UPS_TRUCKS = trucks
+        settings.UPS_DISPATCH = policy
+        settings.UPS_TRUCK_CAPACITY = capacity
+        settings.UPS_TRUCK_SHARE = share
+        # Amazon here loads as soon as a package is packed, so a truck never has to give up
+        # on a package; the wait is wall-clock time, which a virtual clock must not race.
+        settings.UPS_LOADING_WAIT = 3600
+        settings.WORLD_CREATOR = "ups"
+        settings.WORLD_ID = None
+        settings.WORLD_SIMSPEED = None
+        call_command("flush", interactive=False, verbosity=0)
+        self.engine = MeasuredWorld()
+        self.now = 0.0
+        self.result = Result(policy)
+        # UPS's side of the world link
+        hello = ups_daemon.world_hello()
+        connected = self.engine.connect(Side.UPS, hello, self.now)
+        assert connected.ok, connected.result
+        self.world_id = connected.world_id
+        dispatch_services.world_joined(self.world_id)
+        self.world_peer = f"world:{self.world_id}"
+        self.world_link = SimpleNamespace(name="world", peer=self.world_peer)
+        self.amazon_link = SimpleNamespace(name="amazon", peer=shipments.AMAZON)
+        self.dispatcher = ups_daemon.Dispatcher(world=None)
+        self.ups_sent: set[int] = set()
+        self.ups_owes: list[int] = []
+        self.ups_seen: set[int] = set()
+        # Amazon's side: its world connection and its seqnums
+        amazon_hello = wa.AConnect(worldid=self.world_id, isAmazon=True)
+        for warehouse_id, x, y in case.warehouses:
+            amazon_hello.initwh.add(id=warehouse_id, x=x, y=y)
+        assert self.engine.connect(Side.AMAZON, amazon_hello, self.now).ok
+        self.amazon_seqnum = 0
+        self.amazon_world_seqnum = 0
+        self.amazon_owes: list[int] = []
+        self.amazon_seen: set[int] = set()
+        self.load_of: dict[int, int] = {}  # APutOnTruck seqnum -> package
+        self.amazon_commands = wa.ACommands()
+        for warehouse_id, _, _ in case.warehouses:
+            buy = wa.APurchaseMore(whnum=warehouse_id)
+            buy.things.add(id=PRODUCT.id, description=PRODUCT.description, count=10**6)
+            self._amazon_world(buy, "buy")
+
+    # -- Amazon -------------------------------------------------------------------------
+
+    def _amazon_world(self, command: Message, field: str) -> int:
+        self.amazon_world_seqnum += 1
+        command.seqnum = self.amazon_world_seqnum
+        getattr(self.amazon_commands, field).append(command)
+        return command.seqnum
+
+    def _to_ups(self, field: str, message: Message) -> None:
+        """A sub-message from Amazon, handled as the daemon runtime handles one."""
+        self.amazon_seqnum += 1
+        message.seqnum = self.amazon_seqnum
+        with transaction.atomic():
+            if messaging.first_receipt(shipments.AMAZON, message.seqnum, field):
+                self.dispatcher.handle(self.amazon_link, field, message)
+
+    def _order(self, parcel: Parcel) -> None:
+        warehouse_id, x, y = parcel.warehouse
+        pack = wa.APack(whnum=warehouse_id, shipid=parcel.id)
+        pack.things.add().CopyFrom(PRODUCT)
+        self._amazon_world(pack, "topack")
+        request = au_pb2.PickupRequest(
+            package_id=parcel.id,
+            warehouse=au_pb2.Warehouse(id=warehouse_id, x=x, y=y),
+            dest_x=parcel.dest[0],
+            dest_y=parcel.dest[1],
+        )
+        request.items.add(product_id=PRODUCT.id, description=PRODUCT.description, count=1)
+        self._to_ups("pickups", request)
+
+    def _try_load(self, parcel: Parcel) -> None:
+        if parcel.packed and parcel.truck is not None and parcel.loading_truck is None:
+            if parcel.loaded:
+                return
+            parcel.loading_truck = parcel.truck
+            load = wa.APutOnTruck(whnum=parcel.warehouse[0], truckid=parcel.truck, shipid=parcel.id)
+            self.load_of[self._amazon_world(load, "load")] = parcel.id
+
+    def _amazon_reads_ups(self) -> int:
+        rows = list(
+            OutgoingMessage.objects.filter(peer=shipments.AMAZON, acked_at=None).order_by("seqnum")
+        )
+        if not rows:
+            return 0
+        with transaction.atomic():
+            messaging.acknowledge(shipments.AMAZON, [row.seqnum for row in rows])
+        for row in rows:
+            holder = au_pb2.UpsToAmazon()
+            getattr(holder, row.field).add().MergeFromString(bytes(row.body))
+            message = getattr(holder, row.field)[0]
+            if row.field == "arrived":
+                parcel = self.parcels[message.package_id]
+                if message.seqnum > parcel.truck_seqnum:
+                    parcel.truck, parcel.truck_seqnum = message.truck_id, message.seqnum
+                    self._try_load(parcel)
+            elif row.field == "delivered":
+                parcel = self.parcels[message.package_id]
+                if parcel.delivered_at is None:
+                    parcel.delivered_at = self.now
+                    self.result.delivered += 1
+            elif row.field == "errors":
+                self.result.errors.append(message.message)
+        return len(rows)
+
+    def _amazon_reads_world(self) -> int:
+        responses = self.engine.responses(self.world_id, Side.AMAZON, self.now)
+        if responses is None:
+            return 0
+        moved = 0
+        for name in ("arrived", "ready", "loaded", "error"):
+            for result in getattr(responses, name):
+                self.amazon_owes.append(result.seqnum)
+                if result.seqnum in self.amazon_seen:
+                    continue
+                self.amazon_seen.add(result.seqnum)
+                moved += 1
+                if name == "ready":
+                    parcel = self.parcels[result.shipid]
+                    parcel.packed = True
+                    self._try_load(parcel)
+                elif name == "loaded":
+                    parcel = self.parcels[result.shipid]
+                    parcel.loaded = True
+                    loaded = au_pb2.PackageLoaded(
+                        package_id=parcel.id, truck_id=parcel.loading_truck
+                    )
+                    self._to_ups("loaded", loaded)
+                elif name == "error":
+                    package_id = self.load_of.get(result.originseqnum)
+                    if package_id is None:
+                        self.result.errors.append(f"world to Amazon: {result.err}")
+                        continue
+                    parcel = self.parcels[package_id]
+                    if parcel.truck == parcel.loading_truck:
+                        parcel.truck = None  # wait for a newer TruckArrived
+                    parcel.loading_truck = None
+                    self._try_load(parcel)
+        return moved
+
+    def _amazon_writes_world(self) -> int:
+        commands, self.amazon_commands = self.amazon_commands, wa.ACommands()
+        commands.acks.extend(self.amazon_owes)
+        self.amazon_owes = []
+        if commands.ByteSize() == 0:
+            return 0
+        self.engine.handle(self.world_id, Side.AMAZON, commands, self.now)
+        return 1
+
+    # -- UPS ------------------------------------------------------------------------------
+
+    def _ups_writes_world(self) -> int:
+        rows = [
+            row
+            for row in OutgoingMessage.objects.filter(peer=self.world_peer, acked_at=None)
+            if row.seqnum not in self.ups_sent
+        ]
+        commands = wu.UCommands(acks=self.ups_owes)
+        self.ups_owes = []
+        for row in rows:
+            getattr(commands, row.field).add().MergeFromString(bytes(row.body))
+            self.ups_sent.add(row.seqnum)
+            if row.field == "pickups":
+                self.result.trips += 1
+        if commands.ByteSize() == 0:
+            return 0
+        self.engine.handle(self.world_id, Side.UPS, commands, self.now)
+        return len(rows)
+
+    def _ups_reads_world(self) -> int:
+        responses = self.engine.responses(self.world_id, Side.UPS, self.now)
+        if responses is None:
+            return 0
+        if responses.acks:
+            with transaction.atomic():
+                messaging.acknowledge(self.world_peer, responses.acks)
+        moved = len(responses.acks)
+        for name in numbered_fields(wu.UResponses):
+            for result in getattr(responses, name):
+                self.ups_owes.append(result.seqnum)
+                with transaction.atomic():
+                    if messaging.first_receipt(self.world_peer, result.seqnum, name):
+                        self.dispatcher.handle(self.world_link, name, result)
+                        moved += 1
+        return moved
+
+    # -- the clock --------------------------------------------------------------------------
+
+    def turn(self) -> int:
+        self.engine.advance(self.now)  # what the world server does when a deadline comes
+        moved = 0
+        while self.arrivals and self.arrivals[0][0] <= self.now:
+            _, package_id = heapq.heappop(self.arrivals)
+            self._order(self.parcels[package_id])
+            moved += 1
+        moved += self._amazon_writes_world()
+        moved += self._ups_reads_world()
+        moved += self._amazon_reads_world()
+        self.dispatcher.tick()
+        moved += self._ups_writes_world()
+        moved += self._amazon_reads_ups()
+        return moved
+
+    def run(self, progress: Progress) -> Result:
+        started = time.monotonic()
+        total = len(self.parcels)
+        while self.result.delivered < total:
+            while self.turn():
+                progress.show(self.result.policy, self.result.delivered, total, self.now)
+            if self.result.delivered == total:
+                break
+            upcoming = [t for t in (self.engine.next_deadline(),) if t is not None]
+            if self.arrivals:
+                upcoming.append(self.arrivals[0][0])
+            if not upcoming:
+                self.result.errors.append(
+                    f"stuck: {total - self.result.delivered} packages never delivered"
+                )
+                break
+            self.now = max(self.now, min(upcoming))
+        progress.done(self.result.policy, self.result.delivered, total, self.now)
+        first = min(p.ordered_at for p in self.parcels.values())
+        delivered = [p for p in self.parcels.values() if p.delivered_at is not None]
+        self.result.makespan = max((p.delivered_at for p in delivered), default=first) - first
+        self.result.mean_latency = sum(p.delivered_at - p.ordered_at for p in delivered) / max(
+            len(delivered), 1
+        )
+        for world_truck in self.engine.worlds[self.world_id].trucks.values():
+            if world_truck.leg is not None:  # still driving somewhere (nothing to deliver)
+                here = world_truck.position(self.now)
+                self.engine.driven += timing.distance(
+                    world_truck.leg.from_x, world_truck.leg.from_y, *here
+                )
+                world_truck.leg = None
+        self.result.distance = self.engine.driven
+        self.result.wall = time.monotonic() - started
+        return self.result
+
+
+class Progress:
+    def __init__(self) -> None:
+        self.shown = 0.0
+
+    def show(self, policy: str, delivered: int, total: int, now: float, force=False) -> None:
+        wall = time.monotonic()
+        if not force and wall - self.shown < 0.25:
+            return
+        self.shown = wall
+        line = f"  {policy:>5}: {delivered}/{total} delivered, simulated {now:8.1f} s"
+        sys.stderr.write(f"\r{line:<70}")
+        sys.stderr.flush()
+
+    def done(self, policy: str, delivered: int, total: int, now: float) -> None:
+        self.show(policy, delivered, total, now, force=True)
+        sys.stderr.write("\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--packages", type=int, default=1000)
+    parser.add_argument("--trucks", type=int, default=10)
+    parser.add_argument("--warehouses", type=int, default=5)
+    parser.add_argument(
+        "--spread", type=float, default=0.0, help="orders come within this many simulated s"
+    )
+    parser.add_argument("--capacity", type=int, default=50, help="UPS_TRUCK_CAPACITY of ours")
+    parser.add_argument("--share", type=int, default=10, help="UPS_TRUCK_SHARE of ours")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="200 packages")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.packages = 200
+    # The world logs every command at INFO: thousands of lines that are not the figures.
+    logging.getLogger("amazon_ups").setLevel(logging.WARNING)
+    call_command("migrate", interactive=False, verbosity=0)
+    case = scenario(args.packages, args.warehouses, args.spread, args.seed)
+    print(
+        f"{args.packages} packages from {args.warehouses} warehouses, {args.trucks} trucks, "
+        f"orders within {args.spread:g} simulated s, seed {args.seed}; world simspeed "
+        f"{timing.DEFAULT_SIMSPEED} on a virtual clock (simulated s = world s)"
+    )
+    progress = Progress()
+    results = [
+        Run(case, args.trucks, policy, args.capacity, args.share).run(progress)
+        for policy in ("ours", "naive")
+    ]
+    print()
+    print(
+        f"{'dispatch':<36} {'time to deliver all':>20} {'truck distance':>15} {'trips':>6} "
+        f"{'mean order-to-door':>19} {'wall':>7}"
+    )
+    labels = {
+        "ours": f"ours (nearest, {args.share}-{args.capacity}/truck, 2-opt)",
+        "naive": "naive (1 per package, first free)",
+    }
+    for result in results:
+        print(
+            f"{labels[result.policy]:<36} {result.makespan:>18.1f} s {result.distance:>15,} "
+            f"{result.trips:>6} {result.mean_latency:>17.1f} s {result.wall:>5.1f} s"
+        )
+    ours, naive = results
+    if ours.makespan and ours.distance:
+        print(
+            f"\nours: {naive.makespan / ours.makespan:.1f}x faster to deliver all, "
+            f"{naive.distance / ours.distance:.1f}x less distance"
+        )
+    failed = False
+    for result in results:
+        if result.delivered != args.packages or result.errors:
+            failed = True
+            print(f"{result.policy}: {result.delivered}/{args.packages} delivered", file=sys.stderr)
+            for error in result.errors[:10]:
+                print(f"  {error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
