@@ -13,6 +13,16 @@ from amazon_ups.ups.shipments.models import Account
 
 WORLD = "world:1"
 
+# A package's events, in order, when nothing goes wrong.
+EVENTS_WHEN_ALL_GOES_WELL = [
+    "created",
+    "truck dispatched",
+    "truck at warehouse",
+    "loaded",
+    "out for delivery",
+    "delivered",
+]
+
 
 def sent(peer: str, field: str) -> list[Message]:
     """Sub-messages queued for ``peer`` in ``field``, oldest first."""

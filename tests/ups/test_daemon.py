@@ -15,6 +15,7 @@ from amazon_ups.ups.shipments.models import Package, Truck
 from amazon_ups.world.client import WorldClient
 from tests.support import FAST
 from tests.ups.amazon_peer import AmazonPeer
+from tests.ups.helpers import EVENTS_WHEN_ALL_GOES_WELL
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -91,14 +92,7 @@ async def test_packages_go_from_pickup_to_delivered(world, run_daemon):
     for package_id in destinations:
         status, kinds = await sync_to_async(package_timeline)(package_id)
         assert status == "delivered"
-        assert kinds == [
-            "created",
-            "truck dispatched",
-            "truck at warehouse",
-            "loaded",
-            "out for delivery",
-            "delivered",
-        ]
+        assert kinds == EVENTS_WHEN_ALL_GOES_WELL
     await amazon.wait_for(lambda: all(map(amazon.acked, range(1, 5))))
     await shop.close()
     await amazon.close()

@@ -395,10 +395,6 @@ async def eventually(condition, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.05)
 
 
-def _kinds(package_id: int) -> list[str]:
-    return kinds(package_id)
-
-
 KETTLE = wa.AProduct(id=7, description="kettle", count=1)
 
 
@@ -418,7 +414,7 @@ async def test_real_world_redirect_while_out_for_delivery_delivers_at_the_new_pl
     assert (changed.package_id, changed.x, changed.y) == (301, *NEAR)
     assert changed.seqnum < delivered.seqnum
     assert amazon.of("errors") == []
-    kinds_now = await sync_to_async(_kinds)(301)
+    kinds_now = await sync_to_async(kinds)(301)
     assert kinds_now[-2:] == ["redirected", "delivered"]
     await shop.close()
     await amazon.close()
@@ -469,6 +465,6 @@ async def test_real_world_delivery_at_the_old_place_beats_an_accepted_redirect(
     await eventually(settled)  # the world's refusal of the redirect may come just after
     package = await sync_to_async(Package.objects.get)(id=303)
     assert (package.dest_x, package.dest_y) == NEAR
-    assert "redirect too late" in await sync_to_async(_kinds)(303)
+    assert "redirect too late" in await sync_to_async(kinds)(303)
     await shop.close()
     await amazon.close()

@@ -16,7 +16,7 @@ from amazon_ups.protocol import world_ups_pb2 as wu
 from amazon_ups.ups.dispatch.daemon import Dispatcher
 from amazon_ups.ups.shipments import services
 from amazon_ups.ups.shipments.models import Account, Package, PackageStatus, Truck, TruckStatus
-from tests.ups.helpers import WORLD, sent
+from tests.ups.helpers import EVENTS_WHEN_ALL_GOES_WELL, WORLD, sent
 
 pytestmark = pytest.mark.django_db
 
@@ -362,14 +362,7 @@ def test_delivered_tells_amazon_once_with_the_place(world):
     assert status(5) == PackageStatus.DELIVERED
     assert len(sent("amazon", "out_for_delivery")) == 1
     kinds = list(Package.objects.get(id=5).events.values_list("kind", flat=True))
-    assert kinds == [
-        "created",
-        "truck dispatched",
-        "truck at warehouse",
-        "loaded",
-        "out for delivery",
-        "delivered",
-    ]
+    assert kinds == EVENTS_WHEN_ALL_GOES_WELL
 
 
 def test_a_repeated_or_late_load_changes_nothing(world):

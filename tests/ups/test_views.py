@@ -8,7 +8,7 @@ import re
 import pytest
 
 from amazon_ups.ups.shipments import services
-from tests.ups.helpers import login, out_for_delivery, pickup
+from tests.ups.helpers import EVENTS_WHEN_ALL_GOES_WELL, login, out_for_delivery, pickup
 
 pytestmark = pytest.mark.django_db
 
@@ -76,14 +76,7 @@ def test_tracking_shows_status_and_timeline_in_plain_words(client, shipments):
     assert response.status_code == 200
     page = response.content.decode()
     assert statuses(page) == {"5": "delivered"}
-    assert timeline(page) == [
-        "created",
-        "truck dispatched",
-        "truck at warehouse",
-        "loaded",
-        "out for delivery",
-        "delivered",
-    ]
+    assert timeline(page) == EVENTS_WHEN_ALL_GOES_WELL
     assert "Label created" in page
     assert "Picked up at warehouse 1 (10, 0)" in page
     assert "Out for delivery" in page

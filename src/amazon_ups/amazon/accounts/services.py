@@ -35,11 +35,22 @@ def user_sign_up(*, username: str, email: str, password: str, is_seller: bool = 
     return user
 
 
-@transaction.atomic
-def seller_ensure(username: str, password: str) -> bool:
-    """The account exists with this password and sells; True if it was created."""
+def _user_ensure(username: str, password: str):
     user, created = get_user_model().objects.get_or_create(username=username)
     user.set_password(password)
     user.save()
+    return user, created
+
+
+@transaction.atomic
+def shopper_ensure(username: str, password: str) -> bool:
+    """The account exists with this password; True if it was created (demo data)."""
+    return _user_ensure(username, password)[1]
+
+
+@transaction.atomic
+def seller_ensure(username: str, password: str) -> bool:
+    """The account exists with this password and sells; True if it was created."""
+    user, created = _user_ensure(username, password)
     Profile.objects.update_or_create(user=user, defaults={"is_seller": True})
     return created

@@ -5,8 +5,9 @@ import uuid
 from django import forms
 
 from amazon_ups.amazon.cart.models import MAX_QUANTITY
+from amazon_ups.amazon.orders.forms import DeliveryForm
 from amazon_ups.common.forms import whole_number
-from amazon_ups.protocol.limits import INT32_MAX, INT32_MIN, INT64_MAX
+from amazon_ups.protocol.limits import INT64_MAX
 
 
 class AddToCartForm(forms.Form):
@@ -24,18 +25,11 @@ class RemoveFromCartForm(forms.Form):
     product = whole_number("The product", 1, INT64_MAX, widget=forms.HiddenInput)
 
 
-class CheckoutForm(forms.Form):
-    token = forms.CharField(max_length=64, widget=forms.HiddenInput)
-    dest_x = whole_number("x", INT32_MIN, INT32_MAX, label="Deliver to x")
-    dest_y = whole_number("y", INT32_MIN, INT32_MAX, label="y")
-    ups_account = whole_number(
-        "The UPS account id",
-        1,
-        INT64_MAX,
-        required=False,
-        label="UPS account id (optional)",
-        widget=forms.NumberInput(attrs={"aria-describedby": "ups-account-help"}),
-    )
+class CheckoutForm(DeliveryForm):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The checkout page explains what is done with the account id.
+        self.fields["ups_account"].widget.attrs["aria-describedby"] = "ups-account-help"
 
     @classmethod
     def fresh(cls, profile) -> CheckoutForm:

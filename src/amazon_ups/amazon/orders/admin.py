@@ -4,17 +4,11 @@
 from django.contrib import admin
 
 from amazon_ups.amazon.orders.models import Order, OrderEvent, OrderLine
+from amazon_ups.common.admin import ReadOnlyAdminMixin
 
 
-class _ReadOnlyInline(admin.TabularInline):
+class _ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class OrderLineInline(_ReadOnlyInline):
@@ -30,7 +24,7 @@ class OrderEventInline(_ReadOnlyInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "user",
@@ -46,12 +40,3 @@ class OrderAdmin(admin.ModelAdmin):
     search_fields = ["=id", "user__username", "user__email"]
     date_hierarchy = "created_at"
     inlines = [OrderLineInline, OrderEventInline]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -9,10 +9,11 @@ from amazon_ups.common.forms import whole_number
 from amazon_ups.protocol.limits import INT32_MAX, INT32_MIN, INT64_MAX
 
 
-class PlaceOrderForm(forms.Form):
-    product = forms.IntegerField(widget=forms.HiddenInput)
+class DeliveryForm(forms.Form):
+    """Where an order goes (int32 coordinates, as the world takes them) and the UPS
+    account it may be linked to; ``token`` makes a form posted twice one order."""
+
     token = forms.CharField(max_length=64, widget=forms.HiddenInput)
-    quantity = whole_number("The quantity", 1, MAX_COUNT, initial=1)
     dest_x = whole_number("x", INT32_MIN, INT32_MAX, label="Deliver to x")
     dest_y = whole_number("y", INT32_MIN, INT32_MAX, label="y")
     ups_account = whole_number(
@@ -22,6 +23,13 @@ class PlaceOrderForm(forms.Form):
         required=False,
         label="UPS account id (optional)",
     )
+
+
+class PlaceOrderForm(DeliveryForm):
+    product = forms.IntegerField(widget=forms.HiddenInput)
+    quantity = whole_number("The quantity", 1, MAX_COUNT, initial=1)
+
+    field_order = ["product", "token", "quantity", "dest_x", "dest_y", "ups_account"]
 
     @classmethod
     def for_product(cls, product_id: int) -> PlaceOrderForm:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
@@ -254,15 +253,3 @@ def fail(order: Order, reason: str) -> bool:
     order.save()
     _event(order, reason)
     return True
-
-
-# -- shoppers ----------------------------------------------------------------------------
-
-
-@transaction.atomic
-def ensure_shopper(username: str, password: str) -> bool:
-    """The account exists with this password; True if it was created."""
-    user, created = get_user_model().objects.get_or_create(username=username)
-    user.set_password(password)
-    user.save()
-    return created

@@ -26,6 +26,7 @@ class MailSender(threading.Thread):
         try:
             while not self._stop_event.is_set():
                 try:
+                    # Batch after batch until the queue is empty, then wait.
                     while services.send_pending() and not self._stop_event.is_set():
                         pass
                 except DatabaseError as error:

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from amazon_ups.common.admin import ReadOnlyAdminMixin
 from amazon_ups.ups.shipments.models import (
     Account,
     Package,
@@ -10,28 +11,15 @@ from amazon_ups.ups.shipments.models import (
 )
 
 
-class ReadOnlyMixin:
-    """Statuses move in services.py only, never by hand in the admin."""
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ItemInline(ReadOnlyMixin, admin.TabularInline):
+class ItemInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = PackageItem
 
 
-class EventInline(ReadOnlyMixin, admin.TabularInline):
+class EventInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = PackageEvent
 
 
-class ReadOnly(ReadOnlyMixin, admin.ModelAdmin):
+class ReadOnly(ReadOnlyAdminMixin, admin.ModelAdmin):
     pass
 
 
@@ -54,7 +42,7 @@ class PackageAdmin(ReadOnly):
     inlines = [ItemInline, EventInline]
 
 
-class TruckPackageInline(ReadOnlyMixin, admin.TabularInline):
+class TruckPackageInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Package
     fk_name = "truck"
     fields = ["id", "status", "dest_x", "dest_y"]

@@ -5,7 +5,6 @@ from django.core.management.base import BaseCommand
 from amazon_ups.amazon.accounts import selectors as accounts_selectors
 from amazon_ups.amazon.accounts import services as accounts_services
 from amazon_ups.amazon.catalog import services as catalog_services
-from amazon_ups.amazon.orders import services as orders_services
 
 DEFAULT_PASSWORD = "demo-password-123"
 DEFAULT_SELLER_PASSWORD = "seller-password-123"
@@ -24,7 +23,7 @@ class Command(BaseCommand):
         seller = accounts_selectors.user_get("seller")
         warehouses, products = catalog_services.seed_demo(seller=seller)
         password = os.environ.get("DEMO_PASSWORD") or DEFAULT_PASSWORD
-        created = orders_services.ensure_shopper("demo", password)
+        created = accounts_services.shopper_ensure("demo", password)
         self.stdout.write(
             f"demo data: {warehouses} warehouses, {products} products, shopper 'demo' "
             f"({'created' if created else 'already there'})"
