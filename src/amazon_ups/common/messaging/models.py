@@ -73,3 +73,69 @@ class Setting(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}={self.value}"
+
+
+class DeadLetter(models.Model):
+    """A received sub-message, or an item of a daemon's periodic work, that failed with
+    a defect (a bug, a row the database rejects) rather than an outage.
+
+    It is set aside so that the daemon keeps serving everything else: a message is
+    recorded as received and acked (its repeats are only acked), a work item is skipped.
+    Nothing retries it by itself, since the same code on the same data fails the same
+    way; an operator fixes the cause and asks for a retry in the admin, and the daemon
+    takes the request up on its next turn."""
+
+    class Kind(models.TextChoices):
+        MESSAGE = "message", "received message"
+        WORK_ITEM = "work item", "work item"
+
+    class State(models.TextChoices):
+        OPEN = "open", "open"
+        RETRY = "retry", "retry requested"
+        RESOLVED = "resolved", "resolved"
+        DISCARDED = "discarded", "discarded"
+
+    UNRESOLVED = (State.OPEN, State.RETRY)
+
+    kind = models.CharField(max_length=16, choices=Kind)
+    what = models.CharField(
+        max_length=120, blank=True, help_text='what was being done, e.g. "take in orders"'
+    )
+    peer = models.CharField(max_length=64, blank=True, help_text="who sent the message")
+    field = models.CharField(max_length=32, blank=True, help_text="the container field")
+    seqnum = models.BigIntegerField(null=True, blank=True)
+    body = models.BinaryField(blank=True, default=b"", help_text="the serialized sub-message")
+    content = models.TextField(blank=True, help_text="the sub-message, readable")
+    ref = models.CharField(
+        max_length=120, blank=True, db_index=True, help_text='the work item, e.g. "order:12"'
+    )
+    error_type = models.CharField(max_length=200)
+    error = models.TextField()
+    traceback = models.TextField()
+    attempts = models.PositiveIntegerField(default=1, help_text="failures so far")
+    state = models.CharField(max_length=16, choices=State, default=State.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    failed_at = models.DateTimeField(help_text="the latest failure")
+    retry_requested_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # A message is recorded as received when it is set aside, so it can fail once.
+            models.UniqueConstraint(
+                fields=["peer", "seqnum"],
+                condition=models.Q(kind="message"),
+                name="deadletter_message_once",
+            )
+        ]
+        indexes = [models.Index(fields=["state", "kind"], name="deadletter_state")]
+
+    def __str__(self) -> str:
+        return f"dead letter {self.id}: {self.subject} ({self.get_state_display()})"
+
+    @property
+    def subject(self) -> str:
+        """What failed, in a few words: the work item's ref or the message's place."""
+        if self.kind == self.Kind.WORK_ITEM:
+            return f"{self.what} {self.ref}".strip()
+        return f"{self.field} #{self.seqnum} from {self.peer}"

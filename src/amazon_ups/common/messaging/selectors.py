@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count, Min
 
-from amazon_ups.common.messaging.models import LinkState, OutgoingMessage, Setting
+from amazon_ups.common.messaging.models import DeadLetter, LinkState, OutgoingMessage, Setting
 
 
 def unacked(peer: str, after_id: int = 0) -> list[OutgoingMessage]:
@@ -22,6 +22,25 @@ def origin(peer: str, seqnum: int) -> OutgoingMessage | None:
 def setting(key: str, default: str | None = None) -> str | None:
     row = Setting.objects.filter(key=key).first()
     return row.value if row else default
+
+
+def set_aside_refs() -> set[str]:
+    """Refs of the work items set aside and not retried yet (``isolation.each_item`` skips
+    them)."""
+    return set(
+        DeadLetter.objects.filter(
+            kind=DeadLetter.Kind.WORK_ITEM, state__in=DeadLetter.UNRESOLVED
+        ).values_list("ref", flat=True)
+    )
+
+
+def dead_letters_to_retry(limit: int = 20) -> list[DeadLetter]:
+    """Dead letters an operator asked to retry, oldest request first."""
+    return list(
+        DeadLetter.objects.filter(state=DeadLetter.State.RETRY).order_by(
+            "retry_requested_at", "id"
+        )[:limit]
+    )
 
 
 # -- for the operators' page ------------------------------------------------------------
@@ -47,3 +66,16 @@ def unacked_oldest(limit: int = 50) -> list[OutgoingMessage]:
 
 def settings_all() -> list[Setting]:
     return list(Setting.objects.order_by("key"))
+
+
+def dead_letters_open_count() -> int:
+    """Dead letters not resolved yet (open, or waiting for the daemon to retry them)."""
+    return DeadLetter.objects.filter(state__in=DeadLetter.UNRESOLVED).count()
+
+
+def dead_letters_newest(limit: int = 20) -> list[DeadLetter]:
+    return list(
+        DeadLetter.objects.filter(state__in=DeadLetter.UNRESOLVED)
+        .defer("body", "traceback", "content")
+        .order_by("-failed_at", "-id")[:limit]
+    )

@@ -3,13 +3,16 @@ together with the domain change they belong to."""
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Iterable
 
 from django.db import transaction
 from django.utils import timezone
+from google.protobuf import text_format
 from google.protobuf.message import Message
 
 from amazon_ups.common.messaging.models import (
+    DeadLetter,
     IncomingMessage,
     LinkState,
     OutgoingMessage,
@@ -70,3 +73,99 @@ def set_link_state(peer: str, connected: bool, detail: str = "") -> None:
 
 def put_setting(key: str, value: object) -> None:
     Setting.objects.update_or_create(key=key, defaults={"value": str(value)})
+
+
+# -- dead letters: what failed with a defect, set aside until an operator retries it ----------
+
+
+def _text(value: str, limit: int | None = None) -> str:
+    # PostgreSQL refuses NUL in text, and an error message may quote the data that broke:
+    # the record of a failure must not fail in turn.
+    value = value.replace("\x00", "\\x00")
+    return value[:limit] if limit is not None else value
+
+
+def _failure(error: BaseException) -> dict:
+    kind = type(error)
+    return {
+        "error_type": _text(f"{kind.__module__}.{kind.__qualname__}", 200),
+        "error": _text(str(error)),
+        "traceback": _text("".join(traceback.format_exception(error))),
+        "failed_at": timezone.now(),
+    }
+
+
+def set_aside_message(
+    *, peer: str, field: str, message: Message, error: BaseException
+) -> DeadLetter | None:
+    """Record ``message`` as received, so that its repeats are only acked, and keep it as a
+    dead letter with ``error``. None if it had been received already (then it was handled)."""
+    _in_transaction()
+    if not first_receipt(peer, message.seqnum, field):
+        return None
+    return DeadLetter.objects.create(
+        kind=DeadLetter.Kind.MESSAGE,
+        what=_text(f"{field} from {peer}", 120),
+        peer=peer,
+        field=field,
+        seqnum=message.seqnum,
+        body=message.SerializeToString(),
+        content=_text(text_format.MessageToString(message)),
+        **_failure(error),
+    )
+
+
+def set_aside_work(*, what: str, ref: str, error: BaseException) -> DeadLetter:
+    """Keep work item ``ref`` aside: ``isolation.each_item`` skips it until it is retried."""
+    _in_transaction()
+    return DeadLetter.objects.create(
+        kind=DeadLetter.Kind.WORK_ITEM,
+        what=_text(what, 120),
+        ref=_text(ref, 120),
+        **_failure(error),
+    )
+
+
+def dead_letters_retry(ids: Iterable[int]) -> int:
+    """An operator fixed the cause: the daemon is to try these again on its next turn."""
+    return DeadLetter.objects.filter(id__in=list(ids), state=DeadLetter.State.OPEN).update(
+        state=DeadLetter.State.RETRY, retry_requested_at=timezone.now()
+    )
+
+
+def dead_letters_discard(ids: Iterable[int]) -> int:
+    """An operator decided these are never to be handled (e.g. settled by hand)."""
+    return DeadLetter.objects.filter(id__in=list(ids), state__in=DeadLetter.UNRESOLVED).update(
+        state=DeadLetter.State.DISCARDED, resolved_at=timezone.now()
+    )
+
+
+def dead_letter_take(letter_id: int) -> DeadLetter | None:
+    """Lock a dead letter whose retry was requested, for the daemon to retry it; None if it
+    is not waiting for a retry any more (discarded meanwhile)."""
+    _in_transaction()
+    return (
+        DeadLetter.objects.select_for_update()
+        .filter(id=letter_id, state=DeadLetter.State.RETRY)
+        .first()
+    )
+
+
+def dead_letter_resolve(letter: DeadLetter) -> None:
+    """The retry succeeded (commit it with the retried handler's effects)."""
+    _in_transaction()
+    letter.state = DeadLetter.State.RESOLVED
+    letter.resolved_at = timezone.now()
+    letter.save(update_fields=["state", "resolved_at"])
+
+
+def dead_letter_failed_again(letter_id: int, error: BaseException) -> None:
+    """The retry failed too: keep the new error, and leave it open for the next fix."""
+    _in_transaction()
+    letter = DeadLetter.objects.select_for_update().get(id=letter_id)
+    for name, value in _failure(error).items():
+        setattr(letter, name, value)
+    letter.attempts += 1
+    letter.state = DeadLetter.State.OPEN
+    letter.retry_requested_at = None
+    letter.save()

@@ -1,0 +1,232 @@
+"""What a daemon does when something fails: an outage is waited out, a defect is set aside.
+
+- An **outage** is a lost connection: to the database (``is_outage``), to the world or
+  to the peer (the links reconnect by themselves). Nothing can be made durable, so
+  nothing is acked and nothing is recorded; the loop tries the whole turn again with
+  backoff, and the peer re-sends what was not acked.
+- A **defect** is any other failure: a bug, a row the database rejects (IntegrityError,
+  DataError, ProgrammingError), a message that cannot be parsed. Trying again changes
+  nothing, so the one received sub-message or the one item of periodic work that hit
+  it is rolled back and set aside as a ``messaging.DeadLetter``, logged once, and
+  everything else goes on. An operator fixes the cause and retries it from the admin;
+  the daemon takes the request up on its next turn (``retry_requested``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from django.db import InterfaceError, OperationalError, transaction
+from google.protobuf.message import Message
+
+from amazon_ups.common.messaging import selectors as messaging_selectors
+from amazon_ups.common.messaging import services as messaging
+from amazon_ups.common.messaging.models import DeadLetter
+
+try:
+    import psycopg
+except ImportError:  # SQLite only
+    psycopg = None
+
+logger = logging.getLogger("amazon_ups.daemon")
+
+T = TypeVar("T")
+
+# SQLite's primary result codes that mean "the database cannot be used right now"
+# (https://sqlite.org/rescode.html): busy or locked by another writer, out of memory,
+# read-only or unopenable file, I/O error, disk full. SQLITE_ERROR (a missing table, a
+# syntax error) is a defect, like PostgreSQL's ProgrammingError.
+_SQLITE_TRANSIENT = frozenset({5, 6, 7, 8, 10, 13, 14, 15})
+
+
+def is_outage(error: BaseException) -> bool:
+    """True if ``error`` means the database is unreachable for now (retry everything
+    later, ack nothing); False if it is a defect of the work at hand (set it aside).
+
+    PostgreSQL's connection errors, restarts, deadlocks and serialization failures are
+    all ``OperationalError`` (psycopg's, wrapped by Django's); SQLite raises
+    ``OperationalError`` for a locked database but also for a bad statement, so its
+    result code decides."""
+    driver = error.__cause__ if isinstance(error, OperationalError | InterfaceError) else error
+    if isinstance(driver, sqlite3.OperationalError):
+        code = getattr(driver, "sqlite_errorcode", None)
+        return code is None or code & 0xFF in _SQLITE_TRANSIENT
+    if isinstance(error, OperationalError | InterfaceError):
+        return True
+    return psycopg is not None and isinstance(
+        error, psycopg.OperationalError | psycopg.InterfaceError
+    )
+
+
+# -- periodic work -------------------------------------------------------------------------
+
+
+def set_aside_refs() -> set[str]:
+    """Refs of the work items set aside and not retried yet."""
+    return messaging_selectors.set_aside_refs()
+
+
+def each_item(
+    what: str,
+    items: Iterable[T],
+    *,
+    ref: Callable[[T], str],
+    action: Callable[[T], object],
+) -> int:
+    """Run ``action(item)`` for each item, each in a transaction of its own, so that one
+    item's defect does not stop the others; returns how many ran without a defect.
+
+    An item whose ``action`` fails with a defect is rolled back and set aside: a dead
+    letter (kind work item, ``what``, ``ref(item)``, the error and its traceback) is
+    written in a transaction of its own, the failure is logged once, and the next item
+    runs. Items whose ref has a dead letter not yet retried are skipped, on every pass,
+    until an operator retries it from the admin (after fixing the cause); the daemon
+    then resolves the dead letter, and the next pass includes the item again (a new
+    failure writes a new dead letter).
+
+    An outage (``is_outage``) is raised at once: the daemon's loop waits and tries the
+    whole turn again, and the items not run yet are still work in the database.
+
+    Call it outside any transaction (the daemon's ``tick`` is): inside one, the dead
+    letters would be rolled back with it."""
+    skipped = set_aside_refs()
+    done = 0
+    for item in items:
+        key = ref(item)
+        if key in skipped:
+            continue
+        try:
+            with transaction.atomic():
+                action(item)
+        except Exception as error:
+            if is_outage(error):
+                raise
+            with transaction.atomic():
+                letter = messaging.set_aside_work(what=what, ref=key, error=error)
+            skipped.add(key)
+            logger.error(
+                "%s: %s failed and is set aside (dead letter %d) until an operator retries it",
+                what,
+                key,
+                letter.id,
+                exc_info=error,
+            )
+            continue
+        done += 1
+    return done
+
+
+# -- received sub-messages -----------------------------------------------------------------
+
+
+def receive_once(peer: str, field: str, message: Message, handle: Callable[[], object]) -> None:
+    """Act on ``message`` (``handle()``) unless it was received before, in one transaction
+    with the record of its seqnum; once this returns, the message may be acked.
+
+    A defect rolls the handler's effects back, then records the message as received
+    together with a dead letter holding its bytes, and returns: the message is acked
+    and its repeats are only acked. An outage is raised: nothing is recorded, and the
+    message must not be acked."""
+    try:
+        with transaction.atomic():
+            if messaging.first_receipt(peer, message.seqnum, field):
+                handle()
+    except Exception as error:
+        if is_outage(error):
+            raise
+        with transaction.atomic():
+            letter = messaging.set_aside_message(
+                peer=peer, field=field, message=message, error=error
+            )
+        if letter is not None:
+            logger.error(
+                "%s #%d from %s failed and is set aside (dead letter %d) until an operator "
+                "retries it",
+                field,
+                message.seqnum,
+                peer,
+                letter.id,
+                exc_info=error,
+            )
+
+
+@dataclass(frozen=True)
+class Receiver:
+    """How a daemon acts on what one peer sends: the container type its sub-messages
+    come in, and the handler the link uses, as ``handle(field, message)``."""
+
+    container: type[Message]
+    handle: Callable[[str, Message], object]
+
+
+def sub_message(container: type[Message], field: str, body: bytes) -> Message:
+    """Parse ``body`` as a sub-message of ``container``'s repeated ``field``."""
+    message = getattr(container(), field).add()
+    message.MergeFromString(body)
+    return message
+
+
+def retry_requested(receivers: Mapping[str, Receiver]) -> int:
+    """Take up the dead letters an operator asked to retry; returns how many succeeded.
+
+    A work item's dead letter is resolved, so that the next ``each_item`` pass runs the
+    item again. A message is parsed again from its bytes and handled again (it is
+    recorded as received already), in one transaction with its resolution; a defect
+    keeps the new error and leaves it open. A message from a peer not in ``receivers``
+    (not connected yet, or a world left since) waits."""
+    succeeded = 0
+    for letter in messaging_selectors.dead_letters_to_retry():
+        if letter.kind == DeadLetter.Kind.MESSAGE and letter.peer not in receivers:
+            continue
+        try:
+            with transaction.atomic():
+                taken = messaging.dead_letter_take(letter.id)
+                if taken is None:  # discarded since
+                    continue
+                if taken.kind == DeadLetter.Kind.MESSAGE:
+                    receiver = receivers[taken.peer]
+                    message = sub_message(receiver.container, taken.field, bytes(taken.body))
+                    receiver.handle(taken.field, message)
+                messaging.dead_letter_resolve(taken)
+        except Exception as error:
+            if is_outage(error):
+                raise
+            with transaction.atomic():
+                messaging.dead_letter_failed_again(letter.id, error)
+            logger.error(
+                "dead letter %d (%s) failed again on retry",
+                letter.id,
+                letter.subject,
+                exc_info=error,
+            )
+            continue
+        succeeded += 1
+        logger.info("dead letter %d (%s) retried: done", letter.id, letter.subject)
+    return succeeded
+
+
+# -- failures outside any one message or item --------------------------------------------
+
+
+class FailureLog:
+    """Logs a failure that repeats on every turn once, with its traceback, and again only
+    when it changes or after it stopped: a daemon turns ten times a second."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self._last: tuple[type, str] | None = None
+
+    def failed(self, error: BaseException) -> None:
+        key = (type(error), str(error))
+        if key != self._last:
+            logger.error("%s failed (logged once while it repeats)", self.what, exc_info=error)
+            self._last = key
+
+    def succeeded(self) -> None:
+        if self._last is not None:
+            logger.info("%s works again", self.what)
+            self._last = None
