@@ -14,8 +14,8 @@ from django.db import connections
 
 from amazon_ups.amazon.catalog.models import Stock
 from amazon_ups.amazon.fulfilment.daemon import Fulfilment
+from amazon_ups.amazon.orders.lifecycle import PIPELINE
 from amazon_ups.amazon.orders.models import Order
-from amazon_ups.amazon.orders.services import PIPELINE
 from amazon_ups.common.messaging.models import OutgoingMessage
 from amazon_ups.protocol.world_messages import Side
 from tests.amazon.fake_ups import FakeUps

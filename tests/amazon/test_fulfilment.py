@@ -31,6 +31,7 @@ TYPES = {
     "loaded": au.PackageLoaded,
     "worlds": au.WorldCreated,
     "errors": au.Error,
+    "load_failed": au.LoadFailed,
 }
 _ups_seqnums = itertools.count(1000)
 
@@ -155,7 +156,7 @@ def test_without_stock_it_buys_waits_and_packs_oldest_first_when_it_arrives(join
     assert [(b.whnum, b.things[0].id, b.things[0].count) for b in buys] == [(1, 1, 10), (1, 1, 10)]
     assert on_hand(1, 1) == (0, 20)
     assert len(sent("ups", "pickups")) == 2  # the trucks come while we wait
-    assert "waiting for stock" in first.events.last().note
+    assert first.events.last().kind == "waiting for stock"
 
     run(services.purchase_arrived, buys[0])
     assert (status(first), status(second)) == (Status.PACKING, Status.PLACED)
@@ -216,7 +217,7 @@ def test_loaded_tells_ups_once_and_ups_finishes_the_order(packing):
     assert not sent("ups", "errors")
 
 
-def test_a_refused_load_waits_for_a_newer_truck(packing):
+def test_a_refused_load_tells_ups_and_waits_packed_for_a_newer_truck(packing):
     packed(packing)
     truck(packing, truck_id=4)
     [load] = OutgoingMessage.objects.filter(field="load")
@@ -226,10 +227,17 @@ def test_a_refused_load_waits_for_a_newer_truck(packing):
     run(services.world_error, WORLD_PEER, refusal)
 
     packing.refresh_from_db()
-    assert packing.status == Status.LOADING and packing.failure == ""
-    assert "refused the load" in packing.events.last().note
+    assert packing.status == Status.PACKED and packing.failure == ""
+    assert packing.events.last().kind == "load refused"
+    # UPS hears it, so that it sends a truck again (protocol 5.11).
+    [failed] = sent("ups", "load_failed")
+    assert (failed.package_id, failed.truck_id) == (packing.id, 4)
+    assert "not at warehouse" in failed.reason
+    run(services.world_error, WORLD_PEER, refusal)  # a repeat is no news
+    assert len(sent("ups", "load_failed")) == 1
     truck(packing, truck_id=5)
     assert [m.truckid for m in sent(WORLD_PEER, "load")] == [4, 5]
+    assert status(packing) == Status.LOADING
 
 
 def test_a_truck_announced_during_a_refused_load_is_used_at_once(packing):

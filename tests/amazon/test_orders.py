@@ -6,6 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from amazon_ups.amazon.orders import services
+from amazon_ups.amazon.orders.lifecycle import IllegalOrderMove
 from amazon_ups.amazon.orders.models import Order, OrderEvent, OrderLine
 from amazon_ups.common.messaging.models import OutgoingMessage
 from amazon_ups.protocol import au_pb2 as au
@@ -82,32 +83,56 @@ def _statuses(order):
     return list(order.events.values_list("status", flat=True))
 
 
-def test_statuses_only_move_forward(place):
-    order = place()
+def _kinds(order):
+    return list(order.events.values_list("kind", flat=True))
 
-    assert services.advance(order, Status.PACKED)  # skipping ahead is allowed
-    assert not services.advance(order, Status.PACKING)  # going back is not
-    assert not services.advance(order, Status.PACKED)  # a repeat is a no-op
-    assert services.advance(order, Status.DELIVERED)
-    assert not services.advance(order, Status.DELIVERING)
+
+def test_the_pipeline_moves_by_its_table_and_late_news_changes_nothing(place):
+    order = place()
+    services.take_in(order, warehouse_id=1, world_id=7)
+    assert services.start_packing(order)
+    assert services.mark_packed(order)
+    assert not services.mark_packed(order)  # a repeat is stale news
+    assert services.mark_delivered(order, x=3, y=4)  # a skip straight to delivered
+    assert not services.mark_delivering(order, truck_id=2)  # overtaken: no going back
     assert not services.fail(order, "too late")
 
     order.refresh_from_db()
     assert order.status == Status.DELIVERED and order.failure == ""
-    assert _statuses(order) == ["placed", "packed", "delivered"]
+    assert _kinds(order) == ["placed", "taken in", "packing", "packed", "delivered"]
+    assert _statuses(order) == ["placed", "placed", "packing", "packed", "delivered"]
+
+
+def test_a_move_the_table_does_not_allow_is_a_named_error(place):
+    order = place()
+    with pytest.raises(IllegalOrderMove, match="'packed' while 'placed'"):
+        services.mark_packed(order)  # the world packed an order we never asked it to pack
+    with pytest.raises(IllegalOrderMove):
+        services.start_loading(order)  # not packed, no truck
+    order.refresh_from_db()
+    assert order.status == Status.PLACED and _kinds(order) == ["placed"]
 
 
 def test_failed_is_final_except_for_a_delivery(place):
     order = place()
     assert services.fail(order, "the world could not pack it")
     assert not services.fail(order, "again")
-    assert not services.advance(order, Status.LOADED)
+    assert not services.mark_delivering(order, truck_id=1)
     assert services.mark_delivered(order, x=4, y=5)
 
     order.refresh_from_db()
     assert order.status == Status.DELIVERED
     assert (order.dest_x, order.dest_y) == (4, 5)
     assert _statuses(order) == ["placed", "failed", "delivered"]
+
+
+def test_every_move_sets_the_time_the_status_changed(place):
+    order = place()
+    placed_at = order.status_changed_at
+    services.take_in(order, warehouse_id=1, world_id=7)
+    assert order.status_changed_at == placed_at  # recorded only: the status stays
+    services.start_packing(order)
+    assert order.status_changed_at > placed_at
 
 
 def test_the_latest_truck_and_destination_win(place):
@@ -130,7 +155,8 @@ def test_a_delivered_place_wins_over_later_redirects(place):
 
 def test_loading_needs_a_packed_package_and_a_truck(place):
     order = place()
-    services.advance(order, Status.PACKING)
+    services.take_in(order, warehouse_id=1, world_id=7)
+    services.start_packing(order)
     services.record_truck(order, truck_id=3, seqnum=1)
     assert not services.can_load(order)  # not packed yet
     services.mark_packed(order)
@@ -138,7 +164,8 @@ def test_loading_needs_a_packed_package_and_a_truck(place):
     assert services.start_loading(order) == 3
     assert not services.can_load(order)  # a load is under way
 
-    services.load_refused(order, "error: truck 3 is not at warehouse 1")
+    assert services.load_refused(order, "error: truck 3 is not at warehouse 1") == 3
+    assert order.status == Status.PACKED
     assert not services.can_load(order)  # waits for a newer truck
     services.record_truck(order, truck_id=4, seqnum=2)
     assert services.start_loading(order) == 4

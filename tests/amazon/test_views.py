@@ -169,6 +169,7 @@ def test_the_status_json_tells_the_whole_state(browser, place):
     assert [step["reached"] for step in data["steps"]] == [True] + [False] * 6
     assert data["steps"][0]["at_text"] and data["steps"][1]["at"] is None
     assert [event["note"] for event in data["events"]] == ["order placed"]
+    assert [event["kind"] for event in data["events"]] == ["placed"]
 
     for advance in (services.start_packing, services.mark_packed):
         advance(order)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from google.protobuf.message import Message
 
 from amazon_ups.common.messaging import services as messaging
@@ -33,6 +35,45 @@ def sent(peer: str, field: str) -> list[Message]:
         getattr(holder, field).add().MergeFromString(bytes(row.body))
         out.append(getattr(holder, field)[0])
     return out
+
+
+# The world numbers its reports in the order it makes them; tests report in that order.
+_world_seqnums = itertools.count(1_000)
+
+
+def world_seqnum() -> int:
+    """A new world seqnum, later than every one given so far."""
+    return next(_world_seqnums)
+
+
+def ack_all(peer: str = WORLD) -> None:
+    """The world has taken every command queued for it so far."""
+    messaging.acknowledge(
+        peer, OutgoingMessage.objects.filter(peer=peer).values_list("seqnum", flat=True)
+    )
+
+
+# The world reports what it did after it took our commands: these helpers ack every
+# command queued so far first, as the world would have (a test of a report that
+# overtakes an ack calls the service itself).
+
+
+def arrive(truck_id: int, x: int, y: int) -> None:
+    """The world's UFinished: the truck arrived at the warehouse at (x, y)."""
+    ack_all()
+    services.truck_finished(truck_id, "ARRIVE WAREHOUSE", x, y, world_seqnum())
+
+
+def finish(truck_id: int, x: int, y: int) -> None:
+    """The world's UFinished: the truck made its last delivery, at (x, y)."""
+    ack_all()
+    services.truck_finished(truck_id, "IDLE", x, y, world_seqnum())
+
+
+def report(truck_id: int, status: str, x: int, y: int) -> None:
+    """The world's UTruck: its answer to our latest query about the truck."""
+    ack_all()
+    services.truck_reported(truck_id, status, x, y, world_seqnum())
 
 
 PASSWORD = "a-long-test-password-1"

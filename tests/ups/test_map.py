@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from amazon_ups.ups.shipments import services
-from tests.ups.helpers import login, make_user, pickup
+from tests.ups.helpers import arrive, login, make_user, pickup
 
 pytestmark = pytest.mark.django_db
 
@@ -61,7 +60,7 @@ def test_the_map_follows_the_trucks(client, packages):
     before = {
         t["id"]: (t["x"], t["y"], t["status"]) for t in client.get("/map.json").json()["trucks"]
     }
-    services.truck_arrived(1, 10, 0)
+    arrive(1, 10, 0)
     after = {
         t["id"]: (t["x"], t["y"], t["status"]) for t in client.get("/map.json").json()["trucks"]
     }

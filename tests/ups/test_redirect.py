@@ -24,7 +24,7 @@ from amazon_ups.ups.shipments.models import Account, Package, PackageStatus
 from amazon_ups.world.client import WorldClient
 from tests.support import FAST
 from tests.ups.amazon_peer import AmazonPeer
-from tests.ups.helpers import WORLD, login, out_for_delivery, pickup, sent
+from tests.ups.helpers import WORLD, arrive, login, out_for_delivery, pickup, sent
 
 pytestmark = pytest.mark.django_db
 
@@ -50,7 +50,7 @@ def redirect(package_id, owner, x, y) -> services.RedirectResult:
 def on_the_truck(fleet, alice):
     """Alice's package 5 out for delivery on truck 1, to (20, -20)."""
     pickup(5, alice)
-    services.truck_arrived(1, 10, 0)
+    arrive(1, 10, 0)
     out_for_delivery(5)
     assert package(5).status == PackageStatus.OUT_FOR_DELIVERY
 
@@ -68,7 +68,7 @@ def test_before_the_truck_leaves_the_new_place_is_simply_used(fleet, alice):
     assert sent(WORLD, "deliveries") == []
     assert kinds(5)[-1] == "redirected"
     # The truck then leaves for the new place.
-    services.truck_arrived(1, 10, 0)
+    arrive(1, 10, 0)
     services.package_loaded(5, 1)
     [deliver] = sent(WORLD, "deliveries")
     assert [(p.packageid, p.x, p.y) for p in deliver.packages] == [(5, 3, 4)]
@@ -311,7 +311,7 @@ def test_the_delivered_email_names_the_place_of_delivery(on_the_truck, alice):
 
 def test_packages_of_nobody_send_no_email(fleet):
     pickup(5)
-    services.truck_arrived(1, 10, 0)
+    arrive(1, 10, 0)
     out_for_delivery(5)
     services.package_delivered(1, 5)
     send_pending()

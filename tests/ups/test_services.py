@@ -10,13 +10,21 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from amazon_ups.common.messaging import services as messaging
-from amazon_ups.common.messaging.models import OutgoingMessage
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol import world_ups_pb2 as wu
 from amazon_ups.ups.dispatch.daemon import Dispatcher
 from amazon_ups.ups.shipments import services
 from amazon_ups.ups.shipments.models import Account, Package, PackageStatus, Truck, TruckStatus
-from tests.ups.helpers import EVENTS_WHEN_ALL_GOES_WELL, WORLD, sent
+from amazon_ups.ups.shipments.services import dispatching
+from tests.ups.helpers import (
+    EVENTS_WHEN_ALL_GOES_WELL,
+    WORLD,
+    ack_all,
+    arrive,
+    finish,
+    report,
+    sent,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -50,19 +58,18 @@ def status(package_id: int) -> str:
     return Package.objects.get(id=package_id).status
 
 
+def kinds(package_id: int) -> list[str]:
+    return list(Package.objects.get(id=package_id).events.values_list("kind", flat=True))
+
+
 def truck(truck_id: int) -> Truck:
     return Truck.objects.get(id=truck_id)
-
-
-def ack_all_world_commands() -> None:
-    seqnums = OutgoingMessage.objects.filter(peer=WORLD).values_list("seqnum", flat=True)
-    messaging.acknowledge(WORLD, seqnums)
 
 
 def at_warehouse_with(*package_ids: int, truck_id: int = 1) -> None:
     for package_id in package_ids:
         pickup(package_id)
-    services.truck_arrived(truck_id, 10, 0)
+    arrive(truck_id, 10, 0)
 
 
 # -- pickups and trucks ----------------------------------------------------------------
@@ -128,10 +135,10 @@ def test_a_truck_freed_for_a_queue_takes_a_full_load_when_no_other_is_free(world
     pickup(5, warehouse=(2, 95, 5))  # the only truck goes elsewhere...
     for package_id in range(6, 11):  # ...while a queue builds up at warehouse 1
         pickup(package_id)
-    services.truck_arrived(1, 95, 5)
+    arrive(1, 95, 5)
     services.package_loaded(5, 1)
     services.package_delivered(1, 5)
-    services.truck_idle(1, 20, 20)
+    finish(1, 20, 20)
     assert services.serve_waiting() == 4
     trucks = dict(Package.objects.filter(id__gte=6).values_list("id", "truck_id"))
     assert trucks == {6: 1, 7: 1, 8: 1, 9: 1, 10: None}
@@ -174,10 +181,10 @@ def test_a_package_waits_while_every_truck_is_busy_then_gets_the_first_free_one(
     assert (waiting.status, waiting.truck_id) == (PackageStatus.CREATED, None)
     assert services.serve_waiting() == 0
 
-    services.truck_arrived(2, 95, 5)
+    arrive(2, 95, 5)
     services.package_loaded(6, 2)
     services.package_delivered(2, 6)
-    services.truck_idle(2, 60, 60)  # package 6 was delivered near warehouse 3
+    finish(2, 60, 60)  # package 6 was delivered near warehouse 3
     assert services.serve_waiting() == 1
     assert (status(7), Package.objects.get(id=7).truck_id) == (PackageStatus.TRUCK_DISPATCHED, 2)
     assert [(c.truckid, c.whid) for c in sent(WORLD, "pickups")][-1] == (2, 3)
@@ -208,11 +215,10 @@ def test_a_truck_that_has_begun_loading_takes_no_more_packages(world):
 def test_arrival_announces_each_package_of_the_truck(world):
     pickup(5)
     pickup(6)
-    services.truck_arrived(1, 10, 0)
+    arrive(1, 10, 0)
     assert truck(1).status == TruckStatus.ARRIVE_WAREHOUSE
     assert {status(5), status(6)} == {PackageStatus.TRUCK_AT_WAREHOUSE}
     assert sorted(a.package_id for a in sent("amazon", "arrived")) == [5, 6]
-    assert Package.objects.get(id=5).announced
 
 
 # -- loading and delivering ------------------------------------------------------------
@@ -235,7 +241,7 @@ def test_the_route_is_short_not_just_greedy(world):
     pickup(5, dest=(300, 0))
     pickup(6, dest=(15, 0))
     pickup(7, dest=(-50, 0))
-    services.truck_arrived(1, 10, 0)
+    arrive(1, 10, 0)
     for package_id in (5, 6, 7):
         services.package_loaded(package_id, 1)
     [deliver] = sent(WORLD, "deliveries")
@@ -247,7 +253,7 @@ def test_the_naive_policy_delivers_in_nearest_neighbour_order(world, settings):
     settings.UPS_DISPATCH = "naive"
     services.fleet_reset([(1, 0, 0)])
     pickup(5, dest=(300, 0))
-    services.truck_arrived(1, 10, 0)
+    arrive(1, 10, 0)
     services.package_loaded(5, 1)
     [deliver] = sent(WORLD, "deliveries")
     assert [p.packageid for p in deliver.packages] == [5]
@@ -272,7 +278,7 @@ def test_a_truck_kept_waiting_leaves_with_what_is_loaded(world, settings):
     assert "truck left without it" in left_behind.events.values_list("kind", flat=True)
     assert [(c.truckid, c.whid) for c in sent(WORLD, "pickups")][-1] == (2, 1)
     # ...and Amazon hears of that truck when it stands there: a newer TruckArrived.
-    services.truck_arrived(2, 10, 0)
+    arrive(2, 10, 0)
     announcement = sent("amazon", "arrived")[-1]
     assert (announcement.package_id, announcement.truck_id) == (6, 2)
     assert announcement.seqnum > first_announcement.seqnum
@@ -310,7 +316,7 @@ def test_a_package_left_behind_but_loaded_after_all_goes_with_its_truck(world, s
         (1, [5]),
         (1, [6]),
     ]
-    services.truck_arrived(2, 10, 0)
+    arrive(2, 10, 0)
     assert [a.package_id for a in sent("amazon", "arrived")] == [5, 6]  # no third
     assert services.serve_waiting() == 0
 
@@ -320,10 +326,10 @@ def test_an_idle_truck_takes_waiting_work_on_the_next_turn(world, settings):
     pickup(5)
     pickup(6)
     pickup(7)  # both trucks are busy
-    services.truck_arrived(1, 10, 0)
+    arrive(1, 10, 0)
     services.package_loaded(5, 1)
     services.package_delivered(1, 5)
-    services.truck_idle(1, 20, 20)
+    finish(1, 20, 20)
     assert services.serve_waiting() == 1
     assert Package.objects.get(id=7).truck_id == 1
 
@@ -334,7 +340,7 @@ def test_out_for_delivery_once_the_world_acks_the_delivery(world):
     assert services.confirm_deliveries() == 0
     assert status(5) == PackageStatus.LOADED
 
-    ack_all_world_commands()
+    ack_all()
     assert services.confirm_deliveries() == 1
     assert status(5) == PackageStatus.OUT_FOR_DELIVERY
     [out] = sent("amazon", "out_for_delivery")
@@ -357,7 +363,7 @@ def test_delivered_tells_amazon_once_with_the_place(world):
     assert (out.package_id, out.truck_id) == (5, 1)
     assert out.seqnum < delivered.seqnum
     # The late ack changes nothing: nothing moves backwards or is said twice.
-    ack_all_world_commands()
+    ack_all()
     assert services.confirm_deliveries() == 0
     assert status(5) == PackageStatus.DELIVERED
     assert len(sent("amazon", "out_for_delivery")) == 1
@@ -386,7 +392,7 @@ def test_loading_skips_states_but_never_goes_back(world):
     pickup(5)  # truck dispatched: the TruckArrived was not even sent yet
     services.package_loaded(5, 1)
     assert status(5) == PackageStatus.LOADED
-    services.truck_arrived(1, 10, 0)
+    arrive(1, 10, 0)
     assert status(5) == PackageStatus.LOADED
     assert sent("amazon", "arrived") == []
 
@@ -464,26 +470,34 @@ def world_error(origin_seqnum: int, text: str) -> None:
     Dispatcher(world=None).handle(WORLD_LINK, "error", error)
 
 
-def test_a_refused_pickup_puts_the_package_back_and_asks_where_the_truck_is(world):
+def test_a_refused_pickup_sends_another_truck_and_asks_where_the_first_one_is(world):
     pickup(5)
     [command] = sent(WORLD, "pickups")
     world_error(command.seqnum, "error: truck 1 is busy loading at warehouse 4")
+    ack_all()  # the world acks what it refuses, too
     package = Package.objects.get(id=5)
-    assert (package.status, package.truck_id, package.pickup_refusals) == ("created", None, 1)
+    # Truck 2 was free: it goes at once.
+    assert (package.status, package.truck_id, package.pickup_refusals) == (
+        PackageStatus.TRUCK_DISPATCHED,
+        2,
+        1,
+    )
+    assert kinds(5) == ["created", "truck dispatched", "pickup refused", "truck dispatched"]
+    assert [(c.truckid, c.whid) for c in sent(WORLD, "pickups")] == [(1, 1), (2, 1)]
+    # Truck 1 is in doubt: not free, and asked about once nothing to it waits for an ack.
+    assert (truck(1).status, truck(1).needs_query) == (TruckStatus.TRAVELING, True)
+    assert not dispatching.free_trucks().exists()
+    assert services.queries_send() == 1
     [query] = sent(WORLD, "queries")
     assert query.truckid == 1
-    assert truck(1).status == TruckStatus.TRAVELING  # not free until the world says so
-
-    # Truck 2 is free: the package gets it on the next pass.
-    services.serve_waiting()
-    assert Package.objects.get(id=5).truck_id == 2
     # The world answers the query: truck 1 is free after all.
+    ack_all()
     Dispatcher(world=None).handle(
-        WORLD_LINK,
-        "truckstatus",
-        wu.UTruck(truckid=1, status="IDLE", x=3, y=4, seqnum=1),
+        WORLD_LINK, "truckstatus", wu.UTruck(truckid=1, status="IDLE", x=3, y=4, seqnum=1)
     )
     assert (truck(1).status, truck(1).x, truck(1).y) == (TruckStatus.IDLE, 3, 4)
+    assert (truck(1).needs_query, truck(1).query_seqnum) == (False, None)
+    assert dispatching.free_trucks().exists()
 
 
 def test_a_pickup_refused_again_and_again_fails_and_amazon_is_told(world):
@@ -491,7 +505,9 @@ def test_a_pickup_refused_again_and_again_fails_and_amazon_is_told(world):
     for _ in range(services.MAX_PICKUP_REFUSALS):
         command = sent(WORLD, "pickups")[-1]
         world_error(command.seqnum, "error: warehouse id 1 does not exist in this world")
-        services.truck_reported(command.truckid, "idle", 0, 0)
+        ack_all()
+        services.queries_send()
+        report(command.truckid, "idle", 0, 0)
         services.serve_waiting()
     package = Package.objects.get(id=5)
     assert package.status == PackageStatus.FAILED
@@ -508,7 +524,7 @@ def test_a_delivery_the_world_refuses_fails_that_package_only(world):
     assert (status(5), status(6)) == (PackageStatus.LOADED, PackageStatus.FAILED)
     [error] = sent("amazon", "errors")
     assert (error.origin_seqnum, error.package_id) == (-1, 6)
-    ack_all_world_commands()
+    ack_all()
     services.confirm_deliveries()
     assert status(5) == PackageStatus.OUT_FOR_DELIVERY
 

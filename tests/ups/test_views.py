@@ -8,7 +8,14 @@ import re
 import pytest
 
 from amazon_ups.ups.shipments import services
-from tests.ups.helpers import EVENTS_WHEN_ALL_GOES_WELL, login, out_for_delivery, pickup
+from tests.ups.helpers import (
+    EVENTS_WHEN_ALL_GOES_WELL,
+    arrive,
+    finish,
+    login,
+    out_for_delivery,
+    pickup,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +26,7 @@ def shipments(fleet, alice):
     at warehouse 2."""
     pickup(5, alice)
     pickup(6, warehouse=(2, 90, 0))
-    services.truck_arrived(1, 10, 0)
+    arrive(1, 10, 0)
     out_for_delivery(5)
     services.package_delivered(1, 5)
 
@@ -151,7 +158,9 @@ def test_my_packages_says_when_there_are_none(client, fleet, bob):
 def test_my_packages_filters(client, shipments, alice, query, shown):
     pickup(8, alice)
     pickup(9, alice, warehouse=(2, 90, 0))
-    services.truck_arrived(1, 10, 0)
+    finish(1, 20, -20)  # truck 1 delivered package 5: it is free for package 8
+    services.serve_waiting()
+    arrive(1, 10, 0)
     login(client, alice)
     page = client.get("/packages/", query).content.decode()
     assert set(statuses(page)) == shown

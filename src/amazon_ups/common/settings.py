@@ -172,3 +172,6 @@ UPS_HOST = os.environ.get("UPS_HOST", "127.0.0.1")
 UPS_PORT = int(os.environ.get("UPS_PORT", "34567"))
 # Simspeed the daemons ask the world for (None: leave the world's own).
 WORLD_SIMSPEED = int(os.environ["WORLD_SIMSPEED"]) if os.environ.get("WORLD_SIMSPEED") else None
+# Seconds an order, package or truck may stay in one waiting state before its daemon
+# calls it stuck: logs it once, shows it to operators, and asks the world about it.
+STUCK_AFTER = float(os.environ.get("STUCK_AFTER", "300"))

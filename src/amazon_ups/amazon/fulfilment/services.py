@@ -23,6 +23,8 @@ from amazon_ups.amazon.fulfilment import planning, selectors
 from amazon_ups.amazon.fulfilment.models import UpsAccount
 from amazon_ups.amazon.orders import selectors as orders_selectors
 from amazon_ups.amazon.orders import services as orders_services
+from amazon_ups.amazon.orders.lifecycle import ON_A_TRUCK
+from amazon_ups.amazon.orders.lifecycle import OrderEventKind as Kind
 from amazon_ups.amazon.orders.models import Order
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.messaging import services as messaging
@@ -144,7 +146,7 @@ def take_in(order_id: int, world_id: int) -> None:
         catalog_services.order_more(warehouse.id, plan.buy)
         buy = wa.APurchaseMore(whnum=warehouse.id, things=_products(plan.buy))
         messaging.send(world_peer(world_id), "buy", buy, ref=_ref(order))
-    orders_services.note(order, f"waiting for stock at warehouse {warehouse.id}")
+    orders_services.note(order, Kind.WAITING_FOR_STOCK, f"at warehouse {warehouse.id}")
 
 
 def _request_pickup(order: Order, warehouse: Warehouse, needs: dict[int, int]) -> None:
@@ -179,11 +181,10 @@ def _load(order: Order) -> None:
 
 
 def fail_order(order: Order, reason: str, tell_ups: bool = True) -> None:
-    before = order.status
+    not_loaded = order.status not in ON_A_TRUCK
     if not orders_services.fail(order, reason):
         return
     asked_for_truck = order.warehouse_id is not None
-    not_loaded = orders_services.RANK[Status(before)] < orders_services.RANK[Status.LOADED]
     if tell_ups and asked_for_truck and not_loaded:
         # A truck waiting for this package is not held for nothing (protocol 5.10).
         error = au.Error(origin_seqnum=-1, message=reason, package_id=order.id)
@@ -253,12 +254,25 @@ def world_error(peer: str, message: wa.AErr) -> None:
             fail_order(order, f"the world would not sell us stock: {message.err}")
     elif origin.field == "topack":
         fail_order(order, f"the world could not pack the package: {message.err}")
-    elif origin.field == "load" and order.status == Status.LOADING:
-        orders_services.load_refused(order, message.err)
-        if orders_services.can_load(order):
-            _load(order)
+    elif origin.field == "load":
+        _load_refused(order, wa.APutOnTruck.FromString(bytes(origin.body)), message.err)
     else:
         logger.warning("%s: error about %s for %s: %s", peer, origin.field, origin.ref, message.err)
+
+
+def _load_refused(order: Order, load: wa.APutOnTruck, reason: str) -> None:
+    """The world would not put the package on ``load.truckid``: most likely the truck
+    had gone. UPS hears so (protocol 5.11) and sends a truck again; a newer
+    TruckArrived that came meanwhile may be tried at once."""
+    if order.loading_truck_id != load.truckid:
+        return  # an older load, already settled
+    truck_id = orders_services.load_refused(order, reason)
+    if truck_id is None:
+        return
+    failed = au.LoadFailed(package_id=order.id, truck_id=truck_id, reason=reason[:1000])
+    messaging.send(UPS, "load_failed", failed, ref=_ref(order))
+    if orders_services.can_load(order):
+        _load(order)
 
 
 def package_status(message: wa.APackage) -> None:

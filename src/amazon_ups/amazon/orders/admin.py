@@ -19,7 +19,7 @@ class OrderLineInline(_ReadOnlyInline):
 
 class OrderEventInline(_ReadOnlyInline):
     model = OrderEvent
-    fields = ["at", "status", "note"]
+    fields = ["at", "kind", "status", "note"]
     readonly_fields = fields
 
 

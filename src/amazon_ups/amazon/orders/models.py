@@ -9,21 +9,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from amazon_ups.amazon.catalog.models import Product, Warehouse
+from amazon_ups.amazon.orders.lifecycle import OrderEventKind, OrderStatus
 
 
 class Order(models.Model):
-    class Status(models.TextChoices):
-        PLACED = "placed"
-        PACKING = "packing"
-        PACKED = "packed"
-        LOADING = "loading"
-        LOADED = "loaded"
-        DELIVERING = "delivering"
-        DELIVERED = "delivered"
-        FAILED = "failed"
+    Status = OrderStatus
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Moved only by lifecycle.order_move, which also sets status_changed_at.
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLACED)
+    status_changed_at = models.DateTimeField(default=timezone.now)
     dest_x = models.IntegerField()
     dest_y = models.IntegerField()
     ups_account = models.BigIntegerField(null=True, blank=True)
@@ -81,7 +76,10 @@ class OrderEvent(models.Model):
     """One step of an order's history, shown to the shopper with its time."""
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
-    status = models.CharField(max_length=16, choices=Order.Status.choices)
+    kind = models.CharField(max_length=32, choices=OrderEventKind.choices)
+    status = models.CharField(
+        max_length=16, choices=OrderStatus.choices, help_text="the order's status after it"
+    )
     at = models.DateTimeField(default=timezone.now)
     note = models.CharField(max_length=300, blank=True)
 
@@ -89,4 +87,10 @@ class OrderEvent(models.Model):
         ordering = ["at", "id"]
 
     def __str__(self) -> str:
-        return f"{self.order_id} {self.status} at {self.at:%H:%M:%S}"
+        return f"{self.order_id} {self.kind} at {self.at:%H:%M:%S}"
+
+    @property
+    def what(self) -> str:
+        """What happened, in the shopper's words: the kind, and the note if any."""
+        label = self.get_kind_display()
+        return f"{label}: {self.note}" if self.note else label

@@ -9,19 +9,10 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet, Sum
 
+from amazon_ups.amazon.orders.lifecycle import MACHINE, PIPELINE
 from amazon_ups.amazon.orders.models import Order, OrderEvent, OrderLine
 
-FINAL = (Order.Status.DELIVERED, Order.Status.FAILED)
-# The steps a package goes through, as the shopper sees them (orders.services.PIPELINE).
-PIPELINE = [
-    Order.Status.PLACED,
-    Order.Status.PACKING,
-    Order.Status.PACKED,
-    Order.Status.LOADING,
-    Order.Status.LOADED,
-    Order.Status.DELIVERING,
-    Order.Status.DELIVERED,
-]
+FINAL = tuple(MACHINE.final)
 
 
 def order_list_for(user) -> QuerySet[Order]:

@@ -1,8 +1,9 @@
 """Every change of an order happens here, for the web and the fulfilment daemon alike.
 
-Statuses only move forward: messages from the world and from UPS come in any
-order and any number of times, so a step already passed is a no-op rather than
-an error. ``failed`` is final too, except that a delivery still wins over it.
+Every status moves through ``lifecycle.order_move``, by the table there: messages
+from the world and from UPS come in any order and any number of times, so news the
+table calls stale is a no-op rather than an error, and ``failed`` is final except
+that a delivery still wins over it.
 """
 
 from __future__ import annotations
@@ -15,17 +16,23 @@ from django.db import IntegrityError, transaction
 
 from amazon_ups.amazon.catalog import selectors as catalog_selectors
 from amazon_ups.amazon.orders import selectors
-from amazon_ups.amazon.orders.models import Order, OrderEvent, OrderLine
+from amazon_ups.amazon.orders.lifecycle import (
+    MACHINE,
+    IllegalOrderMove,
+    order_created,
+    order_move,
+)
+from amazon_ups.amazon.orders.lifecycle import OrderEventKind as Kind
+from amazon_ups.amazon.orders.models import Order, OrderLine
 from amazon_ups.common.daemon.wakeup import notify
 from amazon_ups.common.mail.services import queue_email
+from amazon_ups.common.statemachine import Outcome
 from amazon_ups.protocol.limits import INT32_MAX, INT32_MIN, INT64_MAX
 
 MAX_COUNT = 1000  # per product and order: a typo, not a shopper, orders more
 WAKEUP_CHANNEL = "amazon_ups_amazon"  # the fulfilment daemon's (runner.Daemon name "amazon")
 
 Status = Order.Status
-PIPELINE = selectors.PIPELINE
-RANK = {status: rank for rank, status in enumerate(PIPELINE)}
 
 
 # -- placing -------------------------------------------------------------------------
@@ -94,7 +101,7 @@ def place_order(
         OrderLine(order=order, product_id=product_id, count=count)
         for product_id, count in sorted(items.items())
     )
-    _event(order, "order placed")
+    order_created(order)
     if ups_account is not None:
         # Imported here: fulfilment builds on orders, not the other way round.
         from amazon_ups.amazon.fulfilment import services as fulfilment_services
@@ -115,59 +122,42 @@ def place_order(
 
 
 # -- the pipeline ------------------------------------------------------------------------
+#
+# Each function below is one event of the order's life (``lifecycle.MACHINE``); it
+# returns False when the event is stale news, which changes nothing.
 
 
-def _event(order: Order, note: str = "") -> None:
-    OrderEvent.objects.create(order=order, status=order.status, note=note[:300])
-
-
-def note(order: Order, text: str) -> None:
-    """A step that does not change the status (waiting for stock, a truck, ...)."""
-    _event(order, text)
-
-
-def advance(order: Order, status: str, note: str = "") -> bool:
-    """Move ``order`` forward to ``status``; False (and nothing changes) if it is not ahead."""
-    status = Status(status)
-    if order.status == Status.DELIVERED:
-        return False
-    if order.status == Status.FAILED and status != Status.DELIVERED:
-        return False
-    if order.status != Status.FAILED and RANK[status] <= RANK[Status(order.status)]:
-        return False
-    order.status = status
-    order.save()
-    _event(order, note)
-    return True
+def note(order: Order, kind: Kind, text: str = "") -> bool:
+    """An event that does not change the status (the warehouse chosen, waiting for stock)."""
+    return order_move(order, kind, text)
 
 
 def take_in(order: Order, *, warehouse_id: int, world_id: int, note: str = "") -> None:
     """The daemon has chosen where the package ships from, in which world."""
     order.warehouse_id = warehouse_id
     order.world_id = world_id
-    order.save()
-    _event(order, note)
+    order_move(order, Kind.TAKEN_IN, note)
 
 
 def start_packing(order: Order) -> bool:
-    return advance(order, Status.PACKING, f"packing at warehouse {order.warehouse_id}")
+    return order_move(order, Kind.PACKING, f"at warehouse {order.warehouse_id}")
 
 
 def mark_packed(order: Order) -> bool:
-    return advance(order, Status.PACKED, "packed")
+    return order_move(order, Kind.PACKED)
 
 
 def record_truck(order: Order, *, truck_id: int, seqnum: int) -> bool:
     """UPS says a truck waits at the warehouse; only the latest such message counts."""
     if order.truck_seqnum is not None and seqnum <= order.truck_seqnum:
         return False
-    if order.status == Status.FAILED or RANK[Status(order.status)] >= RANK[Status.LOADED]:
+    if MACHINE.outcome(order.status, Kind.TRUCK_ARRIVED, order) is Outcome.STALE:
         return False  # it is on its truck already: that truck is the fact
     order.truck_id = truck_id
     order.truck_seqnum = seqnum
-    order.save()
-    _event(order, f"truck {truck_id} is at warehouse {order.warehouse_id}")
-    return True
+    return order_move(
+        order, Kind.TRUCK_ARRIVED, f"truck {truck_id} at warehouse {order.warehouse_id}"
+    )
 
 
 def can_load(order: Order) -> bool:
@@ -175,55 +165,55 @@ def can_load(order: Order) -> bool:
     newer truck, whose arrival clears the way by recording it)."""
     if order.truck_id is None or order.loading_truck_id is not None:
         return False
-    return order.status in (Status.PACKED, Status.LOADING)
+    return MACHINE.allows(order.status, Kind.LOADING)
 
 
 def start_loading(order: Order) -> int:
     """Put the package on the truck of the latest TruckArrived; returns that truck."""
-    assert can_load(order), order
+    if not can_load(order):
+        raise IllegalOrderMove("order", order, order.status, Kind.LOADING)
     order.loading_truck_id = order.truck_id
-    if not advance(order, Status.LOADING, f"loading onto truck {order.truck_id}"):
-        order.save()
-        _event(order, f"loading onto truck {order.truck_id}, again")
+    order_move(order, Kind.LOADING, f"onto truck {order.truck_id}")
     return order.loading_truck_id
 
 
-def load_refused(order: Order, reason: str) -> None:
-    """The world would not load: wait for UPS to announce a truck again."""
-    if order.truck_id == order.loading_truck_id:
+def load_refused(order: Order, reason: str) -> int | None:
+    """The world would not load: back to packed, waiting for UPS to announce a truck
+    again. Returns the truck that was refused, or None if this is not news."""
+    truck_id = order.loading_truck_id
+    if truck_id is None or not MACHINE.allows(order.status, Kind.LOAD_REFUSED):
+        return None
+    if order.truck_id == truck_id:
         # Forget that truck: only a newer TruckArrived may start the next try. (One
         # that came during the load has replaced it already, and may go at once.)
         order.truck_id = None
     order.loading_truck_id = None
-    order.save()
-    _event(order, f"the world refused the load ({reason}); waiting for a truck")
+    order_move(order, Kind.LOAD_REFUSED, f"truck {truck_id}: {reason}")
+    return truck_id
 
 
 def mark_loaded(order: Order) -> int | None:
     """The world loaded the package; returns the truck it is on, or None if this is
     not news (then UPS has been told already)."""
-    if order.status == Status.FAILED or RANK[Status(order.status)] >= RANK[Status.LOADED]:
-        return None
-    truck_id = order.loading_truck_id if order.loading_truck_id is not None else order.truck_id
-    if truck_id is None:
+    truck_id = order.loading_truck_id
+    if truck_id is None or MACHINE.outcome(order.status, Kind.LOADED, order) is Outcome.STALE:
         return None
     order.truck_id = truck_id
     order.loading_truck_id = None
-    advance(order, Status.LOADED, f"on truck {truck_id}")
+    order_move(order, Kind.LOADED, f"on truck {truck_id}")
     return truck_id
 
 
 def mark_delivering(order: Order, *, truck_id: int) -> bool:
-    return advance(order, Status.DELIVERING, f"out for delivery on truck {truck_id}")
+    return order_move(order, Kind.OUT_FOR_DELIVERY, f"on truck {truck_id}")
 
 
 def mark_delivered(order: Order, *, x: int, y: int) -> bool:
-    if order.status == Status.DELIVERED:
+    if MACHINE.outcome(order.status, Kind.DELIVERED, order) is Outcome.STALE:
         return False
     # Where it was delivered wins over any destination we knew (protocol 5.6).
     order.dest_x, order.dest_y = x, y
-    if not advance(order, Status.DELIVERED, f"delivered at ({x}, {y})"):
-        return False
+    order_move(order, Kind.DELIVERED, f"at ({x}, {y})")
     queue_email(
         to=order.user.email,
         template="orders/email/delivered",
@@ -234,22 +224,17 @@ def mark_delivered(order: Order, *, x: int, y: int) -> bool:
 
 
 def change_destination(order: Order, *, x: int, y: int, seqnum: int) -> bool:
-    if order.status == Status.DELIVERED:
-        return False
     if order.destination_seqnum is not None and seqnum <= order.destination_seqnum:
+        return False
+    if MACHINE.outcome(order.status, Kind.DESTINATION_CHANGED, order) is Outcome.STALE:
         return False
     order.dest_x, order.dest_y = x, y
     order.destination_seqnum = seqnum
-    order.save()
-    _event(order, f"destination changed to ({x}, {y})")
-    return True
+    return order_move(order, Kind.DESTINATION_CHANGED, f"to ({x}, {y})")
 
 
 def fail(order: Order, reason: str) -> bool:
-    if order.status in (Status.DELIVERED, Status.FAILED):
+    if MACHINE.outcome(order.status, Kind.FAILED, order) is Outcome.STALE:
         return False
-    order.status = Status.FAILED
     order.failure = reason
-    order.save()
-    _event(order, reason)
-    return True
+    return order_move(order, Kind.FAILED, reason)

@@ -99,9 +99,10 @@ def order_status(request, order_id: int):
         "events": [
             {
                 "status": event.status,
+                "kind": event.kind,
                 "at": event.at.isoformat(),
                 "at_text": event.at.strftime(TIME_FORMAT),
-                "note": event.note,
+                "note": event.what,
             }
             for event in events
         ],

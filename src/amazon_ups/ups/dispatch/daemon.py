@@ -9,10 +9,11 @@ wire messages into calls of the services and back.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import transaction
 from google.protobuf.message import Message
 
 from amazon_ups.common.daemon.channel import Channel
@@ -28,6 +29,8 @@ from amazon_ups.ups.shipments import services as shipments
 from amazon_ups.ups.shipments.services import Refused
 
 logger = logging.getLogger("amazon_ups.ups")
+
+STUCK_CHECK_INTERVAL = 10.0  # seconds between looks for what waits far too long
 
 
 def world_hello() -> wu.UConnect | None:
@@ -54,9 +57,11 @@ class Dispatcher:
     def __init__(self, world: WorldLink) -> None:
         self.world = world
         self._rejoin = False
+        self._next_stuck_check = 0.0
         self._amazon: dict[str, Callable[[Message], None]] = {
             "pickups": self._pickup,
             "loaded": self._loaded,
+            "load_failed": self._load_failed,
             "account_checks": self._account_check,
             "worlds": self._world_created,
             "errors": self._amazon_error,
@@ -80,18 +85,20 @@ class Dispatcher:
             self._rejoin = False
             self.world.drop("Amazon announced another world")
             self.world.retry_at = 0.0
-        try:
-            shipments.depart_overdue()
-            shipments.serve_waiting()
-            shipments.confirm_deliveries()
-            # After the turn's reads: the world's answers to a re-sent delivery settle here.
-            shipments.redirects_settle()
-        except DatabaseError:
-            raise
-        except Exception:
-            # A bug must not stop the daemon: the work is still in the database,
-            # and the next turn tries again.
-            logger.exception("dispatch tick failed")
+        if selectors.world_id() is None:
+            return
+        # Each step runs item by item (a truck, a warehouse...): a defect sets that item
+        # aside for an operator and the rest go on (common.daemon.isolation).
+        shipments.depart_overdue()
+        shipments.serve_waiting()
+        # After the turn's reads: the world's acks and refusals of this turn are in.
+        shipments.confirm_deliveries()
+        shipments.redirects_settle()
+        shipments.queries_send()
+        now = time.monotonic()
+        if now >= self._next_stuck_check:
+            self._next_stuck_check = now + STUCK_CHECK_INTERVAL
+            shipments.stuck_find()
 
     def on_connect(self, link: Link) -> None:
         if link is self.world and settings.WORLD_SIMSPEED:
@@ -134,6 +141,13 @@ class Dispatcher:
             loaded.package_id,
         )
 
+    def _load_failed(self, failed: au_pb2.LoadFailed) -> None:
+        self._refusable(
+            failed.seqnum,
+            lambda: shipments.load_failed(failed.package_id, failed.truck_id, failed.reason),
+            failed.package_id,
+        )
+
     def _account_check(self, check: au_pb2.AccountCheck) -> None:
         shipments.account_check(check.ups_account)
 
@@ -154,19 +168,15 @@ class Dispatcher:
     # -- from the world ------------------------------------------------------------------
 
     def _finished(self, link: Link, finished: wu.UFinished) -> None:
-        status = finished.status.lower()
-        if status == "arrive warehouse":
-            shipments.truck_arrived(finished.truckid, finished.x, finished.y)
-        elif status == "idle":
-            shipments.truck_idle(finished.truckid, finished.x, finished.y)
-        else:
-            shipments.truck_reported(finished.truckid, status, finished.x, finished.y)
+        shipments.truck_finished(
+            finished.truckid, finished.status, finished.x, finished.y, finished.seqnum
+        )
 
     def _delivered(self, link: Link, made: wu.UDeliveryMade) -> None:
         shipments.package_delivered(made.truckid, made.packageid)
 
     def _truck_status(self, link: Link, truck: wu.UTruck) -> None:
-        shipments.truck_reported(truck.truckid, truck.status, truck.x, truck.y)
+        shipments.truck_reported(truck.truckid, truck.status, truck.x, truck.y, truck.seqnum)
 
     def _world_error(self, link: Link, error: wu.UErr) -> None:
         origin = messaging_selectors.origin(link.peer, error.originseqnum)
@@ -184,6 +194,8 @@ class Dispatcher:
             shipments.deliveries_refused(
                 deliver.seqnum, deliver.truckid, [p.packageid for p in deliver.packages], error.err
             )
+        elif origin.field == "queries":
+            shipments.query_refused(wu.UQuery.FromString(body).truckid, error.err)
         else:
             logger.warning(
                 "the world refused our %s #%d (%s): %s",

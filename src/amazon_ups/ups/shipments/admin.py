@@ -7,8 +7,10 @@ from amazon_ups.ups.shipments.models import (
     PackageEvent,
     PackageItem,
     Truck,
+    TruckEvent,
     Warehouse,
 )
+from amazon_ups.ups.shipments.package_lifecycle import NOT_FINAL
 
 
 class ItemInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -49,14 +51,22 @@ class TruckPackageInline(ReadOnlyAdminMixin, admin.TabularInline):
     verbose_name_plural = "packages on or assigned to it"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).exclude(status__in=["delivered", "failed"])
+        return super().get_queryset(request).filter(status__in=NOT_FINAL)
+
+
+class TruckEventInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = TruckEvent
+    fields = ["at", "kind", "status", "x", "y", "world_seqnum", "note"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).order_by("-at", "-id")
 
 
 @admin.register(Truck)
 class TruckAdmin(ReadOnly):
-    list_display = ["id", "status", "x", "y", "warehouse", "updated_at"]
-    list_filter = ["status"]
-    inlines = [TruckPackageInline]
+    list_display = ["id", "status", "x", "y", "warehouse", "needs_query", "status_changed_at"]
+    list_filter = ["status", "needs_query"]
+    inlines = [TruckPackageInline, TruckEventInline]
 
 
 @admin.register(Warehouse)

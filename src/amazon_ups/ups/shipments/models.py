@@ -4,6 +4,9 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from amazon_ups.ups.shipments.package_lifecycle import PackageEventKind, PackageStatus
+from amazon_ups.ups.shipments.truck_lifecycle import TruckEventKind, TruckStatus
+
 
 class Warehouse(models.Model):
     """An Amazon warehouse as the world knows it: one id, one place."""
@@ -19,18 +22,11 @@ class Warehouse(models.Model):
         return f"warehouse {self.id} ({self.x}, {self.y})"
 
 
-class TruckStatus(models.TextChoices):
-    # The world's own words, lower-cased (it sends them upper-case).
-    IDLE = "idle", "Idle"
-    TRAVELING = "traveling", "Traveling to a warehouse"
-    ARRIVE_WAREHOUSE = "arrive warehouse", "At a warehouse"
-    LOADING = "loading", "Loading"
-    DELIVERING = "delivering", "Delivering"
-
-
 class Truck(models.Model):
     id = models.IntegerField(primary_key=True, help_text="the world truck id")
+    # Moved only by truck_lifecycle.truck_move, which also sets status_changed_at.
     status = models.CharField(max_length=20, choices=TruckStatus, default=TruckStatus.IDLE)
+    status_changed_at = models.DateTimeField(default=timezone.now)
     x = models.IntegerField(default=0)
     y = models.IntegerField(default=0)
     warehouse = models.ForeignKey(
@@ -47,10 +43,40 @@ class Truck(models.Model):
         help_text="standing at a warehouse with some packages loaded: if no other package "
         "is loaded before this, it leaves with what it has",
     )
+    report_seqnum = models.BigIntegerField(
+        null=True, blank=True, help_text="the world's seqnum of the latest report applied"
+    )
+    query_seqnum = models.BigIntegerField(
+        null=True, blank=True, help_text="our UQuery about it that the world has not answered"
+    )
+    needs_query = models.BooleanField(
+        default=False,
+        help_text="what we believe of it is in doubt: ask the world once no command to it "
+        "is waiting for an ack",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return f"truck {self.id}"
+
+
+class TruckEvent(models.Model):
+    """One change of what we believe a truck is doing, and why."""
+
+    truck = models.ForeignKey(Truck, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=32, choices=TruckEventKind)
+    status = models.CharField(max_length=20, choices=TruckStatus, help_text="after the event")
+    at = models.DateTimeField(default=timezone.now)
+    x = models.IntegerField()
+    y = models.IntegerField()
+    world_seqnum = models.BigIntegerField(null=True, blank=True)
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"truck {self.truck_id}: {self.kind}"
 
 
 class Account(models.Model):
@@ -63,30 +89,6 @@ class Account(models.Model):
         return f"account {self.number}"
 
 
-class PackageStatus(models.TextChoices):
-    CREATED = "created", "Label created"
-    TRUCK_DISPATCHED = "truck dispatched", "Truck on its way to the warehouse"
-    TRUCK_AT_WAREHOUSE = "truck at warehouse", "Truck at the warehouse"
-    LOADED = "loaded", "Loaded on the truck"
-    OUT_FOR_DELIVERY = "out for delivery", "Out for delivery"
-    DELIVERED = "delivered", "Delivered"
-    FAILED = "failed", "Cannot be delivered"
-
-
-# How far along each status is. A message may only move a package to a higher
-# rank, so late and repeated messages change nothing. Failed is final except
-# that a delivery still wins: the world's fact beats our bookkeeping.
-STATUS_RANK = {
-    PackageStatus.CREATED: 0,
-    PackageStatus.TRUCK_DISPATCHED: 1,
-    PackageStatus.TRUCK_AT_WAREHOUSE: 2,
-    PackageStatus.LOADED: 3,
-    PackageStatus.OUT_FOR_DELIVERY: 4,
-    PackageStatus.FAILED: 5,
-    PackageStatus.DELIVERED: 6,
-}
-
-
 class Package(models.Model):
     id = models.BigIntegerField(
         primary_key=True, help_text="the id Amazon gave it: the world's shipid and packageid"
@@ -94,9 +96,11 @@ class Package(models.Model):
     warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="packages")
     dest_x = models.IntegerField()
     dest_y = models.IntegerField()
+    # Moved only by package_lifecycle.package_move, which also sets status_changed_at.
     status = models.CharField(
         max_length=20, choices=PackageStatus, default=PackageStatus.CREATED, db_index=True
     )
+    status_changed_at = models.DateTimeField(default=timezone.now)
     truck = models.ForeignKey(
         Truck, null=True, blank=True, on_delete=models.SET_NULL, related_name="packages"
     )
@@ -105,9 +109,6 @@ class Package(models.Model):
     )
     ups_account = models.BigIntegerField(
         null=True, blank=True, help_text="the account number Amazon passed on, as given"
-    )
-    announced = models.BooleanField(
-        default=False, help_text="a TruckArrived was sent for the truck standing there now"
     )
     request_seqnum = models.BigIntegerField(
         help_text="Amazon's PickupRequest seqnum: an Error about the package names it"
@@ -156,7 +157,7 @@ class PackageEvent(models.Model):
     """One line of a package's timeline, with where it happened when that is known."""
 
     package = models.ForeignKey(Package, on_delete=models.CASCADE, related_name="events")
-    kind = models.CharField(max_length=20)
+    kind = models.CharField(max_length=32, choices=PackageEventKind)
     at = models.DateTimeField(default=timezone.now)
     x = models.IntegerField(null=True, blank=True)
     y = models.IntegerField(null=True, blank=True)

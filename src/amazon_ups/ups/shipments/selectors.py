@@ -16,16 +16,12 @@ from amazon_ups.ups.shipments.models import (
     Truck,
     Warehouse,
 )
+from amazon_ups.ups.shipments.package_lifecycle import NOT_FINAL
+from amazon_ups.ups.shipments.package_lifecycle import PackageEventKind as Kind
 
 MAX_PACKAGE_ID = 2**63 - 1
 # Statuses a recipient calls "on its way".
-IN_TRANSIT = (
-    PackageStatus.CREATED,
-    PackageStatus.TRUCK_DISPATCHED,
-    PackageStatus.TRUCK_AT_WAREHOUSE,
-    PackageStatus.LOADED,
-    PackageStatus.OUT_FOR_DELIVERY,
-)
+IN_TRANSIT = NOT_FINAL
 # How many packages the operator's map shows at most (the newest).
 MAP_STAFF_PACKAGES = 500
 
@@ -111,21 +107,25 @@ def _wording(event: PackageEvent, package: Package) -> tuple[str, str]:
         PackageStatus.OUT_FOR_DELIVERY: ("Out for delivery", ""),
         PackageStatus.DELIVERED: (f"Delivered at {place}".strip(), ""),
         PackageStatus.FAILED: ("Cannot be delivered", event.note),
-        "redirected": (f"New delivery address: {place}", event.note),
-        "redirect too late": (
+        Kind.REDIRECTED: (f"New delivery address: {place}", event.note),
+        Kind.REDIRECT_TOO_LATE: (
             f"Change of address to {place} came too late",
             "the truck delivered before it got the new address",
         ),
-        "redirect failed": (
+        Kind.REDIRECT_FAILED: (
             f"Change of address to {place} not accepted by the truck",
             "the package goes to the address it had",
         ),
-        "pickup refused": ("Pickup delayed", "another truck is being sent"),
-        "delivery refused": ("Delivery delayed", "the truck leaves again shortly"),
-        "truck left without it": (
+        Kind.PICKUP_REFUSED: ("Pickup delayed", "another truck is being sent"),
+        Kind.DELIVERY_REFUSED: ("Delivery delayed", "the truck leaves again shortly"),
+        Kind.DELIVERY_RESENT: ("Delivery delayed", "the truck was sent out again"),
+        Kind.LEFT_BEHIND: (
             "Not ready when its truck left",
             "the next truck to the warehouse takes it",
         ),
+        Kind.LOAD_REFUSED: ("Pickup delayed", "its truck had left; another truck is coming"),
+        Kind.TRUCK_REASSIGNED: ("Pickup delayed", "another truck is coming for it"),
+        Kind.STUCK: ("Delayed", "taking longer than usual; we are looking into it"),
     }
     return words.get(event.kind, (event.kind.capitalize(), event.note))
 
@@ -143,7 +143,7 @@ def redirect_too_late(package: Package) -> TimelineEntry | None:
     """The last lost redirect of a delivered package, to tell its owner plainly."""
     if package.status != PackageStatus.DELIVERED:
         return None
-    event = package.events.filter(kind="redirect too late").order_by("-at", "-id").first()
+    event = package.events.filter(kind=Kind.REDIRECT_TOO_LATE).order_by("-at", "-id").first()
     if event is None:
         return None
     what, detail = _wording(event, package)
@@ -151,7 +151,7 @@ def redirect_too_late(package: Package) -> TimelineEntry | None:
 
 
 def delivered_place(package: Package) -> tuple[int, int] | None:
-    event = package.events.filter(kind=PackageStatus.DELIVERED).order_by("-at", "-id").first()
+    event = package.events.filter(kind=Kind.DELIVERED).order_by("-at", "-id").first()
     return (event.x, event.y) if event is not None and event.x is not None else None
 
 

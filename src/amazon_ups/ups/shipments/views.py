@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 from amazon_ups.ups.shipments import selectors, services
 from amazon_ups.ups.shipments.forms import PackageFilterForm, RedirectForm
 from amazon_ups.ups.shipments.models import TruckStatus
+from amazon_ups.ups.shipments.package_lifecycle import NOT_FINAL
 
 PAGE_SIZE = 20
 
@@ -90,7 +91,7 @@ def _detail(request: HttpRequest, package, form: RedirectForm, status: int = 200
             "timeline": selectors.package_timeline(package),
             "too_late": selectors.redirect_too_late(package),
             "delivered_place": selectors.delivered_place(package),
-            "can_redirect": package.status in services.REDIRECTABLE,
+            "can_redirect": package.status in NOT_FINAL,
             "redirect_pending": package.redirect_seqnum is not None,
             "form": form,
         },

@@ -1,0 +1,113 @@
+"""An order's life: its states, the events that move it, and the one function that does.
+
+The table is the whole truth: ``order_move`` is the only writer of ``Order.status``
+(services and the fulfilment daemon call it), and ``docs/architecture.md`` draws the
+diagram from it. Messages from the world and from UPS arrive late, repeated and out of
+order; for each event kind the table says in which states it is such stale news, which
+changes nothing, and everything else it does not allow is ``IllegalOrderMove``.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from amazon_ups.common.statemachine import IllegalTransition, Machine, Move, Outcome
+
+
+class OrderStatus(models.TextChoices):
+    PLACED = "placed"
+    PACKING = "packing"
+    PACKED = "packed"
+    LOADING = "loading"
+    LOADED = "loaded"
+    DELIVERING = "delivering"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class OrderEventKind(models.TextChoices):
+    PLACED = "placed", "order placed"
+    TAKEN_IN = "taken in", "warehouse chosen"
+    WAITING_FOR_STOCK = "waiting for stock"
+    PACKING = "packing"
+    PACKED = "packed"
+    TRUCK_ARRIVED = "truck arrived", "truck at the warehouse"
+    LOADING = "loading"
+    LOAD_REFUSED = "load refused", "the world refused the load"
+    LOADED = "loaded"
+    OUT_FOR_DELIVERY = "out for delivery"
+    DELIVERED = "delivered"
+    DESTINATION_CHANGED = "destination changed"
+    FAILED = "failed"
+    STUCK = "stuck", "waiting far longer than usual"
+
+
+S = OrderStatus
+K = OrderEventKind
+NOT_FINAL = (S.PLACED, S.PACKING, S.PACKED, S.LOADING, S.LOADED, S.DELIVERING)
+ON_A_TRUCK = (S.LOADED, S.DELIVERING, S.DELIVERED)
+# The steps the shopper sees, in order (failed stands beside them).
+PIPELINE = (S.PLACED, S.PACKING, S.PACKED, S.LOADING, S.LOADED, S.DELIVERING, S.DELIVERED)
+
+MACHINE = Machine(
+    name="order",
+    states=tuple(S.values),
+    initial=S.PLACED,
+    final=frozenset({S.DELIVERED, S.FAILED}),
+    moves={
+        # Recorded only: the daemon chose the warehouse, or waits for stock there.
+        K.TAKEN_IN: Move.of([S.PLACED], None),
+        K.WAITING_FOR_STOCK: Move.of([S.PLACED], None),
+        K.PACKING: Move.of([S.PLACED], S.PACKING),
+        K.PACKED: Move.of(
+            [S.PACKING], S.PACKED, stale=[*ON_A_TRUCK, S.PACKED, S.LOADING, S.FAILED]
+        ),
+        # UPS's truck is a condition of loading, not a state of the order.
+        K.TRUCK_ARRIVED: Move.of(
+            [S.PLACED, S.PACKING, S.PACKED, S.LOADING], None, stale=[*ON_A_TRUCK, S.FAILED]
+        ),
+        K.LOADING: Move.of([S.PACKED], S.LOADING),
+        # The way back: the truck was gone; the package waits, packed, for the next one.
+        K.LOAD_REFUSED: Move.of([S.LOADING], S.PACKED),
+        K.LOADED: Move.of([S.LOADING], S.LOADED, stale=[*ON_A_TRUCK, S.FAILED]),
+        # UPS's news may overtake the world's (protocol 3.5): a skip moves straight on.
+        K.OUT_FOR_DELIVERY: Move.of(
+            [S.PLACED, S.PACKING, S.PACKED, S.LOADING, S.LOADED],
+            S.DELIVERING,
+            stale=[S.DELIVERING, S.DELIVERED, S.FAILED],
+        ),
+        # The world's fact beats our bookkeeping: a delivery wins even over a failure.
+        K.DELIVERED: Move.of([*NOT_FINAL, S.FAILED], S.DELIVERED, stale=[S.DELIVERED]),
+        K.DESTINATION_CHANGED: Move.of([*NOT_FINAL, S.FAILED], None, stale=[S.DELIVERED]),
+        K.FAILED: Move.of(NOT_FINAL, S.FAILED, stale=[S.DELIVERED, S.FAILED]),
+        K.STUCK: Move.of(NOT_FINAL, None, stale=[S.DELIVERED, S.FAILED]),
+    },
+)
+
+
+class IllegalOrderMove(IllegalTransition):
+    pass
+
+
+def order_move(order, kind: OrderEventKind, note: str = "") -> bool:
+    """Make event ``kind`` happen to ``order``: set its status from the table, save it,
+    and record the event. False (and nothing changes) when it is stale news."""
+    try:
+        outcome = MACHINE.outcome(order.status, kind, order)
+    except IllegalTransition as error:
+        raise IllegalOrderMove(error.machine, order, error.current, error.kind) from None
+    if outcome is Outcome.STALE:
+        return False
+    status = MACHINE.target(order.status, kind)
+    if status != order.status:
+        order.status = status
+        order.status_changed_at = timezone.now()
+    order.save()
+    order.events.create(kind=kind, status=order.status, note=note[:300])
+    return True
+
+
+def order_created(order, note: str = "") -> None:
+    """The first event of a new order (the machine's initial state)."""
+    order.events.create(kind=K.PLACED, status=order.status, note=note[:300])

@@ -1,0 +1,154 @@
+"""State machines as tables, after h11's ``_state.py``.
+
+Each machine (an order, a package, a truck) is one table: for every event kind, the
+states it may happen in and the state it leads to. One function per machine performs
+a move and records its event; nothing else writes a status. Asking for a move the
+table does not allow raises ``IllegalTransition``: that is our mistake, never the
+peer's. News that comes late (a message repeated, overtaken, or reordered by the
+network) is not an error: the table lists, per event kind, the states in which it is
+stale and changes nothing.
+
+The diagrams in ``docs/architecture.md`` are drawn from these tables
+(``Machine.diagram``; ``./dev regen`` rewrites them, and a test fails when they drift).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class IllegalTransition(Exception):
+    """A move the machine's table does not allow: a defect in our code."""
+
+    def __init__(self, machine: str, subject: object, current: str, kind: str) -> None:
+        # str(): the enums' values, not their reprs.
+        current, kind = str(current), str(kind)
+        super().__init__(f"{machine}: {subject} cannot have {kind!r} while {current!r}")
+        self.machine = machine
+        self.current = current
+        self.kind = kind
+
+
+class Outcome(enum.Enum):
+    MOVE = "move"  # the event happens: record it, set the target state
+    STALE = "stale"  # late or repeated news: nothing changes
+
+
+# The target of a move whose state the world names (a truck's reported status).
+AS_REPORTED = "*as reported*"
+
+
+@dataclass(frozen=True)
+class Move:
+    """Event kind ``kind`` may happen in ``sources`` and leads to ``target`` (``None``:
+    the state stays, the event is only recorded); in ``stale`` it is late news."""
+
+    sources: frozenset[str]
+    target: str | None
+    stale: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def of(cls, sources: Iterable[str], target: str | None, stale: Iterable[str] = ()) -> Move:
+        return cls(frozenset(sources), target, frozenset(stale))
+
+
+@dataclass(frozen=True)
+class Machine:
+    name: str
+    states: tuple[str, ...]
+    initial: str
+    final: frozenset[str]
+    moves: Mapping[str, Move]
+
+    def __post_init__(self) -> None:
+        known = set(self.states)
+        for kind, move in self.moves.items():
+            unknown = (move.sources | move.stale) - known
+            if move.target not in (None, AS_REPORTED):
+                unknown |= {move.target} - known
+            if unknown:
+                raise ValueError(f"{self.name}: {kind!r} names unknown states {sorted(unknown)}")
+            if move.sources & move.stale:
+                raise ValueError(f"{self.name}: {kind!r} is both allowed and stale somewhere")
+
+    def outcome(self, current: str, kind: str, subject: object = "") -> Outcome:
+        """Whether ``kind`` moves a subject in state ``current`` or is stale there;
+        raises ``IllegalTransition`` when the table allows neither."""
+        move = self.moves[kind]
+        if current in move.sources:
+            return Outcome.MOVE
+        if current in move.stale:
+            return Outcome.STALE
+        raise IllegalTransition(self.name, subject, current, kind)
+
+    def allows(self, current: str, kind: str) -> bool:
+        return current in self.moves[kind].sources
+
+    def target(self, current: str, kind: str) -> str:
+        """The state ``kind`` leads to from ``current`` (itself for a recorded-only event)."""
+        target = self.moves[kind].target
+        return current if target is None else target
+
+    def diagram(self) -> str:
+        """The machine as a Mermaid state diagram: one arrow per (source, target),
+        labelled with the event kinds that make that move."""
+        labels: dict[tuple[str, str], list[str]] = {}
+        notes: list[str] = []
+        for kind, move in self.moves.items():
+            if move.target is None:
+                continue
+            if move.target == AS_REPORTED:
+                notes.append(kind)
+                continue
+            for source in sorted(move.sources, key=self.states.index):
+                labels.setdefault((source, move.target), []).append(kind)
+        lines = ["stateDiagram-v2", f"    [*] --> {_node(self.initial)}"]
+        for (source, target), kinds in sorted(
+            labels.items(), key=lambda item: (self.states.index(item[0][0]), item[0][1])
+        ):
+            lines.append(f"    {_node(source)} --> {_node(target)}: {', '.join(kinds)}")
+        for state in sorted(self.final, key=self.states.index):
+            lines.append(f"    {_node(state)} --> [*]")
+        for state in self.states:
+            if _node(state) != state:
+                lines.append(f"    {_node(state)}: {state}")
+        for kind in notes:
+            lines.append(f"    note right of {_node(self.initial)}: {kind} sets any state")
+        return "\n".join(lines)
+
+
+def _node(state: str) -> str:
+    return state.replace(" ", "_")
+
+
+# -- the diagrams in docs/architecture.md ----------------------------------------------
+
+DIAGRAM_START = "<!-- diagram: {name} (generated from the table; ./dev regen) -->"
+DIAGRAM_END = "<!-- /diagram: {name} -->"
+
+
+def render_into(text: str, machines: Iterable[Machine]) -> str:
+    """``text`` with the block between each machine's markers replaced by its diagram."""
+    for machine in machines:
+        start = DIAGRAM_START.format(name=machine.name)
+        end = DIAGRAM_END.format(name=machine.name)
+        before, found, rest = text.partition(start)
+        if not found:
+            raise ValueError(f"no marker for the {machine.name} diagram")
+        _, found, after = rest.partition(end)
+        if not found:
+            raise ValueError(f"no end marker for the {machine.name} diagram")
+        text = f"{before}{start}\n```mermaid\n{machine.diagram()}\n```\n{end}{after}"
+    return text
+
+
+def rewrite_docs(path: Path, machines: Iterable[Machine]) -> bool:
+    """Rewrite the diagrams in ``path``; True if anything changed."""
+    old = path.read_text()
+    new = render_into(old, machines)
+    if new != old:
+        path.write_text(new)
+    return new != old

@@ -1,0 +1,119 @@
+"""What every part of the carrier's services shares: the peers, the refusal, and the
+package move that also tells the owner by email."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from amazon_ups.common.mail.services import queue_email
+from amazon_ups.common.messaging import services as messaging
+from amazon_ups.common.statemachine import Outcome
+from amazon_ups.protocol import au_pb2
+from amazon_ups.ups.dispatch import selectors as dispatch_selectors
+from amazon_ups.ups.shipments.models import Package, Truck
+from amazon_ups.ups.shipments.package_lifecycle import MACHINE, PackageEventKind, package_move
+
+logger = logging.getLogger("amazon_ups.ups")
+
+AMAZON = "amazon"  # the messaging peer of the store
+
+
+class Refused(Exception):
+    """A request we will not act on; the caller answers it with an ``Error``."""
+
+    def __init__(self, text: str, package_id: int | None = None) -> None:
+        super().__init__(text)
+        self.package_id = package_id
+
+
+@dataclass(frozen=True)
+class Item:
+    product_id: int
+    description: str
+    count: int
+
+
+def world_peer() -> str:
+    peer = dispatch_selectors.world_peer()
+    if peer is None:
+        raise RuntimeError("no world yet: nothing can be sent to it")
+    return peer
+
+
+def stuck_before() -> datetime:
+    """Anything still in a waiting state it entered before this is stuck (STUCK_AFTER)."""
+    return timezone.now() - timedelta(seconds=settings.STUCK_AFTER)
+
+
+def truck_ref(truck_id: int) -> str:
+    """The ``ref`` of every command and query we send the world about a truck, so the
+    ones still waiting for an ack are found by it."""
+    return f"truck:{truck_id}"
+
+
+def truck_lock(truck_id: int) -> Truck | None:
+    """The truck (with its warehouse), locked until the transaction ends."""
+    return (
+        Truck.objects.select_for_update(of=("self",))
+        .select_related("warehouse")
+        .filter(id=truck_id)
+        .first()
+    )
+
+
+# The moments the owner hears of by email: (template, ref prefix).
+OWNER_EMAILS = {
+    PackageEventKind.OUT_FOR_DELIVERY: ("shipments/email/out_for_delivery", "pkg-out"),
+    PackageEventKind.DELIVERED: ("shipments/email/delivered", "pkg-delivered"),
+}
+
+
+def move(
+    package: Package,
+    kind: PackageEventKind,
+    x: int | None = None,
+    y: int | None = None,
+    note: str = "",
+) -> bool:
+    """``package_lifecycle.package_move``, and the owner's email for the moments they
+    hear of."""
+    if not package_move(package, kind, x, y, note):
+        return False
+    if kind in OWNER_EMAILS and package.account is not None:
+        template, ref = OWNER_EMAILS[kind]
+        user = package.account.user
+        queue_email(
+            to=user.email,
+            template=template,
+            context={"package": package, "user": user, "x": x, "y": y},
+            ref=f"{ref}:{package.id}",
+        )
+    return True
+
+
+def amazon_refuse(origin_seqnum: int, text: str, package_id: int | None = None) -> None:
+    """Tell Amazon we will not act on its sub-message ``origin_seqnum`` (-1: on none in
+    particular, we give up the package ourselves)."""
+    error = au_pb2.Error(origin_seqnum=origin_seqnum, message=text[:1000])
+    if package_id is not None:
+        error.package_id = package_id
+    ref = f"package:{package_id}" if package_id is not None else ""
+    messaging.send(AMAZON, "errors", error, ref=ref)
+
+
+def fail(package: Package, reason: str, origin_seqnum: int | None = None) -> bool:
+    """Give the package up; tell Amazon unless it was Amazon that gave it up
+    (``origin_seqnum`` None): an Error is never answered with an Error."""
+    if MACHINE.outcome(package.status, PackageEventKind.FAILED, package) is Outcome.STALE:
+        return False
+    package.failure = reason[:300]
+    move(package, PackageEventKind.FAILED, note=reason)
+    if origin_seqnum is not None:
+        amazon_refuse(origin_seqnum, reason, package.id)
+    logger.warning("package %d failed: %s", package.id, reason)
+    return True

@@ -1,0 +1,330 @@
+"""Trucks given work: which truck goes for which package, when it leaves, what it carries.
+
+Three rules keep our picture of a truck from running ahead of the world's:
+- a truck with a command of ours the world has not acked is busy (the world may still
+  run that command, later than ones sent after it, if it dropped the first copy);
+- a truck whose state is in doubt (a report that did not fit, a refused command) is
+  busy until the world has answered a query about it (``Truck.needs_query``);
+- packages waiting for a truck that cannot be theirs any more (it went elsewhere, the
+  world refused the load) go back to the queue, and get a truck and a ``TruckArrived``
+  again.
+"""
+
+from __future__ import annotations
+
+from django.db.models import CharField, Count, Exists, Min, OuterRef, Q, Value
+from django.db.models.functions import Cast, Concat
+from django.utils import timezone
+
+from amazon_ups.common.messaging import services as messaging
+from amazon_ups.common.messaging.models import OutgoingMessage
+from amazon_ups.protocol import au_pb2
+from amazon_ups.protocol import world_ups_pb2 as wu
+from amazon_ups.ups.dispatch import planning
+from amazon_ups.ups.dispatch import selectors as dispatch_selectors
+from amazon_ups.ups.shipments.models import Package, Truck, Warehouse
+
+# Packages on a truck; those with no delivery_seqnum are its cargo, still to be sent out.
+from amazon_ups.ups.shipments.package_lifecycle import AWAITING_LOAD, CARRIED, PackageStatus
+from amazon_ups.ups.shipments.package_lifecycle import PackageEventKind as P
+from amazon_ups.ups.shipments.services.base import AMAZON, move, truck_ref, world_peer
+from amazon_ups.ups.shipments.truck_lifecycle import AT_WAREHOUSE, TruckStatus, truck_move
+from amazon_ups.ups.shipments.truck_lifecycle import TruckEventKind as T
+
+COMMANDS = ("pickups", "deliveries")  # what moves a truck; queries only ask
+
+# -- which trucks can take work ----------------------------------------------------------
+
+
+def _unacked_for_truck(peer: str) -> Exists:
+    """For a Truck queryset: a command or query of ours about it waits for the world's ack."""
+    ref = Concat(Value("truck:"), Cast(OuterRef("pk"), CharField()), output_field=CharField())
+    return Exists(OutgoingMessage.objects.filter(peer=peer, ref=ref, acked_at=None))
+
+
+def commands_unacked(truck: Truck) -> bool:
+    return OutgoingMessage.objects.filter(
+        peer=world_peer(), ref=truck_ref(truck.id), field__in=COMMANDS, acked_at=None
+    ).exists()
+
+
+def _in_doubt() -> Q:
+    return Q(needs_query=True) | Q(query_seqnum__isnull=False)
+
+
+def _given_q(prefix: str = "") -> Q:
+    """Packages a truck has been given for its current trip: waiting for it at the
+    warehouse, or on it and not sent out yet."""
+    return Q(**{f"{prefix}status__in": AWAITING_LOAD}) | Q(
+        **{f"{prefix}status__in": CARRIED, f"{prefix}delivery_seqnum": None}
+    )
+
+
+def _given(truck: Truck):
+    return Package.objects.filter(truck=truck).filter(_given_q())
+
+
+def free_trucks():
+    """Trucks with nothing given for a trip, where the world accepts a pickup (it
+    refuses one for a truck that is traveling or loading), whose state is not in doubt
+    and that have no command waiting for the world's ack."""
+    busy = Package.objects.filter(truck=OuterRef("pk")).filter(_given_q())
+    return (
+        Truck.objects.filter(status__in=[TruckStatus.IDLE, TruckStatus.ARRIVE_WAREHOUSE])
+        .exclude(_in_doubt())
+        .exclude(Exists(busy))
+        .exclude(_unacked_for_truck(world_peer()))
+    )
+
+
+def _truck_for(warehouse: Warehouse, limit: int) -> Truck | None:
+    """A truck heading to or standing at ``warehouse`` that has not begun loading and
+    has fewer than ``limit`` packages; the least loaded one, so trucks fill evenly."""
+    # Once loading has begun the truck takes no more: it leaves when what it was
+    # given is loaded, instead of waiting for packages that keep coming.
+    loading_begun = Package.objects.filter(
+        truck=OuterRef("pk"), status=PackageStatus.LOADED, delivery_seqnum=None
+    )
+    return (
+        Truck.objects.filter(warehouse=warehouse, status__in=[TruckStatus.TRAVELING, *AT_WAREHOUSE])
+        .exclude(_in_doubt())
+        .exclude(Exists(loading_begun))
+        .annotate(waiting=Count("packages", filter=Q(packages__status__in=AWAITING_LOAD)))
+        .filter(waiting__lt=limit)
+        .order_by("waiting", "id")
+        .first()
+    )
+
+
+def _send_free_truck(warehouse: Warehouse, rule: planning.Policy) -> Truck | None:
+    """Send a free truck to ``warehouse`` (the nearest one, unless ``rule`` is the naive
+    baseline); None if every truck is busy."""
+    truck_id = planning.choose_truck(
+        (warehouse.x, warehouse.y), free_trucks().values_list("id", "x", "y"), rule
+    )
+    if truck_id is None:
+        return None
+    truck = Truck.objects.get(id=truck_id)
+    if truck.status in AT_WAREHOUSE and truck.warehouse_id == warehouse.id:
+        return truck  # already there: Amazon can load it at once
+    messaging.send(
+        world_peer(),
+        "pickups",
+        wu.UGoPickup(truckid=truck.id, whid=warehouse.id),
+        truck_ref(truck.id),
+    )
+    truck.warehouse = warehouse
+    truck.loading_deadline = None
+    truck_move(truck, T.SENT_TO_WAREHOUSE, note=f"to warehouse {warehouse.id}")
+    return truck
+
+
+# -- packages and their trucks -----------------------------------------------------------
+
+
+def announce(package: Package, truck: Truck) -> None:
+    """The truck stands at the package's warehouse: Amazon may load it. A package
+    announced before (its truck left without it) is announced again with a newer
+    seqnum: Amazon loads onto the truck of the latest TruckArrived."""
+    package.truck = truck
+    warehouse = package.warehouse
+    move(package, P.TRUCK_AT_WAREHOUSE, warehouse.x, warehouse.y, note=f"truck {truck.id}")
+    messaging.send(
+        AMAZON,
+        "arrived",
+        au_pb2.TruckArrived(package_id=package.id, truck_id=truck.id, warehouse_id=warehouse.id),
+        ref=f"package:{package.id}",
+    )
+
+
+def requeue(package: Package, kind: P, note: str) -> None:
+    """Back to the queue for another truck (``kind`` says why)."""
+    package.truck = None
+    move(package, kind, note=note)
+
+
+def serve_warehouse(warehouse: Warehouse, max_batches: int | None = None) -> int:
+    """Give the packages waiting at ``warehouse`` a truck, oldest first, in at most
+    ``max_batches`` batches. Returns how many packages got a truck.
+
+    Packages share a truck already going there until it has ``share`` of them; then
+    the nearest free truck is sent too, so a burst is spread over idle trucks; when
+    no truck is free, the trucks going there take up to their ``capacity``."""
+    rule = dispatch_selectors.policy()
+    waiting = Package.objects.filter(
+        warehouse=warehouse, status=PackageStatus.CREATED, truck=None
+    ).order_by("id")
+    served = batches = 0
+    while max_batches is None or batches < max_batches:
+        batch = list(waiting.select_related("warehouse")[: rule.capacity])
+        if not batch:
+            break
+        limit = rule.share
+        truck = _truck_for(warehouse, limit) or _send_free_truck(warehouse, rule)
+        if truck is None:
+            limit = rule.capacity
+            truck = _truck_for(warehouse, limit)
+        if truck is None:
+            break
+        batch = batch[: max(limit - _given(truck).count(), 0)]
+        if not batch:
+            break
+        batches += 1
+        for package in batch:
+            if truck.status in AT_WAREHOUSE:
+                announce(package, truck)
+            else:
+                package.truck = truck
+                move(package, P.TRUCK_DISPATCHED, note=f"truck {truck.id}")
+        served += len(batch)
+    return served
+
+
+def warehouses_waiting() -> list[int]:
+    """Warehouses with packages waiting for a truck, the one waiting longest first."""
+    return list(
+        Package.objects.filter(status=PackageStatus.CREATED, truck=None)
+        .values("warehouse")
+        .annotate(oldest=Min("id"))
+        .order_by("oldest")
+        .values_list("warehouse", flat=True)
+    )
+
+
+def still_waiting(warehouse_id: int) -> bool:
+    return Package.objects.filter(
+        warehouse_id=warehouse_id, status=PackageStatus.CREATED, truck=None
+    ).exists()
+
+
+# -- departures ---------------------------------------------------------------------------
+
+
+def cargo(truck: Truck) -> list[Package]:
+    """Packages on ``truck`` that it has not been sent out with yet."""
+    return list(Package.objects.filter(truck=truck, status__in=CARRIED, delivery_seqnum=None))
+
+
+def go_deliver(truck: Truck, packages: list[Package]) -> None:
+    """Send ``truck`` out with ``packages`` in a short route order. Loaded ones are out
+    for delivery once the world acks the command (``confirm_deliveries``)."""
+    by_id = {package.id: package for package in packages}
+    order = planning.route_order(
+        (truck.x, truck.y),
+        [(p.id, p.dest_x, p.dest_y) for p in packages],
+        improve=dispatch_selectors.policy().improve_routes,
+    )
+    command = wu.UGoDeliver(truckid=truck.id)
+    for package_id in order:
+        package = by_id[package_id]
+        command.packages.add(packageid=package.id, x=package.dest_x, y=package.dest_y)
+    sent = messaging.send(world_peer(), "deliveries", command, ref=truck_ref(truck.id))
+    Package.objects.filter(id__in=order).update(
+        delivery_seqnum=sent.seqnum, updated_at=timezone.now()
+    )
+    truck.warehouse = None
+    truck.loading_deadline = None
+    truck_move(truck, T.SENT_TO_DELIVER, note=f"{len(order)} packages, #{sent.seqnum}")
+
+
+def depart_if_ready(truck: Truck) -> None:
+    """A truck at a warehouse leaves once every package announced there is loaded.
+    While it waits with some on board, each load gives the rest a new deadline
+    (``UPS_LOADING_WAIT``): past it, ``depart_overdue`` sends the truck off."""
+    if truck.status not in AT_WAREHOUSE:
+        return
+    aboard = cargo(truck)
+    if Package.objects.filter(truck=truck, status__in=AWAITING_LOAD).exists():
+        if aboard:
+            truck.loading_deadline = timezone.now() + dispatch_selectors.loading_wait()
+            truck.save(update_fields=["loading_deadline", "updated_at"])
+        return
+    if aboard:
+        go_deliver(truck, aboard)
+
+
+def drive_cargo(truck: Truck) -> bool:
+    """A truck with cargo it was not sent out with (a refused delivery, a load after it
+    left, a delivery that never ran) takes it out now where it can. True if it left."""
+    aboard = cargo(truck)
+    if not aboard or truck.status == TruckStatus.TRAVELING:
+        return False
+    if truck.status in AT_WAREHOUSE:
+        depart_if_ready(truck)
+        return truck.status == TruckStatus.DELIVERING
+    go_deliver(truck, aboard)
+    return True
+
+
+def depart(truck: Truck) -> bool:
+    """The truck waited past its loading deadline: it leaves with what is loaded. The
+    packages it was waiting for go back to the queue and get the next truck (whose
+    arrival is announced to Amazon anew). False if there was nothing to leave with."""
+    aboard = cargo(truck)
+    truck.loading_deadline = None
+    if not aboard:
+        truck.save(update_fields=["loading_deadline", "updated_at"])
+        return False
+    warehouse = truck.warehouse
+    for package in Package.objects.filter(truck=truck, status__in=AWAITING_LOAD):
+        requeue(package, P.LEFT_BEHIND, f"truck {truck.id}: not ready")
+    go_deliver(truck, aboard)
+    if warehouse is not None:
+        serve_warehouse(warehouse)
+    return True
+
+
+def out_for_delivery(package: Package, truck_id: int) -> bool:
+    if not move(package, P.OUT_FOR_DELIVERY, note=f"truck {truck_id}"):
+        return False
+    messaging.send(
+        AMAZON,
+        "out_for_delivery",
+        au_pb2.OutForDelivery(package_id=package.id, truck_id=truck_id),
+        ref=f"package:{package.id}",
+    )
+    return True
+
+
+# -- what a truck's new state means for its packages --------------------------------------
+
+
+def arrived(truck: Truck) -> None:
+    """The truck stands at ``truck.warehouse``: the packages it came for are announced,
+    others waiting there board, and it leaves if nothing is left to load."""
+    warehouse = truck.warehouse
+    for package in Package.objects.filter(
+        truck=truck, warehouse=warehouse, status=PackageStatus.TRUCK_DISPATCHED
+    ).select_related("warehouse"):
+        announce(package, truck)
+    # Packages that came in while every truck was busy can board now.
+    serve_warehouse(warehouse)
+    depart_if_ready(truck)
+
+
+def reconcile(truck: Truck) -> None:
+    """After the world told us what ``truck`` is doing: packages that counted on it where
+    it is not go back to the queue, and what it carries goes out."""
+    here = truck.warehouse if truck.status in (TruckStatus.TRAVELING, *AT_WAREHOUSE) else None
+    stranded = Package.objects.filter(truck=truck, status__in=AWAITING_LOAD)
+    if here is not None:
+        stranded = stranded.exclude(warehouse=here)
+    for package in stranded.select_related("warehouse"):
+        requeue(package, P.TRUCK_REASSIGNED, f"truck {truck.id} is {truck.status}")
+        serve_warehouse(package.warehouse)
+    if here is not None and truck.status in AT_WAREHOUSE:
+        arrived(truck)
+    else:
+        drive_cargo(truck)
+
+
+def delivered_at_destination(package: Package, truck_id: int) -> None:
+    """The world delivered ``package`` where it last accepted its destination (dest_x, y)."""
+    Truck.objects.filter(id=truck_id).update(x=package.dest_x, y=package.dest_y)
+    if move(package, P.DELIVERED, package.dest_x, package.dest_y, note=f"by truck {truck_id}"):
+        messaging.send(
+            AMAZON,
+            "delivered",
+            au_pb2.Delivered(package_id=package.id, x=package.dest_x, y=package.dest_y),
+            ref=f"package:{package.id}",
+        )

@@ -1,0 +1,167 @@
+"""What Amazon asks of the carrier (protocol section 5): carry a package, is this an
+account, it is loaded, the load failed, or it gave a package up.
+
+The daemon calls these inside the transaction that records the sub-message; a
+``Refused`` undoes what the call did and is answered with an ``Error``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from amazon_ups.common.messaging import selectors as messaging_selectors
+from amazon_ups.common.messaging import services as messaging
+from amazon_ups.common.statemachine import Outcome
+from amazon_ups.protocol import au_pb2
+from amazon_ups.ups.dispatch import selectors as dispatch_selectors
+from amazon_ups.ups.shipments.models import Account, Package, PackageItem, Truck, Warehouse
+from amazon_ups.ups.shipments.package_lifecycle import (
+    AWAITING_LOAD,
+    AWAITING_TRUCK,
+    MACHINE,
+    package_created,
+)
+from amazon_ups.ups.shipments.package_lifecycle import PackageEventKind as P
+from amazon_ups.ups.shipments.services import dispatching
+from amazon_ups.ups.shipments.services.base import AMAZON, Item, Refused, fail, logger, move
+from amazon_ups.ups.shipments.truck_lifecycle import AT_WAREHOUSE, TruckStatus
+
+
+def _warehouse(warehouse_id: int, x: int, y: int) -> Warehouse:
+    known = Warehouse.objects.filter(id=warehouse_id).first()
+    if known is not None:
+        if (known.x, known.y) != (x, y):
+            raise Refused(
+                f"error: warehouse {warehouse_id} is at ({known.x}, {known.y}), not ({x}, {y})"
+            )
+        return known
+    other = Warehouse.objects.filter(x=x, y=y).first()
+    if other is not None:
+        raise Refused(
+            f"error: warehouse {other.id} is at ({x}, {y}); warehouse {warehouse_id} cannot be too"
+        )
+    return Warehouse.objects.create(id=warehouse_id, x=x, y=y)
+
+
+def _package_lock(package_id: int) -> Package:
+    package = Package.objects.select_for_update().filter(id=package_id).first()
+    if package is None:
+        raise Refused(f"error: package {package_id} is unknown to UPS", package_id)
+    return package
+
+
+def pickup_request(
+    *,
+    seqnum: int,
+    package_id: int,
+    warehouse_id: int,
+    warehouse_x: int,
+    warehouse_y: int,
+    dest_x: int,
+    dest_y: int,
+    items: Iterable[Item] = (),
+    ups_account: int | None = None,
+) -> Package:
+    """Accept a package and send it a truck, or raise ``Refused`` having changed nothing."""
+    if dispatch_selectors.world_id() is None:
+        raise Refused(f"error: UPS has no world yet, so package {package_id} cannot be carried")
+    if Package.objects.filter(id=package_id).exists():
+        raise Refused(f"error: package {package_id} is already known (PickupRequest #{seqnum})")
+    try:
+        warehouse = _warehouse(warehouse_id, warehouse_x, warehouse_y)
+    except Refused as refusal:
+        raise Refused(f"{refusal} (package {package_id})") from None
+    account = None
+    if ups_account is not None:
+        # An unknown account is no reason to refuse: the package travels unlinked.
+        account = Account.objects.filter(number=ups_account).first()
+    package = Package.objects.create(
+        id=package_id,
+        warehouse=warehouse,
+        dest_x=dest_x,
+        dest_y=dest_y,
+        account=account,
+        ups_account=ups_account,
+        request_seqnum=seqnum,
+    )
+    PackageItem.objects.bulk_create(
+        PackageItem(
+            package=package,
+            product_id=item.product_id,
+            description=item.description[:300],
+            count=item.count,
+        )
+        for item in items
+    )
+    package_created(package, warehouse.x, warehouse.y)
+    dispatching.serve_warehouse(warehouse)
+    package.refresh_from_db()
+    return package
+
+
+def account_check(number: int) -> bool:
+    exists = Account.objects.filter(number=number).exists()
+    messaging.send(
+        AMAZON,
+        "accounts",
+        au_pb2.AccountStatus(ups_account=number, exists=exists),
+        ref=f"account:{number}",
+    )
+    return exists
+
+
+def package_loaded(package_id: int, truck_id: int) -> None:
+    """Amazon put the package on ``truck_id``: the world's load is the fact, whichever
+    truck we had in mind."""
+    package = _package_lock(package_id)
+    truck = Truck.objects.select_for_update().filter(id=truck_id).first()
+    if truck is None:
+        raise Refused(
+            f"error: truck {truck_id} is unknown to UPS (package {package_id})", package_id
+        )
+    if MACHINE.outcome(package.status, P.LOADED, package) is Outcome.STALE:
+        return
+    package.truck = truck
+    warehouse = package.warehouse
+    move(package, P.LOADED, warehouse.x, warehouse.y, note=f"on truck {truck.id}")
+    if truck.status in AT_WAREHOUSE:
+        dispatching.depart_if_ready(truck)
+    elif truck.status in (TruckStatus.DELIVERING, TruckStatus.IDLE):
+        # It left without waiting for this one (or Amazon loaded a truck we did not
+        # announce): add the package to its round.
+        dispatching.go_deliver(truck, [package])
+    # A truck traveling to another pickup takes the package along when it next
+    # leaves a warehouse (depart_if_ready collects every loaded package).
+
+
+def load_failed(package_id: int, truck_id: int, reason: str) -> None:
+    """The world refused Amazon's load of the package onto ``truck_id`` (protocol 5.11):
+    the truck was not where we thought. The package gets a truck again, and that truck
+    is asked where it is before it is given anything else."""
+    package = _package_lock(package_id)
+    if package.status not in AWAITING_LOAD or package.truck_id != truck_id:
+        # Loaded or re-queued meanwhile, or given up: no truck waits for it there.
+        logger.info("load of package %d on truck %d failed, no longer news", package_id, truck_id)
+        return
+    dispatching.requeue(package, P.LOAD_REFUSED, f"truck {truck_id}: {reason}")
+    Truck.objects.filter(id=truck_id).update(needs_query=True)
+    dispatching.serve_warehouse(package.warehouse)
+
+
+def amazon_error(origin_seqnum: int, package_id: int | None, text: str) -> None:
+    """Amazon could not act on something we sent. If it concerns a package it will not
+    load, stop waiting for that package; anything else is for the operator."""
+    logger.warning(
+        "Amazon reports an error (origin #%d, package %s): %s", origin_seqnum, package_id, text
+    )
+    if package_id is None:
+        origin = messaging_selectors.origin(AMAZON, origin_seqnum)
+        if origin is None or origin.field != "arrived":
+            return
+        package_id = au_pb2.TruckArrived.FromString(bytes(origin.body)).package_id
+    package = Package.objects.select_for_update().filter(id=package_id).first()
+    if package is None or package.status not in AWAITING_TRUCK:
+        return
+    truck = package.truck
+    fail(package, f"Amazon gave it up: {text}")
+    if truck is not None:
+        dispatching.depart_if_ready(truck)

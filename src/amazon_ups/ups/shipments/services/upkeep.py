@@ -1,0 +1,200 @@
+"""The dispatch daemon's periodic work, run every turn after the turn's messages.
+
+Each item (a truck, a warehouse, a delivery command, a package) runs in a transaction
+of its own through ``each_item``: a defect in one sets that item aside for an operator
+and the rest go on (``common.daemon.isolation``).
+"""
+
+from __future__ import annotations
+
+import functools
+
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from amazon_ups.common.daemon.isolation import each_item
+from amazon_ups.common.messaging import selectors as messaging_selectors
+from amazon_ups.common.messaging.models import OutgoingMessage
+from amazon_ups.protocol import world_ups_pb2 as wu
+from amazon_ups.ups.dispatch import selectors as dispatch_selectors
+from amazon_ups.ups.shipments.models import Package, PackageEvent, Truck, TruckEvent, Warehouse
+from amazon_ups.ups.shipments.package_lifecycle import NOT_FINAL, PackageStatus
+from amazon_ups.ups.shipments.package_lifecycle import PackageEventKind as P
+from amazon_ups.ups.shipments.services import dispatching, redirect, reports
+from amazon_ups.ups.shipments.services.base import (
+    logger,
+    move,
+    stuck_before,
+    truck_lock,
+    truck_ref,
+)
+from amazon_ups.ups.shipments.truck_lifecycle import AT_WAREHOUSE, TruckStatus, truck_move
+from amazon_ups.ups.shipments.truck_lifecycle import TruckEventKind as T
+
+# -- departures -------------------------------------------------------------------------------
+
+
+def depart_overdue() -> int:
+    """Trucks that waited past their loading deadline leave with what is loaded (the
+    packages they waited for get the next truck). Returns how many left."""
+    overdue = Truck.objects.filter(status__in=AT_WAREHOUSE, loading_deadline__lte=timezone.now())
+    left = []
+
+    def depart(truck_id: int) -> None:
+        truck = truck_lock(truck_id)
+        if truck.status in AT_WAREHOUSE and truck.loading_deadline is not None:
+            left.append(dispatching.depart(truck))
+
+    each_item("departure", overdue.values_list("id", flat=True), ref=truck_ref, action=depart)
+    return sum(left)
+
+
+def _serve_one(warehouse_id: int, *, first_round: bool, again: list[int], served: list[int]):
+    if first_round and not dispatching.free_trucks().exists():
+        return  # the rest have no truck going there with room either (see serve_waiting)
+    warehouse = Warehouse.objects.select_for_update().get(id=warehouse_id)
+    got = dispatching.serve_warehouse(warehouse, max_batches=1)
+    served.append(got)
+    if got and dispatching.still_waiting(warehouse_id):
+        again.append(warehouse_id)
+
+
+def serve_waiting() -> int:
+    """Packages that found every truck busy get one now, if one is free. Warehouses
+    take turns, oldest waiting package first, one batch each per turn, so a burst at
+    one warehouse does not take every free truck while others wait."""
+    # A package waits only while no truck going to its warehouse has room (it joins
+    # such a truck at once, and a truck arriving takes the packages waiting there), so
+    # without a free truck there is nothing to do: the daemon's every turn costs one query.
+    if dispatch_selectors.world_id() is None or not dispatching.free_trucks().exists():
+        return 0
+    served: list[int] = []
+    warehouse_ids = dispatching.warehouses_waiting()
+    first_round = True
+    while warehouse_ids:
+        again: list[int] = []
+        serve = functools.partial(_serve_one, first_round=first_round, again=again, served=served)
+        each_item(
+            "serving a warehouse", warehouse_ids, ref=lambda w: f"warehouse:{w}", action=serve
+        )
+        # Later rounds fill the trucks just sent up to their capacity, free trucks or not.
+        first_round = False
+        warehouse_ids = again
+    return sum(served)
+
+
+def confirm_deliveries() -> int:
+    """Packages whose UGoDeliver the world has acked are out for delivery; tell Amazon.
+    Returns how many moved."""
+    peer = dispatch_selectors.world_peer()
+    if peer is None:
+        return 0
+    acked = OutgoingMessage.objects.filter(
+        peer=peer, seqnum=OuterRef("delivery_seqnum"), acked_at__isnull=False
+    )
+    seqnums = sorted(
+        set(
+            Package.objects.filter(status=PackageStatus.LOADED)
+            .filter(Exists(acked))
+            .values_list("delivery_seqnum", flat=True)
+        )
+    )
+    moved = []
+
+    def confirm(seqnum: int) -> None:
+        sent = messaging_selectors.origin(peer, seqnum)
+        truck_id = wu.UGoDeliver.FromString(bytes(sent.body)).truckid
+        for package in Package.objects.select_for_update().filter(
+            status=PackageStatus.LOADED, delivery_seqnum=seqnum
+        ):
+            moved.append(dispatching.out_for_delivery(package, truck_id))
+
+    each_item("out for delivery", seqnums, ref=lambda s: f"delivery:{s}", action=confirm)
+    return sum(moved)
+
+
+def redirects_settle() -> int:
+    """Redirects the world has accepted are in force (``redirect.redirect_settle``)."""
+    return each_item(
+        "redirect",
+        redirect.redirects_waiting(),
+        ref=lambda item: f"package:{item[0]}",
+        action=lambda item: redirect.redirect_settle(*item),
+    )
+
+
+def queries_send() -> int:
+    """Ask the world about the trucks in doubt (``reports.truck_query``)."""
+    if dispatch_selectors.world_id() is None:
+        return 0
+    return each_item(
+        "truck query", reports.trucks_to_query(), ref=truck_ref, action=reports.truck_query
+    )
+
+
+# -- what waits far longer than it should -----------------------------------------------------
+#
+# Every wait has a way out that needs no person (a truck is re-sent, a load refused is
+# re-queued, a delivery that never ran goes again); this is the net under those ways:
+# anything in one waiting state for longer than STUCK_AFTER is logged once (a STUCK
+# event), shown to operators, and its truck is asked where it is, which re-drives it.
+
+
+def _not_reported_since_change(events, subject: str, kind: str):
+    """For a queryset of packages or trucks: no STUCK event since their status changed."""
+    since = {subject: OuterRef("pk"), "kind": kind, "at__gte": OuterRef("status_changed_at")}
+    return ~Exists(events.filter(**since))
+
+
+def packages_newly_stuck() -> list[int]:
+    return list(
+        Package.objects.filter(status__in=NOT_FINAL, status_changed_at__lt=stuck_before())
+        .filter(_not_reported_since_change(PackageEvent.objects, "package", P.STUCK))
+        .values_list("id", flat=True)
+    )
+
+
+def package_stuck(package_id: int) -> None:
+    package = Package.objects.select_for_update().get(id=package_id)
+    waited = (timezone.now() - package.status_changed_at).total_seconds()
+    logger.warning(
+        "package %d has been %s for %.0f s (truck %s): asking the world",
+        package.id,
+        package.status,
+        waited,
+        package.truck_id,
+    )
+    move(package, P.STUCK, note=f"{package.status} for {waited:.0f} s")
+    if package.truck_id is not None:
+        Truck.objects.filter(id=package.truck_id, query_seqnum=None).update(needs_query=True)
+
+
+def trucks_newly_stuck() -> list[int]:
+    """Trucks on the road far longer than a trip takes, or whose query the world has
+    not answered for as long."""
+    moving = Q(status__in=[TruckStatus.TRAVELING, TruckStatus.DELIVERING, TruckStatus.LOADING])
+    return list(
+        Truck.objects.filter(moving | Q(query_seqnum__isnull=False))
+        .filter(status_changed_at__lt=stuck_before())
+        .filter(_not_reported_since_change(TruckEvent.objects, "truck", T.STUCK))
+        .values_list("id", flat=True)
+    )
+
+
+def truck_stuck(truck_id: int) -> None:
+    truck = truck_lock(truck_id)
+    waited = (timezone.now() - truck.status_changed_at).total_seconds()
+    logger.warning(
+        "truck %d has been %s for %.0f s: asking the world", truck.id, truck.status, waited
+    )
+    # A query the world never answered is asked again.
+    truck.query_seqnum = None
+    truck.needs_query = True
+    truck_move(truck, T.STUCK, note=f"{truck.status} for {waited:.0f} s")
+
+
+def stuck_find() -> int:
+    """Log, record and re-drive what is newly stuck; returns how many were found."""
+    return each_item(
+        "stuck package", packages_newly_stuck(), ref=lambda p: f"package:{p}", action=package_stuck
+    ) + each_item("stuck truck", trucks_newly_stuck(), ref=truck_ref, action=truck_stuck)
