@@ -275,3 +275,20 @@ class RawLink:
             ]
             if seqnums and not self.writer.is_closing():
                 self.ack(*seqnums)
+
+
+def choices_too_long() -> list[str]:
+    """Model fields (of the Django project set up) whose longest choice does not fit
+    their column: SQLite would store it, PostgreSQL raises DataError."""
+    from django.apps import apps
+
+    too_long = []
+    for model in apps.get_models():
+        for field in model._meta.fields:
+            if field.choices and field.max_length:
+                longest = max(len(str(value)) for value, _ in field.flatchoices)
+                if longest > field.max_length:
+                    too_long.append(
+                        f"{model.__name__}.{field.name}: {longest} > {field.max_length}"
+                    )
+    return too_long

@@ -338,3 +338,11 @@ def test_command_fields_cover_every_subcommand():
     assert set(UPS.command_fields) == {"pickups", "deliveries", "queries"}
     with pytest.raises(TypeError):
         UPS.command_field(wa.AQuery())
+
+
+def test_the_protocol_document_carries_au_proto_verbatim():
+    root = Path(__file__).resolve().parents[2]
+    document = (root / "docs" / "amazon-ups-protocol.md").read_text()
+    proto = (root / "src" / "amazon_ups" / "protocol" / "proto" / "au.proto").read_text()
+    appendix = document.split("## Appendix A. au.proto (verbatim)", 1)[1]
+    assert f"```proto\n{proto}```" in appendix

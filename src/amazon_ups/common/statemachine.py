@@ -106,8 +106,9 @@ class Machine:
             for source in sorted(move.sources, key=self.states.index):
                 labels.setdefault((source, move.target), []).append(kind)
         lines = ["stateDiagram-v2", f"    [*] --> {_node(self.initial)}"]
+        order = self.states.index
         for (source, target), kinds in sorted(
-            labels.items(), key=lambda item: (self.states.index(item[0][0]), item[0][1])
+            labels.items(), key=lambda item: (order(item[0][0]), order(item[0][1]))
         ):
             lines.append(f"    {_node(source)} --> {_node(target)}: {', '.join(kinds)}")
         for state in sorted(self.final, key=self.states.index):
