@@ -284,11 +284,11 @@ def choices_too_long() -> list[str]:
 
     too_long = []
     for model in apps.get_models():
-        for field in model._meta.fields:
-            if field.choices and field.max_length:
-                longest = max(len(str(value)) for value, _ in field.flatchoices)
-                if longest > field.max_length:
+        for column in model._meta.fields:
+            if column.choices and column.max_length:
+                longest = max(len(str(value)) for value, _ in column.flatchoices)
+                if longest > column.max_length:
                     too_long.append(
-                        f"{model.__name__}.{field.name}: {longest} > {field.max_length}"
+                        f"{model.__name__}.{column.name}: {longest} > {column.max_length}"
                     )
     return too_long
