@@ -3,15 +3,18 @@ What the daemon would send is read back from the outgoing message rows."""
 
 from __future__ import annotations
 
+import datetime
 import itertools
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
 from amazon_ups.amazon.catalog.models import Stock
-from amazon_ups.amazon.fulfilment import selectors, services
+from amazon_ups.amazon.fulfilment import selectors, services, upkeep
 from amazon_ups.amazon.fulfilment.daemon import Fulfilment
 from amazon_ups.amazon.fulfilment.models import UpsAccount
+from amazon_ups.amazon.orders import selectors as orders_selectors
 from amazon_ups.amazon.orders.models import Order
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import OutgoingMessage
@@ -32,6 +35,7 @@ TYPES = {
     "worlds": au.WorldCreated,
     "errors": au.Error,
     "load_failed": au.LoadFailed,
+    "queries": wa.AQuery,
 }
 _ups_seqnums = itertools.count(1000)
 
@@ -386,3 +390,32 @@ def test_account_answers_keep_the_latest(db):
     run(services.account_status, au.AccountStatus(seqnum=2, ups_account=9, exists=True))
     run(services.account_status, au.AccountStatus(seqnum=1, ups_account=9, exists=False))
     assert UpsAccount.objects.get(ups_account=9).exists
+
+
+def test_an_order_waiting_far_too_long_is_logged_once_and_the_world_asked(
+    packing, settings, caplog
+):
+    packed(packing)
+    long_ago = timezone.now() - datetime.timedelta(seconds=settings.STUCK_AFTER + 1)
+    Order.objects.filter(id=packing.id).update(status_changed_at=long_ago)
+    assert orders_selectors.orders_stuck_count() == 1
+
+    assert upkeep.stuck_find() == 1
+    assert "waiting for UPS to announce a truck" in caplog.text
+    assert packing.events.last().kind == "stuck"
+    [query] = sent(WORLD_PEER, "queries")
+    assert query.packageid == packing.id
+    assert upkeep.stuck_find() == 0  # once per stay in a state
+
+    run(services.package_status, wa.APackage(packageid=packing.id, status="PACKED", seqnum=3))
+    assert (packing.events.last().kind, packing.events.last().note) == ("world status", "packed")
+    truck(packing, truck_id=4)  # the truck comes at last: the order moves on, not stuck
+    assert orders_selectors.orders_stuck_count() == 0
+
+
+def test_intake_takes_every_placed_order_in(joined, place):
+    orders = [place({1: 1}, x=i, y=i) for i in range(3)]
+    assert upkeep.intake() == 3
+    assert {status(order) for order in orders} == {Status.PLACED}  # waiting for stock
+    assert all(Order.objects.get(id=o.id).warehouse_id == 1 for o in orders)
+    assert upkeep.intake() == 0

@@ -8,13 +8,13 @@ hooks: ``tick`` takes in new orders, ``handle`` acts on each new sub-message,
 from __future__ import annotations
 
 import logging
+import time
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import transaction
 from google.protobuf.message import Message
 
-from amazon_ups.amazon.fulfilment import selectors, services
-from amazon_ups.amazon.orders import selectors as orders_selectors
+from amazon_ups.amazon.fulfilment import services, upkeep
 from amazon_ups.common.daemon.channel import Channel
 from amazon_ups.common.daemon.links import DialLink, Link, WorldLink
 from amazon_ups.common.daemon.runner import Daemon
@@ -23,7 +23,7 @@ from amazon_ups.protocol import world_amazon_pb2 as wa
 
 logger = logging.getLogger("amazon_ups.amazon.fulfilment")
 
-INTAKE_BATCH = 100  # orders taken in per loop turn, so replies are not held up for long
+STUCK_CHECK_INTERVAL = 10.0  # seconds between looks for what waits far too long
 
 WORLD_HANDLERS = {
     "arrived": services.purchase_arrived,
@@ -44,6 +44,7 @@ UPS_HANDLERS = {
 
 class Fulfilment:
     def __init__(self) -> None:
+        self._next_stuck_check = 0.0
         self.world = WorldLink(
             "world",
             Channel(incoming=wa.AResponses, outgoing=wa.ACommands),
@@ -81,21 +82,11 @@ class Fulfilment:
             link.channel.set_once(simspeed=settings.WORLD_SIMSPEED)
 
     def tick(self) -> None:
-        order_ids = orders_selectors.orders_awaiting_intake(INTAKE_BATCH)
-        if not order_ids:
-            return
-        world_id = selectors.world_for_orders()
-        if world_id is None:
-            return
-        for order_id in order_ids:
-            try:
-                services.take_in(order_id, world_id)
-            except DatabaseError:
-                raise
-            except Exception as error:
-                # A bug must not stop every later order: this one fails, visibly.
-                logger.exception("could not take order %d in", order_id)
-                services.fail_intake(order_id, f"internal error while taking it in: {error}")
+        upkeep.intake()
+        now = time.monotonic()
+        if now >= self._next_stuck_check:
+            self._next_stuck_check = now + STUCK_CHECK_INTERVAL
+            upkeep.stuck_find()
 
     def handle(self, link: Link, field: str, message: Message) -> None:
         if link is self.world:

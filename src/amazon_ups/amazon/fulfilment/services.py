@@ -174,7 +174,7 @@ def _pack(order: Order, needs: dict[int, int]) -> None:
     orders_services.start_packing(order)
 
 
-def _load(order: Order) -> None:
+def load(order: Order) -> None:
     truck_id = orders_services.start_loading(order)
     load = wa.APutOnTruck(whnum=order.warehouse_id, truckid=truck_id, shipid=order.id)
     messaging.send(world_peer(order.world_id), "load", load, ref=_ref(order))
@@ -189,13 +189,6 @@ def fail_order(order: Order, reason: str, tell_ups: bool = True) -> None:
         # A truck waiting for this package is not held for nothing (protocol 5.10).
         error = au.Error(origin_seqnum=-1, message=reason, package_id=order.id)
         messaging.send(UPS, "errors", error, ref=_ref(order))
-
-
-@transaction.atomic
-def fail_intake(order_id: int, reason: str) -> None:
-    order = orders_selectors.order_lock(order_id)
-    if order is not None:
-        fail_order(order, reason)
 
 
 # -- from the world --------------------------------------------------------------------------
@@ -227,7 +220,7 @@ def package_packed(message: wa.APacked) -> None:
         return
     orders_services.mark_packed(order)
     if orders_services.can_load(order):
-        _load(order)
+        load(order)
 
 
 def package_loaded(message: wa.ALoaded) -> None:
@@ -260,11 +253,11 @@ def world_error(peer: str, message: wa.AErr) -> None:
         logger.warning("%s: error about %s for %s: %s", peer, origin.field, origin.ref, message.err)
 
 
-def _load_refused(order: Order, load: wa.APutOnTruck, reason: str) -> None:
-    """The world would not put the package on ``load.truckid``: most likely the truck
+def _load_refused(order: Order, refused: wa.APutOnTruck, reason: str) -> None:
+    """The world would not put the package on ``refused.truckid``: most likely the truck
     had gone. UPS hears so (protocol 5.11) and sends a truck again; a newer
     TruckArrived that came meanwhile may be tried at once."""
-    if order.loading_truck_id != load.truckid:
+    if order.loading_truck_id != refused.truckid:
         return  # an older load, already settled
     truck_id = orders_services.load_refused(order, reason)
     if truck_id is None:
@@ -272,11 +265,17 @@ def _load_refused(order: Order, load: wa.APutOnTruck, reason: str) -> None:
     failed = au.LoadFailed(package_id=order.id, truck_id=truck_id, reason=reason[:1000])
     messaging.send(UPS, "load_failed", failed, ref=_ref(order))
     if orders_services.can_load(order):
-        _load(order)
+        load(order)
 
 
 def package_status(message: wa.APackage) -> None:
-    logger.info("the world says package %d is %s", message.packageid, message.status.lower())
+    """The world's answer to our query about a package (sent for orders that wait far
+    too long): for the operator, in the log and in the order's history."""
+    order = orders_selectors.order_lock(message.packageid)
+    status = message.status.lower()
+    logger.info("the world says package %d is %s", message.packageid, status)
+    if order is not None:
+        orders_services.note(order, Kind.WORLD_STATUS, status)
 
 
 # -- from UPS --------------------------------------------------------------------------------
@@ -348,7 +347,7 @@ def truck_arrived(message: au.TruckArrived) -> None:
         return
     orders_services.record_truck(order, truck_id=message.truck_id, seqnum=message.seqnum)
     if orders_services.can_load(order):
-        _load(order)
+        load(order)
 
 
 def out_for_delivery(message: au.OutForDelivery) -> None:

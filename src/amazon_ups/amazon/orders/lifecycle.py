@@ -41,6 +41,7 @@ class OrderEventKind(models.TextChoices):
     DESTINATION_CHANGED = "destination changed"
     FAILED = "failed"
     STUCK = "stuck", "waiting far longer than usual"
+    WORLD_STATUS = "world status", "what the world says of it"
 
 
 S = OrderStatus
@@ -82,6 +83,7 @@ MACHINE = Machine(
         K.DESTINATION_CHANGED: Move.of([*NOT_FINAL, S.FAILED], None, stale=[S.DELIVERED]),
         K.FAILED: Move.of(NOT_FINAL, S.FAILED, stale=[S.DELIVERED, S.FAILED]),
         K.STUCK: Move.of(NOT_FINAL, None, stale=[S.DELIVERED, S.FAILED]),
+        K.WORLD_STATUS: Move.of(NOT_FINAL, None, stale=[S.DELIVERED, S.FAILED]),
     },
 )
 

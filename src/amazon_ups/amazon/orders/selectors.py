@@ -7,9 +7,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import QuerySet, Sum
+from django.conf import settings
+from django.db.models import Exists, OuterRef, QuerySet, Sum
+from django.utils import timezone
 
-from amazon_ups.amazon.orders.lifecycle import MACHINE, PIPELINE
+from amazon_ups.amazon.orders.lifecycle import MACHINE, NOT_FINAL, PIPELINE, OrderEventKind
 from amazon_ups.amazon.orders.models import Order, OrderEvent, OrderLine
 
 FINAL = tuple(MACHINE.final)
@@ -46,6 +48,37 @@ def order_lock(order_id: int) -> Order | None:
 def order_needs(order: Order) -> dict[int, int]:
     """Product id -> count."""
     return dict(order.lines.values_list("product_id", "count"))
+
+
+def orders_newly_stuck() -> list[int]:
+    """Orders in one waiting state for longer than STUCK_AFTER, not reported since they
+    entered it."""
+    reported = OrderEvent.objects.filter(
+        order=OuterRef("pk"), kind=OrderEventKind.STUCK, at__gte=OuterRef("status_changed_at")
+    )
+    return list(
+        Order.objects.filter(status__in=NOT_FINAL, status_changed_at__lt=stuck_before())
+        .exclude(Exists(reported))
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+
+
+def orders_stuck(limit: int = 50) -> list[Order]:
+    """For operators: orders in one waiting state for longer than STUCK_AFTER, longest first."""
+    return list(
+        Order.objects.filter(status__in=NOT_FINAL, status_changed_at__lt=stuck_before()).order_by(
+            "status_changed_at"
+        )[:limit]
+    )
+
+
+def orders_stuck_count() -> int:
+    return Order.objects.filter(status__in=NOT_FINAL, status_changed_at__lt=stuck_before()).count()
+
+
+def stuck_before() -> datetime.datetime:
+    return timezone.now() - datetime.timedelta(seconds=settings.STUCK_AFTER)
 
 
 def orders_awaiting_intake(limit: int) -> list[int]:

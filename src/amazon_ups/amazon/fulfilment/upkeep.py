@@ -1,0 +1,92 @@
+"""The fulfilment daemon's periodic work: taking new orders in, and finding what waits
+far longer than it should.
+
+Each order runs in a transaction of its own through ``each_item``: a defect in one sets
+that order aside for an operator (it stays where it was, shown on ``/operator/``) and
+the others go on (``common.daemon.isolation``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.utils import timezone
+
+from amazon_ups.amazon.fulfilment import selectors, services
+from amazon_ups.amazon.orders import selectors as orders_selectors
+from amazon_ups.amazon.orders import services as orders_services
+from amazon_ups.amazon.orders.lifecycle import OrderEventKind, OrderStatus
+from amazon_ups.common.daemon.isolation import each_item
+from amazon_ups.common.messaging import services as messaging
+from amazon_ups.protocol import world_amazon_pb2 as wa
+
+logger = logging.getLogger("amazon_ups.amazon.fulfilment")
+
+INTAKE_BATCH = 100  # orders taken in per loop turn, so replies are not held up for long
+
+# What an order in each waiting state waits for, in an operator's words.
+WAITING_FOR = {
+    OrderStatus.PLACED: "stock, or the daemon to take it in",
+    OrderStatus.PACKING: "the world to pack it",
+    OrderStatus.PACKED: "UPS to announce a truck at the warehouse",
+    OrderStatus.LOADING: "the world to load it",
+    OrderStatus.LOADED: "UPS to send the truck out",
+    OrderStatus.DELIVERING: "UPS to report the delivery",
+}
+# States in which the world knows the package: asking it what it is doing is harmless.
+KNOWN_TO_THE_WORLD = (
+    OrderStatus.PACKING,
+    OrderStatus.PACKED,
+    OrderStatus.LOADING,
+    OrderStatus.LOADED,
+    OrderStatus.DELIVERING,
+)
+
+
+def _order_ref(order_id: int) -> str:
+    return f"order:{order_id}"
+
+
+def intake() -> int:
+    """Take in the orders placed since the last turn, oldest first; returns how many."""
+    order_ids = orders_selectors.orders_awaiting_intake(INTAKE_BATCH)
+    if not order_ids:
+        return 0
+    world_id = selectors.world_for_orders()
+    if world_id is None:
+        return 0
+    return each_item(
+        "taking an order in",
+        order_ids,
+        ref=_order_ref,
+        action=lambda order_id: services.take_in(order_id, world_id),
+    )
+
+
+def order_stuck(order_id: int) -> None:
+    """Log the order once, record it in its history, and re-drive it where that is
+    safe: load it if it can be loaded, and ask the world what it knows of it."""
+    order = orders_selectors.order_lock(order_id)
+    waited = (timezone.now() - order.status_changed_at).total_seconds()
+    what = WAITING_FOR.get(order.status, "")
+    logger.warning(
+        "order %d has been %s for %.0f s, waiting for %s", order.id, order.status, waited, what
+    )
+    orders_services.note(order, OrderEventKind.STUCK, f"{order.status} for {waited:.0f} s")
+    if orders_services.can_load(order):
+        services.load(order)
+    world_id = order.world_id
+    if order.status in KNOWN_TO_THE_WORLD and world_id is not None:
+        messaging.send(
+            services.world_peer(world_id),
+            "queries",
+            wa.AQuery(packageid=order.id),
+            ref=_order_ref(order.id),
+        )
+
+
+def stuck_find() -> int:
+    """Orders newly stuck (``orders_selectors.orders_newly_stuck``); returns how many."""
+    return each_item(
+        "stuck order", orders_selectors.orders_newly_stuck(), ref=_order_ref, action=order_stuck
+    )
