@@ -52,10 +52,13 @@ def run(tests: str, database: str, args: list[str], env: dict[str, str], note: s
     print(f"\n== {tests}{f' on {database}' if database else ''}{note}", flush=True)
     with tempfile.TemporaryDirectory(prefix="test-counts-") as folder:
         counts_file = Path(folder) / "counts.json"
-        status = subprocess.call(
-            [sys.executable, "-m", "pytest", "-p", "tests.run", *args],
-            env={**env, COUNTS_FILE: str(counts_file)},
-        )
+        command = [sys.executable, "-m", "pytest", "-p", "tests.run", *args]
+        with subprocess.Popen(command, env={**env, COUNTS_FILE: str(counts_file)}) as pytest:
+            try:
+                status = pytest.wait()
+            except KeyboardInterrupt:  # pytest got the Ctrl-C too: let it tidy up first
+                pytest.wait()
+                raise
         counts = json.loads(counts_file.read_text()) if counts_file.exists() else {}
     shown = [f"{counts.get(kind, 0)} {kind}" for kind in OUTCOMES[:3]]
     shown += [f"{counts[kind]} {kind}" for kind in OUTCOMES[3:] if counts.get(kind)]
@@ -103,4 +106,7 @@ def main(args: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:
+        sys.exit(130)
