@@ -14,28 +14,26 @@ import urllib.parse
 SERVER_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 
 
-def answers(url: str = SERVER_URL, timeout: float = 3.0) -> bool:
+def answers() -> bool:
     """Whether a server listens at the URL's host and port (not whether it lets us in)."""
-    parts = urllib.parse.urlsplit(url)
+    parts = urllib.parse.urlsplit(SERVER_URL)
     try:
-        socket.create_connection(
-            (parts.hostname or "localhost", parts.port or 5432), timeout
-        ).close()
+        socket.create_connection((parts.hostname or "localhost", parts.port or 5432), 3).close()
     except OSError:
         return False
     return True
 
 
-def database_url(name: str, url: str = SERVER_URL) -> str:
-    """The URL of database ``name`` on the server of ``url``."""
-    return urllib.parse.urlsplit(url)._replace(path=f"/{name}").geturl()
+def database_url(name: str) -> str:
+    """The URL of database ``name`` on the server."""
+    return urllib.parse.urlsplit(SERVER_URL)._replace(path=f"/{name}").geturl()
 
 
-def shown(url: str = SERVER_URL) -> str:
-    """``url`` without its password, fit to print."""
-    parts = urllib.parse.urlsplit(url)
+def shown() -> str:
+    """The server's URL without its password, fit to print."""
+    parts = urllib.parse.urlsplit(SERVER_URL)
     if parts.password is None:
-        return url
+        return SERVER_URL
     return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl()
 
 
