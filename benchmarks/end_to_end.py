@@ -5,7 +5,7 @@ what the database alone allows.
         [--simspeed S] [--trucks T] [--clients C] [--workers W] [--quick]
 
 For each database kind (SQLite files in the var folder; or fresh PostgreSQL databases on
-127.0.0.1:5432, as the end-to-end tests make them):
+the server at TEST_POSTGRES_URL, default 127.0.0.1:5432, as the end-to-end tests make them):
 
 1. Ceiling: a plain single-row INSERT + COMMIT loop on that database kind, before the
    system starts (a scratch SQLite file in the same var folder with the system's own
@@ -60,8 +60,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make ``tests`` importable
     sys.path.insert(0, str(ROOT))
 
+from tests import postgres  # noqa: E402
 from tests.e2e.harness import (  # noqa: E402
-    PG_ADMIN_URL,
     Browser,
     System,
     postgres_databases,
@@ -602,7 +602,7 @@ def run_one(kind: str, args: argparse.Namespace, directory: Path) -> Run:
         else:
             urls = postgres_or_none(stack)
             if urls is None:
-                result.problem = f"PostgreSQL not reachable at {PG_ADMIN_URL}"
+                result.problem = f"no PostgreSQL server answers at {postgres.shown()}"
                 result.skipped = True
                 print(f"\n== PostgreSQL: skipped ({result.problem}) ==", flush=True)
                 return result
@@ -633,14 +633,14 @@ def postgres_or_none(stack: contextlib.ExitStack) -> dict[str, str] | None:
 def next_xid() -> int:
     """The transaction id PostgreSQL gives next: the server's count of write transactions
     (read-only ones take none)."""
-    ((xid,),) = query(PG_ADMIN_URL, "SELECT pg_snapshot_xmax(pg_current_snapshot())::text")
+    ((xid,),) = query(postgres.SERVER_URL, "SELECT pg_snapshot_xmax(pg_current_snapshot())::text")
     return int(xid)
 
 
 def postgres_version() -> str:
     with contextlib.suppress(Exception):
-        (version,) = query(PG_ADMIN_URL, "SHOW server_version")[0]
-        (commit,) = query(PG_ADMIN_URL, "SHOW synchronous_commit")[0]
+        (version,) = query(postgres.SERVER_URL, "SHOW server_version")[0]
+        (commit,) = query(postgres.SERVER_URL, "SHOW synchronous_commit")[0]
         return f"PostgreSQL {version} (synchronous_commit={commit})"
     return "PostgreSQL"
 

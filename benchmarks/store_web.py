@@ -4,9 +4,10 @@ server answers.
     .venv/bin/python benchmarks/store_web.py [--clients 50] [--seconds 10] [--workers 2]
         [--threads 4] [--products 2000] [--database sqlite|postgres] [--quick]
 
-1. A fresh database (SQLite in a temporary folder, or a fresh PostgreSQL database on
-   127.0.0.1:5432) is migrated and seeded: the demo catalog plus ``--products`` more
-   products with words in their names and descriptions, and one shopper per client.
+1. A fresh database (SQLite in a temporary folder, or a fresh PostgreSQL database on the
+   server at TEST_POSTGRES_URL, default 127.0.0.1:5432) is migrated and seeded: the demo
+   catalog plus ``--products`` more products with words in their names and descriptions,
+   and one shopper per client.
 2. The Amazon site is served as ``amazon-ups amazon web`` serves it (gunicorn, ``--workers``
    processes with ``--threads`` threads each). No daemon runs: placing an order never waits
    on one, and the benchmark measures the web alone.

@@ -23,7 +23,7 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any
 
-PG_ADMIN_URL = os.environ.get("E2E_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+from tests import postgres
 
 
 def free_port() -> int:
@@ -183,28 +183,20 @@ def attribute(page: str, element_id: str, name: str) -> str | None:
 
 @contextlib.contextmanager
 def postgres_databases(*names: str) -> Iterator[dict[str, str]]:
-    """Fresh PostgreSQL databases, dropped afterwards; skips the test without a server."""
-    import psycopg
+    """Fresh PostgreSQL databases, dropped afterwards; skips the test when no server answers."""
     import pytest
 
-    try:
-        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as error:
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {error}")
+    if not postgres.answers():
+        pytest.skip(f"no PostgreSQL server answers at {postgres.shown()}")
     suffix = uuid.uuid4().hex[:8]
-    urls = {}
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    with admin:
-        for name in names:
-            database = f"e2e_{name}_{suffix}"
-            admin.execute(f'CREATE DATABASE "{database}"')
-            urls[name] = f"{base}/{database}"
-        try:
-            yield urls
-        finally:
-            for url in urls.values():
-                database = url.rsplit("/", 1)[1]
-                admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    databases = {name: f"e2e_{name}_{suffix}" for name in names}
+    try:
+        for database in databases.values():
+            postgres.create(database)
+        yield {name: postgres.database_url(database) for name, database in databases.items()}
+    finally:
+        for database in databases.values():
+            postgres.drop(database)
 
 
 def query(database: str | Path, sql: str) -> list[tuple]:
