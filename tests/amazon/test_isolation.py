@@ -56,6 +56,11 @@ def missing_table() -> None:
         cursor.execute("SELECT * FROM no_such_table")
 
 
+def unbindable_value() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s", [object()])
+
+
 def test_a_lost_database_is_an_outage(fresh_connection):
     error = error_of(lose_the_database)
     assert isinstance(error, OperationalError)
@@ -68,10 +73,11 @@ def test_a_lost_database_is_an_outage(fresh_connection):
         (duplicate_key, IntegrityError),
         # PostgreSQL says ProgrammingError; SQLite, OperationalError with code SQLITE_ERROR.
         (missing_table, DatabaseError),
+        (unbindable_value, DatabaseError),
         (lambda: {}["missing"], KeyError),
         (lambda: au_pb2.PickupRequest.FromString(b"\xff\xff"), DecodeError),
     ],
-    ids=["integrity", "missing table", "python bug", "protobuf"],
+    ids=["integrity", "missing table", "unbindable value", "python bug", "protobuf"],
 )
 def test_other_failures_are_defects(defect, kind):
     error = error_of(defect)
