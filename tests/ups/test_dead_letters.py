@@ -13,15 +13,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
+import threading
 
 import pytest
 from django.db import connection, connections
 
+from amazon_ups.common.daemon.channel import Channel
 from amazon_ups.common.daemon.isolation import sub_message
+from amazon_ups.common.daemon.links import ListenLink
+from amazon_ups.common.daemon.runner import Daemon
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import DeadLetter, IncomingMessage, OutgoingMessage
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol.world_messages import Side
+from amazon_ups.ups.shipments import services as shipments
 from amazon_ups.ups.shipments.models import Package
 from tests import poison
 from tests.support import FAST
@@ -233,3 +238,42 @@ def test_a_database_outage_sets_nothing_aside_and_acks_nothing(
     amazon.wait_for(lambda: all(amazon.acks[s] for s in (1, 2, 3)), what="acks of 1, 2, 3")
     assert set(Package.objects.values_list("id", flat=True)) == {12, POISONED, 14}
     assert not DeadLetter.objects.exists()
+
+
+def test_a_tick_that_keeps_failing_is_logged_once_and_messages_still_flow(caplog):
+    """The app's tick fails on every turn (a bug in it): the turn goes on, so the link
+    still acks and answers, and the log holds the failure once, not on every turn."""
+    turns = []
+
+    def tick() -> None:
+        turns.append(None)
+        raise ZeroDivisionError("a bug in the tick")
+
+    link = ListenLink(
+        "amazon", Channel(au_pb2.AmazonToUps, au_pb2.UpsToAmazon), "127.0.0.1", 0, "amazon"
+    )
+
+    def handle(link: ListenLink, field: str, check: au_pb2.AccountCheck) -> None:
+        shipments.account_check(check.ups_account)
+
+    daemon = Daemon("tick-test", links=[link], handle=handle, tick=tick)
+    thread = threading.Thread(target=run_closing, args=(daemon,))
+    thread.start()
+    try:
+        amazon = RawAmazon(link.port)
+        amazon.send(account_checks=[au_pb2.AccountCheck(seqnum=1, ups_account=5)])
+        amazon.wait_for(lambda: amazon.acks[1] and amazon.of("accounts"), what="the answer")
+        amazon.wait_for(lambda: len(turns) >= 3, what="three turns")  # 2 s apart on PostgreSQL
+        amazon.close()
+    finally:
+        daemon.stop()
+        thread.join(10)
+    failures = [r for r in caplog.records if "the tick failed" in r.getMessage()]
+    assert len(failures) == 1 and failures[0].exc_info[0] is ZeroDivisionError
+
+
+def run_closing(daemon: Daemon) -> None:
+    try:
+        daemon.run()
+    finally:
+        connections.close_all()
