@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from django.db import DatabaseError, IntegrityError, OperationalError, connection
+from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
 from google.protobuf.message import DecodeError
 
 from amazon_ups.common.daemon import isolation
@@ -15,6 +15,7 @@ from amazon_ups.common.daemon.isolation import each_item, is_outage, set_aside_r
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import DeadLetter, OutgoingMessage, Setting
 from amazon_ups.protocol import au_pb2
+from amazon_ups.protocol import world_amazon_pb2 as wa
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -175,3 +176,28 @@ def test_an_outage_is_raised_at_once_and_sets_nothing_aside(fresh_connection):
     connection.close()
     assert list(Setting.objects.values_list("key", flat=True)) == ["item:1"]
     assert not DeadLetter.objects.exists()
+
+
+def test_a_retried_message_waits_for_a_link_to_its_peer_without_holding_others_up():
+    with transaction.atomic():
+        old_world = messaging.set_aside_message(
+            peer="world:1", field="ready", message=wa.APacked(shipid=3, seqnum=9), error=KeyError(3)
+        )
+    each_item("test work", [2], ref=ref, action=item_action({2: "bug"}))
+    work = DeadLetter.objects.get(kind=DeadLetter.Kind.WORK_ITEM)
+    messaging.dead_letters_retry([old_world.id, work.id])
+
+    # This daemon is in world 2 now: nothing can handle world 1's message.
+    handled = []
+    world_2 = isolation.Receiver(wa.AResponses, lambda field, message: handled.append(message))
+    assert isolation.retry_requested({"world:2": world_2}) == 1
+    old_world.refresh_from_db()
+    work.refresh_from_db()
+    assert (old_world.state, work.state) == (DeadLetter.State.RETRY, DeadLetter.State.RESOLVED)
+    assert handled == []
+
+    world_1 = isolation.Receiver(wa.AResponses, lambda field, message: handled.append(message))
+    assert isolation.retry_requested({"world:1": world_1}) == 1
+    assert handled == [wa.APacked(shipid=3, seqnum=9)]
+    old_world.refresh_from_db()
+    assert old_world.state == DeadLetter.State.RESOLVED

@@ -182,9 +182,7 @@ def retry_requested(receivers: Mapping[str, Receiver]) -> int:
     keeps the new error and leaves it open. A message from a peer not in ``receivers``
     (not connected yet, or a world left since) waits."""
     succeeded = 0
-    for letter in messaging_selectors.dead_letters_to_retry():
-        if letter.kind == DeadLetter.Kind.MESSAGE and letter.peer not in receivers:
-            continue
+    for letter in messaging_selectors.dead_letters_to_retry(peers=receivers):
         try:
             with transaction.atomic():
                 taken = messaging.dead_letter_take(letter.id)
