@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 from google.protobuf.message import Message
 
 from amazon_ups.common.messaging import selectors as messaging_selectors
@@ -51,8 +51,11 @@ def is_outage(error: BaseException) -> bool:
     all ``OperationalError`` (psycopg's, wrapped by Django's); SQLite raises
     ``OperationalError`` for a locked database but also for a bad statement, so its
     result code decides."""
-    driver = error.__cause__ if isinstance(error, OperationalError | InterfaceError) else error
-    if isinstance(driver, sqlite3.OperationalError):
+    # Django raises its own classes "from" the driver's error.
+    driver = error.__cause__ if isinstance(error, DatabaseError) else error
+    if isinstance(driver, sqlite3.Error):
+        if not isinstance(driver, sqlite3.OperationalError):
+            return False  # e.g. a value of a type SQLite cannot bind: a bug
         code = getattr(driver, "sqlite_errorcode", None)
         return code is None or code & 0xFF in _SQLITE_TRANSIENT
     if isinstance(error, OperationalError | InterfaceError):
@@ -179,9 +182,7 @@ def retry_requested(receivers: Mapping[str, Receiver]) -> int:
     keeps the new error and leaves it open. A message from a peer not in ``receivers``
     (not connected yet, or a world left since) waits."""
     succeeded = 0
-    for letter in messaging_selectors.dead_letters_to_retry():
-        if letter.kind == DeadLetter.Kind.MESSAGE and letter.peer not in receivers:
-            continue
+    for letter in messaging_selectors.dead_letters_to_retry(peers=receivers):
         try:
             with transaction.atomic():
                 taken = messaging.dead_letter_take(letter.id)

@@ -8,11 +8,18 @@ seqnum (``messaging.first_receipt``); only after that commits is it acked, so
 an ack always means "done and saved". Sub-messages the handlers send are rows
 written in the same transactions; the loop loads them from the database and
 re-sends them until acked. Nothing is kept only in memory.
+
+Failures follow ``isolation``: a database outage makes the loop try the whole turn
+again with backoff (nothing it could not save is acked); a defect in one received
+sub-message sets that message aside as a dead letter and acks it, and a defect in the
+``tick`` is logged once while the rest of the turn goes on. Each turn also takes up
+the dead letters an operator asked to retry.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import select
 import signal
@@ -24,6 +31,7 @@ from dataclasses import dataclass
 from django.db import DatabaseError, close_old_connections, transaction
 from google.protobuf.message import Message
 
+from amazon_ups.common.daemon import isolation
 from amazon_ups.common.daemon.channel import Pending
 from amazon_ups.common.daemon.links import Link, ListenLink
 from amazon_ups.common.daemon.wakeup import Waker
@@ -63,6 +71,8 @@ class Daemon:
         self.on_connect = on_connect
         self._stop = threading.Event()
         self._waker: Waker | None = None
+        self._tick_failures = isolation.FailureLog(f"{name}: the tick")
+        self._turn_failures = isolation.FailureLog(f"{name}: a turn of the loop")
 
     def stop(self, *_args: object) -> None:
         self._stop.set()
@@ -89,10 +99,16 @@ class Daemon:
                     self._waker = Waker(f"amazon_ups_{self.name}")
                 self.turn()
                 failures = 0
-            except DatabaseError as error:
+                self._turn_failures.succeeded()
+            except Exception as error:
                 failures += 1
-                logger.warning("%s: database unavailable (%s); retrying", self.name, error)
-                self._reset_database()
+                if isolation.is_outage(error):
+                    logger.warning("%s: database unavailable (%s); retrying", self.name, error)
+                    self._reset_database()
+                else:
+                    # A defect outside any one message or work item (those are set
+                    # aside): the turn goes again, with backoff, and is logged once.
+                    self._turn_failures.failed(error)
                 self._stop.wait(DATABASE_RETRY.delay(failures))
         for link in self.links:
             link.close()
@@ -128,11 +144,34 @@ class Daemon:
             link.accept()
             if link.up:
                 self._connected(link)
-        self.tick()
+        isolation.retry_requested(self._receivers())
+        self._tick()
         now = time.time()
         for link in self.links:
             self._load_outbox(link)
             self._flush(link, now)
+
+    def _tick(self) -> None:
+        try:
+            self.tick()
+        except Exception as error:
+            if isolation.is_outage(error):
+                raise
+            # The tick's work is still in the database: the next turn tries again, and
+            # meanwhile acks and messages keep going out.
+            self._tick_failures.failed(error)
+        else:
+            self._tick_failures.succeeded()
+
+    def _receivers(self) -> dict[str, isolation.Receiver]:
+        """For retried dead letters: each known peer's container type and handler."""
+        return {
+            link.peer: isolation.Receiver(
+                link.channel.incoming, functools.partial(self.handle, link)
+            )
+            for link in self.links
+            if link.peer is not None
+        }
 
     def _wait(self, now: float) -> list[object]:
         assert self._waker is not None
@@ -203,22 +242,11 @@ class Daemon:
             link.channel.acked(list(container.acks))
         for field in link.channel.incoming_fields:
             for message in getattr(container, field):
-                if self._handle_once(link, field, message):
-                    link.channel.owe_ack(message.seqnum)
-
-    def _handle_once(self, link: Link, field: str, message: Message) -> bool:
-        """Handle ``message`` unless it came before; False if it must not be acked."""
-        try:
-            with transaction.atomic():
-                if messaging.first_receipt(link.peer, message.seqnum, field):
-                    self.handle(link, field, message)
-        except DatabaseError:
-            raise
-        except Exception:
-            # A bug, not the peer's fault: leave it unacked; the peer re-sends it.
-            logger.exception("%s: could not handle %s #%d", link.name, field, message.seqnum)
-            return False
-        return True
+                # Returns once the message is handled or set aside; raises on an outage,
+                # leaving it and the rest of the container unacked for the peer to re-send.
+                handle = functools.partial(self.handle, link, field, message)
+                isolation.receive_once(link.peer, field, message, handle)
+                link.channel.owe_ack(message.seqnum)
 
     def _load_outbox(self, link: Link) -> None:
         if link.peer is None:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 import threading
 
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import close_old_connections, connection
 
+from amazon_ups.common.daemon import isolation
 from amazon_ups.common.mail import services
 
 logger = logging.getLogger("amazon_ups.mail")
@@ -18,6 +19,7 @@ class MailSender(threading.Thread):
         super().__init__(name="mail-sender", daemon=True)
         self.interval = interval
         self._stop_event = threading.Event()
+        self._failures = isolation.FailureLog("mail: sending")
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -29,9 +31,15 @@ class MailSender(threading.Thread):
                     # Batch after batch until the queue is empty, then wait.
                     while services.send_pending() and not self._stop_event.is_set():
                         pass
-                except DatabaseError as error:
-                    logger.warning("mail: database unavailable (%s); retrying", error)
-                    close_old_connections()
+                    self._failures.succeeded()
+                except Exception as error:
+                    # Not one email's failure (send_pending retries those row by row) but
+                    # the queue's: wait an outage out; log a defect once, and keep trying.
+                    if isolation.is_outage(error):
+                        logger.warning("mail: database unavailable (%s); retrying", error)
+                        close_old_connections()
+                    else:
+                        self._failures.failed(error)
                 self._stop_event.wait(self.interval)
         finally:
             connection.close()

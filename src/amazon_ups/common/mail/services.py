@@ -1,12 +1,20 @@
 """Queueing and sending of emails. ``queue_email`` is called inside the transaction of
-the state change the email tells of; ``send_pending`` runs in the daemon's mail thread."""
+the state change the email tells of; ``send_pending`` runs in the daemon's mail thread.
+
+Emails are sent at least once: a crash after the mail server took one and before its
+row says so sends it again. Each copy carries the same Message-ID (``message_id``), so
+mail clients show the repeat as the one email it is."""
 
 from __future__ import annotations
 
 import datetime
 import logging
+import string
+from email.utils import parseaddr
 
+from django.conf import settings
 from django.core.mail import EmailMessage
+from django.core.mail.utils import DNS_NAME
 from django.db import connection, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -34,6 +42,31 @@ def queue_email(*, to: str, template: str, context: dict, ref: str) -> None:
     )
 
 
+_ATOM_SAFE = frozenset(string.ascii_letters + string.digits + "-_")
+
+
+def _atom(text: str) -> str:
+    """``text`` as RFC 5322 dot-atom text, one-to-one: letters, digits, "-" and "_" stay,
+    every other byte of its UTF-8 becomes ``=XX`` ("=" itself included)."""
+    return "".join(chr(b) if chr(b) in _ATOM_SAFE else f"={b:02X}" for b in text.encode())
+
+
+def _message_id_domain() -> str:
+    if domain := getattr(settings, "EMAIL_MESSAGE_ID_DOMAIN", ""):
+        return domain
+    _, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
+    return address.rpartition("@")[2] or str(DNS_NAME)
+
+
+def message_id(email: OutgoingEmail) -> str:
+    """The Message-ID of every copy of ``email``: its ref, made safe, and the site that
+    sends it. The row's creation time keeps it unique when a database starts again from
+    nothing and an old ref (``order-placed:1``) comes back for another email."""
+    site = getattr(settings, "PROJECT", "")
+    created = email.created_at.strftime("%Y%m%d%H%M%S%f")
+    return f"<{_atom(email.ref)}.{created}.{_atom(site)}@{_message_id_domain()}>"
+
+
 def _due_ids(limit: int) -> list[int]:
     return list(
         OutgoingEmail.objects.filter(sent_at=None, next_attempt_at__lte=timezone.now())
@@ -48,7 +81,7 @@ def send_pending(limit: int = 50) -> int:
 
     The row stays locked while it is sent, so two daemons (a standby) never send the
     same email twice; a crash after sending and before the commit sends it again, the
-    one duplicate email cannot rule out."""
+    one duplicate email cannot rule out (with the same Message-ID)."""
     sent = 0
     skip_locked = connection.features.has_select_for_update_skip_locked
     for email_id in _due_ids(limit):
@@ -61,7 +94,12 @@ def send_pending(limit: int = 50) -> int:
             if email is None:
                 continue
             try:
-                EmailMessage(email.subject, email.body, to=[email.to]).send()
+                EmailMessage(
+                    email.subject,
+                    email.body,
+                    to=[email.to],
+                    headers={"Message-ID": message_id(email)},
+                ).send()
             except Exception as error:  # SMTP and file errors alike: retry later
                 email.attempts += 1
                 email.last_error = f"{type(error).__name__}: {error}"[:2000]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Min
+from collections.abc import Iterable
+
+from django.db.models import Count, Min, Q
 
 from amazon_ups.common.messaging.models import DeadLetter, LinkState, OutgoingMessage, Setting
 
@@ -34,12 +36,13 @@ def set_aside_refs() -> set[str]:
     )
 
 
-def dead_letters_to_retry(limit: int = 20) -> list[DeadLetter]:
-    """Dead letters an operator asked to retry, oldest request first."""
+def dead_letters_to_retry(peers: Iterable[str], limit: int = 20) -> list[DeadLetter]:
+    """Dead letters an operator asked to retry, oldest request first: work items, and
+    messages from ``peers`` (those the daemon can hand them to now)."""
     return list(
-        DeadLetter.objects.filter(state=DeadLetter.State.RETRY).order_by(
-            "retry_requested_at", "id"
-        )[:limit]
+        DeadLetter.objects.filter(state=DeadLetter.State.RETRY)
+        .filter(Q(kind=DeadLetter.Kind.WORK_ITEM) | Q(peer__in=list(peers)))
+        .order_by("retry_requested_at", "id")[:limit]
     )
 
 

@@ -1,4 +1,5 @@
-"""The operators' page: is each daemon's link up, and what waits for an ack."""
+"""The operators' page: is each daemon's link up, what waits for an ack, and what was set
+aside (dead letters) for an operator to retry."""
 
 from __future__ import annotations
 
@@ -31,6 +32,26 @@ def _status() -> dict:
             }
             for row in selectors.unacked_by_peer()
         ],
+        "dead_letters": {
+            "open": selectors.dead_letters_open_count(),
+            "newest": [
+                {
+                    "id": letter.id,
+                    "kind": letter.kind,
+                    "subject": letter.subject,
+                    "peer": letter.peer,
+                    "field": letter.field,
+                    "seqnum": letter.seqnum,
+                    "ref": letter.ref,
+                    "state": letter.state,
+                    "state_label": letter.get_state_display(),
+                    "error": f"{letter.error_type.rsplit('.', 1)[-1]}: {letter.error}"[:300],
+                    "attempts": letter.attempts,
+                    "age_seconds": round((now - letter.failed_at).total_seconds(), 1),
+                }
+                for letter in selectors.dead_letters_newest()
+            ],
+        },
         "emails_waiting": mail_selectors.waiting_count(),
         "settings": {setting.key: setting.value for setting in selectors.settings_all()},
     }
