@@ -16,7 +16,7 @@ from amazon_ups.amazon.fulfilment import selectors, services
 from amazon_ups.amazon.orders import selectors as orders_selectors
 from amazon_ups.amazon.orders import services as orders_services
 from amazon_ups.amazon.orders.lifecycle import OrderEventKind, OrderStatus
-from amazon_ups.common.daemon.isolation import each_item
+from amazon_ups.common.daemon.isolation import each_item, set_aside_refs
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.protocol import world_amazon_pb2 as wa
 
@@ -44,12 +44,13 @@ KNOWN_TO_THE_WORLD = (
 
 
 def _order_ref(order_id: int) -> str:
-    return f"order:{order_id}"
+    return f"order:{order_id}"  # intake and stuck checks set an order aside by this
 
 
 def intake() -> int:
     """Take in the orders placed since the last turn, oldest first; returns how many."""
-    order_ids = orders_selectors.orders_awaiting_intake(INTAKE_BATCH)
+    set_aside = [int(ref[6:]) for ref in set_aside_refs() if ref.startswith("order:")]
+    order_ids = orders_selectors.orders_awaiting_intake(INTAKE_BATCH, excluding=set_aside)
     if not order_ids:
         return 0
     world_id = selectors.world_for_orders()

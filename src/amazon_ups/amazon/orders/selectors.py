@@ -81,10 +81,12 @@ def stuck_before() -> datetime.datetime:
     return timezone.now() - datetime.timedelta(seconds=settings.STUCK_AFTER)
 
 
-def orders_awaiting_intake(limit: int) -> list[int]:
-    """Placed orders the fulfilment daemon has not taken in yet, oldest first."""
+def orders_awaiting_intake(limit: int, excluding: Iterable[int] = ()) -> list[int]:
+    """Placed orders the fulfilment daemon has not taken in yet, oldest first, but for
+    ``excluding`` (orders set aside for an operator, which must not fill every batch)."""
     return list(
         Order.objects.filter(status=Order.Status.PLACED, warehouse__isnull=True)
+        .exclude(id__in=list(excluding))
         .order_by("id")
         .values_list("id", flat=True)[:limit]
     )
