@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
+from amazon_ups.amazon.orders.models import Order
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.protocol import au_pb2
 
@@ -52,3 +56,26 @@ def test_staff_see_links_and_unacked_messages(client, staff, traffic):
     assert [(row["peer"], row["count"]) for row in status["unacked"]] == [("ups", 2)]
     assert status["settings"] == {"world_id": "5"}
     assert status["emails_waiting"] == 0
+
+
+def test_staff_see_orders_waiting_far_longer_than_usual(client, staff, place, settings):
+    waiting, moving = place(), place()
+    long_ago = timezone.now() - datetime.timedelta(seconds=settings.STUCK_AFTER + 60)
+    Order.objects.filter(id=waiting.id).update(status_changed_at=long_ago)
+    client.force_login(staff)
+
+    stuck = client.get("/operator/status.json").json()["stuck"]
+    assert stuck["count"] == 1
+    [item] = stuck["items"]
+    assert (item["what"], item["status"]) == (f"order {waiting.id}", "placed")
+    assert item["waiting_for"] == "stock, or the daemon to take it in"
+    assert item["waiting_seconds"] >= settings.STUCK_AFTER + 60
+    page = client.get("/operator/").content.decode()
+    assert 'id="stuck-count" data-count="1"' in page and f"order {waiting.id}" in page
+    assert f"order {moving.id}<" not in page
+
+
+def test_nothing_waiting_too_long_says_so(client, staff):
+    client.force_login(staff)
+    assert client.get("/operator/status.json").json()["stuck"] == {"count": 0, "items": []}
+    assert "Nothing: everything is moving." in client.get("/operator/").content.decode()

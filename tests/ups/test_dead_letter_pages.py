@@ -4,12 +4,17 @@ Discard actions, which only mark the rows for the daemon."""
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import DeadLetter
 from amazon_ups.protocol import au_pb2
+from amazon_ups.ups.shipments.models import Package, Truck
+from tests.ups.helpers import pickup
 
 CHANGELIST = "/admin/messaging/deadletter/"
 
@@ -122,3 +127,21 @@ def test_staff_without_the_change_permission_cannot_retry(client, django_user_mo
     client.post(CHANGELIST, {"action": "retry", "_selected_action": [message.id]})
     message.refresh_from_db()
     assert message.state == DeadLetter.State.OPEN
+
+
+def test_packages_and_trucks_waiting_far_longer_than_usual_are_listed(operator, fleet, settings):
+    pickup(5)
+    pickup(6)
+    long_ago = timezone.now() - datetime.timedelta(seconds=settings.STUCK_AFTER + 60)
+    Package.objects.filter(id=5).update(status_changed_at=long_ago)
+    Truck.objects.filter(id=1).update(status_changed_at=long_ago)
+
+    stuck = operator.get("/operator/status.json").json()["stuck"]
+    assert stuck["count"] == 2
+    assert {(item["what"], item["status"]) for item in stuck["items"]} == {
+        ("package 5, truck 1", "truck dispatched"),
+        ("truck 1", "traveling"),
+    }
+    page = operator.get("/operator/").content.decode()
+    assert 'id="stuck-count" data-count="2"' in page
+    assert "its truck to arrive at the warehouse" in page

@@ -11,6 +11,8 @@ SECRET_KEY = secret_key(PROJECT)
 ROOT_URLCONF = "amazon_ups.amazon.urls"
 WSGI_APPLICATION = "amazon_ups.amazon.wsgi.application"
 DATABASES = databases(PROJECT)
+# What /operator/ lists as waiting far longer than usual (STUCK_AFTER).
+OPERATOR_STUCK = "amazon_ups.amazon.orders.selectors.stuck_for_operators"
 globals().update(email(PROJECT))
 
 INSTALLED_APPS = [

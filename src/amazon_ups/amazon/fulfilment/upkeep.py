@@ -15,7 +15,7 @@ from django.utils import timezone
 from amazon_ups.amazon.fulfilment import selectors, services
 from amazon_ups.amazon.orders import selectors as orders_selectors
 from amazon_ups.amazon.orders import services as orders_services
-from amazon_ups.amazon.orders.lifecycle import OrderEventKind, OrderStatus
+from amazon_ups.amazon.orders.lifecycle import WAITING_FOR, OrderEventKind, OrderStatus
 from amazon_ups.common.daemon.isolation import each_item, set_aside_refs
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.protocol import world_amazon_pb2 as wa
@@ -24,15 +24,6 @@ logger = logging.getLogger("amazon_ups.amazon.fulfilment")
 
 INTAKE_BATCH = 100  # orders taken in per loop turn, so replies are not held up for long
 
-# What an order in each waiting state waits for, in an operator's words.
-WAITING_FOR = {
-    OrderStatus.PLACED: "stock, or the daemon to take it in",
-    OrderStatus.PACKING: "the world to pack it",
-    OrderStatus.PACKED: "UPS to announce a truck at the warehouse",
-    OrderStatus.LOADING: "the world to load it",
-    OrderStatus.LOADED: "UPS to send the truck out",
-    OrderStatus.DELIVERING: "UPS to report the delivery",
-}
 # States in which the world knows the package: asking it what it is doing is harmless.
 KNOWN_TO_THE_WORLD = (
     OrderStatus.PACKING,

@@ -51,6 +51,16 @@ ON_A_TRUCK = (S.LOADED, S.DELIVERING, S.DELIVERED)
 # The steps the shopper sees, in order (failed stands beside them).
 PIPELINE = (S.PLACED, S.PACKING, S.PACKED, S.LOADING, S.LOADED, S.DELIVERING, S.DELIVERED)
 
+# What an order in each waiting state waits for, in an operator's words.
+WAITING_FOR = {
+    S.PLACED: "stock, or the daemon to take it in",
+    S.PACKING: "the world to pack it",
+    S.PACKED: "UPS to announce a truck at the warehouse",
+    S.LOADING: "the world to load it",
+    S.LOADED: "UPS to send the truck out",
+    S.DELIVERING: "UPS to report the delivery",
+}
+
 MACHINE = Machine(
     name="order",
     states=tuple(S.values),

@@ -11,7 +11,13 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, QuerySet, Sum
 from django.utils import timezone
 
-from amazon_ups.amazon.orders.lifecycle import MACHINE, NOT_FINAL, PIPELINE, OrderEventKind
+from amazon_ups.amazon.orders.lifecycle import (
+    MACHINE,
+    NOT_FINAL,
+    PIPELINE,
+    WAITING_FOR,
+    OrderEventKind,
+)
 from amazon_ups.amazon.orders.models import Order, OrderEvent, OrderLine
 
 FINAL = tuple(MACHINE.final)
@@ -50,31 +56,38 @@ def order_needs(order: Order) -> dict[int, int]:
     return dict(order.lines.values_list("product_id", "count"))
 
 
+def _stuck() -> QuerySet[Order]:
+    """Orders in one waiting state for longer than STUCK_AFTER."""
+    return Order.objects.filter(status__in=NOT_FINAL, status_changed_at__lt=stuck_before())
+
+
 def orders_newly_stuck() -> list[int]:
-    """Orders in one waiting state for longer than STUCK_AFTER, not reported since they
-    entered it."""
+    """Stuck orders not reported since they entered their state."""
     reported = OrderEvent.objects.filter(
         order=OuterRef("pk"), kind=OrderEventKind.STUCK, at__gte=OuterRef("status_changed_at")
     )
-    return list(
-        Order.objects.filter(status__in=NOT_FINAL, status_changed_at__lt=stuck_before())
-        .exclude(Exists(reported))
-        .order_by("id")
-        .values_list("id", flat=True)
-    )
-
-
-def orders_stuck(limit: int = 50) -> list[Order]:
-    """For operators: orders in one waiting state for longer than STUCK_AFTER, longest first."""
-    return list(
-        Order.objects.filter(status__in=NOT_FINAL, status_changed_at__lt=stuck_before()).order_by(
-            "status_changed_at"
-        )[:limit]
-    )
+    return list(_stuck().exclude(Exists(reported)).order_by("id").values_list("id", flat=True))
 
 
 def orders_stuck_count() -> int:
-    return Order.objects.filter(status__in=NOT_FINAL, status_changed_at__lt=stuck_before()).count()
+    return _stuck().count()
+
+
+def stuck_for_operators(limit: int = 50) -> dict:
+    """For ``/operator/`` (settings.OPERATOR_STUCK): stuck orders, the longest waiting first."""
+    now = timezone.now()
+    return {
+        "count": orders_stuck_count(),
+        "items": [
+            {
+                "what": f"order {order.id}",
+                "status": order.status,
+                "waiting_for": WAITING_FOR.get(order.status, ""),
+                "waiting_seconds": round((now - order.status_changed_at).total_seconds(), 1),
+            }
+            for order in _stuck().order_by("status_changed_at")[:limit]
+        ],
+    }
 
 
 def stuck_before() -> datetime.datetime:

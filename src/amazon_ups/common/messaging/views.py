@@ -1,12 +1,15 @@
-"""The operators' page: is each daemon's link up, what waits for an ack, and what was set
-aside (dead letters) for an operator to retry."""
+"""The operators' page: is each daemon's link up, what waits for an ack, what was set
+aside (dead letters) for an operator to retry, and what has waited far longer than
+usual (each site's ``OPERATOR_STUCK``)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from amazon_ups.common.mail import selectors as mail_selectors
 from amazon_ups.common.messaging import selectors
@@ -52,6 +55,7 @@ def _status() -> dict:
                 for letter in selectors.dead_letters_newest()
             ],
         },
+        "stuck": import_string(settings.OPERATOR_STUCK)(),
         "emails_waiting": mail_selectors.waiting_count(),
         "settings": {setting.key: setting.value for setting in selectors.settings_all()},
     }
@@ -66,6 +70,7 @@ def operator_status(request):
             "status": _status(),
             "oldest": selectors.unacked_oldest(),
             "emails": mail_selectors.waiting(),
+            "stuck_after": settings.STUCK_AFTER,
         },
     )
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from amazon_ups.ups.shipments.models import (
     Account,
@@ -14,6 +16,7 @@ from amazon_ups.ups.shipments.models import (
     PackageItem,
     PackageStatus,
     Truck,
+    TruckStatus,
     Warehouse,
 )
 from amazon_ups.ups.shipments.package_lifecycle import NOT_FINAL
@@ -153,6 +156,47 @@ def redirect_too_late(package: Package) -> TimelineEntry | None:
 def delivered_place(package: Package) -> tuple[int, int] | None:
     event = package.events.filter(kind=Kind.DELIVERED).order_by("-at", "-id").first()
     return (event.x, event.y) if event is not None and event.x is not None else None
+
+
+# -- what waits far too long, for operators ------------------------------------------------
+
+# What a package in each waiting state waits for, in an operator's words.
+WAITING_FOR = {
+    PackageStatus.CREATED: "a free truck",
+    PackageStatus.TRUCK_DISPATCHED: "its truck to arrive at the warehouse",
+    PackageStatus.TRUCK_AT_WAREHOUSE: "Amazon to load it",
+    PackageStatus.LOADED: "its truck to leave",
+    PackageStatus.OUT_FOR_DELIVERY: "the world to deliver it",
+}
+MOVING = (TruckStatus.TRAVELING, TruckStatus.DELIVERING, TruckStatus.LOADING)
+
+
+def stuck_for_operators(limit: int = 50) -> dict:
+    """For ``/operator/`` (settings.OPERATOR_STUCK): packages in one waiting state, and
+    trucks on the road, for longer than STUCK_AFTER, the longest waiting first."""
+    now = timezone.now()
+    before = now - timedelta(seconds=settings.STUCK_AFTER)
+    packages = Package.objects.filter(status__in=NOT_FINAL, status_changed_at__lt=before)
+    trucks = Truck.objects.filter(status__in=MOVING, status_changed_at__lt=before)
+    items = [
+        {
+            "what": f"package {package.id}, truck {package.truck_id or '-'}",
+            "status": package.status,
+            "waiting_for": WAITING_FOR.get(package.status, ""),
+            "waiting_seconds": round((now - package.status_changed_at).total_seconds(), 1),
+        }
+        for package in packages.order_by("status_changed_at")[:limit]
+    ] + [
+        {
+            "what": f"truck {truck.id}",
+            "status": truck.status,
+            "waiting_for": "the world to report it (it has been asked)",
+            "waiting_seconds": round((now - truck.status_changed_at).total_seconds(), 1),
+        }
+        for truck in trucks.order_by("status_changed_at")[:limit]
+    ]
+    items.sort(key=lambda item: -item["waiting_seconds"])
+    return {"count": packages.count() + trucks.count(), "items": items[:limit]}
 
 
 # -- trucks and the map ----------------------------------------------------------------
