@@ -408,7 +408,8 @@ def test_an_order_waiting_far_too_long_is_logged_once_and_the_world_asked(
     assert upkeep.stuck_find() == 0  # once per stay in a state
 
     run(services.package_status, wa.APackage(packageid=packing.id, status="PACKED", seqnum=3))
-    assert (packing.events.last().kind, packing.events.last().note) == ("world status", "packed")
+    last = packing.events.last()
+    assert (last.kind, last.note) == ("world status", "the world says it is packed")
     truck(packing, truck_id=4)  # the truck comes at last: the order moves on, not stuck
     assert orders_selectors.orders_stuck_count() == 0
 

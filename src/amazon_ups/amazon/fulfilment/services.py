@@ -146,7 +146,9 @@ def take_in(order_id: int, world_id: int) -> None:
         catalog_services.order_more(warehouse.id, plan.buy)
         buy = wa.APurchaseMore(whnum=warehouse.id, things=_products(plan.buy))
         messaging.send(world_peer(world_id), "buy", buy, ref=_ref(order))
-    orders_services.note(order, Kind.WAITING_FOR_STOCK, f"at warehouse {warehouse.id}")
+    orders_services.note(
+        order, Kind.WAITING_FOR_STOCK, f"waiting for stock at warehouse {warehouse.id}"
+    )
 
 
 def _request_pickup(order: Order, warehouse: Warehouse, needs: dict[int, int]) -> None:
@@ -275,7 +277,7 @@ def package_status(message: wa.APackage) -> None:
     status = message.status.lower()
     logger.info("the world says package %d is %s", message.packageid, status)
     if order is not None:
-        orders_services.note(order, Kind.WORLD_STATUS, status)
+        orders_services.note(order, Kind.WORLD_STATUS, f"the world says it is {status}")
 
 
 # -- from UPS --------------------------------------------------------------------------------

@@ -64,7 +64,9 @@ def order_stuck(order_id: int) -> None:
     logger.warning(
         "order %d has been %s for %.0f s, waiting for %s", order.id, order.status, waited, what
     )
-    orders_services.note(order, OrderEventKind.STUCK, f"{order.status} for {waited:.0f} s")
+    orders_services.note(
+        order, OrderEventKind.STUCK, f"{order.status} for {waited:.0f} s: longer than usual"
+    )
     if orders_services.can_load(order):
         services.load(order)
     world_id = order.world_id

@@ -91,6 +91,5 @@ class OrderEvent(models.Model):
 
     @property
     def what(self) -> str:
-        """What happened, in the shopper's words: the kind, and the note if any."""
-        label = self.get_kind_display()
-        return f"{label}: {self.note}" if self.note else label
+        """What happened, in the shopper's words: the note, or else the kind's label."""
+        return self.note or self.get_kind_display()

@@ -140,7 +140,7 @@ def take_in(order: Order, *, warehouse_id: int, world_id: int, note: str = "") -
 
 
 def start_packing(order: Order) -> bool:
-    return order_move(order, Kind.PACKING, f"at warehouse {order.warehouse_id}")
+    return order_move(order, Kind.PACKING, f"packing at warehouse {order.warehouse_id}")
 
 
 def mark_packed(order: Order) -> bool:
@@ -173,7 +173,7 @@ def start_loading(order: Order) -> int:
     if not can_load(order):
         raise IllegalOrderMove("order", order, order.status, Kind.LOADING)
     order.loading_truck_id = order.truck_id
-    order_move(order, Kind.LOADING, f"onto truck {order.truck_id}")
+    order_move(order, Kind.LOADING, f"loading onto truck {order.truck_id}")
     return order.loading_truck_id
 
 
@@ -188,7 +188,9 @@ def load_refused(order: Order, reason: str) -> int | None:
         # that came during the load has replaced it already, and may go at once.)
         order.truck_id = None
     order.loading_truck_id = None
-    order_move(order, Kind.LOAD_REFUSED, f"truck {truck_id}: {reason}")
+    order_move(
+        order, Kind.LOAD_REFUSED, f"the world refused the load onto truck {truck_id}: {reason}"
+    )
     return truck_id
 
 
@@ -200,12 +202,12 @@ def mark_loaded(order: Order) -> int | None:
         return None
     order.truck_id = truck_id
     order.loading_truck_id = None
-    order_move(order, Kind.LOADED, f"on truck {truck_id}")
+    order_move(order, Kind.LOADED, f"loaded on truck {truck_id}")
     return truck_id
 
 
 def mark_delivering(order: Order, *, truck_id: int) -> bool:
-    return order_move(order, Kind.OUT_FOR_DELIVERY, f"on truck {truck_id}")
+    return order_move(order, Kind.OUT_FOR_DELIVERY, f"out for delivery on truck {truck_id}")
 
 
 def mark_delivered(order: Order, *, x: int, y: int) -> bool:
@@ -213,7 +215,7 @@ def mark_delivered(order: Order, *, x: int, y: int) -> bool:
         return False
     # Where it was delivered wins over any destination we knew (protocol 5.6).
     order.dest_x, order.dest_y = x, y
-    order_move(order, Kind.DELIVERED, f"at ({x}, {y})")
+    order_move(order, Kind.DELIVERED, f"delivered at ({x}, {y})")
     queue_email(
         to=order.user.email,
         template="orders/email/delivered",
@@ -230,7 +232,7 @@ def change_destination(order: Order, *, x: int, y: int, seqnum: int) -> bool:
         return False
     order.dest_x, order.dest_y = x, y
     order.destination_seqnum = seqnum
-    return order_move(order, Kind.DESTINATION_CHANGED, f"to ({x}, {y})")
+    return order_move(order, Kind.DESTINATION_CHANGED, f"destination changed to ({x}, {y})")
 
 
 def fail(order: Order, reason: str) -> bool:
