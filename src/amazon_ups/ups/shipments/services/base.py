@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import CharField, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from amazon_ups.common.mail.services import queue_email
@@ -54,6 +56,11 @@ def truck_ref(truck_id: int) -> str:
     """The ``ref`` of every command and query we send the world about a truck, so the
     ones still waiting for an ack are found by it."""
     return f"truck:{truck_id}"
+
+
+def truck_ref_of(truck_id) -> Concat:
+    """``truck_ref`` in SQL, of a truck id expression (``OuterRef("pk")``, ``F("id")``)."""
+    return Concat(Value("truck:"), Cast(truck_id, CharField()), output_field=CharField())
 
 
 def truck_lock(truck_id: int) -> Truck | None:

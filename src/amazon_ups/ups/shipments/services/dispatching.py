@@ -12,8 +12,7 @@ Three rules keep our picture of a truck from running ahead of the world's:
 
 from __future__ import annotations
 
-from django.db.models import CharField, Count, Exists, Min, OuterRef, Q, Value
-from django.db.models.functions import Cast, Concat
+from django.db.models import Count, Exists, Min, OuterRef, Q
 from django.utils import timezone
 
 from amazon_ups.common.messaging import services as messaging
@@ -23,11 +22,15 @@ from amazon_ups.protocol import world_ups_pb2 as wu
 from amazon_ups.ups.dispatch import planning
 from amazon_ups.ups.dispatch import selectors as dispatch_selectors
 from amazon_ups.ups.shipments.models import Package, Truck, Warehouse
-
-# Packages on a truck; those with no delivery_seqnum are its cargo, still to be sent out.
 from amazon_ups.ups.shipments.package_lifecycle import AWAITING_LOAD, CARRIED, PackageStatus
 from amazon_ups.ups.shipments.package_lifecycle import PackageEventKind as P
-from amazon_ups.ups.shipments.services.base import AMAZON, move, truck_ref, world_peer
+from amazon_ups.ups.shipments.services.base import (
+    AMAZON,
+    move,
+    truck_ref,
+    truck_ref_of,
+    world_peer,
+)
 from amazon_ups.ups.shipments.truck_lifecycle import AT_WAREHOUSE, TruckStatus, truck_move
 from amazon_ups.ups.shipments.truck_lifecycle import TruckEventKind as T
 
@@ -38,7 +41,7 @@ COMMANDS = ("pickups", "deliveries")  # what moves a truck; queries only ask
 
 def _unacked_for_truck(peer: str) -> Exists:
     """For a Truck queryset: a command or query of ours about it waits for the world's ack."""
-    ref = Concat(Value("truck:"), Cast(OuterRef("pk"), CharField()), output_field=CharField())
+    ref = truck_ref_of(OuterRef("pk"))
     return Exists(OutgoingMessage.objects.filter(peer=peer, ref=ref, acked_at=None))
 
 
@@ -52,12 +55,10 @@ def _in_doubt() -> Q:
     return Q(needs_query=True) | Q(query_seqnum__isnull=False)
 
 
-def _given_q(prefix: str = "") -> Q:
+def _given_q() -> Q:
     """Packages a truck has been given for its current trip: waiting for it at the
-    warehouse, or on it and not sent out yet."""
-    return Q(**{f"{prefix}status__in": AWAITING_LOAD}) | Q(
-        **{f"{prefix}status__in": CARRIED, f"{prefix}delivery_seqnum": None}
-    )
+    warehouse, or on it and not sent out yet (its cargo)."""
+    return Q(status__in=AWAITING_LOAD) | Q(status__in=CARRIED, delivery_seqnum=None)
 
 
 def _given(truck: Truck):

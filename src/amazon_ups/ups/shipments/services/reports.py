@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import re
 
-from django.db.models import CharField, Q, Value
-from django.db.models.functions import Cast, Concat
+from django.db.models import F, Q
 
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.messaging import services as messaging
@@ -30,6 +29,7 @@ from amazon_ups.ups.shipments.services.base import (
     stuck_before,
     truck_lock,
     truck_ref,
+    truck_ref_of,
     world_peer,
 )
 from amazon_ups.ups.shipments.truck_lifecycle import (
@@ -262,7 +262,7 @@ def trucks_to_query() -> list[int]:
     waiting = OutgoingMessage.objects.filter(peer=world_peer(), acked_at=None).values("ref")
     return list(
         Truck.objects.filter(needs_query=True, query_seqnum=None)
-        .annotate(ref=Concat(Value("truck:"), Cast("id", CharField()), output_field=CharField()))
+        .annotate(ref=truck_ref_of(F("id")))
         .exclude(ref__in=waiting)
         .values_list("id", flat=True)
     )
