@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.utils import timezone
+
 
 class IllegalTransition(Exception):
     """A move the machine's table does not allow: a defect in our code."""
@@ -83,6 +85,34 @@ class Machine:
         if current in move.stale:
             return Outcome.STALE
         raise IllegalTransition(self.name, subject, current, kind)
+
+    def apply(
+        self,
+        subject,
+        kind: str,
+        illegal: type[IllegalTransition] = IllegalTransition,
+        reported: str | None = None,
+    ) -> bool:
+        """Make ``kind`` happen to ``subject`` (a model with ``status`` and
+        ``status_changed_at``): set its state from the table and save it. Returns False,
+        having saved nothing, when ``kind`` is stale news there; raises ``illegal`` when
+        the table does not allow it. ``reported`` is the state an ``AS_REPORTED`` move
+        leads to. The caller records the event."""
+        try:
+            if self.outcome(subject.status, kind, subject) is Outcome.STALE:
+                return False
+        except IllegalTransition as error:
+            raise illegal(error.machine, subject, error.current, error.kind) from None
+        status = self.target(subject.status, kind)
+        if status == AS_REPORTED:
+            if reported not in self.states:
+                raise ValueError(f"{self.name}: {subject}: unknown reported state {reported!r}")
+            status = reported
+        if status != subject.status:
+            subject.status = status
+            subject.status_changed_at = timezone.now()
+        subject.save()
+        return True
 
     def allows(self, current: str, kind: str) -> bool:
         return current in self.moves[kind].sources

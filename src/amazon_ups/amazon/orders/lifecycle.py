@@ -10,9 +10,8 @@ changes nothing, and everything else it does not allow is ``IllegalOrderMove``.
 from __future__ import annotations
 
 from django.db import models
-from django.utils import timezone
 
-from amazon_ups.common.statemachine import IllegalTransition, Machine, Move, Outcome
+from amazon_ups.common.statemachine import IllegalTransition, Machine, Move
 
 
 class OrderStatus(models.TextChoices):
@@ -105,17 +104,8 @@ class IllegalOrderMove(IllegalTransition):
 def order_move(order, kind: OrderEventKind, note: str = "") -> bool:
     """Make event ``kind`` happen to ``order``: set its status from the table, save it,
     and record the event. False (and nothing changes) when it is stale news."""
-    try:
-        outcome = MACHINE.outcome(order.status, kind, order)
-    except IllegalTransition as error:
-        raise IllegalOrderMove(error.machine, order, error.current, error.kind) from None
-    if outcome is Outcome.STALE:
+    if not MACHINE.apply(order, kind, IllegalOrderMove):
         return False
-    status = MACHINE.target(order.status, kind)
-    if status != order.status:
-        order.status = status
-        order.status_changed_at = timezone.now()
-    order.save()
     order.events.create(kind=kind, status=order.status, note=note[:300])
     return True
 

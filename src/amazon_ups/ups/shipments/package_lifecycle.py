@@ -12,9 +12,8 @@ refused, its truck went elsewhere) are our own decisions, each with its own even
 from __future__ import annotations
 
 from django.db import models
-from django.utils import timezone
 
-from amazon_ups.common.statemachine import IllegalTransition, Machine, Move, Outcome
+from amazon_ups.common.statemachine import IllegalTransition, Machine, Move
 
 
 class PackageStatus(models.TextChoices):
@@ -101,17 +100,8 @@ def package_move(
     """Make event ``kind`` happen to ``package``: set its status from the table, save it,
     and record the event (with where it happened, when known). False, and nothing
     changes, when the table calls it stale news."""
-    try:
-        outcome = MACHINE.outcome(package.status, kind, package)
-    except IllegalTransition as error:
-        raise IllegalPackageMove(error.machine, package, error.current, error.kind) from None
-    if outcome is Outcome.STALE:
+    if not MACHINE.apply(package, kind, IllegalPackageMove):
         return False
-    status = MACHINE.target(package.status, kind)
-    if status != package.status:
-        package.status = status
-        package.status_changed_at = timezone.now()
-    package.save()
     package.events.create(kind=kind, x=x, y=y, note=note[:300])
     return True
 

@@ -12,7 +12,6 @@ back (``truck_report_is_new``).
 from __future__ import annotations
 
 from django.db import models
-from django.utils import timezone
 
 from amazon_ups.common.statemachine import AS_REPORTED, IllegalTransition, Machine, Move
 
@@ -83,19 +82,9 @@ def truck_move(
     """Make event ``kind`` happen to ``truck`` (``reported``: the status the world gave,
     for ``REPORTED``), save it, and record the event with the world's seqnum of the
     report behind it, if any."""
-    if not MACHINE.allows(truck.status, kind):
-        raise IllegalTruckMove(MACHINE.name, truck, truck.status, kind)
-    status = MACHINE.target(truck.status, kind)
-    if status == AS_REPORTED:
-        if reported not in S.values:
-            raise ValueError(f"truck {truck.id}: the world reported an unknown status {reported!r}")
-        status = reported
     if world_seqnum is not None:
         truck.report_seqnum = world_seqnum
-    if status != truck.status:
-        truck.status = status
-        truck.status_changed_at = timezone.now()
-    truck.save()
+    MACHINE.apply(truck, kind, IllegalTruckMove, reported)  # no truck event is ever stale
     truck.events.create(
         kind=kind,
         status=truck.status,
