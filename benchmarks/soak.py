@@ -83,6 +83,8 @@ FINAL = ("delivered", "failed")
 IN_FLIGHT = tuple(s for s in PIPELINE if s != "delivered")
 DETAILED = 3  # stuck orders shown in full per kind
 LOG_LINES = 8  # log lines shown per stuck order
+TRUCK_LINES = 10  # lines of its truck's moves shown per stuck order
+UNACKED = "SELECT count(*) FROM messaging_outgoingmessage WHERE acked_at IS NULL"
 STOCK_CHECKS = ("books = shelves", "nothing on order", "bought = packed + shelves")
 
 
@@ -184,6 +186,7 @@ class Soak:
     exits: Counter[tuple[str, str]] = field(default_factory=Counter)  # (piece, exit code)
     trouble: dict[str, Counter[str]] = field(default_factory=dict)  # piece -> warnings
     unacked: list[str] = field(default_factory=list)
+    settle_seconds: float = 0.0  # waited, after every order ended, for the last acks
     worlds: list[int] = field(default_factory=list)  # every world in the world's journal
     world_ids: dict[str, int | None] = field(default_factory=dict)  # the one each side uses
     wall: float = 0.0
@@ -282,9 +285,9 @@ def run_system(result: Soak, args: argparse.Namespace, extra: list[str]) -> None
         finally:
             journal.close()
         world = world_of(result, engine)
+    result.unacked = unacked_messages(result, world)
     result.checks = checks(result, world)
     result.stuck = diagnose(result, world, system.output)
-    result.unacked = unacked_messages(result, world)
     times = delivery_times(result.amazon_db)
     result.latencies = [(delivered - created).total_seconds() for created, delivered in times]
     if times:
@@ -360,6 +363,24 @@ def watch(
         result.placing_seconds = time.monotonic() - origin
     bar.close(statuses["delivered"], progress(statuses, placing, killer))
     result.statuses = statuses
+    if result.finished:
+        settle(result, args)
+
+
+def settle(result: Soak, args: argparse.Namespace) -> None:
+    """Every order ended: wait up to ``--settle`` s for both sides' messages to be acked
+    (the last ones may still be re-sent through the faults), so the end state is quiet."""
+    start = time.monotonic()
+    left = -1
+    while time.monotonic() - start < args.settle:
+        with contextlib.suppress(Exception):  # a busy database: look again next time
+            left = sum(query(db, UNACKED)[0][0] for db in (result.amazon_db, result.ups_db))
+        sys.stderr.write(f"\r  settling: {left} messages not acked yet  ")
+        if left == 0:
+            break
+        time.sleep(POLL)  # polling the databases: nothing pushes a change to us here
+    result.settle_seconds = time.monotonic() - start
+    sys.stderr.write("\n")
 
 
 def progress(statuses: Counter[str], placing: Placing, killer: Killer | None) -> str:
@@ -508,6 +529,17 @@ def checks(result: Soak, world: World | None) -> list[Check]:
             )
         )
     done.extend(check_stock(result, world))
+    done.append(
+        Check(
+            "every message acked",
+            "every message acked in the end, on every link (the world's results too)",
+            not result.unacked and world is not None,
+            (
+                f"waited {result.settle_seconds:.1f} s after the last order ended; "
+                + ("still unacked: " + "; ".join(result.unacked) if result.unacked else "none left")
+            ),
+        )
+    )
     return done
 
 
@@ -652,9 +684,11 @@ def diagnose(result: Soak, world: World | None, output: list[str]) -> list[Stuck
         }
         for side, db in (("amazon", amazon), ("ups", ups))
     }
-    mentions = log_mentions(output, set(ids))
+    trucks_of = {row[2] for row in packages.values() if row[2] is not None}
+    mentions, truck_lines, ran = read_mentions(output, set(ids), trucks_of)
     stuck = []
     for order_id, status, warehouse, truck, loading_truck, failure in rows:
+        since = None
         package = packages.get(order_id)
         in_world = world.packages.get(order_id) if world else None
         kind = (
@@ -673,7 +707,13 @@ def diagnose(result: Soak, world: World | None, output: list[str]) -> list[Stuck
             lines.append(f"  event {clock(at)} {event}{': ' + note if note else ''}")
         open_messages: list[str] = []
         lines += outbox_lines(
-            amazon, "Amazon", f"ref = 'order:{order_id}'", world, received["ups"], open_messages
+            amazon,
+            "Amazon",
+            f"ref = 'order:{order_id}'",
+            world,
+            received["ups"],
+            open_messages,
+            ran,
         )
         if package:
             _, ups_status, ups_truck, announced, delivery, redirect, refusals, ups_failure = package
@@ -688,23 +728,35 @@ def diagnose(result: Soak, world: World | None, output: list[str]) -> list[Stuck
                     f"  UPS's truck {ups_truck}: {truck_status}, warehouse {truck_warehouse}, "
                     f"loading deadline {clock(deadline) if deadline else None}"
                 )
-            for at, event, note in query(
+            events = query(
                 ups,
                 f"SELECT at, kind, note FROM shipments_packageevent WHERE package_id = {order_id} "
                 "ORDER BY at, id",
-            )[-5:]:
+            )[-5:]
+            for at, event, note in events:
                 lines.append(f"  event {clock(at)} {event}{': ' + note if note else ''}")
+            # Since it was given that truck: what the truck did in the world from then on.
+            given = [at for at, _, note in events if note == f"truck {ups_truck}"]
+            since = utc(as_datetime(given[0] if given else events[-1][0])) if events else None
+            # Its messages, and its truck's still unanswered when it got that truck.
             refs = f"ref = 'package:{order_id}'"
-            if ups_truck is not None:
-                refs += f" OR ref = 'truck:{ups_truck}'"
+            if ups_truck is not None and since is not None:
+                then = since.strftime("%Y-%m-%d %H:%M:%S.%f")
+                if ups.startswith("postgres"):
+                    then += "+00:00"
+                late = f"acked_at IS NULL OR acked_at >= '{then}'"
+                refs += f" OR (ref = 'truck:{ups_truck}' AND ({late}))"
             lines += outbox_lines(
-                ups, "UPS", refs, world, received["amazon"], open_messages, last=6
+                ups, "UPS", refs, world, received["amazon"], open_messages, ran, last=12
             )
         else:
             lines.append("UPS: no package")
         if world is not None:
             lines += world_lines(world, order_id, in_world, open_messages)
         lines += [f"  log: {line}" for line in mentions.get(order_id, [])[-LOG_LINES:]]
+        if package and package[2] is not None and since is not None:
+            moves = [line for at, line in truck_lines[package[2]] if at >= since]
+            lines += [f"  truck {package[2]} since then: {line}" for line in moves[:TRUCK_LINES]]
         stuck.append(Stuck(order_id, kind, lines, open_messages))
     return stuck
 
@@ -716,24 +768,27 @@ def outbox_lines(
     world: World | None,
     peer_received: set[tuple[str, int]],
     open_messages: list[str],
+    ran: dict[tuple[str, int], str],
     last: int = 10,
 ) -> list[str]:
-    """The messages ``side`` sent about it: acked or not, and whether the peer has it."""
+    """The messages ``side`` sent about it: when, acked or not (when), and whether the
+    peer has it (for the world: when it ran it, by its log)."""
     lines = []
     me = "amazon" if side == "Amazon" else "ups"
-    for peer, kind, seqnum, acked in query(
+    for peer, kind, seqnum, created, acked in query(
         database,
-        "SELECT peer, field, seqnum, acked_at FROM messaging_outgoingmessage "
+        "SELECT peer, field, seqnum, created_at, acked_at FROM messaging_outgoingmessage "
         f"WHERE {where} ORDER BY id",
     )[-last:]:
         if peer.startswith("world:") and world is not None:
             got = seqnum in world.sessions[Side(me)].received
-            has = f"the world {'has it' if got else 'never got it'}"
+            when = f" at {ran[me, seqnum]}" if (me, seqnum) in ran else ""
+            has = f"the world {'ran it' + when if got else 'never got it'}"
         else:
             got = (me, seqnum) in peer_received
             has = f"{peer} {'recorded it' if got else 'has no record of it'}"
-        state = "acked" if acked is not None else "NOT ACKED"
-        lines.append(f"  {side} -> {peer} {kind} #{seqnum}: {state}, {has}")
+        state = f"acked {clock(acked)}" if acked is not None else "NOT ACKED"
+        lines.append(f"  {side} -> {peer} {kind} #{seqnum}: sent {clock(created)}, {state}, {has}")
         if acked is None:
             open_messages.append(f"{side} -> {peer} {kind} #{seqnum} not acked ({has})")
     return lines
@@ -769,15 +824,43 @@ def world_lines(world: World, order_id: int, package: Any, open_messages: list[s
 MENTION = re.compile(r"(?:shipid|packageid|package_id): (\d+)\b|(?:order|package)[ :](\d+)\b")
 
 
-def log_mentions(output: list[str], ids: set[int]) -> dict[int, list[str]]:
-    found: dict[int, list[str]] = defaultdict(list)
+TRUCK = re.compile(r"truckid: (\d+)\b")
+STAMP = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) ")
+# The world's log line for each command it runs, e.g.
+# "12:00:01,234 INFO amazon_ups.world: world 1: ups -> pickups UGoPickup(... seqnum: 23)"
+RAN = re.compile(
+    r"(\d\d:\d\d:\d\d),(\d{3}) INFO amazon_ups\.world: world \d+: (amazon|ups) -> "
+    r".*seqnum: (\d+)\)$"
+)
+
+
+def read_mentions(
+    output: list[str], ids: set[int], trucks: set[int]
+) -> tuple[dict[int, list[str]], dict[int, list[tuple[datetime, str]]], dict[tuple[str, int], str]]:
+    """From the log: the lines naming each order (package), the lines naming each truck,
+    and when the world ran each command it got, by (side, seqnum)."""
+    orders: dict[int, list[str]] = defaultdict(list)
+    by_truck: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
+    ran: dict[tuple[str, int], str] = {}
     for line in output:
+        if match := RAN.search(line):
+            ran[match[3], int(match[4])] = f"{match[1]}.{match[2]}"
         for match in MENTION.finditer(line):
             number = int(match[1] or match[2])
             if number in ids:
-                found[number].append(line.strip()[:300])
+                orders[number].append(line.strip()[:300])
                 break
-    return found
+        # The world's lines about a truck's moves: UPS's commands and their results.
+        match = TRUCK.search(line)
+        if match and int(match[1]) in trucks and ": ups " in line and (at := stamp(line)):
+            by_truck[int(match[1])].append((at, line.strip()[:300]))
+    return orders, by_truck, ran
+
+
+def stamp(line: str) -> datetime | None:
+    """When a piece logged ``line``: it logs local time, the databases hold UTC."""
+    found = STAMP.search(line)
+    return datetime.fromisoformat(f"{found[1]}.{found[2]}").astimezone(UTC) if found else None
 
 
 def clock(value: Any) -> str:
@@ -875,10 +958,6 @@ def report(result: Soak, args: argparse.Namespace) -> None:
             f"p50 {ms(percentile(lat, 0.5))}, p90 {ms(percentile(lat, 0.9))}, "
             f"p99 {ms(percentile(lat, 0.99))}, max {ms(max(lat))}"
         )
-    print(
-        "   messages waiting for an ack at the end: "
-        + ("; ".join(result.unacked) if result.unacked else "none")
-    )
 
     print("\n4. Checks (from both databases and from the world's journal, after the stop)")
     for check in result.checks:
@@ -1024,6 +1103,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--timeout", type=float, default=3600.0, help="end the wait after this long at most (s)"
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=60.0,
+        help="after every order ended, wait this long at most for the last acks (s, default 60)",
     )
     parser.add_argument(
         "--retry-for",
