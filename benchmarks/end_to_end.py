@@ -58,9 +58,11 @@ from benchmarks.common.shop import Placing, client, log_in, order_plan  # noqa: 
 from benchmarks.common.system import (  # noqa: E402
     CHILDREN,
     PIPELINE,
+    RUNNING,
     WEB,
     as_datetime,
     delivery_times,
+    doing,
     outgoing,
     postgres_or_none,
     postgres_version,
@@ -185,39 +187,8 @@ class CpuPhase:
         return sorted(others, key=lambda item: item[1], reverse=True)[:count]
 
 
-# Names of the system calls a sleeping process is found in (x86_64 numbers).
-SYSCALLS = {
-    0: "read",
-    1: "write",
-    7: "poll",
-    17: "pread64",
-    18: "pwrite64",
-    23: "select",
-    35: "nanosleep",
-    44: "sendto",
-    45: "recvfrom",
-    74: "fsync",
-    75: "fdatasync",
-    202: "futex",
-    230: "clock_nanosleep",
-    232: "epoll_wait",
-    270: "pselect6",
-    271: "ppoll",
-    281: "epoll_pwait",
-}
-RUNNING = "running"
 WHOLE = "whole run"
 TRACED = ("world", "ups-d", "amzn-d")  # single-threaded: /proc/PID/syscall tells it all
-
-
-def doing(pid: int) -> str:
-    """What process ``pid`` does: RUNNING (on a CPU or runnable), or the name of the
-    system call it sleeps in."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    if stat[stat.rindex(")") + 2] == "R":
-        return RUNNING
-    call = Path(f"/proc/{pid}/syscall").read_text().split()[0]
-    return SYSCALLS.get(int(call), f"syscall {call}") if call.isdigit() else call
 
 
 class WaitSampler(threading.Thread):

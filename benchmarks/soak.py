@@ -44,6 +44,8 @@ import argparse
 import contextlib
 import random
 import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -53,6 +55,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make ``tests`` importable
@@ -71,6 +75,7 @@ from benchmarks.common.system import (  # noqa: E402
     PIPELINE,
     as_datetime,
     delivery_times,
+    doing,
     postgres_or_none,
     postgres_version,
     status_counts,
@@ -84,6 +89,8 @@ IN_FLIGHT = tuple(s for s in PIPELINE if s != "delivered")
 DETAILED = 3  # stuck orders shown in full per kind
 LOG_LINES = 8  # log lines shown per stuck order
 TRUCK_LINES = 10  # lines of its truck's moves shown per stuck order
+STACK_LINES = 40  # lines of a piece's Python stacks shown when the wait ended early
+TRACED = ("world", "ups-d", "amzn-d")  # single-threaded loops: their stacks tell where they are
 UNACKED = "SELECT count(*) FROM messaging_outgoingmessage WHERE acked_at IS NULL"
 STOCK_CHECKS = ("books = shelves", "nothing on order", "bought = packed + shelves")
 
@@ -187,6 +194,7 @@ class Soak:
     trouble: dict[str, Counter[str]] = field(default_factory=dict)  # piece -> warnings
     unacked: list[str] = field(default_factory=list)
     settle_seconds: float = 0.0  # waited, after every order ended, for the last acks
+    at_stall: list[str] = field(default_factory=list)  # what each piece did when the wait ended
     worlds: list[int] = field(default_factory=list)  # every world in the world's journal
     world_ids: dict[str, int | None] = field(default_factory=dict)  # the one each side uses
     wall: float = 0.0
@@ -268,6 +276,8 @@ def run_system(result: Soak, args: argparse.Namespace, extra: list[str]) -> None
         placing.stop.set()
         for thread in threads:
             thread.join()
+        if not result.finished:
+            result.at_stall = pieces_now(system, result)
     finally:
         if killer is not None:
             killer.stop()
@@ -392,6 +402,54 @@ def progress(statuses: Counter[str], placing: Placing, killer: Killer | None) ->
         f"failed {statuses['failed']}, in flight {flying}"
         f"{' (' + flight + ')' if flight else ''}, kills {len(killer.kills) if killer else 0}"
     )
+
+
+def pieces_now(system: System, result: Soak) -> list[str]:
+    """The wait ended with orders in flight: before anything is stopped, what each piece
+    is doing (the system call its main thread sleeps in, its CPU over half a second, and
+    with py-spy installed, the Python stacks of the world and the daemons), the daemons'
+    links as they recorded them, and on PostgreSQL the sessions of both databases."""
+    lines = []
+    spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    for piece in CHILDREN:
+        try:
+            pid = system.pid(piece)
+            process = psutil.Process(pid)
+            cpu = process.cpu_percent(interval=0.5)
+            lines.append(f"{piece} (pid {pid}): main thread {doing(pid)}, CPU {cpu:.0f}%")
+        except (OSError, ValueError, psutil.Error) as error:
+            lines.append(f"{piece}: not running ({type(error).__name__})")
+            continue
+        if spy and piece in TRACED:
+            dump = subprocess.run(
+                [spy, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=60
+            )
+            stack = (dump.stdout or dump.stderr).splitlines()
+            lines += [f"    {line}" for line in stack[:STACK_LINES]]
+    if not spy:
+        lines.append("(install py-spy to see the Python stacks of the world and the daemons)")
+    for side, database in (("Amazon", result.amazon_db), ("UPS", result.ups_db)):
+        with contextlib.suppress(Exception):
+            for peer, connected, detail, changed in query(
+                database, "SELECT peer, connected, detail, changed_at FROM messaging_linkstate"
+            ):
+                state = "up" if connected else "DOWN"
+                lines.append(f"{side}'s link to {peer}: {state} since {clock(changed)} ({detail})")
+    if result.kind == "postgres":
+        names = ", ".join(f"'{url.rsplit('/', 1)[1]}'" for url in (result.amazon_db, result.ups_db))
+        with contextlib.suppress(Exception):
+            for row in query(
+                PG_ADMIN_URL,
+                "SELECT datname, pid, state, wait_event_type, wait_event, "
+                "now() - xact_start, pg_blocking_pids(pid), left(query, 120) "
+                f"FROM pg_stat_activity WHERE datname IN ({names}) ORDER BY datname, pid",
+            ):
+                database, pid, state, wait_type, wait, age, blockers, sql = row
+                lines.append(
+                    f"PostgreSQL {database} pid {pid}: {state}, waits {wait_type}/{wait}, "
+                    f"transaction open {age}, blocked by {blockers}: {' '.join(sql.split())}"
+                )
+    return lines
 
 
 # -- the log ---------------------------------------------------------------------------------
@@ -972,6 +1030,10 @@ def report(result: Soak, args: argparse.Namespace) -> None:
                 print(f"   {piece}: {sum(counts.values())} lines")
                 for text, n in counts.most_common(5):
                     print(f"     {n:>6} x {text}")
+    if result.at_stall:
+        print("\n   The pieces when the wait ended, before the stop:")
+        for line in result.at_stall:
+            print(f"     {line}")
     report_stuck(result)
     print(f"\n   the run took {result.wall:.1f} s; every piece's log: {result.log}")
     print(summary_line(result, args))

@@ -1,12 +1,14 @@
 """Looking at a running ``amazon-ups up`` (``tests.e2e.harness.System``) and its
-databases: the children it supervises, the orders' statuses and delivery times, the
-outboxes, fresh PostgreSQL databases, and what is left running after a stop."""
+databases: the children it supervises and what a process is doing, the orders' statuses
+and delivery times, the outboxes, fresh PostgreSQL databases, and what is left running
+after a stop."""
 
 from __future__ import annotations
 
 import contextlib
 from collections import Counter
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -24,6 +26,39 @@ CHILDREN = {
 WEB = {"ups", "amazon"}  # gunicorn: the master's workers count with it
 # An order's statuses in the order it goes through them (then "failed", off the path).
 PIPELINE = ("placed", "packing", "packed", "loading", "loaded", "delivering", "delivered")
+
+
+# Names of the system calls a sleeping process is found in (x86_64 numbers).
+SYSCALLS = {
+    0: "read",
+    1: "write",
+    7: "poll",
+    17: "pread64",
+    18: "pwrite64",
+    23: "select",
+    35: "nanosleep",
+    44: "sendto",
+    45: "recvfrom",
+    74: "fsync",
+    75: "fdatasync",
+    202: "futex",
+    230: "clock_nanosleep",
+    232: "epoll_wait",
+    270: "pselect6",
+    271: "ppoll",
+    281: "epoll_pwait",
+}
+RUNNING = "running"
+
+
+def doing(pid: int) -> str:
+    """What process ``pid`` does: RUNNING (on a CPU or runnable), or the name of the
+    system call it sleeps in."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    if stat[stat.rindex(")") + 2] == "R":
+        return RUNNING
+    call = Path(f"/proc/{pid}/syscall").read_text().split()[0]
+    return SYSCALLS.get(int(call), f"syscall {call}") if call.isdigit() else call
 
 
 def status_counts(database: str) -> Counter[str]:
