@@ -195,6 +195,9 @@ class Soak:
     unacked: list[str] = field(default_factory=list)
     settle_seconds: float = 0.0  # waited, after every order ended, for the last acks
     at_stall: list[str] = field(default_factory=list)  # what each piece did when the wait ended
+    # piece -> why its turns failed on the database (the whole turn is retried) -> how often
+    turns_failed: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    errors: Counter[str] = field(default_factory=Counter)  # piece -> ERROR lines and tracebacks
     worlds: list[int] = field(default_factory=list)  # every world in the world's journal
     world_ids: dict[str, int | None] = field(default_factory=dict)  # the one each side uses
     wall: float = 0.0
@@ -456,6 +459,11 @@ def pieces_now(system: System, result: Soak) -> list[str]:
 
 EXITED = re.compile(r"^\s*up \| (\S+) exited \((-?\d+|None)\); restarting")
 LINE = re.compile(r"^\s*(\S+) \| (.*)$")
+# The daemon loop's words when a turn failed on a database error (it retries the turn).
+DATABASE_FAILED = re.compile(r": database unavailable \((.*)\); retrying$")
+# Reasons a turn may fail on a healthy system: the database is busy or away for a moment.
+TRANSIENT = re.compile(r"locked|busy|connect|connection|closed|terminat|shutdown|timeout", re.I)
+ERROR = re.compile(r" (ERROR|CRITICAL) |\[(ERROR|CRITICAL)\]|Traceback")
 TROUBLE = re.compile(
     r" (WARNING|ERROR|CRITICAL) |\[(WARNING|ERROR|CRITICAL)\]|Traceback"
     r"|^\w+(\.\w+)*(Error|Exception)\b"
@@ -471,9 +479,16 @@ def read_log(result: Soak, output: list[str]) -> None:
             result.exits[match[1], match[2]] += 1
             continue
         match = LINE.match(line)
-        if match and match[1] in CHILDREN and TROUBLE.search(match[2]):
-            text = re.sub(r"^\S+ \S+ (WARNING|ERROR|CRITICAL) ", r"\1 ", match[2])
-            trouble[match[1]][re.sub(r"\d+", "N", text)[:160]] += 1
+        if not match or match[1] not in CHILDREN:
+            continue
+        piece, text = match[1], match[2]
+        if failed := DATABASE_FAILED.search(text):
+            result.turns_failed[piece][failed[1]] += 1
+        if ERROR.search(text):
+            result.errors[piece] += 1
+        if TROUBLE.search(text):
+            text = re.sub(r"^\S+ \S+ (WARNING|ERROR|CRITICAL) ", r"\1 ", text)
+            trouble[piece][re.sub(r"\d+", "N", text)[:160]] += 1
     result.trouble = dict(trouble)
 
 
@@ -587,6 +602,25 @@ def checks(result: Soak, world: World | None) -> list[Check]:
             )
         )
     done.extend(check_stock(result, world))
+    bugs = {
+        piece: {reason: n for reason, n in reasons.items() if not TRANSIENT.search(reason)}
+        for piece, reasons in result.turns_failed.items()
+    }
+    bugs = {piece: reasons for piece, reasons in bugs.items() if reasons}
+    done.append(
+        Check(
+            "daemon turns",
+            "no daemon turn failed on a database error other than the database being busy or "
+            "unreachable (the loop retries the whole turn: a bad write wedges it)",
+            not bugs,
+            "none"
+            if not bugs
+            else "; ".join(
+                f"{piece}: " + ", ".join(f"{n}x {reason}" for reason, n in reasons.items())
+                for piece, reasons in bugs.items()
+            ),
+        )
+    )
     done.append(
         Check(
             "every message acked",
@@ -1111,6 +1145,13 @@ def summary_line(result: Soak, args: argparse.Namespace) -> str:
     if result.latencies:
         lat = result.latencies
         parts.append(f"p50 {percentile(lat, 0.5):.1f} s p99 {percentile(lat, 0.99):.1f} s")
+    for piece, reasons in result.turns_failed.items():
+        reason, count = reasons.most_common(1)[0]
+        parts.append(
+            f"{piece}: {sum(reasons.values())} turns failed on the database ({count}x {reason})"
+        )
+    if result.errors:
+        parts.append("ERROR lines " + ", ".join(f"{p} {n}" for p, n in result.errors.items()))
     parts.append(f"wall {result.wall:.0f} s")
     return f"{name}: " + "; ".join(parts)
 
