@@ -21,7 +21,8 @@ databases on 127.0.0.1:5432, as the end-to-end tests make them, dropped after):
    piece chosen at random (world, UPS daemon, Amazon daemon, UPS web, Amazon web; each once
    per round of five, in a seeded order) is killed with SIGKILL, with every process it
    started, and the supervisor starts it again; until ``--kill-after`` s after the last
-   order was placed. Then the drain: nothing is killed any more.
+   order was placed, or sooner once no order is in flight. Then the drain: nothing is
+   killed any more.
 4. Every order is waited for in the Amazon database until it is delivered or failed;
    ``--stall`` s without any order changing status ends the wait (so a stuck run ends too).
 5. The system is stopped and checked, from both databases and from the world's own journal:
@@ -347,7 +348,10 @@ def watch(
             placed_at = now
             result.placing_seconds = now - origin
             phase = "killing" if killer is not None else "draining"
-        if phase == "killing" and now - placed_at >= args.kill_after:
+        in_db = sum(statuses.values())
+        ended = sum(statuses[s] for s in FINAL)
+        # Kills stop after --kill-after s, or sooner once no order is left in flight.
+        if phase == "killing" and (now - placed_at >= args.kill_after or ended >= in_db):
             assert killer is not None
             killer.stop()
             result.kills_until = now - origin
@@ -357,8 +361,6 @@ def watch(
             bar = Bar(f"{phase:<8}", len(placing.orders))
             bar.start = origin
         bar.show(statuses["delivered"], progress(statuses, placing, killer))
-        in_db = sum(statuses.values())
-        ended = sum(statuses[s] for s in FINAL)
         if phase == "draining" and ended >= in_db:
             result.finished, result.ended = True, "every order ended"
             break
@@ -1042,7 +1044,12 @@ def report(result: Soak, args: argparse.Namespace) -> None:
     )
     if result.kills and result.last_delivery:
         gap = (result.last_delivery - result.kills[-1].at).total_seconds()
-        print(f"   last kill -> last delivery: {gap:.1f} s")
+        if gap >= 0:
+            print(f"   last kill -> last delivery: {gap:.1f} s")
+        else:
+            print(
+                f"   last kill -> last delivery: none after it (the last came {-gap:.1f} s before)"
+            )
     if result.latencies:
         lat = result.latencies
         print(
@@ -1111,7 +1118,7 @@ def kills_text(args: argparse.Namespace) -> str:
         return "none (--no-kills)"
     return (
         f"a piece every {args.kill_every:g} s, from the first order to {args.kill_after:g} s "
-        "after the last was placed"
+        "after the last was placed (or until no order is in flight, if sooner)"
     )
 
 
