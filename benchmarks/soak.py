@@ -14,9 +14,12 @@ databases on 127.0.0.1:5432, as the end-to-end tests make them, dropped after):
    some of its results and acks (``--drop-responses`` ... ``--max-delay``), all seeded.
 2. C clients (threads, each its own ``Browser`` logged in as the demo shopper) place N
    orders over HTTP at R orders/s: random products, quantities and destinations from
-   ``--seed``. A POST that fails (the store was killed under it) is posted again with
-   the same form token once the store answers again, so a form posted twice is one order;
-   each order is counted by its token and the order page it led to.
+   ``--seed``. Few trucks (3) at a high simspeed, so that packages always wait for a
+   truck to come free and each truck is sent off again the moment it is: the hardest
+   case for dispatch when commands are lost and arrive late. A POST that fails (the
+   store was killed under it) is posted again with the same form token once the store
+   answers again, so a form posted twice is one order; each order is counted by its token
+   and the order page it led to.
 3. Kills (unless ``--no-kills``): from the first order on, every ``--kill-every`` s a
    piece chosen at random (world, UPS daemon, Amazon daemon, UPS web, Amazon web; each once
    per round of five, in a seeded order) is killed with SIGKILL, with every process it
@@ -90,7 +93,7 @@ IN_FLIGHT = tuple(s for s in PIPELINE if s != "delivered")
 DETAILED = 3  # stuck orders shown in full per kind
 LOG_LINES = 8  # log lines shown per stuck order
 TRUCK_LINES = 10  # lines of its truck's moves shown per stuck order
-STACK_LINES = 40  # lines of a piece's Python stacks shown when the wait ended early
+STACK_LINES = 25  # frames of a piece's main thread shown when the wait ended early
 TRACED = ("world", "ups-d", "amzn-d")  # single-threaded loops: their stacks tell where they are
 UNACKED = "SELECT count(*) FROM messaging_outgoingmessage WHERE acked_at IS NULL"
 STOCK_CHECKS = ("books = shelves", "nothing on order", "bought = packed + shelves")
@@ -429,8 +432,7 @@ def pieces_now(system: System, result: Soak) -> list[str]:
             dump = subprocess.run(
                 [spy, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=60
             )
-            stack = (dump.stdout or dump.stderr).splitlines()
-            lines += [f"    {line}" for line in stack[:STACK_LINES]]
+            lines += [f"    {line}" for line in main_stack(dump.stdout or dump.stderr)]
     if not spy:
         lines.append("(install py-spy to see the Python stacks of the world and the daemons)")
     for side, database in (("Amazon", result.amazon_db), ("UPS", result.ups_db)):
@@ -455,6 +457,23 @@ def pieces_now(system: System, result: Soak) -> list[str]:
                     f"transaction open {age}, blocked by {blockers}: {' '.join(sql.split())}"
                 )
     return lines
+
+
+def main_stack(dump: str) -> list[str]:
+    """The main thread's innermost frames from ``py-spy dump``: one line when it is idle
+    (waiting in its loop's select), more when it is busy or blocked elsewhere."""
+    lines = dump.splitlines()
+    start = next((i for i, line in enumerate(lines) if '"MainThread"' in line), None)
+    if start is None:
+        return lines[:STACK_LINES]
+    frames = []
+    for line in lines[start + 1 :]:
+        if not line.startswith(" "):
+            break
+        frames.append(line.strip())
+    if "(idle)" in lines[start]:
+        return ["main thread idle in " + " < ".join(frames[:4])]
+    return [lines[start].strip(), *(f"  {frame}" for frame in frames[:STACK_LINES])]
 
 
 # -- the log ---------------------------------------------------------------------------------
@@ -1178,8 +1197,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--rate", type=float, help="orders placed per second (default 10; --quick 4)"
     )
-    parser.add_argument("--simspeed", type=int, default=1000, help="world simspeed (default 1000)")
-    parser.add_argument("--trucks", type=int, default=10, help="trucks UPS brings (default 10)")
+    parser.add_argument(
+        "--simspeed", type=int, default=20_000, help="world simspeed (default 20000)"
+    )
+    parser.add_argument(
+        "--trucks",
+        type=int,
+        default=3,
+        help="trucks UPS brings (default 3: work always waits for a truck to come free)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per web site")
     faults = parser.add_argument_group("the world's faults (amazon-ups up passes them on)")
     faults.add_argument("--flakiness", type=int, default=50, help="%% of commands dropped (50)")
