@@ -66,9 +66,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make ``tests`` importable
     sys.path.insert(0, str(ROOT))
 
+from amazon_ups.cli import add_fault_arguments  # noqa: E402
 from amazon_ups.protocol import world_amazon_pb2 as wa  # noqa: E402
 from amazon_ups.protocol.world_messages import Side  # noqa: E402
-from amazon_ups.supervisor import wait_for_port  # noqa: E402
+from amazon_ups.supervisor import wait_for_port, world_fault_options  # noqa: E402
 from amazon_ups.world.engine import WorldEngine  # noqa: E402
 from amazon_ups.world.journal import Journal  # noqa: E402
 from amazon_ups.world.model import World  # noqa: E402
@@ -96,6 +97,15 @@ TRUCK_LINES = 10  # lines of its truck's moves shown per stuck order
 STACK_LINES = 25  # frames of a piece's main thread shown when the wait ended early
 TRACED = ("world", "ups-d", "amzn-d")  # single-threaded loops: their stacks tell where they are
 UNACKED = "SELECT count(*) FROM messaging_outgoingmessage WHERE acked_at IS NULL"
+FAULTS = {  # the world's faults unless told otherwise
+    "flakiness": 50,
+    "drop_responses": 0.1,
+    "duplicate_responses": 0.1,
+    "reorder_responses": 0.1,
+    "delay_responses": 0.1,
+    "max_delay": 0.5,
+    "seed": 1,
+}
 STOCK_CHECKS = ("books = shelves", "nothing on order", "bought = packed + shelves")
 
 
@@ -147,9 +157,6 @@ class Killer(threading.Thread):
         self._halt.set()
         if self.is_alive():
             self.join()
-
-    def counts(self) -> Counter[str]:
-        return Counter(kill.piece for kill in self.kills)
 
 
 # -- one run ---------------------------------------------------------------------------------
@@ -242,22 +249,11 @@ def run_one(kind: str, args: argparse.Namespace, root: Path) -> Soak:
     return result
 
 
-def fault_options(args: argparse.Namespace) -> list[str]:
-    return [
-        *("--flakiness", str(args.flakiness), "--seed", str(args.seed)),
-        *("--drop-responses", str(args.drop_responses)),
-        *("--duplicate-responses", str(args.duplicate_responses)),
-        *("--reorder-responses", str(args.reorder_responses)),
-        *("--delay-responses", str(args.delay_responses)),
-        *("--max-delay", str(args.max_delay)),
-    ]
-
-
 def run_system(result: Soak, args: argparse.Namespace, extra: list[str]) -> None:
     options = [
         *("--simspeed", str(args.simspeed), "--trucks", str(args.trucks)),
         *("--workers", str(args.workers)),  # after the harness's --workers 1: the last counts
-        *fault_options(args),
+        *world_fault_options(args),
         *extra,
     ]
     system = System(result.var, options, log_file=result.log)
@@ -1033,7 +1029,8 @@ def report(result: Soak, args: argparse.Namespace) -> None:
     else:
         counts = Counter(kill.piece for kill in result.kills)
         print(
-            f"   {len(result.kills)} kills in {result.kills_until:.1f} s: "
+            f"   {len(result.kills)} kills in {result.kills_until:.1f} s (the last "
+            f"{result.kills[-1].offset if result.kills else 0:.1f} s after the first order): "
             + ", ".join(f"{piece} {counts[piece]}" for piece in CHILDREN)
             + (
                 f"; {result.missed_kills} turns found every piece left in the round down"
@@ -1186,7 +1183,12 @@ def summary_line(result: Soak, args: argparse.Namespace) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Faults unless told otherwise: "
+        + " ".join(f"--{name.replace('_', '-')} {value}" for name, value in FAULTS.items())
+        + " (the seed also chooses the orders and the kills).",
+    )
     parser.add_argument("--orders", type=int, help="orders to place (default 1000; --quick 60)")
     parser.add_argument(
         "--database",
@@ -1207,20 +1209,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="trucks UPS brings (default 3: work always waits for a truck to come free)",
     )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per web site")
-    faults = parser.add_argument_group("the world's faults (amazon-ups up passes them on)")
-    faults.add_argument("--flakiness", type=int, default=50, help="%% of commands dropped (50)")
-    for name in ("drop", "duplicate", "reorder", "delay"):
-        faults.add_argument(
-            f"--{name}-responses",
-            type=float,
-            default=0.1,
-            metavar="P",
-            help=f"probability to {name} each response (default 0.1)",
-        )
-    faults.add_argument("--max-delay", type=float, default=0.5, help="seconds (default 0.5)")
-    faults.add_argument(
-        "--seed", type=int, default=1, help="seed of the world's faults, the orders, the kills"
-    )
+    # The world's own fault options (amazon-ups up passes them on), with a soak's defaults;
+    # --seed seeds the orders and the kills too.
+    add_fault_arguments(parser, passed_on=True)
+    parser.set_defaults(**FAULTS)
     kills = parser.add_argument_group("kills")
     kills.add_argument("--no-kills", action="store_true", help="faults alone: kill nothing")
     kills.add_argument(
@@ -1256,7 +1248,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--var", help="folder for the runs (kept; default a new soak-* folder in the temp dir)"
     )
     parser.add_argument(
-        "--quick", action="store_true", help="60 orders, SQLite, kills every 2 s (a few minutes)"
+        "--quick", action="store_true", help="60 orders, SQLite, kills every 2 s (under a minute)"
     )
     args = parser.parse_args(argv)
     quick = args.quick
@@ -1273,8 +1265,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             setattr(args, name, fast if quick else normal)
     if args.orders < 1 or args.clients < 1 or args.rate <= 0 or args.kill_every <= 0:
         parser.error("need --orders, --clients >= 1 and --rate, --kill-every > 0")
-    if not 0 <= args.flakiness <= 99:
-        parser.error("--flakiness must be 0-99")
     return args
 
 
