@@ -178,6 +178,7 @@ class Stuck:
     kind: str  # its state on the three sides, e.g. "Amazon loading / UPS loaded / world LOADED"
     lines: list[str]  # the facts, one per line
     open_messages: list[str]  # what is still waiting for an answer
+    waits: str  # who waits for what, read from its state on the three sides
 
 
 @dataclass
@@ -206,6 +207,7 @@ class Soak:
     unacked: list[str] = field(default_factory=list)
     settle_seconds: float = 0.0  # waited, after every order ended, for the last acks
     at_stall: list[str] = field(default_factory=list)  # what each piece did when the wait ended
+    fleet: list[str] = field(default_factory=list)  # UPS's trucks, when orders were stuck
     # piece -> why its turns failed on the database (the whole turn is retried) -> how often
     turns_failed: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     errors: Counter[str] = field(default_factory=Counter)  # piece -> ERROR lines and tracebacks
@@ -301,6 +303,8 @@ def run_system(result: Soak, args: argparse.Namespace, extra: list[str]) -> None
     result.unacked = unacked_messages(result, world)
     result.checks = checks(result, world)
     result.stuck = diagnose(result, world, system.output)
+    if result.stuck:
+        result.fleet = fleet(result, world)
     times = delivery_times(result.amazon_db)
     result.latencies = [(delivered - created).total_seconds() for created, delivered in times]
     if times:
@@ -866,8 +870,83 @@ def diagnose(result: Soak, world: World | None, output: list[str]) -> list[Stuck
         if package and package[2] is not None and since is not None:
             moves = [line for at, line in truck_lines[package[2]] if at >= since]
             lines += [f"  truck {package[2]} since then: {line}" for line in moves[:TRUCK_LINES]]
-        stuck.append(Stuck(order_id, kind, lines, open_messages))
+        events = query(
+            amazon,
+            f"SELECT note FROM orders_orderevent WHERE order_id = {order_id} ORDER BY at, id",
+        )
+        waits = waiting_for(status, events[-1][0] if events else "", package, world, in_world)
+        stuck.append(Stuck(order_id, kind, lines, open_messages, waits))
     return stuck
+
+
+def fleet(result: Soak, world: World | None) -> list[str]:
+    """UPS's trucks as UPS and the world see them, with the packages UPS still has on
+    each (a truck holding packages not yet sent out is not free for a pickup)."""
+    held: dict[int, Counter[str]] = defaultdict(Counter)
+    for truck, status, unsent, count in query(
+        result.ups_db,
+        "SELECT truck_id, status, delivery_seqnum IS NULL, count(*) FROM shipments_package "
+        "WHERE truck_id IS NOT NULL AND status NOT IN ('delivered', 'failed') GROUP BY 1, 2, 3",
+    ):
+        what = f"{status}{' (no UGoDeliver sent)' if status == 'loaded' and unsent else ''}"
+        held[truck][what] += count
+    lines = []
+    for truck, status, warehouse in query(
+        result.ups_db, "SELECT id, status, warehouse_id FROM shipments_truck ORDER BY id"
+    ):
+        there = world.trucks.get(truck) if world is not None else None
+        seen = f"{there.status.value}, {len(there.route)} stops to make" if there else "unknown"
+        packages = ", ".join(f"{n} {what}" for what, n in held[truck].items()) or "none"
+        lines.append(
+            f"truck {truck}: UPS says {status} (warehouse {warehouse}), the world {seen}; "
+            f"its packages not delivered: {packages}"
+        )
+    return lines
+
+
+AMAZON_WAITS = {
+    "placed": "stock from the world (APurchaseMore arriving), or to be taken in",
+    "packing": "the world's APacked",
+    "packed": "UPS's TruckArrived",
+    "loading": "the world's ALoaded",
+    "loaded": "UPS's OutForDelivery and Delivered",
+    "delivering": "UPS's Delivered",
+    "failed": "nothing (it failed)",
+}
+
+
+def waiting_for(
+    status: str, last_note: str, package: tuple | None, world: World | None, in_world: Any
+) -> str:
+    """Who waits for what, by the order's state on the three sides."""
+    amazon = AMAZON_WAITS.get(status, status)
+    if status == "loading" and "refused" in last_note:
+        amazon = "a new TruckArrived from UPS (the world refused its load)"
+    if package is None:
+        ups = "nothing: it never got the PickupRequest"
+    else:
+        _, ups_status, truck, _, delivery, _, _, _ = package
+        ups = {
+            "created": "a free truck (it sends the UGoPickup itself)",
+            "truck dispatched": f"the world's UFinished ARRIVE WAREHOUSE of truck {truck}",
+            "truck at warehouse": f"Amazon's PackageLoaded (truck {truck})",
+            "loaded": f"the world's ack of its UGoDeliver #{delivery}"
+            if delivery is not None
+            else f"itself: it never sent a UGoDeliver for it (truck {truck})",
+            "out for delivery": "the world's UDeliveryMade",
+            "failed": "nothing (it failed)",
+        }.get(ups_status, ups_status)
+    if world is None or in_world is None:
+        there = "no package in the world"
+    else:
+        there = f"package {in_world.status.value}"
+        if in_world.truck is not None and (truck := world.trucks.get(in_world.truck)):
+            on_route = any(stop.packageid == in_world.shipid for stop in truck.route)
+            there += (
+                f" on truck {truck.id}, which is {truck.status.value}"
+                f"{'' if on_route else ' and has no stop for it'}"
+            )
+    return f"Amazon waits for {amazon}; UPS waits for {ups}; the world: {there}"
 
 
 def outbox_lines(
@@ -1104,8 +1183,13 @@ def report_stuck(result: Soak) -> None:
     for one in result.stuck:
         kinds[one.kind].append(one)
     print(f"\n6. Orders not delivered: {len(result.stuck)}, by their state on the three sides")
+    print("   UPS's trucks at the end:")
+    for line in result.fleet:
+        print(f"     {line}")
     for kind, ones in sorted(kinds.items(), key=lambda item: -len(item[1])):
         print(f"\n   {len(ones)} x {kind}: {ids_text([o.order_id for o in ones], 30)}")
+        for waits, n in Counter(re.sub(r"\d+", "N", o.waits) for o in ones).most_common(3):
+            print(f"   {n} x {waits}")
         waiting = Counter(re.sub(r"#\d+", "#N", m) for o in ones for m in o.open_messages)
         if waiting:
             print(
