@@ -1013,6 +1013,7 @@ MENTION = re.compile(r"(?:shipid|packageid|package_id): (\d+)\b|(?:order|package
 
 
 TRUCK = re.compile(r"truckid: (\d+)\b")
+REPLAY = "amazon_ups.world.replay"  # the logger of a restarted world's journal replay
 STAMP = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) ")
 # The world's log line for each command it runs, e.g.
 # "12:00:01,234 INFO amazon_ups.world: world 1: ups -> pickups UGoPickup(... seqnum: 23)"
@@ -1031,6 +1032,8 @@ def read_mentions(
     by_truck: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
     ran: dict[tuple[str, int], str] = {}
     for line in output:
+        if REPLAY in line:
+            continue  # a restarted world replaying its journal: old news, logged again
         if match := RAN.search(line):
             ran[match[3], int(match[4])] = f"{match[1]}.{match[2]}"
         for match in MENTION.finditer(line):
