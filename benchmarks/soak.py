@@ -212,6 +212,8 @@ class Soak:
     # piece -> why its turns failed on the database (the whole turn is retried) -> how often
     turns_failed: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     errors: Counter[str] = field(default_factory=Counter)  # piece -> ERROR lines and tracebacks
+    # piece -> streaks of failed turns: (first, last, turns)
+    wedged: dict[str, list[tuple[datetime, datetime, int]]] = field(default_factory=dict)
     worlds: list[int] = field(default_factory=list)  # every world in the world's journal
     world_ids: dict[str, int | None] = field(default_factory=dict)  # the one each side uses
     wall: float = 0.0
@@ -496,6 +498,7 @@ def read_log(result: Soak, output: list[str]) -> None:
     """Exits seen by the supervisor (ours are -9), and each piece's warnings and errors,
     numbers replaced by N so that alike lines count together."""
     trouble: dict[str, Counter[str]] = defaultdict(Counter)
+    failures: dict[str, list[datetime]] = defaultdict(list)
     for line in output:
         if match := EXITED.match(line):
             result.exits[match[1], match[2]] += 1
@@ -506,12 +509,39 @@ def read_log(result: Soak, output: list[str]) -> None:
         piece, text = match[1], match[2]
         if failed := DATABASE_FAILED.search(text):
             result.turns_failed[piece][failed[1]] += 1
+            if at := stamp(text):
+                failures[piece].append(at)
         if ERROR.search(text):
             result.errors[piece] += 1
         if TROUBLE.search(text):
             text = re.sub(r"^\S+ \S+ (WARNING|ERROR|CRITICAL) ", r"\1 ", text)
             trouble[piece][re.sub(r"\d+", "N", text)[:160]] += 1
     result.trouble = dict(trouble)
+    for piece, times in failures.items():
+        result.wedged[piece] = streaks(times)
+
+
+def wedged_seconds(found: list[tuple[datetime, datetime, int]]) -> float:
+    return sum((last - first).total_seconds() for first, last, _ in found)
+
+
+def streaks(times: list[datetime]) -> list[tuple[datetime, datetime, int]]:
+    """Failed turns in a row, as (first, last, turns): the loop retries after 0.5 s,
+    doubling up to 10 s, and starts again from 0.5 s after a turn that completed, so a wait
+    shorter than the one before means a turn completed in between. Meanwhile the daemon
+    sent nothing, not even acks."""
+    found: list[tuple[datetime, datetime, int]] = []
+    wait = 0.0
+    for at in times:
+        gap = (at - found[-1][1]).total_seconds() if found else 0.0
+        if found and gap <= 11.0 and gap >= 0.75 * wait:
+            first, _, count = found[-1]
+            found[-1] = (first, at, count + 1)
+            wait = gap
+        else:
+            found.append((at, at, 1))
+            wait = 0.0
+    return found
 
 
 # -- the world -------------------------------------------------------------------------------
@@ -1163,6 +1193,14 @@ def report(result: Soak, args: argparse.Namespace) -> None:
     if result.problem:
         print(f"   FAIL  the run: {result.problem}")
 
+    for piece, found in result.wedged.items():
+        first, last, turns = max(found, key=lambda streak: streak[1] - streak[0])
+        print(
+            f"   {piece}: {sum(n for _, _, n in found)} turns failed on the database in "
+            f"{len(found)} streaks of retries, together at least {wedged_seconds(found):.1f} s "
+            f"without a turn completing (nothing sent, not even acks); the longest {turns} turns, "
+            f"{clock(first)} -> {clock(last)}"
+        )
     if result.trouble:
         print("\n5. Warnings and errors in the pieces' logs (numbers as N), the most frequent")
         for piece in CHILDREN:
