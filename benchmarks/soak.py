@@ -1172,13 +1172,7 @@ def report(result: Soak, args: argparse.Namespace) -> None:
         f"stuck {stuck}; the wait ended: {result.ended or result.problem}"
     )
     if result.kills and result.last_delivery:
-        gap = (result.last_delivery - result.kills[-1].at).total_seconds()
-        if gap >= 0:
-            print(f"   last kill -> last delivery: {gap:.1f} s")
-        else:
-            print(
-                f"   last kill -> last delivery: none after it (the last came {-gap:.1f} s before)"
-            )
+        print(f"   {recovery(result)}")
     if result.latencies:
         lat = result.latencies
         print(
@@ -1246,6 +1240,15 @@ def report_stuck(result: Soak) -> None:
                 print(f"     {line}")
 
 
+def recovery(result: Soak) -> str:
+    """How long orders still took to be delivered after the last kill."""
+    assert result.last_delivery is not None and result.kills
+    gap = (result.last_delivery - result.kills[-1].at).total_seconds()
+    if gap >= 0:
+        return f"last kill -> last delivery {gap:.1f} s"
+    return f"last kill -> last delivery: none after it (the last came {-gap:.1f} s before)"
+
+
 def faults_text(args: argparse.Namespace) -> str:
     return (
         f"the world drops {args.flakiness}% of incoming commands; of its responses drops "
@@ -1289,8 +1292,7 @@ def summary_line(result: Soak, args: argparse.Namespace) -> str:
         "no kills" if args.no_kills else "kills " + ", ".join(f"{p} {counts[p]}" for p in CHILDREN)
     )
     if result.kills and result.last_delivery:
-        gap = (result.last_delivery - result.kills[-1].at).total_seconds()
-        parts.append(f"last kill -> last delivery {gap:.1f} s")
+        parts.append(recovery(result))
     if result.latencies:
         lat = result.latencies
         parts.append(f"p50 {percentile(lat, 0.5):.1f} s p99 {percentile(lat, 0.99):.1f} s")
