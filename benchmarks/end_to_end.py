@@ -37,72 +37,49 @@ import argparse
 import contextlib
 import math
 import os
-import platform
-import random
 import re
 import sqlite3
 import sys
 import tempfile
 import threading
 import time
-import urllib.parse
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-import django
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make ``tests`` importable
     sys.path.insert(0, str(ROOT))
 
-from tests import postgres  # noqa: E402
-from tests.e2e.harness import (  # noqa: E402
-    Browser,
-    System,
-    postgres_databases,
-    query,
-    shopper_for,
+from benchmarks.common.report import Bar, machine, ms, percentile  # noqa: E402
+from benchmarks.common.shop import Placing, client, log_in, order_plan  # noqa: E402
+from benchmarks.common.system import (  # noqa: E402
+    CHILDREN,
+    PIPELINE,
+    RUNNING,
+    WEB,
+    as_datetime,
+    delivery_times,
+    doing,
+    outgoing,
+    postgres_or_none,
+    postgres_version,
+    status_counts,
+    stop_leftovers,
 )
+from tests import postgres  # noqa: E402
+from tests.e2e.harness import Browser, System, query  # noqa: E402
 
 CEILING_ROWS = 2_000
 POLL = 0.25  # seconds between looks at the Amazon database while waiting
-# The children of ``amazon-ups up`` (their pid files in var/run), and what we call them.
-CHILDREN = {
-    "world": "world",
-    "ups-d": "UPS daemon",
-    "amzn-d": "Amazon daemon",
-    "ups": "UPS web",
-    "amazon": "Amazon web",
-}
-WEB = {"ups", "amazon"}  # gunicorn: the master's workers count with it
 SUPERVISOR = "supervisor (amazon-ups up)"
 BENCHMARK = "this benchmark (clients, log reader)"
 POSTGRES = "PostgreSQL server"
-ORDER_PATH = re.compile(r"/orders/(\d+)/")
 
 
-# -- machine and progress ------------------------------------------------------------------
-
-
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    memory = psutil.virtual_memory().total / 2**30
-    return (
-        f"{os.cpu_count()} CPUs ({usable} usable), {model}, {memory:.0f} GiB; "
-        f"{platform.system()} {platform.release()}; Python {platform.python_version()}; "
-        f"Django {django.get_version()}; SQLite {sqlite3.sqlite_version}"
-    )
+# -- CPU of every process of the system ----------------------------------------------------
 
 
 def busy_cpu() -> float:
@@ -110,42 +87,6 @@ def busy_cpu() -> float:
     processes); guest time is already in user time, steal is another machine's."""
     times = psutil.cpu_times()._asdict()
     return sum(times.get(name, 0.0) for name in ("user", "nice", "system", "irq", "softirq"))
-
-
-class Bar:
-    """One line on stderr, rewritten in place: done/total, elapsed, rate."""
-
-    WIDTH = 30
-
-    def __init__(self, label: str, total: int) -> None:
-        self.label = label
-        self.total = max(total, 1)
-        self.start = time.monotonic()
-        self.shown = 0.0
-
-    def show(self, done: int, extra: str = "", force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self.shown < 0.2:
-            return
-        self.shown = now
-        elapsed = now - self.start
-        filled = min(self.WIDTH, self.WIDTH * done // self.total)
-        bar = "#" * filled + "." * (self.WIDTH - filled)
-        rate = done / elapsed if elapsed > 0 else 0.0
-        line = (
-            f"  {self.label} [{bar}] {done}/{self.total}  {elapsed:6.1f} s  {rate:7.1f}/s"
-            f"{'  ' + extra if extra else ''}"
-        )
-        sys.stderr.write(f"\r{line:<100}")
-        sys.stderr.flush()
-
-    def close(self, done: int, extra: str = "") -> None:
-        self.show(done, extra, force=True)
-        sys.stderr.write("\n")
-        sys.stderr.flush()
-
-
-# -- CPU of every process of the system ----------------------------------------------------
 
 
 @dataclass
@@ -247,39 +188,8 @@ class CpuPhase:
         return sorted(others, key=lambda item: item[1], reverse=True)[:count]
 
 
-# Names of the system calls a sleeping process is found in (x86_64 numbers).
-SYSCALLS = {
-    0: "read",
-    1: "write",
-    7: "poll",
-    17: "pread64",
-    18: "pwrite64",
-    23: "select",
-    35: "nanosleep",
-    44: "sendto",
-    45: "recvfrom",
-    74: "fsync",
-    75: "fdatasync",
-    202: "futex",
-    230: "clock_nanosleep",
-    232: "epoll_wait",
-    270: "pselect6",
-    271: "ppoll",
-    281: "epoll_pwait",
-}
-RUNNING = "running"
 WHOLE = "whole run"
 TRACED = ("world", "ups-d", "amzn-d")  # single-threaded: /proc/PID/syscall tells it all
-
-
-def doing(pid: int) -> str:
-    """What process ``pid`` does: RUNNING (on a CPU or runnable), or the name of the
-    system call it sleeps in."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    if stat[stat.rindex(")") + 2] == "R":
-        return RUNNING
-    call = Path(f"/proc/{pid}/syscall").read_text().split()[0]
-    return SYSCALLS.get(int(call), f"syscall {call}") if call.isdigit() else call
 
 
 class WaitSampler(threading.Thread):
@@ -413,146 +323,6 @@ def postgres_ceiling(url: str, rows: int) -> float:
     return rows / seconds
 
 
-# -- 2. placing orders over HTTP -------------------------------------------------------------
-
-
-@dataclass
-class Placing:
-    orders: list[dict[str, Any]]
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    next: int = 0
-    placed: list[int] = field(default_factory=list)  # order ids, from the redirect
-    latencies: list[float] = field(default_factory=list)  # seconds per order (POST + page)
-    errors: list[str] = field(default_factory=list)
-    retries: int = 0
-    first_sent: float | None = None
-    last_done: float | None = None
-
-    def take(self) -> dict[str, Any] | None:
-        with self.lock:
-            if self.next >= len(self.orders):
-                return None
-            self.next += 1
-            if self.first_sent is None:
-                self.first_sent = time.monotonic()
-            return self.orders[self.next - 1]
-
-    def done(self) -> int:
-        with self.lock:
-            return len(self.placed) + len(self.errors)
-
-
-def order_plan(count: int, products: list[str], seed: int) -> list[dict[str, Any]]:
-    chooser = random.Random(seed)
-    return [
-        {
-            "product": chooser.choice(products),
-            "token": uuid.uuid4().hex,  # the form's token: a retried POST makes one order
-            "quantity": chooser.randint(1, 3),
-            "dest_x": chooser.randint(-100, 100),
-            "dest_y": chooser.randint(-100, 100),
-        }
-        for _ in range(count)
-    ]
-
-
-def place_one(shopper: Browser, order: dict[str, Any], placing: Placing) -> None:
-    """The Buy button: POST the form, follow the redirect to the order page. A failed
-    attempt is tried again with the same token (at most one order comes of it)."""
-    start = time.perf_counter()
-    problem = ""
-    for attempt in range(3):
-        if attempt:
-            with placing.lock:
-                placing.retries += 1
-        try:
-            status, url, page = shopper.post("/orders/new/", order)
-        except Exception as error:  # a timeout or a reset under load: try again
-            problem = f"{type(error).__name__}: {error}"
-            continue
-        match = ORDER_PATH.fullmatch(urllib.parse.urlparse(url).path)
-        if status == 200 and match:
-            with placing.lock:
-                placing.placed.append(int(match[1]))
-                placing.latencies.append(time.perf_counter() - start)
-                placing.last_done = time.monotonic()
-            return
-        problem = f"HTTP {status} at {url}: {' '.join(page[:300].split())}"
-    with placing.lock:
-        placing.errors.append(problem)
-        placing.last_done = time.monotonic()
-
-
-def client(shopper: Browser, placing: Placing) -> None:
-    while (order := placing.take()) is not None:
-        place_one(shopper, order, placing)
-
-
-def log_in(system: System, count: int) -> tuple[list[Browser], list[str]]:
-    """``count`` shoppers, each its own session, logged in in parallel; the products on
-    the catalog page."""
-    shoppers: list[Browser | None] = [None] * count
-    failures: list[str] = []
-
-    def one(index: int) -> None:
-        try:
-            shoppers[index] = shopper_for(system)
-        except Exception as error:
-            failures.append(f"{type(error).__name__}: {error}")
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    ready = [shopper for shopper in shoppers if shopper is not None]
-    if failures or not ready:
-        raise RuntimeError(f"{len(failures)} shoppers could not log in, e.g. {failures[:1]}")
-    catalog = ready[0].get("/")
-    products = sorted(set(re.findall(r'name="product" value="(\d+)"', catalog)), key=int)
-    if not products:
-        raise RuntimeError("no Buy form on the catalog page")
-    return ready, products
-
-
-# -- 3. waiting for deliveries, in the Amazon database -----------------------------------
-
-
-def status_counts(database: str) -> Counter[str]:
-    return Counter(dict(query(database, "SELECT status, count(*) FROM orders_order GROUP BY 1")))
-
-
-def as_datetime(value: Any) -> datetime:
-    # PostgreSQL gives aware datetimes; Django keeps them in SQLite as UTC text.
-    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
-
-
-def delivery_times(database: str) -> list[tuple[datetime, datetime]]:
-    """(created_at, delivered at) of every delivered order."""
-    rows = query(
-        database,
-        "SELECT o.created_at, MIN(e.at) FROM orders_order o "
-        "JOIN orders_orderevent e ON e.order_id = o.id AND e.status = 'delivered' "
-        "GROUP BY o.id, o.created_at",
-    )
-    return [(as_datetime(created), as_datetime(delivered)) for created, delivered in rows]
-
-
-def outgoing(database: str) -> list[tuple[str, str, int, int]]:
-    """(peer, field, messages, acked) from a project's outbox."""
-    return query(
-        database,
-        "SELECT peer, field, count(*), count(acked_at) FROM messaging_outgoingmessage "
-        "GROUP BY peer, field ORDER BY peer, field",
-    )
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest rank: the smallest value with at least ``fraction`` of them at or below."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered), max(1, math.ceil(fraction * len(ordered)))) - 1]
-
-
 # -- one run ---------------------------------------------------------------------------------
 
 
@@ -600,7 +370,7 @@ def run_one(kind: str, args: argparse.Namespace, directory: Path) -> Run:
             result.ceiling = sqlite_ceiling(var / "ceiling.sqlite3", CEILING_ROWS)
             amazon_db, ups_db, extra = str(var / "amazon.sqlite3"), str(var / "ups.sqlite3"), []
         else:
-            urls = postgres_or_none(stack)
+            urls = postgres_or_none(stack, "amazon", "ups", "ceiling")
             if urls is None:
                 result.problem = f"no PostgreSQL server answers at {postgres.shown()}"
                 result.skipped = True
@@ -620,29 +390,11 @@ def run_one(kind: str, args: argparse.Namespace, directory: Path) -> Run:
     return result
 
 
-def postgres_or_none(stack: contextlib.ExitStack) -> dict[str, str] | None:
-    """Fresh databases amazon, ups and ceiling (dropped when ``stack`` closes)."""
-    import pytest  # the harness skips a test when PostgreSQL is not there
-
-    try:
-        return stack.enter_context(postgres_databases("amazon", "ups", "ceiling"))
-    except pytest.skip.Exception:
-        return None
-
-
 def next_xid() -> int:
     """The transaction id PostgreSQL gives next: the server's count of write transactions
     (read-only ones take none)."""
     ((xid,),) = query(postgres.SERVER_URL, "SELECT pg_snapshot_xmax(pg_current_snapshot())::text")
     return int(xid)
-
-
-def postgres_version() -> str:
-    with contextlib.suppress(Exception):
-        (version,) = query(postgres.SERVER_URL, "SHOW server_version")[0]
-        (commit,) = query(postgres.SERVER_URL, "SHOW synchronous_commit")[0]
-        return f"PostgreSQL {version} (synchronous_commit={commit})"
-    return "PostgreSQL"
 
 
 class Probes:
@@ -733,26 +485,6 @@ def run_system(
             print(f"  the system's log (last 60 lines):\n{tail}", file=sys.stderr)
 
 
-def stop_leftovers(system: System) -> str:
-    """Children of ``amazon-ups up`` still alive after it stopped (it should have stopped
-    them): terminated here, by their pids, and named."""
-    left = []
-    for child in CHILDREN:
-        try:
-            process = psutil.Process(system.pid(child))
-            if "amazon_ups.cli" not in " ".join(process.cmdline()):
-                continue  # the pid was reused
-        except (OSError, ValueError, psutil.Error):
-            continue
-        left.append(f"{child} (pid {process.pid})")
-        process.terminate()
-        try:
-            process.wait(10)
-        except psutil.TimeoutExpired:
-            process.kill()
-    return ", ".join(left)
-
-
 def place_all(shoppers: list[Browser], placing: Placing, probes: Probes, result: Run) -> None:
     threads = [threading.Thread(target=client, args=(s, placing)) for s in shoppers]
     bar = Bar("placing  ", len(placing.orders))
@@ -815,10 +547,6 @@ def wait_for_deliveries(result: Run, args: argparse.Namespace, probes: Probes) -
 
 
 # -- report ----------------------------------------------------------------------------------
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:,.0f} ms" if seconds < 10 else f"{seconds:,.1f} s"
 
 
 def report(result: Run, args: argparse.Namespace) -> None:
@@ -898,9 +626,6 @@ def report(result: Run, args: argparse.Namespace) -> None:
         )
     print(f"\n   ({name} run took {result.wall:.1f} s, system start and stop included)")
     sys.stdout.flush()
-
-
-PIPELINE = ("placed", "packing", "packed", "loading", "loaded", "delivering", "delivered")
 
 
 def report_timeline(result: Run, rows: int = 12) -> None:

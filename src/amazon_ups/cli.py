@@ -40,37 +40,12 @@ def _flakiness(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="amazon-ups",
-        description="A mini-Amazon, a mini-UPS and the simulated world they share.",
-    )
-    parser.add_argument(
-        "--log-level",
-        default="info",
-        choices=["debug", "info", "warning", "error"],
-        help="info shows every world's connects, commands and results (default: info)",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    world = commands.add_parser(
-        "world",
-        help="run the world simulator",
-        description="Serve the world protocol on two ports, wire-compatible with the official "
-        "world simulator. Worlds are kept in --state and survive restarts.",
-    )
-    world.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    world.add_argument("--ups-port", type=int, default=12345, help="port for UPS (default 12345)")
-    world.add_argument(
-        "--amazon-port", type=int, default=23456, help="port for Amazon (default 23456)"
-    )
-    world.add_argument(
-        "--state",
-        default="var/world.sqlite3",
-        help="SQLite file holding the worlds (default var/world.sqlite3; ':memory:' keeps nothing)",
-    )
-    faults = world.add_argument_group(
-        "fault injection", "Seeded, so a run with the same --seed makes the same choices."
+def add_fault_arguments(parser: argparse.ArgumentParser, passed_on: bool = False) -> None:
+    """The world's fault options, on ``amazon-ups world`` and, passed on to the world it
+    starts, on ``amazon-ups up``."""
+    faults = parser.add_argument_group(
+        "fault injection" + (" (passed on to the world)" if passed_on else ""),
+        "Seeded, so a run with the same --seed makes the same choices.",
     )
     faults.add_argument(
         "--flakiness",
@@ -114,6 +89,38 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="longest hold-back for --delay-responses (default 0.5)",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="amazon-ups",
+        description="A mini-Amazon, a mini-UPS and the simulated world they share.",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="info shows every world's connects, commands and results (default: info)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    world = commands.add_parser(
+        "world",
+        help="run the world simulator",
+        description="Serve the world protocol on two ports, wire-compatible with the official "
+        "world simulator. Worlds are kept in --state and survive restarts.",
+    )
+    world.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    world.add_argument("--ups-port", type=int, default=12345, help="port for UPS (default 12345)")
+    world.add_argument(
+        "--amazon-port", type=int, default=23456, help="port for Amazon (default 23456)"
+    )
+    world.add_argument(
+        "--state",
+        default="var/world.sqlite3",
+        help="SQLite file holding the worlds (default var/world.sqlite3; ':memory:' keeps nothing)",
+    )
+    add_fault_arguments(world)
     world.add_argument(
         "--idle-timeout",
         type=float,
@@ -130,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         "process of its own, restart any that dies, print the URLs; Ctrl-C stops all.",
     )
     supervisor.add_arguments(up)
+    add_fault_arguments(up, passed_on=True)
     up.set_defaults(run=supervisor.run)
 
     for project, port in (("amazon", 8000), ("ups", 8001)):

@@ -26,6 +26,16 @@ from amazon_ups.protocol.session import ResendPolicy
 
 RESTART = ResendPolicy(first=0.5, factor=2.0, ceiling=10.0)
 STOP_GRACE = 10.0  # seconds a child gets to stop before it is killed
+# The world's fault options (cli.add_fault_arguments adds them to ``up`` too), passed on as given.
+WORLD_FAULTS = (
+    "flakiness",
+    "drop_responses",
+    "duplicate_responses",
+    "reorder_responses",
+    "delay_responses",
+    "max_delay",
+    "seed",
+)
 
 
 @dataclass
@@ -127,7 +137,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="simspeed the daemons ask of the world (default: the world's, 100)",
     )
-    parser.add_argument("--flakiness", type=int, default=0, help="world drop rate, 0-99")
     parser.add_argument("--trucks", type=int, default=10, help="trucks UPS brings to the world")
     parser.add_argument("--workers", type=int, default=2, help="web worker processes per site")
     parser.add_argument(
@@ -172,8 +181,7 @@ def build_children(args: argparse.Namespace) -> list[Child]:
                     str(args.world_amazon_port),
                     "--state",
                     str(var / "world.sqlite3"),
-                    "--flakiness",
-                    str(args.flakiness),
+                    *world_fault_options(args),
                 ],
                 common,
             )
@@ -217,6 +225,14 @@ def build_children(args: argparse.Namespace) -> list[Child]:
     for child in children:
         child.pid_file = var / "run" / f"{child.name}.pid"
     return children
+
+
+def world_fault_options(args: argparse.Namespace) -> list[str]:
+    """The world's command-line options for the faults asked of ``up``."""
+    options = []
+    for name in WORLD_FAULTS:
+        options += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+    return options
 
 
 def _with_database(env: dict[str, str], url: str | None) -> dict[str, str]:
@@ -290,6 +306,8 @@ def start_and_supervise(
             "operators: amazon-ups amazon|ups createsuperuser, then /operator/ and /admin/"
         )
         lines.append(f"world: UPS port {args.world_ups_port}, Amazon port {args.world_amazon_port}")
+        if not args.no_world and any(getattr(args, n) for n in WORLD_FAULTS if n != "seed"):
+            lines.append("world faults: " + " ".join(world_fault_options(args)))
         lines.append("Ctrl-C stops everything.")
         for line in lines:
             out.say("up", line)

@@ -53,6 +53,7 @@ class System:
     ports: dict[str, int] = field(default_factory=dict)
     output: list[str] = field(default_factory=list)
     proc: subprocess.Popen | None = None
+    log_file: Path | None = None  # the output is also written here, line by line as it comes
 
     def start(self, timeout: float = 90.0) -> System:
         self.ports = {
@@ -98,8 +99,15 @@ class System:
 
     def _collect(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            self.output.append(raw.decode(errors="replace").rstrip())
+        with contextlib.ExitStack() as stack:
+            sink = None
+            if self.log_file is not None:
+                sink = stack.enter_context(self.log_file.open("a", encoding="utf-8", buffering=1))
+            for raw in self.proc.stdout:
+                line = raw.decode(errors="replace").rstrip()
+                self.output.append(line)
+                if sink is not None:
+                    sink.write(line + "\n")
 
     def said(self, text: str) -> bool:
         return any(text in line for line in self.output)
@@ -115,6 +123,33 @@ class System:
         pid = self.pid(child)
         os.kill(pid, signal.SIGKILL)
         return pid
+
+    def kill_group(self, child: str) -> int | None:
+        """kill -9 one piece with every process it started (a web site's workers too), as
+        if its machine died; the supervisor starts it again. Returns the pid killed, or None
+        when the piece is not running just now (dead and not started again yet)."""
+        try:
+            pid = self.pid(child)
+        except (FileNotFoundError, ValueError):
+            return None
+        if not self._running_child(pid):
+            return None  # its pid file names a process that is gone (or, later, another's)
+        os.killpg(pid, signal.SIGKILL)  # each child leads a process group of its own
+        return pid
+
+    def _running_child(self, pid: int) -> bool:
+        """Is ``pid`` a live (not zombie) child of this ``amazon-ups up``?"""
+        import psutil
+
+        try:
+            process = psutil.Process(pid)
+            return (
+                self.proc is not None
+                and process.ppid() == self.proc.pid
+                and process.status() != psutil.STATUS_ZOMBIE
+            )
+        except psutil.Error:
+            return False
 
     def restarted(self, child: str, old_pid: int) -> bool:
         try:

@@ -1,0 +1,51 @@
+"""``amazon-ups up`` passes the world's fault options on to the world it starts."""
+
+from __future__ import annotations
+
+import pytest
+
+from amazon_ups.cli import build_parser
+from amazon_ups.supervisor import build_children
+
+
+def world_argv(tmp_path, *options: str) -> list[str]:
+    args = build_parser().parse_args(["up", "--var", str(tmp_path / "var"), *options])
+    (world,) = [child for child in build_children(args) if child.name == "world"]
+    return world.argv
+
+
+def option(argv: list[str], name: str) -> str:
+    return argv[argv.index(name) + 1]
+
+
+def test_every_fault_option_reaches_the_world(tmp_path):
+    argv = world_argv(
+        tmp_path,
+        *("--flakiness", "50", "--seed", "7", "--drop-responses", "0.1"),
+        *("--duplicate-responses", "0.2", "--reorder-responses", "0.3"),
+        *("--delay-responses", "0.4", "--max-delay", "0.25"),
+    )
+    assert option(argv, "--flakiness") == "50"
+    assert option(argv, "--seed") == "7"
+    assert option(argv, "--drop-responses") == "0.1"
+    assert option(argv, "--duplicate-responses") == "0.2"
+    assert option(argv, "--reorder-responses") == "0.3"
+    assert option(argv, "--delay-responses") == "0.4"
+    assert option(argv, "--max-delay") == "0.25"
+    # And the world's own parser takes them as given.
+    world = build_parser().parse_args(argv[argv.index("world") :])
+    assert (world.flakiness, world.seed, world.drop_responses) == (50, 7, 0.1)
+
+
+def test_without_fault_options_the_world_runs_without_faults(tmp_path):
+    argv = world_argv(tmp_path)
+    world = build_parser().parse_args(argv[argv.index("world") :])
+    assert world.flakiness == 0
+    assert 0.0 == world.drop_responses == world.duplicate_responses == world.delay_responses
+
+
+@pytest.mark.parametrize("bad", [["--flakiness", "100"], ["--drop-responses", "1.5"]])
+def test_up_refuses_faults_the_world_would_refuse(tmp_path, bad, capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["up", *bad])
+    assert "must be" in capsys.readouterr().err
