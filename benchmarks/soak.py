@@ -674,6 +674,24 @@ def checks(result: Soak, world: World | None) -> list[Check]:
             ),
         )
     )
+    set_aside = {
+        side: query(
+            database,
+            "SELECT kind, peer, field, ref, error_type FROM messaging_deadletter "
+            "ORDER BY id LIMIT 5",
+        )
+        for side, database in (("Amazon", amazon), ("UPS", ups))
+    }
+    done.append(
+        Check(
+            "nothing set aside",
+            "no message or work item set aside as a dead letter (a defect)",
+            not any(set_aside.values()),
+            "none"
+            if not any(set_aside.values())
+            else "; ".join(f"{side}: {rows}" for side, rows in set_aside.items() if rows),
+        )
+    )
     done.append(
         Check(
             "every message acked",
