@@ -74,18 +74,15 @@ def truck_finished(truck_id: int, status: str, x: int, y: int, world_seqnum: int
     if (
         status == TruckStatus.ARRIVE_WAREHOUSE
         and truck.status == TruckStatus.TRAVELING
-        and (heading_here)
+        and heading_here
     ):
         truck_move(truck, T.ARRIVED, world_seqnum=world_seqnum, note=f"warehouse {warehouse.id}")
         dispatching.arrived(truck)
         return
     # After its deliveries; but a delivery of ours the world has not acked may still be
     # run after this report.
-    if (
-        status == TruckStatus.IDLE
-        and truck.status == TruckStatus.DELIVERING
-        and (not dispatching.commands_unacked(truck))
-    ):
+    finished = status == TruckStatus.IDLE and truck.status == TruckStatus.DELIVERING
+    if finished and not dispatching.commands_unacked(truck):
         truck.warehouse = None
         truck.loading_deadline = None
         truck_move(truck, T.FINISHED, world_seqnum=world_seqnum)
