@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import os
 import platform
 import random
 import signal
@@ -55,6 +54,12 @@ from amazon_ups.protocol.world_messages import CONNECTED, DIALECTS, Side
 from amazon_ups.world.engine import WorldEngine
 from amazon_ups.world.journal import Journal
 from amazon_ups.world.server import ServerConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.common.report import cpus  # noqa: E402
 
 MiB = 1024 * 1024
 FLAT_MIB_PER_10K = 0.1  # memory growth that still counts as flat
@@ -873,15 +878,8 @@ def print_profile(path: Path, lines: int = 25) -> None:
 
 
 def machine() -> str:
-    model = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return (
-        f"{os.cpu_count()} CPUs ({usable} usable), {model}; {platform.system()} "
+        f"{cpus()}; {platform.system()} "
         f"{platform.release()}; Python {platform.python_version()} "
         f"({platform.python_implementation()}); protobuf {protobuf_version} "
         f"({api_implementation.Type()}); SQLite {sqlite3.sqlite_version}"

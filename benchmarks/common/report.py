@@ -16,7 +16,8 @@ import django
 import psutil
 
 
-def machine() -> str:
+def cpus() -> str:
+    """How many CPUs, how many this process may use, and their model."""
     model = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -24,9 +25,13 @@ def machine() -> str:
                 model = line.split(":", 1)[1].strip()
                 break
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{os.cpu_count()} CPUs ({usable} usable), {model}"
+
+
+def machine() -> str:
     memory = psutil.virtual_memory().total / 2**30
     return (
-        f"{os.cpu_count()} CPUs ({usable} usable), {model}, {memory:.0f} GiB; "
+        f"{cpus()}, {memory:.0f} GiB; "
         f"{platform.system()} {platform.release()}; Python {platform.python_version()}; "
         f"Django {django.get_version()}; SQLite {sqlite3.sqlite_version}"
     )
