@@ -9,10 +9,12 @@ import os
 import re
 import signal
 import sys
+from collections.abc import Callable
 
 from amazon_ups import supervisor
 from amazon_ups.protocol.world_messages import Side
 from amazon_ups.world.faults import FaultConfig
+from amazon_ups.world.limits import HOUR, KiB, Limits, duration
 from amazon_ups.world.server import ServerConfig, WorldServer
 
 # Printed on stdout once the world listens; scripts that start it on port 0 read it.
@@ -91,6 +93,164 @@ def add_fault_arguments(parser: argparse.ArgumentParser, passed_on: bool = False
     )
 
 
+def _positive(kind: type) -> Callable[[str], float | int]:
+    def parse(text: str) -> float | int:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+        return value
+
+    return parse
+
+
+# (option, Limits field, type, unit shown, how the default is shown, help)
+LIMIT_OPTIONS = (
+    (
+        "--connect-max-frame",
+        "connect_max_frame",
+        int,
+        "BYTES",
+        "the first frame (UConnect/AConnect) may be this big",
+    ),
+    (
+        "--connect-deadline",
+        "connect_deadline",
+        float,
+        "SECONDS",
+        "close a connection not connected to a world this long after it opened",
+    ),
+    (
+        "--max-frame",
+        "max_frame",
+        int,
+        "BYTES",
+        "any later frame may be this big (a bigger declared length closes the connection)",
+    ),
+    (
+        "--max-commands",
+        "max_commands",
+        int,
+        "N",
+        "sub-commands taken from one commands message; the rest get one error, "
+        "no ack, and are not run",
+    ),
+    (
+        "--slice-commands",
+        "slice_commands",
+        int,
+        "N",
+        "sub-commands run per connection per turn of the event loop, so other "
+        "worlds wait at most that long",
+    ),
+    (
+        "--max-unacked",
+        "max_unacked",
+        int,
+        "N",
+        "results a world side may leave unacked; past it, its new commands are "
+        "not taken (not acked) until it acks",
+    ),
+    (
+        "--max-results-per-message",
+        "max_results_per_message",
+        int,
+        "N",
+        "results per outgoing message; the rest follow at once in the next ones",
+    ),
+    (
+        "--max-buffered-in",
+        "max_buffered_in",
+        int,
+        "BYTES",
+        "bytes received on one connection and not yet run; past it the connection is cut off",
+    ),
+    (
+        "--max-buffered-out",
+        "max_buffered_out",
+        int,
+        "BYTES",
+        "bytes of responses one connection has not read; past it the connection is cut off",
+    ),
+    (
+        "--max-buffered-total",
+        "max_buffered_total",
+        int,
+        "BYTES",
+        "bytes held for all connections together, in and out; the connection "
+        "that goes past it is cut off",
+    ),
+    (
+        "--max-connections",
+        "max_connections",
+        int,
+        "N",
+        'open connections; more are refused ("error: too many connections ...")',
+    ),
+    (
+        "--max-connections-per-address",
+        "max_connections_per_address",
+        int,
+        "N",
+        "open connections from one remote address",
+    ),
+    (
+        "--world-idle",
+        "world_idle",
+        float,
+        "SECONDS",
+        "retire a world nobody has been connected to for this long",
+    ),
+    (
+        "--max-worlds",
+        "max_worlds",
+        int,
+        "N",
+        "worlds kept; to create one more, the longest idle unconnected world is retired",
+    ),
+    (
+        "--summary-every",
+        "summary_every",
+        float,
+        "SECONDS",
+        "log each active world's counts (commands, results, errors, drops) this often",
+    ),
+)
+
+
+def _shown(value: float | int, unit: str) -> str:
+    if unit == "BYTES" and value >= KiB:
+        return (
+            f"{value} ({value / KiB:g} KiB)"
+            if value < KiB * KiB
+            else f"{value} ({value / KiB / KiB:g} MiB)"
+        )
+    if unit == "SECONDS" and value >= 2 * HOUR:
+        return f"{value:g} ({duration(value)})"
+    return f"{value:g}"
+
+
+def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    """What one peer may take from the world; the defaults are far above what a course
+    client needs (docs/world-simulator.md, "Limits")."""
+    group = parser.add_argument_group(
+        "limits", "What each peer may take, so that one cannot starve the other worlds."
+    )
+    defaults = Limits()
+    for option, name, kind, unit, text in LIMIT_OPTIONS:
+        group.add_argument(
+            option,
+            dest=name,
+            type=_positive(kind),
+            default=getattr(defaults, name),
+            metavar=unit,
+            help=f"{text} (default {_shown(getattr(defaults, name), unit)})",
+        )
+
+
+def limits_from(args: argparse.Namespace) -> Limits:
+    return Limits(**{name: getattr(args, name) for _, name, *_ in LIMIT_OPTIONS})
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="amazon-ups",
@@ -128,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="close connections silent for this long, like the official world (default 600)",
     )
+    add_limit_arguments(world)
     world.set_defaults(run=run_world)
 
     up = commands.add_parser(
@@ -156,12 +317,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_world(args: argparse.Namespace) -> int:
+    try:
+        limits = limits_from(args)
+    except ValueError as error:  # limits that contradict each other
+        build_parser().error(str(error))
     config = ServerConfig(
         host=args.host,
         ups_port=args.ups_port,
         amazon_port=args.amazon_port,
         state=args.state,
         idle_timeout=args.idle_timeout,
+        limits=limits,
         faults=FaultConfig(
             flakiness=args.flakiness,
             drop=args.drop_responses,

@@ -133,10 +133,11 @@ class Outbox(Generic[T]):
         """Forget ``seqnum``; returns False if it was not waiting for an ack."""
         return self._pending.pop(seqnum, None) is not None
 
-    def due(self, now: float) -> list[T]:
-        """Items to send now, oldest first; each is scheduled for its next re-send."""
-        out = []
-        while self._heap and self._heap[0][0] <= now:
+    def due(self, now: float, limit: int | None = None) -> list[T]:
+        """Items to send now, oldest first; each is scheduled for its next re-send.
+        At most ``limit`` of them: the others stay due for the next call."""
+        out: list[T] = []
+        while self._heap and self._heap[0][0] <= now and (limit is None or len(out) < limit):
             due, seqnum = heapq.heappop(self._heap)
             entry = self._pending.get(seqnum)
             if entry is None or entry.due != due:
@@ -220,11 +221,12 @@ class ReliableSession(Generic[T]):
         """The peer acked these; returns the ones we were waiting for."""
         return [s for s in seqnums if self.outbox.ack(s)]
 
-    def poll(self, now: float) -> Batch[T]:
-        """Acks owed to the peer, plus our items that are due (new or re-sends)."""
+    def poll(self, now: float, limit: int | None = None) -> Batch[T]:
+        """Acks owed to the peer, plus our items that are due (new or re-sends), at
+        most ``limit`` items (the rest stay due)."""
         acks = list(self._acks_to_send)
         self._acks_to_send.clear()
-        return Batch(acks, self.outbox.due(now))
+        return Batch(acks, self.outbox.due(now, limit))
 
     @property
     def owes_acks(self) -> bool:

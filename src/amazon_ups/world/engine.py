@@ -26,6 +26,7 @@ from amazon_ups.protocol import world_ups_pb2 as wu
 from amazon_ups.protocol.session import ReliableSession, ResendPolicy
 from amazon_ups.protocol.world_messages import CONNECTED, DIALECTS, Side
 from amazon_ups.world import timing
+from amazon_ups.world.limits import RetireReason, retired_text
 from amazon_ups.world.model import (
     Leg,
     Package,
@@ -36,6 +37,7 @@ from amazon_ups.world.model import (
     Warehouse,
     World,
 )
+from amazon_ups.world.summary import Tally
 
 logger = logging.getLogger("amazon_ups.world")
 
@@ -49,6 +51,18 @@ class EventKind(Enum):
     PACKED = "packed"
     LOADED = "loaded"
     TRUCK_ARRIVED = "truck arrived"
+
+
+@dataclass(frozen=True, slots=True)
+class Retired:
+    """What is left of a retired world: enough to tell a client why it is gone."""
+
+    reason: RetireReason
+    idle_for: float
+    max_worlds: int
+
+    def text(self, world_id: int) -> str:
+        return retired_text(world_id, self.reason, self.idle_for, self.max_worlds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,20 +83,36 @@ class WorldEngine:
         # (due time, tie-breaker, kind, world id, details)
         self._timeline: list[tuple[float, int, EventKind, int, Any]] = []
         self._event_order = itertools.count()
+        self.retired: dict[int, Retired] = {}
         self.log: logging.Logger | logging.LoggerAdapter = logger
+        # Counts since the last summary line; the server reads and resets them.
+        self.tallies: dict[tuple[int, Side], Tally] = {}
 
-    # -- persistence: the logger is not state -------------------------------
+    # -- persistence: the logger and the counts are not state ------------------
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        del state["log"]
+        del state["log"], state["tallies"]
         state["_event_order"] = next(self._event_order)
         return state
 
     def __setstate__(self, state: dict) -> None:
         state["_event_order"] = itertools.count(state["_event_order"])
+        # Snapshots written before worlds could be retired lack these.
+        state.setdefault("retired", {})
+        for world in state["worlds"].values():
+            if "last_active" not in world.__dict__:
+                world.last_active = 0.0
         self.__dict__.update(state)
         self.log = logger
+        self.tallies = {}
+
+    def tally(self, world_id: int, side: Side) -> Tally:
+        key = (world_id, side)
+        found = self.tallies.get(key)
+        if found is None:
+            found = self.tallies[key] = Tally()
+        return found
 
     def size(self) -> int:
         """How many things the worlds hold; what a snapshot's cost grows with."""
@@ -109,6 +139,9 @@ class WorldEngine:
         if wanted is not None:
             world = self.worlds.get(wanted)
             if world is None:
+                retired = self.retired.get(wanted)
+                if retired is not None:
+                    return ConnectResult(wanted, retired.text(wanted))
                 return ConnectResult(wanted, f"error: world {wanted} does not exist")
         existing = (
             {} if world is None else (world.warehouses if side is Side.AMAZON else world.trucks)
@@ -134,7 +167,31 @@ class WorldEngine:
         if new and wanted is not None:
             self.log.info("world %d: %s added %d %ss", world.id, side, len(new), kind)
         world.sessions[side].rewind()
+        world.last_active = now
         return ConnectResult(world.id, CONNECTED)
+
+    def retire(self, world_id: int, reason: RetireReason, idle_for: float, max_worlds: int) -> None:
+        """Forget a world and everything it holds; a client asking for it later is told why."""
+        world = self.worlds.pop(world_id, None)
+        if world is None:
+            return
+        self.retired[world_id] = Retired(reason, idle_for, max_worlds)
+        self._timeline = [event for event in self._timeline if event[3] != world_id]
+        heapq.heapify(self._timeline)
+        for side in Side:
+            self.tallies.pop((world_id, side), None)
+        self.log.info(
+            "world %d retired (%s; idle %.0f s): %d trucks, %d warehouses, %d packages freed",
+            world_id,
+            reason.value,
+            idle_for,
+            len(world.trucks),
+            len(world.warehouses),
+            len(world.packages),
+        )
+
+    def last_active(self) -> dict[int, float]:
+        return {world_id: world.last_active for world_id, world in self.worlds.items()}
 
     # -- commands ---------------------------------------------------------------
 
@@ -142,26 +199,33 @@ class WorldEngine:
         """Run one ACommands/UCommands message from ``side`` of world ``world_id``."""
         self.advance(now)
         world = self.worlds[world_id]
+        world.last_active = now
         session = world.sessions[side]
-        for seqnum in session.acknowledge(commands.acks):
-            self.log.debug("world %d: %s acked result %d", world_id, side, seqnum)
+        trace = self.log.isEnabledFor(logging.DEBUG)
+        acked = session.acknowledge(commands.acks)
+        if trace:
+            for seqnum in acked:
+                self.log.debug("world %d: %s acked result %d", world_id, side, seqnum)
         if commands.HasField("simspeed"):
             world.simspeed[side] = commands.simspeed
             self.log.info("world %d: %s simspeed %d", world_id, side, commands.simspeed)
-        trace = self.log.isEnabledFor(logging.INFO)
+        tally = self.tally(world_id, side)
         for field_name in DIALECTS[side].command_fields:
             run = _COMMANDS[side, field_name]
             for command in getattr(commands, field_name):
                 if not session.receive(command.seqnum):
-                    self.log.info(
-                        "world %d: %s repeated seqnum %d: acked again, not run",
-                        world_id,
-                        side,
-                        command.seqnum,
-                    )
+                    tally.repeats += 1
+                    if trace:
+                        self.log.debug(
+                            "world %d: %s repeated seqnum %d: acked again, not run",
+                            world_id,
+                            side,
+                            command.seqnum,
+                        )
                     continue
+                tally.commands += 1
                 if trace:
-                    self.log.info(
+                    self.log.debug(
                         "world %d: %s -> %s %s", world_id, side, field_name, _Brief(command)
                     )
                 try:
@@ -170,17 +234,20 @@ class WorldEngine:
                     self._reject(world, side, str(error), command.seqnum)
 
     def reject_malformed(self, world_id: int, side: Side, reason: str) -> None:
-        """A frame from ``side`` did not parse; tell it, with no origin seqnum (-1)."""
+        """A frame from ``side`` did not parse, or broke a limit; tell it, with no
+        origin seqnum (-1)."""
         self._reject(self.worlds[world_id], side, f"error: {reason}", -1)
 
     def _reject(self, world: World, side: Side, text: str, origin: int) -> None:
         error = DIALECTS[side].error(err=text, originseqnum=origin)
+        self.tally(world.id, side).errors += 1
         self._send(world, side, error)
 
     def _send(self, world: World, side: Side, result: Message) -> None:
         world.sessions[side].send(result)
-        if self.log.isEnabledFor(logging.INFO):
-            self.log.info("world %d: %s <- %s", world.id, side, _Brief(result))
+        self.tally(world.id, side).results += 1
+        if self.log.isEnabledFor(logging.DEBUG):
+            self.log.debug("world %d: %s <- %s", world.id, side, _Brief(result))
 
     # Amazon's commands
 
@@ -431,10 +498,13 @@ class WorldEngine:
 
     # -- output ---------------------------------------------------------------------------
 
-    def responses(self, world_id: int, side: Side, now: float) -> Message | None:
-        """The next AResponses/UResponses for ``side``: acks owed plus results due."""
+    def responses(
+        self, world_id: int, side: Side, now: float, limit: int | None = None
+    ) -> Message | None:
+        """The next AResponses/UResponses for ``side``: acks owed plus results due
+        (at most ``limit``; the rest stay due)."""
         session = self.worlds[world_id].sessions[side]
-        batch = session.poll(now)
+        batch = session.poll(now, limit)
         if not batch:
             return None
         dialect = DIALECTS[side]
@@ -446,6 +516,10 @@ class WorldEngine:
 
     def next_resend(self, world_id: int, side: Side) -> float | None:
         return self.worlds[world_id].sessions[side].next_deadline()
+
+    def unacked(self, world_id: int, side: Side) -> int:
+        """Results ``side`` of the world has not acked yet."""
+        return len(self.worlds[world_id].sessions[side].outbox)
 
 
 # (side, commands field) -> the method that runs one such sub-command

@@ -18,6 +18,7 @@ changes the engine's classes, start from a fresh state file.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import pickle
 import sqlite3
@@ -32,6 +33,7 @@ from google.protobuf.message import Message
 
 from amazon_ups.protocol.world_messages import DIALECTS, Side
 from amazon_ups.world.engine import ConnectResult, WorldEngine
+from amazon_ups.world.limits import RetireReason
 
 logger = logging.getLogger("amazon_ups.world.journal")
 
@@ -55,27 +57,48 @@ CREATE TABLE IF NOT EXISTS journal (
 
 class EntryKind(StrEnum):
     CONNECT = "connect"
+    # A commands message, or one slice of a big one (each slice is an entry of its own,
+    # journaled just before it runs, so replay repeats the same slices).
     COMMANDS = "commands"
     MALFORMED = "malformed"
+    # Sub-commands of a message past --max-commands: the peer gets one error (-1).
+    REFUSED = "refused"
+    # A world retired: its state goes, its id answers with the reason.
+    RETIRE = "retire"
 
 
 @dataclass(frozen=True, slots=True)
 class Entry:
     kind: EntryKind
-    side: Side
+    side: Side | None  # None for RETIRE, which concerns both
     world: int | None
     at: float
-    body: bytes  # the serialized request/commands, or the error text for MALFORMED
+    # The serialized request/commands, the error text for MALFORMED and REFUSED, or
+    # the reason (JSON) for RETIRE.
+    body: bytes
 
 
-def apply(engine: WorldEngine, entry: Entry) -> ConnectResult | None:
-    """Run one journal entry on the engine: the one path for live input and replay."""
+def retire_entry(world: int, reason: RetireReason, idle_for: float, max_worlds: int, at: float):
+    body = json.dumps({"reason": reason.value, "idle_for": idle_for, "max_worlds": max_worlds})
+    return Entry(EntryKind.RETIRE, None, world, at, body.encode())
+
+
+def apply(engine: WorldEngine, entry: Entry, parsed: Message | None = None) -> ConnectResult | None:
+    """Run one journal entry on the engine: the one path for live input and replay.
+    ``parsed`` is the entry's body already parsed, when the caller has it."""
+    if entry.kind is EntryKind.RETIRE:
+        assert entry.world is not None
+        why = json.loads(entry.body)
+        engine.retire(entry.world, RetireReason(why["reason"]), why["idle_for"], why["max_worlds"])
+        return None
+    assert entry.side is not None
     dialect = DIALECTS[entry.side]
     if entry.kind is EntryKind.CONNECT:
         return engine.connect(entry.side, _parse(dialect.connect, entry.body), entry.at)
     assert entry.world is not None
     if entry.kind is EntryKind.COMMANDS:
-        engine.handle(entry.world, entry.side, _parse(dialect.commands, entry.body), entry.at)
+        commands = parsed if parsed is not None else _parse(dialect.commands, entry.body)
+        engine.handle(entry.world, entry.side, commands, entry.at)
     else:
         engine.reject_malformed(entry.world, entry.side, entry.body.decode())
     return None
@@ -130,9 +153,10 @@ class Journal:
         for kind, side, world, at, body in self._db.execute(
             "SELECT kind, side, world, at, body FROM journal WHERE id > ? ORDER BY id", (last,)
         ):
-            apply(engine, Entry(EntryKind(kind), Side(side), world, at, body))
+            apply(engine, Entry(EntryKind(kind), Side(side) if side else None, world, at, body))
             replayed += 1
         engine.log = live_log
+        engine.tallies.clear()  # counts are of what this process served
         self.since_snapshot = replayed
         if row is not None or replayed:
             logger.info(
@@ -154,7 +178,13 @@ class Journal:
             self._db.execute("BEGIN")
         self._db.execute(
             "INSERT INTO journal (kind, side, world, at, body) VALUES (?, ?, ?, ?, ?)",
-            (entry.kind.value, entry.side.value, entry.world, entry.at, entry.body),
+            (
+                entry.kind.value,
+                entry.side.value if entry.side else "",
+                entry.world,
+                entry.at,
+                entry.body,
+            ),
         )
         self.since_snapshot += 1
 

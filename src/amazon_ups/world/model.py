@@ -103,6 +103,9 @@ class World:
     simspeed: dict[Side, int] = field(
         default_factory=lambda: dict.fromkeys(Side, timing.DEFAULT_SIMSPEED)
     )
+    # When either side last connected or sent anything (the time of that input):
+    # the idle clock for retiring the world.
+    last_active: float = 0.0
     # One reliable session per side: our results out, their commands in. It
     # lives with the world, not the connection, so that duplicates are caught
     # and unacked results re-sent across reconnects.

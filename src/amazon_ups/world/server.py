@@ -1,11 +1,15 @@
 """The asyncio shell around the world engine: two ports, one process.
 
 All protocol decisions live in ``engine`` (rules), ``journal`` (durability),
-``faults`` (injected trouble) and ``protocol.framing``; this module only moves
-bytes. Each connection is a ``Link``: it frames the bytes, answers the connect
-handshake, then hands every commands message to the server, which journals it,
-runs it, and later flushes each link's acks and results. Everything runs on
-the event loop's one thread, so the engine needs no locks.
+``faults`` (injected trouble), ``limits`` (what each peer may take) and
+``protocol.framing``; this module only moves bytes and carries out their answers.
+Each connection is a ``Link``: it frames the bytes, answers the connect handshake,
+then queues every commands message; the server runs the queued messages a slice at
+a time (``limits.FrameSlicer``), one slice per busy connection per turn of the event
+loop, journaling each slice before it runs, and later flushes each link's acks and
+results. Everything runs on the event loop's one thread, so the engine needs no
+locks, and no peer may hold that thread for long: that is what the slices, the
+limits on frames, buffers and connections, and the retirement of idle worlds are for.
 """
 
 from __future__ import annotations
@@ -14,13 +18,13 @@ import asyncio
 import logging
 import socket
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from google.protobuf.message import Message
 
 from amazon_ups.protocol.framing import (
-    DEFAULT_MAX_FRAME,
     FrameDecoder,
     FramingError,
     MalformedMessage,
@@ -28,14 +32,36 @@ from amazon_ups.protocol.framing import (
     parse_message,
 )
 from amazon_ups.protocol.world_messages import DIALECTS, Side
+from amazon_ups.world import memory
 from amazon_ups.world.engine import ConnectResult, WorldEngine
 from amazon_ups.world.faults import FaultConfig, Faults
-from amazon_ups.world.journal import Entry, EntryKind, Journal, apply
+from amazon_ups.world.journal import Entry, EntryKind, Journal, apply, retire_entry
+from amazon_ups.world.limits import (
+    Admission,
+    BufferLedger,
+    FrameSlicer,
+    Limits,
+    MiB,
+    Overflow,
+    Refusal,
+    duration,
+    over_limit_text,
+    retirements,
+)
+from amazon_ups.world.summary import Throttle
 
 logger = logging.getLogger("amazon_ups.world.server")
 
-# A peer that stops reading while we keep writing is cut off past this much.
-MAX_WRITE_BUFFER = 64 * 1024 * 1024
+# How long a refused connection is kept to read what the peer sends (its connect frame)
+# before closing: closing with unread input would reset the connection, and the reset
+# may destroy our refusal before the peer reads it.
+REFUSAL_LINGER = 2.0
+# A burst of one kind of trouble (refusals, overflows) logs one line per this many seconds.
+TROUBLE_LOG_EVERY = 10.0
+# A closed connection that held this much makes the world give free memory back.
+TRIM_AFTER = 1 * MiB
+# Worlds are looked at for retirement this often (and when one is created).
+SWEEP_EVERY = 60.0
 
 
 @dataclass
@@ -46,20 +72,32 @@ class ServerConfig:
     state: str | Path = "var/world.sqlite3"
     faults: FaultConfig = field(default_factory=FaultConfig)
     idle_timeout: float = 600.0  # the official world drops a connection idle this long
-    max_frame: int = DEFAULT_MAX_FRAME
+    limits: Limits = field(default_factory=Limits)
     snapshot_every: int = 20_000
 
 
 class WorldServer:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
+        self.limits = config.limits
+        memory.tune()
         self.journal = Journal(config.state, snapshot_every=config.snapshot_every)
         self.engine: WorldEngine = self.journal.load()
         self.links: dict[tuple[int, Side], Link] = {}
         self.ports: dict[Side, int] = {}
+        self.admission = Admission(self.limits)
+        self.ledger = BufferLedger(self.limits)
+        self.refusals = Throttle(TROUBLE_LOG_EVERY)
+        self.overflows = Throttle(TROUBLE_LOG_EVERY)
+        self.drops = Throttle(TROUBLE_LOG_EVERY)
         self._listeners: list[asyncio.Server] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._periodic: list[asyncio.TimerHandle] = []
         self._service_queued = False
+        self._busy: deque[Link] = deque()  # links with frames to run, in turn
+        self._work_queued = False
+        self._trim_wanted = False
+        self._trimmed_at = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
@@ -80,6 +118,9 @@ class WorldServer:
             self.ports[Side.AMAZON],
             self.config.state,
         )
+        self.sweep()
+        self._every(SWEEP_EVERY, self.sweep)
+        self._every(self.limits.summary_every, self.summarize)
         self.wake()
 
     async def stop(self) -> None:
@@ -89,21 +130,108 @@ class WorldServer:
             link.transport.abort()
         for listener in self._listeners:
             await listener.wait_closed()
-        if self._timer:
-            self._timer.cancel()
+        for handle in [self._timer, *self._periodic]:
+            if handle:
+                handle.cancel()
+        self.summarize()
         self.journal.snapshot(self.engine)
         self.journal.close()
         logger.info("world simulator stopped; state saved in %s", self.config.state)
 
+    def _every(self, seconds: float, action) -> None:
+        assert self._loop is not None
+
+        def tick() -> None:
+            action()
+            self._periodic.remove(handle)
+            self._every(seconds, action)
+
+        handle = self._loop.call_later(seconds, tick)
+        self._periodic.append(handle)
+
     # -- input ----------------------------------------------------------------
 
-    def submit(self, entry: Entry) -> ConnectResult | None:
+    def submit(self, entry: Entry, parsed: Message | None = None) -> ConnectResult | None:
         """Journal ``entry`` and run it. Its acks and results leave only in the next
         service pass, which commits the journal first: acked means saved."""
         self.journal.record(entry)
-        result = apply(self.engine, entry)
+        result = apply(self.engine, entry, parsed)
         self.wake()
         return result
+
+    def schedule(self, link: Link) -> None:
+        """``link`` has frames to run: it gets a slice in each round until done."""
+        if not link.scheduled:
+            link.scheduled = True
+            self._busy.append(link)
+        if not self._work_queued and self._loop is not None:
+            self._work_queued = True
+            self._loop.call_soon(self._work)
+
+    def _work(self) -> None:
+        """One round: a slice of each busy link, then back to the event loop, so that
+        reading sockets and the other worlds' slices come between a big frame's slices."""
+        self._work_queued = False
+        for _ in range(len(self._busy)):
+            link = self._busy.popleft()
+            try:
+                more = link.run_slice()
+            except Exception:
+                logger.exception("world %s: %s link failed; closing it", link.world, link.side)
+                link.transport.abort()
+                more = False
+            if more:
+                self._busy.append(link)
+            else:
+                link.scheduled = False
+                link.idle_again()
+        if self._busy and self._loop is not None:
+            self._work_queued = True
+            self._loop.call_soon(self._work)
+        self.wake()
+
+    # -- worlds: room, retirement, summaries -------------------------------------
+
+    def sweep(self, coming: int = 0) -> None:
+        """Retire worlds idle too long, and, to hold ``coming`` new ones, the longest idle."""
+        connected = {world for world, _ in self.links}
+        due = retirements(self.engine.last_active(), connected, time.time(), self.limits, coming)
+        for retirement in due:
+            self.submit(
+                retire_entry(
+                    retirement.world,
+                    retirement.reason,
+                    retirement.idle_for,
+                    self.limits.max_worlds,
+                    time.time(),
+                )
+            )
+        if due:
+            # The snapshot is rewritten without them, so the state file forgets them too.
+            self.journal.snapshot(self.engine)
+            self.want_trim()
+
+    def summarize(self) -> None:
+        for (world, side), tally in sorted(self.engine.tallies.items()):
+            if tally:
+                logger.info(
+                    "world %d: %s in the last %s: %s",
+                    world,
+                    side,
+                    duration(self.limits.summary_every),
+                    tally.line(),
+                )
+        self.engine.tallies.clear()
+
+    def want_trim(self) -> None:
+        self._trim_wanted = True
+        self.wake()
+
+    def trouble(self, throttle: Throttle, message: str, *args: object) -> None:
+        held = throttle.allow(time.monotonic())
+        if held is not None:
+            suffix = f" ({held} more like it not logged)" if held else ""
+            logger.warning(message + suffix, *args)
 
     # -- output: one service pass runs due events and flushes every link ------
 
@@ -137,6 +265,12 @@ class WorldServer:
                 continue
             if link.serving:
                 deadlines.append(self.engine.next_resend(link.world, link.side))
+        if self._trim_wanted and time.monotonic() - self._trimmed_at >= 1.0:
+            self._trim_wanted = False
+            self._trimmed_at = time.monotonic()
+            memory.trim()
+        elif self._trim_wanted:
+            deadlines.append(time.time() + 1.0)
         pending = [d for d in deadlines if d is not None]
         if pending and self._loop is not None:
             self._timer = self._loop.call_later(max(0.0, min(pending) - time.time()), self.wake)
@@ -159,14 +293,28 @@ class Link(asyncio.Protocol):
 
     def __init__(self, server: WorldServer, side: Side) -> None:
         self.server = server
+        self.limits = server.limits
         self.side = side
         self.dialect = DIALECTS[side]
-        self.frames = FrameDecoder(server.config.max_frame)
+        self.frames = FrameDecoder(self.limits.max_frame)
         self.world: int | None = None
         self.faults: Faults | None = None
         self.closing = False
         self.last_heard = time.monotonic()
         self.peer = "?"
+        self.address = "?"
+        self.admitted = False
+        self.refused = False
+        # Frames received and not yet run, and the one being run slice by slice.
+        self.queue: deque[bytes] = deque()
+        self.queued_bytes = 0
+        self.current: FrameSlicer | None = None
+        self.current_bytes = 0
+        self.scheduled = False
+        self.paused = False
+        self.held_most = 0  # the most bytes this connection held at once
+        self._deadline: asyncio.TimerHandle | None = None  # connect deadline, or linger
+        self._idle_timer: asyncio.TimerHandle | None = None
 
     @property
     def serving(self) -> bool:
@@ -180,10 +328,20 @@ class Link(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        self.address = peer[0] if peer else "?"
+        refusal = self.server.admission.admit(self.address)
+        if refusal is not None:
+            self._refuse(refusal)
+            return
+        self.admitted = True
         _keep_alive(transport.get_extra_info("socket"))
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.call_later(self.limits.connect_deadline, self._connect_overdue)
         self._watch_idle()
 
     def data_received(self, data: bytes) -> None:
+        if self.refused or self.closing:
+            return
         self.last_heard = time.monotonic()
         try:
             frames = self.frames.feed(data)
@@ -196,28 +354,90 @@ class Link(asyncio.Protocol):
             if self.world is None:
                 self._handshake(body)
             else:
-                self._commands(body)
+                self.queue.append(body)
+                self.queued_bytes += len(body)
+        if self.world is None and self.frames.buffered > self.limits.connect_max_frame:
+            self._drop(
+                f"{self.frames.buffered:,} bytes and no connect frame yet, over the limit of "
+                f"{self.limits.connect_max_frame:,}"
+            )
+            return
+        if self._account_input():
+            return
+        if self.queue:
+            # Read no more until these have run: the peer waits in its own buffers, not ours.
+            if not self.paused:
+                self.paused = True
+                self.transport.pause_reading()
+            self.server.schedule(self)
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
+        for timer in (self._deadline, self._idle_timer):
+            if timer is not None:
+                timer.cancel()
+        self.queue.clear()
+        self.current = None
+        held = max(self.held_most, self.server.ledger.held(self))
+        self.server.ledger.forget(self)
+        if self.admitted:
+            self.server.admission.release(self.address)
+        if held >= TRIM_AFTER:
+            self.server.want_trim()
         if self.world is not None and self.server.links.get((self.world, self.side)) is self:
             del self.server.links[(self.world, self.side)]
             logger.info("world %d: %s disconnected (%s)", self.world, self.side, exc or "closed")
 
     # -- protocol --------------------------------------------------------------------
 
+    def _refuse(self, refusal: Refusal) -> None:
+        self.refused = True
+        text = refusal.text(self.limits, self.address)
+        self.transport.write(
+            encode_frame(self.dialect.connected(worldid=-1, result=text).SerializeToString())
+        )
+        self.server.trouble(
+            self.server.refusals, "%s connection from %s refused: %s", self.side, self.peer, text
+        )
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.call_later(REFUSAL_LINGER, self.transport.abort)
+
+    def _connect_overdue(self) -> None:
+        if self.world is None and not self.transport.is_closing():
+            self._drop(f"no successful connect within {self.limits.connect_deadline:g} s")
+
     def _handshake(self, body: bytes) -> None:
+        if len(body) > self.limits.connect_max_frame:
+            self._drop(
+                f"a first frame of {len(body):,} bytes, over the limit of "
+                f"{self.limits.connect_max_frame:,}"
+            )
+            return
         request = parse_message(self.dialect.connect, body)
         if isinstance(request, MalformedMessage):
             self._write(self.dialect.connected(worldid=-1, result=f"error: {request}"))
             self._drop(f"first frame is not a {self.dialect.connect.DESCRIPTOR.name}: {request}")
             return
         wanted = request.worldid if request.HasField("worldid") else None
+        result = None
         if wanted is not None and (wanted, self.side) in self.server.links:
             result = ConnectResult(
                 wanted, f"error: world {wanted} already has a {self.side} connection"
             )
-        else:
+        elif wanted is None and request.isAmazon == (self.side is Side.AMAZON):
+            self.server.sweep(coming=1)
+            if len(self.server.engine.worlds) >= self.limits.max_worlds:
+                result = ConnectResult(
+                    -1,
+                    f"error: too many worlds ({len(self.server.engine.worlds)}), every one "
+                    "of them connected; try again later",
+                )
+        if result is None:
             entry = Entry(EntryKind.CONNECT, self.side, wanted, time.time(), body)
             result = self.server.submit(entry)
             assert result is not None
@@ -227,12 +447,66 @@ class Link(asyncio.Protocol):
             logger.info("%s connect from %s refused: %s", self.side, self.peer, result.result)
             return
         self.world = result.world_id
+        if self._deadline is not None:
+            self._deadline.cancel()
         self.faults = Faults(self.server.config.faults, self.world, self.side)
         self.server.links[(self.world, self.side)] = self
         logger.info("world %d: %s connected from %s", self.world, self.side, self.peer)
 
-    def _commands(self, body: bytes) -> None:
+    def run_slice(self) -> bool:
+        """Run the next slice of this link's frames; whether more are waiting."""
+        if self.closing or self.transport.is_closing():
+            return False
         assert self.world is not None and self.faults is not None
+        server, engine = self.server, self.server.engine
+        if self.current is None:
+            if not self.queue:
+                return False
+            body = self.queue.popleft()
+            self.queued_bytes -= len(body)
+            if not self._start_frame(body):
+                return bool(self.queue)
+        slicer = self.current
+        assert slicer is not None
+        tally = engine.tally(self.world, self.side)
+        if slicer.remaining and engine.unacked(self.world, self.side) >= self.limits.max_unacked:
+            left_out = slicer.drop_commands()
+            tally.refused += left_out
+            server.trouble(
+                server.overflows,
+                "world %d: %s has %d results unacked (limit %d): %d commands not taken",
+                self.world,
+                self.side,
+                engine.unacked(self.world, self.side),
+                self.limits.max_unacked,
+                left_out,
+            )
+        piece = slicer.next()
+        assert piece is not None
+        tally.dropped += self.faults.filter_commands(piece.message)
+        entry = Entry(
+            EntryKind.COMMANDS,
+            self.side,
+            self.world,
+            time.time(),
+            piece.message.SerializeToString(),
+        )
+        server.submit(entry, piece.message)
+        if piece.last:
+            self.current = None
+            self.current_bytes = 0
+            if slicer.frame.disconnect:
+                self.closing = True
+                self.queue.clear()
+                server.wake()
+                return False
+        self._account_input()
+        return bool(self.queue) or self.current is not None
+
+    def _start_frame(self, body: bytes) -> bool:
+        """Parse the next frame; False if there is nothing to slice (it was malformed)."""
+        assert self.world is not None
+        server = self.server
         commands = parse_message(self.dialect.commands, body)
         now = time.time()
         if isinstance(commands, MalformedMessage):
@@ -240,20 +514,33 @@ class Link(asyncio.Protocol):
                 "world %d: %s sent a malformed frame: %s", self.world, self.side, commands
             )
             reason = str(commands).encode()
-            self.server.submit(Entry(EntryKind.MALFORMED, self.side, self.world, now, reason))
-            return
-        if self.faults.filter_commands(commands):
-            body = commands.SerializeToString()
-        self.server.submit(Entry(EntryKind.COMMANDS, self.side, self.world, now, body))
-        if commands.disconnect:
-            self.closing = True
-            self.server.wake()
+            server.submit(Entry(EntryKind.MALFORMED, self.side, self.world, now, reason))
+            return False
+        slicer = FrameSlicer(self.dialect, commands, self.limits)
+        if slicer.excess:
+            text = over_limit_text(slicer.held, self.limits.max_commands)
+            server.submit(Entry(EntryKind.REFUSED, self.side, self.world, now, text.encode()))
+            server.engine.tally(self.world, self.side).refused += slicer.excess
+            server.trouble(server.overflows, "world %d: %s sent %s", self.world, self.side, text)
+        self.current = slicer
+        self.current_bytes = len(body)
+        return True
+
+    def idle_again(self) -> None:
+        """Its frames have all run: read from the peer again."""
+        if self.paused and not self.closing and not self.transport.is_closing():
+            self.paused = False
+            self.transport.resume_reading()
 
     def flush(self, now: float) -> None:
         """Send what the engine has for this link: acks, new results, re-sends."""
         if self.world is None or self.transport.is_closing():
             return
-        responses = self.server.engine.responses(self.world, self.side, now)
+        if self.closing and (self.current is not None or self.queue):
+            return  # the goodbye waits for the frame before it to have run
+        responses = self.server.engine.responses(
+            self.world, self.side, now, self.limits.max_results_per_message
+        )
         if self.closing:
             responses = responses or self.dialect.responses()
             responses.finished = True
@@ -262,6 +549,7 @@ class Link(asyncio.Protocol):
             logger.info("world %d: %s disconnected on request", self.world, self.side)
             return
         if responses is None:
+            self._account_output()
             return
         assert self.faults is not None
         mangled = self.faults.mangle_responses(responses)
@@ -275,16 +563,56 @@ class Link(asyncio.Protocol):
 
     # -- transport ---------------------------------------------------------------------
 
+    def _account_input(self) -> bool:
+        """Tell the ledger what this link holds of input; True if it was cut off for it."""
+        held = self.frames.buffered + self.queued_bytes + self.current_bytes
+        self.held_most = max(self.held_most, held)
+        overflow = self.server.ledger.set_in(self, held)
+        if overflow is None:
+            return False
+        self._overflow(overflow, held)
+        return True
+
+    def _account_output(self) -> None:
+        held = self.transport.get_write_buffer_size()
+        self.held_most = max(self.held_most, held)
+        overflow = self.server.ledger.set_out(self, held)
+        if overflow is not None:
+            self._overflow(overflow, held)
+
+    def _overflow(self, overflow: Overflow, held: int) -> None:
+        reason = overflow.text(
+            self.limits, held if overflow is not Overflow.TOTAL else self.server.ledger.total
+        )
+        where = f"world {self.world}: " if self.world is not None else ""
+        self.server.trouble(
+            self.server.overflows,
+            "%s%s connection from %s cut off: %s",
+            where,
+            self.side,
+            self.peer,
+            reason,
+        )
+        self.closing = True
+        # Not close(): that would first send what is buffered, holding the memory longer.
+        self.transport.abort()
+
     def _write(self, message: Message) -> None:
         if self.transport.is_closing():
             return
         self.transport.write(encode_frame(message.SerializeToString()))
-        if self.transport.get_write_buffer_size() > MAX_WRITE_BUFFER:
-            self._drop("peer is not reading its responses")
+        self._account_output()
 
     def _drop(self, reason: str) -> None:
         where = f"world {self.world}: " if self.world is not None else ""
-        logger.warning("%s%s connection from %s closed: %s", where, self.side, self.peer, reason)
+        self.server.trouble(
+            self.server.drops,
+            "%s%s connection from %s closed: %s",
+            where,
+            self.side,
+            self.peer,
+            reason,
+        )
         self.closing = True
         self.transport.close()
 
@@ -296,4 +624,6 @@ class Link(asyncio.Protocol):
         if idle_for >= timeout:
             self._drop(f"idle for {idle_for:.0f} s")
             return
-        asyncio.get_running_loop().call_later(timeout - idle_for, self._watch_idle)
+        self._idle_timer = asyncio.get_running_loop().call_later(
+            timeout - idle_for, self._watch_idle
+        )

@@ -1,0 +1,347 @@
+"""What the world allows each peer, as pure decisions: no sockets, no clock.
+
+One process serves every world, on one thread, so a peer that sends too much, too
+slowly or too often takes from everyone else. The server (``server.py``) asks the
+objects here before it spends time or memory on a peer, and only carries out the
+answer:
+
+- ``Limits``: every number, with defaults a course client never reaches.
+- ``FrameSlicer``: a commands message cut into slices run one per turn of the event
+  loop, so a frame of thousands of commands does not hold up the other worlds; the
+  commands past ``max_commands`` are not taken at all.
+- ``Admission``: connections, in total and per remote address.
+- ``BufferLedger``: bytes held for each connection (input not yet run, output not
+  yet sent) and for all of them together.
+- ``retirements``: the worlds to retire, for idleness or for room.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Hashable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+
+from google.protobuf.message import Message
+
+from amazon_ups.protocol.world_messages import Dialect
+
+KiB = 1024
+MiB = 1024 * KiB
+HOUR = 3600.0
+DAY = 24 * HOUR
+
+# Work is counted in units: an ack costs one (a dict lookup), a sub-command about as much
+# as this many acks, plus one unit per product or stop it carries.
+COMMAND_UNITS = 16
+
+
+@dataclass(frozen=True)
+class Limits:
+    # The connect frame: UConnect/AConnect are tiny (a few bytes per truck or warehouse).
+    connect_max_frame: int = 64 * KiB
+    connect_deadline: float = 10.0
+    # Any later frame. A UGoDeliver with 50,000 stops still fits.
+    max_frame: int = 1 * MiB
+    # Sub-commands taken from one commands message; the rest are neither run nor acked.
+    max_commands: int = 10_000
+    # Sub-commands run per connection per turn of the event loop.
+    slice_commands: int = 256
+    # Results one world side may leave unacked before its new commands wait (unacked).
+    max_unacked: int = 100_000
+    # Results per outgoing message; the rest follow in the next messages.
+    max_results_per_message: int = 1_000
+    # Bytes held per connection: input not yet run, and output not yet sent.
+    max_buffered_in: int = 2 * MiB
+    max_buffered_out: int = 8 * MiB
+    # Bytes held for all connections together, in and out.
+    max_buffered_total: int = 256 * MiB
+    max_connections: int = 2_048
+    max_connections_per_address: int = 256
+    # A world with no connection for this long is retired; and beyond max_worlds,
+    # the longest idle ones are, to make room.
+    world_idle: float = 7 * DAY
+    max_worlds: int = 1_000
+    # How often each active world's counts are logged (INFO).
+    summary_every: float = 60.0
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if value <= 0:
+                raise ValueError(f"{name} must be positive, not {value}")
+        if self.connect_max_frame > self.max_frame:
+            raise ValueError("connect_max_frame must not exceed max_frame")
+        if self.max_buffered_in < self.max_frame:
+            # A whole frame must fit, or no frame that size could ever arrive.
+            raise ValueError("max_buffered_in must be at least max_frame")
+        if self.max_connections_per_address > self.max_connections:
+            raise ValueError("max_connections_per_address must not exceed max_connections")
+
+
+# -- slicing a commands message ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """Part of a commands message, itself a commands message of the same dialect."""
+
+    message: Message
+    commands: int
+    acks: int
+    last: bool
+
+
+def _inner(command: Message) -> int:
+    """Products or stops a sub-command carries: what its run grows with."""
+    for name in ("things", "packages"):
+        if name in command.DESCRIPTOR.fields_by_name:
+            return len(getattr(command, name))
+    return 0
+
+
+class FrameSlicer:
+    """Cuts one commands message into slices of about ``slice_commands`` sub-commands.
+
+    The slices keep the order the engine runs a whole message in: acks first, then the
+    sub-commands field by field, so running the slices one after another is running the
+    message. ``simspeed`` rides on the first slice (before any command), ``disconnect``
+    on the last. Sub-commands past ``max_commands`` are never put in a slice: they are
+    ``excess``, and the peer, which gets no ack for them, sends them again later.
+    """
+
+    def __init__(self, dialect: Dialect, frame: Message, limits: Limits) -> None:
+        self.dialect = dialect
+        self.frame = frame
+        self.budget = limits.slice_commands * COMMAND_UNITS
+        held = {name: len(getattr(frame, name)) for name in dialect.command_fields}
+        self.held = sum(held.values())
+        self.excess = max(0, self.held - limits.max_commands)
+        room = limits.max_commands
+        # (field, next index, end) in the engine's order, cut at the cap.
+        self._ranges: list[list] = []
+        for name in dialect.command_fields:
+            take = min(held[name], room)
+            room -= take
+            if take:
+                self._ranges.append([name, 0, take])
+        self._acks = len(frame.acks)
+        self._ack_index = 0
+        self._first = True
+        self.done = False
+
+    @property
+    def remaining(self) -> int:
+        """Sub-commands still to be sliced."""
+        return sum(end - index for _, index, end in self._ranges)
+
+    def drop_commands(self) -> int:
+        """Take no more sub-commands from this message (the acks still go); how many
+        were left out."""
+        dropped = self.remaining
+        self._ranges.clear()
+        return dropped
+
+    def next(self) -> Slice | None:
+        if self.done:
+            return None
+        out = self.dialect.commands()
+        if self._first and self.frame.HasField("simspeed"):
+            out.simspeed = self.frame.simspeed
+        self._first = False
+        budget = self.budget
+        acks = min(self._acks - self._ack_index, budget)
+        if acks:
+            out.acks.extend(self.frame.acks[self._ack_index : self._ack_index + acks])
+            self._ack_index += acks
+            budget -= acks
+        commands = 0
+        while self._ranges and (budget > 0 or not (acks or commands)):
+            entry = self._ranges[0]
+            name, index, end = entry
+            source = getattr(self.frame, name)
+            target = getattr(out, name)
+            while index < end and (budget > 0 or not (acks or commands)):
+                command = source[index]
+                target.append(command)
+                budget -= COMMAND_UNITS + _inner(command)
+                index += 1
+                commands += 1
+            entry[1] = index
+            if index >= end:
+                self._ranges.pop(0)
+        last = self._ack_index >= self._acks and not self._ranges
+        if last:
+            self.done = True
+            if self.frame.disconnect:
+                out.disconnect = True
+        return Slice(out, commands, acks, last)
+
+
+def over_limit_text(held: int, limit: int) -> str:
+    """The error (without its ``error:``) for the sub-commands of a message past the cap."""
+    return (
+        f"a commands message may hold at most {limit} sub-commands, this one held {held}: "
+        f"the first {limit} were taken, the other {held - limit} were neither run nor acked "
+        "(send them again in later messages)"
+    )
+
+
+# -- connections --------------------------------------------------------------------------
+
+
+class Refusal(Enum):
+    TOO_MANY_CONNECTIONS = "too many connections"
+    TOO_MANY_FROM_ADDRESS = "too many connections from one address"
+
+    def text(self, limits: Limits, address: str) -> str:
+        if self is Refusal.TOO_MANY_CONNECTIONS:
+            detail = f"the world serves at most {limits.max_connections} at a time"
+        else:
+            detail = f"at most {limits.max_connections_per_address} from {address} at a time"
+        return f"error: {self.value} ({detail}); try again later"
+
+
+class Admission:
+    """Open connections, in total and per remote address."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.total = 0
+        self.by_address: Counter[str] = Counter()
+
+    def admit(self, address: str) -> Refusal | None:
+        """Count a new connection in, or say why not (then it is not counted)."""
+        if self.total >= self.limits.max_connections:
+            return Refusal.TOO_MANY_CONNECTIONS
+        if self.by_address[address] >= self.limits.max_connections_per_address:
+            return Refusal.TOO_MANY_FROM_ADDRESS
+        self.total += 1
+        self.by_address[address] += 1
+        return None
+
+    def release(self, address: str) -> None:
+        self.total -= 1
+        self.by_address[address] -= 1
+        if self.by_address[address] <= 0:
+            del self.by_address[address]
+
+
+# -- buffered bytes --------------------------------------------------------------------------
+
+
+class Overflow(Enum):
+    INPUT = "input"  # one connection's unfinished or unrun frames
+    OUTPUT = "output"  # one connection's unsent responses
+    TOTAL = "total"  # every connection's, in and out
+
+    def text(self, limits: Limits, held: int) -> str:
+        if self is Overflow.INPUT:
+            limit, what = limits.max_buffered_in, "bytes received and not yet run"
+        elif self is Overflow.OUTPUT:
+            limit, what = limits.max_buffered_out, "bytes of responses it has not read"
+        else:
+            limit, what = limits.max_buffered_total, "bytes held for all connections"
+        return f"{held:,} {what}, over the limit of {limit:,}"
+
+
+class BufferLedger:
+    """Bytes held per connection, in and out, and their total. The server reports a
+    connection's figures whenever they change; a figure over its limit names the
+    overflow, and the server closes that connection (the one that grew)."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self._in: dict[Hashable, int] = {}
+        self._out: dict[Hashable, int] = {}
+        self.total = 0
+
+    def _set(self, book: dict[Hashable, int], key: Hashable, held: int) -> None:
+        self.total += held - book.get(key, 0)
+        if held:
+            book[key] = held
+        else:
+            book.pop(key, None)
+
+    def set_in(self, key: Hashable, held: int) -> Overflow | None:
+        self._set(self._in, key, held)
+        if held > self.limits.max_buffered_in:
+            return Overflow.INPUT
+        return self._over_total(held)
+
+    def set_out(self, key: Hashable, held: int) -> Overflow | None:
+        self._set(self._out, key, held)
+        if held > self.limits.max_buffered_out:
+            return Overflow.OUTPUT
+        return self._over_total(held)
+
+    def _over_total(self, held: int) -> Overflow | None:
+        # Only a connection that holds something is blamed for the total.
+        return Overflow.TOTAL if held and self.total > self.limits.max_buffered_total else None
+
+    def held(self, key: Hashable) -> int:
+        return self._in.get(key, 0) + self._out.get(key, 0)
+
+    def forget(self, key: Hashable) -> None:
+        self._set(self._in, key, 0)
+        self._set(self._out, key, 0)
+
+
+# -- retiring worlds -----------------------------------------------------------------------
+
+
+class RetireReason(Enum):
+    IDLE = "idle"
+    ROOM = "room"  # more worlds than max_worlds: the longest idle makes room
+
+
+@dataclass(frozen=True, slots=True)
+class Retirement:
+    world: int
+    reason: RetireReason
+    idle_for: float
+
+
+def retirements(
+    last_active: Mapping[int, float],
+    connected: Collection[int],
+    now: float,
+    limits: Limits,
+    coming: int = 0,
+) -> list[Retirement]:
+    """Worlds to retire now: every world without a connection idle past ``world_idle``,
+    then, longest idle first, as many more as it takes to hold ``coming`` new worlds
+    within ``max_worlds``. A world with a connection is never retired (an idle
+    connection is closed by the idle timeout first)."""
+    candidates = sorted((at, world) for world, at in last_active.items() if world not in connected)
+    out = []
+    keep = len(last_active)
+    for at, world in candidates:
+        idle_for = max(0.0, now - at)
+        if idle_for >= limits.world_idle:
+            out.append(Retirement(world, RetireReason.IDLE, idle_for))
+        elif keep + coming > limits.max_worlds:
+            out.append(Retirement(world, RetireReason.ROOM, idle_for))
+        else:
+            break
+        keep -= 1
+    return out
+
+
+def duration(seconds: float) -> str:
+    """24 h, 90 min, 45 s, 7 d: a duration as a person would say it."""
+    if seconds >= 2 * DAY:
+        return f"{seconds / DAY:.0f} d"
+    if seconds >= 2 * HOUR:
+        return f"{seconds / HOUR:.0f} h"
+    if seconds >= 120:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s"
+
+
+def retired_text(world: int, reason: RetireReason, idle_for: float, max_worlds: int) -> str:
+    if reason is RetireReason.IDLE:
+        return f"error: world {world} was retired after {duration(idle_for)} idle"
+    return (
+        f"error: world {world} was retired after {duration(idle_for)} idle, to make room "
+        f"(the world keeps at most {max_worlds} worlds, the longest idle go first)"
+    )
