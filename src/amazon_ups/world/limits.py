@@ -74,6 +74,9 @@ class Limits:
         if self.max_buffered_in < self.max_frame:
             # A whole frame must fit, or no frame that size could ever arrive.
             raise ValueError("max_buffered_in must be at least max_frame")
+        if self.max_unacked < self.max_commands:
+            # One message's results alone would stop the peer's next commands being taken.
+            raise ValueError("max_unacked must be at least max_commands")
         if self.max_connections_per_address > self.max_connections:
             raise ValueError("max_connections_per_address must not exceed max_connections")
 
@@ -335,7 +338,9 @@ def duration(seconds: float) -> str:
         return f"{seconds / HOUR:.0f} h"
     if seconds >= 120:
         return f"{seconds / 60:.0f} min"
-    return f"{seconds:.0f} s"
+    if seconds >= 10:
+        return f"{seconds:.0f} s"
+    return f"{seconds:.1f} s"
 
 
 def retired_text(world: int, reason: RetireReason, idle_for: float, max_worlds: int) -> str:

@@ -60,7 +60,8 @@ REFUSAL_LINGER = 2.0
 TROUBLE_LOG_EVERY = 10.0
 # A closed connection that held this much makes the world give free memory back.
 TRIM_AFTER = 1 * MiB
-# Worlds are looked at for retirement this often (and when one is created).
+# Worlds are looked at for retirement this often (more often if --world-idle is
+# shorter), and whenever one is created.
 SWEEP_EVERY = 60.0
 
 
@@ -98,6 +99,7 @@ class WorldServer:
         self._work_queued = False
         self._trim_wanted = False
         self._trimmed_at = 0.0
+        self._summarized_at = time.monotonic()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
@@ -119,11 +121,12 @@ class WorldServer:
             self.config.state,
         )
         self.sweep()
-        self._every(SWEEP_EVERY, self.sweep)
+        self._every(min(SWEEP_EVERY, self.limits.world_idle / 2), self.sweep)
         self._every(self.limits.summary_every, self.summarize)
         self.wake()
 
     async def stop(self) -> None:
+        self._loop = None  # no service pass after the journal is closed
         for listener in self._listeners:
             listener.close()
         for link in list(self.links.values()):
@@ -212,15 +215,12 @@ class WorldServer:
             self.want_trim()
 
     def summarize(self) -> None:
+        now = time.monotonic()
+        span = duration(now - self._summarized_at)
+        self._summarized_at = now
         for (world, side), tally in sorted(self.engine.tallies.items()):
             if tally:
-                logger.info(
-                    "world %d: %s in the last %s: %s",
-                    world,
-                    side,
-                    duration(self.limits.summary_every),
-                    tally.line(),
-                )
+                logger.info("world %d: %s in the last %s: %s", world, side, span, tally.line())
         self.engine.tallies.clear()
 
     def want_trim(self) -> None:
@@ -243,6 +243,8 @@ class WorldServer:
 
     def _service(self) -> None:
         self._service_queued = False
+        if self._loop is None:
+            return  # stopped: a pass queued before the stop finds the journal closed
         if self._timer:
             self._timer.cancel()
             self._timer = None
