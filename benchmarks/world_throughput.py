@@ -27,9 +27,7 @@ import contextlib
 import gc
 import platform
 import random
-import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +43,6 @@ from google.protobuf import __version__ as protobuf_version
 from google.protobuf.internal import api_implementation
 from google.protobuf.message import Message
 
-from amazon_ups.cli import parse_ready
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol import world_ups_pb2 as wu
 from amazon_ups.protocol.framing import FrameDecoder, encode_frame
@@ -60,6 +57,7 @@ if str(ROOT) not in sys.path:  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.common.report import cpus  # noqa: E402
+from benchmarks.common.world import WorldProcess  # noqa: E402
 
 MiB = 1024 * 1024
 FLAT_MIB_PER_10K = 0.1  # memory growth that still counts as flat
@@ -88,59 +86,6 @@ RESEND = ResendPolicy(first=2.0, factor=2.0, ceiling=5.0)
 
 
 # -- the world process ------------------------------------------------------------------
-
-
-class WorldProcess:
-    """``amazon-ups world`` on free ports, optionally under cProfile."""
-
-    def __init__(self, directory: Path, name: str, profile: Path | None = None) -> None:
-        self.log_path = directory / f"{name}.log"
-        profiler = ["-m", "cProfile", "-o", str(profile)] if profile else []
-        command = [
-            sys.executable,
-            *profiler,
-            "-m",
-            "amazon_ups.cli",
-            "--log-level",
-            "warning",
-            "world",
-            "--ups-port",
-            "0",
-            "--amazon-port",
-            "0",
-            "--state",
-            str(directory / f"{name}.sqlite3"),
-        ]
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self._log)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        ports = parse_ready(line)
-        if ports is None:
-            self.proc.kill()
-            raise RuntimeError(f"world did not start: {line!r}; {self.log_path.read_text()}")
-        self.ports = ports
-        self.ps = psutil.Process(self.proc.pid)
-
-    def rss(self) -> int:
-        return self.ps.memory_info().rss
-
-    def cpu(self) -> float:
-        times = self.ps.cpu_times()
-        return times.user + times.system
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(120)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
-        self._log.close()
-        warnings = self.log_path.read_text().strip()
-        if code != 0 or warnings:
-            print(f"  world exited with {code}; its log:\n{warnings[-3000:]}", file=sys.stderr)
 
 
 def own_cpu() -> float:
