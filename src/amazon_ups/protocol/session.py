@@ -133,11 +133,14 @@ class Outbox(Generic[T]):
         """Forget ``seqnum``; returns False if it was not waiting for an ack."""
         return self._pending.pop(seqnum, None) is not None
 
-    def due(self, now: float, limit: int | None = None) -> list[T]:
+    def due(self, now: float, limit: int | None = None, resend: bool = True) -> list[T]:
         """Items to send now, oldest first; each is scheduled for its next re-send.
-        At most ``limit`` of them: the others stay due for the next call."""
+        At most ``limit`` of them: the others stay due for the next call. Without
+        ``resend``, only items never sent (since the last ``rewind``)."""
         out: list[T] = []
-        while self._heap and self._heap[0][0] <= now and (limit is None or len(out) < limit):
+        # Items never sent are due from minus infinity: they come first.
+        until = now if resend else float("-inf")
+        while self._heap and self._heap[0][0] <= until and (limit is None or len(out) < limit):
             due, seqnum = heapq.heappop(self._heap)
             entry = self._pending.get(seqnum)
             if entry is None or entry.due != due:
@@ -221,12 +224,12 @@ class ReliableSession(Generic[T]):
         """The peer acked these; returns the ones we were waiting for."""
         return [s for s in seqnums if self.outbox.ack(s)]
 
-    def poll(self, now: float, limit: int | None = None) -> Batch[T]:
-        """Acks owed to the peer, plus our items that are due (new or re-sends), at
-        most ``limit`` items (the rest stay due)."""
+    def poll(self, now: float, limit: int | None = None, resend: bool = True) -> Batch[T]:
+        """Acks owed to the peer, plus our items that are due (new, and re-sends unless
+        ``resend`` is false), at most ``limit`` items (the rest stay due)."""
         acks = list(self._acks_to_send)
         self._acks_to_send.clear()
-        return Batch(acks, self.outbox.due(now, limit))
+        return Batch(acks, self.outbox.due(now, limit, resend))
 
     @property
     def owes_acks(self) -> bool:
