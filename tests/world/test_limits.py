@@ -26,6 +26,7 @@ from amazon_ups.world.limits import (
     Refusal,
     RetireReason,
     duration,
+    lazy_commands,
     retired_text,
     retirements,
 )
@@ -48,8 +49,20 @@ def amazon_frame(buys: int, packs: int, queries: int, acks: int = 0) -> wa.AComm
     )
 
 
+def lazy(frame, dialect=AMAZON):
+    """``frame`` as the server parses it: its sub-commands still bytes."""
+    return lazy_commands(dialect).FromString(frame.SerializePartialToString())
+
+
+def checked(dialect, frame, limits: Limits) -> FrameSlicer:
+    slicer = FrameSlicer(dialect, lazy(frame, dialect), limits)
+    while not slicer.checked:
+        assert slicer.check() is None
+    return slicer
+
+
 def slices(frame, limits: Limits, dialect=AMAZON) -> list:
-    slicer = FrameSlicer(dialect, frame, limits)
+    slicer = checked(dialect, frame, limits)
     out = []
     while (piece := slicer.next()) is not None:
         out.append(piece)
@@ -103,7 +116,7 @@ def test_an_empty_message_is_one_empty_slice():
 
 def test_commands_past_the_cap_are_never_sliced():
     frame = amazon_frame(buys=30, packs=30, queries=60)
-    slicer = FrameSlicer(AMAZON, frame, Limits(max_commands=50, max_unacked=50))
+    slicer = checked(AMAZON, frame, Limits(max_commands=50, max_unacked=50))
     assert (slicer.held, slicer.excess) == (120, 70)
     pieces = []
     while (piece := slicer.next()) is not None:
@@ -117,13 +130,27 @@ def test_commands_past_the_cap_are_never_sliced():
 
 def test_drop_commands_keeps_the_acks():
     frame = amazon_frame(buys=0, packs=0, queries=5000, acks=100)
-    slicer = FrameSlicer(AMAZON, frame, Limits(slice_commands=10))
+    slicer = checked(AMAZON, frame, Limits(slice_commands=10))
     first = slicer.next()
     assert first is not None and first.acks == 100
     assert slicer.drop_commands() == 5000 - first.commands
     last = slicer.next()
     assert last is not None and last.last and last.commands == 0
     assert slicer.next() is None
+
+
+def test_one_bad_sub_command_makes_the_whole_message_malformed_before_anything_runs():
+    frame = amazon_frame(buys=0, packs=0, queries=3000)
+    frame.queries.add(packageid=1)  # no seqnum: a required field
+    slicer = FrameSlicer(AMAZON, lazy(frame), Limits(slice_commands=16))
+    problems = []
+    steps = 0
+    while not slicer.checked and not problems:
+        steps += 1
+        if (problem := slicer.check()) is not None:
+            problems.append(problem)
+    assert steps > 1  # checked a step at a time, too
+    assert problems == ["queries #3001: AQuery lacks required fields: seqnum"]
 
 
 def test_a_command_bigger_than_a_slice_still_goes_alone():

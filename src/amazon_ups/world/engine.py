@@ -115,9 +115,14 @@ class WorldEngine:
         return found
 
     def size(self) -> int:
-        """How many things the worlds hold; what a snapshot's cost grows with."""
+        """How many things the worlds hold, results waiting for an ack included; what
+        a snapshot's cost grows with."""
         return sum(
-            len(w.packages) + len(w.trucks) + len(w.warehouses) for w in self.worlds.values()
+            len(w.packages)
+            + len(w.trucks)
+            + len(w.warehouses)
+            + sum(len(session.outbox) for session in w.sessions.values())
+            for w in self.worlds.values()
         )
 
     # -- connecting -----------------------------------------------------------
@@ -499,12 +504,17 @@ class WorldEngine:
     # -- output ---------------------------------------------------------------------------
 
     def responses(
-        self, world_id: int, side: Side, now: float, limit: int | None = None
+        self,
+        world_id: int,
+        side: Side,
+        now: float,
+        limit: int | None = None,
+        resend: bool = True,
     ) -> Message | None:
         """The next AResponses/UResponses for ``side``: acks owed plus results due
-        (at most ``limit``; the rest stay due)."""
+        (at most ``limit``, the rest stay due; only new ones unless ``resend``)."""
         session = self.worlds[world_id].sessions[side]
-        batch = session.poll(now, limit)
+        batch = session.poll(now, limit, resend)
         if not batch:
             return None
         dialect = DIALECTS[side]

@@ -15,6 +15,7 @@ limits on frames, buffers and connections, and the retirement of idle worlds are
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import socket
 import time
@@ -45,6 +46,7 @@ from amazon_ups.world.limits import (
     Overflow,
     Refusal,
     duration,
+    lazy_commands,
     over_limit_text,
     retirements,
 )
@@ -77,13 +79,24 @@ class ServerConfig:
     snapshot_every: int = 20_000
 
 
+# The cyclic garbage collector's thresholds (Python's are 700, 10, 10). The world holds
+# many long-lived objects (worlds, results waiting for an ack) and makes many short-lived
+# ones; with the defaults, a busy world ran a full collection every few seconds, each a
+# pause of 30-80 ms for every world. Rarer young collections promote less, so full ones
+# come seldom. The engine's objects form no cycles: reference counting frees them anyway.
+GC_THRESHOLDS = (10_000, 50, 100)
+
+
 class WorldServer:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.limits = config.limits
         memory.tune()
+        gc.set_threshold(*GC_THRESHOLDS)
         self.journal = Journal(config.state, snapshot_every=config.snapshot_every)
         self.engine: WorldEngine = self.journal.load()
+        # What was loaded lives as long as its worlds: no collection needs to look at it.
+        gc.freeze()
         self.links: dict[tuple[int, Side], Link] = {}
         self.ports: dict[Side, int] = {}
         self.admission = Admission(self.limits)
@@ -266,14 +279,17 @@ class WorldServer:
                 link.transport.abort()
                 continue
             if link.serving:
-                deadlines.append(self.engine.next_resend(link.world, link.side))
+                due = self.engine.next_resend(link.world, link.side)
+                if due is not None and due != float("-inf"):
+                    due = max(due, link.resend_from())  # inf: when its frames have run
+                deadlines.append(due)
         if self._trim_wanted and time.monotonic() - self._trimmed_at >= 1.0:
             self._trim_wanted = False
             self._trimmed_at = time.monotonic()
             memory.trim()
         elif self._trim_wanted:
             deadlines.append(time.time() + 1.0)
-        pending = [d for d in deadlines if d is not None]
+        pending = [d for d in deadlines if d is not None and d != float("inf")]
         if pending and self._loop is not None:
             self._timer = self._loop.call_later(max(0.0, min(pending) - time.time()), self.wake)
 
@@ -314,6 +330,8 @@ class Link(asyncio.Protocol):
         self.current_bytes = 0
         self.scheduled = False
         self.paused = False
+        self.paused_at = float("-inf")
+        self.heard_again_at = float("-inf")
         self.held_most = 0  # the most bytes this connection held at once
         self._deadline: asyncio.TimerHandle | None = None  # connect deadline, or linger
         self._idle_timer: asyncio.TimerHandle | None = None
@@ -370,6 +388,7 @@ class Link(asyncio.Protocol):
             # Read no more until these have run: the peer waits in its own buffers, not ours.
             if not self.paused:
                 self.paused = True
+                self.paused_at = time.time()
                 self.transport.pause_reading()
             self.server.schedule(self)
 
@@ -470,6 +489,15 @@ class Link(asyncio.Protocol):
                 return bool(self.queue)
         slicer = self.current
         assert slicer is not None
+        if not slicer.checked:
+            problem = slicer.check()
+            if problem is not None:
+                self._malformed(problem)
+                return bool(self.queue)
+            if not slicer.checked:
+                return True
+            # Checked in this step (a small frame, or the end of a big one): its first
+            # slice runs at once, so a small frame costs one turn, as before slicing.
         tally = engine.tally(self.world, self.side)
         if slicer.remaining and engine.unacked(self.world, self.side) >= self.limits.max_unacked:
             left_out = slicer.drop_commands()
@@ -509,14 +537,10 @@ class Link(asyncio.Protocol):
         """Parse the next frame; False if there is nothing to slice (it was malformed)."""
         assert self.world is not None
         server = self.server
-        commands = parse_message(self.dialect.commands, body)
+        commands = parse_message(lazy_commands(self.dialect), body)
         now = time.time()
         if isinstance(commands, MalformedMessage):
-            logger.warning(
-                "world %d: %s sent a malformed frame: %s", self.world, self.side, commands
-            )
-            reason = str(commands).encode()
-            server.submit(Entry(EntryKind.MALFORMED, self.side, self.world, now, reason))
+            self._malformed(str(commands))
             return False
         slicer = FrameSlicer(self.dialect, commands, self.limits)
         if slicer.excess:
@@ -528,11 +552,37 @@ class Link(asyncio.Protocol):
         self.current_bytes = len(body)
         return True
 
+    def _malformed(self, reason: str) -> None:
+        """The frame being started does not parse: the peer gets an error, nothing runs."""
+        assert self.world is not None
+        logger.warning("world %d: %s sent a malformed frame: %s", self.world, self.side, reason)
+        entry = Entry(EntryKind.MALFORMED, self.side, self.world, time.time(), reason.encode())
+        self.server.submit(entry)
+        self.current = None
+        self.current_bytes = 0
+
     def idle_again(self) -> None:
         """Its frames have all run: read from the peer again."""
         if self.paused and not self.closing and not self.transport.is_closing():
             self.paused = False
+            now = time.time()
+            if now - self.paused_at >= self.server.engine.resend_policy.first:
+                # Long enough for re-sends to have come due meanwhile (see resend_from);
+                # a small frame's pause is not, and changes nothing.
+                self.heard_again_at = now
             self.transport.resume_reading()
+
+    def resend_from(self) -> float:
+        """When our unacked results may be re-sent to this peer.
+
+        While its frames wait to be run, its acks for our earlier results are probably
+        among them, and for a moment after: re-sending before reading them would repeat
+        what it already has, at the cost of every other world (a peer sending big frames
+        back to back would get each result many times over). So not while it is busy,
+        and not before one first re-send interval after it is read again."""
+        if self.paused or self.current is not None or self.queue:
+            return float("inf")
+        return self.heard_again_at + self.server.engine.resend_policy.first
 
     def flush(self, now: float) -> None:
         """Send what the engine has for this link: acks, new results, re-sends."""
@@ -540,8 +590,14 @@ class Link(asyncio.Protocol):
             return
         if self.closing and (self.current is not None or self.queue):
             return  # the goodbye waits for the frame before it to have run
+        # New results go now (a result never sent is due from minus infinity); re-sends
+        # wait until the peer has been heard (see resend_from).
         responses = self.server.engine.responses(
-            self.world, self.side, now, self.limits.max_results_per_message
+            self.world,
+            self.side,
+            now,
+            self.limits.max_results_per_message,
+            resend=now >= self.resend_from(),
         )
         if self.closing:
             responses = responses or self.dialect.responses()
