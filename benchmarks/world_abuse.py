@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import shlex
 import signal
 import subprocess
 import sys
@@ -38,12 +39,13 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from amazon_ups.cli import build_parser, limits_from
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol import world_ups_pb2 as wu
 from amazon_ups.protocol.framing import FrameDecoder, encode_frame, encode_varint
 from amazon_ups.protocol.world_messages import CONNECTED, Side
 from amazon_ups.world.client import WorldClient
-from amazon_ups.world.limits import Limits, MiB
+from amazon_ups.world.limits import MiB
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make ``benchmarks`` importable
@@ -265,16 +267,18 @@ class Phase:
 
 
 async def run(options: argparse.Namespace) -> int:
-    limits = Limits()
+    world_args = shlex.split(options.world_args)
+    limits = limits_from(build_parser().parse_args(["world", *world_args]))
     directory = Path(tempfile.mkdtemp(prefix="world-abuse-", dir=options.state_dir))
-    world = WorldProcess(directory, "abuse")
+    world = WorldProcess(directory, "abuse", args=world_args)
     record = Record()
     phases = {name: Phase(name) for name in PHASES}
     abuser: subprocess.Popen | None = None
     print(f"machine: {machine()}")
     print(
-        f"world: default limits (max frame {limits.max_frame // 1024} KiB, "
-        f"{limits.max_commands} commands per frame, slices of {limits.slice_commands})"
+        f"world: {' '.join(world_args) or 'default limits'} (max frame "
+        f"{limits.max_frame // 1024} KiB, {limits.max_commands} commands per frame, "
+        f"slices of {limits.slice_commands})"
     )
     print(
         f"{options.worlds} well-behaved worlds, a step every {options.pace * 1000:.0f} ms each; "
@@ -406,6 +410,11 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="4 worlds, 8 s per phase")
     parser.add_argument(
         "--state-dir", help="where the world's state file goes (default: a temporary folder)"
+    )
+    parser.add_argument(
+        "--world-args",
+        default="",
+        help="more options of amazon-ups world, e.g. '--slice-commands 32' (default: none)",
     )
     # The abuser's own process: this script, started by itself.
     parser.add_argument("--abuse-port", type=int, help=argparse.SUPPRESS)

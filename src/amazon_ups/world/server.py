@@ -80,11 +80,12 @@ class ServerConfig:
 
 
 # The cyclic garbage collector's thresholds (Python's are 700, 10, 10). The world holds
-# many long-lived objects (worlds, results waiting for an ack) and makes many short-lived
-# ones; with the defaults, a busy world ran a full collection every few seconds, each a
-# pause of 30-80 ms for every world. Rarer young collections promote less, so full ones
-# come seldom. The engine's objects form no cycles: reference counting frees them anyway.
-GC_THRESHOLDS = (10_000, 50, 100)
+# many long-lived objects (worlds, results waiting for an ack); with the defaults, a
+# busy world ran a full collection every few seconds, a pause of 30-80 ms for every
+# world. Young collections stay as they are (a fraction of a millisecond); full ones
+# come a hundred times more seldom. The engine's objects form no cycles: reference
+# counting frees them anyway.
+GC_THRESHOLDS = (700, 10, 1000)
 
 
 class WorldServer:
