@@ -131,7 +131,14 @@ class Outbox(Generic[T]):
 
     def ack(self, seqnum: int) -> bool:
         """Forget ``seqnum``; returns False if it was not waiting for an ack."""
-        return self._pending.pop(seqnum, None) is not None
+        if self._pending.pop(seqnum, None) is None:
+            return False
+        if not self._pending:
+            # Every heap entry is stale now, and a dict keeps the size it grew to: after a
+            # burst, start small again rather than hold (and scatter) its memory.
+            self._pending = {}
+            self._heap = []
+        return True
 
     def due(self, now: float, limit: int | None = None, resend: bool = True) -> list[T]:
         """Items to send now, oldest first; each is scheduled for its next re-send.
