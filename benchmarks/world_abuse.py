@@ -270,7 +270,12 @@ async def run(options: argparse.Namespace) -> int:
     world_args = shlex.split(options.world_args)
     limits = limits_from(build_parser().parse_args(["world", *world_args]))
     directory = Path(tempfile.mkdtemp(prefix="world-abuse-", dir=options.state_dir))
-    world = WorldProcess(directory, "abuse", args=world_args)
+    env = None
+    if options.world_src:
+        # Another version of the world (e.g. before its limits), fed the same traffic.
+        env = {"PYTHONPATH": str(Path(options.world_src).resolve())}
+        print(f"world code from {options.world_src}")
+    world = WorldProcess(directory, "abuse", args=world_args, env=env)
     record = Record()
     phases = {name: Phase(name) for name in PHASES}
     abuser: subprocess.Popen | None = None
@@ -410,6 +415,10 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="4 worlds, 8 s per phase")
     parser.add_argument(
         "--state-dir", help="where the world's state file goes (default: a temporary folder)"
+    )
+    parser.add_argument(
+        "--world-src",
+        help="run the world from this source folder (e.g. ../main/src), for a comparison",
     )
     parser.add_argument(
         "--world-args",

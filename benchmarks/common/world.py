@@ -3,10 +3,11 @@ memory and CPU time at hand."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import psutil
@@ -16,7 +17,7 @@ from amazon_ups.cli import parse_ready
 
 class WorldProcess:
     """``amazon-ups world`` on free ports, optionally under cProfile; ``args`` are more
-    options of ``amazon-ups world``."""
+    options of ``amazon-ups world``, ``env`` more environment variables."""
 
     def __init__(
         self,
@@ -24,6 +25,7 @@ class WorldProcess:
         name: str,
         profile: Path | None = None,
         args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.log_path = directory / f"{name}.log"
         profiler = ["-m", "cProfile", "-o", str(profile)] if profile else []
@@ -44,7 +46,10 @@ class WorldProcess:
             *args,
         ]
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self._log)
+        environment = None if env is None else {**os.environ, **env}
+        self.proc = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=self._log, env=environment
+        )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         ports = parse_ready(line)
