@@ -401,7 +401,8 @@ async def run(options: argparse.Namespace) -> int:
     )
     if record.failures:
         print(f"well-behaved errors: {len(record.failures)}, e.g. {record.failures[0]}")
-    return 0 if p99_ok and rss_ok and not record.failures else 1
+    # A goal missed is a figure to read, not a failure: ``./dev bench`` goes on.
+    return 1 if record.failures else 0
 
 
 def main() -> int:
