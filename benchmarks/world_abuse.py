@@ -280,8 +280,11 @@ async def run(options: argparse.Namespace) -> int:
     phases = {name: Phase(name) for name in PHASES}
     abuser: subprocess.Popen | None = None
     print(f"machine: {machine()}")
+    if options.world_src:
+        print(f"world: {options.world_src}'s own; the abuser's frames as for this one's limits")
     print(
-        f"world: {' '.join(world_args) or 'default limits'} (max frame "
+        f"{'abuser' if options.world_src else 'world'}: "
+        f"{' '.join(world_args) or 'default limits'} (max frame "
         f"{limits.max_frame // 1024} KiB, {limits.max_commands} commands per frame, "
         f"slices of {limits.slice_commands})"
     )
