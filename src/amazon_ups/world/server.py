@@ -134,6 +134,7 @@ class WorldServer:
             self.ports[Side.AMAZON],
             self.config.state,
         )
+        _enough_descriptors(self.limits.max_connections)
         self.sweep()
         self._every(min(SWEEP_EVERY, self.limits.world_idle / 2), self.sweep)
         self._every(self.limits.summary_every, self.summarize)
@@ -293,6 +294,32 @@ class WorldServer:
         pending = [d for d in deadlines if d is not None and d != float("inf")]
         if pending and self._loop is not None:
             self._timer = self._loop.call_later(max(0.0, min(pending) - time.time()), self.wake)
+
+
+# File descriptors besides the connections: listeners, the state file, logs, Python's own.
+SPARE_DESCRIPTORS = 64
+
+
+def _enough_descriptors(connections: int) -> None:
+    """Raise this process's open-file limit so that --max-connections, not the system,
+    is what refuses connections (a refusal the peer can read, where running out of
+    descriptors makes accept() fail for everyone)."""
+    try:
+        import resource
+    except ImportError:  # not on Unix: the system's limit stands
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + SPARE_DESCRIPTORS
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+        if raised < wanted:
+            logger.warning(
+                "open files are limited to %d: fewer than --max-connections %d can be "
+                "served; lower --max-connections or raise the limit (ulimit -Hn)",
+                raised,
+                connections,
+            )
 
 
 def _keep_alive(sock: socket.socket | None) -> None:
