@@ -109,6 +109,23 @@ def test_a_small_message_is_one_slice():
     assert piece.message == frame
 
 
+def test_a_small_message_parsed_whole_goes_as_it_is():
+    frame = amazon_frame(buys=2, packs=1, queries=3, acks=4)
+    slicer = FrameSlicer(AMAZON, frame, Limits())
+    assert slicer.checked
+    piece = slicer.next()
+    assert piece is not None and piece.whole and piece.message is frame and piece.last
+    assert slicer.next() is None
+    # Parsed whole but too big for one slice: cut like any other.
+    frame = amazon_frame(buys=0, packs=0, queries=100, acks=10)
+    pieces = []
+    slicer = FrameSlicer(AMAZON, frame, Limits(slice_commands=16))
+    while (piece := slicer.next()) is not None:
+        pieces.append(piece)
+    assert len(pieces) > 1 and not any(p.whole for p in pieces)
+    assert [q for p in pieces for q in p.message.queries] == list(frame.queries)
+
+
 def test_an_empty_message_is_one_empty_slice():
     (piece,) = slices(wu.UCommands(), Limits(), UPS)
     assert piece.last and piece.commands == 0 and piece.message == wu.UCommands()

@@ -96,6 +96,12 @@ class Slice:
     commands: int
     acks: int
     last: bool
+    whole: bool = False  # the message itself, not a copy of part of it
+
+
+# A frame this small is parsed whole, at C speed (a fraction of a millisecond): most
+# frames are, and most of those run as one slice, as they did before slicing.
+SMALL_FRAME = 16 * KiB
 
 
 _LAZY: dict[str, type[Message]] = {}
@@ -128,12 +134,31 @@ def lazy_commands(dialect: Dialect) -> type[Message]:
     return found
 
 
-def _inner(command: Message) -> int:
-    """Products or stops a sub-command carries: what its run grows with."""
+_KINDS: dict[str, tuple[dict[str, type[Message]], dict[str, str | None]]] = {}
+
+
+def _command_kinds(
+    dialect: Dialect,
+) -> tuple[dict[str, type[Message]], dict[str, str | None]]:
+    """Per sub-command field of the dialect: its message class, and its field of
+    products or stops (if any). Looked up once: a frame is sliced often."""
+    found = _KINDS.get(dialect.side)
+    if found is None:
+        fields = dialect.commands.DESCRIPTOR.fields_by_name
+        types = {
+            name: message_factory.GetMessageClass(fields[name].message_type)
+            for name in dialect.command_fields
+        }
+        found = _KINDS[dialect.side] = (types, {n: _inner_field(t) for n, t in types.items()})
+    return found
+
+
+def _inner_field(kind: type[Message]) -> str | None:
+    """The field of products or stops a sub-command carries: what its run grows with."""
     for name in ("things", "packages"):
-        if name in command.DESCRIPTOR.fields_by_name:
-            return len(getattr(command, name))
-    return 0
+        if name in kind.DESCRIPTOR.fields_by_name:
+            return name
+    return None
 
 
 class FrameSlicer:
@@ -151,34 +176,51 @@ class FrameSlicer:
     """
 
     def __init__(self, dialect: Dialect, frame: Message, limits: Limits) -> None:
+        """``frame`` is parsed as ``lazy_commands`` (sub-commands as bytes, checked a
+        step at a time), or as the dialect's own commands message (already checked)."""
         self.dialect = dialect
         self.frame = frame
+        lazy = type(frame) is not dialect.commands
         self.budget = limits.slice_commands * COMMAND_UNITS
         self.check_budget = limits.slice_commands * CHECKS_PER_COMMAND
+        self._types, self._inner = _command_kinds(dialect)
         held = {name: len(getattr(frame, name)) for name in dialect.command_fields}
         self.held = sum(held.values())
         self.excess = max(0, self.held - limits.max_commands)
-        room = limits.max_commands
+        self._acks = len(frame.acks)
+        self._ack_index = 0
+        self._first = True
+        self.done = False
         # Parsed sub-commands, field by field, as far as checked.
         self.parsed: dict[str, list[Message]] = {}
         # (field, next index, end) in the engine's order, cut at the cap: to check, to run.
         self._unchecked: list[list] = []
         self._ranges: list[list] = []
-        fields = dialect.commands.DESCRIPTOR.fields_by_name
-        self._types = {
-            name: message_factory.GetMessageClass(fields[name].message_type) for name in held
-        }
+        # Small enough to go as it is (most frames): one slice, the message itself.
+        self._whole = not lazy and not self.excess and self._units(held) <= self.budget
+        if self._whole:
+            return
+        room = limits.max_commands
         for name in dialect.command_fields:
             take = min(held[name], room)
             room -= take
             if take:
-                self._unchecked.append([name, 0, take])
                 self._ranges.append([name, 0, take])
-                self.parsed[name] = []
-        self._acks = len(frame.acks)
-        self._ack_index = 0
-        self._first = True
-        self.done = False
+                if lazy:
+                    self._unchecked.append([name, 0, take])
+                    self.parsed[name] = []
+                else:
+                    self.parsed[name] = list(getattr(self.frame, name)[:take])
+
+    def _units(self, held: dict[str, int]) -> int:
+        """The work in a message parsed whole (as counted for slices)."""
+        units = self._acks
+        for name, count in held.items():
+            units += COMMAND_UNITS * count
+            inner = self._inner[name]
+            if inner and count and units <= self.budget:
+                units += sum(len(getattr(c, inner)) for c in getattr(self.frame, name))
+        return units
 
     @property
     def checked(self) -> bool:
@@ -221,6 +263,9 @@ class FrameSlicer:
         assert self.checked, "check() the message before slicing it"
         if self.done:
             return None
+        if self._whole:
+            self.done = True
+            return Slice(self.frame, self.held, self._acks, last=True, whole=True)
         out = self.dialect.commands()
         if self._first and self.frame.HasField("simspeed"):
             out.simspeed = self.frame.simspeed
@@ -241,7 +286,8 @@ class FrameSlicer:
                 command = source[index]
                 source[index] = None  # a run command's memory goes now, not with the frame
                 target.append(command)
-                budget -= COMMAND_UNITS + _inner(command)
+                inner = self._inner[name]
+                budget -= COMMAND_UNITS + (len(getattr(command, inner)) if inner else 0)
                 index += 1
                 commands += 1
             entry[1] = index

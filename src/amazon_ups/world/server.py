@@ -38,6 +38,8 @@ from amazon_ups.world.engine import ConnectResult, WorldEngine
 from amazon_ups.world.faults import FaultConfig, Faults
 from amazon_ups.world.journal import Entry, EntryKind, Journal, apply, retire_entry
 from amazon_ups.world.limits import (
+    COMMAND_UNITS,
+    SMALL_FRAME,
     Admission,
     BufferLedger,
     FrameSlicer,
@@ -193,7 +195,7 @@ class WorldServer:
         for _ in range(len(self._busy)):
             link = self._busy.popleft()
             try:
-                more = link.run_slice()
+                more = link.run_turn()
             except Exception:
                 logger.exception("world %s: %s link failed; closing it", link.world, link.side)
                 link.transport.abort()
@@ -356,7 +358,9 @@ class Link(asyncio.Protocol):
         self.queued_bytes = 0
         self.current: FrameSlicer | None = None
         self.current_bytes = 0
+        self.current_body = b""
         self.scheduled = False
+        self.spent = 0
         self.paused = False
         self.paused_at = float("-inf")
         self.heard_again_at = float("-inf")
@@ -412,7 +416,17 @@ class Link(asyncio.Protocol):
             return
         if self._account_input():
             return
-        if self.queue:
+        if self.queue and not self.scheduled:
+            # This read's turn: one slice at once, as a round would give it (most reads
+            # are one small frame, and cost no more than that).
+            try:
+                if not self.run_turn():
+                    return
+            except Exception:
+                logger.exception("world %s: %s link failed; closing it", self.world, self.side)
+                self.transport.abort()
+                return
+        if self.queue or self.current is not None:
             # Read no more until these have run: the peer waits in its own buffers, not ours.
             if not self.paused:
                 self.paused = True
@@ -502,8 +516,21 @@ class Link(asyncio.Protocol):
         self.server.links[(self.world, self.side)] = self
         logger.info("world %d: %s connected from %s", self.world, self.side, self.peer)
 
+    def run_turn(self) -> bool:
+        """This link's turn: slices of its frames, up to ``--slice-commands``
+        sub-commands in all (many small frames, or one slice of a big one); whether
+        more are waiting."""
+        spent = 0
+        while True:
+            more = self.run_slice()
+            spent += self.spent
+            if not more or spent >= self.limits.slice_commands:
+                return more
+
     def run_slice(self) -> bool:
-        """Run the next slice of this link's frames; whether more are waiting."""
+        """Run the next slice of this link's frames; whether more are waiting. What it
+        cost, in sub-commands, is left in ``spent``."""
+        self.spent = self.limits.slice_commands  # parsing, checking: a whole turn
         if self.closing or self.transport.is_closing():
             return False
         assert self.world is not None and self.faults is not None
@@ -541,18 +568,18 @@ class Link(asyncio.Protocol):
             )
         piece = slicer.next()
         assert piece is not None
-        tally.dropped += self.faults.filter_commands(piece.message)
-        entry = Entry(
-            EntryKind.COMMANDS,
-            self.side,
-            self.world,
-            time.time(),
-            piece.message.SerializeToString(),
-        )
+        dropped = self.faults.filter_commands(piece.message)
+        tally.dropped += dropped
+        # A whole frame, as it came, is journaled as it came: no need to serialize it again.
+        same = piece.whole and not dropped
+        body = self.current_body if same else piece.message.SerializeToString()
+        entry = Entry(EntryKind.COMMANDS, self.side, self.world, time.time(), body)
         server.submit(entry, piece.message)
+        self.spent = piece.commands + piece.acks // COMMAND_UNITS + 1
         if piece.last:
             self.current = None
             self.current_bytes = 0
+            self.current_body = b""
             if slicer.frame.disconnect:
                 self.closing = True
                 self.queue.clear()
@@ -565,7 +592,9 @@ class Link(asyncio.Protocol):
         """Parse the next frame; False if there is nothing to slice (it was malformed)."""
         assert self.world is not None
         server = self.server
-        commands = parse_message(lazy_commands(self.dialect), body)
+        small = len(body) <= SMALL_FRAME
+        kind = self.dialect.commands if small else lazy_commands(self.dialect)
+        commands = parse_message(kind, body)
         now = time.time()
         if isinstance(commands, MalformedMessage):
             self._malformed(str(commands))
@@ -578,6 +607,7 @@ class Link(asyncio.Protocol):
             server.trouble(server.overflows, "world %d: %s sent %s", self.world, self.side, text)
         self.current = slicer
         self.current_bytes = len(body)
+        self.current_body = body
         return True
 
     def _malformed(self, reason: str) -> None:
@@ -588,6 +618,7 @@ class Link(asyncio.Protocol):
         self.server.submit(entry)
         self.current = None
         self.current_bytes = 0
+        self.current_body = b""
 
     def idle_again(self) -> None:
         """Its frames have all run: read from the peer again."""
