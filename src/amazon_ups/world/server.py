@@ -417,8 +417,8 @@ class Link(asyncio.Protocol):
         if self._account_input():
             return
         if self.queue and not self.scheduled:
-            # This read's turn: one slice at once, as a round would give it (most reads
-            # are one small frame, and cost no more than that).
+            # This read's turn, at once, as a round would give it: most reads are one
+            # small frame, which then costs no scheduling and no pause in reading.
             try:
                 if not self.run_turn():
                     return
