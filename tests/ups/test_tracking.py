@@ -88,7 +88,7 @@ def test_a_typo_is_told_from_a_malformed_number():
 def test_input_is_normalised():
     number = tracking.new_number()
     grouped = tracking.grouped(number)
-    full_width = "".join(chr(ord(c) + 0xFEE0) for c in number)  # Ａ..Ｚ, ０..９
+    full_width = "".join(chr(ord(c) + 0xFEE0) for c in number)  # full-width forms
     for written in (
         grouped,
         grouped.lower(),
