@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core import mail
 
 from amazon_ups.ups.shipments.models import Account
-from tests.ups.helpers import PASSWORD, login, pickup
+from tests.ups.helpers import PASSWORD, login, page_of, pickup
 
 pytestmark = pytest.mark.django_db
 
@@ -132,4 +132,4 @@ def test_a_user_without_a_number_can_get_one(client, django_user_model):
 def test_a_package_ordered_with_the_number_is_the_users(client, fleet, alice):
     pickup(5, alice)
     login(client, alice)
-    assert 'href="/packages/5/"' in client.get("/packages/").content.decode()
+    assert f'href="{page_of(5)}"' in client.get("/packages/").content.decode()
