@@ -30,6 +30,7 @@ from tests.support import FAST
 FIELD_OF = {
     au.WorldCreated: "worlds",
     au.TruckArrived: "arrived",
+    au.PackageRegistered: "registered",
     au.OutForDelivery: "out_for_delivery",
     au.Delivered: "delivered",
     au.DestinationChanged: "redirected",
@@ -37,6 +38,11 @@ FIELD_OF = {
     au.Error: "errors",
 }
 AMAZON_FIELDS = ("pickups", "loaded", "account_checks", "worlds", "errors")
+
+
+def tracking_of(package_id: int) -> str:
+    """The tracking number the fake gives a package: any text will do for Amazon."""
+    return f"FAKE-{package_id}"
 
 
 class FakeUps:
@@ -183,6 +189,9 @@ class FakeUps:
             self._truck_of[package_id] = truck_id
             assert self.world is not None
             self.world.send(wu.UGoPickup(truckid=truck_id, whid=message.warehouse.id))
+            self._tell(
+                au.PackageRegistered(package_id=package_id, tracking_number=tracking_of(package_id))
+            )
         elif field == "loaded":
             request = self._packages[message.package_id]
             stop = wu.UDeliveryLocation(

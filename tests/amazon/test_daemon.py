@@ -18,7 +18,7 @@ from amazon_ups.amazon.orders.lifecycle import PIPELINE
 from amazon_ups.amazon.orders.models import Order
 from amazon_ups.common.messaging.models import OutgoingMessage
 from amazon_ups.protocol.world_messages import Side
-from tests.amazon.fake_ups import FakeUps
+from tests.amazon.fake_ups import FakeUps, tracking_of
 from tests.support import FAST
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -120,6 +120,7 @@ def test_an_order_goes_from_placed_to_delivered(configure, fake_ups, place):
     [loaded] = ups.of("loaded")
     assert (loaded.package_id, loaded.truck_id) == (order.id, order.truck_id)
     assert ups.deliveries_made == {order.id: 1}
+    assert order.tracking_number == tracking_of(order.id)
     assert not ups.malformed and not ups.world_errors
     # It bought at least what it needed, packed 3, and kept the rest.
     stock = Stock.objects.get(warehouse_id=2, product_id=1)

@@ -34,6 +34,7 @@ WORLD_HANDLERS = {
 
 UPS_HANDLERS = {
     "arrived": services.truck_arrived,
+    "registered": services.package_registered,
     "out_for_delivery": services.out_for_delivery,
     "delivered": services.delivered,
     "redirected": services.destination_changed,

@@ -34,6 +34,7 @@ from amazon_ups.protocol import world_amazon_pb2 as wa
 logger = logging.getLogger("amazon_ups.amazon.fulfilment")
 
 UPS = "ups"  # the messaging peer of the UPS link
+MAX_TRACKING_NUMBER = 64  # characters (protocol 5.12)
 Status = Order.Status
 
 
@@ -350,6 +351,40 @@ def truck_arrived(message: au.TruckArrived) -> None:
     orders_services.record_truck(order, truck_id=message.truck_id, seqnum=message.seqnum)
     if orders_services.can_load(order):
         load(order)
+
+
+def _tracking_number_problem(number: str) -> str | None:
+    if not 0 < len(number) <= MAX_TRACKING_NUMBER or not all(" " < c <= "~" for c in number):
+        return f"up to {MAX_TRACKING_NUMBER} printable ASCII characters"
+    return None
+
+
+def package_registered(message: au.PackageRegistered) -> None:
+    """UPS accepted the package and gave it this tracking number (protocol 5.12). A copy
+    changes nothing; a second, different number is refused and the first stays."""
+    order = _known_package(message)
+    if order is None:
+        return
+    number = message.tracking_number
+    if problem := _tracking_number_problem(number):
+        _refuse(message.seqnum, f"error: a tracking number is {problem}", order.id)
+        return
+    if order.tracking_number and order.tracking_number != number:
+        _refuse(
+            message.seqnum,
+            f"error: package {order.id} has tracking number {order.tracking_number} already",
+            order.id,
+        )
+        return
+    other = orders_selectors.order_by_tracking_number(number)
+    if other is not None and other.id != order.id:
+        _refuse(
+            message.seqnum,
+            f"error: tracking number {number} is package {other.id}'s, not {order.id}'s",
+            order.id,
+        )
+        return
+    orders_services.record_tracking_number(order, number)
 
 
 def out_for_delivery(message: au.OutForDelivery) -> None:

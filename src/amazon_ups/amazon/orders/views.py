@@ -66,6 +66,7 @@ def order_detail(request, order_id: int):
         "steps": selectors.order_steps(order, events),
         "account": _account_state(order),
         "final": order.status in selectors.FINAL,
+        "tracking_url": selectors.tracking_url(order),
     }
     return render(request, "orders/detail.html", context)
 
@@ -79,7 +80,8 @@ def order_status(request, order_id: int):
     account = _account_state(order)
     data = {
         "id": order.id,
-        "tracking_number": order.tracking_number,
+        "tracking_number": order.tracking_number or None,
+        "tracking_url": selectors.tracking_url(order),
         "status": order.status,
         "status_label": order.get_status_display(),
         "final": order.status in selectors.FINAL,
