@@ -164,6 +164,10 @@ def build_children(args: argparse.Namespace) -> list[Child]:
     if args.simspeed is not None:
         common["WORLD_SIMSPEED"] = str(args.simspeed)
     amazon_env = _with_database(common, args.amazon_db)
+    # The store links each order's tracking number to the carrier's page of it.
+    amazon_env.setdefault(
+        "UPS_TRACKING_URL", f"http://{args.host}:{args.ups_port}/track/{{number}}/"
+    )
     ups_env = _with_database(common, args.ups_db)
     children = []
     if not args.no_world:
