@@ -41,6 +41,7 @@ def test_numbered_fields_are_the_sub_message_lists():
         "redirected",
         "accounts",
         "errors",
+        "registered",
     )
     assert numbered_fields(wa.AResponses) == (
         "arrived",
