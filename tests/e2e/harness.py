@@ -285,7 +285,8 @@ TRACKING_NUMBER = re.compile(r'<span id="tracking-number">([^<]+)</span>')
 
 
 def tracking_number_of(shopper: Browser, order_path: str, timeout: float = 60) -> str:
-    """The UPS tracking number the order page shows, once UPS has told the store."""
+    """The UPS tracking number the order page shows, once UPS has told the store, as
+    UPS keeps it (the page shows it in groups of four)."""
     found: list[str] = []
 
     def shown() -> bool:
@@ -295,7 +296,7 @@ def tracking_number_of(shopper: Browser, order_path: str, timeout: float = 60) -
         return bool(match)
 
     wait_until(shown, timeout, "UPS's tracking number on the order page")
-    return found[-1]
+    return found[-1].replace(" ", "")
 
 
 def status_of(shopper: Browser, order_path: str) -> str | None:

@@ -39,11 +39,15 @@ def test_an_order_goes_from_the_buy_button_to_delivered(start_system, flakiness)
         print(system.log())
         raise
     assert re.fullmatch(r"MU[0-9A-Z]{14}", tracking), tracking
+    grouped = " ".join(tracking[i : i + 4] for i in range(0, 16, 4))
     # The order page links the number to the carrier's page of the package.
-    assert f'href="{system.url("ups", f"/track/{tracking}/")}"' in shopper.get(order)
+    link = system.url("ups", f"/track/{urllib.parse.quote(grouped)}/")
+    assert f'href="{link}"' in shopper.get(order)
     carrier = Browser(system.url("ups", ""), "ups_csrftoken")
+    status, url, _ = carrier.request(urllib.parse.urlsplit(link).path)
+    assert (status, url) == (200, system.url("ups", f"/track/{tracking}/"))
     # As a recipient types it: lower case, in groups.
-    written = " ".join(tracking[i : i + 4] for i in range(0, 16, 4)).lower()
+    written = grouped.lower()
     shipments = carrier.get(f"/track/?{urllib.parse.urlencode({'number': written})}")
     assert re.search(rf'data-package="{tracking}"[^>]*data-status="delivered"', shipments), (
         shipments[:3000]

@@ -354,8 +354,13 @@ def truck_arrived(message: au.TruckArrived) -> None:
 
 
 def _tracking_number_problem(number: str) -> str | None:
-    if not 0 < len(number) <= MAX_TRACKING_NUMBER or not all(" " < c <= "~" for c in number):
+    printable = all(" " <= c <= "~" for c in number)
+    # Spaces group it for reading; at its ends or doubled they would make two texts
+    # of one number.
+    if not 0 < len(number) <= MAX_TRACKING_NUMBER or not printable:
         return f"up to {MAX_TRACKING_NUMBER} printable ASCII characters"
+    if number != number.strip() or "  " in number:
+        return "spaced by single spaces between other characters only"
     return None
 
 

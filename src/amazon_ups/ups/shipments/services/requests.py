@@ -95,13 +95,12 @@ def pickup_request(
     )
     package_created(package, warehouse.x, warehouse.y)
     # Before the truck is sought: a truck already there would send TruckArrived, and
-    # the shopper should learn the number no later than anything else.
-    messaging.send(
-        AMAZON,
-        "registered",
-        au_pb2.PackageRegistered(package_id=package.id, tracking_number=package.tracking_number),
-        ref=f"package:{package.id}",
+    # the shopper should learn the number no later than anything else. In groups, as
+    # people read it: the store shows it as it comes, and our site reads it either way.
+    registered = au_pb2.PackageRegistered(
+        package_id=package.id, tracking_number=package.tracking_number_grouped
     )
+    messaging.send(AMAZON, "registered", registered, ref=f"package:{package.id}")
     dispatching.serve_warehouse(warehouse)
     package.refresh_from_db()
     return package
