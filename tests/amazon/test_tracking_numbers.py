@@ -191,3 +191,11 @@ def test_a_delivery_before_any_number_says_none(handed_to_ups):
     orders_services.mark_delivered(handed_to_ups, x=1, y=2)
     send_pending()
     assert "tracking number:" not in mail.outbox[-1].body
+
+
+def test_operators_find_an_order_by_its_tracking_number(client, handed_to_ups, django_user_model):
+    run(services.package_registered, registered(handed_to_ups.id))
+    staff = django_user_model.objects.create_superuser("op", "op@example.com", "a-long-password-3")
+    client.force_login(staff)
+    listing = client.get("/admin/orders/order/", {"q": NUMBER}).content.decode()
+    assert f"/admin/orders/order/{handed_to_ups.id}/change/" in listing

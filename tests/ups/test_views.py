@@ -8,6 +8,9 @@ from urllib.parse import quote
 
 import pytest
 from django.db import IntegrityError, transaction
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from amazon_ups.ups.shipments import services, tracking
 from amazon_ups.ups.shipments.models import Package
@@ -195,6 +198,16 @@ def test_what_is_no_tracking_number_is_said_to_be_none(client, shipments, number
     assert 'role="alert"' in page
     assert statuses(page) == {}
     assert len(page) < 20_000  # a huge input is not echoed whole
+
+
+@hypothesis_settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(text=st.text(max_size=120))
+def test_no_text_typed_into_the_form_or_the_address_is_a_server_error(client, fleet, text):
+    assert client.get("/track/", {"number": text}).status_code in (200, 302, 400, 404)
+    path = quote(text, safe="")
+    assert client.get(f"/track/{path}/").status_code in (302, 404)
 
 
 def test_a_typo_is_caught_by_the_check_character_before_any_lookup(client, shipments):
