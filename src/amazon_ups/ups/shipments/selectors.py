@@ -44,18 +44,17 @@ def package_by_tracking_number(number: str) -> Package | None:
     )
 
 
-def sees_everything(package: Package, user) -> bool:
-    """Its owner (the UPS account holder it was sent to) and staff see the contents and
-    exact places; anyone else with the number sees the status and areas only."""
-    if not user.is_authenticated:
-        return False
-    return user.is_staff or (package.account is not None and package.account.user_id == user.pk)
-
-
 def is_owner(package: Package, user) -> bool:
+    """Whether ``user`` holds the UPS account the package was sent to."""
     return (
         user.is_authenticated and package.account is not None and package.account.user_id == user.pk
     )
+
+
+def sees_everything(package: Package, user) -> bool:
+    """Its owner and staff see the contents and exact places; anyone else with the
+    number sees the status and areas only."""
+    return is_owner(package, user) or (user.is_authenticated and user.is_staff)
 
 
 def packages_of_user(
