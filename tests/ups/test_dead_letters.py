@@ -29,7 +29,7 @@ from amazon_ups.protocol.world_messages import Side
 from amazon_ups.ups.shipments import services as shipments
 from amazon_ups.ups.shipments.models import Package
 from tests import poison
-from tests.support import FAST
+from tests.support import FAST, TEST_LINK_SECRET
 from tests.ups.raw_amazon import RawAmazon, join_world
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -250,7 +250,12 @@ def test_a_tick_that_keeps_failing_is_logged_once_and_messages_still_flow(caplog
         raise ZeroDivisionError("a bug in the tick")
 
     link = ListenLink(
-        "amazon", Channel(au_pb2.AmazonToUps, au_pb2.UpsToAmazon), "127.0.0.1", 0, "amazon"
+        "amazon",
+        Channel(au_pb2.AmazonToUps, au_pb2.UpsToAmazon),
+        "127.0.0.1",
+        0,
+        "amazon",
+        secret=TEST_LINK_SECRET.encode(),
     )
 
     def handle(link: ListenLink, field: str, check: au_pb2.AccountCheck) -> None:

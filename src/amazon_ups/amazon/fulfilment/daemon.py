@@ -15,8 +15,9 @@ from django.db import transaction
 from google.protobuf.message import Message
 
 from amazon_ups.amazon.fulfilment import services, upkeep
-from amazon_ups.common.daemon.channel import Channel
-from amazon_ups.common.daemon.links import DialLink, Link, WorldLink
+from amazon_ups.common.daemon import link_security
+from amazon_ups.common.daemon.channel import AU_LIMITS, Channel
+from amazon_ups.common.daemon.links import Link, UpsLink, WorldLink
 from amazon_ups.common.daemon.runner import Daemon
 from amazon_ups.protocol import au_pb2 as au
 from amazon_ups.protocol import world_amazon_pb2 as wa
@@ -54,12 +55,16 @@ class Fulfilment:
             hello=services.hello_request,
             joined=services.world_joined,
         )
-        self.ups = DialLink(
+        self.ups = UpsLink(
             "ups",
-            Channel(incoming=au.UpsToAmazon, outgoing=au.AmazonToUps),
+            Channel(incoming=au.UpsToAmazon, outgoing=au.AmazonToUps, limits=AU_LIMITS),
             settings.UPS_HOST,
             settings.UPS_PORT,
             peer=services.UPS,
+            secret=link_security.link_secret(settings.UPS_HOST, "amazon"),
+            tls=link_security.client_tls(),
+            server_name=settings.AU_LINK_TLS_SERVER_NAME or None,
+            handshake_timeout=settings.AU_LINK_HANDSHAKE_TIMEOUT,
         )
         self.daemon = Daemon(
             name="amazon",
