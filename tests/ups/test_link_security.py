@@ -19,9 +19,8 @@ from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol.framing import FrameDecoder, encode_frame
 from amazon_ups.protocol.limits import AU_MAX_SUB_MESSAGES
 from amazon_ups.protocol.link_auth import HandshakeFailed, LinkHandshake, Role
-from amazon_ups.protocol.world_messages import Side
 from amazon_ups.ups.shipments.models import Account, Package
-from tests.support import FAST, link_handshake
+from tests.support import link_handshake
 from tests.ups.amazon_peer import AmazonPeer
 from tests.ups.helpers import make_user
 
@@ -34,15 +33,6 @@ STRANGER_PACKAGE = 666
 async def close_connections_of_sync_to_async():
     yield
     await sync_to_async(connections.close_all)()
-
-
-@pytest.fixture
-def world(world_process, world_settings):
-    process = world_process()
-    world_settings.WORLD_HOST = "127.0.0.1"
-    world_settings.WORLD_UPS_PORT = process.ports[Side.UPS]
-    world_settings.WORLD_SIMSPEED = FAST
-    return process
 
 
 @pytest.fixture

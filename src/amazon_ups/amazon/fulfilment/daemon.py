@@ -61,10 +61,7 @@ class Fulfilment:
             settings.UPS_HOST,
             settings.UPS_PORT,
             peer=services.UPS,
-            secret=link_security.link_secret(settings.UPS_HOST, "amazon"),
-            tls=link_security.client_tls(),
-            server_name=settings.AU_LINK_TLS_SERVER_NAME or None,
-            handshake_timeout=settings.AU_LINK_HANDSHAKE_TIMEOUT,
+            auth=link_security.amazon_auth(settings.UPS_HOST),
         )
         self.daemon = Daemon(
             name="amazon",

@@ -1,6 +1,7 @@
 """The Amazon-UPS link's secret and TLS, from settings (docs/amazon-ups-protocol.md, 2.2).
 
-Both daemons call ``link_secret(host)`` once at start. A link that crosses a network
+Each daemon takes its ``LinkAuth`` from here once, at start (``ups_auth``,
+``amazon_auth``). A link that crosses a network
 must be authenticated: without a secret, only a loopback address is allowed, and the
 daemon refuses to start otherwise, saying what to set.
 """
@@ -16,9 +17,26 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from amazon_ups.common.daemon.links import LinkAuth
+
 logger = logging.getLogger("amazon_ups.daemon")
 
 MIN_SECRET_CHARS = 16
+
+
+def ups_auth(host: str) -> LinkAuth:
+    """UPS, listening on ``host``: the secret, and TLS when a certificate is set."""
+    return LinkAuth(link_secret(host, "ups"), server_tls(), settings.AU_LINK_HANDSHAKE_TIMEOUT)
+
+
+def amazon_auth(host: str) -> LinkAuth:
+    """Amazon, connecting to UPS at ``host``: the secret, and TLS when asked for."""
+    return LinkAuth(
+        link_secret(host, "amazon"),
+        client_tls(),
+        settings.AU_LINK_HANDSHAKE_TIMEOUT,
+        settings.AU_LINK_TLS_SERVER_NAME or None,
+    )
 
 
 def is_loopback(host: str) -> bool:

@@ -200,34 +200,33 @@ class WorldLink(DialLink):
                 return parse_message(self.connected_type, bodies[0])
 
 
+@dataclass(frozen=True)
+class LinkAuth:
+    """How a connection of the Amazon-UPS link proves itself (``link_security``)."""
+
+    secret: bytes
+    tls: ssl.SSLContext | None = None
+    timeout: float = 5.0  # seconds the handshake may take, TLS included
+    server_name: str | None = None  # Amazon: the name UPS's certificate must carry
+
+
 class UpsLink(DialLink):
     """Amazon's link to UPS: TLS if configured, then the link's handshake."""
 
     def __init__(
-        self,
-        name: str,
-        channel: Channel,
-        host: str,
-        port: int,
-        peer: str,
-        secret: bytes,
-        tls: ssl.SSLContext | None = None,
-        server_name: str | None = None,
-        handshake_timeout: float = 5.0,
+        self, name: str, channel: Channel, host: str, port: int, peer: str, auth: LinkAuth
     ) -> None:
         super().__init__(name, channel, host, port, peer)
-        self.secret = secret
-        self.tls = tls
-        self.server_name = server_name or host
-        self.handshake_timeout = handshake_timeout
+        self.auth = auth
 
     def handshake(self, sock: socket.socket, now: float) -> socket.socket | None:
+        auth = self.auth
         try:
-            sock.settimeout(self.handshake_timeout)
-            if self.tls is not None:
-                sock = self.tls.wrap_socket(sock, server_hostname=self.server_name)
-            handshake = LinkHandshake(Role.AMAZON, self.secret)
-            self.pending_input = handshake_blocking(sock, handshake, self.handshake_timeout)
+            sock.settimeout(auth.timeout)
+            if auth.tls is not None:
+                sock = auth.tls.wrap_socket(sock, server_hostname=auth.server_name or self.host)
+            handshake = LinkHandshake(Role.AMAZON, auth.secret)
+            self.pending_input = handshake_blocking(sock, handshake, auth.timeout)
         except HandshakeFailed as failed:
             self.refused(f"handshake with {self.host}:{self.port} failed: {failed}")
             self._failed(now, f"the link's handshake failed: {failed}")
@@ -304,23 +303,20 @@ class ListenLink(Link):
         host: str,
         port: int,
         peer: str,
-        secret: bytes,
-        tls: ssl.SSLContext | None = None,
-        handshake_timeout: float = 5.0,
+        auth: LinkAuth,
         max_candidates: int = 16,
         max_per_address: int = 4,
     ) -> None:
         super().__init__(name, channel, peer)
-        self.secret = secret
-        self.tls = tls
-        self.handshake_timeout = handshake_timeout
+        self.auth = auth
         self.max_candidates = max_candidates
         self.max_per_address = max_per_address
         self.candidates: list[Candidate] = []
         self.listener = socket.create_server((host, port), reuse_port=False)
         self.listener.setblocking(False)
         self.port = self.listener.getsockname()[1]
-        logger.info("%s: listening on %s:%d%s", name, host, self.port, " with TLS" if tls else "")
+        tls = " with TLS" if auth.tls else ""
+        logger.info("%s: listening on %s:%d%s", name, host, self.port, tls)
 
     def accept(self, now: float) -> None:
         """Takes a new connection as a candidate; it speaks only the handshake."""
@@ -341,8 +337,10 @@ class ListenLink(Link):
             self._refuse(self.candidates[0], "gave way to a newer connection")
         sock.setblocking(False)
         try:
-            if self.tls is not None:
-                sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+            if self.auth.tls is not None:
+                sock = self.auth.tls.wrap_socket(
+                    sock, server_side=True, do_handshake_on_connect=False
+                )
         except (OSError, ssl.SSLError) as error:
             sock.close()
             self.refused(f"{host}: {error}")
@@ -351,9 +349,9 @@ class ListenLink(Link):
             Candidate(
                 sock,
                 host,
-                LinkHandshake(Role.UPS, self.secret),
-                deadline=now + self.handshake_timeout,
-                tls_done=self.tls is None,
+                LinkHandshake(Role.UPS, self.auth.secret),
+                deadline=now + self.auth.timeout,
+                tls_done=self.auth.tls is None,
             )
         )
 
@@ -402,7 +400,7 @@ class ListenLink(Link):
 
     def expire(self, now: float) -> None:
         for candidate in [c for c in self.candidates if c.deadline <= now]:
-            self._refuse(candidate, f"did not prove itself within {self.handshake_timeout:g} s")
+            self._refuse(candidate, f"did not prove itself within {self.auth.timeout:g} s")
 
     def next_deadline(self) -> float | None:
         return min((c.deadline for c in self.candidates), default=None)

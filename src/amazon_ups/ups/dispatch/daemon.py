@@ -225,9 +225,7 @@ def build_daemon(listen_host: str | None = None, listen_port: int | None = None)
         host,
         settings.UPS_PORT if listen_port is None else listen_port,
         peer=shipments.AMAZON,
-        secret=link_security.link_secret(host, "ups"),
-        tls=link_security.server_tls(),
-        handshake_timeout=settings.AU_LINK_HANDSHAKE_TIMEOUT,
+        auth=link_security.ups_auth(host),
     )
     dispatcher = Dispatcher(world)
     return Daemon(
