@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -152,6 +153,7 @@ def build_children(args: argparse.Namespace) -> list[Child]:
     me = [sys.executable, "-m", "amazon_ups.cli"]
     common = {
         **os.environ,
+        "AU_LINK_SECRET_FILE": str(link_secret_file(var)),
         "AMAZON_UPS_VAR": str(var),
         "PYTHONUNBUFFERED": "1",
         "WORLD_HOST": os.environ.get("WORLD_HOST", args.host),
@@ -237,6 +239,17 @@ def world_fault_options(args: argparse.Namespace) -> list[str]:
     for name in WORLD_FAULTS:
         options += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     return options
+
+
+def link_secret_file(var: Path) -> Path:
+    """The Amazon-UPS link's secret for both daemons: random, made once, owner-only."""
+    path = var / "au-link-secret"
+    if not path.exists():
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(32) + "\n")
+    path.chmod(0o600)
+    return path
 
 
 def _with_database(env: dict[str, str], url: str | None) -> dict[str, str]:

@@ -175,3 +175,19 @@ WORLD_SIMSPEED = int(os.environ["WORLD_SIMSPEED"]) if os.environ.get("WORLD_SIMS
 # Seconds an order, package or truck may stay in one waiting state before its daemon
 # calls it stuck: logs it once, shows it to operators, and asks the world about it.
 STUCK_AFTER = float(os.environ.get("STUCK_AFTER", "300"))
+# The Amazon-UPS link's shared secret (docs/amazon-ups-protocol.md, 2.2): the text of
+# AU_LINK_SECRET, or of the file AU_LINK_SECRET_FILE; the same on both sides. Without
+# one the daemons speak only over loopback. `amazon-ups up` makes one in var/.
+AU_LINK_SECRET = os.environ.get("AU_LINK_SECRET", "")
+AU_LINK_SECRET_FILE = os.environ.get("AU_LINK_SECRET_FILE", "")
+# Seconds a new connection has to prove itself before it is closed.
+AU_LINK_HANDSHAKE_TIMEOUT = float(os.environ.get("AU_LINK_HANDSHAKE_TIMEOUT", "5"))
+# Optional TLS under the handshake: UPS serves with this certificate (PEM) and key;
+# Amazon turns it on with AU_LINK_TLS=1 and checks UPS's certificate against
+# AU_LINK_TLS_CA (default: the system's authorities) for AU_LINK_TLS_SERVER_NAME
+# (default UPS_HOST).
+AU_LINK_TLS_CERT = os.environ.get("AU_LINK_TLS_CERT", "")
+AU_LINK_TLS_KEY = os.environ.get("AU_LINK_TLS_KEY", "")
+AU_LINK_TLS = env_bool("AU_LINK_TLS")
+AU_LINK_TLS_CA = os.environ.get("AU_LINK_TLS_CA", "")
+AU_LINK_TLS_SERVER_NAME = os.environ.get("AU_LINK_TLS_SERVER_NAME", "")
