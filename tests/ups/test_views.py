@@ -399,6 +399,7 @@ def test_the_admin_lists_the_carriers_records(admin_client, shipments, model):
 def test_the_admin_shows_a_package_read_only_with_items_and_events(admin_client, shipments):
     page = admin_client.get("/admin/shipments/package/5/change/").content.decode()
     assert "Kettle &lt;b&gt;" in page
+    assert number_of(5) in page
     assert "out for delivery" in page
     assert 'name="status"' not in page
 

@@ -43,6 +43,7 @@ class PackageAdmin(ReadOnly):
     list_filter = ["status", "warehouse"]
     list_select_related = ["warehouse", "truck", "account"]
     search_fields = ["id", "tracking_number", "account__number", "account__user__username"]
+    readonly_fields = ["tracking_number"]  # not editable, so not shown unless named
     date_hierarchy = "created_at"
     inlines = [ItemInline, EventInline]
 
