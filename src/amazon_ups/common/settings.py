@@ -22,12 +22,17 @@ from pathlib import Path
 
 import dj_database_url
 
+from amazon_ups.common.private_files import private_dir, restrict_umask
+
 
 def env_bool(name: str, default: bool = False) -> bool:
     return os.environ.get(name, "1" if default else "0").lower() in {"1", "true", "yes", "on"}
 
 
 VAR_DIR = Path(os.environ.get("AMAZON_UPS_VAR", "var")).resolve()
+# The SQLite files (and their -wal, -shm), the secret keys and the emails the sites
+# write are their user's alone, however a site was started (the CLI sets it too).
+restrict_umask()
 PRODUCTION = env_bool("DJANGO_PRODUCTION")
 DEBUG = env_bool("DJANGO_DEBUG") and not PRODUCTION
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
@@ -40,7 +45,7 @@ def secret_key(project: str) -> str:
         raise RuntimeError("DJANGO_PRODUCTION is set: DJANGO_SECRET_KEY must be set too")
     path = VAR_DIR / f"secret-{project}"
     if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        private_dir(VAR_DIR)
         path.write_text(secrets.token_urlsafe(50))
         path.chmod(0o600)
     return path.read_text().strip()
@@ -51,7 +56,7 @@ def databases(project: str) -> dict:
     if url:
         default = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
     else:
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        private_dir(VAR_DIR)
         default = {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / f"{project}.sqlite3"}
     if default["ENGINE"].endswith("sqlite3"):
         default.setdefault("OPTIONS", {}).update(
@@ -68,6 +73,10 @@ def databases(project: str) -> dict:
 
 def email(project: str) -> dict:
     backend = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
+    if backend.endswith("filebased.EmailBackend"):
+        # Made here, private, rather than by the backend with the process's umask:
+        # these emails carry live password-reset links.
+        private_dir(VAR_DIR / f"mail-{project}")
     return {
         "EMAIL_BACKEND": backend,
         "EMAIL_FILE_PATH": VAR_DIR / f"mail-{project}",
