@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -98,6 +99,7 @@ COMMON_APPS = [
     "django.contrib.staticfiles",
     "amazon_ups.common.messaging",
     "amazon_ups.common.mail",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -109,7 +111,31 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout found during the login into its page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Login throttling (django-axes), on each site's login and its admin's: after
+# LOGIN_FAILURE_LIMIT failed logins for one username from one address, each no more
+# than LOGIN_COOLOFF_MINUTES after the one before, that pair waits LOGIN_COOLOFF_MINUTES
+# (counted again from each attempt made while waiting) and gets a 429 page saying
+# until when. Username and address together: an attacker elsewhere cannot lock a real
+# user out by failing with their name, nor lock out everyone behind one address. The
+# price: guesses at one account spread over many addresses are not stopped by this.
+# A successful login clears the count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out pair
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
+AXES_HTTP_RESPONSE_CODE = 429
+# Each site's own page, in its look (templates/locked_out.html of each project).
+AXES_LOCKOUT_CALLABLE = "amazon_ups.common.throttling.lockout_response"
+AXES_LOCKOUT_TEMPLATE = "locked_out.html"
 
 TEMPLATES = [
     {
