@@ -21,8 +21,8 @@ class WholeNumberField(forms.IntegerField):
             return value
         # A well-formed number somewhat out of range is left to the min/max validators,
         # whose message says what is allowed; without bounds, a database's int64 is.
-        low = -(10**30) if self.min_value is not None else -INT64_MAX - 1
-        high = 10**30 if self.max_value is not None else INT64_MAX
+        low = -(10**100) if self.min_value is not None else -INT64_MAX - 1
+        high = 10**100 if self.max_value is not None else INT64_MAX
         number = parse_int(str(value).strip(), low, high)
         if number is None:
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
