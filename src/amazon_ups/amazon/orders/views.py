@@ -51,7 +51,7 @@ def order_place(request):
 @require_GET
 def order_list(request):
     page = Paginator(selectors.order_list_for(request.user), ORDERS_PER_PAGE).get_page(
-        request.GET.get("page")
+        parse_int(request.GET.get("page"), 1, INT64_MAX)
     )
     return render(request, "orders/list.html", {"page": page, "orders": page.object_list})
 
