@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from axes.models import AccessAttempt
 from django.conf import settings
+from django.core import mail
 from django.db.models import F
 
 LOGIN = "/accounts/login/"
@@ -98,3 +99,23 @@ def test_the_admin_login_is_throttled_too(client, django_user_model):
 def test_the_page_shows_any_username_safely(client, db, username):
     page = lock_out(client, username=username).content.decode()
     assert "<b>x</b>" not in page
+
+
+def test_a_password_reset_and_a_sign_up_still_work_from_a_locked_address(client, shopper):
+    shopper.email = "shopper@example.com"
+    shopper.save()
+    lock_out(client)
+    sent = client.post("/accounts/password/reset/", {"email": "shopper@example.com"})
+    assert sent["Location"] == "/accounts/password/reset/sent/"
+    assert len(mail.outbox) == 1
+    signed_up = client.post(
+        "/accounts/signup/",
+        {
+            "username": "newcomer",
+            "email": "newcomer@example.com",
+            "password1": PASSWORD,
+            "password2": PASSWORD,
+        },
+    )
+    assert signed_up.status_code == 302
+    assert client.session["_auth_user_id"]
