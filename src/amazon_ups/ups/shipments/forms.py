@@ -1,10 +1,12 @@
 from django import forms
 
+from amazon_ups.common.forms import WholeNumberField
+from amazon_ups.common.parsing import parse_int
 from amazon_ups.protocol.limits import INT32_MAX, INT32_MIN
 from amazon_ups.ups.shipments.models import PackageStatus
 
 
-class GridCoordinate(forms.IntegerField):
+class GridCoordinate(WholeNumberField):
     def __init__(self, **kwargs) -> None:
         super().__init__(
             min_value=INT32_MIN,
@@ -40,6 +42,7 @@ class PackageFilterForm(forms.Form):
         text = self.cleaned_data["q"].strip()
         if not text:
             return None
-        if not text.isdigit() or int(text) > 2**63 - 1:
+        number = parse_int(text, 1, 2**63 - 1)
+        if number is None:
             raise forms.ValidationError("A tracking number is made of digits only.")
-        return int(text)
+        return number

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from amazon_ups.common.parsing import parse_int
 from amazon_ups.ups.shipments.models import (
     Account,
     Package,
@@ -31,10 +32,7 @@ MAP_STAFF_PACKAGES = 500
 
 def tracking_number(text: str) -> int | None:
     """The package id written in ``text``, or None if it cannot be one."""
-    text = text.strip()
-    if not text.isdigit() or len(text) > 19 or int(text) > MAX_PACKAGE_ID:
-        return None
-    return int(text)
+    return parse_int(text.strip(), 1, MAX_PACKAGE_ID)
 
 
 def package_list() -> QuerySet[Package]:
