@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from amazon_ups.common import private_files
 from amazon_ups.protocol.session import ResendPolicy
 
 RESTART = ResendPolicy(first=0.5, factor=2.0, ceiling=10.0)
@@ -149,7 +150,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_children(args: argparse.Namespace) -> list[Child]:
     var = Path(args.var).resolve()
-    (var / "run").mkdir(parents=True, exist_ok=True)
+    # var/ is the system's user's alone: databases, secrets, mail (private_files).
+    private_files.tighten_tree(private_files.private_dir(var))
+    (var / "run").mkdir(mode=0o700, exist_ok=True)
     me = [sys.executable, "-m", "amazon_ups.cli"]
     common = {
         **os.environ,

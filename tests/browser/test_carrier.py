@@ -171,3 +171,20 @@ def test_the_map_shows_the_trucks_moving(system, page, screenshot):
     wait_until(lambda: positions() != before, 120, "a truck to move on the map", every=0.3)
     expect(page.locator("#map g.warehouse").first).to_be_attached()
     screenshot(page, "ups-map")
+
+
+def test_too_many_failed_logins_say_when_to_try_again(system, page, screenshot):
+    sign_up(page, system, "lou")
+    page.get_by_role("button", name="Log out").click()
+    page.goto(system.url("ups", "/accounts/login/"))
+    for attempt in range(5):  # LOGIN_FAILURE_LIMIT's default
+        page.get_by_label("Username").fill("lou")
+        page.get_by_label("Password").fill(f"not-the-password-{attempt}")
+        with page.expect_navigation():  # each attempt is a page of its own
+            page.get_by_role("button", name="Log in").click()
+        if attempt < 4:
+            expect(page.get_by_text("Please enter a correct username")).to_be_visible()
+    expect(page.get_by_role("heading", name="Too many login attempts")).to_be_visible()
+    until = re.compile(r"Try again after \d\d:\d\d UTC")
+    expect(page.locator("#locked-out")).to_contain_text(until)
+    screenshot(page, "ups-login-locked-out")

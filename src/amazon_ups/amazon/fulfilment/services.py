@@ -28,8 +28,10 @@ from amazon_ups.amazon.orders.lifecycle import OrderEventKind as Kind
 from amazon_ups.amazon.orders.models import Order
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.messaging import services as messaging
+from amazon_ups.common.parsing import parse_int
 from amazon_ups.protocol import au_pb2 as au
 from amazon_ups.protocol import world_amazon_pb2 as wa
+from amazon_ups.protocol.limits import INT64_MAX
 
 logger = logging.getLogger("amazon_ups.amazon.fulfilment")
 
@@ -48,9 +50,10 @@ def _ref(order: Order) -> str:
 
 def _order_of(ref: str) -> Order | None:
     kind, _, number = ref.partition(":")
-    if kind != "order" or not number.isdigit():
+    order_id = parse_int(number, 1, INT64_MAX)
+    if kind != "order" or order_id is None:
         return None
-    return orders_selectors.order_lock(int(number))
+    return orders_selectors.order_lock(order_id)
 
 
 def _counts(things: Iterable[wa.AProduct]) -> dict[int, int]:

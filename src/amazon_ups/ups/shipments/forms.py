@@ -1,12 +1,13 @@
 from django import forms
 
+from amazon_ups.common.forms import WholeNumberField
 from amazon_ups.protocol.limits import INT32_MAX, INT32_MIN
 from amazon_ups.ups.shipments import tracking
 from amazon_ups.ups.shipments.models import PackageStatus
 from amazon_ups.ups.shipments.tracking import InvalidTrackingNumber
 
 
-class GridCoordinate(forms.IntegerField):
+class GridCoordinate(WholeNumberField):
     def __init__(self, **kwargs) -> None:
         super().__init__(
             min_value=INT32_MIN,

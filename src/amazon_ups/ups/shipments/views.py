@@ -6,6 +6,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from amazon_ups.common.parsing import parse_int
 from amazon_ups.ups.shipments import selectors, services, tracking
 from amazon_ups.ups.shipments.forms import PackageFilterForm, RedirectForm
 from amazon_ups.ups.shipments.models import TruckStatus
@@ -118,7 +119,7 @@ def mine(request: HttpRequest) -> HttpResponse:
         state=filters.get("state") or "",
         number=filters.get("q"),
     )
-    page = Paginator(packages, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(packages, PAGE_SIZE).get_page(parse_int(request.GET.get("page"), 1, 2**63 - 1))
     query = request.GET.copy()
     query.pop("page", None)
     return render(
