@@ -6,11 +6,20 @@ import pytest
 
 from amazon_ups.protocol.world_messages import Side
 from amazon_ups.world.server import ServerConfig, WorldServer
-from tests.support import WorldProcess
+from tests.support import TEST_LINK_SECRET, WorldProcess
 
 # tests/amazon and tests/ups need their project's Django settings, and a process can
 # set up only one Django: ./dev test runs each in a pytest of its own with --ds.
 collect_ignore = [] if os.environ.get("DJANGO_SETTINGS_MODULE") else ["amazon", "ups"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def au_link_secret():
+    """The daemons the Django tests build prove themselves with the peers' secret."""
+    if os.environ.get("DJANGO_SETTINGS_MODULE"):
+        from django.conf import settings
+
+        settings.AU_LINK_SECRET = TEST_LINK_SECRET
 
 
 @pytest.fixture

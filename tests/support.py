@@ -23,10 +23,38 @@ from amazon_ups.protocol.framing import (
     encode_frame,
     parse_message,
 )
+from amazon_ups.protocol.link_auth import HandshakeFailed, LinkHandshake, Role
 from amazon_ups.protocol.world_messages import CONNECTED, DIALECTS, Side
 from amazon_ups.world.client import WorldClient
 
 FAST = 100_000  # simspeed at which a whole order flow takes milliseconds
+# The Amazon-UPS link's secret in the tests' daemons (tests/conftest.py) and peers.
+TEST_LINK_SECRET = "a-secret-the-tests-share-between-amazon-and-ups"
+
+
+async def link_handshake(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    role: Role,
+    secret: str = TEST_LINK_SECRET,
+    timeout: float = 5.0,
+) -> bytes:
+    """The Amazon-UPS link's handshake over asyncio streams; returns the bytes that
+    came after it. Raises ``HandshakeFailed``, ``TimeoutError`` or ``ConnectionError``."""
+    handshake = LinkHandshake(role, secret.encode())
+    writer.write(handshake.start())
+    async with asyncio.timeout(timeout):
+        while not handshake.done:
+            data = await reader.read(4096)
+            if not data:
+                raise ConnectionError("the peer closed the connection during the handshake")
+            try:
+                reply = handshake.receive(data)
+            except HandshakeFailed as failed:
+                writer.write(failed.reply)
+                raise
+            writer.write(reply)
+    return handshake.leftover
 
 
 @dataclass

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import stat
+from pathlib import Path
+
 import pytest
 
 from amazon_ups.cli import build_parser
@@ -49,3 +52,19 @@ def test_up_refuses_faults_the_world_would_refuse(tmp_path, bad, capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["up", *bad])
     assert "must be" in capsys.readouterr().err
+
+
+def test_both_daemons_get_one_random_owner_only_link_secret(tmp_path):
+    args = build_parser().parse_args(["up", "--var", str(tmp_path / "var")])
+    children = {child.name: child for child in build_children(args)}
+    path = Path(children["ups-d"].env["AU_LINK_SECRET_FILE"])
+    assert children["amzn-d"].env["AU_LINK_SECRET_FILE"] == str(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    secret = path.read_text().strip()
+    assert len(secret) >= 32
+    # The next `up` keeps it, and another var/ gets another one.
+    build_children(args)
+    assert path.read_text().strip() == secret
+    other = build_parser().parse_args(["up", "--var", str(tmp_path / "other")])
+    (ups,) = [child for child in build_children(other) if child.name == "ups-d"]
+    assert Path(ups.env["AU_LINK_SECRET_FILE"]).read_text().strip() != secret

@@ -10,8 +10,10 @@ import re
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from amazon_ups import supervisor
+from amazon_ups.common import private_files
 from amazon_ups.protocol.world_messages import Side
 from amazon_ups.world.faults import FaultConfig
 from amazon_ups.world.limits import HOUR, KiB, Limits, duration
@@ -343,6 +345,11 @@ def run_world(args: argparse.Namespace) -> int:
 
 def run_project(args: argparse.Namespace) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", f"amazon_ups.{args.project}.settings")
+    # What an older version or another umask left readable in var/ is tightened before
+    # the site reads or adds to it (the settings only make the folders).
+    private_files.tighten_tree(
+        private_files.private_dir(Path(os.environ.get("AMAZON_UPS_VAR", "var")).resolve())
+    )
     if args.args[:1] == ["web"]:
         return run_web(args.project, args.port, args.args[1:])
     from django.core.management import execute_from_command_line
@@ -388,6 +395,8 @@ async def _serve(server: WorldServer) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before anything is written: databases, world state, mail, pid files.
+    private_files.restrict_umask()
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(),

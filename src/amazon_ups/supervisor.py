@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -22,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from amazon_ups.common import private_files
 from amazon_ups.protocol.session import ResendPolicy
 
 RESTART = ResendPolicy(first=0.5, factor=2.0, ceiling=10.0)
@@ -148,10 +150,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_children(args: argparse.Namespace) -> list[Child]:
     var = Path(args.var).resolve()
-    (var / "run").mkdir(parents=True, exist_ok=True)
+    # var/ is the system's user's alone: databases, secrets, mail (private_files).
+    private_files.tighten_tree(private_files.private_dir(var))
+    (var / "run").mkdir(mode=0o700, exist_ok=True)
     me = [sys.executable, "-m", "amazon_ups.cli"]
     common = {
         **os.environ,
+        "AU_LINK_SECRET_FILE": str(link_secret_file(var)),
         "AMAZON_UPS_VAR": str(var),
         "PYTHONUNBUFFERED": "1",
         "WORLD_HOST": os.environ.get("WORLD_HOST", args.host),
@@ -164,6 +169,10 @@ def build_children(args: argparse.Namespace) -> list[Child]:
     if args.simspeed is not None:
         common["WORLD_SIMSPEED"] = str(args.simspeed)
     amazon_env = _with_database(common, args.amazon_db)
+    # The store links each order's tracking number to the carrier's page of it.
+    amazon_env.setdefault(
+        "UPS_TRACKING_URL", f"http://{args.host}:{args.ups_port}/track/{{number}}/"
+    )
     ups_env = _with_database(common, args.ups_db)
     children = []
     if not args.no_world:
@@ -233,6 +242,17 @@ def world_fault_options(args: argparse.Namespace) -> list[str]:
     for name in WORLD_FAULTS:
         options += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     return options
+
+
+def link_secret_file(var: Path) -> Path:
+    """The Amazon-UPS link's secret for both daemons: random, made once, owner-only."""
+    path = var / "au-link-secret"
+    if not path.exists():
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(32) + "\n")
+    path.chmod(0o600)
+    return path
 
 
 def _with_database(env: dict[str, str], url: str | None) -> dict[str, str]:

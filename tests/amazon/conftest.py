@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.conf import settings as django_settings
 
 from amazon_ups.amazon.catalog.models import Product, Warehouse
 from amazon_ups.amazon.orders import services as orders_services
+from amazon_ups.protocol.world_messages import Side
+from tests.amazon.fake_ups import FakeUps
+from tests.support import FAST
 
 
 @pytest.fixture(scope="session")
@@ -52,3 +57,40 @@ def place(shopper, catalog):
         )
 
     return place_order
+
+
+@pytest.fixture
+def world(world_process):
+    """A world simulator in a process of its own."""
+    return world_process()
+
+
+@pytest.fixture
+def configure(settings, world):
+    """``configure(ups)`` points the daemon at the world and at the test's carrier."""
+
+    def apply(ups: FakeUps, creator: str = "ups") -> None:
+        settings.WORLD_HOST = "127.0.0.1"
+        settings.WORLD_AMAZON_PORT = world.ports[Side.AMAZON]
+        settings.UPS_HOST = "127.0.0.1"
+        settings.UPS_PORT = ups.port
+        settings.WORLD_CREATOR = creator
+        settings.WORLD_ID = None
+        settings.WORLD_SIMSPEED = FAST
+
+    return apply
+
+
+@pytest.fixture
+def fake_ups(world):
+    """``fake_ups(**options)`` starts a carrier played by the test; stopped after."""
+    started: list[FakeUps] = []
+
+    def start(**options: Any) -> FakeUps:
+        ups = FakeUps(world.ports[Side.UPS], **options).start()
+        started.append(ups)
+        return ups
+
+    yield start
+    for ups in started:
+        ups.stop()

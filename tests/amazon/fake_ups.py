@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import threading
 import time
 from collections import Counter
@@ -22,14 +23,16 @@ from google.protobuf.message import Message
 from amazon_ups.protocol import au_pb2 as au
 from amazon_ups.protocol import world_ups_pb2 as wu
 from amazon_ups.protocol.framing import FrameDecoder, MalformedMessage, encode_frame, parse_message
+from amazon_ups.protocol.link_auth import HandshakeFailed, Role
 from amazon_ups.protocol.session import ReliableSession
 from amazon_ups.protocol.world_messages import Side
 from amazon_ups.world.client import WorldClient
-from tests.support import FAST
+from tests.support import FAST, TEST_LINK_SECRET, link_handshake
 
 FIELD_OF = {
     au.WorldCreated: "worlds",
     au.TruckArrived: "arrived",
+    au.PackageRegistered: "registered",
     au.OutForDelivery: "out_for_delivery",
     au.Delivered: "delivered",
     au.DestinationChanged: "redirected",
@@ -39,6 +42,11 @@ FIELD_OF = {
 AMAZON_FIELDS = ("pickups", "loaded", "account_checks", "worlds", "errors")
 
 
+def tracking_of(package_id: int) -> str:
+    """The tracking number the fake gives a package: any text will do for Amazon."""
+    return f"FAKE-{package_id}"
+
+
 class FakeUps:
     def __init__(
         self,
@@ -46,7 +54,12 @@ class FakeUps:
         trucks: tuple[tuple[int, int, int], ...] = ((1, 0, 0), (2, 0, 0), (3, 0, 0)),
         create_world: bool = True,
         accounts: frozenset[int] = frozenset(),
+        secret: str = TEST_LINK_SECRET,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        self.secret = secret
+        self.tls = tls
+        self.refused: list[str] = []  # why connections failed the link's handshake
         self.world_port = world_port
         self.trucks = trucks
         self.create_world = create_world
@@ -96,7 +109,7 @@ class FakeUps:
 
     async def _start(self) -> None:
         self._wake = asyncio.Event()
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
         if self.create_world:
             await self._join(None)
@@ -127,7 +140,13 @@ class FakeUps:
         self._wake.set()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        # The newest connection replaces the old one (protocol 2.1).
+        try:
+            leftover = await link_handshake(reader, writer, Role.UPS, self.secret)
+        except (HandshakeFailed, TimeoutError, ConnectionError, OSError) as error:
+            self.refused.append(str(error))
+            writer.close()
+            return
+        # The newest connection that proves itself replaces the old one (protocol 2.1).
         if self._writer is not None:
             self._writer.close()
         self._writer = writer
@@ -136,17 +155,21 @@ class FakeUps:
         frames = FrameDecoder()
         sender = asyncio.create_task(self._send_loop(writer))
         try:
+            self._feed(frames, leftover)
             while data := await reader.read(65536):
-                for body in frames.feed(data):
-                    message = parse_message(au.AmazonToUps, body)
-                    if isinstance(message, MalformedMessage):
-                        self.malformed.append(str(message))
-                    else:
-                        self._absorb(message)
+                self._feed(frames, data)
         except (ConnectionError, OSError):
             pass
         finally:
             sender.cancel()
+
+    def _feed(self, frames: FrameDecoder, data: bytes) -> None:
+        for body in frames.feed(data):
+            message = parse_message(au.AmazonToUps, body)
+            if isinstance(message, MalformedMessage):
+                self.malformed.append(str(message))
+            else:
+                self._absorb(message)
 
     def _absorb(self, message: au.AmazonToUps) -> None:
         self.session.acknowledge(message.acks)
@@ -183,6 +206,9 @@ class FakeUps:
             self._truck_of[package_id] = truck_id
             assert self.world is not None
             self.world.send(wu.UGoPickup(truckid=truck_id, whid=message.warehouse.id))
+            self._tell(
+                au.PackageRegistered(package_id=package_id, tracking_number=tracking_of(package_id))
+            )
         elif field == "loaded":
             request = self._packages[message.package_id]
             stop = wu.UDeliveryLocation(

@@ -17,9 +17,7 @@ from amazon_ups.amazon.fulfilment.daemon import Fulfilment
 from amazon_ups.amazon.orders.lifecycle import PIPELINE
 from amazon_ups.amazon.orders.models import Order
 from amazon_ups.common.messaging.models import OutgoingMessage
-from amazon_ups.protocol.world_messages import Side
-from tests.amazon.fake_ups import FakeUps
-from tests.support import FAST
+from tests.amazon.fake_ups import tracking_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -50,39 +48,6 @@ def running(fulfilment: Fulfilment) -> Iterator[Fulfilment]:
         fulfilment.stop()
         thread.join(15)
         assert not thread.is_alive(), "the daemon did not stop"
-
-
-@pytest.fixture
-def world(world_process):
-    return world_process()
-
-
-@pytest.fixture
-def configure(settings, world):
-    def apply(ups: FakeUps, creator: str = "ups") -> None:
-        settings.WORLD_HOST = "127.0.0.1"
-        settings.WORLD_AMAZON_PORT = world.ports[Side.AMAZON]
-        settings.UPS_HOST = "127.0.0.1"
-        settings.UPS_PORT = ups.port
-        settings.WORLD_CREATOR = creator
-        settings.WORLD_ID = None
-        settings.WORLD_SIMSPEED = FAST
-
-    return apply
-
-
-@pytest.fixture
-def fake_ups(world):
-    started: list[FakeUps] = []
-
-    def start(**options: Any) -> FakeUps:
-        ups = FakeUps(world.ports[Side.UPS], **options).start()
-        started.append(ups)
-        return ups
-
-    yield start
-    for ups in started:
-        ups.stop()
 
 
 def statuses(order: Order) -> list[str]:
@@ -120,6 +85,7 @@ def test_an_order_goes_from_placed_to_delivered(configure, fake_ups, place):
     [loaded] = ups.of("loaded")
     assert (loaded.package_id, loaded.truck_id) == (order.id, order.truck_id)
     assert ups.deliveries_made == {order.id: 1}
+    assert order.tracking_number == tracking_of(order.id)
     assert not ups.malformed and not ups.world_errors
     # It bought at least what it needed, packed 3, and kept the rest.
     stock = Stock.objects.get(warehouse_id=2, product_id=1)

@@ -34,8 +34,7 @@ def traffic(db):
 def test_anonymous_and_shoppers_are_sent_to_the_admin_login(client, django_user_model, path):
     response = client.get(path)
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
-    django_user_model.objects.create_user("shopper", password="a-long-password-1")
-    client.login(username="shopper", password="a-long-password-1")
+    client.force_login(django_user_model.objects.create_user("shopper", password="pw-1"))
     response = client.get(path)
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 

@@ -10,14 +10,14 @@ import uuid
 
 from playwright.sync_api import expect
 
-from tests.e2e.harness import Browser, shopper_for, wait_until
+from tests.e2e.harness import Browser, shopper_for, tracking_number_of, wait_until
 
 PASSWORD = "carrier-test-password-42"
 
 
-def buy(system, *, x: int, y: int, ups_account: int | None = None) -> int:
+def buy(system, *, x: int, y: int, ups_account: int | None = None) -> str:
     """The demo shopper buys the first product for delivery at (x, y); returns the
-    package's tracking number."""
+    package's tracking number, once UPS has told the store."""
     shopper: Browser = shopper_for(system)
     catalog = shopper.get("/")
     product = re.search(r'name="product" value="(\d+)"', catalog)
@@ -34,9 +34,11 @@ def buy(system, *, x: int, y: int, ups_account: int | None = None) -> int:
     status, url, page = shopper.post("/orders/new/", order)
     path = urllib.parse.urlparse(url).path
     assert status == 200 and re.fullmatch(r"/orders/\d+/", path), page[:2000]
-    tracking = re.search(r'<span id="tracking-number">(\d+)</span>', page)
-    assert tracking, page[:2000]
-    return int(tracking.group(1))
+    return tracking_number_of(shopper, path)
+
+
+def grouped(number: str) -> str:
+    return " ".join(number[i : i + 4] for i in range(0, len(number), 4))
 
 
 def nav(page):
@@ -61,9 +63,10 @@ def sign_up(page, system, username: str) -> int:
 def test_anyone_tracks_a_package_by_its_number(system, page, phone, screenshot):
     tracking = buy(system, x=12, y=-7)
     page.goto(system.url("ups", "/"))
-    page.get_by_label("Tracking number").fill(str(tracking))
+    page.get_by_label("Tracking number").fill(grouped(tracking).lower())
     page.get_by_role("button", name="Track").click()
-    expect(page.get_by_role("heading", name=f"Package {tracking}")).to_be_visible()
+    expect(page.get_by_role("heading", name=f"Package {grouped(tracking)}")).to_be_visible()
+    expect(page).to_have_url(system.url("ups", f"/track/{tracking}/"))
     expect(page.locator(".timeline")).to_contain_text("Label created")
     # It goes all the way, in words a recipient knows.
     expect(page.locator(f'[data-package="{tracking}"]')).to_have_attribute(
@@ -80,16 +83,22 @@ def test_anyone_tracks_a_package_by_its_number(system, page, phone, screenshot):
     timeline = page.locator(".timeline")
     expect(timeline).to_contain_text("Picked up at warehouse")
     expect(timeline).to_contain_text("Out for delivery")
-    expect(timeline).to_contain_text("Delivered at (12, -7)")
+    # A stranger with the number learns the area, not the door.
+    expect(timeline).to_contain_text("Delivered in the area x 10 to 19, y -10 to -1")
+    expect(page.locator("main")).not_to_contain_text("(12, -7)")
     expect(page.locator(".items")).to_have_count(0)  # the contents are the owner's to see
     screenshot(page, "ups-track")
 
-    page.get_by_label("Tracking number").fill("12345678901234")
+    page.get_by_label("Tracking number").fill(tracking[:-2] + tracking[-1] + tracking[-2])
+    page.get_by_role("button", name="Track").click()
+    if tracking[-1] != tracking[-2]:
+        expect(page.get_by_role("alert")).to_contain_text("is not a valid tracking number")
+    page.get_by_label("Tracking number").fill("MU4K 7Q9X D2H8 RTC6")  # valid, nobody's
     page.get_by_role("button", name="Track").click()
     expect(page.get_by_role("alert")).to_contain_text("No package has the tracking number")
 
     phone.goto(system.url("ups", f"/track/?number={tracking}"))
-    expect(phone.get_by_role("heading", name=f"Package {tracking}")).to_be_visible()
+    expect(phone.get_by_role("heading", name=f"Package {grouped(tracking)}")).to_be_visible()
     assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     screenshot(phone, "ups-track-phone")
 
@@ -102,7 +111,7 @@ def test_sign_up_order_with_the_number_redirect_and_see_it_delivered_there(
     tracking = buy(system, x=150, y=150, ups_account=number)
 
     nav(page).get_by_role("link", name="My packages").click()
-    row = page.get_by_role("link", name=str(tracking))
+    row = page.get_by_role("link", name=grouped(tracking))
 
     def listed() -> bool:
         page.reload()
@@ -111,7 +120,7 @@ def test_sign_up_order_with_the_number_redirect_and_see_it_delivered_there(
     wait_until(listed, 60, "the package to be listed under My packages", every=0.5)
     screenshot(page, "ups-my-packages")
     row.click()
-    expect(page.get_by_role("heading", name=f"Package {tracking}")).to_be_visible()
+    expect(page.get_by_role("heading", name=f"Package {grouped(tracking)}")).to_be_visible()
     expect(page.locator(".items")).to_contain_text("\u00d7")  # the contents, for the owner
     page.get_by_label("New x").fill("-33")
     page.get_by_label("New y").fill("abc")
@@ -135,11 +144,14 @@ def test_sign_up_order_with_the_number_redirect_and_see_it_delivered_there(
     expect(page.locator(".timeline")).to_contain_text("Delivered at (-33, 21)")
     screenshot(page, "ups-package-detail")
 
-    # Another user sees no such package.
+    # Another user sees what anyone with the number sees: no contents, no place.
     page.get_by_role("button", name=re.compile("Log out")).click()
     sign_up(page, system, "sam")
-    response = page.goto(system.url("ups", f"/packages/{tracking}/"))
-    assert response.status == 404
+    page.goto(system.url("ups", f"/track/{tracking}/"))
+    expect(page.locator(".timeline")).to_contain_text("Delivered in the area x -40 to -31")
+    expect(page.locator(".items")).to_have_count(0)
+    expect(page.locator("main")).not_to_contain_text("(-33, 21)")
+    expect(page.locator("#delivered-at")).to_have_count(0)
 
 
 def test_the_map_shows_the_trucks_moving(system, page, screenshot):
@@ -159,3 +171,20 @@ def test_the_map_shows_the_trucks_moving(system, page, screenshot):
     wait_until(lambda: positions() != before, 120, "a truck to move on the map", every=0.3)
     expect(page.locator("#map g.warehouse").first).to_be_attached()
     screenshot(page, "ups-map")
+
+
+def test_too_many_failed_logins_say_when_to_try_again(system, page, screenshot):
+    sign_up(page, system, "lou")
+    page.get_by_role("button", name="Log out").click()
+    page.goto(system.url("ups", "/accounts/login/"))
+    for attempt in range(5):  # LOGIN_FAILURE_LIMIT's default
+        page.get_by_label("Username").fill("lou")
+        page.get_by_label("Password").fill(f"not-the-password-{attempt}")
+        with page.expect_navigation():  # each attempt is a page of its own
+            page.get_by_role("button", name="Log in").click()
+        if attempt < 4:
+            expect(page.get_by_text("Please enter a correct username")).to_be_visible()
+    expect(page.get_by_role("heading", name="Too many login attempts")).to_be_visible()
+    until = re.compile(r"Try again after \d\d:\d\d UTC")
+    expect(page.locator("#locked-out")).to_contain_text(until)
+    screenshot(page, "ups-login-locked-out")

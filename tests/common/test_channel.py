@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from amazon_ups.common.daemon.channel import Channel, Pending, numbered_fields
+from amazon_ups.common.daemon.channel import (
+    AU_LIMITS,
+    Channel,
+    Limits,
+    OverLimit,
+    Pending,
+    numbered_fields,
+)
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol.framing import FrameDecoder, FramingError, encode_frame, parse_message
+from amazon_ups.protocol.limits import AU_MAX_ACKS, AU_MAX_SUB_MESSAGES
 from amazon_ups.protocol.session import ResendPolicy
 
 
@@ -41,6 +49,7 @@ def test_numbered_fields_are_the_sub_message_lists():
         "redirected",
         "accounts",
         "errors",
+        "registered",
     )
     assert numbered_fields(wa.AResponses) == (
         "arrived",
@@ -127,3 +136,46 @@ def test_broken_framing_raises():
     channel = amazon_channel()
     with pytest.raises(FramingError):
         channel.feed(b"\xff" * 6)
+
+
+def test_a_burst_goes_out_split_within_the_link_s_limits():
+    channel = Channel(au_pb2.UpsToAmazon, au_pb2.AmazonToUps, limits=Limits(4096, 10, 25))
+    channel.load([pickup(seqnum, 1000 + seqnum) for seqnum in range(1, 36)])
+    for seqnum in range(1, 61):
+        channel.owe_ack(seqnum)
+    containers = [
+        parse_message(au_pb2.AmazonToUps, body)
+        for body in FrameDecoder().feed(channel.poll(now=0.0))
+    ]
+    assert all(len(c.pickups) <= 10 and len(c.acks) <= 25 for c in containers)
+    assert all(c.ByteSize() <= 4096 for c in containers)
+    assert [p.seqnum for c in containers for p in c.pickups] == list(range(1, 36))
+    assert [a for c in containers for a in c.acks] == list(range(1, 61))
+    assert channel.poll(now=0.0) is None  # all of it went, none twice
+
+
+def test_the_frame_size_splits_a_burst_of_big_sub_messages():
+    channel = Channel(au_pb2.UpsToAmazon, au_pb2.AmazonToUps, limits=Limits(300, 1000, 1000))
+    channel.load([pickup(seqnum, 1000 + seqnum) for seqnum in range(1, 41)])
+    bodies = FrameDecoder(300).feed(channel.poll(now=0.0))  # a larger frame would raise
+    assert len(bodies) > 1
+    containers = [parse_message(au_pb2.AmazonToUps, body) for body in bodies]
+    assert sum(len(c.pickups) for c in containers) == 40
+
+
+def test_a_peer_s_message_over_the_limits_is_refused_whole():
+    channel = Channel(au_pb2.AmazonToUps, au_pb2.UpsToAmazon, limits=AU_LIMITS)
+    too_many = au_pb2.AmazonToUps(
+        account_checks=[
+            au_pb2.AccountCheck(seqnum=n, ups_account=n) for n in range(1, AU_MAX_SUB_MESSAGES + 2)
+        ]
+    )
+    with pytest.raises(OverLimit, match="over the limit of 1000"):
+        channel.feed(encode_frame(too_many.SerializeToString()))
+    channel.reset()
+    too_many_acks = au_pb2.AmazonToUps(acks=range(1, AU_MAX_ACKS + 2))
+    with pytest.raises(OverLimit, match="acks"):
+        channel.feed(encode_frame(too_many_acks.SerializeToString()))
+    channel.reset()
+    at_the_limit = au_pb2.AmazonToUps(acks=range(1, AU_MAX_ACKS + 1))
+    assert len(channel.feed(encode_frame(at_the_limit.SerializeToString()))) == 1

@@ -281,5 +281,23 @@ def buy(shopper: Browser, quantity: int, x: int, y: int) -> str:
     return urllib.parse.urlparse(url).path
 
 
+TRACKING_NUMBER = re.compile(r'<span id="tracking-number">([^<]+)</span>')
+
+
+def tracking_number_of(shopper: Browser, order_path: str, timeout: float = 60) -> str:
+    """The UPS tracking number the order page shows, once UPS has told the store, as
+    UPS keeps it (the page shows it in groups of four)."""
+    found: list[str] = []
+
+    def shown() -> bool:
+        match = TRACKING_NUMBER.search(shopper.get(order_path))
+        if match:
+            found.append(match.group(1))
+        return bool(match)
+
+    wait_until(shown, timeout, "UPS's tracking number on the order page")
+    return found[-1].replace(" ", "")
+
+
 def status_of(shopper: Browser, order_path: str) -> str | None:
     return attribute(shopper.get(order_path), "order-status", "data-status")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +19,9 @@ from google.protobuf.message import Message
 from amazon_ups.common.daemon.channel import numbered_fields
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol.framing import FrameDecoder, MalformedMessage, encode_frame, parse_message
+from amazon_ups.protocol.link_auth import Role
 from amazon_ups.protocol.session import ReliableSession
+from tests.support import link_handshake
 
 # Sub-message type -> the AmazonToUps field that carries it.
 OUTGOING_FIELDS = {
@@ -28,8 +31,11 @@ OUTGOING_FIELDS = {
 
 
 class AmazonPeer:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, leftover: bytes = b""
+    ) -> None:
         self.reader, self.writer = reader, writer
+        self._leftover = leftover
         self.session: ReliableSession[Any] = ReliableSession()
         self.received: list[tuple[str, Message]] = []
         self.malformed: list[str] = []
@@ -41,14 +47,18 @@ class AmazonPeer:
         ]
 
     @classmethod
-    async def open(cls, port: int, host: str = "127.0.0.1") -> AmazonPeer:
-        reader, writer = await asyncio.open_connection(host, port)
-        return cls(reader, writer)
+    async def open(
+        cls, port: int, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None
+    ) -> AmazonPeer:
+        """Connected to UPS, the link's handshake done."""
+        reader, writer = await asyncio.open_connection(host, port, ssl=tls)
+        return cls(reader, writer, await link_handshake(reader, writer, Role.AMAZON))
 
     async def reconnect(self, port: int, host: str = "127.0.0.1") -> None:
         """A new connection, the same protocol state: unacked sub-messages go again."""
         await self.close()
         self.reader, self.writer = await asyncio.open_connection(host, port)
+        self._leftover = await link_handshake(self.reader, self.writer, Role.AMAZON)
         self.session.rewind()
         self._tasks = [
             asyncio.create_task(self._read_loop()),
@@ -86,6 +96,8 @@ class AmazonPeer:
 
     async def _read_loop(self) -> None:
         frames = FrameDecoder()
+        for body in frames.feed(self._leftover):
+            self._take(parse_message(au_pb2.UpsToAmazon, body))
         try:
             while data := await self.reader.read(65536):
                 for body in frames.feed(data):

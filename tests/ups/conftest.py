@@ -6,6 +6,8 @@ import threading
 
 import pytest
 
+from amazon_ups.protocol.world_messages import Side
+from tests.support import FAST
 from tests.ups.helpers import make_user
 
 # Keep the secret key and mail files of test runs out of the project's var/ (this
@@ -34,6 +36,16 @@ def world_settings(settings):
     settings.WORLD_SIMSPEED = None
     settings.UPS_TRUCKS = 3
     return settings
+
+
+@pytest.fixture
+def world(world_process, world_settings):
+    """A world simulator in a process of its own, the daemon's settings pointing at it."""
+    process = world_process()
+    world_settings.WORLD_HOST = "127.0.0.1"
+    world_settings.WORLD_UPS_PORT = process.ports[Side.UPS]
+    world_settings.WORLD_SIMSPEED = FAST
+    return process
 
 
 class RunningDaemon:

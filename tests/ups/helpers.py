@@ -11,7 +11,7 @@ from amazon_ups.common.messaging.models import OutgoingMessage
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol import world_ups_pb2 as wu
 from amazon_ups.ups.shipments import services
-from amazon_ups.ups.shipments.models import Account
+from amazon_ups.ups.shipments.models import Account, Package
 
 WORLD = "world:1"
 
@@ -110,4 +110,14 @@ def out_for_delivery(package_id: int, truck_id: int = 1) -> None:
 
 
 def login(client, account: Account) -> None:
-    assert client.login(username=account.user.username, password=PASSWORD)
+    # Not client.login(): it authenticates without a request, which django-axes refuses.
+    client.force_login(account.user)
+
+
+def number_of(package_id: int) -> str:
+    return Package.objects.get(id=package_id).tracking_number
+
+
+def page_of(package_id: int) -> str:
+    """The package's page: found by its tracking number, never by its id."""
+    return f"/track/{number_of(package_id)}/"

@@ -18,10 +18,13 @@ from typing import Any
 from google.protobuf.message import Message
 
 from amazon_ups.common.daemon.channel import numbered_fields
+from amazon_ups.common.daemon.links import handshake_blocking
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol.framing import FrameDecoder, encode_frame, parse_message
+from amazon_ups.protocol.link_auth import LinkHandshake, Role
 from amazon_ups.protocol.world_messages import CONNECTED
+from tests.support import TEST_LINK_SECRET
 
 UPS_FIELDS = numbered_fields(au_pb2.UpsToAmazon)
 
@@ -45,10 +48,14 @@ def join_world(port: int, world_id: int, warehouses: list[tuple[int, int, int]])
 class RawAmazon:
     def __init__(self, port: int) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        handshake = LinkHandshake(Role.AMAZON, TEST_LINK_SECRET.encode())
+        leftover = handshake_blocking(self.sock, handshake, timeout=10)
         self.frames = FrameDecoder()
         self.acks: Counter[int] = Counter()  # seqnum -> how many acks of it came
         self.received: dict[int, tuple[str, Message]] = {}  # UPS's seqnum -> (field, message)
         self.sent: dict[int, tuple[str, Message]] = {}  # our seqnum -> (field, message)
+        for body in self.frames.feed(leftover):
+            self._take(parse_message(au_pb2.UpsToAmazon, body))
 
     def send(self, **fields: list[Message]) -> None:
         """One AmazonToUps container with these sub-messages (their seqnums already set)."""

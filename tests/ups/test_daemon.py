@@ -37,15 +37,6 @@ def package_timeline(package_id: int) -> tuple[str, list[str]]:
     return package.status, list(package.events.values_list("kind", flat=True))
 
 
-@pytest.fixture
-def world(world_process, world_settings):
-    process = world_process()
-    world_settings.WORLD_HOST = "127.0.0.1"
-    world_settings.WORLD_UPS_PORT = process.ports[Side.UPS]
-    world_settings.WORLD_SIMSPEED = FAST
-    return process
-
-
 async def test_packages_go_from_pickup_to_delivered(world, run_daemon):
     daemon = run_daemon()
     amazon = await AmazonPeer.open(daemon.amazon_port)

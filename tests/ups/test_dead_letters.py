@@ -20,7 +20,7 @@ from django.db import connection, connections
 
 from amazon_ups.common.daemon.channel import Channel
 from amazon_ups.common.daemon.isolation import sub_message
-from amazon_ups.common.daemon.links import ListenLink
+from amazon_ups.common.daemon.links import LinkAuth, ListenLink
 from amazon_ups.common.daemon.runner import Daemon
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import DeadLetter, IncomingMessage, OutgoingMessage
@@ -29,22 +29,13 @@ from amazon_ups.protocol.world_messages import Side
 from amazon_ups.ups.shipments import services as shipments
 from amazon_ups.ups.shipments.models import Package
 from tests import poison
-from tests.support import FAST
+from tests.support import TEST_LINK_SECRET
 from tests.ups.raw_amazon import RawAmazon, join_world
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 POISONED = 13  # the package whose row the database refuses
 WAREHOUSE = (1, 10, 10)
-
-
-@pytest.fixture
-def world(world_process, world_settings):
-    process = world_process()
-    world_settings.WORLD_HOST = "127.0.0.1"
-    world_settings.WORLD_UPS_PORT = process.ports[Side.UPS]
-    world_settings.WORLD_SIMSPEED = FAST
-    return process
 
 
 @pytest.fixture
@@ -250,7 +241,12 @@ def test_a_tick_that_keeps_failing_is_logged_once_and_messages_still_flow(caplog
         raise ZeroDivisionError("a bug in the tick")
 
     link = ListenLink(
-        "amazon", Channel(au_pb2.AmazonToUps, au_pb2.UpsToAmazon), "127.0.0.1", 0, "amazon"
+        "amazon",
+        Channel(au_pb2.AmazonToUps, au_pb2.UpsToAmazon),
+        "127.0.0.1",
+        0,
+        "amazon",
+        auth=LinkAuth(TEST_LINK_SECRET.encode()),
     )
 
     def handle(link: ListenLink, field: str, check: au_pb2.AccountCheck) -> None:

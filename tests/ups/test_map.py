@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.ups.helpers import arrive, login, make_user, pickup
+from amazon_ups.ups.shipments.models import Package
+from tests.ups.helpers import arrive, login, make_user, number_of, pickup
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +20,8 @@ def packages(fleet, alice, bob):
 
 
 def ids(data: dict) -> set[int]:
-    return {p["id"] for p in data["packages"]}
+    by_number = dict(Package.objects.values_list("tracking_number", "id"))
+    return {by_number[p["tracking_number"]] for p in data["packages"]}
 
 
 def test_the_map_page_polls_the_json(client):
@@ -45,7 +47,15 @@ def test_a_user_sees_their_own_packages_destinations(client, packages, alice):
     login(client, alice)
     data = client.get("/map.json").json()
     assert data["role"] == "user"
-    assert data["packages"] == [{"id": 5, "x": 1, "y": 2, "status": "truck dispatched", "truck": 1}]
+    assert data["packages"] == [
+        {
+            "tracking_number": number_of(5),
+            "x": 1,
+            "y": 2,
+            "status": "truck dispatched",
+            "truck": 1,
+        }
+    ]
     assert len(data["trucks"]) == 2
 
 

@@ -19,12 +19,21 @@ from amazon_ups.common.messaging.models import OutgoingMessage
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol.world_messages import Side
-from amazon_ups.ups.shipments import services
+from amazon_ups.ups.shipments import services, tracking
 from amazon_ups.ups.shipments.models import Account, Package, PackageStatus
 from amazon_ups.world.client import WorldClient
 from tests.support import FAST
 from tests.ups.amazon_peer import AmazonPeer
-from tests.ups.helpers import WORLD, arrive, login, out_for_delivery, pickup, sent
+from tests.ups.helpers import (
+    WORLD,
+    arrive,
+    login,
+    number_of,
+    out_for_delivery,
+    page_of,
+    pickup,
+    sent,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -109,7 +118,8 @@ def test_redirect_after_delivery_is_refused_as_too_late(on_the_truck, alice):
     services.package_delivered(1, 5)
     result = redirect(5, alice, 3, 4)
     assert not result.accepted
-    assert result.message.startswith("Too late: package 5 was delivered at (20, -20) at ")
+    name = tracking.grouped(number_of(5))
+    assert result.message.startswith(f"Too late: package {name} was delivered at (20, -20) at ")
     assert result.message[-6:-1].replace(":", "").isdigit()  # HH:MM.
     assert sent("amazon", "redirected") == []
     assert len(sent(WORLD, "deliveries")) == 1
@@ -206,10 +216,10 @@ def test_the_service_refuses_places_off_the_grid(fleet, alice, x, y):
 def test_the_owner_redirects_from_the_package_page(client, fleet, alice):
     pickup(5, alice)
     login(client, alice)
-    page = client.get("/packages/5/").content.decode()
-    assert 'action="/packages/5/redirect/"' in page
+    page = client.get(page_of(5)).content.decode()
+    assert f'action="{page_of(5)}redirect/"' in page
     assert '<label for="id_x">' in page and '<label for="id_y">' in page
-    response = client.post("/packages/5/redirect/", {"x": "-7", "y": "2147483647"}, follow=True)
+    response = client.post(f"{page_of(5)}redirect/", {"x": "-7", "y": "2147483647"}, follow=True)
     page = response.content.decode()
     assert "will be delivered at (-7, 2147483647)" in page
     assert "New delivery address: (-7, 2147483647)" in page
@@ -230,7 +240,7 @@ def test_the_owner_redirects_from_the_package_page(client, fleet, alice):
 def test_bad_coordinates_are_explained(client, fleet, alice, form, error):
     pickup(5, alice)
     login(client, alice)
-    response = client.post("/packages/5/redirect/", form)
+    response = client.post(f"{page_of(5)}redirect/", form)
     assert response.status_code == 400
     page = response.content.decode()
     assert error in page and 'aria-invalid="true"' in page
@@ -242,18 +252,19 @@ def test_redirecting_someone_elses_package_is_not_found(client, fleet, alice, bo
     pickup(5, alice)
     pickup(6)  # nobody's
     login(client, bob)
-    assert client.post("/packages/5/redirect/", {"x": "1", "y": "1"}).status_code == 404
-    assert client.post("/packages/6/redirect/", {"x": "1", "y": "1"}).status_code == 404
-    assert client.post("/packages/999/redirect/", {"x": "1", "y": "1"}).status_code == 404
+    assert client.post(f"{page_of(5)}redirect/", {"x": "1", "y": "1"}).status_code == 404
+    assert client.post(f"{page_of(6)}redirect/", {"x": "1", "y": "1"}).status_code == 404
+    assert client.post("/track/MU4K7Q9XD2H8RTC6/redirect/", {"x": "1", "y": "1"}).status_code == 404
+    assert client.post(f"{page_of(5)}redirect/", {"x": "1", "y": "1"}).status_code == 404
     assert (package(5).dest_x, package(5).dest_y) == (20, -20)
 
 
 def test_redirecting_needs_a_login_and_a_post(client, fleet, alice):
     pickup(5, alice)
-    response = client.post("/packages/5/redirect/", {"x": "1", "y": "1"})
+    response = client.post(f"{page_of(5)}redirect/", {"x": "1", "y": "1"})
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
     login(client, alice)
-    assert client.get("/packages/5/redirect/").status_code == 405
+    assert client.get(f"{page_of(5)}redirect/").status_code == 405
 
 
 def test_the_redirect_form_checks_csrf(fleet, alice):
@@ -262,23 +273,24 @@ def test_the_redirect_form_checks_csrf(fleet, alice):
     pickup(5, alice)
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice.user)
-    assert client.post("/packages/5/redirect/", {"x": "1", "y": "1"}).status_code == 403
+    assert client.post(f"{page_of(5)}redirect/", {"x": "1", "y": "1"}).status_code == 403
 
 
 def test_redirect_after_delivery_tells_the_user_plainly(client, on_the_truck, alice):
     services.package_delivered(1, 5)
     login(client, alice)
-    page = client.post("/packages/5/redirect/", {"x": "1", "y": "1"}, follow=True)
-    assert "Too late: package 5 was delivered at (20, -20) at" in page.content.decode()
+    page = client.post(f"{page_of(5)}redirect/", {"x": "1", "y": "1"}, follow=True)
+    name = tracking.grouped(number_of(5))
+    assert f"Too late: package {name} was delivered at (20, -20) at" in page.content.decode()
 
 
 def test_a_lost_race_is_shown_on_the_package_page(client, on_the_truck, alice):
     login(client, alice)
-    client.post("/packages/5/redirect/", {"x": "3", "y": "4"})
-    page = client.get("/packages/5/").content.decode()
+    client.post(f"{page_of(5)}redirect/", {"x": "3", "y": "4"})
+    page = client.get(page_of(5)).content.decode()
     assert "We are telling the truck" in page
     services.package_delivered(1, 5)
-    page = client.get("/packages/5/").content.decode()
+    page = client.get(page_of(5)).content.decode()
     assert "Your change of address to (3, 4) came too late" in page
     assert "delivered the package at (20, -20)" in page
 
@@ -291,9 +303,10 @@ def test_the_owner_is_emailed_once_out_for_delivery_and_once_delivered(on_the_tr
     services.package_delivered(1, 5)
     services.package_delivered(1, 5)
     send_pending()
+    name = tracking.grouped(number_of(5))
     assert [(m.to, m.subject) for m in mail.outbox] == [
-        (["alice@example.com"], "Your package 5 is out for delivery"),
-        (["alice@example.com"], "Your package 5 was delivered"),
+        (["alice@example.com"], f"Your package {name} is out for delivery"),
+        (["alice@example.com"], f"Your package {name} was delivered"),
     ]
     assert "(20, -20)" in mail.outbox[1].body
     send_pending()
@@ -326,6 +339,9 @@ def test_packages_of_nobody_send_no_email(fleet):
 WAREHOUSE = au_pb2.Warehouse(id=1, x=10, y=10)
 FAR = (600, 600)  # a long trip, so the truck is still driving when the redirect comes
 NEAR = (20, 20)
+# Far enough that the delivery comes well over a second after "out for delivery": a
+# test can stop the daemon before it hears of it.
+MIDWAY = (210, 210)
 TRUCK_SIMSPEED = 2000  # trucks cover 200 grid units a second: the trip takes seconds
 
 
@@ -428,7 +444,8 @@ async def test_real_world_redirect_after_delivery_is_refused_as_too_late(real_wo
     assert (delivered.x, delivered.y) == NEAR
     result = await sync_to_async(_redirect)(302, account, FAR)
     assert not result.accepted
-    assert result.message.startswith(f"Too late: package 302 was delivered at {NEAR} at ")
+    name = await sync_to_async(lambda: tracking.grouped(number_of(302)))()
+    assert result.message.startswith(f"Too late: package {name} was delivered at {NEAR} at ")
     assert amazon.of("redirected") == []
     await shop.close()
     await amazon.close()
@@ -442,7 +459,7 @@ async def test_real_world_delivery_at_the_old_place_beats_an_accepted_redirect(
     delivers before it reads it (here: the daemon is down meanwhile). The package is
     where the world left it; the store hears of no change, only of the delivery."""
     first = run_daemon()
-    account, amazon, shop = await _out_for_delivery(real_world, first, 303, NEAR)
+    account, amazon, shop = await _out_for_delivery(real_world, first, 303, MIDWAY)
     first.stop()
     result = await sync_to_async(_redirect)(303, account, FAR)
     assert result.accepted and result.resent  # queued for the world, not yet read
@@ -455,7 +472,7 @@ async def test_real_world_delivery_at_the_old_place_beats_an_accepted_redirect(
     second = run_daemon()
     await amazon.reconnect(second.amazon_port)
     [delivered] = await amazon.wait_for(lambda: amazon.of("delivered"), timeout=20)
-    assert (delivered.x, delivered.y) == NEAR
+    assert (delivered.x, delivered.y) == MIDWAY
     assert amazon.of("redirected") == []
 
     def settled():
@@ -464,7 +481,7 @@ async def test_real_world_delivery_at_the_old_place_beats_an_accepted_redirect(
 
     await eventually(settled)  # the world's refusal of the redirect may come just after
     package = await sync_to_async(Package.objects.get)(id=303)
-    assert (package.dest_x, package.dest_y) == NEAR
+    assert (package.dest_x, package.dest_y) == MIDWAY
     assert "redirect too late" in await sync_to_async(kinds)(303)
     await shop.close()
     await amazon.close()

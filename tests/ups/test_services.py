@@ -13,7 +13,7 @@ from amazon_ups.common.messaging import services as messaging
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol import world_ups_pb2 as wu
 from amazon_ups.ups.dispatch.daemon import Dispatcher
-from amazon_ups.ups.shipments import services
+from amazon_ups.ups.shipments import services, tracking
 from amazon_ups.ups.shipments.models import Account, Package, PackageStatus, Truck, TruckStatus
 from amazon_ups.ups.shipments.services import dispatching
 from tests.ups.helpers import (
@@ -550,6 +550,41 @@ def test_an_error_about_a_truck_arrived_names_the_package(world):
         AMAZON_LINK,
         "errors",
         au_pb2.Error(seqnum=8, origin_seqnum=arrived.seqnum, message="unknown package 5"),
+    )
+    assert status(5) == PackageStatus.FAILED
+
+
+# -- tracking numbers: UPS tells Amazon ------------------------------------------------
+
+
+def test_a_pickup_tells_amazon_the_tracking_number_before_any_truck(world):
+    package = pickup(5)
+    at_warehouse_with(6)
+    registered = sent("amazon", "registered")
+    assert [(r.package_id, r.tracking_number) for r in registered] == [
+        (5, package.tracking_number_grouped),
+        (6, Package.objects.get(id=6).tracking_number_grouped),
+    ]
+    arrivals = {arrived.package_id: arrived.seqnum for arrived in sent("amazon", "arrived")}
+    assert all(r.seqnum < arrivals[r.package_id] for r in registered)
+    assert tracking.parse(registered[0].tracking_number) == package.tracking_number
+
+
+def test_a_refused_or_repeated_pickup_tells_no_second_number(world):
+    dispatcher = Dispatcher(world=None)
+    dispatcher.handle(AMAZON_LINK, "pickups", pickup_message(5, seqnum=10))
+    dispatcher.handle(AMAZON_LINK, "pickups", pickup_message(5, seqnum=11))
+    dispatcher.handle(AMAZON_LINK, "pickups", pickup_message(7, seqnum=12, warehouse=(9, 10, 0)))
+    assert [r.package_id for r in sent("amazon", "registered")] == [5]
+
+
+def test_an_error_about_a_package_registered_names_the_package(world):
+    pickup(5)
+    [registered] = sent("amazon", "registered")
+    Dispatcher(world=None).handle(
+        AMAZON_LINK,
+        "errors",
+        au_pb2.Error(seqnum=8, origin_seqnum=registered.seqnum, message="unknown package 5"),
     )
     assert status(5) == PackageStatus.FAILED
 

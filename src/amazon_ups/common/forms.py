@@ -6,11 +6,33 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 
+from amazon_ups.common.parsing import parse_int
+from amazon_ups.protocol.limits import INT64_MAX
+
+
+class WholeNumberField(forms.IntegerField):
+    """Django's IntegerField, but reading only ASCII digits (``int()`` also takes "٣")
+    and refusing text too long for its bounds before converting it."""
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, int):
+            return value
+        # A well-formed number somewhat out of range is left to the min/max validators,
+        # whose message says what is allowed; without bounds, a database's int64 is.
+        low = -(10**100) if self.min_value is not None else -INT64_MAX - 1
+        high = 10**100 if self.max_value is not None else INT64_MAX
+        number = parse_int(str(value).strip(), low, high)
+        if number is None:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return number
+
 
 def whole_number(name: str, low: int, high: int, **kwargs) -> forms.IntegerField:
     """An integer field whose every error names the field and says what is allowed."""
     between = f"{name} must be a whole number between {low} and {high}."
-    return forms.IntegerField(
+    return WholeNumberField(
         min_value=low,
         max_value=high,
         error_messages={

@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+
+from amazon_ups.common.private_files import private_dir, restrict_umask
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -28,6 +31,9 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 
 VAR_DIR = Path(os.environ.get("AMAZON_UPS_VAR", "var")).resolve()
+# The SQLite files (and their -wal, -shm), the secret keys and the emails the sites
+# write are their user's alone, however a site was started (the CLI sets it too).
+restrict_umask()
 PRODUCTION = env_bool("DJANGO_PRODUCTION")
 DEBUG = env_bool("DJANGO_DEBUG") and not PRODUCTION
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
@@ -40,7 +46,7 @@ def secret_key(project: str) -> str:
         raise RuntimeError("DJANGO_PRODUCTION is set: DJANGO_SECRET_KEY must be set too")
     path = VAR_DIR / f"secret-{project}"
     if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        private_dir(VAR_DIR)
         path.write_text(secrets.token_urlsafe(50))
         path.chmod(0o600)
     return path.read_text().strip()
@@ -51,7 +57,7 @@ def databases(project: str) -> dict:
     if url:
         default = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
     else:
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        private_dir(VAR_DIR)
         default = {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / f"{project}.sqlite3"}
     if default["ENGINE"].endswith("sqlite3"):
         default.setdefault("OPTIONS", {}).update(
@@ -68,6 +74,10 @@ def databases(project: str) -> dict:
 
 def email(project: str) -> dict:
     backend = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
+    if backend.endswith("filebased.EmailBackend"):
+        # Made here, private, rather than by the backend with the process's umask:
+        # these emails carry live password-reset links.
+        private_dir(VAR_DIR / f"mail-{project}")
     return {
         "EMAIL_BACKEND": backend,
         "EMAIL_FILE_PATH": VAR_DIR / f"mail-{project}",
@@ -89,6 +99,7 @@ COMMON_APPS = [
     "django.contrib.staticfiles",
     "amazon_ups.common.messaging",
     "amazon_ups.common.mail",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -100,7 +111,31 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout found during the login into its page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Login throttling (django-axes), on each site's login and its admin's: after
+# LOGIN_FAILURE_LIMIT failed logins for one username from one address, each no more
+# than LOGIN_COOLOFF_MINUTES after the one before, that pair waits LOGIN_COOLOFF_MINUTES
+# (counted again from each attempt made while waiting) and gets a 429 page saying
+# until when. Username and address together: an attacker elsewhere cannot lock a real
+# user out by failing with their name, nor lock out everyone behind one address. The
+# price: guesses at one account spread over many addresses are not stopped by this.
+# A successful login clears the count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out pair
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
+AXES_HTTP_RESPONSE_CODE = 429
+# Each site's own page, in its look (templates/locked_out.html of each project).
+AXES_LOCKOUT_CALLABLE = "amazon_ups.common.throttling.lockout_response"
+AXES_LOCKOUT_TEMPLATE = "locked_out.html"
 
 TEMPLATES = [
     {
@@ -175,3 +210,19 @@ WORLD_SIMSPEED = int(os.environ["WORLD_SIMSPEED"]) if os.environ.get("WORLD_SIMS
 # Seconds an order, package or truck may stay in one waiting state before its daemon
 # calls it stuck: logs it once, shows it to operators, and asks the world about it.
 STUCK_AFTER = float(os.environ.get("STUCK_AFTER", "300"))
+# The Amazon-UPS link's shared secret (docs/amazon-ups-protocol.md, 2.2): the text of
+# AU_LINK_SECRET, or of the file AU_LINK_SECRET_FILE; the same on both sides. Without
+# one the daemons speak only over loopback. `amazon-ups up` makes one in var/.
+AU_LINK_SECRET = os.environ.get("AU_LINK_SECRET", "")
+AU_LINK_SECRET_FILE = os.environ.get("AU_LINK_SECRET_FILE", "")
+# Seconds a new connection has to prove itself before it is closed.
+AU_LINK_HANDSHAKE_TIMEOUT = float(os.environ.get("AU_LINK_HANDSHAKE_TIMEOUT", "5"))
+# Optional TLS under the handshake: UPS serves with this certificate (PEM) and key;
+# Amazon turns it on with AU_LINK_TLS=1 and checks UPS's certificate against
+# AU_LINK_TLS_CA (default: the system's authorities) for AU_LINK_TLS_SERVER_NAME
+# (default UPS_HOST).
+AU_LINK_TLS_CERT = os.environ.get("AU_LINK_TLS_CERT", "")
+AU_LINK_TLS_KEY = os.environ.get("AU_LINK_TLS_KEY", "")
+AU_LINK_TLS = env_bool("AU_LINK_TLS")
+AU_LINK_TLS_CA = os.environ.get("AU_LINK_TLS_CA", "")
+AU_LINK_TLS_SERVER_NAME = os.environ.get("AU_LINK_TLS_SERVER_NAME", "")

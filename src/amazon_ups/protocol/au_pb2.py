@@ -24,41 +24,51 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x08\x61u.proto\x12\x02\x61u\"-\n\tWarehouse\x12\n\n\x02id\x18\x01 \x02(\x05\x12\t\n\x01x\x18\x02 \x02(\x05\x12\t\n\x01y\x18\x03 \x02(\x05\">\n\x04Item\x12\x12\n\nproduct_id\x18\x01 \x02(\x03\x12\x13\n\x0b\x64\x65scription\x18\x02 \x02(\t\x12\r\n\x05\x63ount\x18\x03 \x02(\x05\"0\n\x0cWorldCreated\x12\x0e\n\x06seqnum\x18\x01 \x02(\x03\x12\x10\n\x08world_id\x18\x02 \x02(\x03\"\xa3\x01\n\rPickupRequest\x12\x0e\n\x06seqnum\x18\x01 \x02(\x03\x12\x12\n\npackage_id\x18\x02 \x02(\x03\x12 \n\twarehouse\x18\x03 \x02(\x0b\x32\r.au.Warehouse\x12\x0e\n\x06\x64\x65st_x\x18\x04 \x02(\x05\x12\x0e\n\x06\x64\x65st_y\x18\x05 \x02(\x05\x12\x17\n\x05items\x18\x06 \x03(\x0b\x32\x08.au.Item\x12\x13\n\x0bups_account\x18\x07 \x01(\x03\"Z\n\x0cTruckArrived\x12\x0e\n\x06seqnum\x18\x01 \x02(\x03\x12\x12\n\npackage_id\x18\x02 \x02(\x03\x12\x10\n\x08truck_id\x18\x03 \x02(\x05\x12\x14\n\x0cwarehouse_id\x18\x04 \x02(\x05\"E\n\rPackageLoaded\x12\x0e\n\x06seqnum\x18\x01 \x02(\x03\x12\x12\n\npackage_id\x18\x02 \x02(\x03\x12\x10\n\x08truck_id\x18\x03 \x02(\x05\"R\n\nLoadFailed\x12\x0e\n\x06seqnum\x18\x01 \x02(\x03\x12\x12\n\npackage_id\x18\x02 \x02(\x03\x12\x10\n\x08truck_id\x18\x03 \x02(\x05\x12\x0e\n\x06reason\x18\x04 \x02(\t\"F\n\x0eOutForDelivery\x12\x0e\n\x06seqnum\x18\x01 \x02(\x03\x12\x12\n\npackage_id\x18\x02 \x02(\x03\x12\x10\n\x08truck_id\x18\x03 \x02(\x05\"E\n\tDelivered\x12\x0e\n\x06seqnum\x18\x01 \x02(\x03\x12\x12\n\npackage_id\x18\x02 \x02(\x03\x12\t\n\x01x\x18\x03 \x02(\x05\x12\t\n\x01y\x18\x04 \x02(\x05\"N\n\x12\x44\x65stinationChanged\x12\x0e\n\x06seqnum\x18\x01 \x02(\x03\x12\x12\n\npackage_id\x18\x02 \x02(\x03\x12\t\n\x01x\x18\x03 \x02(\x05\x12\t\n\x01y\x18\x04 \x02(\x05\"3\n\x0c\x41\x63\x63ountCheck\x12\x0e\n\x06seqnum\x18\x01 \x02(\x03\x12\x13\n\x0bups_account\x18\x02 \x02(\x03\"D\n\rAccountStatus\x12\x0e\n\x06seqnum\x18\x01 \x02(\x03\x12\x13\n\x0bups_account\x18\x02 \x02(\x03\x12\x0e\n\x06\x65xists\x18\x03 \x02(\x08\"S\n\x05\x45rror\x12\x0e\n\x06seqnum\x18\x01 \x02(\x03\x12\x15\n\rorigin_seqnum\x18\x02 \x02(\x03\x12\x0f\n\x07message\x18\x03 \x02(\t\x12\x12\n\npackage_id\x18\x04 \x01(\x03\"\xee\x01\n\x0b\x41mazonToUps\x12\"\n\x07pickups\x18\x01 \x03(\x0b\x32\x11.au.PickupRequest\x12!\n\x06loaded\x18\x02 \x03(\x0b\x32\x11.au.PackageLoaded\x12(\n\x0e\x61\x63\x63ount_checks\x18\x03 \x03(\x0b\x32\x10.au.AccountCheck\x12 \n\x06worlds\x18\x04 \x03(\x0b\x32\x10.au.WorldCreated\x12\x19\n\x06\x65rrors\x18\x05 \x03(\x0b\x32\t.au.Error\x12\x0c\n\x04\x61\x63ks\x18\x06 \x03(\x03\x12#\n\x0bload_failed\x18\x07 \x03(\x0b\x32\x0e.au.LoadFailed\"\x9c\x02\n\x0bUpsToAmazon\x12 \n\x06worlds\x18\x01 \x03(\x0b\x32\x10.au.WorldCreated\x12!\n\x07\x61rrived\x18\x02 \x03(\x0b\x32\x10.au.TruckArrived\x12,\n\x10out_for_delivery\x18\x03 \x03(\x0b\x32\x12.au.OutForDelivery\x12 \n\tdelivered\x18\x04 \x03(\x0b\x32\r.au.Delivered\x12*\n\nredirected\x18\x05 \x03(\x0b\x32\x16.au.DestinationChanged\x12#\n\x08\x61\x63\x63ounts\x18\x06 \x03(\x0b\x32\x11.au.AccountStatus\x12\x19\n\x06\x65rrors\x18\x07 \x03(\x0b\x32\t.au.Error\x12\x0c\n\x04\x61\x63ks\x18\x08 \x03(\x03')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x08\x61u.proto\x12\x02\x61u\"+\n\tLinkHello\x12\x0f\n\x07version\x18\x01 \x02(\r\x12\r\n\x05nonce\x18\x02 \x02(\x0c\">\n\rLinkChallenge\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\r\n\x05nonce\x18\x02 \x01(\x0c\x12\r\n\x05\x65rror\x18\x03 \x01(\t\"\x1a\n\tLinkProof\x12\r\n\x05proof\x18\x01 \x02(\x0c\"+\n\x0bLinkWelcome\x12\r\n\x05proof\x18\x01 \x01(\x0c\x12\r\n\x05\x65rror\x18\x02 \x01(\t\"-\n\tWarehouse\x12\n\n\x02id\x18\x01 \x02(\x05\x12\t\n\x01x\x18\x02 \x02(\x05\x12\t\n\x01y\x18\x03 \x02(\x05\">\n\x04Item\x12\x12\n\nproduct_id\x18\x01 \x02(\x03\x12\x13\n\x0b\x64\x65scription\x18\x02 \x02(\t\x12\r\n\x05\x63ount\x18\x03 \x02(\x05\"0\n\x0cWorldCreated\x12\x0e\n\x06seqnum\x18\x01 \x02(\x03\x12\x10\n\x08world_id\x18\x02 \x02(\x03\"\xa3\x01\n\rPickupRequest\x12\x0e\n\x06seqnum\x18\x01 \x02(\x03\x12\x12\n\npackage_id\x18\x02 \x02(\x03\x12 \n\twarehouse\x18\x03 \x02(\x0b\x32\r.au.Warehouse\x12\x0e\n\x06\x64\x65st_x\x18\x04 \x02(\x05\x12\x0e\n\x06\x64\x65st_y\x18\x05 \x02(\x05\x12\x17\n\x05items\x18\x06 \x03(\x0b\x32\x08.au.Item\x12\x13\n\x0bups_account\x18\x07 \x01(\x03\"Z\n\x0cTruckArrived\x12\x0e\n\x06seqnum\x18\x01 \x02(\x03\x12\x12\n\npackage_id\x18\x02 \x02(\x03\x12\x10\n\x08truck_id\x18\x03 \x02(\x05\x12\x14\n\x0cwarehouse_id\x18\x04 \x02(\x05\"E\n\rPackageLoaded\x12\x0e\n\x06seqnum\x18\x01 \x02(\x03\x12\x12\n\npackage_id\x18\x02 \x02(\x03\x12\x10\n\x08truck_id\x18\x03 \x02(\x05\"R\n\nLoadFailed\x12\x0e\n\x06seqnum\x18\x01 \x02(\x03\x12\x12\n\npackage_id\x18\x02 \x02(\x03\x12\x10\n\x08truck_id\x18\x03 \x02(\x05\x12\x0e\n\x06reason\x18\x04 \x02(\t\"P\n\x11PackageRegistered\x12\x0e\n\x06seqnum\x18\x01 \x02(\x03\x12\x12\n\npackage_id\x18\x02 \x02(\x03\x12\x17\n\x0ftracking_number\x18\x03 \x02(\t\"F\n\x0eOutForDelivery\x12\x0e\n\x06seqnum\x18\x01 \x02(\x03\x12\x12\n\npackage_id\x18\x02 \x02(\x03\x12\x10\n\x08truck_id\x18\x03 \x02(\x05\"E\n\tDelivered\x12\x0e\n\x06seqnum\x18\x01 \x02(\x03\x12\x12\n\npackage_id\x18\x02 \x02(\x03\x12\t\n\x01x\x18\x03 \x02(\x05\x12\t\n\x01y\x18\x04 \x02(\x05\"N\n\x12\x44\x65stinationChanged\x12\x0e\n\x06seqnum\x18\x01 \x02(\x03\x12\x12\n\npackage_id\x18\x02 \x02(\x03\x12\t\n\x01x\x18\x03 \x02(\x05\x12\t\n\x01y\x18\x04 \x02(\x05\"3\n\x0c\x41\x63\x63ountCheck\x12\x0e\n\x06seqnum\x18\x01 \x02(\x03\x12\x13\n\x0bups_account\x18\x02 \x02(\x03\"D\n\rAccountStatus\x12\x0e\n\x06seqnum\x18\x01 \x02(\x03\x12\x13\n\x0bups_account\x18\x02 \x02(\x03\x12\x0e\n\x06\x65xists\x18\x03 \x02(\x08\"S\n\x05\x45rror\x12\x0e\n\x06seqnum\x18\x01 \x02(\x03\x12\x15\n\rorigin_seqnum\x18\x02 \x02(\x03\x12\x0f\n\x07message\x18\x03 \x02(\t\x12\x12\n\npackage_id\x18\x04 \x01(\x03\"\xee\x01\n\x0b\x41mazonToUps\x12\"\n\x07pickups\x18\x01 \x03(\x0b\x32\x11.au.PickupRequest\x12!\n\x06loaded\x18\x02 \x03(\x0b\x32\x11.au.PackageLoaded\x12(\n\x0e\x61\x63\x63ount_checks\x18\x03 \x03(\x0b\x32\x10.au.AccountCheck\x12 \n\x06worlds\x18\x04 \x03(\x0b\x32\x10.au.WorldCreated\x12\x19\n\x06\x65rrors\x18\x05 \x03(\x0b\x32\t.au.Error\x12\x0c\n\x04\x61\x63ks\x18\x06 \x03(\x03\x12#\n\x0bload_failed\x18\x07 \x03(\x0b\x32\x0e.au.LoadFailed\"\xc7\x02\n\x0bUpsToAmazon\x12 \n\x06worlds\x18\x01 \x03(\x0b\x32\x10.au.WorldCreated\x12!\n\x07\x61rrived\x18\x02 \x03(\x0b\x32\x10.au.TruckArrived\x12,\n\x10out_for_delivery\x18\x03 \x03(\x0b\x32\x12.au.OutForDelivery\x12 \n\tdelivered\x18\x04 \x03(\x0b\x32\r.au.Delivered\x12*\n\nredirected\x18\x05 \x03(\x0b\x32\x16.au.DestinationChanged\x12#\n\x08\x61\x63\x63ounts\x18\x06 \x03(\x0b\x32\x11.au.AccountStatus\x12\x19\n\x06\x65rrors\x18\x07 \x03(\x0b\x32\t.au.Error\x12\x0c\n\x04\x61\x63ks\x18\x08 \x03(\x03\x12)\n\nregistered\x18\t \x03(\x0b\x32\x15.au.PackageRegistered')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'au_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_WAREHOUSE']._serialized_start=16
-  _globals['_WAREHOUSE']._serialized_end=61
-  _globals['_ITEM']._serialized_start=63
-  _globals['_ITEM']._serialized_end=125
-  _globals['_WORLDCREATED']._serialized_start=127
-  _globals['_WORLDCREATED']._serialized_end=175
-  _globals['_PICKUPREQUEST']._serialized_start=178
-  _globals['_PICKUPREQUEST']._serialized_end=341
-  _globals['_TRUCKARRIVED']._serialized_start=343
-  _globals['_TRUCKARRIVED']._serialized_end=433
-  _globals['_PACKAGELOADED']._serialized_start=435
-  _globals['_PACKAGELOADED']._serialized_end=504
-  _globals['_LOADFAILED']._serialized_start=506
-  _globals['_LOADFAILED']._serialized_end=588
-  _globals['_OUTFORDELIVERY']._serialized_start=590
-  _globals['_OUTFORDELIVERY']._serialized_end=660
-  _globals['_DELIVERED']._serialized_start=662
-  _globals['_DELIVERED']._serialized_end=731
-  _globals['_DESTINATIONCHANGED']._serialized_start=733
-  _globals['_DESTINATIONCHANGED']._serialized_end=811
-  _globals['_ACCOUNTCHECK']._serialized_start=813
-  _globals['_ACCOUNTCHECK']._serialized_end=864
-  _globals['_ACCOUNTSTATUS']._serialized_start=866
-  _globals['_ACCOUNTSTATUS']._serialized_end=934
-  _globals['_ERROR']._serialized_start=936
-  _globals['_ERROR']._serialized_end=1019
-  _globals['_AMAZONTOUPS']._serialized_start=1022
-  _globals['_AMAZONTOUPS']._serialized_end=1260
-  _globals['_UPSTOAMAZON']._serialized_start=1263
-  _globals['_UPSTOAMAZON']._serialized_end=1547
+  _globals['_LINKHELLO']._serialized_start=16
+  _globals['_LINKHELLO']._serialized_end=59
+  _globals['_LINKCHALLENGE']._serialized_start=61
+  _globals['_LINKCHALLENGE']._serialized_end=123
+  _globals['_LINKPROOF']._serialized_start=125
+  _globals['_LINKPROOF']._serialized_end=151
+  _globals['_LINKWELCOME']._serialized_start=153
+  _globals['_LINKWELCOME']._serialized_end=196
+  _globals['_WAREHOUSE']._serialized_start=198
+  _globals['_WAREHOUSE']._serialized_end=243
+  _globals['_ITEM']._serialized_start=245
+  _globals['_ITEM']._serialized_end=307
+  _globals['_WORLDCREATED']._serialized_start=309
+  _globals['_WORLDCREATED']._serialized_end=357
+  _globals['_PICKUPREQUEST']._serialized_start=360
+  _globals['_PICKUPREQUEST']._serialized_end=523
+  _globals['_TRUCKARRIVED']._serialized_start=525
+  _globals['_TRUCKARRIVED']._serialized_end=615
+  _globals['_PACKAGELOADED']._serialized_start=617
+  _globals['_PACKAGELOADED']._serialized_end=686
+  _globals['_LOADFAILED']._serialized_start=688
+  _globals['_LOADFAILED']._serialized_end=770
+  _globals['_PACKAGEREGISTERED']._serialized_start=772
+  _globals['_PACKAGEREGISTERED']._serialized_end=852
+  _globals['_OUTFORDELIVERY']._serialized_start=854
+  _globals['_OUTFORDELIVERY']._serialized_end=924
+  _globals['_DELIVERED']._serialized_start=926
+  _globals['_DELIVERED']._serialized_end=995
+  _globals['_DESTINATIONCHANGED']._serialized_start=997
+  _globals['_DESTINATIONCHANGED']._serialized_end=1075
+  _globals['_ACCOUNTCHECK']._serialized_start=1077
+  _globals['_ACCOUNTCHECK']._serialized_end=1128
+  _globals['_ACCOUNTSTATUS']._serialized_start=1130
+  _globals['_ACCOUNTSTATUS']._serialized_end=1198
+  _globals['_ERROR']._serialized_start=1200
+  _globals['_ERROR']._serialized_end=1283
+  _globals['_AMAZONTOUPS']._serialized_start=1286
+  _globals['_AMAZONTOUPS']._serialized_end=1524
+  _globals['_UPSTOAMAZON']._serialized_start=1527
+  _globals['_UPSTOAMAZON']._serialized_end=1854
 # @@protoc_insertion_point(module_scope)

@@ -72,6 +72,13 @@ class FrameDecoder:
         """Bytes received that do not make a whole frame yet."""
         return len(self._buffer)
 
+    def take_rest(self) -> bytes:
+        """The bytes of an unfinished frame, handed on (e.g. to the decoder that takes
+        over the stream after a handshake)."""
+        rest = bytes(self._buffer)
+        self._buffer.clear()
+        return rest
+
     def feed(self, data: bytes) -> list[bytes]:
         if self._error is not None:
             raise self._error

@@ -16,6 +16,8 @@ from amazon_ups.amazon.catalog import selectors as catalog_selectors
 from amazon_ups.amazon.orders import selectors as orders_selectors
 from amazon_ups.amazon.orders import services as orders_services
 from amazon_ups.amazon.orders.models import Order
+from amazon_ups.common.parsing import parse_int
+from amazon_ups.protocol.limits import INT64_MAX
 
 SESSION_KEY = "cart"
 
@@ -50,8 +52,9 @@ def session_cart(session: SessionBase) -> dict[int, int]:
         return {}
     cart = {}
     for key, value in raw.items():
-        if str(key).isdigit() and isinstance(value, int) and 1 <= value <= MAX_QUANTITY:
-            cart[int(key)] = value
+        product_id = parse_int(str(key), 1, INT64_MAX)
+        if product_id is not None and isinstance(value, int) and 1 <= value <= MAX_QUANTITY:
+            cart[product_id] = value
     return cart
 
 

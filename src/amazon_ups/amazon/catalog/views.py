@@ -5,6 +5,8 @@ from django.http import Http404
 from django.shortcuts import render
 
 from amazon_ups.amazon.catalog import selectors
+from amazon_ups.common.parsing import parse_int
+from amazon_ups.protocol.limits import INT64_MAX
 
 PRODUCTS_PER_PAGE = 12
 
@@ -12,11 +14,8 @@ PRODUCTS_PER_PAGE = 12
 def page_number(value: str | None, num_pages: int) -> int:
     """The page asked for, kept in range: anything that is not a page number gives the
     first page, a page past the end the last one."""
-    try:
-        number = int(value or 1)
-    except ValueError:  # also for digit strings too long to convert
-        return 1
-    return min(max(number, 1), num_pages)
+    number = parse_int(value, 1, INT64_MAX)
+    return 1 if number is None else min(number, num_pages)
 
 
 def product_list(request):

@@ -15,8 +15,9 @@ from django.db import transaction
 from google.protobuf.message import Message
 
 from amazon_ups.amazon.fulfilment import services, upkeep
-from amazon_ups.common.daemon.channel import Channel
-from amazon_ups.common.daemon.links import DialLink, Link, WorldLink
+from amazon_ups.common.daemon import link_security
+from amazon_ups.common.daemon.channel import AU_LIMITS, Channel
+from amazon_ups.common.daemon.links import Link, UpsLink, WorldLink
 from amazon_ups.common.daemon.runner import Daemon
 from amazon_ups.protocol import au_pb2 as au
 from amazon_ups.protocol import world_amazon_pb2 as wa
@@ -34,6 +35,7 @@ WORLD_HANDLERS = {
 
 UPS_HANDLERS = {
     "arrived": services.truck_arrived,
+    "registered": services.package_registered,
     "out_for_delivery": services.out_for_delivery,
     "delivered": services.delivered,
     "redirected": services.destination_changed,
@@ -54,12 +56,13 @@ class Fulfilment:
             hello=services.hello_request,
             joined=services.world_joined,
         )
-        self.ups = DialLink(
+        self.ups = UpsLink(
             "ups",
-            Channel(incoming=au.UpsToAmazon, outgoing=au.AmazonToUps),
+            Channel(incoming=au.UpsToAmazon, outgoing=au.AmazonToUps, limits=AU_LIMITS),
             settings.UPS_HOST,
             settings.UPS_PORT,
             peer=services.UPS,
+            auth=link_security.amazon_auth(settings.UPS_HOST),
         )
         self.daemon = Daemon(
             name="amazon",

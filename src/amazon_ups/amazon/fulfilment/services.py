@@ -28,12 +28,15 @@ from amazon_ups.amazon.orders.lifecycle import OrderEventKind as Kind
 from amazon_ups.amazon.orders.models import Order
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.messaging import services as messaging
+from amazon_ups.common.parsing import parse_int
 from amazon_ups.protocol import au_pb2 as au
 from amazon_ups.protocol import world_amazon_pb2 as wa
+from amazon_ups.protocol.limits import INT64_MAX
 
 logger = logging.getLogger("amazon_ups.amazon.fulfilment")
 
 UPS = "ups"  # the messaging peer of the UPS link
+MAX_TRACKING_NUMBER = 64  # characters (protocol 5.12)
 Status = Order.Status
 
 
@@ -47,9 +50,10 @@ def _ref(order: Order) -> str:
 
 def _order_of(ref: str) -> Order | None:
     kind, _, number = ref.partition(":")
-    if kind != "order" or not number.isdigit():
+    order_id = parse_int(number, 1, INT64_MAX)
+    if kind != "order" or order_id is None:
         return None
-    return orders_selectors.order_lock(int(number))
+    return orders_selectors.order_lock(order_id)
 
 
 def _counts(things: Iterable[wa.AProduct]) -> dict[int, int]:
@@ -350,6 +354,45 @@ def truck_arrived(message: au.TruckArrived) -> None:
     orders_services.record_truck(order, truck_id=message.truck_id, seqnum=message.seqnum)
     if orders_services.can_load(order):
         load(order)
+
+
+def _tracking_number_problem(number: str) -> str | None:
+    printable = all(" " <= c <= "~" for c in number)
+    # Spaces group it for reading; at its ends or doubled they would make two texts
+    # of one number.
+    if not 0 < len(number) <= MAX_TRACKING_NUMBER or not printable:
+        return f"up to {MAX_TRACKING_NUMBER} printable ASCII characters"
+    if number != number.strip() or "  " in number:
+        return "spaced by single spaces between other characters only"
+    return None
+
+
+def package_registered(message: au.PackageRegistered) -> None:
+    """UPS accepted the package and gave it this tracking number (protocol 5.12). A copy
+    changes nothing; a second, different number is refused and the first stays."""
+    order = _known_package(message)
+    if order is None:
+        return
+    number = message.tracking_number
+    if problem := _tracking_number_problem(number):
+        _refuse(message.seqnum, f"error: a tracking number is {problem}", order.id)
+        return
+    if order.tracking_number and order.tracking_number != number:
+        _refuse(
+            message.seqnum,
+            f"error: package {order.id} has tracking number {order.tracking_number} already",
+            order.id,
+        )
+        return
+    other = orders_selectors.order_by_tracking_number(number)
+    if other is not None and other.id != order.id:
+        _refuse(
+            message.seqnum,
+            f"error: tracking number {number} is package {other.id}'s, not {order.id}'s",
+            order.id,
+        )
+        return
+    orders_services.record_tracking_number(order, number)
 
 
 def out_for_delivery(message: au.OutForDelivery) -> None:

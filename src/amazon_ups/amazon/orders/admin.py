@@ -27,6 +27,7 @@ class OrderEventInline(_ReadOnlyInline):
 class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
+        "tracking_number",
         "user",
         "status",
         "dest_x",
@@ -40,3 +41,11 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["=id", "user__username", "user__email"]
     date_hierarchy = "created_at"
     inlines = [OrderLineInline, OrderEventInline]
+
+    def get_search_results(self, request, queryset, search_term):
+        # A tracking number is one term, spaces and all, as UPS wrote it: the admin's
+        # own search would split it into words.
+        number = search_term.strip()
+        if number and (found := queryset.filter(tracking_number=number)).exists():
+            return found, False
+        return super().get_search_results(request, queryset, search_term)

@@ -26,7 +26,7 @@ class DeliveryForm(forms.Form):
 
 
 class PlaceOrderForm(DeliveryForm):
-    product = forms.IntegerField(widget=forms.HiddenInput)
+    product = whole_number("The product", 1, INT64_MAX, widget=forms.HiddenInput)
     quantity = whole_number("The quantity", 1, MAX_COUNT, initial=1)
 
     field_order = ["product", "token", "quantity", "dest_x", "dest_y", "ups_account"]

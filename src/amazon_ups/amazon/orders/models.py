@@ -1,5 +1,6 @@
-"""Orders. An order is also its package: its id is the tracking number, the world's
-shipid and UPS's package id, so one number follows the parcel everywhere."""
+"""Orders. An order is also its package: its id is the world's shipid and UPS's package
+id. The tracking number a shopper follows it by is UPS's, told in PackageRegistered:
+the id counts 1, 2, 3..., and a tracking number must not be guessable."""
 
 from __future__ import annotations
 
@@ -35,22 +36,27 @@ class Order(models.Model):
     loading_truck_id = models.IntegerField(null=True, blank=True)
     destination_seqnum = models.BigIntegerField(null=True, blank=True)
     failure = models.TextField(blank=True)
+    # UPS's, opaque to us (protocol 5.12); empty until UPS has accepted the package.
+    tracking_number = models.CharField(max_length=64, blank=True, default="")
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         indexes = [models.Index(fields=["status", "warehouse"], name="order_status_warehouse")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tracking_number"],
+                condition=~models.Q(tracking_number=""),
+                name="order_tracking_number_unique",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"order {self.id} ({self.status})"
 
     def get_absolute_url(self) -> str:
         return reverse("orders:detail", args=[self.id])
-
-    @property
-    def tracking_number(self) -> int:
-        return self.id
 
     @property
     def waiting_for_stock(self) -> bool:

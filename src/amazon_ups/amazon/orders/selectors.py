@@ -6,6 +6,7 @@ import datetime
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef, QuerySet, Sum
@@ -39,6 +40,18 @@ def order_get_for(user, order_id: int) -> Order | None:
 
 def order_get_by_token(token: str) -> Order | None:
     return Order.objects.filter(token=token).first()
+
+
+def order_by_tracking_number(number: str) -> Order | None:
+    return Order.objects.filter(tracking_number=number).first() if number else None
+
+
+def tracking_url(order: Order) -> str | None:
+    """The carrier's page for the order's package (settings.UPS_TRACKING_URL, with
+    ``{number}`` in it), or None while UPS has given no number or no page is set."""
+    if not order.tracking_number or "{number}" not in settings.UPS_TRACKING_URL:
+        return None
+    return settings.UPS_TRACKING_URL.replace("{number}", quote(order.tracking_number, safe=""))
 
 
 def order_events(order: Order) -> list[OrderEvent]:

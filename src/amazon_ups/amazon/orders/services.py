@@ -219,7 +219,11 @@ def mark_delivered(order: Order, *, x: int, y: int) -> bool:
     queue_email(
         to=order.user.email,
         template="orders/email/delivered",
-        context={"order": order, "lines": list(order.lines.select_related("product"))},
+        context={
+            "order": order,
+            "lines": list(order.lines.select_related("product")),
+            "tracking_url": selectors.tracking_url(order),
+        },
         ref=f"order-delivered:{order.id}",
     )
     return True
@@ -233,6 +237,19 @@ def change_destination(order: Order, *, x: int, y: int, seqnum: int) -> bool:
     order.dest_x, order.dest_y = x, y
     order.destination_seqnum = seqnum
     return order_move(order, Kind.DESTINATION_CHANGED, f"destination changed to ({x}, {y})")
+
+
+def record_tracking_number(order: Order, number: str) -> bool:
+    """UPS's tracking number for the package (protocol 5.12), in whatever state the
+    order is: it may come after the delivery. Returns False when it was known
+    already; a different one than known is the caller's to refuse."""
+    if order.tracking_number == number:
+        return False
+    if order.tracking_number:
+        raise ValueError(f"order {order.id} has tracking number {order.tracking_number}")
+    order.tracking_number = number
+    order.save(update_fields=["tracking_number", "updated_at"])
+    return True
 
 
 def fail(order: Order, reason: str) -> bool:

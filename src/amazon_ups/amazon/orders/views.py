@@ -12,6 +12,7 @@ from amazon_ups.amazon.fulfilment import selectors as fulfilment_selectors
 from amazon_ups.amazon.orders import selectors, services
 from amazon_ups.amazon.orders.forms import PlaceOrderForm
 from amazon_ups.amazon.orders.models import Order
+from amazon_ups.common.parsing import parse_int
 from amazon_ups.protocol.limits import INT64_MAX
 
 ORDERS_PER_PAGE = 20
@@ -50,7 +51,7 @@ def order_place(request):
 @require_GET
 def order_list(request):
     page = Paginator(selectors.order_list_for(request.user), ORDERS_PER_PAGE).get_page(
-        request.GET.get("page")
+        parse_int(request.GET.get("page"), 1, INT64_MAX)
     )
     return render(request, "orders/list.html", {"page": page, "orders": page.object_list})
 
@@ -66,6 +67,7 @@ def order_detail(request, order_id: int):
         "steps": selectors.order_steps(order, events),
         "account": _account_state(order),
         "final": order.status in selectors.FINAL,
+        "tracking_url": selectors.tracking_url(order),
     }
     return render(request, "orders/detail.html", context)
 
@@ -79,7 +81,8 @@ def order_status(request, order_id: int):
     account = _account_state(order)
     data = {
         "id": order.id,
-        "tracking_number": order.tracking_number,
+        "tracking_number": order.tracking_number or None,
+        "tracking_url": selectors.tracking_url(order),
         "status": order.status,
         "status_label": order.get_status_display(),
         "final": order.status in selectors.FINAL,
@@ -131,7 +134,8 @@ def _account_state(order: Order):
 
 
 def _product_or_404(value: str | None):
-    product = catalog_selectors.product_get(int(value)) if value and value.isdigit() else None
+    product_id = parse_int(value, 1, INT64_MAX)
+    product = catalog_selectors.product_get(product_id) if product_id is not None else None
     if product is None:
         raise Http404("No such product")
     return product

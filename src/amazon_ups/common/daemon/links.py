@@ -1,26 +1,34 @@
 """Links: a ``Channel`` plus the socket that carries it, and how to get a new socket.
 
-- ``DialLink`` connects to a peer (Amazon to UPS) and reconnects with backoff.
+- ``DialLink`` connects to a peer and reconnects with backoff.
 - ``WorldLink`` is a ``DialLink`` that does the world's connect handshake first.
-- ``ListenLink`` accepts the peer's connections (UPS from Amazon); the newest
-  connection replaces the old one, so a restarted peer never waits for a dead
-  connection to time out.
+- ``UpsLink`` is Amazon's ``DialLink`` to UPS: TLS if configured, then the link's
+  handshake (``protocol.link_auth``), in which both sides prove they hold the secret.
+- ``ListenLink`` accepts the peer's connections (UPS from Amazon). A new connection
+  is a ``Candidate`` until it has proven itself, read without blocking and closed
+  past a deadline; then it replaces the live one, so a restarted peer never waits
+  for a dead connection to time out, and a stranger never displaces the real peer.
 
-Sockets are blocking with a timeout; the daemon only reads after ``select`` says
-there is something to read, so reads never wait.
+Live sockets are blocking with a timeout; the daemon only reads after ``select`` says
+there is something to read, so reads never wait (a TLS socket is read without
+blocking: a readable socket may hold no application data).
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import time
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from google.protobuf.message import Message
 
 from amazon_ups.common.daemon.channel import Channel
 from amazon_ups.protocol.framing import FrameDecoder, MalformedMessage, encode_frame, parse_message
+from amazon_ups.protocol.link_auth import HandshakeFailed, LinkHandshake, Role
 from amazon_ups.protocol.session import ResendPolicy
 from amazon_ups.protocol.world_messages import CONNECTED
 
@@ -41,6 +49,8 @@ class Link:
         self._failures = 0
         # Bytes that came with the handshake reply, for the daemon to feed in first.
         self.pending_input = b""
+        # Connections refused or handshakes failed since the daemon last recorded them.
+        self.refusals: list[str] = []
 
     @property
     def up(self) -> bool:
@@ -67,9 +77,19 @@ class Link:
         if self._failures in (1, 10) or self._failures % 100 == 0:
             logger.warning("%s: cannot connect (%s); retrying", self.name, reason)
 
-    def receive(self) -> bytes:
+    def refused(self, reason: str) -> None:
+        self.refusals.append(reason)
+
+    def receive(self) -> bytes | None:
+        """What arrived (b"": the peer closed), or None: nothing for us yet."""
         assert self.sock is not None
-        return self.sock.recv(65536)
+        if not isinstance(self.sock, ssl.SSLSocket):
+            return self.sock.recv(65536)
+        self.sock.setblocking(False)
+        try:
+            return read_available(self.sock)
+        finally:
+            self.sock.settimeout(IO_TIMEOUT)
 
     def send(self, frame: bytes) -> None:
         assert self.sock is not None
@@ -105,15 +125,17 @@ class DialLink(Link):
         except OSError as error:
             self._failed(now, f"{self.host}:{self.port}: {error}")
             return False
-        if not self.handshake(sock, now):
+        ready = self.handshake(sock, now)
+        if ready is None:
             sock.close()
             return False
-        self._connected(sock)
+        self._connected(ready)
         logger.info("%s: connected to %s:%d", self.name, self.host, self.port)
         return True
 
-    def handshake(self, sock: socket.socket, now: float) -> bool:
-        return True
+    def handshake(self, sock: socket.socket, now: float) -> socket.socket | None:
+        """The socket to use once the connection is set up, or None: it failed."""
+        return sock
 
 
 class WorldLink(DialLink):
@@ -142,29 +164,29 @@ class WorldLink(DialLink):
             return False
         return super().connect(now)
 
-    def handshake(self, sock: socket.socket, now: float) -> bool:
+    def handshake(self, sock: socket.socket, now: float) -> socket.socket | None:
         request = self.hello()
         if request is None:
-            return False
+            return None
         try:
             sock.sendall(encode_frame(request.SerializeToString()))
             reply = self._read_reply(sock)
         except OSError as error:
             self._failed(now, f"handshake: {error}")
-            return False
+            return None
         if isinstance(reply, MalformedMessage):
             self._failed(now, f"bad reply: {reply}")
-            return False
+            return None
         if reply.result != CONNECTED:
             self._failed(now, f"world said {reply.result!r}")
-            return False
+            return None
         peer = f"world:{reply.worldid}"
         if peer != self.peer:
             self.channel.forget()
             self.cursor = 0
             self.peer = peer
         self.joined(reply.worldid)
-        return True
+        return sock
 
     def _read_reply(self, sock: socket.socket) -> Message | MalformedMessage:
         frames = FrameDecoder()
@@ -178,27 +200,230 @@ class WorldLink(DialLink):
                 return parse_message(self.connected_type, bodies[0])
 
 
-class ListenLink(Link):
-    """The peer connects to us on ``host:port``; the newest connection wins."""
+@dataclass(frozen=True)
+class LinkAuth:
+    """How a connection of the Amazon-UPS link proves itself (``link_security``)."""
 
-    def __init__(self, name: str, channel: Channel, host: str, port: int, peer: str) -> None:
+    secret: bytes
+    tls: ssl.SSLContext | None = None
+    timeout: float = 5.0  # seconds the handshake may take, TLS included
+    server_name: str | None = None  # Amazon: the name UPS's certificate must carry
+
+
+class UpsLink(DialLink):
+    """Amazon's link to UPS: TLS if configured, then the link's handshake."""
+
+    def __init__(
+        self, name: str, channel: Channel, host: str, port: int, peer: str, auth: LinkAuth
+    ) -> None:
+        super().__init__(name, channel, host, port, peer)
+        self.auth = auth
+
+    def handshake(self, sock: socket.socket, now: float) -> socket.socket | None:
+        auth = self.auth
+        try:
+            sock.settimeout(auth.timeout)
+            if auth.tls is not None:
+                sock = auth.tls.wrap_socket(sock, server_hostname=auth.server_name or self.host)
+            handshake = LinkHandshake(Role.AMAZON, auth.secret)
+            self.pending_input = handshake_blocking(sock, handshake, auth.timeout)
+        except HandshakeFailed as failed:
+            self.refused(f"handshake with {self.host}:{self.port} failed: {failed}")
+            self._failed(now, f"the link's handshake failed: {failed}")
+            sock.close()
+            return None
+        except OSError as error:  # ssl.SSLError and timeouts included
+            self._failed(now, f"handshake: {error}")
+            sock.close()
+            return None
+        return sock
+
+
+def handshake_blocking(sock: socket.socket, handshake: LinkHandshake, timeout: float) -> bytes:
+    """Runs ``handshake`` on a blocking socket within ``timeout`` s; returns the bytes
+    that came after it. Raises ``HandshakeFailed``, ``TimeoutError`` or ``OSError``."""
+    deadline = time.monotonic() + timeout
+    sock.sendall(handshake.start())
+    while not handshake.done:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"no answer to the link's handshake within {timeout:g} s")
+        sock.settimeout(remaining)
+        data = sock.recv(4096)
+        if not data:
+            raise ConnectionError("the peer closed the connection during the handshake")
+        try:
+            reply = handshake.receive(data)
+        except HandshakeFailed as failed:
+            if failed.reply:
+                sock.sendall(failed.reply)
+            raise
+        if reply:
+            sock.sendall(reply)
+    return handshake.leftover
+
+
+def read_available(sock: socket.socket) -> bytes | None:
+    """Everything readable now from a non-blocking socket: None when nothing is (for
+    TLS, a record that held no application data), b"" when the peer closed."""
+    try:
+        data = sock.recv(65536)
+    except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+        return None
+    # TLS may hold decrypted bytes that select() cannot see.
+    while data and isinstance(sock, ssl.SSLSocket) and (waiting := sock.pending()):
+        data += sock.recv(waiting)
+    return data
+
+
+@dataclass(eq=False)
+class Candidate:
+    """A connection to a ``ListenLink`` that has not proven itself yet."""
+
+    sock: socket.socket
+    address: str
+    handshake: LinkHandshake
+    deadline: float
+    tls_done: bool
+
+
+class ListenLink(Link):
+    """The peer connects to us on ``host:port``; the newest connection that proves
+    itself wins.
+
+    At most ``max_candidates`` connections wait to prove themselves (the oldest gives
+    way to a new one), and at most ``max_per_address`` from one address, so that a
+    stranger holding connections open cannot keep the real peer out.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        channel: Channel,
+        host: str,
+        port: int,
+        peer: str,
+        auth: LinkAuth,
+        max_candidates: int = 16,
+        max_per_address: int = 4,
+    ) -> None:
         super().__init__(name, channel, peer)
+        self.auth = auth
+        self.max_candidates = max_candidates
+        self.max_per_address = max_per_address
+        self.candidates: list[Candidate] = []
         self.listener = socket.create_server((host, port), reuse_port=False)
         self.listener.setblocking(False)
         self.port = self.listener.getsockname()[1]
-        logger.info("%s: listening on %s:%d", name, host, self.port)
+        tls = " with TLS" if auth.tls else ""
+        logger.info("%s: listening on %s:%d%s", name, host, self.port, tls)
 
-    def accept(self) -> None:
+    def accept(self, now: float) -> None:
+        """Takes a new connection as a candidate; it speaks only the handshake."""
         try:
             sock, address = self.listener.accept()
-        except BlockingIOError:
+        except (BlockingIOError, InterruptedError):
             return
+        except OSError as error:  # e.g. out of file descriptors: try again next turn
+            logger.warning("%s: cannot accept a connection: %s", self.name, error)
+            return
+        host = address[0]
+        from_there = Counter(c.address for c in self.candidates)[host]
+        if from_there >= self.max_per_address:
+            sock.close()
+            self.refused(f"{host}: more than {self.max_per_address} connections proving themselves")
+            return
+        if len(self.candidates) >= self.max_candidates:
+            self._refuse(self.candidates[0], "gave way to a newer connection")
+        sock.setblocking(False)
+        try:
+            if self.auth.tls is not None:
+                sock = self.auth.tls.wrap_socket(
+                    sock, server_side=True, do_handshake_on_connect=False
+                )
+        except (OSError, ssl.SSLError) as error:
+            sock.close()
+            self.refused(f"{host}: {error}")
+            return
+        self.candidates.append(
+            Candidate(
+                sock,
+                host,
+                LinkHandshake(Role.UPS, self.auth.secret),
+                deadline=now + self.auth.timeout,
+                tls_done=self.auth.tls is None,
+            )
+        )
+
+    def advance(self, candidate: Candidate) -> bool:
+        """``candidate``'s socket is readable: True once it has proven itself and is
+        the live connection."""
+        if candidate not in self.candidates:
+            return False
+        try:
+            if not candidate.tls_done:
+                candidate.sock.do_handshake()
+                candidate.tls_done = True
+            data = read_available(candidate.sock)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return False
+        except OSError as error:
+            self._refuse(candidate, str(error))
+            return False
+        if data is None:
+            return False
+        if not data:
+            self._refuse(candidate, "closed before proving itself")
+            return False
+        try:
+            reply = candidate.handshake.receive(data)
+        except HandshakeFailed as failed:
+            self._send_quietly(candidate.sock, failed.reply)
+            self._refuse(candidate, str(failed))
+            return False
+        if reply and not self._send_quietly(candidate.sock, reply):
+            self._refuse(candidate, "could not answer its handshake")
+            return False
+        if not candidate.handshake.done:
+            return False
+        self.candidates.remove(candidate)
         if self.sock is not None:
-            logger.info("%s: a new connection from %s replaces the old one", self.name, address)
+            logger.info(
+                "%s: a new connection from %s replaces the old one", self.name, candidate.address
+            )
             self.sock.close()
-        self._connected(sock)
-        logger.info("%s: connected from %s:%d", self.name, address[0], address[1])
+        candidate.sock.setblocking(True)
+        self._connected(candidate.sock)
+        self.pending_input = candidate.handshake.leftover
+        logger.info("%s: connected from %s, its proof checked", self.name, candidate.address)
+        return True
+
+    def expire(self, now: float) -> None:
+        for candidate in [c for c in self.candidates if c.deadline <= now]:
+            self._refuse(candidate, f"did not prove itself within {self.auth.timeout:g} s")
+
+    def next_deadline(self) -> float | None:
+        return min((c.deadline for c in self.candidates), default=None)
+
+    def _refuse(self, candidate: Candidate, reason: str) -> None:
+        self.candidates.remove(candidate)
+        candidate.sock.close()
+        self.refused(f"{candidate.address}: {reason}")
+
+    @staticmethod
+    def _send_quietly(sock: socket.socket, data: bytes) -> bool:
+        """The handshake's frames are tiny: one non-blocking send takes them, or the
+        peer is not reading and is not worth waiting for."""
+        if not data:
+            return True
+        try:
+            return sock.send(data) == len(data)
+        except (OSError, ssl.SSLError):
+            return False
 
     def close(self) -> None:
         super().close()
+        for candidate in self.candidates:
+            candidate.sock.close()
+        self.candidates.clear()
         self.listener.close()

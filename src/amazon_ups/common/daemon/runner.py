@@ -33,7 +33,7 @@ from google.protobuf.message import Message
 
 from amazon_ups.common.daemon import isolation
 from amazon_ups.common.daemon.channel import Pending
-from amazon_ups.common.daemon.links import Link, ListenLink
+from amazon_ups.common.daemon.links import Candidate, Link, ListenLink
 from amazon_ups.common.daemon.wakeup import Waker
 from amazon_ups.common.mail.sender import MailSender
 from amazon_ups.common.messaging import selectors as messaging_selectors
@@ -55,6 +55,18 @@ class _Accept:
     link: ListenLink
 
 
+@dataclass(frozen=True)
+class _Prove:
+    """In ``select``'s results: a connection still proving itself has sent bytes."""
+
+    link: ListenLink
+    candidate: Candidate
+
+
+# A stranger's refused connections are recorded for operators at most this often.
+REFUSALS_RECORDED_EVERY = 1.0
+
+
 class Daemon:
     def __init__(
         self,
@@ -71,6 +83,7 @@ class Daemon:
         self.on_connect = on_connect
         self._stop = threading.Event()
         self._waker: Waker | None = None
+        self._refusals_recorded: dict[str, float] = {}
         self._tick_failures = isolation.FailureLog(f"{name}: the tick")
         self._turn_failures = isolation.FailureLog(f"{name}: a turn of the loop")
 
@@ -130,20 +143,26 @@ class Daemon:
             if link.connect(now):
                 self._connected(link)
         readable = self._wait(now)
-        accepting = []
+        later: list[_Accept | _Prove] = []
         for item in readable:
-            if isinstance(item, _Accept):
-                accepting.append(item.link)
+            if isinstance(item, _Accept | _Prove):
+                later.append(item)
             elif isinstance(item, Link):
                 self._read(item)
             else:
                 assert self._waker is not None
                 self._waker.drain()
         # After the reads: a new connection replaces the old one, whose bytes come first.
-        for link in accepting:
-            link.accept()
-            if link.up:
-                self._connected(link)
+        now = time.time()
+        for item in later:
+            if isinstance(item, _Accept):
+                item.link.accept(now)
+            elif item.link.advance(item.candidate):
+                self._connected(item.link)
+        for link in self.links:
+            if isinstance(link, ListenLink):
+                link.expire(now)
+            self._record_refusals(link, now)
         isolation.retry_requested(self._receivers())
         self._tick()
         now = time.time()
@@ -181,6 +200,9 @@ class Daemon:
             if isinstance(link, ListenLink):
                 # A readable listener means a new connection; a readable socket, data.
                 watched[link.listener.fileno()] = _Accept(link)
+                for candidate in link.candidates:
+                    watched[candidate.sock.fileno()] = _Prove(link, candidate)
+                deadlines.append(link.next_deadline() or float("inf"))
             if link.up:
                 watched[link.sock.fileno()] = link
                 deadlines.append(link.channel.next_deadline() or float("inf"))
@@ -209,6 +231,18 @@ class Daemon:
         with transaction.atomic():
             messaging.set_link_state(link.peer or link.name, connected, detail)
 
+    def _record_refusals(self, link: Link, now: float) -> None:
+        """Connections that could not prove themselves, for the operators' page; logged
+        and written in batches, so a stranger's flood costs a write a second at most."""
+        if not link.refusals or now < self._refusals_recorded.get(link.name, 0.0):
+            return
+        refusals, link.refusals = link.refusals, []
+        self._refusals_recorded[link.name] = now + REFUSALS_RECORDED_EVERY
+        more = f" (and {len(refusals) - 1} more)" if len(refusals) > 1 else ""
+        logger.warning("%s: refused: %s%s", link.name, refusals[-1], more)
+        with transaction.atomic():
+            messaging.record_refusals(link.peer or link.name, len(refusals), refusals[-1])
+
     def _read(self, link: Link) -> None:
         if not link.up:  # dropped earlier in this turn (e.g. by a handler's on_commit)
             return
@@ -216,6 +250,8 @@ class Daemon:
             data = link.receive()
         except OSError as error:
             self._drop(link, str(error))
+            return
+        if data is None:  # e.g. a TLS record with nothing for us
             return
         if not data:
             self._drop(link, "closed by the peer")

@@ -60,6 +60,11 @@ class LinkState(models.Model):
     connected = models.BooleanField(default=False)
     detail = models.CharField(max_length=300, blank=True)
     changed_at = models.DateTimeField(auto_now=True)
+    # Connections that did not prove themselves (the link's handshake), e.g. a stranger
+    # on UPS's port, or a peer with another secret.
+    refused = models.PositiveBigIntegerField(default=0)
+    last_refusal = models.CharField(max_length=300, blank=True)
+    last_refusal_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.peer}: {'up' if self.connected else 'down'}"

@@ -7,6 +7,7 @@ import traceback
 from collections.abc import Iterable
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from google.protobuf import text_format
 from google.protobuf.message import Message
@@ -68,6 +69,14 @@ def acknowledge(peer: str, seqnums: Iterable[int]) -> list[int]:
 def set_link_state(peer: str, connected: bool, detail: str = "") -> None:
     LinkState.objects.update_or_create(
         peer=peer, defaults={"connected": connected, "detail": detail[:300]}
+    )
+
+
+def record_refusals(peer: str, count: int, last: str) -> None:
+    """``count`` connections to or from ``peer`` failed to prove themselves."""
+    LinkState.objects.get_or_create(peer=peer)
+    LinkState.objects.filter(peer=peer).update(
+        refused=F("refused") + count, last_refusal=_text(last, 300), last_refusal_at=timezone.now()
     )
 
 

@@ -24,6 +24,9 @@ def _status() -> dict:
                 "connected": link.connected,
                 "detail": link.detail,
                 "since": link.changed_at.isoformat(),
+                "refused": link.refused,
+                "last_refusal": link.last_refusal,
+                "last_refusal_at": link.last_refusal_at and link.last_refusal_at.isoformat(),
             }
             for link in selectors.link_states()
         ],

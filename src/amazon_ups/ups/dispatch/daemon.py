@@ -16,7 +16,8 @@ from django.conf import settings
 from django.db import transaction
 from google.protobuf.message import Message
 
-from amazon_ups.common.daemon.channel import Channel
+from amazon_ups.common.daemon import link_security
+from amazon_ups.common.daemon.channel import AU_LIMITS, Channel
 from amazon_ups.common.daemon.links import Link, ListenLink, WorldLink
 from amazon_ups.common.daemon.runner import Daemon
 from amazon_ups.common.messaging import selectors as messaging_selectors
@@ -217,12 +218,14 @@ def build_daemon(listen_host: str | None = None, listen_port: int | None = None)
         hello=world_hello,
         joined=dispatch.world_joined,
     )
+    host = listen_host or settings.UPS_HOST
     amazon = ListenLink(
         "amazon",
-        Channel(au_pb2.AmazonToUps, au_pb2.UpsToAmazon),
-        listen_host or settings.UPS_HOST,
+        Channel(au_pb2.AmazonToUps, au_pb2.UpsToAmazon, limits=AU_LIMITS),
+        host,
         settings.UPS_PORT if listen_port is None else listen_port,
         peer=shipments.AMAZON,
+        auth=link_security.ups_auth(host),
     )
     dispatcher = Dispatcher(world)
     return Daemon(

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from amazon_ups.common.admin import ReadOnlyAdminMixin
+from amazon_ups.ups.shipments import tracking
 from amazon_ups.ups.shipments.models import (
     Account,
     Package,
@@ -11,6 +12,7 @@ from amazon_ups.ups.shipments.models import (
     Warehouse,
 )
 from amazon_ups.ups.shipments.package_lifecycle import NOT_FINAL
+from amazon_ups.ups.shipments.tracking import InvalidTrackingNumber
 
 
 class ItemInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -29,6 +31,7 @@ class ReadOnly(ReadOnlyAdminMixin, admin.ModelAdmin):
 class PackageAdmin(ReadOnly):
     list_display = [
         "id",
+        "tracking_number",
         "status",
         "warehouse",
         "truck",
@@ -39,9 +42,18 @@ class PackageAdmin(ReadOnly):
     ]
     list_filter = ["status", "warehouse"]
     list_select_related = ["warehouse", "truck", "account"]
-    search_fields = ["id", "account__number", "account__user__username"]
+    search_fields = ["id", "tracking_number", "account__number", "account__user__username"]
+    readonly_fields = ["tracking_number"]  # not editable, so not shown unless named
     date_hierarchy = "created_at"
     inlines = [ItemInline, EventInline]
+
+    def get_search_results(self, request, queryset, search_term):
+        # A number as the recipient reads it out ("mu4k 7q9x ...") finds its package.
+        try:
+            number = tracking.parse(search_term)
+        except InvalidTrackingNumber:
+            return super().get_search_results(request, queryset, search_term)
+        return queryset.filter(tracking_number=number), False
 
 
 class TruckPackageInline(ReadOnlyAdminMixin, admin.TabularInline):

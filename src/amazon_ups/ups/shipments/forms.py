@@ -1,10 +1,13 @@
 from django import forms
 
+from amazon_ups.common.forms import WholeNumberField
 from amazon_ups.protocol.limits import INT32_MAX, INT32_MIN
+from amazon_ups.ups.shipments import tracking
 from amazon_ups.ups.shipments.models import PackageStatus
+from amazon_ups.ups.shipments.tracking import InvalidTrackingNumber
 
 
-class GridCoordinate(forms.IntegerField):
+class GridCoordinate(WholeNumberField):
     def __init__(self, **kwargs) -> None:
         super().__init__(
             min_value=INT32_MIN,
@@ -30,16 +33,17 @@ class RedirectForm(forms.Form):
 class PackageFilterForm(forms.Form):
     STATES = [("", "All"), ("in_transit", "On its way"), ("delivered", "Delivered")]
 
-    q = forms.CharField(label="Tracking number", required=False, max_length=30)
+    q = forms.CharField(label="Tracking number", required=False, max_length=40)
     state = forms.ChoiceField(label="Show", choices=STATES, required=False)
     status = forms.ChoiceField(
         label="Status", choices=[("", "Any status"), *PackageStatus.choices], required=False
     )
 
-    def clean_q(self) -> int | None:
-        text = self.cleaned_data["q"].strip()
-        if not text:
+    def clean_q(self) -> str | None:
+        text = self.cleaned_data["q"]
+        if not text.strip():
             return None
-        if not text.isdigit() or int(text) > 2**63 - 1:
-            raise forms.ValidationError("A tracking number is made of digits only.")
-        return int(text)
+        try:
+            return tracking.parse(text)
+        except InvalidTrackingNumber as error:
+            raise forms.ValidationError(str(error)) from None

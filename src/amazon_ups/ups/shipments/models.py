@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from amazon_ups.ups.shipments import tracking
 from amazon_ups.ups.shipments.package_lifecycle import PackageEventKind, PackageStatus
 from amazon_ups.ups.shipments.truck_lifecycle import TruckEventKind, TruckStatus
 
@@ -93,6 +94,15 @@ class Package(models.Model):
     id = models.BigIntegerField(
         primary_key=True, help_text="the id Amazon gave it: the world's shipid and packageid"
     )
+    # A default rather than a step of pickup_request, so that no way of making a
+    # package (a request, the demo, a test, a shell) leaves one without a number.
+    tracking_number = models.CharField(
+        max_length=tracking.LENGTH,
+        unique=True,
+        default=tracking.new_number,
+        editable=False,
+        help_text="what the recipient types to find it: random, unlike the id",
+    )
     warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="packages")
     dest_x = models.IntegerField()
     dest_y = models.IntegerField()
@@ -141,6 +151,10 @@ class Package(models.Model):
 
     def __str__(self) -> str:
         return f"package {self.id}"
+
+    @property
+    def tracking_number_grouped(self) -> str:
+        return tracking.grouped(self.tracking_number)
 
 
 class PackageItem(models.Model):

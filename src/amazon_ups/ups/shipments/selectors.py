@@ -22,44 +22,43 @@ from amazon_ups.ups.shipments.models import (
 from amazon_ups.ups.shipments.package_lifecycle import NOT_FINAL
 from amazon_ups.ups.shipments.package_lifecycle import PackageEventKind as Kind
 
-MAX_PACKAGE_ID = 2**63 - 1
+# Side of the square a stranger is told a place within: a street's worth of the grid,
+# not a door.
+AREA_SIZE = 10
 # Statuses a recipient calls "on its way".
 IN_TRANSIT = NOT_FINAL
 # How many packages the operator's map shows at most (the newest).
 MAP_STAFF_PACKAGES = 500
 
 
-def tracking_number(text: str) -> int | None:
-    """The package id written in ``text``, or None if it cannot be one."""
-    text = text.strip()
-    if not text.isdigit() or len(text) > 19 or int(text) > MAX_PACKAGE_ID:
-        return None
-    return int(text)
-
-
 def package_list() -> QuerySet[Package]:
     return Package.objects.select_related("warehouse").order_by("-created_at", "-id")
 
 
-def package_get(package_id: int) -> Package | None:
-    if package_id > MAX_PACKAGE_ID:
-        return None
-    return Package.objects.select_related("warehouse", "truck").filter(id=package_id).first()
-
-
-def package_of_user(package_id: int, user) -> Package | None:
-    """The package if ``user`` owns it (through their UPS account), else None."""
-    if not user.is_authenticated or package_id > MAX_PACKAGE_ID:
-        return None
+def package_by_tracking_number(number: str) -> Package | None:
+    """The package with this tracking number (its compact form, ``tracking.parse``)."""
     return (
         Package.objects.select_related("warehouse", "truck", "account")
-        .filter(id=package_id, account__user=user)
+        .filter(tracking_number=number)
         .first()
     )
 
 
+def is_owner(package: Package, user) -> bool:
+    """Whether ``user`` holds the UPS account the package was sent to."""
+    return (
+        user.is_authenticated and package.account is not None and package.account.user_id == user.pk
+    )
+
+
+def sees_everything(package: Package, user) -> bool:
+    """Its owner and staff see the contents and exact places; anyone else with the
+    number sees the status and areas only."""
+    return is_owner(package, user) or (user.is_authenticated and user.is_staff)
+
+
 def packages_of_user(
-    user, *, status: str = "", state: str = "", number: int | None = None
+    user, *, status: str = "", state: str = "", number: str | None = None
 ) -> QuerySet[Package]:
     packages = Package.objects.select_related("warehouse").filter(account__user=user)
     if status:
@@ -69,7 +68,7 @@ def packages_of_user(
     elif state == "delivered":
         packages = packages.filter(status=PackageStatus.DELIVERED)
     if number is not None:
-        packages = packages.filter(id=number)
+        packages = packages.filter(tracking_number=number)
     return packages.order_by("-created_at", "-id")
 
 
@@ -91,6 +90,22 @@ def account_of(user) -> Account | None:
 
 
 @dataclass(frozen=True)
+class Area:
+    """The square of the grid a place lies in, AREA_SIZE on a side."""
+
+    x: int
+    y: int
+
+    @classmethod
+    def of(cls, x: int, y: int) -> Area:
+        return cls(x - x % AREA_SIZE, y - y % AREA_SIZE)
+
+    def __str__(self) -> str:
+        last = AREA_SIZE - 1
+        return f"the area x {self.x} to {self.x + last}, y {self.y} to {self.y + last}"
+
+
+@dataclass(frozen=True)
 class TimelineEntry:
     kind: str
     what: str
@@ -99,24 +114,39 @@ class TimelineEntry:
     detail: str = ""
 
 
-def _wording(event: PackageEvent, package: Package) -> tuple[str, str]:
+def _wording(event: PackageEvent, package: Package, exact: bool = True) -> tuple[str, str]:
+    """What the event says, in a recipient's words. Not ``exact``: a delivery point is
+    only its area, and no note is shown (they name trucks and places)."""
     warehouse = f"warehouse {package.warehouse_id}"
-    place = f"({event.x}, {event.y})" if event.x is not None else ""
+    place = ""
+    if event.x is not None:
+        place = f"({event.x}, {event.y})" if exact else f"in {Area.of(event.x, event.y)}"
+    # The warehouse's place is no secret: the public map shows every warehouse.
+    at_warehouse = f"({event.x}, {event.y})" if event.x is not None else ""
+    note = event.note if exact else ""
+    delivered_at = f"at {place}" if exact else place
     words = {
         PackageStatus.CREATED: ("Label created", "the store is preparing it"),
         PackageStatus.TRUCK_DISPATCHED: ("A truck is on its way to pick it up", ""),
         PackageStatus.TRUCK_AT_WAREHOUSE: (f"Truck at {warehouse}", "waiting to be loaded"),
-        PackageStatus.LOADED: (f"Picked up at {warehouse} {place}".strip(), ""),
+        PackageStatus.LOADED: (f"Picked up at {warehouse} {at_warehouse}".strip(), ""),
         PackageStatus.OUT_FOR_DELIVERY: ("Out for delivery", ""),
-        PackageStatus.DELIVERED: (f"Delivered at {place}".strip(), ""),
-        PackageStatus.FAILED: ("Cannot be delivered", event.note),
-        Kind.REDIRECTED: (f"New delivery address: {place}", event.note),
+        PackageStatus.DELIVERED: (f"Delivered {delivered_at}".strip(), ""),
+        PackageStatus.FAILED: ("Cannot be delivered", note),
+        Kind.REDIRECTED: (
+            f"New delivery address: {place}" if exact else f"New delivery address {place}",
+            note,
+        ),
         Kind.REDIRECT_TOO_LATE: (
-            f"Change of address to {place} came too late",
+            f"Change of address to {place} came too late"
+            if exact
+            else "A change of address came too late",
             "the truck delivered before it got the new address",
         ),
         Kind.REDIRECT_FAILED: (
-            f"Change of address to {place} not accepted by the truck",
+            f"Change of address to {place} not accepted by the truck"
+            if exact
+            else "A change of address was not accepted by the truck",
             "the package goes to the address it had",
         ),
         Kind.PICKUP_REFUSED: ("Pickup delayed", "another truck is being sent"),
@@ -130,16 +160,21 @@ def _wording(event: PackageEvent, package: Package) -> tuple[str, str]:
         Kind.TRUCK_REASSIGNED: ("Pickup delayed", "another truck is coming for it"),
         Kind.STUCK: ("Delayed", "taking longer than usual; we are looking into it"),
     }
-    return words.get(event.kind, (event.kind.capitalize(), event.note))
+    return words.get(event.kind, (event.kind.capitalize(), note))
 
 
-def package_timeline(package: Package) -> list[TimelineEntry]:
+def package_timeline(package: Package, *, exact: bool = True) -> list[TimelineEntry]:
+    """The package's history; not ``exact`` for a stranger: no exact place in it."""
     entries = []
     for event in package_events(package):
-        what, detail = _wording(event, package)
-        place = (event.x, event.y) if event.x is not None else None
+        what, detail = _wording(event, package, exact)
+        place = (event.x, event.y) if event.x is not None and exact else None
         entries.append(TimelineEntry(event.kind, what, event.at, place, detail))
     return entries
+
+
+def destination_area(package: Package) -> Area:
+    return Area.of(package.dest_x, package.dest_y)
 
 
 def redirect_too_late(package: Package) -> TimelineEntry | None:
@@ -238,7 +273,13 @@ def map_data(user) -> dict:
     else:
         packages = packages.filter(Q(status__in=IN_TRANSIT) | Q(account__user=user))
     data["packages"] = [
-        {"id": p.id, "x": p.dest_x, "y": p.dest_y, "status": p.status, "truck": p.truck_id}
+        {
+            "tracking_number": p.tracking_number,
+            "x": p.dest_x,
+            "y": p.dest_y,
+            "status": p.status,
+            "truck": p.truck_id,
+        }
         for p in packages[:MAP_STAFF_PACKAGES]
     ]
     return data

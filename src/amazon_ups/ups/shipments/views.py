@@ -6,10 +6,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from amazon_ups.ups.shipments import selectors, services
+from amazon_ups.common.parsing import parse_int
+from amazon_ups.ups.shipments import selectors, services, tracking
 from amazon_ups.ups.shipments.forms import PackageFilterForm, RedirectForm
 from amazon_ups.ups.shipments.models import TruckStatus
 from amazon_ups.ups.shipments.package_lifecycle import NOT_FINAL
+from amazon_ups.ups.shipments.tracking import InvalidTrackingNumber
 
 PAGE_SIZE = 20
 
@@ -19,63 +21,50 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def track(request: HttpRequest) -> HttpResponse:
-    """Anyone with the number sees where a package is; not what is inside, nor whose."""
-    text = request.GET.get("number", "").strip()
-    if not text:
+    """The tracking form. A number that is one leads to its package's page; a typo and
+    an unknown number are told apart, so the recipient knows which to check."""
+    text = request.GET.get("number", "")
+    if not text.strip():
         return render(request, "shipments/track.html", {"number": ""})
-    number = selectors.tracking_number(text)
-    package = selectors.package_get(number) if number is not None else None
+    shown = text[: tracking.MAX_INPUT]
+    try:
+        number = tracking.parse(text)
+    except InvalidTrackingNumber as error:
+        context = {"number": shown, "invalid": str(error)}
+        return render(request, "shipments/track.html", context, status=400)
+    if selectors.package_by_tracking_number(number) is None:
+        return render(request, "shipments/track.html", {"number": shown}, status=404)
+    return redirect("shipments:detail", number=number)
+
+
+def _package_or_404(number: str):
+    """The package of the tracking number written in the URL, or a 404."""
+    try:
+        compact = tracking.parse(number)
+    except InvalidTrackingNumber:
+        raise Http404("That is not a tracking number.") from None
+    package = selectors.package_by_tracking_number(compact)
     if package is None:
-        return render(request, "shipments/track.html", {"number": text}, status=404)
-    owned = selectors.package_of_user(package.id, request.user) is not None
-    return render(
-        request,
-        "shipments/track.html",
-        {
-            "number": text,
-            "package": package,
-            "timeline": selectors.package_timeline(package),
-            "owned": owned,
-        },
-    )
-
-
-@login_required
-def mine(request: HttpRequest) -> HttpResponse:
-    form = PackageFilterForm(request.GET or None)
-    filters = form.cleaned_data if form.is_valid() else {}
-    packages = selectors.packages_of_user(
-        request.user,
-        status=filters.get("status") or "",
-        state=filters.get("state") or "",
-        number=filters.get("q"),
-    )
-    page = Paginator(packages, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
-    return render(
-        request,
-        "shipments/mine.html",
-        {
-            "form": form,
-            "page": page,
-            "query": query.urlencode(),
-            "account": selectors.account_of(request.user),
-            "filtered": bool(filters and any(filters.values())),
-        },
-    )
-
-
-def _owned_or_404(request: HttpRequest, package_id: int):
-    package = selectors.package_of_user(package_id, request.user)
-    if package is None:
-        raise Http404("No package of yours has that tracking number.")
+        raise Http404("No package has that tracking number.")
     return package
 
 
-@login_required
-def package_detail(request: HttpRequest, package_id: int) -> HttpResponse:
-    package = _owned_or_404(request, package_id)
+def package_detail(request: HttpRequest, number: str) -> HttpResponse:
+    """Anyone with the number sees the status, the history and the areas it goes to;
+    its owner and staff see the contents and the exact places too."""
+    package = _package_or_404(number)
+    if number != package.tracking_number:
+        return redirect("shipments:detail", number=package.tracking_number)
+    if not selectors.sees_everything(package, request.user):
+        return render(
+            request,
+            "shipments/track.html",
+            {
+                "package": package,
+                "timeline": selectors.package_timeline(package, exact=False),
+                "area": selectors.destination_area(package),
+            },
+        )
     return _detail(
         request, package, RedirectForm(initial={"x": package.dest_x, "y": package.dest_y})
     )
@@ -91,7 +80,8 @@ def _detail(request: HttpRequest, package, form: RedirectForm, status: int = 200
             "timeline": selectors.package_timeline(package),
             "too_late": selectors.redirect_too_late(package),
             "delivered_place": selectors.delivered_place(package),
-            "can_redirect": package.status in NOT_FINAL,
+            "can_redirect": package.status in NOT_FINAL
+            and selectors.is_owner(package, request.user),
             "redirect_pending": package.redirect_seqnum is not None,
             "form": form,
         },
@@ -101,8 +91,11 @@ def _detail(request: HttpRequest, package, form: RedirectForm, status: int = 200
 
 @login_required
 @require_POST
-def package_redirect(request: HttpRequest, package_id: int) -> HttpResponse:
-    package = _owned_or_404(request, package_id)
+def package_redirect(request: HttpRequest, number: str) -> HttpResponse:
+    package = _package_or_404(number)
+    if not selectors.is_owner(package, request.user):
+        # Only the owner may send it elsewhere; to anyone else it is not theirs to see.
+        raise Http404("No package of yours has that tracking number.")
     form = RedirectForm(request.POST)
     if not form.is_valid():
         return _detail(request, package, form, status=400)
@@ -113,7 +106,33 @@ def package_redirect(request: HttpRequest, package_id: int) -> HttpResponse:
         messages.success(request, result.message)
     else:
         messages.error(request, result.message)
-    return redirect("shipments:detail", package_id=package.id)
+    return redirect("shipments:detail", number=package.tracking_number)
+
+
+@login_required
+def mine(request: HttpRequest) -> HttpResponse:
+    form = PackageFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    packages = selectors.packages_of_user(
+        request.user,
+        status=filters.get("status") or "",
+        state=filters.get("state") or "",
+        number=filters.get("q"),
+    )
+    page = Paginator(packages, PAGE_SIZE).get_page(parse_int(request.GET.get("page"), 1, 2**63 - 1))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "shipments/mine.html",
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "account": selectors.account_of(request.user),
+            "filtered": bool(filters and any(filters.values())),
+        },
+    )
 
 
 def live_map(request: HttpRequest) -> HttpResponse:

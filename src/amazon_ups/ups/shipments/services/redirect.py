@@ -45,9 +45,10 @@ def _delivered_event(package: Package) -> PackageEvent | None:
 def _too_late(package: Package) -> str:
     event = _delivered_event(package)
     if event is None or event.x is None:
-        return f"Too late: package {package.id} was already delivered."
+        return f"Too late: package {package.tracking_number_grouped} was already delivered."
     at = timezone.localtime(event.at).strftime("%H:%M")
-    return f"Too late: package {package.id} was delivered at ({event.x}, {event.y}) at {at}."
+    name = package.tracking_number_grouped
+    return f"Too late: package {name} was delivered at ({event.x}, {event.y}) at {at}."
 
 
 def _destination_changed(package: Package) -> None:
@@ -84,7 +85,9 @@ def package_redirect(package: Package, *, x: int, y: int, by_user) -> RedirectRe
             return RedirectResult(False, _too_late(package))
         if package.status not in NOT_FINAL:
             return RedirectResult(
-                False, f"Package {package.id} cannot be delivered, so it cannot be redirected."
+                False,
+                f"Package {package.tracking_number_grouped} cannot be delivered, "
+                "so it cannot be redirected.",
             )
         if package.redirect_seqnum is not None:
             return RedirectResult(
@@ -93,21 +96,26 @@ def package_redirect(package: Package, *, x: int, y: int, by_user) -> RedirectRe
                 "try again in a moment.",
             )
         if (package.dest_x, package.dest_y) == (x, y):
-            return RedirectResult(True, f"Package {package.id} already goes to ({x}, {y}).")
+            return RedirectResult(
+                True, f"Package {package.tracking_number_grouped} already goes to ({x}, {y})."
+            )
         old = (package.dest_x, package.dest_y)
         package.dest_x, package.dest_y = x, y
         world_has_it = package.delivery_seqnum is not None and package.truck_id is not None
         if not world_has_it:
             move(package, P.REDIRECTED, x, y, note=f"instead of ({old[0]}, {old[1]})")
             _destination_changed(package)
-            return RedirectResult(True, f"Package {package.id} will be delivered at ({x}, {y}).")
+            return RedirectResult(
+                True, f"Package {package.tracking_number_grouped} will be delivered at ({x}, {y})."
+            )
         package.redirect_from_x, package.redirect_from_y = old
         package.redirect_seqnum = _resend_delivery(package)
         move(package, P.REDIRECTED, x, y, note=f"instead of ({old[0]}, {old[1]}); told the truck")
         return RedirectResult(
             True,
-            f"The truck is on its way: we told it to deliver package {package.id} at ({x}, {y}) "
-            f"instead. If it gets there first, the package is delivered at "
+            f"The truck is on its way: we told it to deliver package "
+            f"{package.tracking_number_grouped} at ({x}, {y}) instead. "
+            f"If it gets there first, the package is delivered at "
             f"({old[0]}, {old[1]}).",
             resent=True,
         )

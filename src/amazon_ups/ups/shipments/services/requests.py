@@ -61,7 +61,8 @@ def pickup_request(
     items: Iterable[Item] = (),
     ups_account: int | None = None,
 ) -> Package:
-    """Accept a package and send it a truck, or raise ``Refused`` having changed nothing."""
+    """Accept a package (its tracking number is drawn as it is stored), tell Amazon the
+    number, and send the package a truck; or raise ``Refused`` having changed nothing."""
     if dispatch_selectors.world_id() is None:
         raise Refused(f"error: UPS has no world yet, so package {package_id} cannot be carried")
     if Package.objects.filter(id=package_id).exists():
@@ -93,6 +94,13 @@ def pickup_request(
         for item in items
     )
     package_created(package, warehouse.x, warehouse.y)
+    # Before the truck is sought: a truck already there would send TruckArrived, and
+    # the shopper should learn the number no later than anything else. In groups, as
+    # people read it: the store shows it as it comes, and our site reads it either way.
+    registered = au_pb2.PackageRegistered(
+        package_id=package.id, tracking_number=package.tracking_number_grouped
+    )
+    messaging.send(AMAZON, "registered", registered, ref=f"package:{package.id}")
     dispatching.serve_warehouse(warehouse)
     package.refresh_from_db()
     return package
@@ -147,6 +155,13 @@ def load_failed(package_id: int, truck_id: int, reason: str) -> None:
     dispatching.serve_warehouse(package.warehouse)
 
 
+# Our sub-messages that Amazon refuses when it does not know the package (5.10).
+ORIGINS_ABOUT_A_PACKAGE = {
+    "arrived": au_pb2.TruckArrived,
+    "registered": au_pb2.PackageRegistered,
+}
+
+
 def amazon_error(origin_seqnum: int, package_id: int | None, text: str) -> None:
     """Amazon could not act on something we sent. If it concerns a package it will not
     load, stop waiting for that package; anything else is for the operator."""
@@ -155,9 +170,10 @@ def amazon_error(origin_seqnum: int, package_id: int | None, text: str) -> None:
     )
     if package_id is None:
         origin = messaging_selectors.origin(AMAZON, origin_seqnum)
-        if origin is None or origin.field != "arrived":
+        if origin is None or origin.field not in ORIGINS_ABOUT_A_PACKAGE:
             return
-        package_id = au_pb2.TruckArrived.FromString(bytes(origin.body)).package_id
+        kind = ORIGINS_ABOUT_A_PACKAGE[origin.field]
+        package_id = kind.FromString(bytes(origin.body)).package_id
     package = Package.objects.select_for_update().filter(id=package_id).first()
     if package is None or package.status not in AWAITING_TRUCK:
         return

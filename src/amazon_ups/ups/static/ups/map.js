@@ -63,10 +63,10 @@
 
     var packages = clear("packages");
     data.packages.forEach(function (p) {
-      var g = el("g", { "class": "package", "data-package": p.id, "data-status": p.status });
+      var g = el("g", { "class": "package", "data-package": p.tracking_number, "data-status": p.status });
       var r = 1.3 * unit;
       g.appendChild(el("circle", { cx: p.x, cy: -p.y, r: r, fill: p.status === "delivered" ? "#dcf1e1" : "#fff", stroke: "#a8231b", "stroke-width": unit / 2 }));
-      g.appendChild(el("title", {}, "Package " + p.id + ": " + p.status + ", to (" + p.x + ", " + p.y + ")"));
+      g.appendChild(el("title", {}, "Package " + p.tracking_number + ": " + p.status + ", to (" + p.x + ", " + p.y + ")"));
       packages.appendChild(g);
     });
 

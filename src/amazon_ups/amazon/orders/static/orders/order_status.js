@@ -34,6 +34,12 @@
     setText("order-failure", data.failure);
     show("order-failure", !!data.failure);
     show("order-failure-label", !!data.failure);
+    setText("tracking-number", data.tracking_number || "");
+    show("tracking-pending", !data.tracking_number);
+    var link = document.getElementById("tracking-link");
+    if (link && data.tracking_url && link.getAttribute("href") !== data.tracking_url) {
+      link.setAttribute("href", data.tracking_url);
+    }
     setText("dest-label", data.status === "delivered" ? "Delivered at" : "Destination");
     setText("dest-x", data.destination.x);
     setText("dest-y", data.destination.y);
