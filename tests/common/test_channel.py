@@ -6,6 +6,7 @@ import pytest
 
 from amazon_ups.common.daemon.channel import (
     AU_LIMITS,
+    WORLD_SEND_LIMITS,
     Channel,
     Limits,
     OverLimit,
@@ -179,3 +180,19 @@ def test_a_peer_s_message_over_the_limits_is_refused_whole():
     channel.reset()
     at_the_limit = au_pb2.AmazonToUps(acks=range(1, AU_MAX_ACKS + 1))
     assert len(channel.feed(encode_frame(at_the_limit.SerializeToString()))) == 1
+
+
+def test_a_world_channel_splits_a_backlog_but_takes_the_world_s_big_messages():
+    channel = Channel(wa.AResponses, wa.ACommands, send_limits=WORLD_SEND_LIMITS)
+    backlog = [
+        Pending(seqnum, "queries", wa.AQuery(packageid=seqnum, seqnum=seqnum).SerializeToString())
+        for seqnum in range(1, 30_001)
+    ]
+    channel.load(backlog)
+    bodies = FrameDecoder().feed(channel.poll(now=0.0))
+    assert all(len(body) <= WORLD_SEND_LIMITS.max_frame for body in bodies)
+    sent_queries = [q.seqnum for b in bodies for q in wa.ACommands.FromString(b).queries]
+    assert sent_queries == list(range(1, 30_001))
+    # What the world sends us is bounded only by the frame size.
+    many = wa.AResponses(acks=range(1, 50_001))
+    assert len(channel.feed(encode_frame(many.SerializeToString()))) == 1

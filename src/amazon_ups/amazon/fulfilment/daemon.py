@@ -16,7 +16,7 @@ from google.protobuf.message import Message
 
 from amazon_ups.amazon.fulfilment import services, upkeep
 from amazon_ups.common.daemon import link_security
-from amazon_ups.common.daemon.channel import AU_LIMITS, Channel
+from amazon_ups.common.daemon.channel import AU_LIMITS, WORLD_SEND_LIMITS, Channel
 from amazon_ups.common.daemon.links import Link, UpsLink, WorldLink
 from amazon_ups.common.daemon.runner import Daemon
 from amazon_ups.protocol import au_pb2 as au
@@ -49,7 +49,7 @@ class Fulfilment:
         self._next_stuck_check = 0.0
         self.world = WorldLink(
             "world",
-            Channel(incoming=wa.AResponses, outgoing=wa.ACommands),
+            Channel(incoming=wa.AResponses, outgoing=wa.ACommands, send_limits=WORLD_SEND_LIMITS),
             settings.WORLD_HOST,
             settings.WORLD_AMAZON_PORT,
             connected_type=wa.AConnected,

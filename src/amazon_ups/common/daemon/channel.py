@@ -44,6 +44,11 @@ class Limits:
 
 # The Amazon-UPS link's (docs/amazon-ups-protocol.md, 2.3).
 AU_LIMITS = Limits(AU_MAX_FRAME, AU_MAX_SUB_MESSAGES, AU_MAX_ACKS)
+# What we send a world in one message. Its own limits are unknown for the official
+# world and 1 MiB and 10,000 commands for ours; a reconnect after a long outage can
+# find tens of thousands of commands due at once, and one frame of them all would
+# be refused on every reconnect.
+WORLD_SEND_LIMITS = Limits(256 * 1024, 1000, 5000)
 
 
 class OverLimit(FramingError):
@@ -77,11 +82,15 @@ class Channel:
         outgoing: type[Message],
         policy: ResendPolicy | None = None,
         limits: Limits | None = None,
+        send_limits: Limits | None = None,
     ) -> None:
+        """``limits`` bound the peer's messages, ``send_limits`` (default: the same)
+        ours."""
         self.incoming = incoming
         self.outgoing = outgoing
         self.incoming_fields = numbered_fields(incoming)
         self.limits = limits or Limits()
+        self.send_limits = send_limits or self.limits
         self.outbox: Outbox[Pending] = Outbox(policy or ResendPolicy())
         self._frames = FrameDecoder(self.limits.max_frame)
         self._acks_owed: dict[int, None] = {}
@@ -141,8 +150,8 @@ class Channel:
     def poll(self, now: float) -> bytes | None:
         """The next frames to send: acks owed plus sub-messages due, or None.
 
-        More than one container fits in a message goes out as several frames."""
-        limits = self.limits
+        What does not fit in one message within ``send_limits`` goes as several frames."""
+        limits = self.send_limits
         due = self.outbox.due(now)
         if not (due or self._acks_owed or self._extras):
             return None

@@ -17,7 +17,7 @@ from django.db import transaction
 from google.protobuf.message import Message
 
 from amazon_ups.common.daemon import link_security
-from amazon_ups.common.daemon.channel import AU_LIMITS, Channel
+from amazon_ups.common.daemon.channel import AU_LIMITS, WORLD_SEND_LIMITS, Channel
 from amazon_ups.common.daemon.links import Link, ListenLink, WorldLink
 from amazon_ups.common.daemon.runner import Daemon
 from amazon_ups.common.messaging import selectors as messaging_selectors
@@ -211,7 +211,7 @@ def build_daemon(listen_host: str | None = None, listen_port: int | None = None)
     """The daemon, its Amazon port already listening (``port=0`` picks a free one)."""
     world = WorldLink(
         "world",
-        Channel(wu.UResponses, wu.UCommands),
+        Channel(wu.UResponses, wu.UCommands, send_limits=WORLD_SEND_LIMITS),
         settings.WORLD_HOST,
         settings.WORLD_UPS_PORT,
         connected_type=wu.UConnected,
