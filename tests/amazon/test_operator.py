@@ -78,3 +78,26 @@ def test_nothing_waiting_too_long_says_so(client, staff):
     client.force_login(staff)
     assert client.get("/operator/status.json").json()["stuck"] == {"count": 0, "items": []}
     assert "Nothing: everything is moving." in client.get("/operator/").content.decode()
+
+
+def test_staff_see_connections_that_failed_to_prove_themselves(client, staff, traffic):
+    with transaction.atomic():
+        messaging.record_refusals("ups", 3, "handshake with 10.0.0.7:34567 failed: wrong proof")
+        messaging.record_refusals("ups", 2, "handshake with 10.0.0.7:34567 failed: refused")
+    client.force_login(staff)
+    page = client.get("/operator/").content.decode()
+    assert '<span class="bad">5</span>: handshake with 10.0.0.7:34567 failed: refused' in page
+    [ups] = [
+        link
+        for link in client.get("/operator/status.json").json()["links"]
+        if link["peer"] == "ups"
+    ]
+    assert ups["refused"] == 5
+    assert ups["last_refusal"].endswith("refused")
+    assert ups["last_refusal_at"] is not None
+    [world] = [
+        link
+        for link in client.get("/operator/status.json").json()["links"]
+        if link["peer"] == "world:5"
+    ]
+    assert world["refused"] == 0
