@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
+import pickle
 import sqlite3
 from dataclasses import dataclass, field
 
@@ -504,3 +507,37 @@ def test_journal_state_matches_a_reference_run(tmp_path):
         5,
         "ARRIVE WAREHOUSE",
     )
+
+
+# -- the journal's own memory ------------------------------------------------------------------
+
+
+def _sqlite_memory_used():
+    """SQLite's ``sqlite3_memory_used``, if the library found is the one Python runs
+    (on some systems Python has its own copy linked in: then the test is skipped)."""
+    name = ctypes.util.find_library("sqlite3")
+    if name is None:
+        pytest.skip("no libsqlite3 to ask")
+    library = ctypes.CDLL(name)
+    library.sqlite3_libversion.restype = ctypes.c_char_p
+    if library.sqlite3_libversion().decode() != sqlite3.sqlite_version:
+        pytest.skip("Python's sqlite3 is not the system's libsqlite3")
+    library.sqlite3_memory_used.restype = ctypes.c_int64
+    return library.sqlite3_memory_used
+
+
+MB = 1_000_000
+
+
+def test_a_snapshot_leaves_no_copy_of_itself_in_memory(tmp_path):
+    memory_used = _sqlite_memory_used()
+    path = tmp_path / "world.sqlite3"
+    journal = Journal(path)
+    big = bytes(range(256)) * (32 * 1024)  # 8 MiB, standing in for a big engine
+    journal.snapshot(big)  # type: ignore[arg-type]
+    journal._db.execute("PRAGMA shrink_memory")  # the page cache is not the question here
+    assert memory_used() < 1 * MB
+    journal.close()
+    with sqlite3.connect(path) as db:
+        (stored,) = db.execute("SELECT engine FROM snapshot").fetchone()
+    assert pickle.loads(stored) == big

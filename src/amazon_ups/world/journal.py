@@ -207,10 +207,17 @@ class Journal:
             if last == 0:
                 row = self._db.execute("SELECT last_entry FROM snapshot").fetchone()
                 last = row[0] if row else 0
+            # Written through a blob handle, not bound as a parameter: sqlite3 caches the
+            # statement, and a cached statement keeps a copy of its last bound values
+            # until it runs again, here the whole pickled engine until the next snapshot
+            # (megabytes after a burst of unacked results, long after they are gone).
             self._db.execute(
-                "INSERT OR REPLACE INTO snapshot (id, last_entry, engine) VALUES (1, ?, ?)",
-                (last, blob),
+                "INSERT OR REPLACE INTO snapshot (id, last_entry, engine) "
+                "VALUES (1, ?, zeroblob(?))",
+                (last, len(blob)),
             )
+            with self._db.blobopen("snapshot", "engine", 1) as handle:
+                handle.write(blob)
             self._db.execute("DELETE FROM journal WHERE id <= ?", (last,))
         self.since_snapshot = 0
         logger.debug("snapshot of %d bytes at entry %d", len(blob), last)
