@@ -529,13 +529,26 @@ def _sqlite_memory_used():
 MB = 1_000_000
 
 
+def test_release_memory_gives_back_the_page_cache_a_burst_filled(tmp_path):
+    memory_used = _sqlite_memory_used()
+    journal = Journal(tmp_path / "world.sqlite3")
+    before = memory_used()
+    for n in range(20_000):
+        journal.record(Entry(EntryKind.COMMANDS, Side.AMAZON, 1, float(n), b"x" * 300))
+    journal.commit()
+    assert memory_used() - before > 1 * MB  # the cache filled: else this proves nothing
+    journal.release_memory()
+    assert memory_used() - before < MB / 4
+    journal.close()
+
+
 def test_a_snapshot_leaves_no_copy_of_itself_in_memory(tmp_path):
     memory_used = _sqlite_memory_used()
     path = tmp_path / "world.sqlite3"
     journal = Journal(path)
     big = bytes(range(256)) * (32 * 1024)  # 8 MiB, standing in for a big engine
     journal.snapshot(big)  # type: ignore[arg-type]
-    journal._db.execute("PRAGMA shrink_memory")  # the page cache is not the question here
+    journal.release_memory()
     assert memory_used() < 1 * MB
     journal.close()
     with sqlite3.connect(path) as db:
