@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
 import pickle
 import sqlite3
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ from amazon_ups.protocol.world_messages import CONNECTED, DIALECTS, Side
 from amazon_ups.world.engine import WorldEngine
 from amazon_ups.world.journal import Entry, EntryKind, Journal, apply
 from tests.support import FAST, RawLink
+from tests.world.sqlite_memory import sqlite_memory_used
 
 TRUCKS = ((1, 0, 0), (2, 0, 0), (3, 0, 0))
 WAREHOUSES = ((1, 10, 10), (2, -20, 5))
@@ -512,25 +511,11 @@ def test_journal_state_matches_a_reference_run(tmp_path):
 # -- the journal's own memory ------------------------------------------------------------------
 
 
-def _sqlite_memory_used():
-    """SQLite's ``sqlite3_memory_used``, if the library found is the one Python runs
-    (on some systems Python has its own copy linked in: then the test is skipped)."""
-    name = ctypes.util.find_library("sqlite3")
-    if name is None:
-        pytest.skip("no libsqlite3 to ask")
-    library = ctypes.CDLL(name)
-    library.sqlite3_libversion.restype = ctypes.c_char_p
-    if library.sqlite3_libversion().decode() != sqlite3.sqlite_version:
-        pytest.skip("Python's sqlite3 is not the system's libsqlite3")
-    library.sqlite3_memory_used.restype = ctypes.c_int64
-    return library.sqlite3_memory_used
-
-
 MB = 1_000_000
 
 
 def test_release_memory_gives_back_the_page_cache_a_burst_filled(tmp_path):
-    memory_used = _sqlite_memory_used()
+    memory_used = sqlite_memory_used()
     journal = Journal(tmp_path / "world.sqlite3")
     before = memory_used()
     for n in range(20_000):
@@ -543,7 +528,7 @@ def test_release_memory_gives_back_the_page_cache_a_burst_filled(tmp_path):
 
 
 def test_a_snapshot_leaves_no_copy_of_itself_in_memory(tmp_path):
-    memory_used = _sqlite_memory_used()
+    memory_used = sqlite_memory_used()
     path = tmp_path / "world.sqlite3"
     journal = Journal(path)
     big = bytes(range(256)) * (32 * 1024)  # 8 MiB, standing in for a big engine
