@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import pickle
 import sqlite3
 from dataclasses import dataclass, field
 
@@ -23,6 +24,7 @@ from amazon_ups.protocol.world_messages import CONNECTED, DIALECTS, Side
 from amazon_ups.world.engine import WorldEngine
 from amazon_ups.world.journal import Entry, EntryKind, Journal, apply
 from tests.support import FAST, RawLink
+from tests.world.sqlite_memory import sqlite_memory_used
 
 TRUCKS = ((1, 0, 0), (2, 0, 0), (3, 0, 0))
 WAREHOUSES = ((1, 10, 10), (2, -20, 5))
@@ -504,3 +506,36 @@ def test_journal_state_matches_a_reference_run(tmp_path):
         5,
         "ARRIVE WAREHOUSE",
     )
+
+
+# -- the journal's own memory ------------------------------------------------------------------
+
+
+MB = 1_000_000
+
+
+def test_release_memory_gives_back_the_page_cache_a_burst_filled(tmp_path):
+    memory_used = sqlite_memory_used()
+    journal = Journal(tmp_path / "world.sqlite3")
+    before = memory_used()
+    for n in range(20_000):
+        journal.record(Entry(EntryKind.COMMANDS, Side.AMAZON, 1, float(n), b"x" * 300))
+    journal.commit()
+    assert memory_used() - before > 1 * MB  # the cache filled: else this proves nothing
+    journal.release_memory()
+    assert memory_used() - before < MB / 4
+    journal.close()
+
+
+def test_a_snapshot_leaves_no_copy_of_itself_in_memory(tmp_path):
+    memory_used = sqlite_memory_used()
+    path = tmp_path / "world.sqlite3"
+    journal = Journal(path)
+    big = bytes(range(256)) * (32 * 1024)  # 8 MiB, standing in for a big engine
+    journal.snapshot(big)  # type: ignore[arg-type]
+    journal.release_memory()
+    assert memory_used() < 1 * MB
+    journal.close()
+    with sqlite3.connect(path) as db:
+        (stored,) = db.execute("SELECT engine FROM snapshot").fetchone()
+    assert pickle.loads(stored) == big

@@ -207,13 +207,27 @@ class Journal:
             if last == 0:
                 row = self._db.execute("SELECT last_entry FROM snapshot").fetchone()
                 last = row[0] if row else 0
+            # Written through a blob handle, not bound as a parameter: sqlite3 caches the
+            # statement, and a cached statement keeps a copy of its last bound values
+            # until it runs again, here the whole pickled engine until the next snapshot
+            # (megabytes after a burst of unacked results, long after they are gone).
             self._db.execute(
-                "INSERT OR REPLACE INTO snapshot (id, last_entry, engine) VALUES (1, ?, ?)",
-                (last, blob),
+                "INSERT OR REPLACE INTO snapshot (id, last_entry, engine) "
+                "VALUES (1, ?, zeroblob(?))",
+                (last, len(blob)),
             )
+            with self._db.blobopen("snapshot", "engine", 1) as handle:
+                handle.write(blob)
             self._db.execute("DELETE FROM journal WHERE id <= ?", (last,))
         self.since_snapshot = 0
         logger.debug("snapshot of %d bytes at entry %d", len(blob), last)
+
+    def release_memory(self) -> None:
+        """Give back SQLite's page cache. It fills up to ``cache_size`` (2 MB by
+        default) as the journal grows during a burst and stays full afterwards; the
+        pages it drops are read back from the OS's file cache when needed."""
+        self.commit()
+        self._db.execute("PRAGMA shrink_memory")
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

@@ -290,6 +290,7 @@ class WorldServer:
         if self._trim_wanted and time.monotonic() - self._trimmed_at >= 1.0:
             self._trim_wanted = False
             self._trimmed_at = time.monotonic()
+            self.journal.release_memory()
             memory.trim()
         elif self._trim_wanted:
             deadlines.append(time.time() + 1.0)
