@@ -409,7 +409,7 @@ def visible_state(engine: WorldEngine) -> tuple:
             side: (
                 session.next_seqnum,
                 session.received.intervals(),
-                [item.SerializeToString() for item in session.outbox.items()],
+                [item.body for item in session.outbox.items()],
             )
             for side, session in world.sessions.items()
         }
@@ -539,3 +539,18 @@ def test_a_snapshot_leaves_no_copy_of_itself_in_memory(tmp_path):
     with sqlite3.connect(path) as db:
         (stored,) = db.execute("SELECT engine FROM snapshot").fetchone()
     assert pickle.loads(stored) == big
+
+
+def test_results_waiting_for_acks_in_an_older_snapshot_still_go_out():
+    """Snapshots from before results were kept as bytes hold them as messages."""
+    engine = WorldEngine()
+    engine.connect(Side.AMAZON, wa.AConnect(isAmazon=True, initwh=[wa.AInitWarehouse(id=1)]), 0.0)
+    session = engine.worlds[1].sessions[Side.AMAZON]
+    session.send(wa.AErr(err="error: from an older snapshot", originseqnum=5))
+    engine.reject_malformed(1, Side.AMAZON, "from this version")
+    responses = engine.responses(1, Side.AMAZON, now=1.0)
+    assert [e.err for e in responses.error] == [
+        "error: from an older snapshot",
+        "error: from this version",
+    ]
+    assert [e.seqnum for e in responses.error] == [1, 2]

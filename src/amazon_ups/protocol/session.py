@@ -107,7 +107,7 @@ class SeqnumSet:
         return f"SeqnumSet({self.intervals()!r})"
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending(Generic[T]):
     item: T
     due: float

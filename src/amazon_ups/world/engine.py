@@ -35,6 +35,7 @@ from amazon_ups.world.model import (
     Truck,
     TruckStatus,
     Warehouse,
+    WireResult,
     World,
 )
 from amazon_ups.world.summary import Tally
@@ -249,7 +250,9 @@ class WorldEngine:
         self._send(world, side, error)
 
     def _send(self, world: World, side: Side, result: Message) -> None:
-        world.sessions[side].send(result)
+        session = world.sessions[side]
+        result.seqnum = session.next_seqnum  # send() numbers it so, once it is bytes
+        session.send(WireResult(DIALECTS[side].result_field(result), result.SerializeToString()))
         self.tally(world.id, side).results += 1
         if self.log.isEnabledFor(logging.DEBUG):
             self.log.debug("world %d: %s <- %s", world.id, side, _Brief(result))
@@ -521,7 +524,10 @@ class WorldEngine:
         message = dialect.responses()
         message.acks.extend(batch.acks)
         for result in batch.items:
-            getattr(message, dialect.result_field(result)).append(result)
+            if isinstance(result, WireResult):
+                getattr(message, result.field).add().MergeFromString(result.body)
+            else:  # kept as a message by a snapshot from before WireResult
+                getattr(message, dialect.result_field(result)).append(result)
         return message
 
     def next_resend(self, world_id: int, side: Side) -> float | None:
