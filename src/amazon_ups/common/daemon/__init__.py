@@ -1,0 +1,1 @@
+"""The daemon runtime shared by both companies: channels, links, the loop, isolation."""
