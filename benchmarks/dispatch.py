@@ -45,13 +45,18 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(ROOT))
 
 os.environ["AMAZON_UPS_VAR"] = tempfile.mkdtemp(prefix="dispatch-bench-")
 os.environ["DJANGO_SETTINGS_MODULE"] = "amazon_ups.ups.settings"
 os.environ.pop("DATABASE_URL", None)  # always a scratch SQLite file
 
-import django
+import django  # noqa: E402
 
 django.setup()
 
@@ -74,6 +79,7 @@ from amazon_ups.world import timing  # noqa: E402
 from amazon_ups.world.engine import WorldEngine  # noqa: E402
 from amazon_ups.world.model import Truck as WorldTruck  # noqa: E402
 from amazon_ups.world.model import World  # noqa: E402
+from benchmarks.common.report import Bar  # noqa: E402
 
 PRODUCT = wa.AProduct(id=1, description="parcel", count=1)
 GRID = 100  # destinations in [-GRID, GRID]^2
@@ -369,12 +375,13 @@ class Run:
         moved += self._amazon_reads_ups()
         return moved
 
-    def run(self, progress: Progress) -> Result:
+    def run(self) -> Result:
         started = time.monotonic()
         total = len(self.parcels)
+        progress = Bar(f"{self.result.policy:>5}", total)
         while self.result.delivered < total:
             while self.turn():
-                progress.show(self.result.policy, self.result.delivered, total, self.now)
+                progress.show(self.result.delivered, f"simulated {self.now:8.1f} s")
             if self.result.delivered == total:
                 break
             upcoming = [t for t in (self.engine.next_deadline(),) if t is not None]
@@ -386,7 +393,7 @@ class Run:
                 )
                 break
             self.now = max(self.now, min(upcoming))
-        progress.done(self.result.policy, self.result.delivered, total, self.now)
+        progress.close(self.result.delivered, f"simulated {self.now:8.1f} s")
         first = min(p.ordered_at for p in self.parcels.values())
         delivered = [p for p in self.parcels.values() if p.delivered_at is not None]
         self.result.makespan = max((p.delivered_at for p in delivered), default=first) - first
@@ -403,24 +410,6 @@ class Run:
         self.result.distance = self.engine.driven
         self.result.wall = time.monotonic() - started
         return self.result
-
-
-class Progress:
-    def __init__(self) -> None:
-        self.shown = 0.0
-
-    def show(self, policy: str, delivered: int, total: int, now: float, force=False) -> None:
-        wall = time.monotonic()
-        if not force and wall - self.shown < 0.25:
-            return
-        self.shown = wall
-        line = f"  {policy:>5}: {delivered}/{total} delivered, simulated {now:8.1f} s"
-        sys.stderr.write(f"\r{line:<70}")
-        sys.stderr.flush()
-
-    def done(self, policy: str, delivered: int, total: int, now: float) -> None:
-        self.show(policy, delivered, total, now, force=True)
-        sys.stderr.write("\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -447,9 +436,8 @@ def main(argv: list[str] | None = None) -> int:
         f"orders within {args.spread:g} simulated s, seed {args.seed}; world simspeed "
         f"{timing.DEFAULT_SIMSPEED} on a virtual clock (simulated s = world s)"
     )
-    progress = Progress()
     results = [
-        Run(case, args.trucks, policy, args.capacity, args.share).run(progress)
+        Run(case, args.trucks, policy, args.capacity, args.share).run()
         for policy in ("ours", "naive")
     ]
     print()

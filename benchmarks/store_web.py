@@ -54,6 +54,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make ``tests`` importable
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.common.report import percentile  # noqa: E402
 from tests.e2e.harness import postgres_databases  # noqa: E402
 
 PASSWORD = "bench-password-123"
@@ -331,11 +332,6 @@ def server_cpu(server: psutil.Process) -> float:
             times = process.cpu_times()
             total += times.user + times.system
     return total
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def bench(args, env: dict[str, str], label: str) -> None:

@@ -56,7 +56,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.common.report import cpus  # noqa: E402
+from benchmarks.common.report import Bar, cpus  # noqa: E402
 from benchmarks.common.world import WorldProcess  # noqa: E402
 
 MiB = 1024 * 1024
@@ -478,44 +478,20 @@ async def open_world(
 # -- progress on stderr -------------------------------------------------------------------
 
 
-class Progress:
-    def __init__(self, label: str, total: int) -> None:
-        self.label, self.total = label, total
-        self.start = time.perf_counter()
-        self.tty = sys.stderr.isatty()
-        self.last_line = self.start
+async def wait_all(futures: list[asyncio.Future[None]], progress: Bar, count: Callable) -> None:
+    async def follow() -> None:
+        while True:
+            progress.show(count())
+            await asyncio.sleep(0.25)
 
-    def show(self, done: int, final: bool = False) -> None:
-        now = time.perf_counter()
-        if not (self.tty or final or now - self.last_line >= 5.0):
-            return
-        self.last_line = now
-        elapsed = now - self.start
-        rate = done / elapsed if elapsed > 0 else 0.0
-        line = (
-            f"  [{self.label}] {done:,}/{self.total:,} sub-commands acked"
-            f" ({done / max(self.total, 1):.0%}), {rate:,.0f}/s, {elapsed:.1f} s"
-        )
-        end = "\n" if final or not self.tty else ""
-        print(("\r" if self.tty else "") + line + "\x1b[K" * self.tty, end=end, file=sys.stderr)
-
-    async def follow(self, count: Callable[[], int]) -> None:
-        with contextlib.suppress(asyncio.CancelledError):
-            while True:
-                self.show(count())
-                await asyncio.sleep(0.25)
-
-
-async def wait_all(
-    futures: list[asyncio.Future[None]], progress: Progress, count: Callable
-) -> None:
-    follower = asyncio.create_task(progress.follow(count))
+    follower = asyncio.create_task(follow())
     try:
         await asyncio.gather(*futures)
     finally:
         follower.cancel()
-        await follower
-        progress.show(count(), final=True)
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
+        progress.close(count())
 
 
 # -- 1. throughput -----------------------------------------------------------------------
@@ -552,7 +528,7 @@ async def measure_throughput(args: argparse.Namespace, directory: Path) -> Throu
         world_cpu, client_cpu, machine_cpu = world.cpu(), own_cpu(), busy_cpu()
         start = time.perf_counter()
         futures = [client.run(per_client) for client in clients]
-        progress = Progress("throughput", per_client * len(clients))
+        progress = Bar("throughput", per_client * len(clients))
         await wait_all(futures, progress, lambda: sum(c.acked for c in clients))
         seconds = time.perf_counter() - start
         world_cpu, client_cpu = world.cpu() - world_cpu, own_cpu() - client_cpu
@@ -672,7 +648,7 @@ async def measure_memory(args: argparse.Namespace, directory: Path) -> MemoryRun
         fresh = world.rss()
         if args.memory_warmup:
             futures = [client.run(args.memory_warmup // len(clients)) for client in clients]
-            await wait_all(futures, Progress("memory warm-up", args.memory_warmup), lambda: acked)
+            await wait_all(futures, Bar("memory warm-up", args.memory_warmup), lambda: acked)
             await asyncio.sleep(0.2)
         acked, packages_before = 0, driver.packages
         kinds_before: Counter[str] = Counter()
@@ -682,7 +658,7 @@ async def measure_memory(args: argparse.Namespace, directory: Path) -> MemoryRun
         start = time.perf_counter()
         per_client = total // len(clients)
         futures = [client.run(per_client) for client in clients]
-        await wait_all(futures, Progress("memory", per_client * len(clients)), lambda: acked)
+        await wait_all(futures, Bar("memory", per_client * len(clients)), lambda: acked)
         seconds = time.perf_counter() - start
         while len(samples) < len(marks):  # total not divisible by the clients
             samples.append(world.rss())
@@ -730,9 +706,7 @@ async def measure_package_cost(args: argparse.Namespace, directory: Path) -> Pac
         await _settle(lambda: driver.results["arrived"] >= buys)
         before = world.rss()
         driver.packing = True
-        await wait_all(
-            [client.run(count)], Progress("packages", count), lambda: client.acked - buys
-        )
+        await wait_all([client.run(count)], Bar("packages", count), lambda: client.acked - buys)
         await _settle(lambda: driver.results["ready"] >= count)
         after = world.rss()
         if driver.errors:
