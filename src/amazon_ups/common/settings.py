@@ -125,6 +125,7 @@ COMMON_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "amazon_ups.common",
     "amazon_ups.common.messaging",
     "amazon_ups.common.mail",
     "axes",
