@@ -350,11 +350,18 @@ def run_project(args: argparse.Namespace) -> int:
     private_files.tighten_tree(
         private_files.private_dir(Path(os.environ.get("AMAZON_UPS_VAR", "var")).resolve())
     )
-    if args.args[:1] == ["web"]:
-        return run_web(args.project, args.port, args.args[1:])
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line([f"amazon-ups {args.project}", *args.args])
+    try:
+        if args.args[:1] == ["web"]:
+            return run_web(args.project, args.port, args.args[1:])
+        execute_from_command_line([f"amazon-ups {args.project}", *args.args])
+    except ImproperlyConfigured as error:
+        # A setting that cannot work (a number that does not parse, a daemon's link
+        # without a secret): what to fix, without a traceback around it.
+        print(f"amazon-ups {args.project}: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -365,6 +372,17 @@ def run_web(project: str, default_port: int, argv: list[str]) -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker")
     options = parser.parse_args(argv)
+    import django
+    from django.core.management.base import BaseCommand, SystemCheckError
+
+    # gunicorn runs no system checks: without this a bad setting would start a site
+    # that fails on its first request rather than stop here saying what to fix.
+    django.setup()
+    try:
+        BaseCommand().check()
+    except SystemCheckError as error:
+        print(error, file=sys.stderr)
+        return 1
     from gunicorn.app.wsgiapp import WSGIApplication
 
     sys.argv = [

@@ -16,18 +16,46 @@ environment:
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from amazon_ups.common.private_files import private_dir, restrict_umask
 
 
 def env_bool(name: str, default: bool = False) -> bool:
     return os.environ.get(name, "1" if default else "0").lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int | None) -> int | None:
+    """``name`` as a whole number; ``default`` when unset or empty. A bad value stops
+    the import with the variable's name, not a bare ValueError traceback; its range is
+    for the system checks, which can say all that is wrong at once."""
+    return _env_number(name, default, int, "a whole number")
+
+
+def env_float(name: str, default: float | None) -> float | None:
+    """``name`` as a number (``2.5``); ``default`` when unset or empty."""
+    return _env_number(name, default, float, "a number")
+
+
+def _env_number(name, default, kind, what):
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    # "inf" and "nan" parse as floats but mean no duration (and timedelta refuses inf).
+    if value is None or not math.isfinite(value):
+        raise ImproperlyConfigured(f"{name} must be {what}, got {text!r}")
+    return value
 
 
 VAR_DIR = Path(os.environ.get("AMAZON_UPS_VAR", "var")).resolve()
@@ -82,7 +110,7 @@ def email(project: str) -> dict:
         "EMAIL_BACKEND": backend,
         "EMAIL_FILE_PATH": VAR_DIR / f"mail-{project}",
         "EMAIL_HOST": os.environ.get("EMAIL_HOST", "localhost"),
-        "EMAIL_PORT": int(os.environ.get("EMAIL_PORT", "25")),
+        "EMAIL_PORT": env_int("EMAIL_PORT", 25),
         "EMAIL_HOST_USER": os.environ.get("EMAIL_HOST_USER", ""),
         "EMAIL_HOST_PASSWORD": os.environ.get("EMAIL_HOST_PASSWORD", ""),
         "EMAIL_USE_TLS": env_bool("EMAIL_USE_TLS"),
@@ -97,6 +125,7 @@ COMMON_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "amazon_ups.common",
     "amazon_ups.common.messaging",
     "amazon_ups.common.mail",
     "axes",
@@ -127,8 +156,8 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out pair
     "django.contrib.auth.backends.ModelBackend",
 ]
-AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
-AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("LOGIN_COOLOFF_MINUTES", "15")))
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("LOGIN_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
@@ -196,27 +225,27 @@ LOGGING = {
 
 # Where the daemons find their peers (see docs/architecture.md).
 WORLD_HOST = os.environ.get("WORLD_HOST", "127.0.0.1")
-WORLD_UPS_PORT = int(os.environ.get("WORLD_UPS_PORT", "12345"))
-WORLD_AMAZON_PORT = int(os.environ.get("WORLD_AMAZON_PORT", "23456"))
+WORLD_UPS_PORT = env_int("WORLD_UPS_PORT", 12345)
+WORLD_AMAZON_PORT = env_int("WORLD_AMAZON_PORT", 23456)
 # Which side creates the world and tells the other: "ups" (default) or "amazon".
 WORLD_CREATOR = os.environ.get("WORLD_CREATOR", "ups")
 # Join this world instead of creating one (e.g. one made by another team's UPS).
-WORLD_ID = int(os.environ["WORLD_ID"]) if os.environ.get("WORLD_ID") else None
+WORLD_ID = env_int("WORLD_ID", None)
 # The Amazon-UPS link: UPS listens here, Amazon connects here.
 UPS_HOST = os.environ.get("UPS_HOST", "127.0.0.1")
-UPS_PORT = int(os.environ.get("UPS_PORT", "34567"))
+UPS_PORT = env_int("UPS_PORT", 34567)
 # Simspeed the daemons ask the world for (None: leave the world's own).
-WORLD_SIMSPEED = int(os.environ["WORLD_SIMSPEED"]) if os.environ.get("WORLD_SIMSPEED") else None
+WORLD_SIMSPEED = env_int("WORLD_SIMSPEED", None)
 # Seconds an order, package or truck may stay in one waiting state before its daemon
 # calls it stuck: logs it once, shows it to operators, and asks the world about it.
-STUCK_AFTER = float(os.environ.get("STUCK_AFTER", "300"))
+STUCK_AFTER = env_float("STUCK_AFTER", 300)
 # The Amazon-UPS link's shared secret (docs/amazon-ups-protocol.md, 2.2): the text of
 # AU_LINK_SECRET, or of the file AU_LINK_SECRET_FILE; the same on both sides. Without
 # one the daemons speak only over loopback. `amazon-ups up` makes one in var/.
 AU_LINK_SECRET = os.environ.get("AU_LINK_SECRET", "")
 AU_LINK_SECRET_FILE = os.environ.get("AU_LINK_SECRET_FILE", "")
 # Seconds a new connection has to prove itself before it is closed.
-AU_LINK_HANDSHAKE_TIMEOUT = float(os.environ.get("AU_LINK_HANDSHAKE_TIMEOUT", "5"))
+AU_LINK_HANDSHAKE_TIMEOUT = env_float("AU_LINK_HANDSHAKE_TIMEOUT", 5)
 # Optional TLS under the handshake: UPS serves with this certificate (PEM) and key;
 # Amazon turns it on with AU_LINK_TLS=1 and checks UPS's certificate against
 # AU_LINK_TLS_CA (default: the system's authorities) for AU_LINK_TLS_SERVER_NAME

@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 from amazon_ups.common.settings import *  # noqa: F403
-from amazon_ups.common.settings import COMMON_APPS, databases, email, secret_key
+from amazon_ups.common.settings import COMMON_APPS, databases, email, env_float, env_int, secret_key
 
 PROJECT = "ups"
 SECRET_KEY = secret_key(PROJECT)
@@ -28,7 +28,7 @@ SESSION_COOKIE_NAME = "ups_sessionid"
 CSRF_COOKIE_NAME = "ups_csrftoken"
 
 # How many trucks UPS brings when it creates a world.
-UPS_TRUCKS = int(os.environ.get("UPS_TRUCKS", "10"))
+UPS_TRUCKS = env_int("UPS_TRUCKS", 10)
 
 # The site's frame (base.html, the auth pages) and its stylesheet belong to no one app.
 _HERE = Path(__file__).resolve().parent
@@ -43,8 +43,8 @@ LOGOUT_REDIRECT_URL = "shipments:home"
 UPS_DISPATCH = os.environ.get("UPS_DISPATCH", "smart")
 # The most packages one truck takes on one trip, and how many it takes at a warehouse
 # while another truck is free (beyond that, the burst is spread over free trucks).
-UPS_TRUCK_CAPACITY = int(os.environ.get("UPS_TRUCK_CAPACITY", "50"))
-UPS_TRUCK_SHARE = int(os.environ.get("UPS_TRUCK_SHARE", "10"))
+UPS_TRUCK_CAPACITY = env_int("UPS_TRUCK_CAPACITY", 50)
+UPS_TRUCK_SHARE = env_int("UPS_TRUCK_SHARE", 10)
 # Seconds a truck with packages on board waits for the next load before it leaves with
 # what it has; the packages not ready go to the next truck.
-UPS_LOADING_WAIT = float(os.environ.get("UPS_LOADING_WAIT", "5"))
+UPS_LOADING_WAIT = env_float("UPS_LOADING_WAIT", 5)

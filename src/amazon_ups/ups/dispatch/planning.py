@@ -44,8 +44,12 @@ class Policy:
 NAIVE = Policy(capacity=1, share=1, nearest=False, improve_routes=False)
 
 
+# What UPS_DISPATCH may name; the system checks refuse anything else.
+POLICY_NAMES = ("smart", "naive")
+
+
 def policy(name: str, capacity: int, share: int) -> Policy:
-    """The policy a setting names: ``"naive"``, or anything else for the real one."""
+    """The policy a setting names: ``"naive"``, or ``"smart"`` for the real one."""
     if name.lower() == "naive":
         return NAIVE
     capacity = max(1, capacity)

@@ -9,6 +9,10 @@ class Command(BaseCommand):
         "listens for Amazon on UPS_HOST:UPS_PORT. Stops on SIGTERM or Ctrl-C."
     )
 
+    # Django's default, stated because it matters here: the settings' checks run
+    # before the daemon starts, and an error stops it before it connects anywhere.
+    requires_system_checks = "__all__"
+
     def add_arguments(self, parser):
         parser.add_argument("--host", help="address to listen on for Amazon (default UPS_HOST)")
         parser.add_argument("--port", type=int, help="port to listen on (default UPS_PORT)")
