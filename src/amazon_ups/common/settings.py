@@ -165,6 +165,8 @@ AXES_HTTP_RESPONSE_CODE = 429
 # Each site's own page, in its look (templates/locked_out.html of each project).
 AXES_LOCKOUT_CALLABLE = "amazon_ups.common.throttling.lockout_response"
 AXES_LOCKOUT_TEMPLATE = "locked_out.html"
+# Error pages are each site's 400/403/404/500.html; a refused form, its 403_csrf.html.
+CSRF_FAILURE_VIEW = "amazon_ups.common.errors.csrf_failure"
 
 TEMPLATES = [
     {
