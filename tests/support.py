@@ -31,6 +31,9 @@ FAST = 100_000  # simspeed at which a whole order flow takes milliseconds
 # The Amazon-UPS link's secret in the tests' daemons (tests/conftest.py) and peers.
 TEST_LINK_SECRET = "a-secret-the-tests-share-between-amazon-and-ups"
 
+# A moment as both sites write it for people (amazon_ups.common.dates).
+HUMAN_TIME = r"\d{1,2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d UTC"
+
 
 async def link_handshake(
     reader: asyncio.StreamReader,

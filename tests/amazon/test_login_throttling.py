@@ -11,6 +11,8 @@ from django.conf import settings
 from django.core import mail
 from django.db.models import F
 
+from tests.support import HUMAN_TIME
+
 LOGIN = "/accounts/login/"
 ADMIN_LOGIN = "/admin/login/"
 PASSWORD = "a-long-password-1"  # the shopper fixture's
@@ -38,7 +40,7 @@ def test_failures_lock_the_username_at_that_address_with_a_page_saying_until_whe
     assert locked.status_code == 429
     page = locked.content.decode()
     assert "Too many login attempts" in page and "mini-Amazon" in page
-    assert re.search(r"Try again after <strong><time [^>]+>\d\d:\d\d UTC</time>", page)
+    assert re.search(rf"Try again after <strong><time [^>]+ data-local>{HUMAN_TIME}</time>", page)
     assert "(in 15 minutes)" in page
     assert int(locked["Retry-After"]) == 15 * 60
     # Even the right password waits now.

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import pytest
 from django.test import Client
 from django.urls import reverse
 
 from amazon_ups.amazon.orders.models import Order
+from tests.support import HUMAN_TIME
 
 pytestmark = pytest.mark.django_db
 
@@ -167,7 +169,9 @@ def test_the_status_json_tells_the_whole_state(browser, place):
         "delivered",
     ]
     assert [step["reached"] for step in data["steps"]] == [True] + [False] * 6
-    assert data["steps"][0]["at_text"] and data["steps"][1]["at"] is None
+    # People read at_text (in the pages' one format); machines read the ISO value.
+    assert re.fullmatch(HUMAN_TIME, data["steps"][0]["at_text"]) and data["steps"][1]["at"] is None
+    assert datetime.fromisoformat(data["events"][0]["at"]).tzinfo is not None
     assert [event["note"] for event in data["events"]] == ["order placed"]
     assert [event["kind"] for event in data["events"]] == ["placed"]
 
@@ -280,3 +284,13 @@ def test_shoppers_do_not_get_into_the_admin(browser, place):
     order = place()
     response = browser.get(f"/admin/orders/order/{order.id}/change/")
     assert response.status_code == 302 and "/admin/login/" in response.url
+
+
+def test_order_pages_write_moments_one_way_with_the_iso_value(browser, place):
+    order = place({1: 1})
+    for url in (reverse("orders:list"), order.get_absolute_url()):
+        page = browser.get(url).content.decode()
+        assert re.search(
+            rf'<time datetime="\d{{4}}-\d\d-\d\dT[^"]+" data-local>{HUMAN_TIME}</time>', page
+        )
+        assert "UTC</time>" in page and not re.search(r">\d{4}-\d\d-\d\d \d\d:", page)

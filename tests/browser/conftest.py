@@ -60,7 +60,11 @@ def page(browser):
     from playwright.sync_api import expect
 
     expect.set_options(timeout=EXPECT_TIMEOUT_MS)
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    # The visitor's clock and language are fixed, so that pages (and screenshots) read
+    # the same wherever the tests run: local-time.js rewrites times to them.
+    context = browser.new_context(
+        viewport={"width": 1200, "height": 900}, locale="en-GB", timezone_id="UTC"
+    )
     page = context.new_page()
     page.set_default_timeout(30_000)
     yield page

@@ -7,10 +7,12 @@ from __future__ import annotations
 import re
 import urllib.parse
 import uuid
+from datetime import UTC, datetime
 
 from playwright.sync_api import expect
 
 from tests.e2e.harness import Browser, shopper_for, tracking_number_of, wait_until
+from tests.support import HUMAN_TIME
 
 PASSWORD = "carrier-test-password-42"
 
@@ -185,6 +187,26 @@ def test_too_many_failed_logins_say_when_to_try_again(system, page, screenshot):
         if attempt < 4:
             expect(page.get_by_text("Please enter a correct username")).to_be_visible()
     expect(page.get_by_role("heading", name="Too many login attempts")).to_be_visible()
-    until = re.compile(r"Try again after \d\d:\d\d UTC")
-    expect(page.locator("#locked-out")).to_contain_text(until)
+    # The one format of both sites; the <time> element carries the ISO value.
+    expect(page.locator("#locked-out")).to_contain_text(re.compile(f"Try again after {HUMAN_TIME}"))
+    until = page.locator("#locked-out time")
+    expect(until).to_have_attribute("datetime", re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:"))
     screenshot(page, "ups-login-locked-out")
+
+    # A visitor elsewhere reads it on their own clock; the UTC text stays in the title.
+    tokyo = page.context.browser.new_context(locale="en-GB", timezone_id="Asia/Tokyo")
+    try:
+        there = tokyo.new_page()
+        there.goto(system.url("ups", "/accounts/login/"))
+        there.get_by_label("Username").fill("lou")
+        there.get_by_label("Password").fill("not-the-password-5")
+        with there.expect_navigation():
+            there.get_by_role("button", name="Log in").click()
+        time = there.locator("#locked-out time")
+        expect(time).to_contain_text(re.compile(r"^\d{1,2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d GMT\+9$"))
+        expect(time).to_have_attribute("title", re.compile(f"^{HUMAN_TIME}$"))
+        iso = time.get_attribute("datetime")
+        tokyo_hour = (datetime.fromisoformat(iso).astimezone(UTC).hour + 9) % 24
+        assert f", {tokyo_hour:02d}:" in time.inner_text()
+    finally:
+        tokyo.close()

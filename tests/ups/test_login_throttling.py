@@ -10,6 +10,7 @@ from axes.models import AccessAttempt
 from django.conf import settings
 from django.db.models import F
 
+from tests.support import HUMAN_TIME
 from tests.ups.helpers import PASSWORD
 
 LOGIN = "/accounts/login/"
@@ -40,7 +41,7 @@ def test_failures_lock_the_username_at_that_address_with_a_page_saying_until_whe
     assert locked.status_code == 429
     page = locked.content.decode()
     assert "Too many login attempts" in page and "mini-UPS" in page
-    assert re.search(r"Try again after <strong><time [^>]+>\d\d:\d\d UTC</time>", page)
+    assert re.search(rf"Try again after <strong><time [^>]+ data-local>{HUMAN_TIME}</time>", page)
     assert "(in 15 minutes)" in page
     assert int(locked["Retry-After"]) == 15 * 60
     # Even the right password waits now.

@@ -12,11 +12,11 @@ from amazon_ups.amazon.fulfilment import selectors as fulfilment_selectors
 from amazon_ups.amazon.orders import selectors, services
 from amazon_ups.amazon.orders.forms import PlaceOrderForm
 from amazon_ups.amazon.orders.models import Order
+from amazon_ups.common.dates import human_datetime
 from amazon_ups.common.parsing import parse_int
 from amazon_ups.protocol.limits import INT64_MAX
 
 ORDERS_PER_PAGE = 20
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # UTC, as the pages say
 
 
 @login_required
@@ -95,7 +95,7 @@ def order_status(request, order_id: int):
                 "label": step.label,
                 "reached": step.reached,
                 "at": step.at.isoformat() if step.at else None,
-                "at_text": step.at.strftime(TIME_FORMAT) if step.at else "",
+                "at_text": human_datetime(step.at),
             }
             for step in selectors.order_steps(order, events)
         ],
@@ -104,7 +104,7 @@ def order_status(request, order_id: int):
                 "status": event.status,
                 "kind": event.kind,
                 "at": event.at.isoformat(),
-                "at_text": event.at.strftime(TIME_FORMAT),
+                "at_text": human_datetime(event.at),
                 "note": event.what,
             }
             for event in events

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.utils import timezone
 
+from amazon_ups.common.dates import human_datetime
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.protocol import au_pb2
@@ -46,7 +46,7 @@ def _too_late(package: Package) -> str:
     event = _delivered_event(package)
     if event is None or event.x is None:
         return f"Too late: package {package.tracking_number_grouped} was already delivered."
-    at = timezone.localtime(event.at).strftime("%H:%M")
+    at = human_datetime(event.at)
     name = package.tracking_number_grouped
     return f"Too late: package {name} was delivered at ({event.x}, {event.y}) at {at}."
 

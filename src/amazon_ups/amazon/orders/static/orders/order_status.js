@@ -68,9 +68,11 @@
         }
         item.className = "step" + (step.reached ? " reached" : "");
         var at = item.querySelector("time");
-        if (at && at.textContent !== step.at_text) {
+        // Compared by the ISO value: local-time.js rewrites the text.
+        if (at && step.at && at.getAttribute("datetime") !== step.at) {
           at.textContent = step.at_text;
-          if (step.at) at.setAttribute("datetime", step.at);
+          at.setAttribute("datetime", step.at);
+          at.setAttribute("data-local", "");
         }
       });
     }
@@ -84,6 +86,7 @@
         var when = document.createElement("td");
         var time = document.createElement("time");
         time.setAttribute("datetime", event.at);
+        time.setAttribute("data-local", "");
         time.textContent = event.at_text;
         when.appendChild(time);
         row.appendChild(when);
@@ -93,6 +96,7 @@
       });
       body.replaceChildren(rows);
     }
+    if (window.localTimes) window.localTimes(root);
   }
 
   function settled(data) {

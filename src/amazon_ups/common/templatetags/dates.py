@@ -1,0 +1,30 @@
+"""``{% load dates %}``: ``{{ moment|when }}`` writes a moment as a ``<time>`` element in
+the one format of both sites (common/dates.py); ``{{ moment|human_datetime }}`` is the
+text alone, for where an element cannot go."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django import template
+from django.utils.html import format_html
+
+from amazon_ups.common import dates
+
+register = template.Library()
+
+
+@register.filter
+def when(value: datetime | str | None) -> str:
+    if not value:
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return format_html(
+        '<time datetime="{}" data-local>{}</time>',
+        value.isoformat(),
+        dates.human_datetime(value),
+    )
+
+
+register.filter("human_datetime", dates.human_datetime)
