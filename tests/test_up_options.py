@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sqlite3
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from amazon_ups.cli import build_parser
-from amazon_ups.supervisor import build_children
+from amazon_ups.supervisor import build_children, ready_lines
 
 
 def world_argv(tmp_path, *options: str) -> list[str]:
@@ -68,3 +73,36 @@ def test_both_daemons_get_one_random_owner_only_link_secret(tmp_path):
     other = build_parser().parse_args(["up", "--var", str(tmp_path / "other")])
     (ups,) = [child for child in build_children(other) if child.name == "ups-d"]
     assert Path(ups.env["AU_LINK_SECRET_FILE"]).read_text().strip() != secret
+
+
+def test_the_staff_user_command_up_prints_reaches_that_run_s_database(tmp_path):
+    """`up --var DIR` prints a createsuperuser line per site; run as printed (but without
+    a prompt), it makes the user in DIR's database, not in ./var."""
+    var = tmp_path / "elsewhere"
+    args = build_parser().parse_args(["up", "--var", str(var)])
+    [amazon_line] = [line for line in ready_lines(args) if line.startswith("operators (amazon)")]
+    command = amazon_line.split(": ", 1)[1].split(" createsuperuser")[0].split()
+    assert command == [".venv/bin/amazon-ups", "amazon", "--var", str(var.resolve())]
+    run = [sys.executable, "-m", "amazon_ups.cli", *command[1:]]
+    environment = {**os.environ, "DJANGO_SUPERUSER_PASSWORD": "op-password-123"}
+    environment.pop("AMAZON_UPS_VAR", None)
+    environment.pop("DATABASE_URL", None)
+    subprocess.run([*run, "migrate", "--no-input", "-v", "0"], check=True, env=environment)
+    subprocess.run(
+        [*run, "createsuperuser", "--no-input", "--username", "op", "--email", "op@example.com"],
+        check=True,
+        env=environment,
+    )
+    with contextlib.closing(sqlite3.connect(var / "amazon.sqlite3")) as database:
+        assert database.execute(
+            "SELECT is_staff FROM auth_user WHERE username = 'op'"
+        ).fetchall() == [(1,)]
+
+
+def test_on_postgresql_the_line_says_which_database_without_echoing_its_url(tmp_path):
+    args = build_parser().parse_args(
+        ["up", "--var", str(tmp_path), "--ups-db", "postgres://u:secret@db/ups"]
+    )
+    [ups_line] = [line for line in ready_lines(args) if line.startswith("operators (ups)")]
+    assert ups_line.startswith("operators (ups): DATABASE_URL=<your --ups-db URL> ")
+    assert "secret" not in "\n".join(ready_lines(args))

@@ -313,6 +313,12 @@ def build_parser() -> argparse.ArgumentParser:
             "is a Django management command. Configured by environment variables: "
             "DATABASE_URL, WORLD_HOST, UPS_HOST, ... (see README).",
         )
+        site.add_argument(
+            "--var",
+            metavar="DIR",
+            help="the folder `amazon-ups up --var DIR` used (sets AMAZON_UPS_VAR), so that "
+            "e.g. createsuperuser reaches that run's database",
+        )
         site.add_argument("args", nargs=argparse.REMAINDER, help="web | daemon | COMMAND ...")
         site.set_defaults(run=run_project, project=project, port=port)
     return parser
@@ -345,6 +351,8 @@ def run_world(args: argparse.Namespace) -> int:
 
 def run_project(args: argparse.Namespace) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", f"amazon_ups.{args.project}.settings")
+    if args.var:
+        os.environ["AMAZON_UPS_VAR"] = str(Path(args.var).resolve())
     # What an older version or another umask left readable in var/ is tightened before
     # the site reads or adds to it (the settings only make the folders).
     private_files.tighten_tree(

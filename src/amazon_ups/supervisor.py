@@ -317,21 +317,33 @@ def start_and_supervise(
         child.start(out)
         out.say("up", f"started {child.name} (pid {child.proc.pid})")
     deadline = time.monotonic() + 60
-    sites = [("Amazon (the store)", args.amazon_port), ("UPS (the carrier)", args.ups_port)]
-    if all(wait_for_port(args.host, port, deadline, stop) for _, port in sites):
-        lines = [f"{label}: http://{args.host}:{port}/" for label, port in sites]
-        lines.append("demo shopper / recipient: user demo, password demo-password-123")
-        lines.append("demo seller (store): user seller, password seller-password-123")
-        lines.append(
-            "operators: amazon-ups amazon|ups createsuperuser, then /operator/ and /admin/"
-        )
-        lines.append(f"world: UPS port {args.world_ups_port}, Amazon port {args.world_amazon_port}")
-        if not args.no_world and any(getattr(args, n) for n in WORLD_FAULTS if n != "seed"):
-            lines.append("world faults: " + " ".join(world_fault_options(args)))
-        lines.append("Ctrl-C stops everything.")
-        for line in lines:
+    if all(
+        wait_for_port(args.host, port, deadline, stop) for port in (args.amazon_port, args.ups_port)
+    ):
+        for line in ready_lines(args):
             out.say("up", line)
     supervise(children, out, stop)
+
+
+def ready_lines(args: argparse.Namespace) -> list[str]:
+    """What ``up`` prints once both sites answer: where everything is, and how in."""
+    sites = [("Amazon (the store)", args.amazon_port), ("UPS (the carrier)", args.ups_port)]
+    lines = [f"{label}: http://{args.host}:{port}/" for label, port in sites]
+    lines.append("demo shopper / recipient: user demo, password demo-password-123")
+    lines.append("demo seller (store): user seller, password seller-password-123")
+    var = Path(args.var).resolve()
+    for project, database in (("amazon", args.amazon_db), ("ups", args.ups_db)):
+        # The staff user must land in this run's database, wherever --var put it.
+        prefix = f"DATABASE_URL=<your --{project}-db URL> " if database else ""
+        lines.append(
+            f"operators ({project}): {prefix}.venv/bin/amazon-ups {project} --var {var} "
+            "createsuperuser, then /operator/ and /admin/"
+        )
+    lines.append(f"world: UPS port {args.world_ups_port}, Amazon port {args.world_amazon_port}")
+    if not args.no_world and any(getattr(args, n) for n in WORLD_FAULTS if n != "seed"):
+        lines.append("world faults: " + " ".join(world_fault_options(args)))
+    lines.append("Ctrl-C stops everything.")
+    return lines
 
 
 def supervise(children: list[Child], out: _Output, stop: threading.Event) -> None:
