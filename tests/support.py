@@ -28,6 +28,26 @@ from amazon_ups.protocol.world_messages import CONNECTED, DIALECTS, Side
 from amazon_ups.world.client import WorldClient
 
 FAST = 100_000  # simspeed at which a whole order flow takes milliseconds
+LOGIN_PATH = "/accounts/login/"  # both sites
+
+
+def failed_login(client, username: str, path: str = LOGIN_PATH, address: str = "127.0.0.1"):
+    """One login POST with a wrong password, from ``address``."""
+    return client.post(path, {"username": username, "password": "wrong-guess"}, REMOTE_ADDR=address)
+
+
+def login_until_locked(client, username: str, path: str = LOGIN_PATH, address: str = "127.0.0.1"):
+    """As many failures as lock ``username`` at ``address`` (django-axes): the last
+    one's response; the ones before it must still be the form with its error."""
+    from django.conf import settings
+
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        refused = failed_login(client, username, path, address)
+        assert refused.status_code == 200  # the form again, with its error
+        assert "Please enter a correct username and password" in refused.content.decode()
+    return failed_login(client, username, path, address)
+
+
 # The Amazon-UPS link's secret in the tests' daemons (tests/conftest.py) and peers.
 TEST_LINK_SECRET = "a-secret-the-tests-share-between-amazon-and-ups"
 

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core import mail
 from django.db.models import F
 
-from tests.support import HUMAN_TIME
+from tests.support import HUMAN_TIME, failed_login, login_until_locked
 
 LOGIN = "/accounts/login/"
 ADMIN_LOGIN = "/admin/login/"
@@ -20,7 +20,7 @@ ELSEWHERE = "203.0.113.9"
 
 
 def fail(client, path=LOGIN, username="shopper", address="127.0.0.1"):
-    return client.post(path, {"username": username, "password": "wrong-guess"}, REMOTE_ADDR=address)
+    return failed_login(client, username, path, address)
 
 
 def log_in(client, username="shopper", password=PASSWORD, address="127.0.0.1"):
@@ -28,11 +28,7 @@ def log_in(client, username="shopper", password=PASSWORD, address="127.0.0.1"):
 
 
 def lock_out(client, **where):
-    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
-        refused = fail(client, **where)
-        assert refused.status_code == 200  # the form again, with its error
-        assert "Please enter a correct username and password" in refused.content.decode()
-    return fail(client, **where)
+    return login_until_locked(client, **{"username": "shopper", **where})
 
 
 def test_failures_lock_the_username_at_that_address_with_a_page_saying_until_when(client, shopper):

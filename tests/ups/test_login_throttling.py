@@ -10,7 +10,7 @@ from axes.models import AccessAttempt
 from django.conf import settings
 from django.db.models import F
 
-from tests.support import HUMAN_TIME
+from tests.support import HUMAN_TIME, failed_login, login_until_locked
 from tests.ups.helpers import PASSWORD
 
 LOGIN = "/accounts/login/"
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 
 
 def fail(client, path=LOGIN, username="alice", address="127.0.0.1"):
-    return client.post(path, {"username": username, "password": "wrong-guess"}, REMOTE_ADDR=address)
+    return failed_login(client, username, path, address)
 
 
 def log_in(client, username="alice", address="127.0.0.1"):
@@ -29,11 +29,7 @@ def log_in(client, username="alice", address="127.0.0.1"):
 
 
 def lock_out(client, **where):
-    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
-        refused = fail(client, **where)
-        assert refused.status_code == 200  # the form again, with its error
-        assert "Please enter a correct username and password" in refused.content.decode()
-    return fail(client, **where)
+    return login_until_locked(client, **{"username": "alice", **where})
 
 
 def test_failures_lock_the_username_at_that_address_with_a_page_saying_until_when(client, alice):
