@@ -11,6 +11,7 @@ and the database rejects its INSERT.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import logging
 import sqlite3
 import threading
@@ -236,8 +237,8 @@ def test_a_tick_that_keeps_failing_is_logged_once_and_messages_still_flow(caplog
     still acks and answers, and the log holds the failure once, not on every turn."""
     turns = []
 
-    def tick() -> None:
-        turns.append(None)
+    def tick(now: datetime.datetime) -> None:
+        turns.append(now)
         raise ZeroDivisionError("a bug in the tick")
 
     link = ListenLink(

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from google.protobuf.message import Message
 
 from amazon_ups.common.daemon.channel import Channel
+from amazon_ups.common.daemon.core import Endpoint
 from amazon_ups.protocol.framing import FrameDecoder, MalformedMessage, encode_frame, parse_message
 from amazon_ups.protocol.link_auth import HandshakeFailed, LinkHandshake, Role
 from amazon_ups.protocol.session import ResendPolicy
@@ -38,19 +39,16 @@ RECONNECT = ResendPolicy(first=0.1, factor=2.0, ceiling=5.0)
 IO_TIMEOUT = 10.0  # a peer that takes longer to take our bytes is treated as gone
 
 
-class Link:
+class Link(Endpoint):
+    """An ``Endpoint`` of the daemon's core, carried by a socket."""
+
     def __init__(self, name: str, channel: Channel, peer: str | None = None) -> None:
-        self.name = name  # for logs: "world", "ups", "amazon"
-        self.peer = peer  # the messaging peer key; None until known (a world not joined yet)
-        self.channel = channel
+        super().__init__(name, channel, peer)
         self.sock: socket.socket | None = None
-        self.cursor = 0  # id of the last outgoing row loaded into the channel
         self.retry_at = 0.0
         self._failures = 0
         # Bytes that came with the handshake reply, for the daemon to feed in first.
         self.pending_input = b""
-        # Connections refused or handshakes failed since the daemon last recorded them.
-        self.refusals: list[str] = []
 
     @property
     def up(self) -> bool:
