@@ -66,15 +66,15 @@ from django.core.management import call_command  # noqa: E402
 from django.db.models import Min  # noqa: E402
 from google.protobuf.message import Message  # noqa: E402
 
-from amazon_ups.common.daemon.channel import (  # noqa: E402
-    WORLD_SEND_LIMITS,
-    Channel,
-    numbered_fields,
-)
 from amazon_ups.common.daemon.core import DaemonCore, Endpoint  # noqa: E402
 from amazon_ups.protocol import au_pb2  # noqa: E402
 from amazon_ups.protocol import world_amazon_pb2 as wa  # noqa: E402
 from amazon_ups.protocol import world_ups_pb2 as wu  # noqa: E402
+from amazon_ups.protocol.channel import (  # noqa: E402
+    WORLD_SEND_LIMITS,
+    Channel,
+    numbered_fields,
+)
 from amazon_ups.protocol.framing import FrameDecoder, encode_frame  # noqa: E402
 from amazon_ups.protocol.world_messages import Side  # noqa: E402
 from amazon_ups.ups.dispatch import daemon as ups_daemon  # noqa: E402

@@ -9,10 +9,10 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from amazon_ups.common.daemon.channel import AU_LIMITS, Channel
 from amazon_ups.common.daemon.core import DaemonCore, Endpoint
 from amazon_ups.common.messaging.models import DeadLetter, IncomingMessage, LinkState
 from amazon_ups.protocol import au_pb2
+from amazon_ups.protocol.channel import AU_LIMITS, Channel
 from amazon_ups.protocol.framing import FrameDecoder, FramingError, encode_frame
 from amazon_ups.ups.dispatch.daemon import Dispatcher
 from amazon_ups.ups.shipments.models import Package

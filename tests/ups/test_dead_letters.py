@@ -19,13 +19,13 @@ import threading
 import pytest
 from django.db import connection, connections
 
-from amazon_ups.common.daemon.channel import Channel
 from amazon_ups.common.daemon.isolation import sub_message
 from amazon_ups.common.daemon.links import LinkAuth, ListenLink
 from amazon_ups.common.daemon.runner import Daemon
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import DeadLetter, IncomingMessage, OutgoingMessage
 from amazon_ups.protocol import au_pb2
+from amazon_ups.protocol.channel import Channel
 from amazon_ups.protocol.world_messages import Side
 from amazon_ups.ups.shipments import services as shipments
 from amazon_ups.ups.shipments.models import Package

@@ -16,11 +16,11 @@ from google.protobuf.message import Message
 
 from amazon_ups.amazon.fulfilment import services, upkeep
 from amazon_ups.common.daemon import link_security
-from amazon_ups.common.daemon.channel import AU_LIMITS, WORLD_SEND_LIMITS, Channel
 from amazon_ups.common.daemon.links import Link, UpsLink, WorldLink
 from amazon_ups.common.daemon.runner import Daemon
 from amazon_ups.protocol import au_pb2 as au
 from amazon_ups.protocol import world_amazon_pb2 as wa
+from amazon_ups.protocol.channel import AU_LIMITS, WORLD_SEND_LIMITS, Channel
 
 logger = logging.getLogger("amazon_ups.amazon.fulfilment")
 

@@ -29,33 +29,16 @@ from django.db import transaction
 from google.protobuf.message import Message
 
 from amazon_ups.common.daemon import isolation
-from amazon_ups.common.daemon.channel import Channel, Pending
+from amazon_ups.common.daemon.endpoint import Endpoint
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.messaging import services as messaging
+from amazon_ups.protocol.channel import Pending
 from amazon_ups.protocol.framing import MalformedMessage
 
 logger = logging.getLogger("amazon_ups.daemon")
 
 # A stranger's refused connections are recorded for operators at most this often.
 REFUSALS_RECORDED_EVERY = 1.0
-
-
-class Endpoint:
-    """One peer as the core sees it: a name for logs, the messaging peer key, the
-    channel, and how far its outgoing rows have been loaded. ``runner``'s links add
-    the socket; a test or a benchmark uses this as it is (always up)."""
-
-    def __init__(self, name: str, channel: Channel, peer: str | None = None) -> None:
-        self.name = name  # for logs: "world", "ups", "amazon"
-        self.peer = peer  # the messaging peer key; None until known (a world not joined yet)
-        self.channel = channel
-        self.cursor = 0  # id of the last outgoing row loaded into the channel
-        # Connections refused or handshakes failed since the daemon last recorded them.
-        self.refusals: list[str] = []
-
-    @property
-    def up(self) -> bool:
-        return True
 
 
 Handler = Callable[[Endpoint, str, Message], None]

@@ -17,12 +17,12 @@ from django.db import transaction
 from google.protobuf.message import Message
 
 from amazon_ups.common.daemon import link_security
-from amazon_ups.common.daemon.channel import AU_LIMITS, WORLD_SEND_LIMITS, Channel
 from amazon_ups.common.daemon.links import Link, ListenLink, WorldLink
 from amazon_ups.common.daemon.runner import Daemon
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol import world_ups_pb2 as wu
+from amazon_ups.protocol.channel import AU_LIMITS, WORLD_SEND_LIMITS, Channel
 from amazon_ups.ups.dispatch import planning, selectors
 from amazon_ups.ups.dispatch import services as dispatch
 from amazon_ups.ups.shipments import selectors as shipments_selectors
