@@ -156,8 +156,8 @@ def test_a_new_product_can_come_with_its_picture(client, seller, media):
 
 
 def test_without_an_upload_the_store_draws_one_and_escapes_the_name(client, db):
-    Category.objects.create(name="Kitchen", slug="kitchen")
-    Product.objects.create(id=7, name='<script>alert("x")</script> & co', category_id=1)
+    kitchen = Category.objects.create(name="Kitchen", slug="kitchen")
+    Product.objects.create(id=7, name='<script>alert("x")</script> & co', category=kitchen)
     response = client.get("/products/7/image")
     assert response.status_code == 200
     assert response["Content-Type"] == "image/svg+xml"
