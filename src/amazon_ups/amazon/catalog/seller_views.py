@@ -30,6 +30,14 @@ def seller_required(view):
     return checked
 
 
+def own_product_or_404(seller, product_id: int) -> Product:
+    """The seller's own product; another seller's is a 404 like a missing one."""
+    product = selectors.seller_product_get(seller, product_id)
+    if product is None:
+        raise Http404("No such product of yours")
+    return product
+
+
 @seller_required
 def home(request):
     products = list(selectors.seller_products(request.user))
@@ -101,9 +109,7 @@ def product_create(request):
 @seller_required
 @require_http_methods(["GET", "POST"])
 def product_edit(request, product_id: int):
-    product = selectors.seller_product_get(request.user, product_id)
-    if product is None:
-        raise Http404("No such product of yours")
+    product = own_product_or_404(request.user, product_id)
     if request.method == "POST":
         form = ProductForm(request.POST, request.FILES)
         if form.is_valid():
@@ -132,9 +138,7 @@ def product_edit(request, product_id: int):
 @require_POST
 def product_listing(request, product_id: int):
     """Unlist (take off sale) or relist one of the seller's products."""
-    product = selectors.seller_product_get(request.user, product_id)
-    if product is None:
-        raise Http404("No such product of yours")
+    product = own_product_or_404(request.user, product_id)
     listed = request.POST.get("listed") == "1"
     services.product_set_listed(product, listed)
     if listed:

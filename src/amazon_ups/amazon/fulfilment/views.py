@@ -5,12 +5,11 @@ message; the web only writes it (with the stock it adds) and wakes the daemon.""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import Http404
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from amazon_ups.amazon.catalog import selectors as catalog_selectors
-from amazon_ups.amazon.catalog.seller_views import seller_required
+from amazon_ups.amazon.catalog.seller_views import own_product_or_404, seller_required
 from amazon_ups.amazon.fulfilment import services
 from amazon_ups.amazon.fulfilment.forms import RestockForm
 
@@ -18,9 +17,7 @@ from amazon_ups.amazon.fulfilment.forms import RestockForm
 @seller_required
 @require_POST
 def restock(request, product_id: int):
-    product = catalog_selectors.seller_product_get(request.user, product_id)
-    if product is None:
-        raise Http404("No such product of yours")
+    product = own_product_or_404(request.user, product_id)
     form = RestockForm(request.POST)
     if not form.is_valid():
         for errors in form.errors.values():
