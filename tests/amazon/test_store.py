@@ -17,6 +17,7 @@ from amazon_ups.amazon.cart import services as cart_services
 from amazon_ups.amazon.catalog import delivery, selectors, services
 from amazon_ups.amazon.catalog.models import Category, Product, Stock, Warehouse
 from amazon_ups.amazon.orders import services as orders_services
+from amazon_ups.common.mail.models import OutgoingEmail
 
 pytestmark = pytest.mark.django_db
 
@@ -334,3 +335,12 @@ def test_the_estimate_uses_the_worlds_simspeed_setting(client, shelf, settings):
     page = client.get("/products/3/").content.decode()
     # max(0.1, 0.5) + 0.05 + 5 + 0.9 = 6.45
     assert "arrives in about 7 seconds" in page
+
+
+def test_the_order_email_says_what_it_costs_and_that_nothing_is_charged(shelf, shopper):
+    shopper.email = "shopper@example.com"
+    shopper.save()
+    order = orders_services.place_order(user=shopper, items={1: 3, 3: 2}, dest_x=0, dest_y=0)
+    body = OutgoingEmail.objects.get(ref=f"order-placed:{order.id}").body
+    assert "3 x Kettle at $34.90 = $104.70" in body
+    assert "Total: $120.70 (not charged)" in body
