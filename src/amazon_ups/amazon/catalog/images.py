@@ -14,7 +14,6 @@ import hashlib
 import io
 import os
 import secrets
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -59,16 +58,20 @@ def check_upload(data: bytes) -> CheckedImage:
         f"That file is not a picture the store can show ({kinds}).", code="not_an_image"
     )
     try:
-        with warnings.catch_warnings():
-            # Pillow warns, then raises, on a decompression bomb: make both an error.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=list(FORMATS)) as image:
-                kind, (width, height) = image.format, image.size
-                image.verify()  # reads the whole file: a truncated or damaged one fails
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # Opening reads the header only: the size is known before any pixel is decoded,
+        # so a small file that would decode to a huge image is refused unread.
+        with Image.open(io.BytesIO(data), formats=list(FORMATS)) as image:
+            kind, (width, height) = image.format, image.size
+            _check_size(width, height)
+            image.verify()  # reads the whole file: a truncated or damaged one fails
+    # Pillow says "damaged" in several ways (SyntaxError among them, for a broken PNG).
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
         raise not_a_picture from None
-    except (OSError, SyntaxError, ValueError):
-        raise not_a_picture from None
+    content_type, extension = FORMATS[kind]
+    return CheckedImage(data, content_type, extension, width, height)
+
+
+def _check_size(width: int, height: int) -> None:
     if width > MAX_SIDE or height > MAX_SIDE:
         raise ValidationError(
             f"The picture is {width} x {height} pixels; at most {MAX_SIDE} on a side, please.",
@@ -79,8 +82,6 @@ def check_upload(data: bytes) -> CheckedImage:
             f"The picture is {width} x {height} pixels; at least {MIN_SIDE} on a side, please.",
             code="too_small",
         )
-    content_type, extension = FORMATS[kind]
-    return CheckedImage(data, content_type, extension, width, height)
 
 
 def media_dir() -> Path:
