@@ -64,7 +64,9 @@ def test_an_upload_is_kept_privately_and_served_as_what_it_is(
     assert product.image_type == content_type
     [stored] = list(media.iterdir())
     assert stored.name == product.image_file and stored.name.startswith("product-1-")
-    assert stored.read_bytes() == data
+    data = stored.read_bytes()
+    with Image.open(stored) as kept:
+        assert (kept.format, kept.size) == (kind, (64, 48))
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
     assert stat.S_IMODE(media.stat().st_mode) == 0o700
 
@@ -75,6 +77,22 @@ def test_an_upload_is_kept_privately_and_served_as_what_it_is(
     assert b"".join(served) == data
     # Shown on its pages with a URL that changes with each new picture.
     assert f'src="/products/1/image?v={product.image_file}"' in client.get("/").content.decode()
+
+
+def test_what_the_camera_wrote_is_not_kept(client, seller, media):
+    exif = Image.Exif()
+    exif[0x010F] = "SellerCam"  # Make
+    exif[0x8825] = {1: "N", 2: (47.0, 22.0, 1.0)}  # GPS: where the photo was taken
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 120, 40)).save(out, "JPEG", exif=exif)
+    assert b"SellerCam" in out.getvalue()
+
+    client.force_login(seller)
+    assert upload(client, out.getvalue(), name="photo.jpg").status_code == 302
+    [stored] = list(media.iterdir())
+    assert b"SellerCam" not in stored.read_bytes()
+    with Image.open(stored) as kept:
+        assert not kept.getexif() and kept.size == (64, 48)
 
 
 def test_a_new_picture_replaces_the_old_file(

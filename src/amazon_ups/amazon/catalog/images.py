@@ -68,7 +68,21 @@ def check_upload(data: bytes) -> CheckedImage:
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
         raise not_a_picture from None
     content_type, extension = FORMATS[kind]
-    return CheckedImage(data, content_type, extension, width, height)
+    return CheckedImage(_without_metadata(data, kind), content_type, extension, width, height)
+
+
+def _without_metadata(data: bytes, kind: str) -> bytes:
+    """The pixels again, without what the camera wrote beside them (EXIF, where it was
+    taken, comments): a seller's photo should not tell shoppers where they live. GIFs
+    (perhaps animated) are kept as they are: they carry no EXIF."""
+    if kind == "GIF":
+        return data
+    with Image.open(io.BytesIO(data), formats=[kind]) as image:
+        image.load()
+        out = io.BytesIO()
+        options = {"quality": 90} if kind in ("JPEG", "WEBP") else {}
+        image.save(out, kind, **options)
+    return out.getvalue()
 
 
 def _check_size(width: int, height: int) -> None:
