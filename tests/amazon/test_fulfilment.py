@@ -75,6 +75,7 @@ def status(order: Order) -> str:
 def joined(catalog, settings):
     settings.WORLD_CREATOR = "ups"
     settings.WORLD_ID = None
+    settings.INITIAL_STOCK = 0  # these tests start from empty warehouses
     services.world_joined(WORLD)
 
 
