@@ -11,7 +11,7 @@ the server at TEST_POSTGRES_URL, default 127.0.0.1:5432, as the end-to-end tests
    system starts (a scratch SQLite file in the same var folder with the system's own
    pragmas, or a scratch PostgreSQL database on the same server): the rate at which one
    client can make single-row transactions durable there.
-2. ``amazon-ups up`` (``tests.e2e.harness.System``) at a high simspeed. C clients (threads,
+2. ``amazon-ups up`` (``amazon_ups.testing.system.System``) at a high simspeed. C clients (threads,
    each its own ``Browser`` logged in as the demo shopper) place N orders at once, as fast
    as they can: each order is the Buy form's POST and the order page it redirects to,
    for a random product (1-3 units) to a random destination.
@@ -53,6 +53,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make ``tests`` importable
     sys.path.insert(0, str(ROOT))
 
+from amazon_ups.testing import postgres  # noqa: E402
+from amazon_ups.testing.system import Browser, System, query  # noqa: E402
 from benchmarks.common.report import Bar, machine, ms, percentile  # noqa: E402
 from benchmarks.common.shop import Placing, client, log_in, order_plan  # noqa: E402
 from benchmarks.common.system import (  # noqa: E402
@@ -69,8 +71,6 @@ from benchmarks.common.system import (  # noqa: E402
     status_counts,
     stop_leftovers,
 )
-from tests import postgres  # noqa: E402
-from tests.e2e.harness import Browser, System, query  # noqa: E402
 
 CEILING_ROWS = 2_000
 POLL = 0.25  # seconds between looks at the Amazon database while waiting

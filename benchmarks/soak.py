@@ -9,7 +9,7 @@ no order may be lost, delivered twice, or wait for ever.
 For each database kind (SQLite files in the run's var folder; or fresh PostgreSQL
 databases on 127.0.0.1:5432, as the end-to-end tests make them, dropped after):
 
-1. ``amazon-ups up`` (``tests.e2e.harness.System``) with the world's faults: it drops
+1. ``amazon-ups up`` (``amazon_ups.testing.system.System``) with the world's faults: it drops
    ``--flakiness`` % of the commands it gets, and drops, duplicates, reorders and delays
    some of its results and acks (``--drop-responses`` ... ``--max-delay``), all seeded.
 2. C clients (threads, each its own ``Browser`` logged in as the demo shopper) place N
@@ -71,6 +71,8 @@ from amazon_ups.cli import add_fault_arguments  # noqa: E402
 from amazon_ups.protocol import world_amazon_pb2 as wa  # noqa: E402
 from amazon_ups.protocol.world_messages import Side  # noqa: E402
 from amazon_ups.supervisor import wait_for_port, world_fault_options  # noqa: E402
+from amazon_ups.testing import postgres  # noqa: E402
+from amazon_ups.testing.system import System, query  # noqa: E402
 from amazon_ups.world.engine import WorldEngine  # noqa: E402
 from amazon_ups.world.journal import Journal  # noqa: E402
 from amazon_ups.world.model import World  # noqa: E402
@@ -87,8 +89,6 @@ from benchmarks.common.system import (  # noqa: E402
     status_counts,
     stop_leftovers,
 )
-from tests import postgres  # noqa: E402
-from tests.e2e.harness import System, query  # noqa: E402
 
 POLL = 0.5  # seconds between looks at the Amazon database
 FINAL = ("delivered", "failed")

@@ -54,8 +54,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make ``tests`` importable
     sys.path.insert(0, str(ROOT))
 
+from amazon_ups.testing.system import postgres_databases  # noqa: E402
 from benchmarks.common.report import percentile  # noqa: E402
-from tests.e2e.harness import postgres_databases  # noqa: E402
 
 PASSWORD = "bench-password-123"
 WORDS = ["kettle", "lamp", "blue", "steel", "garden", "Travel", "mug", "zebra", "socks", "desk"]

@@ -5,8 +5,9 @@ import os
 import pytest
 
 from amazon_ups.protocol.world_messages import Side
+from amazon_ups.testing.world import WorldProcess
 from amazon_ups.world.server import ServerConfig, WorldServer
-from tests.support import TEST_LINK_SECRET, WorldProcess
+from tests.support import TEST_LINK_SECRET
 
 # tests/amazon and tests/ups need their project's Django settings, and a process can
 # set up only one Django: ./dev test runs each in a pytest of its own with --ds.

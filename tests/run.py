@@ -5,7 +5,7 @@
 The tests without Django run first, in one pytest. A process can set up only one
 Django, so each project's tests run in a pytest of their own: on SQLite, then again
 on PostgreSQL, in a fresh database with a random name on the server at
-``TEST_POSTGRES_URL`` (see ``tests/postgres.py``), dropped afterwards. When no
+``TEST_POSTGRES_URL`` (see ``amazon_ups/testing/postgres.py``), dropped afterwards. When no
 server answers there, the PostgreSQL passes are skipped, saying so; any other
 PostgreSQL trouble fails them. The exit status is non-zero if any pass failed.
 
@@ -24,7 +24,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests import postgres
+from amazon_ups.testing import postgres
 
 PROJECTS = ("amazon", "ups")
 COUNTS_FILE = "AMAZON_UPS_TEST_COUNTS"  # where a pytest writes its counts, as JSON

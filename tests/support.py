@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from google.protobuf.message import Message
 
-from amazon_ups.cli import parse_ready
 from amazon_ups.protocol.framing import (
     FrameDecoder,
     FramingError,
@@ -79,64 +72,6 @@ async def link_handshake(
                 raise
             writer.write(reply)
     return handshake.leftover
-
-
-@dataclass
-class WorldProcess:
-    """``amazon-ups world`` running as its own process, on free ports."""
-
-    state: Path
-    args: list[str] = field(default_factory=list)
-    proc: subprocess.Popen | None = None
-    ports: dict[Side, int] = field(default_factory=dict)
-    log: Path | None = None
-
-    def start(self, timeout: float = 20.0) -> WorldProcess:
-        self.log = self.state.with_suffix(".log")
-        command = [
-            sys.executable,
-            "-m",
-            "amazon_ups.cli",
-            "world",
-            "--ups-port",
-            "0",
-            "--amazon-port",
-            "0",
-            "--state",
-            str(self.state),
-            *self.args,
-        ]
-        self._log_file = open(self.log, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self._log_file)
-        deadline = time.monotonic() + timeout
-        assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise RuntimeError(f"world exited early; log: {self.log.read_text()}")
-            if ports := parse_ready(line):
-                self.ports = ports
-                return self
-        raise TimeoutError("world did not say it was ready")
-
-    def kill(self) -> None:
-        """kill -9: no clean shutdown, no final snapshot."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-        self._log_file.close()
-
-    def stop(self) -> int:
-        """Ctrl-C / SIGTERM: a clean shutdown."""
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(20)
-        self._log_file.close()
-        return code
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
 
 async def connect_pair(

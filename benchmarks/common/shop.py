@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.e2e.harness import Browser, System, shopper_for
+from amazon_ups.testing.system import Browser, System, shopper_for
 
 ORDER_PATH = re.compile(r"/orders/(\d+)/")
 

@@ -1,4 +1,4 @@
-"""Looking at a running ``amazon-ups up`` (``tests.e2e.harness.System``) and its
+"""Looking at a running ``amazon-ups up`` (``amazon_ups.testing.system.System``) and its
 databases: the children it supervises and what a process is doing, the orders' statuses
 and delivery times, the outboxes, fresh PostgreSQL databases, and what is left running
 after a stop."""
@@ -13,8 +13,8 @@ from typing import Any
 
 import psutil
 
-from tests import postgres
-from tests.e2e.harness import System, postgres_databases, query
+from amazon_ups.testing import postgres
+from amazon_ups.testing.system import System, postgres_databases, query
 
 # The children of ``amazon-ups up`` (their pid files in var/run), and what we call them.
 CHILDREN = {

@@ -52,7 +52,7 @@ def test_the_list_shows_every_product_with_an_add_to_cart_form(client, shelf):
     response = client.get(LIST)
     page = response.content.decode()
     assert len(names(response)) == 6
-    # What tests/e2e/harness.py's buy() and the cart rely on.
+    # What amazon_ups.testing.system's buy() and the cart rely on.
     assert page.count(f'action="{reverse("cart:add")}"') == 6
     for product_id in range(1, 7):
         assert f'name="product" value="{product_id}"' in page

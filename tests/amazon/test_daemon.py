@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
@@ -18,19 +16,10 @@ from amazon_ups.amazon.fulfilment.daemon import Fulfilment
 from amazon_ups.amazon.orders.lifecycle import PIPELINE
 from amazon_ups.amazon.orders.models import Order
 from amazon_ups.common.messaging.models import OutgoingMessage
+from amazon_ups.testing.waiting import wait_until
 from tests.amazon.fake_ups import tracking_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def eventually(condition: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
-    """Poll ``condition`` until it is truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or condition}")
-        time.sleep(0.01)
-    return value
 
 
 @contextlib.contextmanager
@@ -71,7 +60,7 @@ def test_an_order_goes_from_placed_to_delivered(configure, fake_ups, place):
     order = place({1: 3}, x=-30, y=8, ups_account=77)
 
     with running(Fulfilment()):
-        eventually(lambda: delivered(order), what="the order to be delivered")
+        wait_until(lambda: delivered(order), what="the order to be delivered")
 
     order.refresh_from_db()
     assert statuses(order) == [str(s) for s in PIPELINE]
@@ -95,7 +84,7 @@ def test_an_order_goes_from_placed_to_delivered(configure, fake_ups, place):
     purchases = [_purchase(m) for m in OutgoingMessage.objects.filter(field="buy")]
     assert sorted(p.whnum for p in purchases) == [1, 2]  # one per warehouse, none more
     # Everything the daemon sent was acked.
-    eventually(lambda: not OutgoingMessage.objects.filter(acked_at=None, peer="ups").exists())
+    wait_until(lambda: not OutgoingMessage.objects.filter(acked_at=None, peer="ups").exists())
 
 
 def test_amazon_creates_the_world_and_several_orders_share_stock(configure, fake_ups, place):
@@ -105,9 +94,9 @@ def test_amazon_creates_the_world_and_several_orders_share_stock(configure, fake
     second = place({1: 4}, x=11, y=9)
 
     with running(Fulfilment()):
-        eventually(lambda: delivered(first, second), what="both orders to be delivered")
+        wait_until(lambda: delivered(first, second), what="both orders to be delivered")
         third = place({1: 2}, x=9, y=11)  # the rest of the first purchase is there
-        eventually(lambda: delivered(third), what="the third order to be delivered")
+        wait_until(lambda: delivered(third), what="the third order to be delivered")
 
     [created] = ups.of("worlds")
     assert created.world_id == ups.world_id

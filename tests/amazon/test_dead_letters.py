@@ -17,9 +17,10 @@ from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import DeadLetter
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol.world_messages import Side
+from amazon_ups.testing.waiting import wait_until
 from tests import poison
 from tests.amazon.fake_ups import FakeUps
-from tests.amazon.test_daemon import delivered, eventually, running
+from tests.amazon.test_daemon import delivered, running
 from tests.support import FAST
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -66,8 +67,8 @@ def test_a_world_message_is_set_aside_the_rest_delivered_and_it_is_retried_after
 ):
     first, stuck, last = poisoned_order
     with running(Fulfilment()):
-        eventually(lambda: delivered(first, last), what="the other orders to be delivered")
-        letter = eventually(lambda: letter_of(field="ready"), what="the dead letter")
+        wait_until(lambda: delivered(first, last), what="the other orders to be delivered")
+        letter = wait_until(lambda: letter_of(field="ready"), what="the dead letter")
         assert letter.peer == f"world:{ups.world_id}" and letter.state == DeadLetter.State.OPEN
         assert sub_message(wa.AResponses, "ready", bytes(letter.body)).shipid == stuck.id
         assert poison.POISON_TEXT in letter.error
@@ -76,7 +77,7 @@ def test_a_world_message_is_set_aside_the_rest_delivered_and_it_is_retried_after
 
         execute(poison.cure(connection.vendor, "orders_order"))
         messaging.dead_letters_retry([letter.id])
-        eventually(lambda: delivered(stuck), what="the retried order to be delivered")
+        wait_until(lambda: delivered(stuck), what="the retried order to be delivered")
 
     letter.refresh_from_db()
     assert letter.state == DeadLetter.State.RESOLVED and letter.attempts == 1

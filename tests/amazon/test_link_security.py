@@ -17,7 +17,8 @@ from amazon_ups.common.messaging.models import LinkState
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol.framing import FrameDecoder, encode_frame
 from amazon_ups.protocol.world_messages import Side
-from tests.amazon.test_daemon import delivered, eventually, running
+from amazon_ups.testing.waiting import wait_until
+from tests.amazon.test_daemon import delivered, running
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -73,8 +74,8 @@ def test_amazon_tells_nothing_to_a_ups_that_cannot_prove_the_secret(settings, wo
     place({1: 1}, x=3, y=4)  # a pickup request waits to be sent
     try:
         with running(Fulfilment()):
-            eventually(lambda: impostor.connections >= 2, what="Amazon to try again")
-            eventually(
+            wait_until(lambda: impostor.connections >= 2, what="Amazon to try again")
+            wait_until(
                 lambda: LinkState.objects.filter(peer="ups", refused__gte=1).exists(),
                 what="the refusal to be recorded",
             )
@@ -100,7 +101,7 @@ def test_an_order_is_delivered_over_tls(configure, fake_ups, place, settings, tm
     settings.AU_LINK_TLS_SERVER_NAME = "ups.example"
     order = place({1: 1}, x=-30, y=8)
     with running(Fulfilment()):
-        eventually(lambda: delivered(order), what="the order to be delivered over TLS")
+        wait_until(lambda: delivered(order), what="the order to be delivered over TLS")
     assert [p.package_id for p in ups.of("pickups")] == [order.id]
 
 

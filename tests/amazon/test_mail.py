@@ -12,7 +12,7 @@ from django.db import transaction
 from amazon_ups.common.mail import services
 from amazon_ups.common.mail.models import OutgoingEmail
 from amazon_ups.common.mail.sender import MailSender
-from tests.e2e.harness import wait_until
+from amazon_ups.testing.system import wait_until
 
 TEMPLATES = {
     "note_subject.txt": "Order {{ number }}\n  is on its way",

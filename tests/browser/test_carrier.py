@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from playwright.sync_api import expect
 
-from tests.e2e.harness import Browser, shopper_for, tracking_number_of, wait_until
+from amazon_ups.testing.system import Browser, shopper_for, tracking_number_of, wait_until
 from tests.support import HUMAN_TIME
 
 PASSWORD = "carrier-test-password-42"

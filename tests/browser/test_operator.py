@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.harness import wait_until
+from amazon_ups.testing.system import wait_until
 
 PASSWORD = "operator-password-123"
 

@@ -8,7 +8,7 @@ import uuid
 
 from playwright.sync_api import expect
 
-from tests.e2e.harness import query
+from amazon_ups.testing.system import query
 
 SELLER = ("seller", "seller-password-123")  # seeded by `amazon seed_demo`
 

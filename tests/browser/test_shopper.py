@@ -9,7 +9,7 @@ import uuid
 
 from playwright.sync_api import expect
 
-from tests.e2e.harness import query
+from amazon_ups.testing.system import query
 
 PASSWORD = "shopper-password-123"
 DELIVERY_TIMEOUT_MS = 240_000  # simulated travel, with trucks shared by other tests

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
+from amazon_ups.testing.system import query
 from tests.browser.test_seller import SELLER, log_in
-from tests.e2e.harness import query
 
 RESTOCK_TIMEOUT = 60.0  # seconds: one purchase takes about 1 s of the world's time
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.harness import System, postgres_databases
+from amazon_ups.testing.system import System, postgres_databases
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from amazon_ups.testing.system import System, buy, query, shopper_for, status_of, wait_until
 from amazon_ups.world.journal import Journal
-from tests.e2e.harness import System, buy, query, shopper_for, status_of, wait_until
 
 ORDERS = 12
 IN_FLIGHT = {"placed", "packing", "packed", "loading", "loaded", "delivering"}

@@ -22,8 +22,16 @@ from pathlib import Path
 
 import pytest
 
+from amazon_ups.testing.system import (
+    Browser,
+    System,
+    buy,
+    query,
+    shopper_for,
+    status_of,
+    wait_until,
+)
 from tests import poison
-from tests.e2e.harness import Browser, System, buy, query, shopper_for, status_of, wait_until
 
 POISON = (-37, 41)  # the destination of the one package whose row UPS's database refuses
 # Refused by its destination, which the test chooses, rather than by an id it would

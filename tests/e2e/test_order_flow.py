@@ -12,7 +12,7 @@ import urllib.parse
 
 import pytest
 
-from tests.e2e.harness import (
+from amazon_ups.testing.system import (
     Browser,
     System,
     buy,

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 
-from tests.e2e.harness import System, free_port, wait_until
+from amazon_ups.testing.system import System, free_port, wait_until
 
 CHILDREN = ("world", "ups-d", "amzn-d", "ups", "amazon")
 

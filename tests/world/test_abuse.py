@@ -15,7 +15,6 @@ import logging
 import re
 import sqlite3
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,26 +23,17 @@ import pytest
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol.framing import encode_frame, encode_varint
 from amazon_ups.protocol.world_messages import CONNECTED, Side
+from amazon_ups.testing.waiting import wait_until_async
+from amazon_ups.testing.world import WorldProcess
 from amazon_ups.world.client import WorldClient
 from amazon_ups.world.faults import FaultConfig
 from amazon_ups.world.limits import KiB, Limits, MiB
 from amazon_ups.world.server import ServerConfig, WorldServer
-from tests.support import RawLink, WorldProcess, connect_pair
+from tests.support import RawLink, connect_pair
 from tests.world.sqlite_memory import sqlite_memory_used
 
 WAREHOUSES = ((1, 10, 10),)
 UNKNOWN = 10**9  # package ids from here on do not exist: each query gets an AErr
-
-
-async def until(condition: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
-    """Wait for ``condition()`` on state that gives no event to wait on (another process's
-    memory, the in-process server's counters): look every 10 ms until the deadline."""
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not within {timeout} s: {what or condition}")
-        await asyncio.sleep(0.01)
-    return value
 
 
 @pytest.fixture
@@ -258,7 +248,7 @@ async def test_a_byte_flood_before_the_handshake_is_cut_at_the_connect_limit(lim
     assert await closed_by_world(reader) == b""
     assert took < 15 * MiB
     writer.close()
-    await until(lambda: server.ledger.total == 0 and server.admission.total == 0)
+    await wait_until_async(lambda: server.ledger.total == 0 and server.admission.total == 0)
 
 
 async def test_unfinished_frames_are_cut_at_the_total_cap(limited_world):
@@ -275,7 +265,7 @@ async def test_unfinished_frames_are_cut_at_the_total_cap(limited_world):
     for index, link in enumerate(links[:2]):
         link.write_bytes(frame[:-1])
         await link.writer.drain()
-        await until(lambda i=index: server.ledger.total >= (i + 1) * (len(frame) - 10))
+        await wait_until_async(lambda i=index: server.ledger.total >= (i + 1) * (len(frame) - 10))
     links[2].write_bytes(frame[:-1])
     await links[2].wait_closed()
     assert server.ledger.total <= limits.max_buffered_total
@@ -286,7 +276,7 @@ async def test_unfinished_frames_are_cut_at_the_total_cap(limited_world):
         await link.wait_for(lambda link=link: ack_count(link) >= 10_000, timeout=30)
         assert not link.eof
         await link.close()
-    await until(lambda: server.ledger.total == 0)
+    await wait_until_async(lambda: server.ledger.total == 0)
 
 
 async def test_one_connection_past_its_own_input_cap_is_cut(limited_world):
@@ -342,14 +332,14 @@ async def test_connection_caps_refuse_clearly_while_others_keep_working(limited_
     ports = server.ports
     ups, amazon = await connect_pair(ports)  # two from 127.0.0.1
     extra = [await open_from("127.0.0.1", Side.UPS, ports[Side.UPS]) for _ in range(2)]
-    await until(lambda: server.admission.total == 4)
+    await wait_until_async(lambda: server.admission.total == 4)
 
     one_too_many = await open_from("127.0.0.1", Side.UPS, ports[Side.UPS])
     text = await refused(one_too_many)
     assert text.startswith("error: too many connections from one address"), text
 
     others = [await open_from("127.0.0.2", Side.AMAZON, ports[Side.AMAZON]) for _ in range(2)]
-    await until(lambda: server.admission.total == 6)
+    await wait_until_async(lambda: server.admission.total == 6)
     beyond = await open_from("127.0.0.3", Side.AMAZON, ports[Side.AMAZON])
     text = await refused(beyond)
     assert text.startswith("error: too many connections (the world serves at most 6"), text
@@ -361,14 +351,14 @@ async def test_connection_caps_refuse_clearly_while_others_keep_working(limited_
     assert reply.result == CONNECTED
     # ... and a place freed is a place taken.
     await extra[0].close()
-    await until(lambda: server.admission.total == 5)
+    await wait_until_async(lambda: server.admission.total == 5)
     late = await open_from("127.0.0.1", Side.UPS, ports[Side.UPS])
     assert (await late.handshake(places=((1, 0, 0),))).result == CONNECTED
     for link in (late, extra[1], *others):
         await link.close()
     await ups.abort()
     await amazon.abort()
-    await until(lambda: server.admission.total == 0)
+    await wait_until_async(lambda: server.admission.total == 0)
 
 
 # -- worlds nobody uses -----------------------------------------------------------------------
@@ -381,7 +371,7 @@ async def test_idle_worlds_are_retired_and_say_so(limited_world):
     retired = ups.world_id
     await ups.close()
     await amazon.close()
-    await until(lambda: retired not in server.engine.worlds, what="world retired")
+    await wait_until_async(lambda: retired not in server.engine.worlds, what="world retired")
     with pytest.raises(Exception) as refusal:
         await WorldClient.open(Side.UPS, "127.0.0.1", server.ports[Side.UPS], world_id=retired)
     assert re.fullmatch(
@@ -438,7 +428,7 @@ async def test_the_summary_counts_commands_dropped_by_flakiness(limited_world, c
     expected = (
         f"{taken} commands, {taken} results, {taken} errors, {100 - taken} dropped by flakiness"
     )
-    found = await until(
+    found = await wait_until_async(
         lambda: [r.getMessage() for r in caplog.records if line in r.getMessage()],
         what="a summary line",
     )
@@ -474,7 +464,7 @@ async def test_memory_goes_back_down_after_abusive_connections_close(world_proce
         link.write_bytes(encode_varint(16 * MiB - 16) + chunk)
     for link in flooders:
         await link.writer.drain()
-    peak = await until(
+    peak = await wait_until_async(
         lambda: (value := rss(pid)) > baseline + FLOODERS * 10 * MiB and value,
         timeout=30,
         what="the world holding the unfinished frames",
@@ -484,7 +474,7 @@ async def test_memory_goes_back_down_after_abusive_connections_close(world_proce
     # Back near where it was: within 10 % or 8 MiB of the baseline, whichever is more.
     # (Without memory.tune() and trim(), glibc kept some 15 MiB more here.)
     near = baseline + max(baseline // 10, 8 * MiB)
-    after = await until(
+    after = await wait_until_async(
         lambda: (value := rss(pid)) <= near and value,
         timeout=30,
         what=f"RSS back under {near / MiB:.0f} MiB (baseline {baseline / MiB:.0f} MiB)",
@@ -515,7 +505,7 @@ async def test_after_an_abusive_connection_the_journal_gives_back_its_page_cache
             frames += 1
         await link.wait_for(lambda n=frames * per_frame: ack_count(link) >= n, timeout=60)
     await link.close()
-    await until(
+    await wait_until_async(
         lambda: memory_used() < 512 * KiB,
         timeout=10,
         what=f"SQLite's memory back under 512 KiB (now {memory_used() / KiB:.0f} KiB)",

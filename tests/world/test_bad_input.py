@@ -22,8 +22,9 @@ from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol import world_ups_pb2 as wu
 from amazon_ups.protocol.framing import DEFAULT_MAX_FRAME, encode_frame, encode_varint
 from amazon_ups.protocol.world_messages import CONNECTED, DIALECTS, Side
+from amazon_ups.testing.world import WorldProcess
 from amazon_ups.world.client import WorldClient
-from tests.support import FAST, RawLink, WorldProcess, connect_pair
+from tests.support import FAST, RawLink, connect_pair
 
 TRUCKS = ((1, 0, 0), (2, 0, 0))
 WAREHOUSES = ((1, 10, 10), (2, -20, 5))
