@@ -238,10 +238,14 @@ def test_files_hold_exactly_the_reference_messages(module, table):
 
 def test_generated_code_is_not_stale(tmp_path: Path):
     written = codegen.generate(out_dir=tmp_path)
-    assert {p.name for p in written} == {"au_pb2.py", "world_amazon_pb2.py", "world_ups_pb2.py"}
+    assert {p.name for p in written} == {
+        f"{name}_pb2.{suffix}"
+        for name in ("au", "world_amazon", "world_ups")
+        for suffix in ("py", "pyi")
+    }
     # Nothing generated that is not checked in, and the other way round.
-    assert {p.name for p in tmp_path.glob("*_pb2.py")} == {
-        p.name for p in codegen.PROTOCOL_DIR.glob("*_pb2.py")
+    assert {p.name for p in tmp_path.glob("*_pb2.py*")} == {
+        p.name for p in codegen.PROTOCOL_DIR.glob("*_pb2.py*")
     }
     for path in written:
         checked_in = codegen.PROTOCOL_DIR / path.name
