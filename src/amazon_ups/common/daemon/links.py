@@ -36,6 +36,8 @@ logger = logging.getLogger("amazon_ups.daemon")
 
 RECONNECT = ResendPolicy(first=0.1, factor=2.0, ceiling=5.0)
 IO_TIMEOUT = 10.0  # a peer that takes longer to take our bytes is treated as gone
+# The Amazon-UPS link: an empty message after this many seconds of our silence.
+KEEPALIVE_EVERY = 3.0
 
 
 class Link:
@@ -51,6 +53,14 @@ class Link:
         self.pending_input = b""
         # Connections refused or handshakes failed since the daemon last recorded them.
         self.refusals: list[str] = []
+        # When bytes last came from the peer, and when we last sent any (time.time()).
+        self.heard_at = 0.0
+        self.sent_at = 0.0
+
+    # Seconds of our silence after which we send an empty message, so that the peer can
+    # tell a live link from a frozen peer (the Amazon-UPS protocol allows empty
+    # messages, 2.3); None: we never do (the world's protocol has no such message).
+    keepalive: float | None = None
 
     @property
     def up(self) -> bool:
@@ -94,6 +104,7 @@ class Link:
     def send(self, frame: bytes) -> None:
         assert self.sock is not None
         self.sock.sendall(frame)
+        self.sent_at = time.time()
 
     def drop(self, reason: str) -> None:
         if self.sock is not None:
@@ -213,6 +224,8 @@ class LinkAuth:
 class UpsLink(DialLink):
     """Amazon's link to UPS: TLS if configured, then the link's handshake."""
 
+    keepalive = KEEPALIVE_EVERY
+
     def __init__(
         self, name: str, channel: Channel, host: str, port: int, peer: str, auth: LinkAuth
     ) -> None:
@@ -295,6 +308,8 @@ class ListenLink(Link):
     way to a new one), and at most ``max_per_address`` from one address, so that a
     stranger holding connections open cannot keep the real peer out.
     """
+
+    keepalive = KEEPALIVE_EVERY
 
     def __init__(
         self,

@@ -38,7 +38,7 @@ from amazon_ups.common.daemon.wakeup import Waker
 from amazon_ups.common.mail.sender import MailSender
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.messaging import services as messaging
-from amazon_ups.protocol.framing import FramingError, MalformedMessage
+from amazon_ups.protocol.framing import FramingError, MalformedMessage, encode_frame
 from amazon_ups.protocol.session import ResendPolicy
 
 logger = logging.getLogger("amazon_ups.daemon")
@@ -65,6 +65,8 @@ class _Prove:
 
 # A stranger's refused connections are recorded for operators at most this often.
 REFUSALS_RECORDED_EVERY = 1.0
+# When a peer was last heard is recorded for operators at most this often.
+HEARD_RECORDED_EVERY = 1.0
 
 
 class Daemon:
@@ -84,6 +86,7 @@ class Daemon:
         self._stop = threading.Event()
         self._waker: Waker | None = None
         self._refusals_recorded: dict[str, float] = {}
+        self._heard_recorded: dict[str, float] = {}
         self._tick_failures = isolation.FailureLog(f"{name}: the tick")
         self._turn_failures = isolation.FailureLog(f"{name}: a turn of the loop")
 
@@ -163,6 +166,7 @@ class Daemon:
             if isinstance(link, ListenLink):
                 link.expire(now)
             self._record_refusals(link, now)
+            self._record_heard(link, now)
         isolation.retry_requested(self._receivers())
         self._tick()
         now = time.time()
@@ -206,6 +210,8 @@ class Daemon:
             if link.up:
                 watched[link.sock.fileno()] = link
                 deadlines.append(link.channel.next_deadline() or float("inf"))
+                if link.keepalive is not None:
+                    deadlines.append(link.sent_at + link.keepalive)
             elif not isinstance(link, ListenLink):  # a listener needs no retry timer
                 deadlines.append(link.retry_at)
         if (fd := self._waker.fileno()) is not None:
@@ -217,6 +223,7 @@ class Daemon:
     # -- links ---------------------------------------------------------------------
 
     def _connected(self, link: Link) -> None:
+        link.heard_at = time.time()  # its handshake
         self._record_state(link, True, "connected")
         self.on_connect(link)
         if link.pending_input:
@@ -229,7 +236,21 @@ class Daemon:
 
     def _record_state(self, link: Link, connected: bool, detail: str) -> None:
         with transaction.atomic():
-            messaging.set_link_state(link.peer or link.name, connected, detail)
+            messaging.set_link_state(
+                link.peer or link.name, connected, detail, keepalive=link.keepalive
+            )
+
+    def _record_heard(self, link: Link, now: float) -> None:
+        """When the peer was last heard, for the operators' page: a peer whose socket is
+        open but that says nothing (frozen, or its loop stuck) shows as silent there."""
+        key = link.peer or link.name
+        if link.heard_at <= self._heard_recorded.get(key, 0.0):
+            return
+        if now < self._heard_recorded.get(key, 0.0) + HEARD_RECORDED_EVERY:
+            return
+        self._heard_recorded[key] = link.heard_at
+        with transaction.atomic():
+            messaging.record_heard(key, link.heard_at)
 
     def _record_refusals(self, link: Link, now: float) -> None:
         """Connections that could not prove themselves, for the operators' page; logged
@@ -256,6 +277,7 @@ class Daemon:
         if not data:
             self._drop(link, "closed by the peer")
             return
+        link.heard_at = time.time()
         self._absorb(link, data)
 
     def _absorb(self, link: Link, data: bytes) -> None:
@@ -297,7 +319,9 @@ class Daemon:
             return
         frame = link.channel.poll(now)
         if frame is None:
-            return
+            if link.keepalive is None or now < link.sent_at + link.keepalive:
+                return
+            frame = encode_frame(b"")  # an empty message: we are still here
         try:
             link.send(frame)
         except OSError as error:
