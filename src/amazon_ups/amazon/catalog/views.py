@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.http import require_GET
 
 from amazon_ups.amazon.catalog import selectors
 from amazon_ups.common.parsing import parse_int
@@ -45,3 +46,15 @@ def product_detail(request, product_id: int):
         raise Http404("No such product")
     context = {"product": product, "stock": selectors.stock_status(product.on_hand_total)}
     return render(request, "catalog/product_detail.html", context)
+
+
+@require_GET
+def warehouses_json(request):
+    """Where the store's warehouses are, for the maps a shopper picks a destination on."""
+    return JsonResponse(
+        {
+            "warehouses": [
+                {"id": w.id, "name": w.name, "x": w.x, "y": w.y} for w in selectors.warehouse_list()
+            ]
+        }
+    )
