@@ -1,12 +1,16 @@
 """How long things usually stay in each state, from their recent histories, so that
 operators see what waits much longer than usual (not merely longer than a fixed
-``STUCK_AFTER``). Pure: the sites' selectors hand in the histories."""
+``STUCK_AFTER``). The sites' selectors hand in the histories; the last helpers turn the
+limits into a query and rows for the operators' page, the same for orders, packages
+and trucks (each a model with ``status`` and ``status_changed_at``)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Q, QuerySet
 
 # Below this nothing is "much longer than usual": a demo order's steps take a few
 # seconds each, and a pause of a few more is no news.
@@ -79,3 +83,35 @@ def human_duration(seconds: float | None) -> str:
     days, hours = divmod(hours, 24)
     unit = "day" if days == 1 else "days"
     return f"{days} {unit} {hours} h" if hours else f"{days} {unit}"
+
+
+# -- for the operators' dashboards ------------------------------------------------------
+
+
+def counts_by_state(queryset: QuerySet, choices: Sequence[tuple[str, str]]) -> list[dict]:
+    """How many of ``queryset`` are in each state, every state listed (0 too)."""
+    counts = dict(queryset.values_list("status").annotate(n=Count("pk")).order_by())
+    return [
+        {"state": state, "label": label, "count": counts.get(state, 0)} for state, label in choices
+    ]
+
+
+def slower_than_usual(found: dict, now: datetime) -> Q:
+    """Those in a state of ``found`` (``limits``) for longer than its limit."""
+    slow = Q(pk__in=[])
+    for state, usual in found.items():
+        slow |= Q(status=state, status_changed_at__lt=now - timedelta(seconds=usual["limit"]))
+    return slow
+
+
+def slow_row(subject, what: str, url: str, waiting_for: str, found: dict, now: datetime) -> dict:
+    """One row of "much longer than usual" on the operators' page."""
+    return {
+        "what": what,
+        "url": url,
+        "status": subject.status,
+        "label": subject.get_status_display(),
+        "waiting_for": waiting_for,
+        "waiting_seconds": round((now - subject.status_changed_at).total_seconds(), 1),
+        "usual_seconds": found[subject.status]["p95"],
+    }

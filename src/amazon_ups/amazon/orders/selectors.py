@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Exists, OuterRef, QuerySet, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -194,39 +194,28 @@ def dashboard_for_operators(limit: int = 50) -> dict:
     """For ``/operator/`` (settings.OPERATOR_DASHBOARD): orders by state, and those in a
     waiting state much longer than usual (``common.dwell``), the longest first."""
     now = timezone.now()
-    counts = dict(Order.objects.values_list("status").annotate(n=Count("id")).order_by())
     recent = list(Order.objects.order_by("-id").values_list("id", flat=True)[:RECENT_FOR_USUAL])
     histories: dict[int, list] = defaultdict(list)
     events = OrderEvent.objects.filter(order_id__in=recent).order_by("order_id", "at", "id")
     for order_id, at, status in events.values_list("order_id", "at", "status"):
         histories[order_id].append((at, status))
     usual = dwell.limits(histories.values(), NOT_FINAL)
-    slow = Q()
-    for state in NOT_FINAL:
-        since = now - datetime.timedelta(seconds=usual[state]["limit"])
-        slow |= Q(status=state, status_changed_at__lt=since)
+    slow = Order.objects.filter(dwell.slower_than_usual(usual, now))
     items = [
-        {
-            "what": f"order {order.id}",
-            "url": reverse("admin:orders_order_change", args=[order.id]),
-            "status": order.status,
-            "label": order.get_status_display(),
-            "waiting_for": WAITING_FOR.get(order.status, ""),
-            "waiting_seconds": round((now - order.status_changed_at).total_seconds(), 1),
-            "usual_seconds": usual[order.status]["p95"],
-        }
-        for order in Order.objects.filter(slow).order_by("status_changed_at")[:limit]
+        dwell.slow_row(
+            order,
+            f"order {order.id}",
+            reverse("admin:orders_order_change", args=[order.id]),
+            WAITING_FOR.get(order.status, ""),
+            usual,
+            now,
+        )
+        for order in slow.order_by("status_changed_at")[:limit]
     ]
     return {
         "counts": [
-            {
-                "what": "orders",
-                "states": [
-                    {"state": state, "label": label, "count": counts.get(state, 0)}
-                    for state, label in Order.Status.choices
-                ],
-            }
+            {"what": "orders", "states": dwell.counts_by_state(Order.objects, Order.Status.choices)}
         ],
         "usual": usual,
-        "slow": {"count": Order.objects.filter(slow).count(), "items": items},
+        "slow": {"count": slow.count(), "items": items},
     }

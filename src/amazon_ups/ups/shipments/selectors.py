@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -310,20 +310,6 @@ def _package_histories(package_ids: list[int]) -> list[list[tuple[datetime, str]
     return list(histories.values())
 
 
-def _counts(model, choices) -> list[dict]:
-    counts = dict(model.objects.values_list("status").annotate(n=Count("pk")).order_by())
-    return [
-        {"state": state, "label": label, "count": counts.get(state, 0)} for state, label in choices
-    ]
-
-
-def _slow(usual: dict, now: datetime) -> Q:
-    slow = Q()
-    for state, found in usual.items():
-        slow |= Q(status=state, status_changed_at__lt=now - timedelta(seconds=found["limit"]))
-    return slow
-
-
 def dashboard_for_operators(limit: int = 50) -> dict:
     """For ``/operator/`` (settings.OPERATOR_DASHBOARD): packages and trucks by state,
     and those in a waiting state much longer than usual (``common.dwell``), the longest
@@ -338,36 +324,37 @@ def dashboard_for_operators(limit: int = 50) -> dict:
     ):
         truck_histories.setdefault(truck_id, []).append((at, status))
     truck_usual = dwell.limits(truck_histories.values(), MOVING)
-    packages = Package.objects.filter(_slow(package_usual, now))
-    trucks = Truck.objects.filter(_slow(truck_usual, now))
+    packages = Package.objects.filter(dwell.slower_than_usual(package_usual, now))
+    trucks = Truck.objects.filter(dwell.slower_than_usual(truck_usual, now))
     items = [
-        {
-            "what": f"package {package.id}, truck {package.truck_id or '-'}",
-            "url": reverse("shipments:detail", args=[package.tracking_number]),
-            "status": package.status,
-            "label": package.get_status_display(),
-            "waiting_for": WAITING_FOR.get(package.status, ""),
-            "waiting_seconds": round((now - package.status_changed_at).total_seconds(), 1),
-            "usual_seconds": package_usual[package.status]["p95"],
-        }
+        dwell.slow_row(
+            package,
+            f"package {package.id}, truck {package.truck_id or '-'}",
+            reverse("shipments:detail", args=[package.tracking_number]),
+            WAITING_FOR.get(package.status, ""),
+            package_usual,
+            now,
+        )
         for package in packages.order_by("status_changed_at")[:limit]
     ] + [
-        {
-            "what": f"truck {truck.id}",
-            "url": reverse("admin:shipments_truck_change", args=[truck.id]),
-            "status": truck.status,
-            "label": truck.get_status_display(),
-            "waiting_for": "the world to report it",
-            "waiting_seconds": round((now - truck.status_changed_at).total_seconds(), 1),
-            "usual_seconds": truck_usual[truck.status]["p95"],
-        }
+        dwell.slow_row(
+            truck,
+            f"truck {truck.id}",
+            reverse("admin:shipments_truck_change", args=[truck.id]),
+            "the world to report it",
+            truck_usual,
+            now,
+        )
         for truck in trucks.order_by("status_changed_at")[:limit]
     ]
     items.sort(key=lambda item: -item["waiting_seconds"])
     return {
         "counts": [
-            {"what": "packages", "states": _counts(Package, PackageStatus.choices)},
-            {"what": "trucks", "states": _counts(Truck, TruckStatus.choices)},
+            {
+                "what": "packages",
+                "states": dwell.counts_by_state(Package.objects, PackageStatus.choices),
+            },
+            {"what": "trucks", "states": dwell.counts_by_state(Truck.objects, TruckStatus.choices)},
         ],
         "usual": {**package_usual, **{f"truck {s}": v for s, v in truck_usual.items()}},
         "slow": {"count": packages.count() + trucks.count(), "items": items[:limit]},
