@@ -73,6 +73,7 @@ class FakeUps:
         self.world_errors: list[Message] = []
         self.deliveries_made: Counter[int] = Counter()
         self.connections = 0
+        self.empty = 0  # empty messages received: Amazon's keep-alives
         self._packages: dict[int, au.PickupRequest] = {}
         self._truck_of: dict[int, int] = {}
         self._out_for_delivery: dict[int, tuple[int, list[int]]] = {}  # UGoDeliver seqnum ->
@@ -172,6 +173,8 @@ class FakeUps:
                 self._absorb(message)
 
     def _absorb(self, message: au.AmazonToUps) -> None:
+        if not message.ByteSize():
+            self.empty += 1
         self.session.acknowledge(message.acks)
         for field in AMAZON_FIELDS:
             for sub in getattr(message, field):
