@@ -135,7 +135,7 @@ def test_an_out_of_range_x_is_said_under_x_and_y_keeps_its_place(browser):
     assert response.status_code == 400
     page = response.content.decode()
     xy = re.search(
-        r'<div class="xy">(.*?)<p class="help muted" id="destination-help">', page, re.S
+        r'<div class="xy">(.*?)<p class="help muted" id="checkout-map-help">', page, re.S
     )[1]
     x, y = re.split(r'(?=<div class="field[ "])', xy.strip())[1:]
     assert 'for="id_dest_x"' in x and "x must be a whole number between" in x

@@ -76,7 +76,7 @@ def test_a_shopper_picks_the_destination_on_the_map(system, browser, screenshot,
     checkout_map = page.locator("#checkout-map")
     expect(checkout_map).to_have_attribute("data-loaded", "1")
     expect(checkout_map.locator("g.warehouse")).to_have_count(len(warehouses))
-    expect(page.locator("#destination-help")).to_contain_text("e.g. x 25, y -40")
+    expect(page.locator("#checkout-map-help")).to_contain_text("e.g. x 25, y -40")
     first = warehouses[0]
     checkout_map.locator(f'g.warehouse[data-warehouse="{first["id"]}"] rect').click()
     x = int(page.get_by_label("x", exact=True).input_value())

@@ -48,7 +48,7 @@ class CheckoutForm(DeliveryForm):
         # The checkout page explains what is done with the account id, and the range.
         self.fields["ups_account"].widget.attrs["aria-describedby"] = "ups-account-help"
         for name in ("dest_x", "dest_y"):
-            self.fields[name].widget.attrs["aria-describedby"] = "destination-help"
+            self.fields[name].widget.attrs["aria-describedby"] = "checkout-map-help"
         self.fields["dest_x"].label = "x"
 
     def clean(self):
