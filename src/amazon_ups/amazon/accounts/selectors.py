@@ -33,3 +33,16 @@ def addresses_of(user) -> list[Address]:
 def address_get_for(user, address_id: int) -> Address | None:
     """The user's address; None for anyone else's, so it cannot be told from a missing one."""
     return Address.objects.filter(user=user, id=address_id).first()
+
+
+# Where an estimate goes for a visitor with no address of their own: the grid's middle.
+GRID_MIDDLE = (0, 0)
+
+
+def delivery_point(user) -> tuple[tuple[int, int], bool]:
+    """The user's default delivery address, else the grid's middle; and whether it was
+    theirs (for delivery estimates before an address is chosen)."""
+    profile = profile_of(user)
+    if profile is not None and profile.has_default_address:
+        return (profile.default_x, profile.default_y), True
+    return GRID_MIDDLE, False
