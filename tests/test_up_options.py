@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from amazon_ups.cli import build_parser
-from amazon_ups.supervisor import build_children, ready_lines
+from amazon_ups.supervisor import _Output, build_children, ready_lines
 
 
 def world_argv(tmp_path, *options: str) -> list[str]:
@@ -106,3 +106,55 @@ def test_on_postgresql_the_line_says_which_database_without_echoing_its_url(tmp_
     [ups_line] = [line for line in ready_lines(args) if line.startswith("operators (ups)")]
     assert ups_line.startswith("operators (ups): DATABASE_URL=<your --ups-db URL> ")
     assert "secret" not in "\n".join(ready_lines(args))
+
+
+def test_the_quiet_console_shows_warnings_and_errors_with_their_tracebacks_only(tmp_path, capsys):
+    out = _Output(tmp_path, verbose=False)
+    lines = [
+        ("amzn-d", "2026-11-29 09:35:42,061 INFO amazon_ups.daemon: ups: connected"),
+        ("amazon", '127.0.0.1 - - [29/Nov/2026:09:36:07 +0000] "GET / HTTP/1.1" 200 11520'),
+        ("amazon", "[2026-11-29 09:35:41 +0000] [20313] [INFO] Booting worker with pid: 1"),
+        ("amzn-d", "2026-11-29 09:35:43,001 WARNING amazon_ups.daemon: ups: connection lost"),
+        ("ups-d", "2026-11-29 09:35:44,002 ERROR amazon_ups.daemon: a turn failed"),
+        ("ups-d", "Traceback (most recent call last):"),
+        ("ups-d", '  File "x.py", line 1, in <module>'),
+        ("ups-d", "ValueError: boom"),
+        ("ups-d", "2026-11-29 09:35:45,003 INFO amazon_ups.daemon: carried on"),
+        ("ups-d", "a print after an info line"),
+        ("amazon", "[2026-11-29 09:35:46 +0000] [20313] [ERROR] Worker (pid:9) was sent SIGKILL!"),
+    ]
+    for name, text in lines:
+        out.line(name, text)
+    out.close()
+    shown = capsys.readouterr().out.splitlines()
+    assert [line.split(" | ", 1)[1] for line in shown] == [
+        lines[3][1],
+        lines[4][1],
+        "Traceback (most recent call last):",
+        '  File "x.py", line 1, in <module>',
+        "ValueError: boom",
+        lines[10][1],
+    ]
+    # Every line is in its piece's log, the access line too.
+    assert (tmp_path / "amazon.log").read_text().splitlines() == [
+        lines[1][1],
+        lines[2][1],
+        lines[10][1],
+    ]
+    assert len((tmp_path / "ups-d.log").read_text().splitlines()) == 6
+
+
+def test_a_piece_that_died_shows_its_last_lines_unless_verbose_showed_them(tmp_path, capsys):
+    out = _Output(tmp_path, verbose=False)
+    out.line("ups-d", "amazon-ups ups: AU_LINK_SECRET is shorter than 16 characters")
+    assert capsys.readouterr().out == ""
+    out.last_words("ups-d")
+    shown = capsys.readouterr().out
+    assert f"ups-d's last lines (all of them in {tmp_path / 'ups-d.log'}):" in shown
+    assert "ups-d | amazon-ups ups: AU_LINK_SECRET is shorter than 16 characters" in shown
+    verbose = _Output(tmp_path, verbose=True)
+    verbose.line("world", "world ready: UPS port 1, Amazon port 2")
+    verbose.last_words("world")
+    assert capsys.readouterr().out.count("world ready") == 1
+    out.close()
+    verbose.close()

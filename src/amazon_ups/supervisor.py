@@ -3,16 +3,21 @@
 It prepares both databases (migrate, demo data), then starts five children:
 the world simulator, UPS's dispatch daemon, Amazon's fulfilment daemon and the
 two web sites, each a process of its own configured by environment variables,
-exactly as an operator would start them one by one. Their output is prefixed
-with their name. A child that dies is started again (with backoff), which is
-also how ``kill -9`` of any piece is survived: its state is in its database.
-Ctrl-C (or SIGTERM) stops them all, politely first.
+exactly as an operator would start them one by one. Every line they write goes
+to ``var/log/<name>.log``; the console gets only what an operator must see (warnings
+and errors, a piece that died and its last words) and, last, where everything is
+and how to log in. ``--verbose`` shows every line there too (access logs, each
+command handled), prefixed with its piece's name. A child that dies is started
+again (with backoff), which is also how ``kill -9`` of any piece is survived: its
+state is in its database. Ctrl-C (or SIGTERM) stops them all, politely first.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import os
+import re
 import secrets
 import signal
 import socket
@@ -86,12 +91,36 @@ class Child:
             self._pump.join(timeout=2)
 
 
-class _Output:
-    """Children's lines, prefixed with their name, one whole line at a time."""
+# A log record as our pieces write it: Python's logging (ours) or gunicorn's own.
+_RECORD = re.compile(
+    r"^(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (?P<ours>[A-Z]+) "
+    r"|\[[^]]+\] \[\d+\] \[(?P<gunicorn>[A-Z]+)\])"
+)
+# gunicorn's access log: 127.0.0.1 - - [29/Nov/2026:08:15:00 +0000] "GET / HTTP/1.1" 200 ...
+_ACCESS = re.compile(r'^\S+ \S+ \S+ \[[^]]+\] "')
+_SHOWN_LEVELS = {"WARNING", "ERROR", "CRITICAL"}
+LAST_WORDS = 8  # lines of a piece that died shown on the console
 
-    def __init__(self) -> None:
+
+class _Output:
+    """Children's lines, one whole line at a time: every one to its piece's log file,
+    and to the console, prefixed with the piece's name, when it matters (``verbose``:
+    every one)."""
+
+    def __init__(self, log_dir: Path | None = None, verbose: bool = True) -> None:
         self._lock = threading.Lock()
         self.width = 6
+        self.log_dir = log_dir
+        self.verbose = verbose
+        self._files: dict[str, object] = {}
+        self._showing: dict[str, bool] = {}  # a record's verdict holds for its traceback
+        self.last: dict[str, collections.deque[str]] = {}
+        self._awaited: dict[tuple[str, str], threading.Event] = {}
+
+    def awaited(self, name: str, fragment: str) -> threading.Event:
+        """An event set once piece ``name`` writes a line with ``fragment`` in it."""
+        with self._lock:
+            return self._awaited.setdefault((name, fragment), threading.Event())
 
     def say(self, name: str, text: str) -> None:
         with self._lock:
@@ -103,10 +132,58 @@ class _Output:
                 # children must still be supervised and stopped, so carry on silently.
                 pass
 
+    def log_path(self, name: str) -> Path | None:
+        return None if self.log_dir is None else self.log_dir / f"{name}.log"
+
+    def line(self, name: str, text: str) -> None:
+        """One line of piece ``name``: to its log file, and to the console if it matters."""
+        self.write(name, text)
+        for (awaited, fragment), event in list(self._awaited.items()):
+            if awaited == name and fragment in text:
+                event.set()
+        self.last.setdefault(name, collections.deque(maxlen=LAST_WORDS)).append(text)
+        if self.verbose or self._matters(name, text):
+            self.say(name, text)
+
+    def _matters(self, name: str, text: str) -> bool:
+        if _ACCESS.match(text):
+            return False
+        if record := _RECORD.match(text):
+            level = record.group("ours") or record.group("gunicorn")
+            self._showing[name] = level in _SHOWN_LEVELS
+        elif text.startswith("Traceback (most recent call last)"):
+            self._showing[name] = True  # a crash that no logger reported
+        # Anything else (a traceback's lines, a print) goes with the record before it.
+        return self._showing.get(name, False)
+
+    def write(self, name: str, text: str) -> None:
+        path = self.log_path(name)
+        if path is None:
+            return
+        with self._lock:
+            file = self._files.get(name)
+            if file is None:
+                file = self._files[name] = path.open("a", encoding="utf-8", buffering=1)
+            file.write(text + "\n")
+
+    def last_words(self, name: str) -> None:
+        """After piece ``name`` died: its last lines, if the console did not show them."""
+        if self.verbose or not self.last.get(name):
+            return
+        self.say("up", f"{name}'s last lines (all of them in {self.log_path(name)}):")
+        for text in self.last[name]:
+            self.say(name, text)
+
+    def close(self) -> None:
+        with self._lock:
+            for file in self._files.values():
+                file.close()
+            self._files.clear()
+
     def pump(self, name: str, proc: subprocess.Popen) -> None:
         assert proc.stdout is not None
         for raw in proc.stdout:
-            self.say(name, raw.decode(errors="replace").rstrip())
+            self.line(name, raw.decode(errors="replace").rstrip())
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -141,6 +218,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--trucks", type=int, default=10, help="trucks UPS brings to the world")
     parser.add_argument("--workers", type=int, default=2, help="web worker processes per site")
+    parser.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="show every piece's lines on the console too (access logs, each command "
+        "handled); they always go to --var's log/ folder",
+    )
     parser.add_argument(
         "--no-world",
         action="store_true",
@@ -267,15 +351,28 @@ def prepare(children: list[Child], out: _Output) -> None:
     """Migrate both databases and load the demo data (both idempotent)."""
     me = [sys.executable, "-m", "amazon_ups.cli"]
     envs = {c.project: c.env for c in children if c.project}
+    if not out.verbose:
+        out.say(
+            "up", f"preparing the databases (migrate, demo data; see {out.log_path('prepare')})"
+        )
     for project in ("ups", "amazon"):
         for command in (["migrate", "--no-input", "-v", "0"], ["seed_demo"]):
-            out.say("up", f"{project}: {' '.join(command)}")
+            step = f"{project}: {' '.join(command)}"
+            if out.verbose:
+                out.say("up", step)
             done = subprocess.run(
                 [*me, project, *command], env=envs[project], capture_output=True, text=True
             )
-            for line in (done.stdout + done.stderr).splitlines():
-                out.say(project, line)
+            lines = (done.stdout + done.stderr).splitlines()
+            for line in [f"== {step}", *lines]:
+                out.write("prepare", line)
+            if out.verbose:
+                for line in lines:
+                    out.say(project, line)
             if done.returncode != 0:
+                if not out.verbose:
+                    for line in lines[-LAST_WORDS * 2 :]:
+                        out.say(project, line)
                 raise SystemExit(f"{project} {command[0]} failed (exit {done.returncode})")
 
 
@@ -290,32 +387,52 @@ def wait_for_port(host: str, port: int, deadline: float, stop: threading.Event) 
 
 
 def run(args: argparse.Namespace) -> int:
-    out = _Output()
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     children = build_children(args)
-    prepare(children, out)
+    log_dir = Path(args.var).resolve() / "log"
+    log_dir.mkdir(mode=0o700, exist_ok=True)
+    out = _Output(log_dir, verbose=args.verbose)
+    try:
+        prepare(children, out)
+    except SystemExit:
+        out.close()
+        raise
     try:
         start_and_supervise(args, children, out, stop)
     finally:
         out.say("up", "stopping...")
-        # Web first (no new orders), then the daemons, the world last.
-        for child in reversed(children):
-            child.terminate()
+        # Web first (no new orders), then the daemons, the world once they are gone (they
+        # would only log that it went).
         final = time.monotonic() + STOP_GRACE
-        for child in reversed(children):
-            child.wait(final)
+        for group in ([c for c in children if c.name != "world"], children):
+            for child in reversed(group):
+                child.terminate()
+            for child in reversed(group):
+                child.wait(final)
         out.say("up", "stopped")
+        out.close()
     return 0
 
 
 def start_and_supervise(
     args: argparse.Namespace, children: list[Child], out: _Output, stop: threading.Event
 ) -> None:
+    # Each piece is started once those it connects to listen, so that none of them
+    # begins by warning that it cannot connect (it would retry, but the console is
+    # for what needs a look).
+    # (UPS's daemon says when it listens: a probe of its port would count as a stranger.)
+    ready = {"world": "world ready:", "ups-d": f"listening on {args.host}:{args.au_port}"}
     for child in children:
+        started = out.awaited(child.name, ready[child.name]) if child.name in ready else None
         child.start(out)
         out.say("up", f"started {child.name} (pid {child.proc.pid})")
+        deadline = time.monotonic() + 30
+        while started is not None and not started.is_set() and child.running():
+            if stop.is_set() or time.monotonic() > deadline:
+                break
+            started.wait(0.2)  # in slices: Ctrl-C or the piece's death ends the wait
     deadline = time.monotonic() + 60
     if all(
         wait_for_port(args.host, port, deadline, stop) for port in (args.amazon_port, args.ups_port)
@@ -326,12 +443,16 @@ def start_and_supervise(
 
 
 def ready_lines(args: argparse.Namespace) -> list[str]:
-    """What ``up`` prints once both sites answer: where everything is, and how in."""
-    sites = [("Amazon (the store)", args.amazon_port), ("UPS (the carrier)", args.ups_port)]
-    lines = [f"{label}: http://{args.host}:{port}/" for label, port in sites]
-    lines.append("demo shopper / recipient: user demo, password demo-password-123")
-    lines.append("demo seller (store): user seller, password seller-password-123")
+    """What ``up`` prints once both sites answer, last, so that it stays in view: where
+    everything is, and how in."""
     var = Path(args.var).resolve()
+    lines = [f"world: UPS port {args.world_ups_port}, Amazon port {args.world_amazon_port}"]
+    if not args.no_world and any(
+        getattr(args, n) for n in WORLD_FAULTS if n not in ("seed", "max_delay")
+    ):
+        lines.append("world faults: " + " ".join(world_fault_options(args)))
+    if not args.verbose:
+        lines.append(f"every piece's log: {var / 'log'}/ (--verbose shows it all here)")
     for project, database in (("amazon", args.amazon_db), ("ups", args.ups_db)):
         # The staff user must land in this run's database, wherever --var put it.
         prefix = f"DATABASE_URL=<your --{project}-db URL> " if database else ""
@@ -339,9 +460,10 @@ def ready_lines(args: argparse.Namespace) -> list[str]:
             f"operators ({project}): {prefix}.venv/bin/amazon-ups {project} --var {var} "
             "createsuperuser, then /operator/ and /admin/"
         )
-    lines.append(f"world: UPS port {args.world_ups_port}, Amazon port {args.world_amazon_port}")
-    if not args.no_world and any(getattr(args, n) for n in WORLD_FAULTS if n != "seed"):
-        lines.append("world faults: " + " ".join(world_fault_options(args)))
+    sites = [("Amazon (the store)", args.amazon_port), ("UPS (the carrier)", args.ups_port)]
+    lines += [f"{label}: http://{args.host}:{port}/" for label, port in sites]
+    lines.append("demo shopper / recipient: user demo, password demo-password-123")
+    lines.append("demo seller (store): user seller, password seller-password-123")
     lines.append("Ctrl-C stops everything.")
     return lines
 
@@ -360,7 +482,11 @@ def supervise(children: list[Child], out: _Output, stop: threading.Event) -> Non
                     child.restarts = 0
                 child.restarts += 1
                 due[child.name] = now + RESTART.delay(child.restarts)
+                if child._pump is not None:
+                    child._pump.join(timeout=2)  # its last lines, read to the end
                 out.say("up", f"{child.name} exited ({code}); restarting")
+                if code:
+                    out.last_words(child.name)
             elif now >= due[child.name]:
                 del due[child.name]
                 child.start(out)

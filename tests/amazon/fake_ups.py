@@ -49,12 +49,17 @@ class FakeUps:
         self.trucks = trucks
         self.create_world = create_world
         self.accounts = accounts
-        self.peer = StreamPeer(Channel(au.AmazonToUps, au.UpsToAmazon), on_message=self._act)
+        self.peer = StreamPeer(
+            Channel(au.AmazonToUps, au.UpsToAmazon),
+            on_message=self._act,
+            on_container=self._container,
+        )
         self.world: WorldClient | None = None
         self.port: int | None = None
         self.world_errors: list[Message] = []
         self.deliveries_made: Counter[int] = Counter()
         self.connections = 0
+        self.empty = 0  # empty messages received: Amazon's keep-alives
         self._packages: dict[int, au.PickupRequest] = {}
         self._truck_of: dict[int, int] = {}
         self._out_for_delivery: dict[int, tuple[int, list[int]]] = {}  # UGoDeliver seqnum ->
@@ -135,6 +140,10 @@ class FakeUps:
         await self.peer.detach()
         self.connections += 1
         self.peer.attach(reader, writer, leftover)
+
+    def _container(self, container: Message) -> None:
+        if not container.ByteSize():
+            self.empty += 1
 
     def _act(self, field: str, message: Message) -> None:
         if field == "pickups":

@@ -15,7 +15,8 @@ from amazon_ups.amazon.catalog.models import Stock
 from amazon_ups.amazon.fulfilment.daemon import Fulfilment
 from amazon_ups.amazon.orders.lifecycle import PIPELINE
 from amazon_ups.amazon.orders.models import Order
-from amazon_ups.common.messaging.models import OutgoingMessage
+from amazon_ups.common.daemon.links import KEEPALIVE_EVERY
+from amazon_ups.common.messaging.models import LinkState, OutgoingMessage
 from amazon_ups.testing.waiting import wait_until
 from tests.amazon.fake_ups import tracking_of
 
@@ -124,3 +125,21 @@ def _purchase(message: OutgoingMessage):
     from amazon_ups.protocol import world_amazon_pb2 as wa
 
     return wa.APurchaseMore.FromString(bytes(message.body))
+
+
+def test_an_idle_link_to_ups_carries_empty_messages_and_records_when_ups_was_heard(
+    configure, fake_ups, catalog
+):
+    """So that a UPS frozen with its socket open shows as silent to operators (and ours,
+    to UPS's): with nothing to say, the daemon still says something every few seconds."""
+    ups = fake_ups()
+    configure(ups)
+    with running(Fulfilment()):
+        wait_until(lambda: ups.empty >= 2, 15, "two empty messages from an idle Amazon")
+        link = wait_until(
+            lambda: LinkState.objects.filter(peer="ups", heard_at__isnull=False).first(),
+            10,
+            "when UPS was last heard, recorded",
+        )
+    assert link.connected and link.keepalive == KEEPALIVE_EVERY
+    assert not ups.malformed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import time
 
 import pytest
 from django.db import transaction
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from amazon_ups.amazon.orders.models import Order
 from amazon_ups.common.messaging import services as messaging
+from amazon_ups.common.messaging.models import LinkState, OutgoingMessage
 from amazon_ups.protocol import au_pb2
 
 
@@ -101,3 +103,119 @@ def test_staff_see_connections_that_failed_to_prove_themselves(client, staff, tr
         if link["peer"] == "world:5"
     ]
     assert world["refused"] == 0
+
+
+# -- the dashboard: counts by state, much longer than usual, silent peers -------------------
+
+
+def _history(order, placed_for: float, ago: float) -> None:
+    """``order`` was placed ``ago`` s ago and stayed placed ``placed_for`` s."""
+    start = timezone.now() - datetime.timedelta(seconds=ago)
+    order.events.all().delete()
+    order.events.create(kind="placed", status="placed", at=start)
+    order.events.create(
+        kind="packing", status="packing", at=start + datetime.timedelta(seconds=placed_for)
+    )
+    Order.objects.filter(id=order.id).update(
+        status="delivered", status_changed_at=start + datetime.timedelta(seconds=placed_for)
+    )
+
+
+def _waiting(order, seconds: float) -> None:
+    Order.objects.filter(id=order.id).update(
+        status="placed", status_changed_at=timezone.now() - datetime.timedelta(seconds=seconds)
+    )
+
+
+def test_the_dashboard_counts_orders_by_state(client, staff, place):
+    for _ in range(3):
+        place()
+    _history(place(), placed_for=4, ago=100)
+    client.force_login(staff)
+    [orders] = client.get("/operator/status.json").json()["dashboard"]["counts"]
+    counts = {row["state"]: row["count"] for row in orders["states"]}
+    assert orders["what"] == "orders"
+    assert counts["placed"] == 3 and counts["delivered"] == 1 and counts["failed"] == 0
+    page = client.get("/operator/").content.decode()
+    assert '<tr data-state="placed" data-count="3">' in page
+
+
+def test_an_order_much_longer_than_usual_in_its_state_is_listed_with_a_link(client, staff, place):
+    # Orders usually leave "placed" within 4 s: the floor (30 s) is the limit.
+    for _ in range(5):
+        _history(place(), placed_for=4, ago=300)
+    slow, fine = place(), place()
+    _waiting(slow, 45)
+    _waiting(fine, 20)
+    client.force_login(staff)
+    dashboard = client.get("/operator/status.json").json()["dashboard"]
+    assert dashboard["usual"]["placed"] == {"limit": 30.0, "p95": 4.0, "samples": 5}
+    assert dashboard["slow"]["count"] == 1
+    [item] = dashboard["slow"]["items"]
+    assert item["what"] == f"order {slow.id}"
+    assert item["url"] == f"/admin/orders/order/{slow.id}/change/"
+    assert item["usual_seconds"] == 4.0
+    page = client.get("/operator/").content.decode()
+    assert f'<a href="/admin/orders/order/{slow.id}/change/">order {slow.id}</a>' in page
+    assert "45 s" in page
+
+
+def test_usual_is_learnt_from_recent_orders(client, staff, place):
+    # Here orders usually stay placed for 60 s: 45 s is nothing unusual, 150 s is.
+    for _ in range(5):
+        _history(place(), placed_for=60, ago=300)
+    patient, slow = place(), place()
+    _waiting(patient, 45)
+    _waiting(slow, 150)
+    client.force_login(staff)
+    dashboard = client.get("/operator/status.json").json()["dashboard"]
+    assert dashboard["usual"]["placed"]["limit"] == 120.0
+    assert [item["what"] for item in dashboard["slow"]["items"]] == [f"order {slow.id}"]
+
+
+def _quiet(peer: str, seconds: float) -> None:
+    with transaction.atomic():
+        messaging.record_heard(peer, time.time() - seconds)
+    LinkState.objects.filter(peer=peer).update(
+        changed_at=timezone.now() - datetime.timedelta(seconds=seconds)
+    )
+
+
+def _links(client) -> dict:
+    return {link["peer"]: link for link in client.get("/operator/status.json").json()["links"]}
+
+
+def test_a_peer_that_keeps_the_link_alive_is_silent_after_a_few_missed_beats(client, staff):
+    with transaction.atomic():
+        messaging.set_link_state("ups", True, "connected", keepalive=3.0)
+    client.force_login(staff)
+    _quiet("ups", 2)
+    assert _links(client)["ups"]["silent"] is False
+    _quiet("ups", 40)  # its socket is open, but it has said nothing for 40 s
+    ups = _links(client)["ups"]
+    assert ups["connected"] is True and ups["silent"] is True
+    assert ups["quiet_seconds"] >= 40
+    page = client.get("/operator/").content.decode()
+    assert 'data-peer="ups" data-connected="true" data-silent="true"' in page
+    assert '<span class="bad">silent</span>' in page
+
+
+def test_a_peer_that_may_idle_is_silent_only_while_our_messages_wait_for_it(client, staff):
+    with transaction.atomic():
+        messaging.set_link_state("world:5", True, "connected")
+    _quiet("world:5", 60)
+    client.force_login(staff)
+    assert _links(client)["world:5"]["silent"] is False  # idle: nothing to say
+    with transaction.atomic():
+        messaging.send("world:5", "buy", au_pb2.AccountCheck(ups_account=1))
+    OutgoingMessage.objects.update(created_at=timezone.now() - datetime.timedelta(seconds=30))
+    assert _links(client)["world:5"]["silent"] is True
+
+
+def test_a_link_down_is_down_not_silent(client, staff):
+    with transaction.atomic():
+        messaging.set_link_state("ups", False, "closed by the peer", keepalive=3.0)
+    _quiet("ups", 60)
+    client.force_login(staff)
+    assert _links(client)["ups"]["silent"] is False
+    assert '<span class="bad">down</span>' in client.get("/operator/").content.decode()

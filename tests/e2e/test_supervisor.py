@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.request
 
 from amazon_ups.testing.system import System, free_port, wait_until
 
@@ -71,5 +72,62 @@ def test_a_killed_piece_is_started_again(tmp_path):
         wait_until(lambda: system.restarted("ups-d", old), 60, "ups-d to be started again")
         assert alive(system.pid("ups-d"))
         assert system.said("ups-d exited (-9); restarting")
+    finally:
+        system.stop()
+
+
+def _get(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.status
+
+
+def _children_lines(system: System) -> list[str]:
+    return [line for line in system.output if not line.lstrip().startswith("up |")]
+
+
+def test_the_console_keeps_to_what_matters_and_ends_with_where_and_how_in(tmp_path):
+    """By default access logs and each piece's info lines (every command handled) go to
+    var/log/ only; the URLs and logins are the last lines printed."""
+    system = System(tmp_path / "var", verbose=False).start()
+    try:
+        # Something for the access log and the daemons' info lines to tell.
+        assert _get(system.url("amazon", "/?probe=quiet")) == 200
+        access = system.var / "log" / "amazon.log"
+        wait_until(
+            lambda: access.exists() and "GET /?probe=quiet" in access.read_text(),
+            30,
+            "the access line in var/log/amazon.log",
+        )
+        daemon_log = (system.var / "log" / "amzn-d.log").read_text()
+        assert " INFO amazon_ups.daemon: ups: connected" in daemon_log
+        assert not any("probe=quiet" in line for line in system.output)
+        assert not [line for line in _children_lines(system) if " INFO " in line]
+        ready = system.output.index(next(x for x in system.output if "Amazon (the store)" in x))
+        tail = system.output[ready:]
+        assert [line.split("| ", 1)[1].split(":")[0] for line in tail] == [
+            "Amazon (the store)",
+            "UPS (the carrier)",
+            "demo shopper / recipient",
+            "demo seller (store)",
+            "Ctrl-C stops everything.",
+        ], system.log()
+        assert f"http://127.0.0.1:{system.ports['amazon']}/" in tail[0]
+        assert "user demo, password demo-password-123" in tail[2]
+        assert not _children_lines(system), system.log()  # not even a warning at start
+    finally:
+        system.stop()
+
+
+def test_verbose_brings_every_line_back_to_the_console(tmp_path):
+    system = System(tmp_path / "var", ["--verbose"], verbose=False).start()
+    try:
+        assert _get(system.url("ups", "/?probe=verbose")) == 200
+        wait_until(
+            lambda: any("GET /?probe=verbose" in line for line in system.output),
+            30,
+            "the access line on the console",
+        )
+        assert any(" INFO amazon_ups.daemon: ups: connected" in x for x in system.output)
+        assert "GET /?probe=verbose" in (system.var / "log" / "ups.log").read_text()
     finally:
         system.stop()

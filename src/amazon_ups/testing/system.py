@@ -43,6 +43,9 @@ class System:
     output: list[str] = field(default_factory=list)
     proc: subprocess.Popen | None = None
     log_file: Path | None = None  # the output is also written here, line by line as it comes
+    # Every piece's lines on the output (up --verbose), for the tests and benchmarks that
+    # read them; False: the console an operator sees by default.
+    verbose: bool = True
 
     def start(self, timeout: float = 90.0) -> System:
         self.ports = {
@@ -67,6 +70,7 @@ class System:
             str(self.ports["au"]),
             "--workers",
             "1",
+            *(["--verbose"] if self.verbose else []),
             *self.extra_args,
         ]
         self.proc = subprocess.Popen(

@@ -14,6 +14,7 @@ WSGI_APPLICATION = "amazon_ups.ups.wsgi.application"
 DATABASES = databases(PROJECT)
 # What /operator/ lists as waiting far longer than usual (STUCK_AFTER).
 OPERATOR_STUCK = "amazon_ups.ups.shipments.selectors.stuck_for_operators"
+OPERATOR_DASHBOARD = "amazon_ups.ups.shipments.selectors.dashboard_for_operators"
 globals().update(email(PROJECT))
 
 INSTALLED_APPS = [

@@ -43,3 +43,23 @@ class ProfileForm(forms.Form):
                 "Give both x and y for a default delivery address, or neither."
             )
         return data
+
+
+class AddressForm(forms.Form):
+    name = forms.CharField(
+        max_length=40, label="Name", help_text='For you to tell it apart, e.g. "home".'
+    )
+    x = whole_number("x", INT32_MIN, INT32_MAX, label="x")
+    y = whole_number("y", INT32_MIN, INT32_MAX, label="y")
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise forms.ValidationError("Give the address a name.")
+        return name
+
+
+class UpsAccountForm(forms.Form):
+    """The account id a checkout page asks about as the shopper types it."""
+
+    number = whole_number("The UPS account id", 1, INT64_MAX)

@@ -41,3 +41,24 @@ class Profile(models.Model):
     @property
     def has_default_address(self) -> bool:
         return self.default_x is not None and self.default_y is not None
+
+
+class Address(models.Model):
+    """A place a shopper named to deliver to again ("home", "office"), chosen at checkout."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="addresses"
+    )
+    name = models.CharField(max_length=40)
+    x = models.IntegerField(validators=_int32)
+    y = models.IntegerField(validators=_int32)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="address_name_per_user")
+        ]
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.x}, {self.y})"

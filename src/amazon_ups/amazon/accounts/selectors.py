@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 
-from amazon_ups.amazon.accounts.models import Profile
+from amazon_ups.amazon.accounts.models import Address, Profile
 
 
 def profile_of(user) -> Profile | None:
@@ -22,6 +22,17 @@ def is_seller(user) -> bool:
 
 def user_get(username: str):
     return get_user_model().objects.filter(username=username).first()
+
+
+def addresses_of(user) -> list[Address]:
+    if user is None or not user.is_authenticated:
+        return []
+    return list(Address.objects.filter(user=user).order_by("name", "id"))
+
+
+def address_get_for(user, address_id: int) -> Address | None:
+    """The user's address; None for anyone else's, so it cannot be told from a missing one."""
+    return Address.objects.filter(user=user, id=address_id).first()
 
 
 # Where an estimate goes for a visitor with no address of their own: the grid's middle.

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from amazon_ups.amazon.accounts.models import Profile
+from amazon_ups.amazon.accounts.models import Address, Profile
 from amazon_ups.amazon.fulfilment import services as fulfilment_services
 
 
@@ -54,3 +55,38 @@ def seller_ensure(username: str, password: str) -> bool:
     user, created = _user_ensure(username, password)
     Profile.objects.update_or_create(user=user, defaults={"is_seller": True})
     return created
+
+
+# A shopper's named addresses: enough for home, work and a few friends, not a database.
+MAX_ADDRESSES = 20
+
+
+@transaction.atomic
+def address_save(user, *, name: str, x: int, y: int) -> Address:
+    """Save a named address; a name the user already has is moved to the new place."""
+    name = name.strip()
+    address = Address.objects.select_for_update().filter(user=user, name=name).first()
+    if address is None:
+        if Address.objects.filter(user=user).count() >= MAX_ADDRESSES:
+            raise ValidationError(
+                f"You have {MAX_ADDRESSES} saved addresses already: delete one first."
+            )
+        address = Address(user=user, name=name)
+    address.x, address.y = x, y
+    address.full_clean()
+    address.save()
+    return address
+
+
+@transaction.atomic
+def address_delete(user, address_id: int) -> bool:
+    """Delete the user's address; False when they have none by that id."""
+    deleted, _ = Address.objects.filter(user=user, id=address_id).delete()
+    return bool(deleted)
+
+
+@transaction.atomic
+def ups_account_ask(ups_account: int):
+    """Ask UPS about an account a shopper is typing at checkout (unless we asked or heard
+    lately); the answer comes later, over the link, and the page polls for it."""
+    return fulfilment_services.ask_ups_account(ups_account)

@@ -17,6 +17,10 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("profile/", views.profile, name="profile"),
+    path("addresses/", views.address_add, name="address_add"),
+    path("addresses/<int:address_id>/delete/", views.address_delete, name="address_delete"),
+    path("ups-account/check/", views.ups_account_check, name="ups_account_check"),
+    path("ups-account.json", views.ups_account_status, name="ups_account_status"),
     path(
         "password/change/",
         auth_views.PasswordChangeView.as_view(

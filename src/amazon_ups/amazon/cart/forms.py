@@ -26,17 +26,50 @@ class RemoveFromCartForm(forms.Form):
 
 
 class CheckoutForm(DeliveryForm):
-    def __init__(self, *args, **kwargs) -> None:
+    """Where to deliver: typed, clicked on the map (which types for you), or one of the
+    shopper's saved addresses, which fills x and y left empty."""
+
+    address = forms.TypedChoiceField(
+        required=False, coerce=int, empty_value=None, label="A saved address"
+    )
+
+    field_order = ["token", "address", "dest_x", "dest_y", "ups_account"]
+
+    def __init__(self, *args, addresses=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        # The checkout page explains what is done with the account id.
+        self.addresses = {address.id: address for address in addresses}
+        self.fields["address"].choices = [("", "Choose one…")] + [
+            (address.id, f"{address.name} ({address.x}, {address.y})")
+            for address in self.addresses.values()
+        ]
+        if self.is_bound and self.data.get("address"):
+            # Without JavaScript nobody copies the address into x and y.
+            self.fields["dest_x"].required = self.fields["dest_y"].required = False
+        # The checkout page explains what is done with the account id, and the range.
         self.fields["ups_account"].widget.attrs["aria-describedby"] = "ups-account-help"
+        for name in ("dest_x", "dest_y"):
+            self.fields[name].widget.attrs["aria-describedby"] = "checkout-map-help"
+        self.fields["dest_x"].label = "x"
+
+    def clean(self):
+        data = super().clean()
+        address = self.addresses.get(data.get("address"))
+        if address is not None:
+            if data.get("dest_x") is None and "dest_x" not in self.errors:
+                data["dest_x"] = address.x
+            if data.get("dest_y") is None and "dest_y" not in self.errors:
+                data["dest_y"] = address.y
+        for name in ("dest_x", "dest_y"):
+            if data.get(name) is None and name not in self.errors:
+                self.add_error(name, f"Enter {'x' if name == 'dest_x' else 'y'}.")
+        return data
 
     @classmethod
-    def fresh(cls, profile) -> CheckoutForm:
+    def fresh(cls, profile, addresses=()) -> CheckoutForm:
         # A fresh token per form shown: posting this form twice makes one order.
         initial = {"token": uuid.uuid4().hex}
         if profile is not None:
             initial.update(
                 dest_x=profile.default_x, dest_y=profile.default_y, ups_account=profile.ups_account
             )
-        return cls(initial=initial)
+        return cls(initial=initial, addresses=addresses)

@@ -114,10 +114,11 @@ def cart_remove(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def checkout(request):
+    addresses = accounts_selectors.addresses_of(request.user)
     if request.method == "GET":
-        form = CheckoutForm.fresh(accounts_selectors.profile_of(request.user))
+        form = CheckoutForm.fresh(accounts_selectors.profile_of(request.user), addresses)
         return _checkout_page(request, form)
-    form = CheckoutForm(request.POST)
+    form = CheckoutForm(request.POST, addresses=addresses)
     if form.is_valid():
         data = form.cleaned_data
         try:
@@ -143,6 +144,8 @@ def _checkout_page(request, form, status: int = 200):
         "form": form,
         "lines": lines,
         "units": sum(line.quantity for line in lines),
+        "addresses": form.addresses.values(),
+        "saved_places": [{"name": a.name, "x": a.x, "y": a.y} for a in form.addresses.values()],
         "total": selectors.cart_total(lines),
         "estimate": (
             catalog_selectors.delivery_estimate(needs, dest, timezone.now()) if needs else None

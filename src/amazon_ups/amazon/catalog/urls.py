@@ -6,5 +6,6 @@ app_name = "catalog"
 urlpatterns = [
     path("", views.product_list, name="product_list"),
     path("products/<int:product_id>/", views.product_detail, name="product_detail"),
+    path("warehouses.json", views.warehouses_json, name="warehouses_json"),
     path("products/<int:product_id>/image", views.product_image, name="product_image"),
 ]

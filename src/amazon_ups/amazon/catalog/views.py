@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -72,6 +72,18 @@ def product_detail(request, product_id: int):
         "own_address": own_address,
     }
     return render(request, "catalog/product_detail.html", context)
+
+
+@require_GET
+def warehouses_json(request):
+    """Where the store's warehouses are, for the maps a shopper picks a destination on."""
+    return JsonResponse(
+        {
+            "warehouses": [
+                {"id": w.id, "name": w.name, "x": w.x, "y": w.y} for w in selectors.warehouse_list()
+            ]
+        }
+    )
 
 
 @require_GET

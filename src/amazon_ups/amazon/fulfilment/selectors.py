@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -73,6 +74,8 @@ def account_ref(ups_account: int) -> str:
 class AccountState:
     number: int
     state: str  # "checking", "linked" or "unknown"
+    asked_at: datetime.datetime | None = None  # our latest question
+    answered_at: datetime.datetime | None = None  # UPS's latest answer
 
     @property
     def text(self) -> str:
@@ -95,6 +98,7 @@ def ups_account_state(ups_account: int) -> AccountState:
         .values_list("created_at", flat=True)
         .first()
     )
+    answered = answer.updated_at if answer is not None else None
     if answer is None or (asked is not None and asked > answer.updated_at):
-        return AccountState(ups_account, "checking")
-    return AccountState(ups_account, "linked" if answer.exists else "unknown")
+        return AccountState(ups_account, "checking", asked, answered)
+    return AccountState(ups_account, "linked" if answer.exists else "unknown", asked, answered)

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from amazon_ups.amazon.catalog import selectors as catalog_selectors
 from amazon_ups.amazon.catalog import services as catalog_services
@@ -473,6 +474,29 @@ def check_ups_account(ups_account: int) -> None:
     the answer. Called in the transaction that gives the id (an order, a profile)."""
     check = au.AccountCheck(ups_account=ups_account)
     messaging.send(UPS, "account_checks", check, ref=selectors.account_ref(ups_account))
+
+
+# A checkout page asks as the shopper types: an answer this recent (seconds) needs no new
+# question, nor does a question still waiting this long for its answer.
+ACCOUNT_ANSWER_FRESH = 60.0
+ACCOUNT_QUESTION_PENDING = 30.0
+
+
+def ask_ups_account(ups_account: int) -> selectors.AccountState:
+    """Ask UPS about the account unless a fresh answer or a recent question makes it
+    needless; returns what we know now. Called in a transaction."""
+    state = selectors.ups_account_state(ups_account)
+    now = timezone.now()
+    recent = {
+        "checking": (state.asked_at, ACCOUNT_QUESTION_PENDING),
+        "linked": (state.answered_at, ACCOUNT_ANSWER_FRESH),
+        "unknown": (state.answered_at, ACCOUNT_ANSWER_FRESH),
+    }
+    at, fresh = recent[state.state]
+    if at is not None and (now - at).total_seconds() < fresh:
+        return state
+    check_ups_account(ups_account)
+    return selectors.ups_account_state(ups_account)
 
 
 def account_status(message: au.AccountStatus) -> None:

@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef, QuerySet, Sum
+from django.urls import reverse
 from django.utils import timezone
 
 from amazon_ups.amazon.orders.lifecycle import (
@@ -20,6 +21,7 @@ from amazon_ups.amazon.orders.lifecycle import (
     OrderEventKind,
 )
 from amazon_ups.amazon.orders.models import Order, OrderEvent, OrderLine
+from amazon_ups.common import dwell
 
 FINAL = tuple(MACHINE.final)
 
@@ -180,3 +182,40 @@ def order_steps(order: Order, events: list[OrderEvent]) -> list[Step]:
         Step(status, index <= rank, first_at.get(status) if index <= rank else None)
         for index, status in enumerate(PIPELINE)
     ]
+
+
+# -- the operators' dashboard -----------------------------------------------------------
+
+# "Usual" is learnt from the histories of this many newest orders.
+RECENT_FOR_USUAL = 500
+
+
+def dashboard_for_operators(limit: int = 50) -> dict:
+    """For ``/operator/`` (settings.OPERATOR_DASHBOARD): orders by state, and those in a
+    waiting state much longer than usual (``common.dwell``), the longest first."""
+    now = timezone.now()
+    recent = list(Order.objects.order_by("-id").values_list("id", flat=True)[:RECENT_FOR_USUAL])
+    histories: dict[int, list] = defaultdict(list)
+    events = OrderEvent.objects.filter(order_id__in=recent).order_by("order_id", "at", "id")
+    for order_id, at, status in events.values_list("order_id", "at", "status"):
+        histories[order_id].append((at, status))
+    usual = dwell.limits(histories.values(), NOT_FINAL)
+    slow = Order.objects.filter(dwell.slower_than_usual(usual, now))
+    items = [
+        dwell.slow_row(
+            order,
+            f"order {order.id}",
+            reverse("admin:orders_order_change", args=[order.id]),
+            WAITING_FOR.get(order.status, ""),
+            usual,
+            now,
+        )
+        for order in slow.order_by("status_changed_at")[:limit]
+    ]
+    return {
+        "counts": [
+            {"what": "orders", "states": dwell.counts_by_state(Order.objects, Order.Status.choices)}
+        ],
+        "usual": usual,
+        "slow": {"count": slow.count(), "items": items},
+    }

@@ -10,7 +10,9 @@ their peers, written so that nothing in it waits on a socket or reads a clock:
 - ``step(now)``: dead letters an operator asked to retry, the app's ``tick(now)`` (new
   work written by the web), then, for each endpoint that is up, the frame of acks owed
   and sub-messages due (loaded from the database's outbox: nothing is kept only here).
-- ``connected``/``dropped``/``record_refusals``: what operators see of each link.
+- ``connected``/``dropped``/``record_refusals``/``record_heard``: what operators see of
+  each link (the shell sets ``heard_at`` as bytes come, and sends the Amazon-UPS link's
+  empty keep-alive messages).
 
 ``runner.Daemon`` is the thin shell that feeds it from ``select`` and real sockets;
 tests and ``benchmarks/dispatch.py`` drive the same core on a virtual clock. Failures
@@ -39,6 +41,8 @@ logger = logging.getLogger("amazon_ups.daemon")
 
 # A stranger's refused connections are recorded for operators at most this often.
 REFUSALS_RECORDED_EVERY = 1.0
+# When a peer was last heard is recorded for operators at most this often.
+HEARD_RECORDED_EVERY = 1.0
 
 
 Handler = Callable[[Endpoint, str, Message], None]
@@ -60,6 +64,7 @@ class DaemonCore:
         self.tick = tick
         self.on_connect = on_connect
         self._refusals_recorded: dict[str, float] = {}
+        self._heard_recorded: dict[str, float] = {}
         self._tick_failures = isolation.FailureLog(f"{name}: the tick")
 
     # -- links -----------------------------------------------------------------------
@@ -74,7 +79,21 @@ class DaemonCore:
 
     def _record_state(self, endpoint: Endpoint, connected: bool, detail: str) -> None:
         with transaction.atomic():
-            messaging.set_link_state(endpoint.peer or endpoint.name, connected, detail)
+            messaging.set_link_state(
+                endpoint.peer or endpoint.name, connected, detail, keepalive=endpoint.keepalive
+            )
+
+    def record_heard(self, endpoint: Endpoint, now: float) -> None:
+        """When the peer was last heard (``endpoint.heard_at``), for the operators' page:
+        a peer whose socket is open but that says nothing (frozen, or its loop stuck)
+        shows as silent there. Written at most once a second."""
+        key = endpoint.peer or endpoint.name
+        recorded = self._heard_recorded.get(key, 0.0)
+        if endpoint.heard_at <= recorded or now < recorded + HEARD_RECORDED_EVERY:
+            return
+        self._heard_recorded[key] = endpoint.heard_at
+        with transaction.atomic():
+            messaging.record_heard(key, endpoint.heard_at)
 
     def record_refusals(self, endpoint: Endpoint, now: float) -> None:
         """Connections that could not prove themselves, for the operators' page; logged

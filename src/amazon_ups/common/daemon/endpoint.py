@@ -18,6 +18,12 @@ class Endpoint:
         self.cursor = 0  # id of the last outgoing row loaded into the channel
         # Connections refused or handshakes failed since the daemon last recorded them.
         self.refusals: list[str] = []
+        self.heard_at = 0.0  # when bytes last came from the peer (a Unix time)
+
+    # Seconds of our silence after which we send an empty message, so that the peer can
+    # tell a live link from a frozen peer (the Amazon-UPS protocol allows empty
+    # messages, 2.3); None: we never do (the world's protocol has no such message).
+    keepalive: float | None = None
 
     @property
     def up(self) -> bool:

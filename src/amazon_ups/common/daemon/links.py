@@ -37,6 +37,8 @@ logger = logging.getLogger("amazon_ups.daemon")
 
 RECONNECT = ResendPolicy(first=0.1, factor=2.0, ceiling=5.0)
 IO_TIMEOUT = 10.0  # a peer that takes longer to take our bytes is treated as gone
+# The Amazon-UPS link: an empty message after this many seconds of our silence.
+KEEPALIVE_EVERY = 3.0
 
 
 class Link(Endpoint):
@@ -49,6 +51,7 @@ class Link(Endpoint):
         self._failures = 0
         # Bytes that came with the handshake reply, for the daemon to feed in first.
         self.pending_input = b""
+        self.sent_at = 0.0  # when we last sent anything (time.time())
 
     @property
     def up(self) -> bool:
@@ -92,6 +95,7 @@ class Link(Endpoint):
     def send(self, frame: bytes) -> None:
         assert self.sock is not None
         self.sock.sendall(frame)
+        self.sent_at = time.time()
 
     def drop(self, reason: str) -> None:
         if self.sock is not None:
@@ -204,6 +208,8 @@ class LinkAuth:
 class UpsLink(DialLink):
     """Amazon's link to UPS: TLS if configured, then the link's handshake."""
 
+    keepalive = KEEPALIVE_EVERY
+
     def __init__(
         self, name: str, channel: Channel, host: str, port: int, peer: str, auth: LinkAuth
     ) -> None:
@@ -286,6 +292,8 @@ class ListenLink(Link):
     way to a new one), and at most ``max_per_address`` from one address, so that a
     stranger holding connections open cannot keep the real peer out.
     """
+
+    keepalive = KEEPALIVE_EVERY
 
     def __init__(
         self,

@@ -29,7 +29,7 @@ from amazon_ups.common.daemon.core import DaemonCore, Endpoint, Handler, Tick
 from amazon_ups.common.daemon.links import Candidate, Link, ListenLink
 from amazon_ups.common.daemon.wakeup import Waker
 from amazon_ups.common.mail.sender import MailSender
-from amazon_ups.protocol.framing import FramingError
+from amazon_ups.protocol.framing import FramingError, encode_frame
 from amazon_ups.protocol.session import ResendPolicy
 
 logger = logging.getLogger("amazon_ups.daemon")
@@ -144,7 +144,14 @@ class Daemon:
             if isinstance(link, ListenLink):
                 link.expire(now)
             self.core.record_refusals(link, now)
-        for link, frame in self.core.step(time.time()):
+            self.core.record_heard(link, now)
+        now = time.time()
+        frames = dict(self.core.step(now))
+        for link in self.links:
+            keepalive = link.keepalive
+            if link.up and link not in frames and keepalive and now >= link.sent_at + keepalive:
+                frames[link] = encode_frame(b"")  # an empty message: we are still here
+        for link, frame in frames.items():
             assert isinstance(link, Link)
             try:
                 link.send(frame)
@@ -165,6 +172,8 @@ class Daemon:
             if link.up:
                 watched[link.sock.fileno()] = link
                 deadlines.append(link.channel.next_deadline() or float("inf"))
+                if link.keepalive is not None:
+                    deadlines.append(link.sent_at + link.keepalive)
             elif not isinstance(link, ListenLink):  # a listener needs no retry timer
                 deadlines.append(link.retry_at)
         if (fd := self._waker.fileno()) is not None:
@@ -176,6 +185,7 @@ class Daemon:
     # -- links ---------------------------------------------------------------------
 
     def _connected(self, link: Link) -> None:
+        link.heard_at = time.time()  # its handshake
         self.core.connected(link)
         if link.pending_input:
             data, link.pending_input = link.pending_input, b""
@@ -198,6 +208,7 @@ class Daemon:
         if not data:
             self._drop(link, "closed by the peer")
             return
+        link.heard_at = time.time()
         self._feed(link, data)
 
     def _feed(self, link: Link, data: bytes) -> None:

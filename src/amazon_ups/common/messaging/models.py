@@ -65,6 +65,13 @@ class LinkState(models.Model):
     refused = models.PositiveBigIntegerField(default=0)
     last_refusal = models.CharField(max_length=300, blank=True)
     last_refusal_at = models.DateTimeField(null=True, blank=True)
+    # An open socket does not say the peer is alive (a frozen process keeps it open):
+    # when it last sent anything, and how often our peers send at least an empty
+    # message (null: a peer that may stay silent while idle, like the world).
+    heard_at = models.DateTimeField(null=True, blank=True)
+    keepalive = models.FloatField(
+        null=True, blank=True, help_text="seconds between the peer's messages when idle"
+    )
 
     def __str__(self) -> str:
         return f"{self.peer}: {'up' if self.connected else 'down'}"

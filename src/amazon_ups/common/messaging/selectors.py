@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from django.db.models import Count, Min, Q
 
@@ -51,6 +52,27 @@ def dead_letters_to_retry(peers: Iterable[str], limit: int = 20) -> list[DeadLet
 
 def link_states() -> list[LinkState]:
     return list(LinkState.objects.order_by("peer"))
+
+
+# A peer that keeps the link alive (ours send an empty message after 3 s of silence) is
+# silent after this many of its intervals without a word; any peer is silent when our
+# messages have waited this long for its ack and it has said nothing meanwhile.
+SILENT_AFTER_KEEPALIVES = 4
+SILENT_AFTER = 15.0
+
+
+def link_health(link: LinkState, oldest_unacked: datetime | None, now: datetime) -> dict:
+    """How long ``link``'s peer has said nothing, and whether that is silence: an open
+    socket to a frozen process looks connected, but it says nothing."""
+    heard = max(filter(None, (link.heard_at, link.changed_at)))
+    quiet = (now - heard).total_seconds()
+    silent = False
+    if link.connected:
+        if link.keepalive:
+            silent = quiet > max(SILENT_AFTER_KEEPALIVES * link.keepalive, 5.0)
+        if oldest_unacked is not None:
+            silent |= quiet > SILENT_AFTER and (now - oldest_unacked).total_seconds() > SILENT_AFTER
+    return {"heard_at": link.heard_at, "quiet_seconds": round(quiet, 1), "silent": silent}
 
 
 def unacked_by_peer() -> list[dict]:

@@ -3,6 +3,7 @@ together with the domain change they belong to."""
 
 from __future__ import annotations
 
+import datetime
 import traceback
 from collections.abc import Iterable
 
@@ -66,9 +67,19 @@ def acknowledge(peer: str, seqnums: Iterable[int]) -> list[int]:
     return newly
 
 
-def set_link_state(peer: str, connected: bool, detail: str = "") -> None:
+def set_link_state(
+    peer: str, connected: bool, detail: str = "", keepalive: float | None = None
+) -> None:
     LinkState.objects.update_or_create(
-        peer=peer, defaults={"connected": connected, "detail": detail[:300]}
+        peer=peer, defaults={"connected": connected, "detail": detail[:300], "keepalive": keepalive}
+    )
+
+
+def record_heard(peer: str, at: float) -> None:
+    """``peer`` sent something at ``at`` (a Unix time)."""
+    LinkState.objects.get_or_create(peer=peer)
+    LinkState.objects.filter(peer=peer).update(
+        heard_at=datetime.datetime.fromtimestamp(at, tz=datetime.UTC)
     )
 
 

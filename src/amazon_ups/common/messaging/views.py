@@ -1,6 +1,7 @@
-"""The operators' page: is each daemon's link up, what waits for an ack, what was set
-aside (dead letters) for an operator to retry, and what has waited far longer than
-usual (each site's ``OPERATOR_STUCK``)."""
+"""The operators' page: is each daemon's link up and its peer heard from, counts by
+state and what waits much longer than usual (each site's ``OPERATOR_DASHBOARD``), what
+waits for an ack, what was set aside (dead letters) for an operator to retry, and what
+has waited past ``STUCK_AFTER`` (each site's ``OPERATOR_STUCK``)."""
 
 from __future__ import annotations
 
@@ -15,28 +16,36 @@ from amazon_ups.common.mail import selectors as mail_selectors
 from amazon_ups.common.messaging import selectors
 
 
+def _link(link, oldest_unacked, now) -> dict:
+    health = selectors.link_health(link, oldest_unacked, now)
+    return {
+        "peer": link.peer,
+        "connected": link.connected,
+        "silent": health["silent"],
+        "heard_at": health["heard_at"] and health["heard_at"].isoformat(),
+        "quiet_seconds": health["quiet_seconds"],
+        "detail": link.detail,
+        "since": link.changed_at.isoformat(),
+        "refused": link.refused,
+        "last_refusal": link.last_refusal,
+        "last_refusal_at": link.last_refusal_at and link.last_refusal_at.isoformat(),
+    }
+
+
 def _status() -> dict:
     now = timezone.now()
+    unacked = selectors.unacked_by_peer()
+    oldest = {row["peer"]: row["oldest"] for row in unacked}
     return {
-        "links": [
-            {
-                "peer": link.peer,
-                "connected": link.connected,
-                "detail": link.detail,
-                "since": link.changed_at.isoformat(),
-                "refused": link.refused,
-                "last_refusal": link.last_refusal,
-                "last_refusal_at": link.last_refusal_at and link.last_refusal_at.isoformat(),
-            }
-            for link in selectors.link_states()
-        ],
+        "links": [_link(link, oldest.get(link.peer), now) for link in selectors.link_states()],
+        "dashboard": import_string(settings.OPERATOR_DASHBOARD)(),
         "unacked": [
             {
                 "peer": row["peer"],
                 "count": row["count"],
                 "oldest_age_seconds": round((now - row["oldest"]).total_seconds(), 1),
             }
-            for row in selectors.unacked_by_peer()
+            for row in unacked
         ],
         "dead_letters": {
             "open": selectors.dead_letters_open_count(),

@@ -7,8 +7,10 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
+from amazon_ups.common import dwell
 from amazon_ups.ups.shipments.models import (
     Account,
     Package,
@@ -16,10 +18,11 @@ from amazon_ups.ups.shipments.models import (
     PackageItem,
     PackageStatus,
     Truck,
+    TruckEvent,
     TruckStatus,
     Warehouse,
 )
-from amazon_ups.ups.shipments.package_lifecycle import NOT_FINAL
+from amazon_ups.ups.shipments.package_lifecycle import MACHINE, NOT_FINAL
 from amazon_ups.ups.shipments.package_lifecycle import PackageEventKind as Kind
 
 # Side of the square a stranger is told a place within: a street's worth of the grid,
@@ -283,3 +286,76 @@ def map_data(user) -> dict:
         for p in packages[:MAP_STAFF_PACKAGES]
     ]
     return data
+
+
+# -- the operators' dashboard -----------------------------------------------------------
+
+# "Usual" is learnt from the histories of this many newest packages and trucks' events.
+RECENT_FOR_USUAL = 500
+
+
+def _package_histories(package_ids: list[int]) -> list[list[tuple[datetime, str]]]:
+    """Each package's (moment, state after) from its creation on; a package's events
+    record their kind only, and the table says where each leads."""
+    created = dict(Package.objects.filter(id__in=package_ids).values_list("id", "created_at"))
+    histories = {pid: [(at, MACHINE.initial)] for pid, at in created.items()}
+    events = PackageEvent.objects.filter(package_id__in=package_ids).order_by(
+        "package_id", "at", "id"
+    )
+    for package_id, at, kind in events.values_list("package_id", "at", "kind"):
+        history = histories[package_id]
+        # Kinds outside the table (the package's creation) leave the state as it is.
+        state = history[-1][1]
+        history.append((at, MACHINE.target(state, kind) if kind in MACHINE.moves else state))
+    return list(histories.values())
+
+
+def dashboard_for_operators(limit: int = 50) -> dict:
+    """For ``/operator/`` (settings.OPERATOR_DASHBOARD): packages and trucks by state,
+    and those in a waiting state much longer than usual (``common.dwell``), the longest
+    first."""
+    now = timezone.now()
+    recent = list(Package.objects.order_by("-id").values_list("id", flat=True)[:RECENT_FOR_USUAL])
+    package_usual = dwell.limits(_package_histories(recent), NOT_FINAL)
+    truck_histories: dict[int, list] = {}
+    truck_events = TruckEvent.objects.order_by("-id")[: RECENT_FOR_USUAL * 4]
+    for truck_id, at, status in sorted(
+        truck_events.values_list("truck_id", "at", "status"), key=lambda row: (row[0], row[1])
+    ):
+        truck_histories.setdefault(truck_id, []).append((at, status))
+    truck_usual = dwell.limits(truck_histories.values(), MOVING)
+    packages = Package.objects.filter(dwell.slower_than_usual(package_usual, now))
+    trucks = Truck.objects.filter(dwell.slower_than_usual(truck_usual, now))
+    items = [
+        dwell.slow_row(
+            package,
+            f"package {package.id}, truck {package.truck_id or '-'}",
+            reverse("shipments:detail", args=[package.tracking_number]),
+            WAITING_FOR.get(package.status, ""),
+            package_usual,
+            now,
+        )
+        for package in packages.order_by("status_changed_at")[:limit]
+    ] + [
+        dwell.slow_row(
+            truck,
+            f"truck {truck.id}",
+            reverse("admin:shipments_truck_change", args=[truck.id]),
+            "the world to report it",
+            truck_usual,
+            now,
+        )
+        for truck in trucks.order_by("status_changed_at")[:limit]
+    ]
+    items.sort(key=lambda item: -item["waiting_seconds"])
+    return {
+        "counts": [
+            {
+                "what": "packages",
+                "states": dwell.counts_by_state(Package.objects, PackageStatus.choices),
+            },
+            {"what": "trucks", "states": dwell.counts_by_state(Truck.objects, TruckStatus.choices)},
+        ],
+        "usual": {**package_usual, **{f"truck {s}": v for s, v in truck_usual.items()}},
+        "slow": {"count": packages.count() + trucks.count(), "items": items[:limit]},
+    }
