@@ -1,7 +1,6 @@
 """Settings of the store. Shared ones, and the environment variables, are in
 ``amazon_ups.common.settings``."""
 
-import os
 from pathlib import Path
 
 from amazon_ups.common.settings import *  # noqa: F403
@@ -24,10 +23,6 @@ INSTALLED_APPS = [
     "amazon_ups.amazon.cart",
     "amazon_ups.amazon.fulfilment",
 ]
-
-# The carrier's page of one package, "{number}" standing for its tracking number (e.g.
-# http://127.0.0.1:8001/track/{number}/); empty: the order page shows the number alone.
-UPS_TRACKING_URL = os.environ.get("UPS_TRACKING_URL", "")
 
 SESSION_COOKIE_NAME = "amazon_sessionid"
 CSRF_COOKIE_NAME = "amazon_csrftoken"
