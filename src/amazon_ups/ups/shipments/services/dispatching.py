@@ -220,9 +220,11 @@ def go_deliver(truck: Truck, packages: list[Package]) -> None:
         package = by_id[package_id]
         command.packages.add(packageid=package.id, x=package.dest_x, y=package.dest_y)
     sent = messaging.send(world_peer(), "deliveries", command, ref=truck_ref(truck.id))
-    Package.objects.filter(id__in=order).update(
-        delivery_seqnum=sent.seqnum, updated_at=timezone.now()
-    )
+    now = timezone.now()
+    for position, package_id in enumerate(order):
+        Package.objects.filter(id=package_id).update(
+            delivery_seqnum=sent.seqnum, route_position=position, updated_at=now
+        )
     truck.warehouse = None
     truck.loading_deadline = None
     truck_move(truck, T.SENT_TO_DELIVER, note=f"{len(order)} packages, #{sent.seqnum}")
