@@ -1,12 +1,10 @@
-// Keeps the order page up to date: polls the order's status.json and rewrites the
-// parts that change. Text goes in with textContent only, never as HTML.
+// Keeps the order page up to date: polls the order's status.json (common/live.js) and
+// rewrites the parts that change. Text goes in with textContent only, never as HTML.
 (function () {
   "use strict";
   var root = document.getElementById("order");
   if (!root || !root.dataset.statusUrl) return;
   var EVERY_MS = 1500;
-  var MAX_BACKOFF_MS = 15000;
-  var delay = EVERY_MS;
 
   function setText(id, text) {
     var element = document.getElementById(id);
@@ -104,28 +102,14 @@
     return data.final && !checking;
   }
 
-  function poll() {
-    fetch(root.dataset.statusUrl, { headers: { Accept: "application/json" }, cache: "no-store" })
-      .then(function (response) {
-        if (!response.ok) throw new Error("HTTP " + response.status);
-        return response.json();
-      })
-      .then(function (data) {
-        render(data);
-        delay = EVERY_MS;
-        if (settled(data)) {
-          setText("live-note", "");
-          return;
-        }
-        window.setTimeout(poll, delay);
-      })
-      .catch(function () {
-        // The site may be restarting: try again, less often.
-        delay = Math.min(delay * 2, MAX_BACKOFF_MS);
-        window.setTimeout(poll, delay);
-      });
-  }
-
   if (root.hasAttribute("data-final")) return;
-  window.setTimeout(poll, EVERY_MS);
+  window.livePoll({
+    url: root.dataset.statusUrl,
+    every: EVERY_MS,
+    render: function (data) {
+      render(data);
+      if (settled(data)) setText("live-note", "");
+    },
+    settled: settled,
+  });
 })();
