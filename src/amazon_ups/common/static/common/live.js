@@ -2,6 +2,8 @@
 // to the page's render function, until settled(data) says nothing more will change.
 // A failed poll (the site restarting) is tried again, less and less often.
 //   window.livePoll({ url, every, render, settled, failed })
+// and the progress strip both sites draw the same way:
+//   window.liveSteps(list, [{ status, label, reached, at, at_text }])
 (function () {
   "use strict";
   var MAX_BACKOFF_MS = 15000;
@@ -33,4 +35,32 @@
     window.setTimeout(poll, options.first === undefined ? every : options.first);
   }
   window.livePoll = livePoll;
+
+  function liveSteps(list, steps) {
+    if (!list) return;
+    steps.forEach(function (step) {
+      var item = list.querySelector('[data-step="' + step.status + '"]');
+      if (!item) {
+        item = document.createElement("li");
+        item.dataset.step = step.status;
+        var name = document.createElement("span");
+        name.className = "step-name";
+        name.textContent = step.label;
+        var time = document.createElement("time");
+        time.className = "step-time";
+        item.appendChild(name);
+        item.appendChild(time);
+        list.appendChild(item);
+      }
+      item.className = "step" + (step.reached ? " reached" : "");
+      var at = item.querySelector("time");
+      // Compared by the ISO value: local-time.js rewrites the text.
+      if (at && step.at && at.getAttribute("datetime") !== step.at) {
+        at.textContent = step.at_text;
+        at.setAttribute("datetime", step.at);
+        at.setAttribute("data-local", "");
+      }
+    });
+  }
+  window.liveSteps = liveSteps;
 })();

@@ -33,28 +33,6 @@
     badge.textContent = label;
   }
 
-  function renderSteps(steps) {
-    var list = byId("package-steps");
-    if (!list) return;
-    steps.forEach(function (step) {
-      var item = list.querySelector('[data-step="' + step.key + '"]');
-      if (!item) {
-        item = document.createElement("li");
-        item.dataset.step = step.key;
-        var name = document.createElement("span");
-        name.className = "step-name";
-        name.textContent = step.label;
-        var time = document.createElement("time");
-        time.className = "step-time";
-        item.appendChild(name);
-        item.appendChild(time);
-        list.appendChild(item);
-      }
-      item.className = "step" + (step.reached ? " reached" : "");
-      setTime(item.querySelector("time"), step.at);
-    });
-  }
-
   function renderTimeline(events) {
     var list = document.querySelector("#package ol.timeline");
     if (!list || list.children.length === events.length) return;
@@ -93,7 +71,7 @@
   }
 
   function renderPackage(root, data) {
-    setStatus(root.querySelector("[data-package]"), data.status, data.status_label);
+    setStatus(root.querySelector(".current [data-package]"), data.status, data.status_label);
     show("estimate", !!data.estimate);
     if (data.estimate) {
       setText("estimate-text", data.estimate.text);
@@ -110,7 +88,7 @@
       ["delivered-at", "delivered-at-label"].forEach(function (id) { show(id, true); });
       ["destination", "destination-label"].forEach(function (id) { show(id, false); });
     }
-    renderSteps(data.steps);
+    window.liveSteps(byId("package-steps"), data.steps);
     renderTimeline(data.events);
     renderRedirect(data.redirect, data.status);
     var map = byId("package-map");

@@ -48,32 +48,7 @@
       setText("ups-account-status", data.ups_account.text);
     }
 
-    var steps = document.getElementById("order-steps");
-    if (steps) {
-      data.steps.forEach(function (step) {
-        var item = steps.querySelector('[data-step="' + step.status + '"]');
-        if (!item) {
-          item = document.createElement("li");
-          item.dataset.step = step.status;
-          var name = document.createElement("span");
-          name.className = "step-name";
-          name.textContent = step.label;
-          var time = document.createElement("time");
-          time.className = "step-time";
-          item.appendChild(name);
-          item.appendChild(time);
-          steps.appendChild(item);
-        }
-        item.className = "step" + (step.reached ? " reached" : "");
-        var at = item.querySelector("time");
-        // Compared by the ISO value: local-time.js rewrites the text.
-        if (at && step.at && at.getAttribute("datetime") !== step.at) {
-          at.textContent = step.at_text;
-          at.setAttribute("datetime", step.at);
-          at.setAttribute("data-local", "");
-        }
-      });
-    }
+    window.liveSteps(document.getElementById("order-steps"), data.steps);
 
     var body = document.querySelector("#order-events tbody");
     if (body && body.rows.length !== data.events.length) {
