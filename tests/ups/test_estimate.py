@@ -81,6 +81,24 @@ def test_before_departure_once_loaded_only_the_drive_and_the_wait():
 
 
 @pytest.mark.parametrize(
+    ("after", "place"),
+    [(-1, (0, 0)), (0, (0, 0)), (1.2, (10, 2)), (1.5, (10, 5)), (2.0, (10, 0)), (99, (10, -5))],
+)
+def test_where_the_truck_is_on_the_model(after, place):
+    # (0, 0) -> (10, 5): x first, then y; 1.5 s. Then (10, 5) -> (10, -5): 1 s.
+    assert (
+        estimate.where_now(
+            now=NOON + seconds(after),
+            simspeed=100,
+            start=(0, 0),
+            since=NOON,
+            stops=[(10, 5), (10, -5)],
+        )
+        == place
+    )
+
+
+@pytest.mark.parametrize(
     ("earliest", "latest", "words"),
     [
         (0, 0.5, "any moment now"),
@@ -125,6 +143,14 @@ def test_the_estimate_follows_the_trucks_route(fleet):
     window = selectors.delivery_estimate(seven, now=left.at)
     assert window == estimate.Window(left.at + seconds(4), left.at + seconds(6))
     assert selectors.delivery_estimate(five, now=left.at).earliest == left.at + seconds(3)
+
+    # Its owner's small map shows the truck where the model has it: 2 s out, 20 units
+    # along (10, 0) -> (20, -20), x first.
+    [truck] = selectors.package_map(seven, exact=True, now=left.at + seconds(2))["trucks"]
+    assert (truck["x"], truck["y"]) == (20, -10)
+    # A stranger's, where it was last seen.
+    [truck] = selectors.package_map(seven, exact=False, now=left.at + seconds(2))["trucks"]
+    assert (truck["x"], truck["y"]) == (10, 0)
 
     services.package_delivered(1, 5)
     five.refresh_from_db()

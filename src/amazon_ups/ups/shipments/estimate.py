@@ -49,6 +49,20 @@ def on_the_road(
     return Window(earliest, earliest + timedelta(seconds=SLACK_SECONDS))
 
 
+def where_now(
+    *, now: datetime, simspeed: int, start: Point, since: datetime, stops: list[Point]
+) -> Point:
+    """Where the truck that was at ``start`` at ``since`` is on the model at ``now``,
+    driving to ``stops`` in order (x then y on each leg); at the last stop once there."""
+    left = (now - since).total_seconds()
+    for a, b in itertools.pairwise([start, *stops]):
+        leg = _drive([a, b], simspeed)
+        if left < leg:
+            return timing.position_along(*a, *b, fraction=max(left, 0) / leg)
+        left -= leg
+    return stops[-1] if stops else start
+
+
 def before_departure(
     *,
     now: datetime,

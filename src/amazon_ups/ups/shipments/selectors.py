@@ -378,14 +378,18 @@ def _truck_last_seen(truck: Truck) -> tuple[tuple[int, int], datetime] | None:
     return (left.x, left.y), left.at
 
 
-def _stops_until(package: Package) -> list[tuple[int, int]]:
-    """The truck's stops still to make, in route order, up to and including ``package``'s:
-    the world appends each delivery command's stops, in the order given, to the route."""
-    ahead = Package.objects.filter(
-        truck_id=package.truck_id, status__in=CARRIED, delivery_seqnum__isnull=False
+def _route_ahead(truck_id: int) -> QuerySet[Package]:
+    """The packages ``truck_id`` is still to deliver, in its route order: the world
+    appends each delivery command's stops, in the order given, to the route."""
+    return Package.objects.filter(
+        truck_id=truck_id, status__in=CARRIED, delivery_seqnum__isnull=False
     ).order_by("delivery_seqnum", "route_position", "id")
+
+
+def _stops_until(package: Package) -> list[tuple[int, int]]:
+    """The truck's stops still to make, in route order, up to and including ``package``'s."""
     stops = []
-    for other in ahead:
+    for other in _route_ahead(package.truck_id):
         stops.append((other.dest_x, other.dest_y))
         if other.id == package.id:
             return stops
@@ -438,10 +442,23 @@ def delivered_moment(package: Package) -> datetime | None:
     )
 
 
-def package_map(package: Package, *, exact: bool) -> dict:
+def _truck_on_the_model(truck: Truck, now: datetime) -> tuple[int, int]:
+    """Where the delivering ``truck`` is now on the world's time model: the world tells
+    where a truck is only at its stops."""
+    seen = _truck_last_seen(truck)
+    stops = [(p.dest_x, p.dest_y) for p in _route_ahead(truck.id)]
+    if seen is None or not stops:
+        return truck.x, truck.y
+    start, since = seen
+    return estimate.where_now(now=now, simspeed=simspeed(), start=start, since=since, stops=stops)
+
+
+def package_map(package: Package, *, exact: bool, now: datetime) -> dict:
     """The small map of one package, in the live map's shape (``ups/map.js``): its
     warehouse, its truck while it carries or fetches it, and where it goes: the point
-    for its owner and staff, only the area for anyone else."""
+    for its owner and staff, only the area for anyone else. To them the truck is also
+    shown where the model says it is on its route; to anyone else where it was last
+    seen, since the model would bring it to the door before the delivery is known."""
     warehouse = package.warehouse
     data = {
         "warehouses": [{"id": warehouse.id, "x": warehouse.x, "y": warehouse.y}],
@@ -452,11 +469,14 @@ def package_map(package: Package, *, exact: bool) -> dict:
     truck = package.truck
     # Once delivered, the truck stands at the exact point: a stranger must not see it.
     if truck is not None and package.status in NOT_FINAL:
+        x, y = truck.x, truck.y
+        if exact and package.status == PackageStatus.OUT_FOR_DELIVERY:
+            x, y = _truck_on_the_model(truck, now)
         data["trucks"].append(
             {
                 "id": truck.id,
-                "x": truck.x,
-                "y": truck.y,
+                "x": x,
+                "y": y,
                 "status": truck.status,
                 "label": truck.get_status_display(),
             }
@@ -517,7 +537,13 @@ def package_live(package: Package, user, now: datetime) -> dict:
         "final": package.status not in NOT_FINAL,
         "failure": package.failure,
         "steps": [
-            {"key": s.key, "label": s.label, "reached": s.reached, "at": _moment(s.at)}
+            {
+                "status": s.key,
+                "label": s.label,
+                "reached": s.reached,
+                "at": s.at.isoformat() if s.at else None,
+                "at_text": human_datetime(s.at),
+            }
             for s in progress_steps(package)
         ],
         "estimate": (
@@ -536,7 +562,7 @@ def package_live(package: Package, user, now: datetime) -> dict:
             {"kind": e.kind, "what": e.what, "detail": e.detail, "at": _moment(e.at)}
             for e in package_timeline(package, exact=exact)
         ],
-        "map": package_map(package, exact=exact),
+        "map": package_map(package, exact=exact, now=now),
         "redirect": redirect_state(package, user),
     }
     if exact:
