@@ -69,6 +69,7 @@ def test_from_the_order_to_the_carriers_page_which_goes_to_delivered_by_itself(
     link = page.get_by_role("link", name=grouped(tracking), exact=True)
     expect(link).to_have_attribute("href", system.url("ups", f"/track/{quote(grouped(tracking))}/"))
     assert fits(page), "My orders is wider than the screen"
+    screenshot(page, f"amazon-my-orders-tracking-link-{width}")
     link.click()
     expect(page).to_have_url(system.url("ups", f"/track/{tracking}/"))
     expect(page.get_by_role("heading", name=f"Package {grouped(tracking)}")).to_be_visible()
@@ -135,3 +136,40 @@ def test_a_stranger_follows_the_package_live_and_sees_only_its_area(system, scre
     assert page.evaluate("window.sameDocument === true"), "the page was reloaded"
     assert fits(page)
     screenshot(page, f"ups-live-track-stranger-{width}")
+
+
+def test_a_redirect_on_the_truck_is_confirmed_live_then_delivered_there(system, screen, screenshot):
+    page, width = screen
+    tracking = buy(system, x=FAR[0], y=FAR[1] + 5, ups_account=demo_ups_account(system))
+    log_in(page, system.url("ups").rstrip("/"), DEMO["username"], UPS_DEMO_PASSWORD)
+
+    # My packages follows its packages' statuses by itself too.
+    page.goto(system.url("ups", "/packages/"))
+    page.evaluate("window.sameDocument = true")
+    badge = page.locator(f'#my-packages [data-package="{tracking}"]')
+    expect(badge).to_have_attribute("data-status", "out for delivery", timeout=DELIVERY_TIMEOUT_MS)
+    assert page.evaluate("window.sameDocument === true"), "My packages was reloaded"
+    assert fits(page), "My packages is wider than the screen"
+
+    page.get_by_role("link", name=grouped(tracking)).click()
+    expect(page.locator("#redirect-race")).to_be_visible()
+    new = (FAR[0] - 20, FAR[1] - 20)  # on the way: the truck gets there first
+    page.get_by_label("New x").fill(str(new[0]))
+    page.get_by_label("New y").fill(str(new[1]))
+    page.get_by_role("button", name="Change the destination").click()
+    expect(page.locator(".messages")).to_contain_text(f"({new[0]}, {new[1]})")
+    page.evaluate("window.sameDocument = true")
+    # The world takes the new place: the page says so by itself.
+    expect(page.locator("#redirect-confirmed")).to_be_visible()
+    expect(page.locator("#redirect-confirmed")).to_have_text(
+        "The truck has confirmed the new address."
+    )
+    expect(page.locator(".timeline")).to_contain_text(
+        f"The truck has confirmed the new address ({new[0]}, {new[1]})"
+    )
+    screenshot(page, f"ups-live-redirect-confirmed-{width}")
+    expect(page.locator("#delivered-at")).to_have_text(
+        f"({new[0]}, {new[1]})", timeout=DELIVERY_TIMEOUT_MS
+    )
+    expect(page.locator("#redirect-section")).to_be_hidden()
+    assert page.evaluate("window.sameDocument === true"), "the page was reloaded"
