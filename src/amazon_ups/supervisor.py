@@ -252,11 +252,10 @@ def build_children(args: argparse.Namespace) -> list[Child]:
     }
     if args.simspeed is not None:
         common["WORLD_SIMSPEED"] = str(args.simspeed)
+    # Each site links to the other (and its emails to itself) at these, unless set.
+    for name, port in (("AMAZON_PUBLIC_URL", args.amazon_port), ("UPS_PUBLIC_URL", args.ups_port)):
+        common.setdefault(name, f"http://{_reachable(args.host)}:{port}")
     amazon_env = _with_database(common, args.amazon_db)
-    # The store links each order's tracking number to the carrier's page of it.
-    amazon_env.setdefault(
-        "UPS_TRACKING_URL", f"http://{args.host}:{args.ups_port}/track/{{number}}/"
-    )
     ups_env = _with_database(common, args.ups_db)
     children = []
     if not args.no_world:
@@ -318,6 +317,13 @@ def build_children(args: argparse.Namespace) -> list[Child]:
     for child in children:
         child.pid_file = var / "run" / f"{child.name}.pid"
     return children
+
+
+def _reachable(host: str) -> str:
+    """A host a browser can open: listening on every address means this machine's."""
+    if host in ("", "0.0.0.0", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
 
 
 def world_fault_options(args: argparse.Namespace) -> list[str]:

@@ -9,7 +9,6 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 from amazon_ups.amazon.fulfilment.management.commands import daemon as daemon_command
-from amazon_ups.amazon.orders import checks as orders_checks
 from amazon_ups.common import checks as common_checks
 
 
@@ -19,19 +18,6 @@ def issues(check_id: str) -> list[checks.CheckMessage]:
 
 def test_the_defaults_have_no_issues():
     assert [m for m in checks.run_checks() if m.level >= checks.WARNING] == []
-
-
-def test_a_tracking_url_without_the_number(settings):
-    settings.UPS_TRACKING_URL = "http://127.0.0.1:8001/track/"
-    [issue] = issues(orders_checks.TRACKING_URL_WITHOUT_NUMBER)
-    assert issue.level == checks.ERROR
-    assert "{number}" in issue.msg and "{number}" in issue.hint
-
-
-@pytest.mark.parametrize("url", ["", "http://127.0.0.1:8001/track/{number}/"])
-def test_no_tracking_url_or_one_with_the_number(settings, url):
-    settings.UPS_TRACKING_URL = url
-    assert issues(orders_checks.TRACKING_URL_WITHOUT_NUMBER) == []
 
 
 def test_the_daemon_refuses_to_start_with_a_bad_value(settings, monkeypatch):

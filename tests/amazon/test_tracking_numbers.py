@@ -147,7 +147,7 @@ def test_the_number_is_recorded_even_after_the_delivery(handed_to_ups):
 def test_the_order_page_shows_the_number_linked_to_the_carriers_page(
     client, shopper, handed_to_ups, settings
 ):
-    settings.UPS_TRACKING_URL = "http://ups.example/track/{number}/"
+    settings.UPS_PUBLIC_URL = "http://ups.example"
     client.force_login(shopper)
     page = client.get(handed_to_ups.get_absolute_url()).content.decode()
     assert '<span id="tracking-number"></span>' in page
@@ -162,26 +162,23 @@ def test_the_order_page_shows_the_number_linked_to_the_carriers_page(
     data = client.get(f"/orders/{handed_to_ups.id}/status.json").json()
     assert data["tracking_number"] == NUMBER
     assert data["tracking_url"] == LINK
+    # My orders links each number to the carrier's page of it too.
     listing = client.get("/orders/").content.decode()
-    assert NUMBER in listing
-
-
-def test_without_a_carrier_page_the_number_is_shown_alone(client, shopper, handed_to_ups):
-    run(services.package_registered, registered(handed_to_ups.id))
-    client.force_login(shopper)
-    page = client.get(handed_to_ups.get_absolute_url()).content.decode()
-    assert f'<a id="tracking-link"><span id="tracking-number">{NUMBER}</span></a>' in page
-    assert client.get(f"/orders/{handed_to_ups.id}/status.json").json()["tracking_url"] is None
+    assert f'<a class="tracking-link" href="{LINK}">{NUMBER}</a>' in listing
 
 
 def test_the_delivered_email_names_the_tracking_number(handed_to_ups, settings):
-    settings.UPS_TRACKING_URL = "http://ups.example/track/{number}/"
+    settings.UPS_PUBLIC_URL = "http://ups.example"
     run(services.package_registered, registered(handed_to_ups.id))
     run(services.delivered, from_ups(au.Delivered, package_id=handed_to_ups.id, x=10, y=12))
     send_pending()
     placed, delivered = mail.outbox
     assert placed.subject == f"Your order {handed_to_ups.id} is placed"
     assert "UPS gives it a tracking number once it has the package" in placed.body
+    # Absolute links, from the sites' public URLs: an email is read far from any page.
+    order_page = f"{settings.AMAZON_PUBLIC_URL}/orders/{handed_to_ups.id}/"
+    assert f"Follow it on your order page: {order_page}\n" in placed.body
+    assert f"Your order: {order_page}\n" in delivered.body
     assert delivered.subject == f"Your order {handed_to_ups.id} is delivered"
     assert f"UPS tracking number: {NUMBER}" in delivered.body
     assert LINK in delivered.body

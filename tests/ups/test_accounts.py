@@ -97,13 +97,15 @@ def test_the_cookies_are_the_carriers_own(client, alice):
     assert "ups_sessionid" in client.cookies
 
 
-def test_password_reset_by_email(client, alice):
+def test_password_reset_by_email(client, alice, settings):
+    settings.UPS_PUBLIC_URL = "https://ups.example:8443"
     response = client.post("/accounts/password-reset/", {"email": "alice@example.com"})
     assert response["Location"] == "/accounts/password-reset/sent/"
     [email] = mail.outbox
     assert email.to == ["alice@example.com"]
     assert "mini-UPS" in email.subject
-    link = re.search(r"http://testserver(/accounts/password-reset/\S+/)", email.body)[1]
+    # The link is made from the site's public URL, never from the request's Host.
+    link = re.search(r"https://ups\.example:8443(/accounts/password-reset/\S+/)", email.body)[1]
     form = client.get(link, follow=True)
     assert "Choose a new password" in form.content.decode()
     new = "a-brand-new-password-9"

@@ -432,7 +432,8 @@ async def test_real_world_redirect_while_out_for_delivery_delivers_at_the_new_pl
     assert changed.seqnum < delivered.seqnum
     assert amazon.of("errors") == []
     kinds_now = await sync_to_async(kinds)(301)
-    assert kinds_now[-2:] == ["redirected", "delivered"]
+    # The owner reads that the truck took the new address, before the delivery.
+    assert kinds_now[-3:] == ["redirected", "redirect confirmed", "delivered"]
     await shop.close()
     await amazon.close()
 

@@ -125,3 +125,31 @@ def test_the_daemon_starts_when_the_settings_pass(monkeypatch):
     monkeypatch.setattr(daemon_command, "build_daemon", lambda *args: Daemon())
     call_command("daemon", skip_checks=False)
     assert started == [True]
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("", "it is empty"),
+        ("127.0.0.1:8001", "it does not start with http:// or https://"),
+        ("ftp://ups.example", "it does not start with http:// or https://"),
+        ("http://", "it names no host"),
+        ("http://ups.example:99999", "it is not a URL"),
+        ("https://ups.example/?a=1", "it has a query or a fragment"),
+        ("https://ups.example/#top", "it has a query or a fragment"),
+    ],
+)
+@pytest.mark.parametrize("name", ["AMAZON_PUBLIC_URL", "UPS_PUBLIC_URL"])
+def test_a_public_url_that_cannot_make_links(settings, name, value, problem):
+    setattr(settings, name, value)
+    [issue] = issues(common_checks.BAD_PUBLIC_URL)
+    assert issue.msg.startswith(f"{name} is {value!r}: {problem}")
+    assert name in issue.hint
+
+
+@pytest.mark.parametrize(
+    "value", ["https://ups.example", "http://[::1]:8001/", "https://x.org/ups"]
+)
+def test_public_urls_that_make_links(settings, value):
+    settings.UPS_PUBLIC_URL = settings.AMAZON_PUBLIC_URL = value
+    assert issues(common_checks.BAD_PUBLIC_URL) == []

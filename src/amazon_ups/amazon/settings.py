@@ -1,7 +1,6 @@
 """Settings of the store. Shared ones, and the environment variables, are in
 ``amazon_ups.common.settings``."""
 
-import os
 from pathlib import Path
 
 from amazon_ups.common.settings import *  # noqa: F403
@@ -32,10 +31,6 @@ INSTALLED_APPS = [
     "amazon_ups.amazon.cart",
     "amazon_ups.amazon.fulfilment",
 ]
-
-# The carrier's page of one package, "{number}" standing for its tracking number (e.g.
-# http://127.0.0.1:8001/track/{number}/); empty: the order page shows the number alone.
-UPS_TRACKING_URL = os.environ.get("UPS_TRACKING_URL", "")
 
 # Units of each listed product the fulfilment daemon buys for each warehouse when it
 # joins a new world (whose warehouses are empty); 0: none, the first orders buy them.

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.checks import Error, Tags, register
 
 from amazon_ups.common.daemon.link_security import MIN_SECRET_CHARS
+from amazon_ups.common.links import url_problem
 
 PORT_OUT_OF_RANGE = "common.E001"
 NOT_POSITIVE = "common.E002"
@@ -25,6 +26,7 @@ SECRET_TOO_SHORT = "common.E004"
 SECRET_FILE_UNREADABLE = "common.E005"
 TLS_FILE_MISSING = "common.E006"
 TLS_KEY_WITHOUT_CERT = "common.E007"
+BAD_PUBLIC_URL = "common.E008"
 
 WORLD_CREATORS = ("ups", "amazon")
 MAX_PORT = 65535
@@ -160,4 +162,23 @@ def check_login_throttling(app_configs=None, **kwargs) -> list[Error]:
                 id=NOT_POSITIVE,
             )
         )
+    return errors
+
+
+@register(Tags.compatibility)
+def check_public_urls(app_configs=None, **kwargs) -> list[Error]:
+    """Both sites' public URLs: every link between them and in emails starts with one,
+    so a bad one would break each of them quietly."""
+    errors = []
+    for name in ("AMAZON_PUBLIC_URL", "UPS_PUBLIC_URL"):
+        value = getattr(settings, name)
+        if problem := url_problem(value):
+            errors.append(
+                Error(
+                    f"{name} is {value!r}: {problem}",
+                    hint=f"Set {name} to the address people open the site at, e.g. "
+                    "https://ups.example.org or http://127.0.0.1:8001.",
+                    id=BAD_PUBLIC_URL,
+                )
+            )
     return errors

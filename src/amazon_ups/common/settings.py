@@ -236,6 +236,11 @@ WORLD_ID = env_int("WORLD_ID", None)
 # The Amazon-UPS link: UPS listens here, Amazon connects here.
 UPS_HOST = os.environ.get("UPS_HOST", "127.0.0.1")
 UPS_PORT = env_int("UPS_PORT", 34567)
+# Where people reach each site (scheme, host, port; an optional path prefix): the
+# links between the two sites and every link in an email are made from these, never
+# from a request's Host. The defaults are what `amazon-ups up` serves.
+AMAZON_PUBLIC_URL = os.environ.get("AMAZON_PUBLIC_URL", "http://127.0.0.1:8000")
+UPS_PUBLIC_URL = os.environ.get("UPS_PUBLIC_URL", "http://127.0.0.1:8001")
 # Simspeed the daemons ask the world for (None: leave the world's own).
 WORLD_SIMSPEED = env_int("WORLD_SIMSPEED", None)
 # Seconds an order, package or truck may stay in one waiting state before its daemon

@@ -5,7 +5,14 @@ import os
 from pathlib import Path
 
 from amazon_ups.common.settings import *  # noqa: F403
-from amazon_ups.common.settings import COMMON_APPS, databases, email, env_float, env_int, secret_key
+from amazon_ups.common.settings import (
+    COMMON_APPS,
+    databases,
+    email,
+    env_float,
+    env_int,
+    secret_key,
+)
 
 PROJECT = "ups"
 SECRET_KEY = secret_key(PROJECT)

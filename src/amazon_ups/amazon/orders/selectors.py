@@ -6,7 +6,6 @@ import datetime
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import quote
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef, QuerySet, Sum
@@ -21,7 +20,7 @@ from amazon_ups.amazon.orders.lifecycle import (
     OrderEventKind,
 )
 from amazon_ups.amazon.orders.models import Order, OrderEvent, OrderLine
-from amazon_ups.common import dwell
+from amazon_ups.common import dwell, links
 
 FINAL = tuple(MACHINE.final)
 
@@ -49,11 +48,10 @@ def order_by_tracking_number(number: str) -> Order | None:
 
 
 def tracking_url(order: Order) -> str | None:
-    """The carrier's page for the order's package (settings.UPS_TRACKING_URL, with
-    ``{number}`` in it), or None while UPS has given no number or no page is set."""
-    if not order.tracking_number or "{number}" not in settings.UPS_TRACKING_URL:
+    """The carrier's page for the order's package, or None while UPS has given no number."""
+    if not order.tracking_number:
         return None
-    return settings.UPS_TRACKING_URL.replace("{number}", quote(order.tracking_number, safe=""))
+    return links.carrier_tracking_page(order.tracking_number)
 
 
 def order_events(order: Order) -> list[OrderEvent]:

@@ -128,6 +128,12 @@ class Package(models.Model):
         blank=True,
         help_text="our UGoDeliver carrying it; out for delivery once the world acks it",
     )
+    route_position = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="its place in the UGoDeliver of delivery_seqnum: the truck's route order, "
+        "for the delivery estimate",
+    )
     redirect_seqnum = models.BigIntegerField(
         null=True,
         blank=True,

@@ -41,6 +41,7 @@ class PackageEventKind(models.TextChoices):
     TRUCK_REASSIGNED = "truck went elsewhere"
     # Recorded only.
     REDIRECTED = "redirected"
+    REDIRECT_CONFIRMED = "redirect confirmed"
     REDIRECT_TOO_LATE = "redirect too late"
     REDIRECT_FAILED = "redirect failed"
     DELIVERY_REFUSED = "delivery refused"
@@ -80,7 +81,9 @@ MACHINE = Machine(
         K.LOAD_REFUSED: Move.of(AWAITING_LOAD, S.CREATED),
         K.TRUCK_REASSIGNED: Move.of(AWAITING_LOAD, S.CREATED),
         K.REDIRECTED: Move.of(NOT_FINAL, None),
-        # A redirect sent to the truck lost the race, or the world refused it.
+        # A redirect sent to the truck: the world took the new place, or it lost the race,
+        # or the world refused it.
+        K.REDIRECT_CONFIRMED: Move.of(CARRIED, None),
         K.REDIRECT_TOO_LATE: Move.of([*CARRIED, S.DELIVERED], None),
         K.REDIRECT_FAILED: Move.of([*CARRIED, S.DELIVERED], None),
         K.DELIVERY_REFUSED: Move.of(CARRIED, None, stale=[S.DELIVERED]),

@@ -9,8 +9,10 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("track/", views.track, name="track"),
     path("track/<str:number>/", views.package_detail, name="detail"),
+    path("track/<str:number>/status.json", views.package_status, name="status"),
     path("track/<str:number>/redirect/", views.package_redirect, name="redirect"),
     path("packages/", views.mine, name="mine"),
+    path("packages/status.json", views.mine_status, name="mine_status"),
     path("map/", views.live_map, name="map"),
     path("map.json", views.map_json, name="map_json"),
 ]

@@ -3,9 +3,11 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
+from amazon_ups.common import links
 from amazon_ups.common.parsing import parse_int
 from amazon_ups.ups.shipments import selectors, services, tracking
 from amazon_ups.ups.shipments.forms import PackageFilterForm, RedirectForm
@@ -49,6 +51,17 @@ def _package_or_404(number: str):
     return package
 
 
+def _live_context(request: HttpRequest, package) -> dict:
+    """What both package pages show and their script keeps up to date."""
+    live = selectors.package_live(package, request.user, timezone.now())
+    return {
+        "package": package,
+        "live": live,
+        "steps": selectors.progress_steps(package),
+        "store_orders_url": links.store_orders_page(),
+    }
+
+
 def package_detail(request: HttpRequest, number: str) -> HttpResponse:
     """Anyone with the number sees the status, the history and the areas it goes to;
     its owner and staff see the contents and the exact places too."""
@@ -60,7 +73,7 @@ def package_detail(request: HttpRequest, number: str) -> HttpResponse:
             request,
             "shipments/track.html",
             {
-                "package": package,
+                **_live_context(request, package),
                 "timeline": selectors.package_timeline(package, exact=False),
                 "area": selectors.destination_area(package),
             },
@@ -75,7 +88,7 @@ def _detail(request: HttpRequest, package, form: RedirectForm, status: int = 200
         request,
         "shipments/package_detail.html",
         {
-            "package": package,
+            **_live_context(request, package),
             "items": selectors.package_items(package),
             "timeline": selectors.package_timeline(package),
             "too_late": selectors.redirect_too_late(package),
@@ -87,6 +100,15 @@ def _detail(request: HttpRequest, package, form: RedirectForm, status: int = 200
         },
         status=status,
     )
+
+
+@never_cache
+@require_GET
+def package_status(request: HttpRequest, number: str) -> JsonResponse:
+    """The package page's live data: to anyone with the number what its page shows them
+    (areas only), to its owner and staff the exact places too."""
+    package = _package_or_404(number)
+    return JsonResponse(selectors.package_live(package, request.user, timezone.now()))
 
 
 @login_required
@@ -133,6 +155,16 @@ def mine(request: HttpRequest) -> HttpResponse:
             "filtered": bool(filters and any(filters.values())),
         },
     )
+
+
+@never_cache
+@login_required
+@require_GET
+def mine_status(request: HttpRequest) -> JsonResponse:
+    """The statuses of the signed-in user's packages among the numbers asked (``n``,
+    one per package shown on My packages); others' packages are simply left out."""
+    numbers = request.GET.getlist("n")[:PAGE_SIZE]
+    return JsonResponse({"packages": selectors.statuses_of_user(request.user, numbers)})
 
 
 def live_map(request: HttpRequest) -> HttpResponse:

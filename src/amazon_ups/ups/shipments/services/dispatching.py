@@ -12,7 +12,7 @@ Three rules keep our picture of a truck from running ahead of the world's:
 
 from __future__ import annotations
 
-from django.db.models import Count, Exists, Min, OuterRef, Q
+from django.db.models import Case, Count, Exists, Min, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from amazon_ups.common.messaging import services as messaging
@@ -220,8 +220,9 @@ def go_deliver(truck: Truck, packages: list[Package]) -> None:
         package = by_id[package_id]
         command.packages.add(packageid=package.id, x=package.dest_x, y=package.dest_y)
     sent = messaging.send(world_peer(), "deliveries", command, ref=truck_ref(truck.id))
+    positions = [When(id=package_id, then=Value(i)) for i, package_id in enumerate(order)]
     Package.objects.filter(id__in=order).update(
-        delivery_seqnum=sent.seqnum, updated_at=timezone.now()
+        delivery_seqnum=sent.seqnum, route_position=Case(*positions), updated_at=timezone.now()
     )
     truck.warehouse = None
     truck.loading_deadline = None

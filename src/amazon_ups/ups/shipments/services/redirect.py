@@ -23,7 +23,7 @@ from amazon_ups.protocol import world_ups_pb2 as wu
 from amazon_ups.protocol.limits import INT32_MAX, INT32_MIN
 from amazon_ups.ups.dispatch import selectors as dispatch_selectors
 from amazon_ups.ups.shipments.models import Package, PackageEvent
-from amazon_ups.ups.shipments.package_lifecycle import NOT_FINAL, PackageStatus
+from amazon_ups.ups.shipments.package_lifecycle import CARRIED, NOT_FINAL, PackageStatus
 from amazon_ups.ups.shipments.package_lifecycle import PackageEventKind as P
 from amazon_ups.ups.shipments.services.base import AMAZON, move, truck_ref, world_peer
 from amazon_ups.ups.shipments.services.dispatching import delivered_at_destination
@@ -193,6 +193,9 @@ def redirect_settle(package_id: int, seqnum: int) -> bool:
     truck_id = package.delivery_unsettled_truck
     _redirect_clear(package)
     package.save()
+    if package.status in CARRIED:
+        # What the owner waits to read on the package's page.
+        move(package, P.REDIRECT_CONFIRMED, package.dest_x, package.dest_y, note="by the truck")
     if truck_id is not None:
         delivered_at_destination(package, truck_id)
     elif package.status in NOT_FINAL:

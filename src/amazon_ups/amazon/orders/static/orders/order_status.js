@@ -1,12 +1,10 @@
-// Keeps the order page up to date: polls the order's status.json and rewrites the
-// parts that change. Text goes in with textContent only, never as HTML.
+// Keeps the order page up to date: polls the order's status.json (common/live.js) and
+// rewrites the parts that change. Text goes in with textContent only, never as HTML.
 (function () {
   "use strict";
   var root = document.getElementById("order");
   if (!root || !root.dataset.statusUrl) return;
   var EVERY_MS = 1500;
-  var MAX_BACKOFF_MS = 15000;
-  var delay = EVERY_MS;
 
   function setText(id, text) {
     var element = document.getElementById(id);
@@ -50,32 +48,7 @@
       setText("ups-account-status", data.ups_account.text);
     }
 
-    var steps = document.getElementById("order-steps");
-    if (steps) {
-      data.steps.forEach(function (step) {
-        var item = steps.querySelector('[data-step="' + step.status + '"]');
-        if (!item) {
-          item = document.createElement("li");
-          item.dataset.step = step.status;
-          var name = document.createElement("span");
-          name.className = "step-name";
-          name.textContent = step.label;
-          var time = document.createElement("time");
-          time.className = "step-time";
-          item.appendChild(name);
-          item.appendChild(time);
-          steps.appendChild(item);
-        }
-        item.className = "step" + (step.reached ? " reached" : "");
-        var at = item.querySelector("time");
-        // Compared by the ISO value: local-time.js rewrites the text.
-        if (at && step.at && at.getAttribute("datetime") !== step.at) {
-          at.textContent = step.at_text;
-          at.setAttribute("datetime", step.at);
-          at.setAttribute("data-local", "");
-        }
-      });
-    }
+    window.liveSteps(document.getElementById("order-steps"), data.steps);
 
     var body = document.querySelector("#order-events tbody");
     if (body && body.rows.length !== data.events.length) {
@@ -104,28 +77,14 @@
     return data.final && !checking;
   }
 
-  function poll() {
-    fetch(root.dataset.statusUrl, { headers: { Accept: "application/json" }, cache: "no-store" })
-      .then(function (response) {
-        if (!response.ok) throw new Error("HTTP " + response.status);
-        return response.json();
-      })
-      .then(function (data) {
-        render(data);
-        delay = EVERY_MS;
-        if (settled(data)) {
-          setText("live-note", "");
-          return;
-        }
-        window.setTimeout(poll, delay);
-      })
-      .catch(function () {
-        // The site may be restarting: try again, less often.
-        delay = Math.min(delay * 2, MAX_BACKOFF_MS);
-        window.setTimeout(poll, delay);
-      });
-  }
-
   if (root.hasAttribute("data-final")) return;
-  window.setTimeout(poll, EVERY_MS);
+  window.livePoll({
+    url: root.dataset.statusUrl,
+    every: EVERY_MS,
+    render: function (data) {
+      render(data);
+      if (settled(data)) setText("live-note", "");
+    },
+    settled: settled,
+  });
 })();
