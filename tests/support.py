@@ -80,6 +80,17 @@ async def link_handshake(
     return handshake.leftover
 
 
+async def until(condition: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
+    """Wait for ``condition()`` on state that gives no event to wait on (another process's
+    memory, the in-process server's counters): look every 10 ms until the deadline."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not within {timeout} s: {what or condition}")
+        await asyncio.sleep(0.01)
+    return value
+
+
 @dataclass
 class WorldProcess:
     """``amazon-ups world`` running as its own process, on free ports."""

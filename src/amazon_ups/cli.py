@@ -17,6 +17,13 @@ from amazon_ups.common import private_files
 from amazon_ups.protocol.world_messages import Side
 from amazon_ups.world.faults import FaultConfig
 from amazon_ups.world.limits import HOUR, KiB, Limits, duration
+from amazon_ups.world.rules import (
+    PackShort,
+    PickupWhileTraveling,
+    RepeatedPlaces,
+    Rules,
+    SimspeedScope,
+)
 from amazon_ups.world.server import ServerConfig, WorldServer
 
 # Printed on stdout once the world listens; scripts that start it on port 0 read it.
@@ -93,6 +100,76 @@ def add_fault_arguments(parser: argparse.ArgumentParser, passed_on: bool = False
         metavar="SECONDS",
         help="longest hold-back for --delay-responses (default 0.5)",
     )
+
+
+# (option, Rules field, enum, help): where the official world's behaviour is unknown
+# (docs/world-simulator.md, "Choices").
+CHOICE_OPTIONS = (
+    (
+        "--pack-short",
+        "pack_short",
+        PackShort,
+        "an APack the warehouse lacks stock for: refuse it (AErr), or let the package "
+        "wait until purchases bring the stock",
+    ),
+    (
+        "--pickup-while-traveling",
+        "pickup_while_traveling",
+        PickupWhileTraveling,
+        "a UGoPickup for a truck driving to a warehouse: refuse it (UErr), or redirect the truck",
+    ),
+    (
+        "--repeated-places",
+        "repeated_places",
+        RepeatedPlaces,
+        "a truck or warehouse id brought again when joining a world: accept it at the "
+        "place it was first brought, or refuse it ('already exists', as the official world)",
+    ),
+    (
+        "--simspeed-scope",
+        "simspeed_scope",
+        SimspeedScope,
+        "whom a simspeed paces: the whole world (either side sets it), or only the side "
+        "that sent it",
+    ),
+)
+
+
+def add_choice_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "choices",
+        "Where the official world's behaviour is unknown: our default, and the other reading "
+        "(docs/world-simulator.md). Give the same ones after a restart with the same --state.",
+    )
+    defaults = Rules()
+    for option, name, kind, text in CHOICE_OPTIONS:
+        default = getattr(defaults, name)
+        group.add_argument(
+            option,
+            dest=name,
+            type=kind,
+            choices=list(kind),
+            default=default,
+            help=f"{text} (default {default})",
+        )
+    group.add_argument(
+        "--first-seqnum",
+        type=_positive(int),
+        metavar="N",
+        help="the first result seqnum of a new state file (default: drawn at random from "
+        "1000-999999 when the file is made; results count up from it, all worlds together)",
+    )
+    group.add_argument(
+        "--silent-after",
+        type=_positive(float),
+        default=60.0,
+        metavar="SECONDS",
+        help="report a connected client that sent nothing this long (a diagnostic; default 60)",
+    )
+
+
+def rules_from(args: argparse.Namespace) -> Rules:
+    return Rules(**{name: getattr(args, name) for _, name, *_ in CHOICE_OPTIONS})
 
 
 def _positive(kind: type) -> Callable[[str], float | int]:
@@ -290,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="close connections silent for this long, like the official world (default 600)",
     )
+    add_choice_arguments(world)
     add_limit_arguments(world)
     world.set_defaults(run=run_world)
 
@@ -336,6 +414,9 @@ def run_world(args: argparse.Namespace) -> int:
         state=args.state,
         idle_timeout=args.idle_timeout,
         limits=limits,
+        rules=rules_from(args),
+        first_seqnum=args.first_seqnum,
+        silent_after=args.silent_after,
         faults=FaultConfig(
             flakiness=args.flakiness,
             drop=args.drop_responses,

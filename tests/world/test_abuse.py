@@ -15,7 +15,6 @@ import logging
 import re
 import sqlite3
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,22 +27,11 @@ from amazon_ups.world.client import WorldClient
 from amazon_ups.world.faults import FaultConfig
 from amazon_ups.world.limits import KiB, Limits, MiB
 from amazon_ups.world.server import ServerConfig, WorldServer
-from tests.support import RawLink, WorldProcess, connect_pair
+from tests.support import RawLink, WorldProcess, connect_pair, until
 from tests.world.sqlite_memory import sqlite_memory_used
 
 WAREHOUSES = ((1, 10, 10),)
 UNKNOWN = 10**9  # package ids from here on do not exist: each query gets an AErr
-
-
-async def until(condition: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
-    """Wait for ``condition()`` on state that gives no event to wait on (another process's
-    memory, the in-process server's counters): look every 10 ms until the deadline."""
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not within {timeout} s: {what or condition}")
-        await asyncio.sleep(0.01)
-    return value
 
 
 @pytest.fixture

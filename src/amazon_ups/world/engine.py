@@ -26,6 +26,7 @@ from amazon_ups.protocol import world_ups_pb2 as wu
 from amazon_ups.protocol.session import ReliableSession, ResendPolicy
 from amazon_ups.protocol.world_messages import CONNECTED, DIALECTS, Side
 from amazon_ups.world import timing
+from amazon_ups.world.diagnostics import UNACKED_AFTER_SENDS, ClientDiagnostics, Mistake
 from amazon_ups.world.limits import RetireReason, retired_text
 from amazon_ups.world.model import (
     Leg,
@@ -37,6 +38,14 @@ from amazon_ups.world.model import (
     Warehouse,
     WireResult,
     World,
+)
+from amazon_ups.world.rules import (
+    PackShort,
+    PickupWhileTraveling,
+    RepeatedPlaces,
+    Rules,
+    SimspeedScope,
+    choose_first_seqnum,
 )
 from amazon_ups.world.summary import Tally
 
@@ -77,10 +86,20 @@ class ConnectResult:
 
 
 class WorldEngine:
-    def __init__(self, resend_policy: ResendPolicy | None = None) -> None:
+    def __init__(
+        self,
+        resend_policy: ResendPolicy | None = None,
+        rules: Rules | None = None,
+        first_seqnum: int | None = None,
+    ) -> None:
         self.worlds: dict[int, World] = {}
         self.next_world_id = 1
         self.resend_policy = resend_policy or ResendPolicy()
+        self.rules = rules or Rules()
+        # One counter numbers every result of every world and side, from a start drawn
+        # once per state file: like the official world's, our seqnums never follow a
+        # client's own, so a client that confuses the two fails here as it would there.
+        self.next_result_seqnum = choose_first_seqnum() if first_seqnum is None else first_seqnum
         # (due time, tie-breaker, kind, world id, details)
         self._timeline: list[tuple[float, int, EventKind, int, Any]] = []
         self._event_order = itertools.count()
@@ -88,12 +107,15 @@ class WorldEngine:
         self.log: logging.Logger | logging.LoggerAdapter = logger
         # Counts since the last summary line; the server reads and resets them.
         self.tallies: dict[tuple[int, Side], Tally] = {}
+        # Each world side's client mistakes (world/diagnostics.py).
+        self.diagnostics: dict[tuple[int, Side], ClientDiagnostics] = {}
 
-    # -- persistence: the logger and the counts are not state ------------------
+    # -- persistence: the logger, the counts, the diagnostics are not state; the rules
+    # are configuration, given again by whoever loads the engine ----------------------
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        del state["log"], state["tallies"]
+        del state["log"], state["tallies"], state["diagnostics"], state["rules"]
         state["_event_order"] = next(self._event_order)
         return state
 
@@ -101,12 +123,17 @@ class WorldEngine:
         state["_event_order"] = itertools.count(state["_event_order"])
         # Snapshots written before worlds could be retired lack these.
         state.setdefault("retired", {})
+        if "next_result_seqnum" not in state:  # numbered per world side before
+            sessions = [s for w in state["worlds"].values() for s in w.sessions.values()]
+            state["next_result_seqnum"] = max((s.next_seqnum for s in sessions), default=1)
         for world in state["worlds"].values():
             if "last_active" not in world.__dict__:
                 world.last_active = 0.0
         self.__dict__.update(state)
         self.log = logger
         self.tallies = {}
+        self.diagnostics = {}
+        self.rules = Rules()
 
     def tally(self, world_id: int, side: Side) -> Tally:
         key = (world_id, side)
@@ -114,6 +141,18 @@ class WorldEngine:
         if found is None:
             found = self.tallies[key] = Tally()
         return found
+
+    def diagnose(self, world_id: int, side: Side) -> ClientDiagnostics:
+        key = (world_id, side)
+        found = self.diagnostics.get(key)
+        if found is None:
+            found = self.diagnostics[key] = ClientDiagnostics()
+        return found
+
+    def note(self, world_id: int, side: Side, kind: Mistake, text: str, now: float) -> None:
+        """A client mistake: kept for the dashboard, logged the first time it is seen."""
+        if self.diagnose(world_id, side).note(kind, text, now) is not None:
+            self.log.info("world %d: %s client mistake (%s): %s", world_id, side, kind, text)
 
     def size(self) -> int:
         """How many things the worlds hold, results waiting for an ack included; what
@@ -153,7 +192,7 @@ class WorldEngine:
             {} if world is None else (world.warehouses if side is Side.AMAZON else world.trucks)
         )
         try:
-            new = _new_places(kind, brought, existing)
+            new = _new_places(kind, brought, existing, self.rules.repeated_places)
         except Rejected as error:
             return ConnectResult(-1 if wanted is None else wanted, str(error))
 
@@ -162,6 +201,8 @@ class WorldEngine:
                 id=self.next_world_id,
                 sessions={s: ReliableSession(policy=self.resend_policy) for s in Side},
             )
+            for session in world.sessions.values():
+                session.outbox.stale_after = UNACKED_AFTER_SENDS
             self.next_world_id += 1
             self.worlds[world.id] = world
             self.log.info("world %d created by %s with %d %ss", world.id, side, len(new), kind)
@@ -186,6 +227,7 @@ class WorldEngine:
         heapq.heapify(self._timeline)
         for side in Side:
             self.tallies.pop((world_id, side), None)
+            self.diagnostics.pop((world_id, side), None)
         self.log.info(
             "world %d retired (%s; idle %.0f s): %d trucks, %d warehouses, %d packages freed",
             world_id,
@@ -208,19 +250,30 @@ class WorldEngine:
         world.last_active = now
         session = world.sessions[side]
         trace = self.log.isEnabledFor(logging.DEBUG)
-        acked = session.acknowledge(commands.acks)
-        if trace:
-            for seqnum in acked:
-                self.log.debug("world %d: %s acked result %d", world_id, side, seqnum)
+        diagnostics = self.diagnose(world_id, side)
+        if commands.acks:
+            self._acks(world_id, side, session, diagnostics, commands.acks, now)
         if commands.HasField("simspeed"):
-            world.simspeed[side] = commands.simspeed
+            paced = Side if self.rules.simspeed_scope is SimspeedScope.WORLD else (side,)
+            for each in paced:
+                world.simspeed[each] = commands.simspeed
             self.log.info("world %d: %s simspeed %d", world_id, side, commands.simspeed)
         tally = self.tally(world_id, side)
         for field_name in DIALECTS[side].command_fields:
             run = _COMMANDS[side, field_name]
             for command in getattr(commands, field_name):
+                body = command.SerializeToString()
                 if not session.receive(command.seqnum):
                     tally.repeats += 1
+                    if diagnostics.reused(command.seqnum, field_name, body):
+                        self.note(
+                            world_id,
+                            side,
+                            Mistake.SEQNUM_REUSED,
+                            f"seqnum {command.seqnum} came again with a different command "
+                            f"({field_name} {_Brief(command)}): acked, not run",
+                            now,
+                        )
                     if trace:
                         self.log.debug(
                             "world %d: %s repeated seqnum %d: acked again, not run",
@@ -230,6 +283,7 @@ class WorldEngine:
                         )
                     continue
                 tally.commands += 1
+                diagnostics.remember(command.seqnum, field_name, body)
                 if trace:
                     self.log.debug(
                         "world %d: %s -> %s %s", world_id, side, field_name, _Brief(command)
@@ -237,22 +291,53 @@ class WorldEngine:
                 try:
                     run(self, world, command, now)
                 except Rejected as error:
-                    self._reject(world, side, str(error), command.seqnum)
+                    self._reject(world, side, str(error), command.seqnum, now)
 
-    def reject_malformed(self, world_id: int, side: Side, reason: str) -> None:
+    def _acks(
+        self,
+        world_id: int,
+        side: Side,
+        session: ReliableSession,
+        diagnostics: ClientDiagnostics,
+        acks: Any,
+        now: float,
+    ) -> None:
+        trace = self.log.isEnabledFor(logging.DEBUG)
+        outbox = session.outbox
+        for seqnum in acks:
+            if outbox.ack(seqnum):
+                diagnostics.acked(seqnum)
+                if trace:
+                    self.log.debug("world %d: %s acked result %d", world_id, side, seqnum)
+            elif not diagnostics.acked_before(seqnum):
+                self.note(
+                    world_id,
+                    side,
+                    Mistake.UNKNOWN_ACK,
+                    f"ack {seqnum} is not the seqnum of a result the world sent this side "
+                    "(acking its own command's seqnum?)",
+                    now,
+                )
+
+    def reject_malformed(self, world_id: int, side: Side, reason: str, now: float = 0.0) -> None:
         """A frame from ``side`` did not parse, or broke a limit; tell it, with no
         origin seqnum (-1)."""
-        self._reject(self.worlds[world_id], side, f"error: {reason}", -1)
+        self._reject(self.worlds[world_id], side, f"error: {reason}", -1, now)
 
-    def _reject(self, world: World, side: Side, text: str, origin: int) -> None:
+    def _reject(self, world: World, side: Side, text: str, origin: int, now: float) -> None:
         error = DIALECTS[side].error(err=text, originseqnum=origin)
         self.tally(world.id, side).errors += 1
+        where = f"command {origin}" if origin != -1 else "a frame"
+        self.note(world.id, side, Mistake.REFUSED, f"{where}: {text}", now)
         self._send(world, side, error)
 
     def _send(self, world: World, side: Side, result: Message) -> None:
         session = world.sessions[side]
-        result.seqnum = session.next_seqnum  # send() numbers it so, once it is bytes
-        session.send(WireResult(DIALECTS[side].result_field(result), result.SerializeToString()))
+        seqnum = result.seqnum = self.next_result_seqnum  # numbered before it becomes bytes
+        self.next_result_seqnum += 1
+        session.send(
+            WireResult(DIALECTS[side].result_field(result), result.SerializeToString()), seqnum
+        )
         self.tally(world.id, side).results += 1
         if self.log.isEnabledFor(logging.DEBUG):
             self.log.debug("world %d: %s <- %s", world.id, side, _Brief(result))
@@ -296,18 +381,43 @@ class WorldEngine:
             if product.id not in world.products:
                 raise Rejected(f"error: product_id {product.id} does not exist in this world")
             needed[product.id] += product.count
+        waits = self.rules.pack_short is PackShort.WAIT
+        if waits and warehouse.short:
+            # Packages waiting for stock go first, in their order.
+            world.packages[command.shipid] = Package(command.shipid, warehouse.id)
+            warehouse.short.append((command.shipid, dict(needed)))
+            return
         for product_id, count in needed.items():
             have = warehouse.stock.get(product_id, 0)
             if have < count:
+                if waits:
+                    world.packages[command.shipid] = Package(command.shipid, warehouse.id)
+                    warehouse.short.append((command.shipid, dict(needed)))
+                    return
                 raise Rejected(
                     f"error: warehouse {warehouse.id} has {have} of product {product_id}, "
                     f"package {command.shipid} needs {count}"
                 )
+        world.packages[command.shipid] = Package(command.shipid, warehouse.id)
+        self._start_packing(world, warehouse, command.shipid, needed, now)
+
+    def _start_packing(
+        self, world: World, warehouse: Warehouse, shipid: int, needed: dict[int, int], now: float
+    ) -> None:
         for product_id, count in needed.items():
             warehouse.stock[product_id] -= count
-        world.packages[command.shipid] = Package(command.shipid, warehouse.id)
         due = now + timing.scaled(timing.PACK_SECONDS, world.simspeed[Side.AMAZON])
-        self._schedule(due, EventKind.PACKED, world.id, command.shipid)
+        self._schedule(due, EventKind.PACKED, world.id, shipid)
+
+    def _pack_waiting(self, world: World, warehouse: Warehouse, now: float) -> None:
+        """Stock arrived: packages that waited for it start packing, in their order; the
+        first still short holds the ones behind it."""
+        while warehouse.short:
+            shipid, needed = warehouse.short[0]
+            if any(warehouse.stock.get(p, 0) < n for p, n in needed.items()):
+                return
+            warehouse.short.pop(0)
+            self._start_packing(world, warehouse, shipid, needed, now)
 
     def _amazon_load(self, world: World, command: wa.APutOnTruck, now: float) -> None:
         _warehouse(world, command.whnum)
@@ -348,7 +458,8 @@ class WorldEngine:
     def _ups_pickups(self, world: World, command: wu.UGoPickup, now: float) -> None:
         truck = _truck(world, command.truckid)
         warehouse = _warehouse(world, command.whid)
-        if truck.status is TruckStatus.TRAVELING:
+        redirect = self.rules.pickup_while_traveling is PickupWhileTraveling.REDIRECT
+        if truck.status is TruckStatus.TRAVELING and not redirect:
             raise Rejected(
                 f"error: truck {truck.id} is busy traveling to warehouse {truck.warehouse}"
             )
@@ -378,7 +489,7 @@ class WorldEngine:
             except Rejected as error:
                 errors.append(str(error))
         for text in errors:
-            self._reject(world, Side.UPS, text, command.seqnum)
+            self._reject(world, Side.UPS, text, command.seqnum, now)
         if command.packages and not accepted:
             return
         if truck.route and truck.status in (TruckStatus.IDLE, TruckStatus.ARRIVE_WAREHOUSE):
@@ -483,6 +594,9 @@ class WorldEngine:
                 for product in arrival.things:
                     stock[product.id] = stock.get(product.id, 0) + product.count
                 self._send(world, Side.AMAZON, arrival)
+                warehouse = world.warehouses[warehouse_id]
+                if warehouse.short:
+                    self._pack_waiting(world, warehouse, due)
             elif kind is EventKind.PACKED:
                 world.packages[details].status = PackageStatus.PACKED
                 self._send(world, Side.AMAZON, wa.APacked(shipid=details))
@@ -518,6 +632,8 @@ class WorldEngine:
         (at most ``limit``, the rest stay due; only new ones unless ``resend``)."""
         session = self.worlds[world_id].sessions[side]
         batch = session.poll(now, limit, resend)
+        if session.outbox.stale:
+            self._unacked(world_id, side, session, now)
         if not batch:
             return None
         dialect = DIALECTS[side]
@@ -529,6 +645,18 @@ class WorldEngine:
             else:  # kept as a message by a snapshot from before WireResult
                 getattr(message, dialect.result_field(result)).append(result)
         return message
+
+    def _unacked(self, world_id: int, side: Side, session: ReliableSession, now: float) -> None:
+        for result in session.outbox.stale:
+            self.note(
+                world_id,
+                side,
+                Mistake.UNACKED,
+                f"result {result.seqnum} ({result.field}) sent {UNACKED_AFTER_SENDS} times "
+                "without an ack; it is re-sent until acked",
+                now,
+            )
+        session.outbox.stale.clear()
 
     def next_resend(self, world_id: int, side: Side) -> float | None:
         return self.worlds[world_id].sessions[side].next_deadline()
@@ -551,13 +679,22 @@ _COMMANDS = {
 
 
 def _new_places(
-    kind: str, brought: list[tuple[int, int, int]], existing: dict[int, Any]
+    kind: str,
+    brought: list[tuple[int, int, int]],
+    existing: dict[int, Any],
+    repeated: RepeatedPlaces = RepeatedPlaces.ACCEPT,
 ) -> list[tuple[int, int, int]]:
-    """The warehouses/trucks to add; an id brought again must keep its place."""
+    """The warehouses/trucks to add; an id brought again must be where it was first
+    brought (a truck may have driven since), or is refused (``RepeatedPlaces.REFUSE``)."""
     new: dict[int, tuple[int, int]] = {}
     for place_id, x, y in brought:
         known = existing.get(place_id)
-        where = (known.x, known.y) if known is not None else new.get(place_id)
+        if known is not None and repeated is RepeatedPlaces.REFUSE:
+            raise Rejected(f"error: {kind} {place_id} already exists in this world")
+        if known is not None:
+            where = getattr(known, "first_place", None) or (known.x, known.y)
+        else:
+            where = new.get(place_id)
         if where is None:
             new[place_id] = (x, y)
         elif where != (x, y):

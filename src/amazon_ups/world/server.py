@@ -34,6 +34,7 @@ from amazon_ups.protocol.framing import (
 )
 from amazon_ups.protocol.world_messages import DIALECTS, Side
 from amazon_ups.world import memory
+from amazon_ups.world.diagnostics import Mistake
 from amazon_ups.world.engine import ConnectResult, WorldEngine
 from amazon_ups.world.faults import FaultConfig, Faults
 from amazon_ups.world.journal import Entry, EntryKind, Journal, apply, retire_entry
@@ -52,6 +53,7 @@ from amazon_ups.world.limits import (
     over_limit_text,
     retirements,
 )
+from amazon_ups.world.rules import Rules
 from amazon_ups.world.summary import Throttle
 
 logger = logging.getLogger("amazon_ups.world.server")
@@ -79,6 +81,11 @@ class ServerConfig:
     idle_timeout: float = 600.0  # the official world drops a connection idle this long
     limits: Limits = field(default_factory=Limits)
     snapshot_every: int = 20_000
+    rules: Rules = field(default_factory=Rules)
+    first_seqnum: int | None = None  # where a new state file's result seqnums start
+    # A connected client silent this long is reported (a diagnostic; it stays connected
+    # until --idle-timeout).
+    silent_after: float = 60.0
 
 
 # The cyclic garbage collector's thresholds (Python's are 700, 10, 10). The world holds
@@ -96,8 +103,10 @@ class WorldServer:
         self.limits = config.limits
         memory.tune()
         gc.set_threshold(*GC_THRESHOLDS)
-        self.journal = Journal(config.state, snapshot_every=config.snapshot_every)
-        self.engine: WorldEngine = self.journal.load()
+        self.journal = Journal(
+            config.state, snapshot_every=config.snapshot_every, first_seqnum=config.first_seqnum
+        )
+        self.engine: WorldEngine = self.journal.load(rules=config.rules)
         # What was loaded lives as long as its worlds: no collection needs to look at it.
         gc.freeze()
         self.links: dict[tuple[int, Side], Link] = {}
@@ -140,6 +149,7 @@ class WorldServer:
         self.sweep()
         self._every(min(SWEEP_EVERY, self.limits.world_idle / 2), self.sweep)
         self._every(self.limits.summary_every, self.summarize)
+        self._every(min(self.config.silent_after / 4, 5.0), self.notice_silence)
         self.wake()
 
     async def stop(self) -> None:
@@ -239,6 +249,24 @@ class WorldServer:
             if tally:
                 logger.info("world %d: %s in the last %s: %s", world, side, span, tally.line())
         self.engine.tallies.clear()
+
+    def notice_silence(self) -> None:
+        """Client diagnostics only the server can see: a connection that has sent nothing
+        for ``silent_after`` (once per silent spell)."""
+        now = time.monotonic()
+        for (world, side), link in list(self.links.items()):
+            silent = now - link.last_heard
+            if link.serving and not link.silence_noted and silent >= self.config.silent_after:
+                link.silence_noted = True
+                waiting = self.engine.unacked(world, side)
+                self.engine.note(
+                    world,
+                    side,
+                    Mistake.SILENT,
+                    f"the connection from {link.peer} sent nothing for {silent:.0f} s "
+                    f"({waiting} results waiting for its ack)",
+                    time.time(),
+                )
 
     def want_trim(self) -> None:
         self._trim_wanted = True
@@ -350,6 +378,7 @@ class Link(asyncio.Protocol):
         self.faults: Faults | None = None
         self.closing = False
         self.last_heard = time.monotonic()
+        self.silence_noted = False
         self.peer = "?"
         self.address = "?"
         self.admitted = False
@@ -396,6 +425,7 @@ class Link(asyncio.Protocol):
         if self.refused or self.closing:
             return
         self.last_heard = time.monotonic()
+        self.silence_noted = False
         try:
             frames = self.frames.feed(data)
         except FramingError as error:
