@@ -15,7 +15,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from amazon_ups.cli import parse_ready
+from amazon_ups.cli import parse_dashboard, parse_ready
 from amazon_ups.protocol.framing import (
     FrameDecoder,
     FramingError,
@@ -100,6 +100,8 @@ class WorldProcess:
     proc: subprocess.Popen | None = None
     ports: dict[Side, int] = field(default_factory=dict)
     log: Path | None = None
+    dashboard: str | None = None  # its URL, with --http-port
+    token: str | None = None
 
     def start(self, timeout: float = 20.0) -> WorldProcess:
         self.log = self.state.with_suffix(".log")
@@ -124,6 +126,8 @@ class WorldProcess:
             line = self.proc.stdout.readline()
             if not line:
                 raise RuntimeError(f"world exited early; log: {self.log.read_text()}")
+            if dashboard := parse_dashboard(line):
+                self.dashboard, self.token = dashboard
             if ports := parse_ready(line):
                 self.ports = ports
                 return self

@@ -29,6 +29,15 @@ from amazon_ups.world.server import ServerConfig, WorldServer
 # Printed on stdout once the world listens; scripts that start it on port 0 read it.
 READY = "world ready: UPS port {ups}, Amazon port {amazon}"
 _READY_PATTERN = re.compile(rb"world ready: UPS port (\d+), Amazon port (\d+)")
+# Printed just before READY when the dashboard is on.
+DASHBOARD = "world dashboard: {url} (token for its controls: {token})"
+_DASHBOARD_PATTERN = re.compile(rb"world dashboard: (\S+) \(token for its controls: (\S+)\)")
+
+
+def parse_dashboard(line: bytes) -> tuple[str, str] | None:
+    """The dashboard's URL and token in its line, or None if ``line`` is not that line."""
+    match = _DASHBOARD_PATTERN.search(line)
+    return (match[1].decode(), match[2].decode()) if match else None
 
 
 def parse_ready(line: bytes) -> dict[Side, int] | None:
@@ -367,6 +376,33 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="close connections silent for this long, like the official world (default 600)",
     )
+    dashboard = world.add_argument_group(
+        "dashboard",
+        "A web page (and JSON) of every world, with live controls (docs/world-simulator.md).",
+    )
+    dashboard.add_argument(
+        "--http-port",
+        type=int,
+        metavar="PORT",
+        help="serve the dashboard on this port (0 picks a free one; default: no dashboard)",
+    )
+    dashboard.add_argument(
+        "--http-host", default="127.0.0.1", help="address of the dashboard (default 127.0.0.1)"
+    )
+    dashboard.add_argument(
+        "--http-token",
+        default=os.environ.get("WORLD_DASHBOARD_TOKEN"),
+        metavar="TOKEN",
+        help="token of the dashboard's controls (default: $WORLD_DASHBOARD_TOKEN, else a "
+        "random one, printed at start)",
+    )
+    dashboard.add_argument(
+        "--log-keep",
+        type=_positive(int),
+        default=20_000,
+        metavar="N",
+        help="commands and results the dashboard's log keeps, all worlds together (default 20000)",
+    )
     add_choice_arguments(world)
     add_limit_arguments(world)
     world.set_defaults(run=run_world)
@@ -417,6 +453,10 @@ def run_world(args: argparse.Namespace) -> int:
         rules=rules_from(args),
         first_seqnum=args.first_seqnum,
         silent_after=args.silent_after,
+        http_host=args.http_host,
+        http_port=args.http_port,
+        http_token=args.http_token,
+        log_keep=args.log_keep,
         faults=FaultConfig(
             flakiness=args.flakiness,
             drop=args.drop_responses,
@@ -495,6 +535,10 @@ async def _serve(server: WorldServer) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await server.start()
+    if server.dashboard is not None:
+        host = server.dashboard.host
+        url = f"http://{'[' + host + ']' if ':' in host else host}:{server.dashboard.port}/"
+        print(DASHBOARD.format(url=url, token=server.dashboard.token), flush=True)
     print(READY.format(ups=server.ports[Side.UPS], amazon=server.ports[Side.AMAZON]), flush=True)
     await stop.wait()
     await server.stop()

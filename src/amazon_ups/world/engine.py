@@ -28,6 +28,7 @@ from amazon_ups.protocol.world_messages import CONNECTED, DIALECTS, Side
 from amazon_ups.world import timing
 from amazon_ups.world.diagnostics import UNACKED_AFTER_SENDS, ClientDiagnostics, Mistake
 from amazon_ups.world.limits import RetireReason, retired_text
+from amazon_ups.world.messagelog import Direction, MessageLog
 from amazon_ups.world.model import (
     Leg,
     Package,
@@ -109,13 +110,17 @@ class WorldEngine:
         self.tallies: dict[tuple[int, Side], Tally] = {}
         # Each world side's client mistakes (world/diagnostics.py).
         self.diagnostics: dict[tuple[int, Side], ClientDiagnostics] = {}
+        # The recent commands and results, kept only while the dashboard is on.
+        self.message_log: MessageLog | None = None
+        self._clock = 0.0  # the time of the input or event being run
 
     # -- persistence: the logger, the counts, the diagnostics are not state; the rules
     # are configuration, given again by whoever loads the engine ----------------------
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        del state["log"], state["tallies"], state["diagnostics"], state["rules"]
+        for name in ("log", "tallies", "diagnostics", "rules", "message_log"):
+            del state[name]
         state["_event_order"] = next(self._event_order)
         return state
 
@@ -129,11 +134,15 @@ class WorldEngine:
         for world in state["worlds"].values():
             if "last_active" not in world.__dict__:
                 world.last_active = 0.0
+            world.__dict__.setdefault("paused_at", None)
+            world.__dict__.setdefault("frozen", [])
         self.__dict__.update(state)
         self.log = logger
         self.tallies = {}
         self.diagnostics = {}
         self.rules = Rules()
+        self.message_log = None
+        self._clock = 0.0
 
     def tally(self, world_id: int, side: Side) -> Tally:
         key = (world_id, side)
@@ -228,6 +237,8 @@ class WorldEngine:
         for side in Side:
             self.tallies.pop((world_id, side), None)
             self.diagnostics.pop((world_id, side), None)
+        if self.message_log is not None:
+            self.message_log.forget(world_id)
         self.log.info(
             "world %d retired (%s; idle %.0f s): %d trucks, %d warehouses, %d packages freed",
             world_id,
@@ -238,6 +249,38 @@ class WorldEngine:
             len(world.packages),
         )
 
+    def pause(self, world_id: int, now: float) -> None:
+        """Stop a world's clock (from the dashboard): its due events wait aside, its
+        trucks stand where they are, commands still run, at the moment it stopped."""
+        world = self.worlds.get(world_id)
+        if world is None or world.paused_at is not None:
+            return
+        self.advance(now)
+        world.paused_at = now
+        world.frozen = [event for event in self._timeline if event[3] == world_id]
+        if world.frozen:
+            self._timeline = [event for event in self._timeline if event[3] != world_id]
+            heapq.heapify(self._timeline)
+        self.log.info("world %d: clock paused", world_id)
+
+    def resume(self, world_id: int, now: float) -> None:
+        """Start a paused world's clock again: everything in it happens as late as it
+        stood still."""
+        world = self.worlds.get(world_id)
+        if world is None or world.paused_at is None:
+            return
+        shift = max(0.0, now - world.paused_at)
+        for due, order, kind, wid, details in world.frozen:
+            heapq.heappush(self._timeline, (due + shift, order, kind, wid, details))
+        for truck in world.trucks.values():
+            if truck.leg is not None:
+                truck.leg.start += shift
+                truck.leg.end += shift
+            truck.loading_until += shift
+        world.paused_at = None
+        world.frozen = []
+        self.log.info("world %d: clock resumed after %.1f s", world_id, shift)
+
     def last_active(self) -> dict[int, float]:
         return {world_id: world.last_active for world_id, world in self.worlds.items()}
 
@@ -246,13 +289,21 @@ class WorldEngine:
     def handle(self, world_id: int, side: Side, commands: Message, now: float) -> None:
         """Run one ACommands/UCommands message from ``side`` of world ``world_id``."""
         self.advance(now)
+        self._clock = now
         world = self.worlds[world_id]
         world.last_active = now
+        if world.paused_at is not None:
+            now = world.paused_at  # its clock stands still: commands run at that moment
         session = world.sessions[side]
         trace = self.log.isEnabledFor(logging.DEBUG)
         diagnostics = self.diagnose(world_id, side)
+        message_log = self.message_log
         if commands.acks:
             self._acks(world_id, side, session, diagnostics, commands.acks, now)
+            if message_log is not None:
+                message_log.add(
+                    now, world_id, side, Direction.ACKS, "acks", 0, tuple(commands.acks)
+                )
         if commands.HasField("simspeed"):
             paced = Side if self.rules.simspeed_scope is SimspeedScope.WORLD else (side,)
             for each in paced:
@@ -263,7 +314,13 @@ class WorldEngine:
             run = _COMMANDS[side, field_name]
             for command in getattr(commands, field_name):
                 body = command.SerializeToString()
-                if not session.receive(command.seqnum):
+                new = session.receive(command.seqnum)
+                if message_log is not None:
+                    direction = Direction.COMMAND if new else Direction.REPEAT
+                    message_log.add(
+                        now, world_id, side, direction, field_name, command.seqnum, body
+                    )
+                if not new:
                     tally.repeats += 1
                     if diagnostics.reused(command.seqnum, field_name, body):
                         self.note(
@@ -335,9 +392,12 @@ class WorldEngine:
         session = world.sessions[side]
         seqnum = result.seqnum = self.next_result_seqnum  # numbered before it becomes bytes
         self.next_result_seqnum += 1
-        session.send(
-            WireResult(DIALECTS[side].result_field(result), result.SerializeToString()), seqnum
-        )
+        wire = WireResult(DIALECTS[side].result_field(result), result.SerializeToString())
+        session.send(wire, seqnum)
+        if self.message_log is not None:
+            self.message_log.add(
+                self._clock, world.id, side, Direction.RESULT, wire.field, seqnum, wire.body
+            )
         self.tally(world.id, side).results += 1
         if self.log.isEnabledFor(logging.DEBUG):
             self.log.debug("world %d: %s <- %s", world.id, side, _Brief(result))
@@ -578,7 +638,12 @@ class WorldEngine:
     # -- time -------------------------------------------------------------------------
 
     def _schedule(self, due: float, kind: EventKind, world_id: int, details: Any) -> None:
-        heapq.heappush(self._timeline, (due, next(self._event_order), kind, world_id, details))
+        event = (due, next(self._event_order), kind, world_id, details)
+        world = self.worlds[world_id]
+        if world.paused_at is not None:
+            world.frozen.append(event)
+        else:
+            heapq.heappush(self._timeline, event)
 
     def next_deadline(self) -> float | None:
         return self._timeline[0][0] if self._timeline else None
@@ -587,6 +652,7 @@ class WorldEngine:
         """Run every timed event due at or before ``now``, each at its own time."""
         while self._timeline and self._timeline[0][0] <= now:
             due, _, kind, world_id, details = heapq.heappop(self._timeline)
+            self._clock = due
             world = self.worlds[world_id]
             if kind is EventKind.PURCHASE_ARRIVED:
                 warehouse_id, arrival = details

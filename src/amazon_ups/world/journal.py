@@ -71,6 +71,9 @@ class EntryKind(StrEnum):
     REFUSED = "refused"
     # A world retired: its state goes, its id answers with the reason.
     RETIRE = "retire"
+    # A world's clock stopped or started again, from the dashboard.
+    PAUSE = "pause"
+    RESUME = "resume"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +99,11 @@ def apply(engine: WorldEngine, entry: Entry, parsed: Message | None = None) -> C
         assert entry.world is not None
         why = json.loads(entry.body)
         engine.retire(entry.world, RetireReason(why["reason"]), why["idle_for"], why["max_worlds"])
+        return None
+    if entry.kind in (EntryKind.PAUSE, EntryKind.RESUME):
+        assert entry.world is not None
+        clock = engine.pause if entry.kind is EntryKind.PAUSE else engine.resume
+        clock(entry.world, entry.at)
         return None
     assert entry.side is not None
     dialect = DIALECTS[entry.side]

@@ -127,6 +127,10 @@ class World:
     # When either side last connected or sent anything (the time of that input):
     # the idle clock for retiring the world.
     last_active: float = 0.0
+    # Paused from the dashboard: when its clock stopped, and its events meanwhile
+    # (the engine's timeline entries), which wait until it resumes.
+    paused_at: float | None = None
+    frozen: list = field(default_factory=list)
     # One reliable session per side: our results out, their commands in. It
     # lives with the world, not the connection, so that duplicates are caught
     # and unacked results re-sent across reconnects.

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import secrets
 import socket
 import time
 from collections import deque
@@ -34,6 +35,7 @@ from amazon_ups.protocol.framing import (
 )
 from amazon_ups.protocol.world_messages import DIALECTS, Side
 from amazon_ups.world import memory
+from amazon_ups.world.dashboard import Dashboard
 from amazon_ups.world.diagnostics import Mistake
 from amazon_ups.world.engine import ConnectResult, WorldEngine
 from amazon_ups.world.faults import FaultConfig, Faults
@@ -53,6 +55,7 @@ from amazon_ups.world.limits import (
     over_limit_text,
     retirements,
 )
+from amazon_ups.world.messagelog import MessageLog
 from amazon_ups.world.rules import Rules
 from amazon_ups.world.summary import Throttle
 
@@ -86,6 +89,11 @@ class ServerConfig:
     # A connected client silent this long is reported (a diagnostic; it stays connected
     # until --idle-timeout).
     silent_after: float = 60.0
+    # The dashboard (world/dashboard.py): off unless given a port (0 picks a free one).
+    http_host: str = "127.0.0.1"
+    http_port: int | None = None
+    http_token: str | None = None  # for its controls; a random one if not given
+    log_keep: int = 20_000  # commands and results its log keeps, all worlds together
 
 
 # The cyclic garbage collector's thresholds (Python's are 700, 10, 10). The world holds
@@ -126,6 +134,9 @@ class WorldServer:
         self._trimmed_at = 0.0
         self._summarized_at = time.monotonic()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Fault settings changed from the dashboard, per world (else config.faults).
+        self.world_faults: dict[int, FaultConfig] = {}
+        self.dashboard: Dashboard | None = None
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -150,9 +161,11 @@ class WorldServer:
         self._every(min(SWEEP_EVERY, self.limits.world_idle / 2), self.sweep)
         self._every(self.limits.summary_every, self.summarize)
         self._every(min(self.config.silent_after / 4, 5.0), self.notice_silence)
+        await self._start_dashboard()
         self.wake()
 
     async def stop(self) -> None:
+        await self._stop_dashboard()
         self._loop = None  # no service pass after the journal is closed
         for listener in self._listeners:
             listener.close()
@@ -167,6 +180,39 @@ class WorldServer:
         self.journal.snapshot(self.engine)
         self.journal.close()
         logger.info("world simulator stopped; state saved in %s", self.config.state)
+
+    # -- the dashboard's hooks (world/dashboard.py) ------------------------------------
+
+    async def _start_dashboard(self) -> None:
+        if self.config.http_port is None:
+            return
+        self.engine.message_log = MessageLog(self.config.log_keep)
+        token = self.config.http_token or secrets.token_urlsafe(18)
+        self.dashboard = Dashboard(self, self.config.http_host, self.config.http_port, token)
+        await self.dashboard.start()
+
+    async def _stop_dashboard(self) -> None:
+        if self.dashboard is not None:
+            await self.dashboard.stop()
+
+    def faults_for(self, world: int) -> FaultConfig:
+        return self.world_faults.get(world, self.config.faults)
+
+    def set_faults(self, world: int, config: FaultConfig) -> None:
+        """New fault settings for a world, at once on its open connections too."""
+        self.world_faults[world] = config
+        for side in Side:
+            link = self.links.get((world, side))
+            if link is not None and link.faults is not None:
+                link.faults.config = config
+
+    def drop_links(self, world: int) -> None:
+        """Close a world's connections at once (it is about to be retired)."""
+        for side in Side:
+            link = self.links.pop((world, side), None)
+            if link is not None:
+                link.closing = True
+                link.transport.abort()
 
     def _every(self, seconds: float, action) -> None:
         assert self._loop is not None
@@ -378,6 +424,7 @@ class Link(asyncio.Protocol):
         self.faults: Faults | None = None
         self.closing = False
         self.last_heard = time.monotonic()
+        self.since = time.time()
         self.silence_noted = False
         self.peer = "?"
         self.address = "?"
@@ -543,7 +590,7 @@ class Link(asyncio.Protocol):
         self.world = result.world_id
         if self._deadline is not None:
             self._deadline.cancel()
-        self.faults = Faults(self.server.config.faults, self.world, self.side)
+        self.faults = Faults(self.server.faults_for(self.world), self.world, self.side)
         self.server.links[(self.world, self.side)] = self
         logger.info("world %d: %s connected from %s", self.world, self.side, self.peer)
 
