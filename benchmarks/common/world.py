@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 
-from amazon_ups.cli import parse_ready
+from amazon_ups.cli import parse_dashboard, parse_ready
 
 
 class WorldProcess:
@@ -51,7 +51,11 @@ class WorldProcess:
             command, stdout=subprocess.PIPE, stderr=self._log, env=environment
         )
         assert self.proc.stdout is not None
+        self.dashboard: str | None = None  # its URL, with --http-port
         line = self.proc.stdout.readline()
+        if dashboard := parse_dashboard(line):
+            self.dashboard = dashboard[0]
+            line = self.proc.stdout.readline()
         ports = parse_ready(line)
         if ports is None:
             self.proc.kill()

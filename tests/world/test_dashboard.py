@@ -78,16 +78,16 @@ async def test_the_page_and_the_json_follow_an_order(dashboard_world):
     # The log, by package: the commands and results about package 5, in order.
     status, log = await aget(url + f"api/worlds/{ups.world_id}/log?package=5")
     kinds = [(e["direction"], e["kind"]) for e in log["entries"]]
-    assert kinds[0] == ("command", "topack") and ("result", "ready") in kinds
-    assert ("command", "load") in kinds and ("result", "loaded") in kinds
-    assert ("command", "deliveries") in kinds and kinds[-1] == ("result", "delivered")
+    assert kinds[0] == ("in", "topack") and ("out", "ready") in kinds
+    assert ("in", "load") in kinds and ("out", "loaded") in kinds
+    assert ("in", "deliveries") in kinds and kinds[-1] == ("out", "delivered")
     assert all(5 in e["packages"] for e in log["entries"])
-    results = [e for e in log["entries"] if e["direction"] == "result"]
+    results = [e for e in log["entries"] if e["direction"] == "out"]
     ready = next(e for e in results if e["kind"] == "ready")
-    assert ready["message"]["seqnum"] == ready["seqnum"] == amazon.of_type(wa.APacked)[0].seqnum
+    assert ready["fields"]["seqnum"] == ready["seqnum"] == amazon.of_type(wa.APacked)[0].seqnum
     # By truck and kind.
     status, log = await aget(url + f"api/worlds/{ups.world_id}/log?truck=1&kind=completions")
-    assert [e["message"]["status"] for e in log["entries"]] == ["ARRIVE WAREHOUSE", "IDLE"]
+    assert [e["fields"]["status"] for e in log["entries"]] == ["ARRIVE WAREHOUSE", "IDLE"]
     await until(
         lambda: all(
             e["acked"]
@@ -97,12 +97,18 @@ async def test_the_page_and_the_json_follow_an_order(dashboard_world):
         )
     )
 
-    # The export: every entry of the world as a JSON line.
+    # The export: every row of the world as a JSON line, in the order of the messages.
     status, text = await aget(url + f"api/worlds/{ups.world_id}/log.jsonl")
     lines = [json.loads(line) for line in text.splitlines()]
     assert {e["kind"] for e in lines} >= {"buy", "arrived", "topack", "ready", "pickups", "acks"}
-    assert [e["id"] for e in lines] == sorted(e["id"] for e in lines)
+    assert {e["kind"] for e in lines} >= {"simspeed", "delivered"}
+    assert [e["message"] for e in lines] == sorted(e["message"] for e in lines)
     assert all(e["world"] == ups.world_id for e in lines)
+    # Every result the clients got is there with its seqnum, and every ack they sent.
+    out = {e["seqnum"] for e in lines if e["direction"] == "out" and "seqnum" in e}
+    assert {r.seqnum for r in amazon.results + ups.results} <= out
+    acked = {a for e in lines if e["direction"] == "in" and e["kind"] == "acks" for a in e["acks"]}
+    assert {r.seqnum for r in amazon.results + ups.results} - acked <= out
     await ups.close()
     await amazon.close()
 

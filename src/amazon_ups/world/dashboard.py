@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 from amazon_ups.protocol.world_messages import DIALECTS, Side
 from amazon_ups.world.journal import Entry, EntryKind, retire_entry
 from amazon_ups.world.limits import RetireReason
-from amazon_ups.world.messagelog import describe, matches
+from amazon_ups.world.messagelog import rows
 
 if TYPE_CHECKING:
     from amazon_ups.world.server import WorldServer
@@ -152,7 +152,7 @@ class Dashboard:
             "now": time.time(),
             "first_seqnum": self.server.journal.first_seqnum,
             "next_seqnum": engine.next_result_seqnum,
-            "logging": engine.message_log is not None,
+            "logging": self.server.message_log is not None,
             "worlds": [
                 {
                     "id": world.id,
@@ -242,27 +242,24 @@ class Dashboard:
         return out
 
     def entries(self, world_id: int, query: dict[str, str], limit: int | None) -> list[dict]:
-        message_log = self.server.engine.message_log
+        """The log's rows (a sub-command, a result, a message's acks) of a world's
+        messages after message ``after``, filtered by package, truck and kind."""
+        message_log = self.server.message_log
         if message_log is None:
             return []
         after = _integer(query.get("after", "0"), "after")
         package = _integer(query["package"], "package") if query.get("package") else None
         truck = _integer(query["truck"], "truck") if query.get("truck") else None
-        kind = query.get("kind") or None
         world = self.server.engine.worlds[world_id]
         unacked = {side: world.sessions[side].outbox for side in Side}
-        found = []
-        for entry in message_log.of_world(world_id, after):
-            described = describe(entry, unacked[entry[3]])
-            if matches(described, package, truck, kind):
-                found.append(described)
-        return found if limit is None else found[-limit:]
+        kind = query.get("kind") or None
+        return rows(message_log, world_id, unacked, after, package, truck, kind, limit)
 
     def log(self, world_id: int, query: dict[str, str]) -> dict:
-        message_log = self.server.engine.message_log
+        message_log = self.server.message_log
         return {
             "world": world_id,
-            "last_id": 0 if message_log is None else message_log.next_id - 1,
+            "last_id": 0 if message_log is None else message_log.last_id,
             "entries": self.entries(world_id, query, LOG_PAGE),
         }
 
@@ -297,6 +294,8 @@ class Dashboard:
             return {"paused": server.engine.worlds[world_id].paused_at is not None}
         if action == "retire":
             server.drop_links(world_id)
+            if server.message_log is not None:
+                server.message_log.forget(world_id)
             server.submit(retire_entry(world_id, RetireReason.DASHBOARD, 0.0, 0, now))
             server.journal.snapshot(server.engine)
             return {"retired": world_id}

@@ -17,14 +17,14 @@ tell an old ack from an unknown one, are capped too.
 from __future__ import annotations
 
 import re
-import zlib
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 # A result re-sent this many times without an ack is reported (with the default re-send
 # policy, about 3 s after it was first sent).
 UNACKED_AFTER_SENDS = 5
-# Seqnums whose command digest is kept, per world side, to recognise a reused one.
+# Seqnums whose command digest is kept (at least; up to twice as many), per world side,
+# to recognise a reused one.
 DIGESTS_KEPT = 10_000
 # Acked result seqnums remembered per world side: a repeated ack of one of them is normal
 # (the world may re-send a result the client had already acked), any other is unknown.
@@ -69,6 +69,9 @@ class ClientDiagnostics:
     """One world side's mistakes."""
 
     findings: dict[tuple[Mistake, str], Finding] = field(default_factory=dict)
+    # Plain dicts, cut back to the newest entries when twice too long: cheaper per
+    # command than an OrderedDict, or than dropping the oldest key one at a time (a
+    # dict finds its first key by skipping the slots of the keys deleted before it).
     _digests: dict[int, int] = field(default_factory=dict)
     _acked: dict[int, None] = field(default_factory=dict)
 
@@ -90,20 +93,21 @@ class ClientDiagnostics:
     def remember(self, seqnum: int, field_name: str, body: bytes) -> None:
         """A new command ran under ``seqnum``: keep its digest."""
         digests = self._digests
-        digests[seqnum] = zlib.crc32(body, zlib.crc32(field_name.encode()))
-        if len(digests) > DIGESTS_KEPT:
-            del digests[next(iter(digests))]
+        # hash() is salted per process: fine, the digests live only in this one.
+        digests[seqnum] = hash((field_name, body))
+        if len(digests) > 2 * DIGESTS_KEPT:
+            self._digests = dict(list(digests.items())[-DIGESTS_KEPT:])
 
     def reused(self, seqnum: int, field_name: str, body: bytes) -> bool:
         """A repeat of ``seqnum``: whether it is a different command from the first."""
         known = self._digests.get(seqnum)
-        return known is not None and known != zlib.crc32(body, zlib.crc32(field_name.encode()))
+        return known is not None and known != hash((field_name, body))
 
     def acked(self, seqnum: int) -> None:
         acks = self._acked
         acks[seqnum] = None
-        if len(acks) > ACKS_KEPT:
-            del acks[next(iter(acks))]
+        if len(acks) > 2 * ACKS_KEPT:
+            self._acked = dict.fromkeys(list(acks)[-ACKS_KEPT:])
 
     def acked_before(self, seqnum: int) -> bool:
         return seqnum in self._acked

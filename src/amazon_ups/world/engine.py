@@ -28,7 +28,6 @@ from amazon_ups.protocol.world_messages import CONNECTED, DIALECTS, Side
 from amazon_ups.world import timing
 from amazon_ups.world.diagnostics import UNACKED_AFTER_SENDS, ClientDiagnostics, Mistake
 from amazon_ups.world.limits import RetireReason, retired_text
-from amazon_ups.world.messagelog import Direction, MessageLog
 from amazon_ups.world.model import (
     Leg,
     Package,
@@ -110,16 +109,13 @@ class WorldEngine:
         self.tallies: dict[tuple[int, Side], Tally] = {}
         # Each world side's client mistakes (world/diagnostics.py).
         self.diagnostics: dict[tuple[int, Side], ClientDiagnostics] = {}
-        # The recent commands and results, kept only while the dashboard is on.
-        self.message_log: MessageLog | None = None
-        self._clock = 0.0  # the time of the input or event being run
 
     # -- persistence: the logger, the counts, the diagnostics are not state; the rules
     # are configuration, given again by whoever loads the engine ----------------------
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        for name in ("log", "tallies", "diagnostics", "rules", "message_log"):
+        for name in ("log", "tallies", "diagnostics", "rules"):
             del state[name]
         state["_event_order"] = next(self._event_order)
         return state
@@ -141,8 +137,6 @@ class WorldEngine:
         self.tallies = {}
         self.diagnostics = {}
         self.rules = Rules()
-        self.message_log = None
-        self._clock = 0.0
 
     def tally(self, world_id: int, side: Side) -> Tally:
         key = (world_id, side)
@@ -237,8 +231,6 @@ class WorldEngine:
         for side in Side:
             self.tallies.pop((world_id, side), None)
             self.diagnostics.pop((world_id, side), None)
-        if self.message_log is not None:
-            self.message_log.forget(world_id)
         self.log.info(
             "world %d retired (%s; idle %.0f s): %d trucks, %d warehouses, %d packages freed",
             world_id,
@@ -289,7 +281,6 @@ class WorldEngine:
     def handle(self, world_id: int, side: Side, commands: Message, now: float) -> None:
         """Run one ACommands/UCommands message from ``side`` of world ``world_id``."""
         self.advance(now)
-        self._clock = now
         world = self.worlds[world_id]
         world.last_active = now
         if world.paused_at is not None:
@@ -297,13 +288,8 @@ class WorldEngine:
         session = world.sessions[side]
         trace = self.log.isEnabledFor(logging.DEBUG)
         diagnostics = self.diagnose(world_id, side)
-        message_log = self.message_log
         if commands.acks:
             self._acks(world_id, side, session, diagnostics, commands.acks, now)
-            if message_log is not None:
-                message_log.add(
-                    now, world_id, side, Direction.ACKS, "acks", 0, tuple(commands.acks)
-                )
         if commands.HasField("simspeed"):
             paced = Side if self.rules.simspeed_scope is SimspeedScope.WORLD else (side,)
             for each in paced:
@@ -314,13 +300,7 @@ class WorldEngine:
             run = _COMMANDS[side, field_name]
             for command in getattr(commands, field_name):
                 body = command.SerializeToString()
-                new = session.receive(command.seqnum)
-                if message_log is not None:
-                    direction = Direction.COMMAND if new else Direction.REPEAT
-                    message_log.add(
-                        now, world_id, side, direction, field_name, command.seqnum, body
-                    )
-                if not new:
+                if not session.receive(command.seqnum):
                     tally.repeats += 1
                     if diagnostics.reused(command.seqnum, field_name, body):
                         self.note(
@@ -394,10 +374,7 @@ class WorldEngine:
         self.next_result_seqnum += 1
         wire = WireResult(DIALECTS[side].result_field(result), result.SerializeToString())
         session.send(wire, seqnum)
-        if self.message_log is not None:
-            self.message_log.add(
-                self._clock, world.id, side, Direction.RESULT, wire.field, seqnum, wire.body
-            )
+
         self.tally(world.id, side).results += 1
         if self.log.isEnabledFor(logging.DEBUG):
             self.log.debug("world %d: %s <- %s", world.id, side, _Brief(result))
@@ -652,7 +629,6 @@ class WorldEngine:
         """Run every timed event due at or before ``now``, each at its own time."""
         while self._timeline and self._timeline[0][0] <= now:
             due, _, kind, world_id, details = heapq.heappop(self._timeline)
-            self._clock = due
             world = self.worlds[world_id]
             if kind is EventKind.PURCHASE_ARRIVED:
                 warehouse_id, arrival = details

@@ -55,7 +55,7 @@ from amazon_ups.world.limits import (
     over_limit_text,
     retirements,
 )
-from amazon_ups.world.messagelog import MessageLog
+from amazon_ups.world.messagelog import Direction, MessageLog
 from amazon_ups.world.rules import Rules
 from amazon_ups.world.summary import Throttle
 
@@ -137,6 +137,7 @@ class WorldServer:
         # Fault settings changed from the dashboard, per world (else config.faults).
         self.world_faults: dict[int, FaultConfig] = {}
         self.dashboard: Dashboard | None = None
+        self.message_log: MessageLog | None = None  # kept while the dashboard is on
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -186,7 +187,7 @@ class WorldServer:
     async def _start_dashboard(self) -> None:
         if self.config.http_port is None:
             return
-        self.engine.message_log = MessageLog(self.config.log_keep)
+        self.message_log = MessageLog(self.config.log_keep)
         token = self.config.http_token or secrets.token_urlsafe(18)
         self.dashboard = Dashboard(self, self.config.http_host, self.config.http_port, token)
         await self.dashboard.start()
@@ -194,6 +195,11 @@ class WorldServer:
     async def _stop_dashboard(self) -> None:
         if self.dashboard is not None:
             await self.dashboard.stop()
+
+    def log_message(self, link: Link, direction: Direction, body: bytes) -> None:
+        """A commands message run, or a responses message written, for the dashboard."""
+        assert self.message_log is not None and link.world is not None
+        self.message_log.record(time.time(), link.world, link.side, direction, body)
 
     def faults_for(self, world: int) -> FaultConfig:
         return self.world_faults.get(world, self.config.faults)
@@ -653,6 +659,8 @@ class Link(asyncio.Protocol):
         body = self.current_body if same else piece.message.SerializeToString()
         entry = Entry(EntryKind.COMMANDS, self.side, self.world, time.time(), body)
         server.submit(entry, piece.message)
+        if server.message_log is not None:
+            server.log_message(self, Direction.IN, body)
         self.spent = piece.commands + piece.acks // COMMAND_UNITS + 1
         if piece.last:
             self.current = None
@@ -795,8 +803,11 @@ class Link(asyncio.Protocol):
     def _write(self, message: Message) -> None:
         if self.transport.is_closing():
             return
-        self.transport.write(encode_frame(message.SerializeToString()))
+        body = message.SerializeToString()
+        self.transport.write(encode_frame(body))
         self._account_output()
+        if self.world is not None and self.server.message_log is not None:
+            self.server.log_message(self, Direction.OUT, body)
 
     def _drop(self, reason: str) -> None:
         where = f"world {self.world}: " if self.world is not None else ""
