@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import logging
 import os
 import re
@@ -554,6 +555,15 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if args.command != "world" and importlib.util.find_spec("django") is None:
+        # A world-only install (`pip install amazon-ups`): say what to install.
+        print(
+            f"amazon-ups {args.command}: the sites need the 'sites' extra, which is not "
+            "installed here: pip install 'amazon-ups[sites]' (`amazon-ups world` needs only "
+            "what is installed)",
+            file=sys.stderr,
+        )
+        return 2
     return args.run(args)
 
 
