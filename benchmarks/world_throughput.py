@@ -634,6 +634,10 @@ def report_dashboard(cost: DashboardCost) -> None:
             else f"{best_rate / base_rate - 1:+.1%} rate, {best_us / base_us - 1:+.1%} CPU"
         )
         print(f"   {mode:22} {rate(best_rate)} {best_us:24.1f} us   {change}")
+    print("   each round, sub-commands/s and world CPU per sub-command (the spread is the noise):")
+    for mode, runs in cost.runs.items():
+        each = ", ".join(f"{r.rate:,.0f}/s {r.world_cpu / r.commands * 1e6:.1f} us" for r in runs)
+        print(f"   {mode:22} {each}")
     print("   (goal: at most 5 % fewer sub-commands/s with the dashboard on and nobody watching)")
 
 

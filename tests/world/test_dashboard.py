@@ -205,3 +205,30 @@ async def test_bad_requests_get_clear_errors_and_the_world_serves_on(dashboard_w
     await ups.wait_result(wu.UTruck)
     await ups.close()
     await amazon.close()
+
+
+async def test_controls_are_journaled_and_survive_a_crash(world_process, tmp_path):
+    """Simspeed and a paused clock are inputs like any other: after kill -9 the world
+    replays them (fault settings are the process's, and are not)."""
+    state = tmp_path / "controls.sqlite3"
+    world = world_process("--http-port", "0", state=state)
+    ups, amazon = await connect_pair(world.ports, warehouses=[(1, 100, 0)])
+    target = world.dashboard + f"api/worlds/{ups.world_id}"
+    await aget(target + "/simspeed", {"simspeed": 1000}, world.token)
+    await aget(target + "/pause", {}, world.token)
+    ups.send(wu.UGoPickup(truckid=1, whid=1))
+    await ups.wait_for(lambda: ups.acked)
+    await ups.abort()
+    await amazon.abort()
+    world.kill()
+
+    again = world_process("--http-port", "0", state=state)
+    target = again.dashboard + f"api/worlds/{ups.world_id}"
+    _, shown = await aget(target)
+    assert shown["paused"] and shown["simspeed"] == {"amazon": 1000, "ups": 1000}
+    assert shown["trucks"][0]["status"] == "TRAVELING"
+    ups = await WorldClient.open(Side.UPS, "127.0.0.1", again.ports[Side.UPS], ups.world_id)
+    await aget(target + "/resume", {}, again.token)
+    (arrived,) = await ups.wait_for(lambda: ups.of_type(wu.UFinished))
+    assert (arrived.x, arrived.y) == (100, 0)
+    await ups.close()
