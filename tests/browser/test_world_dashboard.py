@@ -16,6 +16,7 @@ from playwright.sync_api import expect
 
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol import world_ups_pb2 as wu
+from amazon_ups.protocol.framing import encode_frame
 from amazon_ups.world.client import WorldClient
 from tests.support import connect_pair
 
@@ -124,6 +125,13 @@ def test_the_dashboard_follows_an_order_and_changes_flakiness_live(
         expect(log.locator(f'tr[data-kind="{kind}"]').first).to_be_visible()
     expect(log.locator('tr[data-kind="buy"]')).to_have_count(0)
     screenshot(page, "world-dashboard-log-by-package")
+
+    # A client mistake shows: an ack of a seqnum the world never sent (the carrier's own).
+    mistake = encode_frame(wu.UCommands(acks=[3]).SerializeToString())
+    clients.loop.call_soon_threadsafe(ups.write_raw, mistake)
+    row = page.locator('#diagnostics tr[data-mistake="unknown_ack"]')
+    expect(row).to_contain_text("ack 3 is not the seqnum of a result")
+    screenshot(page, "world-dashboard-mistakes")
 
     # Without the token, a control is refused, and the page says why.
     page.get_by_label("token").fill("wrong")

@@ -232,3 +232,15 @@ async def test_controls_are_journaled_and_survive_a_crash(world_process, tmp_pat
     (arrived,) = await ups.wait_for(lambda: ups.of_type(wu.UFinished))
     assert (arrived.x, arrived.y) == (100, 0)
     await ups.close()
+
+
+async def test_the_json_lists_a_clients_mistakes(dashboard_world):
+    link = await RawLink.join(Side.AMAZON, dashboard_world.ports[Side.AMAZON], places=[(1, 0, 0)])
+    link.send(queries=[wa.AQuery(packageid=77, seqnum=1)], acks=[1])
+    await link.wait_for(lambda: link.of_type(wa.AErr))
+    _, shown = await aget(dashboard_world.dashboard + f"api/worlds/{link.world_id}")
+    findings = {f["kind"]: f for f in shown["diagnostics"]["amazon"]["findings"]}
+    assert findings["unknown_ack"]["count"] == 1
+    assert findings["refused"]["example"].startswith("command 1: error: package id 77")
+    assert shown["diagnostics"]["ups"]["findings"] == []
+    await link.close()
