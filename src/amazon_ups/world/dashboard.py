@@ -294,6 +294,7 @@ class Dashboard:
             return {"paused": server.engine.worlds[world_id].paused_at is not None}
         if action == "retire":
             server.drop_links(world_id)
+            server.world_faults.pop(world_id, None)
             if server.message_log is not None:
                 server.message_log.forget(world_id)
             server.submit(retire_entry(world_id, RetireReason.DASHBOARD, 0.0, 0, now))
