@@ -21,6 +21,7 @@ from amazon_ups.world.limits import HOUR, KiB, Limits, duration
 from amazon_ups.world.rules import (
     PackShort,
     PickupWhileTraveling,
+    ReconnectResend,
     RepeatedPlaces,
     Rules,
     SimspeedScope,
@@ -141,6 +142,13 @@ CHOICE_OPTIONS = (
         SimspeedScope,
         "whom a simspeed paces: the whole world (either side sets it), or only the side "
         "that sent it",
+    ),
+    (
+        "--reconnect-resend",
+        "reconnect_resend",
+        ReconnectResend,
+        "the results a reconnecting client had not acked: all re-sent, or only the newest "
+        "(the older ones dropped, as the official world was seen to)",
     ),
 )
 

@@ -220,3 +220,31 @@ async def test_a_carrier_that_never_sends_a_simspeed(world_process, choice):
         assert truck.status == "TRAVELING" and truck.x < 1000
     await ups.close()
     await amazon.close()
+
+
+# -- --reconnect-resend -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("choice", ["all", "last"])
+async def test_unacked_results_after_a_reconnect(world_process, choice):
+    args = [] if choice == "all" else ["--reconnect-resend", "last"]
+    world = world_process(*args)
+    ups = await RawLink.join(Side.UPS, world.ports[Side.UPS], places=[(1, 0, 0)])
+    ups.send(queries=[wu.UQuery(truckid=1, seqnum=1)])
+    await ups.wait_for(lambda: ups.of_type(wu.UTruck))
+    ups.send(queries=[wu.UQuery(truckid=1, seqnum=2)])
+    await ups.wait_for(lambda: len(set(ups.result_seqnums())) == 2)
+    older, newer = sorted(set(ups.result_seqnums()))
+    await goodbye(ups)  # neither acked
+
+    again = await RawLink.join(Side.UPS, world.ports[Side.UPS], world_id=ups.world_id)
+    await again.wait_for(lambda: newer in again.result_seqnums())
+    if choice == "all":
+        await again.wait_for(lambda: older in again.result_seqnums())
+    else:
+        # Gone for good: not in the reconnect's burst, nor in the re-sends after it
+        # (the first comes 0.2 s later, the next 0.4 s after that).
+        with pytest.raises(TimeoutError):
+            await again.wait_for(lambda: older in again.result_seqnums(), timeout=1.5)
+        assert again.result_seqnums().count(newer) >= 2  # still re-sent until acked
+    await again.close()

@@ -178,6 +178,16 @@ class Outbox(Generic[T]):
             heapq.heappop(self._heap)
         return None
 
+    def keep_newest(self) -> int:
+        """Forget every unacked item but the newest (highest seqnum); how many went."""
+        if len(self._pending) <= 1:
+            return 0
+        newest = max(self._pending)
+        dropped = len(self._pending) - 1
+        self._pending = {newest: self._pending[newest]}
+        self._heap = [(self._pending[newest].due, newest)]
+        return dropped
+
     def rewind(self) -> None:
         """Make every unacked item due at once (the peer has just reconnected)."""
         for entry in self._pending.values():

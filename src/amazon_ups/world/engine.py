@@ -42,6 +42,7 @@ from amazon_ups.world.model import (
 from amazon_ups.world.rules import (
     PackShort,
     PickupWhileTraveling,
+    ReconnectResend,
     RepeatedPlaces,
     Rules,
     SimspeedScope,
@@ -216,7 +217,18 @@ class WorldEngine:
                 world.trucks[place_id] = Truck(place_id, x, y)
         if new and wanted is not None:
             self.log.info("world %d: %s added %d %ss", world.id, side, len(new), kind)
-        world.sessions[side].rewind()
+        session = world.sessions[side]
+        if self.rules.reconnect_resend is ReconnectResend.LAST and wanted is not None:
+            dropped = session.outbox.keep_newest()
+            if dropped:
+                self.log.info(
+                    "world %d: %s reconnected; %d older unacked results dropped "
+                    "(--reconnect-resend last)",
+                    world.id,
+                    side,
+                    dropped,
+                )
+        session.rewind()
         world.last_active = now
         return ConnectResult(world.id, CONNECTED)
 

@@ -37,6 +37,13 @@ class RepeatedPlaces(StrEnum):
     REFUSE = "refuse"  # "error: ... already exists", as the official world answered
 
 
+class ReconnectResend(StrEnum):
+    """What a client that reconnects gets of the results it had not acked."""
+
+    ALL = "all"  # every one, at once (then each until acked)
+    LAST = "last"  # only the newest; the older ones are dropped, as the official world was seen to
+
+
 class SimspeedScope(StrEnum):
     """Whom a simspeed in ACommands/UCommands paces."""
 
@@ -50,6 +57,7 @@ class Rules:
     pickup_while_traveling: PickupWhileTraveling = PickupWhileTraveling.REFUSE
     repeated_places: RepeatedPlaces = RepeatedPlaces.ACCEPT
     simspeed_scope: SimspeedScope = SimspeedScope.WORLD
+    reconnect_resend: ReconnectResend = ReconnectResend.ALL
 
 
 # The first result seqnum of a new state file is drawn from here: never 1, so that a
