@@ -10,7 +10,7 @@ import pytest
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol import world_ups_pb2 as wu
 from amazon_ups.protocol.world_messages import Side
-from amazon_ups.world.diagnostics import UNACKED_AFTER_SENDS, Mistake
+from amazon_ups.world.diagnostics import RECENT, UNACKED_AFTER_SENDS, Mistake
 from amazon_ups.world.server import ServerConfig, WorldServer
 from tests.support import RawLink, until
 
@@ -121,3 +121,24 @@ async def test_a_silent_connection(server):
     ups.send(acks=[])
     await until(lambda: findings(server, ups, Mistake.SILENT)[0].count == 2, timeout=5)
     await ups.close()
+
+
+async def test_an_old_seqnum_again_after_many_newer(server):
+    """A client that starts numbering from 1 again (after a restart, say): its new
+    commands are acked and not run; the world says why."""
+    amazon = await join(server, Side.AMAZON)
+    amazon.auto_ack = True
+    count = RECENT + 10
+    amazon.send(queries=[wa.AQuery(packageid=9, seqnum=n) for n in range(1, count + 1)])
+    await amazon.wait_for(lambda: count in amazon.acks())
+    assert not findings(server, amazon, Mistake.SEQNUM_OLD)
+    amazon.send(queries=[wa.AQuery(packageid=9, seqnum=1)])  # a new command, numbered 1
+    await amazon.wait_for(lambda: amazon.acks().count(1) == 2)
+    (finding,) = findings(server, amazon, Mistake.SEQNUM_OLD)
+    assert finding.example.startswith("seqnum 1 came again long after it was first used")
+    # A recent one repeated, the same command: a re-send, no mistake.
+    amazon.send(queries=[wa.AQuery(packageid=9, seqnum=count)])
+    await amazon.wait_for(lambda: amazon.acks().count(count) == 2)
+    assert len(findings(server, amazon, Mistake.SEQNUM_OLD)) == 1
+    assert not findings(server, amazon, Mistake.SEQNUM_REUSED)
+    await amazon.close()

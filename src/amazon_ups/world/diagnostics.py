@@ -2,7 +2,7 @@
 
 A team running its own store or carrier against our world reads here the list of its
 protocol mistakes: results it never acked (and the re-sends they cost), one seqnum used
-for two different commands, acks for seqnums the world never sent it, commands refused
+for two different commands, acks for seqnums the world never gave out, commands refused
 and why, a connection silent for long. The engine records them as it runs (sans-IO,
 like the rest of it); the server adds silence, which only it can see; the log and the
 dashboard show them. Like the summary counts, they are not state: a restarted world
@@ -10,25 +10,24 @@ starts a fresh list.
 
 Bounded: each kind of mistake with one cause is one ``Finding`` (a count, the first and
 last time, the latest example), so a client repeating a mistake a million times costs
-one entry; the digests kept to recognise a reused seqnum, and the acks remembered to
-tell an old ack from an unknown one, are capped too.
+one entry; the digests kept to recognise a reused seqnum are capped too.
 """
 
 from __future__ import annotations
 
 import re
+from array import array
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 # A result re-sent this many times without an ack is reported (with the default re-send
 # policy, about 3 s after it was first sent).
 UNACKED_AFTER_SENDS = 5
-# Seqnums whose command digest is kept (at least; up to twice as many), per world side,
-# to recognise a reused one.
-DIGESTS_KEPT = 10_000
-# Acked result seqnums remembered per world side: a repeated ack of one of them is normal
-# (the world may re-send a result the client had already acked), any other is unknown.
-ACKS_KEPT = 10_000
+# The last commands of a world side are kept as (seqnum, digest) in a ring of this many
+# slots, indexed by seqnum (a power of two): 8 KiB a side, two stores per command, so
+# that a reused seqnum is recognised for the commands of about the last RECENT seqnums.
+RECENT = 512
+RING_MASK = RECENT - 1
 # Distinct findings kept per world side; past it only counts grow.
 FINDINGS_KEPT = 200
 
@@ -38,7 +37,8 @@ _NUMBERS = re.compile(r"-?\d+")
 class Mistake(StrEnum):
     UNACKED = "result never acked"
     SEQNUM_REUSED = "one seqnum for two different commands"
-    UNKNOWN_ACK = "ack for a seqnum the world never sent"
+    SEQNUM_OLD = "an old seqnum again"
+    UNKNOWN_ACK = "ack for a seqnum the world never gave out"
     REFUSED = "command refused"
     SILENT = "connection silent"
 
@@ -69,15 +69,17 @@ class ClientDiagnostics:
     """One world side's mistakes."""
 
     findings: dict[tuple[Mistake, str], Finding] = field(default_factory=dict)
-    # Plain dicts, cut back to the newest entries when twice too long: cheaper per
-    # command than an OrderedDict, or than dropping the oldest key one at a time (a
-    # dict finds its first key by skipping the slots of the keys deleted before it).
-    _digests: dict[int, int] = field(default_factory=dict)
-    _acked: dict[int, None] = field(default_factory=dict)
+    # The ring of recent commands (see RECENT); the engine fills it inline, as a method
+    # call per command cost the world's throughput more than the two stores.
+    seqnums: array = field(default_factory=lambda: array("q", [0]) * RECENT)
+    digests: array = field(default_factory=lambda: array("q", [0]) * RECENT)
 
-    def note(self, kind: Mistake, example: str, now: float) -> Finding | None:
-        """Record one occurrence; returns the finding if it is new (worth a log line)."""
-        cause = _NUMBERS.sub("N", example)
+    def note(
+        self, kind: Mistake, example: str, now: float, cause: str | None = None
+    ) -> Finding | None:
+        """Record one occurrence; returns the finding if it is new (worth a log line).
+        Its cause is the example with its numbers left out, unless given."""
+        cause = _NUMBERS.sub("N", example) if cause is None else cause
         key = (kind, cause)
         found = self.findings.get(key)
         if found is not None:
@@ -90,27 +92,16 @@ class ClientDiagnostics:
         found = self.findings[key] = Finding(kind, cause, 1, now, now, example)
         return found
 
-    def remember(self, seqnum: int, field_name: str, body: bytes) -> None:
-        """A new command ran under ``seqnum``: keep its digest."""
-        digests = self._digests
-        # hash() is salted per process: fine, the digests live only in this one.
-        digests[seqnum] = hash((field_name, body))
-        if len(digests) > 2 * DIGESTS_KEPT:
-            self._digests = dict(list(digests.items())[-DIGESTS_KEPT:])
-
-    def reused(self, seqnum: int, field_name: str, body: bytes) -> bool:
-        """A repeat of ``seqnum``: whether it is a different command from the first."""
-        known = self._digests.get(seqnum)
-        return known is not None and known != hash((field_name, body))
-
-    def acked(self, seqnum: int) -> None:
-        acks = self._acked
-        acks[seqnum] = None
-        if len(acks) > 2 * ACKS_KEPT:
-            self._acked = dict.fromkeys(list(acks)[-ACKS_KEPT:])
-
-    def acked_before(self, seqnum: int) -> bool:
-        return seqnum in self._acked
+    def repeat(self, seqnum: int, digest: int) -> Mistake | None:
+        """What a repeat of ``seqnum`` says about the client, if anything: the ring's slot
+        holds that seqnum with another digest (another command under a used number), or
+        a newer seqnum (it comes back RECENT or more commands later: a client numbering
+        again from an old value; a re-send so late is possible, but rare)."""
+        slot = seqnum & RING_MASK
+        known = self.seqnums[slot]
+        if known == seqnum:
+            return Mistake.SEQNUM_REUSED if self.digests[slot] != digest else None
+        return Mistake.SEQNUM_OLD if known > seqnum and known != 0 else None
 
     def total(self) -> int:
         return sum(f.count for f in self.findings.values())

@@ -26,7 +26,12 @@ from amazon_ups.protocol import world_ups_pb2 as wu
 from amazon_ups.protocol.session import ReliableSession, ResendPolicy
 from amazon_ups.protocol.world_messages import CONNECTED, DIALECTS, Side
 from amazon_ups.world import timing
-from amazon_ups.world.diagnostics import UNACKED_AFTER_SENDS, ClientDiagnostics, Mistake
+from amazon_ups.world.diagnostics import (
+    RING_MASK,
+    UNACKED_AFTER_SENDS,
+    ClientDiagnostics,
+    Mistake,
+)
 from amazon_ups.world.limits import RetireReason, retired_text
 from amazon_ups.world.model import (
     Leg,
@@ -100,7 +105,8 @@ class WorldEngine:
         # One counter numbers every result of every world and side, from a start drawn
         # once per state file: like the official world's, our seqnums never follow a
         # client's own, so a client that confuses the two fails here as it would there.
-        self.next_result_seqnum = choose_first_seqnum() if first_seqnum is None else first_seqnum
+        self.first_result_seqnum = choose_first_seqnum() if first_seqnum is None else first_seqnum
+        self.next_result_seqnum = self.first_result_seqnum
         # (due time, tie-breaker, kind, world id, details)
         self._timeline: list[tuple[float, int, EventKind, int, Any]] = []
         self._event_order = itertools.count()
@@ -128,6 +134,7 @@ class WorldEngine:
         if "next_result_seqnum" not in state:  # numbered per world side before
             sessions = [s for w in state["worlds"].values() for s in w.sessions.values()]
             state["next_result_seqnum"] = max((s.next_seqnum for s in sessions), default=1)
+        state.setdefault("first_result_seqnum", 1)
         for world in state["worlds"].values():
             if "last_active" not in world.__dict__:
                 world.last_active = 0.0
@@ -153,9 +160,11 @@ class WorldEngine:
             found = self.diagnostics[key] = ClientDiagnostics()
         return found
 
-    def note(self, world_id: int, side: Side, kind: Mistake, text: str, now: float) -> None:
+    def note(
+        self, world_id: int, side: Side, kind: Mistake, text: str, now: float, cause=None
+    ) -> None:
         """A client mistake: kept for the dashboard, logged the first time it is seen."""
-        if self.diagnose(world_id, side).note(kind, text, now) is not None:
+        if self.diagnose(world_id, side).note(kind, text, now, cause) is not None:
             self.log.info("world %d: %s client mistake (%s): %s", world_id, side, kind, text)
 
     def size(self) -> int:
@@ -300,8 +309,9 @@ class WorldEngine:
         session = world.sessions[side]
         trace = self.log.isEnabledFor(logging.DEBUG)
         diagnostics = self.diagnose(world_id, side)
+        ring_seqnums, ring_digests = diagnostics.seqnums, diagnostics.digests
         if commands.acks:
-            self._acks(world_id, side, session, diagnostics, commands.acks, now)
+            self._acks(world_id, side, session, commands.acks, now)
         if commands.HasField("simspeed"):
             paced = Side if self.rules.simspeed_scope is SimspeedScope.WORLD else (side,)
             for each in paced:
@@ -310,19 +320,16 @@ class WorldEngine:
         tally = self.tally(world_id, side)
         for field_name in DIALECTS[side].command_fields:
             run = _COMMANDS[side, field_name]
+            kind_hash = hash(field_name)
             for command in getattr(commands, field_name):
-                body = command.SerializeToString()
-                if not session.receive(command.seqnum):
+                seqnum = command.seqnum
+                # hash() is salted per process: fine, the digests live only in this one.
+                digest = hash(command.SerializeToString()) ^ kind_hash
+                if not session.receive(seqnum):
                     tally.repeats += 1
-                    if diagnostics.reused(command.seqnum, field_name, body):
-                        self.note(
-                            world_id,
-                            side,
-                            Mistake.SEQNUM_REUSED,
-                            f"seqnum {command.seqnum} came again with a different command "
-                            f"({field_name} {_Brief(command)}): acked, not run",
-                            now,
-                        )
+                    mistake = diagnostics.repeat(seqnum, digest)
+                    if mistake is not None:
+                        self._repeat_mistake(world_id, side, mistake, field_name, command, now)
                     if trace:
                         self.log.debug(
                             "world %d: %s repeated seqnum %d: acked again, not run",
@@ -332,7 +339,9 @@ class WorldEngine:
                         )
                     continue
                 tally.commands += 1
-                diagnostics.remember(command.seqnum, field_name, body)
+                slot = seqnum & RING_MASK
+                ring_seqnums[slot] = seqnum
+                ring_digests[slot] = digest
                 if trace:
                     self.log.debug(
                         "world %d: %s -> %s %s", world_id, side, field_name, _Brief(command)
@@ -342,28 +351,49 @@ class WorldEngine:
                 except Rejected as error:
                     self._reject(world, side, str(error), command.seqnum, now)
 
-    def _acks(
+    def _repeat_mistake(
         self,
         world_id: int,
         side: Side,
-        session: ReliableSession,
-        diagnostics: ClientDiagnostics,
-        acks: Any,
+        mistake: Mistake,
+        field_name: str,
+        command: Message,
         now: float,
     ) -> None:
-        trace = self.log.isEnabledFor(logging.DEBUG)
-        outbox = session.outbox
+        if mistake is Mistake.SEQNUM_REUSED:
+            text = (
+                f"seqnum {command.seqnum} came again with a different command "
+                f"({field_name} {_Brief(command)}): acked, not run"
+            )
+        else:
+            text = (
+                f"seqnum {command.seqnum} came again long after it was first used "
+                f"({field_name} {_Brief(command)}): acked, not run; does the client "
+                "number its commands again from an old value (after a restart)?"
+            )
+        # One finding per kind of command, whatever its contents.
+        self.note(world_id, side, mistake, text, now, cause=f"{mistake} ({field_name})")
+
+    def _acks(
+        self, world_id: int, side: Side, session: ReliableSession, acks: Any, now: float
+    ) -> None:
+        acked = session.acknowledge(acks)
+        if self.log.isEnabledFor(logging.DEBUG):
+            for seqnum in acked:
+                self.log.debug("world %d: %s acked result %d", world_id, side, seqnum)
+        if len(acked) == len(acks):
+            return
+        # The others are repeats (normal: a result may come again after it was acked) or
+        # numbers the world never gave out: only the latter are told, and cheaply, from
+        # the one counter (no record of every ack, which would cost every ack).
+        low, high = self.first_result_seqnum, self.next_result_seqnum
         for seqnum in acks:
-            if outbox.ack(seqnum):
-                diagnostics.acked(seqnum)
-                if trace:
-                    self.log.debug("world %d: %s acked result %d", world_id, side, seqnum)
-            elif not diagnostics.acked_before(seqnum):
+            if not low <= seqnum < high:
                 self.note(
                     world_id,
                     side,
                     Mistake.UNKNOWN_ACK,
-                    f"ack {seqnum} is not the seqnum of a result the world sent this side "
+                    f"ack {seqnum} is not the seqnum of a result the world sent "
                     "(acking its own command's seqnum?)",
                     now,
                 )

@@ -183,7 +183,7 @@ class Journal:
         row = self._db.execute("SELECT last_entry, engine FROM snapshot").fetchone()
         if row is None:
             engine, last = make_engine(), 0
-            engine.next_result_seqnum = self.first_seqnum
+            engine.first_result_seqnum = engine.next_result_seqnum = self.first_seqnum
         else:
             engine, last = pickle.loads(row[1]), row[0]
         engine.rules = rules or Rules()
