@@ -24,6 +24,7 @@ from amazon_ups.protocol.framing import (
     parse_message,
 )
 from amazon_ups.protocol.link_auth import HandshakeFailed, LinkHandshake, Role
+from amazon_ups.protocol.world_connect import connect_request
 from amazon_ups.protocol.world_messages import CONNECTED, DIALECTS, Side
 from amazon_ups.world.client import WorldClient
 
@@ -219,12 +220,7 @@ class RawLink:
         places: Iterable[tuple[int, int, int]] = (),
         timeout: float = 10.0,
     ) -> Message:
-        request = self.dialect.connect(isAmazon=self.side is Side.AMAZON)
-        if world_id is not None:
-            request.worldid = world_id
-        for place_id, x, y in places:
-            place = request.initwh.add() if self.side is Side.AMAZON else request.trucks.add()
-            place.id, place.x, place.y = place_id, x, y
+        request = connect_request(self.dialect, self.side is Side.AMAZON, world_id, list(places))
         before = len(self.replies)
         self.write(request)
         await self.wait_for(lambda: len(self.replies) > before or self.eof, timeout)

@@ -11,35 +11,20 @@ and use the Django ORM while the daemon and this carrier talk.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 import threading
-import time
 from collections import Counter
-from typing import Any
 
 from google.protobuf.message import Message
 
 from amazon_ups.protocol import au_pb2 as au
 from amazon_ups.protocol import world_ups_pb2 as wu
-from amazon_ups.protocol.framing import FrameDecoder, MalformedMessage, encode_frame, parse_message
+from amazon_ups.protocol.channel import Channel
 from amazon_ups.protocol.link_auth import HandshakeFailed, Role
-from amazon_ups.protocol.session import ReliableSession
 from amazon_ups.protocol.world_messages import Side
+from amazon_ups.streams import StreamPeer
 from amazon_ups.world.client import WorldClient
 from tests.support import FAST, TEST_LINK_SECRET, link_handshake
-
-FIELD_OF = {
-    au.WorldCreated: "worlds",
-    au.TruckArrived: "arrived",
-    au.PackageRegistered: "registered",
-    au.OutForDelivery: "out_for_delivery",
-    au.Delivered: "delivered",
-    au.DestinationChanged: "redirected",
-    au.AccountStatus: "accounts",
-    au.Error: "errors",
-}
-AMAZON_FIELDS = ("pickups", "loaded", "account_checks", "worlds", "errors")
 
 
 def tracking_of(package_id: int) -> str:
@@ -64,12 +49,9 @@ class FakeUps:
         self.trucks = trucks
         self.create_world = create_world
         self.accounts = accounts
-        self.session: ReliableSession[Any] = ReliableSession()
+        self.peer = StreamPeer(Channel(au.AmazonToUps, au.UpsToAmazon), on_message=self._act)
         self.world: WorldClient | None = None
         self.port: int | None = None
-        # What Amazon sent, each sub-message once, in arrival order: (field, message).
-        self.received: list[tuple[str, Message]] = []
-        self.malformed: list[str] = []
         self.world_errors: list[Message] = []
         self.deliveries_made: Counter[int] = Counter()
         self.connections = 0
@@ -78,14 +60,21 @@ class FakeUps:
         self._out_for_delivery: dict[int, tuple[int, list[int]]] = {}  # UGoDeliver seqnum ->
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._wake: asyncio.Event | None = None
-        self._writer: asyncio.StreamWriter | None = None
         self._tasks: list[asyncio.Task] = []
 
     # -- what the test sees -----------------------------------------------------------------
 
+    @property
+    def received(self) -> list[tuple[str, Message]]:
+        """What Amazon sent, each sub-message once, in arrival order: (field, message)."""
+        return self.peer.received
+
+    @property
+    def malformed(self) -> list[str]:
+        return self.peer.malformed
+
     def of(self, field: str) -> list[Message]:
-        return [message for f, message in self.received if f == field]
+        return self.peer.of(field)
 
     @property
     def world_id(self) -> int | None:
@@ -108,7 +97,6 @@ class FakeUps:
         self._thread.join(10)
 
     async def _start(self) -> None:
-        self._wake = asyncio.Event()
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
         if self.create_world:
@@ -118,8 +106,7 @@ class FakeUps:
         self._server.close()
         for task in self._tasks:
             task.cancel()
-        if self._writer is not None:
-            self._writer.close()
+        await self.peer.detach()
         if self.world is not None:
             await self.world.abort()
 
@@ -135,9 +122,7 @@ class FakeUps:
     # -- the Amazon side ------------------------------------------------------------------------
 
     def _tell(self, message: Message) -> None:
-        self.session.send(message)
-        assert self._wake is not None
-        self._wake.set()
+        self.peer.send(message)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -147,56 +132,9 @@ class FakeUps:
             writer.close()
             return
         # The newest connection that proves itself replaces the old one (protocol 2.1).
-        if self._writer is not None:
-            self._writer.close()
-        self._writer = writer
+        await self.peer.detach()
         self.connections += 1
-        self.session.rewind()
-        frames = FrameDecoder()
-        sender = asyncio.create_task(self._send_loop(writer))
-        try:
-            self._feed(frames, leftover)
-            while data := await reader.read(65536):
-                self._feed(frames, data)
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            sender.cancel()
-
-    def _feed(self, frames: FrameDecoder, data: bytes) -> None:
-        for body in frames.feed(data):
-            message = parse_message(au.AmazonToUps, body)
-            if isinstance(message, MalformedMessage):
-                self.malformed.append(str(message))
-            else:
-                self._absorb(message)
-
-    def _absorb(self, message: au.AmazonToUps) -> None:
-        self.session.acknowledge(message.acks)
-        for field in AMAZON_FIELDS:
-            for sub in getattr(message, field):
-                if self.session.receive(sub.seqnum):
-                    self.received.append((field, sub))
-                    self._act(field, sub)
-        assert self._wake is not None
-        self._wake.set()
-
-    async def _send_loop(self, writer: asyncio.StreamWriter) -> None:
-        assert self._wake is not None
-        while not writer.is_closing():
-            batch = self.session.poll(time.time())
-            if batch:
-                out = au.UpsToAmazon()
-                out.acks.extend(batch.acks)
-                for item in batch.items:
-                    getattr(out, FIELD_OF[type(item)]).append(item)
-                writer.write(encode_frame(out.SerializeToString()))
-            deadline = self.session.next_deadline()
-            self._wake.clear()
-            timeout = None if deadline is None else max(0.0, deadline - time.time())
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await self._wake.wait()
+        self.peer.attach(reader, writer, leftover)
 
     def _act(self, field: str, message: Message) -> None:
         if field == "pickups":

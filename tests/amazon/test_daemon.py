@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import connections
 
 from amazon_ups.amazon.catalog.models import Stock
@@ -87,9 +88,12 @@ def test_an_order_goes_from_placed_to_delivered(configure, fake_ups, place):
     assert ups.deliveries_made == {order.id: 1}
     assert order.tracking_number == tracking_of(order.id)
     assert not ups.malformed and not ups.world_errors
-    # It bought at least what it needed, packed 3, and kept the rest.
+    # The new world's first stock (INITIAL_STOCK) covered it: nothing more was bought
+    # for it, it packed 3, and the world delivered the rest to the warehouse.
     stock = Stock.objects.get(warehouse_id=2, product_id=1)
-    assert (stock.on_hand, stock.on_order) == (10 - 3, 0)
+    assert (stock.on_hand, stock.on_order) == (settings.INITIAL_STOCK - 3, 0)
+    purchases = [_purchase(m) for m in OutgoingMessage.objects.filter(field="buy")]
+    assert sorted(p.whnum for p in purchases) == [1, 2]  # one per warehouse, none more
     # Everything the daemon sent was acked.
     eventually(lambda: not OutgoingMessage.objects.filter(acked_at=None, peer="ups").exists())
 
@@ -121,7 +125,7 @@ def test_amazon_creates_the_world_and_several_orders_share_stock(configure, fake
         thing.count
         for message in OutgoingMessage.objects.filter(field="buy")
         for thing in _purchase(message).things
-        if thing.id == 1
+        if thing.id == 1 and _purchase(message).whnum == 1
     )
     assert kettles.on_hand == bought - 4 - 4 - 2
     assert kettles.on_order == 0

@@ -75,6 +75,7 @@ def status(order: Order) -> str:
 def joined(catalog, settings):
     settings.WORLD_CREATOR = "ups"
     settings.WORLD_ID = None
+    settings.INITIAL_STOCK = 0  # these tests start from empty warehouses
     services.world_joined(WORLD)
 
 
@@ -109,12 +110,12 @@ def test_orders_wait_until_the_world_is_joined(catalog, place, settings):
     order = place()
     daemon = Fulfilment()
 
-    daemon.tick()
+    daemon.tick(timezone.now())
     assert selectors.world_for_orders() is None
     assert status(order) == Status.PLACED and order.warehouse_id is None
 
     services.world_joined(WORLD)
-    daemon.tick()
+    daemon.tick(timezone.now())
     order.refresh_from_db()
     assert order.warehouse_id == 1 and order.world_id == WORLD
 
@@ -400,12 +401,12 @@ def test_an_order_waiting_far_too_long_is_logged_once_and_the_world_asked(
     Order.objects.filter(id=packing.id).update(status_changed_at=long_ago)
     assert orders_selectors.orders_stuck_count() == 1
 
-    assert upkeep.stuck_find() == 1
+    assert upkeep.stuck_find(timezone.now()) == 1
     assert "waiting for UPS to announce a truck" in caplog.text
     assert packing.events.last().kind == "stuck"
     [query] = sent(WORLD_PEER, "queries")
     assert query.packageid == packing.id
-    assert upkeep.stuck_find() == 0  # once per stay in a state
+    assert upkeep.stuck_find(timezone.now()) == 0  # once per stay in a state
 
     run(services.package_status, wa.APackage(packageid=packing.id, status="PACKED", seqnum=3))
     last = packing.events.last()

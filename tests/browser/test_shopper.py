@@ -71,8 +71,10 @@ def test_a_shopper_signs_up_fills_the_cart_checks_out_and_sees_the_delivery(
     page.get_by_role("link", name="Proceed to checkout").click()
     expect(page.locator("#no-payment")).to_contain_text("No payment")
     expect(page.locator("#checkout-lines li")).to_have_text(
-        ["2 \u00d7 Kettle", "2 \u00d7 Notebook"]
+        ["2 \u00d7 Kettle at $34.90 = $69.80", "2 \u00d7 Notebook at $12.75 = $25.50"]
     )
+    expect(page.locator("#checkout-total")).to_have_text("Total: $95.30 (not charged)")
+    expect(page.locator("#checkout-estimate")).to_contain_text("Arrives in about")
     page.get_by_label("x", exact=True).fill("12")
     page.get_by_label("y", exact=True).fill("-7")
     page.get_by_label("UPS account id (optional)").fill(str(ups_account))
@@ -134,7 +136,9 @@ def test_a_visitors_cart_follows_them_into_their_account_and_an_unknown_ups_acco
     page.get_by_role("button", name="Log in").click()
 
     expect(page).to_have_url(re.compile(r"/cart/checkout/$"))
-    expect(page.locator("#checkout-lines li")).to_have_text(["3 \u00d7 Umbrella"])
+    expect(page.locator("#checkout-lines li")).to_have_text(
+        ["3 \u00d7 Umbrella at $19.90 = $59.70"]
+    )
     page.get_by_label("x", exact=True).fill("-3")
     page.get_by_label("y", exact=True).fill("4")
     unknown = 1  # UPS numbers its accounts from 100000000 up: 1 is no account

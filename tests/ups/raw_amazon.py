@@ -17,10 +17,10 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from amazon_ups.common.daemon.channel import numbered_fields
 from amazon_ups.common.daemon.links import handshake_blocking
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol import world_amazon_pb2 as wa
+from amazon_ups.protocol.channel import numbered_fields
 from amazon_ups.protocol.framing import FrameDecoder, encode_frame, parse_message
 from amazon_ups.protocol.link_auth import LinkHandshake, Role
 from amazon_ups.protocol.world_messages import CONNECTED

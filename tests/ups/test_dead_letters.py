@@ -11,6 +11,7 @@ and the database rejects its INSERT.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import logging
 import sqlite3
 import threading
@@ -18,13 +19,13 @@ import threading
 import pytest
 from django.db import connection, connections
 
-from amazon_ups.common.daemon.channel import Channel
 from amazon_ups.common.daemon.isolation import sub_message
 from amazon_ups.common.daemon.links import LinkAuth, ListenLink
 from amazon_ups.common.daemon.runner import Daemon
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import DeadLetter, IncomingMessage, OutgoingMessage
 from amazon_ups.protocol import au_pb2
+from amazon_ups.protocol.channel import Channel
 from amazon_ups.protocol.world_messages import Side
 from amazon_ups.ups.shipments import services as shipments
 from amazon_ups.ups.shipments.models import Package
@@ -236,8 +237,8 @@ def test_a_tick_that_keeps_failing_is_logged_once_and_messages_still_flow(caplog
     still acks and answers, and the log holds the failure once, not on every turn."""
     turns = []
 
-    def tick() -> None:
-        turns.append(None)
+    def tick(now: datetime.datetime) -> None:
+        turns.append(now)
         raise ZeroDivisionError("a bug in the tick")
 
     link = ListenLink(

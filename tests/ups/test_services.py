@@ -267,7 +267,7 @@ def test_a_truck_kept_waiting_leaves_with_what_is_loaded(world, settings):
     assert sent(WORLD, "deliveries") == []
     assert truck(1).loading_deadline is not None
 
-    assert services.depart_overdue() == 1
+    assert services.depart_overdue(timezone.now()) == 1
     [deliver] = sent(WORLD, "deliveries")
     assert (deliver.truckid, [p.packageid for p in deliver.packages]) == (1, [5])
     assert truck(1).status == TruckStatus.DELIVERING
@@ -290,7 +290,7 @@ def test_a_truck_waits_until_its_loading_deadline(world, settings):
     settings.UPS_LOADING_WAIT = 3600
     at_warehouse_with(5, 6)
     services.package_loaded(5, 1)
-    assert services.depart_overdue() == 0
+    assert services.depart_overdue(timezone.now()) == 0
     assert sent(WORLD, "deliveries") == []
     assert status(6) == PackageStatus.TRUCK_AT_WAREHOUSE
 
@@ -300,7 +300,7 @@ def test_a_truck_with_nothing_loaded_keeps_waiting(world, settings):
     at_warehouse_with(5)
     # Leaving empty would deliver nothing; the deadline only runs once a load comes.
     Truck.objects.filter(id=1).update(loading_deadline=timezone.now())
-    assert services.depart_overdue() == 0
+    assert services.depart_overdue(timezone.now()) == 0
     assert (truck(1).status, truck(1).loading_deadline) == (TruckStatus.ARRIVE_WAREHOUSE, None)
     assert status(5) == PackageStatus.TRUCK_AT_WAREHOUSE
 
@@ -309,7 +309,7 @@ def test_a_package_left_behind_but_loaded_after_all_goes_with_its_truck(world, s
     settings.UPS_LOADING_WAIT = 0
     at_warehouse_with(5, 6)
     services.package_loaded(5, 1)
-    services.depart_overdue()  # truck 1 leaves; truck 2 is sent for package 6...
+    services.depart_overdue(timezone.now())  # truck 1 leaves; truck 2 is sent for package 6...
     services.package_loaded(6, 1)  # ...but Amazon's load onto truck 1 had gone through
     deliveries = sent(WORLD, "deliveries")
     assert [(d.truckid, [p.packageid for p in d.packages]) for d in deliveries] == [

@@ -126,7 +126,8 @@ def test_the_scenario_of_the_dropped_delivery_no_longer_strands_anything(fleet, 
     pickup(6)
     arrive(1, 10, 0)
     services.package_loaded(5, 1)
-    services.depart_overdue()  # 6 is not ready: truck 1 leaves with 5 (UGoDeliver unacked)
+    # 6 is not ready: truck 1 leaves with 5 (UGoDeliver unacked)
+    services.depart_overdue(timezone.now())
     assert package(6).status in (PackageStatus.CREATED, PackageStatus.TRUCK_DISPATCHED)
     assert package(6).truck_id != 1
     # An IDLE the world made before (and re-sent) arrives now.
@@ -217,11 +218,11 @@ def test_what_waits_too_long_is_logged_once_and_its_truck_asked(fleet, settings,
     long_ago = timezone.now() - datetime.timedelta(seconds=settings.STUCK_AFTER + 1)
     Package.objects.filter(id=5).update(status_changed_at=long_ago)
     Truck.objects.filter(id=1).update(status_changed_at=long_ago)
-    assert services.stuck_find() == 2  # the package and its traveling truck
+    assert services.stuck_find(timezone.now()) == 2  # the package and its traveling truck
     assert kinds(5)[-1] == "stuck" and truck_kinds(1)[-1] == "stuck"
     assert truck(1).needs_query
     assert "package 5 has been truck dispatched" in caplog.text
-    assert services.stuck_find() == 0  # once per stay in that state
+    assert services.stuck_find(timezone.now()) == 0  # once per stay in that state
     ack_all()
     assert services.queries_send() == 1
     assert OutgoingMessage.objects.filter(peer=WORLD, field="queries").count() == 1

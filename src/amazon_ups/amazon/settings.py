@@ -5,7 +5,14 @@ import os
 from pathlib import Path
 
 from amazon_ups.common.settings import *  # noqa: F403
-from amazon_ups.common.settings import COMMON_APPS, databases, email, secret_key
+from amazon_ups.common.settings import (
+    COMMON_APPS,
+    VAR_DIR,
+    databases,
+    email,
+    env_int,
+    secret_key,
+)
 
 PROJECT = "amazon"
 SECRET_KEY = secret_key(PROJECT)
@@ -28,6 +35,14 @@ INSTALLED_APPS = [
 # The carrier's page of one package, "{number}" standing for its tracking number (e.g.
 # http://127.0.0.1:8001/track/{number}/); empty: the order page shows the number alone.
 UPS_TRACKING_URL = os.environ.get("UPS_TRACKING_URL", "")
+
+# Units of each listed product the fulfilment daemon buys for each warehouse when it
+# joins a new world (whose warehouses are empty); 0: none, the first orders buy them.
+INITIAL_STOCK = env_int("INITIAL_STOCK", 20)
+
+# Sellers' product pictures (catalog/images.py): files 0600 in a 0700 folder, served by
+# the store's own view, never as a folder.
+MEDIA_DIR = VAR_DIR / "media-amazon"
 
 SESSION_COOKIE_NAME = "amazon_sessionid"
 CSRF_COOKIE_NAME = "amazon_csrftoken"

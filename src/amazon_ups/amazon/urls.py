@@ -3,6 +3,7 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from amazon_ups.amazon.fulfilment import views as fulfilment_views
 from amazon_ups.common.health import healthz
 
 urlpatterns = [
@@ -11,6 +12,8 @@ urlpatterns = [
     path("cart/", include("amazon_ups.amazon.cart.urls")),
     path("accounts/", include("amazon_ups.amazon.accounts.urls")),
     path("sell/", include("amazon_ups.amazon.catalog.seller_urls")),
+    # The seller area's restock button buys from the world: fulfilment's (see its views).
+    path("sell/products/<int:product_id>/restock/", fulfilment_views.restock, name="restock"),
     path("admin/", admin.site.urls),
     path("operator/", include("amazon_ups.common.messaging.urls")),
     path("healthz", healthz, name="healthz"),

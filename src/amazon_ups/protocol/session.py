@@ -240,21 +240,29 @@ class ReliableSession(Generic[T]):
         self.received = SeqnumSet()
         self._acks_to_send: dict[int, None] = {}
 
+    def take_seqnum(self) -> int:
+        """Our next seqnum, for an item about to be ``put`` in the outbox."""
+        seqnum = self.next_seqnum
+        self.next_seqnum += 1
+        return seqnum
+
     def send(self, item: T, seqnum: int | None = None) -> T:
         """Number ``item`` (with ``seqnum``, else our next seqnum) and queue it until acked.
         A ``seqnum`` given from outside is for a sender that numbers several sessions from
         one counter (the world simulator: its seqnums never follow a client's own)."""
-        if seqnum is None:
-            seqnum = self.next_seqnum
-            self.next_seqnum += 1
-        item.seqnum = seqnum
+        item.seqnum = self.take_seqnum() if seqnum is None else seqnum
         self.outbox.put(item)
         return item
 
     def receive(self, seqnum: int) -> bool:
         """A numbered message arrived: it will be acked; True if it is new."""
-        self._acks_to_send[seqnum] = None
+        self.owe_ack(seqnum)
         return self.received.add(seqnum)
+
+    def owe_ack(self, seqnum: int) -> None:
+        """Ack ``seqnum`` in the next ``poll``, without recording it here: for a peer whose
+        record of what it received is elsewhere (a daemon's database)."""
+        self._acks_to_send[seqnum] = None
 
     def acknowledge(self, seqnums: Iterable[int]) -> list[int]:
         """The peer acked these; returns the ones we were waiting for."""

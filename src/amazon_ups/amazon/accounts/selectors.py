@@ -22,3 +22,16 @@ def is_seller(user) -> bool:
 
 def user_get(username: str):
     return get_user_model().objects.filter(username=username).first()
+
+
+# Where an estimate goes for a visitor with no address of their own: the grid's middle.
+GRID_MIDDLE = (0, 0)
+
+
+def delivery_point(user) -> tuple[tuple[int, int], bool]:
+    """The user's default delivery address, else the grid's middle; and whether it was
+    theirs (for delivery estimates before an address is chosen)."""
+    profile = profile_of(user)
+    if profile is not None and profile.has_default_address:
+        return (profile.default_x, profile.default_y), True
+    return GRID_MIDDLE, False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.contrib.sessions.backends.base import SessionBase
 from django.db.models import Sum
@@ -17,6 +18,15 @@ from amazon_ups.amazon.catalog.models import Product
 class CartLine:
     product: Product
     quantity: int
+
+    @property
+    def total(self) -> Decimal:
+        return self.product.price * self.quantity
+
+
+def cart_total(lines: list[CartLine]) -> Decimal:
+    """What the cart would cost at today's prices (nothing is charged: a demo store)."""
+    return sum((line.total for line in lines), Decimal("0.00"))
 
 
 def cart_lines(user, session: SessionBase) -> list[CartLine]:

@@ -34,8 +34,11 @@ def _check_quantity(quantity: object, *, low: int) -> int:
 
 
 def _check_product(product_id: int) -> None:
-    if catalog_selectors.product_get(product_id) is None:
+    product = catalog_selectors.product_get(product_id)
+    if product is None:
         raise ValidationError(f"No such product: {product_id}.", code="unknown_product")
+    if not product.listed:
+        raise ValidationError(f"{product.name} is no longer sold.", code="unlisted_product")
 
 
 def _too_many(product_id: int, total: int) -> ValidationError:

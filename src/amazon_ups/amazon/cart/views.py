@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -34,6 +35,7 @@ def _cart_page(request, errors=(), status: int = 200):
     context = {
         "rows": rows,
         "units": sum(line.quantity for line in lines),
+        "total": selectors.cart_total(lines),
         "errors": list(errors),
     }
     return render(request, "cart/detail.html", context, status=status)
@@ -135,5 +137,17 @@ def checkout(request):
 
 def _checkout_page(request, form, status: int = 200):
     lines = selectors.cart_lines(request.user, request.session)
-    context = {"form": form, "lines": lines, "units": sum(line.quantity for line in lines)}
+    dest, own_address = accounts_selectors.delivery_point(request.user)
+    needs = {line.product.id: line.quantity for line in lines}
+    context = {
+        "form": form,
+        "lines": lines,
+        "units": sum(line.quantity for line in lines),
+        "total": selectors.cart_total(lines),
+        "estimate": (
+            catalog_selectors.delivery_estimate(needs, dest, timezone.now()) if needs else None
+        ),
+        "dest": dest,
+        "own_address": own_address,
+    }
     return render(request, "cart/checkout.html", context, status=status)

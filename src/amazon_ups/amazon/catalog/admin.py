@@ -25,13 +25,13 @@ class StockInline(admin.TabularInline):
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
-    list_display = ["id", "name", "category", "seller", "on_hand_total"]
+    list_display = ["id", "name", "price", "listed", "category", "seller", "on_hand_total"]
     list_display_links = ["id", "name"]
-    list_filter = ["category", ("seller", admin.RelatedOnlyFieldListFilter)]
+    list_filter = ["listed", "category", ("seller", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name", "description", "=id"]
     list_select_related = ["category", "seller"]
     autocomplete_fields = ["seller"]
-    readonly_fields = ["world_name"]
+    readonly_fields = ["world_name", "image_file", "image_type"]
     inlines = [StockInline]
 
     def get_queryset(self, request):

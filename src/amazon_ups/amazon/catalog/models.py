@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 
@@ -37,10 +40,26 @@ class Category(models.Model):
         return self.name
 
 
+MAX_PRICE = Decimal("99999.99")
+
+
 class Product(models.Model):
     id = models.BigIntegerField(primary_key=True, help_text="the world's product id")
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True)
+    # Money is Decimal end to end: no float ever holds a price.
+    price = models.DecimalField(
+        max_digits=7,
+        decimal_places=2,
+        default=Decimal("0.00"),
+        validators=[MinValueValidator(Decimal("0.00")), MaxValueValidator(MAX_PRICE)],
+    )
+    # An unlisted product is not shown or sold; its orders and stock stay as they are.
+    listed = models.BooleanField(default=True)
+    # The seller's picture: a file name in settings.MEDIA_DIR, chosen by the store (never
+    # by the uploader), with its content type. Empty: the store draws one (an SVG).
+    image_file = models.CharField(max_length=100, blank=True, default="", editable=False)
+    image_type = models.CharField(max_length=20, blank=True, default="", editable=False)
     # What the world knows the product as: set once, kept through renames (see below).
     world_name = models.CharField(max_length=100, blank=True, editable=False)
     category = models.ForeignKey(
@@ -57,12 +76,21 @@ class Product(models.Model):
 
     class Meta:
         ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(price__gte=0), name="product_price_gte_0"),
+        ]
 
     def __str__(self) -> str:
         return self.name
 
     def get_absolute_url(self) -> str:
         return reverse("catalog:product_detail", args=[self.id])
+
+    def get_image_url(self) -> str:
+        # The file's name in the URL: a new upload is a new URL, so caches never show an old one.
+        return reverse("catalog:product_image", args=[self.id]) + (
+            f"?v={self.image_file}" if self.image_file else ""
+        )
 
     @property
     def world_description(self) -> str:

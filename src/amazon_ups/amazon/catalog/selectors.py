@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 
-from django.db.models import Q, QuerySet, Sum
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
+from amazon_ups.amazon.catalog import delivery
 from amazon_ups.amazon.catalog.models import Category, Product, Stock, Warehouse
 from amazon_ups.amazon.orders.models import OrderLine
+from amazon_ups.world import timing
 
 # At or below this many units on hand a product page says "only N left".
 LOW_STOCK = 5
@@ -17,8 +23,27 @@ LOW_STOCK = 5
 MAX_QUERY_LENGTH = 100
 
 
+class ProductSort(models.TextChoices):
+    NAME = "name", "Name"
+    PRICE = "price", "Price: low to high"
+    PRICE_DESC = "-price", "Price: high to low"
+    NEWEST = "newest", "Newest first"
+    AVAILABILITY = "availability", "Most in stock"
+
+
+# Every sort ends on the id, so a page never repeats or skips a product of a tie.
+_ORDERINGS = {
+    ProductSort.NAME: ("name", "id"),
+    ProductSort.PRICE: ("price", "name", "id"),
+    ProductSort.PRICE_DESC: ("-price", "name", "id"),
+    # Product ids count up as sellers list (services.product_create): newest is highest.
+    ProductSort.NEWEST: ("-id",),
+    ProductSort.AVAILABILITY: ("-on_hand_total", "name", "id"),
+}
+
+
 def product_list() -> QuerySet[Product]:
-    return Product.objects.order_by("name", "id")
+    return Product.objects.filter(listed=True).order_by("name", "id")
 
 
 def _with_stock(products: QuerySet[Product]) -> QuerySet[Product]:
@@ -28,21 +53,55 @@ def _with_stock(products: QuerySet[Product]) -> QuerySet[Product]:
     )
 
 
-def product_search(*, query: str = "", category: Category | None = None) -> QuerySet[Product]:
-    """Products whose name or description contains ``query`` (any case), with
-    ``on_hand_total``. The ORM passes ``query`` as a parameter and escapes LIKE's
-    wildcards, so ``%``, ``_`` and quotes match themselves."""
-    products = Product.objects.all()
+def product_search(
+    *,
+    query: str = "",
+    category: Category | None = None,
+    sort: ProductSort = ProductSort.NAME,
+    in_stock_only: bool = False,
+) -> QuerySet[Product]:
+    """Listed products whose name or description contains ``query`` (any case), with
+    ``on_hand_total``, in the order ``sort`` says. The ORM passes ``query`` as a
+    parameter and escapes LIKE's wildcards, so ``%``, ``_`` and quotes match themselves."""
+    products = Product.objects.filter(listed=True)
     query = query.strip()[:MAX_QUERY_LENGTH]
     if query:
         products = products.filter(Q(name__icontains=query) | Q(description__icontains=query))
     if category is not None:
         products = products.filter(category=category)
-    return _with_stock(products).order_by("name", "id")
+    products = _with_stock(products)
+    if in_stock_only:
+        products = products.filter(on_hand_total__gt=0)
+    return products.order_by(*_ORDERINGS[sort])
 
 
 def product_detail(product_id: int) -> Product | None:
-    return _with_stock(Product.objects.filter(id=product_id).select_related("seller")).first()
+    """A listed product, with ``on_hand_total``; None for an unlisted one."""
+    return _with_stock(
+        Product.objects.filter(id=product_id, listed=True).select_related("seller")
+    ).first()
+
+
+def warehouses_stocking(needs: dict[int, int]) -> set[int]:
+    """Ids of the warehouses holding all of ``needs`` (product id -> units)."""
+    if not needs:
+        return set()
+    rows = Stock.objects.filter(product_id__in=list(needs)).values_list(
+        "warehouse_id", "product_id", "on_hand"
+    )
+    enough: dict[int, int] = {}
+    for warehouse_id, product_id, on_hand in rows:
+        if on_hand >= needs[product_id]:
+            enough[warehouse_id] = enough.get(warehouse_id, 0) + 1
+    return {w for w, n in enough.items() if n == len(needs)}
+
+
+def products_named(name: str, *, excluding: int | None = None) -> list[Product]:
+    """Products with this name, any case (a seller about to list one twice)."""
+    products = Product.objects.filter(name__iexact=name.strip())
+    if excluding is not None:
+        products = products.exclude(id=excluding)
+    return list(products.select_related("seller").order_by("id"))
 
 
 def category_list() -> list[Category]:
@@ -74,7 +133,7 @@ def seller_products(seller) -> QuerySet[Product]:
 
 
 def seller_product_get(seller, product_id: int) -> Product | None:
-    """The seller's own product; None for anyone else's, like a missing one."""
+    """The seller's own product (listed or not); None for anyone else's, like a missing one."""
     return Product.objects.filter(seller=seller, id=product_id).first()
 
 
@@ -89,19 +148,58 @@ def seller_stock(seller) -> dict[int, dict[int, tuple[int, int]]]:
     return levels
 
 
+@dataclass(frozen=True)
+class ProductSales:
+    product_id: int
+    name: str
+    units: int
+    revenue: Decimal
+    orders: int
+
+
+def seller_sales_totals(seller) -> list[ProductSales]:
+    """Per product of the seller's: units sold, what they came to (at the prices of
+    their orders), in how many orders; the best seller first."""
+    rows = (
+        OrderLine.objects.filter(product__seller=seller)
+        .values("product_id", "product__name")
+        .annotate(
+            units=Sum("count"),
+            revenue=Sum(F("count") * F("price"), output_field=models.DecimalField()),
+            orders=models.Count("order", distinct=True),
+        )
+        .order_by("-units", "product__name", "product_id")
+    )
+    return [
+        ProductSales(
+            product_id=row["product_id"],
+            name=row["product__name"],
+            units=row["units"],
+            revenue=Decimal(row["revenue"] or 0).quantize(Decimal("0.01")),
+            orders=row["orders"],
+        )
+        for row in rows
+    ]
+
+
 def seller_sales(seller) -> QuerySet[OrderLine]:
     """Order lines of the seller's products, newest order first. The buyer's address
     and account are not the seller's business: only the order's id, date and status."""
     return (
         OrderLine.objects.filter(product__seller=seller)
         .select_related("order", "product")
-        .only("count", "product__name", "order__id", "order__created_at", "order__status")
+        .only("count", "price", "product__name", "order__id", "order__created_at", "order__status")
         .order_by("-order__created_at", "-order__id", "product__name")
     )
 
 
 def product_get(product_id: int) -> Product | None:
+    """Any product, listed or not (old orders and carts name unlisted ones too)."""
     return Product.objects.filter(id=product_id).first()
+
+
+def product_for_sale(product_id: int) -> Product | None:
+    return Product.objects.filter(id=product_id, listed=True).first()
 
 
 def products_by_id(product_ids: Iterable[int]) -> dict[int, Product]:
@@ -122,3 +220,23 @@ def stock_levels(product_ids: Iterable[int]) -> dict[tuple[int, int], tuple[int,
         "warehouse_id", "product_id", "on_hand", "on_order"
     )
     return {(w, p): (on_hand, on_order) for w, p, on_hand, on_order in rows}
+
+
+def listed_product_ids() -> list[int]:
+    return list(Product.objects.filter(listed=True).order_by("id").values_list("id", flat=True))
+
+
+def delivery_estimate(
+    needs: dict[int, int], dest: tuple[int, int], now: datetime.datetime
+) -> delivery.Estimate | None:
+    """When an order of ``needs`` (product id -> units) to ``dest`` placed at ``now``
+    would arrive; None when the store has no warehouse."""
+    places = [delivery.Place(w.id, w.name, w.x, w.y) for w in warehouse_list()]
+    chosen = delivery.ships_from(places, dest, warehouses_stocking(needs))
+    if chosen is None:
+        return None
+    warehouse, in_stock = chosen
+    simspeed = settings.WORLD_SIMSPEED or timing.DEFAULT_SIMSPEED
+    return delivery.estimate(
+        now=now, warehouse=warehouse, dest=dest, in_stock=in_stock, simspeed=simspeed
+    )

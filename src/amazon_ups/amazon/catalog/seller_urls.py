@@ -9,5 +9,8 @@ urlpatterns = [
     path("", seller_views.home, name="home"),
     path("products/new/", seller_views.product_create, name="product_create"),
     path("products/<int:product_id>/edit/", seller_views.product_edit, name="product_edit"),
+    path(
+        "products/<int:product_id>/listing/", seller_views.product_listing, name="product_listing"
+    ),
     path("sales/", seller_views.sales, name="sales"),
 ]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 
+from amazon_ups.amazon.catalog import images
 from amazon_ups.amazon.catalog.models import Category, Product, Stock, Warehouse
 
 
@@ -78,7 +80,12 @@ def _clean_and_save(product: Product) -> Product:
 
 
 def product_create(
-    *, seller, name: str, description: str = "", category: Category | None = None
+    *,
+    seller,
+    name: str,
+    description: str = "",
+    category: Category | None = None,
+    price: Decimal = Decimal("0.00"),
 ) -> Product:
     """A new product with no stock: the world has none until an order makes the
     fulfilment daemon buy it, so it can be ordered at once."""
@@ -94,6 +101,7 @@ def product_create(
                     description=description,
                     category=category,
                     seller=seller,
+                    price=price,
                 )
                 product.full_clean(validate_unique=False)
                 product.save(force_insert=True)
@@ -105,13 +113,49 @@ def product_create(
 
 @transaction.atomic
 def product_update(
-    product: Product, *, name: str, description: str, category: Category | None
+    product: Product,
+    *,
+    name: str,
+    description: str,
+    category: Category | None,
+    price: Decimal | None = None,
 ) -> Product:
-    # Renaming changes what shoppers see; the world keeps its ``world_name``.
+    # Renaming changes what shoppers see; the world keeps its ``world_name``. A new
+    # price is for orders from now on: each order line keeps the price it was sold at.
     product.name = name
     product.description = description
     product.category = category
+    if price is not None:
+        product.price = price
     return _clean_and_save(product)
+
+
+@transaction.atomic
+def product_set_listed(product: Product, listed: bool) -> Product:
+    """Unlisted, a product leaves the catalog and cannot be bought; orders already
+    placed for it go ahead, and relisting brings it back as it was."""
+    product.listed = listed
+    product.save(update_fields=["listed"])
+    return product
+
+
+def product_set_image(product: Product, data: bytes) -> Product:
+    """Check the upload (``images.check_upload``: a ValidationError says what is
+    wrong), keep it, and show it from now on; the previous one is removed."""
+    checked = images.check_upload(data)
+    name = images.store(product.id, checked)
+    previous = product.image_file
+    try:
+        with transaction.atomic():
+            product.image_file = name
+            product.image_type = checked.content_type
+            product.save(update_fields=["image_file", "image_type"])
+    except BaseException:
+        images.remove(name)
+        raise
+    # Only once the new one is committed: a failure above keeps the old picture shown.
+    transaction.on_commit(lambda: images.remove(previous))
+    return product
 
 
 DEMO_WAREHOUSES = [
@@ -130,18 +174,36 @@ DEMO_CATEGORIES = [
 ]
 
 DEMO_PRODUCTS = [
-    (1, "Kettle", "A 1.7 litre electric kettle that switches itself off.", "kitchen"),
-    (2, "Teapot", "Glazed stoneware, six cups, with a removable steel infuser.", "kitchen"),
-    (3, "Mug", "A plain white mug that holds a generous 350 ml.", "kitchen"),
-    (4, "Notebook", "A5, dotted pages, lies flat when open.", "stationery"),
-    (5, "Fountain pen", "Steel nib, refillable converter, blue-black ink included.", "stationery"),
-    (6, "Desk lamp", "LED, three colour temperatures, folds flat.", "home"),
-    (7, "Headphones", "Closed-back, wired, with a detachable cable.", "electronics"),
-    (8, "Backpack", "20 litres, padded laptop sleeve, water-resistant.", "outdoors"),
-    (9, "Water bottle", "Insulated steel, keeps drinks cold for a day.", "outdoors"),
-    (10, "Umbrella", "Compact, opens and closes with one button.", "outdoors"),
-    (11, "Board game", "A cooperative game for two to four players, about an hour.", "games"),
-    (12, "Houseplant", "A snake plant in a 12 cm pot; hard to kill.", "home"),
+    (1, "Kettle", "A 1.7 litre electric kettle that switches itself off.", "kitchen", "34.90"),
+    (
+        2,
+        "Teapot",
+        "Glazed stoneware, six cups, with a removable steel infuser.",
+        "kitchen",
+        "28.50",
+    ),
+    (3, "Mug", "A plain white mug that holds a generous 350 ml.", "kitchen", "8.00"),
+    (4, "Notebook", "A5, dotted pages, lies flat when open.", "stationery", "12.75"),
+    (
+        5,
+        "Fountain pen",
+        "Steel nib, refillable converter, blue-black ink included.",
+        "stationery",
+        "42.00",
+    ),
+    (6, "Desk lamp", "LED, three colour temperatures, folds flat.", "home", "39.99"),
+    (7, "Headphones", "Closed-back, wired, with a detachable cable.", "electronics", "89.00"),
+    (8, "Backpack", "20 litres, padded laptop sleeve, water-resistant.", "outdoors", "64.00"),
+    (9, "Water bottle", "Insulated steel, keeps drinks cold for a day.", "outdoors", "24.50"),
+    (10, "Umbrella", "Compact, opens and closes with one button.", "outdoors", "19.90"),
+    (
+        11,
+        "Board game",
+        "A cooperative game for two to four players, about an hour.",
+        "games",
+        "45.00",
+    ),
+    (12, "Houseplant", "A snake plant in a 12 cm pot; hard to kill.", "home", "16.00"),
 ]
 
 
@@ -155,7 +217,7 @@ def seed_demo(seller=None) -> tuple[int, int]:
         slug: Category.objects.update_or_create(slug=slug, defaults={"name": name})[0]
         for slug, name in DEMO_CATEGORIES
     }
-    for product_id, name, description, category in DEMO_PRODUCTS:
+    for product_id, name, description, category, price in DEMO_PRODUCTS:
         Product.objects.update_or_create(
             id=product_id,
             defaults={
@@ -163,6 +225,7 @@ def seed_demo(seller=None) -> tuple[int, int]:
                 "description": description,
                 "category": categories[category],
                 "seller": seller,
+                "price": Decimal(price),
             },
         )
     return len(DEMO_WAREHOUSES), len(DEMO_PRODUCTS)

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
 
-from amazon_ups.amazon.catalog import selectors
+from amazon_ups.amazon.accounts import selectors as accounts_selectors
+from amazon_ups.amazon.catalog import images, selectors
+from amazon_ups.amazon.catalog.forms import CatalogQueryForm
 from amazon_ups.common.parsing import parse_int
 from amazon_ups.protocol.limits import INT64_MAX
 
@@ -24,24 +28,68 @@ def product_list(request):
     if slug and category is None:
         raise Http404("No such category")
     query = request.GET.get("q", "").strip()[: selectors.MAX_QUERY_LENGTH]
+    options = CatalogQueryForm(request.GET)
+    sort, in_stock_only = options.options()
     paginator = Paginator(
-        selectors.product_search(query=query, category=category), PRODUCTS_PER_PAGE
+        selectors.product_search(
+            query=query, category=category, sort=sort, in_stock_only=in_stock_only
+        ),
+        PRODUCTS_PER_PAGE,
     )
     page = paginator.page(page_number(request.GET.get("page"), paginator.num_pages))
     rows = [(product, selectors.stock_status(product.on_hand_total)) for product in page]
+    # Links to other pages and categories keep the rest of the query as it is.
+    keep = request.GET.copy()
+    keep.pop("page", None)
+    keep_category = keep.copy()
+    keep_category.pop("category", None)
     context = {
         "rows": rows,
         "page": page,
         "query": query,
         "category": category,
         "categories": selectors.category_list(),
+        "options": options,
+        "sort": sort,
+        "in_stock_only": in_stock_only,
+        "sorts": selectors.ProductSort.choices,
+        "keep": keep.urlencode(),
+        "keep_category": keep_category.urlencode(),
     }
     return render(request, "catalog/product_list.html", context)
 
 
 def product_detail(request, product_id: int):
-    product = selectors.product_detail(product_id)
+    product = selectors.product_detail(product_id) if product_id <= INT64_MAX else None
     if product is None:
         raise Http404("No such product")
-    context = {"product": product, "stock": selectors.stock_status(product.on_hand_total)}
+    dest, own_address = accounts_selectors.delivery_point(request.user)
+    context = {
+        "product": product,
+        "stock": selectors.stock_status(product.on_hand_total),
+        "estimate": selectors.delivery_estimate({product.id: 1}, dest, timezone.now()),
+        "dest": dest,
+        "own_address": own_address,
+    }
     return render(request, "catalog/product_detail.html", context)
+
+
+@require_GET
+def product_image(request, product_id: int):
+    """The product's picture: the seller's upload, or one the store draws. Unlisted
+    products keep theirs (old orders show them). The file is found by the product's
+    row, never by a name from the request."""
+    product = selectors.product_get(product_id) if product_id <= INT64_MAX else None
+    if product is None:
+        raise Http404("No such product")
+    path = images.stored_path(product.image_file) if product.image_file else None
+    if path is not None:
+        response = HttpResponse(path.read_bytes(), content_type=product.image_type)
+    else:
+        slug = product.category.slug if product.category_id else ""
+        response = HttpResponse(images.drawn_svg(product.name, slug), content_type="image/svg+xml")
+    # An image is only ever an image: no script in an SVG runs, nothing is sniffed.
+    response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, max-age=300"
+    return response

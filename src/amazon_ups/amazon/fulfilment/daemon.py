@@ -7,8 +7,8 @@ hooks: ``tick`` takes in new orders, ``handle`` acts on each new sub-message,
 
 from __future__ import annotations
 
+import datetime
 import logging
-import time
 
 from django.conf import settings
 from django.db import transaction
@@ -16,15 +16,16 @@ from google.protobuf.message import Message
 
 from amazon_ups.amazon.fulfilment import services, upkeep
 from amazon_ups.common.daemon import link_security
-from amazon_ups.common.daemon.channel import AU_LIMITS, WORLD_SEND_LIMITS, Channel
 from amazon_ups.common.daemon.links import Link, UpsLink, WorldLink
 from amazon_ups.common.daemon.runner import Daemon
 from amazon_ups.protocol import au_pb2 as au
 from amazon_ups.protocol import world_amazon_pb2 as wa
+from amazon_ups.protocol.channel import AU_LIMITS, WORLD_SEND_LIMITS, Channel
 
 logger = logging.getLogger("amazon_ups.amazon.fulfilment")
 
-STUCK_CHECK_INTERVAL = 10.0  # seconds between looks for what waits far too long
+# Between looks for what waits far too long.
+STUCK_CHECK_INTERVAL = datetime.timedelta(seconds=10)
 
 WORLD_HANDLERS = {
     "arrived": services.purchase_arrived,
@@ -46,7 +47,7 @@ UPS_HANDLERS = {
 
 class Fulfilment:
     def __init__(self) -> None:
-        self._next_stuck_check = 0.0
+        self._next_stuck_check: datetime.datetime | None = None
         self.world = WorldLink(
             "world",
             Channel(incoming=wa.AResponses, outgoing=wa.ACommands, send_limits=WORLD_SEND_LIMITS),
@@ -84,12 +85,11 @@ class Fulfilment:
         if link is self.world and settings.WORLD_SIMSPEED is not None:
             link.channel.set_once(simspeed=settings.WORLD_SIMSPEED)
 
-    def tick(self) -> None:
+    def tick(self, now: datetime.datetime) -> None:
         upkeep.intake()
-        now = time.monotonic()
-        if now >= self._next_stuck_check:
+        if self._next_stuck_check is None or now >= self._next_stuck_check:
             self._next_stuck_check = now + STUCK_CHECK_INTERVAL
-            upkeep.stuck_find()
+            upkeep.stuck_find(now)
 
     def handle(self, link: Link, field: str, message: Message) -> None:
         if link is self.world:

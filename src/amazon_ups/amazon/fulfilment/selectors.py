@@ -14,6 +14,7 @@ from amazon_ups.common.messaging.models import OutgoingMessage
 WORLD = "world_id"  # the world we use (from WorldCreated, or the one we created)
 WORLD_SEQNUM = "world_seqnum"  # seqnum of the latest WorldCreated applied
 JOINED = "joined_world_id"  # the world we have connected to at least once
+STOCKED = "stocked_world_id"  # the world whose warehouses we bought the first stock for
 
 
 def _int_setting(key: str) -> int | None:
@@ -32,6 +33,10 @@ def stored_world_id() -> int | None:
 def current_world_id() -> int | None:
     """The world to connect to: the configured one, else the one we learnt or made."""
     return settings.WORLD_ID if settings.WORLD_ID is not None else stored_world_id()
+
+
+def stocked_world_id() -> int | None:
+    return _int_setting(STOCKED)
 
 
 def latest_world_seqnum() -> int | None:

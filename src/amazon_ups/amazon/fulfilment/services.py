@@ -26,6 +26,7 @@ from amazon_ups.amazon.orders import services as orders_services
 from amazon_ups.amazon.orders.lifecycle import ON_A_TRUCK
 from amazon_ups.amazon.orders.lifecycle import OrderEventKind as Kind
 from amazon_ups.amazon.orders.models import Order
+from amazon_ups.common.daemon.wakeup import notify
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.parsing import parse_int
@@ -36,6 +37,8 @@ from amazon_ups.protocol.limits import INT64_MAX
 logger = logging.getLogger("amazon_ups.amazon.fulfilment")
 
 UPS = "ups"  # the messaging peer of the UPS link
+PURCHASE_BATCH = 100  # products per purchase message, to keep each one small
+MAX_RESTOCK = 1000  # units a seller buys at once: more is a typo
 MAX_TRACKING_NUMBER = 64  # characters (protocol 5.12)
 Status = Order.Status
 
@@ -100,6 +103,57 @@ def world_joined(world_id: int) -> None:
             )
             logger.info("created world %d; telling UPS", world_id)
     messaging.put_setting(selectors.JOINED, world_id)
+    if selectors.stocked_world_id() != world_id:
+        _stock_new_world(world_id)
+
+
+def _stock_new_world(world_id: int) -> None:
+    """A new world's warehouses are empty: buy settings.INITIAL_STOCK of every listed
+    product at each, so a fresh store ships at once instead of saying "out of stock"
+    everywhere."""
+    messaging.put_setting(selectors.STOCKED, world_id)
+    count = settings.INITIAL_STOCK
+    if count <= 0:
+        return
+    product_ids = catalog_selectors.listed_product_ids()
+    warehouses = catalog_selectors.warehouse_list()
+    for warehouse in warehouses:
+        for start in range(0, len(product_ids), PURCHASE_BATCH):
+            counts = dict.fromkeys(product_ids[start : start + PURCHASE_BATCH], count)
+            _buy(world_id, warehouse.id, counts, ref=f"stock:world:{world_id}")
+    logger.info(
+        "world %d: bought %d of each of %d products at %d warehouses",
+        world_id,
+        count,
+        len(product_ids),
+        len(warehouses),
+    )
+
+
+def _buy(world_id: int, warehouse_id: int, counts: dict[int, int], ref: str) -> None:
+    """Ask the world for units; they count as on order until they arrive (or are refused)."""
+    catalog_services.order_more(warehouse_id, counts)
+    buy = wa.APurchaseMore(whnum=warehouse_id, things=_products(counts))
+    messaging.send(world_peer(world_id), "buy", buy, ref=ref)
+
+
+class CannotRestock(Exception):
+    pass
+
+
+@transaction.atomic
+def restock(*, product_id: int, warehouse_id: int, count: int) -> None:
+    """A seller buys ``count`` more units of a product for a warehouse: the stock counts
+    them as on order, and the purchase goes to the world, in one transaction."""
+    if not 1 <= count <= MAX_RESTOCK:
+        raise CannotRestock(f"Buy between 1 and {MAX_RESTOCK} units at a time.")
+    if catalog_selectors.warehouse_get(warehouse_id) is None:
+        raise CannotRestock("No such warehouse.")
+    world_id = selectors.world_for_orders()
+    if world_id is None:
+        raise CannotRestock("The store has not joined the world yet: try again in a moment.")
+    _buy(world_id, warehouse_id, {product_id: count}, ref=f"restock:{product_id}")
+    transaction.on_commit(lambda: notify(orders_services.WAKEUP_CHANNEL))
 
 
 def _move_to_world(world_id: int) -> None:
@@ -147,9 +201,7 @@ def take_in(order_id: int, world_id: int) -> None:
         _pack(order, needs)
         return
     if plan.buy:
-        catalog_services.order_more(warehouse.id, plan.buy)
-        buy = wa.APurchaseMore(whnum=warehouse.id, things=_products(plan.buy))
-        messaging.send(world_peer(world_id), "buy", buy, ref=_ref(order))
+        _buy(world_id, warehouse.id, plan.buy, ref=_ref(order))
     orders_services.note(
         order, Kind.WAITING_FOR_STOCK, f"waiting for stock at warehouse {warehouse.id}"
     )
@@ -242,6 +294,12 @@ def package_loaded(message: wa.ALoaded) -> None:
 
 def world_error(peer: str, message: wa.AErr) -> None:
     origin = messaging_selectors.origin(peer, message.originseqnum)
+    if origin is not None and origin.field == "buy" and not origin.ref.startswith("order:"):
+        # A restock or a new world's stock, for no order: only the count on order changes.
+        bought = wa.APurchaseMore.FromString(bytes(origin.body))
+        catalog_services.order_refused(bought.whnum, _counts(bought.things))
+        logger.warning("%s: refused purchase %s: %s", peer, origin.ref, message.err)
+        return
     order = _order_of(origin.ref) if origin is not None else None
     if order is None:
         logger.warning("%s: error about command %d: %s", peer, message.originseqnum, message.err)

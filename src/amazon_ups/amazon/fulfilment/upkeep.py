@@ -8,9 +8,8 @@ the others go on (``common.daemon.isolation``).
 
 from __future__ import annotations
 
+import datetime
 import logging
-
-from django.utils import timezone
 
 from amazon_ups.amazon.fulfilment import selectors, services
 from amazon_ups.amazon.orders import selectors as orders_selectors
@@ -55,11 +54,11 @@ def intake() -> int:
     )
 
 
-def order_stuck(order_id: int) -> None:
+def order_stuck(order_id: int, now: datetime.datetime) -> None:
     """Log the order once, record it in its history, and re-drive it where that is
     safe: load it if it can be loaded, and ask the world what it knows of it."""
     order = orders_selectors.order_lock(order_id)
-    waited = (timezone.now() - order.status_changed_at).total_seconds()
+    waited = (now - order.status_changed_at).total_seconds()
     what = WAITING_FOR.get(order.status, "")
     logger.warning(
         "order %d has been %s for %.0f s, waiting for %s", order.id, order.status, waited, what
@@ -79,8 +78,11 @@ def order_stuck(order_id: int) -> None:
         )
 
 
-def stuck_find() -> int:
+def stuck_find(now: datetime.datetime) -> int:
     """Orders newly stuck (``orders_selectors.orders_newly_stuck``); returns how many."""
     return each_item(
-        "stuck order", orders_selectors.orders_newly_stuck(), ref=_order_ref, action=order_stuck
+        "stuck order",
+        orders_selectors.orders_newly_stuck(now),
+        ref=_order_ref,
+        action=lambda order_id: order_stuck(order_id, now),
     )

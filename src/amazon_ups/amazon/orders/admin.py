@@ -13,7 +13,7 @@ class _ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 class OrderLineInline(_ReadOnlyInline):
     model = OrderLine
-    fields = ["product", "count"]
+    fields = ["product", "count", "price"]
     readonly_fields = fields
 
 

@@ -22,3 +22,21 @@ def check_tracking_url(app_configs=None, **kwargs) -> list[Error]:
             )
         ]
     return []
+
+
+INITIAL_STOCK_NEGATIVE = "amazon_orders.E002"
+
+
+@register(Tags.compatibility)
+def check_initial_stock(app_configs=None, **kwargs) -> list[Error]:
+    count = settings.INITIAL_STOCK
+    if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+        return []
+    return [
+        Error(
+            f"INITIAL_STOCK is {count!r}: it must be a whole number, 0 or more",
+            hint="Set INITIAL_STOCK to the units of each product a new world's warehouses "
+            "start with (0: none), or leave it unset (20).",
+            id=INITIAL_STOCK_NEGATIVE,
+        )
+    ]

@@ -4,6 +4,8 @@ the id counts 1, 2, 3..., and a tracking number must not be guessable."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
@@ -59,6 +61,11 @@ class Order(models.Model):
         return reverse("orders:detail", args=[self.id])
 
     @property
+    def total(self) -> Decimal:
+        """What the order costs (not charged: a demo store), from its lines' own prices."""
+        return sum((line.total for line in self.lines.all()), Decimal("0.00"))
+
+    @property
     def waiting_for_stock(self) -> bool:
         return self.status == self.Status.PLACED and self.warehouse_id is not None
 
@@ -67,6 +74,8 @@ class OrderLine(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
     count = models.IntegerField()
+    # The unit price when the order was placed: a later price change is not the order's.
+    price = models.DecimalField(max_digits=7, decimal_places=2, default=Decimal("0.00"))
 
     class Meta:
         constraints = [
@@ -76,6 +85,10 @@ class OrderLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.count} x {self.product}"
+
+    @property
+    def total(self) -> Decimal:
+        return self.price * self.count
 
 
 class OrderEvent(models.Model):

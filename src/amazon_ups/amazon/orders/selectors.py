@@ -69,21 +69,21 @@ def order_needs(order: Order) -> dict[int, int]:
     return dict(order.lines.values_list("product_id", "count"))
 
 
-def _stuck() -> QuerySet[Order]:
+def _stuck(now: datetime.datetime) -> QuerySet[Order]:
     """Orders in one waiting state for longer than STUCK_AFTER."""
-    return Order.objects.filter(status__in=NOT_FINAL, status_changed_at__lt=stuck_before())
+    return Order.objects.filter(status__in=NOT_FINAL, status_changed_at__lt=stuck_before(now))
 
 
-def orders_newly_stuck() -> list[int]:
+def orders_newly_stuck(now: datetime.datetime) -> list[int]:
     """Stuck orders not reported since they entered their state."""
     reported = OrderEvent.objects.filter(
         order=OuterRef("pk"), kind=OrderEventKind.STUCK, at__gte=OuterRef("status_changed_at")
     )
-    return list(_stuck().exclude(Exists(reported)).order_by("id").values_list("id", flat=True))
+    return list(_stuck(now).exclude(Exists(reported)).order_by("id").values_list("id", flat=True))
 
 
 def orders_stuck_count() -> int:
-    return _stuck().count()
+    return _stuck(timezone.now()).count()
 
 
 def stuck_for_operators(limit: int = 50) -> dict:
@@ -98,13 +98,13 @@ def stuck_for_operators(limit: int = 50) -> dict:
                 "waiting_for": WAITING_FOR.get(order.status, ""),
                 "waiting_seconds": round((now - order.status_changed_at).total_seconds(), 1),
             }
-            for order in _stuck().order_by("status_changed_at")[:limit]
+            for order in _stuck(now).order_by("status_changed_at")[:limit]
         ],
     }
 
 
-def stuck_before() -> datetime.datetime:
-    return timezone.now() - datetime.timedelta(seconds=settings.STUCK_AFTER)
+def stuck_before(now: datetime.datetime) -> datetime.datetime:
+    return now - datetime.timedelta(seconds=settings.STUCK_AFTER)
 
 
 def orders_awaiting_intake(limit: int, excluding: Iterable[int] = ()) -> list[int]:

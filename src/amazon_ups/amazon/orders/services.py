@@ -80,6 +80,10 @@ def place_order(
     products = catalog_selectors.products_by_id(items)
     if missing := sorted(set(items) - set(products)):
         raise ValidationError(f"No such product: {', '.join(map(str, missing))}.")
+    if off_sale := sorted(p.name for p in products.values() if not p.listed):
+        raise ValidationError(
+            f"No longer sold: {', '.join(off_sale)}. Take it out of your cart to go ahead."
+        )
 
     try:
         # A savepoint: a concurrent double submit loses the race on the unique token
@@ -98,7 +102,8 @@ def place_order(
             raise
         return existing
     lines = OrderLine.objects.bulk_create(
-        OrderLine(order=order, product_id=product_id, count=count)
+        # The price is copied: what this order costs never changes with the catalog.
+        OrderLine(order=order, product_id=product_id, count=count, price=products[product_id].price)
         for product_id, count in sorted(items.items())
     )
     order_created(order)

@@ -26,11 +26,12 @@ from dataclasses import dataclass
 
 from google.protobuf.message import Message
 
-from amazon_ups.common.daemon.channel import Channel
-from amazon_ups.protocol.framing import FrameDecoder, MalformedMessage, encode_frame, parse_message
+from amazon_ups.common.daemon.endpoint import Endpoint
+from amazon_ups.protocol.channel import Channel
+from amazon_ups.protocol.framing import FramingError
 from amazon_ups.protocol.link_auth import HandshakeFailed, LinkHandshake, Role
 from amazon_ups.protocol.session import ResendPolicy
-from amazon_ups.protocol.world_messages import CONNECTED
+from amazon_ups.protocol.world_connect import ConnectRefused, WorldConnect
 
 logger = logging.getLogger("amazon_ups.daemon")
 
@@ -38,19 +39,16 @@ RECONNECT = ResendPolicy(first=0.1, factor=2.0, ceiling=5.0)
 IO_TIMEOUT = 10.0  # a peer that takes longer to take our bytes is treated as gone
 
 
-class Link:
+class Link(Endpoint):
+    """An ``Endpoint`` of the daemon's core, carried by a socket."""
+
     def __init__(self, name: str, channel: Channel, peer: str | None = None) -> None:
-        self.name = name  # for logs: "world", "ups", "amazon"
-        self.peer = peer  # the messaging peer key; None until known (a world not joined yet)
-        self.channel = channel
+        super().__init__(name, channel, peer)
         self.sock: socket.socket | None = None
-        self.cursor = 0  # id of the last outgoing row loaded into the channel
         self.retry_at = 0.0
         self._failures = 0
         # Bytes that came with the handshake reply, for the daemon to feed in first.
         self.pending_input = b""
-        # Connections refused or handshakes failed since the daemon last recorded them.
-        self.refusals: list[str] = []
 
     @property
     def up(self) -> bool:
@@ -168,18 +166,22 @@ class WorldLink(DialLink):
         request = self.hello()
         if request is None:
             return None
+        handshake = WorldConnect(self.connected_type, request)
         try:
-            sock.sendall(encode_frame(request.SerializeToString()))
-            reply = self._read_reply(sock)
-        except OSError as error:
+            sock.sendall(handshake.start())
+            reply = None
+            while reply is None:
+                if not (data := sock.recv(65536)):
+                    raise ConnectionError("the world closed the connection")
+                reply = handshake.receive(data)
+        except ConnectRefused as refused:
+            self._failed(now, f"world said {refused.result!r}")
+            return None
+        except (OSError, FramingError) as error:
             self._failed(now, f"handshake: {error}")
             return None
-        if isinstance(reply, MalformedMessage):
-            self._failed(now, f"bad reply: {reply}")
-            return None
-        if reply.result != CONNECTED:
-            self._failed(now, f"world said {reply.result!r}")
-            return None
+        # Results may follow the reply at once: keep them for the channel.
+        self.pending_input = handshake.leftover
         peer = f"world:{reply.worldid}"
         if peer != self.peer:
             self.channel.forget()
@@ -187,17 +189,6 @@ class WorldLink(DialLink):
             self.peer = peer
         self.joined(reply.worldid)
         return sock
-
-    def _read_reply(self, sock: socket.socket) -> Message | MalformedMessage:
-        frames = FrameDecoder()
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                raise ConnectionError("the world closed the connection")
-            if bodies := frames.feed(data):
-                # Results may follow the reply at once: keep them for the channel.
-                self.pending_input = b"".join(encode_frame(b) for b in bodies[1:])
-                return parse_message(self.connected_type, bodies[0])
 
 
 @dataclass(frozen=True)

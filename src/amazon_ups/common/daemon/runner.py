@@ -1,25 +1,19 @@
-"""The daemon loop shared by Amazon's fulfilment and UPS's dispatch.
+"""The daemon loop shared by Amazon's fulfilment and UPS's dispatch: the shell around
+``core.DaemonCore`` that owns the sockets.
 
-One thread, one ``select``: the links' sockets, the listener, the wake-up
-socket. Each turn it (re)connects links, reads what arrived, runs the app's
-``tick`` (new work written by the web), then sends what is due. Every
-received sub-message is handled in its own transaction that also records its
-seqnum (``messaging.first_receipt``); only after that commits is it acked, so
-an ack always means "done and saved". Sub-messages the handlers send are rows
-written in the same transactions; the loop loads them from the database and
-re-sends them until acked. Nothing is kept only in memory.
+One thread, one ``select``: the links' sockets, the listener, the wake-up socket.
+Each turn it (re)connects links, hands what arrived to the core, then sends what the
+core's ``step`` returns. What a message does, acks, re-sends and the outbox are the
+core's (see its docstring); this module only moves bytes and keeps time.
 
 Failures follow ``isolation``: a database outage makes the loop try the whole turn
-again with backoff (nothing it could not save is acked); a defect in one received
-sub-message sets that message aside as a dead letter and acks it, and a defect in the
-``tick`` is logged once while the rest of the turn goes on. Each turn also takes up
-the dead letters an operator asked to retry.
+again with backoff (nothing it could not save is acked); a defect elsewhere in a turn
+is logged once and the turn goes again.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import select
 import signal
@@ -28,22 +22,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import DatabaseError, close_old_connections, transaction
-from google.protobuf.message import Message
+from django.db import DatabaseError, close_old_connections
 
 from amazon_ups.common.daemon import isolation
-from amazon_ups.common.daemon.channel import Pending
+from amazon_ups.common.daemon.core import DaemonCore, Endpoint, Handler, Tick
 from amazon_ups.common.daemon.links import Candidate, Link, ListenLink
 from amazon_ups.common.daemon.wakeup import Waker
 from amazon_ups.common.mail.sender import MailSender
-from amazon_ups.common.messaging import selectors as messaging_selectors
-from amazon_ups.common.messaging import services as messaging
-from amazon_ups.protocol.framing import FramingError, MalformedMessage
+from amazon_ups.protocol.framing import FramingError
 from amazon_ups.protocol.session import ResendPolicy
 
 logger = logging.getLogger("amazon_ups.daemon")
-
-Handler = Callable[[Link, str, Message], None]
 
 DATABASE_RETRY = ResendPolicy(first=0.5, factor=2.0, ceiling=10.0)
 
@@ -63,28 +52,20 @@ class _Prove:
     candidate: Candidate
 
 
-# A stranger's refused connections are recorded for operators at most this often.
-REFUSALS_RECORDED_EVERY = 1.0
-
-
 class Daemon:
     def __init__(
         self,
         name: str,
         links: list[Link],
         handle: Handler,
-        tick: Callable[[], None] = lambda: None,
-        on_connect: Callable[[Link], None] = lambda link: None,
+        tick: Tick | None = None,
+        on_connect: Callable[[Endpoint], None] | None = None,
     ) -> None:
         self.name = name
         self.links = links
-        self.handle = handle
-        self.tick = tick
-        self.on_connect = on_connect
+        self.core = DaemonCore(name, links, handle, tick, on_connect)
         self._stop = threading.Event()
         self._waker: Waker | None = None
-        self._refusals_recorded: dict[str, float] = {}
-        self._tick_failures = isolation.FailureLog(f"{name}: the tick")
         self._turn_failures = isolation.FailureLog(f"{name}: a turn of the loop")
 
     def stop(self, *_args: object) -> None:
@@ -162,35 +143,13 @@ class Daemon:
         for link in self.links:
             if isinstance(link, ListenLink):
                 link.expire(now)
-            self._record_refusals(link, now)
-        isolation.retry_requested(self._receivers())
-        self._tick()
-        now = time.time()
-        for link in self.links:
-            self._load_outbox(link)
-            self._flush(link, now)
-
-    def _tick(self) -> None:
-        try:
-            self.tick()
-        except Exception as error:
-            if isolation.is_outage(error):
-                raise
-            # The tick's work is still in the database: the next turn tries again, and
-            # meanwhile acks and messages keep going out.
-            self._tick_failures.failed(error)
-        else:
-            self._tick_failures.succeeded()
-
-    def _receivers(self) -> dict[str, isolation.Receiver]:
-        """For retried dead letters: each known peer's container type and handler."""
-        return {
-            link.peer: isolation.Receiver(
-                link.channel.incoming, functools.partial(self.handle, link)
-            )
-            for link in self.links
-            if link.peer is not None
-        }
+            self.core.record_refusals(link, now)
+        for link, frame in self.core.step(time.time()):
+            assert isinstance(link, Link)
+            try:
+                link.send(frame)
+            except OSError as error:
+                self._drop(link, f"send failed: {error}")
 
     def _wait(self, now: float) -> list[object]:
         assert self._waker is not None
@@ -217,31 +176,14 @@ class Daemon:
     # -- links ---------------------------------------------------------------------
 
     def _connected(self, link: Link) -> None:
-        self._record_state(link, True, "connected")
-        self.on_connect(link)
+        self.core.connected(link)
         if link.pending_input:
             data, link.pending_input = link.pending_input, b""
-            self._absorb(link, data)
+            self._feed(link, data)
 
     def _drop(self, link: Link, reason: str) -> None:
         link.drop(reason)
-        self._record_state(link, False, reason)
-
-    def _record_state(self, link: Link, connected: bool, detail: str) -> None:
-        with transaction.atomic():
-            messaging.set_link_state(link.peer or link.name, connected, detail)
-
-    def _record_refusals(self, link: Link, now: float) -> None:
-        """Connections that could not prove themselves, for the operators' page; logged
-        and written in batches, so a stranger's flood costs a write a second at most."""
-        if not link.refusals or now < self._refusals_recorded.get(link.name, 0.0):
-            return
-        refusals, link.refusals = link.refusals, []
-        self._refusals_recorded[link.name] = now + REFUSALS_RECORDED_EVERY
-        more = f" (and {len(refusals) - 1} more)" if len(refusals) > 1 else ""
-        logger.warning("%s: refused: %s%s", link.name, refusals[-1], more)
-        with transaction.atomic():
-            messaging.record_refusals(link.peer or link.name, len(refusals), refusals[-1])
+        self.core.dropped(link, reason)
 
     def _read(self, link: Link) -> None:
         if not link.up:  # dropped earlier in this turn (e.g. by a handler's on_commit)
@@ -256,49 +198,10 @@ class Daemon:
         if not data:
             self._drop(link, "closed by the peer")
             return
-        self._absorb(link, data)
+        self._feed(link, data)
 
-    def _absorb(self, link: Link, data: bytes) -> None:
+    def _feed(self, link: Link, data: bytes) -> None:
         try:
-            containers = link.channel.feed(data)
+            self.core.received(link, data)
         except FramingError as error:
             self._drop(link, f"bad framing: {error}")
-            return
-        for container in containers:
-            if isinstance(container, MalformedMessage):
-                logger.warning("%s: malformed message ignored: %s", link.name, container)
-                continue
-            self._receive(link, container)
-
-    def _receive(self, link: Link, container: Message) -> None:
-        assert link.peer is not None
-        if container.acks:
-            with transaction.atomic():
-                messaging.acknowledge(link.peer, container.acks)
-            link.channel.acked(list(container.acks))
-        for field in link.channel.incoming_fields:
-            for message in getattr(container, field):
-                # Returns once the message is handled or set aside; raises on an outage,
-                # leaving it and the rest of the container unacked for the peer to re-send.
-                handle = functools.partial(self.handle, link, field, message)
-                isolation.receive_once(link.peer, field, message, handle)
-                link.channel.owe_ack(message.seqnum)
-
-    def _load_outbox(self, link: Link) -> None:
-        if link.peer is None:
-            return
-        rows = messaging_selectors.unacked(link.peer, after_id=link.cursor)
-        if rows:
-            link.channel.load([Pending(r.seqnum, r.field, bytes(r.body)) for r in rows])
-            link.cursor = rows[-1].id
-
-    def _flush(self, link: Link, now: float) -> None:
-        if not link.up:
-            return
-        frame = link.channel.poll(now)
-        if frame is None:
-            return
-        try:
-            link.send(frame)
-        except OSError as error:
-            self._drop(link, f"send failed: {error}")

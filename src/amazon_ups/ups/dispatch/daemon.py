@@ -8,8 +8,8 @@ wire messages into calls of the services and back.
 
 from __future__ import annotations
 
+import datetime
 import logging
-import time
 from collections.abc import Callable
 
 from django.conf import settings
@@ -17,12 +17,12 @@ from django.db import transaction
 from google.protobuf.message import Message
 
 from amazon_ups.common.daemon import link_security
-from amazon_ups.common.daemon.channel import AU_LIMITS, WORLD_SEND_LIMITS, Channel
 from amazon_ups.common.daemon.links import Link, ListenLink, WorldLink
 from amazon_ups.common.daemon.runner import Daemon
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol import world_ups_pb2 as wu
+from amazon_ups.protocol.channel import AU_LIMITS, WORLD_SEND_LIMITS, Channel
 from amazon_ups.ups.dispatch import planning, selectors
 from amazon_ups.ups.dispatch import services as dispatch
 from amazon_ups.ups.shipments import selectors as shipments_selectors
@@ -31,7 +31,8 @@ from amazon_ups.ups.shipments.services import Refused
 
 logger = logging.getLogger("amazon_ups.ups")
 
-STUCK_CHECK_INTERVAL = 10.0  # seconds between looks for what waits far too long
+# Between looks for what waits far too long.
+STUCK_CHECK_INTERVAL = datetime.timedelta(seconds=10)
 
 
 def world_hello() -> wu.UConnect | None:
@@ -58,7 +59,7 @@ class Dispatcher:
     def __init__(self, world: WorldLink) -> None:
         self.world = world
         self._rejoin = False
-        self._next_stuck_check = 0.0
+        self._next_stuck_check: datetime.datetime | None = None
         self._amazon: dict[str, Callable[[Message], None]] = {
             "pickups": self._pickup,
             "loaded": self._loaded,
@@ -80,7 +81,7 @@ class Dispatcher:
         else:
             self._world[field](link, message)
 
-    def tick(self) -> None:
+    def tick(self, now: datetime.datetime) -> None:
         if self._rejoin:
             # Dropped here, between the turn's reads and sends, never under a read.
             self._rejoin = False
@@ -90,16 +91,15 @@ class Dispatcher:
             return
         # Each step runs item by item (a truck, a warehouse...): a defect sets that item
         # aside for an operator and the rest go on (common.daemon.isolation).
-        shipments.depart_overdue()
+        shipments.depart_overdue(now)
         shipments.serve_waiting()
         # After the turn's reads: the world's acks and refusals of this turn are in.
         shipments.confirm_deliveries()
         shipments.redirects_settle()
         shipments.queries_send()
-        now = time.monotonic()
-        if now >= self._next_stuck_check:
+        if self._next_stuck_check is None or now >= self._next_stuck_check:
             self._next_stuck_check = now + STUCK_CHECK_INTERVAL
-            shipments.stuck_find()
+            shipments.stuck_find(now)
 
     def on_connect(self, link: Link) -> None:
         if link is self.world and settings.WORLD_SIMSPEED:

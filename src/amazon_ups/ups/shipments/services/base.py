@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import CharField, Value
 from django.db.models.functions import Cast, Concat
-from django.utils import timezone
 
 from amazon_ups.common.mail.services import queue_email
 from amazon_ups.common.messaging import services as messaging
@@ -47,9 +46,9 @@ def world_peer() -> str:
     return peer
 
 
-def stuck_before() -> datetime:
+def stuck_before(now: datetime) -> datetime:
     """Anything still in a waiting state it entered before this is stuck (STUCK_AFTER)."""
-    return timezone.now() - timedelta(seconds=settings.STUCK_AFTER)
+    return now - timedelta(seconds=settings.STUCK_AFTER)
 
 
 def truck_ref(truck_id: int) -> str:

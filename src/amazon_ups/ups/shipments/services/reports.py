@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from django.db.models import F, Q
+from django.utils import timezone
 
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.messaging import services as messaging
@@ -162,7 +163,7 @@ def _resend_lost_deliveries(truck: Truck) -> None:
     lost = Package.objects.filter(
         truck=truck,
         status=PackageStatus.OUT_FOR_DELIVERY,
-        status_changed_at__lt=stuck_before(),
+        status_changed_at__lt=stuck_before(timezone.now()),
     ).exclude(delivery_seqnum=None)
     for package in lost:
         package.delivery_seqnum = None

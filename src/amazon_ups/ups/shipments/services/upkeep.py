@@ -8,9 +8,9 @@ and the rest go on (``common.daemon.isolation``).
 from __future__ import annotations
 
 import functools
+from datetime import datetime
 
 from django.db.models import Exists, OuterRef, Q
-from django.utils import timezone
 
 from amazon_ups.common.daemon.isolation import each_item
 from amazon_ups.common.messaging import selectors as messaging_selectors
@@ -34,10 +34,10 @@ from amazon_ups.ups.shipments.truck_lifecycle import TruckEventKind as T
 # -- departures -------------------------------------------------------------------------------
 
 
-def depart_overdue() -> int:
+def depart_overdue(now: datetime) -> int:
     """Trucks that waited past their loading deadline leave with what is loaded (the
     packages they waited for get the next truck). Returns how many left."""
-    overdue = Truck.objects.filter(status__in=AT_WAREHOUSE, loading_deadline__lte=timezone.now())
+    overdue = Truck.objects.filter(status__in=AT_WAREHOUSE, loading_deadline__lte=now)
     left = []
 
     def depart(truck_id: int) -> None:
@@ -146,17 +146,17 @@ def _not_reported_since_change(events, subject: str, kind: str):
     return ~Exists(events.filter(**since))
 
 
-def packages_newly_stuck() -> list[int]:
+def packages_newly_stuck(now: datetime) -> list[int]:
     return list(
-        Package.objects.filter(status__in=NOT_FINAL, status_changed_at__lt=stuck_before())
+        Package.objects.filter(status__in=NOT_FINAL, status_changed_at__lt=stuck_before(now))
         .filter(_not_reported_since_change(PackageEvent.objects, "package", P.STUCK))
         .values_list("id", flat=True)
     )
 
 
-def package_stuck(package_id: int) -> None:
+def package_stuck(package_id: int, now: datetime) -> None:
     package = Package.objects.select_for_update().get(id=package_id)
-    waited = (timezone.now() - package.status_changed_at).total_seconds()
+    waited = (now - package.status_changed_at).total_seconds()
     logger.warning(
         "package %d has been %s for %.0f s (truck %s): asking the world",
         package.id,
@@ -169,21 +169,21 @@ def package_stuck(package_id: int) -> None:
         Truck.objects.filter(id=package.truck_id, query_seqnum=None).update(needs_query=True)
 
 
-def trucks_newly_stuck() -> list[int]:
+def trucks_newly_stuck(now: datetime) -> list[int]:
     """Trucks on the road far longer than a trip takes, or whose query the world has
     not answered for as long."""
     moving = Q(status__in=[TruckStatus.TRAVELING, TruckStatus.DELIVERING, TruckStatus.LOADING])
     return list(
         Truck.objects.filter(moving | Q(query_seqnum__isnull=False))
-        .filter(status_changed_at__lt=stuck_before())
+        .filter(status_changed_at__lt=stuck_before(now))
         .filter(_not_reported_since_change(TruckEvent.objects, "truck", T.STUCK))
         .values_list("id", flat=True)
     )
 
 
-def truck_stuck(truck_id: int) -> None:
+def truck_stuck(truck_id: int, now: datetime) -> None:
     truck = truck_lock(truck_id)
-    waited = (timezone.now() - truck.status_changed_at).total_seconds()
+    waited = (now - truck.status_changed_at).total_seconds()
     logger.warning(
         "truck %d has been %s for %.0f s: asking the world", truck.id, truck.status, waited
     )
@@ -193,8 +193,16 @@ def truck_stuck(truck_id: int) -> None:
     truck_move(truck, T.STUCK, note=f"{truck.status} for {waited:.0f} s")
 
 
-def stuck_find() -> int:
+def stuck_find(now: datetime) -> int:
     """Log, record and re-drive what is newly stuck; returns how many were found."""
     return each_item(
-        "stuck package", packages_newly_stuck(), ref=lambda p: f"package:{p}", action=package_stuck
-    ) + each_item("stuck truck", trucks_newly_stuck(), ref=truck_ref, action=truck_stuck)
+        "stuck package",
+        packages_newly_stuck(now),
+        ref=lambda p: f"package:{p}",
+        action=lambda p: package_stuck(p, now),
+    ) + each_item(
+        "stuck truck",
+        trucks_newly_stuck(now),
+        ref=truck_ref,
+        action=lambda t: truck_stuck(t, now),
+    )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from amazon_ups.common.daemon.channel import (
+from amazon_ups.protocol import au_pb2
+from amazon_ups.protocol import world_amazon_pb2 as wa
+from amazon_ups.protocol.channel import (
     AU_LIMITS,
     WORLD_SEND_LIMITS,
     Channel,
@@ -13,8 +15,6 @@ from amazon_ups.common.daemon.channel import (
     Pending,
     numbered_fields,
 )
-from amazon_ups.protocol import au_pb2
-from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol.framing import FrameDecoder, FramingError, encode_frame, parse_message
 from amazon_ups.protocol.limits import AU_MAX_ACKS, AU_MAX_SUB_MESSAGES
 from amazon_ups.protocol.session import ResendPolicy
@@ -196,3 +196,26 @@ def test_a_world_channel_splits_a_backlog_but_takes_the_world_s_big_messages():
     # What the world sends us is bounded only by the frame size.
     many = wa.AResponses(acks=range(1, 50_001))
     assert len(channel.feed(encode_frame(many.SerializeToString()))) == 1
+
+
+def test_an_in_memory_peer_numbers_what_it_sends_and_takes_each_message_once():
+    """``send`` and ``take``: the channel keeps the record (world clients, test peers)."""
+    ours = Channel(au_pb2.UpsToAmazon, au_pb2.AmazonToUps, ResendPolicy(first=1.0))
+    first = au_pb2.AccountCheck(ups_account=5)
+    assert ours.send(first) == 1 and first.seqnum == 1
+    assert ours.send(au_pb2.AccountCheck(ups_account=6)) == 2
+    [body] = FrameDecoder().feed(ours.poll(0.0))
+    sent = au_pb2.AmazonToUps.FromString(body)
+    assert [c.seqnum for c in sent.account_checks] == [1, 2]
+
+    answer = au_pb2.UpsToAmazon(acks=[1, 9])
+    answer.accounts.add(seqnum=40, ups_account=5, exists=True)
+    taken = ours.take(answer)
+    assert taken.acked == [1]  # 9 was never ours to wait for
+    assert [(f, m.seqnum) for f, m in taken.new] == [("accounts", 40)]
+    assert not ours.unacked(1) and ours.unacked(2)
+    # The same answer again: acked again, not new again.
+    assert ours.take(answer).new == []
+    [body] = FrameDecoder().feed(ours.poll(0.5))
+    assert list(au_pb2.AmazonToUps.FromString(body).acks) == [40]  # owed once per frame
+    assert ours.take_acks() == []

@@ -1,12 +1,20 @@
-"""One peer's conversation, sans-IO: bytes in, containers out.
+"""One peer's conversation, sans-IO: bytes in, containers out (in the style of h11).
 
 A ``Channel`` frames incoming bytes into container messages (``UpsToAmazon``,
-``AResponses``, ...), and builds the next outgoing container from the acks we
-owe and our unacked sub-messages that are due. Which sub-messages are unacked
-is decided by the database (``messaging``); the channel only mirrors them on a
-re-send schedule (``protocol.session.Outbox``), so a restart loses nothing: the
-daemon loads the unacked rows again. A channel may bound what one container carries
-(``Limits``): it splits what it sends to fit, and refuses a peer's container over them.
+``AResponses``, ...), and builds the next outgoing frames from the acks we owe and our
+unacked sub-messages that are due, on a re-send schedule (``session.ReliableSession``).
+What is new and what is ours to number is pluggable, because the two kinds of user keep
+that record in different places:
+
+- the daemons keep it in their databases (``messaging``): they ``load`` the unacked rows
+  the database numbered, and ``owe_ack`` a sub-message once its handling has committed,
+  so a restart loses nothing;
+- the in-memory clients (``world.client``, ``streams.StreamPeer``, the tests' peers)
+  ``send`` sub-messages the channel numbers, and ``take`` a container: it owes every
+  copy an ack and returns each sub-message once.
+
+A channel may bound what one container carries (``Limits``): it splits what it sends to
+fit, and refuses a peer's container over them.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from amazon_ups.protocol.framing import (
     parse_message,
 )
 from amazon_ups.protocol.limits import AU_MAX_ACKS, AU_MAX_FRAME, AU_MAX_SUB_MESSAGES
-from amazon_ups.protocol.session import Outbox, ResendPolicy
+from amazon_ups.protocol.session import ReliableSession, ResendPolicy
 
 # Bytes a sub-message or an ack adds to a container beyond its body: a tag and a
 # length, or a tag and a varint.
@@ -64,6 +72,15 @@ class Pending:
     body: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """What a container brought an in-memory peer: our seqnums it acked (that were
+    waiting for an ack) and its sub-messages not seen before, as (field, message)."""
+
+    acked: list[int]
+    new: list[tuple[str, Message]]
+
+
 def numbered_fields(container: type[Message]) -> tuple[str, ...]:
     """The repeated fields of a container whose messages carry a seqnum."""
     return tuple(
@@ -89,22 +106,25 @@ class Channel:
         self.incoming = incoming
         self.outgoing = outgoing
         self.incoming_fields = numbered_fields(incoming)
+        self._field_of = {
+            outgoing.DESCRIPTOR.fields_by_name[name].message_type.full_name: name
+            for name in numbered_fields(outgoing)
+        }
         self.limits = limits or Limits()
         self.send_limits = send_limits or self.limits
-        self.outbox: Outbox[Pending] = Outbox(policy or ResendPolicy())
+        self.policy = policy or ResendPolicy()
+        self.session: ReliableSession[Pending] = ReliableSession(policy=self.policy)
         self._frames = FrameDecoder(self.limits.max_frame)
-        self._acks_owed: dict[int, None] = {}
         self._extras: dict[str, Any] = {}
 
     def reset(self) -> None:
         """A new connection: fresh framing, everything unacked due at once."""
         self._frames = FrameDecoder(self.limits.max_frame)
-        self.outbox.rewind()
+        self.session.rewind()
 
     def forget(self) -> None:
         """The peer changed identity (a new world): drop what was owed to the old one."""
-        self.outbox = Outbox(self.outbox.policy)
-        self._acks_owed.clear()
+        self.session = ReliableSession(policy=self.policy)
 
     # -- in --------------------------------------------------------------------
 
@@ -129,19 +149,47 @@ class Channel:
             raise OverLimit(f"a message with {acks} acks, over the limit of {limits.max_acks}")
 
     def owe_ack(self, seqnum: int) -> None:
-        self._acks_owed[seqnum] = None
+        self.session.owe_ack(seqnum)
 
-    def acked(self, seqnums: list[int]) -> None:
-        for seqnum in seqnums:
-            self.outbox.ack(seqnum)
+    def take_acks(self) -> list[int]:
+        """The acks owed, taken (e.g. for a goodbye that carries nothing else)."""
+        return self.session.poll(float("-inf"), limit=0).acks
+
+    def acked(self, seqnums: list[int]) -> list[int]:
+        """The peer acked these; returns those that were waiting for an ack."""
+        return self.session.acknowledge(seqnums)
+
+    def take(self, container: Message) -> Taken:
+        """An in-memory peer's reading of a container: its acks applied, every numbered
+        sub-message owed an ack, and those not seen before returned."""
+        acked = self.acked(list(container.acks))
+        new = [
+            (field, message)
+            for field in self.incoming_fields
+            for message in getattr(container, field)
+            if self.session.receive(message.seqnum)
+        ]
+        return Taken(acked, new)
 
     # -- out -------------------------------------------------------------------
 
+    def send(self, message: Message) -> int:
+        """Number ``message`` with our next seqnum and queue it until acked; returns the
+        seqnum (for in-memory peers; a daemon's database numbers its own)."""
+        message.seqnum = self.session.take_seqnum()
+        field = self._field_of[message.DESCRIPTOR.full_name]
+        self.session.outbox.put(Pending(message.seqnum, field, message.SerializeToString()))
+        return message.seqnum
+
     def load(self, pending: list[Pending]) -> None:
         """Put unacked sub-messages (from the database) on the schedule."""
+        outbox = self.session.outbox
         for item in pending:
-            if item.seqnum not in self.outbox:
-                self.outbox.put(item)
+            if item.seqnum not in outbox:
+                outbox.put(item)
+
+    def unacked(self, seqnum: int) -> bool:
+        return seqnum in self.session.outbox
 
     def set_once(self, **fields: Any) -> None:
         """Scalar fields for the next container only (e.g. ``simspeed``)."""
@@ -152,11 +200,10 @@ class Channel:
 
         What does not fit in one message within ``send_limits`` goes as several frames."""
         limits = self.send_limits
-        due = self.outbox.due(now)
-        if not (due or self._acks_owed or self._extras):
+        batch = self.session.poll(now)
+        if not (batch or self._extras):
             return None
-        acks = list(self._acks_owed)
-        self._acks_owed.clear()
+        acks, due = batch.acks, batch.items
         frames = []
         sent = 0
         while True:
@@ -185,6 +232,6 @@ class Channel:
                 return b"".join(frames)
 
     def next_deadline(self) -> float | None:
-        if self._acks_owed or self._extras:
+        if self._extras:
             return float("-inf")
-        return self.outbox.next_deadline()
+        return self.session.next_deadline()

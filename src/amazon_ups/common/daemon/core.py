@@ -1,0 +1,169 @@
+"""The daemon's core, without sockets: bytes and the time in, frames to send out.
+
+``DaemonCore`` is what both daemons (Amazon's fulfilment, UPS's dispatch) do with
+their peers, written so that nothing in it waits on a socket or reads a clock:
+
+- ``received(endpoint, data)``: frames ``data`` into containers; each container's acks
+  are recorded, and each new sub-message is handled in its own transaction that also
+  records its seqnum (``isolation.receive_once``); only once that has committed is it
+  owed an ack, so an ack always means "done and saved".
+- ``step(now)``: dead letters an operator asked to retry, the app's ``tick(now)`` (new
+  work written by the web), then, for each endpoint that is up, the frame of acks owed
+  and sub-messages due (loaded from the database's outbox: nothing is kept only here).
+- ``connected``/``dropped``/``record_refusals``: what operators see of each link.
+
+``runner.Daemon`` is the thin shell that feeds it from ``select`` and real sockets;
+tests and ``benchmarks/dispatch.py`` drive the same core on a virtual clock. Failures
+follow ``isolation``: an outage propagates (the shell retries the whole turn, nothing
+unsaved is acked); a defect in one sub-message or in the tick is set aside or logged.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import logging
+from collections.abc import Callable
+
+from django.db import transaction
+from google.protobuf.message import Message
+
+from amazon_ups.common.daemon import isolation
+from amazon_ups.common.daemon.endpoint import Endpoint
+from amazon_ups.common.messaging import selectors as messaging_selectors
+from amazon_ups.common.messaging import services as messaging
+from amazon_ups.protocol.channel import Pending
+from amazon_ups.protocol.framing import MalformedMessage
+
+logger = logging.getLogger("amazon_ups.daemon")
+
+# A stranger's refused connections are recorded for operators at most this often.
+REFUSALS_RECORDED_EVERY = 1.0
+
+
+Handler = Callable[[Endpoint, str, Message], None]
+Tick = Callable[[datetime.datetime], None]
+
+
+class DaemonCore:
+    def __init__(
+        self,
+        name: str,
+        endpoints: list[Endpoint],
+        handle: Handler,
+        tick: Tick | None = None,
+        on_connect: Callable[[Endpoint], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.endpoints = endpoints
+        self.handle = handle
+        self.tick = tick
+        self.on_connect = on_connect
+        self._refusals_recorded: dict[str, float] = {}
+        self._tick_failures = isolation.FailureLog(f"{name}: the tick")
+
+    # -- links -----------------------------------------------------------------------
+
+    def connected(self, endpoint: Endpoint) -> None:
+        self._record_state(endpoint, True, "connected")
+        if self.on_connect is not None:
+            self.on_connect(endpoint)
+
+    def dropped(self, endpoint: Endpoint, reason: str) -> None:
+        self._record_state(endpoint, False, reason)
+
+    def _record_state(self, endpoint: Endpoint, connected: bool, detail: str) -> None:
+        with transaction.atomic():
+            messaging.set_link_state(endpoint.peer or endpoint.name, connected, detail)
+
+    def record_refusals(self, endpoint: Endpoint, now: float) -> None:
+        """Connections that could not prove themselves, for the operators' page; logged
+        and written in batches, so a stranger's flood costs a write a second at most."""
+        if not endpoint.refusals or now < self._refusals_recorded.get(endpoint.name, 0.0):
+            return
+        refusals, endpoint.refusals = endpoint.refusals, []
+        self._refusals_recorded[endpoint.name] = now + REFUSALS_RECORDED_EVERY
+        more = f" (and {len(refusals) - 1} more)" if len(refusals) > 1 else ""
+        logger.warning("%s: refused: %s%s", endpoint.name, refusals[-1], more)
+        with transaction.atomic():
+            messaging.record_refusals(endpoint.peer or endpoint.name, len(refusals), refusals[-1])
+
+    # -- in --------------------------------------------------------------------------
+
+    def received(self, endpoint: Endpoint, data: bytes) -> None:
+        """Handle what ``data`` completes. Raises ``FramingError`` (the stream is
+        broken: the connection must go) or an outage (nothing of it was acked)."""
+        for container in endpoint.channel.feed(data):
+            if isinstance(container, MalformedMessage):
+                logger.warning("%s: malformed message ignored: %s", endpoint.name, container)
+                continue
+            self._receive(endpoint, container)
+
+    def _receive(self, endpoint: Endpoint, container: Message) -> None:
+        assert endpoint.peer is not None
+        channel = endpoint.channel
+        if container.acks:
+            with transaction.atomic():
+                messaging.acknowledge(endpoint.peer, container.acks)
+            channel.acked(list(container.acks))
+        for field in channel.incoming_fields:
+            for message in getattr(container, field):
+                # Returns once the message is handled or set aside; raises on an outage,
+                # leaving it and the rest of the container unacked for the peer to re-send.
+                handle = functools.partial(self.handle, endpoint, field, message)
+                isolation.receive_once(endpoint.peer, field, message, handle)
+                channel.owe_ack(message.seqnum)
+
+    # -- out -------------------------------------------------------------------------
+
+    def step(self, now: float) -> list[tuple[Endpoint, bytes]]:
+        """The turn's work after its reads: what to send to which endpoint."""
+        isolation.retry_requested(self._receivers())
+        self._tick(datetime.datetime.fromtimestamp(now, datetime.UTC))
+        frames = []
+        for endpoint in self.endpoints:
+            self._load_outbox(endpoint)
+            if endpoint.up and (frame := endpoint.channel.poll(now)) is not None:
+                frames.append((endpoint, frame))
+        return frames
+
+    def _tick(self, now: datetime.datetime) -> None:
+        if self.tick is None:
+            return
+        try:
+            self.tick(now)
+        except Exception as error:
+            if isolation.is_outage(error):
+                raise
+            # The tick's work is still in the database: the next turn tries again, and
+            # meanwhile acks and messages keep going out.
+            self._tick_failures.failed(error)
+        else:
+            self._tick_failures.succeeded()
+
+    def _receivers(self) -> dict[str, isolation.Receiver]:
+        """For retried dead letters: each known peer's container type and handler."""
+        return {
+            endpoint.peer: isolation.Receiver(
+                endpoint.channel.incoming, functools.partial(self.handle, endpoint)
+            )
+            for endpoint in self.endpoints
+            if endpoint.peer is not None
+        }
+
+    def _load_outbox(self, endpoint: Endpoint) -> None:
+        if endpoint.peer is None:
+            return
+        rows = messaging_selectors.unacked(endpoint.peer, after_id=endpoint.cursor)
+        if rows:
+            endpoint.channel.load([Pending(r.seqnum, r.field, bytes(r.body)) for r in rows])
+            endpoint.cursor = rows[-1].id
+
+    def next_deadline(self) -> float:
+        """When ``step`` has something to send next, without new input (inf: never)."""
+        deadlines = [
+            endpoint.channel.next_deadline() or float("inf")
+            for endpoint in self.endpoints
+            if endpoint.up
+        ]
+        return min(deadlines, default=float("inf"))

@@ -1,0 +1,24 @@
+"""One peer as the daemon's core sees it (``core.DaemonCore``), without Django, so that
+the socket side (``links``) can be used where no Django is set up."""
+
+from __future__ import annotations
+
+from amazon_ups.protocol.channel import Channel
+
+
+class Endpoint:
+    """One peer as the core sees it: a name for logs, the messaging peer key, the
+    channel, and how far its outgoing rows have been loaded. ``runner``'s links add
+    the socket; a test or a benchmark uses this as it is (always up)."""
+
+    def __init__(self, name: str, channel: Channel, peer: str | None = None) -> None:
+        self.name = name  # for logs: "world", "ups", "amazon"
+        self.peer = peer  # the messaging peer key; None until known (a world not joined yet)
+        self.channel = channel
+        self.cursor = 0  # id of the last outgoing row loaded into the channel
+        # Connections refused or handshakes failed since the daemon last recorded them.
+        self.refusals: list[str] = []
+
+    @property
+    def up(self) -> bool:
+        return True

@@ -1,0 +1,133 @@
+"""The daemon's core without sockets: bytes and a time in, frames out (common.daemon.core),
+with UPS's real dispatcher behind it."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from amazon_ups.common.daemon.core import DaemonCore, Endpoint
+from amazon_ups.common.messaging.models import DeadLetter, IncomingMessage, LinkState
+from amazon_ups.protocol import au_pb2
+from amazon_ups.protocol.channel import AU_LIMITS, Channel
+from amazon_ups.protocol.framing import FrameDecoder, FramingError, encode_frame
+from amazon_ups.ups.dispatch.daemon import Dispatcher
+from amazon_ups.ups.shipments.models import Package
+from amazon_ups.ups.shipments.services import AMAZON
+from tests.ups.helpers import pickup
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def amazon_endpoint() -> Endpoint:
+    return Endpoint(
+        "amazon", Channel(au_pb2.AmazonToUps, au_pb2.UpsToAmazon, limits=AU_LIMITS), AMAZON
+    )
+
+
+def frame(**fields) -> bytes:
+    return encode_frame(au_pb2.AmazonToUps(**fields).SerializeToString())
+
+
+def replies(frames: list[tuple[Endpoint, bytes]], endpoint: Endpoint) -> list[au_pb2.UpsToAmazon]:
+    decoder = FrameDecoder()
+    return [
+        au_pb2.UpsToAmazon.FromString(body)
+        for target, data in frames
+        if target is endpoint
+        for body in decoder.feed(data)
+    ]
+
+
+def test_a_message_is_handled_once_and_acked_after_it_is_saved():
+    amazon = amazon_endpoint()
+    core = DaemonCore("ups", [amazon], Dispatcher(world=None).handle)
+    now = timezone.now().timestamp()
+
+    check = au_pb2.AccountCheck(seqnum=1, ups_account=77)
+    core.received(amazon, frame(account_checks=[check]))
+    assert IncomingMessage.objects.filter(peer=AMAZON, seqnum=1).exists()
+    [reply] = replies(core.step(now), amazon)
+    assert list(reply.acks) == [1]
+    [status] = reply.accounts
+    assert (status.ups_account, status.exists) == (77, False)
+
+    # The same message again (our ack was lost): acked again, not handled again.
+    core.received(amazon, frame(account_checks=[check]))
+    [again] = replies(core.step(now), amazon)
+    assert list(again.acks) == [1] and not again.accounts  # the answer is not yet due again
+
+    # Amazon acks our answer: it is never sent again, however late.
+    core.received(amazon, frame(acks=[status.seqnum]))
+    assert replies(core.step(now + 3600), amazon) == []
+
+
+def test_an_unacked_answer_is_sent_again_when_its_time_comes():
+    amazon = amazon_endpoint()
+    core = DaemonCore("ups", [amazon], Dispatcher(world=None).handle)
+    now = timezone.now().timestamp()
+    core.received(amazon, frame(account_checks=[au_pb2.AccountCheck(seqnum=1, ups_account=3)]))
+    [first] = replies(core.step(now), amazon)
+    assert core.step(now) == []  # nothing new, nothing due yet
+    due = core.next_deadline()
+    assert now < due < now + 60
+    [again] = replies(core.step(due), amazon)
+    assert [s.seqnum for s in again.accounts] == [s.seqnum for s in first.accounts]
+
+
+def test_a_broken_stream_raises_for_the_shell_to_drop_the_connection():
+    amazon = amazon_endpoint()
+    core = DaemonCore("ups", [amazon], Dispatcher(world=None).handle)
+    with pytest.raises(FramingError):
+        core.received(amazon, b"\xff" * 11)  # a varint longer than any length
+
+
+def test_a_message_that_fails_is_set_aside_and_still_acked():
+    amazon = amazon_endpoint()
+
+    def handle(endpoint: Endpoint, field: str, message) -> None:
+        raise ZeroDivisionError("a bug")
+
+    core = DaemonCore("ups", [amazon], handle)
+    core.received(amazon, frame(account_checks=[au_pb2.AccountCheck(seqnum=4, ups_account=1)]))
+    [reply] = replies(core.step(timezone.now().timestamp()), amazon)
+    assert list(reply.acks) == [4]
+    assert DeadLetter.objects.filter(peer=AMAZON, seqnum=4, state=DeadLetter.State.OPEN).exists()
+
+
+def test_the_tick_runs_on_the_time_it_is_given(fleet):
+    """Driven on a virtual clock: an hour later for the core is an hour later for the
+    dispatcher's stuck check, with no row back-dated."""
+    with transaction.atomic():
+        pickup(5)
+    seen = []
+    dispatcher = Dispatcher(world=None)
+
+    def tick(now: datetime.datetime) -> None:
+        seen.append(now)
+        dispatcher.tick(now)
+
+    core = DaemonCore("ups", [], dispatcher.handle, tick)
+    now = timezone.now()
+    core.step(now.timestamp())
+    assert not Package.objects.get(id=5).events.filter(kind="stuck").exists()
+
+    later = now + datetime.timedelta(hours=1)
+    core.step(later.timestamp())
+    assert seen == [now, later]
+    assert Package.objects.get(id=5).events.filter(kind="stuck").exists()
+
+
+def test_links_going_up_and_down_are_shown_to_operators():
+    amazon = amazon_endpoint()
+    connected = []
+    core = DaemonCore("ups", [amazon], Dispatcher(world=None).handle, on_connect=connected.append)
+    core.connected(amazon)
+    assert connected == [amazon]
+    assert LinkState.objects.get(peer=AMAZON).connected
+    core.dropped(amazon, "closed by the peer")
+    state = LinkState.objects.get(peer=AMAZON)
+    assert not state.connected and state.detail == "closed by the peer"
