@@ -15,6 +15,8 @@ and whether its memory stays flat over a long run.
    one world process, after a warm-up, sampling its RSS as the count goes by; then bytes
    per package, from a fresh world's RSS and from the engine alone under tracemalloc, and
    what a journal snapshot of that many packages costs.
+4. The dashboard's cost: run 1 again with the world's dashboard off, on with nobody
+   watching, and on with a viewer (what the page asks every second), side by side.
 
 Progress goes to stderr, figures to stdout.
 """
@@ -25,6 +27,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import json
 import platform
 import random
 import sqlite3
@@ -37,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psutil
 from google.protobuf import __version__ as protobuf_version
@@ -513,9 +517,16 @@ class Throughput:
         return self.commands / self.seconds
 
 
-async def measure_throughput(args: argparse.Namespace, directory: Path) -> Throughput:
-    profile = Path(args.profile_world) if args.profile_world else None
-    world = WorldProcess(directory, "throughput", profile)
+async def measure_throughput(
+    args: argparse.Namespace,
+    directory: Path,
+    name: str = "throughput",
+    world_args: tuple[str, ...] = (),
+    viewer: bool = False,
+) -> Throughput:
+    profile = Path(args.profile_world) if args.profile_world and not world_args else None
+    world = WorldProcess(directory, name, profile, args=world_args)
+    watching = None
     try:
         recorder = Recorder()
         drivers, clients = [], []
@@ -525,6 +536,9 @@ async def measure_throughput(args: argparse.Namespace, directory: Path) -> Throu
             drivers.append(driver)
             clients += await open_world(world.ports, driver, args.simspeed, **options)
         per_client = args.commands // len(clients)
+        if viewer:
+            assert world.dashboard is not None
+            watching = asyncio.create_task(view_dashboard(world.dashboard, clients[0].world_id))
         world_cpu, client_cpu, machine_cpu = world.cpu(), own_cpu(), busy_cpu()
         start = time.perf_counter()
         futures = [client.run(per_client) for client in clients]
@@ -537,11 +551,94 @@ async def measure_throughput(args: argparse.Namespace, directory: Path) -> Throu
         for client in clients:
             client.close()
     finally:
+        if watching is not None:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
         world.stop()
     total = sum(client.acked for client in clients)
     return Throughput(
         total, seconds, world_cpu, client_cpu, machine_cpu, clients, drivers, recorder
     )
+
+
+# -- 4. the dashboard's cost ----------------------------------------------------------------
+
+
+async def http_get(url: str) -> bytes:
+    """A GET with asyncio streams (the dashboard answers and closes)."""
+    parts = urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    writer.write(f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode())
+    data = await reader.read()
+    writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(f"dashboard answered {head[:60]!r}")
+    return body
+
+
+async def view_dashboard(url: str, world_id: int) -> None:
+    """What the dashboard page does while someone looks at one world: every second, the
+    list of worlds, that world, and the log entries since the last look."""
+    last = 0
+    while True:
+        await http_get(url + "api/worlds")
+        await http_get(url + f"api/worlds/{world_id}")
+        log = json.loads(await http_get(url + f"api/worlds/{world_id}/log?after={last}"))
+        last = log["last_id"]
+        await asyncio.sleep(1.0)
+
+
+@dataclass
+class DashboardCost:
+    runs: dict[str, list[Throughput]]
+
+
+DASHBOARD_MODES = {
+    "dashboard off": ((), False),
+    "on, nobody watching": (("--http-port", "0"), False),
+    "on, a viewer": (("--http-port", "0"), True),
+}
+
+
+async def measure_dashboard(args: argparse.Namespace, directory: Path) -> DashboardCost:
+    """The throughput run in each mode, the modes taking turns, ``--dashboard-rounds``
+    times: a shared machine's load drifts, and turns spread the drift over all three."""
+    runs: dict[str, list[Throughput]] = {mode: [] for mode in DASHBOARD_MODES}
+    for round_number in range(args.dashboard_rounds):
+        for mode, (world_args, viewer) in DASHBOARD_MODES.items():
+            name = (
+                f"dashboard-{round_number}-{len(runs[mode])}-{mode.split(',')[0].replace(' ', '-')}"
+            )
+            runs[mode].append(await measure_throughput(args, directory, name, world_args, viewer))
+    return DashboardCost(runs)
+
+
+def report_dashboard(cost: DashboardCost) -> None:
+    print("\n4. The dashboard's cost: the throughput run with the dashboard off and on")
+    print(
+        "   (best of the rounds; CPU per sub-command is the figure a busy shared machine "
+        "disturbs least)"
+    )
+    print(f"   {'':22} {'sub-commands/s':>16} {'world CPU per sub-command':>27}   change")
+    base_rate = max(r.rate for r in cost.runs["dashboard off"])
+    base_us = min(r.world_cpu / r.commands for r in cost.runs["dashboard off"]) * 1e6
+    for mode, runs in cost.runs.items():
+        best_rate = max(r.rate for r in runs)
+        best_us = min(r.world_cpu / r.commands for r in runs) * 1e6
+        change = (
+            ""
+            if mode == "dashboard off"
+            else f"{best_rate / base_rate - 1:+.1%} rate, {best_us / base_us - 1:+.1%} CPU"
+        )
+        print(f"   {mode:22} {rate(best_rate)} {best_us:24.1f} us   {change}")
+    print("   each round, sub-commands/s and world CPU per sub-command (the spread is the noise):")
+    for mode, runs in cost.runs.items():
+        each = ", ".join(f"{r.rate:,.0f}/s {r.world_cpu / r.commands * 1e6:.1f} us" for r in runs)
+        print(f"   {mode:22} {each}")
+    print("   (goal: at most 5 % fewer sub-commands/s with the dashboard on and nobody watching)")
 
 
 # -- 2. the codec ceiling ------------------------------------------------------------------
@@ -978,6 +1075,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="run the throughput world under cProfile, save to FILE and print the top",
     )
     parser.add_argument("--skip-memory", action="store_true", help="only throughput and ceiling")
+    parser.add_argument(
+        "--dashboard-rounds",
+        type=int,
+        default=2,
+        help="rounds of the dashboard's cost (off / on / on with a viewer); 0 skips it",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     if args.commands is None:
@@ -1015,6 +1118,8 @@ async def main_async(args: argparse.Namespace) -> None:
             memory = await measure_memory(args, directory)
             cost = await measure_package_cost(args, directory)
             report_memory(memory, cost)
+        if args.dashboard_rounds:
+            report_dashboard(await measure_dashboard(args, directory))
 
 
 def main(argv: list[str] | None = None) -> int:

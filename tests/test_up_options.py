@@ -52,6 +52,13 @@ def test_without_fault_options_the_world_runs_without_faults(tmp_path):
     assert 0.0 == world.drop_responses == world.duplicate_responses == world.delay_responses
 
 
+def test_the_world_dashboard_is_asked_for_by_port(tmp_path):
+    assert "--http-port" not in world_argv(tmp_path)
+    argv = world_argv(tmp_path, "--world-dashboard", "8002")
+    world = build_parser().parse_args(argv[argv.index("world") :])
+    assert (world.http_port, world.http_host) == (8002, "127.0.0.1")
+
+
 @pytest.mark.parametrize("bad", [["--flakiness", "100"], ["--drop-responses", "1.5"]])
 def test_up_refuses_faults_the_world_would_refuse(tmp_path, bad, capsys):
     with pytest.raises(SystemExit):

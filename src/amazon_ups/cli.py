@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import logging
 import os
 import re
@@ -17,11 +18,28 @@ from amazon_ups.common import private_files
 from amazon_ups.protocol.world_messages import Side
 from amazon_ups.world.faults import FaultConfig
 from amazon_ups.world.limits import HOUR, KiB, Limits, duration
+from amazon_ups.world.rules import (
+    PackShort,
+    PickupWhileTraveling,
+    ReconnectResend,
+    RepeatedPlaces,
+    Rules,
+    SimspeedScope,
+)
 from amazon_ups.world.server import ServerConfig, WorldServer
 
 # Printed on stdout once the world listens; scripts that start it on port 0 read it.
 READY = "world ready: UPS port {ups}, Amazon port {amazon}"
 _READY_PATTERN = re.compile(rb"world ready: UPS port (\d+), Amazon port (\d+)")
+# Printed just before READY when the dashboard is on.
+DASHBOARD = "world dashboard: {url} (token for its controls: {token})"
+_DASHBOARD_PATTERN = re.compile(rb"world dashboard: (\S+) \(token for its controls: (\S+)\)")
+
+
+def parse_dashboard(line: bytes) -> tuple[str, str] | None:
+    """The dashboard's URL and token in its line, or None if ``line`` is not that line."""
+    match = _DASHBOARD_PATTERN.search(line)
+    return (match[1].decode(), match[2].decode()) if match else None
 
 
 def parse_ready(line: bytes) -> dict[Side, int] | None:
@@ -93,6 +111,83 @@ def add_fault_arguments(parser: argparse.ArgumentParser, passed_on: bool = False
         metavar="SECONDS",
         help="longest hold-back for --delay-responses (default 0.5)",
     )
+
+
+# (option, Rules field, enum, help): where the official world's behaviour is unknown
+# (docs/world-simulator.md, "Choices").
+CHOICE_OPTIONS = (
+    (
+        "--pack-short",
+        "pack_short",
+        PackShort,
+        "an APack the warehouse lacks stock for: refuse it (AErr), or let the package "
+        "wait until purchases bring the stock",
+    ),
+    (
+        "--pickup-while-traveling",
+        "pickup_while_traveling",
+        PickupWhileTraveling,
+        "a UGoPickup for a truck driving to a warehouse: refuse it (UErr), or redirect the truck",
+    ),
+    (
+        "--repeated-places",
+        "repeated_places",
+        RepeatedPlaces,
+        "a truck or warehouse id brought again when joining a world: accept it at the "
+        "place it was first brought, or refuse it ('already exists', as the official world)",
+    ),
+    (
+        "--simspeed-scope",
+        "simspeed_scope",
+        SimspeedScope,
+        "whom a simspeed paces: the whole world (either side sets it), or only the side "
+        "that sent it",
+    ),
+    (
+        "--reconnect-resend",
+        "reconnect_resend",
+        ReconnectResend,
+        "the results a reconnecting client had not acked: all re-sent, or only the newest "
+        "(the older ones dropped, as the official world was seen to)",
+    ),
+)
+
+
+def add_choice_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "choices",
+        "Where the official world's behaviour is unknown: our default, and the other reading "
+        "(docs/world-simulator.md). Give the same ones after a restart with the same --state.",
+    )
+    defaults = Rules()
+    for option, name, kind, text in CHOICE_OPTIONS:
+        default = getattr(defaults, name)
+        group.add_argument(
+            option,
+            dest=name,
+            type=kind,
+            choices=list(kind),
+            default=default,
+            help=f"{text} (default {default})",
+        )
+    group.add_argument(
+        "--first-seqnum",
+        type=_positive(int),
+        metavar="N",
+        help="the first result seqnum of a new state file (default: drawn at random from "
+        "1000-999999 when the file is made; results count up from it, all worlds together)",
+    )
+    group.add_argument(
+        "--silent-after",
+        type=_positive(float),
+        default=60.0,
+        metavar="SECONDS",
+        help="report a connected client that sent nothing this long (a diagnostic; default 60)",
+    )
+
+
+def rules_from(args: argparse.Namespace) -> Rules:
+    return Rules(**{name: getattr(args, name) for _, name, *_ in CHOICE_OPTIONS})
 
 
 def _positive(kind: type) -> Callable[[str], float | int]:
@@ -290,6 +385,34 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="close connections silent for this long, like the official world (default 600)",
     )
+    dashboard = world.add_argument_group(
+        "dashboard",
+        "A web page (and JSON) of every world, with live controls (docs/world-simulator.md).",
+    )
+    dashboard.add_argument(
+        "--http-port",
+        type=int,
+        metavar="PORT",
+        help="serve the dashboard on this port (0 picks a free one; default: no dashboard)",
+    )
+    dashboard.add_argument(
+        "--http-host", default="127.0.0.1", help="address of the dashboard (default 127.0.0.1)"
+    )
+    dashboard.add_argument(
+        "--http-token",
+        default=os.environ.get("WORLD_DASHBOARD_TOKEN"),
+        metavar="TOKEN",
+        help="token of the dashboard's controls (default: $WORLD_DASHBOARD_TOKEN, else a "
+        "random one, printed at start)",
+    )
+    dashboard.add_argument(
+        "--log-keep",
+        type=_positive(int),
+        default=20_000,
+        metavar="N",
+        help="commands and results the dashboard's log keeps, all worlds together (default 20000)",
+    )
+    add_choice_arguments(world)
     add_limit_arguments(world)
     world.set_defaults(run=run_world)
 
@@ -336,6 +459,13 @@ def run_world(args: argparse.Namespace) -> int:
         state=args.state,
         idle_timeout=args.idle_timeout,
         limits=limits,
+        rules=rules_from(args),
+        first_seqnum=args.first_seqnum,
+        silent_after=args.silent_after,
+        http_host=args.http_host,
+        http_port=args.http_port,
+        http_token=args.http_token,
+        log_keep=args.log_keep,
         faults=FaultConfig(
             flakiness=args.flakiness,
             drop=args.drop_responses,
@@ -414,6 +544,10 @@ async def _serve(server: WorldServer) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await server.start()
+    if server.dashboard is not None:
+        host = server.dashboard.host
+        url = f"http://{'[' + host + ']' if ':' in host else host}:{server.dashboard.port}/"
+        print(DASHBOARD.format(url=url, token=server.dashboard.token), flush=True)
     print(READY.format(ups=server.ports[Side.UPS], amazon=server.ports[Side.AMAZON]), flush=True)
     await stop.wait()
     await server.stop()
@@ -429,6 +563,15 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if args.command != "world" and importlib.util.find_spec("django") is None:
+        # A world-only install (`pip install amazon-ups`): say what to install.
+        print(
+            f"amazon-ups {args.command}: the sites need the 'sites' extra, which is not "
+            "installed here: pip install 'amazon-ups[sites]' (`amazon-ups world` needs only "
+            "what is installed)",
+            file=sys.stderr,
+        )
+        return 2
     return args.run(args)
 
 

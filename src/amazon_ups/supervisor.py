@@ -192,6 +192,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ups-port", type=int, default=8001, help="carrier web site")
     parser.add_argument("--world-ups-port", type=int, default=12345)
     parser.add_argument("--world-amazon-port", type=int, default=23456)
+    parser.add_argument(
+        "--world-dashboard",
+        type=int,
+        metavar="PORT",
+        help="serve the world's dashboard on this port (its line, with the token of its "
+        "controls, comes in the world's output; default: none)",
+    )
     parser.add_argument("--au-port", type=int, default=34567, help="the Amazon-UPS link")
     parser.add_argument(
         "--var",
@@ -274,6 +281,11 @@ def build_children(args: argparse.Namespace) -> list[Child]:
                     "--state",
                     str(var / "world.sqlite3"),
                     *world_fault_options(args),
+                    *(
+                        ["--http-host", args.host, "--http-port", str(args.world_dashboard)]
+                        if args.world_dashboard is not None
+                        else []
+                    ),
                 ],
                 common,
             )

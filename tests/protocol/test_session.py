@@ -247,6 +247,39 @@ def test_outbox_rewind_makes_everything_due_and_restarts_backoff():
     assert outbox.next_deadline() == pytest.approx(3.5 + policy.first)
 
 
+def test_outbox_counts_resends_and_lists_each_stale_item_once():
+    outbox: Outbox[Msg] = Outbox(ResendPolicy(first=1.0, factor=1.0, ceiling=1.0), stale_after=3)
+    for item in numbered(1, 2):
+        outbox.put(item)
+    assert seqnums(outbox.due(0.0)) == [1, 2]
+    outbox.ack(2)
+    for now in (1.0, 2.0, 3.0, 4.0):
+        assert seqnums(outbox.due(now)) == [1]
+    assert outbox.resent == 4  # every send after the first
+    assert seqnums(outbox.stale) == [1]  # at its third send, not again at its fourth, fifth
+    assert outbox.sends(1) == 5 and outbox.sends(2) == 0
+
+
+def test_outbox_keep_newest_forgets_the_older_items():
+    outbox: Outbox[Msg] = Outbox(ResendPolicy(first=1.0))
+    for item in numbered(4, 9, 7):
+        outbox.put(item)
+    outbox.due(0.0)
+    assert outbox.keep_newest() == 2
+    assert seqnums(outbox.items()) == [9]
+    outbox.rewind()
+    assert seqnums(outbox.due(0.5)) == [9]
+    assert Outbox(ResendPolicy()).keep_newest() == 0
+
+
+def test_session_sends_with_a_seqnum_from_outside():
+    """The world numbers every session's results from one counter."""
+    session: ReliableSession[Msg] = ReliableSession()
+    session.send(Msg("a"), 1042)
+    session.send(Msg("b"))  # its own counter is untouched
+    assert seqnums(session.outbox.items()) == [1, 1042]
+
+
 def test_outbox_put_again_replaces_and_is_due_at_once():
     outbox: Outbox[Msg] = Outbox(ResendPolicy(first=1.0))
     outbox.put(Msg("old", 1))

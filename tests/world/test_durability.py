@@ -483,10 +483,10 @@ def test_snapshot_and_replay_rebuild_the_live_engine(tmp_path, snapshot_every):
 def test_journal_state_matches_a_reference_run(tmp_path):
     """The journal's engine equals one fed the same entries with no journal at all."""
     entries = journal_entries()
-    reference = WorldEngine()
+    journal = Journal(tmp_path / "world.sqlite3", snapshot_every=4)
+    reference = WorldEngine(first_seqnum=journal.first_seqnum)
     for entry in entries:
         apply(reference, entry)
-    journal = Journal(tmp_path / "world.sqlite3", snapshot_every=4)
     run_live(journal, entries)
     journal.close()
     restored = Journal(tmp_path / "world.sqlite3").load()
@@ -543,7 +543,7 @@ def test_a_snapshot_leaves_no_copy_of_itself_in_memory(tmp_path):
 
 def test_results_waiting_for_acks_in_an_older_snapshot_still_go_out():
     """Snapshots from before results were kept as bytes hold them as messages."""
-    engine = WorldEngine()
+    engine = WorldEngine(first_seqnum=2)  # after the older snapshot's result 1
     engine.connect(Side.AMAZON, wa.AConnect(isAmazon=True, initwh=[wa.AInitWarehouse(id=1)]), 0.0)
     session = engine.worlds[1].sessions[Side.AMAZON]
     session.send(wa.AErr(err="error: from an older snapshot", originseqnum=5))

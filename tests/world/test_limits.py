@@ -178,7 +178,7 @@ def test_a_command_bigger_than_a_slice_still_goes_alone():
 
 
 def run_engine(frames_by_slice: bool, frame: wa.ACommands, limits: Limits) -> WorldEngine:
-    engine = WorldEngine()
+    engine = WorldEngine(first_seqnum=1)
     engine.connect(Side.AMAZON, wa.AConnect(isAmazon=True, initwh=[wa.AInitWarehouse(id=1)]), NOW)
     engine.handle(
         1,

@@ -122,6 +122,12 @@ class Outbox(Generic[T]):
     _pending: dict[int, _Pending[T]] = field(default_factory=dict)
     # (due, seqnum) entries; an entry whose due differs from _pending's is stale.
     _heap: list[tuple[float, int]] = field(default_factory=list)
+    # For an owner that reports a peer's missing acks: each item sent this many times
+    # without an ack is listed once in ``stale`` (0: never); ``resent`` counts every
+    # send after an item's first.
+    stale_after: int = 0
+    stale: list[T] = field(default_factory=list)
+    resent: int = 0
 
     def put(self, item: T) -> None:
         """Queue ``item`` (keyed by its seqnum) to be sent at the next ``due``."""
@@ -153,6 +159,10 @@ class Outbox(Generic[T]):
             if entry is None or entry.due != due:
                 continue
             entry.attempts += 1
+            if entry.attempts > 1:
+                self.resent += 1
+                if entry.attempts == self.stale_after:
+                    self.stale.append(entry.item)
             entry.due = now + self.policy.delay(entry.attempts)
             heapq.heappush(self._heap, (entry.due, seqnum))
             out.append(entry.item)
@@ -167,6 +177,16 @@ class Outbox(Generic[T]):
                 return due
             heapq.heappop(self._heap)
         return None
+
+    def keep_newest(self) -> int:
+        """Forget every unacked item but the newest (highest seqnum); how many went."""
+        if len(self._pending) <= 1:
+            return 0
+        newest = max(self._pending)
+        dropped = len(self._pending) - 1
+        self._pending = {newest: self._pending[newest]}
+        self._heap = [(self._pending[newest].due, newest)]
+        return dropped
 
     def rewind(self) -> None:
         """Make every unacked item due at once (the peer has just reconnected)."""
@@ -183,6 +203,11 @@ class Outbox(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._pending)
+
+    def sends(self, seqnum: int) -> int:
+        """How often ``seqnum`` was sent (since the last ``rewind``); 0 if not waiting."""
+        entry = self._pending.get(seqnum)
+        return 0 if entry is None else entry.attempts
 
     def __contains__(self, seqnum: int) -> bool:
         return seqnum in self._pending
@@ -221,9 +246,11 @@ class ReliableSession(Generic[T]):
         self.next_seqnum += 1
         return seqnum
 
-    def send(self, item: T) -> T:
-        """Number ``item`` with our next seqnum and queue it until acked."""
-        item.seqnum = self.take_seqnum()
+    def send(self, item: T, seqnum: int | None = None) -> T:
+        """Number ``item`` (with ``seqnum``, else our next seqnum) and queue it until acked.
+        A ``seqnum`` given from outside is for a sender that numbers several sessions from
+        one counter (the world simulator: its seqnums never follow a client's own)."""
+        item.seqnum = self.take_seqnum() if seqnum is None else seqnum
         self.outbox.put(item)
         return item
 

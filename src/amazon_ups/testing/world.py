@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from amazon_ups.cli import parse_ready
+from amazon_ups.cli import parse_dashboard, parse_ready
 from amazon_ups.protocol.world_messages import Side
 
 
@@ -36,6 +36,8 @@ class WorldProcess:
         self.log = state.with_suffix(".log")
         self.proc: subprocess.Popen | None = None
         self.ports: dict[Side, int] = {}
+        self.dashboard: str | None = None  # its URL, with --http-port
+        self.token: str | None = None  # what its controls ask for
 
     def start(self, timeout: float = 20.0) -> WorldProcess:
         profiler = ["-m", "cProfile", "-o", str(self.profile)] if self.profile else []
@@ -68,6 +70,8 @@ class WorldProcess:
             line = self.proc.stdout.readline()
             if not line:
                 raise RuntimeError(f"world exited early; log: {self.log.read_text()}")
+            if dashboard := parse_dashboard(line):
+                self.dashboard, self.token = dashboard
             if ports := parse_ready(line):
                 self.ports = ports
                 return self

@@ -26,6 +26,12 @@ from amazon_ups.protocol import world_ups_pb2 as wu
 from amazon_ups.protocol.session import ReliableSession, ResendPolicy
 from amazon_ups.protocol.world_messages import CONNECTED, DIALECTS, Side
 from amazon_ups.world import timing
+from amazon_ups.world.diagnostics import (
+    RING_MASK,
+    UNACKED_AFTER_SENDS,
+    ClientDiagnostics,
+    Mistake,
+)
 from amazon_ups.world.limits import RetireReason, retired_text
 from amazon_ups.world.model import (
     Leg,
@@ -37,6 +43,15 @@ from amazon_ups.world.model import (
     Warehouse,
     WireResult,
     World,
+)
+from amazon_ups.world.rules import (
+    PackShort,
+    PickupWhileTraveling,
+    ReconnectResend,
+    RepeatedPlaces,
+    Rules,
+    SimspeedScope,
+    choose_first_seqnum,
 )
 from amazon_ups.world.summary import Tally
 
@@ -77,10 +92,21 @@ class ConnectResult:
 
 
 class WorldEngine:
-    def __init__(self, resend_policy: ResendPolicy | None = None) -> None:
+    def __init__(
+        self,
+        resend_policy: ResendPolicy | None = None,
+        rules: Rules | None = None,
+        first_seqnum: int | None = None,
+    ) -> None:
         self.worlds: dict[int, World] = {}
         self.next_world_id = 1
         self.resend_policy = resend_policy or ResendPolicy()
+        self.rules = rules or Rules()
+        # One counter numbers every result of every world and side, from a start drawn
+        # once per state file: like the official world's, our seqnums never follow a
+        # client's own, so a client that confuses the two fails here as it would there.
+        self.first_result_seqnum = choose_first_seqnum() if first_seqnum is None else first_seqnum
+        self.next_result_seqnum = self.first_result_seqnum
         # (due time, tie-breaker, kind, world id, details)
         self._timeline: list[tuple[float, int, EventKind, int, Any]] = []
         self._event_order = itertools.count()
@@ -88,12 +114,16 @@ class WorldEngine:
         self.log: logging.Logger | logging.LoggerAdapter = logger
         # Counts since the last summary line; the server reads and resets them.
         self.tallies: dict[tuple[int, Side], Tally] = {}
+        # Each world side's client mistakes (world/diagnostics.py).
+        self.diagnostics: dict[tuple[int, Side], ClientDiagnostics] = {}
 
-    # -- persistence: the logger and the counts are not state ------------------
+    # -- persistence: the logger, the counts, the diagnostics are not state; the rules
+    # are configuration, given again by whoever loads the engine ----------------------
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        del state["log"], state["tallies"]
+        for name in ("log", "tallies", "diagnostics", "rules"):
+            del state[name]
         state["_event_order"] = next(self._event_order)
         return state
 
@@ -101,12 +131,20 @@ class WorldEngine:
         state["_event_order"] = itertools.count(state["_event_order"])
         # Snapshots written before worlds could be retired lack these.
         state.setdefault("retired", {})
+        if "next_result_seqnum" not in state:  # numbered per world side before
+            sessions = [s for w in state["worlds"].values() for s in w.sessions.values()]
+            state["next_result_seqnum"] = max((s.next_seqnum for s in sessions), default=1)
+        state.setdefault("first_result_seqnum", 1)
         for world in state["worlds"].values():
             if "last_active" not in world.__dict__:
                 world.last_active = 0.0
+            world.__dict__.setdefault("paused_at", None)
+            world.__dict__.setdefault("frozen", [])
         self.__dict__.update(state)
         self.log = logger
         self.tallies = {}
+        self.diagnostics = {}
+        self.rules = Rules()
 
     def tally(self, world_id: int, side: Side) -> Tally:
         key = (world_id, side)
@@ -114,6 +152,20 @@ class WorldEngine:
         if found is None:
             found = self.tallies[key] = Tally()
         return found
+
+    def diagnose(self, world_id: int, side: Side) -> ClientDiagnostics:
+        key = (world_id, side)
+        found = self.diagnostics.get(key)
+        if found is None:
+            found = self.diagnostics[key] = ClientDiagnostics()
+        return found
+
+    def note(
+        self, world_id: int, side: Side, kind: Mistake, text: str, now: float, cause=None
+    ) -> None:
+        """A client mistake: kept for the dashboard, logged the first time it is seen."""
+        if self.diagnose(world_id, side).note(kind, text, now, cause) is not None:
+            self.log.info("world %d: %s client mistake (%s): %s", world_id, side, kind, text)
 
     def size(self) -> int:
         """How many things the worlds hold, results waiting for an ack included; what
@@ -153,7 +205,7 @@ class WorldEngine:
             {} if world is None else (world.warehouses if side is Side.AMAZON else world.trucks)
         )
         try:
-            new = _new_places(kind, brought, existing)
+            new = _new_places(kind, brought, existing, self.rules.repeated_places)
         except Rejected as error:
             return ConnectResult(-1 if wanted is None else wanted, str(error))
 
@@ -162,6 +214,8 @@ class WorldEngine:
                 id=self.next_world_id,
                 sessions={s: ReliableSession(policy=self.resend_policy) for s in Side},
             )
+            for session in world.sessions.values():
+                session.outbox.stale_after = UNACKED_AFTER_SENDS
             self.next_world_id += 1
             self.worlds[world.id] = world
             self.log.info("world %d created by %s with %d %ss", world.id, side, len(new), kind)
@@ -172,7 +226,18 @@ class WorldEngine:
                 world.trucks[place_id] = Truck(place_id, x, y)
         if new and wanted is not None:
             self.log.info("world %d: %s added %d %ss", world.id, side, len(new), kind)
-        world.sessions[side].rewind()
+        session = world.sessions[side]
+        if self.rules.reconnect_resend is ReconnectResend.LAST and wanted is not None:
+            dropped = session.outbox.keep_newest()
+            if dropped:
+                self.log.info(
+                    "world %d: %s reconnected; %d older unacked results dropped "
+                    "(--reconnect-resend last)",
+                    world.id,
+                    side,
+                    dropped,
+                )
+        session.rewind()
         world.last_active = now
         return ConnectResult(world.id, CONNECTED)
 
@@ -186,6 +251,7 @@ class WorldEngine:
         heapq.heapify(self._timeline)
         for side in Side:
             self.tallies.pop((world_id, side), None)
+            self.diagnostics.pop((world_id, side), None)
         self.log.info(
             "world %d retired (%s; idle %.0f s): %d trucks, %d warehouses, %d packages freed",
             world_id,
@@ -195,6 +261,38 @@ class WorldEngine:
             len(world.warehouses),
             len(world.packages),
         )
+
+    def pause(self, world_id: int, now: float) -> None:
+        """Stop a world's clock (from the dashboard): its due events wait aside, its
+        trucks stand where they are, commands still run, at the moment it stopped."""
+        world = self.worlds.get(world_id)
+        if world is None or world.paused_at is not None:
+            return
+        self.advance(now)
+        world.paused_at = now
+        world.frozen = [event for event in self._timeline if event[3] == world_id]
+        if world.frozen:
+            self._timeline = [event for event in self._timeline if event[3] != world_id]
+            heapq.heapify(self._timeline)
+        self.log.info("world %d: clock paused", world_id)
+
+    def resume(self, world_id: int, now: float) -> None:
+        """Start a paused world's clock again: everything in it happens as late as it
+        stood still."""
+        world = self.worlds.get(world_id)
+        if world is None or world.paused_at is None:
+            return
+        shift = max(0.0, now - world.paused_at)
+        for due, order, kind, wid, details in world.frozen:
+            heapq.heappush(self._timeline, (due + shift, order, kind, wid, details))
+        for truck in world.trucks.values():
+            if truck.leg is not None:
+                truck.leg.start += shift
+                truck.leg.end += shift
+            truck.loading_until += shift
+        world.paused_at = None
+        world.frozen = []
+        self.log.info("world %d: clock resumed after %.1f s", world_id, shift)
 
     def last_active(self) -> dict[int, float]:
         return {world_id: world.last_active for world_id, world in self.worlds.items()}
@@ -206,21 +304,32 @@ class WorldEngine:
         self.advance(now)
         world = self.worlds[world_id]
         world.last_active = now
+        if world.paused_at is not None:
+            now = world.paused_at  # its clock stands still: commands run at that moment
         session = world.sessions[side]
         trace = self.log.isEnabledFor(logging.DEBUG)
-        acked = session.acknowledge(commands.acks)
-        if trace:
-            for seqnum in acked:
-                self.log.debug("world %d: %s acked result %d", world_id, side, seqnum)
+        diagnostics = self.diagnose(world_id, side)
+        ring_seqnums, ring_digests = diagnostics.seqnums, diagnostics.digests
+        if commands.acks:
+            self._acks(world_id, side, session, commands.acks, now)
         if commands.HasField("simspeed"):
-            world.simspeed[side] = commands.simspeed
+            paced = Side if self.rules.simspeed_scope is SimspeedScope.WORLD else (side,)
+            for each in paced:
+                world.simspeed[each] = commands.simspeed
             self.log.info("world %d: %s simspeed %d", world_id, side, commands.simspeed)
         tally = self.tally(world_id, side)
         for field_name in DIALECTS[side].command_fields:
             run = _COMMANDS[side, field_name]
+            kind_hash = hash(field_name)
             for command in getattr(commands, field_name):
-                if not session.receive(command.seqnum):
+                seqnum = command.seqnum
+                # hash() is salted per process: fine, the digests live only in this one.
+                digest = hash(command.SerializeToString()) ^ kind_hash
+                if not session.receive(seqnum):
                     tally.repeats += 1
+                    mistake = diagnostics.repeat(seqnum, digest)
+                    if mistake is not None:
+                        self._repeat_mistake(world_id, side, mistake, field_name, command, now)
                     if trace:
                         self.log.debug(
                             "world %d: %s repeated seqnum %d: acked again, not run",
@@ -230,6 +339,9 @@ class WorldEngine:
                         )
                     continue
                 tally.commands += 1
+                slot = seqnum & RING_MASK
+                ring_seqnums[slot] = seqnum
+                ring_digests[slot] = digest
                 if trace:
                     self.log.debug(
                         "world %d: %s -> %s %s", world_id, side, field_name, _Brief(command)
@@ -237,22 +349,74 @@ class WorldEngine:
                 try:
                     run(self, world, command, now)
                 except Rejected as error:
-                    self._reject(world, side, str(error), command.seqnum)
+                    self._reject(world, side, str(error), command.seqnum, now)
 
-    def reject_malformed(self, world_id: int, side: Side, reason: str) -> None:
+    def _repeat_mistake(
+        self,
+        world_id: int,
+        side: Side,
+        mistake: Mistake,
+        field_name: str,
+        command: Message,
+        now: float,
+    ) -> None:
+        if mistake is Mistake.SEQNUM_REUSED:
+            text = (
+                f"seqnum {command.seqnum} came again with a different command "
+                f"({field_name} {_Brief(command)}): acked, not run"
+            )
+        else:
+            text = (
+                f"seqnum {command.seqnum} came again long after it was first used "
+                f"({field_name} {_Brief(command)}): acked, not run; does the client "
+                "number its commands again from an old value (after a restart)?"
+            )
+        # One finding per kind of command, whatever its contents.
+        self.note(world_id, side, mistake, text, now, cause=f"{mistake} ({field_name})")
+
+    def _acks(
+        self, world_id: int, side: Side, session: ReliableSession, acks: Any, now: float
+    ) -> None:
+        acked = session.acknowledge(acks)
+        if self.log.isEnabledFor(logging.DEBUG):
+            for seqnum in acked:
+                self.log.debug("world %d: %s acked result %d", world_id, side, seqnum)
+        if len(acked) == len(acks):
+            return
+        # The others are repeats (normal: a result may come again after it was acked) or
+        # numbers the world never gave out: only the latter are told, and cheaply, from
+        # the one counter (no record of every ack, which would cost every ack).
+        low, high = self.first_result_seqnum, self.next_result_seqnum
+        for seqnum in acks:
+            if not low <= seqnum < high:
+                self.note(
+                    world_id,
+                    side,
+                    Mistake.UNKNOWN_ACK,
+                    f"ack {seqnum} is not the seqnum of a result the world sent "
+                    "(acking its own command's seqnum?)",
+                    now,
+                )
+
+    def reject_malformed(self, world_id: int, side: Side, reason: str, now: float = 0.0) -> None:
         """A frame from ``side`` did not parse, or broke a limit; tell it, with no
         origin seqnum (-1)."""
-        self._reject(self.worlds[world_id], side, f"error: {reason}", -1)
+        self._reject(self.worlds[world_id], side, f"error: {reason}", -1, now)
 
-    def _reject(self, world: World, side: Side, text: str, origin: int) -> None:
+    def _reject(self, world: World, side: Side, text: str, origin: int, now: float) -> None:
         error = DIALECTS[side].error(err=text, originseqnum=origin)
         self.tally(world.id, side).errors += 1
+        where = f"command {origin}" if origin != -1 else "a frame"
+        self.note(world.id, side, Mistake.REFUSED, f"{where}: {text}", now)
         self._send(world, side, error)
 
     def _send(self, world: World, side: Side, result: Message) -> None:
         session = world.sessions[side]
-        result.seqnum = session.next_seqnum  # send() numbers it so, once it is bytes
-        session.send(WireResult(DIALECTS[side].result_field(result), result.SerializeToString()))
+        seqnum = result.seqnum = self.next_result_seqnum  # numbered before it becomes bytes
+        self.next_result_seqnum += 1
+        wire = WireResult(DIALECTS[side].result_field(result), result.SerializeToString())
+        session.send(wire, seqnum)
+
         self.tally(world.id, side).results += 1
         if self.log.isEnabledFor(logging.DEBUG):
             self.log.debug("world %d: %s <- %s", world.id, side, _Brief(result))
@@ -296,18 +460,43 @@ class WorldEngine:
             if product.id not in world.products:
                 raise Rejected(f"error: product_id {product.id} does not exist in this world")
             needed[product.id] += product.count
+        waits = self.rules.pack_short is PackShort.WAIT
+        if waits and warehouse.short:
+            # Packages waiting for stock go first, in their order.
+            world.packages[command.shipid] = Package(command.shipid, warehouse.id)
+            warehouse.short.append((command.shipid, dict(needed)))
+            return
         for product_id, count in needed.items():
             have = warehouse.stock.get(product_id, 0)
             if have < count:
+                if waits:
+                    world.packages[command.shipid] = Package(command.shipid, warehouse.id)
+                    warehouse.short.append((command.shipid, dict(needed)))
+                    return
                 raise Rejected(
                     f"error: warehouse {warehouse.id} has {have} of product {product_id}, "
                     f"package {command.shipid} needs {count}"
                 )
+        world.packages[command.shipid] = Package(command.shipid, warehouse.id)
+        self._start_packing(world, warehouse, command.shipid, needed, now)
+
+    def _start_packing(
+        self, world: World, warehouse: Warehouse, shipid: int, needed: dict[int, int], now: float
+    ) -> None:
         for product_id, count in needed.items():
             warehouse.stock[product_id] -= count
-        world.packages[command.shipid] = Package(command.shipid, warehouse.id)
         due = now + timing.scaled(timing.PACK_SECONDS, world.simspeed[Side.AMAZON])
-        self._schedule(due, EventKind.PACKED, world.id, command.shipid)
+        self._schedule(due, EventKind.PACKED, world.id, shipid)
+
+    def _pack_waiting(self, world: World, warehouse: Warehouse, now: float) -> None:
+        """Stock arrived: packages that waited for it start packing, in their order; the
+        first still short holds the ones behind it."""
+        while warehouse.short:
+            shipid, needed = warehouse.short[0]
+            if any(warehouse.stock.get(p, 0) < n for p, n in needed.items()):
+                return
+            warehouse.short.pop(0)
+            self._start_packing(world, warehouse, shipid, needed, now)
 
     def _amazon_load(self, world: World, command: wa.APutOnTruck, now: float) -> None:
         _warehouse(world, command.whnum)
@@ -348,7 +537,8 @@ class WorldEngine:
     def _ups_pickups(self, world: World, command: wu.UGoPickup, now: float) -> None:
         truck = _truck(world, command.truckid)
         warehouse = _warehouse(world, command.whid)
-        if truck.status is TruckStatus.TRAVELING:
+        redirect = self.rules.pickup_while_traveling is PickupWhileTraveling.REDIRECT
+        if truck.status is TruckStatus.TRAVELING and not redirect:
             raise Rejected(
                 f"error: truck {truck.id} is busy traveling to warehouse {truck.warehouse}"
             )
@@ -378,7 +568,7 @@ class WorldEngine:
             except Rejected as error:
                 errors.append(str(error))
         for text in errors:
-            self._reject(world, Side.UPS, text, command.seqnum)
+            self._reject(world, Side.UPS, text, command.seqnum, now)
         if command.packages and not accepted:
             return
         if truck.route and truck.status in (TruckStatus.IDLE, TruckStatus.ARRIVE_WAREHOUSE):
@@ -467,7 +657,12 @@ class WorldEngine:
     # -- time -------------------------------------------------------------------------
 
     def _schedule(self, due: float, kind: EventKind, world_id: int, details: Any) -> None:
-        heapq.heappush(self._timeline, (due, next(self._event_order), kind, world_id, details))
+        event = (due, next(self._event_order), kind, world_id, details)
+        world = self.worlds[world_id]
+        if world.paused_at is not None:
+            world.frozen.append(event)
+        else:
+            heapq.heappush(self._timeline, event)
 
     def next_deadline(self) -> float | None:
         return self._timeline[0][0] if self._timeline else None
@@ -483,6 +678,9 @@ class WorldEngine:
                 for product in arrival.things:
                     stock[product.id] = stock.get(product.id, 0) + product.count
                 self._send(world, Side.AMAZON, arrival)
+                warehouse = world.warehouses[warehouse_id]
+                if warehouse.short:
+                    self._pack_waiting(world, warehouse, due)
             elif kind is EventKind.PACKED:
                 world.packages[details].status = PackageStatus.PACKED
                 self._send(world, Side.AMAZON, wa.APacked(shipid=details))
@@ -518,6 +716,8 @@ class WorldEngine:
         (at most ``limit``, the rest stay due; only new ones unless ``resend``)."""
         session = self.worlds[world_id].sessions[side]
         batch = session.poll(now, limit, resend)
+        if session.outbox.stale:
+            self._unacked(world_id, side, session, now)
         if not batch:
             return None
         dialect = DIALECTS[side]
@@ -529,6 +729,18 @@ class WorldEngine:
             else:  # kept as a message by a snapshot from before WireResult
                 getattr(message, dialect.result_field(result)).append(result)
         return message
+
+    def _unacked(self, world_id: int, side: Side, session: ReliableSession, now: float) -> None:
+        for result in session.outbox.stale:
+            self.note(
+                world_id,
+                side,
+                Mistake.UNACKED,
+                f"result {result.seqnum} ({result.field}) sent {UNACKED_AFTER_SENDS} times "
+                "without an ack; it is re-sent until acked",
+                now,
+            )
+        session.outbox.stale.clear()
 
     def next_resend(self, world_id: int, side: Side) -> float | None:
         return self.worlds[world_id].sessions[side].next_deadline()
@@ -551,13 +763,22 @@ _COMMANDS = {
 
 
 def _new_places(
-    kind: str, brought: list[tuple[int, int, int]], existing: dict[int, Any]
+    kind: str,
+    brought: list[tuple[int, int, int]],
+    existing: dict[int, Any],
+    repeated: RepeatedPlaces = RepeatedPlaces.ACCEPT,
 ) -> list[tuple[int, int, int]]:
-    """The warehouses/trucks to add; an id brought again must keep its place."""
+    """The warehouses/trucks to add; an id brought again must be where it was first
+    brought (a truck may have driven since), or is refused (``RepeatedPlaces.REFUSE``)."""
     new: dict[int, tuple[int, int]] = {}
     for place_id, x, y in brought:
         known = existing.get(place_id)
-        where = (known.x, known.y) if known is not None else new.get(place_id)
+        if known is not None and repeated is RepeatedPlaces.REFUSE:
+            raise Rejected(f"error: {kind} {place_id} already exists in this world")
+        if known is not None:
+            where = getattr(known, "first_place", None) or (known.x, known.y)
+        else:
+            where = new.get(place_id)
         if where is None:
             new[place_id] = (x, y)
         elif where != (x, y):

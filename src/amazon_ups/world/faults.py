@@ -50,6 +50,7 @@ class Faults:
         self.config = config
         self.side = side
         self._rng = random.Random(f"{config.seed}:{world_id}:{side}")
+        self.dropped = 0  # sub-commands dropped by flakiness on this connection
 
     def filter_commands(self, commands: Message) -> int:
         """Drop sub-commands in place; returns how many were dropped."""
@@ -63,6 +64,7 @@ class Faults:
                 if drops[index]:
                     del repeated[index]
             dropped += sum(drops)
+        self.dropped += dropped
         return dropped
 
     def mangle_responses(self, responses: Message) -> Message | None:

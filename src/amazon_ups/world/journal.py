@@ -34,6 +34,7 @@ from google.protobuf.message import Message
 from amazon_ups.protocol.world_messages import DIALECTS, Side
 from amazon_ups.world.engine import ConnectResult, WorldEngine
 from amazon_ups.world.limits import RetireReason
+from amazon_ups.world.rules import Rules, choose_first_seqnum
 
 logger = logging.getLogger("amazon_ups.world.journal")
 
@@ -52,6 +53,11 @@ CREATE TABLE IF NOT EXISTS journal (
     at REAL NOT NULL,
     body BLOB NOT NULL
 );
+-- Chosen once, when the file is made: where the result seqnums start (world/rules.py).
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
 """
 
 
@@ -65,6 +71,9 @@ class EntryKind(StrEnum):
     REFUSED = "refused"
     # A world retired: its state goes, its id answers with the reason.
     RETIRE = "retire"
+    # A world's clock stopped or started again, from the dashboard.
+    PAUSE = "pause"
+    RESUME = "resume"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +100,11 @@ def apply(engine: WorldEngine, entry: Entry, parsed: Message | None = None) -> C
         why = json.loads(entry.body)
         engine.retire(entry.world, RetireReason(why["reason"]), why["idle_for"], why["max_worlds"])
         return None
+    if entry.kind in (EntryKind.PAUSE, EntryKind.RESUME):
+        assert entry.world is not None
+        clock = engine.pause if entry.kind is EntryKind.PAUSE else engine.resume
+        clock(entry.world, entry.at)
+        return None
     assert entry.side is not None
     dialect = DIALECTS[entry.side]
     if entry.kind is EntryKind.CONNECT:
@@ -100,7 +114,7 @@ def apply(engine: WorldEngine, entry: Entry, parsed: Message | None = None) -> C
         commands = parsed if parsed is not None else _parse(dialect.commands, entry.body)
         engine.handle(entry.world, entry.side, commands, entry.at)
     else:
-        engine.reject_malformed(entry.world, entry.side, entry.body.decode())
+        engine.reject_malformed(entry.world, entry.side, entry.body.decode(), entry.at)
     return None
 
 
@@ -130,7 +144,9 @@ def _parse(message_type: type[Message], body: bytes) -> Message:
 class Journal:
     """The state file. ``path=":memory:"`` keeps nothing across restarts."""
 
-    def __init__(self, path: str | Path, snapshot_every: int = 20_000) -> None:
+    def __init__(
+        self, path: str | Path, snapshot_every: int = 20_000, first_seqnum: int | None = None
+    ) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -143,11 +159,34 @@ class Journal:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
         self.since_snapshot = 0
+        wanted = choose_first_seqnum() if first_seqnum is None else first_seqnum
+        self._db.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('first_seqnum', ?)", (wanted,)
+        )
+        (self.first_seqnum,) = self._db.execute(
+            "SELECT value FROM meta WHERE key = 'first_seqnum'"
+        ).fetchone()
+        if first_seqnum is not None and first_seqnum != self.first_seqnum:
+            logger.warning(
+                "%s numbers results from %d since it was made; the first seqnum asked for "
+                "(%d) applies to a new state file only",
+                self.path,
+                self.first_seqnum,
+                first_seqnum,
+            )
 
-    def load(self, make_engine: Callable[[], WorldEngine] = WorldEngine) -> WorldEngine:
-        """The engine as it was: last snapshot, then every entry after it."""
+    def load(
+        self, make_engine: Callable[[], WorldEngine] = WorldEngine, rules: Rules | None = None
+    ) -> WorldEngine:
+        """The engine as it was: last snapshot, then every entry after it, run under
+        ``rules`` (configuration, not state: the default ones if not given)."""
         row = self._db.execute("SELECT last_entry, engine FROM snapshot").fetchone()
-        engine, last = (make_engine(), 0) if row is None else (pickle.loads(row[1]), row[0])
+        if row is None:
+            engine, last = make_engine(), 0
+            engine.first_result_seqnum = engine.next_result_seqnum = self.first_seqnum
+        else:
+            engine, last = pickle.loads(row[1]), row[0]
+        engine.rules = rules or Rules()
         live_log, engine.log = engine.log, logging.getLogger("amazon_ups.world.replay")
         replayed = 0
         for kind, side, world, at, body in self._db.execute(
@@ -157,6 +196,7 @@ class Journal:
             replayed += 1
         engine.log = live_log
         engine.tallies.clear()  # counts are of what this process served
+        engine.diagnostics.clear()
         self.since_snapshot = replayed
         if row is not None or replayed:
             logger.info(

@@ -416,6 +416,7 @@ class BufferLedger:
 class RetireReason(Enum):
     IDLE = "idle"
     ROOM = "room"  # more worlds than max_worlds: the longest idle makes room
+    DASHBOARD = "dashboard"  # retired by hand, from the world's dashboard
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,6 +468,8 @@ def duration(seconds: float) -> str:
 def retired_text(world: int, reason: RetireReason, idle_for: float, max_worlds: int) -> str:
     if reason is RetireReason.IDLE:
         return f"error: world {world} was retired after {duration(idle_for)} idle"
+    if reason is RetireReason.DASHBOARD:
+        return f"error: world {world} was retired from the world's dashboard"
     return (
         f"error: world {world} was retired after {duration(idle_for)} idle, to make room "
         f"(the world keeps at most {max_worlds} worlds, the longest idle go first)"

@@ -81,6 +81,13 @@ class Truck:
     loads_in_progress: int = 0
     loading_until: float = float("-inf")
     depart_when_loaded: bool = False
+    # Where it was first brought (UConnect): a repeat of it is compared with this,
+    # not with where it has driven since.
+    first_place: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.first_place is None:
+            self.first_place = (self.x, self.y)
 
     def position(self, now: float) -> tuple[int, int]:
         return self.leg.position(now) if self.leg else (self.x, self.y)
@@ -101,6 +108,9 @@ class Warehouse:
     y: int
     # product id -> units on the shelves
     stock: dict[int, int] = field(default_factory=dict)
+    # With --pack-short wait: packages waiting for stock, in the order they came, each
+    # with what it needs (product id -> units).
+    short: list[tuple[int, dict[int, int]]] = field(default_factory=list)
 
 
 @dataclass
@@ -117,6 +127,10 @@ class World:
     # When either side last connected or sent anything (the time of that input):
     # the idle clock for retiring the world.
     last_active: float = 0.0
+    # Paused from the dashboard: when its clock stopped, and its events meanwhile
+    # (the engine's timeline entries), which wait until it resumes.
+    paused_at: float | None = None
+    frozen: list = field(default_factory=list)
     # One reliable session per side: our results out, their commands in. It
     # lives with the world, not the connection, so that duplicates are caught
     # and unacked results re-sent across reconnects.

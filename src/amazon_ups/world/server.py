@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import secrets
 import socket
 import time
 from collections import deque
@@ -34,6 +35,8 @@ from amazon_ups.protocol.framing import (
 )
 from amazon_ups.protocol.world_messages import DIALECTS, Side
 from amazon_ups.world import memory
+from amazon_ups.world.dashboard import Dashboard
+from amazon_ups.world.diagnostics import Mistake
 from amazon_ups.world.engine import ConnectResult, WorldEngine
 from amazon_ups.world.faults import FaultConfig, Faults
 from amazon_ups.world.journal import Entry, EntryKind, Journal, apply, retire_entry
@@ -52,6 +55,8 @@ from amazon_ups.world.limits import (
     over_limit_text,
     retirements,
 )
+from amazon_ups.world.messagelog import Direction, MessageLog
+from amazon_ups.world.rules import Rules
 from amazon_ups.world.summary import Throttle
 
 logger = logging.getLogger("amazon_ups.world.server")
@@ -79,6 +84,16 @@ class ServerConfig:
     idle_timeout: float = 600.0  # the official world drops a connection idle this long
     limits: Limits = field(default_factory=Limits)
     snapshot_every: int = 20_000
+    rules: Rules = field(default_factory=Rules)
+    first_seqnum: int | None = None  # where a new state file's result seqnums start
+    # A connected client silent this long is reported (a diagnostic; it stays connected
+    # until --idle-timeout).
+    silent_after: float = 60.0
+    # The dashboard (world/dashboard.py): off unless given a port (0 picks a free one).
+    http_host: str = "127.0.0.1"
+    http_port: int | None = None
+    http_token: str | None = None  # for its controls; a random one if not given
+    log_keep: int = 20_000  # commands and results its log keeps, all worlds together
 
 
 # The cyclic garbage collector's thresholds (Python's are 700, 10, 10). The world holds
@@ -96,8 +111,10 @@ class WorldServer:
         self.limits = config.limits
         memory.tune()
         gc.set_threshold(*GC_THRESHOLDS)
-        self.journal = Journal(config.state, snapshot_every=config.snapshot_every)
-        self.engine: WorldEngine = self.journal.load()
+        self.journal = Journal(
+            config.state, snapshot_every=config.snapshot_every, first_seqnum=config.first_seqnum
+        )
+        self.engine: WorldEngine = self.journal.load(rules=config.rules)
         # What was loaded lives as long as its worlds: no collection needs to look at it.
         gc.freeze()
         self.links: dict[tuple[int, Side], Link] = {}
@@ -117,6 +134,10 @@ class WorldServer:
         self._trimmed_at = 0.0
         self._summarized_at = time.monotonic()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Fault settings changed from the dashboard, per world (else config.faults).
+        self.world_faults: dict[int, FaultConfig] = {}
+        self.dashboard: Dashboard | None = None
+        self.message_log: MessageLog | None = None  # kept while the dashboard is on
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -140,9 +161,12 @@ class WorldServer:
         self.sweep()
         self._every(min(SWEEP_EVERY, self.limits.world_idle / 2), self.sweep)
         self._every(self.limits.summary_every, self.summarize)
+        self._every(min(self.config.silent_after / 4, 5.0), self.notice_silence)
+        await self._start_dashboard()
         self.wake()
 
     async def stop(self) -> None:
+        await self._stop_dashboard()
         self._loop = None  # no service pass after the journal is closed
         for listener in self._listeners:
             listener.close()
@@ -157,6 +181,44 @@ class WorldServer:
         self.journal.snapshot(self.engine)
         self.journal.close()
         logger.info("world simulator stopped; state saved in %s", self.config.state)
+
+    # -- the dashboard's hooks (world/dashboard.py) ------------------------------------
+
+    async def _start_dashboard(self) -> None:
+        if self.config.http_port is None:
+            return
+        self.message_log = MessageLog(self.config.log_keep)
+        token = self.config.http_token or secrets.token_urlsafe(18)
+        self.dashboard = Dashboard(self, self.config.http_host, self.config.http_port, token)
+        await self.dashboard.start()
+
+    async def _stop_dashboard(self) -> None:
+        if self.dashboard is not None:
+            await self.dashboard.stop()
+
+    def log_message(self, link: Link, direction: Direction, body: bytes) -> None:
+        """A commands message run, or a responses message written, for the dashboard."""
+        assert self.message_log is not None and link.world is not None
+        self.message_log.record(time.time(), link.world, link.side, direction, body)
+
+    def faults_for(self, world: int) -> FaultConfig:
+        return self.world_faults.get(world, self.config.faults)
+
+    def set_faults(self, world: int, config: FaultConfig) -> None:
+        """New fault settings for a world, at once on its open connections too."""
+        self.world_faults[world] = config
+        for side in Side:
+            link = self.links.get((world, side))
+            if link is not None and link.faults is not None:
+                link.faults.config = config
+
+    def drop_links(self, world: int) -> None:
+        """Close a world's connections at once (it is about to be retired)."""
+        for side in Side:
+            link = self.links.pop((world, side), None)
+            if link is not None:
+                link.closing = True
+                link.transport.abort()
 
     def _every(self, seconds: float, action) -> None:
         assert self._loop is not None
@@ -239,6 +301,24 @@ class WorldServer:
             if tally:
                 logger.info("world %d: %s in the last %s: %s", world, side, span, tally.line())
         self.engine.tallies.clear()
+
+    def notice_silence(self) -> None:
+        """Client diagnostics only the server can see: a connection that has sent nothing
+        for ``silent_after`` (once per silent spell)."""
+        now = time.monotonic()
+        for (world, side), link in list(self.links.items()):
+            silent = now - link.last_heard
+            if link.serving and not link.silence_noted and silent >= self.config.silent_after:
+                link.silence_noted = True
+                waiting = self.engine.unacked(world, side)
+                self.engine.note(
+                    world,
+                    side,
+                    Mistake.SILENT,
+                    f"the connection from {link.peer} sent nothing for {silent:.0f} s "
+                    f"({waiting} results waiting for its ack)",
+                    time.time(),
+                )
 
     def want_trim(self) -> None:
         self._trim_wanted = True
@@ -350,6 +430,8 @@ class Link(asyncio.Protocol):
         self.faults: Faults | None = None
         self.closing = False
         self.last_heard = time.monotonic()
+        self.since = time.time()
+        self.silence_noted = False
         self.peer = "?"
         self.address = "?"
         self.admitted = False
@@ -396,6 +478,7 @@ class Link(asyncio.Protocol):
         if self.refused or self.closing:
             return
         self.last_heard = time.monotonic()
+        self.silence_noted = False
         try:
             frames = self.frames.feed(data)
         except FramingError as error:
@@ -513,7 +596,7 @@ class Link(asyncio.Protocol):
         self.world = result.world_id
         if self._deadline is not None:
             self._deadline.cancel()
-        self.faults = Faults(self.server.config.faults, self.world, self.side)
+        self.faults = Faults(self.server.faults_for(self.world), self.world, self.side)
         self.server.links[(self.world, self.side)] = self
         logger.info("world %d: %s connected from %s", self.world, self.side, self.peer)
 
@@ -576,6 +659,8 @@ class Link(asyncio.Protocol):
         body = self.current_body if same else piece.message.SerializeToString()
         entry = Entry(EntryKind.COMMANDS, self.side, self.world, time.time(), body)
         server.submit(entry, piece.message)
+        if server.message_log is not None:
+            server.log_message(self, Direction.IN, body)
         self.spent = piece.commands + piece.acks // COMMAND_UNITS + 1
         if piece.last:
             self.current = None
@@ -718,8 +803,11 @@ class Link(asyncio.Protocol):
     def _write(self, message: Message) -> None:
         if self.transport.is_closing():
             return
-        self.transport.write(encode_frame(message.SerializeToString()))
+        body = message.SerializeToString()
+        self.transport.write(encode_frame(body))
         self._account_output()
+        if self.world is not None and self.server.message_log is not None:
+            self.server.log_message(self, Direction.OUT, body)
 
     def _drop(self, reason: str) -> None:
         where = f"world {self.world}: " if self.world is not None else ""
