@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from amazon_ups.amazon.accounts import selectors, services
 from amazon_ups.amazon.accounts.models import Profile
-from amazon_ups.amazon.fulfilment import services as fulfilment_services
+from amazon_ups.amazon.carrier import services as carrier
 from amazon_ups.common.messaging.models import OutgoingMessage
 from amazon_ups.protocol import au_pb2
 
@@ -241,9 +241,7 @@ def test_a_ups_account_saved_on_the_profile_is_checked_with_ups_once(client, sho
     assert 'data-state="checking"' in page
 
     with transaction.atomic():
-        fulfilment_services.account_status(
-            au_pb2.AccountStatus(seqnum=1, ups_account=42, exists=True)
-        )
+        carrier.account_status_record(au_pb2.AccountStatus(seqnum=1, ups_account=42, exists=True))
     assert 'data-state="linked"' in client.get(PROFILE).content.decode()
     client.post(PROFILE, {"default_x": "3", "default_y": "4", "ups_account": "43"})
     assert checks.all().count() == 2  # a fresh query: ``checks`` holds its first result

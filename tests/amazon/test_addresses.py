@@ -13,8 +13,8 @@ from django.urls import reverse
 
 from amazon_ups.amazon.accounts import services
 from amazon_ups.amazon.accounts.models import Address
+from amazon_ups.amazon.carrier import services as carrier
 from amazon_ups.amazon.cart.models import CartItem
-from amazon_ups.amazon.fulfilment import services as fulfilment_services
 from amazon_ups.amazon.orders.models import Order
 from amazon_ups.common.messaging.models import OutgoingMessage
 from amazon_ups.protocol import au_pb2 as au
@@ -162,7 +162,7 @@ def account_checks() -> list[int]:
 
 def answer(ups_account: int, exists: bool, seqnum: int) -> None:
     with transaction.atomic():
-        fulfilment_services.account_status(
+        carrier.account_status_record(
             au.AccountStatus(seqnum=seqnum, ups_account=ups_account, exists=exists)
         )
 

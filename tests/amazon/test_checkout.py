@@ -12,9 +12,9 @@ from django.test import Client
 from django.urls import reverse
 
 from amazon_ups.amazon.accounts.models import Profile
+from amazon_ups.amazon.carrier import services as carrier
 from amazon_ups.amazon.cart import services as cart_services
 from amazon_ups.amazon.cart.models import CartItem
-from amazon_ups.amazon.fulfilment import services as fulfilment_services
 from amazon_ups.amazon.orders import services as orders_services
 from amazon_ups.amazon.orders.models import Order
 from amazon_ups.common.mail.models import OutgoingEmail
@@ -56,7 +56,7 @@ def account_checks() -> list[tuple[str, str, au.AccountCheck]]:
 def answer(ups_account: int, exists: bool, seqnum: int) -> None:
     # As the daemon does: the handler runs in the transaction that records the receipt.
     with transaction.atomic():
-        fulfilment_services.account_status(
+        carrier.account_status_record(
             au.AccountStatus(seqnum=seqnum, ups_account=ups_account, exists=exists)
         )
 

@@ -10,10 +10,11 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from amazon_ups.amazon.carrier import services as carrier
+from amazon_ups.amazon.carrier.models import UpsAccount
 from amazon_ups.amazon.catalog.models import Stock
 from amazon_ups.amazon.fulfilment import selectors, services, upkeep
 from amazon_ups.amazon.fulfilment.daemon import Fulfilment
-from amazon_ups.amazon.fulfilment.models import UpsAccount
 from amazon_ups.amazon.orders import selectors as orders_selectors
 from amazon_ups.amazon.orders.models import Order
 from amazon_ups.common.messaging import services as messaging
@@ -388,8 +389,8 @@ def test_when_amazon_creates_the_world_it_announces_it_once_and_waits_for_the_ac
 
 
 def test_account_answers_keep_the_latest(db):
-    run(services.account_status, au.AccountStatus(seqnum=2, ups_account=9, exists=True))
-    run(services.account_status, au.AccountStatus(seqnum=1, ups_account=9, exists=False))
+    run(carrier.account_status_record, au.AccountStatus(seqnum=2, ups_account=9, exists=True))
+    run(carrier.account_status_record, au.AccountStatus(seqnum=1, ups_account=9, exists=False))
     assert UpsAccount.objects.get(ups_account=9).exists
 
 

@@ -8,8 +8,9 @@ import pytest
 from django.urls import reverse
 
 from amazon_ups.amazon.accounts import services as accounts_services
-from amazon_ups.amazon.catalog import selectors, services
+from amazon_ups.amazon.catalog import services
 from amazon_ups.amazon.catalog.models import Category, Product, Stock, Warehouse
+from amazon_ups.amazon.orders import selectors as orders_selectors
 from amazon_ups.amazon.orders import services as orders_services
 
 pytestmark = pytest.mark.django_db
@@ -168,7 +169,7 @@ def test_my_sales_lists_orders_of_my_products_only(client, seller, rival, shoppe
     # The buyer's address is not the seller's business.
     assert shopper.username not in page.replace("Log out", "")
 
-    sales = list(selectors.seller_sales(rival))
+    sales = list(orders_selectors.seller_sales(rival))
     assert sorted((line.order_id, line.count) for line in sales) == [
         (both.id, 5),
         (only_theirs.id, 1),

@@ -14,8 +14,9 @@ from django.urls import reverse
 
 from amazon_ups.amazon.accounts import services as accounts_services
 from amazon_ups.amazon.cart import services as cart_services
-from amazon_ups.amazon.catalog import delivery, selectors, services
+from amazon_ups.amazon.catalog import delivery, services
 from amazon_ups.amazon.catalog.models import Category, Product, Stock, Warehouse
+from amazon_ups.amazon.orders import selectors as orders_selectors
 from amazon_ups.amazon.orders import services as orders_services
 from amazon_ups.common.mail.models import OutgoingEmail
 
@@ -267,7 +268,7 @@ def test_sales_totals_per_product_at_the_prices_of_the_orders(client, shelf, sho
     )
     orders_services.place_order(user=shopper, items={1: 1}, dest_x=0, dest_y=0)
 
-    totals = selectors.seller_sales_totals(shelf)
+    totals = orders_selectors.seller_sales_totals(shelf)
     assert [(t.name, t.orders, t.units, t.revenue) for t in totals] == [
         ("Kettle", 3, 4, Decimal("105.70")),  # 3 x 34.90 + 1 x 1.00
         ("Mug", 1, 1, Decimal("8.00")),

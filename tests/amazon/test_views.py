@@ -279,7 +279,7 @@ def test_operators_see_orders_in_the_admin_without_changing_them(client, place, 
     order.refresh_from_db()
     assert order.status == "placed"
     assert client.get("/admin/cart/cartitem/").status_code == 200
-    assert client.get("/admin/fulfilment/upsaccount/").status_code == 200
+    assert client.get("/admin/carrier/upsaccount/").status_code == 200
 
 
 def test_shoppers_do_not_get_into_the_admin(browser, place):

@@ -25,6 +25,7 @@ globals().update(email(PROJECT))
 
 INSTALLED_APPS = [
     *COMMON_APPS,
+    "amazon_ups.amazon.carrier",
     "amazon_ups.amazon.accounts",
     "amazon_ups.amazon.catalog",
     "amazon_ups.amazon.orders",

@@ -3,7 +3,9 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from amazon_ups.amazon.catalog import seller_urls
 from amazon_ups.amazon.fulfilment import views as fulfilment_views
+from amazon_ups.amazon.orders import seller_views as orders_seller_views
 from amazon_ups.common.health import healthz
 
 urlpatterns = [
@@ -11,7 +13,19 @@ urlpatterns = [
     path("orders/", include("amazon_ups.amazon.orders.urls")),
     path("cart/", include("amazon_ups.amazon.cart.urls")),
     path("accounts/", include("amazon_ups.amazon.accounts.urls")),
-    path("sell/", include("amazon_ups.amazon.catalog.seller_urls")),
+    # The seller area: the catalog's pages, and the sales, which are the orders'.
+    path(
+        "sell/",
+        include(
+            (
+                [
+                    *seller_urls.urlpatterns,
+                    path("sales/", orders_seller_views.sales, name="sales"),
+                ],
+                "sell",
+            )
+        ),
+    ),
     # The seller area's restock button buys from the world: fulfilment's (see its views).
     path("sell/products/<int:product_id>/restock/", fulfilment_views.restock, name="restock"),
     path("admin/", admin.site.urls),

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from amazon_ups.amazon.accounts.models import Address, Profile
-from amazon_ups.amazon.fulfilment import services as fulfilment_services
+from amazon_ups.amazon.carrier import services as carrier
 
 
 @transaction.atomic
@@ -24,7 +24,7 @@ def profile_update(
     profile.save(update_fields=["default_x", "default_y", "ups_account"])
     if ups_account is not None and ups_account != asked_before:
         # Asked now, so the profile page and the next checkout can say whether UPS knows it.
-        fulfilment_services.check_ups_account(ups_account)
+        carrier.account_check(ups_account)
     return profile
 
 
@@ -89,4 +89,4 @@ def address_delete(user, address_id: int) -> bool:
 def ups_account_ask(ups_account: int):
     """Ask UPS about an account a shopper is typing at checkout (unless we asked or heard
     lately); the answer comes later, over the link, and the page polls for it."""
-    return fulfilment_services.ask_ups_account(ups_account)
+    return carrier.account_ask(ups_account)

@@ -16,7 +16,7 @@ from amazon_ups.amazon.accounts.forms import (
     SignUpForm,
     UpsAccountForm,
 )
-from amazon_ups.amazon.fulfilment import selectors as fulfilment_selectors
+from amazon_ups.amazon.carrier import selectors as carrier_selectors
 
 
 def _safe_next(request) -> str:
@@ -77,7 +77,7 @@ def _profile_page(request, form=None, address_form=None, status: int = 200):
         form = ProfileForm(initial=initial)
     account_state = None
     if current is not None and current.ups_account is not None:
-        account_state = fulfilment_selectors.ups_account_state(current.ups_account)
+        account_state = carrier_selectors.ups_account_state(current.ups_account)
     context = {
         "form": form,
         "profile": current,
@@ -133,5 +133,5 @@ def ups_account_status(request):
     form = UpsAccountForm(request.GET)
     if not form.is_valid():
         return JsonResponse({"error": form.errors["number"][0]}, status=400)
-    state = fulfilment_selectors.ups_account_state(form.cleaned_data["number"])
+    state = carrier_selectors.ups_account_state(form.cleaned_data["number"])
     return JsonResponse(_account_json(state))

@@ -5,16 +5,14 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q, QuerySet, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from amazon_ups.amazon.catalog import delivery
 from amazon_ups.amazon.catalog.models import Category, Product, Stock, Warehouse
-from amazon_ups.amazon.orders.models import OrderLine
 from amazon_ups.world import timing
 
 # At or below this many units on hand a product page says "only N left".
@@ -146,51 +144,6 @@ def seller_stock(seller) -> dict[int, dict[int, tuple[int, int]]]:
     for product_id, warehouse_id, on_hand, on_order in rows:
         levels.setdefault(product_id, {})[warehouse_id] = (on_hand, on_order)
     return levels
-
-
-@dataclass(frozen=True)
-class ProductSales:
-    product_id: int
-    name: str
-    units: int
-    revenue: Decimal
-    orders: int
-
-
-def seller_sales_totals(seller) -> list[ProductSales]:
-    """Per product of the seller's: units sold, what they came to (at the prices of
-    their orders), in how many orders; the best seller first."""
-    rows = (
-        OrderLine.objects.filter(product__seller=seller)
-        .values("product_id", "product__name")
-        .annotate(
-            units=Sum("count"),
-            revenue=Sum(F("count") * F("price"), output_field=models.DecimalField()),
-            orders=models.Count("order", distinct=True),
-        )
-        .order_by("-units", "product__name", "product_id")
-    )
-    return [
-        ProductSales(
-            product_id=row["product_id"],
-            name=row["product__name"],
-            units=row["units"],
-            revenue=Decimal(row["revenue"] or 0).quantize(Decimal("0.01")),
-            orders=row["orders"],
-        )
-        for row in rows
-    ]
-
-
-def seller_sales(seller) -> QuerySet[OrderLine]:
-    """Order lines of the seller's products, newest order first. The buyer's address
-    and account are not the seller's business: only the order's id, date and status."""
-    return (
-        OrderLine.objects.filter(product__seller=seller)
-        .select_related("order", "product")
-        .only("count", "price", "product__name", "order__id", "order__created_at", "order__status")
-        .order_by("-order__created_at", "-order__id", "product__name")
-    )
 
 
 def product_get(product_id: int) -> Product | None:

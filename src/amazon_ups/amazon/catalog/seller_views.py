@@ -149,12 +149,3 @@ def product_listing(request, product_id: int):
             f"“{product.name}” is off sale: shoppers no longer see it. Orders placed go ahead.",
         )
     return redirect("sell:home")
-
-
-@seller_required
-def sales(request):
-    context = {
-        "lines": selectors.seller_sales(request.user),
-        "totals": selectors.seller_sales_totals(request.user),
-    }
-    return render(request, "catalog/sell/sales.html", context)

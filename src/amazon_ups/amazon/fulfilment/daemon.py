@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from google.protobuf.message import Message
 
+from amazon_ups.amazon.carrier import services as carrier
 from amazon_ups.amazon.fulfilment import services, upkeep
 from amazon_ups.common.daemon import link_security
 from amazon_ups.common.daemon.links import Link, UpsLink, WorldLink
@@ -40,7 +41,7 @@ UPS_HANDLERS = {
     "out_for_delivery": services.out_for_delivery,
     "delivered": services.delivered,
     "redirected": services.destination_changed,
-    "accounts": services.account_status,
+    "accounts": carrier.account_status_record,
     "errors": services.ups_error,
 }
 
@@ -62,7 +63,7 @@ class Fulfilment:
             Channel(incoming=au.UpsToAmazon, outgoing=au.AmazonToUps, limits=AU_LIMITS),
             settings.UPS_HOST,
             settings.UPS_PORT,
-            peer=services.UPS,
+            peer=carrier.UPS,
             auth=link_security.amazon_auth(settings.UPS_HOST),
         )
         self.daemon = Daemon(

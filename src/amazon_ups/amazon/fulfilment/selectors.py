@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import datetime
-from dataclasses import dataclass
-
 from django.conf import settings
 
-from amazon_ups.amazon.fulfilment.models import UpsAccount
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.messaging.models import OutgoingMessage
 
@@ -60,45 +56,3 @@ def world_for_orders() -> int | None:
     if amazon_creates_world() and not world_announced(world_id):
         return None
     return world_id
-
-
-# -- UPS accounts ------------------------------------------------------------------------------
-
-
-def account_ref(ups_account: int) -> str:
-    """The ``ref`` of our AccountChecks about ``ups_account``."""
-    return f"ups-account:{ups_account}"
-
-
-@dataclass(frozen=True)
-class AccountState:
-    number: int
-    state: str  # "checking", "linked" or "unknown"
-    asked_at: datetime.datetime | None = None  # our latest question
-    answered_at: datetime.datetime | None = None  # UPS's latest answer
-
-    @property
-    def text(self) -> str:
-        if self.state == "linked":
-            return f"linked to UPS account {self.number}"
-        if self.state == "unknown":
-            return f"UPS does not know account {self.number} \u2014 your package travels unlinked"
-        return "checking with UPS\u2026"
-
-
-def ups_account_state(ups_account: int) -> AccountState:
-    """What UPS said of the account, or "checking" while our latest question about it
-    is newer than its latest answer."""
-    answer = UpsAccount.objects.filter(ups_account=ups_account).first()
-    asked = (
-        OutgoingMessage.objects.filter(
-            peer="ups", field="account_checks", ref=account_ref(ups_account)
-        )
-        .order_by("-id")
-        .values_list("created_at", flat=True)
-        .first()
-    )
-    answered = answer.updated_at if answer is not None else None
-    if answer is None or (asked is not None and asked > answer.updated_at):
-        return AccountState(ups_account, "checking", asked, answered)
-    return AccountState(ups_account, "linked" if answer.exists else "unknown", asked, answered)

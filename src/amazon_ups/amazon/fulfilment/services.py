@@ -15,13 +15,12 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
+from amazon_ups.amazon.carrier import services as carrier
 from amazon_ups.amazon.catalog import selectors as catalog_selectors
 from amazon_ups.amazon.catalog import services as catalog_services
 from amazon_ups.amazon.catalog.models import Warehouse
 from amazon_ups.amazon.fulfilment import planning, selectors
-from amazon_ups.amazon.fulfilment.models import UpsAccount
 from amazon_ups.amazon.orders import selectors as orders_selectors
 from amazon_ups.amazon.orders import services as orders_services
 from amazon_ups.amazon.orders.lifecycle import ON_A_TRUCK
@@ -37,7 +36,6 @@ from amazon_ups.protocol.limits import INT64_MAX
 
 logger = logging.getLogger("amazon_ups.amazon.fulfilment")
 
-UPS = "ups"  # the messaging peer of the UPS link
 PURCHASE_BATCH = 100  # products per purchase message, to keep each one small
 MAX_RESTOCK = 1000  # units a seller buys at once: more is a typo
 MAX_TRACKING_NUMBER = 64  # characters (protocol 5.12)
@@ -99,9 +97,7 @@ def world_joined(world_id: int) -> None:
     if selectors.stored_world_id() != world_id:
         _move_to_world(world_id)
         if selectors.amazon_creates_world():
-            messaging.send(
-                UPS, "worlds", au.WorldCreated(world_id=world_id), ref=f"world:{world_id}"
-            )
+            carrier.world_created(world_id)
             logger.info("created world %d; telling UPS", world_id)
     messaging.put_setting(selectors.JOINED, world_id)
     if selectors.stocked_world_id() != world_id:
@@ -211,19 +207,13 @@ def take_in(order_id: int, world_id: int) -> None:
 def _request_pickup(order: Order, warehouse: Warehouse, needs: dict[int, int]) -> None:
     # Sent at once, so the truck drives while the package is packed (protocol 5.2).
     products = catalog_selectors.products_by_id(needs)
-    request = au.PickupRequest(
+    carrier.pickup_request(
         package_id=order.id,
-        warehouse=au.Warehouse(id=warehouse.id, x=warehouse.x, y=warehouse.y),
-        dest_x=order.dest_x,
-        dest_y=order.dest_y,
-        items=[
-            au.Item(product_id=p, description=products[p].world_description, count=n)
-            for p, n in sorted(needs.items())
-        ],
+        warehouse=(warehouse.id, warehouse.x, warehouse.y),
+        destination=(order.dest_x, order.dest_y),
+        items=[carrier.Item(p, products[p].world_description, n) for p, n in sorted(needs.items())],
+        ups_account=order.ups_account,
     )
-    if order.ups_account is not None:
-        request.ups_account = order.ups_account
-    messaging.send(UPS, "pickups", request, ref=_ref(order))
 
 
 def _pack(order: Order, needs: dict[int, int]) -> None:
@@ -245,9 +235,7 @@ def fail_order(order: Order, reason: str, tell_ups: bool = True) -> None:
         return
     asked_for_truck = order.warehouse_id is not None
     if tell_ups and asked_for_truck and not_loaded:
-        # A truck waiting for this package is not held for nothing (protocol 5.10).
-        error = au.Error(origin_seqnum=-1, message=reason, package_id=order.id)
-        messaging.send(UPS, "errors", error, ref=_ref(order))
+        carrier.package_given_up(order.id, reason)
 
 
 # -- from the world --------------------------------------------------------------------------
@@ -289,8 +277,7 @@ def package_loaded(message: wa.ALoaded) -> None:
         return
     truck_id = orders_services.mark_loaded(order)
     if truck_id is not None:
-        loaded = au.PackageLoaded(package_id=order.id, truck_id=truck_id)
-        messaging.send(UPS, "loaded", loaded, ref=_ref(order))
+        carrier.package_loaded(order.id, truck_id)
 
 
 def world_error(peer: str, message: wa.AErr) -> None:
@@ -327,8 +314,7 @@ def _load_refused(order: Order, refused: wa.APutOnTruck, reason: str) -> None:
     truck_id = orders_services.load_refused(order, reason)
     if truck_id is None:
         return
-    failed = au.LoadFailed(package_id=order.id, truck_id=truck_id, reason=reason[:1000])
-    messaging.send(UPS, "load_failed", failed, ref=_ref(order))
+    carrier.load_failed(order.id, truck_id, reason)
     if orders_services.can_load(order):
         load(order)
 
@@ -346,20 +332,13 @@ def package_status(message: wa.APackage) -> None:
 # -- from UPS --------------------------------------------------------------------------------
 
 
-def _refuse(seqnum: int, text: str, package_id: int | None = None) -> None:
-    error = au.Error(origin_seqnum=seqnum, message=text)
-    if package_id is not None:
-        error.package_id = package_id
-    messaging.send(UPS, "errors", error, ref=f"order:{package_id}" if package_id else "")
-
-
 def _known_package(message) -> Order | None:
     """The order behind ``message.package_id``, or None after refusing the message: a
     package is known to UPS's messages once we asked for its pickup."""
     order = orders_selectors.order_lock(message.package_id)
     if order is None or order.warehouse_id is None:
-        _refuse(
-            message.seqnum, f"error: package {message.package_id} is unknown", message.package_id
+        carrier.refuse(
+            message.seqnum, f"package {message.package_id} is unknown", message.package_id
         )
         return None
     return order
@@ -368,9 +347,9 @@ def _known_package(message) -> Order | None:
 def world_created(message: au.WorldCreated) -> int | None:
     """UPS tells us its world; returns the world id if we must move to it."""
     if selectors.amazon_creates_world():
-        _refuse(
+        carrier.refuse(
             message.seqnum,
-            f"error: Amazon creates the world here (WORLD_CREATOR=amazon); "
+            f"Amazon creates the world here (WORLD_CREATOR=amazon); "
             f"not moving to world {message.world_id}",
         )
         return None
@@ -398,16 +377,16 @@ def truck_arrived(message: au.TruckArrived) -> None:
     if order is None:
         return
     if message.warehouse_id != order.warehouse_id:
-        _refuse(
+        carrier.refuse(
             message.seqnum,
-            f"error: package {order.id} ships from warehouse {order.warehouse_id}, "
+            f"package {order.id} ships from warehouse {order.warehouse_id}, "
             f"not {message.warehouse_id}",
             order.id,
         )
         return
     if order.status == Status.FAILED:
-        _refuse(
-            message.seqnum, f"error: package {order.id} was given up: {order.failure}", order.id
+        carrier.refuse(
+            message.seqnum, f"package {order.id} was given up: {order.failure}", order.id
         )
         return
     orders_services.record_truck(order, truck_id=message.truck_id, seqnum=message.seqnum)
@@ -434,20 +413,20 @@ def package_registered(message: au.PackageRegistered) -> None:
         return
     number = message.tracking_number
     if problem := _tracking_number_problem(number):
-        _refuse(message.seqnum, f"error: a tracking number is {problem}", order.id)
+        carrier.refuse(message.seqnum, f"a tracking number is {problem}", order.id)
         return
     if order.tracking_number and order.tracking_number != number:
-        _refuse(
+        carrier.refuse(
             message.seqnum,
-            f"error: package {order.id} has tracking number {order.tracking_number} already",
+            f"package {order.id} has tracking number {order.tracking_number} already",
             order.id,
         )
         return
     other = orders_selectors.order_by_tracking_number(number)
     if other is not None and other.id != order.id:
-        _refuse(
+        carrier.refuse(
             message.seqnum,
-            f"error: tracking number {number} is package {other.id}'s, not {order.id}'s",
+            f"tracking number {number} is package {other.id}'s, not {order.id}'s",
             order.id,
         )
         return
@@ -469,49 +448,9 @@ def destination_changed(message: au.DestinationChanged) -> None:
         orders_services.change_destination(order, x=message.x, y=message.y, seqnum=message.seqnum)
 
 
-def check_ups_account(ups_account: int) -> None:
-    """Ask UPS whether the account exists (protocol 5.8); ``account_status`` records
-    the answer. Called in the transaction that gives the id (an order, a profile)."""
-    check = au.AccountCheck(ups_account=ups_account)
-    messaging.send(UPS, "account_checks", check, ref=selectors.account_ref(ups_account))
-
-
-# A checkout page asks as the shopper types: an answer this recent (seconds) needs no new
-# question, nor does a question still waiting this long for its answer.
-ACCOUNT_ANSWER_FRESH = 60.0
-ACCOUNT_QUESTION_PENDING = 30.0
-
-
-def ask_ups_account(ups_account: int) -> selectors.AccountState:
-    """Ask UPS about the account unless a fresh answer or a recent question makes it
-    needless; returns what we know now. Called in a transaction."""
-    state = selectors.ups_account_state(ups_account)
-    now = timezone.now()
-    recent = {
-        "checking": (state.asked_at, ACCOUNT_QUESTION_PENDING),
-        "linked": (state.answered_at, ACCOUNT_ANSWER_FRESH),
-        "unknown": (state.answered_at, ACCOUNT_ANSWER_FRESH),
-    }
-    at, fresh = recent[state.state]
-    if at is not None and (now - at).total_seconds() < fresh:
-        return state
-    check_ups_account(ups_account)
-    return selectors.ups_account_state(ups_account)
-
-
-def account_status(message: au.AccountStatus) -> None:
-    known = UpsAccount.objects.select_for_update().filter(ups_account=message.ups_account).first()
-    if known is not None and message.seqnum <= known.seqnum:
-        return
-    UpsAccount.objects.update_or_create(
-        ups_account=message.ups_account,
-        defaults={"exists": message.exists, "seqnum": message.seqnum},
-    )
-
-
 def ups_error(message: au.Error) -> None:
     # Never answered with an Error, whatever it says (protocol 5.10).
-    origin = messaging_selectors.origin(UPS, message.origin_seqnum)
+    origin = messaging_selectors.origin(carrier.UPS, message.origin_seqnum)
     if origin is not None and origin.field == "pickups":
         if order := _order_of(origin.ref):
             fail_order(order, f"UPS will not carry the package: {message.message}", False)

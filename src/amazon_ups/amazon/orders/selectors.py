@@ -6,9 +6,11 @@ import datetime
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, QuerySet, Sum
+from django.db import models
+from django.db.models import Exists, F, OuterRef, QuerySet, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -217,3 +219,51 @@ def dashboard_for_operators(limit: int = 50) -> dict:
         "usual": usual,
         "slow": {"count": slow.count(), "items": items},
     }
+
+
+# -- the seller's sales -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProductSales:
+    product_id: int
+    name: str
+    units: int
+    revenue: Decimal
+    orders: int
+
+
+def seller_sales_totals(seller) -> list[ProductSales]:
+    """Per product of the seller's: units sold, what they came to (at the prices of
+    their orders), in how many orders; the best seller first."""
+    rows = (
+        OrderLine.objects.filter(product__seller=seller)
+        .values("product_id", "product__name")
+        .annotate(
+            units=Sum("count"),
+            revenue=Sum(F("count") * F("price"), output_field=models.DecimalField()),
+            orders=models.Count("order", distinct=True),
+        )
+        .order_by("-units", "product__name", "product_id")
+    )
+    return [
+        ProductSales(
+            product_id=row["product_id"],
+            name=row["product__name"],
+            units=row["units"],
+            revenue=Decimal(row["revenue"] or 0).quantize(Decimal("0.01")),
+            orders=row["orders"],
+        )
+        for row in rows
+    ]
+
+
+def seller_sales(seller) -> QuerySet[OrderLine]:
+    """Order lines of the seller's products, newest order first. The buyer's address
+    and account are not the seller's business: only the order's id, date and status."""
+    return (
+        OrderLine.objects.filter(product__seller=seller)
+        .select_related("order", "product")
+        .only("count", "price", "product__name", "order__id", "order__created_at", "order__status")
+        .order_by("-order__created_at", "-order__id", "product__name")
+    )

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from amazon_ups.amazon.carrier import services as carrier
 from amazon_ups.amazon.catalog import selectors as catalog_selectors
 from amazon_ups.amazon.orders import selectors
 from amazon_ups.amazon.orders.lifecycle import (
@@ -108,12 +109,9 @@ def place_order(
     )
     order_created(order)
     if ups_account is not None:
-        # Imported here: fulfilment builds on orders, not the other way round.
-        from amazon_ups.amazon.fulfilment import services as fulfilment_services
-
         # The order does not wait for the answer (protocol 5.8): UPS links the
         # package if it knows the account, and the order page tells which it was.
-        fulfilment_services.check_ups_account(ups_account)
+        carrier.account_check(ups_account)
     for line in lines:
         line.product = products[line.product_id]
     queue_email(

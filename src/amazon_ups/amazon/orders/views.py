@@ -7,8 +7,8 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from amazon_ups.amazon.carrier import selectors as carrier_selectors
 from amazon_ups.amazon.catalog import selectors as catalog_selectors
-from amazon_ups.amazon.fulfilment import selectors as fulfilment_selectors
 from amazon_ups.amazon.orders import selectors, services
 from amazon_ups.amazon.orders.forms import PlaceOrderForm
 from amazon_ups.amazon.orders.models import Order
@@ -130,7 +130,7 @@ def _order_or_404(request, order_id: int) -> Order:
 def _account_state(order: Order):
     if order.ups_account is None:
         return None
-    return fulfilment_selectors.ups_account_state(order.ups_account)
+    return carrier_selectors.ups_account_state(order.ups_account)
 
 
 def _product_or_404(value: str | None):

@@ -1,4 +1,4 @@
-"""What the fulfilment daemon learns from UPS beyond single orders."""
+"""What UPS said to the store that the store keeps."""
 
 from __future__ import annotations
 
@@ -13,6 +13,10 @@ class UpsAccount(models.Model):
     # The latest answer wins; answers can arrive out of order.
     seqnum = models.BigIntegerField()
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        # The table it has had since it was fulfilment's (moved in carrier 0001).
+        db_table = "fulfilment_upsaccount"
 
     def __str__(self) -> str:
         return f"UPS account {self.ups_account}: {'exists' if self.exists else 'unknown'}"

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from amazon_ups.amazon.fulfilment.models import UpsAccount
+from amazon_ups.amazon.carrier.models import UpsAccount
 from amazon_ups.common.admin import ReadOnlyAdminMixin
 
 
