@@ -354,7 +354,9 @@ async def close_connections_of_sync_to_async():
 
 @pytest.fixture
 def real_world(world_process, world_settings, close_connections_of_sync_to_async):
-    process = world_process()
+    # Slow trucks for UPS (time to redirect one on its way), fast packing for Amazon:
+    # simspeed per side, the world's other reading (docs/world-simulator.md).
+    process = world_process("--simspeed-scope", "side")
     world_settings.WORLD_HOST = "127.0.0.1"
     world_settings.WORLD_UPS_PORT = process.ports[Side.UPS]
     world_settings.WORLD_SIMSPEED = TRUCK_SIMSPEED

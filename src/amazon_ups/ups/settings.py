@@ -26,6 +26,7 @@ globals().update(email(PROJECT))
 
 INSTALLED_APPS = [
     *COMMON_APPS,
+    "amazon_ups.ups.shipper",
     "amazon_ups.ups.shipments",
     "amazon_ups.ups.dispatch",
     "amazon_ups.ups.accounts",

@@ -28,6 +28,7 @@ from amazon_ups.ups.dispatch import services as dispatch
 from amazon_ups.ups.shipments import selectors as shipments_selectors
 from amazon_ups.ups.shipments import services as shipments
 from amazon_ups.ups.shipments.services import Refused
+from amazon_ups.ups.shipper import services as shipper
 
 logger = logging.getLogger("amazon_ups.ups")
 
@@ -115,7 +116,7 @@ class Dispatcher:
                 action()
         except Refused as refusal:
             logger.warning("refused Amazon's #%d: %s", seqnum, refusal)
-            shipments.amazon_refuse(seqnum, str(refusal), refusal.package_id or package_id)
+            shipper.refuse(seqnum, str(refusal), refusal.package_id or package_id)
 
     def _pickup(self, request: au_pb2.PickupRequest) -> None:
         items = [shipments.Item(i.product_id, i.description, i.count) for i in request.items]

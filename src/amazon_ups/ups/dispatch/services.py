@@ -9,10 +9,10 @@ from django.conf import settings
 from django.db import transaction
 
 from amazon_ups.common.messaging import services as messaging
-from amazon_ups.protocol import au_pb2
 from amazon_ups.ups.dispatch import planning, selectors
 from amazon_ups.ups.shipments import services as shipments
 from amazon_ups.ups.shipments.services import Refused
+from amazon_ups.ups.shipper import services as shipper
 
 logger = logging.getLogger("amazon_ups.ups")
 
@@ -44,12 +44,7 @@ def world_joined(world_id: int) -> None:
         shipments.fleet_add(starts)
     # Said once per world: a reconnect to the same world is no news to Amazon.
     if _creator() and selectors.setting_int(selectors.ANNOUNCED_WORLD) != world_id:
-        messaging.send(
-            shipments.AMAZON,
-            "worlds",
-            au_pb2.WorldCreated(world_id=world_id),
-            ref=f"world:{world_id}",
-        )
+        shipper.world_created(world_id)
         messaging.put_setting(selectors.ANNOUNCED_WORLD, world_id)
         logger.info("world %d: told Amazon", world_id)
 
@@ -58,8 +53,7 @@ def world_announced(world_id: int, seqnum: int) -> bool:
     """Amazon created ``world_id``; True if that moves us to another world."""
     if _creator():
         raise Refused(
-            f"error: UPS creates the world here (WORLD_CREATOR=ups); it does not join world "
-            f"{world_id}"
+            f"UPS creates the world here (WORLD_CREATOR=ups); it does not join world {world_id}"
         )
     latest = selectors.setting_int(selectors.WORLD_SEQNUM)
     if latest is not None and seqnum < latest:

@@ -18,7 +18,7 @@ for trucks. By subdomain:
 """
 
 from amazon_ups.ups.shipments.services.accounts import account_create, demo_user_ensure
-from amazon_ups.ups.shipments.services.base import AMAZON, Item, Refused, amazon_refuse
+from amazon_ups.ups.shipments.services.base import Item, Refused
 from amazon_ups.ups.shipments.services.fleet import fleet_add, fleet_reset, packages_abandon
 from amazon_ups.ups.shipments.services.redirect import RedirectResult, package_redirect
 from amazon_ups.ups.shipments.services.reports import (
@@ -45,6 +45,7 @@ from amazon_ups.ups.shipments.services.upkeep import (
     serve_waiting,
     stuck_find,
 )
+from amazon_ups.ups.shipper.services import AMAZON
 
 __all__ = [
     "AMAZON",
@@ -55,7 +56,6 @@ __all__ = [
     "account_check",
     "account_create",
     "amazon_error",
-    "amazon_refuse",
     "confirm_deliveries",
     "deliveries_refused",
     "demo_user_ensure",

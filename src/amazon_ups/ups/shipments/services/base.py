@@ -12,16 +12,13 @@ from django.db.models import CharField, Value
 from django.db.models.functions import Cast, Concat
 
 from amazon_ups.common.mail.services import queue_email
-from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.statemachine import Outcome
-from amazon_ups.protocol import au_pb2
 from amazon_ups.ups.dispatch import selectors as dispatch_selectors
 from amazon_ups.ups.shipments.models import Package, Truck
 from amazon_ups.ups.shipments.package_lifecycle import MACHINE, PackageEventKind, package_move
+from amazon_ups.ups.shipper import services as shipper
 
 logger = logging.getLogger("amazon_ups.ups")
-
-AMAZON = "amazon"  # the messaging peer of the store
 
 
 class Refused(Exception):
@@ -102,16 +99,6 @@ def move(
     return True
 
 
-def amazon_refuse(origin_seqnum: int, text: str, package_id: int | None = None) -> None:
-    """Tell Amazon we will not act on its sub-message ``origin_seqnum`` (-1: on none in
-    particular, we give up the package ourselves)."""
-    error = au_pb2.Error(origin_seqnum=origin_seqnum, message=text[:1000])
-    if package_id is not None:
-        error.package_id = package_id
-    ref = f"package:{package_id}" if package_id is not None else ""
-    messaging.send(AMAZON, "errors", error, ref=ref)
-
-
 def fail(package: Package, reason: str, origin_seqnum: int | None = None) -> bool:
     """Give the package up; tell Amazon unless it was Amazon that gave it up
     (``origin_seqnum`` None): an Error is never answered with an Error."""
@@ -120,6 +107,6 @@ def fail(package: Package, reason: str, origin_seqnum: int | None = None) -> boo
     package.failure = reason[:300]
     move(package, PackageEventKind.FAILED, note=reason)
     if origin_seqnum is not None:
-        amazon_refuse(origin_seqnum, reason, package.id)
+        shipper.package_failed(origin_seqnum, reason, package.id)
     logger.warning("package %d failed: %s", package.id, reason)
     return True

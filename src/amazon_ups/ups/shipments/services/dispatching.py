@@ -17,7 +17,6 @@ from django.utils import timezone
 
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import OutgoingMessage
-from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol import world_ups_pb2 as wu
 from amazon_ups.ups.dispatch import planning
 from amazon_ups.ups.dispatch import selectors as dispatch_selectors
@@ -25,7 +24,6 @@ from amazon_ups.ups.shipments.models import Package, Truck, Warehouse
 from amazon_ups.ups.shipments.package_lifecycle import AWAITING_LOAD, CARRIED, PackageStatus
 from amazon_ups.ups.shipments.package_lifecycle import PackageEventKind as P
 from amazon_ups.ups.shipments.services.base import (
-    AMAZON,
     move,
     truck_ref,
     truck_ref_of,
@@ -33,6 +31,7 @@ from amazon_ups.ups.shipments.services.base import (
 )
 from amazon_ups.ups.shipments.truck_lifecycle import AT_WAREHOUSE, TruckStatus, truck_move
 from amazon_ups.ups.shipments.truck_lifecycle import TruckEventKind as T
+from amazon_ups.ups.shipper import services as shipper
 
 COMMANDS = ("pickups", "deliveries")  # what moves a truck; queries only ask
 
@@ -130,12 +129,7 @@ def announce(package: Package, truck: Truck) -> None:
     package.truck = truck
     warehouse = package.warehouse
     move(package, P.TRUCK_AT_WAREHOUSE, warehouse.x, warehouse.y, note=f"truck {truck.id}")
-    messaging.send(
-        AMAZON,
-        "arrived",
-        au_pb2.TruckArrived(package_id=package.id, truck_id=truck.id, warehouse_id=warehouse.id),
-        ref=f"package:{package.id}",
-    )
+    shipper.truck_arrived(package.id, truck.id, warehouse.id)
 
 
 def requeue(package: Package, kind: P, note: str) -> None:
@@ -279,12 +273,7 @@ def depart(truck: Truck) -> bool:
 def out_for_delivery(package: Package, truck_id: int) -> bool:
     if not move(package, P.OUT_FOR_DELIVERY, note=f"truck {truck_id}"):
         return False
-    messaging.send(
-        AMAZON,
-        "out_for_delivery",
-        au_pb2.OutForDelivery(package_id=package.id, truck_id=truck_id),
-        ref=f"package:{package.id}",
-    )
+    shipper.out_for_delivery(package.id, truck_id)
     return True
 
 
@@ -324,9 +313,4 @@ def delivered_at_destination(package: Package, truck_id: int) -> None:
     """The world delivered ``package`` where it last accepted its destination (dest_x, y)."""
     Truck.objects.filter(id=truck_id).update(x=package.dest_x, y=package.dest_y)
     if move(package, P.DELIVERED, package.dest_x, package.dest_y, note=f"by truck {truck_id}"):
-        messaging.send(
-            AMAZON,
-            "delivered",
-            au_pb2.Delivered(package_id=package.id, x=package.dest_x, y=package.dest_y),
-            ref=f"package:{package.id}",
-        )
+        shipper.delivered(package.id, package.dest_x, package.dest_y)

@@ -18,15 +18,15 @@ from django.db import transaction
 from amazon_ups.common.dates import human_datetime
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.messaging import services as messaging
-from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol import world_ups_pb2 as wu
 from amazon_ups.protocol.limits import INT32_MAX, INT32_MIN
 from amazon_ups.ups.dispatch import selectors as dispatch_selectors
 from amazon_ups.ups.shipments.models import Package, PackageEvent
 from amazon_ups.ups.shipments.package_lifecycle import CARRIED, NOT_FINAL, PackageStatus
 from amazon_ups.ups.shipments.package_lifecycle import PackageEventKind as P
-from amazon_ups.ups.shipments.services.base import AMAZON, move, truck_ref, world_peer
+from amazon_ups.ups.shipments.services.base import move, truck_ref, world_peer
 from amazon_ups.ups.shipments.services.dispatching import delivered_at_destination
+from amazon_ups.ups.shipper import services as shipper
 
 
 @dataclass(frozen=True)
@@ -52,12 +52,7 @@ def _too_late(package: Package) -> str:
 
 
 def _destination_changed(package: Package) -> None:
-    messaging.send(
-        AMAZON,
-        "redirected",
-        au_pb2.DestinationChanged(package_id=package.id, x=package.dest_x, y=package.dest_y),
-        ref=f"package:{package.id}",
-    )
+    shipper.destination_changed(package.id, package.dest_x, package.dest_y)
 
 
 def _resend_delivery(package: Package) -> int:

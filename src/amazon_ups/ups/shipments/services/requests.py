@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from amazon_ups.common.messaging import selectors as messaging_selectors
-from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.statemachine import Outcome
 from amazon_ups.protocol import au_pb2
 from amazon_ups.ups.dispatch import selectors as dispatch_selectors
@@ -22,22 +21,22 @@ from amazon_ups.ups.shipments.package_lifecycle import (
 )
 from amazon_ups.ups.shipments.package_lifecycle import PackageEventKind as P
 from amazon_ups.ups.shipments.services import dispatching
-from amazon_ups.ups.shipments.services.base import AMAZON, Item, Refused, fail, logger, move
+from amazon_ups.ups.shipments.services.base import Item, Refused, fail, logger, move
 from amazon_ups.ups.shipments.truck_lifecycle import AT_WAREHOUSE, TruckStatus
+from amazon_ups.ups.shipper import services as shipper
+from amazon_ups.ups.shipper.services import AMAZON
 
 
 def _warehouse(warehouse_id: int, x: int, y: int) -> Warehouse:
     known = Warehouse.objects.filter(id=warehouse_id).first()
     if known is not None:
         if (known.x, known.y) != (x, y):
-            raise Refused(
-                f"error: warehouse {warehouse_id} is at ({known.x}, {known.y}), not ({x}, {y})"
-            )
+            raise Refused(f"warehouse {warehouse_id} is at ({known.x}, {known.y}), not ({x}, {y})")
         return known
     other = Warehouse.objects.filter(x=x, y=y).first()
     if other is not None:
         raise Refused(
-            f"error: warehouse {other.id} is at ({x}, {y}); warehouse {warehouse_id} cannot be too"
+            f"warehouse {other.id} is at ({x}, {y}); warehouse {warehouse_id} cannot be too"
         )
     return Warehouse.objects.create(id=warehouse_id, x=x, y=y)
 
@@ -45,7 +44,7 @@ def _warehouse(warehouse_id: int, x: int, y: int) -> Warehouse:
 def _package_lock(package_id: int) -> Package:
     package = Package.objects.select_for_update().filter(id=package_id).first()
     if package is None:
-        raise Refused(f"error: package {package_id} is unknown to UPS", package_id)
+        raise Refused(f"package {package_id} is unknown to UPS", package_id)
     return package
 
 
@@ -64,9 +63,9 @@ def pickup_request(
     """Accept a package (its tracking number is drawn as it is stored), tell Amazon the
     number, and send the package a truck; or raise ``Refused`` having changed nothing."""
     if dispatch_selectors.world_id() is None:
-        raise Refused(f"error: UPS has no world yet, so package {package_id} cannot be carried")
+        raise Refused(f"UPS has no world yet, so package {package_id} cannot be carried")
     if Package.objects.filter(id=package_id).exists():
-        raise Refused(f"error: package {package_id} is already known (PickupRequest #{seqnum})")
+        raise Refused(f"package {package_id} is already known (PickupRequest #{seqnum})")
     try:
         warehouse = _warehouse(warehouse_id, warehouse_x, warehouse_y)
     except Refused as refusal:
@@ -97,10 +96,7 @@ def pickup_request(
     # Before the truck is sought: a truck already there would send TruckArrived, and
     # the shopper should learn the number no later than anything else. In groups, as
     # people read it: the store shows it as it comes, and our site reads it either way.
-    registered = au_pb2.PackageRegistered(
-        package_id=package.id, tracking_number=package.tracking_number_grouped
-    )
-    messaging.send(AMAZON, "registered", registered, ref=f"package:{package.id}")
+    shipper.package_registered(package.id, package.tracking_number_grouped)
     dispatching.serve_warehouse(warehouse)
     package.refresh_from_db()
     return package
@@ -108,12 +104,7 @@ def pickup_request(
 
 def account_check(number: int) -> bool:
     exists = Account.objects.filter(number=number).exists()
-    messaging.send(
-        AMAZON,
-        "accounts",
-        au_pb2.AccountStatus(ups_account=number, exists=exists),
-        ref=f"account:{number}",
-    )
+    shipper.account_status(number, exists)
     return exists
 
 
@@ -123,9 +114,7 @@ def package_loaded(package_id: int, truck_id: int) -> None:
     package = _package_lock(package_id)
     truck = Truck.objects.select_for_update().filter(id=truck_id).first()
     if truck is None:
-        raise Refused(
-            f"error: truck {truck_id} is unknown to UPS (package {package_id})", package_id
-        )
+        raise Refused(f"truck {truck_id} is unknown to UPS (package {package_id})", package_id)
     if MACHINE.outcome(package.status, P.LOADED, package) is Outcome.STALE:
         return
     package.truck = truck

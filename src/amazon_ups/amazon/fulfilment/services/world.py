@@ -1,11 +1,8 @@
-"""What the fulfilment daemon does: take orders in, and act on what the world and UPS
-tell it. Each function runs in one transaction with the messages it causes
-(``messaging.send``), so a crash never separates a state change from its
-consequences. Order statuses move only through ``orders.services``.
-
-Every message about a package carries ``ref="order:<id>"``, so a refusal
-(``AErr``, UPS ``Error``) leads back to the order that caused it.
-"""
+"""The store in the world: joining it, stocking it, the commands about one package (pack,
+load) and what the world reports back. Each function runs in one transaction with the
+messages it causes (``messaging.send``); order statuses move only through
+``orders.services``. Every command about a package carries ``ref="order:<id>"``, so a
+refusal (``AErr``) leads back to the order that caused it."""
 
 from __future__ import annotations
 
@@ -19,7 +16,6 @@ from django.db import transaction
 from amazon_ups.amazon.carrier import services as carrier
 from amazon_ups.amazon.catalog import selectors as catalog_selectors
 from amazon_ups.amazon.catalog import services as catalog_services
-from amazon_ups.amazon.catalog.models import Warehouse
 from amazon_ups.amazon.fulfilment import planning, selectors
 from amazon_ups.amazon.orders import selectors as orders_selectors
 from amazon_ups.amazon.orders import services as orders_services
@@ -30,7 +26,6 @@ from amazon_ups.common.daemon.wakeup import notify
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.parsing import parse_int
-from amazon_ups.protocol import au_pb2 as au
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol.limits import INT64_MAX
 
@@ -38,19 +33,17 @@ logger = logging.getLogger("amazon_ups.amazon.fulfilment")
 
 PURCHASE_BATCH = 100  # products per purchase message, to keep each one small
 MAX_RESTOCK = 1000  # units a seller buys at once: more is a typo
-MAX_TRACKING_NUMBER = 64  # characters (protocol 5.12)
-Status = Order.Status
 
 
 def world_peer(world_id: int) -> str:
     return f"world:{world_id}"
 
 
-def _ref(order: Order) -> str:
+def order_ref(order: Order) -> str:
     return f"order:{order.id}"
 
 
-def _order_of(ref: str) -> Order | None:
+def order_of_ref(ref: str) -> Order | None:
     kind, _, number = ref.partition(":")
     order_id = parse_int(number, 1, INT64_MAX)
     if kind != "order" or order_id is None:
@@ -95,7 +88,7 @@ def hello_request() -> wa.AConnect | None:
 def world_joined(world_id: int) -> None:
     """The world said "connected!" to ``world_id``."""
     if selectors.stored_world_id() != world_id:
-        _move_to_world(world_id)
+        move_to_world(world_id)
         if selectors.amazon_creates_world():
             carrier.world_created(world_id)
             logger.info("created world %d; telling UPS", world_id)
@@ -117,7 +110,7 @@ def _stock_new_world(world_id: int) -> None:
     for warehouse in warehouses:
         for start in range(0, len(product_ids), PURCHASE_BATCH):
             counts = dict.fromkeys(product_ids[start : start + PURCHASE_BATCH], count)
-            _buy(world_id, warehouse.id, counts, ref=f"stock:world:{world_id}")
+            buy(world_id, warehouse.id, counts, ref=f"stock:world:{world_id}")
     logger.info(
         "world %d: bought %d of each of %d products at %d warehouses",
         world_id,
@@ -127,7 +120,7 @@ def _stock_new_world(world_id: int) -> None:
     )
 
 
-def _buy(world_id: int, warehouse_id: int, counts: dict[int, int], ref: str) -> None:
+def buy(world_id: int, warehouse_id: int, counts: dict[int, int], ref: str) -> None:
     """Ask the world for units; they count as on order until they arrive (or are refused)."""
     catalog_services.order_more(warehouse_id, counts)
     buy = wa.APurchaseMore(whnum=warehouse_id, things=_products(counts))
@@ -149,11 +142,11 @@ def restock(*, product_id: int, warehouse_id: int, count: int) -> None:
     world_id = selectors.world_for_orders()
     if world_id is None:
         raise CannotRestock("The store has not joined the world yet: try again in a moment.")
-    _buy(world_id, warehouse_id, {product_id: count}, ref=f"restock:{product_id}")
+    buy(world_id, warehouse_id, {product_id: count}, ref=f"restock:{product_id}")
     transaction.on_commit(lambda: notify(orders_services.WAKEUP_CHANNEL))
 
 
-def _move_to_world(world_id: int) -> None:
+def move_to_world(world_id: int) -> None:
     previous = selectors.stored_world_id()
     messaging.put_setting(selectors.WORLD, world_id)
     if previous is None or previous == world_id:
@@ -167,66 +160,17 @@ def _move_to_world(world_id: int) -> None:
     catalog_services.forget_stock()
 
 
-# -- intake ----------------------------------------------------------------------------------
-
-
-@transaction.atomic
-def take_in(order_id: int, world_id: int) -> None:
-    """Choose the warehouse, ask UPS for a truck, and pack (or buy stock first)."""
-    order = orders_selectors.order_lock(order_id)
-    if order is None or order.status != Status.PLACED or order.warehouse_id is not None:
-        return
-    needs = orders_selectors.order_needs(order)
-    warehouses = catalog_selectors.warehouse_list()
-    plan = planning.plan(
-        order.dest_x,
-        order.dest_y,
-        needs,
-        [planning.Place(w.id, w.x, w.y) for w in warehouses],
-        catalog_selectors.stock_levels(needs),
-        orders_selectors.waiting_demand(needs),
-    )
-    if plan is None:
-        fail_order(order, "the store has no warehouse to ship from")
-        return
-    warehouse = next(w for w in warehouses if w.id == plan.warehouse_id)
-    orders_services.take_in(
-        order, warehouse_id=warehouse.id, world_id=world_id, note=f"ships from {warehouse}"
-    )
-    _request_pickup(order, warehouse, needs)
-    if plan.pack_now:
-        _pack(order, needs)
-        return
-    if plan.buy:
-        _buy(world_id, warehouse.id, plan.buy, ref=_ref(order))
-    orders_services.note(
-        order, Kind.WAITING_FOR_STOCK, f"waiting for stock at warehouse {warehouse.id}"
-    )
-
-
-def _request_pickup(order: Order, warehouse: Warehouse, needs: dict[int, int]) -> None:
-    # Sent at once, so the truck drives while the package is packed (protocol 5.2).
-    products = catalog_selectors.products_by_id(needs)
-    carrier.pickup_request(
-        package_id=order.id,
-        warehouse=(warehouse.id, warehouse.x, warehouse.y),
-        destination=(order.dest_x, order.dest_y),
-        items=[carrier.Item(p, products[p].world_description, n) for p, n in sorted(needs.items())],
-        ups_account=order.ups_account,
-    )
-
-
-def _pack(order: Order, needs: dict[int, int]) -> None:
+def pack(order: Order, needs: dict[int, int]) -> None:
     catalog_services.reserve(order.warehouse_id, needs)
     pack = wa.APack(whnum=order.warehouse_id, things=_products(needs), shipid=order.id)
-    messaging.send(world_peer(order.world_id), "topack", pack, ref=_ref(order))
+    messaging.send(world_peer(order.world_id), "topack", pack, ref=order_ref(order))
     orders_services.start_packing(order)
 
 
 def load(order: Order) -> None:
     truck_id = orders_services.start_loading(order)
     load = wa.APutOnTruck(whnum=order.warehouse_id, truckid=truck_id, shipid=order.id)
-    messaging.send(world_peer(order.world_id), "load", load, ref=_ref(order))
+    messaging.send(world_peer(order.world_id), "load", load, ref=order_ref(order))
 
 
 def fail_order(order: Order, reason: str, tell_ups: bool = True) -> None:
@@ -257,7 +201,7 @@ def purchase_arrived(message: wa.APurchaseMore) -> None:
         levels = catalog_selectors.stock_levels(needs)
         on_hand = {p: levels.get((message.whnum, p), (0, 0))[0] for p in needs}
         if planning.fits(needs, on_hand):
-            _pack(order, needs)
+            pack(order, needs)
 
 
 def package_packed(message: wa.APacked) -> None:
@@ -288,7 +232,7 @@ def world_error(peer: str, message: wa.AErr) -> None:
         catalog_services.order_refused(bought.whnum, _counts(bought.things))
         logger.warning("%s: refused purchase %s: %s", peer, origin.ref, message.err)
         return
-    order = _order_of(origin.ref) if origin is not None else None
+    order = order_of_ref(origin.ref) if origin is not None else None
     if order is None:
         logger.warning("%s: error about command %d: %s", peer, message.originseqnum, message.err)
         return
@@ -327,142 +271,3 @@ def package_status(message: wa.APackage) -> None:
     logger.info("the world says package %d is %s", message.packageid, status)
     if order is not None:
         orders_services.note(order, Kind.WORLD_STATUS, f"the world says it is {status}")
-
-
-# -- from UPS --------------------------------------------------------------------------------
-
-
-def _known_package(message) -> Order | None:
-    """The order behind ``message.package_id``, or None after refusing the message: a
-    package is known to UPS's messages once we asked for its pickup."""
-    order = orders_selectors.order_lock(message.package_id)
-    if order is None or order.warehouse_id is None:
-        carrier.refuse(
-            message.seqnum, f"package {message.package_id} is unknown", message.package_id
-        )
-        return None
-    return order
-
-
-def world_created(message: au.WorldCreated) -> int | None:
-    """UPS tells us its world; returns the world id if we must move to it."""
-    if selectors.amazon_creates_world():
-        carrier.refuse(
-            message.seqnum,
-            f"Amazon creates the world here (WORLD_CREATOR=amazon); "
-            f"not moving to world {message.world_id}",
-        )
-        return None
-    latest = selectors.latest_world_seqnum()
-    if latest is not None and message.seqnum <= latest:
-        return None
-    messaging.put_setting(selectors.WORLD_SEQNUM, message.seqnum)
-    if settings.WORLD_ID is not None:
-        if message.world_id != settings.WORLD_ID:
-            logger.warning(
-                "UPS uses world %d, but WORLD_ID=%d is configured: staying",
-                message.world_id,
-                settings.WORLD_ID,
-            )
-        return None
-    if selectors.stored_world_id() == message.world_id:
-        return None
-    _move_to_world(message.world_id)
-    logger.info("UPS says the world is %d", message.world_id)
-    return message.world_id
-
-
-def truck_arrived(message: au.TruckArrived) -> None:
-    order = _known_package(message)
-    if order is None:
-        return
-    if message.warehouse_id != order.warehouse_id:
-        carrier.refuse(
-            message.seqnum,
-            f"package {order.id} ships from warehouse {order.warehouse_id}, "
-            f"not {message.warehouse_id}",
-            order.id,
-        )
-        return
-    if order.status == Status.FAILED:
-        carrier.refuse(
-            message.seqnum, f"package {order.id} was given up: {order.failure}", order.id
-        )
-        return
-    orders_services.record_truck(order, truck_id=message.truck_id, seqnum=message.seqnum)
-    if orders_services.can_load(order):
-        load(order)
-
-
-def _tracking_number_problem(number: str) -> str | None:
-    printable = all(" " <= c <= "~" for c in number)
-    # Spaces group it for reading; at its ends or doubled they would make two texts
-    # of one number.
-    if not 0 < len(number) <= MAX_TRACKING_NUMBER or not printable:
-        return f"up to {MAX_TRACKING_NUMBER} printable ASCII characters"
-    if number != number.strip() or "  " in number:
-        return "spaced by single spaces between other characters only"
-    return None
-
-
-def package_registered(message: au.PackageRegistered) -> None:
-    """UPS accepted the package and gave it this tracking number (protocol 5.12). A copy
-    changes nothing; a second, different number is refused and the first stays."""
-    order = _known_package(message)
-    if order is None:
-        return
-    number = message.tracking_number
-    if problem := _tracking_number_problem(number):
-        carrier.refuse(message.seqnum, f"a tracking number is {problem}", order.id)
-        return
-    if order.tracking_number and order.tracking_number != number:
-        carrier.refuse(
-            message.seqnum,
-            f"package {order.id} has tracking number {order.tracking_number} already",
-            order.id,
-        )
-        return
-    other = orders_selectors.order_by_tracking_number(number)
-    if other is not None and other.id != order.id:
-        carrier.refuse(
-            message.seqnum,
-            f"tracking number {number} is package {other.id}'s, not {order.id}'s",
-            order.id,
-        )
-        return
-    orders_services.record_tracking_number(order, number)
-
-
-def out_for_delivery(message: au.OutForDelivery) -> None:
-    if order := _known_package(message):
-        orders_services.mark_delivering(order, truck_id=message.truck_id)
-
-
-def delivered(message: au.Delivered) -> None:
-    if order := _known_package(message):
-        orders_services.mark_delivered(order, x=message.x, y=message.y)
-
-
-def destination_changed(message: au.DestinationChanged) -> None:
-    if order := _known_package(message):
-        orders_services.change_destination(order, x=message.x, y=message.y, seqnum=message.seqnum)
-
-
-def ups_error(message: au.Error) -> None:
-    # Never answered with an Error, whatever it says (protocol 5.10).
-    origin = messaging_selectors.origin(carrier.UPS, message.origin_seqnum)
-    if origin is not None and origin.field == "pickups":
-        if order := _order_of(origin.ref):
-            fail_order(order, f"UPS will not carry the package: {message.message}", False)
-            return
-    elif message.origin_seqnum == -1 and message.HasField("package_id"):
-        order = orders_selectors.order_lock(message.package_id)
-        if order is not None and order.warehouse_id is not None:
-            fail_order(order, f"UPS cannot carry the package: {message.message}", False)
-            return
-    logger.warning(
-        "UPS reports an error about our message %d%s: %s",
-        message.origin_seqnum,
-        f" ({origin.field} {origin.ref})" if origin else "",
-        message.message,
-    )

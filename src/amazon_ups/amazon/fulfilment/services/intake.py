@@ -1,0 +1,67 @@
+"""Taking an order in: the warehouse chosen, UPS asked for a truck, the package packed
+(or stock bought first)."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from amazon_ups.amazon.carrier import services as carrier
+from amazon_ups.amazon.catalog import selectors as catalog_selectors
+from amazon_ups.amazon.catalog.models import Warehouse
+from amazon_ups.amazon.fulfilment import planning
+from amazon_ups.amazon.fulfilment.services.world import buy, fail_order, order_ref, pack
+from amazon_ups.amazon.orders import selectors as orders_selectors
+from amazon_ups.amazon.orders import services as orders_services
+from amazon_ups.amazon.orders.lifecycle import OrderEventKind as Kind
+from amazon_ups.amazon.orders.models import Order
+
+Status = Order.Status
+
+
+# -- intake ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def take_in(order_id: int, world_id: int) -> None:
+    """Choose the warehouse, ask UPS for a truck, and pack (or buy stock first)."""
+    order = orders_selectors.order_lock(order_id)
+    if order is None or order.status != Status.PLACED or order.warehouse_id is not None:
+        return
+    needs = orders_selectors.order_needs(order)
+    warehouses = catalog_selectors.warehouse_list()
+    plan = planning.plan(
+        order.dest_x,
+        order.dest_y,
+        needs,
+        [planning.Place(w.id, w.x, w.y) for w in warehouses],
+        catalog_selectors.stock_levels(needs),
+        orders_selectors.waiting_demand(needs),
+    )
+    if plan is None:
+        fail_order(order, "the store has no warehouse to ship from")
+        return
+    warehouse = next(w for w in warehouses if w.id == plan.warehouse_id)
+    orders_services.take_in(
+        order, warehouse_id=warehouse.id, world_id=world_id, note=f"ships from {warehouse}"
+    )
+    _request_pickup(order, warehouse, needs)
+    if plan.pack_now:
+        pack(order, needs)
+        return
+    if plan.buy:
+        buy(world_id, warehouse.id, plan.buy, ref=order_ref(order))
+    orders_services.note(
+        order, Kind.WAITING_FOR_STOCK, f"waiting for stock at warehouse {warehouse.id}"
+    )
+
+
+def _request_pickup(order: Order, warehouse: Warehouse, needs: dict[int, int]) -> None:
+    # Sent at once, so the truck drives while the package is packed (protocol 5.2).
+    products = catalog_selectors.products_by_id(needs)
+    carrier.pickup_request(
+        package_id=order.id,
+        warehouse=(warehouse.id, warehouse.x, warehouse.y),
+        destination=(order.dest_x, order.dest_y),
+        items=[carrier.Item(p, products[p].world_description, n) for p, n in sorted(needs.items())],
+        ups_account=order.ups_account,
+    )
