@@ -10,7 +10,7 @@ import pytest
 
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import OutgoingMessage
-from amazon_ups.ups.shipments import estimate, selectors, services
+from amazon_ups.ups.shipments import estimate, live, services
 from amazon_ups.ups.shipments.models import Package, TruckEvent
 from amazon_ups.ups.shipments.truck_lifecycle import TruckEventKind
 from tests.ups.helpers import WORLD, arrive, pickup
@@ -140,26 +140,26 @@ def test_the_estimate_follows_the_trucks_route(fleet):
     assert (left.x, left.y) == (10, 0)
 
     # 7: 30 units to 5's door, 10 more to its own: 4 s after the truck left.
-    window = selectors.delivery_estimate(seven, now=left.at)
+    window = live.delivery_estimate(seven, now=left.at)
     assert window == estimate.Window(left.at + seconds(4), left.at + seconds(6))
-    assert selectors.delivery_estimate(five, now=left.at).earliest == left.at + seconds(3)
+    assert live.delivery_estimate(five, now=left.at).earliest == left.at + seconds(3)
 
     # Its owner's small map shows the truck where the model has it: 2 s out, 20 units
     # along (10, 0) -> (20, -20), x first.
-    [truck] = selectors.package_map(seven, exact=True, now=left.at + seconds(2))["trucks"]
+    [truck] = live.package_map(seven, exact=True, now=left.at + seconds(2))["trucks"]
     assert (truck["x"], truck["y"]) == (20, -10)
     # A stranger's, where it was last seen.
-    [truck] = selectors.package_map(seven, exact=False, now=left.at + seconds(2))["trucks"]
+    [truck] = live.package_map(seven, exact=False, now=left.at + seconds(2))["trucks"]
     assert (truck["x"], truck["y"]) == (10, 0)
 
     services.package_delivered(1, 5)
     five.refresh_from_db()
     # Now from 5's door, where the truck was seen: 10 units, 1 s.
-    window = selectors.delivery_estimate(Package.objects.get(id=7), now=five.status_changed_at)
+    window = live.delivery_estimate(Package.objects.get(id=7), now=five.status_changed_at)
     assert window.earliest == five.status_changed_at + seconds(1)
 
     services.package_delivered(1, 7)
-    assert selectors.delivery_estimate(Package.objects.get(id=7), now=NOON) is None
+    assert live.delivery_estimate(Package.objects.get(id=7), now=NOON) is None
 
 
 @pytest.mark.django_db
@@ -169,7 +169,7 @@ def test_before_the_truck_arrives_the_estimate_counts_its_drive(fleet, settings)
     package = Package.objects.select_related("truck", "warehouse").get(id=5)
     assert package.status == "truck dispatched" and package.truck_id == 1
     sent = TruckEvent.objects.filter(truck_id=1, kind=TruckEventKind.SENT_TO_WAREHOUSE).get()
-    window = selectors.delivery_estimate(package, now=sent.at)
+    window = live.delivery_estimate(package, now=sent.at)
     # From (0, 0) to the warehouse (10, 0): 1 s; load 0.5 s; 30 units: 3 s.
     assert window.earliest == sent.at + seconds(4.5)
     assert window.latest == sent.at + seconds(1 + 1 + 0.5 + 5 + 6 + 2)

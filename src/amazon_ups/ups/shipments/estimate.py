@@ -1,7 +1,7 @@
 """When a package should arrive, from the world's model of time (``world/timing.py``).
 
 Pure: no database and no clock (``now`` is passed in), so the figures can be tested
-exactly. ``selectors.delivery_estimate`` gathers what these functions need.
+exactly. ``live.delivery_estimate`` gathers what these functions need.
 
 Trucks drive the grid at ``SECONDS_PER_GRID_UNIT`` scaled by UPS's simspeed, x then y,
 and stop nowhere but at their stops, in the order dispatch sent them (``go_deliver``).

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from amazon_ups.common import links
 from amazon_ups.common.parsing import parse_int
-from amazon_ups.ups.shipments import selectors, services, tracking
+from amazon_ups.ups.shipments import live, selectors, services, tracking
 from amazon_ups.ups.shipments.forms import PackageFilterForm, RedirectForm
 from amazon_ups.ups.shipments.models import TruckStatus
 from amazon_ups.ups.shipments.package_lifecycle import NOT_FINAL
@@ -53,11 +53,11 @@ def _package_or_404(number: str):
 
 def _live_context(request: HttpRequest, package) -> dict:
     """What both package pages show and their script keeps up to date."""
-    live = selectors.package_live(package, request.user, timezone.now())
+    state = live.package_live(package, request.user, timezone.now())
     return {
         "package": package,
-        "live": live,
-        "steps": selectors.progress_steps(package),
+        "live": state,
+        "steps": live.progress_steps(package),
         "store_orders_url": links.store_orders_page(),
     }
 
@@ -108,7 +108,7 @@ def package_status(request: HttpRequest, number: str) -> JsonResponse:
     """The package page's live data: to anyone with the number what its page shows them
     (areas only), to its owner and staff the exact places too."""
     package = _package_or_404(number)
-    return JsonResponse(selectors.package_live(package, request.user, timezone.now()))
+    return JsonResponse(live.package_live(package, request.user, timezone.now()))
 
 
 @login_required
