@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from amazon_ups.protocol.world_messages import Side
+from amazon_ups.ups.dispatch import services as dispatch
 from tests.support import FAST
 from tests.ups.helpers import make_user
 
@@ -98,10 +99,9 @@ def fast_passwords(settings):
 def fleet():
     """World 1 with trucks 1 at (0, 0) and 2 at (100, 0)."""
     from amazon_ups.common.messaging import services as messaging
-    from amazon_ups.ups.shipments import services
 
     messaging.put_setting("world_id", 1)
-    services.fleet_reset([(1, 0, 0), (2, 100, 0)])
+    dispatch.fleet_reset([(1, 0, 0), (2, 100, 0)])
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import OutgoingMessage
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol import world_ups_pb2 as wu
+from amazon_ups.ups.dispatch import services as dispatch
 from amazon_ups.ups.shipments import services
 from amazon_ups.ups.shipments.models import Account, Package
 
@@ -61,19 +62,19 @@ def ack_all(peer: str = WORLD) -> None:
 def arrive(truck_id: int, x: int, y: int) -> None:
     """The world's UFinished: the truck arrived at the warehouse at (x, y)."""
     ack_all()
-    services.truck_finished(truck_id, "ARRIVE WAREHOUSE", x, y, world_seqnum())
+    dispatch.truck_finished(truck_id, "ARRIVE WAREHOUSE", x, y, world_seqnum())
 
 
 def finish(truck_id: int, x: int, y: int) -> None:
     """The world's UFinished: the truck made its last delivery, at (x, y)."""
     ack_all()
-    services.truck_finished(truck_id, "IDLE", x, y, world_seqnum())
+    dispatch.truck_finished(truck_id, "IDLE", x, y, world_seqnum())
 
 
 def report(truck_id: int, status: str, x: int, y: int) -> None:
     """The world's UTruck: its answer to our latest query about the truck."""
     ack_all()
-    services.truck_reported(truck_id, status, x, y, world_seqnum())
+    dispatch.truck_reported(truck_id, status, x, y, world_seqnum())
 
 
 PASSWORD = "a-long-test-password-1"
@@ -87,7 +88,7 @@ def make_user(django_user_model, name: str, *, staff: bool = False) -> Account:
 
 
 def pickup(package_id: int, account: Account | None = None, warehouse=(1, 10, 0), dest=(20, -20)):
-    return services.pickup_request(
+    return dispatch.pickup_request(
         seqnum=1000 + package_id,
         package_id=package_id,
         warehouse_id=warehouse[0],
@@ -103,10 +104,10 @@ def pickup(package_id: int, account: Account | None = None, warehouse=(1, 10, 0)
 def out_for_delivery(package_id: int, truck_id: int = 1) -> None:
     """Load the package (its truck stands at warehouse 1) and have the world accept the
     delivery, as the daemon would."""
-    services.package_loaded(package_id, truck_id)
+    dispatch.package_loaded(package_id, truck_id)
     seqnums = OutgoingMessage.objects.filter(peer=WORLD).values_list("seqnum", flat=True)
     messaging.acknowledge(WORLD, seqnums)
-    services.confirm_deliveries()
+    dispatch.confirm_deliveries()
 
 
 def login(client, account: Account) -> None:

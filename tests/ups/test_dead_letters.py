@@ -27,7 +27,7 @@ from amazon_ups.common.messaging.models import DeadLetter, IncomingMessage, Outg
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol.channel import Channel
 from amazon_ups.protocol.world_messages import Side
-from amazon_ups.ups.shipments import services as shipments
+from amazon_ups.ups.dispatch import services as dispatch
 from amazon_ups.ups.shipments.models import Package
 from tests import poison
 from tests.support import TEST_LINK_SECRET
@@ -251,7 +251,7 @@ def test_a_tick_that_keeps_failing_is_logged_once_and_messages_still_flow(caplog
     )
 
     def handle(link: ListenLink, field: str, check: au_pb2.AccountCheck) -> None:
-        shipments.account_check(check.ups_account)
+        dispatch.account_check(check.ups_account)
 
     daemon = Daemon("tick-test", links=[link], handle=handle, tick=tick)
     thread = threading.Thread(target=run_closing, args=(daemon,))

@@ -20,6 +20,7 @@ from amazon_ups.common.messaging.models import OutgoingMessage
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol.world_messages import Side
+from amazon_ups.ups.dispatch import services as dispatch
 from amazon_ups.ups.shipments import services, tracking
 from amazon_ups.ups.shipments.models import Account, Package, PackageStatus
 from amazon_ups.world.client import WorldClient
@@ -79,7 +80,7 @@ def test_before_the_truck_leaves_the_new_place_is_simply_used(fleet, alice):
     assert kinds(5)[-1] == "redirected"
     # The truck then leaves for the new place.
     arrive(1, 10, 0)
-    services.package_loaded(5, 1)
+    dispatch.package_loaded(5, 1)
     [deliver] = sent(WORLD, "deliveries")
     assert [(p.packageid, p.x, p.y) for p in deliver.packages] == [(5, 3, 4)]
 
@@ -93,13 +94,13 @@ def test_out_for_delivery_the_delivery_is_sent_again_and_amazon_told_once_in_for
     assert again.truckid == 1
     assert [(p.packageid, p.x, p.y) for p in again.packages] == [(5, 3, 4)]
     assert sent("amazon", "redirected") == []  # not in force until the world accepts
-    assert services.redirects_settle() == 0
+    assert dispatch.redirects_settle() == 0
     world_acks_everything()
-    assert services.redirects_settle() == 1
+    assert dispatch.redirects_settle() == 1
     [changed] = sent("amazon", "redirected")
     assert (changed.package_id, changed.x, changed.y) == (5, 3, 4)
-    assert services.redirects_settle() == 0  # once
-    services.package_delivered(1, 5)
+    assert dispatch.redirects_settle() == 0  # once
+    dispatch.package_delivered(1, 5)
     [delivered] = sent("amazon", "delivered")
     assert (delivered.x, delivered.y) == (3, 4)
     assert package(5).events.get(kind="delivered").x == 3
@@ -110,13 +111,13 @@ def test_a_second_redirect_waits_for_the_first_to_be_confirmed(on_the_truck, ali
     result = redirect(5, alice, 6, 6)
     assert not result.accepted and "try again in a moment" in result.message
     world_acks_everything()
-    services.redirects_settle()
+    dispatch.redirects_settle()
     assert redirect(5, alice, 6, 6).accepted
     assert len(sent(WORLD, "deliveries")) == 3
 
 
 def test_redirect_after_delivery_is_refused_as_too_late(on_the_truck, alice):
-    services.package_delivered(1, 5)
+    dispatch.package_delivered(1, 5)
     result = redirect(5, alice, 3, 4)
     assert not result.accepted
     name = tracking.grouped(number_of(5))
@@ -131,7 +132,7 @@ def test_the_world_delivers_before_it_reads_the_redirect(on_the_truck, alice):
     """Redirect accepted while out for delivery; the world's delivery at the old place
     comes before its ack of the new one: the package is where the world left it."""
     redirect(5, alice, 3, 4)
-    services.package_delivered(1, 5)
+    dispatch.package_delivered(1, 5)
     assert package(5).status == PackageStatus.DELIVERED
     assert (package(5).dest_x, package(5).dest_y) == (20, -20)
     [delivered] = sent("amazon", "delivered")
@@ -139,9 +140,9 @@ def test_the_world_delivers_before_it_reads_the_redirect(on_the_truck, alice):
     assert kinds(5)[-2:] == ["delivered", "redirect too late"]
     # Then the world refuses the redirect: nothing more changes, nothing is sent.
     [_, again] = OutgoingMessage.objects.filter(peer=WORLD, field="deliveries").order_by("id")
-    services.deliveries_refused(again.seqnum, 1, [5], "error: package 5 was already delivered")
+    dispatch.deliveries_refused(again.seqnum, 1, [5], "error: package 5 was already delivered")
     world_acks_everything()
-    services.redirects_settle()
+    dispatch.redirects_settle()
     assert package(5).status == PackageStatus.DELIVERED
     assert sent("amazon", "redirected") == []
     assert len(sent("amazon", "delivered")) == 1
@@ -152,11 +153,11 @@ def test_delivery_and_refusal_in_one_batch_the_refusal_decides(on_the_truck, ali
     error arrive together. The delivery waits for the end of the batch."""
     redirect(5, alice, 3, 4)
     world_acks_everything()
-    services.package_delivered(1, 5)
+    dispatch.package_delivered(1, 5)
     assert sent("amazon", "delivered") == []  # where is not known yet
     again = OutgoingMessage.objects.filter(peer=WORLD, field="deliveries").order_by("id").last()
-    services.deliveries_refused(again.seqnum, 1, [5], "error: package 5 was already delivered")
-    services.redirects_settle()
+    dispatch.deliveries_refused(again.seqnum, 1, [5], "error: package 5 was already delivered")
+    dispatch.redirects_settle()
     [delivered] = sent("amazon", "delivered")
     assert (delivered.x, delivered.y) == (20, -20)
     assert sent("amazon", "redirected") == []
@@ -166,8 +167,8 @@ def test_delivery_and_refusal_in_one_batch_the_refusal_decides(on_the_truck, ali
 def test_delivery_with_an_accepted_redirect_is_at_the_new_place(on_the_truck, alice):
     redirect(5, alice, 3, 4)
     world_acks_everything()
-    services.package_delivered(1, 5)
-    services.redirects_settle()
+    dispatch.package_delivered(1, 5)
+    dispatch.redirects_settle()
     [delivered] = sent("amazon", "delivered")
     assert (delivered.x, delivered.y) == (3, 4)
     assert sent("amazon", "redirected") == []  # delivered: Delivered says where
@@ -177,7 +178,7 @@ def test_delivery_with_an_accepted_redirect_is_at_the_new_place(on_the_truck, al
 def test_a_redirect_the_truck_refuses_keeps_the_old_place(on_the_truck, alice):
     redirect(5, alice, 3, 4)
     again = OutgoingMessage.objects.filter(peer=WORLD, field="deliveries").order_by("id").last()
-    services.deliveries_refused(again.seqnum, 1, [5], "error: truck 1 is busy traveling")
+    dispatch.deliveries_refused(again.seqnum, 1, [5], "error: truck 1 is busy traveling")
     assert package(5).status == PackageStatus.OUT_FOR_DELIVERY  # not failed
     assert (package(5).dest_x, package(5).dest_y) == (20, -20)
     assert kinds(5)[-1] == "redirect failed"
@@ -194,7 +195,7 @@ def test_only_the_owner_may_redirect(fleet, alice, bob):
 
 def test_a_failed_package_cannot_be_redirected(fleet, alice):
     pickup(5, alice)
-    services.amazon_error(1005, 5, "out of stock")
+    dispatch.amazon_error(1005, 5, "out of stock")
     assert not redirect(5, alice, 3, 4).accepted
 
 
@@ -278,7 +279,7 @@ def test_the_redirect_form_checks_csrf(fleet, alice):
 
 
 def test_redirect_after_delivery_tells_the_user_plainly(client, on_the_truck, alice):
-    services.package_delivered(1, 5)
+    dispatch.package_delivered(1, 5)
     login(client, alice)
     page = client.post(f"{page_of(5)}redirect/", {"x": "1", "y": "1"}, follow=True)
     name = tracking.grouped(number_of(5))
@@ -290,7 +291,7 @@ def test_a_lost_race_is_shown_on_the_package_page(client, on_the_truck, alice):
     client.post(f"{page_of(5)}redirect/", {"x": "3", "y": "4"})
     page = client.get(page_of(5)).content.decode()
     assert "We are telling the truck" in page
-    services.package_delivered(1, 5)
+    dispatch.package_delivered(1, 5)
     page = client.get(page_of(5)).content.decode()
     assert "Your change of address to (3, 4) came too late" in page
     assert "delivered the package at (20, -20)" in page
@@ -300,9 +301,9 @@ def test_a_lost_race_is_shown_on_the_package_page(client, on_the_truck, alice):
 
 
 def test_the_owner_is_emailed_once_out_for_delivery_and_once_delivered(on_the_truck, alice):
-    services.confirm_deliveries()  # again: nothing new
-    services.package_delivered(1, 5)
-    services.package_delivered(1, 5)
+    dispatch.confirm_deliveries()  # again: nothing new
+    dispatch.package_delivered(1, 5)
+    dispatch.package_delivered(1, 5)
     send_pending()
     name = tracking.grouped(number_of(5))
     assert [(m.to, m.subject) for m in mail.outbox] == [
@@ -317,8 +318,8 @@ def test_the_owner_is_emailed_once_out_for_delivery_and_once_delivered(on_the_tr
 def test_the_delivered_email_names_the_place_of_delivery(on_the_truck, alice):
     redirect(5, alice, 3, 4)
     world_acks_everything()
-    services.package_delivered(1, 5)
-    services.redirects_settle()
+    dispatch.package_delivered(1, 5)
+    dispatch.redirects_settle()
     send_pending()
     assert "delivered at (3, 4)" in mail.outbox[-1].body
 
@@ -327,7 +328,7 @@ def test_packages_of_nobody_send_no_email(fleet):
     pickup(5)
     arrive(1, 10, 0)
     out_for_delivery(5)
-    services.package_delivered(1, 5)
+    dispatch.package_delivered(1, 5)
     send_pending()
     assert mail.outbox == []
 

@@ -12,10 +12,11 @@ from django.utils import timezone
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol import world_ups_pb2 as wu
+from amazon_ups.ups.dispatch import services as dispatch
 from amazon_ups.ups.dispatch.daemon import Dispatcher
+from amazon_ups.ups.dispatch.services import trucks as truck_services
 from amazon_ups.ups.shipments import services, tracking
 from amazon_ups.ups.shipments.models import Account, Package, PackageStatus, Truck, TruckStatus
-from amazon_ups.ups.shipments.services import dispatching
 from tests.ups.helpers import (
     EVENTS_WHEN_ALL_GOES_WELL,
     WORLD,
@@ -36,12 +37,12 @@ WORLD_LINK = SimpleNamespace(name="world", peer=WORLD)
 def world():
     """World 1 with truck 1 at the origin and truck 2 far east."""
     messaging.put_setting("world_id", 1)
-    services.fleet_reset([(1, 0, 0), (2, 100, 0)])
+    dispatch.fleet_reset([(1, 0, 0), (2, 100, 0)])
 
 
 def pickup(package_id: int, warehouse=(1, 10, 0), dest=(20, 20), account=None) -> Package:
     warehouse_id, x, y = warehouse
-    return services.pickup_request(
+    return dispatch.pickup_request(
         seqnum=1000 + package_id,
         package_id=package_id,
         warehouse_id=warehouse_id,
@@ -106,14 +107,14 @@ def test_a_truck_takes_at_most_its_capacity_and_the_next_free_truck_the_rest(wor
 
 def test_a_burst_is_spread_over_the_free_trucks_and_the_rest_waits(world, settings):
     settings.UPS_TRUCK_CAPACITY = 2
-    services.fleet_reset([(1, 0, 0), (2, 100, 0), (3, 11, 0)])
+    dispatch.fleet_reset([(1, 0, 0), (2, 100, 0), (3, 11, 0)])
     for package_id in range(5, 12):
         pickup(package_id)
     trucks = dict(Package.objects.values_list("id", "truck_id"))
     # Nearest first: truck 3 stands next to the warehouse, then truck 1, then truck 2.
     assert trucks == {5: 3, 6: 3, 7: 1, 8: 1, 9: 2, 10: 2, 11: None}
     assert status(11) == PackageStatus.CREATED
-    assert services.serve_waiting() == 0
+    assert dispatch.serve_waiting() == 0
 
 
 def test_a_burst_fills_every_free_truck_a_little_before_any_truck_a_lot(world, settings):
@@ -131,29 +132,29 @@ def test_a_burst_fills_every_free_truck_a_little_before_any_truck_a_lot(world, s
 def test_a_truck_freed_for_a_queue_takes_a_full_load_when_no_other_is_free(world, settings):
     settings.UPS_TRUCK_CAPACITY = 4
     settings.UPS_TRUCK_SHARE = 2
-    services.fleet_reset([(1, 0, 0)])
+    dispatch.fleet_reset([(1, 0, 0)])
     pickup(5, warehouse=(2, 95, 5))  # the only truck goes elsewhere...
     for package_id in range(6, 11):  # ...while a queue builds up at warehouse 1
         pickup(package_id)
     arrive(1, 95, 5)
-    services.package_loaded(5, 1)
-    services.package_delivered(1, 5)
+    dispatch.package_loaded(5, 1)
+    dispatch.package_delivered(1, 5)
     finish(1, 20, 20)
-    assert services.serve_waiting() == 4
+    assert dispatch.serve_waiting() == 4
     trucks = dict(Package.objects.filter(id__gte=6).values_list("id", "truck_id"))
     assert trucks == {6: 1, 7: 1, 8: 1, 9: 1, 10: None}
 
 
 def test_waiting_warehouses_take_turns_for_free_trucks(world, settings):
     settings.UPS_TRUCK_CAPACITY = 2
-    services.fleet_reset([(1, 0, 0)])
+    dispatch.fleet_reset([(1, 0, 0)])
     pickup(5)  # truck 1 goes to warehouse 1 with 5 and 6...
     pickup(6)
     for package_id in (7, 8, 9, 10):  # ...and these wait: 7, 8 and 9 first, at warehouse 1
         pickup(package_id)
     pickup(11, warehouse=(2, 95, 5))
-    services.fleet_add([(2, 100, 0), (3, 12, 0)])  # two more trucks become free at once
-    assert services.serve_waiting() == 3
+    dispatch.fleet_add([(2, 100, 0), (3, 12, 0)])  # two more trucks become free at once
+    assert dispatch.serve_waiting() == 3
     trucks = dict(Package.objects.values_list("id", "truck_id"))
     # Warehouse 1 (oldest) gets the truck nearest to it, warehouse 2 the other one, rather
     # than warehouse 1 taking both while warehouse 2 waits.
@@ -179,13 +180,13 @@ def test_a_package_waits_while_every_truck_is_busy_then_gets_the_first_free_one(
     pickup(6, warehouse=(2, 95, 5))
     waiting = pickup(7, warehouse=(3, 50, 50))
     assert (waiting.status, waiting.truck_id) == (PackageStatus.CREATED, None)
-    assert services.serve_waiting() == 0
+    assert dispatch.serve_waiting() == 0
 
     arrive(2, 95, 5)
-    services.package_loaded(6, 2)
-    services.package_delivered(2, 6)
+    dispatch.package_loaded(6, 2)
+    dispatch.package_delivered(2, 6)
     finish(2, 60, 60)  # package 6 was delivered near warehouse 3
-    assert services.serve_waiting() == 1
+    assert dispatch.serve_waiting() == 1
     assert (status(7), Package.objects.get(id=7).truck_id) == (PackageStatus.TRUCK_DISPATCHED, 2)
     assert [(c.truckid, c.whid) for c in sent(WORLD, "pickups")][-1] == (2, 3)
 
@@ -203,11 +204,11 @@ def test_a_truck_standing_at_the_warehouse_takes_new_packages_at_once(world):
 
 def test_a_truck_that_has_begun_loading_takes_no_more_packages(world):
     at_warehouse_with(5, 6)
-    services.package_loaded(5, 1)
+    dispatch.package_loaded(5, 1)
     pickup(7)  # arrives while truck 1 is being loaded: truck 2 comes for it
     assert (status(7), Package.objects.get(id=7).truck_id) == (PackageStatus.TRUCK_DISPATCHED, 2)
     assert [(c.truckid, c.whid) for c in sent(WORLD, "pickups")][-1] == (2, 1)
-    services.package_loaded(6, 1)
+    dispatch.package_loaded(6, 1)
     [go] = sent(WORLD, "deliveries")  # truck 1 leaves without waiting for package 7
     assert (go.truckid, sorted(p.packageid for p in go.packages)) == (1, [5, 6])
 
@@ -226,11 +227,11 @@ def test_arrival_announces_each_package_of_the_truck(world):
 
 def test_the_truck_leaves_once_every_announced_package_is_loaded(world):
     at_warehouse_with(5, 6)
-    services.package_loaded(5, 1)
+    dispatch.package_loaded(5, 1)
     assert status(5) == PackageStatus.LOADED
     assert sent(WORLD, "deliveries") == []
 
-    services.package_loaded(6, 1)
+    dispatch.package_loaded(6, 1)
     [deliver] = sent(WORLD, "deliveries")
     assert deliver.truckid == 1
     assert [(p.packageid, p.x, p.y) for p in deliver.packages] == [(5, 20, 20), (6, 20, 20)]
@@ -243,7 +244,7 @@ def test_the_route_is_short_not_just_greedy(world):
     pickup(7, dest=(-50, 0))
     arrive(1, 10, 0)
     for package_id in (5, 6, 7):
-        services.package_loaded(package_id, 1)
+        dispatch.package_loaded(package_id, 1)
     [deliver] = sent(WORLD, "deliveries")
     # Nearest neighbour would go 6, 7, 5 (420 units); west first is 410.
     assert [p.packageid for p in deliver.packages] == [7, 6, 5]
@@ -251,10 +252,10 @@ def test_the_route_is_short_not_just_greedy(world):
 
 def test_the_naive_policy_delivers_in_nearest_neighbour_order(world, settings):
     settings.UPS_DISPATCH = "naive"
-    services.fleet_reset([(1, 0, 0)])
+    dispatch.fleet_reset([(1, 0, 0)])
     pickup(5, dest=(300, 0))
     arrive(1, 10, 0)
-    services.package_loaded(5, 1)
+    dispatch.package_loaded(5, 1)
     [deliver] = sent(WORLD, "deliveries")
     assert [p.packageid for p in deliver.packages] == [5]
 
@@ -263,11 +264,11 @@ def test_a_truck_kept_waiting_leaves_with_what_is_loaded(world, settings):
     settings.UPS_LOADING_WAIT = 0
     at_warehouse_with(5, 6)
     [first_announcement] = sent("amazon", "arrived")[1:]
-    services.package_loaded(5, 1)  # package 6 is not packed yet
+    dispatch.package_loaded(5, 1)  # package 6 is not packed yet
     assert sent(WORLD, "deliveries") == []
     assert truck(1).loading_deadline is not None
 
-    assert services.depart_overdue(timezone.now()) == 1
+    assert dispatch.depart_overdue(timezone.now()) == 1
     [deliver] = sent(WORLD, "deliveries")
     assert (deliver.truckid, [p.packageid for p in deliver.packages]) == (1, [5])
     assert truck(1).status == TruckStatus.DELIVERING
@@ -282,15 +283,15 @@ def test_a_truck_kept_waiting_leaves_with_what_is_loaded(world, settings):
     announcement = sent("amazon", "arrived")[-1]
     assert (announcement.package_id, announcement.truck_id) == (6, 2)
     assert announcement.seqnum > first_announcement.seqnum
-    services.package_loaded(6, 2)
+    dispatch.package_loaded(6, 2)
     assert [p.packageid for p in sent(WORLD, "deliveries")[-1].packages] == [6]
 
 
 def test_a_truck_waits_until_its_loading_deadline(world, settings):
     settings.UPS_LOADING_WAIT = 3600
     at_warehouse_with(5, 6)
-    services.package_loaded(5, 1)
-    assert services.depart_overdue(timezone.now()) == 0
+    dispatch.package_loaded(5, 1)
+    assert dispatch.depart_overdue(timezone.now()) == 0
     assert sent(WORLD, "deliveries") == []
     assert status(6) == PackageStatus.TRUCK_AT_WAREHOUSE
 
@@ -300,7 +301,7 @@ def test_a_truck_with_nothing_loaded_keeps_waiting(world, settings):
     at_warehouse_with(5)
     # Leaving empty would deliver nothing; the deadline only runs once a load comes.
     Truck.objects.filter(id=1).update(loading_deadline=timezone.now())
-    assert services.depart_overdue(timezone.now()) == 0
+    assert dispatch.depart_overdue(timezone.now()) == 0
     assert (truck(1).status, truck(1).loading_deadline) == (TruckStatus.ARRIVE_WAREHOUSE, None)
     assert status(5) == PackageStatus.TRUCK_AT_WAREHOUSE
 
@@ -308,9 +309,9 @@ def test_a_truck_with_nothing_loaded_keeps_waiting(world, settings):
 def test_a_package_left_behind_but_loaded_after_all_goes_with_its_truck(world, settings):
     settings.UPS_LOADING_WAIT = 0
     at_warehouse_with(5, 6)
-    services.package_loaded(5, 1)
-    services.depart_overdue(timezone.now())  # truck 1 leaves; truck 2 is sent for package 6...
-    services.package_loaded(6, 1)  # ...but Amazon's load onto truck 1 had gone through
+    dispatch.package_loaded(5, 1)
+    dispatch.depart_overdue(timezone.now())  # truck 1 leaves; truck 2 is sent for package 6...
+    dispatch.package_loaded(6, 1)  # ...but Amazon's load onto truck 1 had gone through
     deliveries = sent(WORLD, "deliveries")
     assert [(d.truckid, [p.packageid for p in d.packages]) for d in deliveries] == [
         (1, [5]),
@@ -318,7 +319,7 @@ def test_a_package_left_behind_but_loaded_after_all_goes_with_its_truck(world, s
     ]
     arrive(2, 10, 0)
     assert [a.package_id for a in sent("amazon", "arrived")] == [5, 6]  # no third
-    assert services.serve_waiting() == 0
+    assert dispatch.serve_waiting() == 0
 
 
 def test_an_idle_truck_takes_waiting_work_on_the_next_turn(world, settings):
@@ -327,32 +328,32 @@ def test_an_idle_truck_takes_waiting_work_on_the_next_turn(world, settings):
     pickup(6)
     pickup(7)  # both trucks are busy
     arrive(1, 10, 0)
-    services.package_loaded(5, 1)
-    services.package_delivered(1, 5)
+    dispatch.package_loaded(5, 1)
+    dispatch.package_delivered(1, 5)
     finish(1, 20, 20)
-    assert services.serve_waiting() == 1
+    assert dispatch.serve_waiting() == 1
     assert Package.objects.get(id=7).truck_id == 1
 
 
 def test_out_for_delivery_once_the_world_acks_the_delivery(world):
     at_warehouse_with(5)
-    services.package_loaded(5, 1)
-    assert services.confirm_deliveries() == 0
+    dispatch.package_loaded(5, 1)
+    assert dispatch.confirm_deliveries() == 0
     assert status(5) == PackageStatus.LOADED
 
     ack_all()
-    assert services.confirm_deliveries() == 1
+    assert dispatch.confirm_deliveries() == 1
     assert status(5) == PackageStatus.OUT_FOR_DELIVERY
     [out] = sent("amazon", "out_for_delivery")
     assert (out.package_id, out.truck_id) == (5, 1)
-    assert services.confirm_deliveries() == 0
+    assert dispatch.confirm_deliveries() == 0
 
 
 def test_delivered_tells_amazon_once_with_the_place(world):
     at_warehouse_with(5)
-    services.package_loaded(5, 1)
-    services.package_delivered(1, 5)
-    services.package_delivered(1, 5)
+    dispatch.package_loaded(5, 1)
+    dispatch.package_delivered(1, 5)
+    dispatch.package_delivered(1, 5)
     assert status(5) == PackageStatus.DELIVERED
     [delivered] = sent("amazon", "delivered")
     assert (delivered.package_id, delivered.x, delivered.y) == (5, 20, 20)
@@ -364,7 +365,7 @@ def test_delivered_tells_amazon_once_with_the_place(world):
     assert out.seqnum < delivered.seqnum
     # The late ack changes nothing: nothing moves backwards or is said twice.
     ack_all()
-    assert services.confirm_deliveries() == 0
+    assert dispatch.confirm_deliveries() == 0
     assert status(5) == PackageStatus.DELIVERED
     assert len(sent("amazon", "out_for_delivery")) == 1
     kinds = list(Package.objects.get(id=5).events.values_list("kind", flat=True))
@@ -373,16 +374,16 @@ def test_delivered_tells_amazon_once_with_the_place(world):
 
 def test_a_repeated_or_late_load_changes_nothing(world):
     at_warehouse_with(5)
-    services.package_loaded(5, 1)
-    services.package_loaded(5, 1)
+    dispatch.package_loaded(5, 1)
+    dispatch.package_loaded(5, 1)
     assert len(sent(WORLD, "deliveries")) == 1
 
 
 def test_a_package_loaded_on_a_truck_that_left_is_added_to_its_round(world):
     at_warehouse_with(5)
-    services.package_loaded(5, 1)  # truck 1 leaves with package 5
+    dispatch.package_loaded(5, 1)  # truck 1 leaves with package 5
     pickup(6)  # another truck comes for package 6...
-    services.package_loaded(6, 1)  # ...but Amazon had loaded it on truck 1 (the world says so)
+    dispatch.package_loaded(6, 1)  # ...but Amazon had loaded it on truck 1 (the world says so)
     deliveries = sent(WORLD, "deliveries")
     assert [[p.packageid for p in d.packages] for d in deliveries] == [[5], [6]]
     assert Package.objects.get(id=6).truck_id == 1
@@ -390,7 +391,7 @@ def test_a_package_loaded_on_a_truck_that_left_is_added_to_its_round(world):
 
 def test_loading_skips_states_but_never_goes_back(world):
     pickup(5)  # truck dispatched: the TruckArrived was not even sent yet
-    services.package_loaded(5, 1)
+    dispatch.package_loaded(5, 1)
     assert status(5) == PackageStatus.LOADED
     arrive(1, 10, 0)
     assert status(5) == PackageStatus.LOADED
@@ -486,8 +487,8 @@ def test_a_refused_pickup_sends_another_truck_and_asks_where_the_first_one_is(wo
     assert [(c.truckid, c.whid) for c in sent(WORLD, "pickups")] == [(1, 1), (2, 1)]
     # Truck 1 is in doubt: not free, and asked about once nothing to it waits for an ack.
     assert (truck(1).status, truck(1).needs_query) == (TruckStatus.TRAVELING, True)
-    assert not dispatching.free_trucks().exists()
-    assert services.queries_send() == 1
+    assert not truck_services.free_trucks().exists()
+    assert dispatch.queries_send() == 1
     [query] = sent(WORLD, "queries")
     assert query.truckid == 1
     # The world answers the query: truck 1 is free after all.
@@ -497,18 +498,18 @@ def test_a_refused_pickup_sends_another_truck_and_asks_where_the_first_one_is(wo
     )
     assert (truck(1).status, truck(1).x, truck(1).y) == (TruckStatus.IDLE, 3, 4)
     assert (truck(1).needs_query, truck(1).query_seqnum) == (False, None)
-    assert dispatching.free_trucks().exists()
+    assert truck_services.free_trucks().exists()
 
 
 def test_a_pickup_refused_again_and_again_fails_and_amazon_is_told(world):
     pickup(5)
-    for _ in range(services.MAX_PICKUP_REFUSALS):
+    for _ in range(dispatch.MAX_PICKUP_REFUSALS):
         command = sent(WORLD, "pickups")[-1]
         world_error(command.seqnum, "error: warehouse id 1 does not exist in this world")
         ack_all()
-        services.queries_send()
+        dispatch.queries_send()
         report(command.truckid, "idle", 0, 0)
-        services.serve_waiting()
+        dispatch.serve_waiting()
     package = Package.objects.get(id=5)
     assert package.status == PackageStatus.FAILED
     [error] = sent("amazon", "errors")
@@ -517,21 +518,21 @@ def test_a_pickup_refused_again_and_again_fails_and_amazon_is_told(world):
 
 def test_a_delivery_the_world_refuses_fails_that_package_only(world):
     at_warehouse_with(5, 6)
-    services.package_loaded(5, 1)
-    services.package_loaded(6, 1)
+    dispatch.package_loaded(5, 1)
+    dispatch.package_loaded(6, 1)
     [deliver] = sent(WORLD, "deliveries")
     world_error(deliver.seqnum, "error: package 6 is not loaded on truck 1")
     assert (status(5), status(6)) == (PackageStatus.LOADED, PackageStatus.FAILED)
     [error] = sent("amazon", "errors")
     assert (error.origin_seqnum, error.package_id) == (-1, 6)
     ack_all()
-    services.confirm_deliveries()
+    dispatch.confirm_deliveries()
     assert status(5) == PackageStatus.OUT_FOR_DELIVERY
 
 
 def test_when_amazon_gives_a_package_up_the_truck_leaves_without_it(world):
     at_warehouse_with(5, 6)
-    services.package_loaded(5, 1)
+    dispatch.package_loaded(5, 1)
     Dispatcher(world=None).handle(
         AMAZON_LINK,
         "errors",

@@ -13,9 +13,9 @@ import pytest
 from django.utils import timezone
 
 from amazon_ups.common.messaging.models import OutgoingMessage
-from amazon_ups.ups.shipments import services
+from amazon_ups.ups.dispatch import services as dispatch
+from amazon_ups.ups.dispatch.services import trucks as truck_services
 from amazon_ups.ups.shipments.models import Package, PackageStatus, Truck, TruckStatus
-from amazon_ups.ups.shipments.services import dispatching
 from tests.ups.helpers import (
     WORLD,
     ack_all,
@@ -47,7 +47,7 @@ def truck_kinds(truck_id: int) -> list[str]:
 
 
 def free() -> set[int]:
-    return set(dispatching.free_trucks().values_list("id", flat=True))
+    return set(truck_services.free_trucks().values_list("id", flat=True))
 
 
 def delivering(fleet_truck: int = 1, *package_ids: int) -> None:
@@ -56,7 +56,7 @@ def delivering(fleet_truck: int = 1, *package_ids: int) -> None:
         pickup(package_id)
     arrive(fleet_truck, 10, 0)
     for package_id in package_ids:
-        services.package_loaded(package_id, fleet_truck)
+        dispatch.package_loaded(package_id, fleet_truck)
     assert truck(fleet_truck).status == TruckStatus.DELIVERING
 
 
@@ -64,10 +64,10 @@ def test_an_older_report_never_moves_a_truck_back(fleet):
     pickup(5)
     ack_all()
     older, newer = world_seqnum(), world_seqnum()
-    services.truck_finished(1, "ARRIVE WAREHOUSE", 10, 0, newer)
+    dispatch.truck_finished(1, "ARRIVE WAREHOUSE", 10, 0, newer)
     assert truck(1).status == TruckStatus.ARRIVE_WAREHOUSE
     # The world re-sends an old report it made before (its idle from an earlier trip).
-    services.truck_finished(1, "IDLE", 0, 0, older)
+    dispatch.truck_finished(1, "IDLE", 0, 0, older)
     assert (truck(1).status, truck(1).report_seqnum, truck(1).x) == (
         TruckStatus.ARRIVE_WAREHOUSE,
         newer,
@@ -80,13 +80,13 @@ def test_idle_while_a_delivery_waits_for_its_ack_puts_the_truck_in_doubt(fleet):
     delivering(1, 5)
     # Our UGoDeliver is not acked: this idle may be older than it, and the world may
     # still run it. The truck is neither idle nor free until the world says so.
-    services.truck_finished(1, "IDLE", 0, 0, world_seqnum())
+    dispatch.truck_finished(1, "IDLE", 0, 0, world_seqnum())
     assert (truck(1).status, truck(1).needs_query) == (TruckStatus.DELIVERING, True)
     assert 1 not in free()
-    assert services.queries_send() == 0  # not while a command to it waits for its ack
+    assert dispatch.queries_send() == 0  # not while a command to it waits for its ack
     ack_all()
-    assert services.queries_send() == 1
-    assert services.queries_send() == 0  # one query at a time
+    assert dispatch.queries_send() == 1
+    assert dispatch.queries_send() == 0  # one query at a time
     [query] = sent(WORLD, "queries")
     assert query.truckid == 1 and 1 not in free()
     report(1, "DELIVERING", 15, -5)  # it had not finished after all
@@ -102,11 +102,11 @@ def test_an_answer_older_than_a_command_sent_since_is_not_taken(fleet):
     pickup(5)
     arrive(1, 10, 0)
     Truck.objects.filter(id=1).update(needs_query=True)
-    services.queries_send()
+    dispatch.queries_send()
     ack_all()  # the world has taken the query...
-    services.package_loaded(5, 1)  # ...and then the truck is sent out: a newer command
+    dispatch.package_loaded(5, 1)  # ...and then the truck is sent out: a newer command
     assert truck(1).status == TruckStatus.DELIVERING
-    services.truck_reported(1, "ARRIVE WAREHOUSE", 10, 0, world_seqnum())
+    dispatch.truck_reported(1, "ARRIVE WAREHOUSE", 10, 0, world_seqnum())
     assert (truck(1).status, truck(1).needs_query) == (TruckStatus.DELIVERING, True)
 
 
@@ -125,15 +125,15 @@ def test_the_scenario_of_the_dropped_delivery_no_longer_strands_anything(fleet, 
     pickup(5)
     pickup(6)
     arrive(1, 10, 0)
-    services.package_loaded(5, 1)
+    dispatch.package_loaded(5, 1)
     # 6 is not ready: truck 1 leaves with 5 (UGoDeliver unacked)
-    services.depart_overdue(timezone.now())
+    dispatch.depart_overdue(timezone.now())
     assert package(6).status in (PackageStatus.CREATED, PackageStatus.TRUCK_DISPATCHED)
     assert package(6).truck_id != 1
     # An IDLE the world made before (and re-sent) arrives now.
-    services.truck_finished(1, "IDLE", 0, 0, world_seqnum())
+    dispatch.truck_finished(1, "IDLE", 0, 0, world_seqnum())
     assert truck(1).status == TruckStatus.DELIVERING and 1 not in free()
-    services.serve_waiting()
+    dispatch.serve_waiting()
     assert [c.truckid for c in sent(WORLD, "pickups")].count(1) == 1  # never sent again
 
 
@@ -141,7 +141,7 @@ def test_a_refused_load_sends_another_truck_and_asks_where_the_first_is(fleet):
     pickup(5)
     arrive(1, 10, 0)
     [arrived] = sent("amazon", "arrived")
-    services.load_failed(5, 1, "error: truck 1 is not at warehouse 1 (it is delivering)")
+    dispatch.load_failed(5, 1, "error: truck 1 is not at warehouse 1 (it is delivering)")
     assert kinds(5)[-2:] == ["load refused", "truck dispatched"]
     assert (package(5).status, package(5).truck_id) == (PackageStatus.TRUCK_DISPATCHED, 2)
     assert truck(1).needs_query and 1 not in free()
@@ -149,7 +149,7 @@ def test_a_refused_load_sends_another_truck_and_asks_where_the_first_is(fleet):
     newer = sent("amazon", "arrived")[-1]
     assert (newer.truck_id, newer.package_id) == (2, 5) and newer.seqnum > arrived.seqnum
     # A late copy about truck 1 changes nothing now.
-    services.load_failed(5, 1, "error: truck 1 is not at warehouse 1")
+    dispatch.load_failed(5, 1, "error: truck 1 is not at warehouse 1")
     assert (package(5).status, package(5).truck_id) == (PackageStatus.TRUCK_AT_WAREHOUSE, 2)
 
 
@@ -158,7 +158,7 @@ def test_a_truck_the_world_shows_elsewhere_gives_its_packages_another_truck(flee
     arrive(1, 10, 0)
     assert package(5).status == PackageStatus.TRUCK_AT_WAREHOUSE
     Truck.objects.filter(id=1).update(needs_query=True)
-    services.queries_send()
+    dispatch.queries_send()
     report(1, "IDLE", 40, 40)
     assert kinds(5)[-2:] == ["truck went elsewhere", "truck dispatched"]
     # Truck 1, idle and nearest, is sent back for it; a new TruckArrived follows.
@@ -172,10 +172,10 @@ def test_a_delivery_refused_after_its_ack_goes_out_again(fleet):
     delivering(1, 5)
     [deliver] = sent(WORLD, "deliveries")
     ack_all()
-    services.confirm_deliveries()
+    dispatch.confirm_deliveries()
     assert package(5).status == PackageStatus.OUT_FOR_DELIVERY
     # The world's refusal is read after its ack: the package did not go out.
-    services.deliveries_refused(
+    dispatch.deliveries_refused(
         deliver.seqnum, 1, [5], "error: truck 1 is busy traveling to warehouse 2"
     )
     assert (package(5).status, package(5).delivery_seqnum) == (
@@ -183,7 +183,7 @@ def test_a_delivery_refused_after_its_ack_goes_out_again(fleet):
         None,
     )
     assert truck(1).needs_query
-    services.queries_send()
+    dispatch.queries_send()
     report(1, "ARRIVE WAREHOUSE", 10, 0)
     again = sent(WORLD, "deliveries")[-1]
     assert again.seqnum != deliver.seqnum and [p.packageid for p in again.packages] == [5]
@@ -193,20 +193,20 @@ def test_a_delivery_refused_after_its_ack_goes_out_again(fleet):
 def test_a_delivery_the_world_already_made_is_not_failed_by_a_late_refusal(fleet):
     delivering(1, 5)
     [deliver] = sent(WORLD, "deliveries")
-    services.deliveries_refused(deliver.seqnum, 1, [5], "error: package 5 was already delivered")
+    dispatch.deliveries_refused(deliver.seqnum, 1, [5], "error: package 5 was already delivered")
     assert package(5).status != PackageStatus.FAILED
 
 
 def test_out_for_delivery_long_on_a_truck_the_world_says_is_idle_goes_again(fleet, settings):
     delivering(1, 5)
     ack_all()
-    services.confirm_deliveries()
+    dispatch.confirm_deliveries()
     finish(1, 20, -20)  # but the delivery of 5 never came
     Package.objects.filter(id=5).update(
         status_changed_at=timezone.now() - datetime.timedelta(seconds=settings.STUCK_AFTER + 1)
     )
     Truck.objects.filter(id=1).update(needs_query=True)
-    services.queries_send()
+    dispatch.queries_send()
     report(1, "IDLE", 20, -20)
     assert kinds(5)[-1] == "delivery sent again"
     again = sent(WORLD, "deliveries")[-1]
@@ -218,11 +218,11 @@ def test_what_waits_too_long_is_logged_once_and_its_truck_asked(fleet, settings,
     long_ago = timezone.now() - datetime.timedelta(seconds=settings.STUCK_AFTER + 1)
     Package.objects.filter(id=5).update(status_changed_at=long_ago)
     Truck.objects.filter(id=1).update(status_changed_at=long_ago)
-    assert services.stuck_find(timezone.now()) == 2  # the package and its traveling truck
+    assert dispatch.stuck_find(timezone.now()) == 2  # the package and its traveling truck
     assert kinds(5)[-1] == "stuck" and truck_kinds(1)[-1] == "stuck"
     assert truck(1).needs_query
     assert "package 5 has been truck dispatched" in caplog.text
-    assert services.stuck_find(timezone.now()) == 0  # once per stay in that state
+    assert dispatch.stuck_find(timezone.now()) == 0  # once per stay in that state
     ack_all()
-    assert services.queries_send() == 1
+    assert dispatch.queries_send() == 1
     assert OutgoingMessage.objects.filter(peer=WORLD, field="queries").count() == 1

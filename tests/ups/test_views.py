@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from amazon_ups.ups.dispatch import services as dispatch
 from amazon_ups.ups.shipments import services, tracking
 from amazon_ups.ups.shipments.models import Package
 from tests.ups.helpers import (
@@ -37,7 +38,7 @@ def shipments(fleet, alice):
     pickup(6, warehouse=(2, 90, 0))
     arrive(1, 10, 0)
     out_for_delivery(5)
-    services.package_delivered(1, 5)
+    dispatch.package_delivered(1, 5)
 
 
 def statuses(page: str) -> dict[int, str]:
@@ -339,7 +340,7 @@ def test_my_packages_filters(client, shipments, alice, query, shown):
     pickup(8, alice)
     pickup(9, alice, warehouse=(2, 90, 0))
     finish(1, 20, -20)  # truck 1 delivered package 5: it is free for package 8
-    services.serve_waiting()
+    dispatch.serve_waiting()
     arrive(1, 10, 0)
     login(client, alice)
     if "q" in query:

@@ -9,9 +9,9 @@ import pytest
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.protocol import au_pb2
 from amazon_ups.ups.dispatch import services
+from amazon_ups.ups.dispatch import services as dispatch
 from amazon_ups.ups.dispatch.daemon import Dispatcher, world_hello
 from amazon_ups.ups.dispatch.planning import truck_starts
-from amazon_ups.ups.shipments import services as shipments
 from amazon_ups.ups.shipments.models import Package, PackageStatus, Truck
 from tests.ups.helpers import sent
 
@@ -82,7 +82,7 @@ def test_moving_to_another_world_abandons_the_old_packages(world_settings):
     world_settings.WORLD_CREATOR = "amazon"
     services.world_announced(9, seqnum=4)
     services.world_joined(9)
-    shipments.pickup_request(
+    dispatch.pickup_request(
         seqnum=1,
         package_id=5,
         warehouse_id=1,

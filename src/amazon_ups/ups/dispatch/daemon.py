@@ -28,6 +28,7 @@ from amazon_ups.ups.dispatch import services as dispatch
 from amazon_ups.ups.shipments import selectors as shipments_selectors
 from amazon_ups.ups.shipments import services as shipments
 from amazon_ups.ups.shipments.services import Refused
+from amazon_ups.ups.shipments.world import world_id as current_world_id
 from amazon_ups.ups.shipper import services as shipper
 
 logger = logging.getLogger("amazon_ups.ups")
@@ -39,7 +40,7 @@ STUCK_CHECK_INTERVAL = datetime.timedelta(seconds=10)
 def world_hello() -> wu.UConnect | None:
     """What we say to the world on connecting; None while we have no world to join
     and it is Amazon's to create."""
-    target = settings.WORLD_ID or selectors.world_id()
+    target = settings.WORLD_ID or current_world_id()
     if target is None and settings.WORLD_CREATOR.lower() == "amazon":
         return None
     hello = wu.UConnect(isAmazon=False)
@@ -88,19 +89,19 @@ class Dispatcher:
             self._rejoin = False
             self.world.drop("Amazon announced another world")
             self.world.retry_at = 0.0
-        if selectors.world_id() is None:
+        if current_world_id() is None:
             return
         # Each step runs item by item (a truck, a warehouse...): a defect sets that item
         # aside for an operator and the rest go on (common.daemon.isolation).
-        shipments.depart_overdue(now)
-        shipments.serve_waiting()
+        dispatch.depart_overdue(now)
+        dispatch.serve_waiting()
         # After the turn's reads: the world's acks and refusals of this turn are in.
-        shipments.confirm_deliveries()
-        shipments.redirects_settle()
-        shipments.queries_send()
+        dispatch.confirm_deliveries()
+        dispatch.redirects_settle()
+        dispatch.queries_send()
         if self._next_stuck_check is None or now >= self._next_stuck_check:
             self._next_stuck_check = now + STUCK_CHECK_INTERVAL
-            shipments.stuck_find(now)
+            dispatch.stuck_find(now)
 
     def on_connect(self, link: Link) -> None:
         if link is self.world and settings.WORLD_SIMSPEED:
@@ -122,7 +123,7 @@ class Dispatcher:
         items = [shipments.Item(i.product_id, i.description, i.count) for i in request.items]
         self._refusable(
             request.seqnum,
-            lambda: shipments.pickup_request(
+            lambda: dispatch.pickup_request(
                 seqnum=request.seqnum,
                 package_id=request.package_id,
                 warehouse_id=request.warehouse.id,
@@ -139,19 +140,19 @@ class Dispatcher:
     def _loaded(self, loaded: au_pb2.PackageLoaded) -> None:
         self._refusable(
             loaded.seqnum,
-            lambda: shipments.package_loaded(loaded.package_id, loaded.truck_id),
+            lambda: dispatch.package_loaded(loaded.package_id, loaded.truck_id),
             loaded.package_id,
         )
 
     def _load_failed(self, failed: au_pb2.LoadFailed) -> None:
         self._refusable(
             failed.seqnum,
-            lambda: shipments.load_failed(failed.package_id, failed.truck_id, failed.reason),
+            lambda: dispatch.load_failed(failed.package_id, failed.truck_id, failed.reason),
             failed.package_id,
         )
 
     def _account_check(self, check: au_pb2.AccountCheck) -> None:
-        shipments.account_check(check.ups_account)
+        dispatch.account_check(check.ups_account)
 
     def _world_created(self, created: au_pb2.WorldCreated) -> None:
         def move() -> None:
@@ -165,20 +166,20 @@ class Dispatcher:
 
     def _amazon_error(self, error: au_pb2.Error) -> None:
         package_id = error.package_id if error.HasField("package_id") else None
-        shipments.amazon_error(error.origin_seqnum, package_id, error.message)
+        dispatch.amazon_error(error.origin_seqnum, package_id, error.message)
 
     # -- from the world ------------------------------------------------------------------
 
     def _finished(self, link: Link, finished: wu.UFinished) -> None:
-        shipments.truck_finished(
+        dispatch.truck_finished(
             finished.truckid, finished.status, finished.x, finished.y, finished.seqnum
         )
 
     def _delivered(self, link: Link, made: wu.UDeliveryMade) -> None:
-        shipments.package_delivered(made.truckid, made.packageid)
+        dispatch.package_delivered(made.truckid, made.packageid)
 
     def _truck_status(self, link: Link, truck: wu.UTruck) -> None:
-        shipments.truck_reported(truck.truckid, truck.status, truck.x, truck.y, truck.seqnum)
+        dispatch.truck_reported(truck.truckid, truck.status, truck.x, truck.y, truck.seqnum)
 
     def _world_error(self, link: Link, error: wu.UErr) -> None:
         origin = messaging_selectors.origin(link.peer, error.originseqnum)
@@ -190,14 +191,14 @@ class Dispatcher:
         body = bytes(origin.body)
         if origin.field == "pickups":
             pickup = wu.UGoPickup.FromString(body)
-            shipments.pickup_refused(pickup.truckid, pickup.whid, error.err)
+            dispatch.pickup_refused(pickup.truckid, pickup.whid, error.err)
         elif origin.field == "deliveries":
             deliver = wu.UGoDeliver.FromString(body)
-            shipments.deliveries_refused(
+            dispatch.deliveries_refused(
                 deliver.seqnum, deliver.truckid, [p.packageid for p in deliver.packages], error.err
             )
         elif origin.field == "queries":
-            shipments.query_refused(wu.UQuery.FromString(body).truckid, error.err)
+            dispatch.query_refused(wu.UQuery.FromString(body).truckid, error.err)
         else:
             logger.warning(
                 "the world refused our %s #%d (%s): %s",
@@ -225,7 +226,7 @@ def build_daemon(listen_host: str | None = None, listen_port: int | None = None)
         Channel(au_pb2.AmazonToUps, au_pb2.UpsToAmazon, limits=AU_LIMITS),
         host,
         settings.UPS_PORT if listen_port is None else listen_port,
-        peer=shipments.AMAZON,
+        peer=shipper.AMAZON,
         auth=link_security.ups_auth(host),
     )
     dispatcher = Dispatcher(world)

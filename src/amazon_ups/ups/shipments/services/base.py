@@ -13,7 +13,7 @@ from django.db.models.functions import Cast, Concat
 
 from amazon_ups.common.mail.services import queue_email
 from amazon_ups.common.statemachine import Outcome
-from amazon_ups.ups.dispatch import selectors as dispatch_selectors
+from amazon_ups.ups.shipments import world
 from amazon_ups.ups.shipments.models import Package, Truck
 from amazon_ups.ups.shipments.package_lifecycle import MACHINE, PackageEventKind, package_move
 from amazon_ups.ups.shipper import services as shipper
@@ -37,7 +37,7 @@ class Item:
 
 
 def world_peer() -> str:
-    peer = dispatch_selectors.world_peer()
+    peer = world.world_peer()
     if peer is None:
         raise RuntimeError("no world yet: nothing can be sent to it")
     return peer
@@ -110,3 +110,16 @@ def fail(package: Package, reason: str, origin_seqnum: int | None = None) -> boo
         shipper.package_failed(origin_seqnum, reason, package.id)
     logger.warning("package %d failed: %s", package.id, reason)
     return True
+
+
+def delivered_at_destination(package: Package, truck_id: int) -> None:
+    """The world delivered ``package`` where it last accepted its destination (dest_x, y)."""
+    Truck.objects.filter(id=truck_id).update(x=package.dest_x, y=package.dest_y)
+    if move(
+        package,
+        PackageEventKind.DELIVERED,
+        package.dest_x,
+        package.dest_y,
+        note=f"by truck {truck_id}",
+    ):
+        shipper.delivered(package.id, package.dest_x, package.dest_y)

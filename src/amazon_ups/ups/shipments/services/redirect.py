@@ -20,12 +20,16 @@ from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.protocol import world_ups_pb2 as wu
 from amazon_ups.protocol.limits import INT32_MAX, INT32_MIN
-from amazon_ups.ups.dispatch import selectors as dispatch_selectors
+from amazon_ups.ups.shipments import world
 from amazon_ups.ups.shipments.models import Package, PackageEvent
 from amazon_ups.ups.shipments.package_lifecycle import CARRIED, NOT_FINAL, PackageStatus
 from amazon_ups.ups.shipments.package_lifecycle import PackageEventKind as P
-from amazon_ups.ups.shipments.services.base import move, truck_ref, world_peer
-from amazon_ups.ups.shipments.services.dispatching import delivered_at_destination
+from amazon_ups.ups.shipments.services.base import (
+    delivered_at_destination,
+    move,
+    truck_ref,
+    world_peer,
+)
 from amazon_ups.ups.shipper import services as shipper
 
 
@@ -163,7 +167,7 @@ def redirect_refused(seqnum: int, text: str) -> bool:
 
 def redirects_waiting() -> list[tuple[int, int]]:
     """(package id, seqnum) of the redirects the world has acked, to settle."""
-    peer = dispatch_selectors.world_peer()
+    peer = world.world_peer()
     if peer is None:
         return []
     waiting = []

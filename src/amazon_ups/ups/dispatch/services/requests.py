@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.statemachine import Outcome
 from amazon_ups.protocol import au_pb2
-from amazon_ups.ups.dispatch import selectors as dispatch_selectors
+from amazon_ups.ups.dispatch.services import trucks
+from amazon_ups.ups.shipments import world
 from amazon_ups.ups.shipments.models import Account, Package, PackageItem, Truck, Warehouse
 from amazon_ups.ups.shipments.package_lifecycle import (
     AWAITING_LOAD,
@@ -20,7 +21,6 @@ from amazon_ups.ups.shipments.package_lifecycle import (
     package_created,
 )
 from amazon_ups.ups.shipments.package_lifecycle import PackageEventKind as P
-from amazon_ups.ups.shipments.services import dispatching
 from amazon_ups.ups.shipments.services.base import Item, Refused, fail, logger, move
 from amazon_ups.ups.shipments.truck_lifecycle import AT_WAREHOUSE, TruckStatus
 from amazon_ups.ups.shipper import services as shipper
@@ -62,7 +62,7 @@ def pickup_request(
 ) -> Package:
     """Accept a package (its tracking number is drawn as it is stored), tell Amazon the
     number, and send the package a truck; or raise ``Refused`` having changed nothing."""
-    if dispatch_selectors.world_id() is None:
+    if world.world_id() is None:
         raise Refused(f"UPS has no world yet, so package {package_id} cannot be carried")
     if Package.objects.filter(id=package_id).exists():
         raise Refused(f"package {package_id} is already known (PickupRequest #{seqnum})")
@@ -97,7 +97,7 @@ def pickup_request(
     # the shopper should learn the number no later than anything else. In groups, as
     # people read it: the store shows it as it comes, and our site reads it either way.
     shipper.package_registered(package.id, package.tracking_number_grouped)
-    dispatching.serve_warehouse(warehouse)
+    trucks.serve_warehouse(warehouse)
     package.refresh_from_db()
     return package
 
@@ -121,11 +121,11 @@ def package_loaded(package_id: int, truck_id: int) -> None:
     warehouse = package.warehouse
     move(package, P.LOADED, warehouse.x, warehouse.y, note=f"on truck {truck.id}")
     if truck.status in AT_WAREHOUSE:
-        dispatching.depart_if_ready(truck)
+        trucks.depart_if_ready(truck)
     elif truck.status in (TruckStatus.DELIVERING, TruckStatus.IDLE):
         # It left without waiting for this one (or Amazon loaded a truck we did not
         # announce): add the package to its round.
-        dispatching.go_deliver(truck, [package])
+        trucks.go_deliver(truck, [package])
     # A truck traveling to another pickup takes the package along when it next
     # leaves a warehouse (depart_if_ready collects every loaded package).
 
@@ -139,9 +139,9 @@ def load_failed(package_id: int, truck_id: int, reason: str) -> None:
         # Loaded or re-queued meanwhile, or given up: no truck waits for it there.
         logger.info("load of package %d on truck %d failed, no longer news", package_id, truck_id)
         return
-    dispatching.requeue(package, P.LOAD_REFUSED, f"truck {truck_id}: {reason}")
+    trucks.requeue(package, P.LOAD_REFUSED, f"truck {truck_id}: {reason}")
     Truck.objects.filter(id=truck_id).update(needs_query=True)
-    dispatching.serve_warehouse(package.warehouse)
+    trucks.serve_warehouse(package.warehouse)
 
 
 # Our sub-messages that Amazon refuses when it does not know the package (5.10).
@@ -169,4 +169,4 @@ def amazon_error(origin_seqnum: int, package_id: int | None, text: str) -> None:
     truck = package.truck
     fail(package, f"Amazon gave it up: {text}")
     if truck is not None:
-        dispatching.depart_if_ready(truck)
+        trucks.depart_if_ready(truck)

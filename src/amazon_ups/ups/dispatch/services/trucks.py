@@ -307,10 +307,3 @@ def reconcile(truck: Truck) -> None:
         arrived(truck)
     else:
         drive_cargo(truck)
-
-
-def delivered_at_destination(package: Package, truck_id: int) -> None:
-    """The world delivered ``package`` where it last accepted its destination (dest_x, y)."""
-    Truck.objects.filter(id=truck_id).update(x=package.dest_x, y=package.dest_y)
-    if move(package, P.DELIVERED, package.dest_x, package.dest_y, note=f"by truck {truck_id}"):
-        shipper.delivered(package.id, package.dest_x, package.dest_y)

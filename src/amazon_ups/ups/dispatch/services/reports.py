@@ -19,11 +19,13 @@ from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import OutgoingMessage
 from amazon_ups.protocol import world_ups_pb2 as wu
+from amazon_ups.ups.dispatch.services import trucks
 from amazon_ups.ups.shipments.models import Package, Truck, Warehouse
 from amazon_ups.ups.shipments.package_lifecycle import CARRIED, PackageStatus
 from amazon_ups.ups.shipments.package_lifecycle import PackageEventKind as P
-from amazon_ups.ups.shipments.services import dispatching, redirect
+from amazon_ups.ups.shipments.services import redirect
 from amazon_ups.ups.shipments.services.base import (
+    delivered_at_destination,
     fail,
     logger,
     move,
@@ -78,16 +80,16 @@ def truck_finished(truck_id: int, status: str, x: int, y: int, world_seqnum: int
         and heading_here
     ):
         truck_move(truck, T.ARRIVED, world_seqnum=world_seqnum, note=f"warehouse {warehouse.id}")
-        dispatching.arrived(truck)
+        trucks.arrived(truck)
         return
     # After its deliveries; but a delivery of ours the world has not acked may still be
     # run after this report.
     finished = status == TruckStatus.IDLE and truck.status == TruckStatus.DELIVERING
-    if finished and not dispatching.commands_unacked(truck):
+    if finished and not trucks.commands_unacked(truck):
         truck.warehouse = None
         truck.loading_deadline = None
         truck_move(truck, T.FINISHED, world_seqnum=world_seqnum)
-        dispatching.reconcile(truck)
+        trucks.reconcile(truck)
         return
     _doubt(truck, world_seqnum, f"{status} at ({x}, {y}) while {truck.status}")
 
@@ -100,7 +102,7 @@ def _answer_is_current(truck: Truck, query_seqnum: int) -> bool:
     if query is None:
         return False
     commands = OutgoingMessage.objects.filter(
-        peer=world_peer(), ref=truck_ref(truck.id), field__in=dispatching.COMMANDS
+        peer=world_peer(), ref=truck_ref(truck.id), field__in=trucks.COMMANDS
     )
     return not commands.filter(
         Q(seqnum__gt=query_seqnum) | Q(acked_at=None) | Q(acked_at__gte=query.created_at)
@@ -150,7 +152,7 @@ def truck_reported(truck_id: int, status: str, x: int, y: int, world_seqnum: int
     truck_move(truck, T.REPORTED, reported=status, world_seqnum=world_seqnum, note=f"({x}, {y})")
     if status in AT_WAREHOUSE and truck.warehouse is None:
         logger.warning("truck %d stands at (%d, %d), where we know no warehouse", truck_id, x, y)
-    dispatching.reconcile(truck)
+    trucks.reconcile(truck)
     _resend_lost_deliveries(truck)
 
 
@@ -168,7 +170,7 @@ def _resend_lost_deliveries(truck: Truck) -> None:
     for package in lost:
         package.delivery_seqnum = None
         move(package, P.DELIVERY_RESENT, note=f"truck {truck.id} is idle")
-    dispatching.drive_cargo(truck)
+    trucks.drive_cargo(truck)
 
 
 def query_refused(truck_id: int, text: str) -> None:
@@ -187,10 +189,10 @@ def package_delivered(truck_id: int, package_id: int) -> None:
     if package.status == PackageStatus.LOADED and package.delivery_seqnum is not None:
         # The world's ack of the UGoDeliver came in the same response as this delivery
         # (a fast world): it was out for delivery all the same, and Amazon hears so.
-        dispatching.out_for_delivery(package, truck_id)
+        trucks.out_for_delivery(package, truck_id)
     if redirect.redirect_unsettled_at_delivery(package, truck_id):
         return
-    dispatching.delivered_at_destination(package, truck_id)
+    delivered_at_destination(package, truck_id)
 
 
 def pickup_refused(truck_id: int, warehouse_id: int, text: str) -> None:
@@ -211,7 +213,7 @@ def pickup_refused(truck_id: int, warehouse_id: int, text: str) -> None:
                 package.request_seqnum,
             )
             continue
-        dispatching.requeue(package, P.PICKUP_REFUSED, text)
+        trucks.requeue(package, P.PICKUP_REFUSED, text)
     truck = _truck_lock(truck_id)
     if truck is None:
         return
@@ -223,7 +225,7 @@ def pickup_refused(truck_id: int, warehouse_id: int, text: str) -> None:
         truck_move(truck, T.PICKUP_REFUSED, note=text)
     warehouse = Warehouse.objects.filter(id=warehouse_id).first()
     if warehouse is not None:
-        dispatching.serve_warehouse(warehouse)
+        trucks.serve_warehouse(warehouse)
 
 
 def deliveries_refused(seqnum: int, truck_id: int, package_ids: list[int], text: str) -> None:

@@ -16,11 +16,12 @@ from amazon_ups.common.daemon.isolation import each_item
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.messaging.models import OutgoingMessage
 from amazon_ups.protocol import world_ups_pb2 as wu
-from amazon_ups.ups.dispatch import selectors as dispatch_selectors
+from amazon_ups.ups.dispatch.services import reports, trucks
+from amazon_ups.ups.shipments import world
 from amazon_ups.ups.shipments.models import Package, PackageEvent, Truck, TruckEvent, Warehouse
 from amazon_ups.ups.shipments.package_lifecycle import NOT_FINAL, PackageStatus
 from amazon_ups.ups.shipments.package_lifecycle import PackageEventKind as P
-from amazon_ups.ups.shipments.services import dispatching, redirect, reports
+from amazon_ups.ups.shipments.services import redirect
 from amazon_ups.ups.shipments.services.base import (
     logger,
     move,
@@ -43,19 +44,19 @@ def depart_overdue(now: datetime) -> int:
     def depart(truck_id: int) -> None:
         truck = truck_lock(truck_id)
         if truck.status in AT_WAREHOUSE and truck.loading_deadline is not None:
-            left.append(dispatching.depart(truck))
+            left.append(trucks.depart(truck))
 
     each_item("departure", overdue.values_list("id", flat=True), ref=truck_ref, action=depart)
     return sum(left)
 
 
 def _serve_one(warehouse_id: int, *, first_round: bool, again: list[int], served: list[int]):
-    if first_round and not dispatching.free_trucks().exists():
+    if first_round and not trucks.free_trucks().exists():
         return  # the rest have no truck going there with room either (see serve_waiting)
     warehouse = Warehouse.objects.select_for_update().get(id=warehouse_id)
-    got = dispatching.serve_warehouse(warehouse, max_batches=1)
+    got = trucks.serve_warehouse(warehouse, max_batches=1)
     served.append(got)
-    if got and dispatching.still_waiting(warehouse_id):
+    if got and trucks.still_waiting(warehouse_id):
         again.append(warehouse_id)
 
 
@@ -66,10 +67,10 @@ def serve_waiting() -> int:
     # A package waits only while no truck going to its warehouse has room (it joins
     # such a truck at once, and a truck arriving takes the packages waiting there), so
     # without a free truck there is nothing to do: the daemon's every turn costs one query.
-    if dispatch_selectors.world_id() is None or not dispatching.free_trucks().exists():
+    if world.world_id() is None or not trucks.free_trucks().exists():
         return 0
     served: list[int] = []
-    warehouse_ids = dispatching.warehouses_waiting()
+    warehouse_ids = trucks.warehouses_waiting()
     first_round = True
     while warehouse_ids:
         again: list[int] = []
@@ -86,7 +87,7 @@ def serve_waiting() -> int:
 def confirm_deliveries() -> int:
     """Packages whose UGoDeliver the world has acked are out for delivery; tell Amazon.
     Returns how many moved."""
-    peer = dispatch_selectors.world_peer()
+    peer = world.world_peer()
     if peer is None:
         return 0
     acked = OutgoingMessage.objects.filter(
@@ -107,7 +108,7 @@ def confirm_deliveries() -> int:
         for package in Package.objects.select_for_update().filter(
             status=PackageStatus.LOADED, delivery_seqnum=seqnum
         ):
-            moved.append(dispatching.out_for_delivery(package, truck_id))
+            moved.append(trucks.out_for_delivery(package, truck_id))
 
     each_item("out for delivery", seqnums, ref=lambda s: f"delivery:{s}", action=confirm)
     return sum(moved)
@@ -125,7 +126,7 @@ def redirects_settle() -> int:
 
 def queries_send() -> int:
     """Ask the world about the trucks in doubt (``reports.truck_query``)."""
-    if dispatch_selectors.world_id() is None:
+    if world.world_id() is None:
         return 0
     return each_item(
         "truck query", reports.trucks_to_query(), ref=truck_ref, action=reports.truck_query

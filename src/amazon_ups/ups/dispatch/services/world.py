@@ -1,5 +1,4 @@
-"""State changes of the daemon's own bookkeeping: which world we are in, and telling
-Amazon about it. Package and truck statuses move in ``shipments.services``."""
+"""Which world we are in, and telling Amazon about it."""
 
 from __future__ import annotations
 
@@ -10,7 +9,8 @@ from django.db import transaction
 
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.ups.dispatch import planning, selectors
-from amazon_ups.ups.shipments import services as shipments
+from amazon_ups.ups.dispatch.services import fleet
+from amazon_ups.ups.shipments import world
 from amazon_ups.ups.shipments.services import Refused
 from amazon_ups.ups.shipper import services as shipper
 
@@ -24,24 +24,22 @@ def _creator() -> bool:
 @transaction.atomic
 def world_joined(world_id: int) -> None:
     """The world said "connected!" to us in ``world_id``."""
-    messaging.put_setting(selectors.WORLD_ID, world_id)
+    messaging.put_setting(world.WORLD_ID, world_id)
     starts = planning.truck_starts(settings.UPS_TRUCKS)
     trucks_world = selectors.setting_int(selectors.TRUCKS_WORLD)
     if trucks_world != world_id:
         if trucks_world is not None:
-            abandoned = shipments.packages_abandon(
-                f"UPS moved from world {trucks_world} to {world_id}"
-            )
+            abandoned = fleet.packages_abandon(f"UPS moved from world {trucks_world} to {world_id}")
             logger.warning(
                 "moved to world %d: %d packages of world %d abandoned",
                 world_id,
                 abandoned,
                 trucks_world,
             )
-        shipments.fleet_reset(starts)
+        fleet.fleet_reset(starts)
         messaging.put_setting(selectors.TRUCKS_WORLD, world_id)
     else:
-        shipments.fleet_add(starts)
+        fleet.fleet_add(starts)
     # Said once per world: a reconnect to the same world is no news to Amazon.
     if _creator() and selectors.setting_int(selectors.ANNOUNCED_WORLD) != world_id:
         shipper.world_created(world_id)
@@ -59,8 +57,8 @@ def world_announced(world_id: int, seqnum: int) -> bool:
     if latest is not None and seqnum < latest:
         return False  # an older announcement overtaken by a newer one
     messaging.put_setting(selectors.WORLD_SEQNUM, seqnum)
-    moved = selectors.world_id() != world_id
-    messaging.put_setting(selectors.WORLD_ID, world_id)
+    moved = world.world_id() != world_id
+    messaging.put_setting(world.WORLD_ID, world_id)
     if moved:
         logger.info("Amazon announced world %d", world_id)
     return moved
