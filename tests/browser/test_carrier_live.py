@@ -11,16 +11,30 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import expect
 
-from amazon_ups.testing.system import DEMO
+from amazon_ups.testing.system import DEMO, System
 from tests.browser.test_carrier import buy, grouped
 from tests.browser.test_shopper import demo_ups_account
 
-# Far from every demo warehouse (the nearest, North, is at (10, 80)): some 40 s of
-# driving at simspeed 100, so the page is open well before the delivery.
+# These tests wait for whole deliveries: the world runs them 2.5 times as fast as the
+# demo's simspeed 100.
+SIMSPEED = 250
+# Far from every demo warehouse (the nearest, North, is at (10, 80)): some 16 s of
+# driving at SIMSPEED, so the page is open well before the delivery, and a redirect is
+# sent while the truck is on its way.
 FAR = (250, 250)
 DELIVERY_TIMEOUT_MS = 240_000  # simulated travel, with trucks shared by other tests
 UPS_DEMO_PASSWORD = "demo-password-123"
 WIDTHS = {"desktop": (1280, 900), "phone": (375, 740)}
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory):
+    """The whole system for this module's tests, at ``SIMSPEED`` (see conftest.system)."""
+    system = System(
+        tmp_path_factory.mktemp("browser") / "var", ["--trucks", "4", "--simspeed", str(SIMSPEED)]
+    ).start()
+    yield system
+    system.stop()
 
 
 @pytest.fixture(params=sorted(WIDTHS))
