@@ -109,10 +109,6 @@ class StreamPeer:
                 await self._changed.wait()
         return value
 
-    def changed(self) -> None:
-        """Something a ``wait_for`` may be waiting on changed outside this peer."""
-        self._changed.set()
-
     # -- the two loops ---------------------------------------------------------------------
 
     async def _read_loop(self) -> None:
