@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import selectors
+import socket
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -274,3 +277,50 @@ def choices_too_long() -> list[str]:
                         f"{model.__name__}.{column.name}: {longest} > {column.max_length}"
                     )
     return too_long
+
+
+class SilentPeer:
+    """A peer that accepts connections and never says a word (a frozen world or UPS):
+    it keeps what each connection sent it and counts those closed by the other side."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.received: list[bytes] = []  # by connection, in the order they came
+        self.closed = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="silent-peer", daemon=True)
+        self._thread.start()
+
+    @property
+    def accepted(self) -> int:
+        return len(self.received)
+
+    def _serve(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.listener, selectors.EVENT_READ, None)
+            while not self._stop.is_set():
+                for key, _ in selector.select(0.05):
+                    if key.data is None:
+                        sock, _ = self.listener.accept()
+                        selector.register(sock, selectors.EVENT_READ, len(self.received))
+                        self.received.append(b"")
+                        continue
+                    sock = key.fileobj
+                    assert isinstance(sock, socket.socket)
+                    try:
+                        data = sock.recv(65536)
+                    except OSError:
+                        data = b""
+                    if data:
+                        self.received[key.data] += data
+                    else:
+                        selector.unregister(sock)
+                        sock.close()
+                        self.closed += 1
+            for key in list(selector.get_map().values()):
+                key.fileobj.close()  # type: ignore[union-attr]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)

@@ -106,8 +106,8 @@ class Fulfilment:
 
     def _rejoin(self) -> None:
         """Connect to the world UPS just named, now rather than at the next retry."""
-        if self.world.up:
-            self.world.drop("moving to another world")
+        # The connection, or an attempt still joining the old world.
+        self.world.drop("moving to another world")
         self.world.retry_at = 0.0
 
 
