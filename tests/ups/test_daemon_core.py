@@ -78,6 +78,44 @@ def test_an_unacked_answer_is_sent_again_when_its_time_comes():
     assert [s.seqnum for s in again.accounts] == [s.seqnum for s in first.accounts]
 
 
+def test_a_silent_link_is_owed_an_empty_message_when_its_keepalive_is_due():
+    """The core decides keep-alives on the time it is given: an empty message after
+    ``keepalive`` seconds in which nothing went, none while anything else goes."""
+    amazon = amazon_endpoint()
+    amazon.keepalive = 3.0
+    core = DaemonCore("ups", [amazon], Dispatcher(world=None).handle)
+    start = timezone.now().timestamp()
+
+    assert core.step(start) == [(amazon, encode_frame(b""))]  # never said anything yet
+    assert core.next_deadline() == start + 3.0
+    assert core.step(start + 2.9) == []
+    assert core.step(start + 3.0) == [(amazon, encode_frame(b""))]
+
+    # A message owed an ack at +4: the ack goes, and it counts as saying something.
+    core.received(amazon, frame(account_checks=[au_pb2.AccountCheck(seqnum=1, ups_account=5)]))
+    [reply] = replies(core.step(start + 4.0), amazon)
+    assert list(reply.acks) == [1]
+    [status] = reply.accounts
+    core.received(amazon, frame(acks=[status.seqnum]))
+    assert core.next_deadline() == start + 7.0
+    assert core.step(start + 6.9) == []
+    assert core.step(start + 7.0) == [(amazon, encode_frame(b""))]
+
+    # A link that is down is owed nothing, and no deadline.
+    down = DownEndpoint("amazon", amazon.channel, AMAZON)
+    quiet = DaemonCore("ups", [down], Dispatcher(world=None).handle)
+    assert quiet.step(start + 100.0) == []
+    assert quiet.next_deadline() == float("inf")
+
+
+class DownEndpoint(Endpoint):
+    keepalive = 3.0
+
+    @property
+    def up(self) -> bool:
+        return False
+
+
 def test_a_broken_stream_raises_for_the_shell_to_drop_the_connection():
     amazon = amazon_endpoint()
     core = DaemonCore("ups", [amazon], Dispatcher(world=None).handle)

@@ -9,10 +9,12 @@ their peers, written so that nothing in it waits on a socket or reads a clock:
   owed an ack, so an ack always means "done and saved".
 - ``step(now)``: dead letters an operator asked to retry, the app's ``tick(now)`` (new
   work written by the web), then, for each endpoint that is up, the frame of acks owed
-  and sub-messages due (loaded from the database's outbox: nothing is kept only here).
+  and sub-messages due (loaded from the database's outbox: nothing is kept only here),
+  or, on a link with a ``keepalive``, an empty message when we have been silent that
+  long (the Amazon-UPS link); ``next_deadline()``: when ``step`` next has something to
+  send without new input, for the shell to wait until.
 - ``connected``/``dropped``/``record_refusals``/``record_heard``: what operators see of
-  each link (the shell sets ``heard_at`` as bytes come, and sends the Amazon-UPS link's
-  empty keep-alive messages).
+  each link (the shell sets ``heard_at`` as bytes come).
 
 ``runner.Daemon`` is the thin shell that feeds it from ``select`` and real sockets;
 tests and ``benchmarks/dispatch.py`` drive the same core on a virtual clock. Failures
@@ -35,7 +37,7 @@ from amazon_ups.common.daemon.endpoint import Endpoint
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.protocol.channel import Pending
-from amazon_ups.protocol.framing import MalformedMessage
+from amazon_ups.protocol.framing import MalformedMessage, encode_frame
 
 logger = logging.getLogger("amazon_ups.daemon")
 
@@ -136,15 +138,29 @@ class DaemonCore:
     # -- out -------------------------------------------------------------------------
 
     def step(self, now: float) -> list[tuple[Endpoint, bytes]]:
-        """The turn's work after its reads: what to send to which endpoint."""
+        """The turn's work after its reads: what to send to which endpoint (the shell
+        sends each, or drops the link it cannot send on)."""
         isolation.retry_requested(self._receivers())
         self._tick(datetime.datetime.fromtimestamp(now, datetime.UTC))
         frames = []
         for endpoint in self.endpoints:
             self._load_outbox(endpoint)
-            if endpoint.up and (frame := endpoint.channel.poll(now)) is not None:
+            if not endpoint.up:
+                continue
+            frame = endpoint.channel.poll(now)
+            if frame is None and self._keepalive_due(endpoint) <= now:
+                frame = encode_frame(b"")  # an empty message: we are still here
+            if frame is not None:
+                endpoint.sent_at = now
                 frames.append((endpoint, frame))
         return frames
+
+    @staticmethod
+    def _keepalive_due(endpoint: Endpoint) -> float:
+        """When ``endpoint`` is owed an empty message if nothing else goes (inf: never)."""
+        if endpoint.keepalive is None:
+            return float("inf")
+        return endpoint.sent_at + endpoint.keepalive
 
     def _tick(self, now: datetime.datetime) -> None:
         if self.tick is None:
@@ -179,9 +195,10 @@ class DaemonCore:
             endpoint.cursor = rows[-1].id
 
     def next_deadline(self) -> float:
-        """When ``step`` has something to send next, without new input (inf: never)."""
+        """When ``step`` has something to send next, without new input (inf: never):
+        a re-send, an ack, or a keep-alive falling due."""
         deadlines = [
-            endpoint.channel.next_deadline() or float("inf")
+            min(endpoint.channel.next_deadline() or float("inf"), self._keepalive_due(endpoint))
             for endpoint in self.endpoints
             if endpoint.up
         ]

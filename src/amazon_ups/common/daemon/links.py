@@ -60,7 +60,6 @@ class Link(Endpoint):
         self._failures = 0
         # Bytes that came with the handshake reply, for the daemon to feed in first.
         self.pending_input = b""
-        self.sent_at = 0.0  # when we last sent anything (time.time())
 
     @property
     def up(self) -> bool:
@@ -111,7 +110,6 @@ class Link(Endpoint):
     def send(self, frame: bytes) -> None:
         assert self.sock is not None
         self.sock.sendall(frame)
-        self.sent_at = time.time()
 
     def drop(self, reason: str) -> None:
         if self.sock is not None:

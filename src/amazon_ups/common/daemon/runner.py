@@ -29,7 +29,7 @@ from amazon_ups.common.daemon.core import DaemonCore, Endpoint, Handler, Tick
 from amazon_ups.common.daemon.links import Candidate, DialLink, Link, ListenLink
 from amazon_ups.common.daemon.wakeup import Waker
 from amazon_ups.common.mail.sender import MailSender
-from amazon_ups.protocol.framing import FramingError, encode_frame
+from amazon_ups.protocol.framing import FramingError
 from amazon_ups.protocol.session import ResendPolicy
 
 logger = logging.getLogger("amazon_ups.daemon")
@@ -154,13 +154,7 @@ class Daemon:
             link.expire(now)
             self.core.record_refusals(link, now)
             self.core.record_heard(link, now)
-        now = time.time()
-        frames = dict(self.core.step(now))
-        for link in self.links:
-            keepalive = link.keepalive
-            if link.up and link not in frames and keepalive and now >= link.sent_at + keepalive:
-                frames[link] = encode_frame(b"")  # an empty message: we are still here
-        for link, frame in frames.items():
+        for link, frame in self.core.step(time.time()):
             assert isinstance(link, Link)
             try:
                 link.send(frame)
@@ -171,7 +165,8 @@ class Daemon:
         """What is ready: readable links, listeners and candidates, and connection
         attempts that can go further; waits until the earliest deadline at most."""
         assert self._waker is not None
-        deadlines = [now + self._waker.poll_interval]
+        # The core's: re-sends, acks and keep-alives falling due.
+        deadlines = [now + self._waker.poll_interval, self.core.next_deadline()]
         watched: dict[int, object] = {}
         writable: dict[int, object] = {}
         for link in self.links:
@@ -191,9 +186,6 @@ class Daemon:
                 deadlines.append(deadline)
             if link.up:
                 watched[link.sock.fileno()] = link
-                deadlines.append(link.channel.next_deadline() or float("inf"))
-                if link.keepalive is not None:
-                    deadlines.append(link.sent_at + link.keepalive)
         if (fd := self._waker.fileno()) is not None:
             watched[fd] = self._waker
         timeout = max(0.0, min(deadlines) - now)
