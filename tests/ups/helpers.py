@@ -10,9 +10,11 @@ from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import OutgoingMessage
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol import world_ups_pb2 as wu
+from amazon_ups.ups.accounts import services as accounts
+from amazon_ups.ups.accounts.models import Account
 from amazon_ups.ups.dispatch import services as dispatch
 from amazon_ups.ups.shipments import services
-from amazon_ups.ups.shipments.models import Account, Package
+from amazon_ups.ups.shipments.models import Package
 
 WORLD = "world:1"
 
@@ -84,7 +86,7 @@ def make_user(django_user_model, name: str, *, staff: bool = False) -> Account:
     user = django_user_model.objects.create_user(
         username=name, email=f"{name}@example.com", password=PASSWORD, is_staff=staff
     )
-    return services.account_create(user)
+    return accounts.account_create(user)
 
 
 def pickup(package_id: int, account: Account | None = None, warehouse=(1, 10, 0), dest=(20, -20)):

@@ -15,7 +15,7 @@ from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol import world_ups_pb2 as wu
 from amazon_ups.protocol.framing import FrameDecoder
 from amazon_ups.testing.waiting import wait_until_async
-from amazon_ups.ups.shipments.models import Account
+from amazon_ups.ups.accounts.models import Account
 from tests.support import SilentPeer
 from tests.ups.amazon_peer import AmazonPeer
 from tests.ups.helpers import make_user

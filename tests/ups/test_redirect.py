@@ -20,9 +20,11 @@ from amazon_ups.common.messaging.models import OutgoingMessage
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol.world_messages import Side
+from amazon_ups.ups.accounts import services as accounts
+from amazon_ups.ups.accounts.models import Account
 from amazon_ups.ups.dispatch import services as dispatch
 from amazon_ups.ups.shipments import services, tracking
-from amazon_ups.ups.shipments.models import Account, Package, PackageStatus
+from amazon_ups.ups.shipments.models import Package, PackageStatus
 from amazon_ups.world.client import WorldClient
 from tests.support import FAST, HUMAN_TIME
 from tests.ups.amazon_peer import AmazonPeer
@@ -366,7 +368,7 @@ def real_world(world_process, world_settings, close_connections_of_sync_to_async
 
 def _owner() -> Account:
     user = get_user_model().objects.create_user(username="erin", email="erin@example.com")
-    return services.account_create(user)
+    return accounts.account_create(user)
 
 
 async def _out_for_delivery(world, daemon, package_id: int, dest):

@@ -12,11 +12,13 @@ from django.utils import timezone
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol import world_ups_pb2 as wu
+from amazon_ups.ups.accounts import services as accounts
+from amazon_ups.ups.accounts.models import Account
 from amazon_ups.ups.dispatch import services as dispatch
 from amazon_ups.ups.dispatch.daemon import Dispatcher
 from amazon_ups.ups.dispatch.services import trucks as truck_services
 from amazon_ups.ups.shipments import services, tracking
-from amazon_ups.ups.shipments.models import Account, Package, PackageStatus, Truck, TruckStatus
+from amazon_ups.ups.shipments.models import Package, PackageStatus, Truck, TruckStatus
 from tests.ups.helpers import (
     EVENTS_WHEN_ALL_GOES_WELL,
     WORLD,
@@ -448,14 +450,14 @@ def test_a_load_of_an_unknown_package_is_refused(world):
 
 def test_an_account_is_linked_when_it_exists(world, django_user_model):
     user = django_user_model.objects.create_user("ann", password="x-long-password")
-    account = services.account_create(user)
+    account = accounts.account_create(user)
     assert pickup(5, account=account.number).account == account
     unlinked = pickup(6, account=123)
     assert (unlinked.account, unlinked.ups_account) == (None, 123)
 
 
 def test_account_checks_are_answered(world, django_user_model):
-    account = services.account_create(django_user_model.objects.create_user("ann"))
+    account = accounts.account_create(django_user_model.objects.create_user("ann"))
     dispatcher = Dispatcher(world=None)
     dispatcher.handle(
         AMAZON_LINK, "account_checks", au_pb2.AccountCheck(seqnum=1, ups_account=account.number)
@@ -601,8 +603,8 @@ def test_seed_demo_prints_the_same_account_each_time(db):
 
 
 def test_demo_user_is_created_once(db):
-    first = services.demo_user_ensure("demo", "demo-password-123")
-    again = services.demo_user_ensure("demo", "demo-password-123")
+    first = accounts.demo_user_ensure("demo", "demo-password-123")
+    again = accounts.demo_user_ensure("demo", "demo-password-123")
     assert first.number == again.number
     assert Account.objects.count() == 1
     assert first.user.check_password("demo-password-123")

@@ -392,9 +392,11 @@ def test_a_package_page_shows_contents_origin_destination_and_history(client, sh
 # -- admin ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("model", ["package", "truck", "warehouse", "account"])
+@pytest.mark.parametrize(
+    "model", ["shipments/package", "shipments/truck", "shipments/warehouse", "ups_accounts/account"]
+)
 def test_the_admin_lists_the_carriers_records(admin_client, shipments, model):
-    assert admin_client.get(f"/admin/shipments/{model}/").status_code == 200
+    assert admin_client.get(f"/admin/{model}/").status_code == 200
 
 
 def test_the_admin_shows_a_package_read_only_with_items_and_events(admin_client, shipments):
@@ -416,6 +418,6 @@ def test_the_admin_finds_packages_by_account_and_shows_accounts(admin_client, sh
     page = admin_client.get("/admin/shipments/package/", {"q": alice.number}).content.decode()
     assert "/admin/shipments/package/5/change/" in page
     assert "/admin/shipments/package/6/change/" not in page
-    account = admin_client.get(f"/admin/shipments/account/{alice.pk}/change/").content.decode()
+    account = admin_client.get(f"/admin/ups_accounts/account/{alice.pk}/change/").content.decode()
     assert str(alice.number) in account and 'name="number"' not in account
     assert admin_client.get("/admin/shipments/truck/1/change/").status_code == 200

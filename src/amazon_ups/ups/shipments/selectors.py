@@ -12,7 +12,6 @@ from django.utils import timezone
 
 from amazon_ups.common import dwell
 from amazon_ups.ups.shipments.models import (
-    Account,
     Package,
     PackageEvent,
     PackageItem,
@@ -90,12 +89,6 @@ def package_events(package: Package) -> QuerySet[PackageEvent]:
 
 def package_items(package: Package) -> QuerySet[PackageItem]:
     return package.items.order_by("id")
-
-
-def account_of(user) -> Account | None:
-    if not user.is_authenticated:
-        return None
-    return Account.objects.filter(user=user).first()
 
 
 # -- the timeline, in a recipient's words ---------------------------------------------

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from amazon_ups.common import links
 from amazon_ups.common.parsing import parse_int
+from amazon_ups.ups.accounts import selectors as accounts
 from amazon_ups.ups.shipments import live, selectors, services, tracking
 from amazon_ups.ups.shipments.forms import PackageFilterForm, RedirectForm
 from amazon_ups.ups.shipments.models import TruckStatus
@@ -151,7 +152,7 @@ def mine(request: HttpRequest) -> HttpResponse:
             "form": form,
             "page": page,
             "query": query.urlencode(),
-            "account": selectors.account_of(request.user),
+            "account": accounts.account_of(request.user),
             "filtered": bool(filters and any(filters.values())),
         },
     )

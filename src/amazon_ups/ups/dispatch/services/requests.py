@@ -11,9 +11,10 @@ from collections.abc import Iterable
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.statemachine import Outcome
 from amazon_ups.protocol import au_pb2
+from amazon_ups.ups.accounts.models import Account
 from amazon_ups.ups.dispatch.services import trucks
 from amazon_ups.ups.shipments import world
-from amazon_ups.ups.shipments.models import Account, Package, PackageItem, Truck, Warehouse
+from amazon_ups.ups.shipments.models import Package, PackageItem, Truck, Warehouse
 from amazon_ups.ups.shipments.package_lifecycle import (
     AWAITING_LOAD,
     AWAITING_TRUCK,
