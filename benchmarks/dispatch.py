@@ -273,7 +273,7 @@ class Run:
         container, self.to_ups = self.to_ups, au_pb2.AmazonToUps()
         if container.ByteSize() == 0:
             return 0
-        self.ups.received(self.amazon_end, encode_frame(container.SerializeToString()))
+        self.ups.received(self.amazon_end, encode_frame(container.SerializeToString()), self.now)
         return 1
 
     def _amazon_reads_ups(self, container: au_pb2.UpsToAmazon) -> int:
@@ -349,7 +349,7 @@ class Run:
         responses = self.engine.responses(self.world_id, Side.UPS, self.now)
         if responses is None:
             return 0
-        self.ups.received(self.world_end, encode_frame(responses.SerializeToString()))
+        self.ups.received(self.world_end, encode_frame(responses.SerializeToString()), self.now)
         return 1
 
     def _ups_sends(self) -> int:

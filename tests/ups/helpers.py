@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+from django.utils import timezone
 from google.protobuf.message import Message
 
 from amazon_ups.common.messaging import services as messaging
@@ -64,19 +65,19 @@ def ack_all(peer: str = WORLD) -> None:
 def arrive(truck_id: int, x: int, y: int) -> None:
     """The world's UFinished: the truck arrived at the warehouse at (x, y)."""
     ack_all()
-    dispatch.truck_finished(truck_id, "ARRIVE WAREHOUSE", x, y, world_seqnum())
+    dispatch.truck_finished(truck_id, "ARRIVE WAREHOUSE", x, y, world_seqnum(), now=timezone.now())
 
 
 def finish(truck_id: int, x: int, y: int) -> None:
     """The world's UFinished: the truck made its last delivery, at (x, y)."""
     ack_all()
-    dispatch.truck_finished(truck_id, "IDLE", x, y, world_seqnum())
+    dispatch.truck_finished(truck_id, "IDLE", x, y, world_seqnum(), now=timezone.now())
 
 
 def report(truck_id: int, status: str, x: int, y: int) -> None:
     """The world's UTruck: its answer to our latest query about the truck."""
     ack_all()
-    dispatch.truck_reported(truck_id, status, x, y, world_seqnum())
+    dispatch.truck_reported(truck_id, status, x, y, world_seqnum(), now=timezone.now())
 
 
 PASSWORD = "a-long-test-password-1"
@@ -106,7 +107,7 @@ def pickup(package_id: int, account: Account | None = None, warehouse=(1, 10, 0)
 def out_for_delivery(package_id: int, truck_id: int = 1) -> None:
     """Load the package (its truck stands at warehouse 1) and have the world accept the
     delivery, as the daemon would."""
-    dispatch.package_loaded(package_id, truck_id)
+    dispatch.package_loaded(package_id, truck_id, now=timezone.now())
     seqnums = OutgoingMessage.objects.filter(peer=WORLD).values_list("seqnum", flat=True)
     messaging.acknowledge(WORLD, seqnums)
     dispatch.confirm_deliveries()

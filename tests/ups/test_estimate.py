@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.utils import timezone
 
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import OutgoingMessage
@@ -131,8 +132,8 @@ def test_the_estimate_follows_the_trucks_route(fleet):
     pickup(5, dest=(20, -20))
     pickup(7, dest=(30, -20))
     arrive(1, 10, 0)
-    dispatch.package_loaded(5, 1)
-    dispatch.package_loaded(7, 1)
+    dispatch.package_loaded(5, 1, now=timezone.now())
+    dispatch.package_loaded(7, 1, now=timezone.now())
     messaging.acknowledge(WORLD, OutgoingMessage.objects.values_list("seqnum", flat=True))
     dispatch.confirm_deliveries()
     five, seven = Package.objects.get(id=5), Package.objects.get(id=7)

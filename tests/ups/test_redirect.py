@@ -13,6 +13,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.db import connections
+from django.utils import timezone
 
 from amazon_ups.common.mail.services import send_pending
 from amazon_ups.common.messaging import services as messaging
@@ -82,7 +83,7 @@ def test_before_the_truck_leaves_the_new_place_is_simply_used(fleet, alice):
     assert kinds(5)[-1] == "redirected"
     # The truck then leaves for the new place.
     arrive(1, 10, 0)
-    dispatch.package_loaded(5, 1)
+    dispatch.package_loaded(5, 1, now=timezone.now())
     [deliver] = sent(WORLD, "deliveries")
     assert [(p.packageid, p.x, p.y) for p in deliver.packages] == [(5, 3, 4)]
 
@@ -197,7 +198,7 @@ def test_only_the_owner_may_redirect(fleet, alice, bob):
 
 def test_a_failed_package_cannot_be_redirected(fleet, alice):
     pickup(5, alice)
-    dispatch.amazon_error(1005, 5, "out of stock")
+    dispatch.amazon_error(1005, 5, "out of stock", now=timezone.now())
     assert not redirect(5, alice, 3, 4).accepted
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from django.utils import timezone
 
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.protocol import au_pb2
@@ -62,7 +63,9 @@ def test_a_configured_world_is_joined_with_the_trucks(world_settings):
 def test_the_joiner_waits_for_amazons_world(world_settings):
     world_settings.WORLD_CREATOR = "amazon"
     assert world_hello() is None
-    Dispatcher(world=None).handle(AMAZON_LINK, "worlds", au_pb2.WorldCreated(seqnum=4, world_id=9))
+    Dispatcher(world=None).handle(
+        AMAZON_LINK, "worlds", au_pb2.WorldCreated(seqnum=4, world_id=9), timezone.now()
+    )
     hello = world_hello()
     assert (hello.worldid, trucks_in(hello)) == (9, truck_starts(3))
     services.world_joined(9)
@@ -97,7 +100,9 @@ def test_moving_to_another_world_abandons_the_old_packages(world_settings):
 
 
 def test_the_creator_refuses_a_world_from_amazon(world_settings):
-    Dispatcher(world=None).handle(AMAZON_LINK, "worlds", au_pb2.WorldCreated(seqnum=4, world_id=9))
+    Dispatcher(world=None).handle(
+        AMAZON_LINK, "worlds", au_pb2.WorldCreated(seqnum=4, world_id=9), timezone.now()
+    )
     [error] = sent("amazon", "errors")
     assert error.origin_seqnum == 4
     assert messaging_selectors.setting("world_id") is None

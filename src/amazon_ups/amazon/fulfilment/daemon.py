@@ -92,7 +92,8 @@ class Fulfilment:
             self._next_stuck_check = now + STUCK_CHECK_INTERVAL
             upkeep.stuck_find(now)
 
-    def handle(self, link: Link, field: str, message: Message) -> None:
+    def handle(self, link: Link, field: str, message: Message, now: datetime.datetime) -> None:
+        # ``now``: the core's time; Amazon's services still read the clock themselves.
         if link is self.world:
             if field == "error":
                 services.world_error(link.peer, message)

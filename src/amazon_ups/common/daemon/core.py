@@ -3,10 +3,11 @@
 ``DaemonCore`` is what both daemons (Amazon's fulfilment, UPS's dispatch) do with
 their peers, written so that nothing in it waits on a socket or reads a clock:
 
-- ``received(endpoint, data)``: frames ``data`` into containers; each container's acks
-  are recorded, and each new sub-message is handled in its own transaction that also
-  records its seqnum (``isolation.receive_once``); only once that has committed is it
-  owed an ack, so an ack always means "done and saved".
+- ``received(endpoint, data, now)``: frames ``data`` into containers; each container's
+  acks are recorded, and each new sub-message is handled (``handle(endpoint, field,
+  message, now)``: the time is the core's, never read by the handler) in its own
+  transaction that also records its seqnum (``isolation.receive_once``); only once that
+  has committed is it owed an ack, so an ack always means "done and saved".
 - ``step(now)``: dead letters an operator asked to retry, the app's ``tick(now)`` (new
   work written by the web), then, for each endpoint that is up, the frame of acks owed
   and sub-messages due (loaded from the database's outbox: nothing is kept only here),
@@ -47,7 +48,8 @@ REFUSALS_RECORDED_EVERY = 1.0
 HEARD_RECORDED_EVERY = 1.0
 
 
-Handler = Callable[[Endpoint, str, Message], None]
+# handle(endpoint, field, sub-message, now): ``now`` is the time the core was given.
+Handler = Callable[[Endpoint, str, Message, datetime.datetime], None]
 Tick = Callable[[datetime.datetime], None]
 
 
@@ -111,16 +113,18 @@ class DaemonCore:
 
     # -- in --------------------------------------------------------------------------
 
-    def received(self, endpoint: Endpoint, data: bytes) -> None:
-        """Handle what ``data`` completes. Raises ``FramingError`` (the stream is
-        broken: the connection must go) or an outage (nothing of it was acked)."""
+    def received(self, endpoint: Endpoint, data: bytes, now: float) -> None:
+        """Handle what ``data`` completes, at ``now`` (a Unix time). Raises
+        ``FramingError`` (the stream is broken: the connection must go) or an outage
+        (nothing of it was acked)."""
+        when = _moment(now)
         for container in endpoint.channel.feed(data):
             if isinstance(container, MalformedMessage):
                 logger.warning("%s: malformed message ignored: %s", endpoint.name, container)
                 continue
-            self._receive(endpoint, container)
+            self._receive(endpoint, container, when)
 
-    def _receive(self, endpoint: Endpoint, container: Message) -> None:
+    def _receive(self, endpoint: Endpoint, container: Message, now: datetime.datetime) -> None:
         assert endpoint.peer is not None
         channel = endpoint.channel
         if container.acks:
@@ -131,7 +135,7 @@ class DaemonCore:
             for message in getattr(container, field):
                 # Returns once the message is handled or set aside; raises on an outage,
                 # leaving it and the rest of the container unacked for the peer to re-send.
-                handle = functools.partial(self.handle, endpoint, field, message)
+                handle = functools.partial(self.handle, endpoint, field, message, now)
                 isolation.receive_once(endpoint.peer, field, message, handle)
                 channel.owe_ack(message.seqnum)
 
@@ -140,8 +144,9 @@ class DaemonCore:
     def step(self, now: float) -> list[tuple[Endpoint, bytes]]:
         """The turn's work after its reads: what to send to which endpoint (the shell
         sends each, or drops the link it cannot send on)."""
-        isolation.retry_requested(self._receivers())
-        self._tick(datetime.datetime.fromtimestamp(now, datetime.UTC))
+        when = _moment(now)
+        isolation.retry_requested(self._receivers(when))
+        self._tick(when)
         frames = []
         for endpoint in self.endpoints:
             self._load_outbox(endpoint)
@@ -176,12 +181,14 @@ class DaemonCore:
         else:
             self._tick_failures.succeeded()
 
-    def _receivers(self) -> dict[str, isolation.Receiver]:
+    def _receivers(self, now: datetime.datetime) -> dict[str, isolation.Receiver]:
         """For retried dead letters: each known peer's container type and handler."""
+
+        def handler(endpoint: Endpoint) -> Callable[[str, Message], None]:
+            return lambda field, message: self.handle(endpoint, field, message, now)
+
         return {
-            endpoint.peer: isolation.Receiver(
-                endpoint.channel.incoming, functools.partial(self.handle, endpoint)
-            )
+            endpoint.peer: isolation.Receiver(endpoint.channel.incoming, handler(endpoint))
             for endpoint in self.endpoints
             if endpoint.peer is not None
         }
@@ -203,3 +210,8 @@ class DaemonCore:
             if endpoint.up
         ]
         return min(deadlines, default=float("inf"))
+
+
+def _moment(now: float) -> datetime.datetime:
+    """The core's time (a Unix time) as the aware datetime the services take."""
+    return datetime.datetime.fromtimestamp(now, datetime.UTC)

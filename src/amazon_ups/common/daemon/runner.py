@@ -226,6 +226,6 @@ class Daemon:
 
     def _feed(self, link: Link, data: bytes) -> None:
         try:
-            self.core.received(link, data)
+            self.core.received(link, data, time.time())
         except FramingError as error:
             self._drop(link, f"bad framing: {error}")

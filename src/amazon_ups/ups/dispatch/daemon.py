@@ -62,7 +62,8 @@ class Dispatcher:
         self.world = world
         self._rejoin = False
         self._next_stuck_check: datetime.datetime | None = None
-        self._amazon: dict[str, Callable[[Message], None]] = {
+        # Each takes the sub-message and the time the core was given (``now``).
+        self._amazon: dict[str, Callable[[Message, datetime.datetime], None]] = {
             "pickups": self._pickup,
             "loaded": self._loaded,
             "load_failed": self._load_failed,
@@ -70,18 +71,18 @@ class Dispatcher:
             "worlds": self._world_created,
             "errors": self._amazon_error,
         }
-        self._world: dict[str, Callable[[Link, Message], None]] = {
+        self._world: dict[str, Callable[[Link, Message, datetime.datetime], None]] = {
             "completions": self._finished,
             "delivered": self._delivered,
             "truckstatus": self._truck_status,
             "error": self._world_error,
         }
 
-    def handle(self, link: Link, field: str, message: Message) -> None:
+    def handle(self, link: Link, field: str, message: Message, now: datetime.datetime) -> None:
         if link.name == "amazon":
-            self._amazon[field](message)
+            self._amazon[field](message, now)
         else:
-            self._world[field](link, message)
+            self._world[field](link, message, now)
 
     def tick(self, now: datetime.datetime) -> None:
         if self._rejoin:
@@ -119,7 +120,7 @@ class Dispatcher:
             logger.warning("refused Amazon's #%d: %s", seqnum, refusal)
             shipper.refuse(seqnum, str(refusal), refusal.package_id or package_id)
 
-    def _pickup(self, request: au_pb2.PickupRequest) -> None:
+    def _pickup(self, request: au_pb2.PickupRequest, now: datetime.datetime) -> None:
         items = [shipments.Item(i.product_id, i.description, i.count) for i in request.items]
         self._refusable(
             request.seqnum,
@@ -137,24 +138,24 @@ class Dispatcher:
             request.package_id,
         )
 
-    def _loaded(self, loaded: au_pb2.PackageLoaded) -> None:
+    def _loaded(self, loaded: au_pb2.PackageLoaded, now: datetime.datetime) -> None:
         self._refusable(
             loaded.seqnum,
-            lambda: dispatch.package_loaded(loaded.package_id, loaded.truck_id),
+            lambda: dispatch.package_loaded(loaded.package_id, loaded.truck_id, now=now),
             loaded.package_id,
         )
 
-    def _load_failed(self, failed: au_pb2.LoadFailed) -> None:
+    def _load_failed(self, failed: au_pb2.LoadFailed, now: datetime.datetime) -> None:
         self._refusable(
             failed.seqnum,
             lambda: dispatch.load_failed(failed.package_id, failed.truck_id, failed.reason),
             failed.package_id,
         )
 
-    def _account_check(self, check: au_pb2.AccountCheck) -> None:
+    def _account_check(self, check: au_pb2.AccountCheck, now: datetime.datetime) -> None:
         dispatch.account_check(check.ups_account)
 
-    def _world_created(self, created: au_pb2.WorldCreated) -> None:
+    def _world_created(self, created: au_pb2.WorldCreated, now: datetime.datetime) -> None:
         def move() -> None:
             if dispatch.world_announced(created.world_id, created.seqnum):
                 transaction.on_commit(self._leave_world)
@@ -164,24 +165,26 @@ class Dispatcher:
     def _leave_world(self) -> None:
         self._rejoin = True
 
-    def _amazon_error(self, error: au_pb2.Error) -> None:
+    def _amazon_error(self, error: au_pb2.Error, now: datetime.datetime) -> None:
         package_id = error.package_id if error.HasField("package_id") else None
-        dispatch.amazon_error(error.origin_seqnum, package_id, error.message)
+        dispatch.amazon_error(error.origin_seqnum, package_id, error.message, now=now)
 
     # -- from the world ------------------------------------------------------------------
 
-    def _finished(self, link: Link, finished: wu.UFinished) -> None:
+    def _finished(self, link: Link, finished: wu.UFinished, now: datetime.datetime) -> None:
         dispatch.truck_finished(
-            finished.truckid, finished.status, finished.x, finished.y, finished.seqnum
+            finished.truckid, finished.status, finished.x, finished.y, finished.seqnum, now=now
         )
 
-    def _delivered(self, link: Link, made: wu.UDeliveryMade) -> None:
+    def _delivered(self, link: Link, made: wu.UDeliveryMade, now: datetime.datetime) -> None:
         dispatch.package_delivered(made.truckid, made.packageid)
 
-    def _truck_status(self, link: Link, truck: wu.UTruck) -> None:
-        dispatch.truck_reported(truck.truckid, truck.status, truck.x, truck.y, truck.seqnum)
+    def _truck_status(self, link: Link, truck: wu.UTruck, now: datetime.datetime) -> None:
+        dispatch.truck_reported(
+            truck.truckid, truck.status, truck.x, truck.y, truck.seqnum, now=now
+        )
 
-    def _world_error(self, link: Link, error: wu.UErr) -> None:
+    def _world_error(self, link: Link, error: wu.UErr, now: datetime.datetime) -> None:
         origin = messaging_selectors.origin(link.peer, error.originseqnum)
         if origin is None:
             logger.warning(

@@ -11,7 +11,10 @@ refused, its truck went elsewhere) are our own decisions, each with its own even
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import models
+from django.utils import timezone
 
 from amazon_ups.common.statemachine import IllegalTransition, Machine, Move
 
@@ -98,14 +101,21 @@ class IllegalPackageMove(IllegalTransition):
 
 
 def package_move(
-    package, kind: PackageEventKind, x: int | None = None, y: int | None = None, note: str = ""
+    package,
+    kind: PackageEventKind,
+    x: int | None = None,
+    y: int | None = None,
+    note: str = "",
+    now: datetime | None = None,
 ) -> bool:
-    """Make event ``kind`` happen to ``package``: set its status from the table, save it,
-    and record the event (with where it happened, when known). False, and nothing
-    changes, when the table calls it stale news."""
-    if not MACHINE.apply(package, kind, IllegalPackageMove):
+    """Make event ``kind`` happen to ``package`` at ``now`` (None: the wall clock's
+    time): set its status from the table, save it, and record the event (with where it
+    happened, when known). False, and nothing changes, when the table calls it stale
+    news."""
+    at = timezone.now() if now is None else now
+    if not MACHINE.apply(package, kind, IllegalPackageMove, now=at):
         return False
-    package.events.create(kind=kind, x=x, y=y, note=note[:300])
+    package.events.create(kind=kind, x=x, y=y, note=note[:300], at=at)
     return True
 
 

@@ -11,9 +11,9 @@ are facts about packages and always count.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from django.db.models import F, Q
-from django.utils import timezone
 
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.messaging import services as messaging
@@ -62,8 +62,11 @@ def _doubt(truck: Truck, world_seqnum: int | None, note: str) -> None:
     truck_move(truck, T.UNEXPECTED_REPORT, world_seqnum=world_seqnum, note=note)
 
 
-def truck_finished(truck_id: int, status: str, x: int, y: int, world_seqnum: int) -> None:
-    """The world's UFinished: the truck arrived at a warehouse, or finished its deliveries."""
+def truck_finished(
+    truck_id: int, status: str, x: int, y: int, world_seqnum: int, *, now: datetime
+) -> None:
+    """The world's UFinished (heard at ``now``): the truck arrived at a warehouse, or
+    finished its deliveries."""
     truck = _truck_lock(truck_id)
     if truck is None:
         return
@@ -79,8 +82,10 @@ def truck_finished(truck_id: int, status: str, x: int, y: int, world_seqnum: int
         and truck.status == TruckStatus.TRAVELING
         and heading_here
     ):
-        truck_move(truck, T.ARRIVED, world_seqnum=world_seqnum, note=f"warehouse {warehouse.id}")
-        trucks.arrived(truck)
+        truck_move(
+            truck, T.ARRIVED, world_seqnum=world_seqnum, note=f"warehouse {warehouse.id}", now=now
+        )
+        trucks.arrived(truck, now=now)
         return
     # After its deliveries; but a delivery of ours the world has not acked may still be
     # run after this report.
@@ -88,8 +93,8 @@ def truck_finished(truck_id: int, status: str, x: int, y: int, world_seqnum: int
     if finished and not trucks.commands_unacked(truck):
         truck.warehouse = None
         truck.loading_deadline = None
-        truck_move(truck, T.FINISHED, world_seqnum=world_seqnum)
-        trucks.reconcile(truck)
+        truck_move(truck, T.FINISHED, world_seqnum=world_seqnum, now=now)
+        trucks.reconcile(truck, now=now)
         return
     _doubt(truck, world_seqnum, f"{status} at ({x}, {y}) while {truck.status}")
 
@@ -121,9 +126,11 @@ def _heading(truck: Truck) -> Warehouse | None:
     return Warehouse.objects.filter(id=wu.UGoPickup.FromString(bytes(latest.body)).whid).first()
 
 
-def truck_reported(truck_id: int, status: str, x: int, y: int, world_seqnum: int) -> None:
-    """The world's answer (UTruck) to our query about a truck: its word decides, when
-    nothing we sent it since can have changed it."""
+def truck_reported(
+    truck_id: int, status: str, x: int, y: int, world_seqnum: int, *, now: datetime
+) -> None:
+    """The world's answer (UTruck, heard at ``now``) to our query about a truck: its word
+    decides, when nothing we sent it since can have changed it."""
     truck = _truck_lock(truck_id)
     if truck is None:
         return
@@ -149,14 +156,16 @@ def truck_reported(truck_id: int, status: str, x: int, y: int, world_seqnum: int
     else:
         truck.warehouse = None
         truck.loading_deadline = None
-    truck_move(truck, T.REPORTED, reported=status, world_seqnum=world_seqnum, note=f"({x}, {y})")
+    truck_move(
+        truck, T.REPORTED, reported=status, world_seqnum=world_seqnum, note=f"({x}, {y})", now=now
+    )
     if status in AT_WAREHOUSE and truck.warehouse is None:
         logger.warning("truck %d stands at (%d, %d), where we know no warehouse", truck_id, x, y)
-    trucks.reconcile(truck)
-    _resend_lost_deliveries(truck)
+    trucks.reconcile(truck, now=now)
+    _resend_lost_deliveries(truck, now=now)
 
 
-def _resend_lost_deliveries(truck: Truck) -> None:
+def _resend_lost_deliveries(truck: Truck, *, now: datetime) -> None:
     """The world says the truck is idle, but packages it took out are not delivered and
     have waited long: their delivery never ran. Send them again (if the world did
     deliver one, it refuses that one as already delivered, and its report still comes)."""
@@ -165,12 +174,12 @@ def _resend_lost_deliveries(truck: Truck) -> None:
     lost = Package.objects.filter(
         truck=truck,
         status=PackageStatus.OUT_FOR_DELIVERY,
-        status_changed_at__lt=stuck_before(timezone.now()),
+        status_changed_at__lt=stuck_before(now),
     ).exclude(delivery_seqnum=None)
     for package in lost:
         package.delivery_seqnum = None
-        move(package, P.DELIVERY_RESENT, note=f"truck {truck.id} is idle")
-    trucks.drive_cargo(truck)
+        move(package, P.DELIVERY_RESENT, note=f"truck {truck.id} is idle", now=now)
+    trucks.drive_cargo(truck, now=now)
 
 
 def query_refused(truck_id: int, text: str) -> None:

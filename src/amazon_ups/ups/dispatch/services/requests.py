@@ -7,6 +7,7 @@ The daemon calls these inside the transaction that records the sub-message; a
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.statemachine import Outcome
@@ -109,9 +110,9 @@ def account_check(number: int) -> bool:
     return exists
 
 
-def package_loaded(package_id: int, truck_id: int) -> None:
-    """Amazon put the package on ``truck_id``: the world's load is the fact, whichever
-    truck we had in mind."""
+def package_loaded(package_id: int, truck_id: int, *, now: datetime) -> None:
+    """Amazon put the package on ``truck_id`` (we heard so at ``now``): the world's load
+    is the fact, whichever truck we had in mind."""
     package = _package_lock(package_id)
     truck = Truck.objects.select_for_update().filter(id=truck_id).first()
     if truck is None:
@@ -120,13 +121,13 @@ def package_loaded(package_id: int, truck_id: int) -> None:
         return
     package.truck = truck
     warehouse = package.warehouse
-    move(package, P.LOADED, warehouse.x, warehouse.y, note=f"on truck {truck.id}")
+    move(package, P.LOADED, warehouse.x, warehouse.y, f"on truck {truck.id}", now=now)
     if truck.status in AT_WAREHOUSE:
-        trucks.depart_if_ready(truck)
+        trucks.depart_if_ready(truck, now=now)
     elif truck.status in (TruckStatus.DELIVERING, TruckStatus.IDLE):
         # It left without waiting for this one (or Amazon loaded a truck we did not
         # announce): add the package to its round.
-        trucks.go_deliver(truck, [package])
+        trucks.go_deliver(truck, [package], now=now)
     # A truck traveling to another pickup takes the package along when it next
     # leaves a warehouse (depart_if_ready collects every loaded package).
 
@@ -152,7 +153,7 @@ ORIGINS_ABOUT_A_PACKAGE = {
 }
 
 
-def amazon_error(origin_seqnum: int, package_id: int | None, text: str) -> None:
+def amazon_error(origin_seqnum: int, package_id: int | None, text: str, *, now: datetime) -> None:
     """Amazon could not act on something we sent. If it concerns a package it will not
     load, stop waiting for that package; anything else is for the operator."""
     logger.warning(
@@ -168,6 +169,6 @@ def amazon_error(origin_seqnum: int, package_id: int | None, text: str) -> None:
     if package is None or package.status not in AWAITING_TRUCK:
         return
     truck = package.truck
-    fail(package, f"Amazon gave it up: {text}")
+    fail(package, f"Amazon gave it up: {text}", now=now)
     if truck is not None:
-        trucks.depart_if_ready(truck)
+        trucks.depart_if_ready(truck, now=now)

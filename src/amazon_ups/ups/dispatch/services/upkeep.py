@@ -44,7 +44,7 @@ def depart_overdue(now: datetime) -> int:
     def depart(truck_id: int) -> None:
         truck = truck_lock(truck_id)
         if truck.status in AT_WAREHOUSE and truck.loading_deadline is not None:
-            left.append(trucks.depart(truck))
+            left.append(trucks.depart(truck, now=now))
 
     each_item("departure", overdue.values_list("id", flat=True), ref=truck_ref, action=depart)
     return sum(left)
