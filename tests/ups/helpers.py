@@ -101,6 +101,7 @@ def pickup(package_id: int, account: Account | None = None, warehouse=(1, 10, 0)
         dest_y=dest[1],
         items=[services.Item(7, "Kettle <b>", 2)],
         ups_account=account.number if account else None,
+        now=timezone.now(),
     )
 
 
@@ -110,7 +111,7 @@ def out_for_delivery(package_id: int, truck_id: int = 1) -> None:
     dispatch.package_loaded(package_id, truck_id, now=timezone.now())
     seqnums = OutgoingMessage.objects.filter(peer=WORLD).values_list("seqnum", flat=True)
     messaging.acknowledge(WORLD, seqnums)
-    dispatch.confirm_deliveries()
+    dispatch.confirm_deliveries(timezone.now())
 
 
 def login(client, account: Account) -> None:

@@ -55,6 +55,7 @@ def pickup(package_id: int, warehouse=(1, 10, 0), dest=(20, 20), account=None) -
         dest_y=dest[1],
         items=[services.Item(7, "kettle", 2)],
         ups_account=account,
+        now=timezone.now(),
     )
 
 
@@ -117,7 +118,7 @@ def test_a_burst_is_spread_over_the_free_trucks_and_the_rest_waits(world, settin
     # Nearest first: truck 3 stands next to the warehouse, then truck 1, then truck 2.
     assert trucks == {5: 3, 6: 3, 7: 1, 8: 1, 9: 2, 10: 2, 11: None}
     assert status(11) == PackageStatus.CREATED
-    assert dispatch.serve_waiting() == 0
+    assert dispatch.serve_waiting(timezone.now()) == 0
 
 
 def test_a_burst_fills_every_free_truck_a_little_before_any_truck_a_lot(world, settings):
@@ -141,9 +142,9 @@ def test_a_truck_freed_for_a_queue_takes_a_full_load_when_no_other_is_free(world
         pickup(package_id)
     arrive(1, 95, 5)
     dispatch.package_loaded(5, 1, now=timezone.now())
-    dispatch.package_delivered(1, 5)
+    dispatch.package_delivered(1, 5, now=timezone.now())
     finish(1, 20, 20)
-    assert dispatch.serve_waiting() == 4
+    assert dispatch.serve_waiting(timezone.now()) == 4
     trucks = dict(Package.objects.filter(id__gte=6).values_list("id", "truck_id"))
     assert trucks == {6: 1, 7: 1, 8: 1, 9: 1, 10: None}
 
@@ -157,7 +158,7 @@ def test_waiting_warehouses_take_turns_for_free_trucks(world, settings):
         pickup(package_id)
     pickup(11, warehouse=(2, 95, 5))
     dispatch.fleet_add([(2, 100, 0), (3, 12, 0)])  # two more trucks become free at once
-    assert dispatch.serve_waiting() == 3
+    assert dispatch.serve_waiting(timezone.now()) == 3
     trucks = dict(Package.objects.values_list("id", "truck_id"))
     # Warehouse 1 (oldest) gets the truck nearest to it, warehouse 2 the other one, rather
     # than warehouse 1 taking both while warehouse 2 waits.
@@ -183,13 +184,13 @@ def test_a_package_waits_while_every_truck_is_busy_then_gets_the_first_free_one(
     pickup(6, warehouse=(2, 95, 5))
     waiting = pickup(7, warehouse=(3, 50, 50))
     assert (waiting.status, waiting.truck_id) == (PackageStatus.CREATED, None)
-    assert dispatch.serve_waiting() == 0
+    assert dispatch.serve_waiting(timezone.now()) == 0
 
     arrive(2, 95, 5)
     dispatch.package_loaded(6, 2, now=timezone.now())
-    dispatch.package_delivered(2, 6)
+    dispatch.package_delivered(2, 6, now=timezone.now())
     finish(2, 60, 60)  # package 6 was delivered near warehouse 3
-    assert dispatch.serve_waiting() == 1
+    assert dispatch.serve_waiting(timezone.now()) == 1
     assert (status(7), Package.objects.get(id=7).truck_id) == (PackageStatus.TRUCK_DISPATCHED, 2)
     assert [(c.truckid, c.whid) for c in sent(WORLD, "pickups")][-1] == (2, 3)
 
@@ -344,7 +345,7 @@ def test_a_package_left_behind_but_loaded_after_all_goes_with_its_truck(world, s
     ]
     arrive(2, 10, 0)
     assert [a.package_id for a in sent("amazon", "arrived")] == [5, 6]  # no third
-    assert dispatch.serve_waiting() == 0
+    assert dispatch.serve_waiting(timezone.now()) == 0
 
 
 def test_an_idle_truck_takes_waiting_work_on_the_next_turn(world, settings):
@@ -354,31 +355,31 @@ def test_an_idle_truck_takes_waiting_work_on_the_next_turn(world, settings):
     pickup(7)  # both trucks are busy
     arrive(1, 10, 0)
     dispatch.package_loaded(5, 1, now=timezone.now())
-    dispatch.package_delivered(1, 5)
+    dispatch.package_delivered(1, 5, now=timezone.now())
     finish(1, 20, 20)
-    assert dispatch.serve_waiting() == 1
+    assert dispatch.serve_waiting(timezone.now()) == 1
     assert Package.objects.get(id=7).truck_id == 1
 
 
 def test_out_for_delivery_once_the_world_acks_the_delivery(world):
     at_warehouse_with(5)
     dispatch.package_loaded(5, 1, now=timezone.now())
-    assert dispatch.confirm_deliveries() == 0
+    assert dispatch.confirm_deliveries(timezone.now()) == 0
     assert status(5) == PackageStatus.LOADED
 
     ack_all()
-    assert dispatch.confirm_deliveries() == 1
+    assert dispatch.confirm_deliveries(timezone.now()) == 1
     assert status(5) == PackageStatus.OUT_FOR_DELIVERY
     [out] = sent("amazon", "out_for_delivery")
     assert (out.package_id, out.truck_id) == (5, 1)
-    assert dispatch.confirm_deliveries() == 0
+    assert dispatch.confirm_deliveries(timezone.now()) == 0
 
 
 def test_delivered_tells_amazon_once_with_the_place(world):
     at_warehouse_with(5)
     dispatch.package_loaded(5, 1, now=timezone.now())
-    dispatch.package_delivered(1, 5)
-    dispatch.package_delivered(1, 5)
+    dispatch.package_delivered(1, 5, now=timezone.now())
+    dispatch.package_delivered(1, 5, now=timezone.now())
     assert status(5) == PackageStatus.DELIVERED
     [delivered] = sent("amazon", "delivered")
     assert (delivered.package_id, delivered.x, delivered.y) == (5, 20, 20)
@@ -390,7 +391,7 @@ def test_delivered_tells_amazon_once_with_the_place(world):
     assert out.seqnum < delivered.seqnum
     # The late ack changes nothing: nothing moves backwards or is said twice.
     ack_all()
-    assert dispatch.confirm_deliveries() == 0
+    assert dispatch.confirm_deliveries(timezone.now()) == 0
     assert status(5) == PackageStatus.DELIVERED
     assert len(sent("amazon", "out_for_delivery")) == 1
     kinds = list(Package.objects.get(id=5).events.values_list("kind", flat=True))
@@ -435,6 +436,18 @@ def pickup_message(package_id: int, seqnum: int, warehouse=(1, 10, 0)) -> au_pb2
         dest_x=1,
         dest_y=2,
     )
+
+
+def test_a_pickup_handled_on_the_cores_clock_is_dated_by_it(world):
+    """The handler takes the time the core was given: the package, its events and the
+    truck sent for it are dated then, not by the wall clock."""
+    later = timezone.now() + datetime.timedelta(days=2)
+    Dispatcher(world=None).handle(AMAZON_LINK, "pickups", pickup_message(5, seqnum=10), later)
+    package = Package.objects.select_related("truck").get(id=5)
+    assert package.status == PackageStatus.TRUCK_DISPATCHED
+    assert package.status_changed_at == later
+    assert set(package.events.values_list("at", flat=True)) == {later}
+    assert package.truck is not None and package.truck.status_changed_at == later
 
 
 def test_a_known_package_id_is_refused_with_an_error(world):
@@ -554,7 +567,7 @@ def test_a_pickup_refused_again_and_again_fails_and_amazon_is_told(world):
         ack_all()
         dispatch.queries_send()
         report(command.truckid, "idle", 0, 0)
-        dispatch.serve_waiting()
+        dispatch.serve_waiting(timezone.now())
     package = Package.objects.get(id=5)
     assert package.status == PackageStatus.FAILED
     [error] = sent("amazon", "errors")
@@ -571,7 +584,7 @@ def test_a_delivery_the_world_refuses_fails_that_package_only(world):
     [error] = sent("amazon", "errors")
     assert (error.origin_seqnum, error.package_id) == (-1, 6)
     ack_all()
-    dispatch.confirm_deliveries()
+    dispatch.confirm_deliveries(timezone.now())
     assert status(5) == PackageStatus.OUT_FOR_DELIVERY
 
 

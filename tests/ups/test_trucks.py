@@ -134,7 +134,7 @@ def test_the_scenario_of_the_dropped_delivery_no_longer_strands_anything(fleet, 
     # An IDLE the world made before (and re-sent) arrives now.
     dispatch.truck_finished(1, "IDLE", 0, 0, world_seqnum(), now=timezone.now())
     assert truck(1).status == TruckStatus.DELIVERING and 1 not in free()
-    dispatch.serve_waiting()
+    dispatch.serve_waiting(timezone.now())
     assert [c.truckid for c in sent(WORLD, "pickups")].count(1) == 1  # never sent again
 
 
@@ -142,7 +142,9 @@ def test_a_refused_load_sends_another_truck_and_asks_where_the_first_is(fleet):
     pickup(5)
     arrive(1, 10, 0)
     [arrived] = sent("amazon", "arrived")
-    dispatch.load_failed(5, 1, "error: truck 1 is not at warehouse 1 (it is delivering)")
+    dispatch.load_failed(
+        5, 1, "error: truck 1 is not at warehouse 1 (it is delivering)", now=timezone.now()
+    )
     assert kinds(5)[-2:] == ["load refused", "truck dispatched"]
     assert (package(5).status, package(5).truck_id) == (PackageStatus.TRUCK_DISPATCHED, 2)
     assert truck(1).needs_query and 1 not in free()
@@ -150,7 +152,7 @@ def test_a_refused_load_sends_another_truck_and_asks_where_the_first_is(fleet):
     newer = sent("amazon", "arrived")[-1]
     assert (newer.truck_id, newer.package_id) == (2, 5) and newer.seqnum > arrived.seqnum
     # A late copy about truck 1 changes nothing now.
-    dispatch.load_failed(5, 1, "error: truck 1 is not at warehouse 1")
+    dispatch.load_failed(5, 1, "error: truck 1 is not at warehouse 1", now=timezone.now())
     assert (package(5).status, package(5).truck_id) == (PackageStatus.TRUCK_AT_WAREHOUSE, 2)
 
 
@@ -173,11 +175,15 @@ def test_a_delivery_refused_after_its_ack_goes_out_again(fleet):
     delivering(1, 5)
     [deliver] = sent(WORLD, "deliveries")
     ack_all()
-    dispatch.confirm_deliveries()
+    dispatch.confirm_deliveries(timezone.now())
     assert package(5).status == PackageStatus.OUT_FOR_DELIVERY
     # The world's refusal is read after its ack: the package did not go out.
     dispatch.deliveries_refused(
-        deliver.seqnum, 1, [5], "error: truck 1 is busy traveling to warehouse 2"
+        deliver.seqnum,
+        1,
+        [5],
+        "error: truck 1 is busy traveling to warehouse 2",
+        now=timezone.now(),
     )
     assert (package(5).status, package(5).delivery_seqnum) == (
         PackageStatus.OUT_FOR_DELIVERY,
@@ -194,14 +200,16 @@ def test_a_delivery_refused_after_its_ack_goes_out_again(fleet):
 def test_a_delivery_the_world_already_made_is_not_failed_by_a_late_refusal(fleet):
     delivering(1, 5)
     [deliver] = sent(WORLD, "deliveries")
-    dispatch.deliveries_refused(deliver.seqnum, 1, [5], "error: package 5 was already delivered")
+    dispatch.deliveries_refused(
+        deliver.seqnum, 1, [5], "error: package 5 was already delivered", now=timezone.now()
+    )
     assert package(5).status != PackageStatus.FAILED
 
 
 def test_out_for_delivery_long_on_a_truck_the_world_says_is_idle_goes_again(fleet, settings):
     delivering(1, 5)
     ack_all()
-    dispatch.confirm_deliveries()
+    dispatch.confirm_deliveries(timezone.now())
     finish(1, 20, -20)  # but the delivery of 5 never came
     Package.objects.filter(id=5).update(
         status_changed_at=timezone.now() - datetime.timedelta(seconds=settings.STUCK_AFTER + 1)

@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -38,7 +39,7 @@ def shipments(fleet, alice):
     pickup(6, warehouse=(2, 90, 0))
     arrive(1, 10, 0)
     out_for_delivery(5)
-    dispatch.package_delivered(1, 5)
+    dispatch.package_delivered(1, 5, now=timezone.now())
 
 
 def statuses(page: str) -> dict[int, str]:
@@ -145,7 +146,9 @@ def test_another_signed_in_user_is_a_stranger_too(client, shipments, bob):
 
 def test_a_redirect_is_shown_to_strangers_as_an_area(client, fleet, alice):
     pickup(5, alice, dest=(-3, 47))
-    services.package_redirect(Package.objects.get(id=5), x=-31, y=7, by_user=alice.user)
+    services.package_redirect(
+        Package.objects.get(id=5), x=-31, y=7, by_user=alice.user, now=timezone.now()
+    )
     page = client.get(page_of(5)).content.decode()
     assert "New delivery address in the area x -40 to -31, y 0 to 9" in page
     assert "-31, 7" not in page and "-3, 47" not in page and "instead of" not in page
@@ -340,7 +343,7 @@ def test_my_packages_filters(client, shipments, alice, query, shown):
     pickup(8, alice)
     pickup(9, alice, warehouse=(2, 90, 0))
     finish(1, 20, -20)  # truck 1 delivered package 5: it is free for package 8
-    dispatch.serve_waiting()
+    dispatch.serve_waiting(timezone.now())
     arrive(1, 10, 0)
     login(client, alice)
     if "q" in query:

@@ -93,6 +93,7 @@ def test_moving_to_another_world_abandons_the_old_packages(world_settings):
         warehouse_y=0,
         dest_x=3,
         dest_y=3,
+        now=timezone.now(),
     )
     services.world_announced(10, seqnum=6)
     services.world_joined(10)

@@ -95,10 +95,10 @@ class Dispatcher:
         # Each step runs item by item (a truck, a warehouse...): a defect sets that item
         # aside for an operator and the rest go on (common.daemon.isolation).
         dispatch.depart_overdue(now)
-        dispatch.serve_waiting()
+        dispatch.serve_waiting(now)
         # After the turn's reads: the world's acks and refusals of this turn are in.
-        dispatch.confirm_deliveries()
-        dispatch.redirects_settle()
+        dispatch.confirm_deliveries(now)
+        dispatch.redirects_settle(now)
         dispatch.queries_send()
         if self._next_stuck_check is None or now >= self._next_stuck_check:
             self._next_stuck_check = now + STUCK_CHECK_INTERVAL
@@ -134,6 +134,7 @@ class Dispatcher:
                 dest_y=request.dest_y,
                 items=items,
                 ups_account=request.ups_account if request.HasField("ups_account") else None,
+                now=now,
             ),
             request.package_id,
         )
@@ -148,7 +149,9 @@ class Dispatcher:
     def _load_failed(self, failed: au_pb2.LoadFailed, now: datetime.datetime) -> None:
         self._refusable(
             failed.seqnum,
-            lambda: dispatch.load_failed(failed.package_id, failed.truck_id, failed.reason),
+            lambda: dispatch.load_failed(
+                failed.package_id, failed.truck_id, failed.reason, now=now
+            ),
             failed.package_id,
         )
 
@@ -177,7 +180,7 @@ class Dispatcher:
         )
 
     def _delivered(self, link: Link, made: wu.UDeliveryMade, now: datetime.datetime) -> None:
-        dispatch.package_delivered(made.truckid, made.packageid)
+        dispatch.package_delivered(made.truckid, made.packageid, now=now)
 
     def _truck_status(self, link: Link, truck: wu.UTruck, now: datetime.datetime) -> None:
         dispatch.truck_reported(
@@ -194,11 +197,15 @@ class Dispatcher:
         body = bytes(origin.body)
         if origin.field == "pickups":
             pickup = wu.UGoPickup.FromString(body)
-            dispatch.pickup_refused(pickup.truckid, pickup.whid, error.err)
+            dispatch.pickup_refused(pickup.truckid, pickup.whid, error.err, now=now)
         elif origin.field == "deliveries":
             deliver = wu.UGoDeliver.FromString(body)
             dispatch.deliveries_refused(
-                deliver.seqnum, deliver.truckid, [p.packageid for p in deliver.packages], error.err
+                deliver.seqnum,
+                deliver.truckid,
+                [p.packageid for p in deliver.packages],
+                error.err,
+                now=now,
             )
         elif origin.field == "queries":
             dispatch.query_refused(wu.UQuery.FromString(body).truckid, error.err)

@@ -119,6 +119,9 @@ def package_move(
     return True
 
 
-def package_created(package, x: int | None = None, y: int | None = None) -> None:
-    """The first event of a new package (the machine's initial state)."""
-    package.events.create(kind=K.CREATED, x=x, y=y)
+def package_created(
+    package, x: int | None = None, y: int | None = None, now: datetime | None = None
+) -> None:
+    """The first event of a new package (the machine's initial state), at ``now`` (None:
+    the wall clock's time)."""
+    package.events.create(kind=K.CREATED, x=x, y=y, at=timezone.now() if now is None else now)

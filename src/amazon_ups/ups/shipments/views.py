@@ -123,7 +123,11 @@ def package_redirect(request: HttpRequest, number: str) -> HttpResponse:
     if not form.is_valid():
         return _detail(request, package, form, status=400)
     result = services.package_redirect(
-        package, x=form.cleaned_data["x"], y=form.cleaned_data["y"], by_user=request.user
+        package,
+        x=form.cleaned_data["x"],
+        y=form.cleaned_data["y"],
+        by_user=request.user,
+        now=timezone.now(),
     )
     if result.accepted:
         messages.success(request, result.message)

@@ -56,10 +56,10 @@ def _truck_lock(truck_id: int) -> Truck | None:
     return truck
 
 
-def _doubt(truck: Truck, world_seqnum: int | None, note: str) -> None:
+def _doubt(truck: Truck, world_seqnum: int | None, note: str, *, now: datetime) -> None:
     """What the world said of ``truck`` does not fit what we know: ask it."""
     truck.needs_query = True
-    truck_move(truck, T.UNEXPECTED_REPORT, world_seqnum=world_seqnum, note=note)
+    truck_move(truck, T.UNEXPECTED_REPORT, world_seqnum=world_seqnum, note=note, now=now)
 
 
 def truck_finished(
@@ -96,7 +96,7 @@ def truck_finished(
         truck_move(truck, T.FINISHED, world_seqnum=world_seqnum, now=now)
         trucks.reconcile(truck, now=now)
         return
-    _doubt(truck, world_seqnum, f"{status} at ({x}, {y}) while {truck.status}")
+    _doubt(truck, world_seqnum, f"{status} at ({x}, {y}) while {truck.status}", now=now)
 
 
 def _answer_is_current(truck: Truck, query_seqnum: int) -> bool:
@@ -190,7 +190,7 @@ def query_refused(truck_id: int, text: str) -> None:
     logger.warning("the world refused our query about truck %d: %s", truck_id, text)
 
 
-def package_delivered(truck_id: int, package_id: int) -> None:
+def package_delivered(truck_id: int, package_id: int, *, now: datetime) -> None:
     package = Package.objects.select_for_update().filter(id=package_id).first()
     if package is None:
         logger.warning("the world delivered package %d, which UPS does not know", package_id)
@@ -198,13 +198,13 @@ def package_delivered(truck_id: int, package_id: int) -> None:
     if package.status == PackageStatus.LOADED and package.delivery_seqnum is not None:
         # The world's ack of the UGoDeliver came in the same response as this delivery
         # (a fast world): it was out for delivery all the same, and Amazon hears so.
-        trucks.out_for_delivery(package, truck_id)
-    if redirect.redirect_unsettled_at_delivery(package, truck_id):
+        trucks.out_for_delivery(package, truck_id, now=now)
+    if redirect.redirect_unsettled_at_delivery(package, truck_id, now=now):
         return
-    delivered_at_destination(package, truck_id)
+    delivered_at_destination(package, truck_id, now=now)
 
 
-def pickup_refused(truck_id: int, warehouse_id: int, text: str) -> None:
+def pickup_refused(truck_id: int, warehouse_id: int, text: str, *, now: datetime) -> None:
     """The world refused to send ``truck_id`` to ``warehouse_id``. Its packages go back
     in the queue for another truck (up to ``MAX_PICKUP_REFUSALS``), and we ask the world
     where the truck really is, since our picture of it was wrong."""
@@ -220,9 +220,10 @@ def pickup_refused(truck_id: int, warehouse_id: int, text: str) -> None:
                 package,
                 f"the world refused every truck sent for it: {text}",
                 package.request_seqnum,
+                now=now,
             )
             continue
-        trucks.requeue(package, P.PICKUP_REFUSED, text)
+        trucks.requeue(package, P.PICKUP_REFUSED, text, now=now)
     truck = _truck_lock(truck_id)
     if truck is None:
         return
@@ -231,38 +232,40 @@ def pickup_refused(truck_id: int, warehouse_id: int, text: str) -> None:
         # answer to a query says what it is doing.
         truck.warehouse = None
         truck.needs_query = True
-        truck_move(truck, T.PICKUP_REFUSED, note=text)
+        truck_move(truck, T.PICKUP_REFUSED, note=text, now=now)
     warehouse = Warehouse.objects.filter(id=warehouse_id).first()
     if warehouse is not None:
-        trucks.serve_warehouse(warehouse)
+        trucks.serve_warehouse(warehouse, now=now)
 
 
-def deliveries_refused(seqnum: int, truck_id: int, package_ids: list[int], text: str) -> None:
+def deliveries_refused(
+    seqnum: int, truck_id: int, package_ids: list[int], text: str, *, now: datetime
+) -> None:
     """The world refused (part of) our UGoDeliver ``seqnum``. A package delivered already
     needs nothing (the world's report of it comes); another one the error names cannot
     be delivered by that truck: it fails. If none is named, the whole command was
     refused: its packages are cargo again, for the truck's next departure, and we ask
     the world where the truck is."""
     logger.warning("the world refused deliveries of truck %d (%s): %s", truck_id, package_ids, text)
-    if redirect.redirect_refused(seqnum, text):
+    if redirect.redirect_refused(seqnum, text, now=now):
         return
     named = {int(n) for n in PACKAGE_IN_TEXT.findall(text)} & set(package_ids)
     if named:
         if "already delivered" in text:
             return
         for package in Package.objects.select_for_update().filter(id__in=named):
-            fail(package, f"the world refused to deliver it: {text}", -1)
+            fail(package, f"the world refused to deliver it: {text}", -1, now=now)
         return
     for package in Package.objects.select_for_update().filter(
         id__in=package_ids, status__in=CARRIED, delivery_seqnum=seqnum
     ):
         # Possibly "out for delivery" already, if the world's ack was read first.
         package.delivery_seqnum = None
-        move(package, P.DELIVERY_REFUSED, note=text)
+        move(package, P.DELIVERY_REFUSED, note=text, now=now)
     truck = _truck_lock(truck_id)
     if truck is not None:
         truck.needs_query = True
-        truck_move(truck, T.DELIVERY_REFUSED, note=text)
+        truck_move(truck, T.DELIVERY_REFUSED, note=text, now=now)
 
 
 def trucks_to_query() -> list[int]:

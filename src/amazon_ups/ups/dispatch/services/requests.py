@@ -61,9 +61,11 @@ def pickup_request(
     dest_y: int,
     items: Iterable[Item] = (),
     ups_account: int | None = None,
+    now: datetime,
 ) -> Package:
-    """Accept a package (its tracking number is drawn as it is stored), tell Amazon the
-    number, and send the package a truck; or raise ``Refused`` having changed nothing."""
+    """Accept a package at ``now`` (its tracking number is drawn as it is stored), tell
+    Amazon the number, and send the package a truck; or raise ``Refused`` having changed
+    nothing."""
     if world.world_id() is None:
         raise Refused(f"UPS has no world yet, so package {package_id} cannot be carried")
     if Package.objects.filter(id=package_id).exists():
@@ -84,6 +86,7 @@ def pickup_request(
         account=account,
         ups_account=ups_account,
         request_seqnum=seqnum,
+        status_changed_at=now,
     )
     PackageItem.objects.bulk_create(
         PackageItem(
@@ -94,12 +97,12 @@ def pickup_request(
         )
         for item in items
     )
-    package_created(package, warehouse.x, warehouse.y)
+    package_created(package, warehouse.x, warehouse.y, now=now)
     # Before the truck is sought: a truck already there would send TruckArrived, and
     # the shopper should learn the number no later than anything else. In groups, as
     # people read it: the store shows it as it comes, and our site reads it either way.
     shipper.package_registered(package.id, package.tracking_number_grouped)
-    trucks.serve_warehouse(warehouse)
+    trucks.serve_warehouse(warehouse, now=now)
     package.refresh_from_db()
     return package
 
@@ -132,7 +135,7 @@ def package_loaded(package_id: int, truck_id: int, *, now: datetime) -> None:
     # leaves a warehouse (depart_if_ready collects every loaded package).
 
 
-def load_failed(package_id: int, truck_id: int, reason: str) -> None:
+def load_failed(package_id: int, truck_id: int, reason: str, *, now: datetime) -> None:
     """The world refused Amazon's load of the package onto ``truck_id`` (protocol 5.11):
     the truck was not where we thought. The package gets a truck again, and that truck
     is asked where it is before it is given anything else."""
@@ -141,9 +144,9 @@ def load_failed(package_id: int, truck_id: int, reason: str) -> None:
         # Loaded or re-queued meanwhile, or given up: no truck waits for it there.
         logger.info("load of package %d on truck %d failed, no longer news", package_id, truck_id)
         return
-    trucks.requeue(package, P.LOAD_REFUSED, f"truck {truck_id}: {reason}")
+    trucks.requeue(package, P.LOAD_REFUSED, f"truck {truck_id}: {reason}", now=now)
     Truck.objects.filter(id=truck_id).update(needs_query=True)
-    trucks.serve_warehouse(package.warehouse)
+    trucks.serve_warehouse(package.warehouse, now=now)
 
 
 # Our sub-messages that Amazon refuses when it does not know the package (5.10).

@@ -97,7 +97,7 @@ def _truck_for(warehouse: Warehouse, limit: int) -> Truck | None:
     )
 
 
-def _send_free_truck(warehouse: Warehouse, rule: planning.Policy) -> Truck | None:
+def _send_free_truck(warehouse: Warehouse, rule: planning.Policy, *, now: datetime) -> Truck | None:
     """Send a free truck to ``warehouse`` (the nearest one, unless ``rule`` is the naive
     baseline); None if every truck is busy."""
     truck_id = planning.choose_truck(
@@ -116,14 +116,14 @@ def _send_free_truck(warehouse: Warehouse, rule: planning.Policy) -> Truck | Non
     )
     truck.warehouse = warehouse
     truck.loading_deadline = None
-    truck_move(truck, T.SENT_TO_WAREHOUSE, note=f"to warehouse {warehouse.id}")
+    truck_move(truck, T.SENT_TO_WAREHOUSE, note=f"to warehouse {warehouse.id}", now=now)
     return truck
 
 
 # -- packages and their trucks -----------------------------------------------------------
 
 
-def announce(package: Package, truck: Truck, now: datetime | None = None) -> None:
+def announce(package: Package, truck: Truck, *, now: datetime) -> None:
     """The truck stands at the package's warehouse: Amazon may load it. A package
     announced before (its truck left without it) is announced again with a newer
     seqnum: Amazon loads onto the truck of the latest TruckArrived."""
@@ -133,16 +133,14 @@ def announce(package: Package, truck: Truck, now: datetime | None = None) -> Non
     shipper.truck_arrived(package.id, truck.id, warehouse.id)
 
 
-def requeue(package: Package, kind: P, note: str, now: datetime | None = None) -> None:
+def requeue(package: Package, kind: P, note: str, *, now: datetime) -> None:
     """Back to the queue for another truck (``kind`` says why)."""
     package.truck = None
     move(package, kind, note=note, now=now)
 
 
-def serve_warehouse(
-    warehouse: Warehouse, max_batches: int | None = None, now: datetime | None = None
-) -> int:
-    """Give the packages waiting at ``warehouse`` a truck, oldest first, in at most
+def serve_warehouse(warehouse: Warehouse, max_batches: int | None = None, *, now: datetime) -> int:
+    """Give the packages waiting at ``warehouse`` a truck at ``now``, oldest first, in at most
     ``max_batches`` batches. Returns how many packages got a truck.
 
     Packages share a truck already going there until it has ``share`` of them; then
@@ -158,7 +156,7 @@ def serve_warehouse(
         if not batch:
             break
         limit = rule.share
-        truck = _truck_for(warehouse, limit) or _send_free_truck(warehouse, rule)
+        truck = _truck_for(warehouse, limit) or _send_free_truck(warehouse, rule, now=now)
         if truck is None:
             limit = rule.capacity
             truck = _truck_for(warehouse, limit)
@@ -170,7 +168,7 @@ def serve_warehouse(
         batches += 1
         for package in batch:
             if truck.status in AT_WAREHOUSE:
-                announce(package, truck, now)
+                announce(package, truck, now=now)
             else:
                 package.truck = truck
                 move(package, P.TRUCK_DISPATCHED, note=f"truck {truck.id}", now=now)
@@ -266,15 +264,15 @@ def depart(truck: Truck, *, now: datetime) -> bool:
         return False
     warehouse = truck.warehouse
     for package in Package.objects.filter(truck=truck, status__in=AWAITING_LOAD):
-        requeue(package, P.LEFT_BEHIND, f"truck {truck.id}: not ready", now)
+        requeue(package, P.LEFT_BEHIND, f"truck {truck.id}: not ready", now=now)
     go_deliver(truck, aboard, now=now)
     if warehouse is not None:
         serve_warehouse(warehouse, now=now)
     return True
 
 
-def out_for_delivery(package: Package, truck_id: int) -> bool:
-    if not move(package, P.OUT_FOR_DELIVERY, note=f"truck {truck_id}"):
+def out_for_delivery(package: Package, truck_id: int, *, now: datetime) -> bool:
+    if not move(package, P.OUT_FOR_DELIVERY, note=f"truck {truck_id}", now=now):
         return False
     shipper.out_for_delivery(package.id, truck_id)
     return True
@@ -290,7 +288,7 @@ def arrived(truck: Truck, *, now: datetime) -> None:
     for package in Package.objects.filter(
         truck=truck, warehouse=warehouse, status=PackageStatus.TRUCK_DISPATCHED
     ).select_related("warehouse"):
-        announce(package, truck, now)
+        announce(package, truck, now=now)
     # Packages that came in while every truck was busy can board now.
     serve_warehouse(warehouse, now=now)
     depart_if_ready(truck, now=now)
@@ -304,7 +302,7 @@ def reconcile(truck: Truck, *, now: datetime) -> None:
     if here is not None:
         stranded = stranded.exclude(warehouse=here)
     for package in stranded.select_related("warehouse"):
-        requeue(package, P.TRUCK_REASSIGNED, f"truck {truck.id} is {truck.status}", now)
+        requeue(package, P.TRUCK_REASSIGNED, f"truck {truck.id} is {truck.status}", now=now)
         serve_warehouse(package.warehouse, now=now)
     if here is not None and truck.status in AT_WAREHOUSE:
         arrived(truck, now=now)

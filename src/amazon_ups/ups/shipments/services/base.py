@@ -115,7 +115,7 @@ def fail(
     return True
 
 
-def delivered_at_destination(package: Package, truck_id: int) -> None:
+def delivered_at_destination(package: Package, truck_id: int, now: datetime | None = None) -> None:
     """The world delivered ``package`` where it last accepted its destination (dest_x, y)."""
     Truck.objects.filter(id=truck_id).update(x=package.dest_x, y=package.dest_y)
     if move(
@@ -124,5 +124,6 @@ def delivered_at_destination(package: Package, truck_id: int) -> None:
         package.dest_x,
         package.dest_y,
         note=f"by truck {truck_id}",
+        now=now,
     ):
         shipper.delivered(package.id, package.dest_x, package.dest_y)
