@@ -7,6 +7,7 @@ import contextlib
 import selectors
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -50,6 +51,30 @@ TEST_LINK_SECRET = "a-secret-the-tests-share-between-amazon-and-ups"
 
 # A moment as both sites write it for people (amazon_ups.common.dates).
 HUMAN_TIME = r"\d{1,2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d UTC"
+
+
+def handshake_blocking(sock: socket.socket, handshake: LinkHandshake, timeout: float) -> bytes:
+    """Runs ``handshake`` on a blocking socket within ``timeout`` s; returns the bytes
+    that came after it. Raises ``HandshakeFailed``, ``TimeoutError`` or ``OSError``."""
+    deadline = time.monotonic() + timeout
+    sock.sendall(handshake.start())
+    while not handshake.done:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"no answer to the link's handshake within {timeout:g} s")
+        sock.settimeout(remaining)
+        data = sock.recv(4096)
+        if not data:
+            raise ConnectionError("the peer closed the connection during the handshake")
+        try:
+            reply = handshake.receive(data)
+        except HandshakeFailed as failed:
+            if failed.reply:
+                sock.sendall(failed.reply)
+            raise
+        if reply:
+            sock.sendall(reply)
+    return handshake.leftover
 
 
 async def link_handshake(

@@ -21,35 +21,11 @@ from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol.channel import numbered_fields
 from amazon_ups.protocol.framing import FrameDecoder, encode_frame, parse_message
-from amazon_ups.protocol.link_auth import HandshakeFailed, LinkHandshake, Role
+from amazon_ups.protocol.link_auth import LinkHandshake, Role
 from amazon_ups.protocol.world_messages import CONNECTED
-from tests.support import TEST_LINK_SECRET
+from tests.support import TEST_LINK_SECRET, handshake_blocking
 
 UPS_FIELDS = numbered_fields(au_pb2.UpsToAmazon)
-
-
-def handshake_blocking(sock: socket.socket, handshake: LinkHandshake, timeout: float) -> bytes:
-    """Runs ``handshake`` on a blocking socket within ``timeout`` s; returns the bytes
-    that came after it. Raises ``HandshakeFailed``, ``TimeoutError`` or ``OSError``."""
-    deadline = time.monotonic() + timeout
-    sock.sendall(handshake.start())
-    while not handshake.done:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError(f"no answer to the link's handshake within {timeout:g} s")
-        sock.settimeout(remaining)
-        data = sock.recv(4096)
-        if not data:
-            raise ConnectionError("the peer closed the connection during the handshake")
-        try:
-            reply = handshake.receive(data)
-        except HandshakeFailed as failed:
-            if failed.reply:
-                sock.sendall(failed.reply)
-            raise
-        if reply:
-            sock.sendall(reply)
-    return handshake.leftover
 
 
 def join_world(port: int, world_id: int, warehouses: list[tuple[int, int, int]]) -> socket.socket:
