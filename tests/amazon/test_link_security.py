@@ -98,7 +98,7 @@ def test_a_ups_that_never_answers_holds_nothing_up_and_is_given_up_at_the_deadli
     settings.UPS_HOST, settings.UPS_PORT = "127.0.0.1", silent.port
     settings.WORLD_HOST, settings.WORLD_AMAZON_PORT = "127.0.0.1", world.ports[Side.AMAZON]
     settings.WORLD_CREATOR, settings.WORLD_ID, settings.WORLD_SIMSPEED = "amazon", None, FAST
-    settings.AU_LINK_HANDSHAKE_TIMEOUT = 4.0
+    settings.AU_LINK_HANDSHAKE_TIMEOUT = 6.0  # long enough for the stock to arrive first
     try:
         with running(Fulfilment()):
             wait_until(lambda: silent.accepted and silent.received[0], what="Amazon's hello")
