@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import heapq
 import logging
 import math
@@ -201,7 +202,9 @@ class Run:
         connected = self.engine.connect(Side.UPS, hello, self.now)
         assert connected.ok, connected.result
         self.world_id = connected.world_id
-        dispatch_services.world_joined(self.world_id)
+        dispatch_services.world_joined(
+            self.world_id, datetime.datetime.fromtimestamp(self.now, datetime.UTC)
+        )
         self.world_end = Endpoint(
             "world",
             Channel(wu.UResponses, wu.UCommands, send_limits=WORLD_SEND_LIMITS),

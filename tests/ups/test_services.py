@@ -40,7 +40,7 @@ WORLD_LINK = SimpleNamespace(name="world", peer=WORLD)
 def world():
     """World 1 with truck 1 at the origin and truck 2 far east."""
     messaging.put_setting("world_id", 1)
-    dispatch.fleet_reset([(1, 0, 0), (2, 100, 0)])
+    dispatch.fleet_reset([(1, 0, 0), (2, 100, 0)], now=timezone.now())
 
 
 def pickup(package_id: int, warehouse=(1, 10, 0), dest=(20, 20), account=None) -> Package:
@@ -111,7 +111,7 @@ def test_a_truck_takes_at_most_its_capacity_and_the_next_free_truck_the_rest(wor
 
 def test_a_burst_is_spread_over_the_free_trucks_and_the_rest_waits(world, settings):
     settings.UPS_TRUCK_CAPACITY = 2
-    dispatch.fleet_reset([(1, 0, 0), (2, 100, 0), (3, 11, 0)])
+    dispatch.fleet_reset([(1, 0, 0), (2, 100, 0), (3, 11, 0)], now=timezone.now())
     for package_id in range(5, 12):
         pickup(package_id)
     trucks = dict(Package.objects.values_list("id", "truck_id"))
@@ -136,7 +136,7 @@ def test_a_burst_fills_every_free_truck_a_little_before_any_truck_a_lot(world, s
 def test_a_truck_freed_for_a_queue_takes_a_full_load_when_no_other_is_free(world, settings):
     settings.UPS_TRUCK_CAPACITY = 4
     settings.UPS_TRUCK_SHARE = 2
-    dispatch.fleet_reset([(1, 0, 0)])
+    dispatch.fleet_reset([(1, 0, 0)], now=timezone.now())
     pickup(5, warehouse=(2, 95, 5))  # the only truck goes elsewhere...
     for package_id in range(6, 11):  # ...while a queue builds up at warehouse 1
         pickup(package_id)
@@ -151,13 +151,14 @@ def test_a_truck_freed_for_a_queue_takes_a_full_load_when_no_other_is_free(world
 
 def test_waiting_warehouses_take_turns_for_free_trucks(world, settings):
     settings.UPS_TRUCK_CAPACITY = 2
-    dispatch.fleet_reset([(1, 0, 0)])
+    dispatch.fleet_reset([(1, 0, 0)], now=timezone.now())
     pickup(5)  # truck 1 goes to warehouse 1 with 5 and 6...
     pickup(6)
     for package_id in (7, 8, 9, 10):  # ...and these wait: 7, 8 and 9 first, at warehouse 1
         pickup(package_id)
     pickup(11, warehouse=(2, 95, 5))
-    dispatch.fleet_add([(2, 100, 0), (3, 12, 0)])  # two more trucks become free at once
+    # Two more trucks become free at once.
+    dispatch.fleet_add([(2, 100, 0), (3, 12, 0)], now=timezone.now())
     assert dispatch.serve_waiting(timezone.now()) == 3
     trucks = dict(Package.objects.values_list("id", "truck_id"))
     # Warehouse 1 (oldest) gets the truck nearest to it, warehouse 2 the other one, rather
@@ -256,7 +257,7 @@ def test_the_route_is_short_not_just_greedy(world):
 
 def test_the_naive_policy_delivers_in_nearest_neighbour_order(world, settings):
     settings.UPS_DISPATCH = "naive"
-    dispatch.fleet_reset([(1, 0, 0)])
+    dispatch.fleet_reset([(1, 0, 0)], now=timezone.now())
     pickup(5, dest=(300, 0))
     arrive(1, 10, 0)
     dispatch.package_loaded(5, 1, now=timezone.now())

@@ -56,7 +56,8 @@ class Fulfilment:
             settings.WORLD_AMAZON_PORT,
             connected_type=wa.AConnected,
             hello=services.hello_request,
-            joined=services.world_joined,
+            # Amazon's services read the clock themselves still (UPS's take ``now``).
+            joined=lambda world_id, now: services.world_joined(world_id),
         )
         self.ups = UpsLink(
             "ups",

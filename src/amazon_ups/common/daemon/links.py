@@ -21,6 +21,7 @@ blocking: a readable socket may hold no application data).
 from __future__ import annotations
 
 import contextlib
+import datetime
 import enum
 import errno
 import logging
@@ -267,7 +268,7 @@ class DialLink(Link):
             if data == b"":
                 raise ConnectionError("the peer closed the connection during the handshake")
             if data:
-                attempt.outgoing += self.answer(data)
+                attempt.outgoing += self.answer(data, now)
         if attempt.outgoing:
             attempt.outgoing = attempt.outgoing[send_available(attempt.sock, attempt.outgoing) :]
         if not self.handshaken() or attempt.outgoing:
@@ -306,8 +307,9 @@ class DialLink(Link):
         """The handshake's first bytes to send (b"": none)."""
         return b""
 
-    def answer(self, data: bytes) -> bytes:
-        """The peer's handshake bytes in; bytes to send back. Raises ``DialFailed``."""
+    def answer(self, data: bytes, now: float) -> bytes:
+        """The peer's handshake bytes in, at ``now``; bytes to send back. Raises
+        ``DialFailed``."""
         return b""
 
     def handshaken(self) -> bool:
@@ -330,8 +332,8 @@ class DialLink(Link):
 
 class WorldLink(DialLink):
     """The world's handshake: ``hello()`` gives the AConnect/UConnect to send (None:
-    not yet, e.g. the world id is still unknown); ``joined(world_id)`` is told
-    the world it is connected to."""
+    not yet, e.g. the world id is still unknown); ``joined(world_id, now)`` is told
+    the world it is connected to, and when (the daemon's time)."""
 
     def __init__(
         self,
@@ -341,7 +343,7 @@ class WorldLink(DialLink):
         port: int,
         connected_type: type[Message],
         hello: Callable[[], Message | None],
-        joined: Callable[[int], None],
+        joined: Callable[[int, datetime.datetime], None],
     ) -> None:
         super().__init__(name, channel, host, port)
         self.connected_type = connected_type
@@ -361,7 +363,7 @@ class WorldLink(DialLink):
         assert self._handshake is not None
         return self._handshake.start()
 
-    def answer(self, data: bytes) -> bytes:
+    def answer(self, data: bytes, now: float) -> bytes:
         handshake = self._handshake
         assert handshake is not None
         try:
@@ -377,7 +379,7 @@ class WorldLink(DialLink):
             self.channel.forget()
             self.cursor = 0
             self.peer = peer
-        self.joined(reply.worldid)
+        self.joined(reply.worldid, datetime.datetime.fromtimestamp(now, datetime.UTC))
         return b""
 
     def handshaken(self) -> bool:
@@ -420,7 +422,7 @@ class UpsLink(DialLink):
         self._handshake = LinkHandshake(Role.AMAZON, self.auth.secret)
         return self._handshake.start()
 
-    def answer(self, data: bytes) -> bytes:
+    def answer(self, data: bytes, now: float) -> bytes:
         handshake = self._handshake
         assert handshake is not None
         try:

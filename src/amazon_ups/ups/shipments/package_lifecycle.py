@@ -14,7 +14,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import models
-from django.utils import timezone
 
 from amazon_ups.common.statemachine import IllegalTransition, Machine, Move
 
@@ -106,22 +105,18 @@ def package_move(
     x: int | None = None,
     y: int | None = None,
     note: str = "",
-    now: datetime | None = None,
+    *,
+    now: datetime,
 ) -> bool:
-    """Make event ``kind`` happen to ``package`` at ``now`` (None: the wall clock's
-    time): set its status from the table, save it, and record the event (with where it
-    happened, when known). False, and nothing changes, when the table calls it stale
-    news."""
-    at = timezone.now() if now is None else now
-    if not MACHINE.apply(package, kind, IllegalPackageMove, now=at):
+    """Make event ``kind`` happen to ``package`` at ``now``: set its status from the
+    table, save it, and record the event (with where it happened, when known). False,
+    and nothing changes, when the table calls it stale news."""
+    if not MACHINE.apply(package, kind, IllegalPackageMove, now=now):
         return False
-    package.events.create(kind=kind, x=x, y=y, note=note[:300], at=at)
+    package.events.create(kind=kind, x=x, y=y, note=note[:300], at=now)
     return True
 
 
-def package_created(
-    package, x: int | None = None, y: int | None = None, now: datetime | None = None
-) -> None:
-    """The first event of a new package (the machine's initial state), at ``now`` (None:
-    the wall clock's time)."""
-    package.events.create(kind=K.CREATED, x=x, y=y, at=timezone.now() if now is None else now)
+def package_created(package, x: int | None = None, y: int | None = None, *, now: datetime) -> None:
+    """The first event of a new package (the machine's initial state), at ``now``."""
+    package.events.create(kind=K.CREATED, x=x, y=y, at=now)

@@ -14,7 +14,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import models
-from django.utils import timezone
 
 from amazon_ups.common.statemachine import AS_REPORTED, IllegalTransition, Machine, Move
 
@@ -81,17 +80,16 @@ def truck_move(
     reported: str | None = None,
     world_seqnum: int | None = None,
     note: str = "",
-    now: datetime | None = None,
+    now: datetime,
 ) -> None:
-    """Make event ``kind`` happen to ``truck`` at ``now`` (None: the wall clock's time;
-    ``reported``: the status the world gave, for ``REPORTED``), save it, and record the
-    event with the world's seqnum of the report behind it, if any."""
+    """Make event ``kind`` happen to ``truck`` at ``now`` (``reported``: the status the
+    world gave, for ``REPORTED``), save it, and record the event with the world's
+    seqnum of the report behind it, if any."""
     if world_seqnum is not None:
         truck.report_seqnum = world_seqnum
-    at = timezone.now() if now is None else now
-    MACHINE.apply(truck, kind, IllegalTruckMove, reported, now=at)  # never stale
+    MACHINE.apply(truck, kind, IllegalTruckMove, reported, now=now)  # never stale
     truck.events.create(
-        at=at,
+        at=now,
         kind=kind,
         status=truck.status,
         x=truck.x,

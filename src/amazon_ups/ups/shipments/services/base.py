@@ -82,11 +82,12 @@ def move(
     x: int | None = None,
     y: int | None = None,
     note: str = "",
-    now: datetime | None = None,
+    *,
+    now: datetime,
 ) -> bool:
     """``package_lifecycle.package_move``, and the owner's email for the moments they
     hear of."""
-    if not package_move(package, kind, x, y, note, now):
+    if not package_move(package, kind, x, y, note, now=now):
         return False
     if kind in OWNER_EMAILS and package.account is not None:
         template, ref = OWNER_EMAILS[kind]
@@ -100,9 +101,7 @@ def move(
     return True
 
 
-def fail(
-    package: Package, reason: str, origin_seqnum: int | None = None, now: datetime | None = None
-) -> bool:
+def fail(package: Package, reason: str, origin_seqnum: int | None = None, *, now: datetime) -> bool:
     """Give the package up; tell Amazon unless it was Amazon that gave it up
     (``origin_seqnum`` None): an Error is never answered with an Error."""
     if MACHINE.outcome(package.status, PackageEventKind.FAILED, package) is Outcome.STALE:
@@ -115,7 +114,7 @@ def fail(
     return True
 
 
-def delivered_at_destination(package: Package, truck_id: int, now: datetime | None = None) -> None:
+def delivered_at_destination(package: Package, truck_id: int, *, now: datetime) -> None:
     """The world delivered ``package`` where it last accepted its destination (dest_x, y)."""
     Truck.objects.filter(id=truck_id).update(x=package.dest_x, y=package.dest_y)
     if move(

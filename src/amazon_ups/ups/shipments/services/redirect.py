@@ -128,7 +128,7 @@ def _redirect_clear(package: Package) -> None:
     package.delivery_unsettled_truck = None
 
 
-def _redirect_lost(package: Package, kind: P, now: datetime | None = None) -> None:
+def _redirect_lost(package: Package, kind: P, *, now: datetime) -> None:
     """The world did not take the new place: the package goes (or went) to the old one."""
     asked = (package.dest_x, package.dest_y)
     package.dest_x, package.dest_y = package.redirect_from_x, package.redirect_from_y
@@ -141,9 +141,7 @@ def _redirect_lost(package: Package, kind: P, now: datetime | None = None) -> No
     move(package, kind, asked[0], asked[1], note=kept, now=now)
 
 
-def redirect_unsettled_at_delivery(
-    package: Package, truck_id: int, now: datetime | None = None
-) -> bool:
+def redirect_unsettled_at_delivery(package: Package, truck_id: int, *, now: datetime) -> bool:
     """The world delivered ``package``; True if where is not known yet (decided by
     ``redirects_settle`` at the end of the daemon's turn)."""
     if package.redirect_seqnum is None:
@@ -152,7 +150,7 @@ def redirect_unsettled_at_delivery(
     package.delivery_unsettled_truck = truck_id
     if sent is None or sent.acked_at is None:
         # The world has not read the new place: it delivered at the old one.
-        _redirect_lost(package, P.REDIRECT_TOO_LATE, now)
+        _redirect_lost(package, P.REDIRECT_TOO_LATE, now=now)
         return True
     # The world read the redirect, but maybe only after this delivery: its error saying
     # so may follow in the same batch. redirects_settle decides after the batch.
@@ -160,13 +158,13 @@ def redirect_unsettled_at_delivery(
     return True
 
 
-def redirect_refused(seqnum: int, text: str, now: datetime | None = None) -> bool:
+def redirect_refused(seqnum: int, text: str, *, now: datetime) -> bool:
     """The world refused our re-sent delivery ``seqnum``; False if it was no redirect."""
     package = Package.objects.select_for_update().filter(redirect_seqnum=seqnum).first()
     if package is None:
         return False
     late = "already delivered" in text
-    _redirect_lost(package, P.REDIRECT_TOO_LATE if late else P.REDIRECT_FAILED, now)
+    _redirect_lost(package, P.REDIRECT_TOO_LATE if late else P.REDIRECT_FAILED, now=now)
     return True
 
 
@@ -185,7 +183,7 @@ def redirects_waiting() -> list[tuple[int, int]]:
     return waiting
 
 
-def redirect_settle(package_id: int, seqnum: int, now: datetime | None = None) -> bool:
+def redirect_settle(package_id: int, seqnum: int, *, now: datetime) -> bool:
     """A redirect the world has accepted (acked, no error) is in force: tell Amazon, or,
     for a package delivered meanwhile, record the delivery at the new place. Called
     after the daemon's turn's messages, so an error in the same batch came first."""
