@@ -20,7 +20,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from amazon_ups.protocol.channel import Channel
+from amazon_ups.protocol.channel import Channel, Container, SubMessage
 from amazon_ups.protocol.framing import FramingError, MalformedMessage
 
 
@@ -29,7 +29,7 @@ class StreamPeer:
         self,
         channel: Channel,
         on_message: Callable[[str, Message], None] | None = None,
-        on_container: Callable[[Message], None] | None = None,
+        on_container: Callable[[Container], None] | None = None,
     ) -> None:
         """``on_message(field, message)`` is called once per new sub-message, as it comes;
         ``on_container`` sees every container after the channel took it (e.g. for a field
@@ -78,7 +78,7 @@ class StreamPeer:
 
     # -- out -------------------------------------------------------------------------------
 
-    def send(self, message: Message) -> int:
+    def send(self, message: SubMessage) -> int:
         """Queue a sub-message: numbered, and re-sent until acked; returns its seqnum."""
         seqnum = self.channel.send(message)
         self._wake.set()

@@ -24,6 +24,9 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from amazon_ups.protocol import au_pb2 as au
+from amazon_ups.protocol import world_amazon_pb2 as wa
+from amazon_ups.protocol import world_ups_pb2 as wu
 from amazon_ups.protocol.framing import (
     DEFAULT_MAX_FRAME,
     FrameDecoder,
@@ -34,6 +37,42 @@ from amazon_ups.protocol.framing import (
 )
 from amazon_ups.protocol.limits import AU_MAX_ACKS, AU_MAX_FRAME, AU_MAX_SUB_MESSAGES
 from amazon_ups.protocol.session import ReliableSession, ResendPolicy
+from amazon_ups.protocol.world_messages import AnyCommands, AnyResponses
+
+# A container a channel frames (the type checker's view): each carries acks, and
+# numbered sub-messages in the fields ``numbered_fields`` names.
+Container = AnyCommands | AnyResponses | au.AmazonToUps | au.UpsToAmazon
+# A numbered sub-message, of any container.
+SubMessage = (
+    wa.APurchaseMore
+    | wa.APack
+    | wa.APutOnTruck
+    | wa.AQuery
+    | wa.APacked
+    | wa.ALoaded
+    | wa.AErr
+    | wa.APackage
+    | wu.UGoPickup
+    | wu.UGoDeliver
+    | wu.UQuery
+    | wu.UFinished
+    | wu.UDeliveryMade
+    | wu.UTruck
+    | wu.UErr
+    | au.WorldCreated
+    | au.PickupRequest
+    | au.TruckArrived
+    | au.PackageLoaded
+    | au.LoadFailed
+    | au.PackageRegistered
+    | au.OutForDelivery
+    | au.Delivered
+    | au.DestinationChanged
+    | au.AccountCheck
+    | au.AccountStatus
+    | au.Error
+)
+
 
 # Bytes a sub-message or an ack adds to a container beyond its body: a tag and a
 # length, or a tag and a varint.
@@ -81,7 +120,7 @@ class Taken:
     new: list[tuple[str, Message]]
 
 
-def numbered_fields(container: type[Message]) -> tuple[str, ...]:
+def numbered_fields(container: type[Container]) -> tuple[str, ...]:
     """The repeated fields of a container whose messages carry a seqnum."""
     return tuple(
         field.name
@@ -95,8 +134,8 @@ def numbered_fields(container: type[Message]) -> tuple[str, ...]:
 class Channel:
     def __init__(
         self,
-        incoming: type[Message],
-        outgoing: type[Message],
+        incoming: type[Container],
+        outgoing: type[Container],
         policy: ResendPolicy | None = None,
         limits: Limits | None = None,
         send_limits: Limits | None = None,
@@ -106,10 +145,11 @@ class Channel:
         self.incoming = incoming
         self.outgoing = outgoing
         self.incoming_fields = numbered_fields(incoming)
-        self._field_of = {
-            outgoing.DESCRIPTOR.fields_by_name[name].message_type.full_name: name
-            for name in numbered_fields(outgoing)
-        }
+        self._field_of: dict[str, str] = {}
+        for name in numbered_fields(outgoing):
+            message_type = outgoing.DESCRIPTOR.fields_by_name[name].message_type
+            assert message_type is not None  # numbered_fields names message fields only
+            self._field_of[message_type.full_name] = name
         self.limits = limits or Limits()
         self.send_limits = send_limits or self.limits
         self.policy = policy or ResendPolicy()
@@ -128,7 +168,7 @@ class Channel:
 
     # -- in --------------------------------------------------------------------
 
-    def feed(self, data: bytes) -> list[Message | MalformedMessage]:
+    def feed(self, data: bytes) -> list[Container | MalformedMessage]:
         """Containers from ``data``; raises ``FramingError`` if the stream is broken,
         ``OverLimit`` if a container carries more than the limits allow."""
         containers = [parse_message(self.incoming, body) for body in self._frames.feed(data)]
@@ -137,7 +177,7 @@ class Channel:
                 self._check_limits(container)
         return containers
 
-    def _check_limits(self, container: Message) -> None:
+    def _check_limits(self, container: Container) -> None:
         limits = self.limits
         count = sum(len(getattr(container, field)) for field in self.incoming_fields)
         if limits.max_sub_messages is not None and count > limits.max_sub_messages:
@@ -159,7 +199,7 @@ class Channel:
         """The peer acked these; returns those that were waiting for an ack."""
         return self.session.acknowledge(seqnums)
 
-    def take(self, container: Message) -> Taken:
+    def take(self, container: Container) -> Taken:
         """An in-memory peer's reading of a container: its acks applied, every numbered
         sub-message owed an ack, and those not seen before returned."""
         acked = self.acked(list(container.acks))
@@ -173,7 +213,7 @@ class Channel:
 
     # -- out -------------------------------------------------------------------
 
-    def send(self, message: Message) -> int:
+    def send(self, message: SubMessage) -> int:
         """Number ``message`` with our next seqnum and queue it until acked; returns the
         seqnum (for in-memory peers; a daemon's database numbers its own)."""
         message.seqnum = self.session.take_seqnum()

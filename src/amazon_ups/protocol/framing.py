@@ -153,7 +153,9 @@ def parse_message(message_type: type[M], body: bytes) -> M | MalformedMessage:
             body,
         )
     if not message.IsInitialized():
-        missing = ", ".join(message.FindInitializationErrors())
+        # The stubs declare FindInitializationErrors on upb's Message only; every
+        # generated message has it.
+        missing = ", ".join(message.FindInitializationErrors())  # type: ignore[attr-defined]
         return MalformedMessage(
             f"{message_type.DESCRIPTOR.name} lacks required fields: {missing}", body
         )

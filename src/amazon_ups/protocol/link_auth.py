@@ -26,11 +26,14 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
+from typing import TypeVar
 
 from google.protobuf.message import Message
 
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol.framing import FrameDecoder, FramingError, encode_frame, parse_message
+
+M = TypeVar("M", bound=Message)
 
 VERSION = 1  # the highest version we speak; the only one so far
 NONCE_BYTES = 32
@@ -195,7 +198,7 @@ class LinkHandshake:
         assert self.version is not None
         return proof(self._secret, self.version, role, self._amazon_nonce, self._ups_nonce)
 
-    def _parse(self, kind: type[Message], body: bytes) -> Message:
+    def _parse(self, kind: type[M], body: bytes) -> M:
         message = parse_message(kind, body)
         if isinstance(message, Exception):
             raise self._fail(Failure.MALFORMED, f"expected {kind.__name__}: {message}")
