@@ -16,20 +16,20 @@ import contextlib
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic
 
 from google.protobuf.message import Message
 
-from amazon_ups.protocol.channel import Channel, Container, SubMessage
+from amazon_ups.protocol.channel import Channel, In, Out, SubMessage
 from amazon_ups.protocol.framing import FramingError, MalformedMessage
 
 
-class StreamPeer:
+class StreamPeer(Generic[In, Out]):
     def __init__(
         self,
-        channel: Channel,
+        channel: Channel[In, Out],
         on_message: Callable[[str, Message], None] | None = None,
-        on_container: Callable[[Container], None] | None = None,
+        on_container: Callable[[In], None] | None = None,
     ) -> None:
         """``on_message(field, message)`` is called once per new sub-message, as it comes;
         ``on_container`` sees every container after the channel took it (e.g. for a field

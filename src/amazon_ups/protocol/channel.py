@@ -20,7 +20,7 @@ fit, and refuses a peer's container over them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from google.protobuf.message import Message
 
@@ -72,6 +72,9 @@ SubMessage = (
     | au.AccountStatus
     | au.Error
 )
+# The containers a channel takes in, and sends out.
+In = TypeVar("In", bound=Container)
+Out = TypeVar("Out", bound=Container)
 
 
 # Bytes a sub-message or an ack adds to a container beyond its body: a tag and a
@@ -120,7 +123,7 @@ class Taken:
     new: list[tuple[str, Message]]
 
 
-def numbered_fields(container: type[Container]) -> tuple[str, ...]:
+def numbered_fields(container: type[Message]) -> tuple[str, ...]:
     """The repeated fields of a container whose messages carry a seqnum."""
     return tuple(
         field.name
@@ -131,11 +134,11 @@ def numbered_fields(container: type[Container]) -> tuple[str, ...]:
     )
 
 
-class Channel:
+class Channel(Generic[In, Out]):
     def __init__(
         self,
-        incoming: type[Container],
-        outgoing: type[Container],
+        incoming: type[In],
+        outgoing: type[Out],
         policy: ResendPolicy | None = None,
         limits: Limits | None = None,
         send_limits: Limits | None = None,
@@ -168,7 +171,7 @@ class Channel:
 
     # -- in --------------------------------------------------------------------
 
-    def feed(self, data: bytes) -> list[Container | MalformedMessage]:
+    def feed(self, data: bytes) -> list[In | MalformedMessage]:
         """Containers from ``data``; raises ``FramingError`` if the stream is broken,
         ``OverLimit`` if a container carries more than the limits allow."""
         containers = [parse_message(self.incoming, body) for body in self._frames.feed(data)]
@@ -177,7 +180,7 @@ class Channel:
                 self._check_limits(container)
         return containers
 
-    def _check_limits(self, container: Container) -> None:
+    def _check_limits(self, container: In) -> None:
         limits = self.limits
         count = sum(len(getattr(container, field)) for field in self.incoming_fields)
         if limits.max_sub_messages is not None and count > limits.max_sub_messages:
@@ -199,7 +202,7 @@ class Channel:
         """The peer acked these; returns those that were waiting for an ack."""
         return self.session.acknowledge(seqnums)
 
-    def take(self, container: Container) -> Taken:
+    def take(self, container: In) -> Taken:
         """An in-memory peer's reading of a container: its acks applied, every numbered
         sub-message owed an ack, and those not seen before returned."""
         acked = self.acked(list(container.acks))

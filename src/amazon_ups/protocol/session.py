@@ -217,7 +217,7 @@ class Outbox(Generic[T]):
         entry = self._pending.get(seqnum)
         return 0 if entry is None else entry.attempts
 
-    def __contains__(self, seqnum: int) -> bool:
+    def __contains__(self, seqnum: object) -> bool:
         return seqnum in self._pending
 
     def items(self) -> list[T]:

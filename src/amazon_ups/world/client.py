@@ -15,11 +15,11 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from amazon_ups.protocol.channel import Channel
+from amazon_ups.protocol.channel import Channel, SubMessage
 from amazon_ups.protocol.framing import encode_frame
 from amazon_ups.protocol.session import ResendPolicy
 from amazon_ups.protocol.world_connect import ConnectRefused, WorldConnect, connect_request
-from amazon_ups.protocol.world_messages import DIALECTS, Side
+from amazon_ups.protocol.world_messages import DIALECTS, AnyResponses, Side
 from amazon_ups.streams import StreamPeer
 
 __all__ = ["ConnectRefused", "WorldClient"]
@@ -90,7 +90,7 @@ class WorldClient:
 
     # -- commands -------------------------------------------------------------------
 
-    def send(self, command: Message) -> int:
+    def send(self, command: SubMessage) -> int:
         """Queue a sub-command; it is numbered and re-sent until acked."""
         return self.peer.send(command)
 
@@ -139,6 +139,6 @@ class WorldClient:
 
         return await self.wait_for(found, timeout)
 
-    def _on_container(self, responses: Message) -> None:
+    def _on_container(self, responses: AnyResponses) -> None:
         if responses.finished:
             self.finished = True
