@@ -24,14 +24,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from google.protobuf.message import Message
-
 from amazon_ups.common.daemon.endpoint import Endpoint
 from amazon_ups.protocol.channel import Channel
 from amazon_ups.protocol.framing import FramingError
 from amazon_ups.protocol.link_auth import HandshakeFailed, LinkHandshake, Role
 from amazon_ups.protocol.session import ResendPolicy
 from amazon_ups.protocol.world_connect import ConnectRefused, WorldConnect
+from amazon_ups.protocol.world_messages import AnyConnect, AnyConnected
 
 logger = logging.getLogger("amazon_ups.daemon")
 
@@ -151,8 +150,8 @@ class WorldLink(DialLink):
         channel: Channel,
         host: str,
         port: int,
-        connected_type: type[Message],
-        hello: Callable[[], Message | None],
+        connected_type: type[AnyConnected],
+        hello: Callable[[], AnyConnect | None],
         joined: Callable[[int], None],
     ) -> None:
         super().__init__(name, channel, host, port)
@@ -361,6 +360,7 @@ class ListenLink(Link):
             return False
         try:
             if not candidate.tls_done:
+                assert isinstance(candidate.sock, ssl.SSLSocket)  # not done: TLS wrapped it
                 candidate.sock.do_handshake()
                 candidate.tls_done = True
             data = read_available(candidate.sock)

@@ -151,12 +151,12 @@ class Daemon:
             keepalive = link.keepalive
             if link.up and link not in frames and keepalive and now >= link.sent_at + keepalive:
                 frames[link] = encode_frame(b"")  # an empty message: we are still here
-        for link, frame in frames.items():
-            assert isinstance(link, Link)
+        for endpoint, frame in frames.items():
+            assert isinstance(endpoint, Link)
             try:
-                link.send(frame)
+                endpoint.send(frame)
             except OSError as error:
-                self._drop(link, f"send failed: {error}")
+                self._drop(endpoint, f"send failed: {error}")
 
     def _wait(self, now: float) -> list[object]:
         assert self._waker is not None
@@ -170,6 +170,7 @@ class Daemon:
                     watched[candidate.sock.fileno()] = _Prove(link, candidate)
                 deadlines.append(link.next_deadline() or float("inf"))
             if link.up:
+                assert link.sock is not None  # up: connected
                 watched[link.sock.fileno()] = link
                 deadlines.append(link.channel.next_deadline() or float("inf"))
                 if link.keepalive is not None:
