@@ -182,7 +182,7 @@ AXES_LOCKOUT_TEMPLATE = "locked_out.html"
 # Error pages are each site's 400/403/404/500.html; a refused form, its 403_csrf.html.
 CSRF_FAILURE_VIEW = "amazon_ups.common.errors.csrf_failure"
 
-TEMPLATES = [
+TEMPLATES: list[dict[str, Any]] = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [],

@@ -44,5 +44,7 @@ def delivery_point(user) -> tuple[tuple[int, int], bool]:
     theirs (for delivery estimates before an address is chosen)."""
     profile = profile_of(user)
     if profile is not None and profile.has_default_address:
-        return (profile.default_x, profile.default_y), True
+        x, y = profile.default_x, profile.default_y
+        assert x is not None and y is not None  # has_default_address
+        return (x, y), True
     return GRID_MIDDLE, False

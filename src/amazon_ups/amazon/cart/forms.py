@@ -38,7 +38,9 @@ class CheckoutForm(DeliveryForm):
     def __init__(self, *args, addresses=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.addresses = {address.id: address for address in addresses}
-        self.fields["address"].choices = [("", "Choose one…")] + [
+        choice = self.fields["address"]
+        assert isinstance(choice, forms.TypedChoiceField)  # this form's own copy of address
+        choice.choices = [("", "Choose one…")] + [
             (address.id, f"{address.name} ({address.x}, {address.y})")
             for address in self.addresses.values()
         ]

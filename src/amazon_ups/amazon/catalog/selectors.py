@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
 from django.conf import settings
 from django.db import models
@@ -14,6 +15,17 @@ from django.db.models.functions import Coalesce
 from amazon_ups.amazon.catalog import delivery
 from amazon_ups.amazon.catalog.models import Category, Product, Stock, Warehouse
 from amazon_ups.world import timing
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _Stock(TypedDict):
+    on_hand_total: int
+
+
+# A product with the units its warehouses hold in all (_with_stock).
+ProductWithStock: TypeAlias = "WithAnnotations[Product, _Stock]"
 
 # At or below this many units on hand a product page says "only N left".
 LOW_STOCK = 5
@@ -44,7 +56,7 @@ def product_list() -> QuerySet[Product]:
     return Product.objects.filter(listed=True).order_by("name", "id")
 
 
-def _with_stock(products: QuerySet[Product]) -> QuerySet[Product]:
+def _with_stock(products: QuerySet[Product]) -> QuerySet[ProductWithStock]:
     # Coalesce: a product no warehouse has ever held has no Stock rows at all.
     return products.select_related("category").annotate(
         on_hand_total=Coalesce(Sum("stock__on_hand"), 0)
@@ -57,7 +69,7 @@ def product_search(
     category: Category | None = None,
     sort: ProductSort = ProductSort.NAME,
     in_stock_only: bool = False,
-) -> QuerySet[Product]:
+) -> QuerySet[ProductWithStock]:
     """Listed products whose name or description contains ``query`` (any case), with
     ``on_hand_total``, in the order ``sort`` says. The ORM passes ``query`` as a
     parameter and escapes LIKE's wildcards, so ``%``, ``_`` and quotes match themselves."""
@@ -73,7 +85,7 @@ def product_search(
     return products.order_by(*_ORDERINGS[sort])
 
 
-def product_detail(product_id: int) -> Product | None:
+def product_detail(product_id: int) -> ProductWithStock | None:
     """A listed product, with ``on_hand_total``; None for an unlisted one."""
     return _with_stock(
         Product.objects.filter(id=product_id, listed=True).select_related("seller")

@@ -98,7 +98,7 @@ def product_image(request, product_id: int):
     if path is not None:
         response = HttpResponse(path.read_bytes(), content_type=product.image_type)
     else:
-        slug = product.category.slug if product.category_id else ""
+        slug = product.category.slug if product.category is not None else ""
         response = HttpResponse(images.drawn_svg(product.name, slug), content_type="image/svg+xml")
     # An image is only ever an image: no script in an SVG runs, nothing is sniffed.
     response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"

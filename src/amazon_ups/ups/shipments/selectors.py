@@ -213,8 +213,9 @@ def delivered_place(package: Package) -> tuple[int, int] | None:
 
 # -- what waits far too long, for operators ------------------------------------------------
 
-# What a package in each waiting state waits for, in an operator's words.
-WAITING_FOR = {
+# What a package in each waiting state waits for, in an operator's words (keyed by
+# status, which a model's field holds as a plain str).
+WAITING_FOR: dict[str, str] = {
     PackageStatus.CREATED: "a free truck",
     PackageStatus.TRUCK_DISPATCHED: "its truck to arrive at the warehouse",
     PackageStatus.TRUCK_AT_WAREHOUSE: "Amazon to load it",
