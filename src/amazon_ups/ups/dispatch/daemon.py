@@ -11,13 +11,15 @@ from __future__ import annotations
 import datetime
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from google.protobuf.message import Message
 
 from amazon_ups.common.daemon import link_security
-from amazon_ups.common.daemon.links import Link, ListenLink, WorldLink
+from amazon_ups.common.daemon.endpoint import Endpoint
+from amazon_ups.common.daemon.links import ListenLink, WorldLink
 from amazon_ups.common.daemon.runner import Daemon
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.protocol import au_pb2
@@ -62,7 +64,9 @@ class Dispatcher:
         self.world = world
         self._rejoin = False
         self._next_stuck_check: datetime.datetime | None = None
-        self._amazon: dict[str, Callable[[Message], None]] = {
+        # Per field, what acts on the sub-messages it carries (each handler takes its
+        # field's message type, known only at run time: Any).
+        self._amazon: dict[str, Callable[[Any], None]] = {
             "pickups": self._pickup,
             "loaded": self._loaded,
             "load_failed": self._load_failed,
@@ -70,14 +74,14 @@ class Dispatcher:
             "worlds": self._world_created,
             "errors": self._amazon_error,
         }
-        self._world: dict[str, Callable[[Link, Message], None]] = {
+        self._world: dict[str, Callable[[Endpoint, Any], None]] = {
             "completions": self._finished,
             "delivered": self._delivered,
             "truckstatus": self._truck_status,
             "error": self._world_error,
         }
 
-    def handle(self, link: Link, field: str, message: Message) -> None:
+    def handle(self, link: Endpoint, field: str, message: Message) -> None:
         if link.name == "amazon":
             self._amazon[field](message)
         else:
@@ -103,7 +107,7 @@ class Dispatcher:
             self._next_stuck_check = now + STUCK_CHECK_INTERVAL
             dispatch.stuck_find(now)
 
-    def on_connect(self, link: Link) -> None:
+    def on_connect(self, link: Endpoint) -> None:
         if link is self.world and settings.WORLD_SIMSPEED:
             link.channel.set_once(simspeed=settings.WORLD_SIMSPEED)
 
@@ -170,18 +174,19 @@ class Dispatcher:
 
     # -- from the world ------------------------------------------------------------------
 
-    def _finished(self, link: Link, finished: wu.UFinished) -> None:
+    def _finished(self, link: Endpoint, finished: wu.UFinished) -> None:
         dispatch.truck_finished(
             finished.truckid, finished.status, finished.x, finished.y, finished.seqnum
         )
 
-    def _delivered(self, link: Link, made: wu.UDeliveryMade) -> None:
+    def _delivered(self, link: Endpoint, made: wu.UDeliveryMade) -> None:
         dispatch.package_delivered(made.truckid, made.packageid)
 
-    def _truck_status(self, link: Link, truck: wu.UTruck) -> None:
+    def _truck_status(self, link: Endpoint, truck: wu.UTruck) -> None:
         dispatch.truck_reported(truck.truckid, truck.status, truck.x, truck.y, truck.seqnum)
 
-    def _world_error(self, link: Link, error: wu.UErr) -> None:
+    def _world_error(self, link: Endpoint, error: wu.UErr) -> None:
+        assert link.peer is not None  # the core hands over messages of a known peer
         origin = messaging_selectors.origin(link.peer, error.originseqnum)
         if origin is None:
             logger.warning(

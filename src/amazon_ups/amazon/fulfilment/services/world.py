@@ -156,7 +156,7 @@ def move_to_world(world_id: int) -> None:
     # left that world too, so it needs no word about them.
     for order_id in orders_selectors.orders_in_flight_outside(world_id):
         order = orders_selectors.order_lock(order_id)
-        assert order is not None  # just listed, and orders are never deleted
+        assert order is not None  # just listed, in this transaction
         orders_services.fail(order, f"the world changed from {previous} to {world_id}")
     catalog_services.forget_stock()
 
@@ -201,7 +201,7 @@ def purchase_arrived(message: wa.APurchaseMore) -> None:
     # Oldest first; one that does not fit yet does not hold back the ones after it.
     for order_id in orders_selectors.orders_waiting_for_stock(message.whnum):
         order = orders_selectors.order_lock(order_id)
-        assert order is not None  # just listed, and orders are never deleted
+        assert order is not None  # just listed, in this transaction
         needs = orders_selectors.order_needs(order)
         levels = catalog_selectors.stock_levels(needs)
         on_hand = {p: levels.get((message.whnum, p), (0, 0))[0] for p in needs}

@@ -79,6 +79,7 @@ def truck_finished(truck_id: int, status: str, x: int, y: int, world_seqnum: int
         and truck.status == TruckStatus.TRAVELING
         and heading_here
     ):
+        assert warehouse is not None  # heading_here
         truck_move(truck, T.ARRIVED, world_seqnum=world_seqnum, note=f"warehouse {warehouse.id}")
         trucks.arrived(truck)
         return
