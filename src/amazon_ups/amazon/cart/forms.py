@@ -55,6 +55,7 @@ class CheckoutForm(DeliveryForm):
 
     def clean(self):
         data = super().clean()
+        assert data is not None  # Form.clean returns cleaned_data
         address = self.addresses.get(data.get("address"))
         if address is not None:
             if data.get("dest_x") is None and "dest_x" not in self.errors:

@@ -138,7 +138,7 @@ def stock_status(on_hand: int) -> StockStatus:
     return StockStatus("in", "in stock")
 
 
-def seller_products(seller) -> QuerySet[Product]:
+def seller_products(seller) -> QuerySet[ProductWithStock]:
     return _with_stock(Product.objects.filter(seller=seller)).order_by("name", "id")
 
 

@@ -37,7 +37,12 @@ def product_list(request):
         PRODUCTS_PER_PAGE,
     )
     page = paginator.page(page_number(request.GET.get("page"), paginator.num_pages))
-    rows = [(product, selectors.stock_status(product.on_hand_total)) for product in page]
+    # The django-stubs plugin finds an annotation (on_hand_total) on a queryset's rows,
+    # not on a Page's, though it knows their type.
+    rows = [
+        (product, selectors.stock_status(product.on_hand_total))  # type: ignore[attr-defined]
+        for product in page
+    ]
     # Links to other pages and categories keep the rest of the query as it is.
     keep = request.GET.copy()
     keep.pop("page", None)
