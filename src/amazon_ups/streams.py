@@ -101,8 +101,9 @@ class StreamPeer(Generic[In, Out]):
     def of(self, field: str, match: Callable[[Any], bool] = lambda m: True) -> list[Any]:
         return [m for f, m in self.received if f == field and match(m)]
 
-    async def wait_for(self, condition: Callable[[], Any], timeout: float = 10.0) -> Any:
-        """Wait until ``condition()`` is truthy (checked on every change); returns it."""
+    async def wait_for(self, condition: Callable[[], Any], timeout: float | None = 10.0) -> Any:
+        """Wait until ``condition()`` is truthy (checked on every change); returns it.
+        ``timeout`` None: no limit."""
         async with asyncio.timeout(timeout):
             while not (value := condition()):
                 self._changed.clear()
