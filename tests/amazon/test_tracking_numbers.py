@@ -52,7 +52,11 @@ def registered(order_id: int, number: str = NUMBER, seqnum: int | None = None):
 def receive(message) -> None:
     """As the daemon receives a sub-message from UPS: once per seqnum, recorded with it."""
     receive_once(
-        "ups", "registered", message, lambda: Fulfilment().handle(UPS_LINK, "registered", message)
+        "ups",
+        "registered",
+        message,
+        # A stand-in for the link: handle reads its name and peer only.
+        lambda: Fulfilment().handle(UPS_LINK, "registered", message),  # type: ignore[arg-type]
     )
 
 

@@ -196,6 +196,7 @@ def label_of(field: FieldDescriptor) -> str:
 
 def type_of(field: FieldDescriptor) -> str:
     if field.type == FieldDescriptor.TYPE_MESSAGE:
+        assert field.message_type is not None  # a message field has one
         return field.message_type.full_name
     names = [name for name, number in SCALAR_TYPES.items() if number == field.type]
     assert names, f"{field.full_name} has unexpected type {field.type}"
