@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from google.protobuf.message import Message
 
+from amazon_ups.protocol.errors import RemoteProtocolError
 from amazon_ups.protocol.framing import FrameDecoder, MalformedMessage, encode_frame, parse_message
 from amazon_ups.protocol.world_messages import CONNECTED, Dialect
 
 
-class ConnectRefused(Exception):
+class ConnectRefused(RemoteProtocolError):
     """The world did not connect us: ``result`` is what it said (or why its reply did not
     parse), ``world_id`` the world it named (-1 if none)."""
 
