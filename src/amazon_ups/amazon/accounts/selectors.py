@@ -30,11 +30,6 @@ def addresses_of(user) -> list[Address]:
     return list(Address.objects.filter(user=user).order_by("name", "id"))
 
 
-def address_get_for(user, address_id: int) -> Address | None:
-    """The user's address; None for anyone else's, so it cannot be told from a missing one."""
-    return Address.objects.filter(user=user, id=address_id).first()
-
-
 # Where an estimate goes for a visitor with no address of their own: the grid's middle.
 GRID_MIDDLE = (0, 0)
 

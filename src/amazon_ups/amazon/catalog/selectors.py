@@ -151,10 +151,6 @@ def product_get(product_id: int) -> Product | None:
     return Product.objects.filter(id=product_id).first()
 
 
-def product_for_sale(product_id: int) -> Product | None:
-    return Product.objects.filter(id=product_id, listed=True).first()
-
-
 def products_by_id(product_ids: Iterable[int]) -> dict[int, Product]:
     return {p.id: p for p in Product.objects.filter(id__in=list(product_ids))}
 
