@@ -81,11 +81,11 @@ def test_stock_is_the_sum_over_warehouses_in_words(client, shelf):
         ("water", ["Kettle"]),  # the description, in another case
         ("  teapot  ", ["Teapot"]),
         ("100%", ["100% cotton towel"]),
-        ("%", ["100% cotton towel"]),  # a literal percent sign, not a wildcard
-        ("_", ["snake_case mug"]),  # a literal underscore, not "any character"
-        ("e_c", ["snake_case mug"]),
+        ("%", []),  # punctuation alone is no word, and never a wildcard
+        ("_", []),
+        ("snake_case", ["snake_case mug"]),
         ("O'Brien", ["O'Brien's notebook"]),
-        ("'", ["O'Brien's notebook"]),
+        ("'", []),
         ("'; DROP TABLE catalog_product; --", []),
         ('" OR 1=1 --', []),
         ("\\", []),
@@ -95,9 +95,7 @@ def test_stock_is_the_sum_over_warehouses_in_words(client, shelf):
         ("x" * 5000, []),
     ],
 )
-def test_search_is_case_insensitive_and_takes_every_character_literally(
-    client, shelf, query, expected
-):
+def test_search_is_case_insensitive_and_takes_every_word_literally(client, shelf, query, expected):
     assert names(client.get(LIST, {"q": query})) == expected
     assert Product.objects.count() == 6  # nothing was dropped
 
@@ -114,11 +112,8 @@ def test_the_category_filter(client, shelf):
         "O'Brien's notebook",
         "snake_case mug",
     ]
-    assert names(client.get(LIST, {"category": "kitchen", "q": "t"})) == [
-        "100% cotton towel",
-        "Kettle",
-        "Teapot",
-    ]
+    assert names(client.get(LIST, {"category": "kitchen", "q": "dishes"})) == ["100% cotton towel"]
+    assert names(client.get(LIST, {"category": "office", "q": "dishes"})) == []
     page = client.get(LIST, {"category": "kitchen"}).content.decode()
     assert '<a href="?category=kitchen" aria-current="page">Kitchen</a>' in page
 
