@@ -238,3 +238,14 @@ def test_a_renamed_product_keeps_its_name_with_the_world(db):
     services.product_update(product, name="Kettle deluxe", description="", category=None)
     product.refresh_from_db()
     assert product.name == "Kettle deluxe" and product.world_description == "Kettle"
+
+
+def test_a_cards_cached_fragment_never_shows_an_old_price_name_or_stock(client, shelf):
+    # The cards are cached per process, keyed by everything they show.
+    card = re.compile(r'id="product-1".*?</section>', re.S)
+    before = card.search(client.get(LIST).content.decode())[0]
+    assert "Kettle" in before and "in stock" in before
+    Product.objects.filter(id=1).update(name="Water kettle", price="12.50")
+    Stock.objects.filter(product_id=1).update(on_hand=1)
+    after = card.search(client.get(LIST).content.decode())[0]
+    assert "Water kettle" in after and "12.50" in after and "only 2 left" in after

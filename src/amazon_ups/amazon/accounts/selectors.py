@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from django.contrib.auth import get_user_model
 
 from amazon_ups.amazon.accounts.models import Address, Profile
@@ -36,8 +38,13 @@ GRID_MIDDLE = (0, 0)
 
 def delivery_point(user) -> tuple[tuple[int, int], bool]:
     """The user's default delivery address, else the grid's middle; and whether it was
-    theirs (for delivery estimates before an address is chosen)."""
-    profile = profile_of(user)
+    theirs (for delivery estimates before an address is chosen). Read through the
+    user's related accessor, which keeps the row on the user: the nav bar (base.html
+    reads user.profile) and the page share one query."""
+    profile = None
+    if user is not None and user.is_authenticated:
+        with contextlib.suppress(Profile.DoesNotExist):
+            profile = user.profile
     if profile is not None and profile.has_default_address:
         return (profile.default_x, profile.default_y), True
     return GRID_MIDDLE, False
