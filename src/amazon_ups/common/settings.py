@@ -182,6 +182,16 @@ AXES_LOCKOUT_TEMPLATE = "locked_out.html"
 # Error pages are each site's 400/403/404/500.html; a refused form, its 403_csrf.html.
 CSRF_FAILURE_VIEW = "amazon_ups.common.errors.csrf_failure"
 
+# Each web process keeps rendered fragments (a product's card, keyed by everything the
+# card shows, so a change is never served stale) and the catalog's words for typos, in
+# its own memory: nothing there is state another process needs.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "OPTIONS": {"MAX_ENTRIES": 20_000},
+    }
+}
+
 TEMPLATES: list[dict[str, Any]] = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",

@@ -31,6 +31,7 @@ from typing import TypeVar
 from google.protobuf.message import Message
 
 from amazon_ups.protocol import au_pb2
+from amazon_ups.protocol.errors import RemoteProtocolError
 from amazon_ups.protocol.framing import FrameDecoder, FramingError, encode_frame, parse_message
 
 M = TypeVar("M", bound=Message)
@@ -57,7 +58,7 @@ class Failure(enum.StrEnum):
     REFUSED = "refused by the peer"
 
 
-class HandshakeFailed(Exception):
+class HandshakeFailed(RemoteProtocolError):
     """The peer did not prove itself (``peer_fault``) or refused us.
 
     ``reply`` is a last frame to send before closing (UPS tells Amazon why), or b"".

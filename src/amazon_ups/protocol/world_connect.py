@@ -16,11 +16,12 @@ sends what does not parse), and ``FramingError`` when the stream is broken.
 from __future__ import annotations
 
 from amazon_ups.protocol import world_amazon_pb2 as wa
+from amazon_ups.protocol.errors import RemoteProtocolError
 from amazon_ups.protocol.framing import FrameDecoder, MalformedMessage, encode_frame, parse_message
 from amazon_ups.protocol.world_messages import CONNECTED, AnyConnect, AnyConnected, Dialect
 
 
-class ConnectRefused(Exception):
+class ConnectRefused(RemoteProtocolError):
     """The world did not connect us: ``result`` is what it said (or why its reply did not
     parse), ``world_id`` the world it named (-1 if none)."""
 

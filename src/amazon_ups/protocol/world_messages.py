@@ -13,6 +13,7 @@ from google.protobuf.message import Message
 
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol import world_ups_pb2 as wu
+from amazon_ups.protocol.errors import LocalProtocolError
 
 # The type checker's view of a message whose type depends on the side.
 AnyConnect = wa.AConnect | wu.UConnect
@@ -49,7 +50,7 @@ class Dialect:
         for name in self.command_fields:
             if fields[name].message_type is command.DESCRIPTOR:
                 return name
-        raise TypeError(f"{type(command).__name__} is not a {self.side} command")
+        raise LocalProtocolError(f"{type(command).__name__} is not a {self.side} command")
 
 
 AMAZON = Dialect(

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import QuerySet, Sum
 from django.db.models.functions import Coalesce
 
-from amazon_ups.amazon.catalog import delivery
+from amazon_ups.amazon.catalog import delivery, search
 from amazon_ups.amazon.catalog.models import Category, Product, Stock, Warehouse
 from amazon_ups.world import timing
 
@@ -34,6 +34,7 @@ MAX_QUERY_LENGTH = 100
 
 
 class ProductSort(models.TextChoices):
+    RELEVANCE = "relevance", "Best match"
     NAME = "name", "Name"
     PRICE = "price", "Price: low to high"
     PRICE_DESC = "-price", "Price: high to low"
@@ -43,6 +44,7 @@ class ProductSort(models.TextChoices):
 
 # Every sort ends on the id, so a page never repeats or skips a product of a tie.
 _ORDERINGS = {
+    ProductSort.RELEVANCE: ("-relevance", "name", "id"),
     ProductSort.NAME: ("name", "id"),
     ProductSort.PRICE: ("price", "name", "id"),
     ProductSort.PRICE_DESC: ("-price", "name", "id"),
@@ -63,26 +65,35 @@ def _with_stock(products: QuerySet[Product]) -> QuerySet[ProductWithStock]:
     )
 
 
+def product_sort(query: str, asked: ProductSort | None) -> ProductSort:
+    """The order of a list: the one asked for, else the best match first for a query
+    and by name without one (which has nothing to be a match for)."""
+    if not query:
+        return ProductSort.NAME if asked in (None, ProductSort.RELEVANCE) else asked
+    return asked or ProductSort.RELEVANCE
+
+
 def product_search(
     *,
     query: str = "",
     category: Category | None = None,
-    sort: ProductSort = ProductSort.NAME,
+    sort: ProductSort | None = None,
     in_stock_only: bool = False,
-) -> QuerySet[ProductWithStock]:
-    """Listed products whose name or description contains ``query`` (any case), with
-    ``on_hand_total``, in the order ``sort`` says. The ORM passes ``query`` as a
-    parameter and escapes LIKE's wildcards, so ``%``, ``_`` and quotes match themselves."""
+) -> search.Found:
+    """Listed products that match ``query`` (search.py: full text, stemmed, typos
+    corrected when nothing matches), or all of them without one, with
+    ``on_hand_total``, in the order ``sort`` says: by default the best match first
+    for a query, else by name."""
     products = Product.objects.filter(listed=True)
-    query = query.strip()[:MAX_QUERY_LENGTH]
-    if query:
-        products = products.filter(Q(name__icontains=query) | Q(description__icontains=query))
     if category is not None:
         products = products.filter(category=category)
-    products = _with_stock(products)
+    query = query.strip()[:MAX_QUERY_LENGTH]
+    found = search.search(products, query) if query else search.Found(products, "", False)
+    products = _with_stock(found.products)
     if in_stock_only:
         products = products.filter(on_hand_total__gt=0)
-    return products.order_by(*_ORDERINGS[sort])
+    ordering = _ORDERINGS[product_sort(query, sort)]
+    return search.Found(products.order_by(*ordering), found.searched_for, found.corrected)
 
 
 def product_detail(product_id: int) -> ProductWithStock | None:
@@ -161,10 +172,6 @@ def seller_stock(seller) -> dict[int, dict[int, tuple[int, int]]]:
 def product_get(product_id: int) -> Product | None:
     """Any product, listed or not (old orders and carts name unlisted ones too)."""
     return Product.objects.filter(id=product_id).first()
-
-
-def product_for_sale(product_id: int) -> Product | None:
-    return Product.objects.filter(id=product_id, listed=True).first()
 
 
 def products_by_id(product_ids: Iterable[int]) -> dict[int, Product]:

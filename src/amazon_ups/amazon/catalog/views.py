@@ -29,16 +29,15 @@ def product_list(request):
         raise Http404("No such category")
     query = request.GET.get("q", "").strip()[: selectors.MAX_QUERY_LENGTH]
     options = CatalogQueryForm(request.GET)
-    sort, in_stock_only = options.options()
-    paginator = Paginator(
-        selectors.product_search(
-            query=query, category=category, sort=sort, in_stock_only=in_stock_only
-        ),
-        PRODUCTS_PER_PAGE,
+    asked_sort, in_stock_only = options.options()
+    found = selectors.product_search(
+        query=query, category=category, sort=asked_sort, in_stock_only=in_stock_only
     )
+    sort = selectors.product_sort(query, asked_sort)
+    paginator = Paginator(found.products, PRODUCTS_PER_PAGE)
     page = paginator.page(page_number(request.GET.get("page"), paginator.num_pages))
-    # The django-stubs plugin finds an annotation (on_hand_total) on a queryset's rows,
-    # not on a Page's, though it knows their type.
+    # on_hand_total is an annotation (selectors._with_stock): search.Found's type does
+    # not carry it, and the django-stubs plugin would not find it on a Page's rows.
     rows = [
         (product, selectors.stock_status(product.on_hand_total))  # type: ignore[attr-defined]
         for product in page
@@ -57,7 +56,13 @@ def product_list(request):
         "options": options,
         "sort": sort,
         "in_stock_only": in_stock_only,
-        "sorts": selectors.ProductSort.choices,
+        "sorts": [
+            choice
+            for choice in selectors.ProductSort.choices
+            if query or choice[0] != selectors.ProductSort.RELEVANCE
+        ],
+        # A typo corrected: what was searched for instead.
+        "searched_for": found.searched_for if found.corrected else "",
         "keep": keep.urlencode(),
         "keep_category": keep_category.urlencode(),
     }

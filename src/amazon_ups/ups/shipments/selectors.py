@@ -35,10 +35,6 @@ IN_TRANSIT = NOT_FINAL
 MAP_STAFF_PACKAGES = 500
 
 
-def package_list() -> QuerySet[Package]:
-    return Package.objects.select_related("warehouse").order_by("-created_at", "-id")
-
-
 def package_by_tracking_number(number: str) -> Package | None:
     """The package with this tracking number (its compact form, ``tracking.parse``)."""
     return (
@@ -260,10 +256,6 @@ def stuck_for_operators(limit: int = 50) -> dict:
 
 
 # -- trucks and the map ----------------------------------------------------------------
-
-
-def truck_list() -> QuerySet[Truck]:
-    return Truck.objects.select_related("warehouse").order_by("id")
 
 
 def truck_ids() -> set[int]:
