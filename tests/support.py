@@ -9,10 +9,11 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
+from amazon_ups.protocol.channel import SubMessage
 from amazon_ups.protocol.framing import (
     FrameDecoder,
     FramingError,
@@ -22,8 +23,16 @@ from amazon_ups.protocol.framing import (
 )
 from amazon_ups.protocol.link_auth import HandshakeFailed, LinkHandshake, Role
 from amazon_ups.protocol.world_connect import connect_request
-from amazon_ups.protocol.world_messages import CONNECTED, DIALECTS, Side
+from amazon_ups.protocol.world_messages import (
+    CONNECTED,
+    DIALECTS,
+    AnyConnected,
+    AnyResponses,
+    Side,
+)
 from amazon_ups.world.client import WorldClient
+
+M = TypeVar("M", bound=Message)
 
 FAST = 100_000  # simspeed at which a whole order flow takes milliseconds
 LOGIN_PATH = "/accounts/login/"  # both sites
@@ -133,8 +142,8 @@ class RawLink:
         self.dialect = DIALECTS[side]
         self.reader, self.writer = reader, writer
         self.frames = FrameDecoder()
-        self.replies: list[Message | MalformedMessage] = []  # AConnected/UConnected
-        self.messages: list[Message] = []  # every AResponses/UResponses, in arrival order
+        self.replies: list[AnyConnected | MalformedMessage] = []
+        self.messages: list[AnyResponses] = []  # every one, in arrival order
         self.malformed: list[str] = []
         self.sent_acks: set[int] = set()  # every result seqnum this link has acked
         self.eof = False
@@ -167,7 +176,7 @@ class RawLink:
         world_id: int | None = None,
         places: Iterable[tuple[int, int, int]] = (),
         timeout: float = 10.0,
-    ) -> Message:
+    ) -> AnyConnected:
         request = connect_request(self.dialect, self.side is Side.AMAZON, world_id, list(places))
         before = len(self.replies)
         self.write(request)
@@ -184,7 +193,9 @@ class RawLink:
 
     @property
     def world_id(self) -> int:
-        return self.replies[-1].worldid
+        reply = self.replies[-1]
+        assert not isinstance(reply, MalformedMessage), str(reply)
+        return reply.worldid
 
     # -- sending ------------------------------------------------------------------
 
@@ -204,15 +215,15 @@ class RawLink:
 
     # -- what came back -----------------------------------------------------------
 
-    def results(self) -> list[Message]:
+    def results(self) -> list[SubMessage]:
         """Every result copy received, in arrival order."""
-        out = []
+        out: list[SubMessage] = []
         for message in self.messages:
             for field_name in self.dialect.result_fields.values():
                 out.extend(getattr(message, field_name))
         return out
 
-    def of_type(self, message_type: type[Message]) -> list[Message]:
+    def of_type(self, message_type: type[M]) -> list[M]:
         return [r for r in self.results() if isinstance(r, message_type)]
 
     def result_seqnums(self) -> list[int]:
@@ -331,17 +342,17 @@ class SilentPeer:
                         selector.register(sock, selectors.EVENT_READ, len(self.received))
                         self.received.append(b"")
                         continue
-                    sock = key.fileobj
-                    assert isinstance(sock, socket.socket)
+                    peer = key.fileobj
+                    assert isinstance(peer, socket.socket)
                     try:
-                        data = sock.recv(65536)
+                        data = peer.recv(65536)
                     except OSError:
                         data = b""
                     if data:
                         self.received[key.data] += data
                     else:
-                        selector.unregister(sock)
-                        sock.close()
+                        selector.unregister(peer)
+                        peer.close()
                         self.closed += 1
             for key in list(selector.get_map().values()):
                 key.fileobj.close()  # type: ignore[union-attr]

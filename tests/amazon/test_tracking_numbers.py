@@ -56,7 +56,8 @@ def receive(message) -> None:
         "ups",
         "registered",
         message,
-        lambda: Fulfilment().handle(UPS_LINK, "registered", message, timezone.now()),
+        # A stand-in for the link: handle reads its name and peer only.
+        lambda: Fulfilment().handle(UPS_LINK, "registered", message, timezone.now()),  # type: ignore[arg-type]
     )
 
 

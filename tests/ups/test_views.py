@@ -49,8 +49,10 @@ def statuses(page: str) -> dict[int, str]:
     spans = re.findall(r'<span class="package-status[^"]*"([^>]*)>', page)
     found = {}
     for attributes in spans:
-        number = re.search(r'data-package="([^"]+)"', attributes)[1]
-        found[ids[number]] = re.search(r'data-status="([^"]*)"', attributes)[1]
+        number = re.search(r'data-package="([^"]+)"', attributes)
+        status = re.search(r'data-status="([^"]*)"', attributes)
+        assert number is not None and status is not None, attributes
+        found[ids[number[1]]] = status[1]
     return found
 
 

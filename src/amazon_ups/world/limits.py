@@ -21,12 +21,13 @@ from collections import Counter
 from collections.abc import Collection, Hashable, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message
 
 from amazon_ups.protocol.framing import MalformedMessage, parse_message
-from amazon_ups.protocol.world_messages import Dialect
+from amazon_ups.protocol.world_messages import AnyCommands, Dialect
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -92,7 +93,7 @@ class Limits:
 class Slice:
     """Part of a commands message, itself a commands message of the same dialect."""
 
-    message: Message
+    message: AnyCommands
     commands: int
     acks: int
     last: bool
@@ -145,10 +146,13 @@ def _command_kinds(
     found = _KINDS.get(dialect.side)
     if found is None:
         fields = dialect.commands.DESCRIPTOR.fields_by_name
-        types = {
-            name: message_factory.GetMessageClass(fields[name].message_type)
-            for name in dialect.command_fields
-        }
+        types = {}
+        for name in dialect.command_fields:
+            message_type = fields[name].message_type
+            assert message_type is not None  # a sub-command field holds messages
+            # The stubs tell upb's Descriptor (which fields_by_name may give) from the
+            # pure-Python one GetMessageClass takes: at run time they are one.
+            types[name] = message_factory.GetMessageClass(message_type)  # type: ignore[arg-type]
         found = _KINDS[dialect.side] = (types, {n: _inner_field(t) for n, t in types.items()})
     return found
 
@@ -175,7 +179,9 @@ class FrameSlicer:
     them, sends them again later.
     """
 
-    def __init__(self, dialect: Dialect, frame: Message, limits: Limits) -> None:
+    # frame: Any, as the fields of ACommands/UCommands are not declared by the class
+    # that lazy_commands builds for them at run time.
+    def __init__(self, dialect: Dialect, frame: Any, limits: Limits) -> None:
         """``frame`` is parsed as ``lazy_commands`` (sub-commands as bytes, checked a
         step at a time), or as the dialect's own commands message (already checked)."""
         self.dialect = dialect
@@ -192,7 +198,7 @@ class FrameSlicer:
         self._first = True
         self.done = False
         # Parsed sub-commands, field by field, as far as checked.
-        self.parsed: dict[str, list[Message]] = {}
+        self.parsed: dict[str, list[Message | None]] = {}
         # (field, next index, end) in the engine's order, cut at the cap: to check, to run.
         self._unchecked: list[list] = []
         self._ranges: list[list] = []

@@ -51,8 +51,9 @@ ON_A_TRUCK = (S.LOADED, S.DELIVERING, S.DELIVERED)
 # The steps the shopper sees, in order (failed stands beside them).
 PIPELINE = (S.PLACED, S.PACKING, S.PACKED, S.LOADING, S.LOADED, S.DELIVERING, S.DELIVERED)
 
-# What an order in each waiting state waits for, in an operator's words.
-WAITING_FOR = {
+# What an order in each waiting state waits for, in an operator's words (keyed by
+# status, which a model's field holds as a plain str).
+WAITING_FOR: dict[str, str] = {
     S.PLACED: "stock, or the daemon to take it in",
     S.PACKING: "the world to pack it",
     S.PACKED: "UPS to announce a truck at the warehouse",

@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from django.db import transaction
 from google.protobuf.message import Message
@@ -37,7 +37,7 @@ from amazon_ups.common.daemon import isolation
 from amazon_ups.common.daemon.endpoint import Endpoint
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.messaging import services as messaging
-from amazon_ups.protocol.channel import Pending
+from amazon_ups.protocol.channel import Container, Pending
 from amazon_ups.protocol.framing import MalformedMessage, encode_frame
 
 logger = logging.getLogger("amazon_ups.daemon")
@@ -57,7 +57,7 @@ class DaemonCore:
     def __init__(
         self,
         name: str,
-        endpoints: list[Endpoint],
+        endpoints: Sequence[Endpoint],
         handle: Handler,
         tick: Tick | None = None,
         on_connect: Callable[[Endpoint], None] | None = None,
@@ -124,7 +124,7 @@ class DaemonCore:
                 continue
             self._receive(endpoint, container, when)
 
-    def _receive(self, endpoint: Endpoint, container: Message, now: datetime.datetime) -> None:
+    def _receive(self, endpoint: Endpoint, container: Container, now: datetime.datetime) -> None:
         assert endpoint.peer is not None
         channel = endpoint.channel
         if container.acks:

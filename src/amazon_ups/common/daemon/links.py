@@ -34,14 +34,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf.message import Message
-
 from amazon_ups.common.daemon.endpoint import Endpoint
 from amazon_ups.protocol.channel import Channel
 from amazon_ups.protocol.framing import FramingError
 from amazon_ups.protocol.link_auth import HandshakeFailed, LinkHandshake, Role
 from amazon_ups.protocol.session import ResendPolicy
 from amazon_ups.protocol.world_connect import ConnectRefused, WorldConnect
+from amazon_ups.protocol.world_messages import AnyConnect, AnyConnected
 
 logger = logging.getLogger("amazon_ups.daemon")
 
@@ -341,8 +340,8 @@ class WorldLink(DialLink):
         channel: Channel,
         host: str,
         port: int,
-        connected_type: type[Message],
-        hello: Callable[[], Message | None],
+        connected_type: type[AnyConnected],
+        hello: Callable[[], AnyConnect | None],
         joined: Callable[[int, datetime.datetime], None],
     ) -> None:
         super().__init__(name, channel, host, port)
@@ -550,6 +549,7 @@ class ListenLink(Link):
             return False
         try:
             if not candidate.tls_done:
+                assert isinstance(candidate.sock, ssl.SSLSocket)  # not done: TLS wrapped it
                 candidate.sock.do_handshake()
                 candidate.tls_done = True
             data = read_available(candidate.sock)

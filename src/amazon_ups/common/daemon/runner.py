@@ -154,12 +154,12 @@ class Daemon:
             link.expire(now)
             self.core.record_refusals(link, now)
             self.core.record_heard(link, now)
-        for link, frame in self.core.step(time.time()):
-            assert isinstance(link, Link)
+        for endpoint, frame in self.core.step(time.time()):
+            assert isinstance(endpoint, Link)
             try:
-                link.send(frame)
+                endpoint.send(frame)
             except OSError as error:
-                self._drop(link, f"send failed: {error}")
+                self._drop(endpoint, f"send failed: {error}")
 
     def _wait(self, now: float) -> list[object]:
         """What is ready: readable links, listeners and candidates, and connection
@@ -177,14 +177,15 @@ class Daemon:
                     watched[candidate.sock.fileno()] = _Prove(link, candidate)
             if isinstance(link, DialLink) and link.dialing is not None:
                 read, write = link.dialing.wants()
-                fd = link.dialing.sock.fileno()
+                dial_fd = link.dialing.sock.fileno()
                 if read:
-                    watched[fd] = _Dial(link)
+                    watched[dial_fd] = _Dial(link)
                 if write:
-                    writable[fd] = _Dial(link)
+                    writable[dial_fd] = _Dial(link)
             if (deadline := link.next_deadline()) is not None:
                 deadlines.append(deadline)
             if link.up:
+                assert link.sock is not None  # up: connected
                 watched[link.sock.fileno()] = link
         if (fd := self._waker.fileno()) is not None:
             watched[fd] = self._waker

@@ -11,13 +11,15 @@ from __future__ import annotations
 import datetime
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from google.protobuf.message import Message
 
 from amazon_ups.common.daemon import link_security
-from amazon_ups.common.daemon.links import Link, ListenLink, WorldLink
+from amazon_ups.common.daemon.endpoint import Endpoint
+from amazon_ups.common.daemon.links import ListenLink, WorldLink
 from amazon_ups.common.daemon.runner import Daemon
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.protocol import au_pb2
@@ -62,8 +64,10 @@ class Dispatcher:
         self.world = world
         self._rejoin = False
         self._next_stuck_check: datetime.datetime | None = None
-        # Each takes the sub-message and the time the core was given (``now``).
-        self._amazon: dict[str, Callable[[Message, datetime.datetime], None]] = {
+        # Per field, what acts on the sub-messages it carries (each handler takes its
+        # field's message type, known only at run time: Any) and the time the core was
+        # given (``now``).
+        self._amazon: dict[str, Callable[[Any, datetime.datetime], None]] = {
             "pickups": self._pickup,
             "loaded": self._loaded,
             "load_failed": self._load_failed,
@@ -71,14 +75,14 @@ class Dispatcher:
             "worlds": self._world_created,
             "errors": self._amazon_error,
         }
-        self._world: dict[str, Callable[[Link, Message, datetime.datetime], None]] = {
+        self._world: dict[str, Callable[[Endpoint, Any, datetime.datetime], None]] = {
             "completions": self._finished,
             "delivered": self._delivered,
             "truckstatus": self._truck_status,
             "error": self._world_error,
         }
 
-    def handle(self, link: Link, field: str, message: Message, now: datetime.datetime) -> None:
+    def handle(self, link: Endpoint, field: str, message: Message, now: datetime.datetime) -> None:
         if link.name == "amazon":
             self._amazon[field](message, now)
         else:
@@ -104,7 +108,7 @@ class Dispatcher:
             self._next_stuck_check = now + STUCK_CHECK_INTERVAL
             dispatch.stuck_find(now)
 
-    def on_connect(self, link: Link) -> None:
+    def on_connect(self, link: Endpoint) -> None:
         if link is self.world and settings.WORLD_SIMSPEED:
             link.channel.set_once(simspeed=settings.WORLD_SIMSPEED)
 
@@ -174,20 +178,21 @@ class Dispatcher:
 
     # -- from the world ------------------------------------------------------------------
 
-    def _finished(self, link: Link, finished: wu.UFinished, now: datetime.datetime) -> None:
+    def _finished(self, link: Endpoint, finished: wu.UFinished, now: datetime.datetime) -> None:
         dispatch.truck_finished(
             finished.truckid, finished.status, finished.x, finished.y, finished.seqnum, now=now
         )
 
-    def _delivered(self, link: Link, made: wu.UDeliveryMade, now: datetime.datetime) -> None:
+    def _delivered(self, link: Endpoint, made: wu.UDeliveryMade, now: datetime.datetime) -> None:
         dispatch.package_delivered(made.truckid, made.packageid, now=now)
 
-    def _truck_status(self, link: Link, truck: wu.UTruck, now: datetime.datetime) -> None:
+    def _truck_status(self, link: Endpoint, truck: wu.UTruck, now: datetime.datetime) -> None:
         dispatch.truck_reported(
             truck.truckid, truck.status, truck.x, truck.y, truck.seqnum, now=now
         )
 
-    def _world_error(self, link: Link, error: wu.UErr, now: datetime.datetime) -> None:
+    def _world_error(self, link: Endpoint, error: wu.UErr, now: datetime.datetime) -> None:
+        assert link.peer is not None  # the core hands over messages of a known peer
         origin = messaging_selectors.origin(link.peer, error.originseqnum)
         if origin is None:
             logger.warning(

@@ -82,6 +82,7 @@ def truck_finished(
         and truck.status == TruckStatus.TRAVELING
         and heading_here
     ):
+        assert warehouse is not None  # heading_here
         truck_move(
             truck, T.ARRIVED, world_seqnum=world_seqnum, note=f"warehouse {warehouse.id}", now=now
         )

@@ -150,7 +150,7 @@ def load_failed(package_id: int, truck_id: int, reason: str, *, now: datetime) -
 
 
 # Our sub-messages that Amazon refuses when it does not know the package (5.10).
-ORIGINS_ABOUT_A_PACKAGE = {
+ORIGINS_ABOUT_A_PACKAGE: dict[str, type[au_pb2.TruckArrived | au_pb2.PackageRegistered]] = {
     "arrived": au_pb2.TruckArrived,
     "registered": au_pb2.PackageRegistered,
 }

@@ -285,6 +285,7 @@ def arrived(truck: Truck, *, now: datetime) -> None:
     """The truck stands at ``truck.warehouse``: the packages it came for are announced,
     others waiting there board, and it leaves if nothing is left to load."""
     warehouse = truck.warehouse
+    assert warehouse is not None  # it stands at one
     for package in Package.objects.filter(
         truck=truck, warehouse=warehouse, status=PackageStatus.TRUCK_DISPATCHED
     ).select_related("warehouse"):

@@ -43,6 +43,7 @@ def depart_overdue(now: datetime) -> int:
 
     def depart(truck_id: int) -> None:
         truck = truck_lock(truck_id)
+        assert truck is not None  # just listed; only this daemon removes trucks (new world)
         if truck.status in AT_WAREHOUSE and truck.loading_deadline is not None:
             left.append(trucks.depart(truck, now=now))
 
@@ -98,16 +99,19 @@ def confirm_deliveries(now: datetime) -> int:
         peer=peer, seqnum=OuterRef("delivery_seqnum"), acked_at__isnull=False
     )
     seqnums = sorted(
-        set(
-            Package.objects.filter(status=PackageStatus.LOADED)
+        {
+            seqnum
+            for seqnum in Package.objects.filter(status=PackageStatus.LOADED)
             .filter(Exists(acked))
             .values_list("delivery_seqnum", flat=True)
-        )
+            if seqnum is not None  # always: a message acked has a seqnum
+        }
     )
     moved = []
 
     def confirm(seqnum: int) -> None:
         sent = messaging_selectors.origin(peer, seqnum)
+        assert sent is not None  # found acked just now; sent messages are kept
         truck_id = wu.UGoDeliver.FromString(bytes(sent.body)).truckid
         for package in Package.objects.select_for_update().filter(
             status=PackageStatus.LOADED, delivery_seqnum=seqnum
@@ -188,6 +192,7 @@ def trucks_newly_stuck(now: datetime) -> list[int]:
 
 def truck_stuck(truck_id: int, now: datetime) -> None:
     truck = truck_lock(truck_id)
+    assert truck is not None  # just listed; only this daemon removes trucks (new world)
     waited = (now - truck.status_changed_at).total_seconds()
     logger.warning(
         "truck %d has been %s for %.0f s: asking the world", truck.id, truck.status, waited

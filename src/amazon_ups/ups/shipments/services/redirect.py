@@ -62,6 +62,7 @@ def _destination_changed(package: Package) -> None:
 
 def _resend_delivery(package: Package) -> int:
     """Send the package's delivery again, to its new place, on the truck that has it."""
+    assert package.truck_id is not None  # the world has it: on its truck
     command = wu.UGoDeliver(truckid=package.truck_id)
     command.packages.add(packageid=package.id, x=package.dest_x, y=package.dest_y)
     sent = messaging.send(world_peer(), "deliveries", command, ref=truck_ref(package.truck_id))
@@ -73,14 +74,15 @@ def package_redirect(package: Package, *, x: int, y: int, by_user, now: datetime
     if not all(isinstance(v, int) and INT32_MIN <= v <= INT32_MAX for v in (x, y)):
         raise ValueError(f"({x}, {y}) is not a place on the grid")
     with transaction.atomic():
-        package = (
+        locked = (
             Package.objects.select_for_update(of=("self",))
             .select_related("account", "truck")
             .filter(id=package.id)
             .first()
         )
-        if package is None or package.account is None or package.account.user_id != by_user.pk:
+        if locked is None or locked.account is None or locked.account.user_id != by_user.pk:
             return RedirectResult(False, "No package with that number is yours.")
+        package = locked
         if package.status == PackageStatus.DELIVERED:
             return RedirectResult(False, _too_late(package))
         if package.status not in NOT_FINAL:
@@ -131,7 +133,9 @@ def _redirect_clear(package: Package) -> None:
 def _redirect_lost(package: Package, kind: P, *, now: datetime) -> None:
     """The world did not take the new place: the package goes (or went) to the old one."""
     asked = (package.dest_x, package.dest_y)
-    package.dest_x, package.dest_y = package.redirect_from_x, package.redirect_from_y
+    old_x, old_y = package.redirect_from_x, package.redirect_from_y
+    assert old_x is not None and old_y is not None  # kept while the redirect is pending
+    package.dest_x, package.dest_y = old_x, old_y
     truck_id = package.delivery_unsettled_truck
     _redirect_clear(package)
     package.save()
@@ -177,6 +181,7 @@ def redirects_waiting() -> list[tuple[int, int]]:
     for package_id, seqnum in Package.objects.exclude(redirect_seqnum=None).values_list(
         "id", "redirect_seqnum"
     ):
+        assert seqnum is not None  # excluded above
         sent = messaging_selectors.origin(peer, seqnum)
         if sent is not None and sent.acked_at is not None:
             waiting.append((package_id, seqnum))
