@@ -88,14 +88,14 @@ class Dispatcher:
         else:
             self._world[field](link, message, now)
 
-    def tick(self, now: datetime.datetime) -> None:
+    def tick(self, now: datetime.datetime) -> datetime.datetime | None:
         if self._rejoin:
             # Dropped here, between the turn's reads and sends, never under a read.
             self._rejoin = False
             self.world.drop("Amazon announced another world")
             self.world.retry_at = 0.0
         if current_world_id() is None:
-            return
+            return None
         # Each step runs item by item (a truck, a warehouse...): a defect sets that item
         # aside for an operator and the rest go on (common.daemon.isolation).
         dispatch.depart_overdue(now)
@@ -107,6 +107,11 @@ class Dispatcher:
         if self._next_stuck_check is None or now >= self._next_stuck_check:
             self._next_stuck_check = now + STUCK_CHECK_INTERVAL
             dispatch.stuck_find(now)
+        # What comes from the world, Amazon or the web wakes the daemon; by the clock
+        # alone, a truck's loading deadline and the stuck check fall due.
+        departure = selectors.next_loading_deadline()
+        due = self._next_stuck_check
+        return due if departure is None else min(departure, due)
 
     def on_connect(self, link: Endpoint) -> None:
         if link is self.world and settings.WORLD_SIMSPEED:
