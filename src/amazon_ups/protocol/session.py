@@ -234,9 +234,12 @@ class ReliableSession(Generic[T]):
         self,
         first_seqnum: int = 1,
         policy: ResendPolicy | None = None,
+        outbox: Outbox[T] | None = None,
     ) -> None:
+        """``outbox``: one with the same methods kept otherwise (the world's results are
+        kept as bytes: ``world.outbox``); else an ``Outbox`` with ``policy``."""
         self.next_seqnum = first_seqnum
-        self.outbox: Outbox[T] = Outbox(policy or ResendPolicy())
+        self.outbox: Outbox[T] = outbox if outbox is not None else Outbox(policy or ResendPolicy())
         self.received = SeqnumSet()
         self._acks_to_send: dict[int, None] = {}
 

@@ -41,6 +41,7 @@ from amazon_ups.world.model import (
     WireResult,
     World,
 )
+from amazon_ups.world.outbox import ResultOutbox
 from amazon_ups.world.rules import (
     ReconnectResend,
     RepeatedPlaces,
@@ -124,11 +125,18 @@ class WorldEngine(Commands):
                 world.last_active = 0.0
             world.__dict__.setdefault("paused_at", None)
             world.__dict__.setdefault("frozen", [])
+            for side, session in world.sessions.items():
+                if not isinstance(session.outbox, ResultOutbox):
+                    session.outbox = _as_result_outbox(session.outbox, side)
         self.__dict__.update(state)
         self.log = logger
         self.tallies = {}
         self.diagnostics = {}
         self.rules = Rules()
+
+    def _new_session(self) -> ReliableSession:
+        outbox = ResultOutbox(self.resend_policy, stale_after=UNACKED_AFTER_SENDS)
+        return ReliableSession(policy=self.resend_policy, outbox=outbox)  # type: ignore[arg-type]
 
     def tally(self, world_id: int, side: Side) -> Tally:
         key = (world_id, side)
@@ -196,10 +204,8 @@ class WorldEngine(Commands):
         if world is None:
             world = World(
                 id=self.next_world_id,
-                sessions={s: ReliableSession(policy=self.resend_policy) for s in Side},
+                sessions={s: self._new_session() for s in Side},
             )
-            for session in world.sessions.values():
-                session.outbox.stale_after = UNACKED_AFTER_SENDS
             self.next_world_id += 1
             self.worlds[world.id] = world
             self.log.info("world %d created by %s with %d %ss", world.id, side, len(new), kind)
@@ -398,8 +404,7 @@ class WorldEngine(Commands):
         session = world.sessions[side]
         seqnum = result.seqnum = self.next_result_seqnum  # numbered before it becomes bytes
         self.next_result_seqnum += 1
-        wire = WireResult(DIALECTS[side].result_field(result), result.SerializeToString())
-        session.send(wire, seqnum)
+        session.outbox.add(seqnum, DIALECTS[side].result_field(result), result.SerializeToString())
 
         self.tally(world.id, side).results += 1
         if self.log.isEnabledFor(logging.DEBUG):
@@ -465,10 +470,7 @@ class WorldEngine(Commands):
         message = dialect.responses()
         message.acks.extend(batch.acks)
         for result in batch.items:
-            if isinstance(result, WireResult):
-                getattr(message, result.field).add().MergeFromString(result.body)
-            else:  # kept as a message by a snapshot from before WireResult
-                getattr(message, dialect.result_field(result)).append(result)
+            getattr(message, result.field).add().MergeFromString(result.body)
         return message
 
     def _unacked(self, world_id: int, side: Side, session: ReliableSession, now: float) -> None:
@@ -501,6 +503,20 @@ _COMMANDS = {
     (Side.UPS, "deliveries"): WorldEngine._ups_deliveries,
     (Side.UPS, "queries"): WorldEngine._ups_queries,
 }
+
+
+def _as_result_outbox(old: Any, side: Side) -> ResultOutbox:
+    """A snapshot's outbox from before ``ResultOutbox``: its results (``WireResult``, or
+    older still, messages) as bytes, each due at once (as after a reconnect)."""
+    outbox = ResultOutbox(old.policy, stale_after=getattr(old, "stale_after", 0))
+    outbox.resent = getattr(old, "resent", 0)
+    for item in old.items():
+        if isinstance(item, WireResult):
+            outbox.add(item.seqnum, item.field, item.body)
+        else:
+            field = DIALECTS[side].result_field(item)
+            outbox.add(item.seqnum, field, item.SerializeToString())
+    return outbox
 
 
 def _new_places(
