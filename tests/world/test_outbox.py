@@ -6,12 +6,14 @@ from __future__ import annotations
 import math
 import pickle
 import sys
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from amazon_ups.protocol.session import Outbox, ResendPolicy
+from amazon_ups.world import outbox as outbox_module
 from amazon_ups.world.model import WireResult
 from amazon_ups.world.outbox import ResultOutbox
 
@@ -105,6 +107,21 @@ def test_acked_rows_are_cut_out_and_the_rest_keep_their_bytes_and_schedule():
     assert outbox.sends(2001) == 1 and outbox.sends(3) == 2
 
 
+def test_acks_in_order_cut_the_first_rows_and_later_results_keep_their_bytes():
+    outbox = filled(*range(1, 3001))
+    outbox.due(0.0)
+    for seqnum in range(1, 2001):
+        outbox.ack(seqnum)
+        if seqnum % 500 == 0:
+            outbox.put(result(3000 + seqnum // 500))
+    assert len(outbox._seqnums) < 2000  # the acked rows at the start are gone
+    assert outbox.items() == [result(s) for s in range(2001, 3005)]
+    outbox.ack(2001)
+    outbox.ack(3003)
+    assert seqnums(outbox.due(0.5)) == [3001, 3002, 3004]
+    assert seqnums(outbox.due(1.0)) == list(range(2002, 3001))
+
+
 def test_rewind_makes_everything_due_and_restarts_backoff():
     policy = ResendPolicy(first=1.0, factor=2.0, ceiling=60.0)
     outbox = filled(1, 2, 3, policy=policy)
@@ -177,9 +194,15 @@ operations = st.lists(
 )
 
 
-@given(operations)
+@given(operations, st.sampled_from([1, 3, 1024]))
 @settings(max_examples=300, deadline=None)
-def test_behaves_as_the_generic_outbox(steps):
+def test_behaves_as_the_generic_outbox(steps, compact_after):
+    """Compacting at once (1), now and then (3), or not in so few results (1024)."""
+    with mock.patch.object(outbox_module, "COMPACT_AFTER", compact_after):
+        same_as_the_generic_outbox(steps)
+
+
+def same_as_the_generic_outbox(steps):
     policy = ResendPolicy(first=0.25, factor=2.0, ceiling=1.0)
     reference: Outbox[WireResult] = Outbox(policy, stale_after=3)
     outbox = ResultOutbox(policy, stale_after=3)

@@ -62,7 +62,10 @@ class ResultOutbox:
         # One row per result, in seqnum order; acked rows are marked until compacted.
         self._seqnums = array("q")
         self._field = array("B")
-        self._ends = array("q")  # where each body ends in _data (it starts where the last ended)
+        # Where each body ends, counted from the first byte ever put in _data (the bytes
+        # before _base are gone with their rows); it starts where the row before ended.
+        self._ends = array("q")
+        self._base = 0
         self._sends = array("I")  # how often sent (since the last rewind)
         self._group = array("q")  # its re-send group (0: none)
         self._acked = bytearray()
@@ -91,7 +94,7 @@ class ResultOutbox:
         self._seqnums.append(seqnum)
         self._field.append(index)
         self._data += body
-        self._ends.append(len(self._data))
+        self._ends.append(self._base + len(self._data))
         self._sends.append(0)
         self._group.append(0)
         self._acked.append(0)
@@ -129,11 +132,30 @@ class ResultOutbox:
         return True
 
     def _compact(self) -> None:
-        """Cut the acked rows out of the columns (and the bodies' bytes out of the data)."""
+        """Cut the acked rows out of the columns (and the bodies' bytes out of the data):
+        the acked rows at the start (a peer acks in about the order it was sent), in C,
+        then, if holes are left all along, every one."""
+        head = self._acked.find(0)
+        if head > 0:
+            end = self._ends[head - 1]
+            del self._data[: end - self._base]  # at the front of a bytearray: no copy
+            self._base = end
+            for column in (self._seqnums, self._field, self._ends, self._sends, self._group):
+                del column[:head]
+            del self._acked[:head]
+            self._holes -= head
+        if self._holes >= COMPACT_AFTER and self._holes >= self._waiting:
+            self._compact_all()
+        if len(self._heap) > 2 * len(self._groups) + 64:
+            self._heap = [(group.due, gid) for gid, group in self._groups.items()]
+            heapq.heapify(self._heap)
+
+    def _compact_all(self) -> None:
         keep = [row for row, acked in enumerate(self._acked) if not acked]
         data = bytearray()
         ends = array("q")
-        old, old_ends = memoryview(self._data), self._ends
+        old, base = memoryview(self._data), self._base
+        old_ends = array("q", (end - base for end in self._ends))
         run = NOT_FOUND  # the first row of a run of kept rows, copied in one piece
         for position, row in enumerate(keep):
             if run == NOT_FOUND:
@@ -153,16 +175,14 @@ class ResultOutbox:
         self._acked = bytearray(len(keep))
         self._data = data
         self._ends = ends
+        self._base = 0
         self._holes = 0
-        if len(self._heap) > 2 * len(self._groups) + 64:
-            self._heap = [(group.due, gid) for gid, group in self._groups.items()]
-            heapq.heapify(self._heap)
 
     # -- sending ------------------------------------------------------------------------
 
     def _result(self, row: int) -> WireResult:
-        start = self._ends[row - 1] if row else 0
-        body = bytes(self._data[start : self._ends[row]])
+        start = (self._ends[row - 1] if row else self._base) - self._base
+        body = bytes(self._data[start : self._ends[row] - self._base])
         return WireResult(self._fields[self._field[row]], body, self._seqnums[row])
 
     def _first_unsent(self) -> int:
