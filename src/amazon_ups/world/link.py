@@ -300,9 +300,14 @@ class Link(asyncio.Protocol):
         assert piece is not None
         dropped = self.faults.filter_commands(piece.message)
         tally.dropped += dropped
-        # A whole frame, as it came, is journaled as it came: no need to serialize it again.
-        same = piece.whole and not dropped
-        body = self.current_body if same else piece.message.SerializeToString()
+        # A whole frame, as it came, is journaled as it came, and a slice made from bytes
+        # as those bytes: no need to serialize them again.
+        if dropped:
+            body = piece.message.SerializeToString()
+        elif piece.whole:
+            body = self.current_body
+        else:
+            body = piece.body if piece.body is not None else piece.message.SerializeToString()
         entry = Entry(EntryKind.COMMANDS, self.side, self.world, time.time(), body)
         server.submit(entry, piece.message)
         if server.message_log is not None:
