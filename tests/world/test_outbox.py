@@ -12,10 +12,37 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol.session import Outbox, ResendPolicy
 from amazon_ups.world import outbox as outbox_module
 from amazon_ups.world.model import WireResult
 from amazon_ups.world.outbox import ResultOutbox
+
+NUMBERS = {"arrived": 1, "error": 5, "packagestatus": 20}  # 20: a key of two bytes
+
+
+def fields_of(data: bytes) -> list[tuple[int, bytes]]:
+    """A responses message's length-delimited fields, in order: (number, bytes)."""
+    out, at = [], 0
+
+    def varint() -> int:
+        nonlocal at
+        value = shift = 0
+        while True:
+            byte = data[at]
+            at += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                return value
+
+    while at < len(data):
+        key = varint()
+        assert key & 7 == 2
+        size = varint()
+        out.append((key >> 3, data[at : at + size]))
+        at += size
+    return out
 
 
 def result(seqnum: int, field: str = "error") -> WireResult:
@@ -44,6 +71,25 @@ def test_results_come_back_as_they_went_in():
         WireResult("arrived", b"abc", 12),
     ]
     assert outbox.items(limit=1) == [WireResult("arrived", b"\x08\x01", 7)]
+
+
+def test_due_wire_is_what_a_responses_message_holds():
+    outbox = ResultOutbox(numbers={f.name: f.number for f in wa.AResponses.DESCRIPTOR.fields})
+    errors = [wa.AErr(err=f"error: {n}", originseqnum=n, seqnum=10 + n) for n in range(3)]
+    arrived = wa.APurchaseMore(whnum=1, things=[wa.AProduct(id=1, description="x" * 200, count=1)])
+    arrived.seqnum = 20
+    for error in errors:
+        outbox.add(error.seqnum, "error", error.SerializeToString())
+    outbox.add(20, "arrived", arrived.SerializeToString())  # a length of two bytes
+    outbox.ack(11)
+    data, count = outbox.due_wire(0.0)
+    assert count == 3
+    assert wa.AResponses.FromString(data) == wa.AResponses(
+        error=[errors[0], errors[2]], arrived=[arrived]
+    )
+    assert outbox.due_wire(0.1) == (b"", 0)
+    data, count = outbox.due_wire(10.0, limit=2)
+    assert count == 2 and list(wa.AResponses.FromString(data).error) == [errors[0], errors[2]]
 
 
 def test_seqnums_only_grow():
@@ -186,6 +232,7 @@ operations = st.lists(
             st.floats(0.0, 2.0),
             st.one_of(st.none(), st.integers(1, 5)),
             st.booleans(),
+            st.booleans(),  # as the bytes of a responses message
         ),
         st.tuples(st.just("rewind")),
         st.tuples(st.just("keep_newest")),
@@ -205,21 +252,28 @@ def test_behaves_as_the_generic_outbox(steps, compact_after):
 def same_as_the_generic_outbox(steps):
     policy = ResendPolicy(first=0.25, factor=2.0, ceiling=1.0)
     reference: Outbox[WireResult] = Outbox(policy, stale_after=3)
-    outbox = ResultOutbox(policy, stale_after=3)
+    outbox = ResultOutbox(policy, stale_after=3, numbers=NUMBERS)
     seqnum, now = 0, 0.0
     for step in steps:
         kind = step[0]
         if kind == "put":
             for _ in range(step[1]):
                 seqnum += 1
-                reference.put(result(seqnum, "error" if seqnum % 2 else "arrived"))
-                outbox.put(result(seqnum, "error" if seqnum % 2 else "arrived"))
+                field = ("error", "arrived", "packagestatus")[seqnum % 3]
+                reference.put(result(seqnum, field))
+                outbox.put(result(seqnum, field))
         elif kind == "ack":
             assert outbox.ack(step[1]) == reference.ack(step[1])
         elif kind == "due":
             now += step[1]
-            _, _, limit, resend = step
-            assert outbox.due(now, limit, resend) == reference.due(now, limit, resend)
+            _, _, limit, resend, wire = step
+            expected = reference.due(now, limit, resend)
+            if wire:
+                data, count = outbox.due_wire(now, limit, resend)
+                assert count == len(expected)
+                assert fields_of(data) == [(NUMBERS[r.field], r.body) for r in expected]
+            else:
+                assert outbox.due(now, limit, resend) == expected
         elif kind == "rewind":
             outbox.rewind()
             reference.rewind()

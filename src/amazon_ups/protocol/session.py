@@ -274,9 +274,14 @@ class ReliableSession(Generic[T]):
     def poll(self, now: float, limit: int | None = None, resend: bool = True) -> Batch[T]:
         """Acks owed to the peer, plus our items that are due (new, and re-sends unless
         ``resend`` is false), at most ``limit`` items (the rest stay due)."""
+        return Batch(self.take_acks(), self.outbox.due(now, limit, resend))
+
+    def take_acks(self) -> list[int]:
+        """The acks owed to the peer, for a message going to it now (``poll`` without
+        the items, for an owner that takes those from its outbox itself)."""
         acks = list(self._acks_to_send)
         self._acks_to_send.clear()
-        return Batch(acks, self.outbox.due(now, limit, resend))
+        return acks
 
     @property
     def owes_acks(self) -> bool:

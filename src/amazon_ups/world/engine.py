@@ -134,8 +134,8 @@ class WorldEngine(Commands):
         self.diagnostics = {}
         self.rules = Rules()
 
-    def _new_session(self) -> ReliableSession:
-        outbox = ResultOutbox(self.resend_policy, stale_after=UNACKED_AFTER_SENDS)
+    def _new_session(self, side: Side) -> ReliableSession:
+        outbox = ResultOutbox(self.resend_policy, UNACKED_AFTER_SENDS, _result_numbers(side))
         return ReliableSession(policy=self.resend_policy, outbox=outbox)  # type: ignore[arg-type]
 
     def tally(self, world_id: int, side: Side) -> Tally:
@@ -204,7 +204,7 @@ class WorldEngine(Commands):
         if world is None:
             world = World(
                 id=self.next_world_id,
-                sessions={s: self._new_session() for s in Side},
+                sessions={s: self._new_session(s) for s in Side},
             )
             self.next_world_id += 1
             self.worlds[world.id] = world
@@ -461,16 +461,16 @@ class WorldEngine(Commands):
         """The next AResponses/UResponses for ``side``: acks owed plus results due
         (at most ``limit``, the rest stay due; only new ones unless ``resend``)."""
         session = self.worlds[world_id].sessions[side]
-        batch = session.poll(now, limit, resend)
+        acks = session.take_acks()
+        # The results come as the bytes they make in the message: parsed in one call.
+        wire, count = session.outbox.due_wire(now, limit, resend)  # type: ignore[attr-defined]
         if session.outbox.stale:
             self._unacked(world_id, side, session, now)
-        if not batch:
+        if not acks and not count:
             return None
-        dialect = DIALECTS[side]
-        message = dialect.responses()
-        message.acks.extend(batch.acks)
-        for result in batch.items:
-            getattr(message, result.field).add().MergeFromString(result.body)
+        message = DIALECTS[side].responses()
+        message.acks.extend(acks)
+        message.MergeFromString(wire)
         return message
 
     def _unacked(self, world_id: int, side: Side, session: ReliableSession, now: float) -> None:
@@ -505,10 +505,16 @@ _COMMANDS = {
 }
 
 
+def _result_numbers(side: Side) -> dict[str, int]:
+    """Each result field's number in the side's responses message."""
+    fields = DIALECTS[side].responses.DESCRIPTOR.fields
+    return {field.name: field.number for field in fields}
+
+
 def _as_result_outbox(old: Any, side: Side) -> ResultOutbox:
     """A snapshot's outbox from before ``ResultOutbox``: its results (``WireResult``, or
     older still, messages) as bytes, each due at once (as after a reconnect)."""
-    outbox = ResultOutbox(old.policy, stale_after=getattr(old, "stale_after", 0))
+    outbox = ResultOutbox(old.policy, getattr(old, "stale_after", 0), _result_numbers(side))
     outbox.resent = getattr(old, "resent", 0)
     for item in old.items():
         if isinstance(item, WireResult):

@@ -25,8 +25,10 @@ from __future__ import annotations
 import heapq
 from array import array
 from bisect import bisect_left
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from amazon_ups.protocol.framing import encode_varint
 from amazon_ups.protocol.session import ResendPolicy
 from amazon_ups.world.model import WireResult
 
@@ -34,6 +36,7 @@ from amazon_ups.world.model import WireResult
 # results still waiting) leave holes; until then they are only marked.
 COMPACT_AFTER = 1024
 NOT_FOUND = -1
+WIRE_BYTES = 2  # the protobuf wire type of a length-delimited field (a message)
 
 
 @dataclass(slots=True)
@@ -48,22 +51,34 @@ class _Group:
 class ResultOutbox:
     """Unacked results of one world side, as bytes in flat buffers."""
 
-    def __init__(self, policy: ResendPolicy | None = None, stale_after: int = 0) -> None:
+    def __init__(
+        self,
+        policy: ResendPolicy | None = None,
+        stale_after: int = 0,
+        numbers: Mapping[str, int] | None = None,
+    ) -> None:
+        """``numbers``: each result field's number in the responses message (what
+        ``due_wire`` needs; ``DIALECTS[side].responses``'s, for the world)."""
         self.policy = policy or ResendPolicy()
+        self._numbers = dict(numbers or {})
         # For the diagnostics: each result sent this many times without an ack is listed
         # once in ``stale`` (0: never); ``resent`` counts every send after a first.
         self.stale_after = stale_after
         self.stale: list[WireResult] = []
         self.resent = 0
         self._fields: list[str] = []  # result field names, by index
+        self._index: dict[str, int] = {}
+        self._tags: list[bytes] = []  # each field's key in the responses message
         self._clear()
 
     def _clear(self) -> None:
         # One row per result, in seqnum order; acked rows are marked until compacted.
         self._seqnums = array("q")
         self._field = array("B")
-        # Where each body ends, counted from the first byte ever put in _data (the bytes
-        # before _base are gone with their rows); it starts where the row before ended.
+        # Each result as it goes in a responses message: its field's key, its length, its
+        # bytes; rows one after another. Where each row ends, counted from the first byte
+        # ever put in _data (the bytes before _base are gone with their rows); it starts
+        # where the row before ended.
         self._ends = array("q")
         self._base = 0
         self._sends = array("I")  # how often sent (since the last rewind)
@@ -84,17 +99,24 @@ class ResultOutbox:
         """Queue a result, numbered above every one before it, to be sent at once."""
         if self._seqnums and seqnum <= self._seqnums[-1]:
             raise ValueError(f"seqnum {seqnum} is not above {self._seqnums[-1]}")
-        try:
-            index = self._fields.index(field)
-        except ValueError:
-            index = len(self._fields)
+        index = self._index.get(field)
+        if index is None:
+            index = self._index[field] = len(self._fields)
             self._fields.append(field)
+            self._tags.append(encode_varint(self._numbers.get(field, 0) << 3 | WIRE_BYTES))
         if not self._waiting:
             self._unsent_from = seqnum
         self._seqnums.append(seqnum)
         self._field.append(index)
-        self._data += body
-        self._ends.append(self._base + len(self._data))
+        data = self._data
+        data += self._tags[index]
+        size = len(body)
+        if size < 0x80:
+            data.append(size)
+        else:
+            data += encode_varint(size)
+        data += body
+        self._ends.append(self._base + len(data))
         self._sends.append(0)
         self._group.append(0)
         self._acked.append(0)
@@ -180,10 +202,16 @@ class ResultOutbox:
 
     # -- sending ------------------------------------------------------------------------
 
+    def _start(self, row: int) -> int:
+        return (self._ends[row - 1] if row else self._base) - self._base
+
     def _result(self, row: int) -> WireResult:
-        start = (self._ends[row - 1] if row else self._base) - self._base
-        body = bytes(self._data[start : self._ends[row] - self._base])
-        return WireResult(self._fields[self._field[row]], body, self._seqnums[row])
+        field = self._field[row]
+        data, at = self._data, self._start(row) + len(self._tags[field])
+        while data[at] & 0x80:  # past the length
+            at += 1
+        body = bytes(data[at + 1 : self._ends[row] - self._base])
+        return WireResult(self._fields[field], body, self._seqnums[row])
 
     def _first_unsent(self) -> int:
         """The row of the first result never sent (the number of rows if none is)."""
@@ -200,18 +228,48 @@ class ResultOutbox:
         """Results to send now: those never sent, in seqnum order, then (with ``resend``)
         those due again by ``now``, oldest due first; at most ``limit``, the others stay
         due. Each is scheduled for its next re-send."""
-        out: list[WireResult] = []
-        sent: list[int] = []  # their rows
-        room = len(self._seqnums) if limit is None else limit
-        row, rows = self._first_unsent(), len(self._seqnums)
-        while row < rows and len(out) < room:
-            if not self._acked[row]:
-                out.append(self._result(row))
-                sent.append(row)
-            row += 1
-        if sent:
+        return [self._result(row) for row in self._due_rows(now, limit, resend)]
+
+    def due_wire(
+        self, now: float, limit: int | None = None, resend: bool = True
+    ) -> tuple[bytes, int]:
+        """``due``'s results as the bytes they make in a responses message (to merge into
+        one), and how many they are: new results, in a row, are one copy."""
+        rows = self._due_rows(now, limit, resend)
+        data, ends, base = self._data, self._ends, self._base
+        parts = []
+        first = previous = NOT_FOUND
+        for row in rows:
+            if row == previous + 1 and previous != NOT_FOUND:
+                previous = row
+                continue
+            if first != NOT_FOUND:
+                parts.append(data[self._start(first) : ends[previous] - base])
+            first = previous = row
+        if first != NOT_FOUND:
+            parts.append(data[self._start(first) : ends[previous] - base])
+        return b"".join(parts), len(rows)
+
+    def _due_rows(self, now: float, limit: int | None, resend: bool) -> list[int]:
+        """The rows ``due`` sends, in its order; each scheduled for its next re-send."""
+        rows = len(self._seqnums)
+        room = rows if limit is None else limit
+        first = row = self._first_unsent()
+        new: list[int] = []
+        holes = self._acked.find(1, row, row + room) != -1
+        if not holes:  # the usual: the next ``room`` rows, all waiting
+            row = min(rows, row + room)
+            new = list(range(first, row))
+        else:
+            while row < rows and len(new) < room:
+                if not self._acked[row]:
+                    new.append(row)
+                row += 1
+        if new:
             self._unsent_from = self._seqnums[row] if row < rows else self._seqnums[-1] + 1
-        while resend and self._heap and self._heap[0][0] <= now and len(out) < room:
+        again: list[int] = []
+        room -= len(new)
+        while resend and self._heap and self._heap[0][0] <= now and len(again) < room:
             due, gid = heapq.heappop(self._heap)
             group = self._groups.get(gid)
             if group is None or group.due != due:
@@ -219,19 +277,34 @@ class ResultOutbox:
             del self._groups[gid]
             left = array("q")
             for seqnum in group.seqnums:
-                row = self._row(seqnum)
-                if row == NOT_FOUND:
+                found = self._row(seqnum)
+                if found == NOT_FOUND:
                     continue
-                if len(out) < room:
-                    out.append(self._result(row))
-                    sent.append(row)
+                if len(again) < room:
+                    again.append(found)
                 else:
                     left.append(seqnum)
             if left:  # the limit came first: the rest stay due as they were
                 self._groups[gid] = _Group(due, left, len(left))
                 heapq.heappush(self._heap, (due, gid))
-        self._schedule(sent, now)
-        return out
+        # Re-sent rows are all older than new ones: their groups go first on a tie.
+        self._schedule(again, now)
+        if new and not holes:
+            self._schedule_new(first, row, now)
+        else:
+            self._schedule(new, now)
+        return new + again
+
+    def _schedule_new(self, first: int, end: int, now: float) -> None:
+        """Rows ``first`` to ``end`` (all waiting) just sent for the first time."""
+        count = end - first
+        gid = self._next_group
+        self._next_group += 1
+        group = _Group(now + self.policy.delay(1), self._seqnums[first:end], count)
+        self._groups[gid] = group
+        heapq.heappush(self._heap, (group.due, gid))
+        self._sends[first:end] = array("I", [1]) * count
+        self._group[first:end] = array("q", [gid]) * count
 
     def _schedule(self, rows: list[int], now: float) -> None:
         """The rows just sent: counted, and grouped by when they are due again."""
