@@ -222,7 +222,7 @@ class Dashboard:
         outbox = self.server.engine.worlds[world_id].sessions[side].outbox
         waiting = [
             {"seqnum": r.seqnum, "kind": r.field, "sends": outbox.sends(r.seqnum)}
-            for r in outbox.items()[:100]
+            for r in outbox.items(limit=100)  # type: ignore[call-arg]
         ]
         out: dict[str, Any] = {
             "side": str(side),
