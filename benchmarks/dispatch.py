@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import heapq
 import logging
 import math
@@ -201,7 +202,9 @@ class Run:
         connected = self.engine.connect(Side.UPS, hello, self.now)
         assert connected.ok, connected.result
         self.world_id = connected.world_id
-        dispatch_services.world_joined(self.world_id)
+        dispatch_services.world_joined(
+            self.world_id, datetime.datetime.fromtimestamp(self.now, datetime.UTC)
+        )
         self.world_end = Endpoint(
             "world",
             Channel(wu.UResponses, wu.UCommands, send_limits=WORLD_SEND_LIMITS),
@@ -273,7 +276,7 @@ class Run:
         container, self.to_ups = self.to_ups, au_pb2.AmazonToUps()
         if container.ByteSize() == 0:
             return 0
-        self.ups.received(self.amazon_end, encode_frame(container.SerializeToString()))
+        self.ups.received(self.amazon_end, encode_frame(container.SerializeToString()), self.now)
         return 1
 
     def _amazon_reads_ups(self, container: au_pb2.UpsToAmazon) -> int:
@@ -349,7 +352,7 @@ class Run:
         responses = self.engine.responses(self.world_id, Side.UPS, self.now)
         if responses is None:
             return 0
-        self.ups.received(self.world_end, encode_frame(responses.SerializeToString()))
+        self.ups.received(self.world_end, encode_frame(responses.SerializeToString()), self.now)
         return 1
 
     def _ups_sends(self) -> int:

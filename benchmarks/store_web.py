@@ -14,8 +14,9 @@ server answers.
 3. ``--clients`` threads, each a shopper with its own cookies and one kept-alive
    connection, send requests back to back for ``--seconds`` s per phase:
    - baseline: ``/healthz`` (no database, no template);
-   - search: ``/?q=WORD`` (case-insensitive search over names and descriptions,
-     paginated; some words match many products, some none);
+   - search: ``/?q=WORD`` (the full-text search of catalog/search.py over names and
+     descriptions, paginated; some words match many products, some none, and those
+     go through its typo correction);
    - product page: ``/products/ID/`` of a random product;
    - checkout: add a random product to the cart, open the checkout form, place the order
      (three requests; each timed on its own, and the three together).

@@ -289,7 +289,10 @@ class Client(asyncio.Protocol):
         batch: int,
         recorder: Recorder | None = None,
         on_ack: Callable[[int], None] | None = None,
+        latencies: list[float] | None = None,
     ) -> None:
+        """``latencies``: if given, each sub-command's time from its first send to its ack
+        is appended to it (seconds)."""
         self.side = side
         self.dialect = DIALECTS[side]
         self.driver = driver
@@ -299,6 +302,8 @@ class Client(asyncio.Protocol):
         self.window, self.batch = window, batch
         self.recorder = recorder
         self.on_ack = on_ack
+        self.latencies = latencies
+        self.sent_at: dict[int, float] = {}
         self.session: ReliableSession[Any] = ReliableSession(policy=RESEND)
         self.frames = FrameDecoder()
         self.transport: asyncio.Transport | None = None
@@ -376,8 +381,13 @@ class Client(asyncio.Protocol):
 
     def _send(self, count: int) -> None:
         session, next_command = self.session, self.next_command
-        for _ in range(count):
-            session.send(next_command())
+        if self.latencies is None:
+            for _ in range(count):
+                session.send(next_command())
+        else:
+            now, sent_at = time.perf_counter(), self.sent_at
+            for _ in range(count):
+                sent_at[session.send(next_command()).seqnum] = now
         self.sent += count
         batch = session.poll(time.time())
         if not batch:
@@ -433,7 +443,11 @@ class Client(asyncio.Protocol):
             for descriptor, value in responses.ListFields():
                 name = descriptor.name
                 if name == "acks":
-                    acked += len(session.acknowledge(value))
+                    done = session.acknowledge(value)
+                    acked += len(done)
+                    if self.latencies is not None:
+                        now, sent_at = time.perf_counter(), self.sent_at
+                        self.latencies.extend(now - sent_at.pop(seqnum) for seqnum in done)
                 elif name in self.result_fields:
                     handler = handlers.get(name)
                     results = self.driver.results

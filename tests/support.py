@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import selectors
+import socket
+import threading
+import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
+from amazon_ups.protocol.channel import SubMessage
 from amazon_ups.protocol.framing import (
     FrameDecoder,
     FramingError,
@@ -18,8 +23,16 @@ from amazon_ups.protocol.framing import (
 )
 from amazon_ups.protocol.link_auth import HandshakeFailed, LinkHandshake, Role
 from amazon_ups.protocol.world_connect import connect_request
-from amazon_ups.protocol.world_messages import CONNECTED, DIALECTS, Side
+from amazon_ups.protocol.world_messages import (
+    CONNECTED,
+    DIALECTS,
+    AnyConnected,
+    AnyResponses,
+    Side,
+)
 from amazon_ups.world.client import WorldClient
+
+M = TypeVar("M", bound=Message)
 
 FAST = 100_000  # simspeed at which a whole order flow takes milliseconds
 LOGIN_PATH = "/accounts/login/"  # both sites
@@ -47,6 +60,30 @@ TEST_LINK_SECRET = "a-secret-the-tests-share-between-amazon-and-ups"
 
 # A moment as both sites write it for people (amazon_ups.common.dates).
 HUMAN_TIME = r"\d{1,2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d UTC"
+
+
+def handshake_blocking(sock: socket.socket, handshake: LinkHandshake, timeout: float) -> bytes:
+    """Runs ``handshake`` on a blocking socket within ``timeout`` s; returns the bytes
+    that came after it. Raises ``HandshakeFailed``, ``TimeoutError`` or ``OSError``."""
+    deadline = time.monotonic() + timeout
+    sock.sendall(handshake.start())
+    while not handshake.done:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"no answer to the link's handshake within {timeout:g} s")
+        sock.settimeout(remaining)
+        data = sock.recv(4096)
+        if not data:
+            raise ConnectionError("the peer closed the connection during the handshake")
+        try:
+            reply = handshake.receive(data)
+        except HandshakeFailed as failed:
+            if failed.reply:
+                sock.sendall(failed.reply)
+            raise
+        if reply:
+            sock.sendall(reply)
+    return handshake.leftover
 
 
 async def link_handshake(
@@ -105,8 +142,8 @@ class RawLink:
         self.dialect = DIALECTS[side]
         self.reader, self.writer = reader, writer
         self.frames = FrameDecoder()
-        self.replies: list[Message | MalformedMessage] = []  # AConnected/UConnected
-        self.messages: list[Message] = []  # every AResponses/UResponses, in arrival order
+        self.replies: list[AnyConnected | MalformedMessage] = []
+        self.messages: list[AnyResponses] = []  # every one, in arrival order
         self.malformed: list[str] = []
         self.sent_acks: set[int] = set()  # every result seqnum this link has acked
         self.eof = False
@@ -139,7 +176,7 @@ class RawLink:
         world_id: int | None = None,
         places: Iterable[tuple[int, int, int]] = (),
         timeout: float = 10.0,
-    ) -> Message:
+    ) -> AnyConnected:
         request = connect_request(self.dialect, self.side is Side.AMAZON, world_id, list(places))
         before = len(self.replies)
         self.write(request)
@@ -156,7 +193,9 @@ class RawLink:
 
     @property
     def world_id(self) -> int:
-        return self.replies[-1].worldid
+        reply = self.replies[-1]
+        assert not isinstance(reply, MalformedMessage), str(reply)
+        return reply.worldid
 
     # -- sending ------------------------------------------------------------------
 
@@ -176,15 +215,15 @@ class RawLink:
 
     # -- what came back -----------------------------------------------------------
 
-    def results(self) -> list[Message]:
+    def results(self) -> list[SubMessage]:
         """Every result copy received, in arrival order."""
-        out = []
+        out: list[SubMessage] = []
         for message in self.messages:
             for field_name in self.dialect.result_fields.values():
                 out.extend(getattr(message, field_name))
         return out
 
-    def of_type(self, message_type: type[Message]) -> list[Message]:
+    def of_type(self, message_type: type[M]) -> list[M]:
         return [r for r in self.results() if isinstance(r, message_type)]
 
     def result_seqnums(self) -> list[int]:
@@ -274,3 +313,50 @@ def choices_too_long() -> list[str]:
                         f"{model.__name__}.{column.name}: {longest} > {column.max_length}"
                     )
     return too_long
+
+
+class SilentPeer:
+    """A peer that accepts connections and never says a word (a frozen world or UPS):
+    it keeps what each connection sent it and counts those closed by the other side."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.received: list[bytes] = []  # by connection, in the order they came
+        self.closed = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="silent-peer", daemon=True)
+        self._thread.start()
+
+    @property
+    def accepted(self) -> int:
+        return len(self.received)
+
+    def _serve(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.listener, selectors.EVENT_READ, None)
+            while not self._stop.is_set():
+                for key, _ in selector.select(0.05):
+                    if key.data is None:
+                        sock, _ = self.listener.accept()
+                        selector.register(sock, selectors.EVENT_READ, len(self.received))
+                        self.received.append(b"")
+                        continue
+                    peer = key.fileobj
+                    assert isinstance(peer, socket.socket)
+                    try:
+                        data = peer.recv(65536)
+                    except OSError:
+                        data = b""
+                    if data:
+                        self.received[key.data] += data
+                    else:
+                        selector.unregister(peer)
+                        peer.close()
+                        self.closed += 1
+            for key in list(selector.get_map().values()):
+                key.fileobj.close()  # type: ignore[union-attr]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)

@@ -67,7 +67,7 @@ def copy_installed(distribution: str, site_packages: Path) -> None:
     """Copy an installed distribution's files (its RECORD) into ``site_packages``."""
     found = importlib.metadata.distribution(distribution)
     for file in found.files or ():
-        source = Path(found.locate_file(file))
+        source = Path(str(found.locate_file(file)))  # a path of the file system here
         if source.is_file() and "__pycache__" not in file.parts:
             target = site_packages / file
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -16,20 +16,20 @@ import contextlib
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic
 
 from google.protobuf.message import Message
 
-from amazon_ups.protocol.channel import Channel
+from amazon_ups.protocol.channel import Channel, In, Out, SubMessage
 from amazon_ups.protocol.framing import FramingError, MalformedMessage
 
 
-class StreamPeer:
+class StreamPeer(Generic[In, Out]):
     def __init__(
         self,
-        channel: Channel,
+        channel: Channel[In, Out],
         on_message: Callable[[str, Message], None] | None = None,
-        on_container: Callable[[Message], None] | None = None,
+        on_container: Callable[[In], None] | None = None,
     ) -> None:
         """``on_message(field, message)`` is called once per new sub-message, as it comes;
         ``on_container`` sees every container after the channel took it (e.g. for a field
@@ -78,7 +78,7 @@ class StreamPeer:
 
     # -- out -------------------------------------------------------------------------------
 
-    def send(self, message: Message) -> int:
+    def send(self, message: SubMessage) -> int:
         """Queue a sub-message: numbered, and re-sent until acked; returns its seqnum."""
         seqnum = self.channel.send(message)
         self._wake.set()
@@ -101,8 +101,9 @@ class StreamPeer:
     def of(self, field: str, match: Callable[[Any], bool] = lambda m: True) -> list[Any]:
         return [m for f, m in self.received if f == field and match(m)]
 
-    async def wait_for(self, condition: Callable[[], Any], timeout: float = 10.0) -> Any:
-        """Wait until ``condition()`` is truthy (checked on every change); returns it."""
+    async def wait_for(self, condition: Callable[[], Any], timeout: float | None = 10.0) -> Any:
+        """Wait until ``condition()`` is truthy (checked on every change); returns it.
+        ``timeout`` None: no limit."""
         async with asyncio.timeout(timeout):
             while not (value := condition()):
                 self._changed.clear()

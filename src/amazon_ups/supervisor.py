@@ -27,6 +27,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from amazon_ups.common import private_files
 from amazon_ups.protocol.session import ResendPolicy
@@ -112,7 +113,7 @@ class _Output:
         self.width = 6
         self.log_dir = log_dir
         self.verbose = verbose
-        self._files: dict[str, object] = {}
+        self._files: dict[str, TextIO] = {}
         self._showing: dict[str, bool] = {}  # a record's verdict holds for its traceback
         self.last: dict[str, collections.deque[str]] = {}
         self._awaited: dict[tuple[str, str], threading.Event] = {}
@@ -445,6 +446,7 @@ def start_and_supervise(
     for child in children:
         started = out.awaited(child.name, ready[child.name]) if child.name in ready else None
         child.start(out)
+        assert child.proc is not None  # started
         out.say("up", f"started {child.name} (pid {child.proc.pid})")
         deadline = time.monotonic() + 30
         while started is not None and not started.is_set() and child.running():
@@ -508,5 +510,6 @@ def supervise(children: list[Child], out: _Output, stop: threading.Event) -> Non
             elif now >= due[child.name]:
                 del due[child.name]
                 child.start(out)
+                assert child.proc is not None  # started
                 out.say("up", f"restarted {child.name} (pid {child.proc.pid})")
         stop.wait(0.2)  # child exits have no portable wake-up; look five times a second

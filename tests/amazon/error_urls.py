@@ -1,22 +1,6 @@
-"""The site's URLs and two that fail, for the error page tests only: production has no
-URL that raises on purpose."""
-
-from django.core.exceptions import PermissionDenied
-from django.urls import path
+"""The store's URLs and two that fail, for the error page tests only."""
 
 from amazon_ups.amazon.urls import urlpatterns as site_urls
+from tests.site_contract import with_failing_views
 
-
-def forbidden(request):
-    raise PermissionDenied
-
-
-def broken(request):
-    raise RuntimeError("a defect")
-
-
-urlpatterns = [
-    path("test-forbidden/", forbidden),
-    path("test-broken/", broken),
-    *site_urls,
-]
+urlpatterns = with_failing_views(site_urls)

@@ -14,12 +14,13 @@ import asyncio
 import ssl
 import threading
 from collections import Counter
+from typing import Any
 
 from google.protobuf.message import Message
 
 from amazon_ups.protocol import au_pb2 as au
 from amazon_ups.protocol import world_ups_pb2 as wu
-from amazon_ups.protocol.channel import Channel
+from amazon_ups.protocol.channel import Channel, SubMessage
 from amazon_ups.protocol.link_auth import HandshakeFailed, Role
 from amazon_ups.protocol.world_messages import Side
 from amazon_ups.streams import StreamPeer
@@ -85,7 +86,7 @@ class FakeUps:
     def world_id(self) -> int | None:
         return self.world.world_id if self.world else None
 
-    def tell(self, message: Message) -> None:
+    def tell(self, message: SubMessage) -> None:
         """Send Amazon a sub-message (numbered, re-sent until acked); thread-safe."""
         self._loop.call_soon_threadsafe(self._tell, message)
 
@@ -126,7 +127,7 @@ class FakeUps:
 
     # -- the Amazon side ------------------------------------------------------------------------
 
-    def _tell(self, message: Message) -> None:
+    def _tell(self, message: SubMessage) -> None:
         self.peer.send(message)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -145,7 +146,8 @@ class FakeUps:
         if not container.ByteSize():
             self.empty += 1
 
-    def _act(self, field: str, message: Message) -> None:
+    # message: Any, as its type is the one its field carries (PickupRequest for pickups...).
+    def _act(self, field: str, message: Any) -> None:
         if field == "pickups":
             package_id = message.package_id
             self._packages[package_id] = message

@@ -35,7 +35,9 @@ def browser(client, shopper, catalog):
 
 def token_of(client) -> str:
     page = client.get(CHECKOUT).content.decode()
-    return re.search(r'name="token" value="([0-9a-f]+)"', page)[1]
+    token = re.search(r'name="token" value="([0-9a-f]+)"', page)
+    assert token is not None, page
+    return token[1]
 
 
 # -- saving them ---------------------------------------------------------------------------

@@ -39,7 +39,9 @@ def browser(client, shopper, catalog):
 
 def token_of(client) -> str:
     page = client.get(CHECKOUT).content.decode()
-    return re.search(r'name="token" value="([0-9a-f]+)"', page)[1]
+    token = re.search(r'name="token" value="([0-9a-f]+)"', page)
+    assert token is not None, page
+    return token[1]
 
 
 def check_out(client, token=None, **fields):
@@ -202,6 +204,7 @@ def test_the_order_page_shows_what_ups_said_of_the_account(browser):
     def shown() -> tuple[str, str, str]:
         page = browser.get(order.get_absolute_url()).content.decode()
         state = re.search(r'id="ups-account-status" data-state="(\w+)">([^<]*)<', page)
+        assert state is not None, page
         data = browser.get(status_url).json()["ups_account"]
         assert (data["state"], data["text"]) == (state[1], state[2])
         return state[1], state[2], data["number"]

@@ -21,13 +21,14 @@ from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import OutgoingMessage
 from amazon_ups.protocol import au_pb2 as au
 from amazon_ups.protocol import world_amazon_pb2 as wa
+from amazon_ups.protocol.channel import SubMessage
 
 pytestmark = pytest.mark.django_db
 
 Status = Order.Status
 WORLD = 7
 WORLD_PEER = f"world:{WORLD}"
-TYPES = {
+TYPES: dict[str, type[SubMessage]] = {
     "buy": wa.APurchaseMore,
     "topack": wa.APack,
     "load": wa.APutOnTruck,

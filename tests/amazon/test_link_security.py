@@ -12,6 +12,7 @@ import pytest
 import trustme
 from django.core.exceptions import ImproperlyConfigured
 
+from amazon_ups.amazon.catalog.models import Stock
 from amazon_ups.amazon.fulfilment.daemon import Fulfilment
 from amazon_ups.common.messaging.models import LinkState
 from amazon_ups.protocol import au_pb2
@@ -19,6 +20,7 @@ from amazon_ups.protocol.framing import FrameDecoder, encode_frame
 from amazon_ups.protocol.world_messages import Side
 from amazon_ups.testing.waiting import wait_until
 from tests.amazon.test_daemon import delivered, running
+from tests.support import FAST, SilentPeer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -85,6 +87,31 @@ def test_amazon_tells_nothing_to_a_ups_that_cannot_prove_the_secret(settings, wo
     state = LinkState.objects.get(peer="ups")
     assert "UPS's proof does not match" in state.last_refusal
     assert not state.connected
+
+
+def test_a_ups_that_never_answers_holds_nothing_up_and_is_given_up_at_the_deadline(
+    settings, world, catalog
+):
+    """Amazon's attempt to reach UPS waits for no answer: meanwhile it joins the world it
+    creates and its stock arrives; the attempt ends at the handshake's deadline."""
+    silent = SilentPeer()
+    settings.UPS_HOST, settings.UPS_PORT = "127.0.0.1", silent.port
+    settings.WORLD_HOST, settings.WORLD_AMAZON_PORT = "127.0.0.1", world.ports[Side.AMAZON]
+    settings.WORLD_CREATOR, settings.WORLD_ID, settings.WORLD_SIMSPEED = "amazon", None, FAST
+    settings.AU_LINK_HANDSHAKE_TIMEOUT = 6.0  # long enough for the stock to arrive first
+    try:
+        with running(Fulfilment()):
+            wait_until(lambda: silent.accepted and silent.received[0], what="Amazon's hello")
+            wait_until(
+                lambda: Stock.objects.filter(on_hand__gt=0).exists(),
+                what="the stock bought on joining the world to arrive",
+            )
+            assert silent.closed == 0, "the world was served only after UPS's attempt ended"
+            wait_until(lambda: silent.closed >= 1, 10, "the attempt given up")
+            wait_until(lambda: silent.accepted >= 2, 10, "Amazon to try again")
+    finally:
+        silent.close()
+    assert not LinkState.objects.filter(peer="ups", connected=True).exists()
 
 
 def test_an_order_is_delivered_over_tls(configure, fake_ups, place, settings, tmp_path):

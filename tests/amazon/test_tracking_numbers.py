@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 
 from amazon_ups.amazon.fulfilment import services
 from amazon_ups.amazon.fulfilment.daemon import Fulfilment
@@ -52,7 +53,11 @@ def registered(order_id: int, number: str = NUMBER, seqnum: int | None = None):
 def receive(message) -> None:
     """As the daemon receives a sub-message from UPS: once per seqnum, recorded with it."""
     receive_once(
-        "ups", "registered", message, lambda: Fulfilment().handle(UPS_LINK, "registered", message)
+        "ups",
+        "registered",
+        message,
+        # A stand-in for the link: handle reads its name and peer only.
+        lambda: Fulfilment().handle(UPS_LINK, "registered", message, timezone.now()),  # type: ignore[arg-type]
     )
 
 

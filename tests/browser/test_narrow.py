@@ -82,6 +82,8 @@ def too_wide(
     """Visit ``seeds`` and (``follow``) every page of the site they link to, each shape
     once; returns the pages wider than the screen, each with its width."""
     origin = system.url(site, "")
+    wide: list[str]
+    seen: set[str]
     wide, seen, queue = [], set(), list(seeds)
     while queue and len(seen) < MAX_PAGES:
         path = queue.pop(0)

@@ -9,11 +9,11 @@ import contextlib
 import socket
 import threading
 
-from amazon_ups.common.daemon.links import handshake_blocking
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol.framing import encode_frame
 from amazon_ups.protocol.link_auth import HandshakeFailed, LinkHandshake, Role
 from amazon_ups.testing.system import buy, query, shopper_for, status_of, wait_until
+from tests.support import handshake_blocking
 
 STRANGER_PACKAGE = 987_654_321
 

@@ -15,7 +15,13 @@ from amazon_ups.protocol.channel import (
     Pending,
     numbered_fields,
 )
-from amazon_ups.protocol.framing import FrameDecoder, FramingError, encode_frame, parse_message
+from amazon_ups.protocol.framing import (
+    FrameDecoder,
+    FramingError,
+    MalformedMessage,
+    encode_frame,
+    parse_message,
+)
 from amazon_ups.protocol.limits import AU_MAX_ACKS, AU_MAX_SUB_MESSAGES
 from amazon_ups.protocol.session import ResendPolicy
 
@@ -38,7 +44,9 @@ def pickup(seqnum: int, package: int) -> Pending:
 def sent(frame: bytes | None) -> au_pb2.AmazonToUps:
     assert frame is not None
     (body,) = FrameDecoder().feed(frame)
-    return parse_message(au_pb2.AmazonToUps, body)
+    container = parse_message(au_pb2.AmazonToUps, body)
+    assert not isinstance(container, MalformedMessage), container
+    return container
 
 
 def test_numbered_fields_are_the_sub_message_lists():

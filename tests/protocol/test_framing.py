@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol import world_ups_pb2 as wu
+from amazon_ups.protocol.errors import LocalProtocolError, RemoteProtocolError
 from amazon_ups.protocol.framing import (
     DEFAULT_MAX_FRAME,
     MAX_VARINT32_BYTES,
@@ -70,8 +71,8 @@ def test_encode_varint_known_values(value, encoded):
     assert decode_varint(encode_varint(value)) == (value, len(encoded) // 2)
 
 
-def test_encode_varint_rejects_negative():
-    with pytest.raises(ValueError):
+def test_encode_varint_rejects_negative_as_our_mistake():
+    with pytest.raises(LocalProtocolError):
         encode_varint(-1)
 
 
@@ -350,3 +351,13 @@ def test_reader_framing_error_propagates():
         list(reader.feed(encode_varint(11)))
     with pytest.raises(FramingError):
         list(reader.feed(encode_frame(b"")))
+
+
+def test_every_error_of_the_peer_is_a_remote_protocol_error():
+    # One family per layer: a caller that only needs "the peer's fault" catches one type.
+    from amazon_ups.protocol.channel import OverLimit
+    from amazon_ups.protocol.link_auth import HandshakeFailed
+    from amazon_ups.protocol.world_connect import ConnectRefused
+
+    for error in (FramingError, MalformedMessage, OverLimit, HandshakeFailed, ConnectRefused):
+        assert issubclass(error, RemoteProtocolError) and not issubclass(error, LocalProtocolError)

@@ -15,6 +15,7 @@ from google.protobuf.descriptor_pb2 import FileDescriptorProto
 from amazon_ups.protocol import codegen
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol import world_ups_pb2 as wu
+from amazon_ups.protocol.errors import LocalProtocolError
 from amazon_ups.protocol.framing import encode_frame
 from amazon_ups.protocol.world_messages import AMAZON, DIALECTS, UPS, Side
 
@@ -196,6 +197,7 @@ def label_of(field: FieldDescriptor) -> str:
 
 def type_of(field: FieldDescriptor) -> str:
     if field.type == FieldDescriptor.TYPE_MESSAGE:
+        assert field.message_type is not None  # a message field has one
         return field.message_type.full_name
     names = [name for name, number in SCALAR_TYPES.items() if number == field.type]
     assert names, f"{field.full_name} has unexpected type {field.type}"
@@ -340,7 +342,7 @@ def test_dialect_fields_exist_with_their_types(dialect):
 def test_command_fields_cover_every_subcommand():
     assert set(AMAZON.command_fields) == {"buy", "topack", "load", "queries"}
     assert set(UPS.command_fields) == {"pickups", "deliveries", "queries"}
-    with pytest.raises(TypeError):
+    with pytest.raises(LocalProtocolError):
         UPS.command_field(wa.AQuery())
 
 

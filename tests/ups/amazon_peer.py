@@ -15,7 +15,7 @@ from typing import Any
 from google.protobuf.message import Message
 
 from amazon_ups.protocol import au_pb2
-from amazon_ups.protocol.channel import Channel
+from amazon_ups.protocol.channel import Channel, SubMessage
 from amazon_ups.protocol.link_auth import Role
 from amazon_ups.streams import StreamPeer
 from tests.support import link_handshake
@@ -42,7 +42,7 @@ class AmazonPeer:
         reader, writer = await asyncio.open_connection(host, port)
         self.peer.attach(reader, writer, await link_handshake(reader, writer, Role.AMAZON))
 
-    def send(self, message: Message) -> int:
+    def send(self, message: SubMessage) -> int:
         """Queue a sub-message; it is numbered and re-sent until UPS acks it."""
         return self.peer.send(message)
 

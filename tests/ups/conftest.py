@@ -5,6 +5,7 @@ import tempfile
 import threading
 
 import pytest
+from django.utils import timezone
 
 from amazon_ups.protocol.world_messages import Side
 from amazon_ups.ups.dispatch import services as dispatch
@@ -101,7 +102,7 @@ def fleet():
     from amazon_ups.common.messaging import services as messaging
 
     messaging.put_setting("world_id", 1)
-    dispatch.fleet_reset([(1, 0, 0), (2, 100, 0)])
+    dispatch.fleet_reset([(1, 0, 0), (2, 100, 0)], now=timezone.now())
 
 
 @pytest.fixture

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import itertools
 
+from django.utils import timezone
 from google.protobuf.message import Message
 
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import OutgoingMessage
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol import world_ups_pb2 as wu
+from amazon_ups.ups.accounts import services as accounts
+from amazon_ups.ups.accounts.models import Account
 from amazon_ups.ups.dispatch import services as dispatch
 from amazon_ups.ups.shipments import services
-from amazon_ups.ups.shipments.models import Account, Package
+from amazon_ups.ups.shipments.models import Package
 
 WORLD = "world:1"
 
@@ -62,19 +65,19 @@ def ack_all(peer: str = WORLD) -> None:
 def arrive(truck_id: int, x: int, y: int) -> None:
     """The world's UFinished: the truck arrived at the warehouse at (x, y)."""
     ack_all()
-    dispatch.truck_finished(truck_id, "ARRIVE WAREHOUSE", x, y, world_seqnum())
+    dispatch.truck_finished(truck_id, "ARRIVE WAREHOUSE", x, y, world_seqnum(), now=timezone.now())
 
 
 def finish(truck_id: int, x: int, y: int) -> None:
     """The world's UFinished: the truck made its last delivery, at (x, y)."""
     ack_all()
-    dispatch.truck_finished(truck_id, "IDLE", x, y, world_seqnum())
+    dispatch.truck_finished(truck_id, "IDLE", x, y, world_seqnum(), now=timezone.now())
 
 
 def report(truck_id: int, status: str, x: int, y: int) -> None:
     """The world's UTruck: its answer to our latest query about the truck."""
     ack_all()
-    dispatch.truck_reported(truck_id, status, x, y, world_seqnum())
+    dispatch.truck_reported(truck_id, status, x, y, world_seqnum(), now=timezone.now())
 
 
 PASSWORD = "a-long-test-password-1"
@@ -84,7 +87,7 @@ def make_user(django_user_model, name: str, *, staff: bool = False) -> Account:
     user = django_user_model.objects.create_user(
         username=name, email=f"{name}@example.com", password=PASSWORD, is_staff=staff
     )
-    return services.account_create(user)
+    return accounts.account_create(user)
 
 
 def pickup(package_id: int, account: Account | None = None, warehouse=(1, 10, 0), dest=(20, -20)):
@@ -98,16 +101,17 @@ def pickup(package_id: int, account: Account | None = None, warehouse=(1, 10, 0)
         dest_y=dest[1],
         items=[services.Item(7, "Kettle <b>", 2)],
         ups_account=account.number if account else None,
+        now=timezone.now(),
     )
 
 
 def out_for_delivery(package_id: int, truck_id: int = 1) -> None:
     """Load the package (its truck stands at warehouse 1) and have the world accept the
     delivery, as the daemon would."""
-    dispatch.package_loaded(package_id, truck_id)
+    dispatch.package_loaded(package_id, truck_id, now=timezone.now())
     seqnums = OutgoingMessage.objects.filter(peer=WORLD).values_list("seqnum", flat=True)
     messaging.acknowledge(WORLD, seqnums)
-    dispatch.confirm_deliveries()
+    dispatch.confirm_deliveries(timezone.now())
 
 
 def login(client, account: Account) -> None:

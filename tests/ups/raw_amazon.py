@@ -17,14 +17,13 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from amazon_ups.common.daemon.links import handshake_blocking
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol import world_amazon_pb2 as wa
-from amazon_ups.protocol.channel import numbered_fields
-from amazon_ups.protocol.framing import FrameDecoder, encode_frame, parse_message
+from amazon_ups.protocol.channel import SubMessage, numbered_fields
+from amazon_ups.protocol.framing import FrameDecoder, MalformedMessage, encode_frame, parse_message
 from amazon_ups.protocol.link_auth import LinkHandshake, Role
 from amazon_ups.protocol.world_messages import CONNECTED
-from tests.support import TEST_LINK_SECRET
+from tests.support import TEST_LINK_SECRET, handshake_blocking
 
 UPS_FIELDS = numbered_fields(au_pb2.UpsToAmazon)
 
@@ -41,6 +40,7 @@ def join_world(port: int, world_id: int, warehouses: list[tuple[int, int, int]])
     while not (bodies := frames.feed(sock.recv(65536))):
         pass
     reply = parse_message(wa.AConnected, bodies[0])
+    assert not isinstance(reply, MalformedMessage), reply
     assert reply.result == CONNECTED, reply
     return sock
 
@@ -53,11 +53,11 @@ class RawAmazon:
         self.frames = FrameDecoder()
         self.acks: Counter[int] = Counter()  # seqnum -> how many acks of it came
         self.received: dict[int, tuple[str, Message]] = {}  # UPS's seqnum -> (field, message)
-        self.sent: dict[int, tuple[str, Message]] = {}  # our seqnum -> (field, message)
+        self.sent: dict[int, tuple[str, SubMessage]] = {}  # our seqnum -> (field, message)
         for body in self.frames.feed(leftover):
             self._take(parse_message(au_pb2.UpsToAmazon, body))
 
-    def send(self, **fields: list[Message]) -> None:
+    def send(self, **fields: list[SubMessage]) -> None:
         """One AmazonToUps container with these sub-messages (their seqnums already set)."""
         container = au_pb2.AmazonToUps()
         for field, messages in fields.items():
@@ -69,7 +69,7 @@ class RawAmazon:
     def resend_unacked(self) -> list[int]:
         """What a conforming Amazon does after an outage: everything not acked, again."""
         waiting = [seqnum for seqnum in self.sent if not self.acks[seqnum]]
-        fields: dict[str, list[Message]] = {}
+        fields: dict[str, list[SubMessage]] = {}
         for seqnum in waiting:
             field, message = self.sent[seqnum]
             fields.setdefault(field, []).append(message)
@@ -98,7 +98,8 @@ class RawAmazon:
                 self._take(parse_message(au_pb2.UpsToAmazon, body))
         return value
 
-    def _take(self, container: au_pb2.UpsToAmazon) -> None:
+    def _take(self, container: au_pb2.UpsToAmazon | MalformedMessage) -> None:
+        assert not isinstance(container, MalformedMessage), container
         self.acks.update(container.acks)
         owed = []
         for field in UPS_FIELDS:

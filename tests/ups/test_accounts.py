@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
 
-from amazon_ups.ups.shipments.models import Account
+from amazon_ups.ups.accounts.models import Account
 from tests.ups.helpers import PASSWORD, login, page_of, pickup
 
 pytestmark = pytest.mark.django_db

@@ -48,7 +48,7 @@ def test_a_message_is_handled_once_and_acked_after_it_is_saved():
     now = timezone.now().timestamp()
 
     check = au_pb2.AccountCheck(seqnum=1, ups_account=77)
-    core.received(amazon, frame(account_checks=[check]))
+    core.received(amazon, frame(account_checks=[check]), now)
     assert IncomingMessage.objects.filter(peer=AMAZON, seqnum=1).exists()
     [reply] = replies(core.step(now), amazon)
     assert list(reply.acks) == [1]
@@ -56,12 +56,12 @@ def test_a_message_is_handled_once_and_acked_after_it_is_saved():
     assert (status.ups_account, status.exists) == (77, False)
 
     # The same message again (our ack was lost): acked again, not handled again.
-    core.received(amazon, frame(account_checks=[check]))
+    core.received(amazon, frame(account_checks=[check]), now)
     [again] = replies(core.step(now), amazon)
     assert list(again.acks) == [1] and not again.accounts  # the answer is not yet due again
 
     # Amazon acks our answer: it is never sent again, however late.
-    core.received(amazon, frame(acks=[status.seqnum]))
+    core.received(amazon, frame(acks=[status.seqnum]), now)
     assert replies(core.step(now + 3600), amazon) == []
 
 
@@ -69,7 +69,7 @@ def test_an_unacked_answer_is_sent_again_when_its_time_comes():
     amazon = amazon_endpoint()
     core = DaemonCore("ups", [amazon], Dispatcher(world=None).handle)
     now = timezone.now().timestamp()
-    core.received(amazon, frame(account_checks=[au_pb2.AccountCheck(seqnum=1, ups_account=3)]))
+    core.received(amazon, frame(account_checks=[au_pb2.AccountCheck(seqnum=1, ups_account=3)]), now)
     [first] = replies(core.step(now), amazon)
     assert core.step(now) == []  # nothing new, nothing due yet
     due = core.next_deadline()
@@ -78,21 +78,65 @@ def test_an_unacked_answer_is_sent_again_when_its_time_comes():
     assert [s.seqnum for s in again.accounts] == [s.seqnum for s in first.accounts]
 
 
+def test_a_silent_link_is_owed_an_empty_message_when_its_keepalive_is_due():
+    """The core decides keep-alives on the time it is given: an empty message after
+    ``keepalive`` seconds in which nothing went, none while anything else goes."""
+    amazon = amazon_endpoint()
+    amazon.keepalive = 3.0
+    core = DaemonCore("ups", [amazon], Dispatcher(world=None).handle)
+    start = timezone.now().timestamp()
+
+    assert core.step(start) == [(amazon, encode_frame(b""))]  # never said anything yet
+    assert core.next_deadline() == start + 3.0
+    assert core.step(start + 2.9) == []
+    assert core.step(start + 3.0) == [(amazon, encode_frame(b""))]
+
+    # A message owed an ack at +4: the ack goes, and it counts as saying something.
+    core.received(
+        amazon, frame(account_checks=[au_pb2.AccountCheck(seqnum=1, ups_account=5)]), start + 4.0
+    )
+    [reply] = replies(core.step(start + 4.0), amazon)
+    assert list(reply.acks) == [1]
+    [status] = reply.accounts
+    core.received(amazon, frame(acks=[status.seqnum]), start + 4.0)
+    assert core.next_deadline() == start + 7.0
+    assert core.step(start + 6.9) == []
+    assert core.step(start + 7.0) == [(amazon, encode_frame(b""))]
+
+    # A link that is down is owed nothing, and no deadline.
+    down = DownEndpoint("amazon", amazon.channel, AMAZON)
+    quiet = DaemonCore("ups", [down], Dispatcher(world=None).handle)
+    assert quiet.step(start + 100.0) == []
+    assert quiet.next_deadline() == float("inf")
+
+
+class DownEndpoint(Endpoint):
+    keepalive = 3.0
+
+    @property
+    def up(self) -> bool:
+        return False
+
+
 def test_a_broken_stream_raises_for_the_shell_to_drop_the_connection():
     amazon = amazon_endpoint()
     core = DaemonCore("ups", [amazon], Dispatcher(world=None).handle)
     with pytest.raises(FramingError):
-        core.received(amazon, b"\xff" * 11)  # a varint longer than any length
+        core.received(amazon, b"\xff" * 11, 0.0)  # a varint longer than any length
 
 
 def test_a_message_that_fails_is_set_aside_and_still_acked():
     amazon = amazon_endpoint()
 
-    def handle(endpoint: Endpoint, field: str, message) -> None:
+    def handle(endpoint: Endpoint, field: str, message, now: datetime.datetime) -> None:
         raise ZeroDivisionError("a bug")
 
     core = DaemonCore("ups", [amazon], handle)
-    core.received(amazon, frame(account_checks=[au_pb2.AccountCheck(seqnum=4, ups_account=1)]))
+    core.received(
+        amazon,
+        frame(account_checks=[au_pb2.AccountCheck(seqnum=4, ups_account=1)]),
+        timezone.now().timestamp(),
+    )
     [reply] = replies(core.step(timezone.now().timestamp()), amazon)
     assert list(reply.acks) == [4]
     assert DeadLetter.objects.filter(peer=AMAZON, seqnum=4, state=DeadLetter.State.OPEN).exists()

@@ -22,7 +22,7 @@ CHANGELIST = "/admin/messaging/deadletter/"
 def failure() -> Exception:
     """A real exception, raised and caught, with its traceback."""
     try:
-        {}["truck"]
+        {}["truck"]  # type: ignore[index]  # a KeyError: the point
     except KeyError as error:
         return error
     raise AssertionError("unreachable")
@@ -43,6 +43,7 @@ def letters(db) -> tuple[DeadLetter, DeadLetter]:
             ),
             error=failure(),
         )
+        assert message is not None  # the message's first receipt
         work = messaging.set_aside_work(
             what="serve waiting packages", ref="truck:3", error=failure()
         )

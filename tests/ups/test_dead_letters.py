@@ -250,7 +250,9 @@ def test_a_tick_that_keeps_failing_is_logged_once_and_messages_still_flow(caplog
         auth=LinkAuth(TEST_LINK_SECRET.encode()),
     )
 
-    def handle(link: ListenLink, field: str, check: au_pb2.AccountCheck) -> None:
+    def handle(
+        link: ListenLink, field: str, check: au_pb2.AccountCheck, now: datetime.datetime
+    ) -> None:
         dispatch.account_check(check.ups_account)
 
     daemon = Daemon("tick-test", links=[link], handle=handle, tick=tick)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.utils import timezone
 
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import OutgoingMessage
@@ -131,10 +132,10 @@ def test_the_estimate_follows_the_trucks_route(fleet):
     pickup(5, dest=(20, -20))
     pickup(7, dest=(30, -20))
     arrive(1, 10, 0)
-    dispatch.package_loaded(5, 1)
-    dispatch.package_loaded(7, 1)
+    dispatch.package_loaded(5, 1, now=timezone.now())
+    dispatch.package_loaded(7, 1, now=timezone.now())
     messaging.acknowledge(WORLD, OutgoingMessage.objects.values_list("seqnum", flat=True))
-    dispatch.confirm_deliveries()
+    dispatch.confirm_deliveries(timezone.now())
     five, seven = Package.objects.get(id=5), Package.objects.get(id=7)
     assert (five.route_position, seven.route_position) == (0, 1)
     left = _departed_at()
@@ -153,13 +154,13 @@ def test_the_estimate_follows_the_trucks_route(fleet):
     [truck] = live.package_map(seven, exact=False, now=left.at + seconds(2))["trucks"]
     assert (truck["x"], truck["y"]) == (10, 0)
 
-    dispatch.package_delivered(1, 5)
+    dispatch.package_delivered(1, 5, now=timezone.now())
     five.refresh_from_db()
     # Now from 5's door, where the truck was seen: 10 units, 1 s.
     window = live.delivery_estimate(Package.objects.get(id=7), now=five.status_changed_at)
     assert window.earliest == five.status_changed_at + seconds(1)
 
-    dispatch.package_delivered(1, 7)
+    dispatch.package_delivered(1, 7, now=timezone.now())
     assert live.delivery_estimate(Package.objects.get(id=7), now=NOON) is None
 
 

@@ -19,7 +19,8 @@ from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol.framing import FrameDecoder, encode_frame
 from amazon_ups.protocol.limits import AU_MAX_SUB_MESSAGES
 from amazon_ups.protocol.link_auth import HandshakeFailed, LinkHandshake, Role
-from amazon_ups.ups.shipments.models import Account, Package
+from amazon_ups.ups.accounts.models import Account
+from amazon_ups.ups.shipments.models import Package
 from tests.support import link_handshake
 from tests.ups.amazon_peer import AmazonPeer
 from tests.ups.helpers import make_user

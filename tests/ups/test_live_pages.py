@@ -9,6 +9,7 @@ import re
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 
 from amazon_ups.common.mail.services import send_pending
 from amazon_ups.ups.dispatch import services as dispatch
@@ -62,7 +63,7 @@ def test_anyone_with_the_number_gets_the_status_and_the_area_only(client, on_its
     assert data["estimate"]["text"]
     assert [s["reached"] for s in data["steps"]] == [True, True, True, False]
 
-    dispatch.package_delivered(1, 5)
+    dispatch.package_delivered(1, 5, now=timezone.now())
     data = status_of(client, 5).json()
     assert data["final"] and data["estimate"] is None and data["delivered"]["at"]
     # The truck now stands at the door: a stranger is not shown it.
@@ -112,14 +113,14 @@ def test_a_redirect_on_the_truck_is_confirmed_when_the_world_takes_it(client, on
     assert re.search(r'<p id="redirect-pending">', page)
 
     ack_all()
-    assert dispatch.redirects_settle() == 1
+    assert dispatch.redirects_settle(timezone.now()) == 1
     data = status_of(client, 5).json()
     assert data["redirect"] == {"can": True, "pending": False, "confirmed": True}
     assert data["events"][-1]["what"] == "The truck has confirmed the new address (30, 30)"
     page = client.get(page_of(5)).content.decode()
     assert re.search(r'<p id="redirect-confirmed" class="confirmed" role="status">', page)
 
-    dispatch.package_delivered(1, 5)
+    dispatch.package_delivered(1, 5, now=timezone.now())
     page = client.get(page_of(5)).content.decode()
     assert 'id="redirect-form"' not in page  # delivered: nothing to change
 
@@ -154,7 +155,7 @@ def test_the_carriers_emails_link_to_the_package_page(fleet, alice, settings):
     pickup(5, alice)
     arrive(1, 10, 0)
     out_for_delivery(5)
-    dispatch.package_delivered(1, 5)
+    dispatch.package_delivered(1, 5, now=timezone.now())
     send_pending()
     out, delivered = mail.outbox
     link = f"https://ups.example/track/{number_of(5)}/"

@@ -1,101 +1,21 @@
-"""Login throttling on the carrier's site and its admin (django-axes): real login POSTs."""
-
-from __future__ import annotations
-
-import re
-from datetime import timedelta
+"""Login throttling on the carrier's site and its admin (tests.site_contract)."""
 
 import pytest
-from axes.models import AccessAttempt
-from django.conf import settings
-from django.db.models import F
 
-from tests.support import HUMAN_TIME, failed_login, login_until_locked
+from tests.site_contract import LoginThrottlingContract
 from tests.ups.helpers import PASSWORD
 
-LOGIN = "/accounts/login/"
-ADMIN_LOGIN = "/admin/login/"
-ELSEWHERE = "203.0.113.9"
 
-pytestmark = pytest.mark.django_db
+class TestCarrierLoginThrottling(LoginThrottlingContract):
+    site_name = "mini-UPS"
+    after_login = "/packages/"
+    after_sign_up = "/accounts/profile/"
+    password_reset = "/accounts/password-reset/"
 
+    @pytest.fixture
+    def user(self, alice):
+        return ("alice", PASSWORD)
 
-def fail(client, path=LOGIN, username="alice", address="127.0.0.1"):
-    return failed_login(client, username, path, address)
-
-
-def log_in(client, username="alice", address="127.0.0.1"):
-    return client.post(LOGIN, {"username": username, "password": PASSWORD}, REMOTE_ADDR=address)
-
-
-def lock_out(client, **where):
-    return login_until_locked(client, **{"username": "alice", **where})
-
-
-def test_failures_lock_the_username_at_that_address_with_a_page_saying_until_when(client, alice):
-    locked = lock_out(client)
-    assert locked.status_code == 429
-    page = locked.content.decode()
-    assert "Too many login attempts" in page and "mini-UPS" in page
-    assert re.search(rf"Try again after <strong><time [^>]+ data-local>{HUMAN_TIME}</time>", page)
-    assert "(in 15 minutes)" in page
-    assert int(locked["Retry-After"]) == 15 * 60
-    # Even the right password waits now.
-    assert log_in(client).status_code == 429
-    assert "_auth_user_id" not in client.session
-
-
-def test_another_username_from_the_same_address_is_not_locked(client, alice, bob):
-    lock_out(client)
-    assert log_in(client, "bob")["Location"] == "/packages/"
-
-
-def test_the_same_username_from_elsewhere_is_not_locked(client, alice):
-    # An attacker failing with someone's name does not lock that person out.
-    lock_out(client, address=ELSEWHERE)
-    assert log_in(client)["Location"] == "/packages/"
-
-
-def test_a_successful_login_clears_the_count(client, alice):
-    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
-        fail(client)
-    assert log_in(client).status_code == 302
-    client.post("/accounts/logout/")
-    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
-        assert fail(client).status_code == 200
-    assert log_in(client).status_code == 302
-
-
-def test_after_the_cool_off_the_login_works_again(client, alice):
-    lock_out(client)
-    # The attempts were made a cool-off ago.
-    AccessAttempt.objects.update(
-        attempt_time=F("attempt_time") - settings.AXES_COOLOFF_TIME - timedelta(seconds=1)
-    )
-    assert log_in(client).status_code == 302
-
-
-def test_the_admin_login_is_throttled_too(client, django_user_model):
-    django_user_model.objects.create_superuser("boss", "boss@example.com", PASSWORD)
-    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
-        assert fail(client, ADMIN_LOGIN, "boss").status_code == 200
-    assert fail(client, ADMIN_LOGIN, "boss").status_code == 429
-    right = client.post(ADMIN_LOGIN, {"username": "boss", "password": PASSWORD})
-    assert right.status_code == 429
-    assert "Too many login attempts" in right.content.decode()
-
-
-def test_a_password_reset_and_a_sign_up_still_work_from_a_locked_address(client, alice):
-    lock_out(client)
-    sent = client.post("/accounts/password-reset/", {"email": "alice@example.com"})
-    assert sent["Location"] == "/accounts/password-reset/sent/"
-    signed_up = client.post(
-        "/accounts/signup/",
-        {
-            "username": "carol",
-            "email": "carol@example.com",
-            "password1": PASSWORD,
-            "password2": PASSWORD,
-        },
-    )
-    assert signed_up["Location"] == "/accounts/profile/"
+    @pytest.fixture
+    def other_user(self, bob):
+        return ("bob", PASSWORD)

@@ -13,6 +13,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.db import connections
+from django.utils import timezone
 
 from amazon_ups.common.mail.services import send_pending
 from amazon_ups.common.messaging import services as messaging
@@ -20,9 +21,11 @@ from amazon_ups.common.messaging.models import OutgoingMessage
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol.world_messages import Side
+from amazon_ups.ups.accounts import services as accounts
+from amazon_ups.ups.accounts.models import Account
 from amazon_ups.ups.dispatch import services as dispatch
 from amazon_ups.ups.shipments import services, tracking
-from amazon_ups.ups.shipments.models import Account, Package, PackageStatus
+from amazon_ups.ups.shipments.models import Package, PackageStatus
 from amazon_ups.world.client import WorldClient
 from tests.support import FAST, HUMAN_TIME
 from tests.ups.amazon_peer import AmazonPeer
@@ -54,7 +57,9 @@ def world_acks_everything() -> None:
 
 
 def redirect(package_id, owner, x, y) -> services.RedirectResult:
-    return services.package_redirect(package(package_id), x=x, y=y, by_user=owner.user)
+    return services.package_redirect(
+        package(package_id), x=x, y=y, by_user=owner.user, now=timezone.now()
+    )
 
 
 @pytest.fixture
@@ -80,7 +85,7 @@ def test_before_the_truck_leaves_the_new_place_is_simply_used(fleet, alice):
     assert kinds(5)[-1] == "redirected"
     # The truck then leaves for the new place.
     arrive(1, 10, 0)
-    dispatch.package_loaded(5, 1)
+    dispatch.package_loaded(5, 1, now=timezone.now())
     [deliver] = sent(WORLD, "deliveries")
     assert [(p.packageid, p.x, p.y) for p in deliver.packages] == [(5, 3, 4)]
 
@@ -94,13 +99,13 @@ def test_out_for_delivery_the_delivery_is_sent_again_and_amazon_told_once_in_for
     assert again.truckid == 1
     assert [(p.packageid, p.x, p.y) for p in again.packages] == [(5, 3, 4)]
     assert sent("amazon", "redirected") == []  # not in force until the world accepts
-    assert dispatch.redirects_settle() == 0
+    assert dispatch.redirects_settle(timezone.now()) == 0
     world_acks_everything()
-    assert dispatch.redirects_settle() == 1
+    assert dispatch.redirects_settle(timezone.now()) == 1
     [changed] = sent("amazon", "redirected")
     assert (changed.package_id, changed.x, changed.y) == (5, 3, 4)
-    assert dispatch.redirects_settle() == 0  # once
-    dispatch.package_delivered(1, 5)
+    assert dispatch.redirects_settle(timezone.now()) == 0  # once
+    dispatch.package_delivered(1, 5, now=timezone.now())
     [delivered] = sent("amazon", "delivered")
     assert (delivered.x, delivered.y) == (3, 4)
     assert package(5).events.get(kind="delivered").x == 3
@@ -111,13 +116,13 @@ def test_a_second_redirect_waits_for_the_first_to_be_confirmed(on_the_truck, ali
     result = redirect(5, alice, 6, 6)
     assert not result.accepted and "try again in a moment" in result.message
     world_acks_everything()
-    dispatch.redirects_settle()
+    dispatch.redirects_settle(timezone.now())
     assert redirect(5, alice, 6, 6).accepted
     assert len(sent(WORLD, "deliveries")) == 3
 
 
 def test_redirect_after_delivery_is_refused_as_too_late(on_the_truck, alice):
-    dispatch.package_delivered(1, 5)
+    dispatch.package_delivered(1, 5, now=timezone.now())
     result = redirect(5, alice, 3, 4)
     assert not result.accepted
     name = tracking.grouped(number_of(5))
@@ -132,7 +137,7 @@ def test_the_world_delivers_before_it_reads_the_redirect(on_the_truck, alice):
     """Redirect accepted while out for delivery; the world's delivery at the old place
     comes before its ack of the new one: the package is where the world left it."""
     redirect(5, alice, 3, 4)
-    dispatch.package_delivered(1, 5)
+    dispatch.package_delivered(1, 5, now=timezone.now())
     assert package(5).status == PackageStatus.DELIVERED
     assert (package(5).dest_x, package(5).dest_y) == (20, -20)
     [delivered] = sent("amazon", "delivered")
@@ -140,9 +145,11 @@ def test_the_world_delivers_before_it_reads_the_redirect(on_the_truck, alice):
     assert kinds(5)[-2:] == ["delivered", "redirect too late"]
     # Then the world refuses the redirect: nothing more changes, nothing is sent.
     [_, again] = OutgoingMessage.objects.filter(peer=WORLD, field="deliveries").order_by("id")
-    dispatch.deliveries_refused(again.seqnum, 1, [5], "error: package 5 was already delivered")
+    dispatch.deliveries_refused(
+        again.seqnum, 1, [5], "error: package 5 was already delivered", now=timezone.now()
+    )
     world_acks_everything()
-    dispatch.redirects_settle()
+    dispatch.redirects_settle(timezone.now())
     assert package(5).status == PackageStatus.DELIVERED
     assert sent("amazon", "redirected") == []
     assert len(sent("amazon", "delivered")) == 1
@@ -153,11 +160,13 @@ def test_delivery_and_refusal_in_one_batch_the_refusal_decides(on_the_truck, ali
     error arrive together. The delivery waits for the end of the batch."""
     redirect(5, alice, 3, 4)
     world_acks_everything()
-    dispatch.package_delivered(1, 5)
+    dispatch.package_delivered(1, 5, now=timezone.now())
     assert sent("amazon", "delivered") == []  # where is not known yet
     again = OutgoingMessage.objects.filter(peer=WORLD, field="deliveries").order_by("id").last()
-    dispatch.deliveries_refused(again.seqnum, 1, [5], "error: package 5 was already delivered")
-    dispatch.redirects_settle()
+    dispatch.deliveries_refused(
+        again.seqnum, 1, [5], "error: package 5 was already delivered", now=timezone.now()
+    )
+    dispatch.redirects_settle(timezone.now())
     [delivered] = sent("amazon", "delivered")
     assert (delivered.x, delivered.y) == (20, -20)
     assert sent("amazon", "redirected") == []
@@ -167,8 +176,8 @@ def test_delivery_and_refusal_in_one_batch_the_refusal_decides(on_the_truck, ali
 def test_delivery_with_an_accepted_redirect_is_at_the_new_place(on_the_truck, alice):
     redirect(5, alice, 3, 4)
     world_acks_everything()
-    dispatch.package_delivered(1, 5)
-    dispatch.redirects_settle()
+    dispatch.package_delivered(1, 5, now=timezone.now())
+    dispatch.redirects_settle(timezone.now())
     [delivered] = sent("amazon", "delivered")
     assert (delivered.x, delivered.y) == (3, 4)
     assert sent("amazon", "redirected") == []  # delivered: Delivered says where
@@ -178,7 +187,9 @@ def test_delivery_with_an_accepted_redirect_is_at_the_new_place(on_the_truck, al
 def test_a_redirect_the_truck_refuses_keeps_the_old_place(on_the_truck, alice):
     redirect(5, alice, 3, 4)
     again = OutgoingMessage.objects.filter(peer=WORLD, field="deliveries").order_by("id").last()
-    dispatch.deliveries_refused(again.seqnum, 1, [5], "error: truck 1 is busy traveling")
+    dispatch.deliveries_refused(
+        again.seqnum, 1, [5], "error: truck 1 is busy traveling", now=timezone.now()
+    )
     assert package(5).status == PackageStatus.OUT_FOR_DELIVERY  # not failed
     assert (package(5).dest_x, package(5).dest_y) == (20, -20)
     assert kinds(5)[-1] == "redirect failed"
@@ -195,7 +206,7 @@ def test_only_the_owner_may_redirect(fleet, alice, bob):
 
 def test_a_failed_package_cannot_be_redirected(fleet, alice):
     pickup(5, alice)
-    dispatch.amazon_error(1005, 5, "out of stock")
+    dispatch.amazon_error(1005, 5, "out of stock", now=timezone.now())
     assert not redirect(5, alice, 3, 4).accepted
 
 
@@ -279,7 +290,7 @@ def test_the_redirect_form_checks_csrf(fleet, alice):
 
 
 def test_redirect_after_delivery_tells_the_user_plainly(client, on_the_truck, alice):
-    dispatch.package_delivered(1, 5)
+    dispatch.package_delivered(1, 5, now=timezone.now())
     login(client, alice)
     page = client.post(f"{page_of(5)}redirect/", {"x": "1", "y": "1"}, follow=True)
     name = tracking.grouped(number_of(5))
@@ -291,7 +302,7 @@ def test_a_lost_race_is_shown_on_the_package_page(client, on_the_truck, alice):
     client.post(f"{page_of(5)}redirect/", {"x": "3", "y": "4"})
     page = client.get(page_of(5)).content.decode()
     assert "We are telling the truck" in page
-    dispatch.package_delivered(1, 5)
+    dispatch.package_delivered(1, 5, now=timezone.now())
     page = client.get(page_of(5)).content.decode()
     assert "Your change of address to (3, 4) came too late" in page
     assert "delivered the package at (20, -20)" in page
@@ -301,9 +312,9 @@ def test_a_lost_race_is_shown_on_the_package_page(client, on_the_truck, alice):
 
 
 def test_the_owner_is_emailed_once_out_for_delivery_and_once_delivered(on_the_truck, alice):
-    dispatch.confirm_deliveries()  # again: nothing new
-    dispatch.package_delivered(1, 5)
-    dispatch.package_delivered(1, 5)
+    dispatch.confirm_deliveries(timezone.now())  # again: nothing new
+    dispatch.package_delivered(1, 5, now=timezone.now())
+    dispatch.package_delivered(1, 5, now=timezone.now())
     send_pending()
     name = tracking.grouped(number_of(5))
     assert [(m.to, m.subject) for m in mail.outbox] == [
@@ -318,8 +329,8 @@ def test_the_owner_is_emailed_once_out_for_delivery_and_once_delivered(on_the_tr
 def test_the_delivered_email_names_the_place_of_delivery(on_the_truck, alice):
     redirect(5, alice, 3, 4)
     world_acks_everything()
-    dispatch.package_delivered(1, 5)
-    dispatch.redirects_settle()
+    dispatch.package_delivered(1, 5, now=timezone.now())
+    dispatch.redirects_settle(timezone.now())
     send_pending()
     assert "delivered at (3, 4)" in mail.outbox[-1].body
 
@@ -328,7 +339,7 @@ def test_packages_of_nobody_send_no_email(fleet):
     pickup(5)
     arrive(1, 10, 0)
     out_for_delivery(5)
-    dispatch.package_delivered(1, 5)
+    dispatch.package_delivered(1, 5, now=timezone.now())
     send_pending()
     assert mail.outbox == []
 
@@ -366,7 +377,7 @@ def real_world(world_process, world_settings, close_connections_of_sync_to_async
 
 def _owner() -> Account:
     user = get_user_model().objects.create_user(username="erin", email="erin@example.com")
-    return services.account_create(user)
+    return accounts.account_create(user)
 
 
 async def _out_for_delivery(world, daemon, package_id: int, dest):
@@ -403,7 +414,11 @@ async def _out_for_delivery(world, daemon, package_id: int, dest):
 
 def _redirect(package_id: int, account: Account, place) -> services.RedirectResult:
     return services.package_redirect(
-        Package.objects.get(id=package_id), x=place[0], y=place[1], by_user=account.user
+        Package.objects.get(id=package_id),
+        x=place[0],
+        y=place[1],
+        by_user=account.user,
+        now=timezone.now(),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 from types import SimpleNamespace
 
@@ -12,11 +13,13 @@ from django.utils import timezone
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol import world_ups_pb2 as wu
+from amazon_ups.ups.accounts import services as accounts
+from amazon_ups.ups.accounts.models import Account
 from amazon_ups.ups.dispatch import services as dispatch
 from amazon_ups.ups.dispatch.daemon import Dispatcher
 from amazon_ups.ups.dispatch.services import trucks as truck_services
 from amazon_ups.ups.shipments import services, tracking
-from amazon_ups.ups.shipments.models import Account, Package, PackageStatus, Truck, TruckStatus
+from amazon_ups.ups.shipments.models import Package, PackageStatus, Truck, TruckStatus
 from tests.ups.helpers import (
     EVENTS_WHEN_ALL_GOES_WELL,
     WORLD,
@@ -37,7 +40,7 @@ WORLD_LINK = SimpleNamespace(name="world", peer=WORLD)
 def world():
     """World 1 with truck 1 at the origin and truck 2 far east."""
     messaging.put_setting("world_id", 1)
-    dispatch.fleet_reset([(1, 0, 0), (2, 100, 0)])
+    dispatch.fleet_reset([(1, 0, 0), (2, 100, 0)], now=timezone.now())
 
 
 def pickup(package_id: int, warehouse=(1, 10, 0), dest=(20, 20), account=None) -> Package:
@@ -52,6 +55,7 @@ def pickup(package_id: int, warehouse=(1, 10, 0), dest=(20, 20), account=None) -
         dest_y=dest[1],
         items=[services.Item(7, "kettle", 2)],
         ups_account=account,
+        now=timezone.now(),
     )
 
 
@@ -107,14 +111,14 @@ def test_a_truck_takes_at_most_its_capacity_and_the_next_free_truck_the_rest(wor
 
 def test_a_burst_is_spread_over_the_free_trucks_and_the_rest_waits(world, settings):
     settings.UPS_TRUCK_CAPACITY = 2
-    dispatch.fleet_reset([(1, 0, 0), (2, 100, 0), (3, 11, 0)])
+    dispatch.fleet_reset([(1, 0, 0), (2, 100, 0), (3, 11, 0)], now=timezone.now())
     for package_id in range(5, 12):
         pickup(package_id)
     trucks = dict(Package.objects.values_list("id", "truck_id"))
     # Nearest first: truck 3 stands next to the warehouse, then truck 1, then truck 2.
     assert trucks == {5: 3, 6: 3, 7: 1, 8: 1, 9: 2, 10: 2, 11: None}
     assert status(11) == PackageStatus.CREATED
-    assert dispatch.serve_waiting() == 0
+    assert dispatch.serve_waiting(timezone.now()) == 0
 
 
 def test_a_burst_fills_every_free_truck_a_little_before_any_truck_a_lot(world, settings):
@@ -132,29 +136,30 @@ def test_a_burst_fills_every_free_truck_a_little_before_any_truck_a_lot(world, s
 def test_a_truck_freed_for_a_queue_takes_a_full_load_when_no_other_is_free(world, settings):
     settings.UPS_TRUCK_CAPACITY = 4
     settings.UPS_TRUCK_SHARE = 2
-    dispatch.fleet_reset([(1, 0, 0)])
+    dispatch.fleet_reset([(1, 0, 0)], now=timezone.now())
     pickup(5, warehouse=(2, 95, 5))  # the only truck goes elsewhere...
     for package_id in range(6, 11):  # ...while a queue builds up at warehouse 1
         pickup(package_id)
     arrive(1, 95, 5)
-    dispatch.package_loaded(5, 1)
-    dispatch.package_delivered(1, 5)
+    dispatch.package_loaded(5, 1, now=timezone.now())
+    dispatch.package_delivered(1, 5, now=timezone.now())
     finish(1, 20, 20)
-    assert dispatch.serve_waiting() == 4
+    assert dispatch.serve_waiting(timezone.now()) == 4
     trucks = dict(Package.objects.filter(id__gte=6).values_list("id", "truck_id"))
     assert trucks == {6: 1, 7: 1, 8: 1, 9: 1, 10: None}
 
 
 def test_waiting_warehouses_take_turns_for_free_trucks(world, settings):
     settings.UPS_TRUCK_CAPACITY = 2
-    dispatch.fleet_reset([(1, 0, 0)])
+    dispatch.fleet_reset([(1, 0, 0)], now=timezone.now())
     pickup(5)  # truck 1 goes to warehouse 1 with 5 and 6...
     pickup(6)
     for package_id in (7, 8, 9, 10):  # ...and these wait: 7, 8 and 9 first, at warehouse 1
         pickup(package_id)
     pickup(11, warehouse=(2, 95, 5))
-    dispatch.fleet_add([(2, 100, 0), (3, 12, 0)])  # two more trucks become free at once
-    assert dispatch.serve_waiting() == 3
+    # Two more trucks become free at once.
+    dispatch.fleet_add([(2, 100, 0), (3, 12, 0)], now=timezone.now())
+    assert dispatch.serve_waiting(timezone.now()) == 3
     trucks = dict(Package.objects.values_list("id", "truck_id"))
     # Warehouse 1 (oldest) gets the truck nearest to it, warehouse 2 the other one, rather
     # than warehouse 1 taking both while warehouse 2 waits.
@@ -180,13 +185,13 @@ def test_a_package_waits_while_every_truck_is_busy_then_gets_the_first_free_one(
     pickup(6, warehouse=(2, 95, 5))
     waiting = pickup(7, warehouse=(3, 50, 50))
     assert (waiting.status, waiting.truck_id) == (PackageStatus.CREATED, None)
-    assert dispatch.serve_waiting() == 0
+    assert dispatch.serve_waiting(timezone.now()) == 0
 
     arrive(2, 95, 5)
-    dispatch.package_loaded(6, 2)
-    dispatch.package_delivered(2, 6)
+    dispatch.package_loaded(6, 2, now=timezone.now())
+    dispatch.package_delivered(2, 6, now=timezone.now())
     finish(2, 60, 60)  # package 6 was delivered near warehouse 3
-    assert dispatch.serve_waiting() == 1
+    assert dispatch.serve_waiting(timezone.now()) == 1
     assert (status(7), Package.objects.get(id=7).truck_id) == (PackageStatus.TRUCK_DISPATCHED, 2)
     assert [(c.truckid, c.whid) for c in sent(WORLD, "pickups")][-1] == (2, 3)
 
@@ -204,11 +209,11 @@ def test_a_truck_standing_at_the_warehouse_takes_new_packages_at_once(world):
 
 def test_a_truck_that_has_begun_loading_takes_no_more_packages(world):
     at_warehouse_with(5, 6)
-    dispatch.package_loaded(5, 1)
+    dispatch.package_loaded(5, 1, now=timezone.now())
     pickup(7)  # arrives while truck 1 is being loaded: truck 2 comes for it
     assert (status(7), Package.objects.get(id=7).truck_id) == (PackageStatus.TRUCK_DISPATCHED, 2)
     assert [(c.truckid, c.whid) for c in sent(WORLD, "pickups")][-1] == (2, 1)
-    dispatch.package_loaded(6, 1)
+    dispatch.package_loaded(6, 1, now=timezone.now())
     [go] = sent(WORLD, "deliveries")  # truck 1 leaves without waiting for package 7
     assert (go.truckid, sorted(p.packageid for p in go.packages)) == (1, [5, 6])
 
@@ -227,11 +232,11 @@ def test_arrival_announces_each_package_of_the_truck(world):
 
 def test_the_truck_leaves_once_every_announced_package_is_loaded(world):
     at_warehouse_with(5, 6)
-    dispatch.package_loaded(5, 1)
+    dispatch.package_loaded(5, 1, now=timezone.now())
     assert status(5) == PackageStatus.LOADED
     assert sent(WORLD, "deliveries") == []
 
-    dispatch.package_loaded(6, 1)
+    dispatch.package_loaded(6, 1, now=timezone.now())
     [deliver] = sent(WORLD, "deliveries")
     assert deliver.truckid == 1
     assert [(p.packageid, p.x, p.y) for p in deliver.packages] == [(5, 20, 20), (6, 20, 20)]
@@ -244,7 +249,7 @@ def test_the_route_is_short_not_just_greedy(world):
     pickup(7, dest=(-50, 0))
     arrive(1, 10, 0)
     for package_id in (5, 6, 7):
-        dispatch.package_loaded(package_id, 1)
+        dispatch.package_loaded(package_id, 1, now=timezone.now())
     [deliver] = sent(WORLD, "deliveries")
     # Nearest neighbour would go 6, 7, 5 (420 units); west first is 410.
     assert [p.packageid for p in deliver.packages] == [7, 6, 5]
@@ -252,10 +257,10 @@ def test_the_route_is_short_not_just_greedy(world):
 
 def test_the_naive_policy_delivers_in_nearest_neighbour_order(world, settings):
     settings.UPS_DISPATCH = "naive"
-    dispatch.fleet_reset([(1, 0, 0)])
+    dispatch.fleet_reset([(1, 0, 0)], now=timezone.now())
     pickup(5, dest=(300, 0))
     arrive(1, 10, 0)
-    dispatch.package_loaded(5, 1)
+    dispatch.package_loaded(5, 1, now=timezone.now())
     [deliver] = sent(WORLD, "deliveries")
     assert [p.packageid for p in deliver.packages] == [5]
 
@@ -264,7 +269,7 @@ def test_a_truck_kept_waiting_leaves_with_what_is_loaded(world, settings):
     settings.UPS_LOADING_WAIT = 0
     at_warehouse_with(5, 6)
     [first_announcement] = sent("amazon", "arrived")[1:]
-    dispatch.package_loaded(5, 1)  # package 6 is not packed yet
+    dispatch.package_loaded(5, 1, now=timezone.now())  # package 6 is not packed yet
     assert sent(WORLD, "deliveries") == []
     assert truck(1).loading_deadline is not None
 
@@ -283,14 +288,35 @@ def test_a_truck_kept_waiting_leaves_with_what_is_loaded(world, settings):
     announcement = sent("amazon", "arrived")[-1]
     assert (announcement.package_id, announcement.truck_id) == (6, 2)
     assert announcement.seqnum > first_announcement.seqnum
-    dispatch.package_loaded(6, 2)
+    dispatch.package_loaded(6, 2, now=timezone.now())
     assert [p.packageid for p in sent(WORLD, "deliveries")[-1].packages] == [6]
+
+
+def test_the_loading_deadline_and_the_moves_run_on_the_time_given(world, settings):
+    """The daemon's services take the core's time rather than reading the clock: a
+    load heard on a virtual clock a day from now is dated then, and so is the deadline
+    it sets and the departure past it."""
+    settings.UPS_LOADING_WAIT = 60
+    at_warehouse_with(5, 6)
+    later = timezone.now() + datetime.timedelta(days=1)
+    dispatch.package_loaded(5, 1, now=later)
+    assert truck(1).loading_deadline == later + datetime.timedelta(seconds=60)
+    loaded = Package.objects.get(id=5)
+    assert loaded.status_changed_at == later
+    assert loaded.events.latest("id").at == later
+    assert dispatch.depart_overdue(later + datetime.timedelta(seconds=59)) == 0
+    departure = later + datetime.timedelta(seconds=60)
+    assert dispatch.depart_overdue(departure) == 1
+    left = Truck.objects.get(id=1)
+    assert left.status == TruckStatus.DELIVERING and left.status_changed_at == departure
+    assert left.events.latest("id").at == departure
+    assert Package.objects.get(id=6).status_changed_at == departure  # left behind
 
 
 def test_a_truck_waits_until_its_loading_deadline(world, settings):
     settings.UPS_LOADING_WAIT = 3600
     at_warehouse_with(5, 6)
-    dispatch.package_loaded(5, 1)
+    dispatch.package_loaded(5, 1, now=timezone.now())
     assert dispatch.depart_overdue(timezone.now()) == 0
     assert sent(WORLD, "deliveries") == []
     assert status(6) == PackageStatus.TRUCK_AT_WAREHOUSE
@@ -309,9 +335,10 @@ def test_a_truck_with_nothing_loaded_keeps_waiting(world, settings):
 def test_a_package_left_behind_but_loaded_after_all_goes_with_its_truck(world, settings):
     settings.UPS_LOADING_WAIT = 0
     at_warehouse_with(5, 6)
-    dispatch.package_loaded(5, 1)
+    dispatch.package_loaded(5, 1, now=timezone.now())
     dispatch.depart_overdue(timezone.now())  # truck 1 leaves; truck 2 is sent for package 6...
-    dispatch.package_loaded(6, 1)  # ...but Amazon's load onto truck 1 had gone through
+    # ...but Amazon's load onto truck 1 had gone through
+    dispatch.package_loaded(6, 1, now=timezone.now())
     deliveries = sent(WORLD, "deliveries")
     assert [(d.truckid, [p.packageid for p in d.packages]) for d in deliveries] == [
         (1, [5]),
@@ -319,7 +346,7 @@ def test_a_package_left_behind_but_loaded_after_all_goes_with_its_truck(world, s
     ]
     arrive(2, 10, 0)
     assert [a.package_id for a in sent("amazon", "arrived")] == [5, 6]  # no third
-    assert dispatch.serve_waiting() == 0
+    assert dispatch.serve_waiting(timezone.now()) == 0
 
 
 def test_an_idle_truck_takes_waiting_work_on_the_next_turn(world, settings):
@@ -328,32 +355,32 @@ def test_an_idle_truck_takes_waiting_work_on_the_next_turn(world, settings):
     pickup(6)
     pickup(7)  # both trucks are busy
     arrive(1, 10, 0)
-    dispatch.package_loaded(5, 1)
-    dispatch.package_delivered(1, 5)
+    dispatch.package_loaded(5, 1, now=timezone.now())
+    dispatch.package_delivered(1, 5, now=timezone.now())
     finish(1, 20, 20)
-    assert dispatch.serve_waiting() == 1
+    assert dispatch.serve_waiting(timezone.now()) == 1
     assert Package.objects.get(id=7).truck_id == 1
 
 
 def test_out_for_delivery_once_the_world_acks_the_delivery(world):
     at_warehouse_with(5)
-    dispatch.package_loaded(5, 1)
-    assert dispatch.confirm_deliveries() == 0
+    dispatch.package_loaded(5, 1, now=timezone.now())
+    assert dispatch.confirm_deliveries(timezone.now()) == 0
     assert status(5) == PackageStatus.LOADED
 
     ack_all()
-    assert dispatch.confirm_deliveries() == 1
+    assert dispatch.confirm_deliveries(timezone.now()) == 1
     assert status(5) == PackageStatus.OUT_FOR_DELIVERY
     [out] = sent("amazon", "out_for_delivery")
     assert (out.package_id, out.truck_id) == (5, 1)
-    assert dispatch.confirm_deliveries() == 0
+    assert dispatch.confirm_deliveries(timezone.now()) == 0
 
 
 def test_delivered_tells_amazon_once_with_the_place(world):
     at_warehouse_with(5)
-    dispatch.package_loaded(5, 1)
-    dispatch.package_delivered(1, 5)
-    dispatch.package_delivered(1, 5)
+    dispatch.package_loaded(5, 1, now=timezone.now())
+    dispatch.package_delivered(1, 5, now=timezone.now())
+    dispatch.package_delivered(1, 5, now=timezone.now())
     assert status(5) == PackageStatus.DELIVERED
     [delivered] = sent("amazon", "delivered")
     assert (delivered.package_id, delivered.x, delivered.y) == (5, 20, 20)
@@ -365,7 +392,7 @@ def test_delivered_tells_amazon_once_with_the_place(world):
     assert out.seqnum < delivered.seqnum
     # The late ack changes nothing: nothing moves backwards or is said twice.
     ack_all()
-    assert dispatch.confirm_deliveries() == 0
+    assert dispatch.confirm_deliveries(timezone.now()) == 0
     assert status(5) == PackageStatus.DELIVERED
     assert len(sent("amazon", "out_for_delivery")) == 1
     kinds = list(Package.objects.get(id=5).events.values_list("kind", flat=True))
@@ -374,16 +401,17 @@ def test_delivered_tells_amazon_once_with_the_place(world):
 
 def test_a_repeated_or_late_load_changes_nothing(world):
     at_warehouse_with(5)
-    dispatch.package_loaded(5, 1)
-    dispatch.package_loaded(5, 1)
+    dispatch.package_loaded(5, 1, now=timezone.now())
+    dispatch.package_loaded(5, 1, now=timezone.now())
     assert len(sent(WORLD, "deliveries")) == 1
 
 
 def test_a_package_loaded_on_a_truck_that_left_is_added_to_its_round(world):
     at_warehouse_with(5)
-    dispatch.package_loaded(5, 1)  # truck 1 leaves with package 5
+    dispatch.package_loaded(5, 1, now=timezone.now())  # truck 1 leaves with package 5
     pickup(6)  # another truck comes for package 6...
-    dispatch.package_loaded(6, 1)  # ...but Amazon had loaded it on truck 1 (the world says so)
+    # ...but Amazon had loaded it on truck 1 (the world says so)
+    dispatch.package_loaded(6, 1, now=timezone.now())
     deliveries = sent(WORLD, "deliveries")
     assert [[p.packageid for p in d.packages] for d in deliveries] == [[5], [6]]
     assert Package.objects.get(id=6).truck_id == 1
@@ -391,7 +419,7 @@ def test_a_package_loaded_on_a_truck_that_left_is_added_to_its_round(world):
 
 def test_loading_skips_states_but_never_goes_back(world):
     pickup(5)  # truck dispatched: the TruckArrived was not even sent yet
-    dispatch.package_loaded(5, 1)
+    dispatch.package_loaded(5, 1, now=timezone.now())
     assert status(5) == PackageStatus.LOADED
     arrive(1, 10, 0)
     assert status(5) == PackageStatus.LOADED
@@ -411,10 +439,24 @@ def pickup_message(package_id: int, seqnum: int, warehouse=(1, 10, 0)) -> au_pb2
     )
 
 
+def test_a_pickup_handled_on_the_cores_clock_is_dated_by_it(world):
+    """The handler takes the time the core was given: the package, its events and the
+    truck sent for it are dated then, not by the wall clock."""
+    later = timezone.now() + datetime.timedelta(days=2)
+    Dispatcher(world=None).handle(AMAZON_LINK, "pickups", pickup_message(5, seqnum=10), later)
+    package = Package.objects.select_related("truck").get(id=5)
+    assert package.status == PackageStatus.TRUCK_DISPATCHED
+    assert package.status_changed_at == later
+    assert set(package.events.values_list("at", flat=True)) == {later}
+    assert package.truck is not None and package.truck.status_changed_at == later
+
+
 def test_a_known_package_id_is_refused_with_an_error(world):
     dispatcher = Dispatcher(world=None)
-    dispatcher.handle(AMAZON_LINK, "pickups", pickup_message(5, seqnum=10))
-    dispatcher.handle(AMAZON_LINK, "pickups", pickup_message(5, seqnum=11, warehouse=(2, 0, 9)))
+    dispatcher.handle(AMAZON_LINK, "pickups", pickup_message(5, seqnum=10), timezone.now())
+    dispatcher.handle(
+        AMAZON_LINK, "pickups", pickup_message(5, seqnum=11, warehouse=(2, 0, 9)), timezone.now()
+    )
     [error] = sent("amazon", "errors")
     assert (error.origin_seqnum, error.package_id) == (11, 5)
     assert "already known" in error.message
@@ -423,16 +465,22 @@ def test_a_known_package_id_is_refused_with_an_error(world):
 
 def test_a_conflicting_warehouse_is_refused_and_leaves_nothing_behind(world):
     dispatcher = Dispatcher(world=None)
-    dispatcher.handle(AMAZON_LINK, "pickups", pickup_message(5, seqnum=10))
-    dispatcher.handle(AMAZON_LINK, "pickups", pickup_message(6, seqnum=11, warehouse=(1, 3, 3)))
-    dispatcher.handle(AMAZON_LINK, "pickups", pickup_message(7, seqnum=12, warehouse=(9, 10, 0)))
+    dispatcher.handle(AMAZON_LINK, "pickups", pickup_message(5, seqnum=10), timezone.now())
+    dispatcher.handle(
+        AMAZON_LINK, "pickups", pickup_message(6, seqnum=11, warehouse=(1, 3, 3)), timezone.now()
+    )
+    dispatcher.handle(
+        AMAZON_LINK, "pickups", pickup_message(7, seqnum=12, warehouse=(9, 10, 0)), timezone.now()
+    )
     errors = sent("amazon", "errors")
     assert [(e.origin_seqnum, e.package_id) for e in errors] == [(11, 6), (12, 7)]
     assert list(Package.objects.values_list("id", flat=True)) == [5]
 
 
 def test_a_pickup_before_any_world_is_refused(db):
-    Dispatcher(world=None).handle(AMAZON_LINK, "pickups", pickup_message(5, seqnum=10))
+    Dispatcher(world=None).handle(
+        AMAZON_LINK, "pickups", pickup_message(5, seqnum=10), timezone.now()
+    )
     [error] = sent("amazon", "errors")
     assert (error.origin_seqnum, error.package_id) == (10, 5)
     assert not Package.objects.exists()
@@ -440,7 +488,10 @@ def test_a_pickup_before_any_world_is_refused(db):
 
 def test_a_load_of_an_unknown_package_is_refused(world):
     Dispatcher(world=None).handle(
-        AMAZON_LINK, "loaded", au_pb2.PackageLoaded(seqnum=3, package_id=77, truck_id=1)
+        AMAZON_LINK,
+        "loaded",
+        au_pb2.PackageLoaded(seqnum=3, package_id=77, truck_id=1),
+        timezone.now(),
     )
     [error] = sent("amazon", "errors")
     assert (error.origin_seqnum, error.package_id) == (3, 77)
@@ -448,19 +499,24 @@ def test_a_load_of_an_unknown_package_is_refused(world):
 
 def test_an_account_is_linked_when_it_exists(world, django_user_model):
     user = django_user_model.objects.create_user("ann", password="x-long-password")
-    account = services.account_create(user)
+    account = accounts.account_create(user)
     assert pickup(5, account=account.number).account == account
     unlinked = pickup(6, account=123)
     assert (unlinked.account, unlinked.ups_account) == (None, 123)
 
 
 def test_account_checks_are_answered(world, django_user_model):
-    account = services.account_create(django_user_model.objects.create_user("ann"))
+    account = accounts.account_create(django_user_model.objects.create_user("ann"))
     dispatcher = Dispatcher(world=None)
     dispatcher.handle(
-        AMAZON_LINK, "account_checks", au_pb2.AccountCheck(seqnum=1, ups_account=account.number)
+        AMAZON_LINK,
+        "account_checks",
+        au_pb2.AccountCheck(seqnum=1, ups_account=account.number),
+        timezone.now(),
     )
-    dispatcher.handle(AMAZON_LINK, "account_checks", au_pb2.AccountCheck(seqnum=2, ups_account=-4))
+    dispatcher.handle(
+        AMAZON_LINK, "account_checks", au_pb2.AccountCheck(seqnum=2, ups_account=-4), timezone.now()
+    )
     answers = [(a.ups_account, a.exists) for a in sent("amazon", "accounts")]
     assert answers == [(account.number, True), (-4, False)]
     assert sent("amazon", "errors") == []
@@ -468,7 +524,8 @@ def test_account_checks_are_answered(world, django_user_model):
 
 def world_error(origin_seqnum: int, text: str) -> None:
     error = wu.UErr(err=text, originseqnum=origin_seqnum, seqnum=900 + origin_seqnum)
-    Dispatcher(world=None).handle(WORLD_LINK, "error", error)
+    # Stand-ins: the world link is not used, and of the endpoint handle reads the peer.
+    Dispatcher(world=None).handle(WORLD_LINK, "error", error, timezone.now())  # type: ignore[arg-type]
 
 
 def test_a_refused_pickup_sends_another_truck_and_asks_where_the_first_one_is(world):
@@ -494,7 +551,10 @@ def test_a_refused_pickup_sends_another_truck_and_asks_where_the_first_one_is(wo
     # The world answers the query: truck 1 is free after all.
     ack_all()
     Dispatcher(world=None).handle(
-        WORLD_LINK, "truckstatus", wu.UTruck(truckid=1, status="IDLE", x=3, y=4, seqnum=1)
+        WORLD_LINK,
+        "truckstatus",
+        wu.UTruck(truckid=1, status="IDLE", x=3, y=4, seqnum=1),
+        timezone.now(),
     )
     assert (truck(1).status, truck(1).x, truck(1).y) == (TruckStatus.IDLE, 3, 4)
     assert (truck(1).needs_query, truck(1).query_seqnum) == (False, None)
@@ -509,7 +569,7 @@ def test_a_pickup_refused_again_and_again_fails_and_amazon_is_told(world):
         ack_all()
         dispatch.queries_send()
         report(command.truckid, "idle", 0, 0)
-        dispatch.serve_waiting()
+        dispatch.serve_waiting(timezone.now())
     package = Package.objects.get(id=5)
     assert package.status == PackageStatus.FAILED
     [error] = sent("amazon", "errors")
@@ -518,25 +578,26 @@ def test_a_pickup_refused_again_and_again_fails_and_amazon_is_told(world):
 
 def test_a_delivery_the_world_refuses_fails_that_package_only(world):
     at_warehouse_with(5, 6)
-    dispatch.package_loaded(5, 1)
-    dispatch.package_loaded(6, 1)
+    dispatch.package_loaded(5, 1, now=timezone.now())
+    dispatch.package_loaded(6, 1, now=timezone.now())
     [deliver] = sent(WORLD, "deliveries")
     world_error(deliver.seqnum, "error: package 6 is not loaded on truck 1")
     assert (status(5), status(6)) == (PackageStatus.LOADED, PackageStatus.FAILED)
     [error] = sent("amazon", "errors")
     assert (error.origin_seqnum, error.package_id) == (-1, 6)
     ack_all()
-    dispatch.confirm_deliveries()
+    dispatch.confirm_deliveries(timezone.now())
     assert status(5) == PackageStatus.OUT_FOR_DELIVERY
 
 
 def test_when_amazon_gives_a_package_up_the_truck_leaves_without_it(world):
     at_warehouse_with(5, 6)
-    dispatch.package_loaded(5, 1)
+    dispatch.package_loaded(5, 1, now=timezone.now())
     Dispatcher(world=None).handle(
         AMAZON_LINK,
         "errors",
         au_pb2.Error(seqnum=8, origin_seqnum=-1, message="packing failed", package_id=6),
+        timezone.now(),
     )
     assert status(6) == PackageStatus.FAILED
     [deliver] = sent(WORLD, "deliveries")
@@ -551,6 +612,7 @@ def test_an_error_about_a_truck_arrived_names_the_package(world):
         AMAZON_LINK,
         "errors",
         au_pb2.Error(seqnum=8, origin_seqnum=arrived.seqnum, message="unknown package 5"),
+        timezone.now(),
     )
     assert status(5) == PackageStatus.FAILED
 
@@ -573,9 +635,11 @@ def test_a_pickup_tells_amazon_the_tracking_number_before_any_truck(world):
 
 def test_a_refused_or_repeated_pickup_tells_no_second_number(world):
     dispatcher = Dispatcher(world=None)
-    dispatcher.handle(AMAZON_LINK, "pickups", pickup_message(5, seqnum=10))
-    dispatcher.handle(AMAZON_LINK, "pickups", pickup_message(5, seqnum=11))
-    dispatcher.handle(AMAZON_LINK, "pickups", pickup_message(7, seqnum=12, warehouse=(9, 10, 0)))
+    dispatcher.handle(AMAZON_LINK, "pickups", pickup_message(5, seqnum=10), timezone.now())
+    dispatcher.handle(AMAZON_LINK, "pickups", pickup_message(5, seqnum=11), timezone.now())
+    dispatcher.handle(
+        AMAZON_LINK, "pickups", pickup_message(7, seqnum=12, warehouse=(9, 10, 0)), timezone.now()
+    )
     assert [r.package_id for r in sent("amazon", "registered")] == [5]
 
 
@@ -586,6 +650,7 @@ def test_an_error_about_a_package_registered_names_the_package(world):
         AMAZON_LINK,
         "errors",
         au_pb2.Error(seqnum=8, origin_seqnum=registered.seqnum, message="unknown package 5"),
+        timezone.now(),
     )
     assert status(5) == PackageStatus.FAILED
 
@@ -601,8 +666,8 @@ def test_seed_demo_prints_the_same_account_each_time(db):
 
 
 def test_demo_user_is_created_once(db):
-    first = services.demo_user_ensure("demo", "demo-password-123")
-    again = services.demo_user_ensure("demo", "demo-password-123")
+    first = accounts.demo_user_ensure("demo", "demo-password-123")
+    again = accounts.demo_user_ensure("demo", "demo-password-123")
     assert first.number == again.number
     assert Account.objects.count() == 1
     assert first.user.check_password("demo-password-123")

@@ -56,7 +56,7 @@ def delivering(fleet_truck: int = 1, *package_ids: int) -> None:
         pickup(package_id)
     arrive(fleet_truck, 10, 0)
     for package_id in package_ids:
-        dispatch.package_loaded(package_id, fleet_truck)
+        dispatch.package_loaded(package_id, fleet_truck, now=timezone.now())
     assert truck(fleet_truck).status == TruckStatus.DELIVERING
 
 
@@ -64,10 +64,10 @@ def test_an_older_report_never_moves_a_truck_back(fleet):
     pickup(5)
     ack_all()
     older, newer = world_seqnum(), world_seqnum()
-    dispatch.truck_finished(1, "ARRIVE WAREHOUSE", 10, 0, newer)
+    dispatch.truck_finished(1, "ARRIVE WAREHOUSE", 10, 0, newer, now=timezone.now())
     assert truck(1).status == TruckStatus.ARRIVE_WAREHOUSE
     # The world re-sends an old report it made before (its idle from an earlier trip).
-    dispatch.truck_finished(1, "IDLE", 0, 0, older)
+    dispatch.truck_finished(1, "IDLE", 0, 0, older, now=timezone.now())
     assert (truck(1).status, truck(1).report_seqnum, truck(1).x) == (
         TruckStatus.ARRIVE_WAREHOUSE,
         newer,
@@ -80,7 +80,7 @@ def test_idle_while_a_delivery_waits_for_its_ack_puts_the_truck_in_doubt(fleet):
     delivering(1, 5)
     # Our UGoDeliver is not acked: this idle may be older than it, and the world may
     # still run it. The truck is neither idle nor free until the world says so.
-    dispatch.truck_finished(1, "IDLE", 0, 0, world_seqnum())
+    dispatch.truck_finished(1, "IDLE", 0, 0, world_seqnum(), now=timezone.now())
     assert (truck(1).status, truck(1).needs_query) == (TruckStatus.DELIVERING, True)
     assert 1 not in free()
     assert dispatch.queries_send() == 0  # not while a command to it waits for its ack
@@ -104,9 +104,10 @@ def test_an_answer_older_than_a_command_sent_since_is_not_taken(fleet):
     Truck.objects.filter(id=1).update(needs_query=True)
     dispatch.queries_send()
     ack_all()  # the world has taken the query...
-    dispatch.package_loaded(5, 1)  # ...and then the truck is sent out: a newer command
+    # ...and then the truck is sent out: a newer command
+    dispatch.package_loaded(5, 1, now=timezone.now())
     assert truck(1).status == TruckStatus.DELIVERING
-    dispatch.truck_reported(1, "ARRIVE WAREHOUSE", 10, 0, world_seqnum())
+    dispatch.truck_reported(1, "ARRIVE WAREHOUSE", 10, 0, world_seqnum(), now=timezone.now())
     assert (truck(1).status, truck(1).needs_query) == (TruckStatus.DELIVERING, True)
 
 
@@ -125,15 +126,15 @@ def test_the_scenario_of_the_dropped_delivery_no_longer_strands_anything(fleet, 
     pickup(5)
     pickup(6)
     arrive(1, 10, 0)
-    dispatch.package_loaded(5, 1)
+    dispatch.package_loaded(5, 1, now=timezone.now())
     # 6 is not ready: truck 1 leaves with 5 (UGoDeliver unacked)
     dispatch.depart_overdue(timezone.now())
     assert package(6).status in (PackageStatus.CREATED, PackageStatus.TRUCK_DISPATCHED)
     assert package(6).truck_id != 1
     # An IDLE the world made before (and re-sent) arrives now.
-    dispatch.truck_finished(1, "IDLE", 0, 0, world_seqnum())
+    dispatch.truck_finished(1, "IDLE", 0, 0, world_seqnum(), now=timezone.now())
     assert truck(1).status == TruckStatus.DELIVERING and 1 not in free()
-    dispatch.serve_waiting()
+    dispatch.serve_waiting(timezone.now())
     assert [c.truckid for c in sent(WORLD, "pickups")].count(1) == 1  # never sent again
 
 
@@ -141,7 +142,9 @@ def test_a_refused_load_sends_another_truck_and_asks_where_the_first_is(fleet):
     pickup(5)
     arrive(1, 10, 0)
     [arrived] = sent("amazon", "arrived")
-    dispatch.load_failed(5, 1, "error: truck 1 is not at warehouse 1 (it is delivering)")
+    dispatch.load_failed(
+        5, 1, "error: truck 1 is not at warehouse 1 (it is delivering)", now=timezone.now()
+    )
     assert kinds(5)[-2:] == ["load refused", "truck dispatched"]
     assert (package(5).status, package(5).truck_id) == (PackageStatus.TRUCK_DISPATCHED, 2)
     assert truck(1).needs_query and 1 not in free()
@@ -149,7 +152,7 @@ def test_a_refused_load_sends_another_truck_and_asks_where_the_first_is(fleet):
     newer = sent("amazon", "arrived")[-1]
     assert (newer.truck_id, newer.package_id) == (2, 5) and newer.seqnum > arrived.seqnum
     # A late copy about truck 1 changes nothing now.
-    dispatch.load_failed(5, 1, "error: truck 1 is not at warehouse 1")
+    dispatch.load_failed(5, 1, "error: truck 1 is not at warehouse 1", now=timezone.now())
     assert (package(5).status, package(5).truck_id) == (PackageStatus.TRUCK_AT_WAREHOUSE, 2)
 
 
@@ -172,11 +175,15 @@ def test_a_delivery_refused_after_its_ack_goes_out_again(fleet):
     delivering(1, 5)
     [deliver] = sent(WORLD, "deliveries")
     ack_all()
-    dispatch.confirm_deliveries()
+    dispatch.confirm_deliveries(timezone.now())
     assert package(5).status == PackageStatus.OUT_FOR_DELIVERY
     # The world's refusal is read after its ack: the package did not go out.
     dispatch.deliveries_refused(
-        deliver.seqnum, 1, [5], "error: truck 1 is busy traveling to warehouse 2"
+        deliver.seqnum,
+        1,
+        [5],
+        "error: truck 1 is busy traveling to warehouse 2",
+        now=timezone.now(),
     )
     assert (package(5).status, package(5).delivery_seqnum) == (
         PackageStatus.OUT_FOR_DELIVERY,
@@ -193,14 +200,16 @@ def test_a_delivery_refused_after_its_ack_goes_out_again(fleet):
 def test_a_delivery_the_world_already_made_is_not_failed_by_a_late_refusal(fleet):
     delivering(1, 5)
     [deliver] = sent(WORLD, "deliveries")
-    dispatch.deliveries_refused(deliver.seqnum, 1, [5], "error: package 5 was already delivered")
+    dispatch.deliveries_refused(
+        deliver.seqnum, 1, [5], "error: package 5 was already delivered", now=timezone.now()
+    )
     assert package(5).status != PackageStatus.FAILED
 
 
 def test_out_for_delivery_long_on_a_truck_the_world_says_is_idle_goes_again(fleet, settings):
     delivering(1, 5)
     ack_all()
-    dispatch.confirm_deliveries()
+    dispatch.confirm_deliveries(timezone.now())
     finish(1, 20, -20)  # but the delivery of 5 never came
     Package.objects.filter(id=5).update(
         status_changed_at=timezone.now() - datetime.timedelta(seconds=settings.STUCK_AFTER + 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from django.utils import timezone
 
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.protocol import au_pb2
@@ -32,22 +33,22 @@ def test_ups_creates_a_world_with_its_trucks(world_settings):
 
 
 def test_joining_stores_the_world_makes_the_trucks_and_tells_amazon_once(world_settings):
-    services.world_joined(7)
+    services.world_joined(7, timezone.now())
     assert messaging_selectors.setting("world_id") == "7"
     assert list(Truck.objects.values_list("id", "x", "y").order_by("id")) == truck_starts(3)
-    services.world_joined(7)  # a reconnect
+    services.world_joined(7, timezone.now())  # a reconnect
     assert [w.world_id for w in sent("amazon", "worlds")] == [7]
 
 
 def test_back_in_its_world_ups_brings_no_truck_twice(world_settings):
-    services.world_joined(7)
+    services.world_joined(7, timezone.now())
     Truck.objects.filter(id=1).update(x=55, y=55)  # it has moved since
     hello = world_hello()
     assert hello.worldid == 7
     assert trucks_in(hello) == []
     world_settings.UPS_TRUCKS = 4  # ...but a truck added to the fleet is brought
     assert trucks_in(world_hello()) == [truck_starts(4)[3]]
-    services.world_joined(7)
+    services.world_joined(7, timezone.now())
     assert Truck.objects.count() == 4
     assert Truck.objects.get(id=1).x == 55
 
@@ -62,10 +63,12 @@ def test_a_configured_world_is_joined_with_the_trucks(world_settings):
 def test_the_joiner_waits_for_amazons_world(world_settings):
     world_settings.WORLD_CREATOR = "amazon"
     assert world_hello() is None
-    Dispatcher(world=None).handle(AMAZON_LINK, "worlds", au_pb2.WorldCreated(seqnum=4, world_id=9))
+    Dispatcher(world=None).handle(
+        AMAZON_LINK, "worlds", au_pb2.WorldCreated(seqnum=4, world_id=9), timezone.now()
+    )
     hello = world_hello()
     assert (hello.worldid, trucks_in(hello)) == (9, truck_starts(3))
-    services.world_joined(9)
+    services.world_joined(9, timezone.now())
     assert sent("amazon", "worlds") == []  # the joiner announces nothing
 
 
@@ -81,7 +84,7 @@ def test_the_joiner_follows_the_latest_world_only(world_settings):
 def test_moving_to_another_world_abandons_the_old_packages(world_settings):
     world_settings.WORLD_CREATOR = "amazon"
     services.world_announced(9, seqnum=4)
-    services.world_joined(9)
+    services.world_joined(9, timezone.now())
     dispatch.pickup_request(
         seqnum=1,
         package_id=5,
@@ -90,14 +93,17 @@ def test_moving_to_another_world_abandons_the_old_packages(world_settings):
         warehouse_y=0,
         dest_x=3,
         dest_y=3,
+        now=timezone.now(),
     )
     services.world_announced(10, seqnum=6)
-    services.world_joined(10)
+    services.world_joined(10, timezone.now())
     assert Package.objects.get(id=5).status == PackageStatus.FAILED
 
 
 def test_the_creator_refuses_a_world_from_amazon(world_settings):
-    Dispatcher(world=None).handle(AMAZON_LINK, "worlds", au_pb2.WorldCreated(seqnum=4, world_id=9))
+    Dispatcher(world=None).handle(
+        AMAZON_LINK, "worlds", au_pb2.WorldCreated(seqnum=4, world_id=9), timezone.now()
+    )
     [error] = sent("amazon", "errors")
     assert error.origin_seqnum == 4
     assert messaging_selectors.setting("world_id") is None

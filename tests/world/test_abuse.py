@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from amazon_ups.protocol import world_amazon_pb2 as wa
-from amazon_ups.protocol.framing import encode_frame, encode_varint
+from amazon_ups.protocol.framing import MalformedMessage, encode_frame, encode_varint
 from amazon_ups.protocol.world_messages import CONNECTED, Side
 from amazon_ups.testing.waiting import wait_until_async
 from amazon_ups.testing.world import WorldProcess
@@ -322,6 +322,7 @@ async def open_from(address: str, side: Side, port: int) -> RawLink:
 async def refused(link: RawLink) -> str:
     await link.wait_for(lambda: link.replies and link.eof)
     (reply,) = link.replies
+    assert not isinstance(reply, MalformedMessage), str(reply)
     assert reply.worldid == -1
     return reply.result
 

@@ -18,6 +18,7 @@ from google.protobuf.message import Message
 
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol import world_ups_pb2 as wu
+from amazon_ups.protocol.channel import SubMessage
 from amazon_ups.protocol.framing import FrameDecoder, MalformedMessage, encode_frame, parse_message
 from amazon_ups.protocol.world_messages import DIALECTS, Side
 from amazon_ups.world.client import ConnectRefused, WorldClient
@@ -91,7 +92,10 @@ class Raw:
         if world_id is not None:
             request.worldid = world_id
         for place_id, x, y in places:
-            place = request.initwh.add() if self.side is Side.AMAZON else request.trucks.add()
+            # An AConnect on the Amazon side, a UConnect on UPS's.
+            place = (
+                request.initwh.add() if isinstance(request, wa.AConnect) else request.trucks.add()
+            )
             place.id, place.x, place.y = place_id, x, y
         self.write(request)
         return await self.read(self.dialect.connected)
@@ -166,7 +170,7 @@ async def truck_arrives(ups: WorldClient, truck: int, warehouse: int) -> wu.UFin
     return outcome
 
 
-async def uerr_for(ups: WorldClient, command: Message) -> wu.UErr:
+async def uerr_for(ups: WorldClient, command: SubMessage) -> wu.UErr:
     seqnum = ups.send(command)
     return await ups.wait_result(wu.UErr, lambda r: r.originseqnum == seqnum)
 

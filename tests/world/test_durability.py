@@ -14,11 +14,13 @@ import contextlib
 import pickle
 import sqlite3
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import pytest
 
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol import world_ups_pb2 as wu
+from amazon_ups.protocol.channel import SubMessage
 from amazon_ups.protocol.framing import encode_frame
 from amazon_ups.protocol.session import Outbox
 from amazon_ups.protocol.world_messages import CONNECTED, DIALECTS, Side
@@ -41,12 +43,15 @@ def seven(count: int) -> wa.AProduct:
     return wa.AProduct(id=7, description="book", count=count)
 
 
-def unacked(link: RawLink) -> dict[int, object]:
+M = TypeVar("M", bound=SubMessage)
+
+
+def unacked(link: RawLink) -> dict[int, SubMessage]:
     """Results received but never acked by us (the world must still hold them)."""
     return {r.seqnum: r for r in link.results() if r.seqnum not in link.sent_acks}
 
 
-def distinct(link: RawLink, message_type: type) -> dict[int, object]:
+def distinct(link: RawLink, message_type: type[M]) -> dict[int, M]:
     """The results of one type received, once each (by world seqnum)."""
     return {r.seqnum: r for r in link.of_type(message_type)}
 
@@ -54,8 +59,8 @@ def distinct(link: RawLink, message_type: type) -> dict[int, object]:
 @dataclass
 class Built:
     world_id: int
-    amazon_pending: dict[int, object] = field(default_factory=dict)
-    ups_pending: dict[int, object] = field(default_factory=dict)
+    amazon_pending: dict[int, SubMessage] = field(default_factory=dict)
+    ups_pending: dict[int, SubMessage] = field(default_factory=dict)
     amazon_acked: set[int] = field(default_factory=set)
     ups_acked: set[int] = field(default_factory=set)
 

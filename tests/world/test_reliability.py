@@ -367,8 +367,9 @@ def fault_choices(faults: Faults, rounds: int = 40) -> list:
         choices.append(("kept", [q.seqnum for q in commands.queries]))
 
         responses = dialect.responses(acks=list(range(round_, round_ + 5)))
+        # The dialect's error goes in its own responses (mypy cannot pair the two unions).
         responses.error.extend(
-            dialect.error(err=f"error: {n}", originseqnum=n, seqnum=round_ * 10 + n)
+            dialect.error(err=f"error: {n}", originseqnum=n, seqnum=round_ * 10 + n)  # type: ignore[misc]
             for n in range(8)
         )
         mangled = faults.mangle_responses(responses)

@@ -22,8 +22,9 @@ from google.protobuf.message import Message
 
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol import world_ups_pb2 as wu
+from amazon_ups.protocol.channel import SubMessage
 from amazon_ups.protocol.framing import encode_frame
-from amazon_ups.protocol.world_messages import Side
+from amazon_ups.protocol.world_messages import AnyError, Side
 from amazon_ups.world.client import WorldClient
 from tests.support import FAST, connect_pair
 
@@ -53,11 +54,11 @@ def names(text: str, kind: str, number: int) -> bool:
     return re.search(rf"\b{kind}(?:[ _]id)? {number}(?!\d)", text) is not None
 
 
-def error_type(client: WorldClient) -> type[Message]:
+def error_type(client: WorldClient) -> type[AnyError]:
     return wa.AErr if client.side is Side.AMAZON else wu.UErr
 
 
-async def errors_for(client: WorldClient, command: Message, count: int = 1) -> list[str]:
+async def errors_for(client: WorldClient, command: SubMessage, count: int = 1) -> list[str]:
     """Send ``command``; return the text of the ``count`` errors about it (by originseqnum)."""
     seqnum = client.send(command)
 
@@ -71,7 +72,7 @@ async def errors_for(client: WorldClient, command: Message, count: int = 1) -> l
     return [e.err for e in found]
 
 
-async def refused(client: WorldClient, command: Message, *named: tuple[str, int]) -> str:
+async def refused(client: WorldClient, command: SubMessage, *named: tuple[str, int]) -> str:
     """Send ``command``; it must fail with one error naming each (kind, id) in ``named``."""
     (text,) = await errors_for(client, command)
     for kind, number in named:
@@ -80,7 +81,10 @@ async def refused(client: WorldClient, command: Message, *named: tuple[str, int]
 
 
 async def outcome(
-    client: WorldClient, command: Message, result_type: type[Message], match: Callable[[Any], bool]
+    client: WorldClient,
+    command: SubMessage,
+    result_type: type[Message],
+    match: Callable[[Any], bool],
 ) -> Any:
     """Send ``command``; return the first new ``result_type`` matching, failing on an error."""
     since = len(client.results)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Manager, Q, QuerySet
 
 # Below this nothing is "much longer than usual": a demo order's steps take a few
 # seconds each, and a pause of a few more is no news.
@@ -88,7 +89,9 @@ def human_duration(seconds: float | None) -> str:
 # -- for the operators' dashboards ------------------------------------------------------
 
 
-def counts_by_state(queryset: QuerySet, choices: Sequence[tuple[str, str]]) -> list[dict]:
+def counts_by_state(
+    queryset: QuerySet[Any] | Manager[Any], choices: Sequence[tuple[str, str]]
+) -> list[dict]:
     """How many of ``queryset`` are in each state, every state listed (0 too)."""
     counts = dict(queryset.values_list("status").annotate(n=Count("pk")).order_by())
     return [

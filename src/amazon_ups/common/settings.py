@@ -19,8 +19,10 @@ from __future__ import annotations
 import math
 import os
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, TypeVar, overload
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -32,6 +34,13 @@ def env_bool(name: str, default: bool = False) -> bool:
     return os.environ.get(name, "1" if default else "0").lower() in {"1", "true", "yes", "on"}
 
 
+N = TypeVar("N", int, float)
+
+
+@overload
+def env_int(name: str, default: int) -> int: ...
+@overload
+def env_int(name: str, default: None) -> int | None: ...
 def env_int(name: str, default: int | None) -> int | None:
     """``name`` as a whole number; ``default`` when unset or empty. A bad value stops
     the import with the variable's name, not a bare ValueError traceback; its range is
@@ -39,12 +48,16 @@ def env_int(name: str, default: int | None) -> int | None:
     return _env_number(name, default, int, "a whole number")
 
 
+@overload
+def env_float(name: str, default: float) -> float: ...
+@overload
+def env_float(name: str, default: None) -> float | None: ...
 def env_float(name: str, default: float | None) -> float | None:
     """``name`` as a number (``2.5``); ``default`` when unset or empty."""
     return _env_number(name, default, float, "a number")
 
 
-def _env_number(name, default, kind, what):
+def _env_number(name: str, default: N | None, kind: Callable[[str], N], what: str) -> N | None:
     text = os.environ.get(name, "").strip()
     if not text:
         return default
@@ -80,10 +93,11 @@ def secret_key(project: str) -> str:
     return path.read_text().strip()
 
 
-def databases(project: str) -> dict:
+def databases(project: str) -> dict[str, Any]:
     url = os.environ.get("DATABASE_URL")
+    default: dict[str, Any]
     if url:
-        default = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+        default = dict(dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
     else:
         private_dir(VAR_DIR)
         default = {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / f"{project}.sqlite3"}
@@ -168,7 +182,17 @@ AXES_LOCKOUT_TEMPLATE = "locked_out.html"
 # Error pages are each site's 400/403/404/500.html; a refused form, its 403_csrf.html.
 CSRF_FAILURE_VIEW = "amazon_ups.common.errors.csrf_failure"
 
-TEMPLATES = [
+# Each web process keeps rendered fragments (a product's card, keyed by everything the
+# card shows, so a change is never served stale) and the catalog's words for typos, in
+# its own memory: nothing there is state another process needs.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "OPTIONS": {"MAX_ENTRIES": 20_000},
+    }
+}
+
+TEMPLATES: list[dict[str, Any]] = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [],

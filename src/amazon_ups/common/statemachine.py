@@ -17,9 +17,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-
-from django.utils import timezone
 
 
 class IllegalTransition(Exception):
@@ -92,12 +91,15 @@ class Machine:
         kind: str,
         illegal: type[IllegalTransition] = IllegalTransition,
         reported: str | None = None,
+        *,
+        now: datetime,
     ) -> bool:
         """Make ``kind`` happen to ``subject`` (a model with ``status`` and
         ``status_changed_at``): set its state from the table and save it. Returns False,
         having saved nothing, when ``kind`` is stale news there; raises ``illegal`` when
         the table does not allow it. ``reported`` is the state an ``AS_REPORTED`` move
-        leads to. The caller records the event."""
+        leads to; ``now``, the time of the move (given by the caller: the daemon's time,
+        or a view's ``timezone.now()``). The caller records the event."""
         try:
             if self.outcome(subject.status, kind, subject) is Outcome.STALE:
                 return False
@@ -110,7 +112,7 @@ class Machine:
             status = reported
         if status != subject.status:
             subject.status = status
-            subject.status_changed_at = timezone.now()
+            subject.status_changed_at = now
         subject.save()
         return True
 

@@ -20,10 +20,13 @@ fit, and refuses a peer's container over them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from google.protobuf.message import Message
 
+from amazon_ups.protocol import au_pb2 as au
+from amazon_ups.protocol import world_amazon_pb2 as wa
+from amazon_ups.protocol import world_ups_pb2 as wu
 from amazon_ups.protocol.framing import (
     DEFAULT_MAX_FRAME,
     FrameDecoder,
@@ -34,6 +37,45 @@ from amazon_ups.protocol.framing import (
 )
 from amazon_ups.protocol.limits import AU_MAX_ACKS, AU_MAX_FRAME, AU_MAX_SUB_MESSAGES
 from amazon_ups.protocol.session import ReliableSession, ResendPolicy
+from amazon_ups.protocol.world_messages import AnyCommands, AnyResponses
+
+# A container a channel frames (the type checker's view): each carries acks, and
+# numbered sub-messages in the fields ``numbered_fields`` names.
+Container = AnyCommands | AnyResponses | au.AmazonToUps | au.UpsToAmazon
+# A numbered sub-message, of any container.
+SubMessage = (
+    wa.APurchaseMore
+    | wa.APack
+    | wa.APutOnTruck
+    | wa.AQuery
+    | wa.APacked
+    | wa.ALoaded
+    | wa.AErr
+    | wa.APackage
+    | wu.UGoPickup
+    | wu.UGoDeliver
+    | wu.UQuery
+    | wu.UFinished
+    | wu.UDeliveryMade
+    | wu.UTruck
+    | wu.UErr
+    | au.WorldCreated
+    | au.PickupRequest
+    | au.TruckArrived
+    | au.PackageLoaded
+    | au.LoadFailed
+    | au.PackageRegistered
+    | au.OutForDelivery
+    | au.Delivered
+    | au.DestinationChanged
+    | au.AccountCheck
+    | au.AccountStatus
+    | au.Error
+)
+# The containers a channel takes in, and sends out.
+In = TypeVar("In", bound=Container)
+Out = TypeVar("Out", bound=Container)
+
 
 # Bytes a sub-message or an ack adds to a container beyond its body: a tag and a
 # length, or a tag and a varint.
@@ -92,11 +134,11 @@ def numbered_fields(container: type[Message]) -> tuple[str, ...]:
     )
 
 
-class Channel:
+class Channel(Generic[In, Out]):
     def __init__(
         self,
-        incoming: type[Message],
-        outgoing: type[Message],
+        incoming: type[In],
+        outgoing: type[Out],
         policy: ResendPolicy | None = None,
         limits: Limits | None = None,
         send_limits: Limits | None = None,
@@ -106,10 +148,11 @@ class Channel:
         self.incoming = incoming
         self.outgoing = outgoing
         self.incoming_fields = numbered_fields(incoming)
-        self._field_of = {
-            outgoing.DESCRIPTOR.fields_by_name[name].message_type.full_name: name
-            for name in numbered_fields(outgoing)
-        }
+        self._field_of: dict[str, str] = {}
+        for name in numbered_fields(outgoing):
+            message_type = outgoing.DESCRIPTOR.fields_by_name[name].message_type
+            assert message_type is not None  # numbered_fields names message fields only
+            self._field_of[message_type.full_name] = name
         self.limits = limits or Limits()
         self.send_limits = send_limits or self.limits
         self.policy = policy or ResendPolicy()
@@ -128,7 +171,7 @@ class Channel:
 
     # -- in --------------------------------------------------------------------
 
-    def feed(self, data: bytes) -> list[Message | MalformedMessage]:
+    def feed(self, data: bytes) -> list[In | MalformedMessage]:
         """Containers from ``data``; raises ``FramingError`` if the stream is broken,
         ``OverLimit`` if a container carries more than the limits allow."""
         containers = [parse_message(self.incoming, body) for body in self._frames.feed(data)]
@@ -137,7 +180,7 @@ class Channel:
                 self._check_limits(container)
         return containers
 
-    def _check_limits(self, container: Message) -> None:
+    def _check_limits(self, container: In) -> None:
         limits = self.limits
         count = sum(len(getattr(container, field)) for field in self.incoming_fields)
         if limits.max_sub_messages is not None and count > limits.max_sub_messages:
@@ -159,7 +202,7 @@ class Channel:
         """The peer acked these; returns those that were waiting for an ack."""
         return self.session.acknowledge(seqnums)
 
-    def take(self, container: Message) -> Taken:
+    def take(self, container: In) -> Taken:
         """An in-memory peer's reading of a container: its acks applied, every numbered
         sub-message owed an ack, and those not seen before returned."""
         acked = self.acked(list(container.acks))
@@ -173,7 +216,7 @@ class Channel:
 
     # -- out -------------------------------------------------------------------
 
-    def send(self, message: Message) -> int:
+    def send(self, message: SubMessage) -> int:
         """Number ``message`` with our next seqnum and queue it until acked; returns the
         seqnum (for in-memory peers; a daemon's database numbers its own)."""
         message.seqnum = self.session.take_seqnum()

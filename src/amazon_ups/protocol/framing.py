@@ -14,6 +14,8 @@ from typing import Generic, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
+from amazon_ups.protocol.errors import LocalProtocolError, RemoteProtocolError
+
 # A varint32 needs at most 5 bytes (5 * 7 = 35 bits >= 32).
 MAX_VARINT32_BYTES = 5
 # Big enough for any sane batch (a UGoDeliver with tens of thousands of stops),
@@ -21,11 +23,11 @@ MAX_VARINT32_BYTES = 5
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
 
 
-class FramingError(Exception):
+class FramingError(RemoteProtocolError):
     """The byte stream cannot be framed any more; the connection must be closed."""
 
 
-class MalformedMessage(Exception):
+class MalformedMessage(RemoteProtocolError):
     """A whole frame arrived but its body is not a valid message of the expected type.
 
     The stream is still in sync: the caller may report the error and go on.
@@ -38,7 +40,7 @@ class MalformedMessage(Exception):
 
 def encode_varint(value: int) -> bytes:
     if value < 0:
-        raise ValueError(f"frame length cannot be negative: {value}")
+        raise LocalProtocolError(f"frame length cannot be negative: {value}")
     out = bytearray()
     while True:
         byte = value & 0x7F
@@ -153,7 +155,9 @@ def parse_message(message_type: type[M], body: bytes) -> M | MalformedMessage:
             body,
         )
     if not message.IsInitialized():
-        missing = ", ".join(message.FindInitializationErrors())
+        # The stubs declare FindInitializationErrors on upb's Message only; every
+        # generated message has it.
+        missing = ", ".join(message.FindInitializationErrors())  # type: ignore[attr-defined]
         return MalformedMessage(
             f"{message_type.DESCRIPTOR.name} lacks required fields: {missing}", body
         )

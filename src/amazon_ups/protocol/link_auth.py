@@ -26,11 +26,15 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
+from typing import TypeVar
 
 from google.protobuf.message import Message
 
 from amazon_ups.protocol import au_pb2
+from amazon_ups.protocol.errors import RemoteProtocolError
 from amazon_ups.protocol.framing import FrameDecoder, FramingError, encode_frame, parse_message
+
+M = TypeVar("M", bound=Message)
 
 VERSION = 1  # the highest version we speak; the only one so far
 NONCE_BYTES = 32
@@ -54,7 +58,7 @@ class Failure(enum.StrEnum):
     REFUSED = "refused by the peer"
 
 
-class HandshakeFailed(Exception):
+class HandshakeFailed(RemoteProtocolError):
     """The peer did not prove itself (``peer_fault``) or refused us.
 
     ``reply`` is a last frame to send before closing (UPS tells Amazon why), or b"".
@@ -195,7 +199,7 @@ class LinkHandshake:
         assert self.version is not None
         return proof(self._secret, self.version, role, self._amazon_nonce, self._ups_nonce)
 
-    def _parse(self, kind: type[Message], body: bytes) -> Message:
+    def _parse(self, kind: type[M], body: bytes) -> M:
         message = parse_message(kind, body)
         if isinstance(message, Exception):
             raise self._fail(Failure.MALFORMED, f"expected {kind.__name__}: {message}")

@@ -23,10 +23,18 @@ from typing import Generic, Protocol, TypeVar
 
 
 class Numbered(Protocol):
+    @property
+    def seqnum(self) -> int: ...
+
+
+class Renumbered(Protocol):
+    """What ``ReliableSession.send`` numbers itself."""
+
     seqnum: int
 
 
 T = TypeVar("T", bound=Numbered)
+R = TypeVar("R", bound=Renumbered)
 
 
 @dataclass(frozen=True)
@@ -209,7 +217,7 @@ class Outbox(Generic[T]):
         entry = self._pending.get(seqnum)
         return 0 if entry is None else entry.attempts
 
-    def __contains__(self, seqnum: int) -> bool:
+    def __contains__(self, seqnum: object) -> bool:
         return seqnum in self._pending
 
     def items(self) -> list[T]:
@@ -249,7 +257,7 @@ class ReliableSession(Generic[T]):
         self.next_seqnum += 1
         return seqnum
 
-    def send(self, item: T, seqnum: int | None = None) -> T:
+    def send(self: ReliableSession[R], item: R, seqnum: int | None = None) -> R:
         """Number ``item`` (with ``seqnum``, else our next seqnum) and queue it until acked.
         A ``seqnum`` given from outside is for a sender that numbers several sessions from
         one counter (the world simulator: its seqnums never follow a client's own)."""

@@ -15,13 +15,13 @@ sends what does not parse), and ``FramingError`` when the stream is broken.
 
 from __future__ import annotations
 
-from google.protobuf.message import Message
-
+from amazon_ups.protocol import world_amazon_pb2 as wa
+from amazon_ups.protocol.errors import RemoteProtocolError
 from amazon_ups.protocol.framing import FrameDecoder, MalformedMessage, encode_frame, parse_message
-from amazon_ups.protocol.world_messages import CONNECTED, Dialect
+from amazon_ups.protocol.world_messages import CONNECTED, AnyConnect, AnyConnected, Dialect
 
 
-class ConnectRefused(Exception):
+class ConnectRefused(RemoteProtocolError):
     """The world did not connect us: ``result`` is what it said (or why its reply did not
     parse), ``world_id`` the world it named (-1 if none)."""
 
@@ -32,18 +32,18 @@ class ConnectRefused(Exception):
 
 
 class WorldConnect:
-    def __init__(self, connected_type: type[Message], request: Message) -> None:
+    def __init__(self, connected_type: type[AnyConnected], request: AnyConnect) -> None:
         """``connected_type``: AConnected or UConnected, the reply to ``request``."""
         self.connected_type = connected_type
         self.request = request
         self._frames = FrameDecoder()
-        self.reply: Message | None = None
+        self.reply: AnyConnected | None = None
         self.leftover = b""  # what came after the reply: results, for the channel
 
     def start(self) -> bytes:
         return encode_frame(self.request.SerializeToString())
 
-    def receive(self, data: bytes) -> Message | None:
+    def receive(self, data: bytes) -> AnyConnected | None:
         """The world's reply once ``data`` completes it, else None."""
         assert self.reply is None, "the handshake is over"
         bodies = self._frames.feed(data)
@@ -62,12 +62,13 @@ class WorldConnect:
 
 def connect_request(
     dialect: Dialect, is_amazon: bool, world_id: int | None, places: list[tuple[int, int, int]]
-) -> Message:
+) -> AnyConnect:
     """An AConnect (``places``: warehouses) or UConnect (``places``: trucks), as (id, x, y)."""
     request = dialect.connect(isAmazon=is_amazon)
     if world_id is not None:
         request.worldid = world_id
     for place_id, x, y in places:
-        place = request.initwh.add() if is_amazon else request.trucks.add()
+        # An AConnect for Amazon (is_amazon), a UConnect for UPS.
+        place = request.initwh.add() if isinstance(request, wa.AConnect) else request.trucks.add()
         place.id, place.x, place.y = place_id, x, y
     return request

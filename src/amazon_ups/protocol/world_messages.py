@@ -13,6 +13,14 @@ from google.protobuf.message import Message
 
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol import world_ups_pb2 as wu
+from amazon_ups.protocol.errors import LocalProtocolError
+
+# The type checker's view of a message whose type depends on the side.
+AnyConnect = wa.AConnect | wu.UConnect
+AnyConnected = wa.AConnected | wu.UConnected
+AnyCommands = wa.ACommands | wu.UCommands
+AnyResponses = wa.AResponses | wu.UResponses
+AnyError = wa.AErr | wu.UErr
 
 
 class Side(StrEnum):
@@ -23,11 +31,11 @@ class Side(StrEnum):
 @dataclass(frozen=True)
 class Dialect:
     side: Side
-    connect: type[Message]
-    connected: type[Message]
-    commands: type[Message]
-    responses: type[Message]
-    error: type[Message]
+    connect: type[AnyConnect]
+    connected: type[AnyConnected]
+    commands: type[AnyCommands]
+    responses: type[AnyResponses]
+    error: type[AnyError]
     # Sub-command fields of the commands message, in the order the world runs them.
     command_fields: tuple[str, ...]
     # Result message type -> the repeated field of the responses message holding it.
@@ -42,7 +50,7 @@ class Dialect:
         for name in self.command_fields:
             if fields[name].message_type is command.DESCRIPTOR:
                 return name
-        raise TypeError(f"{type(command).__name__} is not a {self.side} command")
+        raise LocalProtocolError(f"{type(command).__name__} is not a {self.side} command")
 
 
 AMAZON = Dialect(

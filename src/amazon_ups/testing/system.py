@@ -73,7 +73,7 @@ class System:
             *(["--verbose"] if self.verbose else []),
             *self.extra_args,
         ]
-        self.proc = subprocess.Popen(
+        proc = self.proc = subprocess.Popen(
             command,
             env={**os.environ, **self.env},
             stdout=subprocess.PIPE,
@@ -82,7 +82,7 @@ class System:
         )
         threading.Thread(target=self._collect, daemon=True).start()
         wait_until(
-            lambda: self.said("Ctrl-C stops everything.") or self.proc.poll() is not None,
+            lambda: self.said("Ctrl-C stops everything.") or proc.poll() is not None,
             timeout,
             "amazon-ups up to be ready",
         )
@@ -196,6 +196,7 @@ class Browser:
     def csrf_token(self) -> str:
         for cookie in self.cookies:
             if cookie.name == self.csrf_cookie:
+                assert cookie.value is not None  # Django's CSRF cookie has a value
                 return cookie.value
         raise AssertionError(f"no {self.csrf_cookie} cookie yet: GET a page with a form first")
 

@@ -11,18 +11,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
-from amazon_ups.protocol.channel import Channel
+from amazon_ups.protocol.channel import Channel, SubMessage
 from amazon_ups.protocol.framing import encode_frame
 from amazon_ups.protocol.session import ResendPolicy
 from amazon_ups.protocol.world_connect import ConnectRefused, WorldConnect, connect_request
-from amazon_ups.protocol.world_messages import DIALECTS, Side
+from amazon_ups.protocol.world_messages import DIALECTS, AnyResponses, Side
 from amazon_ups.streams import StreamPeer
 
 __all__ = ["ConnectRefused", "WorldClient"]
+
+M = TypeVar("M", bound=Message)
 
 
 class WorldClient:
@@ -90,7 +92,7 @@ class WorldClient:
 
     # -- commands -------------------------------------------------------------------
 
-    def send(self, command: Message) -> int:
+    def send(self, command: SubMessage) -> int:
         """Queue a sub-command; it is numbered and re-sent until acked."""
         return self.peer.send(command)
 
@@ -121,24 +123,27 @@ class WorldClient:
     def malformed(self) -> list[str]:
         return self.peer.malformed
 
-    def of_type(self, message_type: type[Message]) -> list[Message]:
+    def of_type(self, message_type: type[M]) -> list[M]:
         return [r for _, r in self.peer.received if isinstance(r, message_type)]
 
-    async def wait_for(self, condition: Callable[[], Any], timeout: float = 10.0) -> Any:
-        """Wait until ``condition()`` is truthy (checked on every change); returns it."""
+    async def wait_for(self, condition: Callable[[], Any], timeout: float | None = 10.0) -> Any:
+        """Wait until ``condition()`` is truthy (checked on every change); returns it.
+        ``timeout`` None: no limit."""
         return await self.peer.wait_for(condition, timeout)
 
     async def wait_result(
         self,
-        message_type: type[Message],
-        match: Callable[[Any], bool] = lambda r: True,
+        message_type: type[M],
+        match: Callable[[M], bool] = lambda r: True,
         timeout: float = 10.0,
-    ) -> Any:
-        def found() -> Any:
+    ) -> M:
+        def found() -> M | None:
             return next((r for r in self.of_type(message_type) if match(r)), None)
 
-        return await self.wait_for(found, timeout)
+        result: M | None = await self.wait_for(found, timeout)
+        assert result is not None  # wait_for returns once found() is truthy
+        return result
 
-    def _on_container(self, responses: Message) -> None:
+    def _on_container(self, responses: AnyResponses) -> None:
         if responses.finished:
             self.finished = True

@@ -6,8 +6,10 @@ engine's worlds, at the time it is given."""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from enum import Enum
+from typing import TYPE_CHECKING, Any
 
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol import world_ups_pb2 as wu
@@ -28,6 +30,10 @@ from amazon_ups.world.rules import (
     PickupWhileTraveling,
 )
 
+if TYPE_CHECKING:
+    from amazon_ups.protocol.channel import SubMessage
+    from amazon_ups.world.rules import Rules
+
 
 class Rejected(Exception):
     """A command breaks a rule; its text goes back to the client in AErr/UErr."""
@@ -42,6 +48,14 @@ class EventKind(Enum):
 
 class Commands:
     """The rules, as methods of the engine (``engine.WorldEngine`` inherits them)."""
+
+    if TYPE_CHECKING:  # the engine's, which these methods use
+        log: logging.Logger | logging.LoggerAdapter[logging.Logger]
+        rules: Rules
+
+        def _schedule(self, due: float, kind: EventKind, world_id: int, details: Any) -> None: ...
+        def _send(self, world: World, side: Side, result: SubMessage) -> None: ...
+        def _reject(self, world: World, side: Side, text: str, origin: int, now: float) -> None: ...
 
     # Amazon's commands
 
@@ -278,6 +292,7 @@ class Commands:
 
     def _loaded(self, world: World, package: Package, now: float) -> None:
         package.status = PackageStatus.LOADED
+        assert package.truck is not None  # set by the load command that scheduled this
         truck = world.trucks[package.truck]
         truck.loads_in_progress -= 1
         self._send(world, Side.AMAZON, wa.ALoaded(shipid=package.shipid))

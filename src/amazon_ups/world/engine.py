@@ -13,6 +13,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +21,16 @@ from google.protobuf import text_format
 from google.protobuf.message import Message
 
 from amazon_ups.protocol import world_amazon_pb2 as wa
+from amazon_ups.protocol.channel import SubMessage
 from amazon_ups.protocol.session import ReliableSession, ResendPolicy
-from amazon_ups.protocol.world_messages import CONNECTED, DIALECTS, Side
+from amazon_ups.protocol.world_messages import (
+    CONNECTED,
+    DIALECTS,
+    AnyCommands,
+    AnyConnect,
+    AnyResponses,
+    Side,
+)
 from amazon_ups.world.commands import (
     Commands,
     EventKind,
@@ -153,7 +162,13 @@ class WorldEngine(Commands):
         return found
 
     def note(
-        self, world_id: int, side: Side, kind: Mistake, text: str, now: float, cause=None
+        self,
+        world_id: int,
+        side: Side,
+        kind: Mistake,
+        text: str,
+        now: float,
+        cause: str | None = None,
     ) -> None:
         """A client mistake: kept for the dashboard, logged the first time it is seen."""
         if self.diagnose(world_id, side).note(kind, text, now, cause) is not None:
@@ -172,7 +187,7 @@ class WorldEngine(Commands):
 
     # -- connecting -----------------------------------------------------------
 
-    def connect(self, side: Side, request: Message, now: float) -> ConnectResult:
+    def connect(self, side: Side, request: AnyConnect, now: float) -> ConnectResult:
         """Create a world (no worldid) or join one, adding the trucks or warehouses brought."""
         wanted = request.worldid if request.HasField("worldid") else None
         if request.isAmazon != (side is Side.AMAZON):
@@ -180,7 +195,7 @@ class WorldEngine(Commands):
             return ConnectResult(
                 -1 if wanted is None else wanted, f"error: isAmazon must be {expected}"
             )
-        if side is Side.AMAZON:
+        if isinstance(request, wa.AConnect):  # side is Side.AMAZON: its dialect's request
             kind, brought = "warehouse", [(w.id, w.x, w.y) for w in request.initwh]
         else:
             kind, brought = "truck", [(t.id, t.x, t.y) for t in request.trucks]
@@ -289,7 +304,7 @@ class WorldEngine(Commands):
 
     # -- commands ---------------------------------------------------------------
 
-    def handle(self, world_id: int, side: Side, commands: Message, now: float) -> None:
+    def handle(self, world_id: int, side: Side, commands: AnyCommands, now: float) -> None:
         """Run one ACommands/UCommands message from ``side`` of world ``world_id``."""
         self.advance(now)
         world = self.worlds[world_id]
@@ -347,7 +362,7 @@ class WorldEngine(Commands):
         side: Side,
         mistake: Mistake,
         field_name: str,
-        command: Message,
+        command: SubMessage,
         now: float,
     ) -> None:
         if mistake is Mistake.SEQNUM_REUSED:
@@ -400,7 +415,7 @@ class WorldEngine(Commands):
         self.note(world.id, side, Mistake.REFUSED, f"{where}: {text}", now)
         self._send(world, side, error)
 
-    def _send(self, world: World, side: Side, result: Message) -> None:
+    def _send(self, world: World, side: Side, result: SubMessage) -> None:
         session = world.sessions[side]
         seqnum = result.seqnum = self.next_result_seqnum  # numbered before it becomes bytes
         self.next_result_seqnum += 1
@@ -457,7 +472,7 @@ class WorldEngine(Commands):
         now: float,
         limit: int | None = None,
         resend: bool = True,
-    ) -> Message | None:
+    ) -> AnyResponses | None:
         """The next AResponses/UResponses for ``side``: acks owed plus results due
         (at most ``limit``, the rest stay due; only new ones unless ``resend``)."""
         session = self.worlds[world_id].sessions[side]
@@ -494,7 +509,8 @@ class WorldEngine(Commands):
 
 
 # (side, commands field) -> the method that runs one such sub-command
-_COMMANDS = {
+# A command is the message its field carries (APurchaseMore for "buy", ...).
+_COMMANDS: dict[tuple[Side, str], Callable[[WorldEngine, World, Any, float], None]] = {
     (Side.AMAZON, "buy"): WorldEngine._amazon_buy,
     (Side.AMAZON, "topack"): WorldEngine._amazon_topack,
     (Side.AMAZON, "load"): WorldEngine._amazon_load,

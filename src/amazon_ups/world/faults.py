@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from google.protobuf.message import Message
 
-from amazon_ups.protocol.world_messages import DIALECTS, Side
+from amazon_ups.protocol.world_messages import DIALECTS, AnyResponses, Side
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class Faults:
         self.dropped += dropped
         return dropped
 
-    def mangle_responses(self, responses: Message) -> Message | None:
+    def mangle_responses(self, responses: AnyResponses) -> AnyResponses | None:
         """Drop, duplicate and shuffle parts of an outgoing message; None if nothing is left."""
         config = self.config
         if not (config.drop or config.duplicate or config.reorder):

@@ -27,11 +27,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import TypeVar
 
 from google.protobuf import descriptor_pool, message_factory
 from google.protobuf.message import Message
 
-from amazon_ups.protocol.world_messages import DIALECTS, Side
+from amazon_ups.protocol.world_messages import DIALECTS, AnyCommands, Side
 from amazon_ups.world.engine import ConnectResult, WorldEngine
 from amazon_ups.world.limits import RetireReason
 from amazon_ups.world.rules import Rules, choose_first_seqnum
@@ -87,12 +88,16 @@ class Entry:
     body: bytes
 
 
-def retire_entry(world: int, reason: RetireReason, idle_for: float, max_worlds: int, at: float):
+def retire_entry(
+    world: int, reason: RetireReason, idle_for: float, max_worlds: int, at: float
+) -> Entry:
     body = json.dumps({"reason": reason.value, "idle_for": idle_for, "max_worlds": max_worlds})
     return Entry(EntryKind.RETIRE, None, world, at, body.encode())
 
 
-def apply(engine: WorldEngine, entry: Entry, parsed: Message | None = None) -> ConnectResult | None:
+def apply(
+    engine: WorldEngine, entry: Entry, parsed: AnyCommands | None = None
+) -> ConnectResult | None:
     """Run one journal entry on the engine: the one path for live input and replay.
     ``parsed`` is the entry's body already parsed, when the caller has it."""
     if entry.kind is EntryKind.RETIRE:
@@ -122,10 +127,13 @@ class _Pickler(pickle.Pickler):
     """Pickles protobuf messages as (full name, wire bytes): their generated
     classes live in modules named after the .proto files, which pickle cannot import."""
 
-    def reducer_override(self, obj: object) -> object:
+    def reducer_override(
+        self, obj: object
+    ) -> tuple[Callable[[str, bytes], Message], tuple[str, bytes]]:
         if isinstance(obj, Message):
             return _message_from_wire, (obj.DESCRIPTOR.full_name, obj.SerializeToString())
-        return NotImplemented
+        # pickle's "as usual"; typeshed derives its type from Any: no Any leaks out.
+        return NotImplemented  # type: ignore[no-any-return]
 
 
 def _message_from_wire(full_name: str, body: bytes) -> Message:
@@ -135,7 +143,10 @@ def _message_from_wire(full_name: str, body: bytes) -> Message:
     return message
 
 
-def _parse(message_type: type[Message], body: bytes) -> Message:
+M = TypeVar("M", bound=Message)
+
+
+def _parse(message_type: type[M], body: bytes) -> M:
     message = message_type()
     message.ParseFromString(body)
     return message

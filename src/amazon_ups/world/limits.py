@@ -22,12 +22,13 @@ from collections import Counter
 from collections.abc import Collection, Hashable, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message
 
 from amazon_ups.protocol.framing import MalformedMessage, parse_message
-from amazon_ups.protocol.world_messages import Dialect
+from amazon_ups.protocol.world_messages import AnyCommands, Dialect
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -93,7 +94,7 @@ class Limits:
 class Slice:
     """Part of a commands message, itself a commands message of the same dialect."""
 
-    message: Message
+    message: AnyCommands
     commands: int
     acks: int
     last: bool
@@ -147,10 +148,13 @@ def _command_kinds(
     found = _KINDS.get(dialect.side)
     if found is None:
         fields = dialect.commands.DESCRIPTOR.fields_by_name
-        types = {
-            name: message_factory.GetMessageClass(fields[name].message_type)
-            for name in dialect.command_fields
-        }
+        types = {}
+        for name in dialect.command_fields:
+            message_type = fields[name].message_type
+            assert message_type is not None  # a sub-command field holds messages
+            # The stubs tell upb's Descriptor (which fields_by_name may give) from the
+            # pure-Python one GetMessageClass takes: at run time they are one.
+            types[name] = message_factory.GetMessageClass(message_type)  # type: ignore[arg-type]
         found = _KINDS[dialect.side] = (types, {n: _inner_field(t) for n, t in types.items()})
     return found
 
@@ -183,7 +187,9 @@ class FrameSlicer:
     however many a message holds: a burst of them would scatter the heap.
     """
 
-    def __init__(self, dialect: Dialect, frame: Message, limits: Limits) -> None:
+    # frame: Any, as the fields of ACommands/UCommands are not declared by the class
+    # that lazy_commands builds for them at run time.
+    def __init__(self, dialect: Dialect, frame: Any, limits: Limits) -> None:
         """``frame`` is parsed as ``lazy_commands`` (sub-commands as bytes, checked a
         step at a time), or as the dialect's own commands message (already checked)."""
         self.dialect = dialect

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Container, Iterator
+from collections.abc import Container, Iterator, Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -116,7 +116,7 @@ def matches(row: dict, package: int | None, truck: int | None, kind: str | None)
 def rows(
     log: MessageLog,
     world: int,
-    unacked: dict[Side, Container[int]],
+    unacked: Mapping[Side, Container[int]],
     after: int = 0,
     package: int | None = None,
     truck: int | None = None,

@@ -15,17 +15,17 @@ limits on frames, buffers and connections, and the retirement of idle worlds are
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import secrets
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from google.protobuf.message import Message
-
-from amazon_ups.protocol.world_messages import Side
+from amazon_ups.protocol.world_messages import AnyCommands, Side
 from amazon_ups.world import memory
 from amazon_ups.world.dashboard import Dashboard
 from amazon_ups.world.diagnostics import Mistake
@@ -125,7 +125,7 @@ class WorldServer:
             (Side.AMAZON, self.config.amazon_port),
         ):
             listener = await self._loop.create_server(
-                lambda side=side: Link(self, side), self.config.host, port
+                functools.partial(Link, self, side), self.config.host, port
             )
             self._listeners.append(listener)
             self.ports[side] = listener.sockets[0].getsockname()[1]
@@ -199,7 +199,7 @@ class WorldServer:
                 link.closing = True
                 link.transport.abort()
 
-    def _every(self, seconds: float, action) -> None:
+    def _every(self, seconds: float, action: Callable[[], object]) -> None:
         assert self._loop is not None
 
         def tick() -> None:
@@ -212,7 +212,7 @@ class WorldServer:
 
     # -- input ----------------------------------------------------------------
 
-    def submit(self, entry: Entry, parsed: Message | None = None) -> ConnectResult | None:
+    def submit(self, entry: Entry, parsed: AnyCommands | None = None) -> ConnectResult | None:
         """Journal ``entry`` and run it. Its acks and results leave only in the next
         service pass, which commits the journal first: acked means saved."""
         self.journal.record(entry)
@@ -342,6 +342,7 @@ class WorldServer:
                 link.transport.abort()
                 continue
             if link.serving:
+                assert link.world is not None  # serving: connected to a world
                 due = self.engine.next_resend(link.world, link.side)
                 if due is not None and due != float("-inf"):
                     due = max(due, link.resend_from())  # inf: when its frames have run

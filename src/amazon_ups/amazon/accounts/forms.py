@@ -37,6 +37,7 @@ class ProfileForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        assert data is not None  # Form.clean returns cleaned_data
         x, y = data.get("default_x"), data.get("default_y")
         if (x is None) != (y is None) and not self.errors:
             raise forms.ValidationError(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from django.contrib.auth import get_user_model
 
 from amazon_ups.amazon.accounts.models import Address, Profile
@@ -30,19 +32,21 @@ def addresses_of(user) -> list[Address]:
     return list(Address.objects.filter(user=user).order_by("name", "id"))
 
 
-def address_get_for(user, address_id: int) -> Address | None:
-    """The user's address; None for anyone else's, so it cannot be told from a missing one."""
-    return Address.objects.filter(user=user, id=address_id).first()
-
-
 # Where an estimate goes for a visitor with no address of their own: the grid's middle.
 GRID_MIDDLE = (0, 0)
 
 
 def delivery_point(user) -> tuple[tuple[int, int], bool]:
     """The user's default delivery address, else the grid's middle; and whether it was
-    theirs (for delivery estimates before an address is chosen)."""
-    profile = profile_of(user)
+    theirs (for delivery estimates before an address is chosen). Read through the
+    user's related accessor, which keeps the row on the user: the nav bar (base.html
+    reads user.profile) and the page share one query."""
+    profile = None
+    if user is not None and user.is_authenticated:
+        with contextlib.suppress(Profile.DoesNotExist):
+            profile = user.profile
     if profile is not None and profile.has_default_address:
-        return (profile.default_x, profile.default_y), True
+        x, y = profile.default_x, profile.default_y
+        assert x is not None and y is not None  # has_default_address
+        return (x, y), True
     return GRID_MIDDLE, False

@@ -38,7 +38,9 @@ class CheckoutForm(DeliveryForm):
     def __init__(self, *args, addresses=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.addresses = {address.id: address for address in addresses}
-        self.fields["address"].choices = [("", "Choose one…")] + [
+        choice = self.fields["address"]
+        assert isinstance(choice, forms.TypedChoiceField)  # this form's own copy of address
+        choice.choices = [("", "Choose one…")] + [
             (address.id, f"{address.name} ({address.x}, {address.y})")
             for address in self.addresses.values()
         ]
@@ -53,6 +55,7 @@ class CheckoutForm(DeliveryForm):
 
     def clean(self):
         data = super().clean()
+        assert data is not None  # Form.clean returns cleaned_data
         address = self.addresses.get(data.get("address"))
         if address is not None:
             if data.get("dest_x") is None and "dest_x" not in self.errors:

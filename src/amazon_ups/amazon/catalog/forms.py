@@ -86,9 +86,10 @@ class CatalogQueryForm(forms.Form):
     sort = forms.ChoiceField(choices=ProductSort.choices, required=False, label="Sort by")
     available = forms.BooleanField(required=False, label="In stock only")
 
-    def options(self) -> tuple[ProductSort, bool]:
+    def options(self) -> tuple[ProductSort | None, bool]:
+        """The sort asked for (None: the default, which depends on the query) and
+        whether only products in stock are wanted."""
         if not self.is_valid():
-            return ProductSort.NAME, False
-        return ProductSort(self.cleaned_data["sort"] or ProductSort.NAME), self.cleaned_data[
-            "available"
-        ]
+            return None, False
+        sort = self.cleaned_data["sort"]
+        return (ProductSort(sort) if sort else None), self.cleaned_data["available"]

@@ -67,6 +67,7 @@ def check_upload(data: bytes) -> CheckedImage:
     # Pillow says "damaged" in several ways (SyntaxError among them, for a broken PNG).
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
         raise not_a_picture from None
+    assert kind is not None  # opened from a file of one of FORMATS: Pillow names it
     content_type, extension = FORMATS[kind]
     return CheckedImage(_without_metadata(data, kind), content_type, extension, width, height)
 

@@ -9,6 +9,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 
+from amazon_ups.common.sqlite_fts import Fts5DocumentField
+
 
 class Warehouse(models.Model):
     # The world knows warehouses by this id, so it is ours to choose, not the database's.
@@ -125,3 +127,26 @@ class Stock(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product} at {self.warehouse}: {self.on_hand} (+{self.on_order} on order)"
+
+
+class ProductSearchEntry(models.Model):
+    """A product's row in SQLite's full-text index (FTS5, porter stemming), kept in step
+    with the product by triggers (migration 0004). Only SQLite has this table; on
+    PostgreSQL the search is an expression index on the product itself (search.py)."""
+
+    product = models.OneToOneField(
+        Product,
+        primary_key=True,
+        db_column="rowid",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="search_entry",
+    )
+    name = models.TextField()
+    description = models.TextField()
+    document = Fts5DocumentField(db_column="catalog_product_fts")
+    rank = models.FloatField()
+
+    class Meta:
+        managed = False
+        db_table = "catalog_product_fts"

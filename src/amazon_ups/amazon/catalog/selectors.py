@@ -5,15 +5,27 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import QuerySet, Sum
 from django.db.models.functions import Coalesce
 
-from amazon_ups.amazon.catalog import delivery
+from amazon_ups.amazon.catalog import delivery, search
 from amazon_ups.amazon.catalog.models import Category, Product, Stock, Warehouse
 from amazon_ups.world import timing
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _Stock(TypedDict):
+    on_hand_total: int
+
+
+# A product with the units its warehouses hold in all (_with_stock).
+ProductWithStock: TypeAlias = "WithAnnotations[Product, _Stock]"
 
 # At or below this many units on hand a product page says "only N left".
 LOW_STOCK = 5
@@ -22,6 +34,7 @@ MAX_QUERY_LENGTH = 100
 
 
 class ProductSort(models.TextChoices):
+    RELEVANCE = "relevance", "Best match"
     NAME = "name", "Name"
     PRICE = "price", "Price: low to high"
     PRICE_DESC = "-price", "Price: high to low"
@@ -31,6 +44,7 @@ class ProductSort(models.TextChoices):
 
 # Every sort ends on the id, so a page never repeats or skips a product of a tie.
 _ORDERINGS = {
+    ProductSort.RELEVANCE: ("-relevance", "name", "id"),
     ProductSort.NAME: ("name", "id"),
     ProductSort.PRICE: ("price", "name", "id"),
     ProductSort.PRICE_DESC: ("-price", "name", "id"),
@@ -44,36 +58,45 @@ def product_list() -> QuerySet[Product]:
     return Product.objects.filter(listed=True).order_by("name", "id")
 
 
-def _with_stock(products: QuerySet[Product]) -> QuerySet[Product]:
+def _with_stock(products: QuerySet[Product]) -> QuerySet[ProductWithStock]:
     # Coalesce: a product no warehouse has ever held has no Stock rows at all.
     return products.select_related("category").annotate(
         on_hand_total=Coalesce(Sum("stock__on_hand"), 0)
     )
 
 
+def product_sort(query: str, asked: ProductSort | None) -> ProductSort:
+    """The order of a list: the one asked for, else the best match first for a query
+    and by name without one (which has nothing to be a match for)."""
+    if not query:
+        return ProductSort.NAME if asked in (None, ProductSort.RELEVANCE) else asked
+    return asked or ProductSort.RELEVANCE
+
+
 def product_search(
     *,
     query: str = "",
     category: Category | None = None,
-    sort: ProductSort = ProductSort.NAME,
+    sort: ProductSort | None = None,
     in_stock_only: bool = False,
-) -> QuerySet[Product]:
-    """Listed products whose name or description contains ``query`` (any case), with
-    ``on_hand_total``, in the order ``sort`` says. The ORM passes ``query`` as a
-    parameter and escapes LIKE's wildcards, so ``%``, ``_`` and quotes match themselves."""
+) -> search.Found:
+    """Listed products that match ``query`` (search.py: full text, stemmed, typos
+    corrected when nothing matches), or all of them without one, with
+    ``on_hand_total``, in the order ``sort`` says: by default the best match first
+    for a query, else by name."""
     products = Product.objects.filter(listed=True)
-    query = query.strip()[:MAX_QUERY_LENGTH]
-    if query:
-        products = products.filter(Q(name__icontains=query) | Q(description__icontains=query))
     if category is not None:
         products = products.filter(category=category)
-    products = _with_stock(products)
+    query = query.strip()[:MAX_QUERY_LENGTH]
+    found = search.search(products, query) if query else search.Found(products, "", False)
+    products = _with_stock(found.products)
     if in_stock_only:
         products = products.filter(on_hand_total__gt=0)
-    return products.order_by(*_ORDERINGS[sort])
+    ordering = _ORDERINGS[product_sort(query, sort)]
+    return search.Found(products.order_by(*ordering), found.searched_for, found.corrected)
 
 
-def product_detail(product_id: int) -> Product | None:
+def product_detail(product_id: int) -> ProductWithStock | None:
     """A listed product, with ``on_hand_total``; None for an unlisted one."""
     return _with_stock(
         Product.objects.filter(id=product_id, listed=True).select_related("seller")
@@ -126,7 +149,7 @@ def stock_status(on_hand: int) -> StockStatus:
     return StockStatus("in", "in stock")
 
 
-def seller_products(seller) -> QuerySet[Product]:
+def seller_products(seller) -> QuerySet[ProductWithStock]:
     return _with_stock(Product.objects.filter(seller=seller)).order_by("name", "id")
 
 
@@ -149,10 +172,6 @@ def seller_stock(seller) -> dict[int, dict[int, tuple[int, int]]]:
 def product_get(product_id: int) -> Product | None:
     """Any product, listed or not (old orders and carts name unlisted ones too)."""
     return Product.objects.filter(id=product_id).first()
-
-
-def product_for_sale(product_id: int) -> Product | None:
-    return Product.objects.filter(id=product_id, listed=True).first()
 
 
 def products_by_id(product_ids: Iterable[int]) -> dict[int, Product]:

@@ -29,15 +29,19 @@ def product_list(request):
         raise Http404("No such category")
     query = request.GET.get("q", "").strip()[: selectors.MAX_QUERY_LENGTH]
     options = CatalogQueryForm(request.GET)
-    sort, in_stock_only = options.options()
-    paginator = Paginator(
-        selectors.product_search(
-            query=query, category=category, sort=sort, in_stock_only=in_stock_only
-        ),
-        PRODUCTS_PER_PAGE,
+    asked_sort, in_stock_only = options.options()
+    found = selectors.product_search(
+        query=query, category=category, sort=asked_sort, in_stock_only=in_stock_only
     )
+    sort = selectors.product_sort(query, asked_sort)
+    paginator = Paginator(found.products, PRODUCTS_PER_PAGE)
     page = paginator.page(page_number(request.GET.get("page"), paginator.num_pages))
-    rows = [(product, selectors.stock_status(product.on_hand_total)) for product in page]
+    # on_hand_total is an annotation (selectors._with_stock): search.Found's type does
+    # not carry it, and the django-stubs plugin would not find it on a Page's rows.
+    rows = [
+        (product, selectors.stock_status(product.on_hand_total))  # type: ignore[attr-defined]
+        for product in page
+    ]
     # Links to other pages and categories keep the rest of the query as it is.
     keep = request.GET.copy()
     keep.pop("page", None)
@@ -52,7 +56,13 @@ def product_list(request):
         "options": options,
         "sort": sort,
         "in_stock_only": in_stock_only,
-        "sorts": selectors.ProductSort.choices,
+        "sorts": [
+            choice
+            for choice in selectors.ProductSort.choices
+            if query or choice[0] != selectors.ProductSort.RELEVANCE
+        ],
+        # A typo corrected: what was searched for instead.
+        "searched_for": found.searched_for if found.corrected else "",
         "keep": keep.urlencode(),
         "keep_category": keep_category.urlencode(),
     }
@@ -98,7 +108,7 @@ def product_image(request, product_id: int):
     if path is not None:
         response = HttpResponse(path.read_bytes(), content_type=product.image_type)
     else:
-        slug = product.category.slug if product.category_id else ""
+        slug = product.category.slug if product.category is not None else ""
         response = HttpResponse(images.drawn_svg(product.name, slug), content_type="image/svg+xml")
     # An image is only ever an image: no script in an SVG runs, nothing is sniffed.
     response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -17,7 +19,8 @@ from google.protobuf.message import Message
 from amazon_ups.amazon.carrier import services as carrier
 from amazon_ups.amazon.fulfilment import services, upkeep
 from amazon_ups.common.daemon import link_security
-from amazon_ups.common.daemon.links import Link, UpsLink, WorldLink
+from amazon_ups.common.daemon.endpoint import Endpoint
+from amazon_ups.common.daemon.links import UpsLink, WorldLink
 from amazon_ups.common.daemon.runner import Daemon
 from amazon_ups.protocol import au_pb2 as au
 from amazon_ups.protocol import world_amazon_pb2 as wa
@@ -28,14 +31,16 @@ logger = logging.getLogger("amazon_ups.amazon.fulfilment")
 # Between looks for what waits far too long.
 STUCK_CHECK_INTERVAL = datetime.timedelta(seconds=10)
 
-WORLD_HANDLERS = {
+# Per field, what acts on the sub-messages it carries (each handler takes its field's
+# message type, known only at run time: Any).
+WORLD_HANDLERS: dict[str, Callable[[Any], object]] = {
     "arrived": services.purchase_arrived,
     "ready": services.package_packed,
     "loaded": services.package_loaded,
     "packagestatus": services.package_status,
 }
 
-UPS_HANDLERS = {
+UPS_HANDLERS: dict[str, Callable[[Any], object]] = {
     "arrived": services.truck_arrived,
     "registered": services.package_registered,
     "out_for_delivery": services.out_for_delivery,
@@ -56,7 +61,8 @@ class Fulfilment:
             settings.WORLD_AMAZON_PORT,
             connected_type=wa.AConnected,
             hello=services.hello_request,
-            joined=services.world_joined,
+            # Amazon's services read the clock themselves still (UPS's take ``now``).
+            joined=lambda world_id, now: services.world_joined(world_id),
         )
         self.ups = UpsLink(
             "ups",
@@ -82,7 +88,7 @@ class Fulfilment:
 
     # -- hooks ----------------------------------------------------------------------------------
 
-    def on_connect(self, link: Link) -> None:
+    def on_connect(self, link: Endpoint) -> None:
         if link is self.world and settings.WORLD_SIMSPEED is not None:
             link.channel.set_once(simspeed=settings.WORLD_SIMSPEED)
 
@@ -92,13 +98,17 @@ class Fulfilment:
             self._next_stuck_check = now + STUCK_CHECK_INTERVAL
             upkeep.stuck_find(now)
 
-    def handle(self, link: Link, field: str, message: Message) -> None:
+    def handle(self, link: Endpoint, field: str, message: Message, now: datetime.datetime) -> None:
+        # ``now``: the core's time; Amazon's services still read the clock themselves.
         if link is self.world:
             if field == "error":
+                assert link.peer is not None  # the core hands over messages of a known peer
+                assert isinstance(message, wa.AErr)
                 services.world_error(link.peer, message)
             else:
                 WORLD_HANDLERS[field](message)
         elif field == "worlds":
+            assert isinstance(message, au.WorldCreated)
             if services.world_created(message) is not None:
                 transaction.on_commit(self._rejoin)
         else:
@@ -106,8 +116,8 @@ class Fulfilment:
 
     def _rejoin(self) -> None:
         """Connect to the world UPS just named, now rather than at the next retry."""
-        if self.world.up:
-            self.world.drop("moving to another world")
+        # The connection, or an attempt still joining the old world.
+        self.world.drop("moving to another world")
         self.world.retry_at = 0.0
 
 

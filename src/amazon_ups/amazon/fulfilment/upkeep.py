@@ -58,6 +58,7 @@ def order_stuck(order_id: int, now: datetime.datetime) -> None:
     """Log the order once, record it in its history, and re-drive it where that is
     safe: load it if it can be loaded, and ask the world what it knows of it."""
     order = orders_selectors.order_lock(order_id)
+    assert order is not None  # just listed as stuck
     waited = (now - order.status_changed_at).total_seconds()
     what = WAITING_FOR.get(order.status, "")
     logger.warning(

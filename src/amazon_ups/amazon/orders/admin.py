@@ -13,14 +13,13 @@ class _ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 class OrderLineInline(_ReadOnlyInline):
     model = OrderLine
-    fields = ["product", "count", "price"]
-    readonly_fields = fields
+    # A tuple: the admin's types take one as fields and as read-only fields alike.
+    fields = readonly_fields = ("product", "count", "price")
 
 
 class OrderEventInline(_ReadOnlyInline):
     model = OrderEvent
-    fields = ["at", "kind", "status", "note"]
-    readonly_fields = fields
+    fields = readonly_fields = ("at", "kind", "status", "note")
 
 
 @admin.register(Order)

@@ -10,6 +10,7 @@ changes nothing, and everything else it does not allow is ``IllegalOrderMove``.
 from __future__ import annotations
 
 from django.db import models
+from django.utils import timezone
 
 from amazon_ups.common.statemachine import IllegalTransition, Machine, Move
 
@@ -50,8 +51,9 @@ ON_A_TRUCK = (S.LOADED, S.DELIVERING, S.DELIVERED)
 # The steps the shopper sees, in order (failed stands beside them).
 PIPELINE = (S.PLACED, S.PACKING, S.PACKED, S.LOADING, S.LOADED, S.DELIVERING, S.DELIVERED)
 
-# What an order in each waiting state waits for, in an operator's words.
-WAITING_FOR = {
+# What an order in each waiting state waits for, in an operator's words (keyed by
+# status, which a model's field holds as a plain str).
+WAITING_FOR: dict[str, str] = {
     S.PLACED: "stock, or the daemon to take it in",
     S.PACKING: "the world to pack it",
     S.PACKED: "UPS to announce a truck at the warehouse",
@@ -104,7 +106,8 @@ class IllegalOrderMove(IllegalTransition):
 def order_move(order, kind: OrderEventKind, note: str = "") -> bool:
     """Make event ``kind`` happen to ``order``: set its status from the table, save it,
     and record the event. False (and nothing changes) when it is stale news."""
-    if not MACHINE.apply(order, kind, IllegalOrderMove):
+    # Amazon's services do not pass the time down yet: an order moves on the wall clock.
+    if not MACHINE.apply(order, kind, IllegalOrderMove, now=timezone.now()):
         return False
     order.events.create(kind=kind, status=order.status, note=note[:300])
     return True

@@ -137,7 +137,9 @@ def waiting_demand(product_ids: Iterable[int]) -> dict[tuple[int, int], int]:
             product_id__in=list(product_ids),
         )
         .values_list("order__warehouse_id", "product_id")
-        .annotate(total=Sum("count"))
+        # The plugin sees this name clash with OrderLine.total, a property Django
+        # lets an annotation shadow.
+        .annotate(total=Sum("count"))  # type: ignore[no-redef]
     )
     demand: dict[tuple[int, int], int] = defaultdict(int)
     for warehouse_id, product_id, total in rows:

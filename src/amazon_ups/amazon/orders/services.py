@@ -175,9 +175,11 @@ def start_loading(order: Order) -> int:
     """Put the package on the truck of the latest TruckArrived; returns that truck."""
     if not can_load(order):
         raise IllegalOrderMove("order", order, order.status, Kind.LOADING)
-    order.loading_truck_id = order.truck_id
-    order_move(order, Kind.LOADING, f"loading onto truck {order.truck_id}")
-    return order.loading_truck_id
+    truck_id = order.truck_id
+    assert truck_id is not None  # can_load: a truck is there
+    order.loading_truck_id = truck_id
+    order_move(order, Kind.LOADING, f"loading onto truck {truck_id}")
+    return truck_id
 
 
 def load_refused(order: Order, reason: str) -> int | None:

@@ -3,16 +3,19 @@
 ``DaemonCore`` is what both daemons (Amazon's fulfilment, UPS's dispatch) do with
 their peers, written so that nothing in it waits on a socket or reads a clock:
 
-- ``received(endpoint, data)``: frames ``data`` into containers; each container's acks
-  are recorded, and each new sub-message is handled in its own transaction that also
-  records its seqnum (``isolation.receive_once``); only once that has committed is it
-  owed an ack, so an ack always means "done and saved".
+- ``received(endpoint, data, now)``: frames ``data`` into containers; each container's
+  acks are recorded, and each new sub-message is handled (``handle(endpoint, field,
+  message, now)``: the time is the core's, never read by the handler) in its own
+  transaction that also records its seqnum (``isolation.receive_once``); only once that
+  has committed is it owed an ack, so an ack always means "done and saved".
 - ``step(now)``: dead letters an operator asked to retry, the app's ``tick(now)`` (new
   work written by the web), then, for each endpoint that is up, the frame of acks owed
-  and sub-messages due (loaded from the database's outbox: nothing is kept only here).
+  and sub-messages due (loaded from the database's outbox: nothing is kept only here),
+  or, on a link with a ``keepalive``, an empty message when we have been silent that
+  long (the Amazon-UPS link); ``next_deadline()``: when ``step`` next has something to
+  send without new input, for the shell to wait until.
 - ``connected``/``dropped``/``record_refusals``/``record_heard``: what operators see of
-  each link (the shell sets ``heard_at`` as bytes come, and sends the Amazon-UPS link's
-  empty keep-alive messages).
+  each link (the shell sets ``heard_at`` as bytes come).
 
 ``runner.Daemon`` is the thin shell that feeds it from ``select`` and real sockets;
 tests and ``benchmarks/dispatch.py`` drive the same core on a virtual clock. Failures
@@ -25,7 +28,7 @@ from __future__ import annotations
 import datetime
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from django.db import transaction
 from google.protobuf.message import Message
@@ -34,8 +37,8 @@ from amazon_ups.common.daemon import isolation
 from amazon_ups.common.daemon.endpoint import Endpoint
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.messaging import services as messaging
-from amazon_ups.protocol.channel import Pending
-from amazon_ups.protocol.framing import MalformedMessage
+from amazon_ups.protocol.channel import Container, Pending
+from amazon_ups.protocol.framing import MalformedMessage, encode_frame
 
 logger = logging.getLogger("amazon_ups.daemon")
 
@@ -45,7 +48,8 @@ REFUSALS_RECORDED_EVERY = 1.0
 HEARD_RECORDED_EVERY = 1.0
 
 
-Handler = Callable[[Endpoint, str, Message], None]
+# handle(endpoint, field, sub-message, now): ``now`` is the time the core was given.
+Handler = Callable[[Endpoint, str, Message, datetime.datetime], None]
 Tick = Callable[[datetime.datetime], None]
 
 
@@ -53,7 +57,7 @@ class DaemonCore:
     def __init__(
         self,
         name: str,
-        endpoints: list[Endpoint],
+        endpoints: Sequence[Endpoint],
         handle: Handler,
         tick: Tick | None = None,
         on_connect: Callable[[Endpoint], None] | None = None,
@@ -109,16 +113,18 @@ class DaemonCore:
 
     # -- in --------------------------------------------------------------------------
 
-    def received(self, endpoint: Endpoint, data: bytes) -> None:
-        """Handle what ``data`` completes. Raises ``FramingError`` (the stream is
-        broken: the connection must go) or an outage (nothing of it was acked)."""
+    def received(self, endpoint: Endpoint, data: bytes, now: float) -> None:
+        """Handle what ``data`` completes, at ``now`` (a Unix time). Raises
+        ``FramingError`` (the stream is broken: the connection must go) or an outage
+        (nothing of it was acked)."""
+        when = _moment(now)
         for container in endpoint.channel.feed(data):
             if isinstance(container, MalformedMessage):
                 logger.warning("%s: malformed message ignored: %s", endpoint.name, container)
                 continue
-            self._receive(endpoint, container)
+            self._receive(endpoint, container, when)
 
-    def _receive(self, endpoint: Endpoint, container: Message) -> None:
+    def _receive(self, endpoint: Endpoint, container: Container, now: datetime.datetime) -> None:
         assert endpoint.peer is not None
         channel = endpoint.channel
         if container.acks:
@@ -129,22 +135,37 @@ class DaemonCore:
             for message in getattr(container, field):
                 # Returns once the message is handled or set aside; raises on an outage,
                 # leaving it and the rest of the container unacked for the peer to re-send.
-                handle = functools.partial(self.handle, endpoint, field, message)
+                handle = functools.partial(self.handle, endpoint, field, message, now)
                 isolation.receive_once(endpoint.peer, field, message, handle)
                 channel.owe_ack(message.seqnum)
 
     # -- out -------------------------------------------------------------------------
 
     def step(self, now: float) -> list[tuple[Endpoint, bytes]]:
-        """The turn's work after its reads: what to send to which endpoint."""
-        isolation.retry_requested(self._receivers())
-        self._tick(datetime.datetime.fromtimestamp(now, datetime.UTC))
+        """The turn's work after its reads: what to send to which endpoint (the shell
+        sends each, or drops the link it cannot send on)."""
+        when = _moment(now)
+        isolation.retry_requested(self._receivers(when))
+        self._tick(when)
         frames = []
         for endpoint in self.endpoints:
             self._load_outbox(endpoint)
-            if endpoint.up and (frame := endpoint.channel.poll(now)) is not None:
+            if not endpoint.up:
+                continue
+            frame = endpoint.channel.poll(now)
+            if frame is None and self._keepalive_due(endpoint) <= now:
+                frame = encode_frame(b"")  # an empty message: we are still here
+            if frame is not None:
+                endpoint.sent_at = now
                 frames.append((endpoint, frame))
         return frames
+
+    @staticmethod
+    def _keepalive_due(endpoint: Endpoint) -> float:
+        """When ``endpoint`` is owed an empty message if nothing else goes (inf: never)."""
+        if endpoint.keepalive is None:
+            return float("inf")
+        return endpoint.sent_at + endpoint.keepalive
 
     def _tick(self, now: datetime.datetime) -> None:
         if self.tick is None:
@@ -160,12 +181,14 @@ class DaemonCore:
         else:
             self._tick_failures.succeeded()
 
-    def _receivers(self) -> dict[str, isolation.Receiver]:
+    def _receivers(self, now: datetime.datetime) -> dict[str, isolation.Receiver]:
         """For retried dead letters: each known peer's container type and handler."""
+
+        def handler(endpoint: Endpoint) -> Callable[[str, Message], None]:
+            return lambda field, message: self.handle(endpoint, field, message, now)
+
         return {
-            endpoint.peer: isolation.Receiver(
-                endpoint.channel.incoming, functools.partial(self.handle, endpoint)
-            )
+            endpoint.peer: isolation.Receiver(endpoint.channel.incoming, handler(endpoint))
             for endpoint in self.endpoints
             if endpoint.peer is not None
         }
@@ -179,10 +202,16 @@ class DaemonCore:
             endpoint.cursor = rows[-1].id
 
     def next_deadline(self) -> float:
-        """When ``step`` has something to send next, without new input (inf: never)."""
+        """When ``step`` has something to send next, without new input (inf: never):
+        a re-send, an ack, or a keep-alive falling due."""
         deadlines = [
-            endpoint.channel.next_deadline() or float("inf")
+            min(endpoint.channel.next_deadline() or float("inf"), self._keepalive_due(endpoint))
             for endpoint in self.endpoints
             if endpoint.up
         ]
         return min(deadlines, default=float("inf"))
+
+
+def _moment(now: float) -> datetime.datetime:
+    """The core's time (a Unix time) as the aware datetime the services take."""
+    return datetime.datetime.fromtimestamp(now, datetime.UTC)

@@ -19,6 +19,7 @@ class Endpoint:
         # Connections refused or handshakes failed since the daemon last recorded them.
         self.refusals: list[str] = []
         self.heard_at = 0.0  # when bytes last came from the peer (a Unix time)
+        self.sent_at = 0.0  # when the core last gave the shell a frame for it (its ``now``)
 
     # Seconds of our silence after which we send an empty message, so that the peer can
     # tell a live link from a frozen peer (the Amazon-UPS protocol allows empty

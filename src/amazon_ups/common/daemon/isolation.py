@@ -26,11 +26,12 @@ from google.protobuf.message import Message
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import DeadLetter
+from amazon_ups.protocol.channel import SubMessage
 
 try:
     import psycopg
 except ImportError:  # SQLite only
-    psycopg = None
+    psycopg = None  # type: ignore[assignment]  # the checker wants a module; None says none
 
 logger = logging.getLogger("amazon_ups.daemon")
 
@@ -126,7 +127,7 @@ def each_item(
 # -- received sub-messages -----------------------------------------------------------------
 
 
-def receive_once(peer: str, field: str, message: Message, handle: Callable[[], object]) -> None:
+def receive_once(peer: str, field: str, message: SubMessage, handle: Callable[[], object]) -> None:
     """Act on ``message`` (``handle()``) unless it was received before, in one transaction
     with the record of its seqnum; once this returns, the message may be acked.
 

@@ -48,7 +48,9 @@ def is_loopback(host: str) -> bool:
     except OSError:
         return False
     return bool(infos) and all(
-        ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos
+        # An IP address (str) for the IPv4 and IPv6 families getaddrinfo gives here.
+        ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback
+        for info in infos
     )
 
 

@@ -1,7 +1,11 @@
 """Links: a ``Channel`` plus the socket that carries it, and how to get a new socket.
 
-- ``DialLink`` connects to a peer and reconnects with backoff.
-- ``WorldLink`` is a ``DialLink`` that does the world's connect handshake first.
+- ``DialLink`` connects to a peer and reconnects with backoff. Nothing of it blocks:
+  the connect is non-blocking and the attempt (``Dialing``) goes on as ``select`` says
+  its socket is ready, TLS and the handshake fed the bytes as they come, until it is up
+  or its deadline passes. (Only resolving the host's name may wait.)
+- ``WorldLink`` is a ``DialLink`` that does the world's connect handshake first
+  (``protocol.world_connect``).
 - ``UpsLink`` is Amazon's ``DialLink`` to UPS: TLS if configured, then the link's
   handshake (``protocol.link_auth``), in which both sides prove they hold the secret.
 - ``ListenLink`` accepts the peer's connections (UPS from Amazon). A new connection
@@ -16,15 +20,19 @@ blocking: a readable socket may hold no application data).
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import enum
+import errno
 import logging
+import os
 import socket
 import ssl
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from google.protobuf.message import Message
+from typing import Any
 
 from amazon_ups.common.daemon.endpoint import Endpoint
 from amazon_ups.protocol.channel import Channel
@@ -32,6 +40,7 @@ from amazon_ups.protocol.framing import FramingError
 from amazon_ups.protocol.link_auth import HandshakeFailed, LinkHandshake, Role
 from amazon_ups.protocol.session import ResendPolicy
 from amazon_ups.protocol.world_connect import ConnectRefused, WorldConnect
+from amazon_ups.protocol.world_messages import AnyConnect, AnyConnected
 
 logger = logging.getLogger("amazon_ups.daemon")
 
@@ -51,7 +60,6 @@ class Link(Endpoint):
         self._failures = 0
         # Bytes that came with the handshake reply, for the daemon to feed in first.
         self.pending_input = b""
-        self.sent_at = 0.0  # when we last sent anything (time.time())
 
     @property
     def up(self) -> bool:
@@ -63,6 +71,13 @@ class Link(Endpoint):
     def connect(self, now: float) -> bool:
         """Try to (re)connect if it is time to; True when a new connection is up."""
         return False
+
+    def next_deadline(self) -> float | None:
+        """When the link has something to do without new input (None: never)."""
+        return None
+
+    def expire(self, now: float) -> None:
+        """Gives up what waited past its deadline."""
 
     def _connected(self, sock: socket.socket) -> None:
         sock.settimeout(IO_TIMEOUT)
@@ -95,7 +110,6 @@ class Link(Endpoint):
     def send(self, frame: bytes) -> None:
         assert self.sock is not None
         self.sock.sendall(frame)
-        self.sent_at = time.time()
 
     def drop(self, reason: str) -> None:
         if self.sock is not None:
@@ -110,40 +124,215 @@ class Link(Endpoint):
             self.sock = None
 
 
+class DialFailed(Exception):
+    """A connection attempt that went wrong: ``reason`` for the log; ``refusal`` (the
+    peer could not prove itself) for operators; ``reply``, a last frame to send."""
+
+    def __init__(self, reason: str, refusal: str | None = None, reply: bytes = b"") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.refusal = refusal
+        self.reply = reply
+
+
+class Stage(enum.Enum):
+    CONNECT = "connect"  # TCP: wait until the socket is writable
+    TLS = "tls"  # the TLS handshake, without blocking
+    HANDSHAKE = "handshake"  # the protocol's own handshake, as bytes come
+
+
+@dataclass(eq=False)
+class Dialing:
+    """A ``DialLink``'s connection that is not up yet: nothing waits on it; the daemon's
+    ``select`` says when it can go further, and it is given up at ``deadline``."""
+
+    sock: socket.socket
+    addresses: list[tuple[socket.AddressFamily, tuple[Any, ...]]]  # the ones left to try
+    deadline: float
+    stage: Stage = Stage.CONNECT
+    outgoing: bytes = b""  # handshake bytes the socket has not taken yet
+    tls_wants_write: bool = False
+
+    def wants(self) -> tuple[bool, bool]:
+        """(read, write): what ``select`` should wait for on ``sock``."""
+        if self.stage is Stage.CONNECT:
+            return False, True
+        if self.stage is Stage.TLS:
+            return not self.tls_wants_write, self.tls_wants_write
+        return True, bool(self.outgoing)
+
+
 class DialLink(Link):
-    """We connect to the peer at ``host:port``."""
+    """We connect to the peer at ``host:port``, without blocking: ``connect`` starts an
+    attempt, ``advance`` takes it further each time its socket is ready (TCP connect,
+    TLS, then the handshake of ``begin``/``answer``), ``expire`` gives it up past its
+    deadline; a failure is retried with backoff."""
+
+    connect_timeout = IO_TIMEOUT  # seconds the TCP connect may take
+    handshake_timeout = IO_TIMEOUT  # then seconds TLS and the handshake may take
 
     def __init__(
         self, name: str, channel: Channel, host: str, port: int, peer: str | None = None
     ) -> None:
         super().__init__(name, channel, peer)
         self.host, self.port = host, port
+        self.dialing: Dialing | None = None
 
     def connect(self, now: float) -> bool:
-        if self.sock is not None or now < self.retry_at:
+        """Starts a connection attempt if it is time to; never waits, so never True:
+        the connection is up when ``advance`` says so."""
+        if self.sock is not None or self.dialing is not None or now < self.retry_at:
+            return False
+        if not self.ready_to_dial(now):
             return False
         try:
-            sock = socket.create_connection((self.host, self.port), timeout=IO_TIMEOUT)
+            infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
         except OSError as error:
             self._failed(now, f"{self.host}:{self.port}: {error}")
             return False
-        ready = self.handshake(sock, now)
-        if ready is None:
+        self._dial([(info[0], info[4]) for info in infos], now, "no address")
+        return False
+
+    def _dial(
+        self,
+        addresses: list[tuple[socket.AddressFamily, tuple[Any, ...]]],
+        now: float,
+        last_error: str,
+    ) -> None:
+        """A non-blocking connect to the first of ``addresses`` that takes one."""
+        while addresses:
+            family, address = addresses.pop(0)
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            code = sock.connect_ex(address)
+            if code in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN):
+                self.dialing = Dialing(sock, addresses, deadline=now + self.connect_timeout)
+                return
             sock.close()
+            last_error = f"[Errno {code}] {os.strerror(code)}"
+        self._failed(now, f"{self.host}:{self.port}: {last_error}")
+
+    def next_deadline(self) -> float | None:
+        if self.dialing is not None:
+            return self.dialing.deadline
+        return None if self.sock is not None else self.retry_at
+
+    def advance(self, now: float) -> bool:
+        """The attempt's socket is ready: True once the connection is up."""
+        attempt = self.dialing
+        if attempt is None:
             return False
-        self._connected(ready)
+        try:
+            return self._advance(attempt, now)
+        except DialFailed as failed:
+            if failed.reply:
+                with contextlib.suppress(OSError):
+                    attempt.sock.send(failed.reply)
+            if failed.refusal is not None:
+                self.refused(failed.refusal)
+            self._give_up(now, failed.reason)
+        except (OSError, FramingError) as error:  # ssl.SSLError included
+            self._give_up(now, f"handshake: {error}")
+        except BaseException:  # e.g. the database, in ``joined``: the turn goes again
+            attempt.sock.close()
+            self.dialing = None
+            raise
+        return False
+
+    def _advance(self, attempt: Dialing, now: float) -> bool:
+        if attempt.stage is Stage.CONNECT:
+            code = attempt.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code:
+                attempt.sock.close()
+                self.dialing = None
+                self._dial(attempt.addresses, now, f"[Errno {code}] {os.strerror(code)}")
+                return False
+            attempt.sock = self.secure(attempt.sock)
+            attempt.deadline = now + self.handshake_timeout
+            attempt.stage = Stage.TLS
+        if attempt.stage is Stage.TLS:
+            if isinstance(attempt.sock, ssl.SSLSocket):
+                try:
+                    attempt.sock.do_handshake()
+                except ssl.SSLWantReadError:
+                    attempt.tls_wants_write = False
+                    return False
+                except ssl.SSLWantWriteError:
+                    attempt.tls_wants_write = True
+                    return False
+            attempt.stage = Stage.HANDSHAKE
+            attempt.outgoing = self.begin()
+        else:
+            data = read_available(attempt.sock)
+            if data == b"":
+                raise ConnectionError("the peer closed the connection during the handshake")
+            if data:
+                attempt.outgoing += self.answer(data, now)
+        if attempt.outgoing:
+            attempt.outgoing = attempt.outgoing[send_available(attempt.sock, attempt.outgoing) :]
+        if not self.handshaken() or attempt.outgoing:
+            return False
+        self.dialing = None
+        self._connected(attempt.sock)
         logger.info("%s: connected to %s:%d", self.name, self.host, self.port)
         return True
 
-    def handshake(self, sock: socket.socket, now: float) -> socket.socket | None:
-        """The socket to use once the connection is set up, or None: it failed."""
+    def expire(self, now: float) -> None:
+        attempt = self.dialing
+        if attempt is not None and now >= attempt.deadline:
+            if attempt.stage is Stage.CONNECT:
+                self._give_up(now, f"{self.host}:{self.port}: timed out")
+            else:
+                timeout = self.handshake_timeout
+                self._give_up(now, f"handshake: no answer within {timeout:g} s")
+
+    def _give_up(self, now: float, reason: str) -> None:
+        if self.dialing is not None:
+            self.dialing.sock.close()
+            self.dialing = None
+        self._failed(now, reason)
+
+    # -- what a subclass adds ------------------------------------------------------------
+
+    def ready_to_dial(self, now: float) -> bool:
+        """False: nothing to say to the peer yet (``retry_at`` set for a later look)."""
+        return True
+
+    def secure(self, sock: socket.socket) -> socket.socket:
+        """The socket to speak on once TCP is up (a TLS one, its handshake not done)."""
         return sock
+
+    def begin(self) -> bytes:
+        """The handshake's first bytes to send (b"": none)."""
+        return b""
+
+    def answer(self, data: bytes, now: float) -> bytes:
+        """The peer's handshake bytes in, at ``now``; bytes to send back. Raises
+        ``DialFailed``."""
+        return b""
+
+    def handshaken(self) -> bool:
+        """True once the handshake is over (``pending_input`` set to what followed)."""
+        return True
+
+    def drop(self, reason: str) -> None:
+        if self.dialing is not None:  # an attempt made for what no longer holds
+            self.dialing.sock.close()
+            self.dialing = None
+            self.retry_at = time.time() + RECONNECT.first
+        super().drop(reason)
+
+    def close(self) -> None:
+        if self.dialing is not None:
+            self.dialing.sock.close()
+            self.dialing = None
+        super().close()
 
 
 class WorldLink(DialLink):
     """The world's handshake: ``hello()`` gives the AConnect/UConnect to send (None:
-    not yet, e.g. the world id is still unknown); ``joined(world_id)`` is told
-    the world it is connected to."""
+    not yet, e.g. the world id is still unknown); ``joined(world_id, now)`` is told
+    the world it is connected to, and when (the daemon's time)."""
 
     def __init__(
         self,
@@ -151,39 +340,37 @@ class WorldLink(DialLink):
         channel: Channel,
         host: str,
         port: int,
-        connected_type: type[Message],
-        hello: Callable[[], Message | None],
-        joined: Callable[[int], None],
+        connected_type: type[AnyConnected],
+        hello: Callable[[], AnyConnect | None],
+        joined: Callable[[int, datetime.datetime], None],
     ) -> None:
         super().__init__(name, channel, host, port)
         self.connected_type = connected_type
         self.hello = hello
         self.joined = joined
+        self._handshake: WorldConnect | None = None
 
-    def connect(self, now: float) -> bool:
-        if self.sock is None and now >= self.retry_at and self.hello() is None:
-            self.retry_at = now + RECONNECT.ceiling  # nothing to say yet; look again later
-            return False
-        return super().connect(now)
-
-    def handshake(self, sock: socket.socket, now: float) -> socket.socket | None:
+    def ready_to_dial(self, now: float) -> bool:
         request = self.hello()
         if request is None:
-            return None
-        handshake = WorldConnect(self.connected_type, request)
+            self.retry_at = now + RECONNECT.ceiling  # nothing to say yet; look again later
+            return False
+        self._handshake = WorldConnect(self.connected_type, request)
+        return True
+
+    def begin(self) -> bytes:
+        assert self._handshake is not None
+        return self._handshake.start()
+
+    def answer(self, data: bytes, now: float) -> bytes:
+        handshake = self._handshake
+        assert handshake is not None
         try:
-            sock.sendall(handshake.start())
-            reply = None
-            while reply is None:
-                if not (data := sock.recv(65536)):
-                    raise ConnectionError("the world closed the connection")
-                reply = handshake.receive(data)
+            reply = handshake.receive(data)
         except ConnectRefused as refused:
-            self._failed(now, f"world said {refused.result!r}")
-            return None
-        except (OSError, FramingError) as error:
-            self._failed(now, f"handshake: {error}")
-            return None
+            raise DialFailed(f"world said {refused.result!r}") from None
+        if reply is None:
+            return b""
         # Results may follow the reply at once: keep them for the channel.
         self.pending_input = handshake.leftover
         peer = f"world:{reply.worldid}"
@@ -191,8 +378,11 @@ class WorldLink(DialLink):
             self.channel.forget()
             self.cursor = 0
             self.peer = peer
-        self.joined(reply.worldid)
-        return sock
+        self.joined(reply.worldid, datetime.datetime.fromtimestamp(now, datetime.UTC))
+        return b""
+
+    def handshaken(self) -> bool:
+        return self._handshake is not None and self._handshake.reply is not None
 
 
 @dataclass(frozen=True)
@@ -215,49 +405,47 @@ class UpsLink(DialLink):
     ) -> None:
         super().__init__(name, channel, host, port, peer)
         self.auth = auth
+        self.handshake_timeout = auth.timeout
+        self._handshake: LinkHandshake | None = None
 
-    def handshake(self, sock: socket.socket, now: float) -> socket.socket | None:
-        auth = self.auth
-        try:
-            sock.settimeout(auth.timeout)
-            if auth.tls is not None:
-                sock = auth.tls.wrap_socket(sock, server_hostname=auth.server_name or self.host)
-            handshake = LinkHandshake(Role.AMAZON, auth.secret)
-            self.pending_input = handshake_blocking(sock, handshake, auth.timeout)
-        except HandshakeFailed as failed:
-            self.refused(f"handshake with {self.host}:{self.port} failed: {failed}")
-            self._failed(now, f"the link's handshake failed: {failed}")
-            sock.close()
-            return None
-        except OSError as error:  # ssl.SSLError and timeouts included
-            self._failed(now, f"handshake: {error}")
-            sock.close()
-            return None
-        return sock
+    def secure(self, sock: socket.socket) -> socket.socket:
+        if self.auth.tls is None:
+            return sock
+        return self.auth.tls.wrap_socket(
+            sock,
+            server_hostname=self.auth.server_name or self.host,
+            do_handshake_on_connect=False,
+        )
 
+    def begin(self) -> bytes:
+        self._handshake = LinkHandshake(Role.AMAZON, self.auth.secret)
+        return self._handshake.start()
 
-def handshake_blocking(sock: socket.socket, handshake: LinkHandshake, timeout: float) -> bytes:
-    """Runs ``handshake`` on a blocking socket within ``timeout`` s; returns the bytes
-    that came after it. Raises ``HandshakeFailed``, ``TimeoutError`` or ``OSError``."""
-    deadline = time.monotonic() + timeout
-    sock.sendall(handshake.start())
-    while not handshake.done:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError(f"no answer to the link's handshake within {timeout:g} s")
-        sock.settimeout(remaining)
-        data = sock.recv(4096)
-        if not data:
-            raise ConnectionError("the peer closed the connection during the handshake")
+    def answer(self, data: bytes, now: float) -> bytes:
+        handshake = self._handshake
+        assert handshake is not None
         try:
             reply = handshake.receive(data)
         except HandshakeFailed as failed:
-            if failed.reply:
-                sock.sendall(failed.reply)
-            raise
-        if reply:
-            sock.sendall(reply)
-    return handshake.leftover
+            raise DialFailed(
+                f"the link's handshake failed: {failed}",
+                refusal=f"handshake with {self.host}:{self.port} failed: {failed}",
+                reply=failed.reply,
+            ) from None
+        if handshake.done:
+            self.pending_input = handshake.leftover
+        return reply
+
+    def handshaken(self) -> bool:
+        return self._handshake is not None and self._handshake.done
+
+
+def send_available(sock: socket.socket, data: bytes) -> int:
+    """Sends what a non-blocking ``sock`` takes of ``data`` now; how many bytes."""
+    try:
+        return sock.send(data)
+    except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+        return 0
 
 
 def read_available(sock: socket.socket) -> bytes | None:
@@ -361,6 +549,7 @@ class ListenLink(Link):
             return False
         try:
             if not candidate.tls_done:
+                assert isinstance(candidate.sock, ssl.SSLSocket)  # not done: TLS wrapped it
                 candidate.sock.do_handshake()
                 candidate.tls_done = True
             data = read_available(candidate.sock)

@@ -26,10 +26,10 @@ from django.db import DatabaseError, close_old_connections
 
 from amazon_ups.common.daemon import isolation
 from amazon_ups.common.daemon.core import DaemonCore, Endpoint, Handler, Tick
-from amazon_ups.common.daemon.links import Candidate, Link, ListenLink
+from amazon_ups.common.daemon.links import Candidate, DialLink, Link, ListenLink
 from amazon_ups.common.daemon.wakeup import Waker
 from amazon_ups.common.mail.sender import MailSender
-from amazon_ups.protocol.framing import FramingError, encode_frame
+from amazon_ups.protocol.framing import FramingError
 from amazon_ups.protocol.session import ResendPolicy
 
 logger = logging.getLogger("amazon_ups.daemon")
@@ -50,6 +50,13 @@ class _Prove:
 
     link: ListenLink
     candidate: Candidate
+
+
+@dataclass(frozen=True)
+class _Dial:
+    """In ``select``'s results: ``link``'s connection attempt can go further."""
+
+    link: DialLink
 
 
 class Daemon:
@@ -123,10 +130,10 @@ class Daemon:
         for link in self.links:
             if link.connect(now):
                 self._connected(link)
-        readable = self._wait(now)
-        later: list[_Accept | _Prove] = []
-        for item in readable:
-            if isinstance(item, _Accept | _Prove):
+        ready = self._wait(now)
+        later: list[_Accept | _Prove | _Dial] = []
+        for item in ready:
+            if isinstance(item, _Accept | _Prove | _Dial):
                 later.append(item)
             elif isinstance(item, Link):
                 self._read(item)
@@ -138,49 +145,56 @@ class Daemon:
         for item in later:
             if isinstance(item, _Accept):
                 item.link.accept(now)
+            elif isinstance(item, _Dial):
+                if item.link.advance(now):
+                    self._connected(item.link)
             elif item.link.advance(item.candidate):
                 self._connected(item.link)
         for link in self.links:
-            if isinstance(link, ListenLink):
-                link.expire(now)
+            link.expire(now)
             self.core.record_refusals(link, now)
             self.core.record_heard(link, now)
-        now = time.time()
-        frames = dict(self.core.step(now))
-        for link in self.links:
-            keepalive = link.keepalive
-            if link.up and link not in frames and keepalive and now >= link.sent_at + keepalive:
-                frames[link] = encode_frame(b"")  # an empty message: we are still here
-        for link, frame in frames.items():
-            assert isinstance(link, Link)
+        for endpoint, frame in self.core.step(time.time()):
+            assert isinstance(endpoint, Link)
             try:
-                link.send(frame)
+                endpoint.send(frame)
             except OSError as error:
-                self._drop(link, f"send failed: {error}")
+                self._drop(endpoint, f"send failed: {error}")
 
     def _wait(self, now: float) -> list[object]:
+        """What is ready: readable links, listeners and candidates, and connection
+        attempts that can go further; waits until the earliest deadline at most."""
         assert self._waker is not None
-        deadlines = [now + self._waker.poll_interval]
+        # The core's: re-sends, acks and keep-alives falling due.
+        deadlines = [now + self._waker.poll_interval, self.core.next_deadline()]
         watched: dict[int, object] = {}
+        writable: dict[int, object] = {}
         for link in self.links:
             if isinstance(link, ListenLink):
                 # A readable listener means a new connection; a readable socket, data.
                 watched[link.listener.fileno()] = _Accept(link)
                 for candidate in link.candidates:
                     watched[candidate.sock.fileno()] = _Prove(link, candidate)
-                deadlines.append(link.next_deadline() or float("inf"))
+            if isinstance(link, DialLink) and link.dialing is not None:
+                read, write = link.dialing.wants()
+                dial_fd = link.dialing.sock.fileno()
+                if read:
+                    watched[dial_fd] = _Dial(link)
+                if write:
+                    writable[dial_fd] = _Dial(link)
+            if (deadline := link.next_deadline()) is not None:
+                deadlines.append(deadline)
             if link.up:
+                assert link.sock is not None  # up: connected
                 watched[link.sock.fileno()] = link
-                deadlines.append(link.channel.next_deadline() or float("inf"))
-                if link.keepalive is not None:
-                    deadlines.append(link.sent_at + link.keepalive)
-            elif not isinstance(link, ListenLink):  # a listener needs no retry timer
-                deadlines.append(link.retry_at)
         if (fd := self._waker.fileno()) is not None:
             watched[fd] = self._waker
         timeout = max(0.0, min(deadlines) - now)
-        ready, _, _ = select.select(list(watched), [], [], timeout)
-        return [watched[fd] for fd in ready]
+        readable, can_write, _ = select.select(list(watched), list(writable), [], timeout)
+        ready = [watched[fd] for fd in readable]
+        # An attempt both readable and writable goes once.
+        ready += [writable[fd] for fd in can_write if fd not in readable]
+        return ready
 
     # -- links ---------------------------------------------------------------------
 
@@ -213,6 +227,6 @@ class Daemon:
 
     def _feed(self, link: Link, data: bytes) -> None:
         try:
-            self.core.received(link, data)
+            self.core.received(link, data, time.time())
         except FramingError as error:
             self._drop(link, f"bad framing: {error}")

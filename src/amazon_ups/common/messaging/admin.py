@@ -41,7 +41,8 @@ class DeadLetterAdmin(admin.ModelAdmin):
     search_fields = ["ref", "what", "error", "error_type"]
     ordering = ["-failed_at", "-id"]
     actions = ["retry", "discard"]
-    fields = [
+    # A tuple: the admin's types take one as fields and as read-only fields alike.
+    fields = readonly_fields = (
         "kind",
         "state",
         "what",
@@ -58,8 +59,7 @@ class DeadLetterAdmin(admin.ModelAdmin):
         "resolved_at",
         "message",
         "traceback_text",
-    ]
-    readonly_fields = fields
+    )
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False

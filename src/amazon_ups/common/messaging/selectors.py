@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from django.db.models import Count, Min, Q
 
@@ -75,7 +76,7 @@ def link_health(link: LinkState, oldest_unacked: datetime | None, now: datetime)
     return {"heard_at": link.heard_at, "quiet_seconds": round(quiet, 1), "silent": silent}
 
 
-def unacked_by_peer() -> list[dict]:
+def unacked_by_peer() -> list[Mapping[str, Any]]:
     """Per peer: how many messages wait for an ack, and since when the oldest waits."""
     return list(
         OutgoingMessage.objects.filter(acked_at=None)

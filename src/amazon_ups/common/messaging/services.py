@@ -11,7 +11,6 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from google.protobuf import text_format
-from google.protobuf.message import Message
 
 from amazon_ups.common.messaging.models import (
     DeadLetter,
@@ -21,6 +20,7 @@ from amazon_ups.common.messaging.models import (
     SeqnumCounter,
     Setting,
 )
+from amazon_ups.protocol.channel import SubMessage
 
 
 def _in_transaction() -> None:
@@ -28,7 +28,7 @@ def _in_transaction() -> None:
         raise RuntimeError("messaging changes must commit with the change that causes them")
 
 
-def send(peer: str, field: str, message: Message, ref: str = "") -> OutgoingMessage:
+def send(peer: str, field: str, message: SubMessage, ref: str = "") -> OutgoingMessage:
     """Number ``message`` with the next seqnum for ``peer`` and queue it until acked."""
     _in_transaction()
     counter = SeqnumCounter.objects.select_for_update().filter(peer=peer).first()
@@ -116,7 +116,7 @@ def _failure(error: BaseException) -> dict:
 
 
 def set_aside_message(
-    *, peer: str, field: str, message: Message, error: BaseException
+    *, peer: str, field: str, message: SubMessage, error: BaseException
 ) -> DeadLetter | None:
     """Record ``message`` as received, so that its repeats are only acked, and keep it as a
     dead letter with ``error``. None if it had been received already (then it was handled)."""

@@ -5,9 +5,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from amazon_ups.ups.accounts import services
+from amazon_ups.ups.accounts import selectors, services
 from amazon_ups.ups.accounts.forms import SignupForm
-from amazon_ups.ups.shipments import selectors
 
 
 def signup(request: HttpRequest) -> HttpResponse:

@@ -11,13 +11,15 @@ from __future__ import annotations
 import datetime
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from google.protobuf.message import Message
 
 from amazon_ups.common.daemon import link_security
-from amazon_ups.common.daemon.links import Link, ListenLink, WorldLink
+from amazon_ups.common.daemon.endpoint import Endpoint
+from amazon_ups.common.daemon.links import ListenLink, WorldLink
 from amazon_ups.common.daemon.runner import Daemon
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.protocol import au_pb2
@@ -62,7 +64,10 @@ class Dispatcher:
         self.world = world
         self._rejoin = False
         self._next_stuck_check: datetime.datetime | None = None
-        self._amazon: dict[str, Callable[[Message], None]] = {
+        # Per field, what acts on the sub-messages it carries (each handler takes its
+        # field's message type, known only at run time: Any) and the time the core was
+        # given (``now``).
+        self._amazon: dict[str, Callable[[Any, datetime.datetime], None]] = {
             "pickups": self._pickup,
             "loaded": self._loaded,
             "load_failed": self._load_failed,
@@ -70,18 +75,18 @@ class Dispatcher:
             "worlds": self._world_created,
             "errors": self._amazon_error,
         }
-        self._world: dict[str, Callable[[Link, Message], None]] = {
+        self._world: dict[str, Callable[[Endpoint, Any, datetime.datetime], None]] = {
             "completions": self._finished,
             "delivered": self._delivered,
             "truckstatus": self._truck_status,
             "error": self._world_error,
         }
 
-    def handle(self, link: Link, field: str, message: Message) -> None:
+    def handle(self, link: Endpoint, field: str, message: Message, now: datetime.datetime) -> None:
         if link.name == "amazon":
-            self._amazon[field](message)
+            self._amazon[field](message, now)
         else:
-            self._world[field](link, message)
+            self._world[field](link, message, now)
 
     def tick(self, now: datetime.datetime) -> None:
         if self._rejoin:
@@ -94,16 +99,16 @@ class Dispatcher:
         # Each step runs item by item (a truck, a warehouse...): a defect sets that item
         # aside for an operator and the rest go on (common.daemon.isolation).
         dispatch.depart_overdue(now)
-        dispatch.serve_waiting()
+        dispatch.serve_waiting(now)
         # After the turn's reads: the world's acks and refusals of this turn are in.
-        dispatch.confirm_deliveries()
-        dispatch.redirects_settle()
+        dispatch.confirm_deliveries(now)
+        dispatch.redirects_settle(now)
         dispatch.queries_send()
         if self._next_stuck_check is None or now >= self._next_stuck_check:
             self._next_stuck_check = now + STUCK_CHECK_INTERVAL
             dispatch.stuck_find(now)
 
-    def on_connect(self, link: Link) -> None:
+    def on_connect(self, link: Endpoint) -> None:
         if link is self.world and settings.WORLD_SIMSPEED:
             link.channel.set_once(simspeed=settings.WORLD_SIMSPEED)
 
@@ -119,7 +124,7 @@ class Dispatcher:
             logger.warning("refused Amazon's #%d: %s", seqnum, refusal)
             shipper.refuse(seqnum, str(refusal), refusal.package_id or package_id)
 
-    def _pickup(self, request: au_pb2.PickupRequest) -> None:
+    def _pickup(self, request: au_pb2.PickupRequest, now: datetime.datetime) -> None:
         items = [shipments.Item(i.product_id, i.description, i.count) for i in request.items]
         self._refusable(
             request.seqnum,
@@ -133,28 +138,31 @@ class Dispatcher:
                 dest_y=request.dest_y,
                 items=items,
                 ups_account=request.ups_account if request.HasField("ups_account") else None,
+                now=now,
             ),
             request.package_id,
         )
 
-    def _loaded(self, loaded: au_pb2.PackageLoaded) -> None:
+    def _loaded(self, loaded: au_pb2.PackageLoaded, now: datetime.datetime) -> None:
         self._refusable(
             loaded.seqnum,
-            lambda: dispatch.package_loaded(loaded.package_id, loaded.truck_id),
+            lambda: dispatch.package_loaded(loaded.package_id, loaded.truck_id, now=now),
             loaded.package_id,
         )
 
-    def _load_failed(self, failed: au_pb2.LoadFailed) -> None:
+    def _load_failed(self, failed: au_pb2.LoadFailed, now: datetime.datetime) -> None:
         self._refusable(
             failed.seqnum,
-            lambda: dispatch.load_failed(failed.package_id, failed.truck_id, failed.reason),
+            lambda: dispatch.load_failed(
+                failed.package_id, failed.truck_id, failed.reason, now=now
+            ),
             failed.package_id,
         )
 
-    def _account_check(self, check: au_pb2.AccountCheck) -> None:
+    def _account_check(self, check: au_pb2.AccountCheck, now: datetime.datetime) -> None:
         dispatch.account_check(check.ups_account)
 
-    def _world_created(self, created: au_pb2.WorldCreated) -> None:
+    def _world_created(self, created: au_pb2.WorldCreated, now: datetime.datetime) -> None:
         def move() -> None:
             if dispatch.world_announced(created.world_id, created.seqnum):
                 transaction.on_commit(self._leave_world)
@@ -164,24 +172,27 @@ class Dispatcher:
     def _leave_world(self) -> None:
         self._rejoin = True
 
-    def _amazon_error(self, error: au_pb2.Error) -> None:
+    def _amazon_error(self, error: au_pb2.Error, now: datetime.datetime) -> None:
         package_id = error.package_id if error.HasField("package_id") else None
-        dispatch.amazon_error(error.origin_seqnum, package_id, error.message)
+        dispatch.amazon_error(error.origin_seqnum, package_id, error.message, now=now)
 
     # -- from the world ------------------------------------------------------------------
 
-    def _finished(self, link: Link, finished: wu.UFinished) -> None:
+    def _finished(self, link: Endpoint, finished: wu.UFinished, now: datetime.datetime) -> None:
         dispatch.truck_finished(
-            finished.truckid, finished.status, finished.x, finished.y, finished.seqnum
+            finished.truckid, finished.status, finished.x, finished.y, finished.seqnum, now=now
         )
 
-    def _delivered(self, link: Link, made: wu.UDeliveryMade) -> None:
-        dispatch.package_delivered(made.truckid, made.packageid)
+    def _delivered(self, link: Endpoint, made: wu.UDeliveryMade, now: datetime.datetime) -> None:
+        dispatch.package_delivered(made.truckid, made.packageid, now=now)
 
-    def _truck_status(self, link: Link, truck: wu.UTruck) -> None:
-        dispatch.truck_reported(truck.truckid, truck.status, truck.x, truck.y, truck.seqnum)
+    def _truck_status(self, link: Endpoint, truck: wu.UTruck, now: datetime.datetime) -> None:
+        dispatch.truck_reported(
+            truck.truckid, truck.status, truck.x, truck.y, truck.seqnum, now=now
+        )
 
-    def _world_error(self, link: Link, error: wu.UErr) -> None:
+    def _world_error(self, link: Endpoint, error: wu.UErr, now: datetime.datetime) -> None:
+        assert link.peer is not None  # the core hands over messages of a known peer
         origin = messaging_selectors.origin(link.peer, error.originseqnum)
         if origin is None:
             logger.warning(
@@ -191,11 +202,15 @@ class Dispatcher:
         body = bytes(origin.body)
         if origin.field == "pickups":
             pickup = wu.UGoPickup.FromString(body)
-            dispatch.pickup_refused(pickup.truckid, pickup.whid, error.err)
+            dispatch.pickup_refused(pickup.truckid, pickup.whid, error.err, now=now)
         elif origin.field == "deliveries":
             deliver = wu.UGoDeliver.FromString(body)
             dispatch.deliveries_refused(
-                deliver.seqnum, deliver.truckid, [p.packageid for p in deliver.packages], error.err
+                deliver.seqnum,
+                deliver.truckid,
+                [p.packageid for p in deliver.packages],
+                error.err,
+                now=now,
             )
         elif origin.field == "queries":
             dispatch.query_refused(wu.UQuery.FromString(body).truckid, error.err)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -38,7 +39,7 @@ PROGRESS = (
     ("Delivered", (Kind.DELIVERED,)),
 )
 # How far each status has come along PROGRESS (index of the last step reached).
-_PROGRESS_RANK = {
+_PROGRESS_RANK: dict[str, int] = {
     PackageStatus.CREATED: 0,
     PackageStatus.TRUCK_DISPATCHED: 0,
     PackageStatus.TRUCK_AT_WAREHOUSE: 0,
@@ -72,8 +73,10 @@ def progress_steps(package: Package) -> list[Step]:
     steps = []
     for index, (label, kinds) in enumerate(PROGRESS):
         reached = index <= rank
-        at = min((first_at[k] for k in kinds if k in first_at), default=None) if reached else None
-        steps.append(Step(kinds[0].value, label, reached, at))
+        first = (
+            min((first_at[k] for k in kinds if k in first_at), default=None) if reached else None
+        )
+        steps.append(Step(kinds[0].value, label, reached, first))
     if package.status == PackageStatus.FAILED:
         steps.append(Step("failed", "Cannot be delivered", True, first_at.get(Kind.FAILED)))
     return steps
@@ -112,6 +115,7 @@ def _route_ahead(truck_id: int) -> QuerySet[Package]:
 
 def _stops_until(package: Package) -> list[tuple[int, int]]:
     """The truck's stops still to make, in route order, up to and including ``package``'s."""
+    assert package.truck_id is not None  # out for delivery: on its truck
     stops = []
     for other in _route_ahead(package.truck_id):
         stops.append((other.dest_x, other.dest_y))
@@ -139,7 +143,7 @@ def delivery_estimate(package: Package, now: datetime) -> estimate.Window | None
     on_its_way = truck is not None and package.status == PackageStatus.TRUCK_DISPATCHED
     sent = (
         truck.events.filter(kind=TruckEventKind.SENT_TO_WAREHOUSE).order_by("-at", "-id").first()
-        if on_its_way
+        if truck is not None and on_its_way
         else None
     )
     return estimate.before_departure(
@@ -184,7 +188,7 @@ def package_map(package: Package, *, exact: bool, now: datetime) -> dict:
     shown where the model says it is on its route; to anyone else where it was last
     seen, since the model would bring it to the door before the delivery is known."""
     warehouse = package.warehouse
-    data = {
+    data: dict[str, list[dict[str, Any]]] = {
         "warehouses": [{"id": warehouse.id, "x": warehouse.x, "y": warehouse.y}],
         "trucks": [],
         "packages": [],

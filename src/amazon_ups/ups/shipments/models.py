@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from amazon_ups.ups.accounts.models import Account
 from amazon_ups.ups.shipments import tracking
 from amazon_ups.ups.shipments.package_lifecycle import PackageEventKind, PackageStatus
 from amazon_ups.ups.shipments.truck_lifecycle import TruckEventKind, TruckStatus
@@ -78,16 +78,6 @@ class TruckEvent(models.Model):
 
     def __str__(self) -> str:
         return f"truck {self.truck_id}: {self.kind}"
-
-
-class Account(models.Model):
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ups_account"
-    )
-    number = models.BigIntegerField(unique=True, help_text="what a shopper gives the store")
-
-    def __str__(self) -> str:
-        return f"account {self.number}"
 
 
 class Package(models.Model):

@@ -11,6 +11,8 @@ refused, its truck went elsewhere) are our own decisions, each with its own even
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import models
 
 from amazon_ups.common.statemachine import IllegalTransition, Machine, Move
@@ -98,17 +100,23 @@ class IllegalPackageMove(IllegalTransition):
 
 
 def package_move(
-    package, kind: PackageEventKind, x: int | None = None, y: int | None = None, note: str = ""
+    package,
+    kind: PackageEventKind,
+    x: int | None = None,
+    y: int | None = None,
+    note: str = "",
+    *,
+    now: datetime,
 ) -> bool:
-    """Make event ``kind`` happen to ``package``: set its status from the table, save it,
-    and record the event (with where it happened, when known). False, and nothing
-    changes, when the table calls it stale news."""
-    if not MACHINE.apply(package, kind, IllegalPackageMove):
+    """Make event ``kind`` happen to ``package`` at ``now``: set its status from the
+    table, save it, and record the event (with where it happened, when known). False,
+    and nothing changes, when the table calls it stale news."""
+    if not MACHINE.apply(package, kind, IllegalPackageMove, now=now):
         return False
-    package.events.create(kind=kind, x=x, y=y, note=note[:300])
+    package.events.create(kind=kind, x=x, y=y, note=note[:300], at=now)
     return True
 
 
-def package_created(package, x: int | None = None, y: int | None = None) -> None:
-    """The first event of a new package (the machine's initial state)."""
-    package.events.create(kind=K.CREATED, x=x, y=y)
+def package_created(package, x: int | None = None, y: int | None = None, *, now: datetime) -> None:
+    """The first event of a new package (the machine's initial state), at ``now``."""
+    package.events.create(kind=K.CREATED, x=x, y=y, at=now)

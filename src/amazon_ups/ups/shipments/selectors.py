@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
@@ -12,7 +13,6 @@ from django.utils import timezone
 
 from amazon_ups.common import dwell
 from amazon_ups.ups.shipments.models import (
-    Account,
     Package,
     PackageEvent,
     PackageItem,
@@ -32,10 +32,6 @@ AREA_SIZE = 10
 IN_TRANSIT = NOT_FINAL
 # How many packages the operator's map shows at most (the newest).
 MAP_STAFF_PACKAGES = 500
-
-
-def package_list() -> QuerySet[Package]:
-    return Package.objects.select_related("warehouse").order_by("-created_at", "-id")
 
 
 def package_by_tracking_number(number: str) -> Package | None:
@@ -92,12 +88,6 @@ def package_items(package: Package) -> QuerySet[PackageItem]:
     return package.items.order_by("id")
 
 
-def account_of(user) -> Account | None:
-    if not user.is_authenticated:
-        return None
-    return Account.objects.filter(user=user).first()
-
-
 # -- the timeline, in a recipient's words ---------------------------------------------
 
 
@@ -131,13 +121,13 @@ def _wording(event: PackageEvent, package: Package, exact: bool = True) -> tuple
     only its area, and no note is shown (they name trucks and places)."""
     warehouse = f"warehouse {package.warehouse_id}"
     place = ""
-    if event.x is not None:
+    if event.x is not None and event.y is not None:  # an event has both, or neither
         place = f"({event.x}, {event.y})" if exact else f"in {Area.of(event.x, event.y)}"
     # The warehouse's place is no secret: the public map shows every warehouse.
     at_warehouse = f"({event.x}, {event.y})" if event.x is not None else ""
     note = event.note if exact else ""
     delivered_at = f"at {place}" if exact else place
-    words = {
+    words: dict[str, tuple[str, str]] = {
         PackageStatus.CREATED: ("Label created", "the store is preparing it"),
         PackageStatus.TRUCK_DISPATCHED: ("A truck is on its way to pick it up", ""),
         PackageStatus.TRUCK_AT_WAREHOUSE: (f"Truck at {warehouse}", "waiting to be loaded"),
@@ -186,7 +176,9 @@ def package_timeline(package: Package, *, exact: bool = True) -> list[TimelineEn
     entries = []
     for event in package_events(package):
         what, detail = _wording(event, package, exact)
-        place = (event.x, event.y) if event.x is not None and exact else None
+        place: tuple[int, int] | None = None
+        if exact and event.x is not None and event.y is not None:  # both, or neither
+            place = (event.x, event.y)
         entries.append(TimelineEntry(event.kind, what, event.at, place, detail))
     return entries
 
@@ -203,18 +195,22 @@ def redirect_too_late(package: Package) -> TimelineEntry | None:
     if event is None:
         return None
     what, detail = _wording(event, package)
+    assert event.x is not None and event.y is not None  # recorded with the place asked for
     return TimelineEntry(event.kind, what, event.at, (event.x, event.y), detail)
 
 
 def delivered_place(package: Package) -> tuple[int, int] | None:
     event = package.events.filter(kind=Kind.DELIVERED).order_by("-at", "-id").first()
-    return (event.x, event.y) if event is not None and event.x is not None else None
+    if event is None or event.x is None or event.y is None:  # an event has both, or neither
+        return None
+    return (event.x, event.y)
 
 
 # -- what waits far too long, for operators ------------------------------------------------
 
-# What a package in each waiting state waits for, in an operator's words.
-WAITING_FOR = {
+# What a package in each waiting state waits for, in an operator's words (keyed by
+# status, which a model's field holds as a plain str).
+WAITING_FOR: dict[str, str] = {
     PackageStatus.CREATED: "a free truck",
     PackageStatus.TRUCK_DISPATCHED: "its truck to arrive at the warehouse",
     PackageStatus.TRUCK_AT_WAREHOUSE: "Amazon to load it",
@@ -231,7 +227,7 @@ def stuck_for_operators(limit: int = 50) -> dict:
     before = now - timedelta(seconds=settings.STUCK_AFTER)
     packages = Package.objects.filter(status__in=NOT_FINAL, status_changed_at__lt=before)
     trucks = Truck.objects.filter(status__in=MOVING, status_changed_at__lt=before)
-    items = [
+    items: list[dict[str, Any]] = [
         {
             "what": f"package {package.id}, truck {package.truck_id or '-'}",
             "status": package.status,
@@ -253,10 +249,6 @@ def stuck_for_operators(limit: int = 50) -> dict:
 
 
 # -- trucks and the map ----------------------------------------------------------------
-
-
-def truck_list() -> QuerySet[Truck]:
-    return Truck.objects.select_related("warehouse").order_by("id")
 
 
 def truck_ids() -> set[int]:

@@ -11,6 +11,8 @@ back (``truck_report_is_new``).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import models
 
 from amazon_ups.common.statemachine import AS_REPORTED, IllegalTransition, Machine, Move
@@ -78,14 +80,16 @@ def truck_move(
     reported: str | None = None,
     world_seqnum: int | None = None,
     note: str = "",
+    now: datetime,
 ) -> None:
-    """Make event ``kind`` happen to ``truck`` (``reported``: the status the world gave,
-    for ``REPORTED``), save it, and record the event with the world's seqnum of the
-    report behind it, if any."""
+    """Make event ``kind`` happen to ``truck`` at ``now`` (``reported``: the status the
+    world gave, for ``REPORTED``), save it, and record the event with the world's
+    seqnum of the report behind it, if any."""
     if world_seqnum is not None:
         truck.report_seqnum = world_seqnum
-    MACHINE.apply(truck, kind, IllegalTruckMove, reported)  # no truck event is ever stale
+    MACHINE.apply(truck, kind, IllegalTruckMove, reported, now=now)  # never stale
     truck.events.create(
+        at=now,
         kind=kind,
         status=truck.status,
         x=truck.x,

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from amazon_ups.common import links
 from amazon_ups.common.parsing import parse_int
+from amazon_ups.ups.accounts import selectors as accounts
 from amazon_ups.ups.shipments import live, selectors, services, tracking
 from amazon_ups.ups.shipments.forms import PackageFilterForm, RedirectForm
 from amazon_ups.ups.shipments.models import TruckStatus
@@ -122,7 +123,11 @@ def package_redirect(request: HttpRequest, number: str) -> HttpResponse:
     if not form.is_valid():
         return _detail(request, package, form, status=400)
     result = services.package_redirect(
-        package, x=form.cleaned_data["x"], y=form.cleaned_data["y"], by_user=request.user
+        package,
+        x=form.cleaned_data["x"],
+        y=form.cleaned_data["y"],
+        by_user=request.user,
+        now=timezone.now(),
     )
     if result.accepted:
         messages.success(request, result.message)
@@ -151,7 +156,7 @@ def mine(request: HttpRequest) -> HttpResponse:
             "form": form,
             "page": page,
             "query": query.urlencode(),
-            "account": selectors.account_of(request.user),
+            "account": accounts.account_of(request.user),
             "filtered": bool(filters and any(filters.values())),
         },
     )

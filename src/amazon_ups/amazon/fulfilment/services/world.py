@@ -156,19 +156,23 @@ def move_to_world(world_id: int) -> None:
     # left that world too, so it needs no word about them.
     for order_id in orders_selectors.orders_in_flight_outside(world_id):
         order = orders_selectors.order_lock(order_id)
+        assert order is not None  # just listed, in this transaction
         orders_services.fail(order, f"the world changed from {previous} to {world_id}")
     catalog_services.forget_stock()
 
 
 def pack(order: Order, needs: dict[int, int]) -> None:
-    catalog_services.reserve(order.warehouse_id, needs)
-    pack = wa.APack(whnum=order.warehouse_id, things=_products(needs), shipid=order.id)
-    messaging.send(world_peer(order.world_id), "topack", pack, ref=order_ref(order))
+    warehouse_id, world_id = order.warehouse_id, order.world_id
+    assert warehouse_id is not None and world_id is not None  # taken in by a world
+    catalog_services.reserve(warehouse_id, needs)
+    pack = wa.APack(whnum=warehouse_id, things=_products(needs), shipid=order.id)
+    messaging.send(world_peer(world_id), "topack", pack, ref=order_ref(order))
     orders_services.start_packing(order)
 
 
 def load(order: Order) -> None:
     truck_id = orders_services.start_loading(order)
+    assert order.world_id is not None  # taken in by a world
     load = wa.APutOnTruck(whnum=order.warehouse_id, truckid=truck_id, shipid=order.id)
     messaging.send(world_peer(order.world_id), "load", load, ref=order_ref(order))
 
@@ -197,6 +201,7 @@ def purchase_arrived(message: wa.APurchaseMore) -> None:
     # Oldest first; one that does not fit yet does not hold back the ones after it.
     for order_id in orders_selectors.orders_waiting_for_stock(message.whnum):
         order = orders_selectors.order_lock(order_id)
+        assert order is not None  # just listed, in this transaction
         needs = orders_selectors.order_needs(order)
         levels = catalog_selectors.stock_levels(needs)
         on_hand = {p: levels.get((message.whnum, p), (0, 0))[0] for p in needs}
@@ -233,7 +238,7 @@ def world_error(peer: str, message: wa.AErr) -> None:
         logger.warning("%s: refused purchase %s: %s", peer, origin.ref, message.err)
         return
     order = order_of_ref(origin.ref) if origin is not None else None
-    if order is None:
+    if origin is None or order is None:
         logger.warning("%s: error about command %d: %s", peer, message.originseqnum, message.err)
         return
     if origin.field == "buy":

@@ -11,9 +11,9 @@ are facts about packages and always count.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from django.db.models import F, Q
-from django.utils import timezone
 
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.messaging import services as messaging
@@ -56,14 +56,17 @@ def _truck_lock(truck_id: int) -> Truck | None:
     return truck
 
 
-def _doubt(truck: Truck, world_seqnum: int | None, note: str) -> None:
+def _doubt(truck: Truck, world_seqnum: int | None, note: str, *, now: datetime) -> None:
     """What the world said of ``truck`` does not fit what we know: ask it."""
     truck.needs_query = True
-    truck_move(truck, T.UNEXPECTED_REPORT, world_seqnum=world_seqnum, note=note)
+    truck_move(truck, T.UNEXPECTED_REPORT, world_seqnum=world_seqnum, note=note, now=now)
 
 
-def truck_finished(truck_id: int, status: str, x: int, y: int, world_seqnum: int) -> None:
-    """The world's UFinished: the truck arrived at a warehouse, or finished its deliveries."""
+def truck_finished(
+    truck_id: int, status: str, x: int, y: int, world_seqnum: int, *, now: datetime
+) -> None:
+    """The world's UFinished (heard at ``now``): the truck arrived at a warehouse, or
+    finished its deliveries."""
     truck = _truck_lock(truck_id)
     if truck is None:
         return
@@ -79,8 +82,11 @@ def truck_finished(truck_id: int, status: str, x: int, y: int, world_seqnum: int
         and truck.status == TruckStatus.TRAVELING
         and heading_here
     ):
-        truck_move(truck, T.ARRIVED, world_seqnum=world_seqnum, note=f"warehouse {warehouse.id}")
-        trucks.arrived(truck)
+        assert warehouse is not None  # heading_here
+        truck_move(
+            truck, T.ARRIVED, world_seqnum=world_seqnum, note=f"warehouse {warehouse.id}", now=now
+        )
+        trucks.arrived(truck, now=now)
         return
     # After its deliveries; but a delivery of ours the world has not acked may still be
     # run after this report.
@@ -88,10 +94,10 @@ def truck_finished(truck_id: int, status: str, x: int, y: int, world_seqnum: int
     if finished and not trucks.commands_unacked(truck):
         truck.warehouse = None
         truck.loading_deadline = None
-        truck_move(truck, T.FINISHED, world_seqnum=world_seqnum)
-        trucks.reconcile(truck)
+        truck_move(truck, T.FINISHED, world_seqnum=world_seqnum, now=now)
+        trucks.reconcile(truck, now=now)
         return
-    _doubt(truck, world_seqnum, f"{status} at ({x}, {y}) while {truck.status}")
+    _doubt(truck, world_seqnum, f"{status} at ({x}, {y}) while {truck.status}", now=now)
 
 
 def _answer_is_current(truck: Truck, query_seqnum: int) -> bool:
@@ -121,9 +127,11 @@ def _heading(truck: Truck) -> Warehouse | None:
     return Warehouse.objects.filter(id=wu.UGoPickup.FromString(bytes(latest.body)).whid).first()
 
 
-def truck_reported(truck_id: int, status: str, x: int, y: int, world_seqnum: int) -> None:
-    """The world's answer (UTruck) to our query about a truck: its word decides, when
-    nothing we sent it since can have changed it."""
+def truck_reported(
+    truck_id: int, status: str, x: int, y: int, world_seqnum: int, *, now: datetime
+) -> None:
+    """The world's answer (UTruck, heard at ``now``) to our query about a truck: its word
+    decides, when nothing we sent it since can have changed it."""
     truck = _truck_lock(truck_id)
     if truck is None:
         return
@@ -149,14 +157,16 @@ def truck_reported(truck_id: int, status: str, x: int, y: int, world_seqnum: int
     else:
         truck.warehouse = None
         truck.loading_deadline = None
-    truck_move(truck, T.REPORTED, reported=status, world_seqnum=world_seqnum, note=f"({x}, {y})")
+    truck_move(
+        truck, T.REPORTED, reported=status, world_seqnum=world_seqnum, note=f"({x}, {y})", now=now
+    )
     if status in AT_WAREHOUSE and truck.warehouse is None:
         logger.warning("truck %d stands at (%d, %d), where we know no warehouse", truck_id, x, y)
-    trucks.reconcile(truck)
-    _resend_lost_deliveries(truck)
+    trucks.reconcile(truck, now=now)
+    _resend_lost_deliveries(truck, now=now)
 
 
-def _resend_lost_deliveries(truck: Truck) -> None:
+def _resend_lost_deliveries(truck: Truck, *, now: datetime) -> None:
     """The world says the truck is idle, but packages it took out are not delivered and
     have waited long: their delivery never ran. Send them again (if the world did
     deliver one, it refuses that one as already delivered, and its report still comes)."""
@@ -165,12 +175,12 @@ def _resend_lost_deliveries(truck: Truck) -> None:
     lost = Package.objects.filter(
         truck=truck,
         status=PackageStatus.OUT_FOR_DELIVERY,
-        status_changed_at__lt=stuck_before(timezone.now()),
+        status_changed_at__lt=stuck_before(now),
     ).exclude(delivery_seqnum=None)
     for package in lost:
         package.delivery_seqnum = None
-        move(package, P.DELIVERY_RESENT, note=f"truck {truck.id} is idle")
-    trucks.drive_cargo(truck)
+        move(package, P.DELIVERY_RESENT, note=f"truck {truck.id} is idle", now=now)
+    trucks.drive_cargo(truck, now=now)
 
 
 def query_refused(truck_id: int, text: str) -> None:
@@ -181,7 +191,7 @@ def query_refused(truck_id: int, text: str) -> None:
     logger.warning("the world refused our query about truck %d: %s", truck_id, text)
 
 
-def package_delivered(truck_id: int, package_id: int) -> None:
+def package_delivered(truck_id: int, package_id: int, *, now: datetime) -> None:
     package = Package.objects.select_for_update().filter(id=package_id).first()
     if package is None:
         logger.warning("the world delivered package %d, which UPS does not know", package_id)
@@ -189,13 +199,13 @@ def package_delivered(truck_id: int, package_id: int) -> None:
     if package.status == PackageStatus.LOADED and package.delivery_seqnum is not None:
         # The world's ack of the UGoDeliver came in the same response as this delivery
         # (a fast world): it was out for delivery all the same, and Amazon hears so.
-        trucks.out_for_delivery(package, truck_id)
-    if redirect.redirect_unsettled_at_delivery(package, truck_id):
+        trucks.out_for_delivery(package, truck_id, now=now)
+    if redirect.redirect_unsettled_at_delivery(package, truck_id, now=now):
         return
-    delivered_at_destination(package, truck_id)
+    delivered_at_destination(package, truck_id, now=now)
 
 
-def pickup_refused(truck_id: int, warehouse_id: int, text: str) -> None:
+def pickup_refused(truck_id: int, warehouse_id: int, text: str, *, now: datetime) -> None:
     """The world refused to send ``truck_id`` to ``warehouse_id``. Its packages go back
     in the queue for another truck (up to ``MAX_PICKUP_REFUSALS``), and we ask the world
     where the truck really is, since our picture of it was wrong."""
@@ -211,9 +221,10 @@ def pickup_refused(truck_id: int, warehouse_id: int, text: str) -> None:
                 package,
                 f"the world refused every truck sent for it: {text}",
                 package.request_seqnum,
+                now=now,
             )
             continue
-        trucks.requeue(package, P.PICKUP_REFUSED, text)
+        trucks.requeue(package, P.PICKUP_REFUSED, text, now=now)
     truck = _truck_lock(truck_id)
     if truck is None:
         return
@@ -222,38 +233,40 @@ def pickup_refused(truck_id: int, warehouse_id: int, text: str) -> None:
         # answer to a query says what it is doing.
         truck.warehouse = None
         truck.needs_query = True
-        truck_move(truck, T.PICKUP_REFUSED, note=text)
+        truck_move(truck, T.PICKUP_REFUSED, note=text, now=now)
     warehouse = Warehouse.objects.filter(id=warehouse_id).first()
     if warehouse is not None:
-        trucks.serve_warehouse(warehouse)
+        trucks.serve_warehouse(warehouse, now=now)
 
 
-def deliveries_refused(seqnum: int, truck_id: int, package_ids: list[int], text: str) -> None:
+def deliveries_refused(
+    seqnum: int, truck_id: int, package_ids: list[int], text: str, *, now: datetime
+) -> None:
     """The world refused (part of) our UGoDeliver ``seqnum``. A package delivered already
     needs nothing (the world's report of it comes); another one the error names cannot
     be delivered by that truck: it fails. If none is named, the whole command was
     refused: its packages are cargo again, for the truck's next departure, and we ask
     the world where the truck is."""
     logger.warning("the world refused deliveries of truck %d (%s): %s", truck_id, package_ids, text)
-    if redirect.redirect_refused(seqnum, text):
+    if redirect.redirect_refused(seqnum, text, now=now):
         return
     named = {int(n) for n in PACKAGE_IN_TEXT.findall(text)} & set(package_ids)
     if named:
         if "already delivered" in text:
             return
         for package in Package.objects.select_for_update().filter(id__in=named):
-            fail(package, f"the world refused to deliver it: {text}", -1)
+            fail(package, f"the world refused to deliver it: {text}", -1, now=now)
         return
     for package in Package.objects.select_for_update().filter(
         id__in=package_ids, status__in=CARRIED, delivery_seqnum=seqnum
     ):
         # Possibly "out for delivery" already, if the world's ack was read first.
         package.delivery_seqnum = None
-        move(package, P.DELIVERY_REFUSED, note=text)
+        move(package, P.DELIVERY_REFUSED, note=text, now=now)
     truck = _truck_lock(truck_id)
     if truck is not None:
         truck.needs_query = True
-        truck_move(truck, T.DELIVERY_REFUSED, note=text)
+        truck_move(truck, T.DELIVERY_REFUSED, note=text, now=now)
 
 
 def trucks_to_query() -> list[int]:

@@ -7,13 +7,15 @@ The daemon calls these inside the transaction that records the sub-message; a
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.statemachine import Outcome
 from amazon_ups.protocol import au_pb2
+from amazon_ups.ups.accounts.models import Account
 from amazon_ups.ups.dispatch.services import trucks
 from amazon_ups.ups.shipments import world
-from amazon_ups.ups.shipments.models import Account, Package, PackageItem, Truck, Warehouse
+from amazon_ups.ups.shipments.models import Package, PackageItem, Truck, Warehouse
 from amazon_ups.ups.shipments.package_lifecycle import (
     AWAITING_LOAD,
     AWAITING_TRUCK,
@@ -59,9 +61,11 @@ def pickup_request(
     dest_y: int,
     items: Iterable[Item] = (),
     ups_account: int | None = None,
+    now: datetime,
 ) -> Package:
-    """Accept a package (its tracking number is drawn as it is stored), tell Amazon the
-    number, and send the package a truck; or raise ``Refused`` having changed nothing."""
+    """Accept a package at ``now`` (its tracking number is drawn as it is stored), tell
+    Amazon the number, and send the package a truck; or raise ``Refused`` having changed
+    nothing."""
     if world.world_id() is None:
         raise Refused(f"UPS has no world yet, so package {package_id} cannot be carried")
     if Package.objects.filter(id=package_id).exists():
@@ -82,6 +86,7 @@ def pickup_request(
         account=account,
         ups_account=ups_account,
         request_seqnum=seqnum,
+        status_changed_at=now,
     )
     PackageItem.objects.bulk_create(
         PackageItem(
@@ -92,12 +97,12 @@ def pickup_request(
         )
         for item in items
     )
-    package_created(package, warehouse.x, warehouse.y)
+    package_created(package, warehouse.x, warehouse.y, now=now)
     # Before the truck is sought: a truck already there would send TruckArrived, and
     # the shopper should learn the number no later than anything else. In groups, as
     # people read it: the store shows it as it comes, and our site reads it either way.
     shipper.package_registered(package.id, package.tracking_number_grouped)
-    trucks.serve_warehouse(warehouse)
+    trucks.serve_warehouse(warehouse, now=now)
     package.refresh_from_db()
     return package
 
@@ -108,9 +113,9 @@ def account_check(number: int) -> bool:
     return exists
 
 
-def package_loaded(package_id: int, truck_id: int) -> None:
-    """Amazon put the package on ``truck_id``: the world's load is the fact, whichever
-    truck we had in mind."""
+def package_loaded(package_id: int, truck_id: int, *, now: datetime) -> None:
+    """Amazon put the package on ``truck_id`` (we heard so at ``now``): the world's load
+    is the fact, whichever truck we had in mind."""
     package = _package_lock(package_id)
     truck = Truck.objects.select_for_update().filter(id=truck_id).first()
     if truck is None:
@@ -119,18 +124,18 @@ def package_loaded(package_id: int, truck_id: int) -> None:
         return
     package.truck = truck
     warehouse = package.warehouse
-    move(package, P.LOADED, warehouse.x, warehouse.y, note=f"on truck {truck.id}")
+    move(package, P.LOADED, warehouse.x, warehouse.y, f"on truck {truck.id}", now=now)
     if truck.status in AT_WAREHOUSE:
-        trucks.depart_if_ready(truck)
+        trucks.depart_if_ready(truck, now=now)
     elif truck.status in (TruckStatus.DELIVERING, TruckStatus.IDLE):
         # It left without waiting for this one (or Amazon loaded a truck we did not
         # announce): add the package to its round.
-        trucks.go_deliver(truck, [package])
+        trucks.go_deliver(truck, [package], now=now)
     # A truck traveling to another pickup takes the package along when it next
     # leaves a warehouse (depart_if_ready collects every loaded package).
 
 
-def load_failed(package_id: int, truck_id: int, reason: str) -> None:
+def load_failed(package_id: int, truck_id: int, reason: str, *, now: datetime) -> None:
     """The world refused Amazon's load of the package onto ``truck_id`` (protocol 5.11):
     the truck was not where we thought. The package gets a truck again, and that truck
     is asked where it is before it is given anything else."""
@@ -139,19 +144,19 @@ def load_failed(package_id: int, truck_id: int, reason: str) -> None:
         # Loaded or re-queued meanwhile, or given up: no truck waits for it there.
         logger.info("load of package %d on truck %d failed, no longer news", package_id, truck_id)
         return
-    trucks.requeue(package, P.LOAD_REFUSED, f"truck {truck_id}: {reason}")
+    trucks.requeue(package, P.LOAD_REFUSED, f"truck {truck_id}: {reason}", now=now)
     Truck.objects.filter(id=truck_id).update(needs_query=True)
-    trucks.serve_warehouse(package.warehouse)
+    trucks.serve_warehouse(package.warehouse, now=now)
 
 
 # Our sub-messages that Amazon refuses when it does not know the package (5.10).
-ORIGINS_ABOUT_A_PACKAGE = {
+ORIGINS_ABOUT_A_PACKAGE: dict[str, type[au_pb2.TruckArrived | au_pb2.PackageRegistered]] = {
     "arrived": au_pb2.TruckArrived,
     "registered": au_pb2.PackageRegistered,
 }
 
 
-def amazon_error(origin_seqnum: int, package_id: int | None, text: str) -> None:
+def amazon_error(origin_seqnum: int, package_id: int | None, text: str, *, now: datetime) -> None:
     """Amazon could not act on something we sent. If it concerns a package it will not
     load, stop waiting for that package; anything else is for the operator."""
     logger.warning(
@@ -167,6 +172,6 @@ def amazon_error(origin_seqnum: int, package_id: int | None, text: str) -> None:
     if package is None or package.status not in AWAITING_TRUCK:
         return
     truck = package.truck
-    fail(package, f"Amazon gave it up: {text}")
+    fail(package, f"Amazon gave it up: {text}", now=now)
     if truck is not None:
-        trucks.depart_if_ready(truck)
+        trucks.depart_if_ready(truck, now=now)

@@ -12,8 +12,9 @@ Three rules keep our picture of a truck from running ahead of the world's:
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db.models import Case, Count, Exists, Min, OuterRef, Q, Value, When
-from django.utils import timezone
 
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import OutgoingMessage
@@ -96,7 +97,7 @@ def _truck_for(warehouse: Warehouse, limit: int) -> Truck | None:
     )
 
 
-def _send_free_truck(warehouse: Warehouse, rule: planning.Policy) -> Truck | None:
+def _send_free_truck(warehouse: Warehouse, rule: planning.Policy, *, now: datetime) -> Truck | None:
     """Send a free truck to ``warehouse`` (the nearest one, unless ``rule`` is the naive
     baseline); None if every truck is busy."""
     truck_id = planning.choose_truck(
@@ -115,31 +116,31 @@ def _send_free_truck(warehouse: Warehouse, rule: planning.Policy) -> Truck | Non
     )
     truck.warehouse = warehouse
     truck.loading_deadline = None
-    truck_move(truck, T.SENT_TO_WAREHOUSE, note=f"to warehouse {warehouse.id}")
+    truck_move(truck, T.SENT_TO_WAREHOUSE, note=f"to warehouse {warehouse.id}", now=now)
     return truck
 
 
 # -- packages and their trucks -----------------------------------------------------------
 
 
-def announce(package: Package, truck: Truck) -> None:
+def announce(package: Package, truck: Truck, *, now: datetime) -> None:
     """The truck stands at the package's warehouse: Amazon may load it. A package
     announced before (its truck left without it) is announced again with a newer
     seqnum: Amazon loads onto the truck of the latest TruckArrived."""
     package.truck = truck
     warehouse = package.warehouse
-    move(package, P.TRUCK_AT_WAREHOUSE, warehouse.x, warehouse.y, note=f"truck {truck.id}")
+    move(package, P.TRUCK_AT_WAREHOUSE, warehouse.x, warehouse.y, f"truck {truck.id}", now=now)
     shipper.truck_arrived(package.id, truck.id, warehouse.id)
 
 
-def requeue(package: Package, kind: P, note: str) -> None:
+def requeue(package: Package, kind: P, note: str, *, now: datetime) -> None:
     """Back to the queue for another truck (``kind`` says why)."""
     package.truck = None
-    move(package, kind, note=note)
+    move(package, kind, note=note, now=now)
 
 
-def serve_warehouse(warehouse: Warehouse, max_batches: int | None = None) -> int:
-    """Give the packages waiting at ``warehouse`` a truck, oldest first, in at most
+def serve_warehouse(warehouse: Warehouse, max_batches: int | None = None, *, now: datetime) -> int:
+    """Give the packages waiting at ``warehouse`` a truck at ``now``, oldest first, in at most
     ``max_batches`` batches. Returns how many packages got a truck.
 
     Packages share a truck already going there until it has ``share`` of them; then
@@ -155,7 +156,7 @@ def serve_warehouse(warehouse: Warehouse, max_batches: int | None = None) -> int
         if not batch:
             break
         limit = rule.share
-        truck = _truck_for(warehouse, limit) or _send_free_truck(warehouse, rule)
+        truck = _truck_for(warehouse, limit) or _send_free_truck(warehouse, rule, now=now)
         if truck is None:
             limit = rule.capacity
             truck = _truck_for(warehouse, limit)
@@ -167,10 +168,10 @@ def serve_warehouse(warehouse: Warehouse, max_batches: int | None = None) -> int
         batches += 1
         for package in batch:
             if truck.status in AT_WAREHOUSE:
-                announce(package, truck)
+                announce(package, truck, now=now)
             else:
                 package.truck = truck
-                move(package, P.TRUCK_DISPATCHED, note=f"truck {truck.id}")
+                move(package, P.TRUCK_DISPATCHED, note=f"truck {truck.id}", now=now)
         served += len(batch)
     return served
 
@@ -200,9 +201,9 @@ def cargo(truck: Truck) -> list[Package]:
     return list(Package.objects.filter(truck=truck, status__in=CARRIED, delivery_seqnum=None))
 
 
-def go_deliver(truck: Truck, packages: list[Package]) -> None:
-    """Send ``truck`` out with ``packages`` in a short route order. Loaded ones are out
-    for delivery once the world acks the command (``confirm_deliveries``)."""
+def go_deliver(truck: Truck, packages: list[Package], *, now: datetime) -> None:
+    """Send ``truck`` out with ``packages`` in a short route order at ``now``. Loaded
+    ones are out for delivery once the world acks the command (``confirm_deliveries``)."""
     by_id = {package.id: package for package in packages}
     order = planning.route_order(
         (truck.x, truck.y),
@@ -216,43 +217,43 @@ def go_deliver(truck: Truck, packages: list[Package]) -> None:
     sent = messaging.send(world_peer(), "deliveries", command, ref=truck_ref(truck.id))
     positions = [When(id=package_id, then=Value(i)) for i, package_id in enumerate(order)]
     Package.objects.filter(id__in=order).update(
-        delivery_seqnum=sent.seqnum, route_position=Case(*positions), updated_at=timezone.now()
+        delivery_seqnum=sent.seqnum, route_position=Case(*positions), updated_at=now
     )
     truck.warehouse = None
     truck.loading_deadline = None
-    truck_move(truck, T.SENT_TO_DELIVER, note=f"{len(order)} packages, #{sent.seqnum}")
+    truck_move(truck, T.SENT_TO_DELIVER, note=f"{len(order)} packages, #{sent.seqnum}", now=now)
 
 
-def depart_if_ready(truck: Truck) -> None:
+def depart_if_ready(truck: Truck, *, now: datetime) -> None:
     """A truck at a warehouse leaves once every package announced there is loaded.
     While it waits with some on board, each load gives the rest a new deadline
-    (``UPS_LOADING_WAIT``): past it, ``depart_overdue`` sends the truck off."""
+    (``UPS_LOADING_WAIT`` after ``now``): past it, ``depart_overdue`` sends it off."""
     if truck.status not in AT_WAREHOUSE:
         return
     aboard = cargo(truck)
     if Package.objects.filter(truck=truck, status__in=AWAITING_LOAD).exists():
         if aboard:
-            truck.loading_deadline = timezone.now() + dispatch_selectors.loading_wait()
+            truck.loading_deadline = now + dispatch_selectors.loading_wait()
             truck.save(update_fields=["loading_deadline", "updated_at"])
         return
     if aboard:
-        go_deliver(truck, aboard)
+        go_deliver(truck, aboard, now=now)
 
 
-def drive_cargo(truck: Truck) -> bool:
+def drive_cargo(truck: Truck, *, now: datetime) -> bool:
     """A truck with cargo it was not sent out with (a refused delivery, a load after it
     left, a delivery that never ran) takes it out now where it can. True if it left."""
     aboard = cargo(truck)
     if not aboard or truck.status == TruckStatus.TRAVELING:
         return False
     if truck.status in AT_WAREHOUSE:
-        depart_if_ready(truck)
+        depart_if_ready(truck, now=now)
         return truck.status == TruckStatus.DELIVERING
-    go_deliver(truck, aboard)
+    go_deliver(truck, aboard, now=now)
     return True
 
 
-def depart(truck: Truck) -> bool:
+def depart(truck: Truck, *, now: datetime) -> bool:
     """The truck waited past its loading deadline: it leaves with what is loaded. The
     packages it was waiting for go back to the queue and get the next truck (whose
     arrival is announced to Amazon anew). False if there was nothing to leave with."""
@@ -263,15 +264,15 @@ def depart(truck: Truck) -> bool:
         return False
     warehouse = truck.warehouse
     for package in Package.objects.filter(truck=truck, status__in=AWAITING_LOAD):
-        requeue(package, P.LEFT_BEHIND, f"truck {truck.id}: not ready")
-    go_deliver(truck, aboard)
+        requeue(package, P.LEFT_BEHIND, f"truck {truck.id}: not ready", now=now)
+    go_deliver(truck, aboard, now=now)
     if warehouse is not None:
-        serve_warehouse(warehouse)
+        serve_warehouse(warehouse, now=now)
     return True
 
 
-def out_for_delivery(package: Package, truck_id: int) -> bool:
-    if not move(package, P.OUT_FOR_DELIVERY, note=f"truck {truck_id}"):
+def out_for_delivery(package: Package, truck_id: int, *, now: datetime) -> bool:
+    if not move(package, P.OUT_FOR_DELIVERY, note=f"truck {truck_id}", now=now):
         return False
     shipper.out_for_delivery(package.id, truck_id)
     return True
@@ -280,20 +281,21 @@ def out_for_delivery(package: Package, truck_id: int) -> bool:
 # -- what a truck's new state means for its packages --------------------------------------
 
 
-def arrived(truck: Truck) -> None:
+def arrived(truck: Truck, *, now: datetime) -> None:
     """The truck stands at ``truck.warehouse``: the packages it came for are announced,
     others waiting there board, and it leaves if nothing is left to load."""
     warehouse = truck.warehouse
+    assert warehouse is not None  # it stands at one
     for package in Package.objects.filter(
         truck=truck, warehouse=warehouse, status=PackageStatus.TRUCK_DISPATCHED
     ).select_related("warehouse"):
-        announce(package, truck)
+        announce(package, truck, now=now)
     # Packages that came in while every truck was busy can board now.
-    serve_warehouse(warehouse)
-    depart_if_ready(truck)
+    serve_warehouse(warehouse, now=now)
+    depart_if_ready(truck, now=now)
 
 
-def reconcile(truck: Truck) -> None:
+def reconcile(truck: Truck, *, now: datetime) -> None:
     """After the world told us what ``truck`` is doing: packages that counted on it where
     it is not go back to the queue, and what it carries goes out."""
     here = truck.warehouse if truck.status in (TruckStatus.TRAVELING, *AT_WAREHOUSE) else None
@@ -301,9 +303,9 @@ def reconcile(truck: Truck) -> None:
     if here is not None:
         stranded = stranded.exclude(warehouse=here)
     for package in stranded.select_related("warehouse"):
-        requeue(package, P.TRUCK_REASSIGNED, f"truck {truck.id} is {truck.status}")
-        serve_warehouse(package.warehouse)
+        requeue(package, P.TRUCK_REASSIGNED, f"truck {truck.id} is {truck.status}", now=now)
+        serve_warehouse(package.warehouse, now=now)
     if here is not None and truck.status in AT_WAREHOUSE:
-        arrived(truck)
+        arrived(truck, now=now)
     else:
-        drive_cargo(truck)
+        drive_cargo(truck, now=now)

@@ -43,24 +43,27 @@ def depart_overdue(now: datetime) -> int:
 
     def depart(truck_id: int) -> None:
         truck = truck_lock(truck_id)
+        assert truck is not None  # just listed; only this daemon removes trucks (new world)
         if truck.status in AT_WAREHOUSE and truck.loading_deadline is not None:
-            left.append(trucks.depart(truck))
+            left.append(trucks.depart(truck, now=now))
 
     each_item("departure", overdue.values_list("id", flat=True), ref=truck_ref, action=depart)
     return sum(left)
 
 
-def _serve_one(warehouse_id: int, *, first_round: bool, again: list[int], served: list[int]):
+def _serve_one(
+    warehouse_id: int, *, first_round: bool, again: list[int], served: list[int], now: datetime
+) -> None:
     if first_round and not trucks.free_trucks().exists():
         return  # the rest have no truck going there with room either (see serve_waiting)
     warehouse = Warehouse.objects.select_for_update().get(id=warehouse_id)
-    got = trucks.serve_warehouse(warehouse, max_batches=1)
+    got = trucks.serve_warehouse(warehouse, max_batches=1, now=now)
     served.append(got)
     if got and trucks.still_waiting(warehouse_id):
         again.append(warehouse_id)
 
 
-def serve_waiting() -> int:
+def serve_waiting(now: datetime) -> int:
     """Packages that found every truck busy get one now, if one is free. Warehouses
     take turns, oldest waiting package first, one batch each per turn, so a burst at
     one warehouse does not take every free truck while others wait."""
@@ -74,7 +77,9 @@ def serve_waiting() -> int:
     first_round = True
     while warehouse_ids:
         again: list[int] = []
-        serve = functools.partial(_serve_one, first_round=first_round, again=again, served=served)
+        serve = functools.partial(
+            _serve_one, first_round=first_round, again=again, served=served, now=now
+        )
         each_item(
             "serving a warehouse", warehouse_ids, ref=lambda w: f"warehouse:{w}", action=serve
         )
@@ -84,7 +89,7 @@ def serve_waiting() -> int:
     return sum(served)
 
 
-def confirm_deliveries() -> int:
+def confirm_deliveries(now: datetime) -> int:
     """Packages whose UGoDeliver the world has acked are out for delivery; tell Amazon.
     Returns how many moved."""
     peer = world.world_peer()
@@ -94,33 +99,36 @@ def confirm_deliveries() -> int:
         peer=peer, seqnum=OuterRef("delivery_seqnum"), acked_at__isnull=False
     )
     seqnums = sorted(
-        set(
-            Package.objects.filter(status=PackageStatus.LOADED)
+        {
+            seqnum
+            for seqnum in Package.objects.filter(status=PackageStatus.LOADED)
             .filter(Exists(acked))
             .values_list("delivery_seqnum", flat=True)
-        )
+            if seqnum is not None  # always: a message acked has a seqnum
+        }
     )
     moved = []
 
     def confirm(seqnum: int) -> None:
         sent = messaging_selectors.origin(peer, seqnum)
+        assert sent is not None  # found acked just now; sent messages are kept
         truck_id = wu.UGoDeliver.FromString(bytes(sent.body)).truckid
         for package in Package.objects.select_for_update().filter(
             status=PackageStatus.LOADED, delivery_seqnum=seqnum
         ):
-            moved.append(trucks.out_for_delivery(package, truck_id))
+            moved.append(trucks.out_for_delivery(package, truck_id, now=now))
 
     each_item("out for delivery", seqnums, ref=lambda s: f"delivery:{s}", action=confirm)
     return sum(moved)
 
 
-def redirects_settle() -> int:
+def redirects_settle(now: datetime) -> int:
     """Redirects the world has accepted are in force (``redirect.redirect_settle``)."""
     return each_item(
         "redirect",
         redirect.redirects_waiting(),
         ref=lambda item: f"package:{item[0]}",
-        action=lambda item: redirect.redirect_settle(*item),
+        action=lambda item: redirect.redirect_settle(*item, now=now),
     )
 
 
@@ -165,7 +173,7 @@ def package_stuck(package_id: int, now: datetime) -> None:
         waited,
         package.truck_id,
     )
-    move(package, P.STUCK, note=f"{package.status} for {waited:.0f} s")
+    move(package, P.STUCK, note=f"{package.status} for {waited:.0f} s", now=now)
     if package.truck_id is not None:
         Truck.objects.filter(id=package.truck_id, query_seqnum=None).update(needs_query=True)
 
@@ -184,6 +192,7 @@ def trucks_newly_stuck(now: datetime) -> list[int]:
 
 def truck_stuck(truck_id: int, now: datetime) -> None:
     truck = truck_lock(truck_id)
+    assert truck is not None  # just listed; only this daemon removes trucks (new world)
     waited = (now - truck.status_changed_at).total_seconds()
     logger.warning(
         "truck %d has been %s for %.0f s: asking the world", truck.id, truck.status, waited
@@ -191,7 +200,7 @@ def truck_stuck(truck_id: int, now: datetime) -> None:
     # A query the world never answered is asked again.
     truck.query_seqnum = None
     truck.needs_query = True
-    truck_move(truck, T.STUCK, note=f"{truck.status} for {waited:.0f} s")
+    truck_move(truck, T.STUCK, note=f"{truck.status} for {waited:.0f} s", now=now)
 
 
 def stuck_find(now: datetime) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
@@ -22,24 +23,26 @@ def _creator() -> bool:
 
 
 @transaction.atomic
-def world_joined(world_id: int) -> None:
-    """The world said "connected!" to us in ``world_id``."""
+def world_joined(world_id: int, now: datetime) -> None:
+    """The world said "connected!" to us in ``world_id`` (at ``now``)."""
     messaging.put_setting(world.WORLD_ID, world_id)
     starts = planning.truck_starts(settings.UPS_TRUCKS)
     trucks_world = selectors.setting_int(selectors.TRUCKS_WORLD)
     if trucks_world != world_id:
         if trucks_world is not None:
-            abandoned = fleet.packages_abandon(f"UPS moved from world {trucks_world} to {world_id}")
+            abandoned = fleet.packages_abandon(
+                f"UPS moved from world {trucks_world} to {world_id}", now=now
+            )
             logger.warning(
                 "moved to world %d: %d packages of world %d abandoned",
                 world_id,
                 abandoned,
                 trucks_world,
             )
-        fleet.fleet_reset(starts)
+        fleet.fleet_reset(starts, now=now)
         messaging.put_setting(selectors.TRUCKS_WORLD, world_id)
     else:
-        fleet.fleet_add(starts)
+        fleet.fleet_add(starts, now=now)
     # Said once per world: a reconnect to the same world is no news to Amazon.
     if _creator() and selectors.setting_int(selectors.ANNOUNCED_WORLD) != world_id:
         shipper.world_created(world_id)

@@ -1,5 +1,5 @@
-"""State changes of packages and carrier accounts: a package's status moves here and
-nowhere else (by its table, ``package_lifecycle``), and so does the owner's redirect.
+"""State changes of packages: a package's status moves here and nowhere else (by its
+table, ``package_lifecycle``), and so does the owner's redirect.
 
 The daemon calls these inside the transaction in which it records the message that
 caused the change (``messaging.first_receipt``), and the messages a change causes,
@@ -7,14 +7,14 @@ to the world or to Amazon, are queued (``messaging.send``) in that same transact
 a change and what it tells others commit together or not at all. By subdomain:
 
 - ``base``: a package's move, its failure, its delivery;
-- ``redirect``: the owner changes where a package goes;
-- ``accounts``: carrier accounts.
+- ``redirect``: the owner changes where a package goes.
+
+Carrier accounts are the accounts app's (``accounts.services``), below this one.
 
 Trucks, what Amazon asks, what the world reports, the fleet and the daemon's periodic
 work are the dispatch app's (``dispatch.services``), above this one.
 """
 
-from amazon_ups.ups.shipments.services.accounts import account_create, demo_user_ensure
 from amazon_ups.ups.shipments.services.base import Item, Refused
 from amazon_ups.ups.shipments.services.redirect import RedirectResult, package_redirect
 from amazon_ups.ups.shipper.services import AMAZON
@@ -24,7 +24,5 @@ __all__ = [
     "Item",
     "RedirectResult",
     "Refused",
-    "account_create",
-    "demo_user_ensure",
     "package_redirect",
 ]

@@ -82,10 +82,12 @@ def move(
     x: int | None = None,
     y: int | None = None,
     note: str = "",
+    *,
+    now: datetime,
 ) -> bool:
     """``package_lifecycle.package_move``, and the owner's email for the moments they
     hear of."""
-    if not package_move(package, kind, x, y, note):
+    if not package_move(package, kind, x, y, note, now=now):
         return False
     if kind in OWNER_EMAILS and package.account is not None:
         template, ref = OWNER_EMAILS[kind]
@@ -99,20 +101,20 @@ def move(
     return True
 
 
-def fail(package: Package, reason: str, origin_seqnum: int | None = None) -> bool:
+def fail(package: Package, reason: str, origin_seqnum: int | None = None, *, now: datetime) -> bool:
     """Give the package up; tell Amazon unless it was Amazon that gave it up
     (``origin_seqnum`` None): an Error is never answered with an Error."""
     if MACHINE.outcome(package.status, PackageEventKind.FAILED, package) is Outcome.STALE:
         return False
     package.failure = reason[:300]
-    move(package, PackageEventKind.FAILED, note=reason)
+    move(package, PackageEventKind.FAILED, note=reason, now=now)
     if origin_seqnum is not None:
         shipper.package_failed(origin_seqnum, reason, package.id)
     logger.warning("package %d failed: %s", package.id, reason)
     return True
 
 
-def delivered_at_destination(package: Package, truck_id: int) -> None:
+def delivered_at_destination(package: Package, truck_id: int, *, now: datetime) -> None:
     """The world delivered ``package`` where it last accepted its destination (dest_x, y)."""
     Truck.objects.filter(id=truck_id).update(x=package.dest_x, y=package.dest_y)
     if move(
@@ -121,5 +123,6 @@ def delivered_at_destination(package: Package, truck_id: int) -> None:
         package.dest_x,
         package.dest_y,
         note=f"by truck {truck_id}",
+        now=now,
     ):
         shipper.delivered(package.id, package.dest_x, package.dest_y)

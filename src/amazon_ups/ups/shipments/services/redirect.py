@@ -12,6 +12,7 @@ where the world left it. The store hears of a change once it is in force
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import transaction
 
@@ -61,25 +62,27 @@ def _destination_changed(package: Package) -> None:
 
 def _resend_delivery(package: Package) -> int:
     """Send the package's delivery again, to its new place, on the truck that has it."""
+    assert package.truck_id is not None  # the world has it: on its truck
     command = wu.UGoDeliver(truckid=package.truck_id)
     command.packages.add(packageid=package.id, x=package.dest_x, y=package.dest_y)
     sent = messaging.send(world_peer(), "deliveries", command, ref=truck_ref(package.truck_id))
     return sent.seqnum
 
 
-def package_redirect(package: Package, *, x: int, y: int, by_user) -> RedirectResult:
-    """Send ``package`` to (x, y) instead, on its owner's word."""
+def package_redirect(package: Package, *, x: int, y: int, by_user, now: datetime) -> RedirectResult:
+    """Send ``package`` to (x, y) instead, on its owner's word given at ``now``."""
     if not all(isinstance(v, int) and INT32_MIN <= v <= INT32_MAX for v in (x, y)):
         raise ValueError(f"({x}, {y}) is not a place on the grid")
     with transaction.atomic():
-        package = (
+        locked = (
             Package.objects.select_for_update(of=("self",))
             .select_related("account", "truck")
             .filter(id=package.id)
             .first()
         )
-        if package is None or package.account is None or package.account.user_id != by_user.pk:
+        if locked is None or locked.account is None or locked.account.user_id != by_user.pk:
             return RedirectResult(False, "No package with that number is yours.")
+        package = locked
         if package.status == PackageStatus.DELIVERED:
             return RedirectResult(False, _too_late(package))
         if package.status not in NOT_FINAL:
@@ -102,14 +105,15 @@ def package_redirect(package: Package, *, x: int, y: int, by_user) -> RedirectRe
         package.dest_x, package.dest_y = x, y
         world_has_it = package.delivery_seqnum is not None and package.truck_id is not None
         if not world_has_it:
-            move(package, P.REDIRECTED, x, y, note=f"instead of ({old[0]}, {old[1]})")
+            move(package, P.REDIRECTED, x, y, note=f"instead of ({old[0]}, {old[1]})", now=now)
             _destination_changed(package)
             return RedirectResult(
                 True, f"Package {package.tracking_number_grouped} will be delivered at ({x}, {y})."
             )
         package.redirect_from_x, package.redirect_from_y = old
         package.redirect_seqnum = _resend_delivery(package)
-        move(package, P.REDIRECTED, x, y, note=f"instead of ({old[0]}, {old[1]}); told the truck")
+        told = f"instead of ({old[0]}, {old[1]}); told the truck"
+        move(package, P.REDIRECTED, x, y, note=told, now=now)
         return RedirectResult(
             True,
             f"The truck is on its way: we told it to deliver package "
@@ -126,19 +130,22 @@ def _redirect_clear(package: Package) -> None:
     package.delivery_unsettled_truck = None
 
 
-def _redirect_lost(package: Package, kind: P) -> None:
+def _redirect_lost(package: Package, kind: P, *, now: datetime) -> None:
     """The world did not take the new place: the package goes (or went) to the old one."""
     asked = (package.dest_x, package.dest_y)
-    package.dest_x, package.dest_y = package.redirect_from_x, package.redirect_from_y
+    old_x, old_y = package.redirect_from_x, package.redirect_from_y
+    assert old_x is not None and old_y is not None  # kept while the redirect is pending
+    package.dest_x, package.dest_y = old_x, old_y
     truck_id = package.delivery_unsettled_truck
     _redirect_clear(package)
     package.save()
     if truck_id is not None:
-        delivered_at_destination(package, truck_id)
-    move(package, kind, asked[0], asked[1], note=f"kept ({package.dest_x}, {package.dest_y})")
+        delivered_at_destination(package, truck_id, now=now)
+    kept = f"kept ({package.dest_x}, {package.dest_y})"
+    move(package, kind, asked[0], asked[1], note=kept, now=now)
 
 
-def redirect_unsettled_at_delivery(package: Package, truck_id: int) -> bool:
+def redirect_unsettled_at_delivery(package: Package, truck_id: int, *, now: datetime) -> bool:
     """The world delivered ``package``; True if where is not known yet (decided by
     ``redirects_settle`` at the end of the daemon's turn)."""
     if package.redirect_seqnum is None:
@@ -147,7 +154,7 @@ def redirect_unsettled_at_delivery(package: Package, truck_id: int) -> bool:
     package.delivery_unsettled_truck = truck_id
     if sent is None or sent.acked_at is None:
         # The world has not read the new place: it delivered at the old one.
-        _redirect_lost(package, P.REDIRECT_TOO_LATE)
+        _redirect_lost(package, P.REDIRECT_TOO_LATE, now=now)
         return True
     # The world read the redirect, but maybe only after this delivery: its error saying
     # so may follow in the same batch. redirects_settle decides after the batch.
@@ -155,13 +162,13 @@ def redirect_unsettled_at_delivery(package: Package, truck_id: int) -> bool:
     return True
 
 
-def redirect_refused(seqnum: int, text: str) -> bool:
+def redirect_refused(seqnum: int, text: str, *, now: datetime) -> bool:
     """The world refused our re-sent delivery ``seqnum``; False if it was no redirect."""
     package = Package.objects.select_for_update().filter(redirect_seqnum=seqnum).first()
     if package is None:
         return False
     late = "already delivered" in text
-    _redirect_lost(package, P.REDIRECT_TOO_LATE if late else P.REDIRECT_FAILED)
+    _redirect_lost(package, P.REDIRECT_TOO_LATE if late else P.REDIRECT_FAILED, now=now)
     return True
 
 
@@ -174,13 +181,14 @@ def redirects_waiting() -> list[tuple[int, int]]:
     for package_id, seqnum in Package.objects.exclude(redirect_seqnum=None).values_list(
         "id", "redirect_seqnum"
     ):
+        assert seqnum is not None  # excluded above
         sent = messaging_selectors.origin(peer, seqnum)
         if sent is not None and sent.acked_at is not None:
             waiting.append((package_id, seqnum))
     return waiting
 
 
-def redirect_settle(package_id: int, seqnum: int) -> bool:
+def redirect_settle(package_id: int, seqnum: int, *, now: datetime) -> bool:
     """A redirect the world has accepted (acked, no error) is in force: tell Amazon, or,
     for a package delivered meanwhile, record the delivery at the new place. Called
     after the daemon's turn's messages, so an error in the same batch came first."""
@@ -194,9 +202,16 @@ def redirect_settle(package_id: int, seqnum: int) -> bool:
     package.save()
     if package.status in CARRIED:
         # What the owner waits to read on the package's page.
-        move(package, P.REDIRECT_CONFIRMED, package.dest_x, package.dest_y, note="by the truck")
+        move(
+            package,
+            P.REDIRECT_CONFIRMED,
+            package.dest_x,
+            package.dest_y,
+            note="by the truck",
+            now=now,
+        )
     if truck_id is not None:
-        delivered_at_destination(package, truck_id)
+        delivered_at_destination(package, truck_id, now=now)
     elif package.status in NOT_FINAL:
         _destination_changed(package)
     return True

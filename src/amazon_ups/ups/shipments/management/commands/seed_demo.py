@@ -2,7 +2,7 @@ import os
 
 from django.core.management.base import BaseCommand
 
-from amazon_ups.ups.shipments import services
+from amazon_ups.ups.accounts import services
 
 DEFAULT_PASSWORD = "demo-password-123"
 
