@@ -15,7 +15,7 @@ import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf import text_format
 from google.protobuf.message import Message
@@ -419,7 +419,8 @@ class WorldEngine(Commands):
         session = world.sessions[side]
         seqnum = result.seqnum = self.next_result_seqnum  # numbered before it becomes bytes
         self.next_result_seqnum += 1
-        session.outbox.add(seqnum, DIALECTS[side].result_field(result), result.SerializeToString())
+        outbox = cast(ResultOutbox, session.outbox)  # every world session's (_new_session)
+        outbox.add(seqnum, DIALECTS[side].result_field(result), result.SerializeToString())
 
         self.tally(world.id, side).results += 1
         if self.log.isEnabledFor(logging.DEBUG):
@@ -478,7 +479,8 @@ class WorldEngine(Commands):
         session = self.worlds[world_id].sessions[side]
         acks = session.take_acks()
         # The results come as the bytes they make in the message: parsed in one call.
-        wire, count = session.outbox.due_wire(now, limit, resend)  # type: ignore[attr-defined]
+        outbox = cast(ResultOutbox, session.outbox)
+        wire, count = outbox.due_wire(now, limit, resend)
         if session.outbox.stale:
             self._unacked(world_id, side, session, now)
         if not acks and not count:

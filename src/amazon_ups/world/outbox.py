@@ -377,7 +377,7 @@ class ResultOutbox:
 
     def items(self, limit: int | None = None) -> list[WireResult]:
         """The unacked results, oldest first (the first ``limit`` of them)."""
-        out = []
+        out: list[WireResult] = []
         for row, acked in enumerate(self._acked):
             if limit is not None and len(out) >= limit:
                 break
