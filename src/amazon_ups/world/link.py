@@ -93,6 +93,7 @@ class Link(asyncio.Protocol):
         self.paused = False
         self.paused_at = float("-inf")
         self.heard_again_at = float("-inf")
+        self.writing_paused = False  # the transport's buffer is past its high-water mark
         self.held_most = 0  # the most bytes this connection held at once
         self._deadline: asyncio.TimerHandle | None = None  # connect deadline, or linger
         self._idle_timer: asyncio.TimerHandle | None = None
@@ -163,6 +164,13 @@ class Link(asyncio.Protocol):
                 self.paused_at = time.time()
                 self.transport.pause_reading()
             self.server.schedule(self)
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        self.server.wake()  # re-sends held back meanwhile may be due
 
     def eof_received(self) -> bool | None:
         return None  # close our side too
@@ -300,9 +308,14 @@ class Link(asyncio.Protocol):
         assert piece is not None
         dropped = self.faults.filter_commands(piece.message)
         tally.dropped += dropped
-        # A whole frame, as it came, is journaled as it came: no need to serialize it again.
-        same = piece.whole and not dropped
-        body = self.current_body if same else piece.message.SerializeToString()
+        # A whole frame, as it came, is journaled as it came, and a slice made from bytes
+        # as those bytes: no need to serialize them again.
+        if dropped:
+            body = piece.message.SerializeToString()
+        elif piece.whole:
+            body = self.current_body
+        else:
+            body = piece.body if piece.body is not None else piece.message.SerializeToString()
         entry = Entry(EntryKind.COMMANDS, self.side, self.world, time.time(), body)
         server.submit(entry, piece.message)
         if server.message_log is not None:
@@ -370,8 +383,12 @@ class Link(asyncio.Protocol):
         among them, and for a moment after: re-sending before reading them would repeat
         what it already has, at the cost of every other world (a peer sending big frames
         back to back would get each result many times over). So not while it is busy,
-        and not before one first re-send interval after it is read again."""
-        if self.paused or self.current is not None or self.queue:
+        and not before one first re-send interval after it is read again.
+
+        Nor while it is not reading what we sent: a result still in our buffer cannot have
+        been acked, and its copies would pile up there (past ``--max-buffered-out``, for a
+        peer only slow to read); new results still go."""
+        if self.paused or self.current is not None or self.queue or self.writing_paused:
             return float("inf")
         return self.heard_again_at + self.server.engine.resend_policy.first
 
