@@ -170,11 +170,15 @@ def evaluate(problem: Problem, routes: Routes) -> Figures:
 # -- a first plan: truckloads, each to the truck that finishes it first -----------------
 
 
-def seed(problem: Problem) -> Routes:
+def seed(problem: Problem, sweep: bool = False) -> Routes:
     """A plan like our dispatch's, made knowing every order: each warehouse's packages,
     oldest first, in truckloads of at most ``capacity`` split evenly enough to keep every
     truck busy; truckloads in order of when they are ready, each to the truck that would
-    deliver it soonest, delivered in nearest neighbour + 2-opt order."""
+    deliver it soonest, delivered in nearest neighbour + 2-opt order.
+
+    ``sweep``: a warehouse's truckloads are not its packages in order but sectors of
+    their destinations around it (the sweep heuristic), so that each truck delivers in
+    one part of the map."""
     by_warehouse: dict[Point, list[Job]] = defaultdict(list)
     for job in sorted(problem.jobs, key=lambda j: (j.ready, j.id)):
         by_warehouse[job.pickup].append(job)
@@ -186,8 +190,13 @@ def seed(problem: Problem) -> Routes:
         share = max(1, round(trucks * len(jobs) / max(total, 1)))
         count = max(share, math.ceil(len(jobs) / problem.capacity))
         size = math.ceil(len(jobs) / count)
+        if sweep:
+            wx, wy = jobs[0].pickup
+            jobs = sorted(
+                jobs, key=lambda j: (math.atan2(j.dropoff[1] - wy, j.dropoff[0] - wx), j.id)
+            )
         loads.extend(jobs[i : i + size] for i in range(0, len(jobs), size))
-    loads.sort(key=lambda load: (load[-1].ready, load[0].id))
+    loads.sort(key=lambda load: (max(j.ready for j in load), min(j.id for j in load)))
     state = {truck_id: ((x, y), 0.0) for truck_id, x, y in problem.trucks}
     routes: Routes = {truck_id: [] for truck_id, _, _ in problem.trucks}
     for load in loads:
@@ -208,7 +217,7 @@ def seed(problem: Problem) -> Routes:
         assert best is not None
         finish, truck_id, spot = best
         state[truck_id] = (spot, finish)
-        routes[truck_id].extend((PICKUP, j.id) for j in load)
+        routes[truck_id].extend((PICKUP, j.id) for j in sorted(load, key=lambda j: j.ready))
         routes[truck_id].extend((DELIVER, job_id) for job_id in order)
     return routes
 
@@ -376,10 +385,17 @@ def solve(
         raise ValueError(f"objective is one of {OBJECTIVES}, not {objective!r}")
     started = time.monotonic()
     layout = _layout(problem)
-    first = seed(problem)
+    rounds: list[str] = []
+    key = (
+        (lambda f: (f.makespan, f.distance))
+        if objective == "makespan"
+        else (lambda f: (f.distance, f.makespan))
+    )
+    first = min(
+        (seed(problem, sweep) for sweep in (False, True)), key=lambda r: key(evaluate(problem, r))
+    )
     best_routes, best = first, evaluate(problem, first)
     seed_figures = best
-    rounds: list[str] = []
     deadline = started + seconds
 
     def left() -> float:
@@ -403,9 +419,7 @@ def solve(
         return note
 
     def better(figures: Figures) -> bool:
-        if objective == "makespan":
-            return (figures.makespan, figures.distance) < (best.makespan, best.distance)
-        return (figures.distance, figures.makespan) < (best.distance, best.makespan)
+        return key(figures) < key(best)
 
     if objective == "distance":
         origin = "the seed"
