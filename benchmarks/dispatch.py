@@ -476,8 +476,9 @@ def print_optimum(case: Scenario, args: argparse.Namespace, ours: Result) -> Non
         )
     seed = solved["makespan"].seed
     print(
-        "\n(OR-Tools knows every order in advance; it starts from a plan much like ours, "
-        f"made offline: {seed.makespan:.1f} s, {seed.distance:,} units)"
+        "\n(OR-Tools knows every order in advance. Its search starts from the better of two\n"
+        " plans like ours made offline, truckloads in order or by destination sector: "
+        f"{seed.makespan:.1f} s, {seed.distance:,} units.)"
     )
     # Both are plans: the best time known is the least of either's, and so is the
     # best distance.
