@@ -568,7 +568,11 @@ def solve_elsewhere(
 
 
 def main() -> int:
-    request = json.load(sys.stdin)
+    text = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
+    if not text.strip():  # run alone (``./dev bench`` runs every script): nothing to do
+        print("dispatch_optimum.py is run by dispatch.py (a problem as JSON on stdin)")
+        return 0
+    request = json.loads(text)
     problem = _problem_from(request["problem"])
     answer = {}
     fastest = None  # the shortest search starts from it if it is shorter than the seed
