@@ -12,6 +12,7 @@ from amazon_ups.ups.dispatch.planning import (
     Policy,
     choose_truck,
     distance,
+    gather,
     nearest,
     nearest_neighbour,
     policy,
@@ -149,3 +150,29 @@ def test_truck_starts_are_spread_around_the_origin():
 
 def test_no_trucks_no_starts():
     assert truck_starts(0) == []
+
+
+def test_a_truck_gathers_the_oldest_and_the_packages_bound_near_it():
+    waiting = [(5, 0, 100), (6, 0, -100), (7, 3, 90), (8, 90, 0), (9, -2, 104), (10, 0, -95)]
+    assert gather(waiting, 3) == [5, 7, 9]  # the oldest, then nearest its (0, 100)
+    assert gather(waiting, 1) == [5]
+    assert gather(waiting, 0) == []
+    assert gather(waiting, 6) == [5, 6, 7, 8, 9, 10]
+    assert gather(waiting, 10) == [5, 6, 7, 8, 9, 10]
+    tie = [(1, 0, 0), (2, 10, 0), (3, 0, 10), (4, 0, -10)]
+    assert gather(tie, 2) == [1, 2]  # equally near: the older
+
+
+@given(places, st.integers(0, 30))
+def test_gathering_keeps_the_oldest_and_takes_as_many_as_fit(waiting, size):
+    chosen = gather(waiting, size)
+    ids = [place_id for place_id, _, _ in waiting]
+    assert len(chosen) == min(size, len(waiting))
+    assert chosen == [i for i in ids if i in set(chosen)]  # oldest first, no repeats
+    if chosen:
+        assert chosen[0] == ids[0]
+
+
+def test_the_naive_baseline_does_not_gather():
+    assert not NAIVE.gather
+    assert policy("smart", 50, 10).gather

@@ -31,17 +31,21 @@ class Policy:
     ``nearest``: the free truck closest to the warehouse goes (else the free truck
     with the lowest id, the naive baseline's "first free truck").
     ``improve_routes``: 2-opt on top of the nearest-neighbour route.
+    ``gather``: when more packages wait at a warehouse than a truck takes, it takes the
+    oldest and those whose destinations are nearest to the oldest's (``gather``),
+    rather than the oldest ones, so that each trip covers one part of the map.
     """
 
     capacity: int = 50
     share: int = 10
     nearest: bool = True
     improve_routes: bool = True
+    gather: bool = True
 
 
 # One truck per package, the first free truck, no route work: what dispatch does
 # without any cleverness; benchmarks/dispatch.py compares against it.
-NAIVE = Policy(capacity=1, share=1, nearest=False, improve_routes=False)
+NAIVE = Policy(capacity=1, share=1, nearest=False, improve_routes=False, gather=False)
 
 
 # What UPS_DISPATCH may name; the system checks refuse anything else.
@@ -72,6 +76,20 @@ def choose_truck(target: Point, free: Iterable[Place], rule: Policy) -> int | No
     if rule.nearest:
         return nearest(target, free)
     return min((truck_id for truck_id, _, _ in free), default=None)
+
+
+def gather(waiting: Sequence[Place], size: int) -> list[int]:
+    """Which of ``waiting`` ((id, destination x, y), oldest first) one truck takes when
+    it can take ``size``: the oldest, so that none waits for ever, and the others whose
+    destinations are nearest to its destination (ties: the older). Oldest first."""
+    if size >= len(waiting):
+        return [place_id for place_id, _, _ in waiting]
+    if size <= 0:
+        return []
+    anchor = (waiting[0][1], waiting[0][2])
+    rest = sorted(range(1, len(waiting)), key=lambda i: (distance(anchor, waiting[i][1:]), i))
+    chosen = sorted([0, *rest[: size - 1]])
+    return [waiting[i][0] for i in chosen]
 
 
 def route_length(start: Point, stops: Sequence[Place]) -> int:

@@ -34,6 +34,9 @@ from amazon_ups.ups.shipments.truck_lifecycle import TruckEventKind as T
 from amazon_ups.ups.shipper import services as shipper
 
 COMMANDS = ("pickups", "deliveries")  # what moves a truck; queries only ask
+# How many of the packages waiting at a warehouse (the oldest) a truck's load is gathered
+# from (``planning.Policy.gather``): a bound on the work of one choice.
+GATHER_FROM = 500
 
 # -- which trucks can take work ----------------------------------------------------------
 
@@ -151,7 +154,10 @@ def serve_warehouse(warehouse: Warehouse, max_batches: int | None = None) -> int
     ).order_by("id")
     served = batches = 0
     while max_batches is None or batches < max_batches:
-        batch = list(waiting.select_related("warehouse")[: rule.capacity])
+        # With ``gather``, a truck takes the packages bound near the oldest one's
+        # destination, chosen among the oldest GATHER_FROM.
+        pool = GATHER_FROM if rule.gather else rule.capacity
+        batch = list(waiting.select_related("warehouse")[: max(pool, rule.capacity)])
         if not batch:
             break
         limit = rule.share
@@ -161,7 +167,12 @@ def serve_warehouse(warehouse: Warehouse, max_batches: int | None = None) -> int
             truck = _truck_for(warehouse, limit)
         if truck is None:
             break
-        batch = batch[: max(limit - _given(truck).count(), 0)]
+        room = max(limit - _given(truck).count(), 0)
+        if rule.gather:
+            chosen = set(planning.gather([(p.id, p.dest_x, p.dest_y) for p in batch], room))
+            batch = [package for package in batch if package.id in chosen]
+        else:
+            batch = batch[:room]
         if not batch:
             break
         batches += 1
