@@ -291,10 +291,53 @@ def out_for_delivery(package: Package, truck_id: int) -> bool:
 # -- what a truck's new state means for its packages --------------------------------------
 
 
+def regather(truck: Truck) -> int:
+    """The truck stands at its warehouse; packages there were given, as they came, to it
+    and to other trucks still on their way. None of them is announced yet, so they can
+    change trucks: this one takes as many as it was given, gathered (``planning.gather``)
+    among all of them, and gives the others' places back, so every truck keeps its
+    count. Returns how many changed trucks."""
+    warehouse = truck.warehouse
+    own = list(
+        Package.objects.filter(
+            truck=truck, warehouse=warehouse, status=PackageStatus.TRUCK_DISPATCHED
+        )
+    )
+    if not own:
+        return 0
+    coming = (
+        Truck.objects.filter(warehouse=warehouse, status=TruckStatus.TRAVELING)
+        .exclude(id=truck.id)
+        .exclude(_in_doubt())
+    )
+    pool = own + list(
+        Package.objects.filter(
+            truck__in=coming, warehouse=warehouse, status=PackageStatus.TRUCK_DISPATCHED
+        )
+    )
+    if len(pool) == len(own):
+        return 0
+    pool.sort(key=lambda package: package.id)  # oldest first
+    chosen = set(planning.gather([(p.id, p.dest_x, p.dest_y) for p in pool], len(own)))
+    taken = [p for p in pool if p.id in chosen and p.truck_id != truck.id]
+    given_back = [p for p in own if p.id not in chosen]
+    for incoming, outgoing in zip(taken, given_back, strict=True):
+        outgoing.truck_id, incoming.truck_id = incoming.truck_id, truck.id
+    changed = taken + given_back
+    now = timezone.now()
+    for package in changed:
+        package.updated_at = now
+    Package.objects.bulk_update(changed, ["truck", "updated_at"])
+    return len(changed)
+
+
 def arrived(truck: Truck) -> None:
-    """The truck stands at ``truck.warehouse``: the packages it came for are announced,
+    """The truck stands at ``truck.warehouse``: it takes a gathered load of the packages
+    coming trucks were given (``regather``), the packages it came for are announced,
     others waiting there board, and it leaves if nothing is left to load."""
     warehouse = truck.warehouse
+    if dispatch_selectors.policy().gather:
+        regather(truck)
     for package in Package.objects.filter(
         truck=truck, warehouse=warehouse, status=PackageStatus.TRUCK_DISPATCHED
     ).select_related("warehouse"):
