@@ -33,7 +33,9 @@ class Policy:
     ``improve_routes``: 2-opt on top of the nearest-neighbour route.
     ``gather``: when more packages wait at a warehouse than a truck takes, it takes the
     oldest and those whose destinations are nearest to the oldest's (``gather``),
-    rather than the oldest ones, so that each trip covers one part of the map.
+    rather than the oldest ones, so that each trip covers one part of the map; and a
+    truck arriving at a warehouse swaps packages with the trucks still coming there to
+    the same end (``services.trucks.regather``).
     """
 
     capacity: int = 50
