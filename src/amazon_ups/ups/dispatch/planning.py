@@ -32,10 +32,10 @@ class Policy:
     with the lowest id, the naive baseline's "first free truck").
     ``improve_routes``: 2-opt on top of the nearest-neighbour route.
     ``gather``: when more packages wait at a warehouse than a truck takes, it takes the
-    oldest and those whose destinations are nearest to the oldest's (``gather``),
-    rather than the oldest ones, so that each trip covers one part of the map; and a
-    truck arriving at a warehouse swaps packages with the trucks still coming there to
-    the same end (``services.trucks.regather``).
+    oldest and those bound the same way from the warehouse (``gather``: a sector), not
+    the oldest ones, so that each trip covers one part of the map; and a truck arriving
+    at a warehouse swaps packages with the trucks still coming there to the same end
+    (``services.trucks.regather``).
     """
 
     capacity: int = 50
@@ -80,17 +80,29 @@ def choose_truck(target: Point, free: Iterable[Place], rule: Policy) -> int | No
     return min((truck_id for truck_id, _, _ in free), default=None)
 
 
-def gather(waiting: Sequence[Place], size: int) -> list[int]:
-    """Which of ``waiting`` ((id, destination x, y), oldest first) one truck takes when
-    it can take ``size``: the oldest, so that none waits for ever, and the others whose
-    destinations are nearest to its destination (ties: the older). Oldest first."""
+def gather(waiting: Sequence[Place], size: int, origin: Point) -> list[int]:
+    """Which of ``waiting`` ((id, destination x, y), oldest first) one truck leaving
+    ``origin`` takes when it can take ``size``: the oldest, so that none waits for ever,
+    and the others in the narrowest sector (seen from ``origin``) around it, so that the
+    trip covers one part of the map and what is left stays in one part too (the sweep
+    heuristic). Oldest first."""
     if size >= len(waiting):
         return [place_id for place_id, _, _ in waiting]
     if size <= 0:
         return []
-    anchor = (waiting[0][1], waiting[0][2])
-    rest = sorted(range(1, len(waiting)), key=lambda i: (distance(anchor, waiting[i][1:]), i))
-    chosen = sorted([0, *rest[: size - 1]])
+    ox, oy = origin
+    angles = [math.atan2(y - oy, x - ox) for _, x, y in waiting]
+    ring = sorted(range(len(waiting)), key=lambda i: (angles[i], i))
+    count = len(ring)
+    oldest = ring.index(0)
+
+    def span(first: int) -> float:
+        a, b = angles[ring[first % count]], angles[ring[(first + size - 1) % count]]
+        return (b - a) % (2 * math.pi)
+
+    # Of the windows of ``size`` neighbours in angle that hold the oldest, the narrowest.
+    first = min(range(oldest - size + 1, oldest + 1), key=lambda f: (span(f), -f))
+    chosen = sorted(ring[(first + k) % count] for k in range(size))
     return [waiting[i][0] for i in chosen]
 
 

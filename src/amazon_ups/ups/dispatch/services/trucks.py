@@ -154,8 +154,8 @@ def serve_warehouse(warehouse: Warehouse, max_batches: int | None = None) -> int
     ).order_by("id")
     served = batches = 0
     while max_batches is None or batches < max_batches:
-        # With ``gather``, a truck takes the packages bound near the oldest one's
-        # destination, chosen among the oldest GATHER_FROM.
+        # With ``gather``, a truck takes the oldest package and those bound the same
+        # way, chosen among the oldest GATHER_FROM.
         pool = GATHER_FROM if rule.gather else rule.capacity
         batch = list(waiting.select_related("warehouse")[: max(pool, rule.capacity)])
         if not batch:
@@ -169,7 +169,8 @@ def serve_warehouse(warehouse: Warehouse, max_batches: int | None = None) -> int
             break
         room = max(limit - _given(truck).count(), 0)
         if rule.gather:
-            chosen = set(planning.gather([(p.id, p.dest_x, p.dest_y) for p in batch], room))
+            places = [(p.id, p.dest_x, p.dest_y) for p in batch]
+            chosen = set(planning.gather(places, room, (warehouse.x, warehouse.y)))
             batch = [package for package in batch if package.id in chosen]
         else:
             batch = batch[:room]
@@ -318,7 +319,8 @@ def regather(truck: Truck) -> int:
     if len(pool) == len(own):
         return 0
     pool.sort(key=lambda package: package.id)  # oldest first
-    chosen = set(planning.gather([(p.id, p.dest_x, p.dest_y) for p in pool], len(own)))
+    places = [(p.id, p.dest_x, p.dest_y) for p in pool]
+    chosen = set(planning.gather(places, len(own), (warehouse.x, warehouse.y)))
     taken = [p for p in pool if p.id in chosen and p.truck_id != truck.id]
     given_back = [p for p in own if p.id not in chosen]
     for incoming, outgoing in zip(taken, given_back, strict=True):
