@@ -505,6 +505,13 @@ def print_optimum(case: Scenario, args: argparse.Namespace, ours: Result) -> Non
     ):
         verdict = "met" if ratio <= GOAL else "NOT met"
         print(f"  {name:<20} {mine:>9} / {best:>9} ({plan}) = {ratio:.2f}, goal {verdict}")
+    # The shortest plan may take far longer than ours: against the fastest plan alone,
+    # both figures of one plan.
+    one = solved["makespan"].figures
+    print(
+        f"  against the fastest plan alone: time {ours.makespan / max(one.makespan, 1e-9):.2f}, "
+        f"distance {ours.distance / max(one.distance, 1):.2f}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
