@@ -38,7 +38,7 @@ from amazon_ups.world.outbox import ResultOutbox
 if TYPE_CHECKING:
     from amazon_ups.world.server import WorldServer
 
-logger = logging.getLogger("amazon_ups.world.dashboard")
+logger = logging.getLogger(__name__)
 
 MAX_REQUEST = 64 * 1024  # a request's line, headers and body together
 REQUEST_TIMEOUT = 10.0

@@ -60,7 +60,7 @@ from amazon_ups.world.rules import (
 )
 from amazon_ups.world.summary import Tally
 
-logger = logging.getLogger("amazon_ups.world")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,7 @@ from amazon_ups.world.messagelog import Direction
 if TYPE_CHECKING:
     from amazon_ups.world.server import WorldServer
 
-logger = logging.getLogger("amazon_ups.world.link")
+logger = logging.getLogger(__name__)
 
 # How long a refused connection is kept to read what the peer sends (its connect frame)
 # before closing: closing with unread input would reset the connection, and the reset

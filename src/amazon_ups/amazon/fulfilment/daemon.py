@@ -26,7 +26,7 @@ from amazon_ups.protocol import au_pb2 as au
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol.channel import AU_LIMITS, WORLD_SEND_LIMITS, Channel
 
-logger = logging.getLogger("amazon_ups.amazon.fulfilment")
+logger = logging.getLogger(__name__)
 
 # Between looks for what waits far too long.
 STUCK_CHECK_INTERVAL = datetime.timedelta(seconds=10)

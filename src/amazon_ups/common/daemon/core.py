@@ -40,7 +40,7 @@ from amazon_ups.common.messaging import services as messaging
 from amazon_ups.protocol.channel import Container, Pending
 from amazon_ups.protocol.framing import MalformedMessage, encode_frame
 
-logger = logging.getLogger("amazon_ups.daemon")
+logger = logging.getLogger(__name__)
 
 # A stranger's refused connections are recorded for operators at most this often.
 REFUSALS_RECORDED_EVERY = 1.0

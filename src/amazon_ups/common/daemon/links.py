@@ -42,7 +42,7 @@ from amazon_ups.protocol.session import ResendPolicy
 from amazon_ups.protocol.world_connect import ConnectRefused, WorldConnect
 from amazon_ups.protocol.world_messages import AnyConnect, AnyConnected
 
-logger = logging.getLogger("amazon_ups.daemon")
+logger = logging.getLogger(__name__)
 
 RECONNECT = ResendPolicy(first=0.1, factor=2.0, ceiling=5.0)
 IO_TIMEOUT = 10.0  # a peer that takes longer to take our bytes is treated as gone

@@ -32,7 +32,7 @@ from amazon_ups.common.mail.sender import MailSender
 from amazon_ups.protocol.framing import FramingError
 from amazon_ups.protocol.session import ResendPolicy
 
-logger = logging.getLogger("amazon_ups.daemon")
+logger = logging.getLogger(__name__)
 
 DATABASE_RETRY = ResendPolicy(first=0.5, factor=2.0, ceiling=10.0)
 

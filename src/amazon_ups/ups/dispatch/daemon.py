@@ -33,7 +33,7 @@ from amazon_ups.ups.shipments.services import Refused
 from amazon_ups.ups.shipments.world import world_id as current_world_id
 from amazon_ups.ups.shipper import services as shipper
 
-logger = logging.getLogger("amazon_ups.ups")
+logger = logging.getLogger(__name__)
 
 # Between looks for what waits far too long.
 STUCK_CHECK_INTERVAL = datetime.timedelta(seconds=10)

@@ -29,7 +29,7 @@ from amazon_ups.common.parsing import parse_int
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol.limits import INT64_MAX
 
-logger = logging.getLogger("amazon_ups.amazon.fulfilment")
+logger = logging.getLogger(__name__)
 
 PURCHASE_BATCH = 100  # products per purchase message, to keep each one small
 MAX_RESTOCK = 1000  # units a seller buys at once: more is a typo

@@ -18,7 +18,7 @@ from amazon_ups.ups.shipments.models import Package, Truck
 from amazon_ups.ups.shipments.package_lifecycle import MACHINE, PackageEventKind, package_move
 from amazon_ups.ups.shipper import services as shipper
 
-logger = logging.getLogger("amazon_ups.ups")
+logger = logging.getLogger(__name__)
 
 
 class Refused(Exception):
