@@ -30,6 +30,7 @@ from amazon_ups.protocol.world_messages import (
     AnyConnect,
     AnyResponses,
     Side,
+    error_text,
 )
 from amazon_ups.world.commands import (
     Commands,
@@ -193,7 +194,7 @@ class WorldEngine(Commands):
         if request.isAmazon != (side is Side.AMAZON):
             expected = "true on the Amazon port" if side is Side.AMAZON else "false on the UPS port"
             return ConnectResult(
-                -1 if wanted is None else wanted, f"error: isAmazon must be {expected}"
+                -1 if wanted is None else wanted, error_text(f"isAmazon must be {expected}")
             )
         if isinstance(request, wa.AConnect):  # side is Side.AMAZON: its dialect's request
             kind, brought = "warehouse", [(w.id, w.x, w.y) for w in request.initwh]
@@ -207,7 +208,7 @@ class WorldEngine(Commands):
                 retired = self.retired.get(wanted)
                 if retired is not None:
                     return ConnectResult(wanted, retired.text(wanted))
-                return ConnectResult(wanted, f"error: world {wanted} does not exist")
+                return ConnectResult(wanted, error_text(f"world {wanted} does not exist"))
         existing = (
             {} if world is None else (world.warehouses if side is Side.AMAZON else world.trucks)
         )
@@ -406,7 +407,7 @@ class WorldEngine(Commands):
     def reject_malformed(self, world_id: int, side: Side, reason: str, now: float = 0.0) -> None:
         """A frame from ``side`` did not parse, or broke a limit; tell it, with no
         origin seqnum (-1)."""
-        self._reject(self.worlds[world_id], side, f"error: {reason}", -1, now)
+        self._reject(self.worlds[world_id], side, error_text(reason), -1, now)
 
     def _reject(self, world: World, side: Side, text: str, origin: int, now: float) -> None:
         error = DIALECTS[side].error(err=text, originseqnum=origin)
@@ -555,7 +556,7 @@ def _new_places(
     for place_id, x, y in brought:
         known = existing.get(place_id)
         if known is not None and repeated is RepeatedPlaces.REFUSE:
-            raise Rejected(f"error: {kind} {place_id} already exists in this world")
+            raise Rejected(f"{kind} {place_id} already exists in this world")
         if known is not None:
             where = getattr(known, "first_place", None) or (known.x, known.y)
         else:
@@ -564,7 +565,7 @@ def _new_places(
             new[place_id] = (x, y)
         elif where != (x, y):
             raise Rejected(
-                f"error: {kind} {place_id} already exists at {where}, cannot be put at {(x, y)}"
+                f"{kind} {place_id} already exists at {where}, cannot be put at {(x, y)}"
             )
     return [(place_id, x, y) for place_id, (x, y) in new.items()]
 

@@ -28,7 +28,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message
 
 from amazon_ups.protocol.framing import MalformedMessage, parse_message
-from amazon_ups.protocol.world_messages import AnyCommands, Dialect
+from amazon_ups.protocol.world_messages import AnyCommands, Dialect, error_text
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -382,7 +382,7 @@ class Refusal(Enum):
             detail = f"the world serves at most {limits.max_connections} at a time"
         else:
             detail = f"at most {limits.max_connections_per_address} from {address} at a time"
-        return f"error: {self.value} ({detail}); try again later"
+        return error_text(f"{self.value} ({detail}); try again later")
 
 
 class Admission:
@@ -527,10 +527,10 @@ def duration(seconds: float) -> str:
 
 def retired_text(world: int, reason: RetireReason, idle_for: float, max_worlds: int) -> str:
     if reason is RetireReason.IDLE:
-        return f"error: world {world} was retired after {duration(idle_for)} idle"
+        return error_text(f"world {world} was retired after {duration(idle_for)} idle")
     if reason is RetireReason.DASHBOARD:
-        return f"error: world {world} was retired from the world's dashboard"
-    return (
-        f"error: world {world} was retired after {duration(idle_for)} idle, to make room "
+        return error_text(f"world {world} was retired from the world's dashboard")
+    return error_text(
+        f"world {world} was retired after {duration(idle_for)} idle, to make room "
         f"(the world keeps at most {max_worlds} worlds, the longest idle go first)"
     )

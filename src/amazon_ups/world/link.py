@@ -22,7 +22,7 @@ from amazon_ups.protocol.framing import (
     encode_frame,
     parse_message,
 )
-from amazon_ups.protocol.world_messages import DIALECTS, Side
+from amazon_ups.protocol.world_messages import DIALECTS, Side, error_text
 from amazon_ups.world.engine import ConnectResult
 from amazon_ups.world.faults import Faults
 from amazon_ups.world.journal import Entry, EntryKind
@@ -221,22 +221,24 @@ class Link(asyncio.Protocol):
             return
         request = parse_message(self.dialect.connect, body)
         if isinstance(request, MalformedMessage):
-            self._write(self.dialect.connected(worldid=-1, result=f"error: {request}"))
+            self._write(self.dialect.connected(worldid=-1, result=error_text(str(request))))
             self._drop(f"first frame is not a {self.dialect.connect.DESCRIPTOR.name}: {request}")
             return
         wanted = request.worldid if request.HasField("worldid") else None
         result = None
         if wanted is not None and (wanted, self.side) in self.server.links:
             result = ConnectResult(
-                wanted, f"error: world {wanted} already has a {self.side} connection"
+                wanted, error_text(f"world {wanted} already has a {self.side} connection")
             )
         elif wanted is None and request.isAmazon == (self.side is Side.AMAZON):
             self.server.sweep(coming=1)
             if len(self.server.engine.worlds) >= self.limits.max_worlds:
                 result = ConnectResult(
                     -1,
-                    f"error: too many worlds ({len(self.server.engine.worlds)}), every one "
-                    "of them connected; try again later",
+                    error_text(
+                        f"too many worlds ({len(self.server.engine.worlds)}), every one "
+                        "of them connected; try again later"
+                    ),
                 )
         if result is None:
             entry = Entry(EntryKind.CONNECT, self.side, wanted, time.time(), body)
