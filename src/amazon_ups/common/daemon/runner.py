@@ -26,7 +26,8 @@ from django.db import DatabaseError, close_old_connections
 
 from amazon_ups.common.daemon import isolation
 from amazon_ups.common.daemon.core import DaemonCore, Endpoint, Handler, Tick
-from amazon_ups.common.daemon.links import Candidate, DialLink, Link, ListenLink
+from amazon_ups.common.daemon.links import DialLink, Link
+from amazon_ups.common.daemon.listen_link import Candidate, ListenLink
 from amazon_ups.common.daemon.wakeup import Waker, channel_of
 from amazon_ups.common.mail.sender import MailSender
 from amazon_ups.protocol.framing import FramingError

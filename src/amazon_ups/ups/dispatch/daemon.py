@@ -19,7 +19,8 @@ from google.protobuf.message import Message
 
 from amazon_ups.common.daemon import link_security
 from amazon_ups.common.daemon.endpoint import Endpoint
-from amazon_ups.common.daemon.links import ListenLink, WorldLink
+from amazon_ups.common.daemon.links import WorldLink
+from amazon_ups.common.daemon.listen_link import ListenLink
 from amazon_ups.common.daemon.runner import Daemon
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.protocol import au_pb2
