@@ -124,6 +124,49 @@ def each_item(
     return done
 
 
+def each_item_together(
+    what: str,
+    items: Iterable[T],
+    *,
+    ref: Callable[[T], str],
+    action: Callable[[T], object],
+) -> int:
+    """``each_item`` in one transaction for all the items, each in a savepoint of its
+    own: one commit for a batch instead of one per item. The isolation is the same: an
+    item whose ``action`` fails with a defect is rolled back to its savepoint and set
+    aside (its dead letter commits with the others' effects), logged once, and the next
+    item runs; an outage is raised at once and rolls the whole batch back (it is all
+    still work in the database for the next turn). Call it outside any transaction."""
+    skipped = set_aside_refs()
+    done = 0
+    failures: list[tuple[str, int, BaseException]] = []
+    with transaction.atomic():
+        for item in items:
+            key = ref(item)
+            if key in skipped:
+                continue
+            try:
+                with transaction.atomic():
+                    action(item)
+            except Exception as error:
+                if is_outage(error):
+                    raise
+                letter = messaging.set_aside_work(what=what, ref=key, error=error)
+                skipped.add(key)
+                failures.append((key, letter.id, error))
+                continue
+            done += 1
+    for key, letter_id, failure in failures:
+        logger.error(
+            "%s: %s failed and is set aside (dead letter %d) until an operator retries it",
+            what,
+            key,
+            letter_id,
+            exc_info=failure,
+        )
+    return done
+
+
 # -- received sub-messages -----------------------------------------------------------------
 
 
@@ -156,6 +199,57 @@ def receive_once(peer: str, field: str, message: SubMessage, handle: Callable[[]
                 letter.id,
                 exc_info=error,
             )
+
+
+def receive_all(
+    peer: str,
+    messages: Iterable[tuple[str, SubMessage]],
+    handle: Callable[[str, SubMessage], object],
+    acks: Iterable[int] = (),
+) -> list[int]:
+    """Act on a container's sub-messages (``handle(field, message)``), each unless it was
+    received before, all in one transaction with the record of their seqnums and of the
+    container's ``acks``; returns the seqnums that may be acked once this returns.
+
+    Each sub-message's handler runs in a savepoint of its own: a defect rolls back that
+    one's effects only, and it is recorded as received with a dead letter holding its
+    bytes (acked; its repeats are only acked), while the others go on. An outage is
+    raised and rolls the whole container back: nothing is recorded, nothing may be acked
+    (the peer sends it all again)."""
+    owed: list[int] = []
+    failures: list[tuple[str, int, int, BaseException]] = []
+    with transaction.atomic():
+        messaging.acknowledge(peer, acks)
+        messages = list(messages)
+        seen = messaging.received_before(peer, [m.seqnum for _, m in messages])
+        received: list[tuple[int, str]] = []
+        for field, message in messages:
+            owed.append(message.seqnum)
+            if message.seqnum in seen:
+                continue  # handled before: only acked again
+            seen.add(message.seqnum)
+            received.append((message.seqnum, field))
+            try:
+                with transaction.atomic():
+                    handle(field, message)
+            except Exception as error:
+                if is_outage(error):
+                    raise
+                letter = messaging.message_dead_letter(
+                    peer=peer, field=field, message=message, error=error
+                )
+                failures.append((field, message.seqnum, letter.id, error))
+        messaging.record_receipts(peer, received)
+    for field, seqnum, letter_id, failure in failures:
+        logger.error(
+            "%s #%d from %s failed and is set aside (dead letter %d) until an operator retries it",
+            field,
+            seqnum,
+            peer,
+            letter_id,
+            exc_info=failure,
+        )
+    return owed
 
 
 @dataclass(frozen=True)
