@@ -51,7 +51,11 @@ def intake(now: datetime.datetime | None = None) -> int:
         return 0
     intake = services.Intake(world_id, now=now)
     return each_item_together(
-        "taking an order in", order_ids, ref=_order_ref, action=intake.take_in
+        "taking an order in",
+        order_ids,
+        ref=_order_ref,
+        action=intake.take_in,
+        around=orders_selectors.orders_locked_ahead,
     )
 
 

@@ -26,6 +26,7 @@ unsaved is acked); a defect in one sub-message or in the tick is set aside or lo
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 from collections.abc import Callable, Sequence
@@ -51,6 +52,11 @@ HEARD_RECORDED_EVERY = 1.0
 # handle(endpoint, field, sub-message, now): ``now`` is the time the core was given.
 Handler = Callable[[Endpoint, str, Message, datetime.datetime], None]
 Tick = Callable[[datetime.datetime], None]
+# around_container(endpoint, sub-messages): a context the container's new sub-messages
+# are handled in, inside its transaction (e.g. to read the rows they are about at once).
+AroundContainer = Callable[
+    [Endpoint, Sequence[tuple[str, Message]]], contextlib.AbstractContextManager[object]
+]
 
 
 class DaemonCore:
@@ -61,12 +67,14 @@ class DaemonCore:
         handle: Handler,
         tick: Tick | None = None,
         on_connect: Callable[[Endpoint], None] | None = None,
+        around_container: AroundContainer | None = None,
     ) -> None:
         self.name = name
         self.endpoints = endpoints
         self.handle = handle
         self.tick = tick
         self.on_connect = on_connect
+        self.around_container = around_container
         self._refusals_recorded: dict[str, float] = {}
         self._heard_recorded: dict[str, float] = {}
         self._tick_failures = isolation.FailureLog(f"{name}: the tick")
@@ -138,10 +146,17 @@ class DaemonCore:
         def handle(field: str, message: Message) -> None:
             self.handle(endpoint, field, message, now)
 
+        around = self.around_container
         # Returns once the container is handled (a defective sub-message set aside) and
         # committed; raises on an outage, leaving all of it unacked for the peer to
         # re-send.
-        owed = isolation.receive_all(endpoint.peer, messages, handle, acks=container.acks)
+        owed = isolation.receive_all(
+            endpoint.peer,
+            messages,
+            handle,
+            acks=container.acks,
+            around=None if around is None else lambda new: around(endpoint, new),
+        )
         if container.acks:
             channel.acked(list(container.acks))
         for seqnum in owed:

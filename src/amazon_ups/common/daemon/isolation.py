@@ -14,9 +14,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -130,18 +132,23 @@ def each_item_together(
     *,
     ref: Callable[[T], str],
     action: Callable[[T], object],
+    around: Callable[[list[T]], AbstractContextManager[object]] | None = None,
 ) -> int:
     """``each_item`` in one transaction for all the items, each in a savepoint of its
     own: one commit for a batch instead of one per item. The isolation is the same: an
     item whose ``action`` fails with a defect is rolled back to its savepoint and set
     aside (its dead letter commits with the others' effects), logged once, and the next
     item runs; an outage is raised at once and rolls the whole batch back (it is all
-    still work in the database for the next turn). Call it outside any transaction."""
+    still work in the database for the next turn). ``around(items)``, if given, is a
+    context they are all run in, inside the transaction. Call it outside any
+    transaction."""
     skipped = set_aside_refs()
     done = 0
     failures: list[tuple[str, int, BaseException]] = []
-    with transaction.atomic():
-        for item in items:
+    todo = [item for item in items if ref(item) not in skipped]
+    batch = around(todo) if around is not None and todo else contextlib.nullcontext()
+    with transaction.atomic(), batch:
+        for item in todo:
             key = ref(item)
             if key in skipped:
                 continue
@@ -206,6 +213,7 @@ def receive_all(
     messages: Iterable[tuple[str, SubMessage]],
     handle: Callable[[str, SubMessage], object],
     acks: Iterable[int] = (),
+    around: Callable[[list[tuple[str, SubMessage]]], AbstractContextManager[object]] | None = None,
 ) -> list[int]:
     """Act on a container's sub-messages (``handle(field, message)``), each unless it was
     received before, all in one transaction with the record of their seqnums and of the
@@ -215,30 +223,33 @@ def receive_all(
     one's effects only, and it is recorded as received with a dead letter holding its
     bytes (acked; its repeats are only acked), while the others go on. An outage is
     raised and rolls the whole container back: nothing is recorded, nothing may be acked
-    (the peer sends it all again)."""
+    (the peer sends it all again). ``around(new sub-messages)``, if given, is a context
+    they are all handled in, inside the transaction."""
     owed: list[int] = []
     failures: list[tuple[str, int, int, BaseException]] = []
     with transaction.atomic():
         messaging.acknowledge(peer, acks)
         messages = list(messages)
         seen = messaging.received_before(peer, [m.seqnum for _, m in messages])
-        received: list[tuple[int, str]] = []
+        new: list[tuple[str, SubMessage]] = []
         for field, message in messages:
             owed.append(message.seqnum)
-            if message.seqnum in seen:
-                continue  # handled before: only acked again
-            seen.add(message.seqnum)
-            received.append((message.seqnum, field))
-            try:
-                with transaction.atomic():
-                    handle(field, message)
-            except Exception as error:
-                if is_outage(error):
-                    raise
-                letter = messaging.message_dead_letter(
-                    peer=peer, field=field, message=message, error=error
-                )
-                failures.append((field, message.seqnum, letter.id, error))
+            if message.seqnum not in seen:  # else handled before: only acked again
+                seen.add(message.seqnum)
+                new.append((field, message))
+        with around(new) if around is not None and new else contextlib.nullcontext():
+            for field, message in new:
+                try:
+                    with transaction.atomic():
+                        handle(field, message)
+                except Exception as error:
+                    if is_outage(error):
+                        raise
+                    letter = messaging.message_dead_letter(
+                        peer=peer, field=field, message=message, error=error
+                    )
+                    failures.append((field, message.seqnum, letter.id, error))
+        received = [(message.seqnum, field) for field, message in new]
         messaging.record_receipts(peer, received)
     for field, seqnum, letter_id, failure in failures:
         logger.error(
