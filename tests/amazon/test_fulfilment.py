@@ -423,3 +423,44 @@ def test_intake_takes_every_placed_order_in(joined, place):
     assert {status(order) for order in orders} == {Status.PLACED}  # waiting for stock
     assert all(Order.objects.get(id=o.id).warehouse_id == 1 for o in orders)
     assert upkeep.intake() == 0
+
+
+def test_orders_locked_ahead_are_handed_out_once_each_as_read(joined, place):
+    first, second = place({1: 1}, x=1, y=1), place({1: 1}, x=2, y=2)
+    with transaction.atomic(), orders_selectors.orders_locked_ahead([second.id, first.id, 999]):
+        handed = orders_selectors.order_lock(first.id)
+        assert handed is not None and handed.status == Status.PLACED
+        # A handler changes it: asked for again, it is read again, never the copy.
+        Order.objects.filter(id=first.id).update(dest_x=50)
+        again = orders_selectors.order_lock(first.id)
+        assert again is not handed and again is not None and again.dest_x == 50
+        assert orders_selectors.order_lock(999) is None
+        assert orders_selectors.order_lock(second.id) is not None
+    # Outside the block nothing is kept.
+    assert orders_selectors.order_lock(first.id) is not None
+
+
+def test_a_container_about_orders_reads_them_at_once(joined, place):
+    order = place({1: 1}, x=1, y=1)
+    fulfilment = Fulfilment()
+    messages = [
+        ("arrived", au.TruckArrived(package_id=order.id, truck_id=1, warehouse_id=1, seqnum=1)),
+        ("accounts", au.AccountStatus(seqnum=2)),
+    ]
+    with transaction.atomic(), fulfilment.around_container(fulfilment.ups, messages):
+        assert orders_selectors._ahead.get() == {order.id: order}
+    assert orders_selectors._ahead.get() is None
+
+
+def test_an_order_read_from_the_database_saves_only_what_changed(joined, place):
+    order = orders_selectors.order_lock(place({1: 1}, x=1, y=1).id)
+    assert order is not None
+    Order.objects.filter(id=order.id).update(tracking_number="1Z 1")  # written meanwhile
+    order.truck_id = 4
+    order.warehouse_id = 2
+    order.save()
+    order.refresh_from_db()
+    assert (order.truck_id, order.warehouse_id, order.tracking_number) == (4, 2, "1Z 1")
+    order.dest_x = 9  # and again, after the first save
+    order.save()
+    assert Order.objects.values_list("dest_x", "truck_id").get(id=order.id) == (9, 4)

@@ -4,7 +4,9 @@ the id counts 1, 2, 3..., and a tracking number must not be guessable."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -56,6 +58,40 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return f"order {self.id} ({self.status})"
+
+    # -- saving what changed only: the daemon saves an order on every step of its way
+
+    @classmethod
+    def from_db(
+        cls, db: str | None, field_names: Collection[str], values: Collection[Any], **kwargs: Any
+    ) -> Order:
+        order = super().from_db(db, field_names, values, **kwargs)
+        order._as_read = dict(zip(field_names, values, strict=True))  # by attname
+        return order
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """A plain ``save()`` of an order read from the database writes the fields that
+        differ from what was read (and ``updated_at``), not every column: an UPDATE of
+        three columns instead of sixteen for each move of the daemon."""
+        as_read: dict[str, object] | None = getattr(self, "_as_read", None)
+        if as_read is not None and not args and not kwargs and not self._state.adding:
+            changed = [
+                field.attname
+                for field in self._meta.concrete_fields
+                if field.attname in self.__dict__
+                and not field.primary_key
+                and (
+                    field.attname not in as_read
+                    or as_read[field.attname] != self.__dict__[field.attname]
+                )
+            ]
+            kwargs["update_fields"] = [*changed, "updated_at"]
+        super().save(*args, **kwargs)
+        self._as_read = {
+            field.attname: self.__dict__[field.attname]
+            for field in self._meta.concrete_fields
+            if field.attname in self.__dict__
+        }
 
     def get_absolute_url(self) -> str:
         return reverse("orders:detail", args=[self.id])
