@@ -16,7 +16,9 @@ from amazon_ups.amazon.catalog.models import Stock
 from amazon_ups.amazon.fulfilment import selectors, services, upkeep
 from amazon_ups.amazon.fulfilment.daemon import Fulfilment
 from amazon_ups.amazon.orders import selectors as orders_selectors
-from amazon_ups.amazon.orders.models import Order
+from amazon_ups.amazon.orders import services as orders_services
+from amazon_ups.amazon.orders.lifecycle import OrderEventKind as Kind
+from amazon_ups.amazon.orders.models import Order, OrderEvent
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import OutgoingMessage
 from amazon_ups.protocol import au_pb2 as au
@@ -464,3 +466,22 @@ def test_an_order_read_from_the_database_saves_only_what_changed(joined, place):
     order.dest_x = 9  # and again, after the first save
     order.save()
     assert Order.objects.values_list("dest_x", "truck_id").get(id=order.id) == (9, 4)
+
+
+def test_a_batch_writes_its_events_at_its_end_but_a_failed_units_not(joined, place):
+    kept, failed = place({1: 1}, x=1, y=1), place({1: 1}, x=2, y=2)
+    with transaction.atomic(), orders_services.batch([kept.id, failed.id]):
+        for order_id in (kept.id, failed.id):
+            try:
+                with transaction.atomic(), orders_services.unit():
+                    order = orders_selectors.order_lock(order_id)
+                    assert order is not None
+                    orders_services.note(order, Kind.WAITING_FOR_STOCK, "waiting")
+                    if order_id == failed.id:
+                        raise KeyError(order_id)
+            except KeyError:
+                pass
+        assert not OrderEvent.objects.filter(kind=Kind.WAITING_FOR_STOCK).exists()
+    assert list(
+        OrderEvent.objects.filter(kind=Kind.WAITING_FOR_STOCK).values_list("order_id", flat=True)
+    ) == [kept.id]

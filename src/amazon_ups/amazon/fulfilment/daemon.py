@@ -19,7 +19,7 @@ from google.protobuf.message import Message
 
 from amazon_ups.amazon.carrier import services as carrier
 from amazon_ups.amazon.fulfilment import services, upkeep
-from amazon_ups.amazon.orders import selectors as orders_selectors
+from amazon_ups.amazon.orders import services as orders_services
 from amazon_ups.common.daemon import link_security
 from amazon_ups.common.daemon.endpoint import Endpoint
 from amazon_ups.common.daemon.links import UpsLink, WorldLink
@@ -104,8 +104,9 @@ class Fulfilment:
     def around_container(
         self, link: Endpoint, messages: Sequence[tuple[str, Message]]
     ) -> contextlib.AbstractContextManager[object]:
-        """The orders a container's messages are about, read and locked in one query."""
-        return orders_selectors.orders_locked_ahead(
+        """The orders a container's messages are about, read and locked in one query, and
+        the events of their moves written in one (``orders.services.batch``)."""
+        return orders_services.batch(
             package_id
             for field, message in messages
             if (package_id := _package_of(link is self.world, field, message)) is not None
@@ -113,6 +114,10 @@ class Fulfilment:
 
     def handle(self, link: Endpoint, field: str, message: Message, now: datetime.datetime) -> None:
         # ``now``: the core's time; Amazon's services still read the clock themselves.
+        with orders_services.unit():  # a defect rolls this message's events back too
+            self._handle(link, field, message)
+
+    def _handle(self, link: Endpoint, field: str, message: Message) -> None:
         if link is self.world:
             if field == "error":
                 assert link.peer is not None  # the core hands over messages of a known peer

@@ -55,7 +55,7 @@ def intake(now: datetime.datetime | None = None) -> int:
         order_ids,
         ref=_order_ref,
         action=intake.take_in,
-        around=orders_selectors.orders_locked_ahead,
+        around=orders_services.batch,
     )
 
 

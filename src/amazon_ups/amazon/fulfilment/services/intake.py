@@ -52,6 +52,10 @@ class Intake:
 
     def take_in(self, order_id: int) -> None:
         """Choose the warehouse, ask UPS for a truck, and pack (or buy stock first)."""
+        with orders_services.unit():  # a defect rolls this order's events back too
+            self._take_in(order_id)
+
+    def _take_in(self, order_id: int) -> None:
         order = orders_selectors.order_lock(order_id)
         if order is None or order.status != Status.PLACED or order.warehouse_id is not None:
             return
