@@ -7,7 +7,7 @@ import datetime
 import itertools
 
 import pytest
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from amazon_ups.amazon.carrier import services as carrier
@@ -464,8 +464,13 @@ def test_an_order_read_from_the_database_saves_only_what_changed(joined, place):
     order.refresh_from_db()
     assert (order.truck_id, order.warehouse_id, order.tracking_number) == (4, 2, "1Z 1")
     order.dest_x = 9  # and again, after the first save
+    before = order.updated_at
     order.save()
     assert Order.objects.values_list("dest_x", "truck_id").get(id=order.id) == (9, 4)
+    assert Order.objects.get(id=order.id).updated_at == order.updated_at > before
+    Order.objects.filter(id=order.id).delete()
+    with pytest.raises(DatabaseError):
+        order.save()
 
 
 def test_a_batch_writes_its_events_at_its_end_but_a_failed_units_not(joined, place):

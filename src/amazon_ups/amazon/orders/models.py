@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import models
+from django.db import DatabaseError, connections, models, router
 from django.urls import reverse
 from django.utils import timezone
 
@@ -71,27 +71,50 @@ class Order(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         """A plain ``save()`` of an order read from the database writes the fields that
-        differ from what was read (and ``updated_at``), not every column: an UPDATE of
-        three columns instead of sixteen for each move of the daemon."""
+        differ from what was read (and ``updated_at``), not every column, in a statement
+        built here rather than by the ORM's compiler (no signal listens to orders): each
+        move of the daemon is a small UPDATE by primary key, cheap to make."""
         as_read: dict[str, object] | None = getattr(self, "_as_read", None)
-        if as_read is not None and not args and not kwargs and not self._state.adding:
-            changed = [
-                field.attname
-                for field in self._meta.concrete_fields
-                if field.attname in self.__dict__
-                and not field.primary_key
-                and (
-                    field.attname not in as_read
-                    or as_read[field.attname] != self.__dict__[field.attname]
-                )
-            ]
-            kwargs["update_fields"] = [*changed, "updated_at"]
-        super().save(*args, **kwargs)
+        if as_read is None or args or kwargs or self._state.adding or self.pk is None:
+            super().save(*args, **kwargs)
+        else:
+            self._update_changed(as_read)
         self._as_read = {
             field.attname: self.__dict__[field.attname]
             for field in self._meta.concrete_fields
             if field.attname in self.__dict__
         }
+
+    def _update_changed(self, as_read: dict[str, object]) -> None:
+        meta = self._meta
+        fields = [
+            field
+            for field in meta.concrete_fields
+            if field.attname in self.__dict__
+            and not field.primary_key
+            and field.attname != "updated_at"
+            and (
+                field.attname not in as_read
+                or as_read[field.attname] != self.__dict__[field.attname]
+            )
+        ]
+        updated_at = meta.get_field("updated_at")
+        assert isinstance(updated_at, models.DateTimeField)
+        fields.append(updated_at)
+        connection = connections[self._state.db or router.db_for_write(Order, instance=self)]
+        quote = connection.ops.quote_name
+        assignments = ", ".join(f"{quote(_column(field))} = %s" for field in fields)
+        params = [
+            field.get_db_prep_save(field.pre_save(self, False), connection) for field in fields
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {quote(meta.db_table)} SET {assignments} "
+                f"WHERE {quote(_column(meta.pk))} = %s",
+                [*params, self.pk],
+            )
+            if cursor.rowcount != 1:
+                raise DatabaseError(f"{self} is not in the database: nothing was saved")
 
     def get_absolute_url(self) -> str:
         return reverse("orders:detail", args=[self.id])
@@ -104,6 +127,11 @@ class Order(models.Model):
     @property
     def waiting_for_stock(self) -> bool:
         return self.status == self.Status.PLACED and self.warehouse_id is not None
+
+
+def _column(field: models.Field) -> str:
+    assert field.column is not None  # a concrete field's
+    return field.column
 
 
 class OrderLine(models.Model):
