@@ -96,7 +96,7 @@ class Fulfilment:
             link.channel.set_once(simspeed=settings.WORLD_SIMSPEED)
 
     def tick(self, now: datetime.datetime) -> None:
-        upkeep.intake(now)
+        upkeep.intake()
         if self._next_stuck_check is None or now >= self._next_stuck_check:
             self._next_stuck_check = now + STUCK_CHECK_INTERVAL
             upkeep.stuck_find(now)

@@ -39,7 +39,7 @@ def _order_ref(order_id: int) -> str:
     return f"order:{order_id}"  # intake and stuck checks set an order aside by this
 
 
-def intake(now: datetime.datetime | None = None) -> int:
+def intake() -> int:
     """Take in the orders placed since the last turn, oldest first, in one transaction
     (one commit for the batch); returns how many."""
     set_aside = [int(ref[6:]) for ref in set_aside_refs() if ref.startswith("order:")]
@@ -49,7 +49,7 @@ def intake(now: datetime.datetime | None = None) -> int:
     world_id = selectors.world_for_orders()
     if world_id is None:
         return 0
-    intake = services.Intake(world_id, now=now)
+    intake = services.Intake(world_id)
     return each_item_together(
         "taking an order in",
         order_ids,

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Mapping
 
 from django.db import transaction
@@ -34,9 +33,8 @@ class Intake:
     """Taking a batch of orders in, for ``world_id``, in one transaction: what every
     order reads alike (the warehouses, the products' descriptions) is read once."""
 
-    def __init__(self, world_id: int, now: datetime.datetime | None = None) -> None:
+    def __init__(self, world_id: int) -> None:
         self.world_id = world_id
-        self.now = now
         self._warehouses: list[Warehouse] | None = None
         self._products: dict[int, Product] = {}
 
