@@ -7,7 +7,7 @@ import datetime
 import itertools
 
 import pytest
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from amazon_ups.amazon.carrier import services as carrier
@@ -16,7 +16,9 @@ from amazon_ups.amazon.catalog.models import Stock
 from amazon_ups.amazon.fulfilment import selectors, services, upkeep
 from amazon_ups.amazon.fulfilment.daemon import Fulfilment
 from amazon_ups.amazon.orders import selectors as orders_selectors
-from amazon_ups.amazon.orders.models import Order
+from amazon_ups.amazon.orders import services as orders_services
+from amazon_ups.amazon.orders.lifecycle import OrderEventKind as Kind
+from amazon_ups.amazon.orders.models import Order, OrderEvent
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import OutgoingMessage
 from amazon_ups.protocol import au_pb2 as au
@@ -423,3 +425,68 @@ def test_intake_takes_every_placed_order_in(joined, place):
     assert {status(order) for order in orders} == {Status.PLACED}  # waiting for stock
     assert all(Order.objects.get(id=o.id).warehouse_id == 1 for o in orders)
     assert upkeep.intake() == 0
+
+
+def test_orders_locked_ahead_are_handed_out_once_each_as_read(joined, place):
+    first, second = place({1: 1}, x=1, y=1), place({1: 1}, x=2, y=2)
+    with transaction.atomic(), orders_selectors.orders_locked_ahead([second.id, first.id, 999]):
+        handed = orders_selectors.order_lock(first.id)
+        assert handed is not None and handed.status == Status.PLACED
+        # A handler changes it: asked for again, it is read again, never the copy.
+        Order.objects.filter(id=first.id).update(dest_x=50)
+        again = orders_selectors.order_lock(first.id)
+        assert again is not handed and again is not None and again.dest_x == 50
+        assert orders_selectors.order_lock(999) is None
+        assert orders_selectors.order_lock(second.id) is not None
+    # Outside the block nothing is kept.
+    assert orders_selectors.order_lock(first.id) is not None
+
+
+def test_a_container_about_orders_reads_them_at_once(joined, place):
+    order = place({1: 1}, x=1, y=1)
+    fulfilment = Fulfilment()
+    messages = [
+        ("arrived", au.TruckArrived(package_id=order.id, truck_id=1, warehouse_id=1, seqnum=1)),
+        ("accounts", au.AccountStatus(seqnum=2)),
+    ]
+    with transaction.atomic(), fulfilment.around_container(fulfilment.ups, messages):
+        assert orders_selectors._ahead.get() == {order.id: order}
+    assert orders_selectors._ahead.get() is None
+
+
+def test_an_order_read_from_the_database_saves_only_what_changed(joined, place):
+    order = orders_selectors.order_lock(place({1: 1}, x=1, y=1).id)
+    assert order is not None
+    Order.objects.filter(id=order.id).update(tracking_number="1Z 1")  # written meanwhile
+    order.truck_id = 4
+    order.warehouse_id = 2
+    order.save()
+    order.refresh_from_db()
+    assert (order.truck_id, order.warehouse_id, order.tracking_number) == (4, 2, "1Z 1")
+    order.dest_x = 9  # and again, after the first save
+    before = order.updated_at
+    order.save()
+    assert Order.objects.values_list("dest_x", "truck_id").get(id=order.id) == (9, 4)
+    assert Order.objects.get(id=order.id).updated_at == order.updated_at > before
+    Order.objects.filter(id=order.id).delete()
+    with pytest.raises(DatabaseError):
+        order.save()
+
+
+def test_a_batch_writes_its_events_at_its_end_but_a_failed_units_not(joined, place):
+    kept, failed = place({1: 1}, x=1, y=1), place({1: 1}, x=2, y=2)
+    with transaction.atomic(), orders_services.batch([kept.id, failed.id]):
+        for order_id in (kept.id, failed.id):
+            try:
+                with transaction.atomic(), orders_services.unit():
+                    order = orders_selectors.order_lock(order_id)
+                    assert order is not None
+                    orders_services.note(order, Kind.WAITING_FOR_STOCK, "waiting")
+                    if order_id == failed.id:
+                        raise KeyError(order_id)
+            except KeyError:
+                pass
+        assert not OrderEvent.objects.filter(kind=Kind.WAITING_FOR_STOCK).exists()
+    assert list(
+        OrderEvent.objects.filter(kind=Kind.WAITING_FOR_STOCK).values_list("order_id", flat=True)
+    ) == [kept.id]

@@ -201,3 +201,104 @@ def test_a_retried_message_waits_for_a_link_to_its_peer_without_holding_others_u
     assert handled == [wa.APacked(shipid=3, seqnum=9)]
     old_world.refresh_from_db()
     assert old_world.state == DeadLetter.State.RESOLVED
+
+
+# -- a batch in one transaction: each_item_together, receive_all --------------------------------
+
+
+def test_a_batch_in_one_transaction_sets_aside_only_its_bad_items(caplog):
+    action = item_action({2: "integrity", 3: "bug"})
+    assert isolation.each_item_together("test work", [1, 2, 3, 4], ref=ref, action=action) == 2
+
+    # At first all in one go; the defect of 2 rolled that back, and it ran again with a
+    # savepoint each.
+    assert action.ran == [1, 2, 1, 2, 3, 4]
+    # The bad ones left nothing behind, the others stay.
+    assert set(Setting.objects.values_list("key", flat=True)) == {"item:1", "item:4"}
+    letters = {letter.ref: letter for letter in DeadLetter.objects.all()}
+    assert set(letters) == {"item:2", "item:3"}
+    assert letters["item:2"].error_type == "django.db.utils.IntegrityError"
+    assert letters["item:3"].error_type == "builtins.KeyError"
+    assert len(set_aside_logs(caplog)) == 2
+
+    # Set aside: skipped by the next batch, until an operator retries them.
+    again = item_action({})
+    assert isolation.each_item_together("test work", [1, 2, 3], ref=ref, action=again) == 1
+    assert again.ran == [1]
+
+
+def test_an_outage_in_a_batch_rolls_the_whole_batch_back(fresh_connection):
+    ran = []
+
+    def action(n: int) -> None:
+        ran.append(n)
+        messaging.put_setting(f"item:{n}", "done")
+        if n == 2:
+            lose_the_database()
+
+    with pytest.raises(OperationalError):
+        isolation.each_item_together("test work", [1, 2, 3], ref=ref, action=action)
+    assert ran == [1, 2]
+    connection.close()
+    # All of it is still work for the next turn; nothing was set aside.
+    assert not Setting.objects.exists()
+    assert not DeadLetter.objects.exists()
+
+
+def packed(shipid: int, seqnum: int) -> tuple[str, wa.APacked]:
+    return "ready", wa.APacked(shipid=shipid, seqnum=seqnum)
+
+
+def test_a_container_is_handled_once_and_a_bad_sub_message_is_set_aside_alone(caplog):
+    def handle(field: str, message) -> None:
+        messaging.put_setting(f"packed:{message.shipid}", "done")
+        if message.shipid == 2:
+            raise KeyError(2)
+
+    sent = messaging_sent()
+    container = [packed(1, 11), packed(2, 12), packed(3, 13), packed(3, 13)]
+    owed = isolation.receive_all("world:1", container, handle, acks=[sent])
+
+    # Every sub-message is owed its ack: the bad one is set aside, the repeat is a repeat.
+    assert owed == [11, 12, 13, 13]
+    assert set(Setting.objects.values_list("key", flat=True)) == {"packed:1", "packed:3"}
+    letter = DeadLetter.objects.get()
+    assert (letter.kind, letter.peer, letter.field, letter.seqnum) == (
+        DeadLetter.Kind.MESSAGE,
+        "world:1",
+        "ready",
+        12,
+    )
+    assert wa.APacked.FromString(bytes(letter.body)) == wa.APacked(shipid=2, seqnum=12)
+    assert len(set_aside_logs(caplog)) == 1
+    assert OutgoingMessage.objects.get(seqnum=sent).acked_at is not None
+
+    # Sent again (the acks were lost): only acked again, nothing handled twice.
+    handled = []
+    assert isolation.receive_all(
+        "world:1", container[:3], lambda f, m: handled.append(m.seqnum)
+    ) == [11, 12, 13]
+    assert handled == []
+    assert messaging.received_before("world:1", [11, 12, 13, 14]) == {11, 12, 13}
+
+
+def messaging_sent() -> int:
+    with transaction.atomic():
+        return messaging.send("world:1", "topack", wa.APack(whnum=1, shipid=1)).seqnum
+
+
+def test_an_outage_in_a_container_records_and_acks_nothing(fresh_connection):
+    sent = messaging_sent()
+
+    def handle(field: str, message) -> None:
+        messaging.put_setting(f"packed:{message.shipid}", "done")
+        if message.shipid == 2:
+            lose_the_database()
+
+    with pytest.raises(OperationalError):
+        isolation.receive_all("world:1", [packed(1, 11), packed(2, 12)], handle, acks=[sent])
+    connection.close()
+    assert not Setting.objects.exists()
+    assert messaging.received_before("world:1", [11, 12]) == set()
+    assert OutgoingMessage.objects.get(seqnum=sent).acked_at is None
+    assert not DeadLetter.objects.exists()

@@ -7,9 +7,10 @@ hooks: ``tick`` takes in new orders, ``handle`` acts on each new sub-message,
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +19,7 @@ from google.protobuf.message import Message
 
 from amazon_ups.amazon.carrier import services as carrier
 from amazon_ups.amazon.fulfilment import services, upkeep
+from amazon_ups.amazon.orders import services as orders_services
 from amazon_ups.common.daemon import link_security
 from amazon_ups.common.daemon.endpoint import Endpoint
 from amazon_ups.common.daemon.links import UpsLink, WorldLink
@@ -78,6 +80,7 @@ class Fulfilment:
             handle=self.handle,
             tick=self.tick,
             on_connect=self.on_connect,
+            around_container=self.around_container,
         )
 
     def run(self) -> None:
@@ -100,8 +103,23 @@ class Fulfilment:
         # New orders wake the daemon (wakeup.notify); only the stuck check is by the clock.
         return self._next_stuck_check
 
+    def around_container(
+        self, link: Endpoint, messages: Sequence[tuple[str, Message]]
+    ) -> contextlib.AbstractContextManager[object]:
+        """The orders a container's messages are about, read and locked in one query, and
+        the events of their moves written in one (``orders.services.batch``)."""
+        return orders_services.batch(
+            package_id
+            for field, message in messages
+            if (package_id := _package_of(link is self.world, field, message)) is not None
+        )
+
     def handle(self, link: Endpoint, field: str, message: Message, now: datetime.datetime) -> None:
         # ``now``: the core's time; Amazon's services still read the clock themselves.
+        with orders_services.unit():  # a defect rolls this message's events back too
+            self._handle(link, field, message)
+
+    def _handle(self, link: Endpoint, field: str, message: Message) -> None:
         if link is self.world:
             if field == "error":
                 assert link.peer is not None  # the core hands over messages of a known peer
@@ -121,6 +139,18 @@ class Fulfilment:
         # The connection, or an attempt still joining the old world.
         self.world.drop("moving to another world")
         self.world.retry_at = 0.0
+
+
+# The field of each package-bearing message type that holds the package (order) id.
+WORLD_PACKAGE_FIELDS = {"ready": "shipid", "loaded": "shipid", "packagestatus": "packageid"}
+UPS_PACKAGE_FIELDS = dict.fromkeys(
+    ("arrived", "registered", "out_for_delivery", "delivered", "redirected"), "package_id"
+)
+
+
+def _package_of(from_world: bool, field: str, message: Message) -> int | None:
+    name = (WORLD_PACKAGE_FIELDS if from_world else UPS_PACKAGE_FIELDS).get(field)
+    return getattr(message, name) if name is not None else None
 
 
 def build() -> Fulfilment:

@@ -1,9 +1,11 @@
 """The fulfilment daemon's periodic work: taking new orders in, and finding what waits
 far longer than it should.
 
-Each order runs in a transaction of its own through ``each_item``: a defect in one sets
-that order aside for an operator (it stays where it was, shown on ``/operator/``) and
-the others go on (``common.daemon.isolation``).
+A turn's new orders are taken in in one transaction, each in a savepoint of its own
+(``each_item_together``); a stuck order is looked at in a transaction of its own
+(``each_item``). Either way a defect in one sets that order aside for an operator (it
+stays where it was, shown on ``/operator/``) and the others go on
+(``common.daemon.isolation``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from amazon_ups.amazon.fulfilment import selectors, services
 from amazon_ups.amazon.orders import selectors as orders_selectors
 from amazon_ups.amazon.orders import services as orders_services
 from amazon_ups.amazon.orders.lifecycle import WAITING_FOR, OrderEventKind, OrderStatus
-from amazon_ups.common.daemon.isolation import each_item, set_aside_refs
+from amazon_ups.common.daemon.isolation import each_item, each_item_together, set_aside_refs
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.protocol import world_amazon_pb2 as wa
 
@@ -38,7 +40,8 @@ def _order_ref(order_id: int) -> str:
 
 
 def intake() -> int:
-    """Take in the orders placed since the last turn, oldest first; returns how many."""
+    """Take in the orders placed since the last turn, oldest first, in one transaction
+    (one commit for the batch); returns how many."""
     set_aside = [int(ref[6:]) for ref in set_aside_refs() if ref.startswith("order:")]
     order_ids = orders_selectors.orders_awaiting_intake(INTAKE_BATCH, excluding=set_aside)
     if not order_ids:
@@ -46,11 +49,13 @@ def intake() -> int:
     world_id = selectors.world_for_orders()
     if world_id is None:
         return 0
-    return each_item(
+    intake = services.Intake(world_id)
+    return each_item_together(
         "taking an order in",
         order_ids,
         ref=_order_ref,
-        action=lambda order_id: services.take_in(order_id, world_id),
+        action=intake.take_in,
+        around=orders_services.batch,
     )
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -60,10 +62,42 @@ def order_events(order: Order) -> list[OrderEvent]:
     return list(order.events.order_by("at", "id"))
 
 
+# Orders read and locked ahead by ``orders_locked_ahead``, each to be handed out once.
+_ahead: contextvars.ContextVar[dict[int, Order] | None] = contextvars.ContextVar(
+    "orders_locked_ahead", default=None
+)
+
+
 def order_lock(order_id: int) -> Order | None:
     """The order, locked until the transaction ends (a no-op lock on SQLite, whose
     writers queue for the whole database anyway)."""
-    return Order.objects.select_for_update().filter(id=order_id).first()
+    ahead = _ahead.get()
+    if ahead is not None and (order := ahead.pop(order_id, None)) is not None:
+        return order
+    # No ORDER BY and no LIMIT to build: the id is the primary key.
+    found = list(Order.objects.select_for_update().filter(id=order_id))
+    return found[0] if found else None
+
+
+@contextlib.contextmanager
+def orders_locked_ahead(order_ids: Iterable[int]) -> Iterator[None]:
+    """Inside a transaction: lock and read these orders in one query (in id order), for
+    a batch of work about them (a container of messages, a turn's new orders). Within
+    the block, ``order_lock`` hands each one out the first time it is asked for, as
+    read then; asked for again (a second message about it), it reads it again, since
+    the first one's handler may have changed it, or been rolled back."""
+    ids = sorted(set(order_ids))
+    ahead = {
+        order.id: order
+        for order in (
+            Order.objects.select_for_update().filter(id__in=ids).order_by("id") if ids else ()
+        )
+    }
+    token = _ahead.set(ahead)
+    try:
+        yield
+    finally:
+        _ahead.reset(token)
 
 
 def order_needs(order: Order) -> dict[int, int]:

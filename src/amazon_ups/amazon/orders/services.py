@@ -8,8 +8,9 @@ that a delivery still wins over it.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -20,6 +21,8 @@ from amazon_ups.amazon.orders import selectors
 from amazon_ups.amazon.orders.lifecycle import (
     MACHINE,
     IllegalOrderMove,
+    events_of_one_unit,
+    events_written_together,
     order_created,
     order_move,
 )
@@ -122,6 +125,23 @@ def place_order(
     )
     transaction.on_commit(lambda: notify(WAKEUP_CHANNEL))
     return order
+
+
+# -- a batch of the daemon's work ----------------------------------------------------------
+
+
+@contextlib.contextmanager
+def batch(order_ids: Iterable[int]) -> Iterator[None]:
+    """Inside a transaction, for a batch of work about these orders (a container of
+    messages, a turn's new orders), each unit of which runs in ``unit()`` in a savepoint
+    of its own: the orders are read and locked in one query
+    (``selectors.orders_locked_ahead``), and their events written in one statement at
+    the end (``lifecycle.events_written_together``)."""
+    with selectors.orders_locked_ahead(order_ids), events_written_together():
+        yield
+
+
+unit = events_of_one_unit
 
 
 # -- the pipeline ------------------------------------------------------------------------

@@ -5,9 +5,10 @@ their peers, written so that nothing in it waits on a socket or reads a clock:
 
 - ``received(endpoint, data, now)``: frames ``data`` into containers; each container's
   acks are recorded, and each new sub-message is handled (``handle(endpoint, field,
-  message, now)``: the time is the core's, never read by the handler) in its own
-  transaction that also records its seqnum (``isolation.receive_once``); only once that
-  has committed is it owed an ack, so an ack always means "done and saved".
+  message, now)``: the time is the core's, never read by the handler); a container is
+  one transaction that records its acks and its sub-messages' seqnums, each handled in
+  a savepoint of its own (``isolation.receive_all``); only once that has committed is
+  each owed an ack, so an ack always means "done and saved".
 - ``step(now)``: dead letters an operator asked to retry, the app's ``tick(now)`` (new
   work written by the web), then, for each endpoint that is up, the frame of acks owed
   and sub-messages due (loaded from the database's outbox: nothing is kept only here),
@@ -25,8 +26,8 @@ unsaved is acked); a defect in one sub-message or in the tick is set aside or lo
 
 from __future__ import annotations
 
+import contextlib
 import datetime
-import functools
 import logging
 from collections.abc import Callable, Sequence
 
@@ -53,6 +54,11 @@ Handler = Callable[[Endpoint, str, Message, datetime.datetime], None]
 # The periodic work of a turn, given the time; returns when it next has work that
 # falls due by the clock alone (a loading deadline, the stuck check), or None.
 Tick = Callable[[datetime.datetime], datetime.datetime | None]
+# around_container(endpoint, sub-messages): a context the container's new sub-messages
+# are handled in, inside its transaction (e.g. to read the rows they are about at once).
+AroundContainer = Callable[
+    [Endpoint, Sequence[tuple[str, Message]]], contextlib.AbstractContextManager[object]
+]
 
 
 class DaemonCore:
@@ -63,12 +69,14 @@ class DaemonCore:
         handle: Handler,
         tick: Tick | None = None,
         on_connect: Callable[[Endpoint], None] | None = None,
+        around_container: AroundContainer | None = None,
     ) -> None:
         self.name = name
         self.endpoints = endpoints
         self.handle = handle
         self.tick = tick
         self.on_connect = on_connect
+        self.around_container = around_container
         self._refusals_recorded: dict[str, float] = {}
         self._heard_recorded: dict[str, float] = {}
         self._tick_failures = isolation.FailureLog(f"{name}: the tick")
@@ -130,17 +138,32 @@ class DaemonCore:
     def _receive(self, endpoint: Endpoint, container: Container, now: datetime.datetime) -> None:
         assert endpoint.peer is not None
         channel = endpoint.channel
+        messages = [
+            (field, message)
+            for field in channel.incoming_fields
+            for message in getattr(container, field)
+        ]
+        if not messages and not container.acks:
+            return
+
+        def handle(field: str, message: Message) -> None:
+            self.handle(endpoint, field, message, now)
+
+        around = self.around_container
+        # Returns once the container is handled (a defective sub-message set aside) and
+        # committed; raises on an outage, leaving all of it unacked for the peer to
+        # re-send.
+        owed = isolation.receive_all(
+            endpoint.peer,
+            messages,
+            handle,
+            acks=container.acks,
+            around=None if around is None else lambda new: around(endpoint, new),
+        )
         if container.acks:
-            with transaction.atomic():
-                messaging.acknowledge(endpoint.peer, container.acks)
             channel.acked(list(container.acks))
-        for field in channel.incoming_fields:
-            for message in getattr(container, field):
-                # Returns once the message is handled or set aside; raises on an outage,
-                # leaving it and the rest of the container unacked for the peer to re-send.
-                handle = functools.partial(self.handle, endpoint, field, message, now)
-                isolation.receive_once(endpoint.peer, field, message, handle)
-                channel.owe_ack(message.seqnum)
+        for seqnum in owed:
+            channel.owe_ack(seqnum)
 
     # -- out -------------------------------------------------------------------------
 

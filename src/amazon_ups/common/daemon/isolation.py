@@ -14,9 +14,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -124,6 +126,80 @@ def each_item(
     return done
 
 
+def each_item_together(
+    what: str,
+    items: Iterable[T],
+    *,
+    ref: Callable[[T], str],
+    action: Callable[[T], object],
+    around: Callable[[list[T]], AbstractContextManager[object]] | None = None,
+) -> int:
+    """``each_item`` in one transaction for all the items: one commit for a batch instead
+    of one per item. The isolation is the same: an item whose ``action`` fails with a
+    defect is rolled back alone and set aside (its dead letter commits with the others'
+    effects), logged once, and the others run; an outage is raised at once and rolls
+    the whole batch back (it is all still work in the database for the next turn).
+    ``around(items)``, if given, is a context they are all run in, inside the
+    transaction. Call it outside any transaction.
+
+    The batch runs first without a savepoint per item (they cost as much as a small
+    query each); a defect rolls it all back, and it runs again with one savepoint per
+    item, to set aside only the one that failed (``_in_savepoints``)."""
+    skipped = set_aside_refs()
+    todo = [item for item in items if ref(item) not in skipped]
+    if not todo:
+        return 0
+    try:
+        batch = around(todo) if around is not None else contextlib.nullcontext()
+        with transaction.atomic(), batch:
+            for item in todo:
+                action(item)
+        return len(todo)
+    except Exception as error:
+        if is_outage(error):
+            raise
+    return _in_savepoints(what, todo, ref=ref, action=action, around=around)
+
+
+def _in_savepoints(
+    what: str,
+    todo: list[T],
+    *,
+    ref: Callable[[T], str],
+    action: Callable[[T], object],
+    around: Callable[[list[T]], AbstractContextManager[object]] | None,
+) -> int:
+    done = 0
+    skipped: set[str] = set()
+    failures: list[tuple[str, int, BaseException]] = []
+    batch = around(todo) if around is not None else contextlib.nullcontext()
+    with transaction.atomic(), batch:
+        for item in todo:
+            key = ref(item)
+            if key in skipped:
+                continue
+            try:
+                with transaction.atomic():
+                    action(item)
+            except Exception as error:
+                if is_outage(error):
+                    raise
+                letter = messaging.set_aside_work(what=what, ref=key, error=error)
+                skipped.add(key)
+                failures.append((key, letter.id, error))
+                continue
+            done += 1
+    for key, letter_id, failure in failures:
+        logger.error(
+            "%s: %s failed and is set aside (dead letter %d) until an operator retries it",
+            what,
+            key,
+            letter_id,
+            exc_info=failure,
+        )
+    return done
+
+
 # -- received sub-messages -----------------------------------------------------------------
 
 
@@ -156,6 +232,86 @@ def receive_once(peer: str, field: str, message: SubMessage, handle: Callable[[]
                 letter.id,
                 exc_info=error,
             )
+
+
+def receive_all(
+    peer: str,
+    messages: Iterable[tuple[str, SubMessage]],
+    handle: Callable[[str, SubMessage], object],
+    acks: Iterable[int] = (),
+    around: Callable[[list[tuple[str, SubMessage]]], AbstractContextManager[object]] | None = None,
+) -> list[int]:
+    """Act on a container's sub-messages (``handle(field, message)``), each unless it was
+    received before, all in one transaction with the record of their seqnums and of the
+    container's ``acks``; returns the seqnums that may be acked once this returns.
+
+    A defect in one sub-message's handler rolls back that one's effects only: it is
+    recorded as received with a dead letter holding its bytes (acked; its repeats are
+    only acked), while the others go on. An outage is raised and rolls the whole
+    container back: nothing is recorded, nothing may be acked (the peer sends it all
+    again). ``around(new sub-messages)``, if given, is a context they are all handled
+    in, inside the transaction.
+
+    The container is handled first without a savepoint per sub-message (they cost as
+    much as a small query each); a defect rolls it all back, and it is handled again
+    with one savepoint per sub-message, to set aside only the one that failed: the
+    same as if an outage had rolled it back and the peer had sent it again."""
+    messages = list(messages)
+    acks = list(acks)
+    try:
+        return _receive(peer, messages, handle, acks, around, savepoints=False)
+    except Exception as error:
+        if is_outage(error):
+            raise
+    return _receive(peer, messages, handle, acks, around, savepoints=True)
+
+
+def _receive(
+    peer: str,
+    messages: list[tuple[str, SubMessage]],
+    handle: Callable[[str, SubMessage], object],
+    acks: list[int],
+    around: Callable[[list[tuple[str, SubMessage]]], AbstractContextManager[object]] | None,
+    *,
+    savepoints: bool,
+) -> list[int]:
+    owed: list[int] = []
+    failures: list[tuple[str, int, int, BaseException]] = []
+    with transaction.atomic():
+        messaging.acknowledge(peer, acks)
+        seen = messaging.received_before(peer, [m.seqnum for _, m in messages])
+        new: list[tuple[str, SubMessage]] = []
+        for field, message in messages:
+            owed.append(message.seqnum)
+            if message.seqnum not in seen:  # else handled before: only acked again
+                seen.add(message.seqnum)
+                new.append((field, message))
+        with around(new) if around is not None and new else contextlib.nullcontext():
+            for field, message in new:
+                if not savepoints:
+                    handle(field, message)  # a defect rolls all back, to start over
+                    continue
+                try:
+                    with transaction.atomic():
+                        handle(field, message)
+                except Exception as error:
+                    if is_outage(error):
+                        raise
+                    letter = messaging.message_dead_letter(
+                        peer=peer, field=field, message=message, error=error
+                    )
+                    failures.append((field, message.seqnum, letter.id, error))
+        messaging.record_receipts(peer, [(message.seqnum, field) for field, message in new])
+    for field, seqnum, letter_id, failure in failures:
+        logger.error(
+            "%s #%d from %s failed and is set aside (dead letter %d) until an operator retries it",
+            field,
+            seqnum,
+            peer,
+            letter_id,
+            exc_info=failure,
+        )
+    return owed
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from django.db import DatabaseError, close_old_connections
 
 from amazon_ups.common.daemon import isolation
-from amazon_ups.common.daemon.core import DaemonCore, Endpoint, Handler, Tick
+from amazon_ups.common.daemon.core import AroundContainer, DaemonCore, Endpoint, Handler, Tick
 from amazon_ups.common.daemon.links import DialLink, Link
 from amazon_ups.common.daemon.listen_link import Candidate, ListenLink
 from amazon_ups.common.daemon.wakeup import Waker, channel_of
@@ -68,10 +68,11 @@ class Daemon:
         handle: Handler,
         tick: Tick | None = None,
         on_connect: Callable[[Endpoint], None] | None = None,
+        around_container: AroundContainer | None = None,
     ) -> None:
         self.name = name
         self.links = links
-        self.core = DaemonCore(name, links, handle, tick, on_connect)
+        self.core = DaemonCore(name, links, handle, tick, on_connect, around_container)
         self._stop = threading.Event()
         self._waker: Waker | None = None
         self._turn_failures = isolation.FailureLog(f"{name}: a turn of the loop")

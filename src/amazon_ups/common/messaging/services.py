@@ -7,7 +7,7 @@ import datetime
 import traceback
 from collections.abc import Iterable
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from google.protobuf import text_format
@@ -31,12 +31,7 @@ def _in_transaction() -> None:
 def send(peer: str, field: str, message: SubMessage, ref: str = "") -> OutgoingMessage:
     """Number ``message`` with the next seqnum for ``peer`` and queue it until acked."""
     _in_transaction()
-    counter = SeqnumCounter.objects.select_for_update().filter(peer=peer).first()
-    if counter is None:
-        counter = SeqnumCounter.objects.create(peer=peer)
-    message.seqnum = counter.next_seqnum
-    counter.next_seqnum += 1
-    counter.save(update_fields=["next_seqnum"])
+    message.seqnum = _next_seqnum(peer)
     return OutgoingMessage.objects.create(
         peer=peer,
         seqnum=message.seqnum,
@@ -46,6 +41,24 @@ def send(peer: str, field: str, message: SubMessage, ref: str = "") -> OutgoingM
     )
 
 
+def _next_seqnum(peer: str) -> int:
+    """Take the next seqnum for ``peer``: one statement that counts on and locks the
+    counter's row until the transaction ends (both SQLite and PostgreSQL have
+    ``UPDATE ... RETURNING``; a daemon sends on every message it handles)."""
+    table = connection.ops.quote_name(SeqnumCounter._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET next_seqnum = next_seqnum + 1 WHERE peer = %s "
+            "RETURNING next_seqnum",
+            [peer],
+        )
+        row = cursor.fetchone()
+    if row is None:  # the first message to this peer
+        SeqnumCounter.objects.create(peer=peer, next_seqnum=2)
+        return 1
+    return int(row[0]) - 1
+
+
 def first_receipt(peer: str, seqnum: int, field: str) -> bool:
     """Record that ``seqnum`` came from ``peer``; False if it had come before."""
     _in_transaction()
@@ -53,6 +66,24 @@ def first_receipt(peer: str, seqnum: int, field: str) -> bool:
         return False
     IncomingMessage.objects.create(peer=peer, seqnum=seqnum, field=field)
     return True
+
+
+def received_before(peer: str, seqnums: Iterable[int]) -> set[int]:
+    """Which of ``seqnums`` came from ``peer`` before (one query for a whole container)."""
+    return set(
+        IncomingMessage.objects.filter(peer=peer, seqnum__in=list(seqnums)).values_list(
+            "seqnum", flat=True
+        )
+    )
+
+
+def record_receipts(peer: str, received: Iterable[tuple[int, str]]) -> None:
+    """Record these (seqnum, field) as come from ``peer``, none of them before
+    (``received_before``): one statement for a whole container."""
+    _in_transaction()
+    IncomingMessage.objects.bulk_create(
+        IncomingMessage(peer=peer, seqnum=seqnum, field=field) for seqnum, field in received
+    )
 
 
 def acknowledge(peer: str, seqnums: Iterable[int]) -> list[int]:
@@ -123,6 +154,15 @@ def set_aside_message(
     _in_transaction()
     if not first_receipt(peer, message.seqnum, field):
         return None
+    return message_dead_letter(peer=peer, field=field, message=message, error=error)
+
+
+def message_dead_letter(
+    *, peer: str, field: str, message: SubMessage, error: BaseException
+) -> DeadLetter:
+    """Keep ``message`` as a dead letter with ``error``; the caller records its receipt
+    in the same transaction (``set_aside_message`` does both)."""
+    _in_transaction()
     return DeadLetter.objects.create(
         kind=DeadLetter.Kind.MESSAGE,
         what=_text(f"{field} from {peer}", 120),

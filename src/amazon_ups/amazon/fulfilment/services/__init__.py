@@ -4,7 +4,7 @@ in one transaction with the messages it causes, so a crash never separates a sta
 from its consequences; order statuses move only through ``orders.services``, and every
 message to UPS is built by the gateway (``carrier.services``)."""
 
-from amazon_ups.amazon.fulfilment.services.intake import take_in
+from amazon_ups.amazon.fulfilment.services.intake import Intake, take_in
 from amazon_ups.amazon.fulfilment.services.ups import (
     MAX_TRACKING_NUMBER,
     delivered,
@@ -37,6 +37,7 @@ __all__ = [
     "MAX_TRACKING_NUMBER",
     "PURCHASE_BATCH",
     "CannotRestock",
+    "Intake",
     "delivered",
     "destination_changed",
     "fail_order",

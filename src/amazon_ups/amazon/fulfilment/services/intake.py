@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.db import transaction
 
 from amazon_ups.amazon.carrier import services as carrier
 from amazon_ups.amazon.catalog import selectors as catalog_selectors
-from amazon_ups.amazon.catalog.models import Warehouse
+from amazon_ups.amazon.catalog.models import Product, Warehouse
 from amazon_ups.amazon.fulfilment import planning
 from amazon_ups.amazon.fulfilment.services.world import buy, fail_order, order_ref, pack
 from amazon_ups.amazon.orders import selectors as orders_selectors
@@ -24,40 +26,71 @@ Status = Order.Status
 @transaction.atomic
 def take_in(order_id: int, world_id: int) -> None:
     """Choose the warehouse, ask UPS for a truck, and pack (or buy stock first)."""
-    order = orders_selectors.order_lock(order_id)
-    if order is None or order.status != Status.PLACED or order.warehouse_id is not None:
-        return
-    needs = orders_selectors.order_needs(order)
-    warehouses = catalog_selectors.warehouse_list()
-    plan = planning.plan(
-        order.dest_x,
-        order.dest_y,
-        needs,
-        [planning.Place(w.id, w.x, w.y) for w in warehouses],
-        catalog_selectors.stock_levels(needs),
-        orders_selectors.waiting_demand(needs),
-    )
-    if plan is None:
-        fail_order(order, "the store has no warehouse to ship from")
-        return
-    warehouse = next(w for w in warehouses if w.id == plan.warehouse_id)
-    orders_services.take_in(
-        order, warehouse_id=warehouse.id, world_id=world_id, note=f"ships from {warehouse}"
-    )
-    _request_pickup(order, warehouse, needs)
-    if plan.pack_now:
-        pack(order, needs)
-        return
-    if plan.buy:
-        buy(world_id, warehouse.id, plan.buy, ref=order_ref(order))
-    orders_services.note(
-        order, Kind.WAITING_FOR_STOCK, f"waiting for stock at warehouse {warehouse.id}"
-    )
+    Intake(world_id).take_in(order_id)
 
 
-def _request_pickup(order: Order, warehouse: Warehouse, needs: dict[int, int]) -> None:
+class Intake:
+    """Taking a batch of orders in, for ``world_id``, in one transaction: what every
+    order reads alike (the warehouses, the products' descriptions) is read once."""
+
+    def __init__(self, world_id: int) -> None:
+        self.world_id = world_id
+        self._warehouses: list[Warehouse] | None = None
+        self._products: dict[int, Product] = {}
+
+    def warehouses(self) -> list[Warehouse]:
+        if self._warehouses is None:
+            self._warehouses = catalog_selectors.warehouse_list()
+        return self._warehouses
+
+    def products(self, needs: dict[int, int]) -> dict[int, Product]:
+        if missing := [p for p in needs if p not in self._products]:
+            self._products.update(catalog_selectors.products_by_id(missing))
+        return self._products
+
+    def take_in(self, order_id: int) -> None:
+        """Choose the warehouse, ask UPS for a truck, and pack (or buy stock first)."""
+        with orders_services.unit():  # a defect rolls this order's events back too
+            self._take_in(order_id)
+
+    def _take_in(self, order_id: int) -> None:
+        order = orders_selectors.order_lock(order_id)
+        if order is None or order.status != Status.PLACED or order.warehouse_id is not None:
+            return
+        world_id = self.world_id
+        needs = orders_selectors.order_needs(order)
+        warehouses = self.warehouses()
+        plan = planning.plan(
+            order.dest_x,
+            order.dest_y,
+            needs,
+            [planning.Place(w.id, w.x, w.y) for w in warehouses],
+            catalog_selectors.stock_levels(needs),
+            orders_selectors.waiting_demand(needs),
+        )
+        if plan is None:
+            fail_order(order, "the store has no warehouse to ship from")
+            return
+        warehouse = next(w for w in warehouses if w.id == plan.warehouse_id)
+        orders_services.take_in(
+            order, warehouse_id=warehouse.id, world_id=world_id, note=f"ships from {warehouse}"
+        )
+        products = self.products(needs)
+        _request_pickup(order, warehouse, needs, products)
+        if plan.pack_now:
+            pack(order, needs, products)
+            return
+        if plan.buy:
+            buy(world_id, warehouse.id, plan.buy, ref=order_ref(order))
+        orders_services.note(
+            order, Kind.WAITING_FOR_STOCK, f"waiting for stock at warehouse {warehouse.id}"
+        )
+
+
+def _request_pickup(
+    order: Order, warehouse: Warehouse, needs: dict[int, int], products: Mapping[int, Product]
+) -> None:
     # Sent at once, so the truck drives while the package is packed (protocol 5.2).
-    products = catalog_selectors.products_by_id(needs)
     carrier.pickup_request(
         package_id=order.id,
         warehouse=(warehouse.id, warehouse.x, warehouse.y),

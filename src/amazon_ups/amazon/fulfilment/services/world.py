@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from django.conf import settings
 from django.db import transaction
@@ -16,6 +16,7 @@ from django.db import transaction
 from amazon_ups.amazon.carrier import services as carrier
 from amazon_ups.amazon.catalog import selectors as catalog_selectors
 from amazon_ups.amazon.catalog import services as catalog_services
+from amazon_ups.amazon.catalog.models import Product
 from amazon_ups.amazon.fulfilment import planning, selectors
 from amazon_ups.amazon.fulfilment.exceptions import CannotRestock
 from amazon_ups.amazon.orders import selectors as orders_selectors
@@ -60,8 +61,11 @@ def _counts(things: Iterable[wa.AProduct]) -> dict[int, int]:
     return dict(counts)
 
 
-def _products(counts: dict[int, int]) -> list[wa.AProduct]:
-    products = catalog_selectors.products_by_id(counts)
+def _products(
+    counts: dict[int, int], products: Mapping[int, Product] | None = None
+) -> list[wa.AProduct]:
+    if products is None:
+        products = catalog_selectors.products_by_id(counts)
     return [
         wa.AProduct(id=product_id, description=products[product_id].world_description, count=n)
         for product_id, n in sorted(counts.items())
@@ -158,11 +162,13 @@ def move_to_world(world_id: int) -> None:
     catalog_services.forget_stock()
 
 
-def pack(order: Order, needs: dict[int, int]) -> None:
+def pack(
+    order: Order, needs: dict[int, int], products: Mapping[int, Product] | None = None
+) -> None:
     warehouse_id, world_id = order.warehouse_id, order.world_id
     assert warehouse_id is not None and world_id is not None  # taken in by a world
     catalog_services.reserve(warehouse_id, needs)
-    pack = wa.APack(whnum=warehouse_id, things=_products(needs), shipid=order.id)
+    pack = wa.APack(whnum=warehouse_id, things=_products(needs, products), shipid=order.id)
     messaging.send(world_peer(world_id), "topack", pack, ref=order_ref(order))
     orders_services.start_packing(order)
 
