@@ -7,7 +7,7 @@ import datetime
 import traceback
 from collections.abc import Iterable
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from google.protobuf import text_format
@@ -42,21 +42,13 @@ def send(peer: str, field: str, message: SubMessage, ref: str = "") -> OutgoingM
 
 
 def _next_seqnum(peer: str) -> int:
-    """Take the next seqnum for ``peer``: one statement that counts on and locks the
-    counter's row until the transaction ends (both SQLite and PostgreSQL have
-    ``UPDATE ... RETURNING``; a daemon sends on every message it handles)."""
-    table = connection.ops.quote_name(SeqnumCounter._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET next_seqnum = next_seqnum + 1 WHERE peer = %s "
-            "RETURNING next_seqnum",
-            [peer],
-        )
-        row = cursor.fetchone()
-    if row is None:  # the first message to this peer
+    """Take the next seqnum for ``peer``: the counter counts on in one UPDATE, which also
+    locks its row until the transaction ends (two senders queue), then is read back."""
+    counters = SeqnumCounter.objects.filter(peer=peer)
+    if not counters.update(next_seqnum=F("next_seqnum") + 1):  # the first message to it
         SeqnumCounter.objects.create(peer=peer, next_seqnum=2)
         return 1
-    return int(row[0]) - 1
+    return counters.values_list("next_seqnum", flat=True).get() - 1
 
 
 def first_receipt(peer: str, seqnum: int, field: str) -> bool:
