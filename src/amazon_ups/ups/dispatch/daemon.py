@@ -146,6 +146,7 @@ class Dispatcher:
                 items=items,
                 ups_account=request.ups_account if request.HasField("ups_account") else None,
                 now=now,
+                fresh=False,
             ),
             request.package_id,
         )

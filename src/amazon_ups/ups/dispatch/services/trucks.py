@@ -152,8 +152,8 @@ def serve_warehouse(warehouse: Warehouse, max_batches: int | None = None, *, now
     ).order_by("id")
     served = batches = 0
     while max_batches is None or batches < max_batches:
-        batch = list(waiting.select_related("warehouse")[: rule.capacity])
-        if not batch:
+        found = list(waiting.select_related("warehouse")[: rule.capacity])
+        if not found:
             break
         limit = rule.share
         truck = _truck_for(warehouse, limit) or _send_free_truck(warehouse, rule, now=now)
@@ -162,7 +162,7 @@ def serve_warehouse(warehouse: Warehouse, max_batches: int | None = None, *, now
             truck = _truck_for(warehouse, limit)
         if truck is None:
             break
-        batch = batch[: max(limit - _given(truck).count(), 0)]
+        batch = found[: max(limit - _given(truck).count(), 0)]
         if not batch:
             break
         batches += 1
@@ -173,6 +173,8 @@ def serve_warehouse(warehouse: Warehouse, max_batches: int | None = None, *, now
                 package.truck = truck
                 move(package, P.TRUCK_DISPATCHED, note=f"truck {truck.id}", now=now)
         served += len(batch)
+        if len(batch) == len(found) < rule.capacity:
+            break  # fewer waited than a batch holds, and all got a truck: none wait now
     return served
 
 
