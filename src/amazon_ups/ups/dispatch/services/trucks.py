@@ -13,6 +13,7 @@ Three rules keep our picture of a truck from running ahead of the world's:
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
 from django.db.models import Case, Count, Exists, Min, OuterRef, Q, Value, When
 
@@ -34,7 +35,20 @@ from amazon_ups.ups.shipments.truck_lifecycle import AT_WAREHOUSE, TruckStatus, 
 from amazon_ups.ups.shipments.truck_lifecycle import TruckEventKind as T
 from amazon_ups.ups.shipper import services as shipper
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 COMMANDS = ("pickups", "deliveries")  # what moves a truck; queries only ask
+
+
+class _Load(TypedDict):
+    waiting: int
+    given: int
+
+
+# A truck with how many packages wait for it at its warehouse, and how many it has been
+# given for this trip (_least_loaded).
+TruckWithLoad: TypeAlias = "WithAnnotations[Truck, _Load]"
 
 # -- which trucks can take work ----------------------------------------------------------
 
@@ -61,10 +75,6 @@ def _given_q() -> Q:
     return Q(status__in=AWAITING_LOAD) | Q(status__in=CARRIED, delivery_seqnum=None)
 
 
-def _given(truck: Truck):
-    return Package.objects.filter(truck=truck).filter(_given_q())
-
-
 def free_trucks():
     """Trucks with nothing given for a trip, where the world accepts a pickup (it
     refuses one for a truck that is traveling or loading), whose state is not in doubt
@@ -78,20 +88,27 @@ def free_trucks():
     )
 
 
-def _truck_for(warehouse: Warehouse, limit: int) -> Truck | None:
-    """A truck heading to or standing at ``warehouse`` that has not begun loading and
-    has fewer than ``limit`` packages; the least loaded one, so trucks fill evenly."""
+def _least_loaded(warehouse: Warehouse) -> TruckWithLoad | None:
+    """The truck heading to or standing at ``warehouse`` that has not begun loading with
+    the fewest packages waiting for it there (``waiting``; ties: the lowest id), so trucks
+    fill evenly; with how many it has been given for this trip (``given``). One query
+    answers for every limit: a truck with fewer than ``limit`` is found if this one is."""
     # Once loading has begun the truck takes no more: it leaves when what it was
     # given is loaded, instead of waiting for packages that keep coming.
     loading_begun = Package.objects.filter(
         truck=OuterRef("pk"), status=PackageStatus.LOADED, delivery_seqnum=None
     )
+    given = Q(packages__status__in=AWAITING_LOAD) | Q(
+        packages__status__in=CARRIED, packages__delivery_seqnum=None
+    )
     return (
         Truck.objects.filter(warehouse=warehouse, status__in=[TruckStatus.TRAVELING, *AT_WAREHOUSE])
         .exclude(_in_doubt())
         .exclude(Exists(loading_begun))
-        .annotate(waiting=Count("packages", filter=Q(packages__status__in=AWAITING_LOAD)))
-        .filter(waiting__lt=limit)
+        .annotate(
+            waiting=Count("packages", filter=Q(packages__status__in=AWAITING_LOAD)),
+            given=Count("packages", filter=given),
+        )
         .order_by("waiting", "id")
         .first()
     )
@@ -99,13 +116,14 @@ def _truck_for(warehouse: Warehouse, limit: int) -> Truck | None:
 
 def _send_free_truck(warehouse: Warehouse, rule: planning.Policy, *, now: datetime) -> Truck | None:
     """Send a free truck to ``warehouse`` (the nearest one, unless ``rule`` is the naive
-    baseline); None if every truck is busy."""
+    baseline); None if every truck is busy. A free truck has been given nothing."""
+    free = {truck.id: truck for truck in free_trucks()}
     truck_id = planning.choose_truck(
-        (warehouse.x, warehouse.y), free_trucks().values_list("id", "x", "y"), rule
+        (warehouse.x, warehouse.y), [(t.id, t.x, t.y) for t in free.values()], rule
     )
     if truck_id is None:
         return None
-    truck = Truck.objects.get(id=truck_id)
+    truck = free[truck_id]
     if truck.status in AT_WAREHOUSE and truck.warehouse_id == warehouse.id:
         return truck  # already there: Amazon can load it at once
     messaging.send(
@@ -155,14 +173,20 @@ def serve_warehouse(warehouse: Warehouse, max_batches: int | None = None, *, now
         found = list(waiting.select_related("warehouse")[: rule.capacity])
         if not found:
             break
-        limit = rule.share
-        truck = _truck_for(warehouse, limit) or _send_free_truck(warehouse, rule, now=now)
-        if truck is None:
-            limit = rule.capacity
-            truck = _truck_for(warehouse, limit)
+        # A truck going there with fewer than ``share`` waiting for it, else a free truck
+        # (given nothing yet), else one going there with room up to ``capacity``.
+        least = _least_loaded(warehouse)
+        limit, given = rule.share, 0
+        if least is not None and least.waiting < limit:
+            truck: Truck | None = least
+            given = least.given
+        else:
+            truck = _send_free_truck(warehouse, rule, now=now)
+            if truck is None and least is not None and least.waiting < rule.capacity:
+                limit, truck, given = rule.capacity, least, least.given
         if truck is None:
             break
-        batch = found[: max(limit - _given(truck).count(), 0)]
+        batch = found[: max(limit - given, 0)]
         if not batch:
             break
         batches += 1
