@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import Any, Self
+
 from django.db import models
 from django.utils import timezone
 
@@ -7,6 +10,59 @@ from amazon_ups.ups.accounts.models import Account
 from amazon_ups.ups.shipments import tracking
 from amazon_ups.ups.shipments.package_lifecycle import PackageEventKind, PackageStatus
 from amazon_ups.ups.shipments.truck_lifecycle import TruckEventKind, TruckStatus
+
+
+class SavesWhatChanged(models.Model):
+    """A row whose ``save()`` writes only the columns changed since it was read or last
+    saved (and ``auto_now`` ones), not all of them: packages and trucks are saved at every
+    move of their state machine (``statemachine.Machine.apply`` saves the whole object),
+    mostly for two or three columns. Writing fewer also leaves alone columns that another
+    change wrote meanwhile (a queryset ``update``)."""
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def from_db(
+        cls, db: str | None, field_names: Collection[str], values: Collection[Any], **kwargs: Any
+    ) -> Self:
+        instance = super().from_db(db, field_names, values, **kwargs)
+        instance._remember()
+        return instance
+
+    def _remember(self, attnames: Collection[str] | None = None) -> None:
+        remembered = self.__dict__.setdefault("_saved_values", {})
+        for field in self._meta.concrete_fields:
+            if (attnames is None or field.attname in attnames) and field.attname in self.__dict__:
+                remembered[field.attname] = self.__dict__[field.attname]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        remembered = self.__dict__.get("_saved_values")
+        if (
+            remembered
+            and not args
+            and kwargs.get("update_fields") is None
+            and not kwargs.get("force_insert")
+            and not self._state.adding
+            and not self.get_deferred_fields()
+        ):
+            changed = [
+                field.attname
+                for field in self._meta.concrete_fields
+                if not field.primary_key
+                and (
+                    getattr(field, "auto_now", False)
+                    or field.attname not in remembered
+                    or remembered[field.attname] != self.__dict__[field.attname]
+                )
+            ]
+            kwargs["update_fields"] = changed
+        super().save(*args, **kwargs)
+        self._remember(kwargs.get("update_fields"))
+
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        super().refresh_from_db(*args, **kwargs)
+        self._remember()
 
 
 class Warehouse(models.Model):
@@ -23,7 +79,7 @@ class Warehouse(models.Model):
         return f"warehouse {self.id} ({self.x}, {self.y})"
 
 
-class Truck(models.Model):
+class Truck(SavesWhatChanged):
     id = models.IntegerField(primary_key=True, help_text="the world truck id")
     # Moved only by truck_lifecycle.truck_move, which also sets status_changed_at.
     status = models.CharField(max_length=20, choices=TruckStatus, default=TruckStatus.IDLE)
@@ -80,7 +136,7 @@ class TruckEvent(models.Model):
         return f"truck {self.truck_id}: {self.kind}"
 
 
-class Package(models.Model):
+class Package(SavesWhatChanged):
     id = models.BigIntegerField(
         primary_key=True, help_text="the id Amazon gave it: the world's shipid and packageid"
     )
