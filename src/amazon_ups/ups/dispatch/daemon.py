@@ -29,8 +29,8 @@ from amazon_ups.ups.dispatch import planning, selectors
 from amazon_ups.ups.dispatch import services as dispatch
 from amazon_ups.ups.shipments import selectors as shipments_selectors
 from amazon_ups.ups.shipments import services as shipments
-from amazon_ups.ups.shipments.services import Refused
 from amazon_ups.ups.shipments import world as shipments_world
+from amazon_ups.ups.shipments.services import Refused
 from amazon_ups.ups.shipments.world import world_id as current_world_id
 from amazon_ups.ups.shipper import services as shipper
 

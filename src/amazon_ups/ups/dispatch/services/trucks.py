@@ -75,17 +75,25 @@ def _given_q() -> Q:
     return Q(status__in=AWAITING_LOAD) | Q(status__in=CARRIED, delivery_seqnum=None)
 
 
+def _pickup_states():
+    """Trucks where the world accepts a pickup and whose state is not in doubt."""
+    return Truck.objects.filter(
+        status__in=[TruckStatus.IDLE, TruckStatus.ARRIVE_WAREHOUSE]
+    ).exclude(_in_doubt())
+
+
+def any_free_truck() -> bool:
+    """Whether ``free_trucks()`` has any; while every truck is on the road (most turns of a
+    busy day), a query on the trucks alone says no."""
+    return _pickup_states().exists() and free_trucks().exists()
+
+
 def free_trucks():
     """Trucks with nothing given for a trip, where the world accepts a pickup (it
     refuses one for a truck that is traveling or loading), whose state is not in doubt
     and that have no command waiting for the world's ack."""
     busy = Package.objects.filter(truck=OuterRef("pk")).filter(_given_q())
-    return (
-        Truck.objects.filter(status__in=[TruckStatus.IDLE, TruckStatus.ARRIVE_WAREHOUSE])
-        .exclude(_in_doubt())
-        .exclude(Exists(busy))
-        .exclude(_unacked_for_truck(world_peer()))
-    )
+    return _pickup_states().exclude(Exists(busy)).exclude(_unacked_for_truck(world_peer()))
 
 
 def _least_loaded(warehouse: Warehouse) -> TruckWithLoad | None:

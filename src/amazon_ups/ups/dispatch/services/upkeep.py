@@ -38,7 +38,11 @@ Item = TypeVar("Item")
 
 
 def _each(
-    what: str, items: Iterable[Item], *, ref: Callable[[Item], str], action: Callable[[Item], object]
+    what: str,
+    items: Iterable[Item],
+    *,
+    ref: Callable[[Item], str],
+    action: Callable[[Item], object],
 ) -> int:
     """``each_item``, which costs nothing when there is nothing to do (most turns): it
     reads the work items set aside before it looks at the items."""
@@ -46,6 +50,7 @@ def _each(
     if not listed:
         return 0
     return each_item(what, listed, ref=ref, action=action)
+
 
 # -- departures -------------------------------------------------------------------------------
 
@@ -69,7 +74,7 @@ def depart_overdue(now: datetime) -> int:
 def _serve_one(
     warehouse_id: int, *, first_round: bool, again: list[int], served: list[int], now: datetime
 ) -> None:
-    if first_round and not trucks.free_trucks().exists():
+    if first_round and not trucks.any_free_truck():
         return  # the rest have no truck going there with room either (see serve_waiting)
     warehouse = Warehouse.objects.select_for_update().get(id=warehouse_id)
     got = trucks.serve_warehouse(warehouse, max_batches=1, now=now)
@@ -84,12 +89,12 @@ def serve_waiting(now: datetime) -> int:
     one warehouse does not take every free truck while others wait."""
     # A package waits only while no truck going to its warehouse has room (it joins
     # such a truck at once, and a truck arriving takes the packages waiting there), so
-    # without a free truck there is nothing to do. Most turns nothing waits: one small
-    # query (on the packages' status index) says so.
+    # without a free truck there is nothing to do. Most turns nothing waits, or every
+    # truck is on the road: a small query says so.
     if world.world_id() is None:
         return 0
     warehouse_ids = trucks.warehouses_waiting()
-    if not warehouse_ids or not trucks.free_trucks().exists():
+    if not warehouse_ids or not trucks.any_free_truck():
         return 0
     served: list[int] = []
     first_round = True
@@ -98,9 +103,7 @@ def serve_waiting(now: datetime) -> int:
         serve = functools.partial(
             _serve_one, first_round=first_round, again=again, served=served, now=now
         )
-        _each(
-            "serving a warehouse", warehouse_ids, ref=lambda w: f"warehouse:{w}", action=serve
-        )
+        _each("serving a warehouse", warehouse_ids, ref=lambda w: f"warehouse:{w}", action=serve)
         # Later rounds fill the trucks just sent up to their capacity, free trucks or not.
         first_round = False
         warehouse_ids = again
