@@ -201,6 +201,21 @@ class Package(SavesWhatChanged):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        indexes = [
+            # The packages waiting for a truck, per warehouse (serve_warehouse, and the
+            # daemon's every turn: warehouses_waiting): not every package the warehouse
+            # ever had, as the warehouse's index alone would give.
+            models.Index(fields=["status", "warehouse", "truck"], name="package_waiting"),
+            # Redirects the world has not answered (the daemon's every turn): the few
+            # packages with one.
+            models.Index(
+                fields=["redirect_seqnum"],
+                condition=models.Q(redirect_seqnum__isnull=False),
+                name="package_redirect",
+            ),
+        ]
+
     def __str__(self) -> str:
         return f"package {self.id}"
 
