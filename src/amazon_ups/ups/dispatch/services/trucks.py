@@ -12,6 +12,7 @@ Three rules keep our picture of a truck from running ahead of the world's:
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
@@ -96,11 +97,11 @@ def free_trucks():
     return _pickup_states().exclude(Exists(busy)).exclude(_unacked_for_truck(world_peer()))
 
 
-def _least_loaded(warehouse: Warehouse) -> TruckWithLoad | None:
-    """The truck heading to or standing at ``warehouse`` that has not begun loading with
-    the fewest packages waiting for it there (``waiting``; ties: the lowest id), so trucks
-    fill evenly; with how many it has been given for this trip (``given``). One query
-    answers for every limit: a truck with fewer than ``limit`` is found if this one is."""
+@functools.cache
+def _trucks_going_with_load():
+    """Trucks heading to or standing at a warehouse that have not begun loading, least
+    loaded first, with their ``waiting`` and ``given``: built once (the daemon asks for
+    each pickup; only the warehouse changes)."""
     # Once loading has begun the truck takes no more: it leaves when what it was
     # given is loaded, instead of waiting for packages that keep coming.
     loading_begun = Package.objects.filter(
@@ -110,7 +111,7 @@ def _least_loaded(warehouse: Warehouse) -> TruckWithLoad | None:
         packages__status__in=CARRIED, packages__delivery_seqnum=None
     )
     return (
-        Truck.objects.filter(warehouse=warehouse, status__in=[TruckStatus.TRAVELING, *AT_WAREHOUSE])
+        Truck.objects.filter(status__in=[TruckStatus.TRAVELING, *AT_WAREHOUSE])
         .exclude(_in_doubt())
         .exclude(Exists(loading_begun))
         .annotate(
@@ -118,8 +119,15 @@ def _least_loaded(warehouse: Warehouse) -> TruckWithLoad | None:
             given=Count("packages", filter=given),
         )
         .order_by("waiting", "id")
-        .first()
     )
+
+
+def _least_loaded(warehouse: Warehouse) -> TruckWithLoad | None:
+    """The truck heading to or standing at ``warehouse`` that has not begun loading with
+    the fewest packages waiting for it there (``waiting``; ties: the lowest id), so trucks
+    fill evenly; with how many it has been given for this trip (``given``). One query
+    answers for every limit: a truck with fewer than ``limit`` is found if this one is."""
+    return _trucks_going_with_load().filter(warehouse=warehouse).first()
 
 
 def _send_free_truck(warehouse: Warehouse, rule: planning.Policy, *, now: datetime) -> Truck | None:
@@ -264,8 +272,10 @@ def depart_if_ready(truck: Truck, *, now: datetime) -> None:
     (``UPS_LOADING_WAIT`` after ``now``): past it, ``depart_overdue`` sends it off."""
     if truck.status not in AT_WAREHOUSE:
         return
-    aboard = cargo(truck)
-    if Package.objects.filter(truck=truck, status__in=AWAITING_LOAD).exists():
+    # Its cargo and the packages it waits for, in one read.
+    given = list(Package.objects.filter(truck=truck).filter(_given_q()))
+    aboard = [package for package in given if package.status in CARRIED]
+    if len(aboard) < len(given):  # some still wait to be loaded
         if aboard:
             truck.loading_deadline = now + dispatch_selectors.loading_wait()
             truck.save(update_fields=["loading_deadline", "updated_at"])
