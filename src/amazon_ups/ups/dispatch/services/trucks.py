@@ -186,9 +186,11 @@ def serve_warehouse(warehouse: Warehouse, max_batches: int | None = None, *, now
     ).order_by("id")
     served = batches = 0
     while max_batches is None or batches < max_batches:
-        found = list(waiting.select_related("warehouse")[: rule.capacity])
+        found = list(waiting[: rule.capacity])
         if not found:
             break
+        for package in found:
+            package.warehouse = warehouse  # theirs: no join to read it again
         # A truck going there with fewer than ``share`` waiting for it, else a free truck
         # (given nothing yet), else one going there with room up to ``capacity``.
         least = _least_loaded(warehouse)
@@ -332,7 +334,8 @@ def arrived(truck: Truck, *, now: datetime) -> None:
     assert warehouse is not None  # it stands at one
     for package in Package.objects.filter(
         truck=truck, warehouse=warehouse, status=PackageStatus.TRUCK_DISPATCHED
-    ).select_related("warehouse"):
+    ):
+        package.warehouse = warehouse  # theirs: no join to read it again
         announce(package, truck, now=now)
     # Packages that came in while every truck was busy can board now.
     serve_warehouse(warehouse, now=now)
