@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from typing import Any, Self
 
 from django.db import models
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from amazon_ups.ups.accounts.models import Account
@@ -30,11 +31,16 @@ class SavesWhatChanged(models.Model):
         instance._remember()
         return instance
 
-    def _remember(self, attnames: Collection[str] | None = None) -> None:
-        remembered = self.__dict__.setdefault("_saved_values", {})
+    def _remember(self, names: Collection[str] | None = None) -> None:
+        """Take the values of fields ``names`` (all: None) as the database's. A new dict
+        each time: a copy of the object (``copy.copy``) must not share it."""
+        remembered = dict(self.__dict__.get("_saved_values", {}))
         for field in self._meta.concrete_fields:
-            if (attnames is None or field.attname in attnames) and field.attname in self.__dict__:
+            if field.attname in self.__dict__ and (
+                names is None or field.attname in names or field.name in names
+            ):
                 remembered[field.attname] = self.__dict__[field.attname]
+        self.__dict__["_saved_values"] = remembered
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         remembered = self.__dict__.get("_saved_values")
@@ -60,9 +66,17 @@ class SavesWhatChanged(models.Model):
         super().save(*args, **kwargs)
         self._remember(kwargs.get("update_fields"))
 
-    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
-        super().refresh_from_db(*args, **kwargs)
-        self._remember()
+    def refresh_from_db(
+        self,
+        using: str | None = None,
+        fields: Iterable[str] | None = None,
+        from_queryset: QuerySet[Self, Self] | None = None,
+    ) -> None:
+        # Only the fields read again are the database's: another field changed here and
+        # not saved yet still counts as changed (Django reads a deferred field this way).
+        fields = None if fields is None else list(fields)
+        super().refresh_from_db(using, fields, from_queryset)
+        self._remember(fields)
 
 
 class Warehouse(models.Model):
