@@ -236,6 +236,10 @@ async def abuse(port: int, max_frame: int, max_commands: int) -> dict[str, int]:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(0.5):
                 await writer.drain()
+        # drain() returns at once while the world reads as fast as this writes: without
+        # a turn for the reader, nothing would be acked, and after its first frames the
+        # world would take no more of them (over --max-unacked), only check and drop them.
+        await asyncio.sleep(0)
     # Leave as a client that acks would: once everything it was sent is acked (a second
     # without news), so that what the world still holds is its own doing.
     quiet_since, seen = time.monotonic(), -1

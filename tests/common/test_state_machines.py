@@ -83,3 +83,16 @@ def test_a_diagram_has_an_arrow_per_move_and_names_each_state():
     assert "    truck_at_warehouse --> created: truck left without it, load refused" in diagram
     assert "    truck_at_warehouse: truck at warehouse" in diagram
     assert "delivered --> [*]" in diagram
+
+
+def test_every_service_error_says_whose_fault_it_is():
+    # One family per layer: a refusal is an answer to whoever asked, a defect is ours.
+    from amazon_ups.amazon.catalog.exceptions import InsufficientStock
+    from amazon_ups.amazon.fulfilment.exceptions import CannotRestock
+    from amazon_ups.common.exceptions import Defect, Refusal
+    from amazon_ups.common.statemachine import IllegalTransition
+    from amazon_ups.ups.shipments.exceptions import Refused
+
+    for refusal in (Refused, InsufficientStock, CannotRestock):
+        assert issubclass(refusal, Refusal) and not issubclass(refusal, Defect)
+    assert issubclass(IllegalTransition, Defect) and not issubclass(IllegalTransition, Refusal)

@@ -13,6 +13,9 @@ from amazon_ups.testing.system import System, free_port, wait_until
 
 CHILDREN = ("world", "ups-d", "amzn-d", "ups", "amazon")
 
+# The Amazon daemon's INFO line once its link to UPS is up (loggers are named by module).
+CONNECTED_LINE = " INFO amazon_ups.common.daemon.links: ups: connected"
+
 
 def alive(pid: int) -> bool:
     try:
@@ -101,7 +104,7 @@ def test_the_console_keeps_to_what_matters_and_ends_with_where_and_how_in(tmp_pa
         # The store's daemon connects to UPS on its own time, not by the page's.
         daemon_log = system.var / "log" / "amzn-d.log"
         wait_until(
-            lambda: " INFO amazon_ups.daemon: ups: connected" in daemon_log.read_text(),
+            lambda: CONNECTED_LINE in daemon_log.read_text(),
             30,
             "the daemon's info line in var/log/amzn-d.log",
         )
@@ -134,7 +137,7 @@ def test_verbose_brings_every_line_back_to_the_console(tmp_path):
         )
         # The store's daemon connects to UPS on its own time, not by the page's.
         wait_until(
-            lambda: any(" INFO amazon_ups.daemon: ups: connected" in x for x in system.output),
+            lambda: any(CONNECTED_LINE in x for x in system.output),
             30,
             "the daemon's info line on the console",
         )

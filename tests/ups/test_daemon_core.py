@@ -15,8 +15,9 @@ from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol.channel import AU_LIMITS, Channel
 from amazon_ups.protocol.framing import FrameDecoder, FramingError, encode_frame
 from amazon_ups.ups.dispatch.daemon import Dispatcher
-from amazon_ups.ups.shipments.models import Package
+from amazon_ups.ups.shipments.models import Package, Truck
 from amazon_ups.ups.shipments.services import AMAZON
+from amazon_ups.ups.shipments.truck_lifecycle import TruckStatus
 from tests.ups.helpers import pickup
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -175,3 +176,21 @@ def test_links_going_up_and_down_are_shown_to_operators():
     core.dropped(amazon, "closed by the peer")
     state = LinkState.objects.get(peer=AMAZON)
     assert not state.connected and state.detail == "closed by the peer"
+
+
+def test_the_core_wakes_for_what_the_tick_names_by_the_clock(fleet, settings):
+    """At rest the daemon sleeps until a deadline: a truck's loading wait ends by the
+    clock alone, so the tick names it and the core's next deadline is then."""
+    settings.UPS_LOADING_WAIT = 5
+    dispatcher = Dispatcher(world=None)
+    core = DaemonCore("ups", [], dispatcher.handle, dispatcher.tick)
+    now = timezone.now()
+    core.step(now.timestamp())
+    stuck_check = now + datetime.timedelta(seconds=10)  # nothing else by the clock
+    assert core.next_deadline() == pytest.approx(stuck_check.timestamp())
+    truck = Truck.objects.get(id=1)
+    truck.status = TruckStatus.LOADING
+    truck.loading_deadline = now + datetime.timedelta(seconds=5)
+    truck.save()
+    core.step(now.timestamp())
+    assert core.next_deadline() == pytest.approx(truck.loading_deadline.timestamp())

@@ -20,7 +20,8 @@ import pytest
 from django.db import connection, connections
 
 from amazon_ups.common.daemon.isolation import sub_message
-from amazon_ups.common.daemon.links import LinkAuth, ListenLink
+from amazon_ups.common.daemon.links import LinkAuth
+from amazon_ups.common.daemon.listen_link import ListenLink
 from amazon_ups.common.daemon.runner import Daemon
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import DeadLetter, IncomingMessage, OutgoingMessage

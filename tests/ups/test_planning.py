@@ -12,6 +12,7 @@ from amazon_ups.ups.dispatch.planning import (
     Policy,
     choose_truck,
     distance,
+    gather,
     nearest,
     nearest_neighbour,
     policy,
@@ -149,3 +150,43 @@ def test_truck_starts_are_spread_around_the_origin():
 
 def test_no_trucks_no_starts():
     assert truck_starts(0) == []
+
+
+def test_a_truck_gathers_the_oldest_and_the_packages_bound_its_way():
+    waiting = [(5, 0, 100), (6, 0, -100), (7, 3, 90), (8, 90, 0), (9, -2, 104), (10, 0, -95)]
+    here = (0, 0)
+    assert gather(waiting, 3, here) == [5, 7, 9]  # the oldest, north, and the two by it
+    assert gather(waiting, 1, here) == [5]
+    assert gather(waiting, 0, here) == []
+    assert gather(waiting, 6, here) == [5, 6, 7, 8, 9, 10]
+    assert gather(waiting, 10, here) == [5, 6, 7, 8, 9, 10]
+    # Seen from elsewhere, the same destinations lie otherwise: from (0, 200), 6 is
+    # straight on from 5 (both south), nearer in direction than 7 (a little east).
+    assert gather(waiting, 2, (0, 200)) == [5, 6]
+    tie = [(1, 10, 0), (2, 0, 10), (3, 0, -10)]
+    assert gather(tie, 2, here) == [1, 2]  # equally narrow: the one starting at the oldest
+
+
+def test_what_a_truck_leaves_lies_in_one_sector_too():
+    # Eight destinations around the warehouse, every 45 degrees; the oldest is east.
+    compass = [(1, 10, 0), (2, -10, 0), (3, 0, 10), (4, 0, -10)]
+    compass += [(5, 10, 10), (6, -10, -10), (7, -10, 10), (8, 10, -10)]
+    taken = gather(compass, 4, (0, 0))
+    # Every window of four neighbours is 135 degrees wide: the one starting at the
+    # oldest, counterclockwise (0, 45, 90, 135); what is left is 180 to 315.
+    assert taken == [1, 3, 5, 7]
+
+
+@given(places, st.integers(0, 30), st.tuples(coords, coords))
+def test_gathering_keeps_the_oldest_and_takes_as_many_as_fit(waiting, size, origin):
+    chosen = gather(waiting, size, origin)
+    ids = [place_id for place_id, _, _ in waiting]
+    assert len(chosen) == min(size, len(waiting))
+    assert chosen == [i for i in ids if i in set(chosen)]  # oldest first, no repeats
+    if chosen:
+        assert chosen[0] == ids[0]
+
+
+def test_the_naive_baseline_does_not_gather():
+    assert not NAIVE.gather
+    assert policy("smart", 50, 10).gather

@@ -235,3 +235,32 @@ def test_what_waits_too_long_is_logged_once_and_its_truck_asked(fleet, settings,
     ack_all()
     assert dispatch.queries_send() == 1
     assert OutgoingMessage.objects.filter(peer=WORLD, field="queries").count() == 1
+
+
+def test_a_truck_at_the_warehouse_takes_a_gathered_load_from_the_trucks_coming(fleet, settings):
+    """Packages 1-4 come one by one and are shared out as they come (two per truck:
+    UPS_TRUCK_SHARE 2), so each truck was given one bound north and one south. The
+    first truck there swaps so that it carries the oldest (north) and the other one
+    bound north; the truck still coming gets the two bound south. Nothing is announced
+    before its truck is there."""
+    settings.UPS_TRUCK_SHARE = 2
+    for package_id, dest in ((1, (10, 90)), (2, (10, -90)), (3, (10, 95)), (4, (10, -95))):
+        pickup(package_id, dest=dest)
+    given = {p: package(p).truck_id for p in (1, 2, 3, 4)}
+    assert given == {1: 1, 2: 1, 3: 2, 4: 2}
+    arrive(1, 10, 0)
+    assert {p: package(p).truck_id for p in (1, 2, 3, 4)} == {1: 1, 2: 2, 3: 1, 4: 2}
+    assert sorted(a.package_id for a in sent("amazon", "arrived")) == [1, 3]
+    assert package(2).status == PackageStatus.TRUCK_DISPATCHED
+    arrive(2, 10, 0)
+    assert sorted(a.package_id for a in sent("amazon", "arrived")) == [1, 2, 3, 4]
+    assert {p: package(p).truck_id for p in (1, 2, 3, 4)} == {1: 1, 2: 2, 3: 1, 4: 2}
+
+
+def test_the_naive_baseline_keeps_its_loads_as_given(fleet, settings):
+    settings.UPS_DISPATCH = "naive"
+    for package_id, dest in ((1, (10, 90)), (2, (10, -90))):
+        pickup(package_id, dest=dest)
+    assert {p: package(p).truck_id for p in (1, 2)} == {1: 1, 2: 2}
+    arrive(2, 10, 0)
+    assert [a.package_id for a in sent("amazon", "arrived")] == [2]

@@ -535,3 +535,25 @@ async def test_with_the_default_limits_the_same_flood_takes_no_memory(world_proc
         assert await closed_by_world(reader) == b""
         writer.close()
     assert rss(pid) < baseline + 16 * MiB
+
+
+async def test_no_resends_pile_up_for_a_peer_that_is_not_reading(limited_world):
+    """While the transport holds more than it should (the peer is not reading what it was
+    sent), results are not sent again on top of their copies still in our buffer; once
+    it drains, re-sends go as before."""
+    server = await limited_world()
+    link = await RawLink.join(Side.AMAZON, server.ports[Side.AMAZON], places=WAREHOUSES)
+    link.write(queries(3))
+    await link.wait_for(lambda: error_count(link) >= 3)
+    results = [error.seqnum for message in link.messages for error in message.error]
+    outbox = server.engine.worlds[link.world_id].sessions[Side.AMAZON].outbox
+    ours = server.links[(link.world_id, Side.AMAZON)]
+    later = time.time() + 60  # every re-send long due
+    ours.pause_writing()  # what the transport calls past its high-water mark
+    assert ours.resend_from() == float("inf")
+    ours.flush(later)
+    assert [outbox.sends(seqnum) for seqnum in results] == [1, 1, 1]
+    ours.resume_writing()
+    ours.flush(later)
+    assert [outbox.sends(seqnum) for seqnum in results] == [2, 2, 2]
+    await link.wait_for(lambda: error_count(link) >= 6)

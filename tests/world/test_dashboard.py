@@ -213,7 +213,9 @@ async def test_controls_are_journaled_and_survive_a_crash(world_process, tmp_pat
     replays them (fault settings are the process's, and are not)."""
     state = tmp_path / "controls.sqlite3"
     world = world_process("--http-port", "0", state=state)
-    ups, amazon = await connect_pair(world.ports, warehouses=[(1, 100, 0)])
+    # No simspeed from the clients: sent without waiting, theirs could arrive after the
+    # dashboard's (on a busy machine it did) and be the one journaled last.
+    ups, amazon = await connect_pair(world.ports, warehouses=[(1, 100, 0)], simspeed=None)
     target = world.dashboard + f"api/worlds/{ups.world_id}"
     await aget(target + "/simspeed", {"simspeed": 1000}, world.token)
     await aget(target + "/pause", {}, world.token)

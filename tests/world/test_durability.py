@@ -22,9 +22,12 @@ from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol import world_ups_pb2 as wu
 from amazon_ups.protocol.channel import SubMessage
 from amazon_ups.protocol.framing import encode_frame
+from amazon_ups.protocol.session import Outbox
 from amazon_ups.protocol.world_messages import CONNECTED, DIALECTS, Side
 from amazon_ups.world.engine import WorldEngine
 from amazon_ups.world.journal import Entry, EntryKind, Journal, apply
+from amazon_ups.world.model import WireResult
+from amazon_ups.world.outbox import ResultOutbox
 from tests.support import FAST, RawLink
 from tests.world.sqlite_memory import sqlite_memory_used
 
@@ -547,15 +550,24 @@ def test_a_snapshot_leaves_no_copy_of_itself_in_memory(tmp_path):
 
 
 def test_results_waiting_for_acks_in_an_older_snapshot_still_go_out():
-    """Snapshots from before results were kept as bytes hold them as messages."""
-    engine = WorldEngine(first_seqnum=2)  # after the older snapshot's result 1
+    """Snapshots from before results were kept in a ``ResultOutbox`` hold them in an
+    ``Outbox``: as messages (older still) or as ``WireResult``; loaded, they go out."""
+    engine = WorldEngine(first_seqnum=1)
     engine.connect(Side.AMAZON, wa.AConnect(isAmazon=True, initwh=[wa.AInitWarehouse(id=1)]), 0.0)
+    engine.next_result_seqnum = 3
     session = engine.worlds[1].sessions[Side.AMAZON]
-    session.send(wa.AErr(err="error: from an older snapshot", originseqnum=5))
-    engine.reject_malformed(1, Side.AMAZON, "from this version")
-    responses = engine.responses(1, Side.AMAZON, now=1.0)
+    session.outbox = Outbox(engine.resend_policy)
+    session.send(wa.AErr(err="error: from an older snapshot", originseqnum=5), seqnum=1)
+    body = wa.AErr(err="error: kept as bytes", originseqnum=6, seqnum=2).SerializeToString()
+    session.send(WireResult("error", body), seqnum=2)
+    loaded = WorldEngine.__new__(WorldEngine)
+    loaded.__setstate__(engine.__getstate__())  # as unpickling does
+    assert isinstance(loaded.worlds[1].sessions[Side.AMAZON].outbox, ResultOutbox)
+    loaded.reject_malformed(1, Side.AMAZON, "from this version")
+    responses = loaded.responses(1, Side.AMAZON, now=1.0)
     assert [e.err for e in responses.error] == [
         "error: from an older snapshot",
+        "error: kept as bytes",
         "error: from this version",
     ]
-    assert [e.seqnum for e in responses.error] == [1, 2]
+    assert [e.seqnum for e in responses.error] == [1, 2, 3]

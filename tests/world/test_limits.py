@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -175,6 +176,24 @@ def test_a_command_bigger_than_a_slice_still_goes_alone():
     frame = wa.ACommands(buy=[wa.APurchaseMore(whnum=1, things=things, seqnum=s) for s in (1, 2)])
     pieces = slices(frame, Limits(slice_commands=4))
     assert [p.commands for p in pieces] == [1, 1]
+
+
+def test_a_slice_made_from_bytes_carries_them():
+    frame = amazon_frame(buys=50, packs=50, queries=200, acks=30)
+    for piece in slices(frame, Limits(slice_commands=16)):
+        assert piece.body is not None and piece.message.SerializeToString() == piece.body
+
+
+def test_no_python_object_per_sub_command_while_a_big_message_is_checked_and_sliced():
+    """A megabyte of queries is held as its bytes: checking and slicing it leave at most
+    a step's worth of objects at a time, not one (or more) per sub-command."""
+    frame = amazon_frame(buys=0, packs=0, queries=10_000)
+    before = sys.getallocatedblocks()
+    slicer = checked(AMAZON, frame, Limits())
+    assert sys.getallocatedblocks() - before < 1_000
+    first = slicer.next()
+    assert first is not None and first.commands == 64
+    assert sys.getallocatedblocks() - before < 1_000
 
 
 def run_engine(frames_by_slice: bool, frame: wa.ACommands, limits: Limits) -> WorldEngine:

@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from amazon_ups.common.exceptions import Defect
 
-class IllegalTransition(Exception):
+
+class IllegalTransition(Defect):
     """A move the machine's table does not allow: a defect in our code."""
 
     def __init__(self, machine: str, subject: object, current: str, kind: str) -> None:

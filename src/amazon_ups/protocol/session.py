@@ -242,9 +242,12 @@ class ReliableSession(Generic[T]):
         self,
         first_seqnum: int = 1,
         policy: ResendPolicy | None = None,
+        outbox: Outbox[T] | None = None,
     ) -> None:
+        """``outbox``: one with the same methods kept otherwise (the world's results are
+        kept as bytes: ``world.outbox``); else an ``Outbox`` with ``policy``."""
         self.next_seqnum = first_seqnum
-        self.outbox: Outbox[T] = Outbox(policy or ResendPolicy())
+        self.outbox: Outbox[T] = outbox if outbox is not None else Outbox(policy or ResendPolicy())
         self.received = SeqnumSet()
         self._acks_to_send: dict[int, None] = {}
 
@@ -279,9 +282,14 @@ class ReliableSession(Generic[T]):
     def poll(self, now: float, limit: int | None = None, resend: bool = True) -> Batch[T]:
         """Acks owed to the peer, plus our items that are due (new, and re-sends unless
         ``resend`` is false), at most ``limit`` items (the rest stay due)."""
+        return Batch(self.take_acks(), self.outbox.due(now, limit, resend))
+
+    def take_acks(self) -> list[int]:
+        """The acks owed to the peer, for a message going to it now (``poll`` without
+        the items, for an owner that takes those from its outbox itself)."""
         acks = list(self._acks_to_send)
         self._acks_to_send.clear()
-        return Batch(acks, self.outbox.due(now, limit, resend))
+        return acks
 
     @property
     def owes_acks(self) -> bool:

@@ -89,3 +89,10 @@ UPS = Dialect(
 DIALECTS = {Side.AMAZON: AMAZON, Side.UPS: UPS}
 
 CONNECTED = "connected!"
+
+
+def error_text(reason: str) -> str:
+    """An error as the world's messages carry it (``AErr.err``, ``UErr.err``, a
+    connect's ``result``): the official world's ``error: ...``; ``CONNECTED`` is the
+    one result that is not an error."""
+    return f"error: {reason}"

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol import world_ups_pb2 as wu
-from amazon_ups.protocol.world_messages import Side
+from amazon_ups.protocol.errors import RemoteProtocolError
+from amazon_ups.protocol.world_messages import Side, error_text
 from amazon_ups.world import timing
 from amazon_ups.world.model import (
     Leg,
@@ -35,8 +36,12 @@ if TYPE_CHECKING:
     from amazon_ups.world.rules import Rules
 
 
-class Rejected(Exception):
-    """A command breaks a rule; its text goes back to the client in AErr/UErr."""
+class Rejected(RemoteProtocolError):
+    """A command breaks a rule: the peer's fault. Its text (``error: <reason>``) goes
+    back to the client in AErr/UErr; nothing in the world changed."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(error_text(reason))
 
 
 class EventKind(Enum):
@@ -63,9 +68,7 @@ class Commands:
         warehouse = _warehouse(world, command.whnum)
         for product in command.things:
             if product.count <= 0:
-                raise Rejected(
-                    f"error: product {product.id} count must be positive, not {product.count}"
-                )
+                raise Rejected(f"product {product.id} count must be positive, not {product.count}")
         for product in command.things:
             known = world.products.setdefault(product.id, product.description)
             if known != product.description:
@@ -84,17 +87,15 @@ class Commands:
     def _amazon_topack(self, world: World, command: wa.APack, now: float) -> None:
         warehouse = _warehouse(world, command.whnum)
         if command.shipid in world.packages:
-            raise Rejected(f"error: package id {command.shipid} already exists in this world")
+            raise Rejected(f"package id {command.shipid} already exists in this world")
         if not command.things:
-            raise Rejected(f"error: package {command.shipid} has no products to pack")
+            raise Rejected(f"package {command.shipid} has no products to pack")
         needed: Counter[int] = Counter()
         for product in command.things:
             if product.count <= 0:
-                raise Rejected(
-                    f"error: product {product.id} count must be positive, not {product.count}"
-                )
+                raise Rejected(f"product {product.id} count must be positive, not {product.count}")
             if product.id not in world.products:
-                raise Rejected(f"error: product_id {product.id} does not exist in this world")
+                raise Rejected(f"product_id {product.id} does not exist in this world")
             needed[product.id] += product.count
         waits = self.rules.pack_short is PackShort.WAIT
         if waits and warehouse.short:
@@ -110,7 +111,7 @@ class Commands:
                     warehouse.short.append((command.shipid, dict(needed)))
                     return
                 raise Rejected(
-                    f"error: warehouse {warehouse.id} has {have} of product {product_id}, "
+                    f"warehouse {warehouse.id} has {have} of product {product_id}, "
                     f"package {command.shipid} needs {count}"
                 )
         world.packages[command.shipid] = Package(command.shipid, warehouse.id)
@@ -140,18 +141,16 @@ class Commands:
         package = _package(world, command.shipid)
         if package.warehouse != command.whnum:
             raise Rejected(
-                f"error: package {package.shipid} is at warehouse {package.warehouse}, "
-                f"not {command.whnum}"
+                f"package {package.shipid} is at warehouse {package.warehouse}, not {command.whnum}"
             )
         if package.status is not PackageStatus.PACKED:
             raise Rejected(
-                f"error: package {package.shipid} is not ready to load "
-                f"(it is {package.status.lower()})"
+                f"package {package.shipid} is not ready to load (it is {package.status.lower()})"
             )
         at_warehouse = truck.status in (TruckStatus.ARRIVE_WAREHOUSE, TruckStatus.LOADING)
         if not at_warehouse or truck.warehouse != command.whnum:
             raise Rejected(
-                f"error: truck {truck.id} is not at warehouse {command.whnum} "
+                f"truck {truck.id} is not at warehouse {command.whnum} "
                 f"(it is {truck.status.lower()})"
             )
         package.status = PackageStatus.LOADING
@@ -175,13 +174,9 @@ class Commands:
         warehouse = _warehouse(world, command.whid)
         redirect = self.rules.pickup_while_traveling is PickupWhileTraveling.REDIRECT
         if truck.status is TruckStatus.TRAVELING and not redirect:
-            raise Rejected(
-                f"error: truck {truck.id} is busy traveling to warehouse {truck.warehouse}"
-            )
+            raise Rejected(f"truck {truck.id} is busy traveling to warehouse {truck.warehouse}")
         if truck.status is TruckStatus.LOADING:
-            raise Rejected(
-                f"error: truck {truck.id} is busy loading at warehouse {truck.warehouse}"
-            )
+            raise Rejected(f"truck {truck.id} is busy loading at warehouse {truck.warehouse}")
         # A delivering truck keeps its remaining route for later.
         truck.status = TruckStatus.TRAVELING
         truck.warehouse = warehouse.id
@@ -192,7 +187,7 @@ class Commands:
         if truck.status is TruckStatus.TRAVELING:
             # Leaving on arrival would abandon the pickup it is driving to.
             raise Rejected(
-                f"error: truck {truck.id} is busy traveling to warehouse {truck.warehouse}; "
+                f"truck {truck.id} is busy traveling to warehouse {truck.warehouse}; "
                 "send deliveries once it has arrived"
             )
         errors = []
@@ -217,7 +212,7 @@ class Commands:
     ) -> None:
         package = _package(world, location.packageid)
         if package.status is PackageStatus.DELIVERED:
-            raise Rejected(f"error: package {package.shipid} was already delivered")
+            raise Rejected(f"package {package.shipid} was already delivered")
         on_truck = package.truck == truck.id and package.status in (
             PackageStatus.LOADED,
             PackageStatus.DELIVERING,
@@ -225,7 +220,7 @@ class Commands:
         if not on_truck:
             where = f"on truck {package.truck}" if package.truck is not None else "on no truck"
             raise Rejected(
-                f"error: package {package.shipid} is not loaded on truck {truck.id} "
+                f"package {package.shipid} is not loaded on truck {truck.id} "
                 f"(it is {package.status.lower()} {where})"
             )
         for index, stop in enumerate(truck.route):
@@ -306,21 +301,21 @@ def _warehouse(world: World, warehouse_id: int) -> Warehouse:
     try:
         return world.warehouses[warehouse_id]
     except KeyError:
-        raise Rejected(f"error: warehouse id {warehouse_id} does not exist in this world") from None
+        raise Rejected(f"warehouse id {warehouse_id} does not exist in this world") from None
 
 
 def _truck(world: World, truck_id: int) -> Truck:
     try:
         return world.trucks[truck_id]
     except KeyError:
-        raise Rejected(f"error: truck id {truck_id} does not exist in this world") from None
+        raise Rejected(f"truck id {truck_id} does not exist in this world") from None
 
 
 def _package(world: World, package_id: int) -> Package:
     try:
         return world.packages[package_id]
     except KeyError:
-        raise Rejected(f"error: package id {package_id} does not exist in this world") from None
+        raise Rejected(f"package id {package_id} does not exist in this world") from None
 
 
 def _finished(truck: Truck) -> wu.UFinished:

@@ -26,18 +26,19 @@ import time
 from dataclasses import asdict, replace
 from http import HTTPStatus
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 from amazon_ups.protocol.world_messages import DIALECTS, Side
 from amazon_ups.world.journal import Entry, EntryKind, retire_entry
 from amazon_ups.world.limits import RetireReason
 from amazon_ups.world.messagelog import rows
+from amazon_ups.world.outbox import ResultOutbox
 
 if TYPE_CHECKING:
     from amazon_ups.world.server import WorldServer
 
-logger = logging.getLogger("amazon_ups.world.dashboard")
+logger = logging.getLogger(__name__)
 
 MAX_REQUEST = 64 * 1024  # a request's line, headers and body together
 REQUEST_TIMEOUT = 10.0
@@ -222,7 +223,7 @@ class Dashboard:
         outbox = self.server.engine.worlds[world_id].sessions[side].outbox
         waiting = [
             {"seqnum": r.seqnum, "kind": r.field, "sends": outbox.sends(r.seqnum)}
-            for r in outbox.items()[:100]
+            for r in cast(ResultOutbox, outbox).items(limit=100)
         ]
         out: dict[str, Any] = {
             "side": str(side),

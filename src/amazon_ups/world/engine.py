@@ -15,7 +15,7 @@ import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf import text_format
 from google.protobuf.message import Message
@@ -30,6 +30,7 @@ from amazon_ups.protocol.world_messages import (
     AnyConnect,
     AnyResponses,
     Side,
+    error_text,
 )
 from amazon_ups.world.commands import (
     Commands,
@@ -50,6 +51,7 @@ from amazon_ups.world.model import (
     WireResult,
     World,
 )
+from amazon_ups.world.outbox import ResultOutbox
 from amazon_ups.world.rules import (
     ReconnectResend,
     RepeatedPlaces,
@@ -59,7 +61,7 @@ from amazon_ups.world.rules import (
 )
 from amazon_ups.world.summary import Tally
 
-logger = logging.getLogger("amazon_ups.world")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,11 +135,18 @@ class WorldEngine(Commands):
                 world.last_active = 0.0
             world.__dict__.setdefault("paused_at", None)
             world.__dict__.setdefault("frozen", [])
+            for side, session in world.sessions.items():
+                if not isinstance(session.outbox, ResultOutbox):
+                    session.outbox = _as_result_outbox(session.outbox, side)
         self.__dict__.update(state)
         self.log = logger
         self.tallies = {}
         self.diagnostics = {}
         self.rules = Rules()
+
+    def _new_session(self, side: Side) -> ReliableSession:
+        outbox = ResultOutbox(self.resend_policy, UNACKED_AFTER_SENDS, _result_numbers(side))
+        return ReliableSession(policy=self.resend_policy, outbox=outbox)  # type: ignore[arg-type]
 
     def tally(self, world_id: int, side: Side) -> Tally:
         key = (world_id, side)
@@ -185,7 +194,7 @@ class WorldEngine(Commands):
         if request.isAmazon != (side is Side.AMAZON):
             expected = "true on the Amazon port" if side is Side.AMAZON else "false on the UPS port"
             return ConnectResult(
-                -1 if wanted is None else wanted, f"error: isAmazon must be {expected}"
+                -1 if wanted is None else wanted, error_text(f"isAmazon must be {expected}")
             )
         if isinstance(request, wa.AConnect):  # side is Side.AMAZON: its dialect's request
             kind, brought = "warehouse", [(w.id, w.x, w.y) for w in request.initwh]
@@ -199,7 +208,7 @@ class WorldEngine(Commands):
                 retired = self.retired.get(wanted)
                 if retired is not None:
                     return ConnectResult(wanted, retired.text(wanted))
-                return ConnectResult(wanted, f"error: world {wanted} does not exist")
+                return ConnectResult(wanted, error_text(f"world {wanted} does not exist"))
         existing = (
             {} if world is None else (world.warehouses if side is Side.AMAZON else world.trucks)
         )
@@ -211,10 +220,8 @@ class WorldEngine(Commands):
         if world is None:
             world = World(
                 id=self.next_world_id,
-                sessions={s: ReliableSession(policy=self.resend_policy) for s in Side},
+                sessions={s: self._new_session(s) for s in Side},
             )
-            for session in world.sessions.values():
-                session.outbox.stale_after = UNACKED_AFTER_SENDS
             self.next_world_id += 1
             self.worlds[world.id] = world
             self.log.info("world %d created by %s with %d %ss", world.id, side, len(new), kind)
@@ -400,7 +407,7 @@ class WorldEngine(Commands):
     def reject_malformed(self, world_id: int, side: Side, reason: str, now: float = 0.0) -> None:
         """A frame from ``side`` did not parse, or broke a limit; tell it, with no
         origin seqnum (-1)."""
-        self._reject(self.worlds[world_id], side, f"error: {reason}", -1, now)
+        self._reject(self.worlds[world_id], side, error_text(reason), -1, now)
 
     def _reject(self, world: World, side: Side, text: str, origin: int, now: float) -> None:
         error = DIALECTS[side].error(err=text, originseqnum=origin)
@@ -413,8 +420,8 @@ class WorldEngine(Commands):
         session = world.sessions[side]
         seqnum = result.seqnum = self.next_result_seqnum  # numbered before it becomes bytes
         self.next_result_seqnum += 1
-        wire = WireResult(DIALECTS[side].result_field(result), result.SerializeToString())
-        session.send(wire, seqnum)
+        outbox = cast(ResultOutbox, session.outbox)  # every world session's (_new_session)
+        outbox.add(seqnum, DIALECTS[side].result_field(result), result.SerializeToString())
 
         self.tally(world.id, side).results += 1
         if self.log.isEnabledFor(logging.DEBUG):
@@ -471,19 +478,17 @@ class WorldEngine(Commands):
         """The next AResponses/UResponses for ``side``: acks owed plus results due
         (at most ``limit``, the rest stay due; only new ones unless ``resend``)."""
         session = self.worlds[world_id].sessions[side]
-        batch = session.poll(now, limit, resend)
+        acks = session.take_acks()
+        # The results come as the bytes they make in the message: parsed in one call.
+        outbox = cast(ResultOutbox, session.outbox)
+        wire, count = outbox.due_wire(now, limit, resend)
         if session.outbox.stale:
             self._unacked(world_id, side, session, now)
-        if not batch:
+        if not acks and not count:
             return None
-        dialect = DIALECTS[side]
-        message = dialect.responses()
-        message.acks.extend(batch.acks)
-        for result in batch.items:
-            if isinstance(result, WireResult):
-                getattr(message, result.field).add().MergeFromString(result.body)
-            else:  # kept as a message by a snapshot from before WireResult
-                getattr(message, dialect.result_field(result)).append(result)
+        message = DIALECTS[side].responses()
+        message.acks.extend(acks)
+        message.MergeFromString(wire)
         return message
 
     def _unacked(self, world_id: int, side: Side, session: ReliableSession, now: float) -> None:
@@ -519,6 +524,26 @@ _COMMANDS: dict[tuple[Side, str], Callable[[WorldEngine, World, Any, float], Non
 }
 
 
+def _result_numbers(side: Side) -> dict[str, int]:
+    """Each result field's number in the side's responses message."""
+    fields = DIALECTS[side].responses.DESCRIPTOR.fields
+    return {field.name: field.number for field in fields}
+
+
+def _as_result_outbox(old: Any, side: Side) -> ResultOutbox:
+    """A snapshot's outbox from before ``ResultOutbox``: its results (``WireResult``, or
+    older still, messages) as bytes, each due at once (as after a reconnect)."""
+    outbox = ResultOutbox(old.policy, getattr(old, "stale_after", 0), _result_numbers(side))
+    outbox.resent = getattr(old, "resent", 0)
+    for item in old.items():
+        if isinstance(item, WireResult):
+            outbox.add(item.seqnum, item.field, item.body)
+        else:
+            field = DIALECTS[side].result_field(item)
+            outbox.add(item.seqnum, field, item.SerializeToString())
+    return outbox
+
+
 def _new_places(
     kind: str,
     brought: list[tuple[int, int, int]],
@@ -531,7 +556,7 @@ def _new_places(
     for place_id, x, y in brought:
         known = existing.get(place_id)
         if known is not None and repeated is RepeatedPlaces.REFUSE:
-            raise Rejected(f"error: {kind} {place_id} already exists in this world")
+            raise Rejected(f"{kind} {place_id} already exists in this world")
         if known is not None:
             where = getattr(known, "first_place", None) or (known.x, known.y)
         else:
@@ -540,7 +565,7 @@ def _new_places(
             new[place_id] = (x, y)
         elif where != (x, y):
             raise Rejected(
-                f"error: {kind} {place_id} already exists at {where}, cannot be put at {(x, y)}"
+                f"{kind} {place_id} already exists at {where}, cannot be put at {(x, y)}"
             )
     return [(place_id, x, y) for place_id, (x, y) in new.items()]
 

@@ -37,7 +37,7 @@ from amazon_ups.world.engine import ConnectResult, WorldEngine
 from amazon_ups.world.limits import RetireReason
 from amazon_ups.world.rules import Rules, choose_first_seqnum
 
-logger = logging.getLogger("amazon_ups.world.journal")
+logger = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS snapshot (

@@ -17,6 +17,7 @@ answer:
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from collections.abc import Collection, Hashable, Mapping
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message
 
 from amazon_ups.protocol.framing import MalformedMessage, parse_message
-from amazon_ups.protocol.world_messages import AnyCommands, Dialect
+from amazon_ups.protocol.world_messages import AnyCommands, Dialect, error_text
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -98,6 +99,7 @@ class Slice:
     acks: int
     last: bool
     whole: bool = False  # the message itself, not a copy of part of it
+    body: bytes | None = None  # the message serialized, if it was made from bytes
 
 
 # A frame this small is parsed whole, at C speed (a fraction of a millisecond): most
@@ -177,6 +179,12 @@ class FrameSlicer:
     command), ``disconnect`` on the last. Sub-commands past ``max_commands`` are never
     parsed nor put in a slice: they are ``excess``, and the peer, which gets no ack for
     them, sends them again later.
+
+    A lazy message's sub-commands stay bytes until their slice is cut: checking parses
+    them a step's worth at a time, in one call, and keeps only what a slice's size needs
+    (the products or stops each carries); a slice is then parsed in one call from its
+    sub-commands' bytes. No Python object per sub-command lives longer than a step,
+    however many a message holds: a burst of them would scatter the heap.
     """
 
     # frame: Any, as the fields of ACommands/UCommands are not declared by the class
@@ -186,7 +194,7 @@ class FrameSlicer:
         step at a time), or as the dialect's own commands message (already checked)."""
         self.dialect = dialect
         self.frame = frame
-        lazy = type(frame) is not dialect.commands
+        self.lazy = type(frame) is not dialect.commands
         self.budget = limits.slice_commands * COMMAND_UNITS
         self.check_budget = limits.slice_commands * CHECKS_PER_COMMAND
         self._types, self._inner = _command_kinds(dialect)
@@ -197,26 +205,36 @@ class FrameSlicer:
         self._ack_index = 0
         self._first = True
         self.done = False
-        # Parsed sub-commands, field by field, as far as checked.
+        # A message parsed whole: its sub-commands, field by field (a run one goes).
         self.parsed: dict[str, list[Message | None]] = {}
+        # Per field with products or stops: how many each sub-command carries, as far
+        # as checked (what a slice's size counts).
+        self._sizes: dict[str, array] = {}
         # (field, next index, end) in the engine's order, cut at the cap: to check, to run.
         self._unchecked: list[list] = []
         self._ranges: list[list] = []
         # Small enough to go as it is (most frames): one slice, the message itself.
-        self._whole = not lazy and not self.excess and self._units(held) <= self.budget
+        self._whole = not self.lazy and not self.excess and self._units(held) <= self.budget
         if self._whole:
             return
         room = limits.max_commands
         for name in dialect.command_fields:
             take = min(held[name], room)
             room -= take
-            if take:
-                self._ranges.append([name, 0, take])
-                if lazy:
-                    self._unchecked.append([name, 0, take])
-                    self.parsed[name] = []
-                else:
-                    self.parsed[name] = list(getattr(self.frame, name)[:take])
+            if not take:
+                continue
+            self._ranges.append([name, 0, take])
+            inner = self._inner[name]
+            if self.lazy:
+                self._unchecked.append([name, 0, take])
+                if inner:
+                    self._sizes[name] = array("l")
+            else:
+                self.parsed[name] = list(getattr(self.frame, name)[:take])
+                if inner:
+                    self._sizes[name] = array(
+                        "l", [len(getattr(c, inner)) for c in self.parsed[name]]
+                    )
 
     def _units(self, held: dict[str, int]) -> int:
         """The work in a message parsed whole (as counted for slices)."""
@@ -238,17 +256,30 @@ class FrameSlicer:
         while self._unchecked and budget > 0:
             entry = self._unchecked[0]
             name, index, end = entry
-            source, target, kind = getattr(self.frame, name), self.parsed[name], self._types[name]
             stop = min(end, index + budget)
-            for position in range(index, stop):
-                command = parse_message(kind, source[position])
-                if isinstance(command, MalformedMessage):
-                    return f"{name} #{position + 1}: {command}"
-                target.append(command)
+            chunk = getattr(self.frame, name)[index:stop]
+            # Parsed together, as the commands message they make: one call, and the
+            # same verdict as each on its own.
+            together = type(self.frame)()
+            getattr(together, name).extend(chunk)
+            parsed = parse_message(self.dialect.commands, together.SerializeToString())
+            if isinstance(parsed, MalformedMessage):
+                return self._first_malformed(name, index, chunk) or f"{name}: {parsed}"
+            inner = self._inner[name]
+            if inner:
+                self._sizes[name].extend(len(getattr(c, inner)) for c in getattr(parsed, name))
             budget -= stop - index
             entry[1] = stop
             if stop >= end:
                 self._unchecked.pop(0)
+        return None
+
+    def _first_malformed(self, name: str, index: int, chunk: list[bytes]) -> str | None:
+        kind = self._types[name]
+        for position, body in enumerate(chunk, index):
+            command = parse_message(kind, body)
+            if isinstance(command, MalformedMessage):
+                return f"{name} #{position + 1}: {command}"
         return None
 
     @property
@@ -262,7 +293,25 @@ class FrameSlicer:
         dropped = self.remaining
         self._ranges.clear()
         self._unchecked.clear()
+        self.parsed.clear()
+        self._sizes.clear()
         return dropped
+
+    def _take(self, name: str, index: int, end: int, budget: int, empty: bool) -> tuple[int, int]:
+        """How many sub-commands of ``name`` from ``index`` the slice takes (while its
+        budget lasts, and at least one in an empty slice); the budget left."""
+        sizes = self._sizes.get(name)
+        if sizes is None:  # every one costs the same
+            if budget > 0:
+                count = min(end - index, -(-budget // COMMAND_UNITS))
+            else:
+                count = 1 if empty else 0
+            return count, budget - count * COMMAND_UNITS
+        count = 0
+        while index + count < end and (budget > 0 or (empty and not count)):
+            budget -= COMMAND_UNITS + sizes[index + count]
+            count += 1
+        return count, budget
 
     def next(self) -> Slice | None:
         """The next slice, once every sub-command has been checked."""
@@ -272,7 +321,8 @@ class FrameSlicer:
         if self._whole:
             self.done = True
             return Slice(self.frame, self.held, self._acks, last=True, whole=True)
-        out = self.dialect.commands()
+        # A lazy message's slice is put together as bytes, then parsed in one call.
+        out = type(self.frame)()
         if self._first and self.frame.HasField("simspeed"):
             out.simspeed = self.frame.simspeed
         self._first = False
@@ -286,16 +336,17 @@ class FrameSlicer:
         while self._ranges and (budget > 0 or not (acks or commands)):
             entry = self._ranges[0]
             name, index, end = entry
-            source = self.parsed[name]
+            count, budget = self._take(name, index, end, budget, not (acks or commands))
             target = getattr(out, name)
-            while index < end and (budget > 0 or not (acks or commands)):
-                command = source[index]
-                source[index] = None  # a run command's memory goes now, not with the frame
-                target.append(command)
-                inner = self._inner[name]
-                budget -= COMMAND_UNITS + (len(getattr(command, inner)) if inner else 0)
-                index += 1
-                commands += 1
+            if self.lazy:
+                target.extend(getattr(self.frame, name)[index : index + count])
+            else:
+                source = self.parsed[name]
+                target.extend(source[index : index + count])
+                # A run command's memory goes now, not with the frame.
+                source[index : index + count] = [None] * count
+            index += count
+            commands += count
             entry[1] = index
             if index >= end:
                 self._ranges.pop(0)
@@ -304,7 +355,10 @@ class FrameSlicer:
             self.done = True
             if self.frame.disconnect:
                 out.disconnect = True
-        return Slice(out, commands, acks, last)
+        if not self.lazy:
+            return Slice(out, commands, acks, last)
+        body = out.SerializeToString()
+        return Slice(self.dialect.commands.FromString(body), commands, acks, last, body=body)
 
 
 def over_limit_text(held: int, limit: int) -> str:
@@ -328,7 +382,7 @@ class Refusal(Enum):
             detail = f"the world serves at most {limits.max_connections} at a time"
         else:
             detail = f"at most {limits.max_connections_per_address} from {address} at a time"
-        return f"error: {self.value} ({detail}); try again later"
+        return error_text(f"{self.value} ({detail}); try again later")
 
 
 class Admission:
@@ -473,10 +527,10 @@ def duration(seconds: float) -> str:
 
 def retired_text(world: int, reason: RetireReason, idle_for: float, max_worlds: int) -> str:
     if reason is RetireReason.IDLE:
-        return f"error: world {world} was retired after {duration(idle_for)} idle"
+        return error_text(f"world {world} was retired after {duration(idle_for)} idle")
     if reason is RetireReason.DASHBOARD:
-        return f"error: world {world} was retired from the world's dashboard"
-    return (
-        f"error: world {world} was retired after {duration(idle_for)} idle, to make room "
+        return error_text(f"world {world} was retired from the world's dashboard")
+    return error_text(
+        f"world {world} was retired after {duration(idle_for)} idle, to make room "
         f"(the world keeps at most {max_worlds} worlds, the longest idle go first)"
     )

@@ -22,7 +22,7 @@ from amazon_ups.protocol.framing import (
     encode_frame,
     parse_message,
 )
-from amazon_ups.protocol.world_messages import DIALECTS, Side
+from amazon_ups.protocol.world_messages import DIALECTS, Side, error_text
 from amazon_ups.world.engine import ConnectResult
 from amazon_ups.world.faults import Faults
 from amazon_ups.world.journal import Entry, EntryKind
@@ -41,7 +41,7 @@ from amazon_ups.world.messagelog import Direction
 if TYPE_CHECKING:
     from amazon_ups.world.server import WorldServer
 
-logger = logging.getLogger("amazon_ups.world.link")
+logger = logging.getLogger(__name__)
 
 # How long a refused connection is kept to read what the peer sends (its connect frame)
 # before closing: closing with unread input would reset the connection, and the reset
@@ -93,6 +93,7 @@ class Link(asyncio.Protocol):
         self.paused = False
         self.paused_at = float("-inf")
         self.heard_again_at = float("-inf")
+        self.writing_paused = False  # the transport's buffer is past its high-water mark
         self.held_most = 0  # the most bytes this connection held at once
         self._deadline: asyncio.TimerHandle | None = None  # connect deadline, or linger
         self._idle_timer: asyncio.TimerHandle | None = None
@@ -164,6 +165,13 @@ class Link(asyncio.Protocol):
                 self.transport.pause_reading()
             self.server.schedule(self)
 
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        self.server.wake()  # re-sends held back meanwhile may be due
+
     def eof_received(self) -> bool | None:
         return None  # close our side too
 
@@ -213,22 +221,24 @@ class Link(asyncio.Protocol):
             return
         request = parse_message(self.dialect.connect, body)
         if isinstance(request, MalformedMessage):
-            self._write(self.dialect.connected(worldid=-1, result=f"error: {request}"))
+            self._write(self.dialect.connected(worldid=-1, result=error_text(str(request))))
             self._drop(f"first frame is not a {self.dialect.connect.DESCRIPTOR.name}: {request}")
             return
         wanted = request.worldid if request.HasField("worldid") else None
         result = None
         if wanted is not None and (wanted, self.side) in self.server.links:
             result = ConnectResult(
-                wanted, f"error: world {wanted} already has a {self.side} connection"
+                wanted, error_text(f"world {wanted} already has a {self.side} connection")
             )
         elif wanted is None and request.isAmazon == (self.side is Side.AMAZON):
             self.server.sweep(coming=1)
             if len(self.server.engine.worlds) >= self.limits.max_worlds:
                 result = ConnectResult(
                     -1,
-                    f"error: too many worlds ({len(self.server.engine.worlds)}), every one "
-                    "of them connected; try again later",
+                    error_text(
+                        f"too many worlds ({len(self.server.engine.worlds)}), every one "
+                        "of them connected; try again later"
+                    ),
                 )
         if result is None:
             entry = Entry(EntryKind.CONNECT, self.side, wanted, time.time(), body)
@@ -300,9 +310,14 @@ class Link(asyncio.Protocol):
         assert piece is not None
         dropped = self.faults.filter_commands(piece.message)
         tally.dropped += dropped
-        # A whole frame, as it came, is journaled as it came: no need to serialize it again.
-        same = piece.whole and not dropped
-        body = self.current_body if same else piece.message.SerializeToString()
+        # A whole frame, as it came, is journaled as it came, and a slice made from bytes
+        # as those bytes: no need to serialize them again.
+        if dropped:
+            body = piece.message.SerializeToString()
+        elif piece.whole:
+            body = self.current_body
+        else:
+            body = piece.body if piece.body is not None else piece.message.SerializeToString()
         entry = Entry(EntryKind.COMMANDS, self.side, self.world, time.time(), body)
         server.submit(entry, piece.message)
         if server.message_log is not None:
@@ -370,8 +385,12 @@ class Link(asyncio.Protocol):
         among them, and for a moment after: re-sending before reading them would repeat
         what it already has, at the cost of every other world (a peer sending big frames
         back to back would get each result many times over). So not while it is busy,
-        and not before one first re-send interval after it is read again."""
-        if self.paused or self.current is not None or self.queue:
+        and not before one first re-send interval after it is read again.
+
+        Nor while it is not reading what we sent: a result still in our buffer cannot have
+        been acked, and its copies would pile up there (past ``--max-buffered-out``, for a
+        peer only slow to read); new results still go."""
+        if self.paused or self.current is not None or self.queue or self.writing_paused:
             return float("inf")
         return self.heard_again_at + self.server.engine.resend_policy.first
 

@@ -22,7 +22,7 @@ import ctypes
 import ctypes.util
 import logging
 
-logger = logging.getLogger("amazon_ups.world.memory")
+logger = logging.getLogger(__name__)
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 MMAP_THRESHOLD = 256 * 1024

@@ -44,7 +44,7 @@ from amazon_ups.world.messagelog import Direction, MessageLog
 from amazon_ups.world.rules import Rules
 from amazon_ups.world.summary import Throttle
 
-logger = logging.getLogger("amazon_ups.world.server")
+logger = logging.getLogger(__name__)
 
 # A burst of one kind of trouble (refusals, overflows) logs one line per this many seconds.
 TROUBLE_LOG_EVERY = 10.0

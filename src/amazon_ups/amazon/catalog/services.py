@@ -9,11 +9,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 
 from amazon_ups.amazon.catalog import images
+from amazon_ups.amazon.catalog.exceptions import InsufficientStock
 from amazon_ups.amazon.catalog.models import Category, Product, Stock, Warehouse
-
-
-class InsufficientStock(Exception):
-    pass
 
 
 def _row(warehouse_id: int, product_id: int) -> Stock:

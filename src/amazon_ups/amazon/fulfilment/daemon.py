@@ -26,7 +26,7 @@ from amazon_ups.protocol import au_pb2 as au
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol.channel import AU_LIMITS, WORLD_SEND_LIMITS, Channel
 
-logger = logging.getLogger("amazon_ups.amazon.fulfilment")
+logger = logging.getLogger(__name__)
 
 # Between looks for what waits far too long.
 STUCK_CHECK_INTERVAL = datetime.timedelta(seconds=10)
@@ -92,11 +92,13 @@ class Fulfilment:
         if link is self.world and settings.WORLD_SIMSPEED is not None:
             link.channel.set_once(simspeed=settings.WORLD_SIMSPEED)
 
-    def tick(self, now: datetime.datetime) -> None:
+    def tick(self, now: datetime.datetime) -> datetime.datetime:
         upkeep.intake()
         if self._next_stuck_check is None or now >= self._next_stuck_check:
             self._next_stuck_check = now + STUCK_CHECK_INTERVAL
             upkeep.stuck_find(now)
+        # New orders wake the daemon (wakeup.notify); only the stuck check is by the clock.
+        return self._next_stuck_check
 
     def handle(self, link: Endpoint, field: str, message: Message, now: datetime.datetime) -> None:
         # ``now``: the core's time; Amazon's services still read the clock themselves.

@@ -19,7 +19,7 @@ from amazon_ups.common.daemon.isolation import each_item, set_aside_refs
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.protocol import world_amazon_pb2 as wa
 
-logger = logging.getLogger("amazon_ups.amazon.fulfilment")
+logger = logging.getLogger(__name__)
 
 INTAKE_BATCH = 100  # orders taken in per loop turn, so replies are not held up for long
 

@@ -25,13 +25,13 @@ from amazon_ups.amazon.orders.lifecycle import (
 )
 from amazon_ups.amazon.orders.lifecycle import OrderEventKind as Kind
 from amazon_ups.amazon.orders.models import Order, OrderLine
-from amazon_ups.common.daemon.wakeup import notify
+from amazon_ups.common.daemon.wakeup import channel_of, notify
 from amazon_ups.common.mail.services import queue_email
 from amazon_ups.common.statemachine import Outcome
 from amazon_ups.protocol.limits import INT32_MAX, INT32_MIN, INT64_MAX
 
 MAX_COUNT = 1000  # per product and order: a typo, not a shopper, orders more
-WAKEUP_CHANNEL = "amazon_ups_amazon"  # the fulfilment daemon's (runner.Daemon name "amazon")
+WAKEUP_CHANNEL = channel_of("amazon")  # the fulfilment daemon's (runner.Daemon name)
 
 Status = Order.Status
 

@@ -40,7 +40,7 @@ from amazon_ups.common.messaging import services as messaging
 from amazon_ups.protocol.channel import Container, Pending
 from amazon_ups.protocol.framing import MalformedMessage, encode_frame
 
-logger = logging.getLogger("amazon_ups.daemon")
+logger = logging.getLogger(__name__)
 
 # A stranger's refused connections are recorded for operators at most this often.
 REFUSALS_RECORDED_EVERY = 1.0
@@ -50,7 +50,9 @@ HEARD_RECORDED_EVERY = 1.0
 
 # handle(endpoint, field, sub-message, now): ``now`` is the time the core was given.
 Handler = Callable[[Endpoint, str, Message, datetime.datetime], None]
-Tick = Callable[[datetime.datetime], None]
+# The periodic work of a turn, given the time; returns when it next has work that
+# falls due by the clock alone (a loading deadline, the stuck check), or None.
+Tick = Callable[[datetime.datetime], datetime.datetime | None]
 
 
 class DaemonCore:
@@ -70,6 +72,7 @@ class DaemonCore:
         self._refusals_recorded: dict[str, float] = {}
         self._heard_recorded: dict[str, float] = {}
         self._tick_failures = isolation.FailureLog(f"{name}: the tick")
+        self._tick_due = float("inf")  # when the tick next has work by the clock
 
     # -- links -----------------------------------------------------------------------
 
@@ -171,7 +174,7 @@ class DaemonCore:
         if self.tick is None:
             return
         try:
-            self.tick(now)
+            due = self.tick(now)
         except Exception as error:
             if isolation.is_outage(error):
                 raise
@@ -180,6 +183,7 @@ class DaemonCore:
             self._tick_failures.failed(error)
         else:
             self._tick_failures.succeeded()
+            self._tick_due = float("inf") if due is None else due.timestamp()
 
     def _receivers(self, now: datetime.datetime) -> dict[str, isolation.Receiver]:
         """For retried dead letters: each known peer's container type and handler."""
@@ -203,8 +207,10 @@ class DaemonCore:
 
     def next_deadline(self) -> float:
         """When ``step`` has something to send next, without new input (inf: never):
-        a re-send, an ack, or a keep-alive falling due."""
+        a re-send, an ack, or a keep-alive falling due, or the tick's own work."""
         deadlines = [
+            self._tick_due,
+        ] + [
             min(endpoint.channel.next_deadline() or float("inf"), self._keepalive_due(endpoint))
             for endpoint in self.endpoints
             if endpoint.up

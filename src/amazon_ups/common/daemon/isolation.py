@@ -33,7 +33,7 @@ try:
 except ImportError:  # SQLite only
     psycopg = None  # type: ignore[assignment]  # the checker wants a module; None says none
 
-logger = logging.getLogger("amazon_ups.daemon")
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 

@@ -19,7 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from amazon_ups.common.daemon.links import LinkAuth
 
-logger = logging.getLogger("amazon_ups.daemon")
+logger = logging.getLogger(__name__)
 
 MIN_SECRET_CHARS = 16
 

@@ -26,13 +26,14 @@ from django.db import DatabaseError, close_old_connections
 
 from amazon_ups.common.daemon import isolation
 from amazon_ups.common.daemon.core import DaemonCore, Endpoint, Handler, Tick
-from amazon_ups.common.daemon.links import Candidate, DialLink, Link, ListenLink
-from amazon_ups.common.daemon.wakeup import Waker
+from amazon_ups.common.daemon.links import DialLink, Link
+from amazon_ups.common.daemon.listen_link import Candidate, ListenLink
+from amazon_ups.common.daemon.wakeup import Waker, channel_of
 from amazon_ups.common.mail.sender import MailSender
 from amazon_ups.protocol.framing import FramingError
 from amazon_ups.protocol.session import ResendPolicy
 
-logger = logging.getLogger("amazon_ups.daemon")
+logger = logging.getLogger(__name__)
 
 DATABASE_RETRY = ResendPolicy(first=0.5, factor=2.0, ceiling=10.0)
 
@@ -97,7 +98,7 @@ class Daemon:
         while not self._stop.is_set():
             try:
                 if self._waker is None:
-                    self._waker = Waker(f"amazon_ups_{self.name}")
+                    self._waker = Waker(channel_of(self.name))
                 self.turn()
                 failures = 0
                 self._turn_failures.succeeded()

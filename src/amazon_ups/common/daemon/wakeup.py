@@ -1,39 +1,85 @@
 """Waking a daemon when the web has written work for it.
 
-The web never talks to a daemon over a socket and never waits for one: it
-commits its change and calls ``notify``. On PostgreSQL that is a NOTIFY,
-delivered when the transaction commits, and the daemon LISTENs on a connection
-of its own whose socket sits in its ``select``. On SQLite there is no such
-thing: the daemon looks for work every ``POLL_INTERVAL`` instead.
+The web never talks to a daemon over a connection and never waits for one: it commits
+its change and calls ``notify``. On PostgreSQL that is a NOTIFY, delivered when the
+transaction commits, and the daemon LISTENs on a connection of its own whose socket
+sits in its ``select``. On SQLite the daemon binds a Unix datagram socket in the var
+folder (``var/run/<channel>.wake``, 0600) and the web sends it one byte after its
+commit. Either way the daemon sleeps until there is something to do, and also looks
+every ``SAFETY_INTERVAL``: a wake-up sent while its listener was being made again (the
+database restarted, the daemon restarting) is lost, and the work waits in the database.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
+import os
+import socket
+import sys
+from pathlib import Path
 
+from django.conf import settings
 from django.db import connection, connections
 
-logger = logging.getLogger("amazon_ups.daemon")
+logger = logging.getLogger(__name__)
 
-POLL_INTERVAL = 0.1  # seconds between looks for new work when nothing can wake us
-# Even with NOTIFY, look now and then: a notification sent while the listening
-# connection was being re-made (the database restarted) is lost.
+# Seconds between looks for new work when no wake-up can reach the daemon (a platform
+# without Unix sockets): the web's work then waits this long at most.
+POLL_INTERVAL = 0.1
+# Even with wake-ups, look now and then (see above).
 SAFETY_INTERVAL = 2.0
+# A Unix socket's path must fit in sockaddr_un (108 bytes on Linux, 104 elsewhere).
+_MAX_SOCKET_PATH = 100
+
+
+def channel_of(daemon: str) -> str:
+    """The wake-up channel of the daemon named ``daemon`` ("amazon", "ups")."""
+    return f"amazon_ups_{daemon}"
+
+
+def _address(channel: str) -> str | bytes | None:
+    """Where the daemon of ``channel`` listens on this machine: a path in the var folder,
+    or (a var folder too deep for a socket path) a name in Linux's abstract namespace
+    made from that path; None where there are no Unix sockets."""
+    if not hasattr(socket, "AF_UNIX"):
+        return None
+    path = Path(settings.VAR_DIR) / "run" / f"{channel}.wake"
+    if len(os.fsencode(path)) <= _MAX_SOCKET_PATH:
+        return str(path)
+    if sys.platform.startswith("linux"):
+        digest = hashlib.sha256(os.fsencode(path)).hexdigest()[:32]
+        return b"\0amazon-ups-wake-" + digest.encode()
+    return None
 
 
 def notify(channel: str) -> None:
-    """Wake the daemon listening on ``channel`` once the current transaction commits."""
+    """Wake the daemon listening on ``channel``: on PostgreSQL once the current
+    transaction commits; on SQLite now (call it from ``transaction.on_commit``)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_notify(%s, '')", [channel])
+        return
+    address = _address(channel)
+    if address is None:
+        return
+    with (
+        contextlib.suppress(OSError),  # no daemon listening, or already woken: fine
+        socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock,
+    ):
+        sock.setblocking(False)
+        sock.sendto(b"!", address)
 
 
 class Waker:
-    """The daemon's side: a socket to select on (PostgreSQL), or None (poll)."""
+    """The daemon's side: a socket to select on, or None (then it polls)."""
 
     def __init__(self, channel: str) -> None:
         self.channel = channel
         self._db = None
+        self._sock: socket.socket | None = None
+        self._path: str | None = None
         if connection.vendor == "postgresql":
             self._db = connections.create_connection("default")
             self._db.ensure_connection()
@@ -41,20 +87,61 @@ class Waker:
             raw.autocommit = True
             raw.execute(f'LISTEN "{channel}"')
             logger.info("listening for wake-ups on %s", channel)
+        else:
+            self._bind(_address(channel))
+
+    def _bind(self, address: str | bytes | None) -> None:
+        if address is None:
+            logger.info("no wake-up socket here: looking for work every %s s", POLL_INTERVAL)
+            return
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            if isinstance(address, str):
+                Path(address).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(address)  # left by a daemon that was killed
+                sock.bind(address)
+                os.chmod(address, 0o600)
+                self._path = address
+            else:
+                sock.bind(address)
+        except OSError as error:
+            sock.close()
+            logger.warning(
+                "cannot listen for wake-ups (%s): looking for work every %s s",
+                error,
+                POLL_INTERVAL,
+            )
+            return
+        sock.setblocking(False)
+        self._sock = sock
+        logger.info("listening for wake-ups on %s", address)
 
     def fileno(self) -> int | None:
-        return self._db.connection.fileno() if self._db is not None else None
+        if self._db is not None:
+            return self._db.connection.fileno()
+        return self._sock.fileno() if self._sock is not None else None
 
     @property
     def poll_interval(self) -> float:
         """How long the daemon may sleep without looking for work."""
-        return SAFETY_INTERVAL if self._db is not None else POLL_INTERVAL
+        return SAFETY_INTERVAL if self.fileno() is not None else POLL_INTERVAL
 
     def drain(self) -> None:
         if self._db is not None:
             for _ in self._db.connection.notifies(timeout=0):
                 pass
+        elif self._sock is not None:
+            with contextlib.suppress(BlockingIOError, InterruptedError):
+                while self._sock.recv(64):
+                    pass
 
     def close(self) -> None:
         if self._db is not None:
             self._db.close()
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+            if self._path is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self._path)

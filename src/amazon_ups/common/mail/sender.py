@@ -11,7 +11,7 @@ from django.db import close_old_connections, connection
 from amazon_ups.common.daemon import isolation
 from amazon_ups.common.mail import services
 
-logger = logging.getLogger("amazon_ups.mail")
+logger = logging.getLogger(__name__)
 
 
 class MailSender(threading.Thread):

@@ -22,7 +22,7 @@ from django.utils import timezone
 from amazon_ups.common.mail.models import OutgoingEmail
 from amazon_ups.protocol.session import ResendPolicy
 
-logger = logging.getLogger("amazon_ups.mail")
+logger = logging.getLogger(__name__)
 
 RETRY = ResendPolicy(first=5.0, factor=2.0, ceiling=3600.0)
 MAX_ATTEMPTS = 20

@@ -19,7 +19,8 @@ from google.protobuf.message import Message
 
 from amazon_ups.common.daemon import link_security
 from amazon_ups.common.daemon.endpoint import Endpoint
-from amazon_ups.common.daemon.links import ListenLink, WorldLink
+from amazon_ups.common.daemon.links import WorldLink
+from amazon_ups.common.daemon.listen_link import ListenLink
 from amazon_ups.common.daemon.runner import Daemon
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.protocol import au_pb2
@@ -34,7 +35,7 @@ from amazon_ups.ups.shipments.services import Refused
 from amazon_ups.ups.shipments.world import world_id as current_world_id
 from amazon_ups.ups.shipper import services as shipper
 
-logger = logging.getLogger("amazon_ups.ups")
+logger = logging.getLogger(__name__)
 
 # Between looks for what waits far too long.
 STUCK_CHECK_INTERVAL = datetime.timedelta(seconds=10)
@@ -91,18 +92,18 @@ class Dispatcher:
             else:
                 self._world[field](link, message, now)
 
-    def tick(self, now: datetime.datetime) -> None:
+    def tick(self, now: datetime.datetime) -> datetime.datetime | None:
         with shipments_world.remembered():
-            self._tick(now)
+            return self._tick(now)
 
-    def _tick(self, now: datetime.datetime) -> None:
+    def _tick(self, now: datetime.datetime) -> datetime.datetime | None:
         if self._rejoin:
             # Dropped here, between the turn's reads and sends, never under a read.
             self._rejoin = False
             self.world.drop("Amazon announced another world")
             self.world.retry_at = 0.0
         if current_world_id() is None:
-            return
+            return None
         # Each step runs item by item (a truck, a warehouse...): a defect sets that item
         # aside for an operator and the rest go on (common.daemon.isolation).
         dispatch.depart_overdue(now)
@@ -114,6 +115,11 @@ class Dispatcher:
         if self._next_stuck_check is None or now >= self._next_stuck_check:
             self._next_stuck_check = now + STUCK_CHECK_INTERVAL
             dispatch.stuck_find(now)
+        # What comes from the world, Amazon or the web wakes the daemon; by the clock
+        # alone, a truck's loading deadline and the stuck check fall due.
+        departure = selectors.next_loading_deadline()
+        due = self._next_stuck_check
+        return due if departure is None else min(departure, due)
 
     def on_connect(self, link: Endpoint) -> None:
         if link is self.world and settings.WORLD_SIMSPEED:

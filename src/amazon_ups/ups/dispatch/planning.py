@@ -31,17 +31,23 @@ class Policy:
     ``nearest``: the free truck closest to the warehouse goes (else the free truck
     with the lowest id, the naive baseline's "first free truck").
     ``improve_routes``: 2-opt on top of the nearest-neighbour route.
+    ``gather``: when more packages wait at a warehouse than a truck takes, it takes the
+    oldest and those bound the same way from the warehouse (``gather``: a sector), not
+    the oldest ones, so that each trip covers one part of the map; and a truck arriving
+    at a warehouse swaps packages with the trucks still coming there to the same end
+    (``services.trucks.regather``).
     """
 
     capacity: int = 50
     share: int = 10
     nearest: bool = True
     improve_routes: bool = True
+    gather: bool = True
 
 
 # One truck per package, the first free truck, no route work: what dispatch does
 # without any cleverness; benchmarks/dispatch.py compares against it.
-NAIVE = Policy(capacity=1, share=1, nearest=False, improve_routes=False)
+NAIVE = Policy(capacity=1, share=1, nearest=False, improve_routes=False, gather=False)
 
 
 # What UPS_DISPATCH may name; the system checks refuse anything else.
@@ -72,6 +78,32 @@ def choose_truck(target: Point, free: Iterable[Place], rule: Policy) -> int | No
     if rule.nearest:
         return nearest(target, free)
     return min((truck_id for truck_id, _, _ in free), default=None)
+
+
+def gather(waiting: Sequence[Place], size: int, origin: Point) -> list[int]:
+    """Which of ``waiting`` ((id, destination x, y), oldest first) one truck leaving
+    ``origin`` takes when it can take ``size``: the oldest, so that none waits for ever,
+    and the others in the narrowest sector (seen from ``origin``) around it, so that the
+    trip covers one part of the map and what is left stays in one part too (the sweep
+    heuristic). Oldest first."""
+    if size >= len(waiting):
+        return [place_id for place_id, _, _ in waiting]
+    if size <= 0:
+        return []
+    ox, oy = origin
+    angles = [math.atan2(y - oy, x - ox) for _, x, y in waiting]
+    ring = sorted(range(len(waiting)), key=lambda i: (angles[i], i))
+    count = len(ring)
+    oldest = ring.index(0)
+
+    def span(first: int) -> float:
+        a, b = angles[ring[first % count]], angles[ring[(first + size - 1) % count]]
+        return (b - a) % (2 * math.pi)
+
+    # Of the windows of ``size`` neighbours in angle that hold the oldest, the narrowest.
+    first = min(range(oldest - size + 1, oldest + 1), key=lambda f: (span(f), -f))
+    chosen = sorted(ring[(first + k) % count] for k in range(size))
+    return [waiting[i][0] for i in chosen]
 
 
 def route_length(start: Point, stops: Sequence[Place]) -> int:

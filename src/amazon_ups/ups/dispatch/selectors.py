@@ -3,16 +3,26 @@ its configuration."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Min
 
 from amazon_ups.common.messaging import selectors as messaging
 from amazon_ups.ups.dispatch import planning
+from amazon_ups.ups.shipments.models import Truck
+from amazon_ups.ups.shipments.truck_lifecycle import AT_WAREHOUSE
 
 WORLD_SEQNUM = "world_seqnum"  # seqnum of the WorldCreated that named it, when Amazon did
 TRUCKS_WORLD = "trucks_world"  # the world our trucks were brought into
 ANNOUNCED_WORLD = "announced_world"  # the world we last told Amazon of
+
+
+def next_loading_deadline() -> datetime | None:
+    """When the first truck waiting at a warehouse leaves with what it has, if any."""
+    return Truck.objects.filter(status__in=AT_WAREHOUSE, loading_deadline__isnull=False).aggregate(
+        first=Min("loading_deadline")
+    )["first"]
 
 
 def setting_int(key: str) -> int | None:

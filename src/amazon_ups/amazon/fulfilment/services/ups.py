@@ -22,7 +22,7 @@ from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.protocol import au_pb2 as au
 
-logger = logging.getLogger("amazon_ups.amazon.fulfilment")
+logger = logging.getLogger(__name__)
 
 MAX_TRACKING_NUMBER = 64  # characters (protocol 5.12)
 Status = Order.Status

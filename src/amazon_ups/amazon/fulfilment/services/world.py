@@ -17,6 +17,7 @@ from amazon_ups.amazon.carrier import services as carrier
 from amazon_ups.amazon.catalog import selectors as catalog_selectors
 from amazon_ups.amazon.catalog import services as catalog_services
 from amazon_ups.amazon.fulfilment import planning, selectors
+from amazon_ups.amazon.fulfilment.exceptions import CannotRestock
 from amazon_ups.amazon.orders import selectors as orders_selectors
 from amazon_ups.amazon.orders import services as orders_services
 from amazon_ups.amazon.orders.lifecycle import ON_A_TRUCK
@@ -29,7 +30,7 @@ from amazon_ups.common.parsing import parse_int
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol.limits import INT64_MAX
 
-logger = logging.getLogger("amazon_ups.amazon.fulfilment")
+logger = logging.getLogger(__name__)
 
 PURCHASE_BATCH = 100  # products per purchase message, to keep each one small
 MAX_RESTOCK = 1000  # units a seller buys at once: more is a typo
@@ -125,10 +126,6 @@ def buy(world_id: int, warehouse_id: int, counts: dict[int, int], ref: str) -> N
     catalog_services.order_more(warehouse_id, counts)
     buy = wa.APurchaseMore(whnum=warehouse_id, things=_products(counts))
     messaging.send(world_peer(world_id), "buy", buy, ref=ref)
-
-
-class CannotRestock(Exception):
-    pass
 
 
 @transaction.atomic

@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
 
 COMMANDS = ("pickups", "deliveries")  # what moves a truck; queries only ask
+# How many of the packages waiting at a warehouse (the oldest) a truck's load is gathered
+# from (``planning.Policy.gather``): a bound on the work of one choice.
+GATHER_FROM = 500
 
 
 class _Load(TypedDict):
@@ -186,7 +189,11 @@ def serve_warehouse(warehouse: Warehouse, max_batches: int | None = None, *, now
     ).order_by("id")
     served = batches = 0
     while max_batches is None or batches < max_batches:
-        found = list(waiting[: rule.capacity])
+        # With ``gather``, a truck takes the oldest package and those bound the same
+        # way, chosen among the oldest GATHER_FROM.
+        pool = GATHER_FROM if rule.gather else rule.capacity
+        fetch = max(pool, rule.capacity)
+        found = list(waiting[:fetch])
         if not found:
             break
         for package in found:
@@ -204,7 +211,13 @@ def serve_warehouse(warehouse: Warehouse, max_batches: int | None = None, *, now
                 limit, truck, given = rule.capacity, least, least.given
         if truck is None:
             break
-        batch = found[: max(limit - given, 0)]
+        room = max(limit - given, 0)
+        if rule.gather:
+            places = [(p.id, p.dest_x, p.dest_y) for p in found]
+            chosen = set(planning.gather(places, room, (warehouse.x, warehouse.y)))
+            batch = [package for package in found if package.id in chosen]
+        else:
+            batch = found[:room]
         if not batch:
             break
         batches += 1
@@ -215,8 +228,8 @@ def serve_warehouse(warehouse: Warehouse, max_batches: int | None = None, *, now
                 package.truck = truck
                 move(package, P.TRUCK_DISPATCHED, note=f"truck {truck.id}", now=now)
         served += len(batch)
-        if len(batch) == len(found) < rule.capacity:
-            break  # fewer waited than a batch holds, and all got a truck: none wait now
+        if len(batch) == len(found) < fetch:
+            break  # fewer waited than were read, and all got a truck: none wait now
     return served
 
 
@@ -327,11 +340,55 @@ def out_for_delivery(package: Package, truck_id: int, *, now: datetime) -> bool:
 # -- what a truck's new state means for its packages --------------------------------------
 
 
+def regather(truck: Truck, *, now: datetime) -> int:
+    """The truck stands at its warehouse; packages there were given, as they came, to it
+    and to other trucks still on their way. None of them is announced yet, so they can
+    change trucks: this one takes as many as it was given, gathered (``planning.gather``)
+    among all of them, and gives the others' places back, so every truck keeps its
+    count. Returns how many changed trucks."""
+    warehouse = truck.warehouse
+    assert warehouse is not None  # it stands at one
+    own = list(
+        Package.objects.filter(
+            truck=truck, warehouse=warehouse, status=PackageStatus.TRUCK_DISPATCHED
+        )
+    )
+    if not own:
+        return 0
+    coming = (
+        Truck.objects.filter(warehouse=warehouse, status=TruckStatus.TRAVELING)
+        .exclude(id=truck.id)
+        .exclude(_in_doubt())
+    )
+    pool = own + list(
+        Package.objects.filter(
+            truck__in=coming, warehouse=warehouse, status=PackageStatus.TRUCK_DISPATCHED
+        )
+    )
+    if len(pool) == len(own):
+        return 0
+    pool.sort(key=lambda package: package.id)  # oldest first
+    places = [(p.id, p.dest_x, p.dest_y) for p in pool]
+    chosen = set(planning.gather(places, len(own), (warehouse.x, warehouse.y)))
+    taken = [p for p in pool if p.id in chosen and p.truck_id != truck.id]
+    given_back = [p for p in own if p.id not in chosen]
+    for incoming, outgoing in zip(taken, given_back, strict=True):
+        outgoing.truck_id, incoming.truck_id = incoming.truck_id, truck.id
+    changed = taken + given_back
+    for package in changed:
+        package.updated_at = now
+    Package.objects.bulk_update(changed, ["truck", "updated_at"])
+    return len(changed)
+
+
 def arrived(truck: Truck, *, now: datetime) -> None:
-    """The truck stands at ``truck.warehouse``: the packages it came for are announced,
+    """The truck stands at ``truck.warehouse``: it takes a gathered load of the packages
+    coming trucks were given (``regather``), the packages it came for are announced,
     others waiting there board, and it leaves if nothing is left to load."""
     warehouse = truck.warehouse
     assert warehouse is not None  # it stands at one
+    if dispatch_selectors.policy().gather:
+        regather(truck, now=now)
     for package in Package.objects.filter(
         truck=truck, warehouse=warehouse, status=PackageStatus.TRUCK_DISPATCHED
     ):

@@ -15,7 +15,7 @@ from amazon_ups.ups.shipments import world
 from amazon_ups.ups.shipments.services import Refused
 from amazon_ups.ups.shipper import services as shipper
 
-logger = logging.getLogger("amazon_ups.ups")
+logger = logging.getLogger(__name__)
 
 
 def _creator() -> bool:

@@ -14,19 +14,12 @@ from django.db.models.functions import Cast, Concat
 from amazon_ups.common.mail.services import queue_email
 from amazon_ups.common.statemachine import Outcome
 from amazon_ups.ups.shipments import world
+from amazon_ups.ups.shipments.exceptions import Refused as Refused  # the services' name
 from amazon_ups.ups.shipments.models import Package, Truck
 from amazon_ups.ups.shipments.package_lifecycle import MACHINE, PackageEventKind, package_move
 from amazon_ups.ups.shipper import services as shipper
 
-logger = logging.getLogger("amazon_ups.ups")
-
-
-class Refused(Exception):
-    """A request we will not act on; the caller answers it with an ``Error``."""
-
-    def __init__(self, text: str, package_id: int | None = None) -> None:
-        super().__init__(text)
-        self.package_id = package_id
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from django.db import transaction
 
+from amazon_ups.common.daemon.wakeup import channel_of, notify
 from amazon_ups.common.dates import human_datetime
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.messaging import services as messaging
@@ -83,6 +84,9 @@ def package_redirect(package: Package, *, x: int, y: int, by_user, now: datetime
         if locked is None or locked.account is None or locked.account.user_id != by_user.pk:
             return RedirectResult(False, "No package with that number is yours.")
         package = locked
+        # What this writes for the world and for Amazon goes out with the daemon's next
+        # turn: wake it once this commits (nothing is sent if it rolls back).
+        transaction.on_commit(lambda: notify(channel_of("ups")))
         if package.status == PackageStatus.DELIVERED:
             return RedirectResult(False, _too_late(package))
         if package.status not in NOT_FINAL:

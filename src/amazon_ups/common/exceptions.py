@@ -1,0 +1,23 @@
+"""The services' errors, split by whose fault they are, as the protocol's are
+(``protocol/errors.py``). Each app keeps its own in its ``exceptions.py``.
+
+- ``Refusal``: someone asked for what the rules do not allow: the other company (UPS
+  refuses a pickup request), a shopper (not enough stock left), a seller (a restock the
+  world cannot take). Nothing changed; whoever asked is told why. It is an answer, not
+  a failure: never a dead letter.
+- ``Defect``: our own code did what must not happen (a move a state machine's table
+  does not allow). A daemon sets the message or work item that hit it aside as a dead
+  letter for an operator (``common/daemon/isolation.py``).
+"""
+
+
+class ServiceError(Exception):
+    """Any error a service raises on purpose."""
+
+
+class Refusal(ServiceError):
+    """Asked for what the rules do not allow: nothing changed, the asker is told why."""
+
+
+class Defect(ServiceError):
+    """Our own code did what must not happen."""

@@ -1,0 +1,67 @@
+"""The web wakes its daemon after a commit (common/daemon/wakeup.py): a NOTIFY on
+PostgreSQL, a datagram to the daemon's socket on SQLite; the same test on both."""
+
+from __future__ import annotations
+
+import select
+import stat
+
+import pytest
+from django.db import connection, transaction
+
+from amazon_ups.common.daemon import wakeup
+from amazon_ups.common.daemon.wakeup import Waker, notify
+from amazon_ups.testing.waiting import wait_until
+
+CHANNEL = "amazon_ups_wakeup_test"
+
+
+def readable(fd: int) -> bool:
+    return bool(select.select([fd], [], [], 0)[0])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_commit_that_notifies_wakes_the_daemon_and_a_rollback_does_not(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    waker = Waker(CHANNEL)
+    try:
+        fd = waker.fileno()
+        assert fd is not None and waker.poll_interval == wakeup.SAFETY_INTERVAL
+        with pytest.raises(RuntimeError), transaction.atomic():
+            transaction.on_commit(lambda: notify(CHANNEL))
+            raise RuntimeError("rolled back: no wake-up")
+        assert not readable(fd)
+        with transaction.atomic():
+            transaction.on_commit(lambda: notify(CHANNEL))
+        wait_until(lambda: readable(fd), 5, "the wake-up")
+        waker.drain()
+        assert not readable(fd)
+    finally:
+        waker.close()
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's wake-up socket")
+def test_the_socket_is_private_and_gone_when_the_daemon_stops(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    path = tmp_path / "run" / f"{CHANNEL}.wake"
+    path.parent.mkdir()
+    path.write_text("left by a daemon killed with SIGKILL")
+    waker = Waker(CHANNEL)
+    assert stat.S_ISSOCK(path.stat().st_mode) and stat.S_IMODE(path.stat().st_mode) == 0o600
+    waker.close()
+    assert not path.exists()
+    notify(CHANNEL)  # nobody listens: nothing happens, no error
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's wake-up socket")
+def test_a_var_folder_too_deep_for_a_socket_path_still_wakes(settings, tmp_path):
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    settings.VAR_DIR = deep
+    waker = Waker(CHANNEL)
+    try:
+        fd = waker.fileno()
+        assert fd is not None and not (deep / "run").exists()  # Linux's abstract namespace
+        notify(CHANNEL)
+        wait_until(lambda: readable(fd), 5, "the wake-up")
+    finally:
+        waker.close()
