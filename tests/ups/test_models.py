@@ -15,3 +15,60 @@ def test_every_model_change_has_its_migration(db):
     from django.core.management import call_command
 
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+def _package():
+    from django.utils import timezone
+
+    from amazon_ups.ups.shipments.models import Package, Warehouse
+
+    warehouse = Warehouse.objects.create(id=1, x=10, y=0)
+    Package.objects.create(
+        id=7,
+        warehouse=warehouse,
+        dest_x=1,
+        dest_y=2,
+        request_seqnum=1,
+        status_changed_at=timezone.now(),
+    )
+    return Package.objects.get(id=7)
+
+
+def test_a_save_writes_only_what_changed(db):
+    """A package (or truck) saves the columns changed since it was read, so a column
+    another change wrote meanwhile is left alone."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from amazon_ups.ups.shipments.models import Package
+
+    package = _package()
+    Package.objects.filter(id=7).update(delivery_seqnum=42)
+    package.dest_x = 5
+    with CaptureQueriesContext(connection) as saved:
+        package.save()
+    (update,) = saved.captured_queries
+    assert '"dest_x"' in update["sql"] and '"dest_y"' not in update["sql"]
+    assert Package.objects.values_list("dest_x", "delivery_seqnum").get(id=7) == (5, 42)
+    # What it saved is the database's now: saved again, only updated_at is written.
+    package.dest_y = 9
+    package.save()
+    assert Package.objects.values_list("dest_x", "dest_y").get(id=7) == (5, 9)
+
+
+def test_a_partial_refresh_keeps_changes_not_saved_yet(db):
+    """Django reads a deferred field with ``refresh_from_db(fields=...)``: the other
+    fields changed and not saved still count as changed."""
+    from amazon_ups.ups.shipments.models import Package
+
+    _package()
+    package = Package.objects.only("id", "dest_x", "status").get(id=7)
+    package.dest_x = 3
+    assert package.dest_y == 2  # read now, by a partial refresh
+    package.save()
+    assert Package.objects.values_list("dest_x", "dest_y").get(id=7) == (3, 2)
+    full = Package.objects.get(id=7)
+    full.dest_x = 4
+    full.refresh_from_db(fields=["dest_y"])
+    full.save()
+    assert Package.objects.values_list("dest_x").get(id=7) == (4,)

@@ -30,6 +30,7 @@ from amazon_ups.ups.dispatch import planning, selectors
 from amazon_ups.ups.dispatch import services as dispatch
 from amazon_ups.ups.shipments import selectors as shipments_selectors
 from amazon_ups.ups.shipments import services as shipments
+from amazon_ups.ups.shipments import world as shipments_world
 from amazon_ups.ups.shipments.services import Refused
 from amazon_ups.ups.shipments.world import world_id as current_world_id
 from amazon_ups.ups.shipper import services as shipper
@@ -84,12 +85,18 @@ class Dispatcher:
         }
 
     def handle(self, link: Endpoint, field: str, message: Message, now: datetime.datetime) -> None:
-        if link.name == "amazon":
-            self._amazon[field](message, now)
-        else:
-            self._world[field](link, message, now)
+        # The world's id is read once per sub-message (shipments.world.remembered).
+        with shipments_world.remembered():
+            if link.name == "amazon":
+                self._amazon[field](message, now)
+            else:
+                self._world[field](link, message, now)
 
     def tick(self, now: datetime.datetime) -> datetime.datetime | None:
+        with shipments_world.remembered():
+            return self._tick(now)
+
+    def _tick(self, now: datetime.datetime) -> datetime.datetime | None:
         if self._rejoin:
             # Dropped here, between the turn's reads and sends, never under a read.
             self._rejoin = False
@@ -145,6 +152,7 @@ class Dispatcher:
                 items=items,
                 ups_account=request.ups_account if request.HasField("ups_account") else None,
                 now=now,
+                fresh=False,
             ),
             request.package_id,
         )

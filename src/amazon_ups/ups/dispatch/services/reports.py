@@ -272,10 +272,12 @@ def deliveries_refused(
 def trucks_to_query() -> list[int]:
     """Trucks in doubt whose query can go: no query of ours about them is out, and no
     command to them waits for an ack (so the answer reflects them)."""
+    in_doubt = Truck.objects.filter(needs_query=True, query_seqnum=None)
+    if not in_doubt.exists():
+        return []  # most turns: one small query
     waiting = OutgoingMessage.objects.filter(peer=world_peer(), acked_at=None).values("ref")
     return list(
-        Truck.objects.filter(needs_query=True, query_seqnum=None)
-        .annotate(ref=truck_ref_of(F("id")))
+        in_doubt.annotate(ref=truck_ref_of(F("id")))
         .exclude(ref__in=waiting)
         .values_list("id", flat=True)
     )

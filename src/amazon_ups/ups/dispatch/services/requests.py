@@ -44,7 +44,12 @@ def _warehouse(warehouse_id: int, x: int, y: int) -> Warehouse:
 
 
 def _package_lock(package_id: int) -> Package:
-    package = Package.objects.select_for_update().filter(id=package_id).first()
+    package = (
+        Package.objects.select_for_update(of=("self",))
+        .select_related("warehouse")
+        .filter(id=package_id)
+        .first()
+    )
     if package is None:
         raise Refused(f"package {package_id} is unknown to UPS", package_id)
     return package
@@ -62,10 +67,12 @@ def pickup_request(
     items: Iterable[Item] = (),
     ups_account: int | None = None,
     now: datetime,
+    fresh: bool = True,
 ) -> Package:
     """Accept a package at ``now`` (its tracking number is drawn as it is stored), tell
     Amazon the number, and send the package a truck; or raise ``Refused`` having changed
-    nothing."""
+    nothing. Returns the package as it is then (``fresh``; else as it was stored, which
+    spares the daemon a read of what it does not need)."""
     if world.world_id() is None:
         raise Refused(f"UPS has no world yet, so package {package_id} cannot be carried")
     if Package.objects.filter(id=package_id).exists():
@@ -103,7 +110,8 @@ def pickup_request(
     # people read it: the store shows it as it comes, and our site reads it either way.
     shipper.package_registered(package.id, package.tracking_number_grouped)
     trucks.serve_warehouse(warehouse, now=now)
-    package.refresh_from_db()
+    if fresh:
+        package.refresh_from_db()
     return package
 
 

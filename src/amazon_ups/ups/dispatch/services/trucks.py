@@ -12,7 +12,9 @@ Three rules keep our picture of a truck from running ahead of the world's:
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
+from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
 from django.db.models import Case, Count, Exists, Min, OuterRef, Q, Value, When
 
@@ -34,10 +36,23 @@ from amazon_ups.ups.shipments.truck_lifecycle import AT_WAREHOUSE, TruckStatus, 
 from amazon_ups.ups.shipments.truck_lifecycle import TruckEventKind as T
 from amazon_ups.ups.shipper import services as shipper
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 COMMANDS = ("pickups", "deliveries")  # what moves a truck; queries only ask
 # How many of the packages waiting at a warehouse (the oldest) a truck's load is gathered
 # from (``planning.Policy.gather``): a bound on the work of one choice.
 GATHER_FROM = 500
+
+
+class _Load(TypedDict):
+    waiting: int
+    given: int
+
+
+# A truck with how many packages wait for it at its warehouse, and how many it has been
+# given for this trip (_least_loaded).
+TruckWithLoad: TypeAlias = "WithAnnotations[Truck, _Load]"
 
 # -- which trucks can take work ----------------------------------------------------------
 
@@ -64,8 +79,17 @@ def _given_q() -> Q:
     return Q(status__in=AWAITING_LOAD) | Q(status__in=CARRIED, delivery_seqnum=None)
 
 
-def _given(truck: Truck):
-    return Package.objects.filter(truck=truck).filter(_given_q())
+def _pickup_states():
+    """Trucks where the world accepts a pickup and whose state is not in doubt."""
+    return Truck.objects.filter(
+        status__in=[TruckStatus.IDLE, TruckStatus.ARRIVE_WAREHOUSE]
+    ).exclude(_in_doubt())
+
+
+def any_free_truck() -> bool:
+    """Whether ``free_trucks()`` has any; while every truck is on the road (most turns of a
+    busy day), a query on the trucks alone says no."""
+    return _pickup_states().exists() and free_trucks().exists()
 
 
 def free_trucks():
@@ -73,42 +97,52 @@ def free_trucks():
     refuses one for a truck that is traveling or loading), whose state is not in doubt
     and that have no command waiting for the world's ack."""
     busy = Package.objects.filter(truck=OuterRef("pk")).filter(_given_q())
-    return (
-        Truck.objects.filter(status__in=[TruckStatus.IDLE, TruckStatus.ARRIVE_WAREHOUSE])
-        .exclude(_in_doubt())
-        .exclude(Exists(busy))
-        .exclude(_unacked_for_truck(world_peer()))
-    )
+    return _pickup_states().exclude(Exists(busy)).exclude(_unacked_for_truck(world_peer()))
 
 
-def _truck_for(warehouse: Warehouse, limit: int) -> Truck | None:
-    """A truck heading to or standing at ``warehouse`` that has not begun loading and
-    has fewer than ``limit`` packages; the least loaded one, so trucks fill evenly."""
+@functools.cache
+def _trucks_going_with_load():
+    """Trucks heading to or standing at a warehouse that have not begun loading, least
+    loaded first, with their ``waiting`` and ``given``: built once (the daemon asks for
+    each pickup; only the warehouse changes)."""
     # Once loading has begun the truck takes no more: it leaves when what it was
     # given is loaded, instead of waiting for packages that keep coming.
     loading_begun = Package.objects.filter(
         truck=OuterRef("pk"), status=PackageStatus.LOADED, delivery_seqnum=None
     )
+    given = Q(packages__status__in=AWAITING_LOAD) | Q(
+        packages__status__in=CARRIED, packages__delivery_seqnum=None
+    )
     return (
-        Truck.objects.filter(warehouse=warehouse, status__in=[TruckStatus.TRAVELING, *AT_WAREHOUSE])
+        Truck.objects.filter(status__in=[TruckStatus.TRAVELING, *AT_WAREHOUSE])
         .exclude(_in_doubt())
         .exclude(Exists(loading_begun))
-        .annotate(waiting=Count("packages", filter=Q(packages__status__in=AWAITING_LOAD)))
-        .filter(waiting__lt=limit)
+        .annotate(
+            waiting=Count("packages", filter=Q(packages__status__in=AWAITING_LOAD)),
+            given=Count("packages", filter=given),
+        )
         .order_by("waiting", "id")
-        .first()
     )
+
+
+def _least_loaded(warehouse: Warehouse) -> TruckWithLoad | None:
+    """The truck heading to or standing at ``warehouse`` that has not begun loading with
+    the fewest packages waiting for it there (``waiting``; ties: the lowest id), so trucks
+    fill evenly; with how many it has been given for this trip (``given``). One query
+    answers for every limit: a truck with fewer than ``limit`` is found if this one is."""
+    return _trucks_going_with_load().filter(warehouse=warehouse).first()
 
 
 def _send_free_truck(warehouse: Warehouse, rule: planning.Policy, *, now: datetime) -> Truck | None:
     """Send a free truck to ``warehouse`` (the nearest one, unless ``rule`` is the naive
-    baseline); None if every truck is busy."""
+    baseline); None if every truck is busy. A free truck has been given nothing."""
+    free = {truck.id: truck for truck in free_trucks()}
     truck_id = planning.choose_truck(
-        (warehouse.x, warehouse.y), free_trucks().values_list("id", "x", "y"), rule
+        (warehouse.x, warehouse.y), [(t.id, t.x, t.y) for t in free.values()], rule
     )
     if truck_id is None:
         return None
-    truck = Truck.objects.get(id=truck_id)
+    truck = free[truck_id]
     if truck.status in AT_WAREHOUSE and truck.warehouse_id == warehouse.id:
         return truck  # already there: Amazon can load it at once
     messaging.send(
@@ -158,23 +192,32 @@ def serve_warehouse(warehouse: Warehouse, max_batches: int | None = None, *, now
         # With ``gather``, a truck takes the oldest package and those bound the same
         # way, chosen among the oldest GATHER_FROM.
         pool = GATHER_FROM if rule.gather else rule.capacity
-        batch = list(waiting.select_related("warehouse")[: max(pool, rule.capacity)])
-        if not batch:
+        fetch = max(pool, rule.capacity)
+        found = list(waiting[:fetch])
+        if not found:
             break
-        limit = rule.share
-        truck = _truck_for(warehouse, limit) or _send_free_truck(warehouse, rule, now=now)
-        if truck is None:
-            limit = rule.capacity
-            truck = _truck_for(warehouse, limit)
-        if truck is None:
-            break
-        room = max(limit - _given(truck).count(), 0)
-        if rule.gather:
-            places = [(p.id, p.dest_x, p.dest_y) for p in batch]
-            chosen = set(planning.gather(places, room, (warehouse.x, warehouse.y)))
-            batch = [package for package in batch if package.id in chosen]
+        for package in found:
+            package.warehouse = warehouse  # theirs: no join to read it again
+        # A truck going there with fewer than ``share`` waiting for it, else a free truck
+        # (given nothing yet), else one going there with room up to ``capacity``.
+        least = _least_loaded(warehouse)
+        limit, given = rule.share, 0
+        if least is not None and least.waiting < limit:
+            truck: Truck | None = least
+            given = least.given
         else:
-            batch = batch[:room]
+            truck = _send_free_truck(warehouse, rule, now=now)
+            if truck is None and least is not None and least.waiting < rule.capacity:
+                limit, truck, given = rule.capacity, least, least.given
+        if truck is None:
+            break
+        room = max(limit - given, 0)
+        if rule.gather:
+            places = [(p.id, p.dest_x, p.dest_y) for p in found]
+            chosen = set(planning.gather(places, room, (warehouse.x, warehouse.y)))
+            batch = [package for package in found if package.id in chosen]
+        else:
+            batch = found[:room]
         if not batch:
             break
         batches += 1
@@ -185,6 +228,8 @@ def serve_warehouse(warehouse: Warehouse, max_batches: int | None = None, *, now
                 package.truck = truck
                 move(package, P.TRUCK_DISPATCHED, note=f"truck {truck.id}", now=now)
         served += len(batch)
+        if len(batch) == len(found) < fetch:
+            break  # fewer waited than were read, and all got a truck: none wait now
     return served
 
 
@@ -242,8 +287,10 @@ def depart_if_ready(truck: Truck, *, now: datetime) -> None:
     (``UPS_LOADING_WAIT`` after ``now``): past it, ``depart_overdue`` sends it off."""
     if truck.status not in AT_WAREHOUSE:
         return
-    aboard = cargo(truck)
-    if Package.objects.filter(truck=truck, status__in=AWAITING_LOAD).exists():
+    # Its cargo and the packages it waits for, in one read.
+    given = list(Package.objects.filter(truck=truck).filter(_given_q()))
+    aboard = [package for package in given if package.status in CARRIED]
+    if len(aboard) < len(given):  # some still wait to be loaded
         if aboard:
             truck.loading_deadline = now + dispatch_selectors.loading_wait()
             truck.save(update_fields=["loading_deadline", "updated_at"])
@@ -344,7 +391,8 @@ def arrived(truck: Truck, *, now: datetime) -> None:
         regather(truck, now=now)
     for package in Package.objects.filter(
         truck=truck, warehouse=warehouse, status=PackageStatus.TRUCK_DISPATCHED
-    ).select_related("warehouse"):
+    ):
+        package.warehouse = warehouse  # theirs: no join to read it again
         announce(package, truck, now=now)
     # Packages that came in while every truck was busy can board now.
     serve_warehouse(warehouse, now=now)

@@ -8,7 +8,9 @@ and the rest go on (``common.daemon.isolation``).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import TypeVar
 
 from django.db.models import Exists, OuterRef, Q
 
@@ -32,6 +34,24 @@ from amazon_ups.ups.shipments.services.base import (
 from amazon_ups.ups.shipments.truck_lifecycle import AT_WAREHOUSE, TruckStatus, truck_move
 from amazon_ups.ups.shipments.truck_lifecycle import TruckEventKind as T
 
+Item = TypeVar("Item")
+
+
+def _each(
+    what: str,
+    items: Iterable[Item],
+    *,
+    ref: Callable[[Item], str],
+    action: Callable[[Item], object],
+) -> int:
+    """``each_item``, which costs nothing when there is nothing to do (most turns): it
+    reads the work items set aside before it looks at the items."""
+    listed = list(items)
+    if not listed:
+        return 0
+    return each_item(what, listed, ref=ref, action=action)
+
+
 # -- departures -------------------------------------------------------------------------------
 
 
@@ -47,14 +67,14 @@ def depart_overdue(now: datetime) -> int:
         if truck.status in AT_WAREHOUSE and truck.loading_deadline is not None:
             left.append(trucks.depart(truck, now=now))
 
-    each_item("departure", overdue.values_list("id", flat=True), ref=truck_ref, action=depart)
+    _each("departure", overdue.values_list("id", flat=True), ref=truck_ref, action=depart)
     return sum(left)
 
 
 def _serve_one(
     warehouse_id: int, *, first_round: bool, again: list[int], served: list[int], now: datetime
 ) -> None:
-    if first_round and not trucks.free_trucks().exists():
+    if first_round and not trucks.any_free_truck():
         return  # the rest have no truck going there with room either (see serve_waiting)
     warehouse = Warehouse.objects.select_for_update().get(id=warehouse_id)
     got = trucks.serve_warehouse(warehouse, max_batches=1, now=now)
@@ -69,20 +89,21 @@ def serve_waiting(now: datetime) -> int:
     one warehouse does not take every free truck while others wait."""
     # A package waits only while no truck going to its warehouse has room (it joins
     # such a truck at once, and a truck arriving takes the packages waiting there), so
-    # without a free truck there is nothing to do: the daemon's every turn costs one query.
-    if world.world_id() is None or not trucks.free_trucks().exists():
+    # without a free truck there is nothing to do. Most turns nothing waits, or every
+    # truck is on the road: a small query says so.
+    if world.world_id() is None:
+        return 0
+    warehouse_ids = trucks.warehouses_waiting()
+    if not warehouse_ids or not trucks.any_free_truck():
         return 0
     served: list[int] = []
-    warehouse_ids = trucks.warehouses_waiting()
     first_round = True
     while warehouse_ids:
         again: list[int] = []
         serve = functools.partial(
             _serve_one, first_round=first_round, again=again, served=served, now=now
         )
-        each_item(
-            "serving a warehouse", warehouse_ids, ref=lambda w: f"warehouse:{w}", action=serve
-        )
+        _each("serving a warehouse", warehouse_ids, ref=lambda w: f"warehouse:{w}", action=serve)
         # Later rounds fill the trucks just sent up to their capacity, free trucks or not.
         first_round = False
         warehouse_ids = again
@@ -118,13 +139,13 @@ def confirm_deliveries(now: datetime) -> int:
         ):
             moved.append(trucks.out_for_delivery(package, truck_id, now=now))
 
-    each_item("out for delivery", seqnums, ref=lambda s: f"delivery:{s}", action=confirm)
+    _each("out for delivery", seqnums, ref=lambda s: f"delivery:{s}", action=confirm)
     return sum(moved)
 
 
 def redirects_settle(now: datetime) -> int:
     """Redirects the world has accepted are in force (``redirect.redirect_settle``)."""
-    return each_item(
+    return _each(
         "redirect",
         redirect.redirects_waiting(),
         ref=lambda item: f"package:{item[0]}",
@@ -136,7 +157,7 @@ def queries_send() -> int:
     """Ask the world about the trucks in doubt (``reports.truck_query``)."""
     if world.world_id() is None:
         return 0
-    return each_item(
+    return _each(
         "truck query", reports.trucks_to_query(), ref=truck_ref, action=reports.truck_query
     )
 
@@ -205,12 +226,12 @@ def truck_stuck(truck_id: int, now: datetime) -> None:
 
 def stuck_find(now: datetime) -> int:
     """Log, record and re-drive what is newly stuck; returns how many were found."""
-    return each_item(
+    return _each(
         "stuck package",
         packages_newly_stuck(now),
         ref=lambda p: f"package:{p}",
         action=lambda p: package_stuck(p, now),
-    ) + each_item(
+    ) + _each(
         "stuck truck",
         trucks_newly_stuck(now),
         ref=truck_ref,

@@ -25,7 +25,7 @@ def _creator() -> bool:
 @transaction.atomic
 def world_joined(world_id: int, now: datetime) -> None:
     """The world said "connected!" to us in ``world_id`` (at ``now``)."""
-    messaging.put_setting(world.WORLD_ID, world_id)
+    world.world_id_put(world_id)
     starts = planning.truck_starts(settings.UPS_TRUCKS)
     trucks_world = selectors.setting_int(selectors.TRUCKS_WORLD)
     if trucks_world != world_id:
@@ -61,7 +61,7 @@ def world_announced(world_id: int, seqnum: int) -> bool:
         return False  # an older announcement overtaken by a newer one
     messaging.put_setting(selectors.WORLD_SEQNUM, seqnum)
     moved = world.world_id() != world_id
-    messaging.put_setting(world.WORLD_ID, world_id)
+    world.world_id_put(world_id)
     if moved:
         logger.info("Amazon announced world %d", world_id)
     return moved

@@ -182,10 +182,10 @@ def redirects_waiting() -> list[tuple[int, int]]:
     if peer is None:
         return []
     waiting = []
-    for package_id, seqnum in Package.objects.exclude(redirect_seqnum=None).values_list(
+    for package_id, seqnum in Package.objects.filter(redirect_seqnum__isnull=False).values_list(
         "id", "redirect_seqnum"
     ):
-        assert seqnum is not None  # excluded above
+        assert seqnum is not None  # filtered above
         sent = messaging_selectors.origin(peer, seqnum)
         if sent is not None and sent.acked_at is not None:
             waiting.append((package_id, seqnum))
