@@ -4,20 +4,19 @@ the id counts 1, 2, 3..., and a tracking number must not be guessable."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from decimal import Decimal
-from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connections, models, router
+from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
 from amazon_ups.amazon.catalog.models import Product, Warehouse
 from amazon_ups.amazon.orders.lifecycle import OrderEventKind, OrderStatus
+from amazon_ups.common.models import SavesWhatChanged
 
 
-class Order(models.Model):
+class Order(SavesWhatChanged):
     Status = OrderStatus
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -59,63 +58,6 @@ class Order(models.Model):
     def __str__(self) -> str:
         return f"order {self.id} ({self.status})"
 
-    # -- saving what changed only: the daemon saves an order on every step of its way
-
-    @classmethod
-    def from_db(
-        cls, db: str | None, field_names: Collection[str], values: Collection[Any], **kwargs: Any
-    ) -> Order:
-        order = super().from_db(db, field_names, values, **kwargs)
-        order._as_read = dict(zip(field_names, values, strict=True))  # by attname
-        return order
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        """A plain ``save()`` of an order read from the database writes the fields that
-        differ from what was read (and ``updated_at``), not every column, in a statement
-        built here rather than by the ORM's compiler (no signal listens to orders): each
-        move of the daemon is a small UPDATE by primary key, cheap to make."""
-        as_read: dict[str, object] | None = getattr(self, "_as_read", None)
-        if as_read is None or args or kwargs or self._state.adding or self.pk is None:
-            super().save(*args, **kwargs)
-        else:
-            self._update_changed(as_read)
-        self._as_read = {
-            field.attname: self.__dict__[field.attname]
-            for field in self._meta.concrete_fields
-            if field.attname in self.__dict__
-        }
-
-    def _update_changed(self, as_read: dict[str, object]) -> None:
-        meta = self._meta
-        fields = [
-            field
-            for field in meta.concrete_fields
-            if field.attname in self.__dict__
-            and not field.primary_key
-            and field.attname != "updated_at"
-            and (
-                field.attname not in as_read
-                or as_read[field.attname] != self.__dict__[field.attname]
-            )
-        ]
-        updated_at = meta.get_field("updated_at")
-        assert isinstance(updated_at, models.DateTimeField)
-        fields.append(updated_at)
-        connection = connections[self._state.db or router.db_for_write(Order, instance=self)]
-        quote = connection.ops.quote_name
-        assignments = ", ".join(f"{quote(_column(field))} = %s" for field in fields)
-        params = [
-            field.get_db_prep_save(field.pre_save(self, False), connection) for field in fields
-        ]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {quote(meta.db_table)} SET {assignments} "
-                f"WHERE {quote(_column(meta.pk))} = %s",
-                [*params, self.pk],
-            )
-            if cursor.rowcount != 1:
-                raise DatabaseError(f"{self} is not in the database: nothing was saved")
-
     def get_absolute_url(self) -> str:
         return reverse("orders:detail", args=[self.id])
 
@@ -127,11 +69,6 @@ class Order(models.Model):
     @property
     def waiting_for_stock(self) -> bool:
         return self.status == self.Status.PLACED and self.warehouse_id is not None
-
-
-def _column(field: models.Field) -> str:
-    assert field.column is not None  # a concrete field's
-    return field.column
 
 
 class OrderLine(models.Model):

@@ -1,0 +1,75 @@
+"""Model pieces both sites' apps share."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from typing import Any, Self
+
+from django.db import models
+from django.db.models import QuerySet
+
+
+class SavesWhatChanged(models.Model):
+    """A row whose ``save()`` writes only the columns changed since it was read or last
+    saved (and ``auto_now`` ones), not all of them: orders, packages and trucks are saved
+    at every move of their state machine (``statemachine.Machine.apply`` saves the whole
+    object), mostly for two or three columns. Writing fewer also leaves alone columns that another
+    change wrote meanwhile (a queryset ``update``)."""
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def from_db(
+        cls, db: str | None, field_names: Collection[str], values: Collection[Any], **kwargs: Any
+    ) -> Self:
+        instance = super().from_db(db, field_names, values, **kwargs)
+        instance._remember()
+        return instance
+
+    def _remember(self, names: Collection[str] | None = None) -> None:
+        """Take the values of fields ``names`` (all: None) as the database's. A new dict
+        each time: a copy of the object (``copy.copy``) must not share it."""
+        remembered = dict(self.__dict__.get("_saved_values", {}))
+        for field in self._meta.concrete_fields:
+            if field.attname in self.__dict__ and (
+                names is None or field.attname in names or field.name in names
+            ):
+                remembered[field.attname] = self.__dict__[field.attname]
+        self.__dict__["_saved_values"] = remembered
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        remembered = self.__dict__.get("_saved_values")
+        if (
+            remembered
+            and not args
+            and kwargs.get("update_fields") is None
+            and not kwargs.get("force_insert")
+            and not self._state.adding
+            and not self.get_deferred_fields()
+        ):
+            changed = [
+                field.attname
+                for field in self._meta.concrete_fields
+                if not field.primary_key
+                and (
+                    getattr(field, "auto_now", False)
+                    or field.attname not in remembered
+                    or remembered[field.attname] != self.__dict__[field.attname]
+                )
+            ]
+            kwargs["update_fields"] = changed
+        super().save(*args, **kwargs)
+        self._remember(kwargs.get("update_fields"))
+
+    def refresh_from_db(
+        self,
+        using: str | None = None,
+        fields: Iterable[str] | None = None,
+        from_queryset: QuerySet[Self, Self] | None = None,
+    ) -> None:
+        # Only the fields read again are the database's: another field changed here and
+        # not saved yet still counts as changed (Django reads a deferred field this way).
+        fields = None if fields is None else list(fields)
+        super().refresh_from_db(using, fields, from_queryset)
+        self._remember(fields)
