@@ -111,6 +111,11 @@ def databases(project: str) -> dict[str, Any]:
                 "timeout": 30,
             }
         )
+    elif default["ENGINE"].endswith("postgresql"):
+        # Parameters bound by the server, not inlined in the SQL: psycopg then prepares
+        # the statements a process runs again and again (all of a daemon's), and
+        # PostgreSQL plans each once per connection instead of once per query.
+        default.setdefault("OPTIONS", {}).setdefault("server_side_binding", True)
     return {"default": default}
 
 
