@@ -9,7 +9,8 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from amazon_ups.common.daemon.core import DaemonCore, Endpoint
+from amazon_ups.common.daemon.core import SAFETY_LOOK_EVERY, DaemonCore, Endpoint, RecentReceipts
+from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import DeadLetter, IncomingMessage, LinkState
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol.channel import AU_LIMITS, Channel
@@ -43,7 +44,7 @@ def replies(frames: list[tuple[Endpoint, bytes]], endpoint: Endpoint) -> list[au
     ]
 
 
-def test_a_message_is_handled_once_and_acked_after_it_is_saved():
+def test_a_message_is_handled_once_and_acked_after_it_is_saved(django_assert_num_queries):
     amazon = amazon_endpoint()
     core = DaemonCore("ups", [amazon], Dispatcher(world=None).handle)
     now = timezone.now().timestamp()
@@ -56,10 +57,19 @@ def test_a_message_is_handled_once_and_acked_after_it_is_saved():
     [status] = reply.accounts
     assert (status.ups_account, status.exists) == (77, False)
 
-    # The same message again (our ack was lost): acked again, not handled again.
-    core.received(amazon, frame(account_checks=[check]), now)
-    [again] = replies(core.step(now), amazon)
+    # The same message again (our ack was lost): acked again, not handled again, and
+    # without a look in the database (the core knows it is done).
+    with django_assert_num_queries(0):
+        core.received(amazon, frame(account_checks=[check]), now)
+        [again] = replies(core.step(now), amazon)
     assert list(again.acks) == [1] and not again.accounts  # the answer is not yet due again
+
+    # A daemon started again knows nothing in memory: the receipts table says it is done.
+    restarted = DaemonCore("ups", [amazon], Dispatcher(world=None).handle)
+    restarted.received(amazon, frame(account_checks=[check]), now)
+    [again] = replies(restarted.step(now), amazon)
+    assert list(again.acks) == [1] and not again.accounts
+    assert IncomingMessage.objects.filter(peer=AMAZON).count() == 1
 
     # Amazon acks our answer: it is never sent again, however late.
     core.received(amazon, frame(acks=[status.seqnum]), now)
@@ -85,6 +95,7 @@ def test_a_silent_link_is_owed_an_empty_message_when_its_keepalive_is_due():
     amazon = amazon_endpoint()
     amazon.keepalive = 3.0
     core = DaemonCore("ups", [amazon], Dispatcher(world=None).handle)
+    core.look_every = 3600.0  # only keep-alives fall due here
     start = timezone.now().timestamp()
 
     assert core.step(start) == [(amazon, encode_frame(b""))]  # never said anything yet
@@ -100,6 +111,7 @@ def test_a_silent_link_is_owed_an_empty_message_when_its_keepalive_is_due():
     assert list(reply.acks) == [1]
     [status] = reply.accounts
     core.received(amazon, frame(acks=[status.seqnum]), start + 4.0)
+    assert core.step(start + 4.0) == []
     assert core.next_deadline() == start + 7.0
     assert core.step(start + 6.9) == []
     assert core.step(start + 7.0) == [(amazon, encode_frame(b""))]
@@ -108,7 +120,50 @@ def test_a_silent_link_is_owed_an_empty_message_when_its_keepalive_is_due():
     down = DownEndpoint("amazon", amazon.channel, AMAZON)
     quiet = DaemonCore("ups", [down], Dispatcher(world=None).handle)
     assert quiet.step(start + 100.0) == []
-    assert quiet.next_deadline() == float("inf")
+    assert quiet.next_deadline() == start + 100.0 + SAFETY_LOOK_EVERY  # only the safety look
+
+
+def test_a_turn_with_nothing_new_touches_no_database(django_assert_num_queries):
+    """At rest the peers trade keep-alives: receiving one, and sending ours, is no reason
+    to look in the database, so a daemon at rest costs next to nothing."""
+    amazon = amazon_endpoint()
+    amazon.keepalive = 3.0
+    core = DaemonCore("ups", [amazon], Dispatcher(world=None).handle)
+    start = timezone.now().timestamp()
+    core.step(start)  # the first step looks
+    with django_assert_num_queries(0):
+        core.received(amazon, encode_frame(b""), start + 1.0)  # the peer's keep-alive
+        assert core.step(start + 1.0) == []
+        assert core.step(start + 3.0) == [(amazon, encode_frame(b""))]  # ours
+    # The safety look is the next deadline: a wake-up can be lost.
+    assert core.next_deadline() == start + SAFETY_LOOK_EVERY
+
+
+def test_work_written_elsewhere_is_seen_when_woken_or_by_the_safety_look():
+    """The web writes work and wakes the daemon (``wake``); a wake-up that was lost is
+    made up for by the safety look."""
+    amazon = amazon_endpoint()
+    core = DaemonCore("ups", [amazon], Dispatcher(world=None).handle)
+    start = timezone.now().timestamp()
+    core.step(start)
+
+    def written_elsewhere(ups_account: int) -> None:
+        status = au_pb2.AccountStatus(ups_account=ups_account, exists=True)
+        with transaction.atomic():
+            messaging.send(AMAZON, "accounts", status)
+
+    written_elsewhere(1)
+    assert core.step(start + 0.5) == []  # not woken, not due
+    core.wake()
+    [reply] = replies(core.step(start + 0.5), amazon)
+    assert [status.ups_account for status in reply.accounts] == [1]
+
+    core.received(amazon, frame(acks=[reply.accounts[0].seqnum]), start + 1.0)
+    assert core.step(start + 1.0) == []  # an ack came: the core looks
+    written_elsewhere(2)  # and its wake-up is lost
+    assert core.step(start + 2.4) == []
+    [reply] = replies(core.step(start + 1.0 + SAFETY_LOOK_EVERY), amazon)
+    assert [status.ups_account for status in reply.accounts] == [2]
 
 
 class DownEndpoint(Endpoint):
@@ -192,5 +247,13 @@ def test_the_core_wakes_for_what_the_tick_names_by_the_clock(fleet, settings):
     truck.status = TruckStatus.LOADING
     truck.loading_deadline = now + datetime.timedelta(seconds=5)
     truck.save()
+    core.wake()  # as the web does after its commit
     core.step(now.timestamp())
     assert core.next_deadline() == pytest.approx(truck.loading_deadline.timestamp())
+
+
+def test_recent_receipts_forget_the_oldest_beyond_their_size():
+    receipts = RecentReceipts(size=3)
+    receipts.add([1, 2, 2, 3])
+    receipts.add([4])
+    assert [seqnum in receipts for seqnum in (1, 2, 3, 4, 5)] == [False, True, True, True, False]

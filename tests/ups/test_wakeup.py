@@ -9,8 +9,8 @@ import stat
 import pytest
 from django.db import connection, transaction
 
-from amazon_ups.common.daemon import wakeup
-from amazon_ups.common.daemon.wakeup import Waker, notify
+from amazon_ups.common.daemon.wakeup import Waker, channel_of, notify
+from amazon_ups.common.messaging import services as messaging
 from amazon_ups.testing.waiting import wait_until
 
 CHANNEL = "amazon_ups_wakeup_test"
@@ -26,7 +26,7 @@ def test_a_commit_that_notifies_wakes_the_daemon_and_a_rollback_does_not(setting
     waker = Waker(CHANNEL)
     try:
         fd = waker.fileno()
-        assert fd is not None and waker.poll_interval == wakeup.SAFETY_INTERVAL
+        assert fd is not None and waker.can_wake
         with pytest.raises(RuntimeError), transaction.atomic():
             transaction.on_commit(lambda: notify(CHANNEL))
             raise RuntimeError("rolled back: no wake-up")
@@ -62,6 +62,25 @@ def test_a_var_folder_too_deep_for_a_socket_path_still_wakes(settings, tmp_path)
         fd = waker.fileno()
         assert fd is not None and not (deep / "run").exists()  # Linux's abstract namespace
         notify(CHANNEL)
+        wait_until(lambda: readable(fd), 5, "the wake-up")
+    finally:
+        waker.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_operators_retry_wakes_the_daemon(settings, tmp_path):
+    """The daemon looks for dead letters to retry when woken (or by its safety look): a
+    retry asked for on the operators' page wakes it once it commits."""
+    settings.VAR_DIR = tmp_path
+    waker = Waker(channel_of(settings.PROJECT))
+    try:
+        fd = waker.fileno()
+        assert fd is not None
+        with transaction.atomic():
+            letter = messaging.set_aside_work(what="a test", ref="1", error=ValueError("x"))
+        assert not readable(fd)
+        with transaction.atomic():
+            assert messaging.dead_letters_retry([letter.id]) == 1
         wait_until(lambda: readable(fd), 5, "the wake-up")
     finally:
         waker.close()

@@ -9,12 +9,19 @@ their peers, written so that nothing in it waits on a socket or reads a clock:
   one transaction that records its acks and its sub-messages' seqnums, each handled in
   a savepoint of its own (``isolation.receive_all``); only once that has committed is
   each owed an ack, so an ack always means "done and saved".
-- ``step(now)``: dead letters an operator asked to retry, the app's ``tick(now)`` (new
-  work written by the web), then, for each endpoint that is up, the frame of acks owed
-  and sub-messages due (loaded from the database's outbox: nothing is kept only here),
-  or, on a link with a ``keepalive``, an empty message when we have been silent that
-  long (the Amazon-UPS link); ``next_deadline()``: when ``step`` next has something to
-  send without new input, for the shell to wait until.
+- ``step(now)``: when there may be work in the database (a look, below): dead letters
+  an operator asked to retry (when woken, or every ``SAFETY_LOOK_EVERY``), the app's
+  ``tick(now)`` (new work written by the web), and each endpoint's new outbox rows
+  (nothing is kept only here); then, for each
+  endpoint that is up, the frame of acks owed and sub-messages due, or, on a link with
+  a ``keepalive``, an empty message when we have been silent that long (the Amazon-UPS
+  link); ``next_deadline()``: when ``step`` next has something to do without new
+  input, for the shell to wait until.
+- A look happens when something may have written work: a sub-message or an ack came,
+  a link came up, the shell was woken (``wake``: the web committed work), the tick's
+  own deadline came, or ``look_every`` passed (the safety look: a wake-up can be lost).
+  A turn that only carries a keep-alive or a re-send touches no database, which is
+  what keeps a daemon at rest silent.
 - ``connected``/``dropped``/``record_refusals``/``record_heard``: what operators see of
   each link (the shell sets ``heard_at`` as bytes come).
 
@@ -26,10 +33,11 @@ unsaved is acked); a defect in one sub-message or in the tick is set aside or lo
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from django.db import transaction
 from google.protobuf.message import Message
@@ -46,7 +54,9 @@ logger = logging.getLogger(__name__)
 # A stranger's refused connections are recorded for operators at most this often.
 REFUSALS_RECORDED_EVERY = 1.0
 # When a peer was last heard is recorded for operators at most this often.
-HEARD_RECORDED_EVERY = 1.0
+HEARD_RECORDED_EVERY = 5.0
+# Seconds between looks in the database when nothing said there is work.
+SAFETY_LOOK_EVERY = 5.0
 
 
 # handle(endpoint, field, sub-message, now): ``now`` is the time the core was given.
@@ -81,10 +91,27 @@ class DaemonCore:
         self._heard_recorded: dict[str, float] = {}
         self._tick_failures = isolation.FailureLog(f"{name}: the tick")
         self._tick_due = float("inf")  # when the tick next has work by the clock
+        self._received: dict[str, RecentReceipts] = {}  # per peer
+        # Seconds between looks when nothing says there is work (the shell sets it from
+        # its wake-up channel: slow with wake-ups, fast without).
+        self.look_every = SAFETY_LOOK_EVERY
+        # Called after each look (the shell pokes its mail thread: a look is when a
+        # handler or the web may have queued an email).
+        self.after_look: Callable[[], None] | None = None
+        self._look_wanted = True
+        self._last_look = float("-inf")
+        self._woken = True
+        self._retries_due = float("-inf")  # when to look for dead letters to retry
 
     # -- links -----------------------------------------------------------------------
 
+    def wake(self) -> None:
+        """Something outside the core (the web) has written work: look at the next step."""
+        self._look_wanted = True
+        self._woken = True
+
     def connected(self, endpoint: Endpoint) -> None:
+        self._look_wanted = True
         self._record_state(endpoint, True, "connected")
         if self.on_connect is not None:
             self.on_connect(endpoint)
@@ -144,7 +171,22 @@ class DaemonCore:
             for message in getattr(container, field)
         ]
         if not messages and not container.acks:
-            return
+            return  # a keep-alive: no reason to look in the database
+        # Re-sends of what is known done (the peer missed our ack, or sent again before
+        # it came) are only acked again: no transaction for a container of repeats.
+        known = self._received.setdefault(endpoint.peer, RecentReceipts())
+        repeats = [message.seqnum for _, message in messages if message.seqnum in known]
+        if repeats:
+            messages = [
+                (field, message) for field, message in messages if message.seqnum not in known
+            ]
+            for seqnum in repeats:
+                channel.owe_ack(seqnum)
+            if not messages and not container.acks:
+                return
+        # Handlers may have written work (replies, next moves), and the tick acts on acks
+        # (UPS confirms a delivery once the world has acked its command).
+        self._look_wanted = True
 
         def handle(field: str, message: Message) -> None:
             self.handle(endpoint, field, message, now)
@@ -160,6 +202,7 @@ class DaemonCore:
             acks=container.acks,
             around=None if around is None else lambda new: around(endpoint, new),
         )
+        known.add(owed)  # committed: from now on known without a look
         if container.acks:
             channel.acked(list(container.acks))
         for seqnum in owed:
@@ -170,12 +213,10 @@ class DaemonCore:
     def step(self, now: float) -> list[tuple[Endpoint, bytes]]:
         """The turn's work after its reads: what to send to which endpoint (the shell
         sends each, or drops the link it cannot send on)."""
-        when = _moment(now)
-        isolation.retry_requested(self._receivers(when))
-        self._tick(when)
+        if self._look_due() <= now:
+            self._look(now)
         frames = []
         for endpoint in self.endpoints:
-            self._load_outbox(endpoint)
             if not endpoint.up:
                 continue
             frame = endpoint.channel.poll(now)
@@ -185,6 +226,30 @@ class DaemonCore:
                 endpoint.sent_at = now
                 frames.append((endpoint, frame))
         return frames
+
+    def _look(self, now: float) -> None:
+        """What the database holds for this turn; raises on an outage, and the next
+        step looks again."""
+        self._look_wanted = True
+        when = _moment(now)
+        # Only an operator asks for retries, and the web wakes us when one does: not
+        # looked for on every look a message causes.
+        if self._woken or now >= self._retries_due:
+            isolation.retry_requested(self._receivers(when))
+            self._woken = False
+            self._retries_due = now + SAFETY_LOOK_EVERY
+        self._tick(when)
+        for endpoint in self.endpoints:
+            self._load_outbox(endpoint)
+        self._look_wanted = False
+        self._last_look = now
+        if self.after_look is not None:
+            self.after_look()
+
+    def _look_due(self) -> float:
+        if self._look_wanted:
+            return float("-inf")
+        return min(self._tick_due, self._last_look + self.look_every)
 
     @staticmethod
     def _keepalive_due(endpoint: Endpoint) -> float:
@@ -229,16 +294,42 @@ class DaemonCore:
             endpoint.cursor = rows[-1].id
 
     def next_deadline(self) -> float:
-        """When ``step`` has something to send next, without new input (inf: never):
-        a re-send, an ack, or a keep-alive falling due, or the tick's own work."""
+        """When ``step`` has something to do next, without new input (inf: never):
+        a re-send, an ack, or a keep-alive falling due, or a look (the tick's own work,
+        the safety look)."""
         deadlines = [
-            self._tick_due,
+            self._look_due(),
         ] + [
             min(endpoint.channel.next_deadline() or float("inf"), self._keepalive_due(endpoint))
             for endpoint in self.endpoints
             if endpoint.up
         ]
         return min(deadlines, default=float("inf"))
+
+
+class RecentReceipts:
+    """The seqnums last received from one peer and committed (the newest ``size``): a
+    cache of what the receipts table holds, so that a re-sent sub-message is acked
+    again without a look in the database. Only committed receipts go in, so it can
+    only be behind the table, never ahead: a seqnum it has forgotten (or never held,
+    after a restart) is looked up in the table as before."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._seqnums: set[int] = set()
+        self._order: collections.deque[int] = collections.deque()
+
+    def __contains__(self, seqnum: int) -> bool:
+        return seqnum in self._seqnums
+
+    def add(self, seqnums: Iterable[int]) -> None:
+        for seqnum in seqnums:
+            if seqnum in self._seqnums:
+                continue
+            self._seqnums.add(seqnum)
+            self._order.append(seqnum)
+            if len(self._order) > self.size:
+                self._seqnums.discard(self._order.popleft())
 
 
 def _moment(now: float) -> datetime.datetime:

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import select
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -25,10 +26,17 @@ from dataclasses import dataclass
 from django.db import DatabaseError, close_old_connections
 
 from amazon_ups.common.daemon import isolation
-from amazon_ups.common.daemon.core import AroundContainer, DaemonCore, Endpoint, Handler, Tick
+from amazon_ups.common.daemon.core import (
+    SAFETY_LOOK_EVERY,
+    AroundContainer,
+    DaemonCore,
+    Endpoint,
+    Handler,
+    Tick,
+)
 from amazon_ups.common.daemon.links import DialLink, Link
 from amazon_ups.common.daemon.listen_link import Candidate, ListenLink
-from amazon_ups.common.daemon.wakeup import Waker, channel_of
+from amazon_ups.common.daemon.wakeup import POLL_INTERVAL, Waker, channel_of
 from amazon_ups.common.mail.sender import MailSender
 from amazon_ups.protocol.framing import FramingError
 from amazon_ups.protocol.session import ResendPolicy
@@ -74,11 +82,18 @@ class Daemon:
         self.links = links
         self.core = DaemonCore(name, links, handle, tick, on_connect, around_container)
         self._stop = threading.Event()
+        # stop() writes a byte here, so a loop asleep in select stops at once (a
+        # signal alone would not end the wait: select resumes after the handler).
+        self._stop_reader, self._stop_writer = socket.socketpair()
+        self._stop_reader.setblocking(False)
+        self._stop_writer.setblocking(False)
         self._waker: Waker | None = None
         self._turn_failures = isolation.FailureLog(f"{name}: a turn of the loop")
 
     def stop(self, *_args: object) -> None:
         self._stop.set()
+        with contextlib.suppress(OSError):  # already woken (full), or closed
+            self._stop_writer.send(b"x")
 
     def run(self) -> None:
         if threading.current_thread() is threading.main_thread():
@@ -87,6 +102,7 @@ class Daemon:
         logger.info("%s daemon started", self.name)
         mail = MailSender()
         mail.start()
+        self.core.after_look = mail.poke
         try:
             self._loop()
         finally:
@@ -100,6 +116,7 @@ class Daemon:
             try:
                 if self._waker is None:
                     self._waker = Waker(channel_of(self.name))
+                    self.core.wake()  # a wake-up sent while there was no listener is lost
                 self.turn()
                 failures = 0
                 self._turn_failures.succeeded()
@@ -117,6 +134,8 @@ class Daemon:
             link.close()
         if self._waker is not None:
             self._waker.close()
+        self._stop_reader.close()
+        self._stop_writer.close()
 
     def _reset_database(self) -> None:
         if self._waker is not None:
@@ -133,6 +152,8 @@ class Daemon:
             if link.connect(now):
                 self._connected(link)
         ready = self._wait(now)
+        if self._stop.is_set():
+            return
         later: list[_Accept | _Prove | _Dial] = []
         for item in ready:
             if isinstance(item, _Accept | _Prove | _Dial):
@@ -142,6 +163,7 @@ class Daemon:
             else:
                 assert self._waker is not None
                 self._waker.drain()
+                self.core.wake()
         # After the reads: a new connection replaces the old one, whose bytes come first.
         now = time.time()
         for item in later:
@@ -168,7 +190,8 @@ class Daemon:
         attempts that can go further; waits until the earliest deadline at most."""
         assert self._waker is not None
         # The core's: re-sends, acks and keep-alives falling due.
-        deadlines = [now + self._waker.poll_interval, self.core.next_deadline()]
+        self.core.look_every = SAFETY_LOOK_EVERY if self._waker.can_wake else POLL_INTERVAL
+        deadlines = [self.core.next_deadline()]
         watched: dict[int, object] = {}
         writable: dict[int, object] = {}
         for link in self.links:
@@ -191,6 +214,7 @@ class Daemon:
                 watched[link.sock.fileno()] = link
         if (fd := self._waker.fileno()) is not None:
             watched[fd] = self._waker
+        watched[self._stop_reader.fileno()] = self._stop_reader
         timeout = max(0.0, min(deadlines) - now)
         readable, can_write, _ = select.select(list(watched), list(writable), [], timeout)
         ready = [watched[fd] for fd in readable]

@@ -6,8 +6,9 @@ transaction commits, and the daemon LISTENs on a connection of its own whose soc
 sits in its ``select``. On SQLite the daemon binds a Unix datagram socket in the var
 folder (``var/run/<channel>.wake``, 0600) and the web sends it one byte after its
 commit. Either way the daemon sleeps until there is something to do, and also looks
-every ``SAFETY_INTERVAL``: a wake-up sent while its listener was being made again (the
-database restarted, the daemon restarting) is lost, and the work waits in the database.
+now and then (the core's ``SAFETY_LOOK_EVERY``): a wake-up sent while its listener was
+being made again (the database restarted, the daemon restarting) is lost, and the work
+waits in the database.
 """
 
 from __future__ import annotations
@@ -28,8 +29,6 @@ logger = logging.getLogger(__name__)
 # Seconds between looks for new work when no wake-up can reach the daemon (a platform
 # without Unix sockets): the web's work then waits this long at most.
 POLL_INTERVAL = 0.1
-# Even with wake-ups, look now and then (see above).
-SAFETY_INTERVAL = 2.0
 # A Unix socket's path must fit in sockaddr_un (108 bytes on Linux, 104 elsewhere).
 _MAX_SOCKET_PATH = 100
 
@@ -123,9 +122,9 @@ class Waker:
         return self._sock.fileno() if self._sock is not None else None
 
     @property
-    def poll_interval(self) -> float:
-        """How long the daemon may sleep without looking for work."""
-        return SAFETY_INTERVAL if self.fileno() is not None else POLL_INTERVAL
+    def can_wake(self) -> bool:
+        """Whether the web can wake the daemon (if not, the daemon must poll)."""
+        return self.fileno() is not None
 
     def drain(self) -> None:
         if self._db is not None:

@@ -1,5 +1,9 @@
 """The daemon's mail thread: sends queued emails beside the protocol loop, so a slow
-SMTP server never holds up messages to the world or the peer."""
+SMTP server never holds up messages to the world or the peer.
+
+It looks at the queue when the daemon pokes it (after the daemon's loop has looked in
+the database: that is when a handler or the web may have queued an email) and every
+``interval`` seconds besides, for emails whose retry falls due."""
 
 from __future__ import annotations
 
@@ -15,14 +19,20 @@ logger = logging.getLogger(__name__)
 
 
 class MailSender(threading.Thread):
-    def __init__(self, interval: float = 1.0) -> None:
+    def __init__(self, interval: float = 5.0) -> None:
         super().__init__(name="mail-sender", daemon=True)
         self.interval = interval
         self._stop_event = threading.Event()
+        self._poked = threading.Event()
         self._failures = isolation.FailureLog("mail: sending")
 
     def stop(self) -> None:
         self._stop_event.set()
+        self._poked.set()
+
+    def poke(self) -> None:
+        """Look at the queue now (from another thread; costs nothing if it is busy)."""
+        self._poked.set()
 
     def run(self) -> None:
         try:
@@ -40,6 +50,7 @@ class MailSender(threading.Thread):
                         close_old_connections()
                     else:
                         self._failures.failed(error)
-                self._stop_event.wait(self.interval)
+                self._poked.wait(self.interval)
+                self._poked.clear()
         finally:
             connection.close()

@@ -7,11 +7,13 @@ import datetime
 import traceback
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from google.protobuf import text_format
 
+from amazon_ups.common.daemon.wakeup import channel_of, notify
 from amazon_ups.common.messaging.models import (
     DeadLetter,
     IncomingMessage,
@@ -78,16 +80,13 @@ def record_receipts(peer: str, received: Iterable[tuple[int, str]]) -> None:
     )
 
 
-def acknowledge(peer: str, seqnums: Iterable[int]) -> list[int]:
-    """The peer acked these; returns the ones that were still waiting."""
+def acknowledge(peer: str, seqnums: Iterable[int]) -> int:
+    """The peer acked these; returns how many were still waiting (one statement)."""
     seqnums = list(seqnums)
     if not seqnums:
-        return []
+        return 0
     waiting = OutgoingMessage.objects.filter(peer=peer, seqnum__in=seqnums, acked_at=None)
-    newly = list(waiting.values_list("seqnum", flat=True))
-    if newly:
-        OutgoingMessage.objects.filter(peer=peer, seqnum__in=newly).update(acked_at=timezone.now())
-    return newly
+    return waiting.update(acked_at=timezone.now())
 
 
 def set_link_state(
@@ -179,10 +178,14 @@ def set_aside_work(*, what: str, ref: str, error: BaseException) -> DeadLetter:
 
 
 def dead_letters_retry(ids: Iterable[int]) -> int:
-    """An operator fixed the cause: the daemon is to try these again on its next turn."""
-    return DeadLetter.objects.filter(id__in=list(ids), state=DeadLetter.State.OPEN).update(
+    """An operator fixed the cause: the daemon is to try these again on its next turn
+    (it is woken once this commits)."""
+    count = DeadLetter.objects.filter(id__in=list(ids), state=DeadLetter.State.OPEN).update(
         state=DeadLetter.State.RETRY, retry_requested_at=timezone.now()
     )
+    if count:
+        transaction.on_commit(lambda: notify(channel_of(settings.PROJECT)))
+    return count
 
 
 def dead_letters_discard(ids: Iterable[int]) -> int:
