@@ -13,6 +13,7 @@ from amazon_ups.ups.dispatch import services
 from amazon_ups.ups.dispatch import services as dispatch
 from amazon_ups.ups.dispatch.daemon import Dispatcher, world_hello
 from amazon_ups.ups.dispatch.planning import truck_starts
+from amazon_ups.ups.shipments import world as shipments_world
 from amazon_ups.ups.shipments.models import Package, PackageStatus, Truck
 from tests.ups.helpers import sent
 
@@ -107,3 +108,22 @@ def test_the_creator_refuses_a_world_from_amazon(world_settings):
     [error] = sent("amazon", "errors")
     assert error.origin_seqnum == 4
     assert messaging_selectors.setting("world_id") is None
+
+
+def test_the_world_id_is_read_once_per_container_and_read_again_after_a_write(
+    django_assert_num_queries,
+):
+    """The daemon handles a container inside ``remembered()``, and each sub-message's
+    handler inside its own: the inner one shares the outer's memory, so the setting is
+    read once per container; a write makes every later read go to the database."""
+    shipments_world.world_id_put(4)
+    with shipments_world.remembered():
+        with django_assert_num_queries(1):
+            for _ in range(3):
+                with shipments_world.remembered():
+                    assert shipments_world.world_id() == 4
+        shipments_world.world_id_put(5)
+        with django_assert_num_queries(2):
+            with shipments_world.remembered():
+                assert shipments_world.world_id() == 5
+            assert shipments_world.world_id() == 5

@@ -8,9 +8,10 @@ wire messages into calls of the services and back.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -84,8 +85,14 @@ class Dispatcher:
             "error": self._world_error,
         }
 
+    def around_container(
+        self, link: Endpoint, messages: Sequence[tuple[str, Message]]
+    ) -> contextlib.AbstractContextManager[object]:
+        """The world's id is read once per container (shipments.world.remembered)."""
+        return shipments_world.remembered()
+
     def handle(self, link: Endpoint, field: str, message: Message, now: datetime.datetime) -> None:
-        # The world's id is read once per sub-message (shipments.world.remembered).
+        # Also alone (a dead letter retried): the world's id read once per sub-message.
         with shipments_world.remembered():
             if link.name == "amazon":
                 self._amazon[field](message, now)
@@ -265,4 +272,5 @@ def build_daemon(listen_host: str | None = None, listen_port: int | None = None)
         handle=dispatcher.handle,
         tick=dispatcher.tick,
         on_connect=dispatcher.on_connect,
+        around_container=dispatcher.around_container,
     )

@@ -1,7 +1,7 @@
 """Which world UPS is in: a setting the dispatch daemon keeps (``dispatch.services.world``)
 and every part of the carrier reads (a redirect commands the truck in it).
 
-The daemon reads it many times while it handles one message or runs one tick; inside
+The daemon reads it many times while it handles one container or runs one tick; inside
 ``remembered()`` (one such call) it is read from the database once. The setting changes
 only through ``world_id_put`` (the daemon's), which stops the remembering for the rest of
 the call, so a write, and its rollback, are always read back from the database.
@@ -28,8 +28,11 @@ _memo: contextvars.ContextVar[dict[str, int | None] | None] = contextvars.Contex
 @contextlib.contextmanager
 def remembered() -> Iterator[None]:
     """Within: ``world_id()`` reads the setting from the database at most once (until
-    ``world_id_put`` writes it). For one handler call or one tick of the daemon, its only
-    writer."""
+    ``world_id_put`` writes it). For one container's handling or one tick of the daemon,
+    its only writer; a ``remembered()`` inside another shares the outer one's memory."""
+    if _memo.get() is not None:
+        yield
+        return
     token = _memo.set({})
     try:
         yield
