@@ -99,7 +99,26 @@ def each_item(
 
     Call it outside any transaction (the daemon's ``tick`` is): inside one, the dead
     letters would be rolled back with it."""
-    skipped = set_aside_refs()
+
+    def set_aside(key: str, error: BaseException) -> None:
+        with transaction.atomic():
+            letter = messaging.set_aside_work(what=what, ref=key, error=error)
+        _log_set_aside(what, key, letter.id, error)
+
+    return _each_alone(items, ref=ref, action=action, skipped=set_aside_refs(), on_defect=set_aside)
+
+
+def _each_alone(
+    items: Iterable[T],
+    *,
+    ref: Callable[[T], str],
+    action: Callable[[T], object],
+    skipped: set[str],
+    on_defect: Callable[[str, BaseException], None],
+) -> int:
+    """Run ``action(item)`` for each item not ``skipped``, each in a transaction (or a
+    savepoint) of its own; a defect is handed to ``on_defect(ref, error)`` and its ref
+    skipped from then on; an outage is raised. Returns how many ran without a defect."""
     done = 0
     for item in items:
         key = ref(item)
@@ -111,19 +130,21 @@ def each_item(
         except Exception as error:
             if is_outage(error):
                 raise
-            with transaction.atomic():
-                letter = messaging.set_aside_work(what=what, ref=key, error=error)
+            on_defect(key, error)
             skipped.add(key)
-            logger.error(
-                "%s: %s failed and is set aside (dead letter %d) until an operator retries it",
-                what,
-                key,
-                letter.id,
-                exc_info=error,
-            )
             continue
         done += 1
     return done
+
+
+def _log_set_aside(what: str, key: str, letter_id: int, error: BaseException) -> None:
+    logger.error(
+        "%s: %s failed and is set aside (dead letter %d) until an operator retries it",
+        what,
+        key,
+        letter_id,
+        exc_info=error,
+    )
 
 
 def each_item_together(
@@ -169,34 +190,17 @@ def _in_savepoints(
     action: Callable[[T], object],
     around: Callable[[list[T]], AbstractContextManager[object]] | None,
 ) -> int:
-    done = 0
-    skipped: set[str] = set()
     failures: list[tuple[str, int, BaseException]] = []
+
+    def set_aside(key: str, error: BaseException) -> None:
+        letter = messaging.set_aside_work(what=what, ref=key, error=error)
+        failures.append((key, letter.id, error))
+
     batch = around(todo) if around is not None else contextlib.nullcontext()
     with transaction.atomic(), batch:
-        for item in todo:
-            key = ref(item)
-            if key in skipped:
-                continue
-            try:
-                with transaction.atomic():
-                    action(item)
-            except Exception as error:
-                if is_outage(error):
-                    raise
-                letter = messaging.set_aside_work(what=what, ref=key, error=error)
-                skipped.add(key)
-                failures.append((key, letter.id, error))
-                continue
-            done += 1
-    for key, letter_id, failure in failures:
-        logger.error(
-            "%s: %s failed and is set aside (dead letter %d) until an operator retries it",
-            what,
-            key,
-            letter_id,
-            exc_info=failure,
-        )
+        done = _each_alone(todo, ref=ref, action=action, skipped=set(), on_defect=set_aside)
+    for key, letter_id, failure in failures:  # logged once their dead letters committed
+        _log_set_aside(what, key, letter_id, failure)
     return done
 
 
