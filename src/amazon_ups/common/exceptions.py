@@ -21,3 +21,8 @@ class Refusal(ServiceError):
 
 class Defect(ServiceError):
     """Our own code did what must not happen."""
+
+
+class AlreadyRunning(Exception):
+    """A daemon of this side already runs against this database: a second one would send
+    every message twice, so it refuses to start (``common/daemon/sole.py``)."""

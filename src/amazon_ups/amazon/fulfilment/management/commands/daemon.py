@@ -1,6 +1,8 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from amazon_ups.amazon.fulfilment.daemon import build
+from amazon_ups.common.daemon.sole import sole_daemon
+from amazon_ups.common.exceptions import AlreadyRunning
 
 
 class Command(BaseCommand):
@@ -11,4 +13,8 @@ class Command(BaseCommand):
     requires_system_checks = "__all__"
 
     def handle(self, *args, **options):
-        build().run()
+        try:
+            with sole_daemon("amazon"):
+                build().run()
+        except AlreadyRunning as error:
+            raise CommandError(str(error)) from error

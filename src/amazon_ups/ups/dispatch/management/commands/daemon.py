@@ -1,5 +1,7 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from amazon_ups.common.daemon.sole import sole_daemon
+from amazon_ups.common.exceptions import AlreadyRunning
 from amazon_ups.ups.dispatch.daemon import build_daemon
 
 
@@ -18,4 +20,8 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, help="port to listen on (default UPS_PORT)")
 
     def handle(self, *args, **options):
-        build_daemon(options["host"], options["port"]).run()
+        try:
+            with sole_daemon("ups"):  # before it listens: the first one has the port
+                build_daemon(options["host"], options["port"]).run()
+        except AlreadyRunning as error:
+            raise CommandError(str(error)) from error
