@@ -38,6 +38,8 @@ def test_the_defaults_have_no_issues():
         ("AXES_COOLOFF_TIME", timedelta(0), common_checks.NOT_POSITIVE, "LOGIN_COOLOFF_MINUTES"),
         ("WORLD_CREATOR", "upss", common_checks.UNKNOWN_WORLD_CREATOR, "WORLD_CREATOR is 'upss'"),
         ("AU_LINK_SECRET", "too-short", common_checks.SECRET_TOO_SHORT, "9 characters long"),
+        ("DAEMON_METRICS_PORT", 70000, common_checks.PORT_OUT_OF_RANGE, "DAEMON_METRICS_PORT"),
+        ("METRICS_TOKEN", "short", common_checks.SECRET_TOO_SHORT, "METRICS_TOKEN has 5"),
         ("AU_LINK_TLS_CA", "/no/such/ca.pem", common_checks.TLS_FILE_MISSING, "no such file"),
         ("EMAIL_PORT", 70000, mail_checks.EMAIL_PORT_OUT_OF_RANGE, "EMAIL_PORT is 70000"),
         ("EMAIL_BACKEND", "no.such.Backend", mail_checks.UNKNOWN_EMAIL_BACKEND, "EMAIL_BACKEND"),

@@ -21,6 +21,7 @@ DATABASES = databases(PROJECT)
 # What /operator/ lists as waiting far longer than usual (STUCK_AFTER).
 OPERATOR_STUCK = "amazon_ups.amazon.orders.selectors.stuck_for_operators"
 OPERATOR_DASHBOARD = "amazon_ups.amazon.orders.selectors.dashboard_for_operators"
+OPERATOR_COUNTS = "amazon_ups.amazon.orders.selectors.counts_for_operators"
 globals().update(email(PROJECT))
 
 INSTALLED_APPS = [

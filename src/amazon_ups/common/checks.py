@@ -70,6 +70,19 @@ def check_world_settings(app_configs=None, **kwargs) -> list[Error]:
         *positive_errors("WORLD_SIMSPEED", settings.WORLD_SIMSPEED, NOT_POSITIVE, optional=True),
         *positive_errors("STUCK_AFTER", settings.STUCK_AFTER, NOT_POSITIVE, " of seconds"),
     ]
+    if settings.DAEMON_METRICS_PORT is not None:
+        errors += port_errors(
+            "DAEMON_METRICS_PORT", settings.DAEMON_METRICS_PORT, PORT_OUT_OF_RANGE
+        )
+    if settings.METRICS_TOKEN and len(settings.METRICS_TOKEN) < MIN_SECRET_CHARS:
+        errors.append(
+            Error(
+                f"METRICS_TOKEN has {len(settings.METRICS_TOKEN)} characters: too short",
+                hint=f"Set METRICS_TOKEN to at least {MIN_SECRET_CHARS} random characters, "
+                "or leave it unset (then only staff may read the metrics).",
+                id=SECRET_TOO_SHORT,
+            )
+        )
     # The daemons compare it lower-cased; anything else used to mean "ups" silently.
     if str(settings.WORLD_CREATOR).lower() not in WORLD_CREATORS:
         errors.append(

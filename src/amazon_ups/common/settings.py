@@ -270,6 +270,12 @@ UPS_PORT = env_int("UPS_PORT", 34567)
 # from a request's Host. The defaults are what `amazon-ups up` serves.
 AMAZON_PUBLIC_URL = os.environ.get("AMAZON_PUBLIC_URL", "http://127.0.0.1:8000")
 UPS_PUBLIC_URL = os.environ.get("UPS_PUBLIC_URL", "http://127.0.0.1:8001")
+# Metrics for Prometheus: each site serves /operator/metrics to its staff and to a
+# scraper that sends ``Authorization: Bearer <METRICS_TOKEN>`` (unset: staff only); a
+# daemon serves its own on DAEMON_METRICS_HOST:DAEMON_METRICS_PORT (unset: none).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+DAEMON_METRICS_HOST = os.environ.get("DAEMON_METRICS_HOST", "127.0.0.1")
+DAEMON_METRICS_PORT = env_int("DAEMON_METRICS_PORT", None)
 # Simspeed the daemons ask the world for (None: leave the world's own).
 WORLD_SIMSPEED = env_int("WORLD_SIMSPEED", None)
 # Seconds an order, package or truck may stay in one waiting state before its daemon

@@ -159,6 +159,12 @@ class Channel(Generic[In, Out]):
         self.session: ReliableSession[Pending] = ReliableSession(policy=self.policy)
         self._frames = FrameDecoder(self.limits.max_frame)
         self._extras: dict[str, Any] = {}
+        self._resent_before = 0  # by sessions forgotten since
+
+    @property
+    def resent(self) -> int:
+        """How many times a sub-message went again for want of an ack, ever (for metrics)."""
+        return self._resent_before + self.session.outbox.resent
 
     def reset(self) -> None:
         """A new connection: fresh framing, everything unacked due at once."""
@@ -167,6 +173,7 @@ class Channel(Generic[In, Out]):
 
     def forget(self) -> None:
         """The peer changed identity (a new world): drop what was owed to the old one."""
+        self._resent_before += self.session.outbox.resent
         self.session = ReliableSession(policy=self.policy)
 
     # -- in --------------------------------------------------------------------

@@ -22,6 +22,7 @@ DATABASES = databases(PROJECT)
 # What /operator/ lists as waiting far longer than usual (STUCK_AFTER).
 OPERATOR_STUCK = "amazon_ups.ups.shipments.selectors.stuck_for_operators"
 OPERATOR_DASHBOARD = "amazon_ups.ups.shipments.selectors.dashboard_for_operators"
+OPERATOR_COUNTS = "amazon_ups.ups.shipments.selectors.counts_for_operators"
 globals().update(email(PROJECT))
 
 INSTALLED_APPS = [

@@ -226,6 +226,13 @@ def order_steps(order: Order, events: list[OrderEvent]) -> list[Step]:
 RECENT_FOR_USUAL = 500
 
 
+def counts_for_operators() -> list[dict]:
+    """Orders by state (settings.OPERATOR_COUNTS: the dashboard's counts, and metrics)."""
+    return [
+        {"what": "orders", "states": dwell.counts_by_state(Order.objects, Order.Status.choices)}
+    ]
+
+
 def dashboard_for_operators(limit: int = 50) -> dict:
     """For ``/operator/`` (settings.OPERATOR_DASHBOARD): orders by state, and those in a
     waiting state much longer than usual (``common.dwell``), the longest first."""
@@ -249,9 +256,7 @@ def dashboard_for_operators(limit: int = 50) -> dict:
         for order in slow.order_by("status_changed_at")[:limit]
     ]
     return {
-        "counts": [
-            {"what": "orders", "states": dwell.counts_by_state(Order.objects, Order.Status.choices)}
-        ],
+        "counts": counts_for_operators(),
         "usual": usual,
         "slow": {"count": slow.count(), "items": items},
     }

@@ -94,6 +94,12 @@ def settings_all() -> list[Setting]:
     return list(Setting.objects.order_by("key"))
 
 
+def dead_letters_by_state() -> dict[str, int]:
+    """How many dead letters are in each state (states with none are left out)."""
+    rows = DeadLetter.objects.values_list("state").annotate(n=Count("id")).order_by()
+    return {state: n for state, n in rows}
+
+
 def dead_letters_open_count() -> int:
     """Dead letters not resolved yet (open, or waiting for the daemon to retry them)."""
     return DeadLetter.objects.filter(state__in=DeadLetter.UNRESOLVED).count()

@@ -6,4 +6,5 @@ app_name = "operator"
 urlpatterns = [
     path("", views.operator_status, name="status"),
     path("status.json", views.operator_status_json, name="status_json"),
+    path("metrics", views.metrics, name="metrics"),
 ]

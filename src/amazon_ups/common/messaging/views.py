@@ -1,19 +1,24 @@
-"""The operators' page: is each daemon's link up and its peer heard from, counts by
-state and what waits much longer than usual (each site's ``OPERATOR_DASHBOARD``), what
-waits for an ack, what was set aside (dead letters) for an operator to retry, and what
-has waited past ``STUCK_AFTER`` (each site's ``OPERATOR_STUCK``)."""
+"""The operators' page (and its figures for Prometheus, ``metrics``): is each daemon's
+link up and its peer heard from, counts by state and what waits much longer than usual
+(each site's ``OPERATOR_DASHBOARD``), what waits for an ack, what was set aside (dead
+letters) for an operator to retry, and what has waited past ``STUCK_AFTER`` (each
+site's ``OPERATOR_STUCK``)."""
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.module_loading import import_string
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from amazon_ups.common.mail import selectors as mail_selectors
 from amazon_ups.common.messaging import selectors
+from amazon_ups.common.messaging.metrics import database_registry
 
 
 def _link(link, oldest_unacked, now) -> dict:
@@ -90,3 +95,21 @@ def operator_status(request):
 @staff_member_required
 def operator_status_json(request):
     return JsonResponse(_status())
+
+
+def _may_scrape(request) -> bool:
+    """Staff, or a scraper that sends the site's ``METRICS_TOKEN`` as a bearer token."""
+    if request.user.is_active and request.user.is_staff:
+        return True
+    token = settings.METRICS_TOKEN
+    given = request.headers.get("Authorization", "")
+    return bool(token) and secrets.compare_digest(given.encode(), f"Bearer {token}".encode())
+
+
+def metrics(request):
+    """The operators' figures in Prometheus' text format (``messaging/metrics.py``)."""
+    if not _may_scrape(request):
+        response = HttpResponse("Staff, or a bearer token (METRICS_TOKEN), only.\n", status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(generate_latest(database_registry()), content_type=CONTENT_TYPE_LATEST)

@@ -317,6 +317,18 @@ def _package_histories(package_ids: list[int]) -> list[list[tuple[datetime, str]
     return list(histories.values())
 
 
+def counts_for_operators() -> list[dict]:
+    """Packages and trucks by state (settings.OPERATOR_COUNTS: the dashboard's counts,
+    and metrics)."""
+    return [
+        {
+            "what": "packages",
+            "states": dwell.counts_by_state(Package.objects, PackageStatus.choices),
+        },
+        {"what": "trucks", "states": dwell.counts_by_state(Truck.objects, TruckStatus.choices)},
+    ]
+
+
 def dashboard_for_operators(limit: int = 50) -> dict:
     """For ``/operator/`` (settings.OPERATOR_DASHBOARD): packages and trucks by state,
     and those in a waiting state much longer than usual (``common.dwell``), the longest
@@ -356,13 +368,7 @@ def dashboard_for_operators(limit: int = 50) -> dict:
     ]
     items.sort(key=lambda item: -item["waiting_seconds"])
     return {
-        "counts": [
-            {
-                "what": "packages",
-                "states": dwell.counts_by_state(Package.objects, PackageStatus.choices),
-            },
-            {"what": "trucks", "states": dwell.counts_by_state(Truck.objects, TruckStatus.choices)},
-        ],
+        "counts": counts_for_operators(),
         "usual": {**package_usual, **{f"truck {s}": v for s, v in truck_usual.items()}},
         "slow": {"count": packages.count() + trucks.count(), "items": items[:limit]},
     }
