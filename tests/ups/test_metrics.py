@@ -4,15 +4,18 @@ daemon's own figures over HTTP (common/daemon/metrics.py)."""
 
 from __future__ import annotations
 
+import datetime
 import urllib.request
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from amazon_ups.common.daemon import metrics as daemon_metrics
 from amazon_ups.common.daemon.endpoint import Endpoint
 from amazon_ups.common.messaging import services as messaging
+from amazon_ups.common.messaging.models import DaemonProcess
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol.channel import AU_LIMITS, Channel
 from amazon_ups.ups.shipments.services import AMAZON
@@ -118,3 +121,35 @@ def test_a_daemon_serves_its_own_figures_over_http():
     [active] = [key for key in figures if key[0] == "amazon_ups_daemon_active"]
     assert figures[active] == 1 and dict(active[1])["daemon"] == "ups"
     assert any(name == "process_cpu_seconds_total" for name, _ in figures)
+
+
+def test_operators_see_the_active_daemon_and_the_standbys(client, operator):
+    """From the rows each daemon keeps (common/daemon/lead.py): one active, one standby
+    that reports, one standby silent too long (killed without a word)."""
+    now = timezone.now()
+    for pid, role, seen in [(1, "active", 5), (2, "standby", 2), (3, "standby", 60)]:
+        at = now - datetime.timedelta(seconds=seen)
+        DaemonProcess.objects.create(
+            name="ups", host="ups-1", pid=pid, role=role, role_since=at, seen_at=at
+        )
+    DaemonProcess.objects.create(
+        name="ups", host="ups-2", pid=4, role="stopped", role_since=now, seen_at=now
+    )
+    client.force_login(operator)
+
+    daemons = client.get("/operator/status.json").json()["daemons"]
+    assert [(d["pid"], d["role"], d["gone"]) for d in daemons] == [
+        (1, "active", False),
+        (2, "standby", False),
+        (3, "standby", True),
+    ]
+    page = client.get("/operator/").content.decode()
+    assert page.count('data-role="standby"') == 2 and 'data-gone="true"' in page
+
+    figures = samples(client.get(URL).content.decode())
+    roles = {
+        dict(labels)["role"]: value
+        for (name, labels), value in figures.items()
+        if name == "amazon_ups_daemon_processes"
+    }
+    assert roles == {"active": 1, "standby": 1, "gone": 1}

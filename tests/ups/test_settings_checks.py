@@ -117,11 +117,14 @@ def test_the_daemon_refuses_to_start_with_a_bad_value(settings, monkeypatch):
     assert built == []
 
 
+@pytest.mark.django_db(transaction=True)  # on PostgreSQL it takes the lead first
 def test_the_daemon_starts_when_the_settings_pass(monkeypatch):
     started = []
 
     class Daemon:
-        def run(self):
+        lost_lead = False
+
+        def run(self, lead, stopped):
             started.append(True)
 
     monkeypatch.setattr(daemon_command, "build_daemon", lambda *args: Daemon())

@@ -35,6 +35,7 @@ from amazon_ups.common.daemon.core import (
     Handler,
     Tick,
 )
+from amazon_ups.common.daemon.lead import Lead
 from amazon_ups.common.daemon.links import DialLink, Link
 from amazon_ups.common.daemon.listen_link import Candidate, ListenLink
 from amazon_ups.common.daemon.wakeup import POLL_INTERVAL, Waker, channel_of
@@ -90,16 +91,24 @@ class Daemon:
         self._stop_writer.setblocking(False)
         self._waker: Waker | None = None
         self._turn_failures = isolation.FailureLog(f"{name}: a turn of the loop")
+        self.lead: Lead | None = None
+        self.lost_lead = False
 
     def stop(self, *_args: object) -> None:
         self._stop.set()
         with contextlib.suppress(OSError):  # already woken (full), or closed
             self._stop_writer.send(b"x")
 
-    def run(self) -> None:
+    def run(self, lead: Lead | None = None, stopped: threading.Event | None = None) -> None:
+        """Serve until stopped, or until ``lead`` (PostgreSQL, several daemons of this
+        side) is lost to another daemon: then ``lost_lead`` is set. ``stopped``: set by
+        a signal that came before this daemon's own handlers were in place."""
+        self.lead = lead
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self.stop)
             signal.signal(signal.SIGINT, self.stop)
+        if stopped is not None and stopped.is_set():
+            self.stop()
         logger.info("%s daemon started", self.name)
         mail = MailSender()
         mail.start()
@@ -123,6 +132,15 @@ class Daemon:
         failures = 0
         while not self._stop.is_set():
             try:
+                if self.lead is not None and not self.lead.held:
+                    # A new connection (after an outage): lead on it before any work.
+                    if not self.lead.take():
+                        logger.error("%s: another daemon took the lead; stopping", self.name)
+                        self.lost_lead = True
+                        break
+                    self.core.wake()
+                if self.lead is not None:
+                    self.lead.still_here(time.time())
                 if self._waker is None:
                     self._waker = Waker(channel_of(self.name))
                     self.core.wake()  # a wake-up sent while there was no listener is lost

@@ -12,7 +12,9 @@ process of a site, on any host, answers the same and nothing is kept in a proces
   ago its peer last said anything, and whether that is silence (``link_health``);
 - ``amazon_ups_link_refused_total{peer}``: connections refused for lack of proof;
 - ``amazon_ups_dead_letters{state}``: what was set aside for an operator;
-- ``amazon_ups_emails_waiting``: emails not sent yet.
+- ``amazon_ups_emails_waiting``: emails not sent yet;
+- ``amazon_ups_daemon_processes{name, role}``: daemon processes active, on standby, or
+  gone (silent too long), on PostgreSQL (``common/daemon/lead.py``).
 
 A daemon's own figures (re-sends, its links as it sees them) are on its own endpoint
 (``common/daemon/metrics.py``).
@@ -103,6 +105,19 @@ class DatabaseCollector(Collector):
         yield GaugeMetricFamily(
             f"{PREFIX}_emails_waiting", "Emails not sent yet", value=mail_selectors.waiting_count()
         )
+
+        daemons = GaugeMetricFamily(
+            f"{PREFIX}_daemon_processes",
+            "Daemon processes of this site by role (gone: silent too long)",
+            labels=["name", "role"],
+        )
+        roles: dict[tuple[str, str], int] = {}
+        for process in selectors.daemon_processes(now):
+            role = "gone" if process["gone"] else process["role"]
+            roles[(process["name"], role)] = roles.get((process["name"], role), 0) + 1
+        for (name, role), count in sorted(roles.items()):
+            daemons.add_metric([name, role], count)
+        yield daemons
 
 
 def database_registry() -> CollectorRegistry:

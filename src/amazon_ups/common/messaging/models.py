@@ -151,3 +151,29 @@ class DeadLetter(models.Model):
         if self.kind == self.Kind.WORK_ITEM:
             return f"{self.what} {self.ref}".strip()
         return f"{self.field} #{self.seqnum} from {self.peer}"
+
+
+class DaemonProcess(models.Model):
+    """A daemon process of this side, for the operators: the one that leads (holds the
+    side's links) and those on standby, ready to take over (``common/daemon/lead.py``)."""
+
+    class Role(models.TextChoices):
+        ACTIVE = "active", "active"
+        STANDBY = "standby", "standby"
+        STOPPED = "stopped", "stopped"
+
+    name = models.CharField(max_length=32, help_text='"amazon" or "ups"')
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    role = models.CharField(max_length=16, choices=Role)
+    started_at = models.DateTimeField(auto_now_add=True)
+    role_since = models.DateTimeField()
+    seen_at = models.DateTimeField(help_text="when it last said it is alive")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["name", "host", "pid"], name="daemon_process_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} daemon {self.host}:{self.pid} ({self.role})"

@@ -8,7 +8,14 @@ from typing import Any
 
 from django.db.models import Count, Min, Q
 
-from amazon_ups.common.messaging.models import DeadLetter, LinkState, OutgoingMessage, Setting
+from amazon_ups.common.daemon.lead import ACTIVE_SEEN_EVERY, STANDBY_SEEN_EVERY
+from amazon_ups.common.messaging.models import (
+    DaemonProcess,
+    DeadLetter,
+    LinkState,
+    OutgoingMessage,
+    Setting,
+)
 
 
 def unacked(peer: str, after_id: int = 0) -> list[OutgoingMessage]:
@@ -111,3 +118,26 @@ def dead_letters_newest(limit: int = 20) -> list[DeadLetter]:
         .defer("body", "traceback", "content")
         .order_by("-failed_at", "-id")[:limit]
     )
+
+
+def daemon_processes(now: datetime) -> list[dict]:
+    """The daemon processes of this site that have not stopped: the one that leads and
+    those on standby, each with how long ago it last said it is alive, and whether that
+    is long enough ago to call it gone (killed without a word)."""
+    rows = DaemonProcess.objects.exclude(role=DaemonProcess.Role.STOPPED).order_by("role", "host")
+    processes = []
+    for row in rows:
+        quiet = (now - row.seen_at).total_seconds()
+        every = ACTIVE_SEEN_EVERY if row.role == DaemonProcess.Role.ACTIVE else STANDBY_SEEN_EVERY
+        processes.append(
+            {
+                "name": row.name,
+                "host": row.host,
+                "pid": row.pid,
+                "role": row.role,
+                "role_since": row.role_since.isoformat(),
+                "seen_seconds": round(quiet, 1),
+                "gone": quiet > 3 * every,
+            }
+        )
+    return processes

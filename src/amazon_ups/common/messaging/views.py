@@ -43,6 +43,7 @@ def _status() -> dict:
     oldest = {row["peer"]: row["oldest"] for row in unacked}
     return {
         "links": [_link(link, oldest.get(link.peer), now) for link in selectors.link_states()],
+        "daemons": selectors.daemon_processes(now),
         "dashboard": import_string(settings.OPERATOR_DASHBOARD)(),
         "unacked": [
             {

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from amazon_ups.common.daemon.sole import sole_daemon
+from amazon_ups.common.daemon.lead import side_lead, stop_on_signals
 from amazon_ups.common.exceptions import AlreadyRunning
 from amazon_ups.ups.dispatch.daemon import build_daemon
 
@@ -20,8 +20,17 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, help="port to listen on (default UPS_PORT)")
 
     def handle(self, *args, **options):
+        stopped = stop_on_signals()
         try:
-            with sole_daemon("ups"):  # before it listens: the first one has the port
-                build_daemon(options["host"], options["port"]).run()
+            # On PostgreSQL, waits on standby while another daemon of this side leads;
+            # on SQLite, refuses to start beside one. Before it listens or connects.
+            with side_lead("ups", stop=stopped) as lead:
+                daemon = build_daemon(options["host"], options["port"])
+                daemon.run(lead, stopped)
         except AlreadyRunning as error:
             raise CommandError(str(error)) from error
+        if daemon.lost_lead:
+            raise CommandError(
+                "another ups daemon took the lead (this one lost its database connection); "
+                "start this one again to stand by"
+            )

@@ -1,0 +1,178 @@
+"""Several daemons of one side on PostgreSQL: one leads, the others stand by and take
+over when its session ends (common/daemon/lead.py); one that lost the lead commits
+nothing. On SQLite a second daemon refuses to start instead (tests/test_sole_daemon.py)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+
+import pytest
+from django.db import connection, connections
+
+from amazon_ups.common.daemon.lead import Lead, LostLead, side_lead
+from amazon_ups.common.messaging.models import DaemonProcess, Setting
+from amazon_ups.testing.waiting import wait_until
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="standby daemons need PostgreSQL"),
+]
+
+
+def in_thread(work) -> threading.Thread:
+    """``work()`` in a thread of its own, with its own database connection."""
+
+    def run() -> None:
+        try:
+            work()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_one_daemon_leads_and_another_takes_over_when_its_session_ends():
+    first = Lead("ups-test")
+    assert first.take() and first.held
+    tries: list[bool] = []
+    took = threading.Event()
+
+    def standby() -> None:
+        second = Lead("ups-test")
+        tries.append(second.take())  # the first one leads
+        wait_until(second.take, 10, "the lead, once the first one's session ended")
+        took.set()
+
+    thread = in_thread(standby)
+    wait_until(lambda: tries, 10, "the standby's first try")
+    assert tries == [False]
+    connection.close()  # the first daemon's session ends (a crash, a cut)
+    assert took.wait(10)
+    thread.join(10)
+    assert not first.held  # and the first knows it
+
+
+def test_a_daemon_whose_connection_was_replaced_commits_nothing_until_it_leads_again():
+    lead = Lead("ups-test")
+    assert lead.take()
+    with connection.execute_wrapper(lead.fence):
+        Setting.objects.create(key="before", value="1")
+        connection.close()  # lost; Django makes a new connection by itself
+        with pytest.raises(LostLead):
+            Setting.objects.create(key="after", value="1")
+        assert not lead.held
+        assert lead.take()  # nobody else took it: lead again, on the new connection
+        Setting.objects.create(key="again", value="1")
+    assert sorted(Setting.objects.values_list("key", flat=True)) == ["again", "before"]
+
+
+def test_a_standby_waits_records_itself_and_leads_once_the_leader_is_gone():
+    leader = Lead("ups")
+    assert leader.take()
+    leading = threading.Event()
+    stop = threading.Event()
+
+    def standby() -> None:
+        with side_lead("ups", stop=stop):
+            leading.set()
+            stop.wait(10)
+
+    thread = in_thread(standby)
+    wait_until(
+        lambda: DaemonProcess.objects.filter(role=DaemonProcess.Role.STANDBY).exists(),
+        10,
+        "the standby's row",
+    )
+    assert not leading.is_set()
+    connection.close()  # the leader's session ends
+    assert leading.wait(10)
+    [row] = DaemonProcess.objects.all()
+    assert (row.name, row.pid, row.role) == ("ups", os.getpid(), DaemonProcess.Role.ACTIVE)
+    stop.set()
+    thread.join(10)
+    assert DaemonProcess.objects.get().role == DaemonProcess.Role.STOPPED
+
+
+def test_a_standby_told_to_stop_stops_without_leading():
+    leader = Lead("ups")
+    assert leader.take()
+    stop = threading.Event()
+    ended: list[object] = []
+
+    def standby() -> None:
+        try:
+            with side_lead("ups", stop=stop):
+                ended.append("led")
+        except SystemExit as exit:
+            ended.append(exit.code)
+
+    thread = in_thread(standby)
+    wait_until(lambda: DaemonProcess.objects.exists(), 10, "the standby's row")
+    stop.set()
+    thread.join(10)
+    assert ended == [0]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def listens(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            return True
+    except OSError:
+        return False
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def test_real_daemons_a_kill_9_of_the_leader_hands_the_lead_to_the_standby(tmp_path):
+    """Two UPS daemon processes on one database: the second stands by; the first is
+    killed with SIGKILL and the second leads (and listens for Amazon) within seconds."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "AMAZON_UPS_VAR": str(tmp_path),
+        "WORLD_UPS_PORT": "9",  # no world: each keeps trying, which is all this needs
+        "UPS_PORT": str(free_port()),
+    }
+    command = [sys.executable, "-m", "amazon_ups.cli", "ups", "daemon"]
+
+    def role_of(process: subprocess.Popen) -> str | None:
+        row = DaemonProcess.objects.filter(pid=process.pid).first()
+        return row.role if row else None
+
+    first = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    second = None
+    try:
+        wait_until(lambda: role_of(first) == "active", 60, "the first daemon to lead")
+        second = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+        wait_until(lambda: role_of(second) == "standby", 60, "the second to stand by")
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        wait_until(lambda: role_of(second) == "active", 15, "the standby to take over")
+        wait_until(lambda: listens(int(env["UPS_PORT"])), 30, "the new leader to listen")
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()  # never left running against the test database
+                    process.wait()
+                    raise
+    assert second.returncode == 0  # stopped on SIGTERM, cleanly
