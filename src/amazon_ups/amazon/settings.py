@@ -56,3 +56,10 @@ TEMPLATES[0]["OPTIONS"] = {
     ],
 }
 STATICFILES_DIRS = [_HERE / "static"]
+
+# The user of a request comes with the profile (accounts/backends.py); login throttling
+# first, as in common.settings.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "amazon_ups.amazon.accounts.backends.ModelBackendWithProfile",
+]

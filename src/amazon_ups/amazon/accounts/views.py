@@ -41,7 +41,7 @@ def sign_up(request):
             password=data["password1"],
             is_seller=data["is_seller"],
         )
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend="amazon_ups.amazon.accounts.backends.ModelBackendWithProfile")
         messages.success(request, f"Welcome, {user.username}: your account is ready.")
         if data["is_seller"]:
             return redirect("sell:home")
