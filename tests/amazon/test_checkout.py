@@ -300,3 +300,32 @@ def test_a_double_post_from_two_tabs_makes_one_order(shopper, catalog):
         tab.force_login(shopper)
     urls = {check_out(tab, token="d" * 32).url for tab in tabs}
     assert len(urls) == 1 and Order.objects.count() == 1
+
+
+# -- what the three requests of a checkout cost --------------------------------------------
+
+
+def test_adding_to_the_cart_reads_the_product_once(browser, django_assert_num_queries):
+    # The session, the user with the profile; the product; the cart's row of it, its
+    # update; and the transaction's two statements (a savepoint's, in a test).
+    with django_assert_num_queries(7):
+        response = browser.post(reverse("cart:add"), {"product": 1, "quantity": 1})
+    assert response.status_code == 302
+    assert CartItem.objects.get(product_id=1).quantity == 3
+
+
+def test_the_checkout_form_reads_the_cart_once(browser, django_assert_num_queries):
+    # The session, the user with the profile (the form's default address and the nav
+    # bar's); the saved addresses; the cart's lines (also the nav bar's count); the
+    # warehouses and their stock, for the estimate.
+    with django_assert_num_queries(6):
+        response = browser.get(CHECKOUT)
+    assert response.status_code == 200
+    assert '<span class="badge" aria-label="7 items">7</span>' in response.content.decode()
+
+
+def test_the_placed_email_totals_the_lines_in_hand(browser):
+    check_out(browser)
+    (email,) = OutgoingEmail.objects.all()
+    order = Order.objects.get()
+    assert f"Total: ${order.total}" in email.body

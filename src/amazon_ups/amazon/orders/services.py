@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -120,7 +121,13 @@ def place_order(
     queue_email(
         to=user.email,
         template="orders/email/placed",
-        context={"order": order, "lines": lines, "user": user},
+        # The total from the lines in hand (order.total would read them again).
+        context={
+            "order": order,
+            "lines": lines,
+            "user": user,
+            "total": sum((line.total for line in lines), Decimal("0.00")),
+        },
         ref=f"order-placed:{order.id}",
     )
     transaction.on_commit(lambda: notify(WAKEUP_CHANNEL))
