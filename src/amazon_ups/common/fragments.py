@@ -6,10 +6,10 @@ version, which changes with any change to what the pages show), so a fragment is
 stale: a change makes a new key, and the old entry ages out unused.
 
 What differs per visitor is left in the fragment as a *slot*, a marker no content can
-guess, and filled per request (``fill``). Forms need one always: the CSRF token, which
+guess, and filled per request (``filled``). Forms need one always: the CSRF token, which
 is each visitor's own. A fragment is rendered with ``csrf_token`` set to the slot
 (``FRAGMENT_CONTEXT``), so ``{% csrf_token %}`` writes it where the token goes, and
-``fill`` puts the request's token there: one token for every form of a page, as
+``filled`` puts the request's token there: one token for every form of a page, as
 Django's own context processor gives.
 """
 
@@ -53,10 +53,14 @@ def kept(key: str, render: Callable[[], T]) -> T:
     return value
 
 
-def fill(request, html: str, slots: Mapping[str, str] | None = None) -> SafeString:
-    """``html`` (a kept fragment) with the request's CSRF token and ``slots`` (name ->
-    HTML, escaped already: rendered by a template) put where ``slot(name)`` stands."""
-    html = html.replace(slot("csrf"), get_token(request))
+def filled(request, html: str, slots: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The page's context for ``html`` (a kept fragment): ``content``, with the request's
+    CSRF token and ``slots`` (name -> HTML, escaped already: rendered by a template) put
+    where ``slot(name)`` stands; and ``csrf_token``, that same token, for the rest of
+    the page's forms (masking a token takes 64 random draws: one per page is enough)."""
+    token = get_token(request)
+    html = html.replace(slot("csrf"), token)
     for name, value in (slots or {}).items():
         html = html.replace(slot(name), value)
-    return mark_safe(html)  # rendered by templates, which escaped it
+    content: SafeString = mark_safe(html)  # rendered by templates, which escaped it
+    return {"content": content, "csrf_token": token}

@@ -65,7 +65,7 @@ def product_list(request):
     if not page.found:
         raise Http404("No such category")
     context = {
-        "content": fragments.fill(request, page.html),
+        **fragments.filled(request, page.html),
         "query": page.query,
         "category_name": page.category_name,
     }
@@ -136,10 +136,7 @@ def product_detail(request, product_id: int):
             "user": request.user,
         },
     )
-    context = {
-        "content": fragments.fill(request, page.html, {ESTIMATE_SLOT: estimate}),
-        "name": page.name,
-    }
+    context = {**fragments.filled(request, page.html, {ESTIMATE_SLOT: estimate}), "name": page.name}
     return render(request, "catalog/product_detail.html", context)
 
 
