@@ -61,9 +61,9 @@ TEMPLATES[0]["OPTIONS"] = {
 }
 STATICFILES_DIRS = [_HERE / "static"]
 
-# The user of a request comes with the profile (accounts/backends.py); login throttling
-# first, as in common.settings.
+# The user of a request comes with the profile and the cart's units, in one query
+# (cart/backends.py); login throttling first, as in common.settings.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "amazon_ups.amazon.accounts.backends.ModelBackendWithProfile",
+    "amazon_ups.amazon.cart.backends.ShopperBackend",
 ]

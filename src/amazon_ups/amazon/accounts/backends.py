@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
+from django.db.models import QuerySet
 
 UserModel = get_user_model()
 
@@ -16,7 +17,11 @@ class ModelBackendWithProfile(ModelBackend):
 
     def get_user(self, user_id):
         try:
-            user = UserModel._default_manager.select_related("profile").get(pk=user_id)
+            user = self.users().get(pk=user_id)
         except UserModel.DoesNotExist:
             return None
         return user if self.user_can_authenticate(user) else None
+
+    def users(self) -> QuerySet:
+        """The query a request's user is read with."""
+        return UserModel._default_manager.select_related("profile")
