@@ -306,19 +306,20 @@ def test_a_double_post_from_two_tabs_makes_one_order(shopper, catalog):
 
 
 def test_adding_to_the_cart_reads_the_product_once(browser, django_assert_num_queries):
-    # The session, the user with the profile; the product; the cart's row of it, its
-    # update; and the transaction's two statements (a savepoint's, in a test).
-    with django_assert_num_queries(7):
+    # The user with the profile (the session is read from its cache); the product; the
+    # cart's row of it, its update; and the transaction's two statements (a
+    # savepoint's, in a test).
+    with django_assert_num_queries(6):
         response = browser.post(reverse("cart:add"), {"product": 1, "quantity": 1})
     assert response.status_code == 302
     assert CartItem.objects.get(product_id=1).quantity == 3
 
 
 def test_the_checkout_form_reads_the_cart_once(browser, django_assert_num_queries):
-    # The session, the user with the profile (the form's default address and the nav
-    # bar's); the saved addresses; the cart's lines (also the nav bar's count); the
-    # warehouses and their stock, for the estimate.
-    with django_assert_num_queries(6):
+    # The user with the profile (the form's default address and the nav bar's; the
+    # session is read from its cache); the saved addresses; the cart's lines (also the
+    # nav bar's count); the warehouses and their stock, for the estimate.
+    with django_assert_num_queries(5):
         response = browser.get(CHECKOUT)
     assert response.status_code == 200
     assert '<span class="badge" aria-label="7 items">7</span>' in response.content.decode()

@@ -67,3 +67,21 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "amazon_ups.amazon.cart.backends.ShopperBackend",
 ]
+
+# Sessions are read on every request: from a cache in front of the database (Django's
+# cached_db: written to both, read from the cache first, each entry kept as long as its
+# session). Reading a file costs a tenth of a query. The cache is files in VAR_DIR
+# (private, as everything there), which every web process on this host shares, so a
+# login or logout in one worker is seen by the others at once. Several hosts would
+# need a cache they share instead (memcached, Redis): a host with its own would keep a
+# logged-out session alive there.
+CACHES = {
+    **CACHES,  # noqa: F405
+    "sessions": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": VAR_DIR / "sessions-amazon",
+        "OPTIONS": {"MAX_ENTRIES": 100_000},
+    },
+}
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_CACHE_ALIAS = "sessions"
