@@ -79,7 +79,7 @@ CACHES = {
     **CACHES,  # noqa: F405
     "sessions": {
         "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-        "LOCATION": VAR_DIR / "sessions-amazon",
+        "LOCATION": str(VAR_DIR / "sessions-amazon"),
         "OPTIONS": {"MAX_ENTRIES": 100_000},
     },
 }
