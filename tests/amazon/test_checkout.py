@@ -18,7 +18,7 @@ from amazon_ups.amazon.cart.models import CartItem
 from amazon_ups.amazon.orders import services as orders_services
 from amazon_ups.amazon.orders.models import Order
 from amazon_ups.common.mail.models import OutgoingEmail
-from amazon_ups.common.mail.services import send_pending
+from amazon_ups.common.mail.services import queue_email, send_pending
 from amazon_ups.common.messaging.models import OutgoingMessage
 from amazon_ups.protocol import au_pb2 as au
 
@@ -330,3 +330,31 @@ def test_the_placed_email_totals_the_lines_in_hand(browser):
     (email,) = OutgoingEmail.objects.all()
     order = Order.objects.get()
     assert f"Total: ${order.total}" in email.body
+
+
+def test_placing_the_order_is_one_transaction_of_few_statements(browser, django_assert_num_queries):
+    token = token_of(browser)
+    # The user with the profile and cart; the saved addresses. Then one transaction
+    # (begun and ended: a savepoint, in a test): the cart locked; the form's token looked
+    # up (by checkout, then by place_order); the products; the order (in a savepoint of
+    # its own, for a double submit's race: 3), its lines, its first event, its email (one
+    # insert that a repeat leaves alone); the cart emptied.
+    with django_assert_num_queries(2 + 2 + 11):
+        response = check_out(browser, token)
+    assert response.status_code == 302
+    assert OutgoingEmail.objects.count() == 1 and not CartItem.objects.exists()
+
+
+def test_an_email_queued_twice_is_queued_once(place, shopper):
+    shopper.email = "shopper@example.com"
+    shopper.save()
+    order = place()
+    context = {"order": order, "lines": [], "user": shopper, "total": 0}
+    queue_email(
+        to="x@example.com",
+        template="orders/email/placed",
+        context=context,
+        ref=f"order-placed:{order.id}",
+    )
+    (email,) = OutgoingEmail.objects.all()
+    assert email.to == "shopper@example.com"

@@ -51,7 +51,6 @@ def _check_int(name: str, value: object, low: int, high: int) -> int:
     return value
 
 
-@transaction.atomic
 def place_order(
     *,
     user,
@@ -90,6 +89,22 @@ def place_order(
             f"No longer sold: {', '.join(off_sale)}. Take it out of your cart to go ahead."
         )
 
+    # The writes commit together: in a transaction of their own, or in the caller's
+    # (checkout's) without a savepoint, whose two statements would buy nothing there: a
+    # failure fails the caller's transaction too. A refusal above wrote nothing.
+    with transaction.atomic(savepoint=False):
+        return _store_order(user, items, products, dest_x, dest_y, ups_account, token)
+
+
+def _store_order(
+    user,
+    items: Mapping[int, int],
+    products: dict,
+    dest_x: int,
+    dest_y: int,
+    ups_account: int | None,
+    token: str | None,
+) -> Order:
     try:
         # A savepoint: a concurrent double submit loses the race on the unique token
         # without spoiling the surrounding transaction.
