@@ -389,3 +389,22 @@ def test_a_kept_product_page_costs_the_version_and_the_visitors_own_queries(
     with django_assert_num_queries(2):
         page = client.get(url).content.decode()
     assert '<span class="badge" aria-label="4 items">4</span>' in page
+
+
+def test_a_product_page_rendered_anew_costs_three_queries_of_the_catalog(
+    client, shelf, django_assert_num_queries
+):
+    # The version; the product with its category and seller; its stock; the warehouses
+    # (kept per version: the next product does not read them again).
+    with django_assert_num_queries(4):
+        assert client.get(reverse("catalog:product_detail", args=[1])).status_code == 200
+    with django_assert_num_queries(3):
+        assert client.get(reverse("catalog:product_detail", args=[2])).status_code == 200
+
+
+def test_a_new_warehouse_is_in_the_next_estimate(client, shelf):
+    url = reverse("catalog:product_detail", args=[3])
+    assert "from North" in client.get(url).content.decode()
+    Warehouse.objects.create(id=3, name="Middle", x=0, y=1)
+    Stock.objects.create(warehouse_id=3, product_id=3, on_hand=4)
+    assert "from Middle" in client.get(url).content.decode()

@@ -102,11 +102,18 @@ def product_search(
     return search.Found(products.order_by(*ordering), found.searched_for, found.corrected)
 
 
-def product_detail(product_id: int) -> ProductWithStock | None:
-    """A listed product, with ``on_hand_total``; None for an unlisted one."""
-    return _with_stock(
-        Product.objects.filter(id=product_id, listed=True).select_related("seller")
-    ).first()
+def product_on_shelves(product_id: int) -> tuple[Product, dict[int, int]] | None:
+    """A listed product (with its category and seller) and its units on hand per
+    warehouse id; None for an unlisted one. Two plain queries: the product page's."""
+    product = (
+        Product.objects.filter(id=product_id, listed=True)
+        .select_related("category", "seller")
+        .first()
+    )
+    if product is None:
+        return None
+    on_hand = dict(Stock.objects.filter(product=product).values_list("warehouse_id", "on_hand"))
+    return product, on_hand
 
 
 def warehouses_stocking(needs: dict[int, int]) -> set[int]:
@@ -215,10 +222,12 @@ class Shelves:
 
 
 def shelves(needs: dict[int, int]) -> Shelves:
-    return Shelves(
-        tuple(delivery.Place(w.id, w.name, w.x, w.y) for w in warehouse_list()),
-        frozenset(warehouses_stocking(needs)),
-    )
+    return Shelves(places(), frozenset(warehouses_stocking(needs)))
+
+
+def places() -> tuple[delivery.Place, ...]:
+    """Every warehouse, as a delivery estimate needs it."""
+    return tuple(delivery.Place(w.id, w.name, w.x, w.y) for w in warehouse_list())
 
 
 def delivery_estimate(

@@ -121,8 +121,10 @@ def _list_content(asked: QueryDict) -> ListPage:
 
 
 def product_detail(request, product_id: int):
-    key = f"catalog:product:{selectors.catalog_version()}:{product_id}"
-    page = fragments.kept(key, lambda: _detail_content(product_id))
+    version = selectors.catalog_version()
+    page = fragments.kept(
+        f"catalog:product:{version}:{product_id}", lambda: _detail_content(product_id, version)
+    )
     if not page.listed:
         raise Http404("No such product")
     dest, own_address = accounts_selectors.delivery_point(request.user)
@@ -146,18 +148,22 @@ ESTIMATE_SLOT = "estimate"
 NOT_LISTED = DetailPage("", "", selectors.Shelves((), frozenset()), listed=False)
 
 
-def _detail_content(product_id: int) -> DetailPage:
-    product = selectors.product_detail(product_id) if product_id <= INT64_MAX else None
-    if product is None:
+def _detail_content(product_id: int, version: int) -> DetailPage:
+    found = selectors.product_on_shelves(product_id) if product_id <= INT64_MAX else None
+    if found is None:
         return NOT_LISTED
+    product, on_hand = found
     context = {
         "product": product,
-        "stock": selectors.stock_status(product.on_hand_total),
+        "stock": selectors.stock_status(sum(on_hand.values())),
         "estimate_slot": fragments.slot(ESTIMATE_SLOT),
         **fragments.fragment_context(),
     }
     html = render_to_string("catalog/_product_detail.html", context)
-    return DetailPage(html, product.name, selectors.shelves({product.id: 1}))
+    # The warehouses are the same for every product: read once per catalog version.
+    places = fragments.kept(f"catalog:places:{version}", selectors.places)
+    stocking = frozenset(w for w, units in on_hand.items() if units >= 1)
+    return DetailPage(html, product.name, selectors.Shelves(places, stocking))
 
 
 @require_GET
