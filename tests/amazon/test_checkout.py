@@ -309,9 +309,12 @@ def test_adding_to_the_cart_reads_the_product_once(browser, django_assert_num_qu
     # The user with the profile (the session is read from its cache); the product; the
     # cart's row of it, its update; and the transaction's two statements (a
     # savepoint's, in a test).
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(6) as captured:
         response = browser.post(reverse("cart:add"), {"product": 1, "quantity": 1})
     assert response.status_code == 302
+    # The reads come before the transaction (on SQLite it holds the one write lock).
+    statements = [query["sql"].split()[0] for query in captured.captured_queries]
+    assert statements[:3] == ["SELECT", "SELECT", "SAVEPOINT"]
     assert CartItem.objects.get(product_id=1).quantity == 3
 
 

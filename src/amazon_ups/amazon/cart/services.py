@@ -70,22 +70,29 @@ def _save_session_cart(session: SessionBase, cart: dict[int, int]) -> None:
 # -- changes (the user's cart if logged in, else the session's) -----------------------------
 
 
-@transaction.atomic
 def cart_add(*, user, session: SessionBase, product_id: int, quantity: int) -> tuple[Product, int]:
     """Put ``quantity`` more of the product in the cart; returns the product and the
     quantity now there."""
     _check_quantity(quantity, low=1)
+    # Read before the transaction, which on SQLite holds the database's one write lock
+    # that every other writer waits for: the product, and the user (a request's is read
+    # when first asked).
     product = _check_product(product_id)
     if user.is_authenticated:
-        item = CartItem.objects.select_for_update().filter(user=user, product_id=product_id).first()
-        total = (item.quantity if item else 0) + quantity
-        if total > MAX_QUANTITY:
-            raise _too_many(product_id, total)
-        if item is None:
-            CartItem.objects.create(user=user, product_id=product_id, quantity=total)
-        else:
-            item.quantity = total
-            item.save(update_fields=["quantity"])
+        with transaction.atomic():
+            item = (
+                CartItem.objects.select_for_update()
+                .filter(user=user, product_id=product_id)
+                .first()
+            )
+            total = (item.quantity if item else 0) + quantity
+            if total > MAX_QUANTITY:
+                raise _too_many(product_id, total)
+            if item is None:
+                CartItem.objects.create(user=user, product_id=product_id, quantity=total)
+            else:
+                item.quantity = total
+                item.save(update_fields=["quantity"])
         return product, total
     cart = session_cart(session)
     total = cart.get(product_id, 0) + quantity
