@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.sessions.backends.cached_db import SessionStore
 from django.core import mail
+from django.core.cache import caches
 from django.db import transaction
 from django.test import Client
 from django.urls import reverse
@@ -122,6 +125,19 @@ def test_login_and_logout(client, shopper):
     assert client.post(reverse("logout")).status_code == 302
     page = client.get("/").content.decode()
     assert "Log out" not in page and f'href="{reverse("login")}"' in page
+
+
+def test_a_session_ended_is_ended_in_its_cache_too(client, shopper):
+    # Sessions are read from a cache shared by the web processes (settings): a logout,
+    # or a session gone from the database, must not live on there.
+    client.force_login(shopper)
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+    assert caches[settings.SESSION_CACHE_ALIAS].get(SessionStore.cache_key_prefix + cookie)
+    assert client.post(reverse("logout")).status_code == 302
+    replay = Client()
+    replay.cookies[settings.SESSION_COOKIE_NAME] = cookie
+    assert "Log out" not in replay.get("/").content.decode()
+    assert not caches[settings.SESSION_CACHE_ALIAS].get(SessionStore.cache_key_prefix + cookie)
 
 
 def test_login_needs_the_csrf_token(shopper):

@@ -6,10 +6,14 @@ import html
 import re
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.test import Client
 from django.urls import reverse
 
-from amazon_ups.amazon.catalog import services
+from amazon_ups.amazon.accounts.models import Profile
+from amazon_ups.amazon.cart.models import CartItem
+from amazon_ups.amazon.catalog import selectors, services
 from amazon_ups.amazon.catalog.models import Category, Product, Stock, Warehouse
 
 pytestmark = pytest.mark.django_db
@@ -241,7 +245,9 @@ def test_a_renamed_product_keeps_its_name_with_the_world(db):
 
 
 def test_a_cards_cached_fragment_never_shows_an_old_price_name_or_stock(client, shelf):
-    # The cards are cached per process, keyed by everything they show.
+    # The cards are cached per process, keyed by everything they show; the pages per
+    # catalog version. The changes are made as another process (the fulfilment daemon,
+    # the admin, a bulk update) would make them: no code of this process hears of them.
     card = re.compile(r'id="product-1".*?</section>', re.S)
     before = card.search(client.get(LIST).content.decode())[0]
     assert "Kettle" in before and "in stock" in before
@@ -249,3 +255,156 @@ def test_a_cards_cached_fragment_never_shows_an_old_price_name_or_stock(client, 
     Stock.objects.filter(product_id=1).update(on_hand=1)
     after = card.search(client.get(LIST).content.decode())[0]
     assert "Water kettle" in after and "12.50" in after and "only 2 left" in after
+
+
+# -- pages kept per catalog version (catalog/views.py, common/fragments.py) --------------
+
+
+def version_changes(change) -> bool:
+    before = selectors.catalog_version()
+    change()
+    return selectors.catalog_version() != before
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda: Product.objects.create(id=50, name="Lamp"),
+        lambda: Product.objects.filter(id=1).update(price="1.00"),
+        lambda: Product.objects.filter(id=6).delete(),
+        lambda: Product.objects.bulk_create([Product(id=51, name="Desk")]),
+        lambda: Stock.objects.filter(product_id=1, warehouse_id=1).update(on_hand=3),
+        lambda: Stock.objects.create(warehouse_id=2, product_id=3, on_hand=1),
+        lambda: Stock.objects.filter(product_id=3).delete(),
+        lambda: Category.objects.filter(slug="office").update(name="Desk things"),
+        lambda: Category.objects.create(name="Garden", slug="garden"),
+        lambda: Warehouse.objects.create(id=3, name="East", x=9, y=9),
+        lambda: Warehouse.objects.filter(id=2).update(x=50),
+        lambda: services.product_set_listed(Product.objects.get(id=2), False),
+        lambda: services.receive(1, {4: 5}),
+        lambda: services.reserve(1, {1: 1}),
+    ],
+)
+def test_every_change_to_what_the_pages_show_changes_the_catalog_version(shelf, change):
+    assert version_changes(change)
+
+
+def test_a_sellers_new_name_changes_the_version_and_a_login_does_not(shelf, django_user_model):
+    seller = django_user_model.objects.create_user("maker", password="a-long-password-1")
+
+    def rename():
+        seller.username = "maker2"
+        seller.save()
+
+    def log_in():
+        seller.last_login = seller.date_joined
+        seller.save(update_fields=["last_login"])
+
+    assert version_changes(rename)
+    assert not version_changes(log_in)
+
+
+def test_reading_the_catalog_does_not_change_the_version(client, shelf):
+    assert not version_changes(lambda: client.get(LIST + "?q=kettle"))
+
+
+def test_a_kept_list_page_shows_every_change_at_once(client, shelf):
+    assert "Kettle" in names(client.get(LIST + "?q=kettle&sort=price"))
+    Product.objects.filter(id=1).update(name="Boiler", description="Boils water.")
+    assert names(client.get(LIST + "?q=kettle&sort=price")) == []
+    assert names(client.get(LIST + "?q=boiler&sort=price")) == ["Boiler"]
+    Category.objects.filter(slug="kitchen").update(name="Cooking")
+    assert ">Cooking</a>" in client.get(LIST + "?q=boiler&sort=price").content.decode()
+    Product.objects.filter(id=1).update(listed=False)
+    assert names(client.get(LIST + "?q=boiler&sort=price")) == []
+
+
+def test_a_kept_product_page_shows_every_change_at_once(client, shelf, django_user_model):
+    url = reverse("catalog:product_detail", args=[2])
+    assert "only 3 left" in client.get(url).content.decode()
+    seller = django_user_model.objects.create_user("maker", password="a-long-password-1")
+    Product.objects.filter(id=2).update(price="3.25", seller=seller)
+    Stock.objects.filter(product_id=2).update(on_hand=0)
+    page = client.get(url).content.decode()
+    assert "$3.25" in page and "out of stock" in page and "maker" in page
+    django_user_model.objects.filter(id=seller.id).update(username="teamaker")
+    assert "teamaker" in client.get(url).content.decode()
+    Product.objects.filter(id=2).update(listed=False)
+    assert client.get(url).status_code == 404
+
+
+def test_a_product_pages_estimate_is_the_visitors_own_and_of_this_moment(client, shelf):
+    url = reverse("catalog:product_detail", args=[1])
+    estimate = re.compile(r'<dd id="delivery-estimate">.*?</dd>', re.S)
+    anonymous = estimate.search(client.get(url).content.decode())[0]
+    assert "to (0, 0) from North" in anonymous and "log in" in anonymous
+    user = get_user_model().objects.create_user("far", password="a-long-password-1")
+    Profile.objects.create(user=user, default_x=90, default_y=90)
+    client.force_login(user)
+    own = estimate.search(client.get(url).content.decode())[0]
+    # Both warehouses hold kettles: the nearer one to (90, 90) ships them.
+    assert "to (90, 90) from South" in own and "log in" not in own
+
+
+def test_each_visitor_gets_their_own_csrf_token_in_a_kept_page(shelf, django_user_model):
+    token = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+    for name in ("first", "second"):
+        # A real browser's checks: the kept page was rendered for someone else first.
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(django_user_model.objects.create_user(name, password="a-long-pw-1"))
+        page = client.get(LIST).content.decode()
+        # Every form (the kept cards' and the nav bar's logout) has this visitor's token,
+        # one for the page, as Django gives.
+        assert page.count("csrfmiddlewaretoken") == 7 and "slot-" not in page
+        (value,) = set(token.findall(page))
+        add = {"csrfmiddlewaretoken": value, "product": 1, "quantity": 1}
+        assert client.post(reverse("cart:add"), add).status_code == 302
+
+
+def test_parameters_the_list_does_not_read_are_not_kept_in_its_links(client, db):
+    for product_id in range(1, 30):
+        Product.objects.create(id=product_id, name=f"Thing {product_id}")
+    page = client.get(LIST + "?q=thing&junk=1&page=2").content.decode()
+    assert "junk" not in page and 'href="?q=thing&amp;page=3"' in page
+
+
+def test_a_kept_list_page_costs_the_version_and_the_visitors_own_queries(
+    client, shelf, django_assert_num_queries
+):
+    client.get(LIST + "?q=kettle")
+    # The version alone: a visitor with no session yet has no session to read.
+    with django_assert_num_queries(1):
+        assert names(client.get(LIST + "?q=kettle")) == ["Kettle"]
+
+
+def test_a_kept_product_page_costs_the_version_and_the_visitors_own_queries(
+    client, shelf, shopper, django_assert_num_queries
+):
+    url = reverse("catalog:product_detail", args=[1])
+    client.force_login(shopper)
+    client.get(url)
+    # The version; the user with the profile and the cart's units (the nav bar's badge).
+    # The session is read from its cache (settings.SESSION_ENGINE).
+    CartItem.objects.create(user=shopper, product_id=2, quantity=4)
+    with django_assert_num_queries(2):
+        page = client.get(url).content.decode()
+    assert '<span class="badge" aria-label="4 items">4</span>' in page
+
+
+def test_a_product_page_rendered_anew_costs_three_queries_of_the_catalog(
+    client, shelf, django_assert_num_queries
+):
+    # The version; the product with its category and seller; its stock; the warehouses
+    # (kept per version: the next product does not read them again).
+    with django_assert_num_queries(4):
+        assert client.get(reverse("catalog:product_detail", args=[1])).status_code == 200
+    with django_assert_num_queries(3):
+        assert client.get(reverse("catalog:product_detail", args=[2])).status_code == 200
+
+
+def test_a_new_warehouse_is_in_the_next_estimate(client, shelf):
+    url = reverse("catalog:product_detail", args=[3])
+    assert "from North" in client.get(url).content.decode()
+    Warehouse.objects.create(id=3, name="Middle", x=0, y=1)
+    Stock.objects.create(warehouse_id=3, product_id=3, on_hand=4)
+    assert "from Middle" in client.get(url).content.decode()

@@ -18,7 +18,7 @@ from amazon_ups.amazon.cart.models import CartItem
 from amazon_ups.amazon.orders import services as orders_services
 from amazon_ups.amazon.orders.models import Order
 from amazon_ups.common.mail.models import OutgoingEmail
-from amazon_ups.common.mail.services import send_pending
+from amazon_ups.common.mail.services import queue_email, send_pending
 from amazon_ups.common.messaging.models import OutgoingMessage
 from amazon_ups.protocol import au_pb2 as au
 
@@ -300,3 +300,64 @@ def test_a_double_post_from_two_tabs_makes_one_order(shopper, catalog):
         tab.force_login(shopper)
     urls = {check_out(tab, token="d" * 32).url for tab in tabs}
     assert len(urls) == 1 and Order.objects.count() == 1
+
+
+# -- what the three requests of a checkout cost --------------------------------------------
+
+
+def test_adding_to_the_cart_reads_the_product_once(browser, django_assert_num_queries):
+    # The user with the profile (the session is read from its cache); the product; the
+    # cart's row of it, its update; and the transaction's two statements (a
+    # savepoint's, in a test).
+    with django_assert_num_queries(6) as captured:
+        response = browser.post(reverse("cart:add"), {"product": 1, "quantity": 1})
+    assert response.status_code == 302
+    # The reads come before the transaction (on SQLite it holds the one write lock).
+    statements = [query["sql"].split()[0] for query in captured.captured_queries]
+    assert statements[:3] == ["SELECT", "SELECT", "SAVEPOINT"]
+    assert CartItem.objects.get(product_id=1).quantity == 3
+
+
+def test_the_checkout_form_reads_the_cart_once(browser, django_assert_num_queries):
+    # The user with the profile (the form's default address and the nav bar's; the
+    # session is read from its cache); the saved addresses; the cart's lines (also the
+    # nav bar's count); the warehouses and their stock, for the estimate.
+    with django_assert_num_queries(5):
+        response = browser.get(CHECKOUT)
+    assert response.status_code == 200
+    assert '<span class="badge" aria-label="7 items">7</span>' in response.content.decode()
+
+
+def test_the_placed_email_totals_the_lines_in_hand(browser):
+    check_out(browser)
+    (email,) = OutgoingEmail.objects.all()
+    order = Order.objects.get()
+    assert f"Total: ${order.total}" in email.body
+
+
+def test_placing_the_order_is_one_transaction_of_few_statements(browser, django_assert_num_queries):
+    token = token_of(browser)
+    # The user with the profile and cart; the saved addresses. Then one transaction
+    # (begun and ended: a savepoint, in a test): the cart locked; the form's token looked
+    # up (by checkout, then by place_order); the products; the order (in a savepoint of
+    # its own, for a double submit's race: 3), its lines, its first event, its email (one
+    # insert that a repeat leaves alone); the cart emptied.
+    with django_assert_num_queries(2 + 2 + 11):
+        response = check_out(browser, token)
+    assert response.status_code == 302
+    assert OutgoingEmail.objects.count() == 1 and not CartItem.objects.exists()
+
+
+def test_an_email_queued_twice_is_queued_once(place, shopper):
+    shopper.email = "shopper@example.com"
+    shopper.save()
+    order = place()
+    context = {"order": order, "lines": [], "user": shopper, "total": 0}
+    queue_email(
+        to="x@example.com",
+        template="orders/email/placed",
+        context=context,
+        ref=f"order-placed:{order.id}",
+    )
+    (email,) = OutgoingEmail.objects.all()
+    assert email.to == "shopper@example.com"

@@ -126,6 +126,14 @@ def test_a_new_product_is_found_at_once_and_corrects_typos_too(catalog):
     assert found("skilet") == ["Skillet"]
 
 
+def test_typos_follow_a_change_made_by_another_process(catalog):
+    # An UPDATE sends no signal in this process (as a change by the admin in another
+    # process, or by the daemon): the words are kept per catalog version.
+    assert found("mgu")  # the vocabulary is now cached
+    Product.objects.filter(id=2).update(name="Skillet")
+    assert found("skilet") == ["Skillet"]
+
+
 def test_a_renamed_or_unlisted_product_follows(catalog):
     kettle = Product.objects.get(id=2)
     kettle.name = "Water boiler"

@@ -18,6 +18,10 @@ SECRET_KEY = secret_key(PROJECT)
 ROOT_URLCONF = "amazon_ups.amazon.urls"
 WSGI_APPLICATION = "amazon_ups.amazon.wsgi.application"
 DATABASES = databases(PROJECT)
+# On SQLite too, each web thread keeps its connection between requests, as DATABASE_URL's
+# PostgreSQL does: opening the file and setting its pragmas (WAL) cost more than a
+# page's queries.
+DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
 # What /operator/ lists as waiting far longer than usual (STUCK_AFTER).
 OPERATOR_STUCK = "amazon_ups.amazon.orders.selectors.stuck_for_operators"
 OPERATOR_DASHBOARD = "amazon_ups.amazon.orders.selectors.dashboard_for_operators"
@@ -57,3 +61,28 @@ TEMPLATES[0]["OPTIONS"] = {
     ],
 }
 STATICFILES_DIRS = [_HERE / "static"]
+
+# The user of a request comes with the profile and the cart's units, in one query
+# (cart/backends.py); login throttling first, as in common.settings.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "amazon_ups.amazon.cart.backends.ShopperBackend",
+]
+
+# Sessions are read on every request: from a cache in front of the database (Django's
+# cached_db: written to both, read from the cache first, each entry kept as long as its
+# session). Reading a file costs a tenth of a query. The cache is files in VAR_DIR
+# (private, as everything there), which every web process on this host shares, so a
+# login or logout in one worker is seen by the others at once. Several hosts would
+# need a cache they share instead (memcached, Redis): a host with its own would keep a
+# logged-out session alive there.
+CACHES = {
+    **CACHES,  # noqa: F405
+    "sessions": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(VAR_DIR / "sessions-amazon"),
+        "OPTIONS": {"MAX_ENTRIES": 100_000},
+    },
+}
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_CACHE_ALIAS = "sessions"

@@ -189,12 +189,19 @@ CSRF_FAILURE_VIEW = "amazon_ups.common.errors.csrf_failure"
 
 # Each web process keeps rendered fragments (a product's card, keyed by everything the
 # card shows, so a change is never served stale) and the catalog's words for typos, in
-# its own memory: nothing there is state another process needs.
+# its own memory: nothing there is state another process needs. ``fragments``: whole
+# parts of pages (common/fragments.py), keyed by what they show; a bounded number, since
+# a search's words are part of its key.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "OPTIONS": {"MAX_ENTRIES": 20_000},
-    }
+    },
+    "fragments": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "fragments",
+        "OPTIONS": {"MAX_ENTRIES": 2_000},
+    },
 }
 
 TEMPLATES: list[dict[str, Any]] = [

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 from django.contrib.auth import get_user_model
 
 from amazon_ups.amazon.accounts.models import Address, Profile
@@ -14,6 +12,19 @@ def profile_of(user) -> Profile | None:
     if user is None or not user.is_authenticated:
         return None
     return Profile.objects.filter(user=user).first()
+
+
+def profile_on(user) -> Profile | None:
+    """The user's profile through the user's related accessor, which keeps the row on the
+    user: a request's user has it from its own query (accounts/backends.py), and the nav
+    bar (base.html reads user.profile) and the page share it. For the request's user; a
+    user object kept across changes of its profile would show the old one."""
+    if user is None or not user.is_authenticated:
+        return None
+    try:
+        return user.profile
+    except Profile.DoesNotExist:
+        return None
 
 
 def is_seller(user) -> bool:
@@ -38,13 +49,8 @@ GRID_MIDDLE = (0, 0)
 
 def delivery_point(user) -> tuple[tuple[int, int], bool]:
     """The user's default delivery address, else the grid's middle; and whether it was
-    theirs (for delivery estimates before an address is chosen). Read through the
-    user's related accessor, which keeps the row on the user: the nav bar (base.html
-    reads user.profile) and the page share one query."""
-    profile = None
-    if user is not None and user.is_authenticated:
-        with contextlib.suppress(Profile.DoesNotExist):
-            profile = user.profile
+    theirs (for delivery estimates before an address is chosen)."""
+    profile = profile_on(user)
     if profile is not None and profile.has_default_address:
         x, y = profile.default_x, profile.default_y
         assert x is not None and y is not None  # has_default_address

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -41,7 +42,8 @@ def sign_up(request):
             password=data["password1"],
             is_seller=data["is_seller"],
         )
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        # The site's own backend: the last one, after the login throttling's.
+        login(request, user, backend=settings.AUTHENTICATION_BACKENDS[-1])
         messages.success(request, f"Welcome, {user.username}: your account is ready.")
         if data["is_seller"]:
             return redirect("sell:home")

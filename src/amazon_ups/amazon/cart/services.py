@@ -13,6 +13,7 @@ from django.db import transaction
 
 from amazon_ups.amazon.cart.models import MAX_QUANTITY, CartItem
 from amazon_ups.amazon.catalog import selectors as catalog_selectors
+from amazon_ups.amazon.catalog.models import Product
 from amazon_ups.amazon.orders import selectors as orders_selectors
 from amazon_ups.amazon.orders import services as orders_services
 from amazon_ups.amazon.orders.models import Order
@@ -33,12 +34,13 @@ def _check_quantity(quantity: object, *, low: int) -> int:
     return quantity
 
 
-def _check_product(product_id: int) -> None:
+def _check_product(product_id: int) -> Product:
     product = catalog_selectors.product_get(product_id)
     if product is None:
         raise ValidationError(f"No such product: {product_id}.", code="unknown_product")
     if not product.listed:
         raise ValidationError(f"{product.name} is no longer sold.", code="unlisted_product")
+    return product
 
 
 def _too_many(product_id: int, total: int) -> ValidationError:
@@ -68,29 +70,37 @@ def _save_session_cart(session: SessionBase, cart: dict[int, int]) -> None:
 # -- changes (the user's cart if logged in, else the session's) -----------------------------
 
 
-@transaction.atomic
-def cart_add(*, user, session: SessionBase, product_id: int, quantity: int) -> int:
-    """Put ``quantity`` more of the product in the cart; returns the quantity now there."""
+def cart_add(*, user, session: SessionBase, product_id: int, quantity: int) -> tuple[Product, int]:
+    """Put ``quantity`` more of the product in the cart; returns the product and the
+    quantity now there."""
     _check_quantity(quantity, low=1)
-    _check_product(product_id)
+    # Read before the transaction, which on SQLite holds the database's one write lock
+    # that every other writer waits for: the product, and the user (a request's is read
+    # when first asked).
+    product = _check_product(product_id)
     if user.is_authenticated:
-        item = CartItem.objects.select_for_update().filter(user=user, product_id=product_id).first()
-        total = (item.quantity if item else 0) + quantity
-        if total > MAX_QUANTITY:
-            raise _too_many(product_id, total)
-        if item is None:
-            CartItem.objects.create(user=user, product_id=product_id, quantity=total)
-        else:
-            item.quantity = total
-            item.save(update_fields=["quantity"])
-        return total
+        with transaction.atomic():
+            item = (
+                CartItem.objects.select_for_update()
+                .filter(user=user, product_id=product_id)
+                .first()
+            )
+            total = (item.quantity if item else 0) + quantity
+            if total > MAX_QUANTITY:
+                raise _too_many(product_id, total)
+            if item is None:
+                CartItem.objects.create(user=user, product_id=product_id, quantity=total)
+            else:
+                item.quantity = total
+                item.save(update_fields=["quantity"])
+        return product, total
     cart = session_cart(session)
     total = cart.get(product_id, 0) + quantity
     if total > MAX_QUANTITY:
         raise _too_many(product_id, total)
     cart[product_id] = total
     _save_session_cart(session, cart)
-    return total
+    return product, total
 
 
 @transaction.atomic

@@ -35,6 +35,8 @@ def _cart_page(request, errors=(), status: int = 200):
     context = {
         "rows": rows,
         "units": sum(line.quantity for line in lines),
+        # The nav bar's count, from the lines read already (context_processors.cart).
+        "cart_count": sum(line.quantity for line in lines),
         "total": selectors.cart_total(lines),
         "errors": list(errors),
     }
@@ -62,13 +64,17 @@ def cart_add(request):
     form = AddToCartForm(request.POST)
     if not form.is_valid():
         return _cart_page(request, _errors_of(form), status=400)
-    product = _product_or_404(form.cleaned_data["product"])
     quantity = form.cleaned_data["quantity"]
     try:
-        services.cart_add(
-            user=request.user, session=request.session, product_id=product.id, quantity=quantity
+        product, _ = services.cart_add(
+            user=request.user,
+            session=request.session,
+            product_id=form.cleaned_data["product"],
+            quantity=quantity,
         )
     except ValidationError as error:
+        if error.code == "unknown_product":
+            raise Http404("No such product") from None
         return _cart_page(request, error.messages, status=400)
     messages.success(request, f"Added {quantity} \u00d7 {product.name} to your cart.")
     after = request.POST.get("next", "")
@@ -116,7 +122,7 @@ def cart_remove(request):
 def checkout(request):
     addresses = accounts_selectors.addresses_of(request.user)
     if request.method == "GET":
-        form = CheckoutForm.fresh(accounts_selectors.profile_of(request.user), addresses)
+        form = CheckoutForm.fresh(accounts_selectors.profile_on(request.user), addresses)
         return _checkout_page(request, form)
     form = CheckoutForm(request.POST, addresses=addresses)
     if form.is_valid():
@@ -144,6 +150,7 @@ def _checkout_page(request, form, status: int = 200):
         "form": form,
         "lines": lines,
         "units": sum(line.quantity for line in lines),
+        "cart_count": sum(line.quantity for line in lines),
         "addresses": form.addresses.values(),
         "saved_places": [{"name": a.name, "x": a.x, "y": a.y} for a in form.addresses.values()],
         "total": selectors.cart_total(lines),

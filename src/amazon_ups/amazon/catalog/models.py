@@ -129,6 +129,23 @@ class Stock(models.Model):
         return f"{self.product} at {self.warehouse}: {self.on_hand} (+{self.on_order} on order)"
 
 
+class CatalogVersion(models.Model):
+    """One row whose ``value`` changes, in the same transaction, with every change to what
+    the catalog's pages show: products, stock, categories, warehouses, a seller's name.
+    Database triggers move it (migration 0005), so no way of writing those tables (a
+    service, the admin, a bulk update, another process) can forget to: the web keeps
+    rendered pages per value (``selectors.catalog_version``) and never serves a stale one.
+
+    The value is drawn at random rather than counted up: a database restored to an older
+    state (or a test's rolled-back transaction) never brings back a value whose pages a
+    process still keeps for other contents."""
+
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"catalog version {self.value}"
+
+
 class ProductSearchEntry(models.Model):
     """A product's row in SQLite's full-text index (FTS5, porter stemming), kept in step
     with the product by triggers (migration 0004). Only SQLite has this table; on

@@ -27,7 +27,7 @@ from django.core.cache import cache
 from django.db import connections
 from django.db.models import F, QuerySet, Value
 
-from amazon_ups.amazon.catalog.models import Product
+from amazon_ups.amazon.catalog.models import CatalogVersion, Product
 from amazon_ups.common.sqlite_fts import fts_query
 
 # Letters and digits only, as both engines' tokenizers read a text.
@@ -36,8 +36,9 @@ WORD = re.compile(r"[^\W_]+")
 MAX_WORDS = 12
 # How alike a typo and a catalog word must be (difflib's ratio): "mgu" ~ "mug" is 0.67.
 NEAR_ENOUGH = 0.66
-# The catalog's words are read again at most this often (seconds), for typos only.
-VOCABULARY_TTL = 60
+# The catalog's words are kept per catalog version (models.CatalogVersion): read again
+# after any change, in every process. The time only frees an old version's sooner.
+VOCABULARY_TTL = 600
 VOCABULARY_KEY = "catalog:search:vocabulary"
 
 POSTGRES_CONFIG = "english"
@@ -107,8 +108,12 @@ def _corrected(words: list[str]) -> list[str]:
 
 
 def catalog_vocabulary() -> frozenset[str]:
-    """Every word of the listed products' names and descriptions, cached a while."""
-    vocabulary = cache.get(VOCABULARY_KEY)
+    """Every word of the listed products' names and descriptions, kept per catalog
+    version."""
+    # selectors.catalog_version's read (selectors imports this module).
+    version = CatalogVersion.objects.filter(id=1).values_list("value", flat=True).first()
+    key = f"{VOCABULARY_KEY}:{version}"
+    vocabulary = cache.get(key)
     if vocabulary is None:
         vocabulary = frozenset(
             word
@@ -117,10 +122,5 @@ def catalog_vocabulary() -> frozenset[str]:
             )
             for word in WORD.findall(f"{name} {description}".lower())
         )
-        cache.set(VOCABULARY_KEY, vocabulary, VOCABULARY_TTL)
+        cache.set(key, vocabulary, VOCABULARY_TTL)
     return vocabulary
-
-
-def forget_vocabulary(sender=None, **kwargs) -> None:
-    """A product changed: its words are read again at the next typo."""
-    cache.delete(VOCABULARY_KEY)

@@ -13,7 +13,7 @@ from django.db.models import QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from amazon_ups.amazon.catalog import delivery, search
-from amazon_ups.amazon.catalog.models import Category, Product, Stock, Warehouse
+from amazon_ups.amazon.catalog.models import CatalogVersion, Category, Product, Stock, Warehouse
 from amazon_ups.world import timing
 
 if TYPE_CHECKING:
@@ -52,6 +52,12 @@ _ORDERINGS = {
     ProductSort.NEWEST: ("-id",),
     ProductSort.AVAILABILITY: ("-on_hand_total", "name", "id"),
 }
+
+
+def catalog_version() -> int:
+    """The catalog's version (models.CatalogVersion): it changes with anything the
+    catalog's pages show, so pages kept under it are never stale."""
+    return CatalogVersion.objects.filter(id=1).values_list("value", flat=True).first() or 0
 
 
 def product_list() -> QuerySet[Product]:
@@ -96,11 +102,18 @@ def product_search(
     return search.Found(products.order_by(*ordering), found.searched_for, found.corrected)
 
 
-def product_detail(product_id: int) -> ProductWithStock | None:
-    """A listed product, with ``on_hand_total``; None for an unlisted one."""
-    return _with_stock(
-        Product.objects.filter(id=product_id, listed=True).select_related("seller")
-    ).first()
+def product_on_shelves(product_id: int) -> tuple[Product, dict[int, int]] | None:
+    """A listed product (with its category and seller) and its units on hand per
+    warehouse id; None for an unlisted one. Two plain queries: the product page's."""
+    product = (
+        Product.objects.filter(id=product_id, listed=True)
+        .select_related("category", "seller")
+        .first()
+    )
+    if product is None:
+        return None
+    on_hand = dict(Stock.objects.filter(product=product).values_list("warehouse_id", "on_hand"))
+    return product, on_hand
 
 
 def warehouses_stocking(needs: dict[int, int]) -> set[int]:
@@ -198,13 +211,38 @@ def listed_product_ids() -> list[int]:
     return list(Product.objects.filter(listed=True).order_by("id").values_list("id", flat=True))
 
 
+@dataclass(frozen=True)
+class Shelves:
+    """What a delivery estimate needs of the catalog for one order's products: every
+    warehouse, and those that hold all the units (catalog data only: a page may keep it
+    under the catalog's version)."""
+
+    places: tuple[delivery.Place, ...]
+    stocking: frozenset[int]
+
+
+def shelves(needs: dict[int, int]) -> Shelves:
+    return Shelves(places(), frozenset(warehouses_stocking(needs)))
+
+
+def places() -> tuple[delivery.Place, ...]:
+    """Every warehouse, as a delivery estimate needs it."""
+    return tuple(delivery.Place(w.id, w.name, w.x, w.y) for w in warehouse_list())
+
+
 def delivery_estimate(
     needs: dict[int, int], dest: tuple[int, int], now: datetime.datetime
 ) -> delivery.Estimate | None:
     """When an order of ``needs`` (product id -> units) to ``dest`` placed at ``now``
     would arrive; None when the store has no warehouse."""
-    places = [delivery.Place(w.id, w.name, w.x, w.y) for w in warehouse_list()]
-    chosen = delivery.ships_from(places, dest, warehouses_stocking(needs))
+    return estimate_from(shelves(needs), dest, now)
+
+
+def estimate_from(
+    shelves: Shelves, dest: tuple[int, int], now: datetime.datetime
+) -> delivery.Estimate | None:
+    """``delivery_estimate`` from the shelves read already."""
+    chosen = delivery.ships_from(list(shelves.places), dest, set(shelves.stocking))
     if chosen is None:
         return None
     warehouse, in_stock = chosen

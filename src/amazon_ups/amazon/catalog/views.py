@@ -1,14 +1,19 @@
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
+
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from amazon_ups.amazon.accounts import selectors as accounts_selectors
 from amazon_ups.amazon.catalog import images, selectors
 from amazon_ups.amazon.catalog.forms import CatalogQueryForm
+from amazon_ups.common import fragments
 from amazon_ups.common.parsing import parse_int
 from amazon_ups.protocol.limits import INT64_MAX
 
@@ -22,20 +27,65 @@ def page_number(value: str | None, num_pages: int) -> int:
     return 1 if number is None else min(number, num_pages)
 
 
+# The list's query parameters: they name a kept page, and its links carry them on (any
+# other parameter is dropped, so it cannot make new pages to keep).
+LIST_PARAMETERS = ("q", "category", "sort", "available", "page")
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """A list page's content as kept (fragments.kept): the same for every visitor."""
+
+    html: str
+    query: str
+    category_name: str
+    found: bool  # False: the category asked for does not exist
+
+
+@dataclass(frozen=True)
+class DetailPage:
+    """A product page's content as kept, and what its estimate needs of the catalog."""
+
+    html: str
+    name: str
+    shelves: selectors.Shelves
+    listed: bool = True
+
+
 def product_list(request):
-    slug = request.GET.get("category", "")
+    asked = QueryDict(mutable=True)
+    for name in LIST_PARAMETERS:
+        if values := request.GET.getlist(name):
+            asked.setlist(name, values)
+    # Search, count, page and rendering happen once per catalog version and query in
+    # each process; every visitor after that only gets the CSRF token filled in.
+    query = hashlib.sha256(asked.urlencode().encode()).hexdigest()
+    key = f"catalog:list:{selectors.catalog_version()}:{query}"
+    page = fragments.kept(key, lambda: _list_content(asked))
+    if not page.found:
+        raise Http404("No such category")
+    context = {
+        **fragments.filled(request, page.html),
+        "query": page.query,
+        "category_name": page.category_name,
+    }
+    return render(request, "catalog/product_list.html", context)
+
+
+def _list_content(asked: QueryDict) -> ListPage:
+    slug = asked.get("category", "")
     category = selectors.category_get(slug) if slug else None
     if slug and category is None:
-        raise Http404("No such category")
-    query = request.GET.get("q", "").strip()[: selectors.MAX_QUERY_LENGTH]
-    options = CatalogQueryForm(request.GET)
+        return ListPage("", "", "", found=False)
+    query = asked.get("q", "").strip()[: selectors.MAX_QUERY_LENGTH]
+    options = CatalogQueryForm(asked)
     asked_sort, in_stock_only = options.options()
     found = selectors.product_search(
         query=query, category=category, sort=asked_sort, in_stock_only=in_stock_only
     )
     sort = selectors.product_sort(query, asked_sort)
     paginator = Paginator(found.products, PRODUCTS_PER_PAGE)
-    page = paginator.page(page_number(request.GET.get("page"), paginator.num_pages))
+    page = paginator.page(page_number(asked.get("page"), paginator.num_pages))
     # on_hand_total is an annotation (selectors._with_stock): search.Found's type does
     # not carry it, and the django-stubs plugin would not find it on a Page's rows.
     rows = [
@@ -43,7 +93,7 @@ def product_list(request):
         for product in page
     ]
     # Links to other pages and categories keep the rest of the query as it is.
-    keep = request.GET.copy()
+    keep = asked.copy()
     keep.pop("page", None)
     keep_category = keep.copy()
     keep_category.pop("category", None)
@@ -53,7 +103,6 @@ def product_list(request):
         "query": query,
         "category": category,
         "categories": selectors.category_list(),
-        "options": options,
         "sort": sort,
         "in_stock_only": in_stock_only,
         "sorts": [
@@ -65,23 +114,56 @@ def product_list(request):
         "searched_for": found.searched_for if found.corrected else "",
         "keep": keep.urlencode(),
         "keep_category": keep_category.urlencode(),
+        **fragments.fragment_context(),
     }
-    return render(request, "catalog/product_list.html", context)
+    html = render_to_string("catalog/_product_list.html", context)
+    return ListPage(html, query, category.name if category else "", found=True)
 
 
 def product_detail(request, product_id: int):
-    product = selectors.product_detail(product_id) if product_id <= INT64_MAX else None
-    if product is None:
+    version = selectors.catalog_version()
+    page = fragments.kept(
+        f"catalog:product:{version}:{product_id}", lambda: _detail_content(product_id, version)
+    )
+    if not page.listed:
         raise Http404("No such product")
     dest, own_address = accounts_selectors.delivery_point(request.user)
+    # The estimate is the visitor's own (their address, this moment): not kept.
+    estimate = render_to_string(
+        "catalog/_delivery_estimate.html",
+        {
+            "estimate": selectors.estimate_from(page.shelves, dest, timezone.now()),
+            "dest": dest,
+            "own_address": own_address,
+            "user": request.user,
+        },
+    )
+    context = {**fragments.filled(request, page.html, {ESTIMATE_SLOT: estimate}), "name": page.name}
+    return render(request, "catalog/product_detail.html", context)
+
+
+ESTIMATE_SLOT = "estimate"
+# A product id with no listed product is kept too (the ids asked for are bounded by the
+# cache's size): a missing product costs no more than a present one.
+NOT_LISTED = DetailPage("", "", selectors.Shelves((), frozenset()), listed=False)
+
+
+def _detail_content(product_id: int, version: int) -> DetailPage:
+    found = selectors.product_on_shelves(product_id) if product_id <= INT64_MAX else None
+    if found is None:
+        return NOT_LISTED
+    product, on_hand = found
     context = {
         "product": product,
-        "stock": selectors.stock_status(product.on_hand_total),
-        "estimate": selectors.delivery_estimate({product.id: 1}, dest, timezone.now()),
-        "dest": dest,
-        "own_address": own_address,
+        "stock": selectors.stock_status(sum(on_hand.values())),
+        "estimate_slot": fragments.slot(ESTIMATE_SLOT),
+        **fragments.fragment_context(),
     }
-    return render(request, "catalog/product_detail.html", context)
+    html = render_to_string("catalog/_product_detail.html", context)
+    # The warehouses are the same for every product: read once per catalog version.
+    places = fragments.kept(f"catalog:places:{version}", selectors.places)
+    stocking = frozenset(w for w, units in on_hand.items() if units >= 1)
+    return DetailPage(html, product.name, selectors.Shelves(places, stocking))
 
 
 @require_GET

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -50,7 +51,6 @@ def _check_int(name: str, value: object, low: int, high: int) -> int:
     return value
 
 
-@transaction.atomic
 def place_order(
     *,
     user,
@@ -89,6 +89,22 @@ def place_order(
             f"No longer sold: {', '.join(off_sale)}. Take it out of your cart to go ahead."
         )
 
+    # The writes commit together: in a transaction of their own, or in the caller's
+    # (checkout's) without a savepoint, whose two statements would buy nothing there: a
+    # failure fails the caller's transaction too. A refusal above wrote nothing.
+    with transaction.atomic(savepoint=False):
+        return _store_order(user, items, products, dest_x, dest_y, ups_account, token)
+
+
+def _store_order(
+    user,
+    items: Mapping[int, int],
+    products: dict,
+    dest_x: int,
+    dest_y: int,
+    ups_account: int | None,
+    token: str | None,
+) -> Order:
     try:
         # A savepoint: a concurrent double submit loses the race on the unique token
         # without spoiling the surrounding transaction.
@@ -120,7 +136,13 @@ def place_order(
     queue_email(
         to=user.email,
         template="orders/email/placed",
-        context={"order": order, "lines": lines, "user": user},
+        # The total from the lines in hand (order.total would read them again).
+        context={
+            "order": order,
+            "lines": lines,
+            "user": user,
+            "total": sum((line.total for line in lines), Decimal("0.00")),
+        },
         ref=f"order-placed:{order.id}",
     )
     transaction.on_commit(lambda: notify(WAKEUP_CHANNEL))

@@ -37,8 +37,10 @@ def queue_email(*, to: str, template: str, context: dict, ref: str) -> None:
         return
     subject = " ".join(render_to_string(f"{template}_subject.txt", context).split())
     body = render_to_string(f"{template}_body.txt", context)
-    OutgoingEmail.objects.get_or_create(
-        ref=ref, defaults={"to": to, "subject": subject[:300], "body": body}
+    # One INSERT ... ON CONFLICT DO NOTHING on the unique ref: no read first, and no
+    # savepoint around the insert for the race a read-then-insert would have.
+    OutgoingEmail.objects.bulk_create(
+        [OutgoingEmail(ref=ref, to=to, subject=subject[:300], body=body)], ignore_conflicts=True
     )
 
 
