@@ -1,6 +1,7 @@
 """Settings of the store. Shared ones, and the environment variables, are in
 ``amazon_ups.common.settings``."""
 
+import os
 from pathlib import Path
 
 from amazon_ups.common.settings import *  # noqa: F403
@@ -73,16 +74,20 @@ AUTHENTICATION_BACKENDS = [
 # cached_db: written to both, read from the cache first, each entry kept as long as its
 # session). Reading a file costs a tenth of a query. The cache is files in VAR_DIR
 # (private, as everything there), which every web process on this host shares, so a
-# login or logout in one worker is seen by the others at once. Several hosts would
-# need a cache they share instead (memcached, Redis): a host with its own would keep a
-# logged-out session alive there.
-CACHES = {
-    **CACHES,  # noqa: F405
-    "sessions": {
-        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-        "LOCATION": str(VAR_DIR / "sessions-amazon"),
-        "OPTIONS": {"MAX_ENTRIES": 100_000},
-    },
-}
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
-SESSION_CACHE_ALIAS = "sessions"
+# login or logout in one worker is seen by the others at once. Web processes on several
+# hosts must not each keep their own (a logout on one host would leave the session alive
+# on another): SESSION_CACHE=none reads every session from the database.
+SESSION_CACHE = os.environ.get("SESSION_CACHE", "host").lower()
+if SESSION_CACHE == "host":
+    CACHES = {
+        **CACHES,  # noqa: F405
+        "sessions": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "sessions-amazon"),
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        },
+    }
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    SESSION_CACHE_ALIAS = "sessions"
+else:
+    SESSION_ENGINE = "django.contrib.sessions.backends.db"

@@ -21,3 +21,21 @@ def check_initial_stock(app_configs=None, **kwargs) -> list[Error]:
             id=INITIAL_STOCK_NEGATIVE,
         )
     ]
+
+
+UNKNOWN_SESSION_CACHE = "amazon_orders.E003"
+SESSION_CACHES = ("host", "none")
+
+
+@register(Tags.compatibility)
+def check_session_cache(app_configs=None, **kwargs) -> list[Error]:
+    if settings.SESSION_CACHE in SESSION_CACHES:
+        return []
+    return [
+        Error(
+            f"SESSION_CACHE is {settings.SESSION_CACHE!r}: not a way to keep sessions",
+            hint="Set SESSION_CACHE to 'host' (one web host: a file cache in front of the "
+            "database) or 'none' (web processes on several hosts: the database alone).",
+            id=UNKNOWN_SESSION_CACHE,
+        )
+    ]
