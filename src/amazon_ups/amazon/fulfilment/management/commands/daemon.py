@@ -1,8 +1,7 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from amazon_ups.amazon.fulfilment.daemon import build
-from amazon_ups.common.daemon.lead import side_lead, stop_on_signals
-from amazon_ups.common.exceptions import AlreadyRunning
+from amazon_ups.common.daemon.command import run_side
 
 
 class Command(BaseCommand):
@@ -13,17 +12,4 @@ class Command(BaseCommand):
     requires_system_checks = "__all__"
 
     def handle(self, *args, **options):
-        stopped = stop_on_signals()
-        try:
-            # On PostgreSQL, waits on standby while another daemon of this side leads;
-            # on SQLite, refuses to start beside one. Before it listens or connects.
-            with side_lead("amazon", stop=stopped) as lead:
-                daemon = build().daemon
-                daemon.run(lead, stopped)
-        except AlreadyRunning as error:
-            raise CommandError(str(error)) from error
-        if daemon.lost_lead:
-            raise CommandError(
-                "another amazon daemon took the lead (this one lost its database connection); "
-                "start this one again to stand by"
-            )
+        run_side("amazon", lambda: build().daemon)

@@ -1,7 +1,6 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from amazon_ups.common.daemon.lead import side_lead, stop_on_signals
-from amazon_ups.common.exceptions import AlreadyRunning
+from amazon_ups.common.daemon.command import run_side
 from amazon_ups.ups.dispatch.daemon import build_daemon
 
 
@@ -20,17 +19,4 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, help="port to listen on (default UPS_PORT)")
 
     def handle(self, *args, **options):
-        stopped = stop_on_signals()
-        try:
-            # On PostgreSQL, waits on standby while another daemon of this side leads;
-            # on SQLite, refuses to start beside one. Before it listens or connects.
-            with side_lead("ups", stop=stopped) as lead:
-                daemon = build_daemon(options["host"], options["port"])
-                daemon.run(lead, stopped)
-        except AlreadyRunning as error:
-            raise CommandError(str(error)) from error
-        if daemon.lost_lead:
-            raise CommandError(
-                "another ups daemon took the lead (this one lost its database connection); "
-                "start this one again to stand by"
-            )
+        run_side("ups", lambda: build_daemon(options["host"], options["port"]))
