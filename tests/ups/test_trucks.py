@@ -257,6 +257,21 @@ def test_a_truck_at_the_warehouse_takes_a_gathered_load_from_the_trucks_coming(f
     assert {p: package(p).truck_id for p in (1, 2, 3, 4)} == {1: 1, 2: 2, 3: 1, 4: 2}
 
 
+def test_the_first_truck_there_leaves_the_next_one_a_compact_load(fleet, settings):
+    """As planning's example (test_a_truck_leaves_the_next_one_a_compact_load), seen
+    from warehouse 1 at (10, 0): the narrowest sector around the oldest, 1, would give
+    the truck 1 with 4 and 5, far west, and leave 2 with 3 and 6. Both trucks' trips
+    weighed, the first there takes 1, 2 and 6, and the one coming 3, 4 and 5."""
+    settings.UPS_TRUCK_SHARE = 3
+    dests = {1: (40, -90), 2: (70, -60), 3: (-80, 100), 4: (-90, 50), 5: (-90, 10), 6: (0, 10)}
+    for package_id, (x, y) in dests.items():
+        pickup(package_id, dest=(x + 10, y))
+    assert {p: package(p).truck_id for p in dests} == {1: 1, 2: 1, 3: 1, 4: 2, 5: 2, 6: 2}
+    arrive(1, 10, 0)
+    assert {p: package(p).truck_id for p in dests} == {1: 1, 2: 1, 3: 2, 4: 2, 5: 2, 6: 1}
+    assert sorted(a.package_id for a in sent("amazon", "arrived")) == [1, 2, 6]
+
+
 def test_the_naive_baseline_keeps_its_loads_as_given(fleet, settings):
     settings.UPS_DISPATCH = "naive"
     for package_id, dest in ((1, (10, 90)), (2, (10, -90))):

@@ -369,7 +369,14 @@ def regather(truck: Truck, *, now: datetime) -> int:
         return 0
     pool.sort(key=lambda package: package.id)  # oldest first
     places = [(p.id, p.dest_x, p.dest_y) for p in pool]
-    chosen = set(planning.gather(places, len(own), (warehouse.x, warehouse.y)))
+    # How many each truck coming was given (by id: which arrives first is not known).
+    counts: dict[int, int] = {}
+    for package in pool:
+        if package.truck_id != truck.id:
+            assert package.truck_id is not None  # given to a truck coming
+            counts[package.truck_id] = counts.get(package.truck_id, 0) + 1
+    others = [counts[truck_id] for truck_id in sorted(counts)]
+    chosen = set(planning.gather_among(places, len(own), others, (warehouse.x, warehouse.y)))
     taken = [p for p in pool if p.id in chosen and p.truck_id != truck.id]
     given_back = [p for p in own if p.id not in chosen]
     for incoming, outgoing in zip(taken, given_back, strict=True):
