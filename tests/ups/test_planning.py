@@ -20,6 +20,7 @@ from amazon_ups.ups.dispatch.planning import (
     policy,
     route_length,
     route_order,
+    share_out,
     truck_starts,
     two_opt,
 )
@@ -274,3 +275,44 @@ def test_gathering_among_two_trucks_is_never_longer_than_the_narrowest_sector(
     among = set(gather_among(waiting, size, [rest], origin))
     narrowest = set(gather(waiting, size, origin))
     assert _trips(waiting, among, origin) <= _trips(waiting, narrowest, origin)
+
+
+def test_the_truck_there_takes_more_when_the_one_coming_is_far():
+    # Four destinations around the warehouse; each truck was given two. The other truck
+    # is 200 away: with one package it still finishes last (200 + a load + the trip),
+    # so this one, there already, takes three: the oldest and its neighbours.
+    compass = [(1, 10, 0), (2, 0, 10), (3, -10, 0), (4, 0, -10)]
+    assert share_out(compass, (0, 0), 2, [(200, 2)], 50) == [1, 2, 4]
+    # The other one there too: two each, and the oldest in this one's (ties).
+    assert share_out(compass, (0, 0), 2, [(0, 2)], 50) == [1, 4]
+    # Never more than a truck takes.
+    assert len(share_out(compass, (0, 0), 2, [(200, 2)], 2)) == 2
+
+
+def test_sharing_out_alone_or_everything_is_gathering():
+    waiting = [(5, 0, 100), (6, 0, -100), (7, 3, 90), (8, 90, 0), (9, -2, 104), (10, 0, -95)]
+    assert share_out(waiting, (0, 0), 3, [], 50) == gather(waiting, 3, (0, 0))
+    assert share_out(waiting, (0, 0), 6, [(10, 2)], 50) == [5, 6, 7, 8, 9, 10]
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 10_000), coords, coords), unique_by=lambda p: p[0], max_size=60
+    ),
+    st.integers(1, 30),
+    st.lists(st.tuples(st.integers(0, 500), st.integers(0, 30)), min_size=1, max_size=4),
+    st.integers(1, 60),
+    st.tuples(coords, coords),
+)
+def test_a_share_is_about_what_the_truck_was_given_and_leaves_the_others_some(
+    waiting, own, others, capacity, origin
+):
+    chosen = share_out(waiting, origin, own, others, capacity)
+    ids = [place_id for place_id, _, _ in waiting]
+    assert chosen == [i for i in ids if i in set(chosen)]  # oldest first, no repeats
+    if len(waiting) <= own:
+        assert chosen == ids  # all of them were this truck's
+        return
+    step = max(1, round(own * 0.1))  # SHARE_STEP
+    assert 1 <= len(chosen) <= min(capacity, len(waiting) - 1)
+    assert min(own - 2 * step, capacity, len(waiting) - 1) <= len(chosen) <= own + 2 * step

@@ -22,6 +22,15 @@ TWO_OPT_MAX_PASSES = 50
 OR_OPT_LONGEST = 3
 # ``gather_among`` weighs whole trips only up to this many packages (about 50 ms).
 GATHER_AMONG_MAX = 150
+# A load takes as long as driving this many grid units (the world's: 0.5 s to load, 0.1 s
+# a unit); ``share_out`` weighs a truck's finish with it.
+LOAD_UNITS = 5
+# ``share_out`` tries loads of up to SHARE_STEPS steps of SHARE_STEP of what the truck
+# was given more or fewer.
+SHARE_STEPS = 2
+SHARE_STEP = 0.1
+# ``share_out`` weighs about this many windows of each size, then refines around the best.
+SHARE_WINDOWS = 30
 
 
 @dataclass(frozen=True)
@@ -38,8 +47,9 @@ class Policy:
     ``gather``: when more packages wait at a warehouse than a truck takes, it takes the
     oldest and those bound the same way from the warehouse (``gather``: a sector), not
     the oldest ones, so that each trip covers one part of the map; and a truck arriving
-    at a warehouse swaps packages with the trucks still coming there to the same end
-    (``services.trucks.regather``).
+    at a warehouse shares the packages out again with the trucks still coming there
+    (``services.trucks.regather``, ``share_out``): each a part of the map, in sizes
+    that let them finish about together.
     """
 
     capacity: int = 50
@@ -148,6 +158,81 @@ def gather_among(
 
     first = min(range(oldest - size + 1, oldest + 1), key=lambda f: (cost(f), -f))
     chosen = sorted(ring[(first + k) % count] for k in range(size))
+    return [waiting[i][0] for i in chosen]
+
+
+def share_out(
+    waiting: Sequence[Place],
+    origin: Point,
+    own: int,
+    others: Sequence[tuple[int, int]],
+    capacity: int,
+) -> list[int]:
+    """Which of ``waiting`` ((id, destination x, y), oldest first) the truck standing at
+    ``origin`` takes, when every one of them is given to it or to the trucks coming
+    there, ``others`` ((how far each still is, in grid units; how many it was given)):
+    it was given ``own``.
+
+    Each truck's finish is estimated as its drive there, its loads (``LOAD_UNITS``
+    each) and its nearest-neighbour trip; this truck's load is a window of neighbours in
+    angle seen from the warehouse (the others' are cut from the rest in angle order, in
+    proportion to what they were given), of about ``own`` packages (``SHARE_STEPS``
+    more or fewer, at most ``capacity``), the one for which the last truck finishes
+    first, then the trucks drive least. Since all of them have a truck, none is left
+    waiting: the oldest need not be in this one. Oldest first.
+
+    Past ``GATHER_AMONG_MAX`` packages it is ``gather_among``: each window costs
+    O(n^2)."""
+    total = len(waiting)
+    if not others or own <= 0 or total <= own or total > GATHER_AMONG_MAX:
+        return gather_among(waiting, own, [count for _, count in others], origin)
+    ox, oy = origin
+    angles = [math.atan2(y - oy, x - ox) for _, x, y in waiting]
+    ring = sorted(range(total), key=lambda i: (angles[i], i))
+    given = sum(max(count, 0) for _, count in others) or 1
+
+    def trip(indices: Sequence[int]) -> int:
+        return route_length(origin, nearest_neighbour(origin, [waiting[i] for i in indices]))
+
+    def cost(first: int, size: int) -> tuple[int, int]:
+        mine = [ring[(first + k) % total] for k in range(size)]
+        rest = [ring[(first + size + k) % total] for k in range(total - size)]
+        length = trip(mine)
+        last = LOAD_UNITS * size + length
+        at = 0
+        for n, (away, count) in enumerate(others):
+            take = len(rest) - at if n == len(others) - 1 else round(len(rest) * count / given)
+            part = rest[at : at + take]
+            at += take
+            if part:
+                part_length = trip(part)
+                length += part_length
+                last = max(last, away + LOAD_UNITS * len(part) + part_length)
+        return last, length
+
+    step = max(1, round(own * SHARE_STEP))
+    sizes = sorted(
+        {
+            min(max(own + k * step, 1), capacity, total - 1)
+            for k in range(-SHARE_STEPS, SHARE_STEPS + 1)
+        }
+    )
+    # Every ``stride``-th window first, then the ones between around the best of them:
+    # neighbouring windows differ by one package, and so do their costs, mostly.
+    # Ties go to a window that holds the oldest (the one ``gather`` takes), then the
+    # first in angle, so that a decision replays the same way.
+    oldest = ring.index(0)
+
+    def key(first: int, size: int) -> tuple[tuple[int, int], bool, int, int]:
+        return cost(first, size), (oldest - first) % total >= size, first, size
+
+    stride = max(1, total // SHARE_WINDOWS)
+    *_, first, size = min(key(f, n) for n in sizes for f in range(0, total, stride))
+    if stride > 1:
+        *_, first, size = min(
+            key(f % total, size) for f in range(first - stride + 1, first + stride)
+        )
+    chosen = sorted(ring[(first + k) % total] for k in range(size))
     return [waiting[i][0] for i in chosen]
 
 
