@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 Point = tuple[int, int]
@@ -31,6 +31,10 @@ SHARE_STEPS = 2
 SHARE_STEP = 0.1
 # ``share_out`` weighs about this many windows of each size, then refines around the best.
 SHARE_WINDOWS = 30
+# ... and weighs the best few of them again with the routes the trucks will drive.
+SHARE_FINALISTS = 5
+# (up to this many packages: past it, routes of 50 stops cost tens of ms each).
+SHARE_FULL_MAX = 80
 
 
 @dataclass(frozen=True)
@@ -174,12 +178,13 @@ def share_out(
     it was given ``own``.
 
     Each truck's finish is estimated as its drive there, its loads (``LOAD_UNITS``
-    each) and its nearest-neighbour trip; this truck's load is a window of neighbours in
-    angle seen from the warehouse (the others' are cut from the rest in angle order, in
-    proportion to what they were given), of about ``own`` packages (``SHARE_STEPS``
-    more or fewer, at most ``capacity``), the one for which the last truck finishes
-    first, then the trucks drive least. Since all of them have a truck, none is left
-    waiting: the oldest need not be in this one. Oldest first.
+    each) and its trip; this truck's load is a window of neighbours in angle seen from
+    the warehouse (the others' are cut from the rest in angle order, in proportion to
+    what they were given), of about ``own`` packages (``SHARE_STEPS`` more or fewer, at
+    most ``capacity``), the one for which the last truck finishes first (plus the mean
+    trip: a much shorter drive is worth a little later finish), then the trucks drive
+    least. Since all of them have a truck, none is left waiting: the oldest need not be
+    in this one. Oldest first.
 
     Past ``GATHER_AMONG_MAX`` packages it is ``gather_among``: each window costs
     O(n^2)."""
@@ -191,10 +196,17 @@ def share_out(
     ring = sorted(range(total), key=lambda i: (angles[i], i))
     given = sum(max(count, 0) for _, count in others) or 1
 
-    def trip(indices: Sequence[int]) -> int:
+    def quick_trip(indices: Sequence[int]) -> int:
         return route_length(origin, nearest_neighbour(origin, [waiting[i] for i in indices]))
 
-    def cost(first: int, size: int) -> tuple[int, int]:
+    def full_trip(indices: Sequence[int]) -> int:
+        stops = {waiting[i][0]: waiting[i] for i in indices}
+        order = route_order(origin, stops.values())
+        return route_length(origin, [stops[stop_id] for stop_id in order])
+
+    def cost(first: int, size: int, trip: Callable[[Sequence[int]], int]) -> tuple[int, int]:
+        """The last truck's finish plus the trucks' mean trip (a much shorter drive is
+        worth a little later finish), then the total trip."""
         mine = [ring[(first + k) % total] for k in range(size)]
         rest = [ring[(first + size + k) % total] for k in range(total - size)]
         length = trip(mine)
@@ -208,7 +220,7 @@ def share_out(
                 part_length = trip(part)
                 length += part_length
                 last = max(last, away + LOAD_UNITS * len(part) + part_length)
-        return last, length
+        return last + length // (len(others) + 1), length
 
     step = max(1, round(own * SHARE_STEP))
     sizes = sorted(
@@ -217,21 +229,28 @@ def share_out(
             for k in range(-SHARE_STEPS, SHARE_STEPS + 1)
         }
     )
-    # Every ``stride``-th window first, then the ones between around the best of them:
-    # neighbouring windows differ by one package, and so do their costs, mostly.
     # Ties go to a window that holds the oldest (the one ``gather`` takes), then the
     # first in angle, so that a decision replays the same way.
     oldest = ring.index(0)
 
-    def key(first: int, size: int) -> tuple[tuple[int, int], bool, int, int]:
-        return cost(first, size), (oldest - first) % total >= size, first, size
+    def key(
+        first: int, size: int, trip: Callable[[Sequence[int]], int] = quick_trip
+    ) -> tuple[tuple[int, int], bool, int, int]:
+        return cost(first, size, trip), (oldest - first) % total >= size, first, size
 
+    # Every ``stride``-th window by nearest-neighbour trips first, then the ones between
+    # around the best of them (neighbouring windows differ by one package, and so do
+    # their costs, mostly); the best few of all those weighed again with the routes the
+    # trucks will drive (``route_order``), which nearest neighbour misjudges, unless
+    # there are many.
     stride = max(1, total // SHARE_WINDOWS)
-    *_, first, size = min(key(f, n) for n in sizes for f in range(0, total, stride))
+    weighed = [key(f, n) for n in sizes for f in range(0, total, stride)]
+    *_, first, size = min(weighed)
     if stride > 1:
-        *_, first, size = min(
-            key(f % total, size) for f in range(first - stride + 1, first + stride)
-        )
+        weighed += [key(f % total, size) for f in range(first - stride + 1, first + stride)]
+    if total <= SHARE_FULL_MAX:
+        finalists = sorted(set(weighed))[:SHARE_FINALISTS]
+        *_, first, size = min(key(f, n, full_trip) for *_, f, n in finalists)
     chosen = sorted(ring[(first + k) % total] for k in range(size))
     return [waiting[i][0] for i in chosen]
 
