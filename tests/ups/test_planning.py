@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from amazon_ups.ups.dispatch.planning import (
@@ -265,6 +265,7 @@ def test_gathering_among_trucks_keeps_the_oldest_and_takes_as_many_as_fit(
         assert chosen[0] == ids[0]
 
 
+@settings(deadline=None)  # nearest-neighbour trips of every window: O(n^3)
 @given(places, st.integers(1, 30), st.tuples(coords, coords))
 def test_gathering_among_two_trucks_is_never_longer_than_the_narrowest_sector(
     waiting, size, origin
@@ -295,6 +296,8 @@ def test_sharing_out_alone_or_everything_is_gathering():
     assert share_out(waiting, (0, 0), 6, [(10, 2)], 50) == [5, 6, 7, 8, 9, 10]
 
 
+# Up to 60 stops: the routes weighed take some 100 ms on a busy machine.
+@settings(deadline=None)
 @given(
     st.lists(
         st.tuples(st.integers(1, 10_000), coords, coords), unique_by=lambda p: p[0], max_size=60
