@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from amazon_ups.ups.dispatch.planning import (
@@ -12,12 +12,16 @@ from amazon_ups.ups.dispatch.planning import (
     Policy,
     choose_truck,
     distance,
+    even_load,
     gather,
+    gather_among,
     nearest,
     nearest_neighbour,
+    or_opt,
     policy,
     route_length,
     route_order,
+    share_out,
     truck_starts,
     two_opt,
 )
@@ -59,6 +63,35 @@ def test_two_opt_undoes_the_nearest_neighbour_detour():
     assert route_order((10, 0), stops) == [7, 6, 5]
     by_id = {stop[0]: stop for stop in stops}
     assert route_length((10, 0), [by_id[i] for i in (7, 6, 5)]) == 410
+
+
+def test_or_opt_moves_a_stop_that_no_reversal_puts_right():
+    # Nearest neighbour goes south-west to 1, on to 2, then all the way back north-east
+    # to 3 (70 + 110 + 250 = 430). No reversal helps (at best 430 again); taking 3 first
+    # and then going on south-west does (70 + 140 + 110 = 320).
+    stops = [(1, -20, -50), (2, -90, -90), (3, 50, 20)]
+    stuck = two_opt((0, 0), nearest_neighbour((0, 0), stops))
+    assert [stop_id for stop_id, _, _ in stuck] == [1, 2, 3]
+    assert route_length((0, 0), stuck) == 430
+    assert [stop_id for stop_id, _, _ in or_opt((0, 0), stuck)] == [3, 1, 2]
+    assert route_order((0, 0), stops) == [3, 1, 2]
+
+
+@given(st.tuples(coords, coords), places)
+def test_or_opt_is_never_longer_and_keeps_every_stop(start, stops):
+    route = nearest_neighbour(start, stops)
+    moved = or_opt(start, route)
+    assert sorted(moved) == sorted(route)
+    assert route_length(start, moved) <= route_length(start, route)
+
+
+@given(st.tuples(coords, coords), places)
+def test_the_route_is_never_longer_than_two_opt_alone(start, stops):
+    by_id = {stop[0]: stop for stop in stops}
+    ordered = [by_id[stop_id] for stop_id in route_order(start, stops)]
+    assert route_length(start, ordered) <= route_length(
+        start, two_opt(start, nearest_neighbour(start, stops))
+    )
 
 
 def test_route_length_follows_the_grid():
@@ -190,3 +223,116 @@ def test_gathering_keeps_the_oldest_and_takes_as_many_as_fit(waiting, size, orig
 def test_the_naive_baseline_does_not_gather():
     assert not NAIVE.gather
     assert policy("smart", 50, 10).gather
+
+
+def _trips(waiting, chosen, origin):
+    """Nearest-neighbour trips from ``origin``: the ``chosen`` ones, and the rest."""
+    own = [place for place in waiting if place[0] in chosen]
+    rest = [place for place in waiting if place[0] not in chosen]
+    return sum(route_length(origin, nearest_neighbour(origin, part)) for part in (own, rest))
+
+
+def test_a_truck_leaves_the_next_one_a_compact_load():
+    # Seen from the warehouse, 1 (the oldest, far south-east) has 4 and 5 (far west) on
+    # one side and 2 (south-east, near it) on the other; the narrowest sector of three
+    # spans west to south and puts 1 with 4 and 5, which are far from it, leaving 2
+    # with 3 and 6. Trips of both trucks counted, 1 goes with 2 and 6, and 3, 4 and 5
+    # (all north-west) are left together: less than half the distance.
+    waiting = [(1, 40, -90), (2, 70, -60), (3, -80, 100), (4, -90, 50), (5, -90, 10), (6, 0, 10)]
+    here = (0, 0)
+    assert gather(waiting, 3, here) == [1, 4, 5]
+    assert gather_among(waiting, 3, [3], here) == [1, 2, 6]
+    assert (_trips(waiting, {1, 4, 5}, here), _trips(waiting, {1, 2, 6}, here)) == (870, 410)
+
+
+def test_alone_or_given_everything_a_truck_gathers_as_before():
+    waiting = [(5, 0, 100), (6, 0, -100), (7, 3, 90), (8, 90, 0), (9, -2, 104), (10, 0, -95)]
+    assert gather_among(waiting, 3, [], (0, 0)) == gather(waiting, 3, (0, 0))
+    assert gather_among(waiting, 6, [2], (0, 0)) == [5, 6, 7, 8, 9, 10]
+    assert gather_among(waiting, 0, [2], (0, 0)) == []
+
+
+@given(
+    places, st.integers(0, 30), st.lists(st.integers(0, 30), max_size=4), st.tuples(coords, coords)
+)
+def test_gathering_among_trucks_keeps_the_oldest_and_takes_as_many_as_fit(
+    waiting, size, others, origin
+):
+    chosen = gather_among(waiting, size, others, origin)
+    ids = [place_id for place_id, _, _ in waiting]
+    assert len(chosen) == min(size, len(waiting))
+    assert chosen == [i for i in ids if i in set(chosen)]  # oldest first, no repeats
+    if chosen:
+        assert chosen[0] == ids[0]
+
+
+@settings(deadline=None)  # nearest-neighbour trips of every window: O(n^3)
+@given(places, st.integers(1, 30), st.tuples(coords, coords))
+def test_gathering_among_two_trucks_is_never_longer_than_the_narrowest_sector(
+    waiting, size, origin
+):
+    # With one other truck, what it is left is its whole load: the trips compared are
+    # the ones the two trucks will drive (by nearest neighbour).
+    rest = max(len(waiting) - size, 0)
+    among = set(gather_among(waiting, size, [rest], origin))
+    narrowest = set(gather(waiting, size, origin))
+    assert _trips(waiting, among, origin) <= _trips(waiting, narrowest, origin)
+
+
+def test_the_truck_there_takes_more_when_the_one_coming_is_far():
+    # Four destinations around the warehouse; each truck was given two. The other truck
+    # is 200 away: with one package it still finishes last (200 + a load + the trip),
+    # so this one, there already, takes three: the oldest and its neighbours.
+    compass = [(1, 10, 0), (2, 0, 10), (3, -10, 0), (4, 0, -10)]
+    assert share_out(compass, (0, 0), 2, [(200, 2)], 50) == [1, 2, 4]
+    # The other one there too: two each, and the oldest in this one's (ties).
+    assert share_out(compass, (0, 0), 2, [(0, 2)], 50) == [1, 4]
+    # Never more than a truck takes.
+    assert len(share_out(compass, (0, 0), 2, [(200, 2)], 2)) == 2
+
+
+def test_sharing_out_alone_or_everything_is_gathering():
+    waiting = [(5, 0, 100), (6, 0, -100), (7, 3, 90), (8, 90, 0), (9, -2, 104), (10, 0, -95)]
+    assert share_out(waiting, (0, 0), 3, [], 50) == gather(waiting, 3, (0, 0))
+    assert share_out(waiting, (0, 0), 6, [(10, 2)], 50) == [5, 6, 7, 8, 9, 10]
+
+
+# Up to 60 stops: the routes weighed take some 100 ms on a busy machine.
+@settings(deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 10_000), coords, coords), unique_by=lambda p: p[0], max_size=60
+    ),
+    st.integers(1, 30),
+    st.lists(st.tuples(st.integers(0, 500), st.integers(0, 30)), min_size=1, max_size=4),
+    st.integers(1, 60),
+    st.tuples(coords, coords),
+)
+def test_a_share_is_about_what_the_truck_was_given_and_leaves_the_others_some(
+    waiting, own, others, capacity, origin
+):
+    chosen = share_out(waiting, origin, own, others, capacity)
+    ids = [place_id for place_id, _, _ in waiting]
+    assert chosen == [i for i in ids if i in set(chosen)]  # oldest first, no repeats
+    if len(waiting) <= own:
+        assert chosen == ids  # all of them were this truck's
+        return
+    step = max(1, round(own * 0.1))  # SHARE_STEP
+    assert 1 <= len(chosen) <= min(capacity, len(waiting) - 1)
+    assert min(own - 2 * step, capacity, len(waiting) - 1) <= len(chosen) <= own + 2 * step
+
+
+def test_truckloads_are_even():
+    assert even_load(71, 50) == 36  # 36 + 35, not 50 + 21
+    assert even_load(50, 50) == 50
+    assert even_load(101, 50) == 34  # three trucks either way: 34 + 34 + 33
+    assert even_load(3, 50) == 3
+    assert even_load(0, 50) == 0
+
+
+@given(st.integers(1, 10_000), st.integers(1, 100))
+def test_an_even_load_takes_no_more_trucks_than_full_ones(count, capacity):
+    size = even_load(count, capacity)
+    assert 1 <= size <= capacity
+    trucks = -(-count // capacity)  # full truckloads, the last one what is left
+    assert -(-count // size) == trucks

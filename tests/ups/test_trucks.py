@@ -257,6 +257,45 @@ def test_a_truck_at_the_warehouse_takes_a_gathered_load_from_the_trucks_coming(f
     assert {p: package(p).truck_id for p in (1, 2, 3, 4)} == {1: 1, 2: 2, 3: 1, 4: 2}
 
 
+def test_the_first_truck_there_leaves_the_next_one_a_compact_load(fleet, settings):
+    """As planning's example (test_a_truck_leaves_the_next_one_a_compact_load), seen
+    from warehouse 1 at (10, 0): the narrowest sector around the oldest, 1, would give
+    the truck 1 with 4 and 5, far west, and leave 2 with 3 and 6. Both trucks' trips
+    weighed, each takes one part of the map: truck 1, there, the north-west and 6 by
+    the warehouse; truck 2, still 90 away, the two in the south-east (fewer: it starts
+    later)."""
+    settings.UPS_TRUCK_SHARE = 3
+    dests = {1: (40, -90), 2: (70, -60), 3: (-80, 100), 4: (-90, 50), 5: (-90, 10), 6: (0, 10)}
+    for package_id, (x, y) in dests.items():
+        pickup(package_id, dest=(x + 10, y))
+    assert {p: package(p).truck_id for p in dests} == {1: 1, 2: 1, 3: 1, 4: 2, 5: 2, 6: 2}
+    arrive(1, 10, 0)
+    assert {p: package(p).truck_id for p in dests} == {1: 2, 2: 2, 3: 1, 4: 1, 5: 1, 6: 1}
+    assert sorted(a.package_id for a in sent("amazon", "arrived")) == [3, 4, 5, 6]
+    arrive(2, 10, 0)
+    assert sorted(a.package_id for a in sent("amazon", "arrived")) == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_truck_there_gives_some_back_when_it_was_given_more_than_its_share(fleet, settings):
+    """Truck 2 (nearest to warehouse 2) was given the first four packages, truck 1 the
+    last two; truck 1 was last seen by the warehouse too. Truck 2, there first, keeps
+    three and gives one back, so that the two finish about together: the three to the
+    west (a little the longer trip, since truck 1 is still up to 5 away); the oldest
+    goes with truck 1, which is coming for it."""
+    settings.UPS_TRUCK_SHARE = 4
+    warehouse = (2, 95, 0)
+    dests = {1: (145, 0), 2: (130, 35), 3: (95, 50), 4: (60, 35), 5: (45, 0), 6: (60, -35)}
+    for package_id, dest in dests.items():
+        pickup(package_id, warehouse=warehouse, dest=dest)
+    assert {p: package(p).truck_id for p in dests} == {1: 2, 2: 2, 3: 2, 4: 2, 5: 1, 6: 1}
+    Truck.objects.filter(id=1).update(x=95, y=5)
+    arrive(2, 95, 0)
+    assert {p: package(p).truck_id for p in dests} == {1: 1, 2: 1, 3: 1, 4: 2, 5: 2, 6: 2}
+    assert sorted(a.package_id for a in sent("amazon", "arrived")) == [4, 5, 6]
+    arrive(1, 95, 0)
+    assert sorted(a.package_id for a in sent("amazon", "arrived")) == [1, 2, 3, 4, 5, 6]
+
+
 def test_the_naive_baseline_keeps_its_loads_as_given(fleet, settings):
     settings.UPS_DISPATCH = "naive"
     for package_id, dest in ((1, (10, 90)), (2, (10, -90))):

@@ -212,6 +212,9 @@ def serve_warehouse(warehouse: Warehouse, max_batches: int | None = None, *, now
         if truck is None:
             break
         room = max(limit - given, 0)
+        if limit == rule.capacity and len(found) < fetch:
+            # Every package waiting here was read: the truckloads they make are even.
+            room = max(planning.even_load(len(found) + given, limit) - given, 0)
         if rule.gather:
             places = [(p.id, p.dest_x, p.dest_y) for p in found]
             chosen = set(planning.gather(places, room, (warehouse.x, warehouse.y)))
@@ -343,9 +346,11 @@ def out_for_delivery(package: Package, truck_id: int, *, now: datetime) -> bool:
 def regather(truck: Truck, *, now: datetime) -> int:
     """The truck stands at its warehouse; packages there were given, as they came, to it
     and to other trucks still on their way. None of them is announced yet, so they can
-    change trucks: this one takes as many as it was given, gathered (``planning.gather``)
-    among all of them, and gives the others' places back, so every truck keeps its
-    count. Returns how many changed trucks."""
+    change trucks: this one takes a load of about as many as it was given
+    (``planning.share_out``: one part of the map, and the others' parts of it compact
+    too, sized so that the trucks finish about together), and the rest go to the others
+    (one given back for each taken; any more to the one with fewest). Returns how many
+    changed trucks."""
     warehouse = truck.warehouse
     assert warehouse is not None  # it stands at one
     own = list(
@@ -369,12 +374,40 @@ def regather(truck: Truck, *, now: datetime) -> int:
         return 0
     pool.sort(key=lambda package: package.id)  # oldest first
     places = [(p.id, p.dest_x, p.dest_y) for p in pool]
-    chosen = set(planning.gather(places, len(own), (warehouse.x, warehouse.y)))
+    # How far each truck coming still is (at most: it left from where we last saw it)
+    # and how many it was given; by id (which arrives first is not known).
+    counts: dict[int, int] = {}
+    for package in pool:
+        if package.truck_id != truck.id:
+            assert package.truck_id is not None  # given to a truck coming
+            counts[package.truck_id] = counts.get(package.truck_id, 0) + 1
+    here = (warehouse.x, warehouse.y)
+    others = [
+        (planning.distance((t.x, t.y), here), counts[t.id])
+        for t in sorted(coming, key=lambda t: t.id)
+        if t.id in counts
+    ]
+    capacity = dispatch_selectors.policy().capacity
+    chosen = set(planning.share_out(places, here, len(own), others, capacity))
     taken = [p for p in pool if p.id in chosen and p.truck_id != truck.id]
     given_back = [p for p in own if p.id not in chosen]
-    for incoming, outgoing in zip(taken, given_back, strict=True):
-        outgoing.truck_id, incoming.truck_id = incoming.truck_id, truck.id
+    # One for one first: the truck a package is taken from gets one given back.
+    for incoming, outgoing in zip(taken, given_back, strict=False):
+        other = incoming.truck_id
+        assert other is not None  # in the pool: given to a truck coming
+        outgoing.truck_id, incoming.truck_id = other, truck.id
     changed = taken + given_back
+    for outgoing in given_back[len(taken) :]:
+        # More given back than taken: to the truck coming with the fewest, if it has room
+        # (else the package stays on this one: it is carried either way).
+        least = min(counts, key=lambda truck_id: (counts[truck_id], truck_id))
+        if counts[least] >= capacity:
+            changed.remove(outgoing)
+            continue
+        outgoing.truck_id = least
+        counts[least] += 1
+    for incoming in taken[len(given_back) :]:
+        incoming.truck_id = truck.id  # more taken than given back: this one carries more
     for package in changed:
         package.updated_at = now
     Package.objects.bulk_update(changed, ["truck", "updated_at"])
