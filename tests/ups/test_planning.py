@@ -12,7 +12,6 @@ from amazon_ups.ups.dispatch.planning import (
     Policy,
     choose_truck,
     distance,
-    even_load,
     gather,
     gather_among,
     nearest,
@@ -320,19 +319,3 @@ def test_a_share_is_about_what_the_truck_was_given_and_leaves_the_others_some(
     step = max(1, round(own * 0.1))  # SHARE_STEP
     assert 1 <= len(chosen) <= min(capacity, len(waiting) - 1)
     assert min(own - 2 * step, capacity, len(waiting) - 1) <= len(chosen) <= own + 2 * step
-
-
-def test_truckloads_are_even():
-    assert even_load(71, 50) == 36  # 36 + 35, not 50 + 21
-    assert even_load(50, 50) == 50
-    assert even_load(101, 50) == 34  # three trucks either way: 34 + 34 + 33
-    assert even_load(3, 50) == 3
-    assert even_load(0, 50) == 0
-
-
-@given(st.integers(1, 10_000), st.integers(1, 100))
-def test_an_even_load_takes_no_more_trucks_than_full_ones(count, capacity):
-    size = even_load(count, capacity)
-    assert 1 <= size <= capacity
-    trucks = -(-count // capacity)  # full truckloads, the last one what is left
-    assert -(-count // size) == trucks

@@ -98,16 +98,6 @@ def choose_truck(target: Point, free: Iterable[Place], rule: Policy) -> int | No
     return min((truck_id for truck_id, _, _ in free), default=None)
 
 
-def even_load(count: int, capacity: int) -> int:
-    """How many of ``count`` packages one truck takes, at most ``capacity``, when all of
-    them are to go in truckloads: as many trucks as it takes, loaded evenly, so that the
-    last truckload is not a small remainder on a trip about as long as a full one (a
-    burst of 1,000 packages: 373 s to deliver all instead of 392 s)."""
-    if count <= 0 or capacity <= 0:
-        return 0
-    return math.ceil(count / math.ceil(count / capacity))
-
-
 def gather(waiting: Sequence[Place], size: int, origin: Point) -> list[int]:
     """Which of ``waiting`` ((id, destination x, y), oldest first) one truck leaving
     ``origin`` takes when it can take ``size``: the oldest, so that none waits for ever,

@@ -212,9 +212,6 @@ def serve_warehouse(warehouse: Warehouse, max_batches: int | None = None, *, now
         if truck is None:
             break
         room = max(limit - given, 0)
-        if limit == rule.capacity and len(found) < fetch:
-            # Every package waiting here was read: the truckloads they make are even.
-            room = max(planning.even_load(len(found) + given, limit) - given, 0)
         if rule.gather:
             places = [(p.id, p.dest_x, p.dest_y) for p in found]
             chosen = set(planning.gather(places, room, (warehouse.x, warehouse.y)))
