@@ -2,8 +2,9 @@
 SMTP server never holds up messages to the world or the peer.
 
 It looks at the queue when the daemon pokes it (after the daemon's loop has looked in
-the database: that is when a handler or the web may have queued an email) and every
-``interval`` seconds besides, for emails whose retry falls due."""
+the database: that is when a handler or the web may have queued an email), at most
+every ``min_gap`` seconds, and every ``interval`` seconds besides, for emails whose
+retry falls due."""
 
 from __future__ import annotations
 
@@ -19,9 +20,10 @@ logger = logging.getLogger(__name__)
 
 
 class MailSender(threading.Thread):
-    def __init__(self, interval: float = 5.0) -> None:
+    def __init__(self, interval: float = 5.0, min_gap: float = 1.0) -> None:
         super().__init__(name="mail-sender", daemon=True)
         self.interval = interval
+        self.min_gap = min(min_gap, interval)
         self._stop_event = threading.Event()
         self._poked = threading.Event()
         self._failures = isolation.FailureLog("mail: sending")
@@ -52,5 +54,9 @@ class MailSender(threading.Thread):
                         self._failures.failed(error)
                 self._poked.wait(self.interval)
                 self._poked.clear()
+                # Under load the daemon pokes after every look: emails are sent in
+                # batches at most this often, not in a small write transaction each
+                # (on SQLite each would wait for the one write lock the loop needs).
+                self._stop_event.wait(self.min_gap)
         finally:
             connection.close()
