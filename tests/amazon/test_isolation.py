@@ -5,6 +5,7 @@ The errors are real ones from the database in use, never made up."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import pytest
 from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
@@ -161,15 +162,22 @@ def test_a_retried_item_runs_again_and_a_new_failure_sets_it_aside_anew():
     ]
 
 
-def test_an_outage_is_raised_at_once_and_sets_nothing_aside(fresh_connection):
-    ran = []
+def losing_the_database_at(bad: int) -> tuple[list[int], Callable[[int], None]]:
+    """An action that records each item it runs and saves a setting for it, and loses
+    the database connection while running item ``bad``; returns (items run, action)."""
+    ran: list[int] = []
 
     def action(n: int) -> None:
         ran.append(n)
         messaging.put_setting(f"item:{n}", "done")
-        if n == 2:
+        if n == bad:
             lose_the_database()
 
+    return ran, action
+
+
+def test_an_outage_is_raised_at_once_and_sets_nothing_aside(fresh_connection):
+    ran, action = losing_the_database_at(2)
     with pytest.raises(OperationalError):
         each_item("test work", [1, 2, 3], ref=ref, action=action)
     assert ran == [1, 2]  # 3 waits for the loop's next turn
@@ -228,14 +236,7 @@ def test_a_batch_in_one_transaction_sets_aside_only_its_bad_items(caplog):
 
 
 def test_an_outage_in_a_batch_rolls_the_whole_batch_back(fresh_connection):
-    ran = []
-
-    def action(n: int) -> None:
-        ran.append(n)
-        messaging.put_setting(f"item:{n}", "done")
-        if n == 2:
-            lose_the_database()
-
+    ran, action = losing_the_database_at(2)
     with pytest.raises(OperationalError):
         isolation.each_item_together("test work", [1, 2, 3], ref=ref, action=action)
     assert ran == [1, 2]
