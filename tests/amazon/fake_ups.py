@@ -33,6 +33,9 @@ def tracking_of(package_id: int) -> str:
     return f"FAKE-{package_id}"
 
 
+TAKEOVER_FIRST_SEQNUM = 1_000_000
+
+
 class FakeUps:
     def __init__(
         self,
@@ -42,7 +45,11 @@ class FakeUps:
         accounts: frozenset[int] = frozenset(),
         secret: str = TEST_LINK_SECRET,
         tls: ssl.SSLContext | None = None,
+        port: int = 0,
+        join: int | None = None,
     ) -> None:
+        """``port``: where to listen (0: any free one); ``join``: a world to join at
+        start (another UPS's, as a standby that took over does)."""
         self.secret = secret
         self.tls = tls
         self.refused: list[str] = []  # why connections failed the link's handshake
@@ -57,6 +64,8 @@ class FakeUps:
         )
         self.world: WorldClient | None = None
         self.port: int | None = None
+        self._listen_port = port
+        self._join_at_start = join
         self.world_errors: list[Message] = []
         self.deliveries_made: Counter[int] = Counter()
         self.connections = 0
@@ -98,15 +107,28 @@ class FakeUps:
         return self
 
     def stop(self) -> None:
+        """Stops serving, world connection included (once: again does nothing)."""
+        if not self._thread.is_alive():
+            return
         asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 
     async def _start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls)
+        self._server = await asyncio.start_server(
+            self._serve, "127.0.0.1", self._listen_port, ssl=self.tls
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         if self.create_world:
             await self._join(None)
+        elif self._join_at_start is not None:
+            await self._join(self._join_at_start)
+            # A UPS that takes over carries on from the database, never reusing a
+            # seqnum the world or Amazon has seen (they would take the message for a
+            # repeat); this one has none, so it starts far beyond the one it replaces.
+            assert self.world is not None
+            self.world.peer.channel.session.next_seqnum = TAKEOVER_FIRST_SEQNUM
+            self.peer.channel.session.next_seqnum = TAKEOVER_FIRST_SEQNUM
 
     async def _stop(self) -> None:
         self._server.close()

@@ -41,6 +41,7 @@ def test_the_defaults_have_no_issues():
         ("DAEMON_METRICS_PORT", 70000, common_checks.PORT_OUT_OF_RANGE, "DAEMON_METRICS_PORT"),
         ("METRICS_TOKEN", "short", common_checks.SECRET_TOO_SHORT, "METRICS_TOKEN has 5"),
         ("AU_LINK_TLS_CA", "/no/such/ca.pem", common_checks.TLS_FILE_MISSING, "no such file"),
+        ("UPS_ADDRESSES", "ups-1:34567,ups-2", common_checks.BAD_ADDRESSES, "'ups-2' is not"),
         ("EMAIL_PORT", 70000, mail_checks.EMAIL_PORT_OUT_OF_RANGE, "EMAIL_PORT is 70000"),
         ("EMAIL_BACKEND", "no.such.Backend", mail_checks.UNKNOWN_EMAIL_BACKEND, "EMAIL_BACKEND"),
         ("UPS_DISPATCH", "smrt", dispatch_checks.UNKNOWN_DISPATCH, "UPS_DISPATCH is 'smrt'"),

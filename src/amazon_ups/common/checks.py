@@ -16,6 +16,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.checks import Error, Tags, register
 
+from amazon_ups.common.daemon.addresses import parse_addresses
 from amazon_ups.common.daemon.link_security import MIN_SECRET_CHARS
 from amazon_ups.common.links import url_problem
 
@@ -27,6 +28,7 @@ SECRET_FILE_UNREADABLE = "common.E005"
 TLS_FILE_MISSING = "common.E006"
 TLS_KEY_WITHOUT_CERT = "common.E007"
 BAD_PUBLIC_URL = "common.E008"
+BAD_ADDRESSES = "common.E009"
 
 WORLD_CREATORS = ("ups", "amazon")
 MAX_PORT = 65535
@@ -110,6 +112,19 @@ def check_link_settings(app_configs=None, **kwargs) -> list[Error]:
         ),
         *secret_errors(),
     ]
+    if settings.UPS_ADDRESSES:
+        try:
+            parse_addresses(settings.UPS_ADDRESSES)
+        except ValueError as error:
+            errors.append(
+                Error(
+                    f"UPS_ADDRESSES is {settings.UPS_ADDRESSES!r}: {error}",
+                    hint="Set UPS_ADDRESSES to host:port of each UPS daemon host, separated "
+                    "by commas (e.g. ups-1.example.org:34567,ups-2.example.org:34567), or "
+                    "leave it unset for UPS_HOST:UPS_PORT.",
+                    id=BAD_ADDRESSES,
+                )
+            )
     for name in ("AU_LINK_TLS_CERT", "AU_LINK_TLS_KEY", "AU_LINK_TLS_CA"):
         path = getattr(settings, name)
         if path and not Path(path).is_file():

@@ -272,6 +272,10 @@ WORLD_ID = env_int("WORLD_ID", None)
 # The Amazon-UPS link: UPS listens here, Amazon connects here.
 UPS_HOST = os.environ.get("UPS_HOST", "127.0.0.1")
 UPS_PORT = env_int("UPS_PORT", 34567)
+# Amazon: every address UPS's daemons may listen on, "host:port" separated by commas
+# (e.g. one per UPS daemon host; only the active one listens), tried in turn until
+# one answers the link's handshake. Unset: UPS_HOST:UPS_PORT.
+UPS_ADDRESSES = os.environ.get("UPS_ADDRESSES", "")
 # Where people reach each site (scheme, host, port; an optional path prefix): the
 # links between the two sites and every link in an email are made from these, never
 # from a request's Host. The defaults are what `amazon-ups up` serves.

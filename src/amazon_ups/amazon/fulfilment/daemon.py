@@ -66,13 +66,13 @@ class Fulfilment:
             # Amazon's services read the clock themselves still (UPS's take ``now``).
             joined=lambda world_id, now: services.world_joined(world_id),
         )
+        ups_addresses = link_security.ups_addresses()
         self.ups = UpsLink(
             "ups",
             Channel(incoming=au.UpsToAmazon, outgoing=au.AmazonToUps, limits=AU_LIMITS),
-            settings.UPS_HOST,
-            settings.UPS_PORT,
+            ups_addresses,
             peer=carrier.UPS,
-            auth=link_security.amazon_auth(settings.UPS_HOST),
+            auth=link_security.amazon_auth([host for host, _ in ups_addresses]),
         )
         self.daemon = Daemon(
             name="amazon",

@@ -171,6 +171,7 @@ class DaemonCore:
             for message in getattr(container, field)
         ]
         if not messages and not container.acks:
+            endpoint.keeps_alive = True
             return  # a keep-alive: no reason to look in the database
         # Re-sends of what is known done (the peer missed our ack, or sent again before
         # it came) are only acked again: no transaction for a container of repeats.

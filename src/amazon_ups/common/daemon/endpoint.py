@@ -20,11 +20,17 @@ class Endpoint:
         self.refusals: list[str] = []
         self.heard_at = 0.0  # when bytes last came from the peer (a Unix time)
         self.sent_at = 0.0  # when the core last gave the shell a frame for it (its ``now``)
+        # The peer sent an empty message on this connection: it keeps the link alive, so
+        # its silence means it is gone (``silent_after``).
+        self.keeps_alive = False
 
     # Seconds of our silence after which we send an empty message, so that the peer can
     # tell a live link from a frozen peer (the Amazon-UPS protocol allows empty
     # messages, 2.3); None: we never do (the world's protocol has no such message).
     keepalive: float | None = None
+    # Seconds of the peer's silence after which the connection is dropped as dead, once
+    # its silence means something (``links.Link.silence_deadline``); None: never.
+    silent_after: float | None = None
 
     @property
     def up(self) -> bool:

@@ -12,11 +12,13 @@ import ipaddress
 import logging
 import socket
 import ssl
+from collections.abc import Sequence
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from amazon_ups.common.daemon.addresses import Address, parse_addresses
 from amazon_ups.common.daemon.links import LinkAuth
 
 logger = logging.getLogger(__name__)
@@ -29,8 +31,20 @@ def ups_auth(host: str) -> LinkAuth:
     return LinkAuth(link_secret(host, "ups"), server_tls(), settings.AU_LINK_HANDSHAKE_TIMEOUT)
 
 
-def amazon_auth(host: str) -> LinkAuth:
-    """Amazon, connecting to UPS at ``host``: the secret, and TLS when asked for."""
+def ups_addresses() -> list[Address]:
+    """Where Amazon looks for UPS: ``UPS_ADDRESSES``, or else ``UPS_HOST:UPS_PORT``."""
+    if not settings.UPS_ADDRESSES:
+        return [(settings.UPS_HOST, settings.UPS_PORT)]
+    try:
+        return parse_addresses(settings.UPS_ADDRESSES)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"UPS_ADDRESSES: {error}") from None
+
+
+def amazon_auth(hosts: Sequence[str]) -> LinkAuth:
+    """Amazon, connecting to UPS at one of ``hosts``: the secret (which any host off
+    loopback needs), and TLS when asked for."""
+    host = next((host for host in hosts if not is_loopback(host)), hosts[0])
     return LinkAuth(
         link_secret(host, "amazon"),
         client_tls(),

@@ -3,7 +3,9 @@
 - ``DialLink`` connects to a peer and reconnects with backoff. Nothing of it blocks:
   the connect is non-blocking and the attempt (``Dialing``) goes on as ``select`` says
   its socket is ready, TLS and the handshake fed the bytes as they come, until it is up
-  or its deadline passes. (Only resolving the host's name may wait.)
+  or its deadline passes. (Only resolving the host's name may wait.) Given several
+  addresses (the hosts of a side's daemons, one of them active), it tries them in turn
+  and stays with the one that answered; backoff only after a whole round failed.
 - ``WorldLink`` is a ``DialLink`` that does the world's connect handshake first
   (``protocol.world_connect``).
 - ``UpsLink`` is Amazon's ``DialLink`` to UPS: TLS if configured, then the link's
@@ -26,10 +28,11 @@ import os
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from amazon_ups.common.daemon.addresses import Address, shown
 from amazon_ups.common.daemon.endpoint import Endpoint
 from amazon_ups.protocol.channel import Channel
 from amazon_ups.protocol.framing import FramingError
@@ -44,6 +47,12 @@ RECONNECT = ResendPolicy(first=0.1, factor=2.0, ceiling=5.0)
 IO_TIMEOUT = 10.0  # a peer that takes longer to take our bytes is treated as gone
 # The Amazon-UPS link: an empty message after this many seconds of our silence.
 KEEPALIVE_EVERY = 3.0
+# ...and a connection whose peer has been silent this long is taken for dead (a host
+# gone or cut off shows nothing else: TCP would go on re-sending for many minutes).
+SILENT_AFTER = 4 * KEEPALIVE_EVERY
+# A connect to one of several addresses is given up after this many seconds, for the
+# next one: a host that is gone must not hold up the one that is there.
+FAILOVER_CONNECT_TIMEOUT = 3.0
 
 
 class Link(Endpoint):
@@ -81,6 +90,7 @@ class Link(Endpoint):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         self.sock = sock
         self._failures = 0
+        self.keeps_alive = False
         self.channel.reset()
 
     def _failed(self, now: float, reason: str) -> None:
@@ -91,6 +101,17 @@ class Link(Endpoint):
 
     def refused(self, reason: str) -> None:
         self.refusals.append(reason)
+
+    def silence_deadline(self) -> float | None:
+        """When the connection is to be taken for dead if the peer says nothing more
+        (None: not watched). Watched once the peer has shown it keeps the link alive
+        (an empty message came), or while something we sent waits for its ack: a live
+        peer of the protocol answers one or the other within ``silent_after``."""
+        if self.sock is None or self.silent_after is None:
+            return None
+        if not (self.keeps_alive or self.channel.session.outbox):
+            return None
+        return self.heard_at + self.silent_after
 
     def receive(self) -> bytes | None:
         """What arrived (b"": the peer closed), or None: nothing for us yet."""
@@ -159,20 +180,46 @@ class Dialing:
 
 
 class DialLink(Link):
-    """We connect to the peer at ``host:port``, without blocking: ``connect`` starts an
-    attempt, ``advance`` takes it further each time its socket is ready (TCP connect,
-    TLS, then the handshake of ``begin``/``answer``), ``expire`` gives it up past its
-    deadline; a failure is retried with backoff."""
+    """We connect to the peer at one of ``addresses``, without blocking: ``connect``
+    starts an attempt, ``advance`` takes it further each time its socket is ready (TCP
+    connect, TLS, then the handshake of ``begin``/``answer``), ``expire`` gives it up
+    past its deadline. A failure moves on to the next address at once; when a whole
+    round has failed, the next one waits with backoff. The address that answered is
+    dialed first next time (``host``, ``port``)."""
 
-    connect_timeout = IO_TIMEOUT  # seconds the TCP connect may take
-    handshake_timeout = IO_TIMEOUT  # then seconds TLS and the handshake may take
+    handshake_timeout = IO_TIMEOUT  # seconds TLS and the handshake may take
 
     def __init__(
-        self, name: str, channel: Channel, host: str, port: int, peer: str | None = None
+        self, name: str, channel: Channel, addresses: Sequence[Address], peer: str | None = None
     ) -> None:
         super().__init__(name, channel, peer)
-        self.host, self.port = host, port
+        if not addresses:
+            raise ValueError(f"{name}: no address to connect to")
+        self.addresses = list(addresses)
+        self._at = 0  # index in addresses of the one to dial next
+        self._round_errors: list[str] = []  # why the others of this round failed
+        # Seconds the TCP connect may take: less when another address may answer.
+        self.connect_timeout = IO_TIMEOUT if len(self.addresses) == 1 else FAILOVER_CONNECT_TIMEOUT
         self.dialing: Dialing | None = None
+
+    @property
+    def host(self) -> str:
+        return self.addresses[self._at][0]
+
+    @property
+    def port(self) -> int:
+        return self.addresses[self._at][1]
+
+    def _failed(self, now: float, reason: str) -> None:
+        """The address dialed failed: the next one at once, or, after a whole round,
+        the first again with backoff (one log line for the round)."""
+        self._at = (self._at + 1) % len(self.addresses)
+        if self._at != 0:
+            self._round_errors.append(reason)
+            self.retry_at = now
+            return
+        reasons, self._round_errors = [*self._round_errors, reason], []
+        super()._failed(now, "; ".join(reasons))
 
     def connect(self, now: float) -> bool:
         """Starts a connection attempt if it is time to; never waits, so never True:
@@ -269,8 +316,9 @@ class DialLink(Link):
         if not self.handshaken() or attempt.outgoing:
             return False
         self.dialing = None
+        self._round_errors = []
         self._connected(attempt.sock)
-        logger.info("%s: connected to %s:%d", self.name, self.host, self.port)
+        logger.info("%s: connected to %s", self.name, shown(self.addresses[self._at]))
         return True
 
     def expire(self, now: float) -> None:
@@ -340,7 +388,7 @@ class WorldLink(DialLink):
         hello: Callable[[], AnyConnect | None],
         joined: Callable[[int, datetime.datetime], None],
     ) -> None:
-        super().__init__(name, channel, host, port)
+        super().__init__(name, channel, [(host, port)])
         self.connected_type = connected_type
         self.hello = hello
         self.joined = joined
@@ -395,11 +443,17 @@ class UpsLink(DialLink):
     """Amazon's link to UPS: TLS if configured, then the link's handshake."""
 
     keepalive = KEEPALIVE_EVERY
+    silent_after = SILENT_AFTER
 
     def __init__(
-        self, name: str, channel: Channel, host: str, port: int, peer: str, auth: LinkAuth
+        self,
+        name: str,
+        channel: Channel,
+        addresses: Sequence[Address],
+        peer: str,
+        auth: LinkAuth,
     ) -> None:
-        super().__init__(name, channel, host, port, peer)
+        super().__init__(name, channel, addresses, peer)
         self.auth = auth
         self.handshake_timeout = auth.timeout
         self._handshake: LinkHandshake | None = None

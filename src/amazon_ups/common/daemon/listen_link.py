@@ -14,7 +14,13 @@ import ssl
 from collections import Counter
 from dataclasses import dataclass
 
-from amazon_ups.common.daemon.links import KEEPALIVE_EVERY, Link, LinkAuth, read_available
+from amazon_ups.common.daemon.links import (
+    KEEPALIVE_EVERY,
+    SILENT_AFTER,
+    Link,
+    LinkAuth,
+    read_available,
+)
 from amazon_ups.protocol.channel import Channel
 from amazon_ups.protocol.link_auth import HandshakeFailed, LinkHandshake, Role
 
@@ -42,6 +48,7 @@ class ListenLink(Link):
     """
 
     keepalive = KEEPALIVE_EVERY
+    silent_after = SILENT_AFTER
 
     def __init__(
         self,

@@ -203,6 +203,8 @@ class Daemon:
                 self._connected(item.link)
         for link in self.links:
             link.expire(now)
+            if (silent := link.silence_deadline()) is not None and now >= silent:
+                self._drop(link, f"nothing heard for {link.silent_after:g} s")
             self.core.record_refusals(link, now)
             self.core.record_heard(link, now)
         for endpoint, frame in self.core.step(time.time()):
@@ -236,6 +238,8 @@ class Daemon:
                     writable[dial_fd] = _Dial(link)
             if (deadline := link.next_deadline()) is not None:
                 deadlines.append(deadline)
+            if (silent := link.silence_deadline()) is not None:
+                deadlines.append(silent)
             if link.up:
                 assert link.sock is not None  # up: connected
                 watched[link.sock.fileno()] = link
