@@ -1,0 +1,342 @@
+"""The system spread over hosts, as it would be deployed: each piece on a machine of its
+own (a Linux network namespace with its own address, all on one bridge), one PostgreSQL
+server for both companies, two daemons per side (one leads, one stands by).
+
+Orders are delivered; the leading daemon of each side is killed with SIGKILL while
+orders are in flight, the standbys take over and every order is still delivered exactly
+once; then the leading UPS daemon's host is cut off the network for 10 s while orders
+flow, and everything resumes by itself.
+
+Skipped, saying why, where namespaces cannot be made (not root, no ``ip netns``) or no
+PostgreSQL server programs are installed (``initdb``, ``pg_ctl``).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from amazon_ups.testing import hosts as hosts_module
+from amazon_ups.testing import pg_server
+from amazon_ups.testing.hosts import Hosts
+from amazon_ups.testing.system import (
+    DEMO,
+    Browser,
+    buy,
+    query,
+    status_of,
+    tracking_number_of,
+)
+from amazon_ups.testing.waiting import wait_until
+from amazon_ups.world.journal import Journal
+
+pytestmark = pytest.mark.timeout(420)
+
+HOSTS = ["db", "world", "amazon-web", "amazon-d1", "amazon-d2", "ups-web", "ups-d1", "ups-d2"]
+WORLD_UPS_PORT, WORLD_AMAZON_PORT, AU_PORT, WEB_PORT = 12345, 23456, 34567, 8000
+SIMSPEED = "1000"
+TRUCKS = "4"
+CUT_FOR = 10.0  # seconds a host is cut off
+IN_FLIGHT = {"placed", "packing", "packed", "loading", "loaded", "delivering"}
+ME = [sys.executable, "-m", "amazon_ups.cli"]
+
+
+@pytest.fixture
+def hosts():
+    if reason := hosts_module.unavailable() or pg_server.unavailable():
+        pytest.skip(reason)
+    with Hosts(HOSTS) as made:
+        yield made
+
+
+class Deployment:
+    """The pieces on their hosts, their logs in ``logs``, and what the test reads."""
+
+    def __init__(self, hosts: Hosts, tmp: Path) -> None:
+        self.hosts = hosts
+        self.tmp = tmp
+        self.logs = tmp / "logs"
+        self.logs.mkdir()
+        self.postgres = pg_server.PostgresServer(
+            hosts["db"].address,
+            str(hosts.subnet),
+            wrap=lambda argv: hosts.command("db", argv),
+        )
+        self.secret = secrets.token_urlsafe(32)
+        self.urls: dict[str, str] = {}
+        self.daemons: dict[str, subprocess.Popen] = {}  # "ups-d1" -> its process
+
+    def address(self, host: str) -> str:
+        return self.hosts[host].address
+
+    def env(self, project: str, host: str, **extra: str) -> dict[str, str]:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "UPS_HOST", "UPS_ADDRESSES")
+        }
+        var = self.tmp / "var" / host
+        var.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return {
+            **env,
+            "PYTHONUNBUFFERED": "1",
+            "AMAZON_UPS_VAR": str(var),
+            "DATABASE_URL": self.urls[project],
+            "WORLD_HOST": self.address("world"),
+            "WORLD_UPS_PORT": str(WORLD_UPS_PORT),
+            "WORLD_AMAZON_PORT": str(WORLD_AMAZON_PORT),
+            "WORLD_SIMSPEED": SIMSPEED,
+            "UPS_PORT": str(AU_PORT),
+            "UPS_TRUCKS": TRUCKS,
+            "AU_LINK_SECRET": self.secret,
+            "DJANGO_ALLOWED_HOSTS": f"{self.address(f'{project}-web')},localhost",
+            "AMAZON_PUBLIC_URL": f"http://{self.address('amazon-web')}:{WEB_PORT}",
+            "UPS_PUBLIC_URL": f"http://{self.address('ups-web')}:{WEB_PORT}",
+            **extra,
+        }
+
+    def daemon_env(self, host: str) -> dict[str, str]:
+        if host.startswith("ups"):
+            return self.env("ups", host, UPS_HOST=self.address(host))
+        ups = [f"{self.address(h)}:{AU_PORT}" for h in ("ups-d1", "ups-d2")]
+        return self.env(
+            "amazon", host, UPS_ADDRESSES=",".join(ups), UPS_HOST=self.address("ups-d1")
+        )
+
+    # -- starting -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.postgres.start()
+        self.urls = self.postgres.create("amazon", "ups")
+        for project in ("ups", "amazon"):
+            for command in (["migrate", "--no-input", "-v", "0"], ["seed_demo"]):
+                self.hosts.run(
+                    f"{project}-web", [*ME, project, *command], self.env(project, f"{project}-web")
+                )
+        log = self.logs / "world.log"
+        world_args = ["--host", self.address("world"), "--ups-port", str(WORLD_UPS_PORT)]
+        world_args += ["--amazon-port", str(WORLD_AMAZON_PORT)]
+        world_args += ["--state", str(self.tmp / "world.sqlite3")]
+        self.world = self.hosts.popen("world", [*ME, "world", *world_args], os.environ.copy(), log)
+        wait_until(lambda: "world ready" in log.read_text(), 60, "the world to listen")
+        for host in ("ups-d1", "ups-d2", "amazon-d1", "amazon-d2"):
+            self.start_daemon(host)
+        for project in ("amazon", "ups"):
+            host = f"{project}-web"
+            argv = [*ME, project, "web", "--host", self.address(host), "--port", str(WEB_PORT)]
+            self.hosts.popen(
+                host, [*argv, "--workers", "1"], self.env(project, host), self.logs / f"{host}.log"
+            )
+        for project in ("amazon", "ups"):
+            wait_until(functools.partial(self.healthy, project), 60, f"{project}'s web site")
+        for side in ("amazon", "ups"):
+            self.wait_for_one_leader(side)
+
+    def start_daemon(self, host: str) -> subprocess.Popen:
+        project = "ups" if host.startswith("ups") else "amazon"
+        process = self.hosts.popen(
+            host, [*ME, project, "daemon"], self.daemon_env(host), self.logs / f"{host}.log"
+        )
+        self.daemons[host] = process
+        return process
+
+    def healthy(self, project: str) -> bool:
+        url = f"http://{self.address(f'{project}-web')}:{WEB_PORT}/healthz"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.status == 200
+        except (OSError, urllib.error.URLError):
+            return False
+
+    # -- what the daemons say about themselves --------------------------------------------
+
+    def roles(self, side: str) -> dict[str, str]:
+        """Each running daemon host of ``side`` and its process's role, by its row."""
+        sql = f"SELECT pid, role FROM messaging_daemonprocess WHERE name = '{side}'"
+        rows = dict(query(self.urls[side], sql))
+        return {
+            host: rows.get(process.pid, "unknown")
+            for host, process in self.daemons.items()
+            if host.startswith(side) and process.poll() is None
+        }
+
+    def leader(self, side: str) -> str | None:
+        leaders = [host for host, role in self.roles(side).items() if role == "active"]
+        return leaders[0] if len(leaders) == 1 else None
+
+    def led_by_another(self, side: str, host: str) -> bool:
+        return self.leader(side) not in (None, host)
+
+    def wait_for_one_leader(self, side: str, timeout: float = 60) -> str:
+        def settled() -> str | None:
+            roles = self.roles(side)
+            ok = sorted(roles.values()) == ["active", "standby"]
+            return self.leader(side) if ok else None
+
+        return wait_until(settled, timeout, f"one {side} daemon leading, one on standby")
+
+    def kill(self, host: str) -> None:
+        process = self.daemons[host]
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+    # -- orders -------------------------------------------------------------------------
+
+    def shopper(self) -> Browser:
+        shopper = Browser(f"http://{self.address('amazon-web')}:{WEB_PORT}", "amazon_csrftoken")
+        shopper.get("/accounts/login/")
+        status, url, _ = shopper.post("/accounts/login/", DEMO)
+        assert status == 200 and "/accounts/login/" not in url, "the demo shopper cannot log in"
+        return shopper
+
+    def statuses(self) -> dict[int, str]:
+        return dict(query(self.urls["amazon"], "SELECT id, status FROM orders_order"))
+
+    def wait_delivered(self, orders: list[int], timeout: float, what: str) -> None:
+        def done() -> bool:
+            statuses = self.statuses()
+            return all(statuses.get(order) == "delivered" for order in orders)
+
+        wait_until(done, timeout, what, every=0.2)
+
+    def show_logs(self, last: int = 80) -> None:
+        if self.postgres.log.exists():
+            (self.logs / "postgres.log").write_bytes(self.postgres.log.read_bytes())
+        for log in sorted(self.logs.iterdir()):
+            lines = log.read_text(errors="replace").splitlines()
+            print(f"\n===== {log.name} (last {min(last, len(lines))} of {len(lines)} lines)")
+            print("\n".join(lines[-last:]))
+        if self.urls:
+            print("\n===== orders:", Counter(self.statuses().values()))
+
+    def stop(self) -> None:
+        self.hosts.stop_processes()
+        self.postgres.stop()
+
+
+def order_id(path: str) -> int:
+    return int(path.strip("/").split("/")[-1])
+
+
+def test_hosts_orders_survive_a_kill_9_of_each_leader_and_a_cut_link(hosts, tmp_path):
+    deployment = Deployment(hosts, tmp_path)
+    started = time.monotonic()
+
+    def reached(step: str) -> None:
+        print(f"{time.monotonic() - started:6.1f} s: {step}", flush=True)
+
+    try:
+        deployment.start()
+        reached("everything up")
+        shopper = deployment.shopper()
+        orders = deliver(deployment, shopper)
+        reached("the first orders delivered")
+        orders += kill_each_leader(deployment, shopper)
+        reached("the orders in flight at the kills delivered")
+        orders += cut_the_ups_leader(deployment, shopper)
+        reached("the orders placed during the cut delivered")
+        world_id = delivered_exactly_once(deployment, orders)
+    except BaseException:
+        deployment.show_logs()
+        raise
+    finally:
+        deployment.stop()
+    # The world made one package per order and delivered each (read once it stopped).
+    journal = Journal(tmp_path / "world.sqlite3")
+    try:
+        world = journal.load().worlds[world_id]
+    finally:
+        journal.close()
+    assert sorted(world.packages) == sorted(orders)
+    assert {p.status for p in world.packages.values()} == {"DELIVERED"}
+
+
+def deliver(deployment: Deployment, shopper: Browser) -> list[int]:
+    """Orders are delivered, each piece on its own host; both web sites show it."""
+    paths = [buy(shopper, quantity=1, x=10 + i, y=-5 - i) for i in range(3)]
+    orders = [order_id(path) for path in paths]
+    deployment.wait_delivered(orders, 90, "the first orders to be delivered")
+    carrier = Browser(f"http://{deployment.address('ups-web')}:{WEB_PORT}", "ups_csrftoken")
+    for path in paths:
+        assert status_of(shopper, path) == "delivered"
+        number = tracking_number_of(shopper, path, 10)
+        page = carrier.get(f"/track/?{urllib.parse.urlencode({'number': number})}")
+        assert re.search(rf'data-package="{number}"[^>]*data-status="delivered"', page), page
+    return orders
+
+
+def kill_each_leader(deployment: Deployment, shopper: Browser) -> list[int]:
+    """Each side's leader is killed while orders are in flight; the standbys lead and
+    deliver them. The killed daemons are started again, as standbys."""
+    orders = [order_id(buy(shopper, quantity=1 + i % 2, x=-20 + 5 * i, y=i)) for i in range(8)]
+    amazon_leader, ups_leader = deployment.leader("amazon"), deployment.leader("ups")
+    assert amazon_leader and ups_leader
+    deployment.kill(amazon_leader)
+    deployment.kill(ups_leader)
+    in_flight = Counter(deployment.statuses()[order] for order in orders)
+    print(f"killed {amazon_leader} and {ups_leader}; the orders: {dict(in_flight)}")
+    assert set(in_flight) <= IN_FLIGHT, in_flight  # none delivered yet: all in flight
+    for side, killed in (("amazon", amazon_leader), ("ups", ups_leader)):
+        led = functools.partial(deployment.led_by_another, side, killed)
+        wait_until(led, 30, f"the {side} standby to lead")
+        deployment.start_daemon(killed)  # as its host's supervisor would
+    for side in ("amazon", "ups"):
+        deployment.wait_for_one_leader(side)
+    deployment.wait_delivered(orders, 120, "the orders in flight to be delivered after the kills")
+    return orders
+
+
+def cut_the_ups_leader(deployment: Deployment, shopper: Browser) -> list[int]:
+    """The leading UPS daemon's host is cut off for 10 s while orders are placed; once
+    its link is back, everything resumes by itself."""
+    ups_leader = deployment.leader("ups")
+    assert ups_leader
+    orders: list[int] = []
+    cut_at = time.monotonic()
+    with deployment.hosts.cut(ups_leader):
+        for i in range(6):
+            orders.append(order_id(buy(shopper, quantity=1, x=3 * i, y=15 + i)))
+        # The cut lasts CUT_FOR: a duration asked for, not a condition awaited.
+        time.sleep(max(0.0, CUT_FOR - (time.monotonic() - cut_at)))
+        during = Counter(deployment.statuses()[order] for order in orders)
+    print(f"{ups_leader} cut off for {time.monotonic() - cut_at:.1f} s; the orders: {dict(during)}")
+    assert "delivered" not in during, during  # UPS was out of reach
+    deployment.wait_delivered(orders, 120, "the orders placed during the cut to be delivered")
+    for side in ("amazon", "ups"):
+        deployment.wait_for_one_leader(side)
+    return orders
+
+
+def delivered_exactly_once(deployment: Deployment, orders: list[int]) -> int:
+    """Every order delivered once, one package each, on both sides; the world's id."""
+    amazon, ups = deployment.urls["amazon"], deployment.urls["ups"]
+    assert deployment.statuses() == {order: "delivered" for order in orders}
+    delivered_events = query(
+        amazon,
+        "SELECT order_id, COUNT(*) FROM orders_orderevent WHERE status = 'delivered' "
+        "GROUP BY order_id",
+    )
+    assert dict(delivered_events) == {order: 1 for order in orders}
+    packages = query(ups, "SELECT id, status FROM shipments_package")
+    assert dict(packages) == {order: "delivered" for order in orders}
+    deliveries = query(
+        ups,
+        "SELECT package_id, COUNT(*) FROM shipments_packageevent WHERE kind = 'delivered' "
+        "GROUP BY package_id",
+    )
+    assert dict(deliveries) == {order: 1 for order in orders}
+    [(world_id,)] = query(amazon, "SELECT value FROM messaging_setting WHERE key = 'world_id'")
+    return int(world_id)
