@@ -86,7 +86,8 @@ class Deployment:
         env = {
             k: v
             for k, v in os.environ.items()
-            if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "UPS_HOST", "UPS_ADDRESSES")
+            if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "AU_LINK_SECRET_FILE")
+            and not k.startswith(("UPS_", "WORLD_"))
         }
         var = self.tmp / "var" / host
         var.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -111,10 +112,9 @@ class Deployment:
     def daemon_env(self, host: str) -> dict[str, str]:
         if host.startswith("ups"):
             return self.env("ups", host, UPS_HOST=self.address(host))
+        # Every UPS daemon's host: only the one that leads listens.
         ups = [f"{self.address(h)}:{AU_PORT}" for h in ("ups-d1", "ups-d2")]
-        return self.env(
-            "amazon", host, UPS_ADDRESSES=",".join(ups), UPS_HOST=self.address("ups-d1")
-        )
+        return self.env("amazon", host, UPS_ADDRESSES=",".join(ups))
 
     # -- starting -----------------------------------------------------------------------
 
@@ -130,7 +130,7 @@ class Deployment:
         world_args = ["--host", self.address("world"), "--ups-port", str(WORLD_UPS_PORT)]
         world_args += ["--amazon-port", str(WORLD_AMAZON_PORT)]
         world_args += ["--state", str(self.tmp / "world.sqlite3")]
-        self.world = self.hosts.popen("world", [*ME, "world", *world_args], os.environ.copy(), log)
+        self.hosts.popen("world", [*ME, "world", *world_args], os.environ.copy(), log)
         wait_until(lambda: "world ready" in log.read_text(), 60, "the world to listen")
         for host in ("ups-d1", "ups-d2", "amazon-d1", "amazon-d2"):
             self.start_daemon(host)
