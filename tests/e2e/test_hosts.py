@@ -205,6 +205,16 @@ class Deployment:
     def statuses(self) -> dict[int, str]:
         return dict(query(self.urls["amazon"], "SELECT id, status FROM orders_order"))
 
+    def unacked_between_companies(self) -> int:
+        """Messages of the Amazon-UPS link that wait for the peer's ack, both ways."""
+        sql = (
+            "SELECT COUNT(*) FROM messaging_outgoingmessage WHERE peer = '{}' AND acked_at IS NULL"
+        )
+        return sum(
+            query(self.urls[side], sql.format(peer))[0][0]
+            for side, peer in (("amazon", "ups"), ("ups", "amazon"))
+        )
+
     def wait_delivered(self, orders: list[int], timeout: float, what: str) -> None:
         def done() -> bool:
             statuses = self.statuses()
@@ -338,5 +348,13 @@ def delivered_exactly_once(deployment: Deployment, orders: list[int]) -> int:
         "GROUP BY package_id",
     )
     assert dict(deliveries) == {order: 1 for order in orders}
+    # Nothing set aside, and nothing left unacked between the companies.
+    for url in (amazon, ups):
+        assert query(url, "SELECT kind, what, peer, field, ref FROM messaging_deadletter") == []
+    wait_until(
+        lambda: deployment.unacked_between_companies() == 0,
+        30,
+        "every message between Amazon and UPS to be acked",
+    )
     [(world_id,)] = query(amazon, "SELECT value FROM messaging_setting WHERE key = 'world_id'")
     return int(world_id)
