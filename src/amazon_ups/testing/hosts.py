@@ -7,14 +7,17 @@ on one bridge, each with an address of its own in a private /24 chosen per run.
         with hosts.cut("world"):                # its link is down: nothing in or out
             ...
 
-The bridge lives in the root namespace with the /24's first address, so the test process
-itself reaches every host (HTTP to a web site, a query to the database) as a client on
-the same network would. Cutting a host takes down the bridge's end of its veth pair: the
-host keeps its address, its sockets and its processes, but no packet crosses, in either
-direction, until the link is restored (established TCP connections then carry on).
+The bridge lives in a namespace of its own (the switch), so that no firewall of the
+machine's stands between the hosts; one more veth pair joins the root namespace to it,
+with the /24's first address, so that the test process itself reaches every host (HTTP
+to a web site, a query to the database) as a client on the same network would. Cutting
+a host takes down the switch's end of its veth pair: the host keeps its address, its
+sockets and its processes, but no packet crosses, in either direction, until the link
+is restored (established TCP connections then carry on).
 
-Every name (namespaces, interfaces) starts with a prefix unique to the run (``au<pid>-``),
-and leaving the ``with`` deletes all of them, after an exception too. Needs root and
+Every name the machine sees (the namespaces, the root namespace's end of the link to
+the switch) starts with a prefix unique to the run (``au<pid>-``), and leaving the
+``with`` deletes all of them, after an exception too. Needs root and
 ``ip`` (iproute2): ``unavailable()`` says why hosts cannot be made here.
 """
 
@@ -43,7 +46,7 @@ class Host:
     name: str
     namespace: str
     address: str
-    bridge_port: str  # the veth end on the bridge (in the root namespace)
+    switch_port: str  # the veth end on the bridge, in the switch's namespace
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -100,7 +103,8 @@ class Hosts:
         self.prefix = prefix or f"au{os.getpid()}-"
         self.names = list(names)
         self.hosts: dict[str, Host] = {}
-        self.bridge = f"{self.prefix}br"
+        self.switch = f"{self.prefix}switch"  # the bridge's namespace
+        self.uplink = f"{self.prefix}gw"  # the root namespace's end of its link to the switch
         self.subnet: ipaddress.IPv4Network | None = None
         self.processes: list[subprocess.Popen[bytes]] = []
         self._made: list[tuple[str, str]] = []  # ("netns" | "link", name), to delete
@@ -121,28 +125,35 @@ class Hosts:
 
     @property
     def gateway(self) -> str:
-        """The bridge's address: the root namespace's (the test's) on the hosts' network."""
+        """The root namespace's (the test's) address on the hosts' network."""
         assert self.subnet is not None
         return str(self.subnet.network_address + 1)
 
     def _build(self) -> None:
+        if len(self.uplink) > 15:  # IFNAMSIZ
+            raise RuntimeError(f"interface name {self.uplink!r} is too long: a shorter prefix")
         subnet = self.subnet = _free_subnet()
-        _ip("link", "add", self.bridge, "type", "bridge")
-        self._made.append(("link", self.bridge))
-        _ip("addr", "add", f"{self.gateway}/{subnet.prefixlen}", "dev", self.bridge)
-        _ip("link", "set", self.bridge, "up")
+        prefixlen = str(subnet.prefixlen)
+        switch = self.switch
+        _ip("netns", "add", switch)
+        self._made.append(("netns", switch))
+        _ip("-n", switch, "link", "add", "br0", "type", "bridge")
+        _ip("-n", switch, "link", "set", "br0", "up")
+        _ip("link", "add", self.uplink, "type", "veth", "peer", "name", "gw", "netns", switch)
+        self._made.append(("link", self.uplink))
+        _ip("-n", switch, "link", "set", "gw", "master", "br0", "up")
+        _ip("addr", "add", f"{self.gateway}/{prefixlen}", "dev", self.uplink)
+        _ip("link", "set", self.uplink, "up")
         for index, name in enumerate(self.names):
             namespace = f"{self.prefix}{name}"
-            port = f"{self.prefix}{index}"
-            if len(port) > 15:  # IFNAMSIZ
-                raise RuntimeError(f"interface name {port!r} is too long: use a shorter prefix")
+            port = f"port{index}"
             address = str(subnet.network_address + FIRST_HOST + index)
             _ip("netns", "add", namespace)
             self._made.append(("netns", namespace))
-            _ip("link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", namespace)
-            self._made.append(("link", port))
-            _ip("link", "set", port, "master", self.bridge, "up")
-            _ip("-n", namespace, "addr", "add", f"{address}/{subnet.prefixlen}", "dev", "eth0")
+            _ip("-n", switch, "link", "add", port, "type", "veth", "peer", "name", "eth0")
+            _ip("-n", switch, "link", "set", "eth0", "netns", namespace)
+            _ip("-n", switch, "link", "set", port, "master", "br0", "up")
+            _ip("-n", namespace, "addr", "add", f"{address}/{prefixlen}", "dev", "eth0")
             _ip("-n", namespace, "link", "set", "eth0", "up")
             _ip("-n", namespace, "link", "set", "lo", "up")
             self.hosts[name] = Host(name, namespace, address, port)
@@ -191,15 +202,15 @@ class Hosts:
     def link_up(self, host: str) -> bool:
         """Whether both ends of ``host``'s link are up (so packets cross)."""
         info = self.hosts[host]
-        outside = json.loads(_ip("-j", "link", "show", info.bridge_port).stdout)[0]
-        inside = json.loads(_ip("-n", info.namespace, "-j", "link", "show", "eth0").stdout)[0]
-        return outside.get("operstate") == "UP" and inside.get("operstate") == "UP"
+        outside = json.loads(_ip("-n", self.switch, "-j", "link", "show", info.switch_port).stdout)
+        inside = json.loads(_ip("-n", info.namespace, "-j", "link", "show", "eth0").stdout)
+        return outside[0].get("operstate") == "UP" and inside[0].get("operstate") == "UP"
 
     def cut_link(self, host: str) -> None:
-        _ip("link", "set", self.hosts[host].bridge_port, "down")
+        _ip("-n", self.switch, "link", "set", self.hosts[host].switch_port, "down")
 
     def restore_link(self, host: str) -> None:
-        _ip("link", "set", self.hosts[host].bridge_port, "up")
+        _ip("-n", self.switch, "link", "set", self.hosts[host].switch_port, "up")
         wait_until(lambda: self.link_up(host), 10, f"{host}'s link to be up again")
 
     @contextlib.contextmanager
