@@ -14,6 +14,7 @@ import threading
 import pytest
 from django.db import connection, connections
 
+from amazon_ups.common import settings as settings_module
 from amazon_ups.common.daemon.lead import Lead, LostLead, side_lead
 from amazon_ups.common.messaging.models import DaemonProcess, Setting
 from amazon_ups.testing.waiting import wait_until
@@ -176,3 +177,64 @@ def test_real_daemons_a_kill_9_of_the_leader_hands_the_lead_to_the_standby(tmp_p
                     process.wait()
                     raise
     assert second.returncode == 0  # stopped on SIGTERM, cleanly
+
+
+def test_real_daemon_that_lost_the_lead_while_cut_off_stands_by_and_leads_again(tmp_path):
+    """The leader's session is ended by the server (as when its host was cut off long
+    enough) and another process takes the lead before it is back: it closes its links
+    and stands by, still running, and leads again once the other is gone."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "AMAZON_UPS_VAR": str(tmp_path),
+        "WORLD_UPS_PORT": "9",
+        "UPS_PORT": str(free_port()),
+    }
+    port = int(env["UPS_PORT"])
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "amazon_ups.cli", "ups", "daemon"],
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def role() -> str | None:
+        row = DaemonProcess.objects.filter(pid=daemon.pid).first()
+        return row.role if row else None
+
+    try:
+        wait_until(lambda: role() == "active" and listens(port), 60, "the daemon to lead")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                "WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()"
+            )
+            assert cursor.fetchall() == [(True,)]
+        other = Lead("ups")
+        wait_until(other.take, 10, "the lead, once the daemon's session has ended")
+        wait_until(lambda: role() == "standby", 30, "the daemon to stand by")
+        assert daemon.poll() is None
+        wait_until(lambda: not listens(port), 10, "the daemon to close its listener")
+        connection.close()  # the other one goes
+        wait_until(lambda: role() == "active" and listens(port), 30, "the daemon to lead again")
+    finally:
+        daemon.terminate()
+        try:
+            daemon.wait(30)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
+            raise
+    assert daemon.returncode == 0
+
+
+def test_both_ends_of_a_database_connection_notice_a_host_gone_within_seconds():
+    """The server drops the session of a host cut off (and with it a leader's lock)
+    after DEAD_PEER_AFTER s, not after the kernel's two hours; so does our end."""
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW tcp_keepalives_idle")
+        assert cursor.fetchone() == (str(settings_module.DEAD_PEER_IDLE),)
+        cursor.execute("SHOW tcp_user_timeout")
+        assert cursor.fetchone() == (str(settings_module.DEAD_PEER_AFTER * 1000),)
+    dsn = connection.connection.info.dsn
+    assert f"keepalives_idle={settings_module.DEAD_PEER_IDLE}" in dsn
+    assert f"tcp_user_timeout={settings_module.DEAD_PEER_AFTER * 1000}" in dsn

@@ -93,6 +93,22 @@ def secret_key(project: str) -> str:
     return path.read_text().strip()
 
 
+DEAD_PEER_IDLE, DEAD_PEER_PROBES, DEAD_PEER_AFTER = 4, 6, 10  # seconds, probes 1 s apart
+DEAD_PEER_CLIENT = {  # libpq's, for this process's end
+    "keepalives": 1,
+    "keepalives_idle": DEAD_PEER_IDLE,
+    "keepalives_interval": 1,
+    "keepalives_count": DEAD_PEER_PROBES,
+    "tcp_user_timeout": DEAD_PEER_AFTER * 1000,
+}
+DEAD_PEER_SERVER = {  # the server's, for its end of this session
+    "tcp_keepalives_idle": DEAD_PEER_IDLE,
+    "tcp_keepalives_interval": 1,
+    "tcp_keepalives_count": DEAD_PEER_PROBES,
+    "tcp_user_timeout": DEAD_PEER_AFTER * 1000,
+}
+
+
 def databases(project: str) -> dict[str, Any]:
     url = os.environ.get("DATABASE_URL")
     default: dict[str, Any]
@@ -115,7 +131,16 @@ def databases(project: str) -> dict[str, Any]:
         # Parameters bound by the server, not inlined in the SQL: psycopg then prepares
         # the statements a process runs again and again (all of a daemon's), and
         # PostgreSQL plans each once per connection instead of once per query.
-        default.setdefault("OPTIONS", {}).setdefault("server_side_binding", True)
+        options = default.setdefault("OPTIONS", {})
+        options.setdefault("server_side_binding", True)
+        # A host that is gone or cut off keeps its session, and a daemon's lead with it
+        # (``daemon/lead.py``), until the server notices; the kernel's TCP keep-alives
+        # would take two hours. Probes on both ends after DEAD_PEER_IDLE s of silence
+        # make it about DEAD_PEER_AFTER s; so does the timeout on unacknowledged data.
+        for name, value in DEAD_PEER_CLIENT.items():
+            options.setdefault(name, value)
+        server = " ".join(f"-c {name}={value}" for name, value in DEAD_PEER_SERVER.items())
+        options["options"] = f"{options.get('options', '')} {server}".strip()
     return {"default": default}
 
 

@@ -15,8 +15,8 @@ within ``STANDBY_POLL`` of the leader's end, carrying on from the database.
   the one the lock was taken on (raising ``LostLead``, an outage: the turn is rolled
   back and nothing is acked). Django reconnects by itself after an outage; the loop
   then takes the lead again on the new connection before any work, or, if a standby
-  took it meanwhile, stops (``Daemon.run`` returns, and the command exits with an error
-  saying so, for its supervisor to start it again as a standby).
+  took it meanwhile, closes its links (``Daemon.run`` returns) and stands by in turn
+  (``command.run_side``).
 - Operators see each process, active or on standby, in ``DaemonProcess`` rows
   (``/operator/`` and the metrics).
 

@@ -135,7 +135,9 @@ class Daemon:
                 if self.lead is not None and not self.lead.held:
                     # A new connection (after an outage): lead on it before any work.
                     if not self.lead.take():
-                        logger.error("%s: another daemon took the lead; stopping", self.name)
+                        logger.error(
+                            "%s: another daemon took the lead; closing the links", self.name
+                        )
                         self.lost_lead = True
                         break
                     self.core.wake()
