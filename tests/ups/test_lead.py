@@ -10,9 +10,11 @@ import socket
 import subprocess
 import sys
 import threading
+from datetime import timedelta
 
 import pytest
 from django.db import connection, connections
+from django.utils import timezone
 
 from amazon_ups.common import settings as settings_module
 from amazon_ups.common.daemon.lead import Lead, LostLead, side_lead
@@ -165,6 +167,8 @@ def test_real_daemons_a_kill_9_of_the_leader_hands_the_lead_to_the_standby(tmp_p
         first.send_signal(signal.SIGKILL)
         first.wait(10)
         wait_until(lambda: role_of(second) == "active", 15, "the standby to take over")
+        # The killed one said nothing; the new leader knows it is gone.
+        assert role_of(first) == "stopped"
         wait_until(lambda: listens(int(env["UPS_PORT"])), 30, "the new leader to listen")
     finally:
         for process in (first, second):
@@ -206,7 +210,8 @@ def test_real_daemon_that_lost_the_lead_while_cut_off_stands_by_and_leads_again(
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_locks "
-                "WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()"
+                "WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid() "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             )
             assert cursor.fetchall() == [(True,)]
         other = Lead("ups")
@@ -238,3 +243,28 @@ def test_both_ends_of_a_database_connection_notice_a_host_gone_within_seconds():
     dsn = connection.connection.info.dsn
     assert f"keepalives_idle={settings_module.DEAD_PEER_IDLE}" in dsn
     assert f"tcp_user_timeout={settings_module.DEAD_PEER_AFTER * 1000}" in dsn
+
+
+def test_taking_the_lead_marks_a_silent_active_one_stopped_and_forgets_the_long_gone():
+    now = timezone.now()
+    killed = DaemonProcess.objects.create(
+        name="ups", host="ups-1", pid=11, role="active", seen_at=now, role_since=now
+    )
+    long_gone = DaemonProcess.objects.create(
+        name="ups",
+        host="ups-2",
+        pid=12,
+        role="standby",
+        seen_at=now - timedelta(days=2),
+        role_since=now - timedelta(days=3),
+    )
+    other_side = DaemonProcess.objects.create(
+        name="amazon", host="a-1", pid=13, role="active", seen_at=now, role_since=now
+    )
+    with side_lead("ups"):
+        pass
+    killed.refresh_from_db()
+    assert killed.role == "stopped"
+    assert not DaemonProcess.objects.filter(id=long_gone.id).exists()
+    other_side.refresh_from_db()
+    assert other_side.role == "active"

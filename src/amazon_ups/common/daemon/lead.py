@@ -27,6 +27,7 @@ On SQLite (one host, one file) there is no standby: a second daemon refuses to s
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 import logging
 import os
@@ -50,6 +51,8 @@ STANDBY_POLL = 0.5
 # Seconds between a standby's "still here" for the operators, and the leader's.
 STANDBY_SEEN_EVERY = 5.0
 ACTIVE_SEEN_EVERY = 30.0
+# How long the row of a process not heard from is kept (stopped, or killed on standby).
+GONE_KEPT = datetime.timedelta(days=1)
 
 
 class LostLead(OperationalError):
@@ -123,6 +126,19 @@ def _record(name: str, role: DaemonProcess.Role, *, changed: bool) -> None:
         )
 
 
+def _forget_the_gone(name: str) -> None:
+    """Just after taking the lead: any other process of ``name`` still called active
+    ended without a word (it held the lock until then); and the rows of processes not
+    heard from for a day are deleted, so that the operators' list shows what runs."""
+    me = {"host": socket.gethostname(), "pid": os.getpid()}
+    now = timezone.now()
+    rows = DaemonProcess.objects.filter(name=name)
+    rows.filter(role=DaemonProcess.Role.ACTIVE).exclude(**me).update(
+        role=DaemonProcess.Role.STOPPED, role_since=now
+    )
+    rows.filter(seen_at__lt=now - GONE_KEPT).exclude(**me).delete()
+
+
 @contextlib.contextmanager
 def side_lead(name: str, stop: threading.Event | None = None) -> Iterator[Lead | None]:
     """Within: this process leads daemon ``name``'s side. On PostgreSQL it waits on
@@ -151,6 +167,7 @@ def side_lead(name: str, stop: threading.Event | None = None) -> Iterator[Lead |
     logger.info("%s daemon: leads%s", name, " (took over from standby)" if standby else "")
     with connection.execute_wrapper(lead.fence):
         _record(name, DaemonProcess.Role.ACTIVE, changed=True)
+        _forget_the_gone(name)
         lead._seen = timezone.now().timestamp()
         try:
             yield lead
