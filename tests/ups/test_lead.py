@@ -12,6 +12,7 @@ import sys
 import threading
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.db import connection, connections
 from django.utils import timezone
@@ -268,3 +269,52 @@ def test_taking_the_lead_marks_a_silent_active_one_stopped_and_forgets_the_long_
     assert not DaemonProcess.objects.filter(id=long_gone.id).exists()
     other_side.refresh_from_db()
     assert other_side.role == "active"
+
+
+def test_real_daemon_started_while_its_database_is_not_there_waits_for_it(tmp_path):
+    """Started before its database exists (a server still starting, a network not up
+    yet), the daemon waits, and leads once the database is there."""
+    db = connection.settings_dict
+    name = f"{db['NAME']}_later"
+    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{name}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "AMAZON_UPS_VAR": str(tmp_path),
+        "WORLD_UPS_PORT": "9",
+        "UPS_PORT": str(free_port()),
+    }
+    admin = {**db, "NAME": "postgres"}
+    log = tmp_path / "daemon.log"
+    with open(log, "wb") as out:
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "amazon_ups.cli", "ups", "daemon"], env=env, stderr=out
+        )
+    try:
+        wait_until(lambda: "database unavailable" in log.read_text(), 60, "the daemon to wait")
+        assert daemon.poll() is None
+        connection.close()  # a template database must have no other session
+        with psycopg_admin(admin) as server:
+            server.execute(f'CREATE DATABASE "{name}" TEMPLATE "{db["NAME"]}"')
+        wait_until(lambda: listens(int(env["UPS_PORT"])), 60, "the daemon to lead and listen")
+    finally:
+        daemon.terminate()
+        try:
+            daemon.wait(30)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
+        with psycopg_admin(admin) as server:
+            server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    assert daemon.returncode == 0, log.read_text()
+    assert "Traceback" not in log.read_text()
+
+
+def psycopg_admin(settings_dict: dict) -> psycopg.Connection:
+    return psycopg.connect(
+        host=settings_dict["HOST"] or "127.0.0.1",
+        port=settings_dict["PORT"] or 5432,
+        user=settings_dict["USER"],
+        dbname=settings_dict["NAME"],
+        autocommit=True,
+    )
