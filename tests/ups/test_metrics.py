@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from amazon_ups.common.daemon import metrics as daemon_metrics
 from amazon_ups.common.daemon.endpoint import Endpoint
+from amazon_ups.common.mail.models import MAX_ATTEMPTS, OutgoingEmail
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import DaemonProcess
 from amazon_ups.protocol import au_pb2
@@ -71,6 +72,9 @@ def test_the_metrics_say_what_the_database_holds(client, fleet, operator):
         messaging.set_link_state(AMAZON, True, "connected", keepalive=3.0)
         messaging.record_refusals(AMAZON, 2, "no proof")
         messaging.set_aside_work(what="a test", ref="9", error=ValueError("broken"))
+        mail = {"to": "a@example.com", "subject": "s", "body": "b"}
+        OutgoingEmail.objects.create(ref="trying", attempts=MAX_ATTEMPTS - 1, **mail)
+        OutgoingEmail.objects.create(ref="given-up", attempts=MAX_ATTEMPTS, **mail)
     client.force_login(operator)
 
     figures = samples(client.get(URL).content.decode())
@@ -94,7 +98,8 @@ def test_the_metrics_say_what_the_database_holds(client, fleet, operator):
     assert value("amazon_ups_link_refused_total", peer=AMAZON) == 2
     assert value("amazon_ups_dead_letters", state="open") == 1
     assert value("amazon_ups_dead_letters", state="resolved") == 0
-    assert ("amazon_ups_emails_waiting", ()) in figures
+    assert value("amazon_ups_emails_waiting") == 1
+    assert value("amazon_ups_emails_given_up") == 1
 
 
 def test_a_daemon_serves_its_own_figures_over_http():

@@ -84,7 +84,11 @@ def secret_key(project: str) -> str:
     if key := os.environ.get("DJANGO_SECRET_KEY"):
         return key
     if PRODUCTION:
-        raise RuntimeError("DJANGO_PRODUCTION is set: DJANGO_SECRET_KEY must be set too")
+        raise ImproperlyConfigured(
+            "DJANGO_PRODUCTION is set: DJANGO_SECRET_KEY must be set too (the same on "
+            "every web host of the site, e.g. python -c 'import secrets; "
+            "print(secrets.token_urlsafe(50))')"
+        )
     path = VAR_DIR / f"secret-{project}"
     if not path.exists():
         private_dir(VAR_DIR)
@@ -209,6 +213,11 @@ AXES_HTTP_RESPONSE_CODE = 429
 # Each site's own page, in its look (templates/locked_out.html of each project).
 AXES_LOCKOUT_CALLABLE = "amazon_ups.common.throttling.lockout_response"
 AXES_LOCKOUT_TEMPLATE = "locked_out.html"
+# Behind reverse proxies that each add the address they saw to X-Forwarded-For, how
+# many there are: the client is then that many entries from its end (what a client
+# sends itself is further left, and ignored). 0: the address that connected.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+AXES_CLIENT_IP_CALLABLE = "amazon_ups.common.throttling.client_address"
 # Error pages are each site's 400/403/404/500.html; a refused form, its 403_csrf.html.
 CSRF_FAILURE_VIEW = "amazon_ups.common.errors.csrf_failure"
 
@@ -277,6 +286,9 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # What load balancers and Prometheus ask of each web process directly, over the
+    # private network: answered, not redirected to an https:// it does not serve.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^operator/metrics$"]
 
 LOGGING = {
     "version": 1,
