@@ -10,12 +10,14 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.request
 from datetime import timedelta
 
 import psycopg
 import pytest
 from django.db import connection, connections
 from django.utils import timezone
+from prometheus_client.parser import text_string_to_metric_families
 
 from amazon_ups.common import settings as settings_module
 from amazon_ups.common.daemon.lead import Lead, LostLead, side_lead
@@ -138,6 +140,19 @@ def listens(port: int) -> bool:
         return False
 
 
+def active_figure(port: int) -> float:
+    """``amazon_ups_daemon_active`` as the daemon's metrics endpoint serves it."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    [value] = [
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "amazon_ups_daemon_active"
+    ]
+    return value
+
+
 def database_url() -> str:
     db = connection.settings_dict
     return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
@@ -163,14 +178,23 @@ def test_real_daemons_a_kill_9_of_the_leader_hands_the_lead_to_the_standby(tmp_p
     second = None
     try:
         wait_until(lambda: role_of(first) == "active", 60, "the first daemon to lead")
-        second = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+        metrics_port = free_port()
+        second = subprocess.Popen(
+            command,
+            env={**env, "DAEMON_METRICS_PORT": str(metrics_port)},
+            stderr=subprocess.DEVNULL,
+        )
         wait_until(lambda: role_of(second) == "standby", 60, "the second to stand by")
+        # A standby answers Prometheus too, saying it does not lead.
+        wait_until(lambda: listens(metrics_port), 30, "the standby's metrics")
+        assert active_figure(metrics_port) == 0
         first.send_signal(signal.SIGKILL)
         first.wait(10)
         wait_until(lambda: role_of(second) == "active", 15, "the standby to take over")
         # The killed one said nothing; the new leader knows it is gone.
         assert role_of(first) == "stopped"
         wait_until(lambda: listens(int(env["UPS_PORT"])), 30, "the new leader to listen")
+        assert active_figure(metrics_port) == 1
     finally:
         for process in (first, second):
             if process is not None and process.poll() is None:

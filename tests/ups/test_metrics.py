@@ -102,29 +102,39 @@ def test_the_metrics_say_what_the_database_holds(client, fleet, operator):
     assert value("amazon_ups_emails_given_up") == 1
 
 
-def test_a_daemon_serves_its_own_figures_over_http():
-    """What only the process knows: its links as its loop sees them, and re-sends."""
+def test_a_daemon_serves_its_own_figures_over_http_on_standby_and_leading():
+    """What only the process knows: whether it leads, its links as its loop sees them,
+    and re-sends."""
     channel = Channel(au_pb2.AmazonToUps, au_pb2.UpsToAmazon, limits=AU_LIMITS)
     amazon = Endpoint("amazon", channel, AMAZON)
     amazon.heard_at = 1.0
     channel.send(au_pb2.AccountStatus(ups_account=1, exists=True))
     assert channel.poll(0.0) is not None  # sent
     assert channel.poll(3600.0) is not None  # and again: no ack came
-    server = daemon_metrics.serve("ups", [amazon], "127.0.0.1", 0)
-    try:
+    process = daemon_metrics.DaemonCollector("ups")
+    server = daemon_metrics.serve(process, "127.0.0.1", 0)
+
+    def scraped() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         port = server.server_port
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-            figures = samples(response.read().decode())
+            return samples(response.read().decode())
+
+    try:
+        on_standby = scraped()
+        process.leads([amazon])
+        figures = scraped()
     finally:
         server.shutdown()
         server.server_close()
+    [active] = [key for key in on_standby if key[0] == "amazon_ups_daemon_active"]
+    assert on_standby[active] == 0 and dict(active[1])["daemon"] == "ups"
+    assert not [key for key in on_standby if key[0] == "amazon_ups_daemon_link_up"]
     link = (("daemon", "ups"), ("peer", AMAZON))
     assert figures[("amazon_ups_daemon_link_up", link)] == 1
     assert figures[("amazon_ups_daemon_resent_total", link)] == 1
     assert figures[("amazon_ups_daemon_in_flight", link)] == 1
     assert figures[("amazon_ups_daemon_link_heard_age_seconds", link)] > 0
-    [active] = [key for key in figures if key[0] == "amazon_ups_daemon_active"]
-    assert figures[active] == 1 and dict(active[1])["daemon"] == "ups"
+    assert figures[active] == 1
     assert any(name == "process_cpu_seconds_total" for name, _ in figures)
 
 

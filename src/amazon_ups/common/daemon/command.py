@@ -5,17 +5,20 @@ the lead meanwhile, wait out the database, and say why when it cannot go on."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import CommandError
 from django.db import close_old_connections
 
 from amazon_ups.common.daemon.isolation import is_outage
 from amazon_ups.common.daemon.lead import side_lead, stop_on_signals
+from amazon_ups.common.daemon.metrics import DaemonCollector, serve
 from amazon_ups.common.daemon.runner import DATABASE_RETRY, Daemon
 from amazon_ups.common.exceptions import AlreadyRunning
 
@@ -42,6 +45,26 @@ def run_side(
             preflight()
         except ImproperlyConfigured as error:
             raise CommandError(str(error)) from error
+    figures = DaemonCollector(name)
+    with _served(figures):
+        _lead_or_stand_by(name, build, figures)
+
+
+@contextlib.contextmanager
+def _served(figures: DaemonCollector) -> Iterator[None]:
+    """The process's figures on ``DAEMON_METRICS_HOST:PORT`` (if set), standby or not."""
+    if settings.DAEMON_METRICS_PORT is None:
+        yield
+        return
+    server = serve(figures, settings.DAEMON_METRICS_HOST, settings.DAEMON_METRICS_PORT)
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _lead_or_stand_by(name: str, build: Callable[[], Daemon], figures: DaemonCollector) -> None:
     failures = 0
     while True:
         stopped = stop_on_signals()
@@ -53,7 +76,11 @@ def run_side(
                 if daemon is None:
                     return
                 failures = 0
-                daemon.run(lead, stopped)
+                figures.leads(daemon.links)
+                try:
+                    daemon.run(lead, stopped)
+                finally:
+                    figures.stands_by()
         except AlreadyRunning as error:
             raise CommandError(str(error)) from error
         except Exception as error:
