@@ -91,10 +91,12 @@ class Lead:
         return self._held_on is not None
 
     def still_here(self, now: float) -> None:
-        """Tell the operators the leader is alive, at most every ``ACTIVE_SEEN_EVERY``."""
+        """Tell the operators the leader is alive, at most every ``ACTIVE_SEEN_EVERY``
+        (and forget the rows of processes long gone, a killed standby's among them)."""
         if now >= self._seen + ACTIVE_SEEN_EVERY:
             self._seen = now
             _record(self.name, DaemonProcess.Role.ACTIVE, changed=False)
+            _forget_the_long_gone(self.name)
 
     @property
     def held(self) -> bool:
@@ -130,13 +132,15 @@ def _forget_the_gone(name: str) -> None:
     """Just after taking the lead: any other process of ``name`` still called active
     ended without a word (it held the lock until then); and the rows of processes not
     heard from for a day are deleted, so that the operators' list shows what runs."""
-    me = {"host": socket.gethostname(), "pid": os.getpid()}
-    now = timezone.now()
-    rows = DaemonProcess.objects.filter(name=name)
-    rows.filter(role=DaemonProcess.Role.ACTIVE).exclude(**me).update(
-        role=DaemonProcess.Role.STOPPED, role_since=now
-    )
-    rows.filter(seen_at__lt=now - GONE_KEPT).exclude(**me).delete()
+    DaemonProcess.objects.filter(name=name, role=DaemonProcess.Role.ACTIVE).exclude(
+        host=socket.gethostname(), pid=os.getpid()
+    ).update(role=DaemonProcess.Role.STOPPED, role_since=timezone.now())
+    _forget_the_long_gone(name)
+
+
+def _forget_the_long_gone(name: str) -> None:
+    """Deletes the rows of ``name``'s processes not heard from for ``GONE_KEPT``."""
+    DaemonProcess.objects.filter(name=name, seen_at__lt=timezone.now() - GONE_KEPT).delete()
 
 
 @contextlib.contextmanager

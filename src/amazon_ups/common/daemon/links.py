@@ -197,6 +197,7 @@ class DialLink(Link):
             raise ValueError(f"{name}: no address to connect to")
         self.addresses = list(addresses)
         self._at = 0  # index in addresses of the one to dial next
+        self._round_from = 0  # where the round of tries now going on began
         self._round_errors: list[str] = []  # why the others of this round failed
         # Seconds the TCP connect may take: less when another address may answer.
         self.connect_timeout = IO_TIMEOUT if len(self.addresses) == 1 else FAILOVER_CONNECT_TIMEOUT
@@ -211,10 +212,11 @@ class DialLink(Link):
         return self.addresses[self._at][1]
 
     def _failed(self, now: float, reason: str) -> None:
-        """The address dialed failed: the next one at once, or, after a whole round,
-        the first again with backoff (one log line for the round)."""
+        """The address dialed failed: the next one at once, or, once every address has
+        failed in this round, the one it began with again, with backoff (one log line
+        for the round)."""
         self._at = (self._at + 1) % len(self.addresses)
-        if self._at != 0:
+        if self._at != self._round_from:
             self._round_errors.append(reason)
             self.retry_at = now
             return
@@ -317,6 +319,7 @@ class DialLink(Link):
             return False
         self.dialing = None
         self._round_errors = []
+        self._round_from = self._at  # the next round begins with the one that answered
         self._connected(attempt.sock)
         logger.info("%s: connected to %s", self.name, shown(self.addresses[self._at]))
         return True
