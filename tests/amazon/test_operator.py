@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from amazon_ups.amazon.orders.models import Order
+from amazon_ups.common.mail.models import MAX_ATTEMPTS, OutgoingEmail
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import LinkState, OutgoingMessage
 from amazon_ups.protocol import au_pb2
@@ -219,3 +220,15 @@ def test_a_link_down_is_down_not_silent(client, staff):
     client.force_login(staff)
     assert _links(client)["ups"]["silent"] is False
     assert '<span class="bad">down</span>' in client.get("/operator/").content.decode()
+
+
+def test_staff_see_emails_being_tried_apart_from_those_given_up(client, staff):
+    mail = {"to": "a@example.com", "subject": "s", "body": "b"}
+    OutgoingEmail.objects.create(ref="trying", attempts=1, **mail)
+    OutgoingEmail.objects.create(ref="given-up", attempts=MAX_ATTEMPTS, **mail)
+    client.force_login(staff)
+    status = client.get("/operator/status.json").json()
+    assert (status["emails_waiting"], status["emails_given_up"]) == (1, 1)
+    page = client.get("/operator/").content.decode()
+    assert '<span id="emails-waiting">1</span> being tried' in page
+    assert f"{MAX_ATTEMPTS} (given up)" in page

@@ -49,3 +49,34 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path):
     )
     assert done.returncode != 0
     assert "DJANGO_SECRET_KEY must be set" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+PROBE = """
+from django.test import Client
+client = Client(HTTP_HOST="localhost")
+for path in ("/healthz", "/operator/metrics", "/"):
+    print(path, client.get(path).status_code)
+"""
+
+
+def test_in_production_health_and_metrics_are_answered_over_plain_http(tmp_path):
+    """A load balancer's health check and Prometheus reach each web process directly;
+    every other page goes to https://."""
+    env = {
+        **os.environ,
+        "DJANGO_PRODUCTION": "1",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(60),
+        "AMAZON_UPS_VAR": str(tmp_path),
+    }
+    env.pop("DATABASE_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "amazon_ups.cli", "ups", "shell", "-c", PROBE],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    codes = dict(line.split() for line in done.stdout.splitlines() if line.startswith("/"))
+    assert codes["/"] == "301", done.stdout + done.stderr
+    assert codes["/healthz"] != "301"
+    assert codes["/operator/metrics"] == "401"  # answered: it asks for the token

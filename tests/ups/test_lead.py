@@ -10,10 +10,16 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.request
+from datetime import timedelta
 
+import psycopg
 import pytest
 from django.db import connection, connections
+from django.utils import timezone
+from prometheus_client.parser import text_string_to_metric_families
 
+from amazon_ups.common import settings as settings_module
 from amazon_ups.common.daemon.lead import Lead, LostLead, side_lead
 from amazon_ups.common.messaging.models import DaemonProcess, Setting
 from amazon_ups.testing.waiting import wait_until
@@ -134,6 +140,19 @@ def listens(port: int) -> bool:
         return False
 
 
+def active_figure(port: int) -> float:
+    """``amazon_ups_daemon_active`` as the daemon's metrics endpoint serves it."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    [value] = [
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "amazon_ups_daemon_active"
+    ]
+    return value
+
+
 def database_url() -> str:
     db = connection.settings_dict
     return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
@@ -159,12 +178,23 @@ def test_real_daemons_a_kill_9_of_the_leader_hands_the_lead_to_the_standby(tmp_p
     second = None
     try:
         wait_until(lambda: role_of(first) == "active", 60, "the first daemon to lead")
-        second = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+        metrics_port = free_port()
+        second = subprocess.Popen(
+            command,
+            env={**env, "DAEMON_METRICS_PORT": str(metrics_port)},
+            stderr=subprocess.DEVNULL,
+        )
         wait_until(lambda: role_of(second) == "standby", 60, "the second to stand by")
+        # A standby answers Prometheus too, saying it does not lead.
+        wait_until(lambda: listens(metrics_port), 30, "the standby's metrics")
+        assert active_figure(metrics_port) == 0
         first.send_signal(signal.SIGKILL)
         first.wait(10)
         wait_until(lambda: role_of(second) == "active", 15, "the standby to take over")
+        # The killed one said nothing; the new leader knows it is gone.
+        assert role_of(first) == "stopped"
         wait_until(lambda: listens(int(env["UPS_PORT"])), 30, "the new leader to listen")
+        assert active_figure(metrics_port) == 1
     finally:
         for process in (first, second):
             if process is not None and process.poll() is None:
@@ -176,3 +206,139 @@ def test_real_daemons_a_kill_9_of_the_leader_hands_the_lead_to_the_standby(tmp_p
                     process.wait()
                     raise
     assert second.returncode == 0  # stopped on SIGTERM, cleanly
+
+
+def test_real_daemon_that_lost_the_lead_while_cut_off_stands_by_and_leads_again(tmp_path):
+    """The leader's session is ended by the server (as when its host was cut off long
+    enough) and another process takes the lead before it is back: it closes its links
+    and stands by, still running, and leads again once the other is gone."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "AMAZON_UPS_VAR": str(tmp_path),
+        "WORLD_UPS_PORT": "9",
+        "UPS_PORT": str(free_port()),
+    }
+    port = int(env["UPS_PORT"])
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "amazon_ups.cli", "ups", "daemon"],
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def role() -> str | None:
+        row = DaemonProcess.objects.filter(pid=daemon.pid).first()
+        return row.role if row else None
+
+    try:
+        wait_until(lambda: role() == "active" and listens(port), 60, "the daemon to lead")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                "WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid() "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+            assert cursor.fetchall() == [(True,)]
+        other = Lead("ups")
+        wait_until(other.take, 10, "the lead, once the daemon's session has ended")
+        wait_until(lambda: role() == "standby", 30, "the daemon to stand by")
+        assert daemon.poll() is None
+        wait_until(lambda: not listens(port), 10, "the daemon to close its listener")
+        connection.close()  # the other one goes
+        wait_until(lambda: role() == "active" and listens(port), 30, "the daemon to lead again")
+    finally:
+        daemon.terminate()
+        try:
+            daemon.wait(30)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
+            raise
+    assert daemon.returncode == 0
+
+
+def test_both_ends_of_a_database_connection_notice_a_host_gone_within_seconds():
+    """The server drops the session of a host cut off (and with it a leader's lock)
+    after DEAD_PEER_AFTER s, not after the kernel's two hours; so does our end."""
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW tcp_keepalives_idle")
+        assert cursor.fetchone() == (str(settings_module.DEAD_PEER_IDLE),)
+        cursor.execute("SHOW tcp_user_timeout")
+        assert cursor.fetchone() == (str(settings_module.DEAD_PEER_AFTER * 1000),)
+    dsn = connection.connection.info.dsn
+    assert f"keepalives_idle={settings_module.DEAD_PEER_IDLE}" in dsn
+    assert f"tcp_user_timeout={settings_module.DEAD_PEER_AFTER * 1000}" in dsn
+
+
+def test_taking_the_lead_marks_a_silent_active_one_stopped_and_forgets_the_long_gone():
+    now = timezone.now()
+    killed = DaemonProcess.objects.create(
+        name="ups", host="ups-1", pid=11, role="active", seen_at=now, role_since=now
+    )
+    long_gone = DaemonProcess.objects.create(
+        name="ups",
+        host="ups-2",
+        pid=12,
+        role="standby",
+        seen_at=now - timedelta(days=2),
+        role_since=now - timedelta(days=3),
+    )
+    other_side = DaemonProcess.objects.create(
+        name="amazon", host="a-1", pid=13, role="active", seen_at=now, role_since=now
+    )
+    with side_lead("ups"):
+        pass
+    killed.refresh_from_db()
+    assert killed.role == "stopped"
+    assert not DaemonProcess.objects.filter(id=long_gone.id).exists()
+    other_side.refresh_from_db()
+    assert other_side.role == "active"
+
+
+def test_real_daemon_started_while_its_database_is_not_there_waits_for_it(tmp_path):
+    """Started before its database exists (a server still starting, a network not up
+    yet), the daemon waits, and leads once the database is there."""
+    db = connection.settings_dict
+    name = f"{db['NAME']}_later"
+    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{name}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "AMAZON_UPS_VAR": str(tmp_path),
+        "WORLD_UPS_PORT": "9",
+        "UPS_PORT": str(free_port()),
+    }
+    admin = {**db, "NAME": "postgres"}
+    log = tmp_path / "daemon.log"
+    with open(log, "wb") as out:
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "amazon_ups.cli", "ups", "daemon"], env=env, stderr=out
+        )
+    try:
+        wait_until(lambda: "database unavailable" in log.read_text(), 60, "the daemon to wait")
+        assert daemon.poll() is None
+        connection.close()  # a template database must have no other session
+        with psycopg_admin(admin) as server:
+            server.execute(f'CREATE DATABASE "{name}" TEMPLATE "{db["NAME"]}"')
+        wait_until(lambda: listens(int(env["UPS_PORT"])), 60, "the daemon to lead and listen")
+    finally:
+        daemon.terminate()
+        try:
+            daemon.wait(30)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
+        with psycopg_admin(admin) as server:
+            server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    assert daemon.returncode == 0, log.read_text()
+    assert "Traceback" not in log.read_text()
+
+
+def psycopg_admin(settings_dict: dict) -> psycopg.Connection:
+    return psycopg.connect(
+        host=settings_dict["HOST"] or "127.0.0.1",
+        port=settings_dict["PORT"] or 5432,
+        user=settings_dict["USER"],
+        dbname=settings_dict["NAME"],
+        autocommit=True,
+    )

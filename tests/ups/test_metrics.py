@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from amazon_ups.common.daemon import metrics as daemon_metrics
 from amazon_ups.common.daemon.endpoint import Endpoint
+from amazon_ups.common.mail.models import MAX_ATTEMPTS, OutgoingEmail
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import DaemonProcess
 from amazon_ups.protocol import au_pb2
@@ -71,6 +72,9 @@ def test_the_metrics_say_what_the_database_holds(client, fleet, operator):
         messaging.set_link_state(AMAZON, True, "connected", keepalive=3.0)
         messaging.record_refusals(AMAZON, 2, "no proof")
         messaging.set_aside_work(what="a test", ref="9", error=ValueError("broken"))
+        mail = {"to": "a@example.com", "subject": "s", "body": "b"}
+        OutgoingEmail.objects.create(ref="trying", attempts=MAX_ATTEMPTS - 1, **mail)
+        OutgoingEmail.objects.create(ref="given-up", attempts=MAX_ATTEMPTS, **mail)
     client.force_login(operator)
 
     figures = samples(client.get(URL).content.decode())
@@ -94,32 +98,43 @@ def test_the_metrics_say_what_the_database_holds(client, fleet, operator):
     assert value("amazon_ups_link_refused_total", peer=AMAZON) == 2
     assert value("amazon_ups_dead_letters", state="open") == 1
     assert value("amazon_ups_dead_letters", state="resolved") == 0
-    assert ("amazon_ups_emails_waiting", ()) in figures
+    assert value("amazon_ups_emails_waiting") == 1
+    assert value("amazon_ups_emails_given_up") == 1
 
 
-def test_a_daemon_serves_its_own_figures_over_http():
-    """What only the process knows: its links as its loop sees them, and re-sends."""
+def test_a_daemon_serves_its_own_figures_over_http_on_standby_and_leading():
+    """What only the process knows: whether it leads, its links as its loop sees them,
+    and re-sends."""
     channel = Channel(au_pb2.AmazonToUps, au_pb2.UpsToAmazon, limits=AU_LIMITS)
     amazon = Endpoint("amazon", channel, AMAZON)
     amazon.heard_at = 1.0
     channel.send(au_pb2.AccountStatus(ups_account=1, exists=True))
     assert channel.poll(0.0) is not None  # sent
     assert channel.poll(3600.0) is not None  # and again: no ack came
-    server = daemon_metrics.serve("ups", [amazon], "127.0.0.1", 0)
-    try:
+    process = daemon_metrics.DaemonCollector("ups")
+    server = daemon_metrics.serve(process, "127.0.0.1", 0)
+
+    def scraped() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         port = server.server_port
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-            figures = samples(response.read().decode())
+            return samples(response.read().decode())
+
+    try:
+        on_standby = scraped()
+        process.leads([amazon])
+        figures = scraped()
     finally:
         server.shutdown()
         server.server_close()
+    [active] = [key for key in on_standby if key[0] == "amazon_ups_daemon_active"]
+    assert on_standby[active] == 0 and dict(active[1])["daemon"] == "ups"
+    assert not [key for key in on_standby if key[0] == "amazon_ups_daemon_link_up"]
     link = (("daemon", "ups"), ("peer", AMAZON))
     assert figures[("amazon_ups_daemon_link_up", link)] == 1
     assert figures[("amazon_ups_daemon_resent_total", link)] == 1
     assert figures[("amazon_ups_daemon_in_flight", link)] == 1
     assert figures[("amazon_ups_daemon_link_heard_age_seconds", link)] > 0
-    [active] = [key for key in figures if key[0] == "amazon_ups_daemon_active"]
-    assert figures[active] == 1 and dict(active[1])["daemon"] == "ups"
+    assert figures[active] == 1
     assert any(name == "process_cpu_seconds_total" for name, _ in figures)
 
 

@@ -44,8 +44,9 @@ INSTALLED_APPS = [
 INITIAL_STOCK = env_int("INITIAL_STOCK", 20)
 
 # Sellers' product pictures (catalog/images.py): files 0600 in a 0700 folder, served by
-# the store's own view, never as a folder.
-MEDIA_DIR = VAR_DIR / "media-amazon"
+# the store's own view, never as a folder. With several web hosts, a folder they all
+# share (e.g. an NFS mount): AMAZON_MEDIA_DIR.
+MEDIA_DIR = Path(os.environ.get("AMAZON_MEDIA_DIR") or VAR_DIR / "media-amazon")
 
 SESSION_COOKIE_NAME = "amazon_sessionid"
 CSRF_COOKIE_NAME = "amazon_csrftoken"

@@ -84,13 +84,33 @@ def secret_key(project: str) -> str:
     if key := os.environ.get("DJANGO_SECRET_KEY"):
         return key
     if PRODUCTION:
-        raise RuntimeError("DJANGO_PRODUCTION is set: DJANGO_SECRET_KEY must be set too")
+        raise ImproperlyConfigured(
+            "DJANGO_PRODUCTION is set: DJANGO_SECRET_KEY must be set too (the same on "
+            "every web host of the site, e.g. python -c 'import secrets; "
+            "print(secrets.token_urlsafe(50))')"
+        )
     path = VAR_DIR / f"secret-{project}"
     if not path.exists():
         private_dir(VAR_DIR)
         path.write_text(secrets.token_urlsafe(50))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+DEAD_PEER_IDLE, DEAD_PEER_PROBES, DEAD_PEER_AFTER = 4, 6, 10  # seconds, probes 1 s apart
+DEAD_PEER_CLIENT = {  # libpq's, for this process's end
+    "keepalives": 1,
+    "keepalives_idle": DEAD_PEER_IDLE,
+    "keepalives_interval": 1,
+    "keepalives_count": DEAD_PEER_PROBES,
+    "tcp_user_timeout": DEAD_PEER_AFTER * 1000,
+}
+DEAD_PEER_SERVER = {  # the server's, for its end of this session
+    "tcp_keepalives_idle": DEAD_PEER_IDLE,
+    "tcp_keepalives_interval": 1,
+    "tcp_keepalives_count": DEAD_PEER_PROBES,
+    "tcp_user_timeout": DEAD_PEER_AFTER * 1000,
+}
 
 
 def databases(project: str) -> dict[str, Any]:
@@ -115,7 +135,16 @@ def databases(project: str) -> dict[str, Any]:
         # Parameters bound by the server, not inlined in the SQL: psycopg then prepares
         # the statements a process runs again and again (all of a daemon's), and
         # PostgreSQL plans each once per connection instead of once per query.
-        default.setdefault("OPTIONS", {}).setdefault("server_side_binding", True)
+        options = default.setdefault("OPTIONS", {})
+        options.setdefault("server_side_binding", True)
+        # A host that is gone or cut off keeps its session, and a daemon's lead with it
+        # (``daemon/lead.py``), until the server notices; the kernel's TCP keep-alives
+        # would take two hours. Probes on both ends after DEAD_PEER_IDLE s of silence
+        # make it about DEAD_PEER_AFTER s; so does the timeout on unacknowledged data.
+        for name, value in DEAD_PEER_CLIENT.items():
+            options.setdefault(name, value)
+        server = " ".join(f"-c {name}={value}" for name, value in DEAD_PEER_SERVER.items())
+        options["options"] = f"{options.get('options', '')} {server}".strip()
     return {"default": default}
 
 
@@ -184,6 +213,11 @@ AXES_HTTP_RESPONSE_CODE = 429
 # Each site's own page, in its look (templates/locked_out.html of each project).
 AXES_LOCKOUT_CALLABLE = "amazon_ups.common.throttling.lockout_response"
 AXES_LOCKOUT_TEMPLATE = "locked_out.html"
+# Behind reverse proxies that each add the address they saw to X-Forwarded-For, how
+# many there are: the client is then that many entries from its end (what a client
+# sends itself is further left, and ignored). 0: the address that connected.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+AXES_CLIENT_IP_CALLABLE = "amazon_ups.common.throttling.client_address"
 # Error pages are each site's 400/403/404/500.html; a refused form, its 403_csrf.html.
 CSRF_FAILURE_VIEW = "amazon_ups.common.errors.csrf_failure"
 
@@ -252,6 +286,9 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # What load balancers and Prometheus ask of each web process directly, over the
+    # private network: answered, not redirected to an https:// it does not serve.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^operator/metrics$"]
 
 LOGGING = {
     "version": 1,

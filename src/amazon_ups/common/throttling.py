@@ -1,4 +1,5 @@
-"""The page a locked-out login gets (django-axes' ``AXES_LOCKOUT_CALLABLE``).
+"""Who a login attempt is from (django-axes' ``AXES_CLIENT_IP_CALLABLE``), and the page a
+locked-out login gets (``AXES_LOCKOUT_CALLABLE``).
 
 Axes' own page says "try again later"; a person needs to know when. Each site has its
 own ``locked_out.html`` in its look; the settings (common/settings.py) say who is
@@ -14,6 +15,22 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+
+
+def client_address(request: HttpRequest) -> str | None:
+    """The address a request comes from: the connecting one, or, behind
+    ``TRUSTED_PROXY_COUNT`` proxies, the one the first of them saw (entries a client
+    wrote into X-Forwarded-For itself come before it, and are not believed)."""
+    count = settings.TRUSTED_PROXY_COUNT
+    if count > 0:
+        forwarded = [
+            entry.strip()
+            for entry in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+            if entry.strip()
+        ]
+        if len(forwarded) >= count:
+            return forwarded[-count]
+    return request.META.get("REMOTE_ADDR")
 
 
 def lockout_response(

@@ -155,3 +155,8 @@ def _package_of(from_world: bool, field: str, message: Message) -> int | None:
 
 def build() -> Fulfilment:
     return Fulfilment()
+
+
+def preflight() -> None:
+    """Raises ``ImproperlyConfigured`` if the link to UPS could not be made as set."""
+    link_security.amazon_auth([host for host, _ in link_security.ups_addresses()])

@@ -15,8 +15,8 @@ within ``STANDBY_POLL`` of the leader's end, carrying on from the database.
   the one the lock was taken on (raising ``LostLead``, an outage: the turn is rolled
   back and nothing is acked). Django reconnects by itself after an outage; the loop
   then takes the lead again on the new connection before any work, or, if a standby
-  took it meanwhile, stops (``Daemon.run`` returns, and the command exits with an error
-  saying so, for its supervisor to start it again as a standby).
+  took it meanwhile, closes its links (``Daemon.run`` returns) and stands by in turn
+  (``command.run_side``).
 - Operators see each process, active or on standby, in ``DaemonProcess`` rows
   (``/operator/`` and the metrics).
 
@@ -27,6 +27,7 @@ On SQLite (one host, one file) there is no standby: a second daemon refuses to s
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 import logging
 import os
@@ -50,6 +51,8 @@ STANDBY_POLL = 0.5
 # Seconds between a standby's "still here" for the operators, and the leader's.
 STANDBY_SEEN_EVERY = 5.0
 ACTIVE_SEEN_EVERY = 30.0
+# How long the row of a process not heard from is kept (stopped, or killed on standby).
+GONE_KEPT = datetime.timedelta(days=1)
 
 
 class LostLead(OperationalError):
@@ -88,10 +91,12 @@ class Lead:
         return self._held_on is not None
 
     def still_here(self, now: float) -> None:
-        """Tell the operators the leader is alive, at most every ``ACTIVE_SEEN_EVERY``."""
+        """Tell the operators the leader is alive, at most every ``ACTIVE_SEEN_EVERY``
+        (and forget the rows of processes long gone, a killed standby's among them)."""
         if now >= self._seen + ACTIVE_SEEN_EVERY:
             self._seen = now
             _record(self.name, DaemonProcess.Role.ACTIVE, changed=False)
+            _forget_the_long_gone(self.name)
 
     @property
     def held(self) -> bool:
@@ -123,6 +128,21 @@ def _record(name: str, role: DaemonProcess.Role, *, changed: bool) -> None:
         )
 
 
+def _forget_the_gone(name: str) -> None:
+    """Just after taking the lead: any other process of ``name`` still called active
+    ended without a word (it held the lock until then); and the rows of processes not
+    heard from for a day are deleted, so that the operators' list shows what runs."""
+    DaemonProcess.objects.filter(name=name, role=DaemonProcess.Role.ACTIVE).exclude(
+        host=socket.gethostname(), pid=os.getpid()
+    ).update(role=DaemonProcess.Role.STOPPED, role_since=timezone.now())
+    _forget_the_long_gone(name)
+
+
+def _forget_the_long_gone(name: str) -> None:
+    """Deletes the rows of ``name``'s processes not heard from for ``GONE_KEPT``."""
+    DaemonProcess.objects.filter(name=name, seen_at__lt=timezone.now() - GONE_KEPT).delete()
+
+
 @contextlib.contextmanager
 def side_lead(name: str, stop: threading.Event | None = None) -> Iterator[Lead | None]:
     """Within: this process leads daemon ``name``'s side. On PostgreSQL it waits on
@@ -151,6 +171,7 @@ def side_lead(name: str, stop: threading.Event | None = None) -> Iterator[Lead |
     logger.info("%s daemon: leads%s", name, " (took over from standby)" if standby else "")
     with connection.execute_wrapper(lead.fence):
         _record(name, DaemonProcess.Role.ACTIVE, changed=True)
+        _forget_the_gone(name)
         lead._seen = timezone.now().timestamp()
         try:
             yield lead

@@ -197,6 +197,7 @@ class DialLink(Link):
             raise ValueError(f"{name}: no address to connect to")
         self.addresses = list(addresses)
         self._at = 0  # index in addresses of the one to dial next
+        self._round_from = 0  # where the round of tries now going on began
         self._round_errors: list[str] = []  # why the others of this round failed
         # Seconds the TCP connect may take: less when another address may answer.
         self.connect_timeout = IO_TIMEOUT if len(self.addresses) == 1 else FAILOVER_CONNECT_TIMEOUT
@@ -211,10 +212,11 @@ class DialLink(Link):
         return self.addresses[self._at][1]
 
     def _failed(self, now: float, reason: str) -> None:
-        """The address dialed failed: the next one at once, or, after a whole round,
-        the first again with backoff (one log line for the round)."""
+        """The address dialed failed: the next one at once, or, once every address has
+        failed in this round, the one it began with again, with backoff (one log line
+        for the round)."""
         self._at = (self._at + 1) % len(self.addresses)
-        if self._at != 0:
+        if self._at != self._round_from:
             self._round_errors.append(reason)
             self.retry_at = now
             return
@@ -317,6 +319,7 @@ class DialLink(Link):
             return False
         self.dialing = None
         self._round_errors = []
+        self._round_from = self._at  # the next round begins with the one that answered
         self._connected(attempt.sock)
         logger.info("%s: connected to %s", self.name, shown(self.addresses[self._at]))
         return True
@@ -373,10 +376,19 @@ class DialLink(Link):
         super().close()
 
 
+# The fields of AConnect and UConnect that bring our warehouses or trucks.
+PLACE_FIELDS = ("initwh", "trucks")
+
+
 class WorldLink(DialLink):
     """The world's handshake: ``hello()`` gives the AConnect/UConnect to send (None:
     not yet, e.g. the world id is still unknown); ``joined(world_id, now)`` is told
-    the world it is connected to, and when (the daemon's time)."""
+    the world it is connected to, and when (the daemon's time).
+
+    Our world accepts warehouses or trucks brought again, where they already are; the
+    official one refuses them ("already exists", world-protocol.md, Connecting 5).
+    After such a refusal the link joins that world without them, at once and from
+    then on."""
 
     def __init__(
         self,
@@ -393,12 +405,17 @@ class WorldLink(DialLink):
         self.hello = hello
         self.joined = joined
         self._handshake: WorldConnect | None = None
+        self._places_known_to: int | None = None  # a world that refused them again
 
     def ready_to_dial(self, now: float) -> bool:
         request = self.hello()
         if request is None:
             self.retry_at = now + RECONNECT.ceiling  # nothing to say yet; look again later
             return False
+        if request.HasField("worldid") and request.worldid == self._places_known_to:
+            for field in PLACE_FIELDS:
+                if field in request.DESCRIPTOR.fields_by_name:
+                    request.ClearField(field)
         self._handshake = WorldConnect(self.connected_type, request)
         return True
 
@@ -412,6 +429,16 @@ class WorldLink(DialLink):
         try:
             reply = handshake.receive(data)
         except ConnectRefused as refused:
+            request = handshake.request
+            brought = any(
+                len(getattr(request, field))
+                for field in PLACE_FIELDS
+                if field in request.DESCRIPTOR.fields_by_name
+            )
+            if brought and request.HasField("worldid") and "already exists" in refused.result:
+                self._places_known_to = request.worldid
+                self._failures = 0  # not the world's failure: again at once, without them
+                raise DialFailed(f"world said {refused.result!r}; joining without them") from None
             raise DialFailed(f"world said {refused.result!r}") from None
         if reply is None:
             return b""

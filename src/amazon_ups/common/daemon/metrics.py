@@ -4,7 +4,8 @@ What only the running process knows, read from it at each scrape (the database's
 figures, the same whichever process answers, are on the sites' ``/operator/metrics``):
 
 - ``amazon_ups_daemon_active{daemon, host, pid}``: 1 while this daemon holds its
-  side's links (the one that runs);
+  side's links (the one that runs), 0 on standby (a standby serves its figures too, so
+  that Prometheus sees every process, and the links' appear once it leads);
 - ``amazon_ups_daemon_link_up{daemon, peer}`` and
   ``amazon_ups_daemon_link_heard_age_seconds{daemon, peer}``: each link as the loop sees
   it, and how long ago bytes last came on it;
@@ -41,9 +42,19 @@ PREFIX = "amazon_ups_daemon"
 
 
 class DaemonCollector(Collector):
-    def __init__(self, name: str, endpoints: Sequence[Endpoint]) -> None:
+    """The figures of daemon ``name`` in this process: its links while it leads
+    (``endpoints``, set by ``command.run_side``), none on standby."""
+
+    def __init__(self, name: str, endpoints: Sequence[Endpoint] = ()) -> None:
         self.name = name
-        self.endpoints = endpoints
+        self.endpoints: Sequence[Endpoint] = endpoints
+        self.active = bool(endpoints)
+
+    def leads(self, endpoints: Sequence[Endpoint]) -> None:
+        self.endpoints, self.active = endpoints, True
+
+    def stands_by(self) -> None:
+        self.endpoints, self.active = (), False
 
     def collect(self) -> Iterator[Metric]:
         now = time.time()
@@ -52,7 +63,7 @@ class DaemonCollector(Collector):
             "1 while this daemon holds its side's links",
             labels=["daemon", "host", "pid"],
         )
-        active.add_metric([self.name, socket.gethostname(), str(os.getpid())], 1)
+        active.add_metric([self.name, socket.gethostname(), str(os.getpid())], int(self.active))
         yield active
         labels = ["daemon", "peer"]
         up = GaugeMetricFamily(f"{PREFIX}_link_up", "1 if the link is up", labels=labels)
@@ -77,16 +88,16 @@ class DaemonCollector(Collector):
         yield from (up, heard, resent, in_flight)
 
 
-def registry_of(name: str, endpoints: Sequence[Endpoint]) -> CollectorRegistry:
+def registry_of(collector: DaemonCollector) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DaemonCollector(name, endpoints))
+    registry.register(collector)
     registry.register(PROCESS_COLLECTOR)
     return registry
 
 
-def serve(name: str, endpoints: Sequence[Endpoint], host: str, port: int) -> WSGIServer:
+def serve(collector: DaemonCollector, host: str, port: int) -> WSGIServer:
     """Serve the daemon's figures over HTTP from a thread of their own; returns the
-    server (``shutdown()`` it when the daemon stops)."""
-    server, _thread = start_http_server(port, addr=host, registry=registry_of(name, endpoints))
-    logger.info("%s: metrics on http://%s:%d/metrics", name, host, server.server_port)
+    server (``shutdown()`` it when the process stops)."""
+    server, _thread = start_http_server(port, addr=host, registry=registry_of(collector))
+    logger.info("%s: metrics on http://%s:%d/metrics", collector.name, host, server.server_port)
     return server

@@ -23,10 +23,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 
-from amazon_ups.common.daemon import isolation, metrics
+from amazon_ups.common.daemon import isolation
 from amazon_ups.common.daemon.core import (
     SAFETY_LOOK_EVERY,
     AroundContainer,
@@ -113,17 +112,9 @@ class Daemon:
         mail = MailSender()
         mail.start()
         self.core.after_look = mail.poke
-        figures = None
-        if settings.DAEMON_METRICS_PORT is not None:
-            figures = metrics.serve(
-                self.name, self.links, settings.DAEMON_METRICS_HOST, settings.DAEMON_METRICS_PORT
-            )
         try:
             self._loop()
         finally:
-            if figures is not None:
-                figures.shutdown()
-                figures.server_close()
             mail.stop()
             mail.join(timeout=10)
         logger.info("%s daemon stopped", self.name)
@@ -135,7 +126,9 @@ class Daemon:
                 if self.lead is not None and not self.lead.held:
                     # A new connection (after an outage): lead on it before any work.
                     if not self.lead.take():
-                        logger.error("%s: another daemon took the lead; stopping", self.name)
+                        logger.error(
+                            "%s: another daemon took the lead; closing the links", self.name
+                        )
                         self.lost_lead = True
                         break
                     self.core.wake()

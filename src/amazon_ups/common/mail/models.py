@@ -3,6 +3,9 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+# Tries before an email is given up on (left for an operator to look at).
+MAX_ATTEMPTS = 20
+
 
 class OutgoingEmail(models.Model):
     """An email owed to someone: written in the transaction of the change it tells of,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amazon_ups.common.mail.models import OutgoingEmail
+from amazon_ups.common.mail.models import MAX_ATTEMPTS, OutgoingEmail
 
 
 def waiting() -> list[OutgoingEmail]:
@@ -11,4 +11,10 @@ def waiting() -> list[OutgoingEmail]:
 
 
 def waiting_count() -> int:
-    return OutgoingEmail.objects.filter(sent_at=None).count()
+    """Emails still to be sent (those given up on are ``given_up_count``)."""
+    return OutgoingEmail.objects.filter(sent_at=None, attempts__lt=MAX_ATTEMPTS).count()
+
+
+def given_up_count() -> int:
+    """Emails not sent after ``MAX_ATTEMPTS`` tries: for an operator to look at."""
+    return OutgoingEmail.objects.filter(sent_at=None, attempts__gte=MAX_ATTEMPTS).count()

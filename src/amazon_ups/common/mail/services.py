@@ -19,13 +19,12 @@ from django.db import connection, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from amazon_ups.common.mail.models import OutgoingEmail
+from amazon_ups.common.mail.models import MAX_ATTEMPTS, OutgoingEmail
 from amazon_ups.protocol.session import ResendPolicy
 
 logger = logging.getLogger(__name__)
 
 RETRY = ResendPolicy(first=5.0, factor=2.0, ceiling=3600.0)
-MAX_ATTEMPTS = 20
 
 
 def queue_email(*, to: str, template: str, context: dict, ref: str) -> None:

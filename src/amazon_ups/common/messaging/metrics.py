@@ -12,7 +12,8 @@ process of a site, on any host, answers the same and nothing is kept in a proces
   ago its peer last said anything, and whether that is silence (``link_health``);
 - ``amazon_ups_link_refused_total{peer}``: connections refused for lack of proof;
 - ``amazon_ups_dead_letters{state}``: what was set aside for an operator;
-- ``amazon_ups_emails_waiting``: emails not sent yet;
+- ``amazon_ups_emails_waiting``: emails not sent yet, still being tried;
+  ``amazon_ups_emails_given_up``: those no longer tried;
 - ``amazon_ups_daemon_processes{name, role}``: daemon processes active, on standby, or
   gone (silent too long), on PostgreSQL (``common/daemon/lead.py``).
 
@@ -103,7 +104,14 @@ class DatabaseCollector(Collector):
         yield letters
 
         yield GaugeMetricFamily(
-            f"{PREFIX}_emails_waiting", "Emails not sent yet", value=mail_selectors.waiting_count()
+            f"{PREFIX}_emails_waiting",
+            "Emails not sent yet, still being tried",
+            value=mail_selectors.waiting_count(),
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_emails_given_up",
+            "Emails not sent after every try, for an operator to look at",
+            value=mail_selectors.given_up_count(),
         )
 
         daemons = GaugeMetricFamily(

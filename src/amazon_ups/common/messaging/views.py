@@ -17,6 +17,7 @@ from django.utils.module_loading import import_string
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from amazon_ups.common.mail import selectors as mail_selectors
+from amazon_ups.common.mail.models import MAX_ATTEMPTS
 from amazon_ups.common.messaging import selectors
 from amazon_ups.common.messaging.metrics import database_registry
 
@@ -75,6 +76,7 @@ def _status() -> dict:
         },
         "stuck": import_string(settings.OPERATOR_STUCK)(),
         "emails_waiting": mail_selectors.waiting_count(),
+        "emails_given_up": mail_selectors.given_up_count(),
         "settings": {setting.key: setting.value for setting in selectors.settings_all()},
     }
 
@@ -88,6 +90,7 @@ def operator_status(request):
             "status": _status(),
             "oldest": selectors.unacked_oldest(),
             "emails": mail_selectors.waiting(),
+            "max_attempts": MAX_ATTEMPTS,
             "stuck_after": settings.STUCK_AFTER,
         },
     )

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from amazon_ups.amazon.fulfilment.daemon import build
+from amazon_ups.amazon.fulfilment.daemon import build, preflight
 from amazon_ups.common.daemon.command import run_side
 
 
@@ -12,4 +12,4 @@ class Command(BaseCommand):
     requires_system_checks = "__all__"
 
     def handle(self, *args, **options):
-        run_side("amazon", lambda: build().daemon)
+        run_side("amazon", lambda: build().daemon, preflight=preflight)

@@ -1,5 +1,7 @@
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from amazon_ups.common.daemon import link_security
 from amazon_ups.common.daemon.command import run_side
 from amazon_ups.ups.dispatch.daemon import build_daemon
 
@@ -19,4 +21,8 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, help="port to listen on (default UPS_PORT)")
 
     def handle(self, *args, **options):
-        run_side("ups", lambda: build_daemon(options["host"], options["port"]))
+        run_side(
+            "ups",
+            lambda: build_daemon(options["host"], options["port"]),
+            preflight=lambda: link_security.ups_auth(options["host"] or settings.UPS_HOST),
+        )
