@@ -311,7 +311,9 @@ def kill_each_leader(deployment: Deployment, shopper: Browser) -> list[int]:
 
 def cut_the_ups_leader(deployment: Deployment, shopper: Browser) -> list[int]:
     """The leading UPS daemon's host is cut off for 10 s while orders are placed; once
-    its link is back, everything resumes by itself."""
+    its link is back, everything resumes by itself. (About as long as the database takes
+    to notice a host gone, so the lead may pass to the standby meanwhile; then the cut
+    daemon stands by once it is back. Either way one leads and one stands by after.)"""
     ups_leader = deployment.leader("ups")
     assert ups_leader
     orders: list[int] = []
@@ -323,10 +325,9 @@ def cut_the_ups_leader(deployment: Deployment, shopper: Browser) -> list[int]:
         time.sleep(max(0.0, CUT_FOR - (time.monotonic() - cut_at)))
         during = Counter(deployment.statuses()[order] for order in orders)
     print(f"{ups_leader} cut off for {time.monotonic() - cut_at:.1f} s; the orders: {dict(during)}")
-    assert "delivered" not in during, during  # UPS was out of reach
     deployment.wait_delivered(orders, 120, "the orders placed during the cut to be delivered")
-    for side in ("amazon", "ups"):
-        deployment.wait_for_one_leader(side)
+    leaders = {side: deployment.wait_for_one_leader(side) for side in ("amazon", "ups")}
+    print(f"after the cut {leaders['ups']} leads UPS, {leaders['amazon']} Amazon")
     return orders
 
 
