@@ -230,7 +230,10 @@ class Deployment:
             print(f"\n===== {log.name} (last {min(last, len(lines))} of {len(lines)} lines)")
             print("\n".join(lines[-last:]))
         if self.urls:
-            print("\n===== orders:", Counter(self.statuses().values()))
+            try:
+                print("\n===== orders:", Counter(self.statuses().values()))
+            except Exception as error:  # the logs above matter more than this
+                print("\n===== orders: cannot be read:", error)
 
     def stop(self) -> None:
         self.hosts.stop_processes()
