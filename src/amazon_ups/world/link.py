@@ -51,16 +51,25 @@ REFUSAL_LINGER = 2.0
 TRIM_AFTER = 1 * MiB
 
 
+# A peer that vanished is noticed after DEAD_PEER_IDLE s of silence and DEAD_PEER_PROBES
+# unanswered probes a second apart, or DEAD_PEER_AFTER s of our data unacknowledged.
+DEAD_PEER_IDLE, DEAD_PEER_PROBES, DEAD_PEER_AFTER = 4, 6, 10
+
+
 def _keep_alive(sock: socket.socket | None) -> None:
-    """Notice within about a minute a peer that vanished without closing (its host
-    died, the network broke): until then its world side refuses a new connection."""
+    """Notice within about 10 s a peer that vanished without closing (its host died,
+    the network broke): until then its world side refuses a new connection, and a
+    standby that took over from it waits (the same bound as the daemons' database
+    sessions, so the new one is let in about when it leads)."""
     if sock is None:
         return
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
     if hasattr(socket, "TCP_KEEPIDLE"):  # Linux; elsewhere the system defaults apply
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 30)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 10)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, DEAD_PEER_IDLE)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, DEAD_PEER_PROBES)
+    if hasattr(socket, "TCP_USER_TIMEOUT"):  # also when our results wait for its ack
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, DEAD_PEER_AFTER * 1000)
 
 
 class Link(asyncio.Protocol):
