@@ -124,6 +124,7 @@ def test_the_daemon_starts_when_the_settings_pass(monkeypatch):
 
     class Daemon:
         lost_lead = False
+        links: list = []
 
         def run(self, lead, stopped):
             started.append(True)
