@@ -302,6 +302,8 @@ class Side:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # our Ctrl-C is not theirs: stopped in stop()
             )
+        # Named by its pid too, which the progress lines give (it writes on the same file).
+        path = path.rename(path.with_name(f"{path.stem}-pid{proc.pid}.log"))
         self.procs.append(proc)
         self.log_files[proc.pid] = path
         return proc
@@ -419,6 +421,9 @@ def takeover(side: Side, killed: int, killed_at: float, standby: int | None) -> 
         every=LOOK,
     )
     by = side.owner(first.client_port)
+    if by is None:  # that connection is gone already: whose are the others since the kill
+        mine = [c for proxy in side.proxies for c in proxy.since(killed_at) if c.closed is None]
+        by = next(filter(None, (side.owner(c.client_port) for c in mine)), None)
     command = wait_until(
         lambda: side.first_command(killed_at),
         30,
