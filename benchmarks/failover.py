@@ -54,7 +54,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,13 +76,14 @@ from amazon_ups.testing.system import Browser, System, free_port  # noqa: E402
 from amazon_ups.testing.waiting import wait_until  # noqa: E402
 from benchmarks.common.report import Bar, machine, ms, percentile  # noqa: E402
 from benchmarks.common.shop import Placing, client, log_in, order_plan  # noqa: E402
-from benchmarks.common.system import postgres_or_none, postgres_version  # noqa: E402
+from benchmarks.common.system import doing, postgres_or_none, postgres_version  # noqa: E402
 from benchmarks.common.world import WorldProcess  # noqa: E402
 
 GOAL = 2.0  # seconds from the kill to the new leader's first message
 SIDES = ("ups", "amazon")  # UPS first: it makes the world and tells Amazon
 STANDBY_POLL = 0.5  # common/daemon/lead.py's (which needs Django set up to import)
 LOOK = 0.02  # seconds between looks while a takeover is awaited
+STALL = 10.0  # seconds of waiting after which what every daemon does is told
 DEAD_LETTERS = "SELECT count(*) FROM messaging_deadletter WHERE state = 'open'"
 
 
@@ -291,6 +292,8 @@ class Side:
         self.procs: list[subprocess.Popen] = []
         self.log_files: dict[int, Path] = {}
         self.ended: set[int] = set()  # the pids this benchmark killed or stopped
+        self.replaced: set[int] = set()  # the pids that exited by themselves, replaced
+        self.everyone: list[Side] = [self]  # both sides, for a report of a stall
 
     def start(self) -> subprocess.Popen:
         path = self.logs / f"{self.name}-daemon-{len(self.procs) + 1}.log"
@@ -368,6 +371,28 @@ class Side:
         """The daemons that exited without being killed or stopped here."""
         return [p for p in self.procs if p.poll() is not None and p.pid not in self.ended]
 
+    def supervise(self) -> None:
+        """As a supervisor would: a daemon that exited by itself is started again (and
+        told of, with its last lines)."""
+        for proc in self.crashed():
+            if proc.pid in self.replaced:
+                continue
+            self.replaced.add(proc.pid)
+            again = self.start()
+            say(
+                f"  {self.name} daemon pid {proc.pid} EXITED BY ITSELF ({proc.returncode}); "
+                f"started pid {again.pid}; its last lines:\n{self.last_words(pid=proc.pid)}"
+            )
+
+    def watching(self, condition: Callable[[], Any]) -> Callable[[], Any]:
+        """``condition``, looked at while supervising."""
+
+        def look() -> Any:
+            self.supervise()
+            return condition()
+
+        return look
+
     def owner(self, port: int) -> int | None:
         """The live daemon of ours whose socket has local port ``port``."""
         for pid in self.live():
@@ -401,38 +426,74 @@ class Side:
             open_now = [c for c in world.connections if c.closed is None]
         return self.owner(open_now[-1].client_port) if open_now else None
 
-    def last_words(self, lines: int = 15) -> str:
+    def last_words(self, lines: int = 15, pid: int | None = None) -> str:
+        """The last lines of each daemon's log (of ``pid``'s alone, if given)."""
         shown = []
-        for pid, path in self.log_files.items():
+        for which, path in self.log_files.items():
+            if pid is not None and which != pid:
+                continue
             with contextlib.suppress(OSError):
                 tail = path.read_text(errors="replace").splitlines()[-lines:]
-                shown.append(f"  -- {self.name} daemon pid {pid} ({path}):")
+                shown.append(f"  -- {self.name} daemon pid {which} ({path}):")
                 shown += [f"     {line}" for line in tail]
         return "\n".join(shown)
+
+
+def stall_report(sides: list[Side]) -> str:
+    """What every daemon is doing (the system call it sleeps in) and what each of their
+    database sessions is doing or waiting for (pg_stat_activity)."""
+    lines = []
+    for side in sides:
+        roles = side.roles()
+        for pid in side.live():
+            with contextlib.suppress(OSError):
+                lines.append(f"    {side.name} daemon pid {pid} ({roles.get(pid)}): {doing(pid)}")
+        rows = side.database.rows(
+            "SELECT client_port, state, wait_event_type, wait_event, "
+            "round(extract(epoch FROM now() - xact_start)::numeric, 1), left(query, 120) "
+            "FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+        for port, state, kind, event, age, sql in rows:
+            owner = side.owner(port) if port else None
+            lines.append(
+                f"    {side.name} database, session of pid {owner} (port {port}): {state}, "
+                f"waiting for {kind}/{event}, transaction {age} s old: {sql!r}"
+            )
+    return "\n".join(lines)
+
+
+def patiently(condition: Callable[[], Any], timeout: float, what: str, side: Side) -> Any:
+    """``wait_until``, telling what everything is doing when it takes over STALL s."""
+    try:
+        return wait_until(side.watching(condition), min(STALL, timeout), what, every=LOOK)
+    except AssertionError:
+        if timeout <= STALL:
+            raise
+    say(f"  STALLED: {STALL:g} s waiting for {what}:\n{stall_report(side.everyone)}")
+    return wait_until(side.watching(condition), timeout - STALL, what, every=LOOK)
 
 
 def takeover(side: Side, killed: int, killed_at: float, standby: int | None) -> Takeover:
     """Wait for the new leader's first message and first command to the world after the
     kill at ``killed_at``; whose they were."""
-    first = wait_until(
+    first = patiently(
         lambda: side.first_connection(killed_at),
         30,
         f"the new {side.name} leader's first message",
-        every=LOOK,
+        side,
     )
     by = side.owner(first.client_port)
     if by is None:  # that connection is gone already: whose are the others since the kill
         mine = [c for proxy in side.proxies for c in proxy.since(killed_at) if c.closed is None]
         by = next(filter(None, (side.owner(c.client_port) for c in mine)), None)
-    command = wait_until(
+    command = patiently(
         lambda: side.first_command(killed_at),
         30,
         f"the new {side.name} leader's first command to the world",
-        every=LOOK,
+        side,
     )
-    link = wait_until(
-        lambda: side.link_again(killed_at), 60, "the Amazon-UPS link up again", every=LOOK
-    )
+    link = patiently(lambda: side.link_again(killed_at), 60, "the Amazon-UPS link up again", side)
     assert first.first_bytes is not None
     return Takeover(
         side=side.name,
@@ -449,7 +510,11 @@ def takeover(side: Side, killed: int, killed_at: float, standby: int | None) -> 
 def settle(sides: list[Side], timeout: float = 120.0) -> None:
     """Until every side has one leader and one standby."""
     for side in sides:
-        wait_until(side.settled, timeout, f"one {side.name} daemon to lead and one to stand by")
+        wait_until(
+            side.watching(side.settled),
+            timeout,
+            f"one {side.name} daemon to lead and one to stand by",
+        )
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -464,15 +529,24 @@ class Outcome:
     errors: list[str] = field(default_factory=list)  # orders that could not be placed
     statuses: dict[str, int] = field(default_factory=dict)
     checks: list[tuple[str, bool, str]] = field(default_factory=list)  # (what, ok, detail)
+    health: set[str] = field(default_factory=set)  # the checks that are not of exactly once
     problem: str = ""
     waited: float = 0.0  # seconds from the last order placed to the last delivered
 
-    def check(self, what: str, ok: bool, detail: str = "") -> None:
+    def check(self, what: str, ok: bool, detail: str = "", once: bool = True) -> None:
+        """``once``: a check of exactly once; else of the daemons' health."""
         self.checks.append((what, ok, detail))
+        if not once:
+            self.health.add(what)
 
     @property
     def exactly_once(self) -> bool:
-        return bool(self.checks) and all(ok for _, ok, _ in self.checks)
+        once = [ok for what, ok, _ in self.checks if what not in self.health]
+        return bool(once) and all(once)
+
+    @property
+    def healthy(self) -> bool:
+        return all(ok for what, ok, _ in self.checks if what in self.health)
 
 
 def prepare(project: str, argv: list[str], env: dict[str, str], log: Path) -> None:
@@ -622,6 +696,7 @@ def run(args: argparse.Namespace, var: Path, urls: dict[str, str], outcome: Outc
             ),
         }  # fmt: skip
         for side in sides.values():
+            side.everyone = list(sides.values())
             stack.callback(side.stop_all)
         say("  starting two daemons per side")
         for name in SIDES:
@@ -658,9 +733,8 @@ def run(args: argparse.Namespace, var: Path, urls: dict[str, str], outcome: Outc
                 f"no {side.name} daemon exited by itself",
                 not crashed,
                 ", ".join(f"pid {p.pid} exited {p.returncode}" for p in crashed),
+                once=False,
             )
-            if crashed:
-                say(side.last_words())
 
 
 def measure(args: argparse.Namespace, sides: dict[str, Side], orders: Orders, outcome: Outcome):
@@ -700,7 +774,7 @@ def measure(args: argparse.Namespace, sides: dict[str, Side], orders: Orders, ou
         replacement = side.start()
         done = takeover(side, leader, killed_at, standby)
         wait_until(
-            functools.partial(side.stands_by, replacement.pid),
+            side.watching(functools.partial(side.stands_by, replacement.pid)),
             60,
             f"the replacement {name} daemon to stand by",
         )
@@ -913,6 +987,8 @@ def report(outcome: Outcome) -> None:
     if outcome.problem:
         print(f"   NOT FINISHED: {outcome.problem}")
     print(f"   exactly once: {'yes' if outcome.exactly_once else 'NO'}")
+    if not outcome.healthy:
+        print("   (and a daemon exited by itself: see above and its log)")
 
 
 # -- main -----------------------------------------------------------------------------------
@@ -980,7 +1056,7 @@ def main(argv: list[str] | None = None) -> int:
             os.umask(mask)
     report(outcome)
     print(f"\n(benchmark took {time.monotonic() - started:.1f} s)")
-    return 0 if outcome.exactly_once and not outcome.problem else 1
+    return 0 if outcome.exactly_once and outcome.healthy and not outcome.problem else 1
 
 
 if __name__ == "__main__":
