@@ -84,6 +84,7 @@ SIDES = ("ups", "amazon")  # UPS first: it makes the world and tells Amazon
 STANDBY_POLL = 0.5  # common/daemon/lead.py's (which needs Django set up to import)
 LOOK = 0.02  # seconds between looks while a takeover is awaited
 STALL = 10.0  # seconds of waiting after which what every daemon does is told
+LINK_WAIT = 60.0  # seconds a kill waits for the Amazon-UPS link up again before going on
 DEAD_LETTERS = "SELECT count(*) FROM messaging_deadletter WHERE state = 'open'"
 
 
@@ -261,7 +262,9 @@ class Takeover:
     killed: int  # pid
     first_message: float  # the new leader's first bytes on a connection of its own
     first_command: float  # its first frame to the world after the connect handshake
-    link_again: float  # the Amazon-UPS link's handshake done again (UPS's LinkWelcome)
+    # the Amazon-UPS link's handshake done again (UPS's LinkWelcome); None: not within
+    # LINK_WAIT (the run goes on: the link's own retries may still bring it back)
+    link_again: float | None
     by: int | None  # the pid that sent them (psutil: the owner of the connection's port)
     via: str  # the proxy of that first connection
     was_standby: bool  # whether that pid stood by before the kill
@@ -493,14 +496,20 @@ def takeover(side: Side, killed: int, killed_at: float, standby: int | None) -> 
         f"the new {side.name} leader's first command to the world",
         side,
     )
-    link = patiently(lambda: side.link_again(killed_at), 60, "the Amazon-UPS link up again", side)
+    try:
+        link = patiently(
+            lambda: side.link_again(killed_at), LINK_WAIT, "the Amazon-UPS link up again", side
+        )
+    except AssertionError:
+        say(f"  the Amazon-UPS link was NOT up again {LINK_WAIT:g} s after the kill")
+        link = None
     assert first.first_bytes is not None
     return Takeover(
         side=side.name,
         killed=killed,
         first_message=first.first_bytes - killed_at,
         first_command=command.frames[1] - killed_at,
-        link_again=link.answers[1] - killed_at,
+        link_again=None if link is None else link.answers[1] - killed_at,
         by=by,
         via=first.proxy,
         was_standby=by is not None and by == standby,
@@ -754,7 +763,7 @@ def measure(args: argparse.Namespace, sides: dict[str, Side], orders: Orders, ou
                 f"  cold restart {number}/{args.cold} {name:<6}: first message after "
                 f"{ms(cold.first_message)}, first command to the world after "
                 f"{ms(cold.first_command)}, the Amazon-UPS link up again after "
-                f"{ms(cold.link_again)}"
+                f"{since(cold.link_again)}"
             )
     placed_before = orders.placed()
     pauses = random.Random(args.seed)
@@ -788,7 +797,7 @@ def measure(args: argparse.Namespace, sides: dict[str, Side], orders: Orders, ou
             f"  kill {number:>{bar_width}}/{rounds} {name:<6} pid {leader}{odd}: {who} "
             f"(pid {standby}) sent its first message after {ms(done.first_message)} "
             f"(to {done.via}), its first command to the world after "
-            f"{ms(done.first_command)}, the Amazon-UPS link up after {ms(done.link_again)}; "
+            f"{ms(done.first_command)}, the Amazon-UPS link up after {since(done.link_again)}; "
             f"replacement standing by after {ms(done.replacement_ready)}; "
             f"orders placed {orders.placed()}{late}"
         )
@@ -909,6 +918,10 @@ def check(
 # -- the report --------------------------------------------------------------------------
 
 
+def since(seconds: float | None) -> str:
+    return f"over {LINK_WAIT:g} s" if seconds is None else ms(seconds)
+
+
 def figures(samples: list[float]) -> str:
     if not samples:
         return f"{'-':>10}{'-':>10}"
@@ -932,7 +945,8 @@ def table(title: str, count: str, rows: list[tuple[str, list[Takeover]]], goal: 
         print(
             f"   {name:<8}{len(done):>7}   {figures(first)}      "
             f"{figures([t.first_command for t in done])}      "
-            f"{figures([t.link_again for t in done])}      {verdict}"
+            f"{figures([t.link_again for t in done if t.link_again is not None])}      "
+            f"{verdict}"
         )
 
 
@@ -964,6 +978,11 @@ def report(outcome: Outcome) -> None:
             print(
                 f"   {name}: {len(others)} taken over by another process than the standby: "
                 f"pids {[t.by for t in others]}"
+            )
+        if never := [t for t in done if t.link_again is None]:
+            print(
+                f"   {name}: after {len(never)} kills the Amazon-UPS link was not up again "
+                f"within {LINK_WAIT:g} s (left out of its figures)"
             )
         if odd := [t for t in done if not t.held_world]:
             print(
