@@ -102,6 +102,14 @@ def test_frame_length_round_trips_through_decoder(length):
     assert decoder.buffered == 0
 
 
+def test_a_limit_leaves_the_frames_after_it_unread_even_one_over_the_maximum():
+    decoder = FrameDecoder(max_frame=4)
+    too_long = encode_frame(b"x" * 5)
+    assert decoder.feed(encode_frame(b"a") + encode_frame(b"b") + too_long, limit=1) == [b"a"]
+    assert decoder.feed(b"", limit=1) == [b"b"]
+    assert decoder.take_rest() == too_long  # handed on whole, its length never checked
+
+
 def test_non_minimal_five_byte_varint_is_accepted():
     # 0 written in 5 bytes: legal protobuf, and within the 5-byte limit.
     decoder = FrameDecoder()

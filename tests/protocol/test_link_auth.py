@@ -194,6 +194,21 @@ def test_the_bytes_after_the_handshake_are_handed_on_untouched():
     assert amazon.leftover == first_message
 
 
+def test_a_first_message_longer_than_a_handshake_frame_in_the_welcome_s_read_is_handed_on():
+    """UPS sends its backlog for Amazon right after its welcome, often in the same read
+    on Amazon's end: a first message over MAX_HANDSHAKE_FRAME is the link's, not a
+    malformed handshake (it was refused as one, again at each reconnect, for as long as
+    UPS had more than 1 KiB waiting for Amazon)."""
+    amazon, ups = pair()
+    welcome = ups.receive(amazon.receive(ups.receive(amazon.start())))
+    backlog = au_pb2.UpsToAmazon(acks=range(1, 2 * MAX_HANDSHAKE_FRAME)).SerializeToString()
+    assert len(backlog) > MAX_HANDSHAKE_FRAME
+    first_messages = encode_frame(backlog) + encode_frame(b"")
+    assert amazon.receive(welcome + first_messages) == b""
+    assert amazon.done
+    assert amazon.leftover == first_messages
+
+
 @given(st.data())
 def test_any_split_of_the_bytes_gives_the_same_handshake(data):
     """TCP may cut the frames anywhere: one byte at a time, or all at once."""

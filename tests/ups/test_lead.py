@@ -257,6 +257,67 @@ def test_real_daemon_that_lost_the_lead_while_cut_off_stands_by_and_leads_again(
     assert daemon.returncode == 0
 
 
+def test_a_standby_that_takes_over_from_a_leader_still_listening_waits_for_the_port(tmp_path):
+    """Two UPS daemons on one host and port. The leader is frozen and its session ended
+    by the server (its host cut off): the standby takes the lead while the old leader,
+    which has not noticed yet, still holds the port. The new leader waits for the port
+    (command.run_side) instead of crashing on it ("Address already in use" from
+    build_daemon, as benchmarks/failover.py saw when the server ended every session),
+    and listens once the old one has closed its links to stand by."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "AMAZON_UPS_VAR": str(tmp_path),
+        "WORLD_UPS_PORT": "9",
+        "UPS_PORT": str(free_port()),
+    }
+    port = int(env["UPS_PORT"])
+    command = [sys.executable, "-m", "amazon_ups.cli", "ups", "daemon"]
+
+    def role_of(process: subprocess.Popen) -> str | None:
+        row = DaemonProcess.objects.filter(pid=process.pid).first()
+        return row.role if row else None
+
+    first = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    second = None
+    try:
+        wait_until(lambda: role_of(first) == "active" and listens(port), 60, "the first to lead")
+        second = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+        wait_until(lambda: role_of(second) == "standby", 60, "the second to stand by")
+        # The leader freezes (its host cut off) and the server ends its session: it
+        # cannot take the lead again before the standby does, and holds the port.
+        first.send_signal(signal.SIGSTOP)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                "WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid() "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+            assert cursor.fetchall() == [(True,)]
+        wait_until(
+            lambda: second.poll() is not None or role_of(second) == "active",
+            15,
+            "the standby to take over",
+        )
+        assert second.poll() is None, second.communicate()[1].decode(errors="replace")
+        first.send_signal(signal.SIGCONT)  # back: it finds the lead taken
+        wait_until(lambda: role_of(first) == "standby", 30, "the old leader to stand by")
+        wait_until(lambda: listens(port), 30, "the new leader to listen")
+        assert role_of(second) == "active" and first.poll() is None
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGCONT)
+                process.terminate()
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+                    raise
+    assert second.returncode == 0
+
+
 def test_both_ends_of_a_database_connection_notice_a_host_gone_within_seconds():
     """The server drops the session of a host cut off (and with it a leader's lock)
     after DEAD_PEER_AFTER s, not after the kernel's two hours; so does our end."""

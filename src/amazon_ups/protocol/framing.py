@@ -81,13 +81,18 @@ class FrameDecoder:
         self._buffer.clear()
         return rest
 
-    def feed(self, data: bytes) -> list[bytes]:
+    def feed(self, data: bytes, limit: int | None = None) -> list[bytes]:
+        """The whole frames received so far, at most ``limit`` of them: the bytes after
+        those stay buffered, unread (not even their length, which a later reader of the
+        stream may allow to be longer)."""
         if self._error is not None:
             raise self._error
         self._buffer += data
-        frames = []
+        frames: list[bytes] = []
         try:
-            while (frame := self._next_frame()) is not None:
+            while (limit is None or len(frames) < limit) and (
+                frame := self._next_frame()
+            ) is not None:
                 frames.append(frame)
         except FramingError as error:
             self._error = error

@@ -126,16 +126,20 @@ class LinkHandshake:
             return b""
         if self._state is _State.FAILED:
             raise HandshakeFailed(Failure.MALFORMED, "the handshake has already failed")
-        try:
-            bodies = self._frames.feed(data)
-        except FramingError as error:
-            raise self._fail(Failure.MALFORMED, str(error)) from None
         out = b""
-        for index, body in enumerate(bodies):
-            if self._state is _State.DONE:
-                self.leftover += b"".join(encode_frame(b) for b in bodies[index:])
+        # One frame at a time: the peer's first messages may follow its last handshake
+        # frame in the same read, and may be longer than a handshake frame may be (UPS
+        # with a backlog for Amazon sends it right after its welcome). They are not read
+        # here but handed on whole, in ``leftover``.
+        while self._state is not _State.DONE:
+            try:
+                bodies = self._frames.feed(data, limit=1)
+            except FramingError as error:
+                raise self._fail(Failure.MALFORMED, str(error)) from None
+            data = b""
+            if not bodies:
                 break
-            out += self._step(body)
+            out += self._step(bodies[0])
         if self._state is _State.DONE:
             self.leftover += self._frames.take_rest()
         return out

@@ -274,6 +274,10 @@ class Daemon:
             return
         link.heard_at = time.time()
         self._feed(link, data)
+        # What the peer said while that was handled is not read yet: its silence counts
+        # from now, not from before a long turn (after a failover, UPS handled Amazon's
+        # backlog for 20 s in one turn and then dropped Amazon as silent).
+        link.heard_at = time.time()
 
     def _feed(self, link: Link, data: bytes) -> None:
         try:
