@@ -10,8 +10,7 @@ import sys
 import pytest
 
 
-@pytest.mark.parametrize("project", ["amazon", "ups"])
-def test_check_deploy_is_clean_with_production_settings(project, tmp_path):
+def production_env(tmp_path) -> dict[str, str]:
     env = {
         **os.environ,
         "DJANGO_PRODUCTION": "1",
@@ -19,6 +18,12 @@ def test_check_deploy_is_clean_with_production_settings(project, tmp_path):
         "AMAZON_UPS_VAR": str(tmp_path),
     }
     env.pop("DATABASE_URL", None)
+    return env
+
+
+@pytest.mark.parametrize("project", ["amazon", "ups"])
+def test_check_deploy_is_clean_with_production_settings(project, tmp_path):
+    env = production_env(tmp_path)
     done = subprocess.run(
         [
             sys.executable,
@@ -63,13 +68,7 @@ for path in ("/healthz", "/operator/metrics", "/"):
 def test_in_production_health_and_metrics_are_answered_over_plain_http(tmp_path):
     """A load balancer's health check and Prometheus reach each web process directly;
     every other page goes to https://."""
-    env = {
-        **os.environ,
-        "DJANGO_PRODUCTION": "1",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(60),
-        "AMAZON_UPS_VAR": str(tmp_path),
-    }
-    env.pop("DATABASE_URL", None)
+    env = production_env(tmp_path)
     done = subprocess.run(
         [sys.executable, "-m", "amazon_ups.cli", "ups", "shell", "-c", PROBE],
         env=env,

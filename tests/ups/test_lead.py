@@ -158,22 +158,58 @@ def database_url() -> str:
     return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+UPS_DAEMON = [sys.executable, "-m", "amazon_ups.cli", "ups", "daemon"]
+
+
+def daemon_env(tmp_path, url: str | None = None) -> dict[str, str]:
+    """A UPS daemon's environment on the test database (or ``url``) with a port of its
+    own and no world to reach (it keeps trying, which is all these tests need)."""
+    return {
+        **os.environ,
+        "DATABASE_URL": url or database_url(),
+        "AMAZON_UPS_VAR": str(tmp_path),
+        "WORLD_UPS_PORT": "9",
+        "UPS_PORT": str(free_port()),
+    }
+
+
+def role_of(process: subprocess.Popen) -> str | None:
+    row = DaemonProcess.objects.filter(pid=process.pid).first()
+    return row.role if row else None
+
+
+def end_the_leaders_session() -> None:
+    """The server ends the session that holds the lead (as when its host is cut off)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks "
+            "WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid() "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+        assert cursor.fetchall() == [(True,)]
+
+
+def stop(*processes: subprocess.Popen | None) -> None:
+    """SIGTERM (a frozen one thawed first), SIGKILL past 30 s: never left running
+    against the test database."""
+    for process in processes:
+        if process is None or process.poll() is not None:
+            continue
+        process.send_signal(signal.SIGCONT)
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise
+
+
 def test_real_daemons_a_kill_9_of_the_leader_hands_the_lead_to_the_standby(tmp_path):
     """Two UPS daemon processes on one database: the second stands by; the first is
     killed with SIGKILL and the second leads (and listens for Amazon) within seconds."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "AMAZON_UPS_VAR": str(tmp_path),
-        "WORLD_UPS_PORT": "9",  # no world: each keeps trying, which is all this needs
-        "UPS_PORT": str(free_port()),
-    }
-    command = [sys.executable, "-m", "amazon_ups.cli", "ups", "daemon"]
-
-    def role_of(process: subprocess.Popen) -> str | None:
-        row = DaemonProcess.objects.filter(pid=process.pid).first()
-        return row.role if row else None
-
+    env = daemon_env(tmp_path)
+    command = UPS_DAEMON
     first = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
     second = None
     try:
@@ -196,15 +232,7 @@ def test_real_daemons_a_kill_9_of_the_leader_hands_the_lead_to_the_standby(tmp_p
         wait_until(lambda: listens(int(env["UPS_PORT"])), 30, "the new leader to listen")
         assert active_figure(metrics_port) == 1
     finally:
-        for process in (first, second):
-            if process is not None and process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(30)
-                except subprocess.TimeoutExpired:
-                    process.kill()  # never left running against the test database
-                    process.wait()
-                    raise
+        stop(first, second)
     assert second.returncode == 0  # stopped on SIGTERM, cleanly
 
 
@@ -212,33 +240,16 @@ def test_real_daemon_that_lost_the_lead_while_cut_off_stands_by_and_leads_again(
     """The leader's session is ended by the server (as when its host was cut off long
     enough) and another process takes the lead before it is back: it closes its links
     and stands by, still running, and leads again once the other is gone."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "AMAZON_UPS_VAR": str(tmp_path),
-        "WORLD_UPS_PORT": "9",
-        "UPS_PORT": str(free_port()),
-    }
+    env = daemon_env(tmp_path)
     port = int(env["UPS_PORT"])
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "amazon_ups.cli", "ups", "daemon"],
-        env=env,
-        stderr=subprocess.DEVNULL,
-    )
+    daemon = subprocess.Popen(UPS_DAEMON, env=env, stderr=subprocess.DEVNULL)
 
     def role() -> str | None:
-        row = DaemonProcess.objects.filter(pid=daemon.pid).first()
-        return row.role if row else None
+        return role_of(daemon)
 
     try:
         wait_until(lambda: role() == "active" and listens(port), 60, "the daemon to lead")
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_locks "
-                "WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid() "
-                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-            )
-            assert cursor.fetchall() == [(True,)]
+        end_the_leaders_session()
         other = Lead("ups")
         wait_until(other.take, 10, "the lead, once the daemon's session has ended")
         wait_until(lambda: role() == "standby", 30, "the daemon to stand by")
@@ -247,13 +258,7 @@ def test_real_daemon_that_lost_the_lead_while_cut_off_stands_by_and_leads_again(
         connection.close()  # the other one goes
         wait_until(lambda: role() == "active" and listens(port), 30, "the daemon to lead again")
     finally:
-        daemon.terminate()
-        try:
-            daemon.wait(30)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
-            raise
+        stop(daemon)
     assert daemon.returncode == 0
 
 
@@ -264,20 +269,9 @@ def test_a_standby_that_takes_over_from_a_leader_still_listening_waits_for_the_p
     (command.run_side) instead of crashing on it ("Address already in use" from
     build_daemon, as benchmarks/failover.py saw when the server ended every session),
     and listens once the old one has closed its links to stand by."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "AMAZON_UPS_VAR": str(tmp_path),
-        "WORLD_UPS_PORT": "9",
-        "UPS_PORT": str(free_port()),
-    }
+    env = daemon_env(tmp_path)
     port = int(env["UPS_PORT"])
-    command = [sys.executable, "-m", "amazon_ups.cli", "ups", "daemon"]
-
-    def role_of(process: subprocess.Popen) -> str | None:
-        row = DaemonProcess.objects.filter(pid=process.pid).first()
-        return row.role if row else None
-
+    command = UPS_DAEMON
     first = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
     second = None
     try:
@@ -287,13 +281,7 @@ def test_a_standby_that_takes_over_from_a_leader_still_listening_waits_for_the_p
         # The leader freezes (its host cut off) and the server ends its session: it
         # cannot take the lead again before the standby does, and holds the port.
         first.send_signal(signal.SIGSTOP)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_locks "
-                "WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid() "
-                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-            )
-            assert cursor.fetchall() == [(True,)]
+        end_the_leaders_session()
         wait_until(
             lambda: second.poll() is not None or role_of(second) == "active",
             15,
@@ -305,16 +293,7 @@ def test_a_standby_that_takes_over_from_a_leader_still_listening_waits_for_the_p
         wait_until(lambda: listens(port), 30, "the new leader to listen")
         assert role_of(second) == "active" and first.poll() is None
     finally:
-        for process in (first, second):
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGCONT)
-                process.terminate()
-                try:
-                    process.wait(30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-                    raise
+        stop(first, second)
     assert second.returncode == 0
 
 
@@ -362,19 +341,11 @@ def test_real_daemon_started_while_its_database_is_not_there_waits_for_it(tmp_pa
     db = connection.settings_dict
     name = f"{db['NAME']}_later"
     url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{name}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "AMAZON_UPS_VAR": str(tmp_path),
-        "WORLD_UPS_PORT": "9",
-        "UPS_PORT": str(free_port()),
-    }
+    env = daemon_env(tmp_path, url)
     admin = {**db, "NAME": "postgres"}
     log = tmp_path / "daemon.log"
     with open(log, "wb") as out:
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "amazon_ups.cli", "ups", "daemon"], env=env, stderr=out
-        )
+        daemon = subprocess.Popen(UPS_DAEMON, env=env, stderr=out)
     try:
         wait_until(lambda: "database unavailable" in log.read_text(), 60, "the daemon to wait")
         assert daemon.poll() is None
@@ -383,14 +354,11 @@ def test_real_daemon_started_while_its_database_is_not_there_waits_for_it(tmp_pa
             server.execute(f'CREATE DATABASE "{name}" TEMPLATE "{db["NAME"]}"')
         wait_until(lambda: listens(int(env["UPS_PORT"])), 60, "the daemon to lead and listen")
     finally:
-        daemon.terminate()
         try:
-            daemon.wait(30)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
-        with psycopg_admin(admin) as server:
-            server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            stop(daemon)
+        finally:
+            with psycopg_admin(admin) as server:
+                server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     assert daemon.returncode == 0, log.read_text()
     assert "Traceback" not in log.read_text()
 
