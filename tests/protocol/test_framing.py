@@ -202,6 +202,16 @@ def test_length_over_max_frame_raises_before_body():
         decoder.feed(encode_varint(101))  # only the header; no body sent yet
 
 
+def test_most_frames_leaves_the_rest_buffered_and_unchecked():
+    decoder = FrameDecoder(max_frame=100)
+    big = encode_frame(b"b" * 500)  # over this decoder's limit, for whoever reads on
+    assert decoder.feed(encode_frame(b"a") + big, most=1) == [b"a"]
+    assert decoder.take_rest() == big
+    assert decoder.feed(encode_frame(b"c") + encode_frame(b"d"), most=1) == [b"c"]
+    assert decoder.feed(b"", most=1) == [b"d"]
+    assert decoder.feed(b"", most=1) == []
+
+
 def test_default_max_frame_applies():
     decoder = FrameDecoder()
     assert decoder.max_frame == DEFAULT_MAX_FRAME

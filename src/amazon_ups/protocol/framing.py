@@ -81,13 +81,18 @@ class FrameDecoder:
         self._buffer.clear()
         return rest
 
-    def feed(self, data: bytes) -> list[bytes]:
+    def feed(self, data: bytes, most: int | None = None) -> list[bytes]:
+        """The frames ``data`` completes; with ``most``, no more than that many: the
+        bytes after them stay buffered, unread (their lengths unchecked), for the next
+        ``feed`` or for ``take_rest``."""
         if self._error is not None:
             raise self._error
         self._buffer += data
-        frames = []
+        frames: list[bytes] = []
         try:
-            while (frame := self._next_frame()) is not None:
+            while most is None or len(frames) < most:
+                if (frame := self._next_frame()) is None:
+                    break
                 frames.append(frame)
         except FramingError as error:
             self._error = error

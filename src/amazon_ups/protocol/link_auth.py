@@ -126,16 +126,19 @@ class LinkHandshake:
             return b""
         if self._state is _State.FAILED:
             raise HandshakeFailed(Failure.MALFORMED, "the handshake has already failed")
-        try:
-            bodies = self._frames.feed(data)
-        except FramingError as error:
-            raise self._fail(Failure.MALFORMED, str(error)) from None
         out = b""
-        for index, body in enumerate(bodies):
-            if self._state is _State.DONE:
-                self.leftover += b"".join(encode_frame(b) for b in bodies[index:])
+        # One frame at a time: the handshake's limit on a frame's length is for its
+        # own frames, not for the messages that may follow the last one in the same
+        # bytes (UPS sends what waits for Amazon right after its welcome).
+        while self._state is not _State.DONE:
+            try:
+                bodies = self._frames.feed(data, most=1)
+            except FramingError as error:
+                raise self._fail(Failure.MALFORMED, str(error)) from None
+            data = b""
+            if not bodies:
                 break
-            out += self._step(body)
+            out += self._step(bodies[0])
         if self._state is _State.DONE:
             self.leftover += self._frames.take_rest()
         return out
