@@ -3,6 +3,7 @@ network for good, while orders keep coming; and that every order is still delive
 exactly once.
 
     .venv/bin/python benchmarks/host_loss.py [--rounds N] [--quick] [--rate R] [--keep]
+        [--trace]
 
 Needs root, ``ip netns`` and PostgreSQL's server programs, as ``tests/e2e/test_hosts.py``
 (it says why and exits 0 where they are missing).
@@ -42,7 +43,8 @@ nothing: the lock is released only when PostgreSQL ends the lost session, about
 every 0.5 s: about 10.5 s is the floor here, and a takeover (the lead, or the world
 hearing the new leader) later than 12 s after the cut is marked SLOW. Progress to
 stderr, figures to stdout. ``--keep`` keeps the logs (they are kept anyway when a check
-fails).
+fails); ``--trace`` adds ``trace.log`` to them: the database sessions that wait for a
+lock or hold a transaction, four times a second.
 """
 
 from __future__ import annotations
@@ -213,6 +215,41 @@ class Watcher:
         return None
 
 
+class Tracer(threading.Thread):
+    """``--trace``: every ``every`` seconds, the database sessions that wait for a lock,
+    hold a transaction open or have run one statement for over a second, with who
+    blocks them (``pg_blocking_pids``), appended to ``trace.log`` among the logs: what
+    a slow takeover waited for."""
+
+    SQL = (
+        "SELECT pid, client_addr, datname, state, wait_event_type, wait_event, "
+        "pg_blocking_pids(pid), now() - xact_start, now() - state_change, "
+        "left(regexp_replace(query, '\\s+', ' ', 'g'), 160) "
+        "FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid != pg_backend_pid() "
+        "AND (wait_event_type = 'Lock' OR state = 'idle in transaction' "
+        "OR (state = 'active' AND now() - state_change > interval '1 second') "
+        "OR cardinality(pg_blocking_pids(pid)) > 0)"
+    )
+
+    def __init__(self, url: str, path: Path, every: float = 0.25) -> None:
+        super().__init__(daemon=True)
+        self.url, self.path, self.every = url, path, every
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        with self.path.open("a") as out:
+            try:
+                connection = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+                while not self.stopped.wait(self.every):
+                    rows = connection.execute(self.SQL).fetchall()
+                    now = stamp(time.time())
+                    for row in rows:
+                        out.write(f"{now} " + " | ".join(str(value) for value in row) + "\n")
+                    out.flush()
+            except Exception as error:  # the server stopped, at the end: say so, and end
+                out.write(f"{stamp(time.time())} trace ends: {type(error).__name__}: {error}\n")
+
+
 def one_round(deployment: Deployment, watcher: Watcher, side: str, number: str) -> Round:
     leader = deployment.wait_for_one_leader(side, 90)
     standby = next(h for h in deployment.roles(side) if h != leader)
@@ -371,6 +408,9 @@ def run(args: argparse.Namespace, hosts: Hosts, folder: Path) -> list[str]:
         deployment.start()
         log(f"{time.monotonic() - started:6.1f} s: everything up on {len(HOSTS)} hosts")
         watcher = Watcher(deployment)
+        if args.trace:
+            tracer = Tracer(deployment.urls["amazon"], deployment.logs / "trace.log")
+            tracer.start()
         placing, thread = place_orders(deployment, args.rate)
         wait_until(
             lambda: watcher is not None and watcher.first_delivery(0.0) is not None,
@@ -405,6 +445,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="one cut per side")
     parser.add_argument("--rate", type=float, default=2.0, help="orders a second (default 2)")
     parser.add_argument("--keep", action="store_true", help="keep the logs, and say where")
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="log the database sessions that wait or hold a transaction (logs/trace.log)",
+    )
     args = parser.parse_args(argv)
     if args.rounds is None:
         args.rounds = 1 if args.quick else 5
