@@ -43,13 +43,14 @@ def test_a_failed_address_hands_over_to_the_next_and_a_whole_round_backs_off():
     drive(link)
     assert link.up and (link.host, link.port) == answering
 
-    # The one that answered goes away: the other is tried at once, not after a backoff.
+    # The one that answered goes away: the round begins with the other, and goes on to
+    # it again at once, not after a backoff.
     there.close()
     link.drop("the peer went away")
+    assert (link.host, link.port) == nobody, "after a loss, the others first"
     link.retry_at = 0.0
-    link.connect(time.time())
     drive(link)
     assert not link.up
-    assert (link.host, link.port) == answering, "the round begins where it answered"
+    assert (link.host, link.port) == nobody, "a round, from where it began"
     assert link.retry_at > time.time(), "both failed: a backoff before the next round"
     link.close()

@@ -184,8 +184,9 @@ class DialLink(Link):
     starts an attempt, ``advance`` takes it further each time its socket is ready (TCP
     connect, TLS, then the handshake of ``begin``/``answer``), ``expire`` gives it up
     past its deadline. A failure moves on to the next address at once; when a whole
-    round has failed, the next one waits with backoff. The address that answered is
-    dialed first next time (``host``, ``port``)."""
+    round has failed, the next one waits with backoff. After a failed attempt the
+    round goes on from the one that answered last; after a connection is lost, from
+    the address after it (``host``, ``port``: the one dialed next)."""
 
     handshake_timeout = IO_TIMEOUT  # seconds TLS and the handshake may take
 
@@ -367,6 +368,11 @@ class DialLink(Link):
             self.dialing.sock.close()
             self.dialing = None
             self.retry_at = time.time() + RECONNECT.first
+        if self.sock is not None and len(self.addresses) > 1:
+            # The peer that answered is gone: the next round begins with the others (a
+            # standby elsewhere may lead now; a host gone would cost its connect
+            # timeout first, and one still there refuses at once).
+            self._at = self._round_from = (self._at + 1) % len(self.addresses)
         super().drop(reason)
 
     def close(self) -> None:
