@@ -72,7 +72,7 @@ from amazon_ups.protocol import world_ups_pb2 as wu  # noqa: E402
 from amazon_ups.protocol.framing import FrameDecoder, FramingError  # noqa: E402
 from amazon_ups.protocol.world_messages import Side as WorldSide  # noqa: E402
 from amazon_ups.testing import postgres  # noqa: E402
-from amazon_ups.testing.system import Browser, System, free_port  # noqa: E402
+from amazon_ups.testing.system import Browser, System, free_ports  # noqa: E402
 from amazon_ups.testing.waiting import wait_until  # noqa: E402
 from benchmarks.common.report import Bar, machine, ms, percentile  # noqa: E402
 from benchmarks.common.shop import Placing, client, log_in, order_plan  # noqa: E402
@@ -649,11 +649,10 @@ def run(args: argparse.Namespace, var: Path, urls: dict[str, str], outcome: Outc
         world_amazon = Proxy(
             "world (Amazon)", world.ports[WorldSide.AMAZON], wa.AResponses, ("ready",)
         )
-        au_port = free_port()
+        au_port, web_port = free_ports(2)  # different: neither is listening yet
         au = Proxy("UPS (Amazon)", au_port)
         for proxy in (world_ups, world_amazon, au):
             stack.callback(proxy.close)
-        web_port = free_port()
         up = build_parser().parse_args(
             [
                 "up",

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import urllib.request
 
-from amazon_ups.testing.system import System, free_port, wait_until
+from amazon_ups.testing.system import System, free_ports, wait_until
 
 CHILDREN = ("world", "ups-d", "amzn-d", "ups", "amazon")
 
@@ -27,7 +27,7 @@ def alive(pid: int) -> bool:
 
 def test_a_stop_after_the_output_reader_left_still_stops_every_child(tmp_path):
     var = tmp_path / "var"
-    ports = [str(free_port()) for _ in range(5)]
+    ports = [str(port) for port in free_ports(5)]
     command = [
         sys.executable,
         "-m",

@@ -27,9 +27,21 @@ from amazon_ups.testing.waiting import wait_until
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` different ports free now: each is held until all are chosen, since a
+    port let go may be the next one handed out (two pieces of one system given the
+    same port: the UPS web's found taken by UPS's own link listener, which then
+    answered the browser)."""
+    with contextlib.ExitStack() as held:
+        ports = []
+        for _ in range(count):
+            sock = held.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+        return ports
 
 
 @dataclass
@@ -48,9 +60,8 @@ class System:
     verbose: bool = True
 
     def start(self, timeout: float = 90.0) -> System:
-        self.ports = {
-            name: free_port() for name in ("amazon", "ups", "world-ups", "world-amazon", "au")
-        }
+        names = ("amazon", "ups", "world-ups", "world-amazon", "au")
+        self.ports = dict(zip(names, free_ports(len(names)), strict=True))
         command = [
             sys.executable,
             "-m",
