@@ -257,3 +257,85 @@ def test_recent_receipts_forget_the_oldest_beyond_their_size():
     receipts.add([1, 2, 2, 3])
     receipts.add([4])
     assert [seqnum in receipts for seqnum in (1, 2, 3, 4, 5)] == [False, True, True, True, False]
+
+
+def _pickups(first: int, count: int) -> list[au_pb2.PickupRequest]:
+    return [
+        au_pb2.PickupRequest(
+            seqnum=seqnum,
+            package_id=seqnum,
+            warehouse=au_pb2.Warehouse(id=1, x=10, y=0),
+            dest_x=seqnum % 17,
+            dest_y=-(seqnum % 13),
+        )
+        for seqnum in range(first, first + count)
+    ]
+
+
+def _truck_reads(core: DaemonCore, endpoint: Endpoint, data: bytes) -> int:
+    """How many statements handling ``data`` ran that read the trucks table."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        core.received(endpoint, data, timezone.now().timestamp())
+    table = Truck._meta.db_table
+    return sum(
+        1
+        for query in captured
+        if query["sql"].lstrip().upper().startswith("SELECT") and table in query["sql"]
+    )
+
+
+def test_a_container_of_pickups_chooses_trucks_once_for_them_all(fleet):
+    """Each warehouse given packages by a container is served once, after them all: the
+    trucks are looked at once for a burst, not once per package; every package has its
+    truck when the container commits."""
+    amazon = amazon_endpoint()
+    dispatcher = Dispatcher(world=None)
+    core = DaemonCore(
+        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
+    )
+    alone = _truck_reads(core, amazon, frame(pickups=_pickups(1, 1)))
+    together = _truck_reads(core, amazon, frame(pickups=_pickups(2, 30)))
+    assert Package.objects.count() == 31
+    assert Package.objects.filter(truck=None).count() == 0
+    # Once per truck sent or filled (30 packages take a few), not once per package (42).
+    assert 0 < alone <= together <= 10, (alone, together)
+
+
+def test_a_defect_in_serving_a_warehouse_sets_it_aside_and_keeps_the_pickups(fleet, monkeypatch):
+    from amazon_ups.ups.dispatch import planning
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug in choosing a truck")
+
+    monkeypatch.setattr(planning, "choose_truck", broken)
+    amazon = amazon_endpoint()
+    dispatcher = Dispatcher(world=None)
+    core = DaemonCore(
+        "ups",
+        [amazon],
+        dispatcher.handle,
+        dispatcher.tick,
+        around_container=dispatcher.around_container,
+    )
+    core.received(amazon, frame(pickups=_pickups(1, 3)), timezone.now().timestamp())
+    [reply] = replies(core.step(timezone.now().timestamp()), amazon)
+    assert sorted(reply.acks) == [1, 2, 3]
+    assert sorted(r.package_id for r in reply.registered) == [1, 2, 3]
+    assert Package.objects.count() == 3
+    letter = DeadLetter.objects.get(kind=DeadLetter.Kind.WORK_ITEM)
+    assert (letter.what, letter.ref) == ("serving a warehouse", "warehouse:1")
+    assert not DeadLetter.objects.filter(kind=DeadLetter.Kind.MESSAGE).exists()
+
+    # Set aside, the warehouse is not served by the tick either, until an operator has
+    # fixed the cause and retried it: then the packages get their trucks.
+    core.step(timezone.now().timestamp())
+    assert Package.objects.filter(truck=None).count() == 3
+    monkeypatch.undo()
+    with transaction.atomic():
+        messaging.dead_letters_retry([letter.id])
+    core.wake()
+    core.step(timezone.now().timestamp())
+    assert Package.objects.filter(truck=None).count() == 0

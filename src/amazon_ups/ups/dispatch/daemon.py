@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -85,11 +85,15 @@ class Dispatcher:
             "error": self._world_error,
         }
 
+    @contextlib.contextmanager
     def around_container(
         self, link: Endpoint, messages: Sequence[tuple[str, Message]]
-    ) -> contextlib.AbstractContextManager[object]:
-        """The world's id is read once per container (shipments.world.remembered)."""
-        return shipments_world.remembered()
+    ) -> Iterator[None]:
+        """The world's id is read once per container (shipments.world.remembered), and
+        each warehouse given packages is served once, after them all
+        (``serving_together``)."""
+        with shipments_world.remembered(), dispatch.serving_together():
+            yield
 
     def handle(self, link: Endpoint, field: str, message: Message, now: datetime.datetime) -> None:
         # Also alone (a dead letter retried): the world's id read once per sub-message.

@@ -21,6 +21,7 @@ from amazon_ups.ups.dispatch.services.requests import (
     package_loaded,
     pickup_request,
 )
+from amazon_ups.ups.dispatch.services.trucks import serving_together
 from amazon_ups.ups.dispatch.services.upkeep import (
     confirm_deliveries,
     depart_overdue,
@@ -50,6 +51,7 @@ __all__ = [
     "query_refused",
     "redirects_settle",
     "serve_waiting",
+    "serving_together",
     "stuck_find",
     "truck_finished",
     "truck_reported",

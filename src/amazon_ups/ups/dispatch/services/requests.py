@@ -109,7 +109,7 @@ def pickup_request(
     # the shopper should learn the number no later than anything else. In groups, as
     # people read it: the store shows it as it comes, and our site reads it either way.
     shipper.package_registered(package.id, package.tracking_number_grouped)
-    trucks.serve_warehouse(warehouse, now=now)
+    trucks.serve_soon(warehouse, now=now)
     if fresh:
         package.refresh_from_db()
     return package
@@ -154,7 +154,7 @@ def load_failed(package_id: int, truck_id: int, reason: str, *, now: datetime) -
         return
     trucks.requeue(package, P.LOAD_REFUSED, f"truck {truck_id}: {reason}", now=now)
     Truck.objects.filter(id=truck_id).update(needs_query=True)
-    trucks.serve_warehouse(package.warehouse, now=now)
+    trucks.serve_soon(package.warehouse, now=now)
 
 
 # Our sub-messages that Amazon refuses when it does not know the package (5.10).

@@ -12,12 +12,16 @@ Three rules keep our picture of a truck from running ahead of the world's:
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
+from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
 from django.db.models import Case, Count, Exists, Min, OuterRef, Q, Value, When
 
+from amazon_ups.common.daemon.isolation import each_item_together
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import OutgoingMessage
 from amazon_ups.protocol import world_ups_pb2 as wu
@@ -231,6 +235,47 @@ def serve_warehouse(warehouse: Warehouse, max_batches: int | None = None, *, now
         if len(batch) == len(found) < fetch:
             break  # fewer waited than were read, and all got a truck: none wait now
     return served
+
+
+# The warehouses given packages while a container's sub-messages are handled, with the
+# time each was last given one (``serving_together``); None outside one.
+_to_serve: ContextVar[dict[int, tuple[Warehouse, datetime]] | None] = ContextVar(
+    "_to_serve", default=None
+)
+
+
+def serve_soon(warehouse: Warehouse, *, now: datetime) -> None:
+    """``serve_warehouse`` now, or, while sub-messages are handled together, once for
+    all of them when the last is done: a container of 50 pickups for one warehouse
+    chooses trucks once, not 50 times, and the packages are shared out among them
+    together."""
+    pending = _to_serve.get()
+    if pending is None:
+        serve_warehouse(warehouse, now=now)
+    else:
+        pending[warehouse.id] = (warehouse, now)
+
+
+@contextlib.contextmanager
+def serving_together() -> Iterator[None]:
+    """Within: ``serve_soon`` waits for the end, where each warehouse it was given is
+    served once, in the same transaction (before it commits, so a package is never
+    left waiting while a truck going there has room). A defect in serving one is
+    set aside for an operator, as ``serve_waiting`` does, and the others go on."""
+    pending: dict[int, tuple[Warehouse, datetime]] = {}
+    token = _to_serve.set(pending)
+    try:
+        yield
+    finally:
+        _to_serve.reset(token)
+    if not pending:
+        return
+    each_item_together(
+        "serving a warehouse",
+        list(pending.values()),
+        ref=lambda item: f"warehouse:{item[0].id}",
+        action=lambda item: serve_warehouse(item[0], now=item[1]),
+    )
 
 
 def warehouses_waiting() -> list[int]:
