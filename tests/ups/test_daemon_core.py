@@ -339,3 +339,56 @@ def test_a_defect_in_serving_a_warehouse_sets_it_aside_and_keeps_the_pickups(fle
     core.wake()
     core.step(timezone.now().timestamp())
     assert Package.objects.filter(truck=None).count() == 0
+
+
+def test_a_containers_package_events_are_written_together_and_go_with_a_refusal(fleet, monkeypatch):
+    """The events of a container's moves are written in one statement at its end; a
+    refused sub-message (a package already known) and a defective one (its handler
+    fails after its moves) leave none."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from amazon_ups.ups.dispatch import services as dispatch
+    from amazon_ups.ups.shipments.models import PackageEvent
+
+    accept = dispatch.pickup_request
+
+    def accept_then_fail_for_7(**request):
+        package = accept(**request)
+        if request["package_id"] == 7:
+            raise ZeroDivisionError("a bug after the package moved")
+        return package
+
+    monkeypatch.setattr(dispatch, "pickup_request", accept_then_fail_for_7)
+    amazon = amazon_endpoint()
+    dispatcher = Dispatcher(world=None)
+    core = DaemonCore(
+        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
+    )
+    core.received(amazon, frame(pickups=_pickups(1, 1)), timezone.now().timestamp())
+    before = PackageEvent.objects.filter(package_id=1).count()
+    again = _pickups(1, 1)[0]
+    again.seqnum = 99  # package 1 again, as a new request: refused
+    table = PackageEvent._meta.db_table
+    with CaptureQueriesContext(connection) as captured:
+        core.received(
+            amazon,
+            frame(pickups=[*_pickups(2, 5), again, *_pickups(7, 1)]),
+            timezone.now().timestamp(),
+        )
+    inserts = [q for q in captured if q["sql"].startswith(f'INSERT INTO "{table}"')]
+    # Once, not once per move: at the end of the container's second pass (one savepoint
+    # per sub-message, to set the defective one aside); the first, which the defect
+    # rolled back, wrote none.
+    assert len(inserts) == 1, len(inserts)
+    assert PackageEvent.objects.filter(package_id=1).count() == before
+    for package_id in range(2, 7):
+        kinds = list(
+            PackageEvent.objects.filter(package_id=package_id)
+            .order_by("id")
+            .values_list("kind", flat=True)
+        )
+        assert kinds[0] == "created" and len(kinds) >= 2, kinds
+    assert not Package.objects.filter(id=7).exists()
+    assert not PackageEvent.objects.filter(package_id=7).exists()
+    assert DeadLetter.objects.filter(seqnum=7, kind=DeadLetter.Kind.MESSAGE).exists()

@@ -14,8 +14,10 @@ The diagrams in ``docs/architecture.md`` are drawn from these tables
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -187,3 +189,51 @@ def rewrite_docs(path: Path, machines: Iterable[Machine]) -> bool:
     if new != old:
         path.write_text(new)
     return new != old
+
+
+class EventsWrittenTogether:
+    """A machine's event rows, written one statement per batch of work instead of one
+    per move: a container of received messages, or a turn's new orders, moves many
+    subjects, and each of their events cost a round trip of its own.
+
+    Outside ``batch()`` an event is saved at once. Inside (within a transaction) it is
+    kept, and the batch's events are written together when the block ends, still in the
+    transaction (not at all if it raises). A unit of work in the batch that may be
+    rolled back alone (a savepoint: one message, one order, one warehouse) runs in
+    ``unit()``, so that its events are dropped with it. Events are not readable from the
+    database until their batch ends: nothing a batch does reads them."""
+
+    def __init__(self, name: str) -> None:
+        self._pending: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+            name, default=None
+        )
+
+    def add(self, event) -> None:
+        """Record ``event`` (an unsaved model instance) now, or at the batch's end."""
+        pending = self._pending.get()
+        if pending is None:
+            event.save()
+        else:
+            pending.append(event)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        pending: list = []
+        token = self._pending.set(pending)
+        try:
+            yield
+        finally:
+            self._pending.reset(token)
+        if pending:
+            type(pending[0])._default_manager.bulk_create(pending)
+
+    @contextlib.contextmanager
+    def unit(self) -> Iterator[None]:
+        pending = self._pending.get()
+        mark = len(pending) if pending is not None else 0
+        try:
+            yield
+        except BaseException:
+            if pending is not None:
+                del pending[mark:]
+            raise

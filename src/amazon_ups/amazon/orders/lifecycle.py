@@ -9,14 +9,15 @@ changes nothing, and everything else it does not allow is ``IllegalOrderMove``.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-from collections.abc import Iterator
-
 from django.db import models
 from django.utils import timezone
 
-from amazon_ups.common.statemachine import IllegalTransition, Machine, Move
+from amazon_ups.common.statemachine import (
+    EventsWrittenTogether,
+    IllegalTransition,
+    Machine,
+    Move,
+)
 
 
 class OrderStatus(models.TextChoices):
@@ -107,10 +108,10 @@ class IllegalOrderMove(IllegalTransition):
     pass
 
 
-# The events of a batch of work, written together at its end (``events_written_together``).
-_pending: contextvars.ContextVar[list | None] = contextvars.ContextVar(
-    "order_events_pending", default=None
-)
+# The events of a batch of work (a container, a turn's new orders), written together.
+EVENTS = EventsWrittenTogether("order events")
+events_written_together = EVENTS.batch
+events_of_one_unit = EVENTS.unit
 
 
 def order_move(order, kind: OrderEventKind, note: str = "") -> bool:
@@ -119,43 +120,8 @@ def order_move(order, kind: OrderEventKind, note: str = "") -> bool:
     # Amazon's services do not pass the time down yet: an order moves on the wall clock.
     if not MACHINE.apply(order, kind, IllegalOrderMove, now=timezone.now()):
         return False
-    event = order.events.model(order=order, kind=kind, status=order.status, note=note[:300])
-    pending = _pending.get()
-    if pending is None:
-        event.save()
-    else:
-        pending.append(event)
+    EVENTS.add(order.events.model(order=order, kind=kind, status=order.status, note=note[:300]))
     return True
-
-
-@contextlib.contextmanager
-def events_written_together() -> Iterator[None]:
-    """Inside a transaction: the events of the moves made in the block are written in one
-    statement when it ends (still in the transaction; not at all if it raises). Each
-    unit of work in it that may be rolled back alone (a savepoint) runs in
-    ``events_of_one_unit``, so that its events go with it."""
-    pending: list = []
-    token = _pending.set(pending)
-    try:
-        yield
-    finally:
-        _pending.reset(token)
-    if pending:
-        type(pending[0])._default_manager.bulk_create(pending)
-
-
-@contextlib.contextmanager
-def events_of_one_unit() -> Iterator[None]:
-    """One unit of work (a message, an order taken in) of ``events_written_together``: if
-    it raises, its savepoint is rolled back, and so are its events not yet written."""
-    pending = _pending.get()
-    mark = len(pending) if pending is not None else 0
-    try:
-        yield
-    except BaseException:
-        if pending is not None:
-            del pending[mark:]
-        raise
 
 
 def order_created(order, note: str = "") -> None:

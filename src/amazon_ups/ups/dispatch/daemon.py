@@ -32,6 +32,7 @@ from amazon_ups.ups.dispatch import services as dispatch
 from amazon_ups.ups.shipments import selectors as shipments_selectors
 from amazon_ups.ups.shipments import services as shipments
 from amazon_ups.ups.shipments import world as shipments_world
+from amazon_ups.ups.shipments.package_lifecycle import EVENTS as package_events
 from amazon_ups.ups.shipments.services import Refused
 from amazon_ups.ups.shipments.world import world_id as current_world_id
 from amazon_ups.ups.shipper import services as shipper
@@ -89,15 +90,20 @@ class Dispatcher:
     def around_container(
         self, link: Endpoint, messages: Sequence[tuple[str, Message]]
     ) -> Iterator[None]:
-        """The world's id is read once per container (shipments.world.remembered), and
-        each warehouse given packages is served once, after them all
-        (``serving_together``)."""
-        with shipments_world.remembered(), dispatch.serving_together():
+        """The world's id is read once per container (shipments.world.remembered), each
+        warehouse given packages is served once, after them all (``serving_together``),
+        and the packages' events are written in one statement at the end."""
+        with (
+            shipments_world.remembered(),
+            package_events.batch(),
+            dispatch.serving_together(),
+        ):
             yield
 
     def handle(self, link: Endpoint, field: str, message: Message, now: datetime.datetime) -> None:
         # Also alone (a dead letter retried): the world's id read once per sub-message.
-        with shipments_world.remembered():
+        # In a container, a defect rolls this message's events back with it.
+        with shipments_world.remembered(), package_events.unit():
             if link.name == "amazon":
                 self._amazon[field](message, now)
             else:
@@ -142,7 +148,7 @@ class Dispatcher:
     def _refusable(seqnum: int, action: Callable[[], object], package_id: int | None = None):
         """Run ``action``; if it refuses, undo what it did and answer with an Error."""
         try:
-            with transaction.atomic():
+            with package_events.unit(), transaction.atomic():
                 action()
         except Refused as refusal:
             logger.warning("refused Amazon's #%d: %s", seqnum, refusal)

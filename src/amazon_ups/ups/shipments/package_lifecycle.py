@@ -15,7 +15,7 @@ from datetime import datetime
 
 from django.db import models
 
-from amazon_ups.common.statemachine import IllegalTransition, Machine, Move
+from amazon_ups.common.statemachine import EventsWrittenTogether, IllegalTransition, Machine, Move
 
 
 class PackageStatus(models.TextChoices):
@@ -99,6 +99,10 @@ class IllegalPackageMove(IllegalTransition):
     pass
 
 
+# The events of a batch of work (a container of received messages), written together.
+EVENTS = EventsWrittenTogether("package events")
+
+
 def package_move(
     package,
     kind: PackageEventKind,
@@ -113,10 +117,10 @@ def package_move(
     and nothing changes, when the table calls it stale news."""
     if not MACHINE.apply(package, kind, IllegalPackageMove, now=now):
         return False
-    package.events.create(kind=kind, x=x, y=y, note=note[:300], at=now)
+    EVENTS.add(package.events.model(package=package, kind=kind, x=x, y=y, note=note[:300], at=now))
     return True
 
 
 def package_created(package, x: int | None = None, y: int | None = None, *, now: datetime) -> None:
     """The first event of a new package (the machine's initial state), at ``now``."""
-    package.events.create(kind=K.CREATED, x=x, y=y, at=now)
+    EVENTS.add(package.events.model(package=package, kind=K.CREATED, x=x, y=y, at=now))

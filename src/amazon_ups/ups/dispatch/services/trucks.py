@@ -29,6 +29,7 @@ from amazon_ups.ups.dispatch import planning
 from amazon_ups.ups.dispatch import selectors as dispatch_selectors
 from amazon_ups.ups.shipments.models import Package, Truck, Warehouse
 from amazon_ups.ups.shipments.package_lifecycle import AWAITING_LOAD, CARRIED, PackageStatus
+from amazon_ups.ups.shipments.package_lifecycle import EVENTS as PACKAGE_EVENTS
 from amazon_ups.ups.shipments.package_lifecycle import PackageEventKind as P
 from amazon_ups.ups.shipments.services.base import (
     move,
@@ -270,11 +271,17 @@ def serving_together() -> Iterator[None]:
         _to_serve.reset(token)
     if not pending:
         return
+
+    def serve(item: tuple[Warehouse, datetime]) -> None:
+        with PACKAGE_EVENTS.unit():  # rolled back alone: its events go with it
+            serve_warehouse(item[0], now=item[1])
+
     each_item_together(
         "serving a warehouse",
         list(pending.values()),
         ref=lambda item: f"warehouse:{item[0].id}",
-        action=lambda item: serve_warehouse(item[0], now=item[1]),
+        action=serve,
+        around=lambda items: PACKAGE_EVENTS.unit(),
     )
 
 
