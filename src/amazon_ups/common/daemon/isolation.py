@@ -161,7 +161,8 @@ def each_item_together(
     effects), logged once, and the others run; an outage is raised at once and rolls
     the whole batch back (it is all still work in the database for the next turn).
     ``around(items)``, if given, is a context they are all run in, inside the
-    transaction. Call it outside any transaction.
+    transaction. Called inside a transaction (UPS serves a container's warehouses at
+    its end), the batch is a savepoint of it, and the dead letters commit with it.
 
     The batch runs first without a savepoint per item (they cost as much as a small
     query each); a defect rolls it all back, and it runs again with one savepoint per
