@@ -158,3 +158,22 @@ def test_only_the_seller_restocks(client, seller, shopper, django_user_model):
     client.force_login(seller)
     assert client.get(restock_url(1)).status_code == 405
     assert purchases() == []
+
+
+def test_stock_is_reserved_all_or_nothing(catalog):
+    """Too few of one product: the others are not taken either, once the caller's unit of
+    work is rolled back (reserve has no savepoint of its own: nothing goes on after it
+    refuses), and inside a caller's savepoint the transaction goes on."""
+    from amazon_ups.amazon.catalog import services as catalog_services
+    from amazon_ups.amazon.catalog.exceptions import InsufficientStock
+
+    Stock.objects.update_or_create(warehouse_id=1, product_id=1, defaults={"on_hand": 5})
+    Stock.objects.update_or_create(warehouse_id=1, product_id=2, defaults={"on_hand": 1})
+    before = levels()
+    with transaction.atomic():
+        with pytest.raises(InsufficientStock), transaction.atomic():
+            catalog_services.reserve(1, {1: 2, 2: 3})
+        assert levels() == before
+        catalog_services.reserve(1, {1: 2, 2: 1})
+    after = levels()
+    assert (after[(1, 1)][0], after[(1, 2)][0]) == (3, 0)
