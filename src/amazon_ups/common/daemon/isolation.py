@@ -28,6 +28,7 @@ from google.protobuf.message import Message
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import DeadLetter
+from amazon_ups.common.messaging.seqnums import numbered_together
 from amazon_ups.protocol.channel import SubMessage
 
 try:
@@ -173,7 +174,7 @@ def each_item_together(
         return 0
     try:
         batch = around(todo) if around is not None else contextlib.nullcontext()
-        with transaction.atomic(), batch:
+        with transaction.atomic(), numbered_together(), batch:
             for item in todo:
                 action(item)
         return len(todo)
@@ -198,7 +199,7 @@ def _in_savepoints(
         failures.append((key, letter.id, error))
 
     batch = around(todo) if around is not None else contextlib.nullcontext()
-    with transaction.atomic(), batch:
+    with transaction.atomic(), numbered_together(), batch:
         done = _each_alone(todo, ref=ref, action=action, skipped=set(), on_defect=set_aside)
     for key, letter_id, failure in failures:  # logged once their dead letters committed
         _log_set_aside(what, key, letter_id, failure)
@@ -282,7 +283,7 @@ def _receive(
 ) -> list[int]:
     owed: list[int] = []
     failures: list[tuple[str, int, int, BaseException]] = []
-    with transaction.atomic():
+    with transaction.atomic(), numbered_together():
         messaging.acknowledge(peer, acks)
         seen = messaging.received_before(peer, [m.seqnum for _, m in messages])
         new: list[tuple[str, SubMessage]] = []

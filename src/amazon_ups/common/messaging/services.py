@@ -19,9 +19,9 @@ from amazon_ups.common.messaging.models import (
     IncomingMessage,
     LinkState,
     OutgoingMessage,
-    SeqnumCounter,
     Setting,
 )
+from amazon_ups.common.messaging.seqnums import next_seqnum
 from amazon_ups.protocol.channel import SubMessage
 
 
@@ -31,9 +31,10 @@ def _in_transaction() -> None:
 
 
 def send(peer: str, field: str, message: SubMessage, ref: str = "") -> OutgoingMessage:
-    """Number ``message`` with the next seqnum for ``peer`` and queue it until acked."""
+    """Number ``message`` with the next seqnum for ``peer`` (``seqnums``) and queue it
+    until acked."""
     _in_transaction()
-    message.seqnum = _next_seqnum(peer)
+    message.seqnum = next_seqnum(peer)
     return OutgoingMessage.objects.create(
         peer=peer,
         seqnum=message.seqnum,
@@ -41,16 +42,6 @@ def send(peer: str, field: str, message: SubMessage, ref: str = "") -> OutgoingM
         body=message.SerializeToString(),
         ref=ref,
     )
-
-
-def _next_seqnum(peer: str) -> int:
-    """Take the next seqnum for ``peer``: the counter counts on in one UPDATE, which also
-    locks its row until the transaction ends (two senders queue), then is read back."""
-    counters = SeqnumCounter.objects.filter(peer=peer)
-    if not counters.update(next_seqnum=F("next_seqnum") + 1):  # the first message to it
-        SeqnumCounter.objects.create(peer=peer, next_seqnum=2)
-        return 1
-    return counters.values_list("next_seqnum", flat=True).get() - 1
 
 
 def first_receipt(peer: str, seqnum: int, field: str) -> bool:
