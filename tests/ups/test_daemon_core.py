@@ -392,3 +392,49 @@ def test_a_containers_package_events_are_written_together_and_go_with_a_refusal(
     assert not Package.objects.filter(id=7).exists()
     assert not PackageEvent.objects.filter(package_id=7).exists()
     assert DeadLetter.objects.filter(seqnum=7, kind=DeadLetter.Kind.MESSAGE).exists()
+
+
+def test_a_refusal_needs_no_savepoint_and_one_after_a_write_is_a_defect(fleet, monkeypatch):
+    """Amazon's requests are refused before anything is written, so a container of them
+    takes no savepoint per request; a service that refused after writing would leave
+    half its work behind: it is a defect, rolled back and set aside, not an answer."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from amazon_ups.ups.dispatch import services as dispatch
+    from amazon_ups.ups.shipments.models import Warehouse
+    from amazon_ups.ups.shipments.services import Refused
+
+    amazon = amazon_endpoint()
+    dispatcher = Dispatcher(world=None)
+    core = DaemonCore(
+        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
+    )
+    core.received(amazon, frame(pickups=_pickups(1, 1)), timezone.now().timestamp())
+    again = _pickups(1, 1)[0]
+    again.seqnum = 50  # package 1 again: refused
+    with CaptureQueriesContext(connection) as captured:
+        core.received(amazon, frame(pickups=[again, *_pickups(2, 3)]), timezone.now().timestamp())
+    # One savepoint, around serving the warehouse at the end; none per request.
+    assert len([q for q in captured if q["sql"].upper().startswith("SAVEPOINT")]) == 1
+    [reply] = [r for r in replies(core.step(timezone.now().timestamp()), amazon) if r.errors]
+    [error] = reply.errors
+    assert error.origin_seqnum == 50 and error.package_id == 1
+    assert Package.objects.filter(id__in=[2, 3, 4]).count() == 3
+
+    accept = dispatch.pickup_request
+
+    def write_then_refuse(**request):
+        if request["package_id"] == 9:
+            Warehouse.objects.create(id=99, x=-5, y=-5)
+            raise Refused("changed my mind", 9)
+        return accept(**request)
+
+    monkeypatch.setattr(dispatch, "pickup_request", write_then_refuse)
+    core.received(amazon, frame(pickups=_pickups(8, 3)), timezone.now().timestamp())
+    assert not Warehouse.objects.filter(id=99).exists()
+    letter = DeadLetter.objects.get(seqnum=9, kind=DeadLetter.Kind.MESSAGE)
+    assert letter.error_type.endswith("RefusedAfterWriting")
+    assert Package.objects.filter(id__in=[8, 10]).count() == 2
+    sent = replies(core.step(timezone.now().timestamp()), amazon)
+    assert not [e for r in sent for e in r.errors if e.origin_seqnum == 9]

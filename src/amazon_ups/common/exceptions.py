@@ -23,6 +23,11 @@ class Defect(ServiceError):
     """Our own code did what must not happen."""
 
 
+class RefusedAfterWriting(Defect):
+    """A service refused after it had written something: a refusal must come before any
+    write (it changes nothing), since the daemons act on it without a savepoint."""
+
+
 class AlreadyRunning(Exception):
     """A daemon of this side already runs against this database: a second one would send
     every message twice, so it refuses to start (``common/daemon/sole.py``)."""

@@ -25,6 +25,7 @@ from typing import TypeVar
 from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 from google.protobuf.message import Message
 
+from amazon_ups.common.exceptions import Refusal, RefusedAfterWriting
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import DeadLetter
@@ -204,6 +205,42 @@ def _in_savepoints(
     for key, letter_id, failure in failures:  # logged once their dead letters committed
         _log_set_aside(what, key, letter_id, failure)
     return done
+
+
+# -- refusals ------------------------------------------------------------------------------
+
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+def refused_by(action: Callable[[], object]) -> Refusal | None:
+    """Run ``action`` in the caller's transaction; the ``Refusal`` it raises, if any, is
+    returned, for the caller to answer the asker with.
+
+    No savepoint is taken for it (one costs two statements per message): a refusal is
+    raised before anything is written ("nothing changed", ``common.exceptions``), so
+    there is nothing to undo. That rule is checked, not trusted: a refusal after a
+    statement that wrote, or inside a block that must now be rolled back, is raised as
+    a defect (``RefusedAfterWriting``), and the unit of work around it is rolled back
+    and set aside like any other."""
+    writes = 0
+
+    def count(execute, sql, params, many, context):
+        nonlocal writes
+        if sql.lstrip()[:7].upper().startswith(_WRITES):
+            writes += 1
+        return execute(sql, params, many, context)
+
+    connection = transaction.get_connection()
+    try:
+        with connection.execute_wrapper(count):
+            action()
+    except Refusal as refusal:
+        if writes or connection.needs_rollback:
+            raise RefusedAfterWriting(
+                f"refused after {writes} statement(s) that wrote: {refusal}"
+            ) from refusal
+        return refusal
+    return None
 
 
 # -- received sub-messages -----------------------------------------------------------------

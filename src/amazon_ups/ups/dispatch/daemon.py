@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from google.protobuf.message import Message
 
-from amazon_ups.common.daemon import link_security
+from amazon_ups.common.daemon import isolation, link_security
 from amazon_ups.common.daemon.endpoint import Endpoint
 from amazon_ups.common.daemon.links import WorldLink
 from amazon_ups.common.daemon.listen_link import ListenLink
@@ -146,13 +146,15 @@ class Dispatcher:
 
     @staticmethod
     def _refusable(seqnum: int, action: Callable[[], object], package_id: int | None = None):
-        """Run ``action``; if it refuses, undo what it did and answer with an Error."""
-        try:
-            with package_events.unit(), transaction.atomic():
-                action()
-        except Refused as refusal:
+        """Run ``action``; if it refuses (having changed nothing: ``refused_by``), answer
+        with an Error."""
+        with package_events.unit():
+            refusal = isolation.refused_by(action)
+        if isinstance(refusal, Refused):
             logger.warning("refused Amazon's #%d: %s", seqnum, refusal)
             shipper.refuse(seqnum, str(refusal), refusal.package_id or package_id)
+        elif refusal is not None:
+            raise refusal  # not the carrier's: nobody here can answer it
 
     def _pickup(self, request: au_pb2.PickupRequest, now: datetime.datetime) -> None:
         items = [shipments.Item(i.product_id, i.description, i.count) for i in request.items]
