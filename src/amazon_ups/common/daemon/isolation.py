@@ -127,7 +127,7 @@ def _each_alone(
         if key in skipped:
             continue
         try:
-            with transaction.atomic():
+            with transaction.atomic(), numbered_together():
                 action(item)
         except Exception as error:
             if is_outage(error):
