@@ -438,3 +438,30 @@ def test_a_refusal_needs_no_savepoint_and_one_after_a_write_is_a_defect(fleet, m
     assert Package.objects.filter(id__in=[8, 10]).count() == 2
     sent = replies(core.step(timezone.now().timestamp()), amazon)
     assert not [e for r in sent for e in r.errors if e.origin_seqnum == 9]
+
+
+def test_the_containers_of_one_read_are_one_transaction():
+    """Containers queued while a turn was busy arrive in one read: they are handled
+    together (one look at the receipts, one commit), each still acked, and an empty
+    one among them still counts as a keep-alive."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    amazon = amazon_endpoint()
+    core = DaemonCore("ups", [amazon], Dispatcher(world=None).handle)
+    data = b"".join(
+        [
+            frame(account_checks=[au_pb2.AccountCheck(seqnum=1, ups_account=5)]),
+            encode_frame(b""),
+            frame(account_checks=[au_pb2.AccountCheck(seqnum=2, ups_account=6)]),
+        ]
+    )
+    table = IncomingMessage._meta.db_table
+    with CaptureQueriesContext(connection) as captured:
+        core.received(amazon, data, timezone.now().timestamp())
+    lookups = [q for q in captured if q["sql"].startswith("SELECT") and table in q["sql"]]
+    assert len(lookups) == 1
+    assert amazon.keeps_alive
+    [reply] = replies(core.step(timezone.now().timestamp()), amazon)
+    assert sorted(reply.acks) == [1, 2]
+    assert sorted(s.ups_account for s in reply.accounts) == [5, 6]

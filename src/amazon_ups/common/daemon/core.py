@@ -5,10 +5,11 @@ their peers, written so that nothing in it waits on a socket or reads a clock:
 
 - ``received(endpoint, data, now)``: frames ``data`` into containers; each container's
   acks are recorded, and each new sub-message is handled (``handle(endpoint, field,
-  message, now)``: the time is the core's, never read by the handler); a container is
-  one transaction that records its acks and its sub-messages' seqnums, each handled in
-  a savepoint of its own (``isolation.receive_all``); only once that has committed is
-  each owed an ack, so an ack always means "done and saved".
+  message, now)``: the time is the core's, never read by the handler); the containers
+  one read completes are one transaction that records their acks and their
+  sub-messages' seqnums, a defective sub-message set aside alone
+  (``isolation.receive_all``); only once that has committed is each owed an ack, so
+  an ack always means "done and saved".
 - ``step(now)``: when there may be work in the database (a look, below): dead letters
   an operator asked to retry (when woken, or every ``SAFETY_LOOK_EVERY``), the app's
   ``tick(now)`` (new work written by the web), and each endpoint's new outbox rows
@@ -155,24 +156,37 @@ class DaemonCore:
         """Handle what ``data`` completes, at ``now`` (a Unix time). Raises
         ``FramingError`` (the stream is broken: the connection must go) or an outage
         (nothing of it was acked)."""
-        when = _moment(now)
+        containers = []
         for container in endpoint.channel.feed(data):
             if isinstance(container, MalformedMessage):
                 logger.warning("%s: malformed message ignored: %s", endpoint.name, container)
                 continue
-            self._receive(endpoint, container, when)
+            containers.append(container)
+        if containers:
+            # What one read brought (a busy turn lets several containers queue up) is
+            # handled in one transaction: its cost is per transaction as much as per
+            # sub-message.
+            self._receive(endpoint, containers, _moment(now))
 
-    def _receive(self, endpoint: Endpoint, container: Container, now: datetime.datetime) -> None:
+    def _receive(
+        self, endpoint: Endpoint, containers: list[Container], now: datetime.datetime
+    ) -> None:
         assert endpoint.peer is not None
         channel = endpoint.channel
-        messages = [
-            (field, message)
-            for field in channel.incoming_fields
-            for message in getattr(container, field)
-        ]
-        if not messages and not container.acks:
-            endpoint.keeps_alive = True
-            return  # a keep-alive: no reason to look in the database
+        messages: list[tuple[str, Message]] = []
+        acks: list[int] = []
+        for container in containers:
+            carried = [
+                (field, message)
+                for field in channel.incoming_fields
+                for message in getattr(container, field)
+            ]
+            if not carried and not container.acks:
+                endpoint.keeps_alive = True  # an empty one: a keep-alive
+            messages += carried
+            acks += container.acks
+        if not messages and not acks:
+            return  # keep-alives only: no reason to look in the database
         # Re-sends of what is known done (the peer missed our ack, or sent again before
         # it came) are only acked again: no transaction for a container of repeats.
         known = self._received.setdefault(endpoint.peer, RecentReceipts())
@@ -183,7 +197,7 @@ class DaemonCore:
             ]
             for seqnum in repeats:
                 channel.owe_ack(seqnum)
-            if not messages and not container.acks:
+            if not messages and not acks:
                 return
         # Handlers may have written work (replies, next moves), and the tick acts on acks
         # (UPS confirms a delivery once the world has acked its command).
@@ -193,19 +207,19 @@ class DaemonCore:
             self.handle(endpoint, field, message, now)
 
         around = self.around_container
-        # Returns once the container is handled (a defective sub-message set aside) and
-        # committed; raises on an outage, leaving all of it unacked for the peer to
+        # Returns once the containers are handled (a defective sub-message set aside) and
+        # committed; raises on an outage, leaving all of them unacked for the peer to
         # re-send.
         owed = isolation.receive_all(
             endpoint.peer,
             messages,
             handle,
-            acks=container.acks,
+            acks=acks,
             around=None if around is None else lambda new: around(endpoint, new),
         )
         known.add(owed)  # committed: from now on known without a look
-        if container.acks:
-            channel.acked(list(container.acks))
+        if acks:
+            channel.acked(acks)
         for seqnum in owed:
             channel.owe_ack(seqnum)
 
