@@ -47,7 +47,7 @@ from amazon_ups.common.daemon import isolation
 from amazon_ups.common.daemon.endpoint import Endpoint
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.messaging import services as messaging
-from amazon_ups.protocol.channel import Container, Pending
+from amazon_ups.protocol.channel import Container, Pending, SubMessage
 from amazon_ups.protocol.framing import MalformedMessage, encode_frame
 
 logger = logging.getLogger(__name__)
@@ -173,7 +173,7 @@ class DaemonCore:
     ) -> None:
         assert endpoint.peer is not None
         channel = endpoint.channel
-        messages: list[tuple[str, Message]] = []
+        messages: list[tuple[str, SubMessage]] = []
         acks: list[int] = []
         for container in containers:
             carried = [
