@@ -427,6 +427,28 @@ def test_intake_takes_every_placed_order_in(joined, place):
     assert upkeep.intake() == 0
 
 
+def test_intake_reads_the_batchs_order_lines_at_once(joined, place):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from amazon_ups.amazon.orders.models import OrderLine
+
+    orders = [place({1: 1, 2: i + 1}, x=i, y=i) for i in range(4)]
+    table = OrderLine._meta.db_table
+    with CaptureQueriesContext(connection) as captured:
+        assert upkeep.intake() == 4
+    # What each order asks for (the demand waiting for stock is another query: SUM).
+    reads = [
+        q["sql"]
+        for q in captured
+        if q["sql"].startswith("SELECT")
+        and f'FROM "{table}"' in q["sql"]
+        and "SUM(" not in q["sql"]
+    ]
+    assert len(reads) == 1, reads
+    assert all(Order.objects.get(id=o.id).warehouse_id is not None for o in orders)
+
+
 def test_orders_locked_ahead_are_handed_out_once_each_as_read(joined, place):
     first, second = place({1: 1}, x=1, y=1), place({1: 1}, x=2, y=2)
     with transaction.atomic(), orders_selectors.orders_locked_ahead([second.id, first.id, 999]):

@@ -49,7 +49,7 @@ def intake() -> int:
     world_id = selectors.world_for_orders()
     if world_id is None:
         return 0
-    intake = services.Intake(world_id)
+    intake = services.Intake(world_id, order_ids)
     return each_item_together(
         "taking an order in",
         order_ids,

@@ -105,6 +105,18 @@ def order_needs(order: Order) -> dict[int, int]:
     return dict(order.lines.values_list("product_id", "count"))
 
 
+def orders_needs(order_ids: Iterable[int]) -> dict[int, dict[int, int]]:
+    """``order_needs`` of each of these orders, in one query (an order's lines never
+    change once it is placed)."""
+    needs: dict[int, dict[int, int]] = {}
+    lines = OrderLine.objects.filter(order_id__in=list(order_ids)).values_list(
+        "order_id", "product_id", "count"
+    )
+    for order_id, product_id, count in lines:
+        needs.setdefault(order_id, {})[product_id] = count
+    return needs
+
+
 def _stuck(now: datetime.datetime) -> QuerySet[Order]:
     """Orders in one waiting state for longer than STUCK_AFTER."""
     return Order.objects.filter(status__in=NOT_FINAL, status_changed_at__lt=stuck_before(now))

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from django.db import transaction
 
@@ -26,17 +26,28 @@ Status = Order.Status
 @transaction.atomic
 def take_in(order_id: int, world_id: int) -> None:
     """Choose the warehouse, ask UPS for a truck, and pack (or buy stock first)."""
-    Intake(world_id).take_in(order_id)
+    Intake(world_id, [order_id]).take_in(order_id)
 
 
 class Intake:
-    """Taking a batch of orders in, for ``world_id``, in one transaction: what every
-    order reads alike (the warehouses, the products' descriptions) is read once."""
+    """Taking a batch of orders in (``order_ids``), for ``world_id``, in one transaction:
+    what every order reads alike (the warehouses, the products' descriptions) is read
+    once, and the orders' lines together."""
 
-    def __init__(self, world_id: int) -> None:
+    def __init__(self, world_id: int, order_ids: Iterable[int] = ()) -> None:
         self.world_id = world_id
         self._warehouses: list[Warehouse] | None = None
         self._products: dict[int, Product] = {}
+        self._order_ids = list(order_ids)
+        self._needs: dict[int, dict[int, int]] | None = None
+
+    def needs(self, order: Order) -> dict[int, int]:
+        """What the order asks for: the batch's orders' lines are read at once."""
+        if self._needs is None:
+            self._needs = orders_selectors.orders_needs(self._order_ids)
+        if order.id in self._needs:
+            return self._needs[order.id]
+        return orders_selectors.order_needs(order)
 
     def warehouses(self) -> list[Warehouse]:
         if self._warehouses is None:
@@ -58,7 +69,7 @@ class Intake:
         if order is None or order.status != Status.PLACED or order.warehouse_id is not None:
             return
         world_id = self.world_id
-        needs = orders_selectors.order_needs(order)
+        needs = self.needs(order)
         warehouses = self.warehouses()
         plan = planning.plan(
             order.dest_x,
