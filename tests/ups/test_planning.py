@@ -290,6 +290,39 @@ def test_the_truck_there_takes_more_when_the_one_coming_is_far():
     assert len(share_out(compass, (0, 0), 2, [(200, 2)], 2)) == 2
 
 
+def test_a_truck_takes_its_part_of_all_that_wait_not_only_of_what_it_was_given():
+    # It was given 1 (east) and 2 (north) as they came; 3 (east), 4 (north), 5 and 6
+    # (west) wait with no truck: they go later, two a truck. It takes the east, and
+    # leaves the north and the west for later, each one truckload.
+    waiting = [(1, 100, 0), (2, 0, 100), (3, 100, 10), (4, 10, 100), (5, -100, 0), (6, -100, 10)]
+    assert share_out(waiting, (0, 0), 2, [], 2, later=4) == [1, 3]
+
+
+def test_what_waits_for_later_is_cut_in_truckloads_each_compact():
+    # The same, from the truck that came for the north ones (2 and 4): it keeps them.
+    # Were the four left weighed as one trip (as a truck coming would take them), the
+    # west pair and 3, out east, would be one trip to weigh, and 2 with 3 the best.
+    waiting = [(2, 0, 100), (3, 100, 10), (4, 10, 100), (5, -100, 0), (6, -100, 10), (7, 90, 0)]
+    assert share_out(waiting, (0, 0), 2, [], 2, later=4) == [2, 4]
+
+
+def test_a_truck_leaves_no_more_waiting_than_it_found():
+    # Given three, it takes no fewer: one given back would wait for a truck not known
+    # yet, where it had a truck.
+    waiting = [(1, 5, 0), (2, 0, 5), (3, 100, 100), (4, 100, 90), (5, -100, 0), (6, -100, -10)]
+    assert len(share_out(waiting, (0, 0), 3, [], 50, later=3)) == 3
+    # With a truck coming that has room for it, it may.
+    assert len(share_out(waiting, (0, 0), 3, [(0, 1)], 50, later=2)) == 2
+
+
+def test_the_oldest_is_not_left_waiting_when_a_truck_can_take_it():
+    # 1 (the oldest, far west) waits with 2, 3 and 4 (east, together). The east three
+    # make the best load for this truck, but 1 would then wait for a truck not known
+    # yet, and could again when that one comes: it goes now.
+    waiting = [(1, -100, 0), (2, 100, 0), (3, 100, 10), (4, 100, -10)]
+    assert 1 in share_out(waiting, (0, 0), 2, [], 50, later=2)
+
+
 def test_sharing_out_alone_or_everything_is_gathering():
     waiting = [(5, 0, 100), (6, 0, -100), (7, 3, 90), (8, 90, 0), (9, -2, 104), (10, 0, -95)]
     assert share_out(waiting, (0, 0), 3, [], 50) == gather(waiting, 3, (0, 0))
@@ -306,11 +339,12 @@ def test_sharing_out_alone_or_everything_is_gathering():
     st.lists(st.tuples(st.integers(0, 500), st.integers(0, 30)), min_size=1, max_size=4),
     st.integers(1, 60),
     st.tuples(coords, coords),
+    st.integers(0, 40),
 )
 def test_a_share_is_about_what_the_truck_was_given_and_leaves_the_others_some(
-    waiting, own, others, capacity, origin
+    waiting, own, others, capacity, origin, later
 ):
-    chosen = share_out(waiting, origin, own, others, capacity)
+    chosen = share_out(waiting, origin, own, others, capacity, later)
     ids = [place_id for place_id, _, _ in waiting]
     assert chosen == [i for i in ids if i in set(chosen)]  # oldest first, no repeats
     if len(waiting) <= own:
@@ -319,3 +353,6 @@ def test_a_share_is_about_what_the_truck_was_given_and_leaves_the_others_some(
     step = max(1, round(own * 0.1))  # SHARE_STEP
     assert 1 <= len(chosen) <= min(capacity, len(waiting) - 1)
     assert min(own - 2 * step, capacity, len(waiting) - 1) <= len(chosen) <= own + 2 * step
+    # It gives back no more than the trucks coming have room for.
+    room = sum(max(capacity - count, 0) for _, count in others)
+    assert len(chosen) >= min(own - room, capacity, len(waiting) - 1)

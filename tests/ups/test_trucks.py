@@ -296,6 +296,28 @@ def test_a_truck_there_gives_some_back_when_it_was_given_more_than_its_share(fle
     assert sorted(a.package_id for a in sent("amazon", "arrived")) == [1, 2, 3, 4, 5, 6]
 
 
+def test_a_truck_there_takes_its_part_of_the_packages_waiting_with_no_truck(fleet, settings):
+    """Two trucks of two (UPS_TRUCK_CAPACITY 2) were given four packages as they came:
+    truck 1 one bound north and one south, truck 2 two bound east; 5 (north) and 6
+    (south) found them full and wait. Truck 1, there first, takes the north (1 and 5)
+    of all six, not of its own and truck 2's only (which would leave it 1 and 2, a
+    trip north and south); 2, which it was given, waits in 5's stead (as many wait as
+    before), with 6: the next truck's load is the south. Truck 2 keeps the east."""
+    settings.UPS_TRUCK_SHARE = 2
+    settings.UPS_TRUCK_CAPACITY = 2
+    dests = {1: (10, 90), 2: (10, -90), 3: (100, 0), 4: (100, 10), 5: (15, 95), 6: (5, -95)}
+    for package_id, dest in dests.items():
+        pickup(package_id, dest=dest)
+    given = {p: package(p).truck_id for p in dests}
+    assert given == {1: 1, 2: 1, 3: 2, 4: 2, 5: None, 6: None}
+    Truck.objects.filter(id=2).update(x=10, y=5)  # nearly there too
+    arrive(1, 10, 0)
+    assert {p: package(p).truck_id for p in dests} == {1: 1, 2: None, 3: 2, 4: 2, 5: 1, 6: None}
+    assert sorted(a.package_id for a in sent("amazon", "arrived")) == [1, 5]
+    assert package(2).status == PackageStatus.CREATED
+    assert kinds(5)[-2:] == ["truck dispatched", "truck at warehouse"]
+
+
 def test_the_naive_baseline_keeps_its_loads_as_given(fleet, settings):
     settings.UPS_DISPATCH = "naive"
     for package_id, dest in ((1, (10, 90)), (2, (10, -90))):

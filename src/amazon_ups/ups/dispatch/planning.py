@@ -171,6 +171,7 @@ def share_out(
     own: int,
     others: Sequence[tuple[int, int]],
     capacity: int,
+    later: int = 0,
 ) -> list[int]:
     """Which of ``waiting`` ((id, destination x, y), oldest first) the truck standing at
     ``origin`` takes, when every one of them is given to it or to the trucks coming
@@ -186,15 +187,35 @@ def share_out(
     least. Since all of them have a truck, none is left waiting: the oldest need not be
     in this one. Oldest first.
 
+    ``later`` of them have no truck yet (every truck going there was full and none was
+    free): what this truck and those coming leave goes out later, in truckloads of at
+    most ``capacity`` cut from the rest like the others' loads, on trucks not known
+    yet; their trips count in the drive, not in the finish (when they start is not
+    known). So in a burst this truck takes one part of all that wait there, not of
+    the few loads given so far, and leaves the later loads compact too (a burst of
+    1,000 packages: 392.2 -> 291.7 s to deliver all, 23,693 -> 18,149 units). This
+    truck then takes no fewer than it was given, unless the trucks coming have room
+    for the rest (it would leave more waiting than it found), and the oldest is left
+    for later only when no window takes it or leaves it to a truck coming (a
+    package waiting is not passed over for ever).
+
     Past ``GATHER_AMONG_MAX`` packages it is ``gather_among``: each window costs
     O(n^2)."""
     total = len(waiting)
-    if not others or own <= 0 or total <= own or total > GATHER_AMONG_MAX:
-        return gather_among(waiting, own, [count for _, count in others], origin)
+    later = min(max(later, 0), max(total - own, 0))
+    if later:
+        loads = math.ceil(later / max(capacity, 1))
+        # None: a truck not known yet, whose finish is not weighed.
+        everyone: list[tuple[int | None, int]] = [*others]
+        everyone += [(None, later // loads + (n < later % loads)) for n in range(loads)]
+    else:
+        everyone = [*others]
+    if not everyone or own <= 0 or total <= own or total > GATHER_AMONG_MAX:
+        return gather_among(waiting, own, [count for _, count in everyone], origin)
     ox, oy = origin
     angles = [math.atan2(y - oy, x - ox) for _, x, y in waiting]
     ring = sorted(range(total), key=lambda i: (angles[i], i))
-    given = sum(max(count, 0) for _, count in others) or 1
+    given = sum(max(count, 0) for _, count in everyone) or 1
 
     def quick_trip(indices: Sequence[int]) -> int:
         return route_length(origin, nearest_neighbour(origin, [waiting[i] for i in indices]))
@@ -212,31 +233,41 @@ def share_out(
         length = trip(mine)
         last = LOAD_UNITS * size + length
         at = 0
-        for n, (away, count) in enumerate(others):
-            take = len(rest) - at if n == len(others) - 1 else round(len(rest) * count / given)
+        for n, (away, count) in enumerate(everyone):
+            take = len(rest) - at if n == len(everyone) - 1 else round(len(rest) * count / given)
             part = rest[at : at + take]
             at += take
             if part:
                 part_length = trip(part)
                 length += part_length
-                last = max(last, away + LOAD_UNITS * len(part) + part_length)
-        return last + length // (len(others) + 1), length
+                if away is not None:
+                    last = max(last, away + LOAD_UNITS * len(part) + part_length)
+        return last + length // (len(everyone) + 1), length
 
     step = max(1, round(own * SHARE_STEP))
+    # What it gives back goes to the trucks coming, as far as they have room: it takes
+    # no fewer than the rest, lest packages it was given wait for a truck not known yet.
+    room = sum(max(capacity - max(count, 0), 0) for _, count in others)
+    fewest = max(own - room, 1)
     sizes = sorted(
         {
-            min(max(own + k * step, 1), capacity, total - 1)
+            min(max(own + k * step, fewest), capacity, total - 1)
             for k in range(-SHARE_STEPS, SHARE_STEPS + 1)
         }
     )
     # Ties go to a window that holds the oldest (the one ``gather`` takes), then the
     # first in angle, so that a decision replays the same way.
     oldest = ring.index(0)
+    # The parts cut for later come after the trucks' in angle: a window that leaves the
+    # oldest in one of them comes after every one that does not.
+    carried = sum(max(count, 0) for _, count in others)
 
     def key(
         first: int, size: int, trip: Callable[[Sequence[int]], int] = quick_trip
-    ) -> tuple[tuple[int, int], bool, int, int]:
-        return cost(first, size, trip), (oldest - first) % total >= size, first, size
+    ) -> tuple[bool, tuple[int, int], bool, int, int]:
+        behind = (oldest - first) % total
+        for_later = later > 0 and behind >= size + round((total - size) * carried / given)
+        return for_later, cost(first, size, trip), behind >= size, first, size
 
     # Every ``stride``-th window by nearest-neighbour trips first, then the ones between
     # around the best of them (neighbouring windows differ by one package, and so do

@@ -394,12 +394,13 @@ def out_for_delivery(package: Package, truck_id: int, *, now: datetime) -> bool:
 
 def regather(truck: Truck, *, now: datetime) -> int:
     """The truck stands at its warehouse; packages there were given, as they came, to it
-    and to other trucks still on their way. None of them is announced yet, so they can
-    change trucks: this one takes a load of about as many as it was given
-    (``planning.share_out``: one part of the map, and the others' parts of it compact
-    too, sized so that the trucks finish about together), and the rest go to the others
-    (one given back for each taken; any more to the one with fewest). Returns how many
-    changed trucks."""
+    and to other trucks still on their way, and some may wait with no truck (all those
+    going there were full). None of them is announced yet, so they can change trucks:
+    this one takes a load of about as many as it was given (``planning.share_out``: one
+    part of the map, and the others' parts of it compact too, sized so that the trucks
+    finish about together), and the rest go to the others (one given back for each
+    taken; any more to the one with fewest) or wait (one for each it took of those
+    waiting). Returns how many changed trucks."""
     warehouse = truck.warehouse
     assert warehouse is not None  # it stands at one
     own = list(
@@ -419,6 +420,14 @@ def regather(truck: Truck, *, now: datetime) -> int:
             truck__in=coming, warehouse=warehouse, status=PackageStatus.TRUCK_DISPATCHED
         )
     )
+    # Packages there that no truck has been given yet (every truck going there was
+    # full, and none was free): they go out later, from what this one leaves.
+    unassigned = list(
+        Package.objects.filter(
+            warehouse=warehouse, status=PackageStatus.CREATED, truck=None
+        ).order_by("id")[:GATHER_FROM]
+    )
+    pool += unassigned
     if len(pool) == len(own):
         return 0
     pool.sort(key=lambda package: package.id)  # oldest first
@@ -427,8 +436,7 @@ def regather(truck: Truck, *, now: datetime) -> int:
     # and how many it was given; by id (which arrives first is not known).
     counts: dict[int, int] = {}
     for package in pool:
-        if package.truck_id != truck.id:
-            assert package.truck_id is not None  # given to a truck coming
+        if package.truck_id not in (truck.id, None):  # given to a truck coming
             counts[package.truck_id] = counts.get(package.truck_id, 0) + 1
     here = (warehouse.x, warehouse.y)
     others = [
@@ -437,8 +445,19 @@ def regather(truck: Truck, *, now: datetime) -> int:
         if t.id in counts
     ]
     capacity = dispatch_selectors.policy().capacity
-    chosen = set(planning.share_out(places, here, len(own), others, capacity))
-    taken = [p for p in pool if p.id in chosen and p.truck_id != truck.id]
+    chosen = set(planning.share_out(places, here, len(own), others, capacity, len(unassigned)))
+    # Those it takes of the ones that had no truck are its own now; as many of those
+    # it was given wait in their stead (for the next truck, as those did): no more
+    # packages wait for a truck than before.
+    taken_waiting = [p for p in unassigned if p.id in chosen]
+    left_waiting = [p for p in own if p.id not in chosen][: len(taken_waiting)]
+    for outgoing in left_waiting:
+        requeue(outgoing, P.TRUCK_REASSIGNED, f"truck {truck.id} took another", now=now)
+    for incoming in taken_waiting:
+        incoming.truck = truck
+        move(incoming, P.TRUCK_DISPATCHED, note=f"truck {truck.id}", now=now)
+    own = [p for p in own if p not in left_waiting]
+    taken = [p for p in pool if p.id in chosen and p.truck_id not in (truck.id, None)]
     given_back = [p for p in own if p.id not in chosen]
     # One for one first: the truck a package is taken from gets one given back.
     for incoming, outgoing in zip(taken, given_back, strict=False):
@@ -449,8 +468,8 @@ def regather(truck: Truck, *, now: datetime) -> int:
     for outgoing in given_back[len(taken) :]:
         # More given back than taken: to the truck coming with the fewest, if it has room
         # (else the package stays on this one: it is carried either way).
-        least = min(counts, key=lambda truck_id: (counts[truck_id], truck_id))
-        if counts[least] >= capacity:
+        least = min(counts, key=lambda truck_id: (counts[truck_id], truck_id), default=None)
+        if least is None or counts[least] >= capacity:
             changed.remove(outgoing)
             continue
         outgoing.truck_id = least
@@ -460,12 +479,12 @@ def regather(truck: Truck, *, now: datetime) -> int:
     for package in changed:
         package.updated_at = now
     Package.objects.bulk_update(changed, ["truck", "updated_at"])
-    return len(changed)
+    return len(changed) + len(taken_waiting) + len(left_waiting)
 
 
 def arrived(truck: Truck, *, now: datetime) -> None:
     """The truck stands at ``truck.warehouse``: it takes a gathered load of the packages
-    coming trucks were given (``regather``), the packages it came for are announced,
+    there (``regather``), the packages it came for are announced,
     others waiting there board, and it leaves if nothing is left to load."""
     warehouse = truck.warehouse
     assert warehouse is not None  # it stands at one
