@@ -17,15 +17,30 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from amazon_ups.common.daemon.links import LinkAuth
+from amazon_ups.common.daemon.listen_link import ListenLink
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol import world_amazon_pb2 as wa
-from amazon_ups.protocol.channel import SubMessage, numbered_fields
+from amazon_ups.protocol.channel import Channel, SubMessage, numbered_fields
 from amazon_ups.protocol.framing import FrameDecoder, MalformedMessage, encode_frame, parse_message
 from amazon_ups.protocol.link_auth import LinkHandshake, Role
 from amazon_ups.protocol.world_messages import CONNECTED
 from tests.support import TEST_LINK_SECRET, handshake_blocking
 
 UPS_FIELDS = numbered_fields(au_pb2.UpsToAmazon)
+
+
+def amazon_listener() -> ListenLink:
+    """UPS's link for Amazon, on a free port of 127.0.0.1, proving itself with the
+    tests' secret (``RawAmazon`` connects to it)."""
+    return ListenLink(
+        "amazon",
+        Channel(au_pb2.AmazonToUps, au_pb2.UpsToAmazon),
+        "127.0.0.1",
+        0,
+        "amazon",
+        auth=LinkAuth(TEST_LINK_SECRET.encode()),
+    )
 
 
 def join_world(port: int, world_id: int, warehouses: list[tuple[int, int, int]]) -> socket.socket:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from amazon_ups.common.daemon.core import SAFETY_LOOK_EVERY, DaemonCore, Endpoint, RecentReceipts
@@ -15,9 +16,11 @@ from amazon_ups.common.messaging.models import DeadLetter, IncomingMessage, Link
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol.channel import AU_LIMITS, Channel
 from amazon_ups.protocol.framing import FrameDecoder, FramingError, encode_frame
+from amazon_ups.ups.dispatch import planning
+from amazon_ups.ups.dispatch import services as dispatch
 from amazon_ups.ups.dispatch.daemon import Dispatcher
-from amazon_ups.ups.shipments.models import Package, Truck
-from amazon_ups.ups.shipments.services import AMAZON
+from amazon_ups.ups.shipments.models import Package, PackageEvent, Truck, Warehouse
+from amazon_ups.ups.shipments.services import AMAZON, Refused
 from amazon_ups.ups.shipments.truck_lifecycle import TruckStatus
 from tests.ups.helpers import pickup
 
@@ -274,8 +277,6 @@ def _pickups(first: int, count: int) -> list[au_pb2.PickupRequest]:
 
 def _truck_reads(core: DaemonCore, endpoint: Endpoint, data: bytes) -> int:
     """How many statements handling ``data`` ran that read the trucks table."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
     with CaptureQueriesContext(connection) as captured:
         core.received(endpoint, data, timezone.now().timestamp())
@@ -305,7 +306,6 @@ def test_a_container_of_pickups_chooses_trucks_once_for_them_all(fleet):
 
 
 def test_a_defect_in_serving_a_warehouse_sets_it_aside_and_keeps_the_pickups(fleet, monkeypatch):
-    from amazon_ups.ups.dispatch import planning
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("a bug in choosing a truck")
@@ -345,11 +345,6 @@ def test_a_containers_package_events_are_written_together_and_go_with_a_refusal(
     """The events of a container's moves are written in one statement at its end; a
     refused sub-message (a package already known) and a defective one (its handler
     fails after its moves) leave none."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    from amazon_ups.ups.dispatch import services as dispatch
-    from amazon_ups.ups.shipments.models import PackageEvent
 
     accept = dispatch.pickup_request
 
@@ -398,12 +393,6 @@ def test_a_refusal_needs_no_savepoint_and_one_after_a_write_is_a_defect(fleet, m
     """Amazon's requests are refused before anything is written, so a container of them
     takes no savepoint per request; a service that refused after writing would leave
     half its work behind: it is a defect, rolled back and set aside, not an answer."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    from amazon_ups.ups.dispatch import services as dispatch
-    from amazon_ups.ups.shipments.models import Warehouse
-    from amazon_ups.ups.shipments.services import Refused
 
     amazon = amazon_endpoint()
     dispatcher = Dispatcher(world=None)
@@ -444,8 +433,6 @@ def test_the_containers_of_one_read_are_one_transaction():
     """Containers queued while a turn was busy arrive in one read: they are handled
     together (one look at the receipts, one commit), each still acked, and an empty
     one among them still counts as a keep-alive."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
     amazon = amazon_endpoint()
     core = DaemonCore("ups", [amazon], Dispatcher(world=None).handle)

@@ -20,19 +20,16 @@ import pytest
 from django.db import connection, connections
 
 from amazon_ups.common.daemon.isolation import sub_message
-from amazon_ups.common.daemon.links import LinkAuth
 from amazon_ups.common.daemon.listen_link import ListenLink
 from amazon_ups.common.daemon.runner import Daemon
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import DeadLetter, IncomingMessage, OutgoingMessage
 from amazon_ups.protocol import au_pb2
-from amazon_ups.protocol.channel import Channel
 from amazon_ups.protocol.world_messages import Side
 from amazon_ups.ups.dispatch import services as dispatch
 from amazon_ups.ups.shipments.models import Package
 from tests import poison
-from tests.support import TEST_LINK_SECRET
-from tests.ups.raw_amazon import RawAmazon, join_world
+from tests.ups.raw_amazon import RawAmazon, amazon_listener, join_world
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -242,14 +239,7 @@ def test_a_tick_that_keeps_failing_is_logged_once_and_messages_still_flow(caplog
         turns.append(now)
         raise ZeroDivisionError("a bug in the tick")
 
-    link = ListenLink(
-        "amazon",
-        Channel(au_pb2.AmazonToUps, au_pb2.UpsToAmazon),
-        "127.0.0.1",
-        0,
-        "amazon",
-        auth=LinkAuth(TEST_LINK_SECRET.encode()),
-    )
+    link = amazon_listener()
 
     def handle(
         link: ListenLink, field: str, check: au_pb2.AccountCheck, now: datetime.datetime

@@ -12,15 +12,12 @@ import time
 import pytest
 from django.db import connections
 
-from amazon_ups.common.daemon.links import LinkAuth
 from amazon_ups.common.daemon.listen_link import ListenLink
 from amazon_ups.common.daemon.runner import Daemon
 from amazon_ups.protocol import au_pb2
-from amazon_ups.protocol.channel import Channel
 from amazon_ups.protocol.framing import encode_frame
 from amazon_ups.ups.dispatch import services as dispatch
-from tests.support import TEST_LINK_SECRET
-from tests.ups.raw_amazon import RawAmazon
+from tests.ups.raw_amazon import RawAmazon, amazon_listener
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -41,14 +38,7 @@ def test_a_turn_longer_than_the_silence_allowed_does_not_drop_the_peer(caplog):
     just before, was then dropped as silent for 12 s, and Amazon had to connect and
     prove itself again while UPS was still busy."""
     caplog.set_level(logging.WARNING)
-    link = ListenLink(
-        "amazon",
-        Channel(au_pb2.AmazonToUps, au_pb2.UpsToAmazon),
-        "127.0.0.1",
-        0,
-        "amazon",
-        auth=LinkAuth(TEST_LINK_SECRET.encode()),
-    )
+    link = amazon_listener()
     link.silent_after = SILENT_AFTER
 
     def handle(

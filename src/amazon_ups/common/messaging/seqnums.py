@@ -33,7 +33,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import F
@@ -49,24 +49,20 @@ class _Count:
     read_under: tuple[str, ...]
 
 
-@dataclass
-class _Batch:
-    counts: dict[str, _Count] = field(default_factory=dict)
-
-
-_batch: ContextVar[_Batch | None] = ContextVar("seqnums_batch", default=None)
+# Per peer, its count in the batch under way; None outside one.
+_batch: ContextVar[dict[str, _Count] | None] = ContextVar("seqnums_batch", default=None)
 
 
 def next_seqnum(peer: str) -> int:
     """Take the next seqnum for ``peer``, in the caller's transaction."""
-    batch = _batch.get()
-    if batch is None:
+    counts = _batch.get()
+    if counts is None:
         return _alone(peer)
     open_now = tuple(transaction.get_connection().savepoint_ids)
-    count = batch.counts.get(peer)
+    count = counts.get(peer)
     if count is None or open_now[: len(count.read_under)] != count.read_under:
         stored = _read_and_lock(peer)
-        count = batch.counts[peer] = _Count(
+        count = counts[peer] = _Count(
             max(stored, count.next_seqnum if count is not None else 0), open_now
         )
     seqnum = count.next_seqnum
@@ -107,13 +103,13 @@ def numbered_together() -> Iterator[None]:
     if _batch.get() is not None:
         yield
         return
-    batch = _Batch()
-    token = _batch.set(batch)
+    counts: dict[str, _Count] = {}
+    token = _batch.set(counts)
     try:
         yield
     finally:
         _batch.reset(token)
-    for peer, count in batch.counts.items():
+    for peer, count in counts.items():
         SeqnumCounter.objects.filter(peer=peer).update(
             next_seqnum=Greatest(F("next_seqnum"), count.next_seqnum)
         )
