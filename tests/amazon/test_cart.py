@@ -4,14 +4,21 @@ and the visitor's cart following them into their account at login."""
 from __future__ import annotations
 
 import re
+import threading
 
 import pytest
+from django.db import connection, transaction
+from django.db.models import Sum
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from amazon_ups.amazon.cart import services
-from amazon_ups.amazon.cart.models import MAX_QUANTITY, CartItem
+from amazon_ups.amazon.cart.backends import ShopperBackend
+from amazon_ups.amazon.cart.models import MAX_QUANTITY, Cart, CartItem
+from amazon_ups.amazon.cart.selectors import cart_count
 from amazon_ups.amazon.catalog.models import Product
+from amazon_ups.testing.waiting import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -266,3 +273,98 @@ def test_merging_caps_quantities_and_skips_vanished_products(shopper, catalog):
         2: 1,
     }
     assert "cart" not in session
+
+
+# -- the count in the nav bar ---------------------------------------------------------------
+
+
+def units_kept(user) -> int:
+    return Cart.objects.filter(user=user).values_list("units", flat=True).first() or 0
+
+
+def units_in_lines(user) -> int:
+    return CartItem.objects.filter(user=user).aggregate(n=Sum("quantity"))["n"] or 0
+
+
+def test_the_count_is_kept_with_every_change_of_a_shoppers_cart(client, shopper, catalog):
+    def both() -> tuple[int, int]:
+        return units_kept(shopper), units_in_lines(shopper)
+
+    session = client.session
+    session["cart"] = {"3": 4}
+    session.save()
+    client.post(reverse("login"), {"username": "shopper", "password": "a-long-password-1"})
+    assert both() == (4, 4) and count_in_nav(client) == 4
+    add(client, 1, 2)
+    add(client, 1, 1)
+    assert both() == (7, 7) and count_in_nav(client) == 7
+    client.post(UPDATE, {"product": 3, "quantity": 1})
+    assert both() == (4, 4) and count_in_nav(client) == 4
+    client.post(REMOVE, {"product": 1})
+    assert both() == (1, 1) and count_in_nav(client) == 1
+    services.checkout(user=shopper, token="count-test", dest_x=1, dest_y=2)
+    assert both() == (0, 0) and count_in_nav(client) == 0
+
+
+def test_the_user_of_a_request_comes_with_the_count_in_one_query(shopper, catalog):
+    session = Client().session
+    services.cart_add(user=shopper, session=session, product_id=2, quantity=3)
+    with CaptureQueriesContext(connection) as queries:
+        user = ShopperBackend().get_user(shopper.pk)
+        assert user is not None
+        assert cart_count(user, session) == 3
+    assert len(queries) == 1
+
+
+def test_a_shopper_who_never_had_a_cart_counts_none_without_a_row(shopper, catalog):
+    session = Client().session
+    with CaptureQueriesContext(connection) as queries:
+        user = ShopperBackend().get_user(shopper.pk)
+        assert cart_count(user, session) == 0
+    assert len(queries) == 1 and not Cart.objects.exists()
+
+
+def test_a_deleted_product_leaves_the_carts_that_held_it(shopper, other_shopper, catalog):
+    session = Client().session
+    services.cart_add(user=shopper, session=session, product_id=1, quantity=2)
+    services.cart_add(user=shopper, session=session, product_id=2, quantity=1)
+    services.cart_add(user=other_shopper, session=session, product_id=1, quantity=5)
+    Product.objects.get(id=1).delete()
+    assert units_kept(shopper) == 1 and units_kept(other_shopper) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_changes_of_one_cart_at_once_are_both_counted(shopper, catalog):
+    """The second change waits for the first to commit, and counts its lines: without
+    the cart's lock, each would count its own line only and the last to write wins."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: SQLite has one writer at a time anyway")
+    session = Client().session
+    services.cart_add(user=shopper, session=session, product_id=3, quantity=1)
+    first_added = threading.Event()
+
+    def other_tab() -> None:
+        try:
+            first_added.wait(10)
+            services.cart_add(user=shopper, session=session, product_id=2, quantity=2)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_tab)
+    thread.start()
+    with transaction.atomic():
+        services.cart_add(user=shopper, session=session, product_id=1, quantity=3)
+        first_added.set()
+        with connection.cursor() as cursor:
+
+            def other_waits() -> bool:
+                cursor.execute("SELECT pg_stat_clear_snapshot()")  # else read once
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+                return bool(cursor.fetchone()[0])
+
+            wait_until(other_waits, 10, "the other change to wait for the cart's lock")
+    thread.join(10)
+    assert units_kept(shopper) == units_in_lines(shopper) == 6

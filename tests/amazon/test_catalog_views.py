@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from amazon_ups.amazon.accounts.models import Profile
-from amazon_ups.amazon.cart.models import CartItem
+from amazon_ups.amazon.cart import services as cart_services
 from amazon_ups.amazon.catalog import selectors, services
 from amazon_ups.amazon.catalog.models import Category, Product, Stock, Warehouse
 
@@ -385,7 +385,7 @@ def test_a_kept_product_page_costs_the_version_and_the_visitors_own_queries(
     client.get(url)
     # The version; the user with the profile and the cart's units (the nav bar's badge).
     # The session is read from its cache (settings.SESSION_ENGINE).
-    CartItem.objects.create(user=shopper, product_id=2, quantity=4)
+    cart_services.cart_add(user=shopper, session=client.session, product_id=2, quantity=4)
     with django_assert_num_queries(2):
         page = client.get(url).content.decode()
     assert '<span class="badge" aria-label="4 items">4</span>' in page

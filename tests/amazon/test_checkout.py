@@ -32,8 +32,10 @@ def browser(client, shopper, catalog):
     shopper.email = "shopper@example.com"
     shopper.save()
     client.force_login(shopper)
-    CartItem.objects.create(user=shopper, product_id=1, quantity=2)
-    CartItem.objects.create(user=shopper, product_id=3, quantity=5)
+    for product_id, quantity in ((1, 2), (3, 5)):
+        cart_services.cart_add(
+            user=shopper, session=client.session, product_id=product_id, quantity=quantity
+        )
     return client
 
 
@@ -306,10 +308,10 @@ def test_a_double_post_from_two_tabs_makes_one_order(shopper, catalog):
 
 
 def test_adding_to_the_cart_reads_the_product_once(browser, django_assert_num_queries):
-    # The user with the profile (the session is read from its cache); the product; the
-    # cart's row of it, its update; and the transaction's two statements (a
-    # savepoint's, in a test).
-    with django_assert_num_queries(6) as captured:
+    # The user with the profile and cart (the session is read from its cache); the
+    # product; the cart locked, its row of the product and its update, the cart's
+    # units; and the transaction's two statements (a savepoint's, in a test).
+    with django_assert_num_queries(8) as captured:
         response = browser.post(reverse("cart:add"), {"product": 1, "quantity": 1})
     assert response.status_code == 302
     # The reads come before the transaction (on SQLite it holds the one write lock).
@@ -338,11 +340,11 @@ def test_the_placed_email_totals_the_lines_in_hand(browser):
 def test_placing_the_order_is_one_transaction_of_few_statements(browser, django_assert_num_queries):
     token = token_of(browser)
     # The user with the profile and cart; the saved addresses. Then one transaction
-    # (begun and ended: a savepoint, in a test): the cart locked; the form's token looked
-    # up (by checkout, then by place_order); the products; the order (in a savepoint of
-    # its own, for a double submit's race: 3), its lines, its first event, its email (one
-    # insert that a repeat leaves alone); the cart emptied.
-    with django_assert_num_queries(2 + 2 + 11):
+    # (begun and ended: a savepoint, in a test): the cart locked, its lines; the form's
+    # token looked up (by checkout, then by place_order); the products; the order (in a
+    # savepoint of its own, for a double submit's race: 3), its lines, its first event,
+    # its email (one insert that a repeat leaves alone); the cart emptied, its units 0.
+    with django_assert_num_queries(2 + 2 + 13):
         response = check_out(browser, token)
     assert response.status_code == 302
     assert OutgoingEmail.objects.count() == 1 and not CartItem.objects.exists()

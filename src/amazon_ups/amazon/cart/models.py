@@ -13,6 +13,21 @@ from amazon_ups.amazon.orders.services import MAX_COUNT
 MAX_QUANTITY = MAX_COUNT
 
 
+class Cart(models.Model):
+    """How many units a logged-in shopper's cart holds. Every page's nav bar shows it, so
+    it is kept with the lines, in the transaction that changes them (services.py), and
+    read with the request's user (backends.py) at the cost of a join, not a count. A
+    user without a row has never had anything in their cart."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="cart"
+    )
+    units = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.user}'s cart: {self.units} units"
+
+
 class CartItem(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="cart_items"

@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib.sessions.backends.base import SessionBase
-from django.db.models import Sum
 
-from amazon_ups.amazon.cart.models import CartItem
+from amazon_ups.amazon.cart.models import Cart, CartItem
 from amazon_ups.amazon.cart.services import session_cart
 from amazon_ups.amazon.catalog import selectors as catalog_selectors
 from amazon_ups.amazon.catalog.models import Product
@@ -44,7 +43,8 @@ def cart_count(user, session: SessionBase) -> int:
     """Units in the cart, for the nav bar: for the request's user, as the request began
     (read with the user, backends.py)."""
     if user.is_authenticated:
-        if hasattr(user, "cart_units"):
-            return user.cart_units or 0
-        return CartItem.objects.filter(user=user).aggregate(n=Sum("quantity"))["n"] or 0
+        try:
+            return user.cart.units
+        except Cart.DoesNotExist:
+            return 0
     return sum(session_cart(session).values())

@@ -10,8 +10,9 @@ from __future__ import annotations
 from django.contrib.sessions.backends.base import SessionBase
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Sum
 
-from amazon_ups.amazon.cart.models import MAX_QUANTITY, CartItem
+from amazon_ups.amazon.cart.models import MAX_QUANTITY, Cart, CartItem
 from amazon_ups.amazon.catalog import selectors as catalog_selectors
 from amazon_ups.amazon.catalog.models import Product
 from amazon_ups.amazon.orders import selectors as orders_selectors
@@ -67,6 +68,27 @@ def _save_session_cart(session: SessionBase, cart: dict[int, int]) -> None:
     session[SESSION_KEY] = {str(product_id): n for product_id, n in cart.items()}
 
 
+def _locked_cart(user) -> Cart:
+    """The user's ``Cart``, locked until the transaction ends: a user's cart changes one
+    change at a time, and each counts the lines the one before it left."""
+    cart, _ = Cart.objects.select_for_update().get_or_create(user=user)
+    return cart
+
+
+def _recount(cart: Cart) -> None:
+    """After a change of the lines, in its transaction: the units they hold now."""
+    lines = CartItem.objects.filter(user_id=cart.user_id)
+    cart.units = lines.aggregate(units=Sum("quantity"))["units"] or 0
+    cart.save(update_fields=["units"])
+
+
+def recount_carts(user_ids) -> None:
+    """The units of these users' carts, after their lines changed other than through
+    this module (a product deleted takes its lines with it)."""
+    for cart in Cart.objects.select_for_update().filter(user_id__in=list(user_ids)):
+        _recount(cart)
+
+
 # -- changes (the user's cart if logged in, else the session's) -----------------------------
 
 
@@ -80,6 +102,7 @@ def cart_add(*, user, session: SessionBase, product_id: int, quantity: int) -> t
     product = _check_product(product_id)
     if user.is_authenticated:
         with transaction.atomic():
+            locked = _locked_cart(user)
             item = (
                 CartItem.objects.select_for_update()
                 .filter(user=user, product_id=product_id)
@@ -93,6 +116,9 @@ def cart_add(*, user, session: SessionBase, product_id: int, quantity: int) -> t
             else:
                 item.quantity = total
                 item.save(update_fields=["quantity"])
+            # The row is locked: counting on from it needs no recount.
+            locked.units += quantity
+            locked.save(update_fields=["units"])
         return product, total
     cart = session_cart(session)
     total = cart.get(product_id, 0) + quantity
@@ -112,9 +138,11 @@ def cart_set_quantity(*, user, session: SessionBase, product_id: int, quantity: 
         return
     _check_product(product_id)
     if user.is_authenticated:
+        locked = _locked_cart(user)
         CartItem.objects.update_or_create(
             user=user, product_id=product_id, defaults={"quantity": quantity}
         )
+        _recount(locked)
         return
     cart = session_cart(session)
     cart[product_id] = quantity
@@ -124,7 +152,9 @@ def cart_set_quantity(*, user, session: SessionBase, product_id: int, quantity: 
 @transaction.atomic
 def cart_remove(*, user, session: SessionBase, product_id: int) -> None:
     if user.is_authenticated:
+        locked = _locked_cart(user)
         CartItem.objects.filter(user=user, product_id=product_id).delete()
+        _recount(locked)
         return
     cart = session_cart(session)
     if cart.pop(product_id, None) is not None:
@@ -142,6 +172,7 @@ def merge_session_cart(session: SessionBase, user) -> None:
         session.pop(SESSION_KEY, None)
         return
     existing = catalog_selectors.products_by_id(cart)
+    locked = _locked_cart(user)
     for product_id, quantity in cart.items():
         if product_id not in existing:
             continue
@@ -151,6 +182,7 @@ def merge_session_cart(session: SessionBase, user) -> None:
         else:
             item.quantity = min(MAX_QUANTITY, item.quantity + quantity)
             item.save(update_fields=["quantity"])
+    _recount(locked)
     # A failure above raises before this: the visitor's cart stays where it was (the
     # session of a request that fails is not saved).
     session.pop(SESSION_KEY, None)
@@ -170,9 +202,8 @@ def checkout(
     empty by then."""
     # Locking the cart first queues a concurrent second post of the same form behind
     # this one; it then finds the order by its token below.
-    items = dict(
-        CartItem.objects.select_for_update().filter(user=user).values_list("product_id", "quantity")
-    )
+    locked = _locked_cart(user)
+    items = dict(CartItem.objects.filter(user=user).values_list("product_id", "quantity"))
     existing = orders_selectors.order_get_by_token(token) if token else None
     if existing is not None and existing.user_id == user.pk:
         return existing
@@ -187,4 +218,6 @@ def checkout(
         token=token,
     )
     CartItem.objects.filter(user=user).delete()
+    locked.units = 0
+    locked.save(update_fields=["units"])
     return order
