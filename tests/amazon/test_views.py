@@ -6,7 +6,9 @@ import re
 from datetime import datetime
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from amazon_ups.amazon.orders.models import Order
@@ -39,6 +41,20 @@ def test_buying_places_an_order_and_shows_its_page(browser):
     assert '<span id="order-status" class="status" data-status="placed">placed</span>' in page
     assert '<span id="tracking-number"></span>' in page  # UPS has not given one yet
     assert "order placed" in page
+
+
+def test_buying_reads_the_product_once_and_its_page_the_lines_in_one_query(browser):
+    with CaptureQueriesContext(connection) as placing:
+        response = buy(browser, quantity=1)
+    product_reads = [q for q in placing.captured_queries if 'FROM "catalog_product"' in q["sql"]]
+    assert response.status_code == 302 and len(product_reads) == 1
+    buy(browser, token="tok-2", product=3)
+    # The user with the profile and cart; the order; its lines with their products;
+    # its events.
+    with CaptureQueriesContext(connection) as viewing:
+        page = browser.get(response.url).content.decode()
+    assert len(viewing) == 4, [q["sql"] for q in viewing.captured_queries]
+    assert '<tr data-product="1">' in page and "Kettle" in page
 
 
 def test_a_form_posted_twice_orders_once(browser):

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Exists, F, OuterRef, QuerySet, Sum
+from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -38,7 +38,8 @@ def order_get_for(user, order_id: int) -> Order | None:
     return (
         Order.objects.filter(user=user, id=order_id)
         .select_related("warehouse")
-        .prefetch_related("lines__product")
+        # The lines with their products in one query, not one for each.
+        .prefetch_related(Prefetch("lines", OrderLine.objects.select_related("product")))
         .first()
     )
 

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 
 from amazon_ups.amazon.carrier import services as carrier
 from amazon_ups.amazon.catalog import selectors as catalog_selectors
+from amazon_ups.amazon.catalog.models import Product
 from amazon_ups.amazon.orders import selectors
 from amazon_ups.amazon.orders.lifecycle import (
     MACHINE,
@@ -59,11 +60,14 @@ def place_order(
     dest_y: int,
     ups_account: int | None = None,
     token: str | None = None,
+    products: Mapping[int, Product] | None = None,
 ) -> Order:
     """Store a new order (lines and first event included) and wake the daemon.
 
     Never talks to the world or to UPS: the daemon takes it from here. With a
     ``token`` already used by this user, returns that order instead of a second one.
+    ``products``: the ordered products, where the caller has just read them (the Buy
+    form's page did); else they are read here.
     """
     if token is not None:
         if not 0 < len(token) <= 64:
@@ -81,7 +85,8 @@ def place_order(
         raise ValidationError("An order needs at least one product.")
     for count in items.values():
         _check_int("The quantity", count, 1, MAX_COUNT)
-    products = catalog_selectors.products_by_id(items)
+    if products is None or not set(items) <= set(products):
+        products = catalog_selectors.products_by_id(items)
     if missing := sorted(set(items) - set(products)):
         raise ValidationError(f"No such product: {', '.join(map(str, missing))}.")
     if off_sale := sorted(p.name for p in products.values() if not p.listed):
@@ -99,7 +104,7 @@ def place_order(
 def _store_order(
     user,
     items: Mapping[int, int],
-    products: dict,
+    products: Mapping[int, Product],
     dest_x: int,
     dest_y: int,
     ups_account: int | None,

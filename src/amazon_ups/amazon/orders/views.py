@@ -39,6 +39,7 @@ def order_place(request):
                 dest_y=data["dest_y"],
                 ups_account=data["ups_account"],
                 token=data["token"],
+                products={product.id: product},
             )
         except ValidationError as error:
             form.add_error(None, error)
