@@ -5,13 +5,14 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 
 from amazon_ups.amazon.accounts.models import Address, Profile
+from amazon_ups.common.queries import one_or_none
 
 
 def profile_of(user) -> Profile | None:
     """The user's profile; None for anonymous visitors and users who never saved one."""
     if user is None or not user.is_authenticated:
         return None
-    return Profile.objects.filter(user=user).first()
+    return one_or_none(Profile.objects.filter(user=user))
 
 
 def profile_on(user) -> Profile | None:
@@ -34,7 +35,7 @@ def is_seller(user) -> bool:
 
 
 def user_get(username: str):
-    return get_user_model().objects.filter(username=username).first()
+    return one_or_none(get_user_model().objects.filter(username=username))
 
 
 def addresses_of(user) -> list[Address]:

@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from amazon_ups.amazon.carrier.models import UpsAccount
 from amazon_ups.common.messaging.models import OutgoingMessage
+from amazon_ups.common.queries import one_or_none
 
 UPS = "ups"  # the messaging peer of the UPS link
 
@@ -42,7 +43,7 @@ class AccountState:
 def ups_account_state(ups_account: int) -> AccountState:
     """What UPS said of the account, or CHECKING while our latest question about it
     is newer than its latest answer."""
-    answer = UpsAccount.objects.filter(ups_account=ups_account).first()
+    answer = one_or_none(UpsAccount.objects.filter(ups_account=ups_account))
     asked = (
         OutgoingMessage.objects.filter(
             peer=UPS, field="account_checks", ref=account_ref(ups_account)

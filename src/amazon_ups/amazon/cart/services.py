@@ -19,6 +19,7 @@ from amazon_ups.amazon.orders import selectors as orders_selectors
 from amazon_ups.amazon.orders import services as orders_services
 from amazon_ups.amazon.orders.models import Order
 from amazon_ups.common.parsing import parse_int
+from amazon_ups.common.queries import one_or_none
 from amazon_ups.protocol.limits import INT64_MAX
 
 SESSION_KEY = "cart"
@@ -103,10 +104,8 @@ def cart_add(*, user, session: SessionBase, product_id: int, quantity: int) -> t
     if user.is_authenticated:
         with transaction.atomic():
             locked = _locked_cart(user)
-            item = (
-                CartItem.objects.select_for_update()
-                .filter(user=user, product_id=product_id)
-                .first()
+            item = one_or_none(
+                CartItem.objects.select_for_update().filter(user=user, product_id=product_id)
             )
             total = (item.quantity if item else 0) + quantity
             if total > MAX_QUANTITY:
@@ -176,7 +175,9 @@ def merge_session_cart(session: SessionBase, user) -> None:
     for product_id, quantity in cart.items():
         if product_id not in existing:
             continue
-        item = CartItem.objects.select_for_update().filter(user=user, product_id=product_id).first()
+        item = one_or_none(
+            CartItem.objects.select_for_update().filter(user=user, product_id=product_id)
+        )
         if item is None:
             CartItem.objects.create(user=user, product_id=product_id, quantity=quantity)
         else:

@@ -28,6 +28,7 @@ from django.db import connections
 from django.db.models import F, QuerySet, Value
 
 from amazon_ups.amazon.catalog.models import CatalogVersion, Product
+from amazon_ups.common.queries import one_or_none
 from amazon_ups.common.sqlite_fts import fts_query
 
 # Letters and digits only, as both engines' tokenizers read a text.
@@ -111,7 +112,7 @@ def catalog_vocabulary() -> frozenset[str]:
     """Every word of the listed products' names and descriptions, kept per catalog
     version."""
     # selectors.catalog_version's read (selectors imports this module).
-    version = CatalogVersion.objects.filter(id=1).values_list("value", flat=True).first()
+    version = one_or_none(CatalogVersion.objects.filter(id=1).values_list("value", flat=True))
     key = f"{VOCABULARY_KEY}:{version}"
     vocabulary = cache.get(key)
     if vocabulary is None:

@@ -14,6 +14,7 @@ from django.db.models.functions import Coalesce
 
 from amazon_ups.amazon.catalog import delivery, search
 from amazon_ups.amazon.catalog.models import CatalogVersion, Category, Product, Stock, Warehouse
+from amazon_ups.common.queries import one_or_none
 from amazon_ups.world import timing
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ _ORDERINGS = {
 def catalog_version() -> int:
     """The catalog's version (models.CatalogVersion): it changes with anything the
     catalog's pages show, so pages kept under it are never stale."""
-    return CatalogVersion.objects.filter(id=1).values_list("value", flat=True).first() or 0
+    return one_or_none(CatalogVersion.objects.filter(id=1).values_list("value", flat=True)) or 0
 
 
 def product_list() -> QuerySet[Product]:
@@ -105,10 +106,8 @@ def product_search(
 def product_on_shelves(product_id: int) -> tuple[Product, dict[int, int]] | None:
     """A listed product (with its category and seller) and its units on hand per
     warehouse id; None for an unlisted one. Two plain queries: the product page's."""
-    product = (
-        Product.objects.filter(id=product_id, listed=True)
-        .select_related("category", "seller")
-        .first()
+    product = one_or_none(
+        Product.objects.filter(id=product_id, listed=True).select_related("category", "seller")
     )
     if product is None:
         return None
@@ -143,7 +142,7 @@ def category_list() -> list[Category]:
 
 
 def category_get(slug: str) -> Category | None:
-    return Category.objects.filter(slug=slug).first()
+    return one_or_none(Category.objects.filter(slug=slug))
 
 
 @dataclass(frozen=True)
@@ -168,7 +167,7 @@ def seller_products(seller) -> QuerySet[ProductWithStock]:
 
 def seller_product_get(seller, product_id: int) -> Product | None:
     """The seller's own product (listed or not); None for anyone else's, like a missing one."""
-    return Product.objects.filter(seller=seller, id=product_id).first()
+    return one_or_none(Product.objects.filter(seller=seller, id=product_id))
 
 
 def seller_stock(seller) -> dict[int, dict[int, tuple[int, int]]]:
@@ -184,7 +183,7 @@ def seller_stock(seller) -> dict[int, dict[int, tuple[int, int]]]:
 
 def product_get(product_id: int) -> Product | None:
     """Any product, listed or not (old orders and carts name unlisted ones too)."""
-    return Product.objects.filter(id=product_id).first()
+    return one_or_none(Product.objects.filter(id=product_id))
 
 
 def products_by_id(product_ids: Iterable[int]) -> dict[int, Product]:
@@ -196,7 +195,7 @@ def warehouse_list() -> list[Warehouse]:
 
 
 def warehouse_get(warehouse_id: int) -> Warehouse | None:
-    return Warehouse.objects.filter(id=warehouse_id).first()
+    return one_or_none(Warehouse.objects.filter(id=warehouse_id))
 
 
 def stock_levels(product_ids: Iterable[int]) -> dict[tuple[int, int], tuple[int, int]]:

@@ -25,6 +25,7 @@ from amazon_ups.amazon.orders.lifecycle import (
 )
 from amazon_ups.amazon.orders.models import Order, OrderEvent, OrderLine
 from amazon_ups.common import dwell, links
+from amazon_ups.common.queries import one_or_none
 
 FINAL = tuple(MACHINE.final)
 
@@ -35,17 +36,16 @@ def order_list_for(user) -> QuerySet[Order]:
 
 def order_get_for(user, order_id: int) -> Order | None:
     """The user's order; None for anyone else's, so it cannot be told from a missing one."""
-    return (
+    return one_or_none(
         Order.objects.filter(user=user, id=order_id)
         .select_related("warehouse")
         # The lines with their products in one query, not one for each.
         .prefetch_related(Prefetch("lines", OrderLine.objects.select_related("product")))
-        .first()
     )
 
 
 def order_get_by_token(token: str) -> Order | None:
-    return Order.objects.filter(token=token).first()
+    return one_or_none(Order.objects.filter(token=token))
 
 
 def order_by_tracking_number(number: str) -> Order | None:

@@ -16,6 +16,7 @@ from amazon_ups.common.messaging.models import (
     OutgoingMessage,
     Setting,
 )
+from amazon_ups.common.queries import one_or_none
 
 
 def unacked(peer: str, after_id: int = 0) -> list[OutgoingMessage]:
@@ -27,11 +28,11 @@ def unacked(peer: str, after_id: int = 0) -> list[OutgoingMessage]:
 
 def origin(peer: str, seqnum: int) -> OutgoingMessage | None:
     """The message we sent ``peer`` as ``seqnum`` (to match an error to its cause)."""
-    return OutgoingMessage.objects.filter(peer=peer, seqnum=seqnum).first()
+    return one_or_none(OutgoingMessage.objects.filter(peer=peer, seqnum=seqnum))
 
 
 def setting(key: str, default: str | None = None) -> str | None:
-    row = Setting.objects.filter(key=key).first()
+    row = one_or_none(Setting.objects.filter(key=key))
     return row.value if row else default
 
 
