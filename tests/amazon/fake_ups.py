@@ -72,6 +72,7 @@ class FakeUps:
         self.empty = 0  # empty messages received: Amazon's keep-alives
         self._packages: dict[int, au.PickupRequest] = {}
         self._truck_of: dict[int, int] = {}
+        self._before_world: list[au.PickupRequest] = []
         self._out_for_delivery: dict[int, tuple[int, list[int]]] = {}  # UGoDeliver seqnum ->
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -146,6 +147,9 @@ class FakeUps:
         if world_id is None:
             self._tell(au.WorldCreated(world_id=self.world.world_id))
         self._tasks.append(asyncio.create_task(self._pump_world()))
+        waiting, self._before_world = self._before_world, []
+        for message in waiting:
+            self._pick_up(message)
 
     # -- the Amazon side ------------------------------------------------------------------------
 
@@ -171,15 +175,12 @@ class FakeUps:
     # message: Any, as its type is the one its field carries (PickupRequest for pickups...).
     def _act(self, field: str, message: Any) -> None:
         if field == "pickups":
-            package_id = message.package_id
-            self._packages[package_id] = message
-            truck_id = self.trucks[(len(self._packages) - 1) % len(self.trucks)][0]
-            self._truck_of[package_id] = truck_id
-            assert self.world is not None
-            self.world.send(wu.UGoPickup(truckid=truck_id, whid=message.warehouse.id))
-            self._tell(
-                au.PackageRegistered(package_id=package_id, tracking_number=tracking_of(package_id))
-            )
+            if self.world is None:
+                # Amazon's world is being joined (``worlds`` came just before): the
+                # pickup waits for it.
+                self._before_world.append(message)
+                return
+            self._pick_up(message)
         elif field == "loaded":
             request = self._packages[message.package_id]
             stop = wu.UDeliveryLocation(
@@ -196,6 +197,17 @@ class FakeUps:
                     ups_account=message.ups_account, exists=message.ups_account in self.accounts
                 )
             )
+
+    def _pick_up(self, message: Any) -> None:
+        package_id = message.package_id
+        self._packages[package_id] = message
+        truck_id = self.trucks[(len(self._packages) - 1) % len(self.trucks)][0]
+        self._truck_of[package_id] = truck_id
+        assert self.world is not None
+        self.world.send(wu.UGoPickup(truckid=truck_id, whid=message.warehouse.id))
+        self._tell(
+            au.PackageRegistered(package_id=package_id, tracking_number=tracking_of(package_id))
+        )
 
     # -- the world side -------------------------------------------------------------------------
 

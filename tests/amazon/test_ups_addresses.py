@@ -107,8 +107,12 @@ class MuteUps:
                 self._talk(sock)
 
     def _talk(self, sock: socket.socket) -> None:
-        handshake_blocking(sock, LinkHandshake(Role.UPS, TEST_LINK_SECRET.encode()), 5)
-        sock.sendall(KEEPALIVE)
+        try:
+            handshake_blocking(sock, LinkHandshake(Role.UPS, TEST_LINK_SECRET.encode()), 5)
+            sock.sendall(KEEPALIVE)
+        except OSError:  # Amazon gave this connection up before it was up (it stopped)
+            self.closed_by_amazon += 1
+            return
         sock.settimeout(self.keepalive_every or 0.1)
         while not self._stop.is_set():
             try:
