@@ -341,10 +341,10 @@ def test_placing_the_order_is_one_transaction_of_few_statements(browser, django_
     token = token_of(browser)
     # The user with the profile and cart; the saved addresses. Then one transaction
     # (begun and ended: a savepoint, in a test): the cart locked, its lines; the form's
-    # token looked up (by checkout, then by place_order); the products; the order (in a
-    # savepoint of its own, for a double submit's race: 3), its lines, its first event,
-    # its email (one insert that a repeat leaves alone); the cart emptied, its units 0.
-    with django_assert_num_queries(2 + 2 + 13):
+    # token looked up (by checkout, then by place_order); the products; the order, its
+    # lines, its first event, its email (one insert that a repeat leaves alone); the
+    # cart emptied, its units 0.
+    with django_assert_num_queries(2 + 2 + 11):
         response = check_out(browser, token)
     assert response.status_code == 302
     assert OutgoingEmail.objects.count() == 1 and not CartItem.objects.exists()

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection, transaction
 
 from amazon_ups.amazon.orders import services
 from amazon_ups.amazon.orders.lifecycle import IllegalOrderMove
 from amazon_ups.amazon.orders.models import Order, OrderEvent, OrderLine
 from amazon_ups.common.messaging.models import OutgoingMessage
 from amazon_ups.protocol import au_pb2 as au
+from amazon_ups.testing.waiting import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -70,6 +74,45 @@ def test_the_same_token_twice_makes_one_order(place):
     assert again.id == first.id
     assert Order.objects.count() == 1
     assert OrderEvent.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_post_that_races_the_first_gets_its_order(place, shopper):
+    """The second post of a form checks its token while the first's order is not
+    committed yet, then waits on the token's unique index: once the first commits, it
+    gets that order rather than an error or a second one."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: on SQLite the second post's transaction waits to begin")
+    second: list[Order] = []
+    errors: list[BaseException] = []
+
+    def second_post() -> None:
+        try:
+            second.append(place({2: 1}, token="raced"))
+        except BaseException as error:  # shown by the assertion below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=second_post)
+    with transaction.atomic():
+        first = Order.objects.create(user=shopper, dest_x=0, dest_y=0, token="raced")
+        thread.start()
+        with connection.cursor() as cursor:
+
+            def second_waits() -> bool:
+                cursor.execute("SELECT pg_stat_clear_snapshot()")  # else read once
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+                return bool(cursor.fetchone()[0])
+
+            wait_until(second_waits, 10, "the second post to wait on the token's index")
+    thread.join(10)
+    assert not errors, errors
+    assert [order.id for order in second] == [first.id]
+    assert Order.objects.count() == 1 and not OrderLine.objects.exists()
 
 
 def test_another_users_token_is_refused(place, other_shopper):

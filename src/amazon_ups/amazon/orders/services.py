@@ -97,8 +97,22 @@ def place_order(
     # The writes commit together: in a transaction of their own, or in the caller's
     # (checkout's) without a savepoint, whose two statements would buy nothing there: a
     # failure fails the caller's transaction too. A refusal above wrote nothing.
-    with transaction.atomic(savepoint=False):
-        return _store_order(user, items, products, dest_x, dest_y, ups_account, token)
+    try:
+        with transaction.atomic(savepoint=False):
+            return _store_order(user, items, products, dest_x, dest_y, ups_account, token)
+    except IntegrityError:
+        # A second post of the form, between the token's check above and the insert of
+        # the first one's order: once that committed, the insert here broke the token's
+        # uniqueness, and the transaction is rolled back. That order is the answer (no
+        # savepoint around every order's insert for this moment). In a caller's
+        # transaction nothing can be read any more: checkout's posts queue on the cart's
+        # lock, so one there is a mistake, raised.
+        if not token or transaction.get_connection().in_atomic_block:
+            raise
+        existing = selectors.order_get_by_token(token)
+        if existing is None or existing.user_id != user.pk:
+            raise
+        return existing
 
 
 def _store_order(
@@ -110,22 +124,13 @@ def _store_order(
     ups_account: int | None,
     token: str | None,
 ) -> Order:
-    try:
-        # A savepoint: a concurrent double submit loses the race on the unique token
-        # without spoiling the surrounding transaction.
-        with transaction.atomic():
-            order = Order.objects.create(
-                user=user,
-                dest_x=dest_x,
-                dest_y=dest_y,
-                ups_account=ups_account,
-                token=token or uuid.uuid4().hex,
-            )
-    except IntegrityError:
-        existing = selectors.order_get_by_token(token) if token else None
-        if existing is None or existing.user_id != user.pk:
-            raise
-        return existing
+    order = Order.objects.create(
+        user=user,
+        dest_x=dest_x,
+        dest_y=dest_y,
+        ups_account=ups_account,
+        token=token or uuid.uuid4().hex,
+    )
     lines = OrderLine.objects.bulk_create(
         # The price is copied: what this order costs never changes with the catalog.
         OrderLine(order=order, product_id=product_id, count=count, price=products[product_id].price)
