@@ -305,6 +305,65 @@ def test_a_container_of_pickups_chooses_trucks_once_for_them_all(fleet):
     assert 0 < alone <= together <= 10, (alone, together)
 
 
+def _reads(captured: CaptureQueriesContext, table: str, where: str = "") -> int:
+    """How many captured statements read ``table`` first (``FROM table``), the ones
+    whose text also holds ``where`` if given."""
+    return sum(
+        1
+        for query in captured
+        if query["sql"].startswith("SELECT")
+        and f'FROM "{table}"' in query["sql"]
+        and where in query["sql"]
+    )
+
+
+def test_a_container_of_pickups_reads_their_packages_and_warehouses_once(fleet, monkeypatch):
+    """Whether each request's package is known, and its warehouse, come from one read for
+    the whole container, not one per request. An answer about a package serves once: a
+    second request for it in the container sees the package the first made, and after
+    a first that was rolled back, sees none."""
+    accept = dispatch.pickup_request
+
+    def accept_then_fail_once_for_40(**request):
+        package = accept(**request)
+        if request["seqnum"] == 40:
+            raise ZeroDivisionError("a bug after the package was made")
+        return package
+
+    monkeypatch.setattr(dispatch, "pickup_request", accept_then_fail_once_for_40)
+    amazon = amazon_endpoint()
+    dispatcher = Dispatcher(world=None)
+    core = DaemonCore(
+        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
+    )
+    core.received(amazon, frame(pickups=_pickups(1, 1)), timezone.now().timestamp())
+    again = _pickups(1, 1)[0]
+    again.seqnum = 31  # package 1 again: refused
+    twice = _pickups(32, 2)
+    twice[1].package_id = 32  # 32 twice in one container: the second refused
+    failing = _pickups(40, 1)[0]
+    after_failing = _pickups(40, 1)[0]
+    after_failing.seqnum = 41  # 40 again, after the first was rolled back: accepted
+    package_id = f'"{Package._meta.db_table}"."id"'
+    with CaptureQueriesContext(connection) as captured:
+        core.received(
+            amazon,
+            frame(pickups=[*_pickups(2, 20), again, *twice]),
+            timezone.now().timestamp(),
+        )
+    assert _reads(captured, Warehouse._meta.db_table) == 1
+    # One read of the packages asked for, and one of 32, asked for a second time.
+    assert _reads(captured, Package._meta.db_table, f"WHERE {package_id}") == 2
+    assert Package.objects.filter(id__in=range(1, 33)).count() == 22
+    assert Package.objects.get(id=32).request_seqnum == 32
+    [reply] = replies(core.step(timezone.now().timestamp()), amazon)
+    assert sorted((e.origin_seqnum, e.package_id) for e in reply.errors) == [(31, 1), (33, 32)]
+
+    core.received(amazon, frame(pickups=[failing, after_failing]), timezone.now().timestamp())
+    assert Package.objects.get(id=40).request_seqnum == 41
+    assert DeadLetter.objects.filter(seqnum=40, kind=DeadLetter.Kind.MESSAGE).exists()
+
+
 def test_a_defect_in_serving_a_warehouse_sets_it_aside_and_keeps_the_pickups(fleet, monkeypatch):
 
     def broken(*args, **kwargs):

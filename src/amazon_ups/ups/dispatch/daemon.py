@@ -90,11 +90,19 @@ class Dispatcher:
     def around_container(
         self, link: Endpoint, messages: Sequence[tuple[str, Message]]
     ) -> Iterator[None]:
-        """The world's id is read once per container (shipments.world.remembered), each
-        warehouse given packages is served once, after them all (``serving_together``),
-        and the packages' events are written in one statement at the end."""
+        """The world's id is read once per container (shipments.world.remembered), so are
+        the packages and warehouses of its pickup requests (``pickups_read_together``),
+        each warehouse given packages is served once, after them all
+        (``serving_together``), and the packages' events are written in one statement at
+        the end."""
+        pickups = [
+            (message.package_id, message.warehouse.id)
+            for field, message in messages
+            if field == "pickups" and isinstance(message, au_pb2.PickupRequest)
+        ]
         with (
             shipments_world.remembered(),
+            dispatch.pickups_read_together(pickups) if pickups else contextlib.nullcontext(),
             package_events.batch(),
             dispatch.serving_together(),
         ):
