@@ -14,7 +14,8 @@ from amazon_ups.common.daemon.core import SAFETY_LOOK_EVERY, DaemonCore, Endpoin
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import DeadLetter, IncomingMessage, LinkState
 from amazon_ups.protocol import au_pb2
-from amazon_ups.protocol.channel import AU_LIMITS, Channel
+from amazon_ups.protocol import world_ups_pb2 as wu
+from amazon_ups.protocol.channel import AU_LIMITS, WORLD_SEND_LIMITS, Channel
 from amazon_ups.protocol.framing import FrameDecoder, FramingError, encode_frame
 from amazon_ups.ups.dispatch import planning
 from amazon_ups.ups.dispatch import services as dispatch
@@ -22,7 +23,7 @@ from amazon_ups.ups.dispatch.daemon import Dispatcher
 from amazon_ups.ups.shipments.models import Package, PackageEvent, Truck, Warehouse
 from amazon_ups.ups.shipments.services import AMAZON, Refused
 from amazon_ups.ups.shipments.truck_lifecycle import TruckStatus
-from tests.ups.helpers import pickup
+from tests.ups.helpers import WORLD, ack_all, arrive, pickup, sent, world_seqnum
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -362,6 +363,99 @@ def test_a_container_of_pickups_reads_their_packages_and_warehouses_once(fleet, 
     core.received(amazon, frame(pickups=[failing, after_failing]), timezone.now().timestamp())
     assert Package.objects.get(id=40).request_seqnum == 41
     assert DeadLetter.objects.filter(seqnum=40, kind=DeadLetter.Kind.MESSAGE).exists()
+
+
+def world_endpoint() -> Endpoint:
+    return Endpoint(
+        "world", Channel(wu.UResponses, wu.UCommands, send_limits=WORLD_SEND_LIMITS), WORLD
+    )
+
+
+def world_frame(**fields) -> bytes:
+    return encode_frame(wu.UResponses(**fields).SerializeToString())
+
+
+def _package_locks(core: DaemonCore, endpoint: Endpoint, data: bytes) -> int:
+    """How many statements handling ``data`` ran that read packages by their id."""
+    with CaptureQueriesContext(connection) as captured:
+        core.received(endpoint, data, timezone.now().timestamp())
+    table = Package._meta.db_table
+    return _reads(captured, table, f'WHERE "{table}"."id"')
+
+
+def test_the_packages_a_container_loads_or_delivers_are_read_and_locked_at_once(fleet):
+    """The packages a container of PackageLoaded, or of UDeliveryMade, is about are read
+    and locked in one query, not one per message; read again only once a truck left with
+    some of them (its command changed them)."""
+    with transaction.atomic():
+        for package_id in range(1, 11):
+            pickup(package_id, dest=(package_id, -package_id))
+        for truck in Truck.objects.filter(warehouse_id=1):
+            arrive(truck.id, 10, 0)
+    trucks = {m.package_id: m.truck_id for m in sent(AMAZON, "arrived")}
+    assert sorted(trucks) == list(range(1, 11))
+    dispatcher = Dispatcher(world=None)
+    amazon = amazon_endpoint()
+    core = DaemonCore(
+        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
+    )
+    # Truck by truck: each one leaves once its last package is loaded.
+    loads = [
+        au_pb2.PackageLoaded(seqnum=seqnum, package_id=package_id, truck_id=truck_id)
+        for seqnum, (package_id, truck_id) in enumerate(
+            sorted(trucks.items(), key=lambda item: (item[1], item[0])), start=1
+        )
+    ]
+    assert _package_locks(core, amazon, frame(loaded=loads)) == len(set(trucks.values()))
+    assert Package.objects.filter(status="loaded").exclude(delivery_seqnum=None).count() == 10
+    with transaction.atomic():
+        ack_all()
+        dispatch.confirm_deliveries(timezone.now())
+
+    world = world_endpoint()
+    core = DaemonCore(
+        "ups", [world], dispatcher.handle, around_container=dispatcher.around_container
+    )
+    made = [
+        wu.UDeliveryMade(truckid=truck_id, packageid=package_id, seqnum=world_seqnum())
+        for package_id, truck_id in trucks.items()
+    ]
+    assert _package_locks(core, world, world_frame(delivered=made)) == 1
+    assert Package.objects.filter(status="delivered").count() == 10
+
+
+def test_a_package_read_ahead_is_read_again_after_a_message_changed_it(fleet):
+    """A truck's report sends it out with its cargo: a delivery of one of those packages
+    in the same container sees it sent (out for delivery first, as Amazon hears), not as
+    it was read ahead of the container."""
+    with transaction.atomic():
+        pickup(5, dest=(3, -3))
+        pickup(6, dest=(4, -4))
+        arrive(1, 10, 0)
+        dispatch.package_loaded(5, 1, now=timezone.now())
+        dispatch.package_loaded(6, 1, now=timezone.now())
+        [deliver] = sent(WORLD, "deliveries")
+        # The world refused the command as a whole: the packages are cargo again.
+        dispatch.deliveries_refused(deliver.seqnum, 1, [5, 6], "truck busy", now=timezone.now())
+        ack_all()
+    dispatcher = Dispatcher(world=None)
+    world = world_endpoint()
+    core = DaemonCore(
+        "ups", [world], dispatcher.handle, around_container=dispatcher.around_container
+    )
+    core.received(
+        world,
+        world_frame(
+            completions=[wu.UFinished(truckid=1, x=2, y=-2, status="IDLE", seqnum=world_seqnum())],
+            delivered=[wu.UDeliveryMade(truckid=1, packageid=5, seqnum=world_seqnum())],
+        ),
+        timezone.now().timestamp(),
+    )
+    kinds = list(
+        PackageEvent.objects.filter(package_id=5).order_by("id").values_list("kind", flat=True)
+    )
+    assert kinds[-2:] == ["out for delivery", "delivered"], kinds
+    assert [m.package_id for m in sent(AMAZON, "out_for_delivery")] == [5]
 
 
 def test_a_defect_in_serving_a_warehouse_sets_it_aside_and_keeps_the_pickups(fleet, monkeypatch):

@@ -26,7 +26,14 @@ from amazon_ups.ups.shipments.package_lifecycle import (
     package_created,
 )
 from amazon_ups.ups.shipments.package_lifecycle import PackageEventKind as P
-from amazon_ups.ups.shipments.services.base import Item, Refused, fail, logger, move
+from amazon_ups.ups.shipments.services.base import (
+    Item,
+    Refused,
+    fail,
+    logger,
+    move,
+    package_lock,
+)
 from amazon_ups.ups.shipments.truck_lifecycle import AT_WAREHOUSE, TruckStatus
 from amazon_ups.ups.shipper import services as shipper
 from amazon_ups.ups.shipper.services import AMAZON
@@ -95,12 +102,7 @@ def _warehouse(warehouse_id: int, x: int, y: int) -> Warehouse:
 
 
 def _package_lock(package_id: int) -> Package:
-    package = (
-        Package.objects.select_for_update(of=("self",))
-        .select_related("warehouse")
-        .filter(id=package_id)
-        .first()
-    )
+    package = package_lock(package_id)
     if package is None:
         raise Refused(f"package {package_id} is unknown to UPS", package_id)
     return package

@@ -3,7 +3,10 @@ package move that also tells the owner by email."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -60,6 +63,72 @@ def truck_lock(truck_id: int) -> Truck | None:
         .filter(id=truck_id)
         .first()
     )
+
+
+def _packages_locked(ids: Iterable[int]):
+    """Packages (with their warehouse), locked until the transaction ends."""
+    return (
+        Package.objects.select_for_update(of=("self",))
+        .select_related("warehouse")
+        .filter(id__in=ids)
+    )
+
+
+@dataclass
+class _Ahead:
+    """Packages read and locked ahead (``packages_locked_ahead``), not handed out yet."""
+
+    packages: dict[int, Package]
+    # Something wrote packages since they were read: read them again before one is
+    # handed out.
+    stale: bool = False
+
+
+_ahead: ContextVar[_Ahead | None] = ContextVar("packages_locked_ahead", default=None)
+
+
+def package_lock(package_id: int) -> Package | None:
+    """The package (with its warehouse), locked until the transaction ends."""
+    ahead = _ahead.get()
+    if ahead is not None and package_id in ahead.packages:
+        if ahead.stale:
+            again = _packages_locked(sorted(ahead.packages)).order_by("id")
+            ahead.packages = {package.id: package for package in again}
+            ahead.stale = False
+        package = ahead.packages.pop(package_id, None)
+        if package is not None:
+            return package
+    # No ORDER BY and no LIMIT to build: the id is the primary key.
+    found = list(_packages_locked([package_id]))
+    return found[0] if found else None
+
+
+def packages_changed() -> None:
+    """Packages may have been written other than through ``package_lock``'s (a truck's
+    whole load, a rolled-back unit of work): those read ahead are read again before the
+    next is handed out."""
+    ahead = _ahead.get()
+    if ahead is not None and ahead.packages:
+        ahead.stale = True
+
+
+@contextlib.contextmanager
+def packages_locked_ahead(package_ids: Iterable[int]) -> Iterator[None]:
+    """Inside a transaction, outside the savepoints of its units of work (a rolled-back
+    savepoint would release the locks): lock and read these packages in one query (in
+    id order: two batches that lock in that order never wait for each other), for a
+    batch of work about them (a container of messages). Within the block,
+    ``package_lock`` hands each one out the first time it is asked for, as read then
+    (or again after ``packages_changed``); asked for again (a second message about it),
+    it reads it again, since the first one's work may have changed it, or been rolled
+    back. A package not found is read again when asked for: a unit may have made it."""
+    ids = sorted(set(package_ids))
+    found = _packages_locked(ids).order_by("id") if ids else ()
+    token = _ahead.set(_Ahead({package.id: package for package in found}))
+    try:
+        yield
+    finally:
+        _ahead.reset(token)
 
 
 # The moments the owner hears of by email: (template, ref prefix).
