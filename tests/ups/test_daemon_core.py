@@ -458,6 +458,85 @@ def test_a_package_read_ahead_is_read_again_after_a_message_changed_it(fleet):
     assert [m.package_id for m in sent(AMAZON, "out_for_delivery")] == [5]
 
 
+def test_a_trucks_position_is_written_once_for_its_deliveries_in_a_container(fleet):
+    """Where a truck's deliveries put it is written once for a container of them (where
+    the last one did), and before anything that reads the truck: the world's answer to
+    a query after them in the container has the last word."""
+    with transaction.atomic():
+        for package_id in range(1, 6):
+            pickup(package_id, dest=(package_id, -package_id))
+        arrive(1, 10, 0)
+        for package_id in range(1, 6):
+            dispatch.package_loaded(package_id, 1, now=timezone.now())
+        ack_all()
+        dispatch.confirm_deliveries(timezone.now())
+    dispatcher = Dispatcher(world=None)
+    world = world_endpoint()
+    core = DaemonCore(
+        "ups", [world], dispatcher.handle, around_container=dispatcher.around_container
+    )
+    made = [
+        wu.UDeliveryMade(truckid=1, packageid=package_id, seqnum=world_seqnum())
+        for package_id in range(1, 4)
+    ]
+    table = Truck._meta.db_table
+    with CaptureQueriesContext(connection) as captured:
+        core.received(world, world_frame(delivered=made), timezone.now().timestamp())
+    moves = [q for q in captured if q["sql"].startswith(f'UPDATE "{table}" SET "x"')]
+    assert len(moves) == 1, [q["sql"] for q in moves]
+    assert Truck.objects.values_list("x", "y").get(id=1) == (3, -3)
+
+    with transaction.atomic():
+        Truck.objects.filter(id=1).update(needs_query=True)
+        dispatch.queries_send()
+        ack_all()
+    core.received(
+        world,
+        world_frame(
+            delivered=[wu.UDeliveryMade(truckid=1, packageid=4, seqnum=world_seqnum())],
+            truckstatus=[
+                wu.UTruck(truckid=1, status="DELIVERING", x=7, y=8, seqnum=world_seqnum())
+            ],
+        ),
+        timezone.now().timestamp(),
+    )
+    assert Truck.objects.values_list("x", "y").get(id=1) == (7, 8)
+    assert Package.objects.get(id=4).status == "delivered"
+
+
+def test_a_rolled_back_delivery_leaves_no_position_behind(fleet, monkeypatch):
+    """A delivery whose handling fails is set aside with all it did: its truck stays
+    where the container's other deliveries put it."""
+    with transaction.atomic():
+        for package_id in (1, 2):
+            pickup(package_id, dest=(package_id, -package_id))
+        arrive(1, 10, 0)
+        for package_id in (1, 2):
+            dispatch.package_loaded(package_id, 1, now=timezone.now())
+        ack_all()
+        dispatch.confirm_deliveries(timezone.now())
+    deliver = dispatch.package_delivered
+
+    def deliver_then_fail_for_2(truck_id: int, package_id: int, *, now) -> None:
+        deliver(truck_id, package_id, now=now)
+        if package_id == 2:
+            raise ZeroDivisionError("a bug after the delivery")
+
+    monkeypatch.setattr(dispatch, "package_delivered", deliver_then_fail_for_2)
+    dispatcher = Dispatcher(world=None)
+    world = world_endpoint()
+    core = DaemonCore(
+        "ups", [world], dispatcher.handle, around_container=dispatcher.around_container
+    )
+    made = [
+        wu.UDeliveryMade(truckid=1, packageid=package_id, seqnum=world_seqnum())
+        for package_id in (1, 2)
+    ]
+    core.received(world, world_frame(delivered=made), timezone.now().timestamp())
+    assert Truck.objects.values_list("x", "y").get(id=1) == (1, -1)
+    assert Package.objects.get(id=2).status == "out for delivery"
+
+
 def test_a_defect_in_serving_a_warehouse_sets_it_aside_and_keeps_the_pickups(fleet, monkeypatch):
 
     def broken(*args, **kwargs):

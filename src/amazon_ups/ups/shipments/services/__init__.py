@@ -21,6 +21,9 @@ from amazon_ups.ups.shipments.services.base import (
     package_lock,
     packages_changed,
     packages_locked_ahead,
+    truck_positions_noted,
+    truck_positions_of_one_unit,
+    truck_positions_write,
 )
 from amazon_ups.ups.shipments.services.redirect import RedirectResult, package_redirect
 from amazon_ups.ups.shipper.services import AMAZON
@@ -34,4 +37,7 @@ __all__ = [
     "package_redirect",
     "packages_changed",
     "packages_locked_ahead",
+    "truck_positions_noted",
+    "truck_positions_of_one_unit",
+    "truck_positions_write",
 ]

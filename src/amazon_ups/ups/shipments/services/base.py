@@ -176,9 +176,61 @@ def fail(package: Package, reason: str, origin_seqnum: int | None = None, *, now
     return True
 
 
+# Where trucks delivered while a run of deliveries is handled (``truck_positions_noted``),
+# each truck's latest, to be written once.
+_positions: ContextVar[dict[int, tuple[int, int]] | None] = ContextVar(
+    "truck_positions", default=None
+)
+
+
+def _truck_seen_at(truck_id: int, x: int, y: int) -> None:
+    noted = _positions.get()
+    if noted is None:
+        Truck.objects.filter(id=truck_id).update(x=x, y=y)
+    else:
+        noted[truck_id] = (x, y)
+
+
+def truck_positions_write() -> None:
+    """Write the positions noted so far: before anything reads or moves a truck."""
+    noted = _positions.get()
+    if noted:
+        for truck_id, (x, y) in noted.items():
+            Truck.objects.filter(id=truck_id).update(x=x, y=y)
+        noted.clear()
+
+
+@contextlib.contextmanager
+def truck_positions_noted() -> Iterator[None]:
+    """Within: where a delivery puts its truck is noted, and written by
+    ``truck_positions_write`` (and at the end), once per truck however many of its
+    deliveries came: a container of the world's reports brings a truck's deliveries
+    together, and nothing in handling a delivery reads where a truck is."""
+    token = _positions.set({})
+    try:
+        yield
+        truck_positions_write()
+    finally:
+        _positions.reset(token)
+
+
+@contextlib.contextmanager
+def truck_positions_of_one_unit() -> Iterator[None]:
+    """A unit of work (a sub-message) whose positions noted go if it is rolled back."""
+    noted = _positions.get()
+    before = dict(noted) if noted else {}
+    try:
+        yield
+    except BaseException:
+        if noted is not None:
+            noted.clear()
+            noted.update(before)
+        raise
+
+
 def delivered_at_destination(package: Package, truck_id: int, *, now: datetime) -> None:
     """The world delivered ``package`` where it last accepted its destination (dest_x, y)."""
-    Truck.objects.filter(id=truck_id).update(x=package.dest_x, y=package.dest_y)
+    _truck_seen_at(truck_id, package.dest_x, package.dest_y)
     if move(
         package,
         PackageEventKind.DELIVERED,
