@@ -537,6 +537,35 @@ def test_a_rolled_back_delivery_leaves_no_position_behind(fleet, monkeypatch):
     assert Package.objects.get(id=2).status == "out for delivery"
 
 
+def test_a_waiting_trucks_deadline_is_written_once_for_a_containers_loads(fleet):
+    """Each load gives a truck that waits for more a new deadline; the loads of one
+    container give it the same one, written once."""
+    with transaction.atomic():
+        for package_id in range(1, 6):
+            pickup(package_id, dest=(package_id, -package_id))
+        arrive(1, 10, 0)
+    dispatcher = Dispatcher(world=None)
+    amazon = amazon_endpoint()
+    core = DaemonCore(
+        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
+    )
+    loads = [
+        au_pb2.PackageLoaded(seqnum=package_id, package_id=package_id, truck_id=1)
+        for package_id in range(1, 5)  # 5 is not loaded yet: the truck waits
+    ]
+    at = timezone.now()
+    table = Truck._meta.db_table
+    with CaptureQueriesContext(connection) as captured:
+        core.received(amazon, frame(loaded=loads), at.timestamp())
+    deadlines = [
+        q for q in captured if q["sql"].startswith(f'UPDATE "{table}" SET "loading_deadline"')
+    ]
+    assert len(deadlines) == 1, len(deadlines)
+    truck = Truck.objects.get(id=1)
+    assert truck.status == TruckStatus.ARRIVE_WAREHOUSE
+    assert truck.loading_deadline is not None and truck.loading_deadline > at
+
+
 def test_a_defect_in_serving_a_warehouse_sets_it_aside_and_keeps_the_pickups(fleet, monkeypatch):
 
     def broken(*args, **kwargs):

@@ -345,8 +345,10 @@ def depart_if_ready(truck: Truck, *, now: datetime) -> None:
     given = list(Package.objects.filter(truck=truck).filter(_given_q()))
     aboard = [package for package in given if package.status in CARRIED]
     if len(aboard) < len(given):  # some still wait to be loaded
-        if aboard:
-            truck.loading_deadline = now + dispatch_selectors.loading_wait()
+        deadline = now + dispatch_selectors.loading_wait()
+        # The loads of a container share their ``now``: the deadline is written once.
+        if aboard and truck.loading_deadline != deadline:
+            truck.loading_deadline = deadline
             truck.save(update_fields=["loading_deadline", "updated_at"])
         return
     if aboard:
