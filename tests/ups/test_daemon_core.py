@@ -14,7 +14,8 @@ from amazon_ups.common.daemon.core import SAFETY_LOOK_EVERY, DaemonCore, Endpoin
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import DeadLetter, IncomingMessage, LinkState
 from amazon_ups.protocol import au_pb2
-from amazon_ups.protocol.channel import AU_LIMITS, Channel
+from amazon_ups.protocol import world_ups_pb2 as wu
+from amazon_ups.protocol.channel import AU_LIMITS, WORLD_SEND_LIMITS, Channel
 from amazon_ups.protocol.framing import FrameDecoder, FramingError, encode_frame
 from amazon_ups.ups.dispatch import planning
 from amazon_ups.ups.dispatch import services as dispatch
@@ -22,7 +23,7 @@ from amazon_ups.ups.dispatch.daemon import Dispatcher
 from amazon_ups.ups.shipments.models import Package, PackageEvent, Truck, Warehouse
 from amazon_ups.ups.shipments.services import AMAZON, Refused
 from amazon_ups.ups.shipments.truck_lifecycle import TruckStatus
-from tests.ups.helpers import pickup
+from tests.ups.helpers import WORLD, ack_all, arrive, pickup, sent, world_seqnum
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -303,6 +304,266 @@ def test_a_container_of_pickups_chooses_trucks_once_for_them_all(fleet):
     assert Package.objects.filter(truck=None).count() == 0
     # Once per truck sent or filled (30 packages take a few), not once per package (42).
     assert 0 < alone <= together <= 10, (alone, together)
+
+
+def _reads(captured: CaptureQueriesContext, table: str, where: str = "") -> int:
+    """How many captured statements read ``table`` first (``FROM table``), the ones
+    whose text also holds ``where`` if given."""
+    return sum(
+        1
+        for query in captured
+        if query["sql"].startswith("SELECT")
+        and f'FROM "{table}"' in query["sql"]
+        and where in query["sql"]
+    )
+
+
+def test_a_container_of_pickups_reads_their_packages_and_warehouses_once(fleet, monkeypatch):
+    """Whether each request's package is known, and its warehouse, come from one read for
+    the whole container, not one per request. An answer about a package serves once: a
+    second request for it in the container sees the package the first made, and after
+    a first that was rolled back, sees none."""
+    accept = dispatch.pickup_request
+
+    def accept_then_fail_once_for_40(**request):
+        package = accept(**request)
+        if request["seqnum"] == 40:
+            raise ZeroDivisionError("a bug after the package was made")
+        return package
+
+    monkeypatch.setattr(dispatch, "pickup_request", accept_then_fail_once_for_40)
+    amazon = amazon_endpoint()
+    dispatcher = Dispatcher(world=None)
+    core = DaemonCore(
+        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
+    )
+    core.received(amazon, frame(pickups=_pickups(1, 1)), timezone.now().timestamp())
+    again = _pickups(1, 1)[0]
+    again.seqnum = 31  # package 1 again: refused
+    twice = _pickups(32, 2)
+    twice[1].package_id = 32  # 32 twice in one container: the second refused
+    failing = _pickups(40, 1)[0]
+    after_failing = _pickups(40, 1)[0]
+    after_failing.seqnum = 41  # 40 again, after the first was rolled back: accepted
+    package_id = f'"{Package._meta.db_table}"."id"'
+    with CaptureQueriesContext(connection) as captured:
+        core.received(
+            amazon,
+            frame(pickups=[*_pickups(2, 20), again, *twice]),
+            timezone.now().timestamp(),
+        )
+    assert _reads(captured, Warehouse._meta.db_table) == 1
+    # One read of the packages asked for, and one of 32, asked for a second time.
+    assert _reads(captured, Package._meta.db_table, f"WHERE {package_id}") == 2
+    assert Package.objects.filter(id__in=range(1, 33)).count() == 22
+    assert Package.objects.get(id=32).request_seqnum == 32
+    [reply] = replies(core.step(timezone.now().timestamp()), amazon)
+    assert sorted((e.origin_seqnum, e.package_id) for e in reply.errors) == [(31, 1), (33, 32)]
+
+    core.received(amazon, frame(pickups=[failing, after_failing]), timezone.now().timestamp())
+    assert Package.objects.get(id=40).request_seqnum == 41
+    assert DeadLetter.objects.filter(seqnum=40, kind=DeadLetter.Kind.MESSAGE).exists()
+
+
+def world_endpoint() -> Endpoint:
+    return Endpoint(
+        "world", Channel(wu.UResponses, wu.UCommands, send_limits=WORLD_SEND_LIMITS), WORLD
+    )
+
+
+def world_frame(**fields) -> bytes:
+    return encode_frame(wu.UResponses(**fields).SerializeToString())
+
+
+def _package_locks(core: DaemonCore, endpoint: Endpoint, data: bytes) -> int:
+    """How many statements handling ``data`` ran that read packages by their id."""
+    with CaptureQueriesContext(connection) as captured:
+        core.received(endpoint, data, timezone.now().timestamp())
+    table = Package._meta.db_table
+    return _reads(captured, table, f'WHERE "{table}"."id"')
+
+
+def test_the_packages_a_container_loads_or_delivers_are_read_and_locked_at_once(fleet):
+    """The packages a container of PackageLoaded, or of UDeliveryMade, is about are read
+    and locked in one query, not one per message; read again only once a truck left with
+    some of them (its command changed them)."""
+    with transaction.atomic():
+        for package_id in range(1, 11):
+            pickup(package_id, dest=(package_id, -package_id))
+        for truck in Truck.objects.filter(warehouse_id=1):
+            arrive(truck.id, 10, 0)
+    trucks = {m.package_id: m.truck_id for m in sent(AMAZON, "arrived")}
+    assert sorted(trucks) == list(range(1, 11))
+    dispatcher = Dispatcher(world=None)
+    amazon = amazon_endpoint()
+    core = DaemonCore(
+        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
+    )
+    # Truck by truck: each one leaves once its last package is loaded.
+    loads = [
+        au_pb2.PackageLoaded(seqnum=seqnum, package_id=package_id, truck_id=truck_id)
+        for seqnum, (package_id, truck_id) in enumerate(
+            sorted(trucks.items(), key=lambda item: (item[1], item[0])), start=1
+        )
+    ]
+    assert _package_locks(core, amazon, frame(loaded=loads)) == len(set(trucks.values()))
+    assert Package.objects.filter(status="loaded").exclude(delivery_seqnum=None).count() == 10
+    with transaction.atomic():
+        ack_all()
+        dispatch.confirm_deliveries(timezone.now())
+
+    world = world_endpoint()
+    core = DaemonCore(
+        "ups", [world], dispatcher.handle, around_container=dispatcher.around_container
+    )
+    made = [
+        wu.UDeliveryMade(truckid=truck_id, packageid=package_id, seqnum=world_seqnum())
+        for package_id, truck_id in trucks.items()
+    ]
+    assert _package_locks(core, world, world_frame(delivered=made)) == 1
+    assert Package.objects.filter(status="delivered").count() == 10
+
+
+def test_a_package_read_ahead_is_read_again_after_a_message_changed_it(fleet):
+    """A truck's report sends it out with its cargo: a delivery of one of those packages
+    in the same container sees it sent (out for delivery first, as Amazon hears), not as
+    it was read ahead of the container."""
+    with transaction.atomic():
+        pickup(5, dest=(3, -3))
+        pickup(6, dest=(4, -4))
+        arrive(1, 10, 0)
+        dispatch.package_loaded(5, 1, now=timezone.now())
+        dispatch.package_loaded(6, 1, now=timezone.now())
+        [deliver] = sent(WORLD, "deliveries")
+        # The world refused the command as a whole: the packages are cargo again.
+        dispatch.deliveries_refused(deliver.seqnum, 1, [5, 6], "truck busy", now=timezone.now())
+        ack_all()
+    dispatcher = Dispatcher(world=None)
+    world = world_endpoint()
+    core = DaemonCore(
+        "ups", [world], dispatcher.handle, around_container=dispatcher.around_container
+    )
+    core.received(
+        world,
+        world_frame(
+            completions=[wu.UFinished(truckid=1, x=2, y=-2, status="IDLE", seqnum=world_seqnum())],
+            delivered=[wu.UDeliveryMade(truckid=1, packageid=5, seqnum=world_seqnum())],
+        ),
+        timezone.now().timestamp(),
+    )
+    kinds = list(
+        PackageEvent.objects.filter(package_id=5).order_by("id").values_list("kind", flat=True)
+    )
+    assert kinds[-2:] == ["out for delivery", "delivered"], kinds
+    assert [m.package_id for m in sent(AMAZON, "out_for_delivery")] == [5]
+
+
+def test_a_trucks_position_is_written_once_for_its_deliveries_in_a_container(fleet):
+    """Where a truck's deliveries put it is written once for a container of them (where
+    the last one did), and before anything that reads the truck: the world's answer to
+    a query after them in the container has the last word."""
+    with transaction.atomic():
+        for package_id in range(1, 6):
+            pickup(package_id, dest=(package_id, -package_id))
+        arrive(1, 10, 0)
+        for package_id in range(1, 6):
+            dispatch.package_loaded(package_id, 1, now=timezone.now())
+        ack_all()
+        dispatch.confirm_deliveries(timezone.now())
+    dispatcher = Dispatcher(world=None)
+    world = world_endpoint()
+    core = DaemonCore(
+        "ups", [world], dispatcher.handle, around_container=dispatcher.around_container
+    )
+    made = [
+        wu.UDeliveryMade(truckid=1, packageid=package_id, seqnum=world_seqnum())
+        for package_id in range(1, 4)
+    ]
+    table = Truck._meta.db_table
+    with CaptureQueriesContext(connection) as captured:
+        core.received(world, world_frame(delivered=made), timezone.now().timestamp())
+    moves = [q for q in captured if q["sql"].startswith(f'UPDATE "{table}" SET "x"')]
+    assert len(moves) == 1, [q["sql"] for q in moves]
+    assert Truck.objects.values_list("x", "y").get(id=1) == (3, -3)
+
+    with transaction.atomic():
+        Truck.objects.filter(id=1).update(needs_query=True)
+        dispatch.queries_send()
+        ack_all()
+    core.received(
+        world,
+        world_frame(
+            delivered=[wu.UDeliveryMade(truckid=1, packageid=4, seqnum=world_seqnum())],
+            truckstatus=[
+                wu.UTruck(truckid=1, status="DELIVERING", x=7, y=8, seqnum=world_seqnum())
+            ],
+        ),
+        timezone.now().timestamp(),
+    )
+    assert Truck.objects.values_list("x", "y").get(id=1) == (7, 8)
+    assert Package.objects.get(id=4).status == "delivered"
+
+
+def test_a_rolled_back_delivery_leaves_no_position_behind(fleet, monkeypatch):
+    """A delivery whose handling fails is set aside with all it did: its truck stays
+    where the container's other deliveries put it."""
+    with transaction.atomic():
+        for package_id in (1, 2):
+            pickup(package_id, dest=(package_id, -package_id))
+        arrive(1, 10, 0)
+        for package_id in (1, 2):
+            dispatch.package_loaded(package_id, 1, now=timezone.now())
+        ack_all()
+        dispatch.confirm_deliveries(timezone.now())
+    deliver = dispatch.package_delivered
+
+    def deliver_then_fail_for_2(truck_id: int, package_id: int, *, now) -> None:
+        deliver(truck_id, package_id, now=now)
+        if package_id == 2:
+            raise ZeroDivisionError("a bug after the delivery")
+
+    monkeypatch.setattr(dispatch, "package_delivered", deliver_then_fail_for_2)
+    dispatcher = Dispatcher(world=None)
+    world = world_endpoint()
+    core = DaemonCore(
+        "ups", [world], dispatcher.handle, around_container=dispatcher.around_container
+    )
+    made = [
+        wu.UDeliveryMade(truckid=1, packageid=package_id, seqnum=world_seqnum())
+        for package_id in (1, 2)
+    ]
+    core.received(world, world_frame(delivered=made), timezone.now().timestamp())
+    assert Truck.objects.values_list("x", "y").get(id=1) == (1, -1)
+    assert Package.objects.get(id=2).status == "out for delivery"
+
+
+def test_a_waiting_trucks_deadline_is_written_once_for_a_containers_loads(fleet):
+    """Each load gives a truck that waits for more a new deadline; the loads of one
+    container give it the same one, written once."""
+    with transaction.atomic():
+        for package_id in range(1, 6):
+            pickup(package_id, dest=(package_id, -package_id))
+        arrive(1, 10, 0)
+    dispatcher = Dispatcher(world=None)
+    amazon = amazon_endpoint()
+    core = DaemonCore(
+        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
+    )
+    loads = [
+        au_pb2.PackageLoaded(seqnum=package_id, package_id=package_id, truck_id=1)
+        for package_id in range(1, 5)  # 5 is not loaded yet: the truck waits
+    ]
+    at = timezone.now()
+    table = Truck._meta.db_table
+    with CaptureQueriesContext(connection) as captured:
+        core.received(amazon, frame(loaded=loads), at.timestamp())
+    deadlines = [
+        q for q in captured if q["sql"].startswith(f'UPDATE "{table}" SET "loading_deadline"')
+    ]
+    assert len(deadlines) == 1, len(deadlines)
+    truck = Truck.objects.get(id=1)
+    assert truck.status == TruckStatus.ARRIVE_WAREHOUSE
+    assert truck.loading_deadline is not None and truck.loading_deadline > at
 
 
 def test_a_defect_in_serving_a_warehouse_sets_it_aside_and_keeps_the_pickups(fleet, monkeypatch):

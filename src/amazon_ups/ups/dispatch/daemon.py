@@ -41,6 +41,16 @@ logger = logging.getLogger(__name__)
 
 # Between looks for what waits far too long.
 STUCK_CHECK_INTERVAL = datetime.timedelta(seconds=10)
+# Sub-messages whose package is read and locked ahead, for a container of them (the
+# field holding the package's id).
+PACKAGE_LOCKED_AHEAD = {"loaded": "package_id", "delivered": "packageid"}
+# Sub-messages whose handling writes no package but the one it names (read through
+# ``package_lock``, or made) or says so (``packages_changed``): after any other, the
+# packages read ahead are read again before one is handed out.
+WRITE_ONLY_THEIR_PACKAGE = frozenset({"pickups", "loaded", "account_checks", "delivered"})
+# Sub-messages whose handling reads no truck's position, and may note a new one: in a
+# run of them, a truck's position is written once (``truck_positions_noted``).
+NOTE_TRUCK_POSITIONS = frozenset({"delivered"})
 
 
 def world_hello() -> wu.UConnect | None:
@@ -90,24 +100,59 @@ class Dispatcher:
     def around_container(
         self, link: Endpoint, messages: Sequence[tuple[str, Message]]
     ) -> Iterator[None]:
-        """The world's id is read once per container (shipments.world.remembered), each
-        warehouse given packages is served once, after them all (``serving_together``),
-        and the packages' events are written in one statement at the end."""
+        """The world's id is read once per container (shipments.world.remembered), so are
+        the packages and warehouses of its pickup requests (``pickups_read_together``),
+        the packages loaded or delivered are read and locked in one query
+        (``packages_locked_ahead``), each warehouse given packages is served once, after
+        them all (``serving_together``), the packages' events are written in one
+        statement at the end, and the trucks' positions once per run of deliveries."""
+        pickups = [
+            (message.package_id, message.warehouse.id)
+            for field, message in messages
+            if field == "pickups" and isinstance(message, au_pb2.PickupRequest)
+        ]
+        about_packages = [
+            getattr(message, PACKAGE_LOCKED_AHEAD[field])
+            for field, message in messages
+            if field in PACKAGE_LOCKED_AHEAD
+        ]
         with (
             shipments_world.remembered(),
+            shipments.packages_locked_ahead(about_packages),
+            dispatch.pickups_read_together(pickups) if pickups else contextlib.nullcontext(),
             package_events.batch(),
             dispatch.serving_together(),
+            # Innermost: written before the warehouses are served.
+            shipments.truck_positions_noted(),
         ):
             yield
 
     def handle(self, link: Endpoint, field: str, message: Message, now: datetime.datetime) -> None:
         # Also alone (a dead letter retried): the world's id read once per sub-message.
         # In a container, a defect rolls this message's events back with it.
-        with shipments_world.remembered(), package_events.unit():
-            if link.name == "amazon":
-                self._amazon[field](message, now)
-            else:
-                self._world[field](link, message, now)
+        # Around any other than a delivery, the trucks' positions noted are written (before
+        # it reads a truck, after it noted one), in its savepoint: rolled back with it,
+        # they are noted again.
+        notes_positions = field in NOTE_TRUCK_POSITIONS
+        try:
+            with (
+                shipments_world.remembered(),
+                package_events.unit(),
+                shipments.truck_positions_of_one_unit(),
+            ):
+                if not notes_positions:
+                    shipments.truck_positions_write()
+                if link.name == "amazon":
+                    self._amazon[field](message, now)
+                else:
+                    self._world[field](link, message, now)
+                if not notes_positions:
+                    shipments.truck_positions_write()
+        except BaseException:
+            shipments.packages_changed()  # rolled back, maybe after writing others
+            raise
+        if field not in WRITE_ONLY_THEIR_PACKAGE:
+            shipments.packages_changed()
 
     def tick(self, now: datetime.datetime) -> datetime.datetime | None:
         with shipments_world.remembered():

@@ -20,6 +20,7 @@ from amazon_ups.ups.dispatch.services.requests import (
     load_failed,
     package_loaded,
     pickup_request,
+    pickups_read_together,
 )
 from amazon_ups.ups.dispatch.services.trucks import serving_together
 from amazon_ups.ups.dispatch.services.upkeep import (
@@ -47,6 +48,7 @@ __all__ = [
     "packages_abandon",
     "pickup_refused",
     "pickup_request",
+    "pickups_read_together",
     "queries_send",
     "query_refused",
     "redirects_settle",

@@ -29,6 +29,7 @@ from amazon_ups.ups.shipments.services.base import (
     fail,
     logger,
     move,
+    package_lock,
     stuck_before,
     truck_lock,
     truck_ref,
@@ -192,7 +193,7 @@ def query_refused(truck_id: int, text: str) -> None:
 
 
 def package_delivered(truck_id: int, package_id: int, *, now: datetime) -> None:
-    package = Package.objects.select_for_update().filter(id=package_id).first()
+    package = package_lock(package_id)
     if package is None:
         logger.warning("the world delivered package %d, which UPS does not know", package_id)
         return

@@ -6,7 +6,10 @@ The daemon calls these inside the transaction that records the sub-message; a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime
 
 from amazon_ups.common.messaging import selectors as messaging_selectors
@@ -23,14 +26,69 @@ from amazon_ups.ups.shipments.package_lifecycle import (
     package_created,
 )
 from amazon_ups.ups.shipments.package_lifecycle import PackageEventKind as P
-from amazon_ups.ups.shipments.services.base import Item, Refused, fail, logger, move
+from amazon_ups.ups.shipments.services.base import (
+    Item,
+    Refused,
+    fail,
+    logger,
+    move,
+    package_lock,
+)
 from amazon_ups.ups.shipments.truck_lifecycle import AT_WAREHOUSE, TruckStatus
 from amazon_ups.ups.shipper import services as shipper
 from amazon_ups.ups.shipper.services import AMAZON
 
 
+@dataclass
+class _PickupsAhead:
+    """What the pickup requests of a container need to know, read in two queries."""
+
+    # The packages looked up, and which of them were already known.
+    looked_up: set[int]
+    known: set[int]
+    warehouses: dict[int, Warehouse]
+
+
+_pickups_ahead: ContextVar[_PickupsAhead | None] = ContextVar("_pickups_ahead", default=None)
+
+
+@contextlib.contextmanager
+def pickups_read_together(requests: Iterable[tuple[int, int]]) -> Iterator[None]:
+    """Within: the pickup requests for these (package id, warehouse id) learn whether
+    their package is known, and find their warehouse, from one read of each for all of
+    them. A package's answer is handed out once, as read then: asked again (a second
+    request for it), it is read again, since the first one may have created it, or been
+    rolled back. A warehouse never changes and is never deleted once known (a package
+    holds on to it), so one read of it serves every request."""
+    requests = list(requests)
+    package_ids = {package_id for package_id, _ in requests}
+    ahead = _PickupsAhead(
+        looked_up=package_ids,
+        known=set(Package.objects.filter(id__in=package_ids).values_list("id", flat=True))
+        if package_ids
+        else set(),
+        warehouses=Warehouse.objects.in_bulk({warehouse_id for _, warehouse_id in requests}),
+    )
+    token = _pickups_ahead.set(ahead)
+    try:
+        yield
+    finally:
+        _pickups_ahead.reset(token)
+
+
+def _package_known(package_id: int) -> bool:
+    ahead = _pickups_ahead.get()
+    if ahead is not None and package_id in ahead.looked_up:
+        ahead.looked_up.discard(package_id)
+        return package_id in ahead.known
+    return Package.objects.filter(id=package_id).exists()
+
+
 def _warehouse(warehouse_id: int, x: int, y: int) -> Warehouse:
-    known = Warehouse.objects.filter(id=warehouse_id).first()
+    ahead = _pickups_ahead.get()
+    known = ahead.warehouses.get(warehouse_id) if ahead is not None else None
+    if known is None:
+        known = Warehouse.objects.filter(id=warehouse_id).first()
     if known is not None:
         if (known.x, known.y) != (x, y):
             raise Refused(f"warehouse {warehouse_id} is at ({known.x}, {known.y}), not ({x}, {y})")
@@ -44,12 +102,7 @@ def _warehouse(warehouse_id: int, x: int, y: int) -> Warehouse:
 
 
 def _package_lock(package_id: int) -> Package:
-    package = (
-        Package.objects.select_for_update(of=("self",))
-        .select_related("warehouse")
-        .filter(id=package_id)
-        .first()
-    )
+    package = package_lock(package_id)
     if package is None:
         raise Refused(f"package {package_id} is unknown to UPS", package_id)
     return package
@@ -75,7 +128,7 @@ def pickup_request(
     spares the daemon a read of what it does not need)."""
     if world.world_id() is None:
         raise Refused(f"UPS has no world yet, so package {package_id} cannot be carried")
-    if Package.objects.filter(id=package_id).exists():
+    if _package_known(package_id):
         raise Refused(f"package {package_id} is already known (PickupRequest #{seqnum})")
     try:
         warehouse = _warehouse(warehouse_id, warehouse_x, warehouse_y)

@@ -33,6 +33,7 @@ from amazon_ups.ups.shipments.package_lifecycle import EVENTS as PACKAGE_EVENTS
 from amazon_ups.ups.shipments.package_lifecycle import PackageEventKind as P
 from amazon_ups.ups.shipments.services.base import (
     move,
+    packages_changed,
     truck_ref,
     truck_ref_of,
     world_peer,
@@ -328,6 +329,7 @@ def go_deliver(truck: Truck, packages: list[Package], *, now: datetime) -> None:
     Package.objects.filter(id__in=order).update(
         delivery_seqnum=sent.seqnum, route_position=Case(*positions), updated_at=now
     )
+    packages_changed()  # a later message about one of them must not see it unsent
     truck.warehouse = None
     truck.loading_deadline = None
     truck_move(truck, T.SENT_TO_DELIVER, note=f"{len(order)} packages, #{sent.seqnum}", now=now)
@@ -343,8 +345,10 @@ def depart_if_ready(truck: Truck, *, now: datetime) -> None:
     given = list(Package.objects.filter(truck=truck).filter(_given_q()))
     aboard = [package for package in given if package.status in CARRIED]
     if len(aboard) < len(given):  # some still wait to be loaded
-        if aboard:
-            truck.loading_deadline = now + dispatch_selectors.loading_wait()
+        deadline = now + dispatch_selectors.loading_wait()
+        # The loads of a container share their ``now``: the deadline is written once.
+        if aboard and truck.loading_deadline != deadline:
+            truck.loading_deadline = deadline
             truck.save(update_fields=["loading_deadline", "updated_at"])
         return
     if aboard:

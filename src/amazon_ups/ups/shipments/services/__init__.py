@@ -15,7 +15,16 @@ Trucks, what Amazon asks, what the world reports, the fleet and the daemon's per
 work are the dispatch app's (``dispatch.services``), above this one.
 """
 
-from amazon_ups.ups.shipments.services.base import Item, Refused
+from amazon_ups.ups.shipments.services.base import (
+    Item,
+    Refused,
+    package_lock,
+    packages_changed,
+    packages_locked_ahead,
+    truck_positions_noted,
+    truck_positions_of_one_unit,
+    truck_positions_write,
+)
 from amazon_ups.ups.shipments.services.redirect import RedirectResult, package_redirect
 from amazon_ups.ups.shipper.services import AMAZON
 
@@ -24,5 +33,11 @@ __all__ = [
     "Item",
     "RedirectResult",
     "Refused",
+    "package_lock",
     "package_redirect",
+    "packages_changed",
+    "packages_locked_ahead",
+    "truck_positions_noted",
+    "truck_positions_of_one_unit",
+    "truck_positions_write",
 ]

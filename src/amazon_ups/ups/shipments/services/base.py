@@ -3,7 +3,10 @@ package move that also tells the owner by email."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -62,6 +65,72 @@ def truck_lock(truck_id: int) -> Truck | None:
     )
 
 
+def _packages_locked(ids: Iterable[int]):
+    """Packages (with their warehouse), locked until the transaction ends."""
+    return (
+        Package.objects.select_for_update(of=("self",))
+        .select_related("warehouse")
+        .filter(id__in=ids)
+    )
+
+
+@dataclass
+class _Ahead:
+    """Packages read and locked ahead (``packages_locked_ahead``), not handed out yet."""
+
+    packages: dict[int, Package]
+    # Something wrote packages since they were read: read them again before one is
+    # handed out.
+    stale: bool = False
+
+
+_ahead: ContextVar[_Ahead | None] = ContextVar("packages_locked_ahead", default=None)
+
+
+def package_lock(package_id: int) -> Package | None:
+    """The package (with its warehouse), locked until the transaction ends."""
+    ahead = _ahead.get()
+    if ahead is not None and package_id in ahead.packages:
+        if ahead.stale:
+            again = _packages_locked(sorted(ahead.packages)).order_by("id")
+            ahead.packages = {package.id: package for package in again}
+            ahead.stale = False
+        package = ahead.packages.pop(package_id, None)
+        if package is not None:
+            return package
+    # No ORDER BY and no LIMIT to build: the id is the primary key.
+    found = list(_packages_locked([package_id]))
+    return found[0] if found else None
+
+
+def packages_changed() -> None:
+    """Packages may have been written other than through ``package_lock``'s (a truck's
+    whole load, a rolled-back unit of work): those read ahead are read again before the
+    next is handed out."""
+    ahead = _ahead.get()
+    if ahead is not None and ahead.packages:
+        ahead.stale = True
+
+
+@contextlib.contextmanager
+def packages_locked_ahead(package_ids: Iterable[int]) -> Iterator[None]:
+    """Inside a transaction, outside the savepoints of its units of work (a rolled-back
+    savepoint would release the locks): lock and read these packages in one query (in
+    id order: two batches that lock in that order never wait for each other), for a
+    batch of work about them (a container of messages). Within the block,
+    ``package_lock`` hands each one out the first time it is asked for, as read then
+    (or again after ``packages_changed``); asked for again (a second message about it),
+    it reads it again, since the first one's work may have changed it, or been rolled
+    back. A package not found is read again when asked for: a unit may have made it."""
+    ids = sorted(set(package_ids))
+    found = _packages_locked(ids).order_by("id") if ids else ()
+    token = _ahead.set(_Ahead({package.id: package for package in found}))
+    try:
+        yield
+    finally:
+        _ahead.reset(token)
+
+
 # The moments the owner hears of by email: (template, ref prefix).
 OWNER_EMAILS = {
     PackageEventKind.OUT_FOR_DELIVERY: ("shipments/email/out_for_delivery", "pkg-out"),
@@ -107,9 +176,61 @@ def fail(package: Package, reason: str, origin_seqnum: int | None = None, *, now
     return True
 
 
+# Where trucks delivered while a run of deliveries is handled (``truck_positions_noted``),
+# each truck's latest, to be written once.
+_positions: ContextVar[dict[int, tuple[int, int]] | None] = ContextVar(
+    "truck_positions", default=None
+)
+
+
+def _truck_seen_at(truck_id: int, x: int, y: int) -> None:
+    noted = _positions.get()
+    if noted is None:
+        Truck.objects.filter(id=truck_id).update(x=x, y=y)
+    else:
+        noted[truck_id] = (x, y)
+
+
+def truck_positions_write() -> None:
+    """Write the positions noted so far: before anything reads or moves a truck."""
+    noted = _positions.get()
+    if noted:
+        for truck_id, (x, y) in noted.items():
+            Truck.objects.filter(id=truck_id).update(x=x, y=y)
+        noted.clear()
+
+
+@contextlib.contextmanager
+def truck_positions_noted() -> Iterator[None]:
+    """Within: where a delivery puts its truck is noted, and written by
+    ``truck_positions_write`` (and at the end), once per truck however many of its
+    deliveries came: a container of the world's reports brings a truck's deliveries
+    together, and nothing in handling a delivery reads where a truck is."""
+    token = _positions.set({})
+    try:
+        yield
+        truck_positions_write()
+    finally:
+        _positions.reset(token)
+
+
+@contextlib.contextmanager
+def truck_positions_of_one_unit() -> Iterator[None]:
+    """A unit of work (a sub-message) whose positions noted go if it is rolled back."""
+    noted = _positions.get()
+    before = dict(noted) if noted else {}
+    try:
+        yield
+    except BaseException:
+        if noted is not None:
+            noted.clear()
+            noted.update(before)
+        raise
+
+
 def delivered_at_destination(package: Package, truck_id: int, *, now: datetime) -> None:
     """The world delivered ``package`` where it last accepted its destination (dest_x, y)."""
-    Truck.objects.filter(id=truck_id).update(x=package.dest_x, y=package.dest_y)
+    _truck_seen_at(truck_id, package.dest_x, package.dest_y)
     if move(
         package,
         PackageEventKind.DELIVERED,
