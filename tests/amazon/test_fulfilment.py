@@ -512,3 +512,59 @@ def test_a_batch_writes_its_events_at_its_end_but_a_failed_units_not(joined, pla
     assert list(
         OrderEvent.objects.filter(kind=Kind.WAITING_FOR_STOCK).values_list("order_id", flat=True)
     ) == [kept.id]
+
+
+def _order_updates(captured) -> list[str]:
+    table = Order._meta.db_table
+    return [q["sql"] for q in captured if q["sql"].startswith(f'UPDATE "{table}"')]
+
+
+def test_moves_that_come_in_pairs_write_the_order_once(joined, place):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    stock(1, 1, 5)
+    order = place({1: 2}, x=10, y=12)
+    with CaptureQueriesContext(connection) as captured:
+        services.take_in(order.id, WORLD)  # taken in, then packing
+    assert len(_order_updates(captured)) == 1
+    assert Order.objects.values_list("status", "warehouse_id", "world_id").get(id=order.id) == (
+        Status.PACKING,
+        1,
+        WORLD,
+    )
+    assert [e.kind for e in order.events.all()] == [Kind.PLACED, Kind.TAKEN_IN, Kind.PACKING]
+
+    packed(order)
+    with CaptureQueriesContext(connection) as captured:
+        arrived = truck(order, truck_id=4)  # a truck recorded, then loading
+    assert len(_order_updates(captured)) == 1
+    stored = Order.objects.get(id=order.id)
+    assert (stored.status, stored.truck_id, stored.loading_truck_id) == (Status.LOADING, 4, 4)
+
+    with CaptureQueriesContext(connection) as captured:
+        run(services.truck_arrived, arrived)  # a repeat: nothing to write
+    assert _order_updates(captured) == []
+
+
+def test_packed_after_the_truck_writes_the_order_once(packing):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    truck(packing, truck_id=4)
+    with CaptureQueriesContext(connection) as captured:
+        packed(packing)  # packed, then loading
+    assert len(_order_updates(captured)) == 1
+    assert status(packing) == Status.LOADING
+
+
+def test_moves_saved_together_write_nothing_if_the_block_raises(joined, place):
+    order = orders_selectors.order_lock(place({1: 1}, x=1, y=1).id)
+    assert order is not None
+    with pytest.raises(KeyError), orders_services.saved_together(order):
+        orders_services.take_in(order, warehouse_id=1, world_id=WORLD)
+        raise KeyError(order.id)
+    assert Order.objects.get(id=order.id).warehouse_id is None
+    order.dest_x = 3
+    order.save()  # held no longer
+    assert Order.objects.values_list("dest_x", "warehouse_id").get(id=order.id) == (3, 1)

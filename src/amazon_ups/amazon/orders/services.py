@@ -24,6 +24,7 @@ from amazon_ups.amazon.orders.lifecycle import (
     IllegalOrderMove,
     events_of_one_unit,
     events_written_together,
+    moves_saved_together,
     order_created,
     order_move,
 )
@@ -164,6 +165,8 @@ def batch(order_ids: Iterable[int]) -> Iterator[None]:
 
 
 unit = events_of_one_unit
+# One UPDATE for an order's moves that come in pairs (taken in and packing, ...).
+saved_together = moves_saved_together
 
 
 # -- the pipeline ------------------------------------------------------------------------

@@ -88,9 +88,10 @@ def truck_arrived(message: au.TruckArrived) -> None:
             message.seqnum, f"package {order.id} was given up: {order.failure}", order.id
         )
         return
-    orders_services.record_truck(order, truck_id=message.truck_id, seqnum=message.seqnum)
-    if orders_services.can_load(order):
-        load(order)
+    with orders_services.saved_together(order):
+        orders_services.record_truck(order, truck_id=message.truck_id, seqnum=message.seqnum)
+        if orders_services.can_load(order):
+            load(order)
 
 
 def _tracking_number_problem(number: str) -> str | None:
