@@ -568,3 +568,48 @@ def test_moves_saved_together_write_nothing_if_the_block_raises(joined, place):
     order.dest_x = 3
     order.save()  # held no longer
     assert Order.objects.values_list("dest_x", "warehouse_id").get(id=order.id) == (3, 1)
+
+
+def test_a_container_of_deliveries_reads_users_and_lines_at_once(joined, place, django_user_model):
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.template.loader import render_to_string
+    from django.test.utils import CaptureQueriesContext
+
+    from amazon_ups.amazon.orders.models import OrderLine
+    from amazon_ups.common.mail.models import OutgoingEmail
+
+    buyer = django_user_model.objects.create_user(
+        "buyer", email="buyer@example.com", password="a-long-password-3"
+    )
+    stock(1, 1, 10)
+    stock(1, 2, 10)
+    orders = [place({1: 1, 2: i + 1}, x=i, y=i, user=buyer) for i in range(3)]
+    for order in orders:
+        services.take_in(order.id, WORLD)
+    fulfilment = Fulfilment()
+    messages = [
+        ("delivered", from_ups(au.Delivered, package_id=order.id, x=5, y=6)) for order in orders
+    ]
+    with (
+        CaptureQueriesContext(connection) as captured,
+        transaction.atomic(),
+        fulfilment.around_container(fulfilment.ups, messages),
+    ):
+        for field, message in messages:
+            fulfilment.handle(fulfilment.ups, field, message, timezone.now())
+    reads = [q["sql"] for q in captured if q["sql"].startswith("SELECT")]
+    users, lines = get_user_model()._meta.db_table, OrderLine._meta.db_table
+    assert [sql for sql in reads if f'FROM "{users}"' in sql] == []
+    assert len([sql for sql in reads if f'FROM "{lines}"' in sql]) == 1, reads
+    # Each email as it was when every order read its own user and lines.
+    for order in Order.objects.filter(id__in=[o.id for o in orders]):
+        assert order.status == Status.DELIVERED
+        context = {
+            "order": order,
+            "lines": list(order.lines.select_related("product")),
+            "tracking_url": None,
+        }
+        email = OutgoingEmail.objects.get(ref=f"order-delivered:{order.id}")
+        assert email.to == "buyer@example.com"
+        assert email.body == render_to_string("orders/email/delivered_body.txt", context)

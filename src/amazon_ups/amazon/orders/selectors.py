@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Exists, F, OuterRef, QuerySet, Sum
+from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet, Sum, prefetch_related_objects
 from django.urls import reverse
 from django.utils import timezone
 
@@ -80,24 +80,40 @@ def order_lock(order_id: int) -> Order | None:
 
 
 @contextlib.contextmanager
-def orders_locked_ahead(order_ids: Iterable[int]) -> Iterator[None]:
-    """Inside a transaction: lock and read these orders in one query (in id order), for
-    a batch of work about them (a container of messages, a turn's new orders). Within
-    the block, ``order_lock`` hands each one out the first time it is asked for, as
-    read then; asked for again (a second message about it), it reads it again, since
-    the first one's handler may have changed it, or been rolled back."""
+def orders_locked_ahead(order_ids: Iterable[int], with_lines: Iterable[int] = ()) -> Iterator[None]:
+    """Inside a transaction: lock and read these orders in one query (in id order), with
+    their users (not locked), for a batch of work about them (a container of messages, a
+    turn's new orders); and the lines of those ``with_lines`` in one more
+    (``order_lines_read``). Within the block, ``order_lock`` hands each one out the
+    first time it is asked for, as read then; asked for again (a second message about
+    it), it reads it again, since the first one's handler may have changed it, or been
+    rolled back."""
     ids = sorted(set(order_ids))
     ahead = {
         order.id: order
         for order in (
-            Order.objects.select_for_update().filter(id__in=ids).order_by("id") if ids else ()
+            Order.objects.select_for_update(of=("self",))
+            .select_related("user")
+            .filter(id__in=ids)
+            .order_by("id")
+            if ids
+            else ()
         )
     }
+    order_lines_read([ahead[i] for i in sorted(set(with_lines)) if i in ahead])
     token = _ahead.set(ahead)
     try:
         yield
     finally:
         _ahead.reset(token)
+
+
+def order_lines_read(orders: Iterable[Order]) -> None:
+    """Read the lines (with their products) of those of ``orders`` whose lines are not
+    read yet, in one query; ``order.lines.all()`` hands them out then."""
+    prefetch_related_objects(
+        list(orders), Prefetch("lines", queryset=OrderLine.objects.select_related("product"))
+    )
 
 
 def order_needs(order: Order) -> dict[int, int]:

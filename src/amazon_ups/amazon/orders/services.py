@@ -154,13 +154,17 @@ def _store_order(
 
 
 @contextlib.contextmanager
-def batch(order_ids: Iterable[int]) -> Iterator[None]:
+def batch(order_ids: Iterable[int], delivered: Iterable[int] = ()) -> Iterator[None]:
     """Inside a transaction, for a batch of work about these orders (a container of
     messages, a turn's new orders), each unit of which runs in ``unit()`` in a savepoint
     of its own: the orders are read and locked in one query
-    (``selectors.orders_locked_ahead``), and their events written in one statement at
-    the end (``lifecycle.events_written_together``)."""
-    with selectors.orders_locked_ahead(order_ids), events_written_together():
+    (``selectors.orders_locked_ahead``), with the lines of those ``delivered`` (their
+    emails list them) in one more, and their events written in one statement at the end
+    (``lifecycle.events_written_together``)."""
+    with (
+        selectors.orders_locked_ahead(order_ids, with_lines=delivered),
+        events_written_together(),
+    ):
         yield
 
 
@@ -266,12 +270,13 @@ def mark_delivered(order: Order, *, x: int, y: int) -> bool:
     # Where it was delivered wins over any destination we knew (protocol 5.6).
     order.dest_x, order.dest_y = x, y
     order_move(order, Kind.DELIVERED, f"delivered at ({x}, {y})")
+    selectors.order_lines_read([order])  # unless read ahead with its batch
     queue_email(
         to=order.user.email,
         template="orders/email/delivered",
         context={
             "order": order,
-            "lines": list(order.lines.select_related("product")),
+            "lines": list(order.lines.all()),
             "tracking_url": selectors.tracking_url(order),
         },
         ref=f"order-delivered:{order.id}",
