@@ -613,3 +613,55 @@ def test_a_container_of_deliveries_reads_users_and_lines_at_once(joined, place, 
         email = OutgoingEmail.objects.get(ref=f"order-delivered:{order.id}")
         assert email.to == "buyer@example.com"
         assert email.body == render_to_string("orders/email/delivered_body.txt", context)
+
+
+def test_a_container_reads_an_order_once_for_all_its_messages(joined, place):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    stock(1, 1, 5)
+    order = place({1: 1}, x=1, y=1)
+    services.take_in(order.id, WORLD)
+    fulfilment = Fulfilment()
+    messages = [
+        ("arrived", from_ups(au.TruckArrived, package_id=order.id, truck_id=3, warehouse_id=1)),
+        ("registered", from_ups(au.PackageRegistered, package_id=order.id, tracking_number="1Z")),
+        ("out_for_delivery", from_ups(au.OutForDelivery, package_id=order.id, truck_id=3)),
+        ("delivered", from_ups(au.Delivered, package_id=order.id, x=5, y=6)),
+    ]
+    table = Order._meta.db_table
+    with (
+        CaptureQueriesContext(connection) as captured,
+        transaction.atomic(),
+        fulfilment.around_container(fulfilment.ups, messages),
+    ):
+        for field, message in messages:
+            fulfilment.handle(fulfilment.ups, field, message, timezone.now())
+    locks = [q["sql"] for q in captured if q["sql"].startswith(f'SELECT "{table}"."id"')]
+    by_id = [sql for sql in locks if f'WHERE "{table}"."id"' in sql]
+    assert len(by_id) == 1, locks
+    stored = Order.objects.get(id=order.id)
+    assert (stored.status, stored.truck_id, stored.tracking_number) == (Status.DELIVERED, 3, "1Z")
+    assert (stored.dest_x, stored.dest_y) == (5, 6)
+
+
+def test_an_order_a_failed_unit_had_is_read_again(joined, place):
+    order_id = place({1: 1}, x=1, y=1).id
+    with transaction.atomic(), orders_services.batch([order_id]):
+        with pytest.raises(KeyError), transaction.atomic(), orders_services.unit():
+            first = orders_selectors.order_lock(order_id)
+            assert first is not None
+            orders_services.take_in(first, warehouse_id=1, world_id=WORLD)
+            raise KeyError(order_id)
+        with orders_services.unit():
+            second = orders_selectors.order_lock(order_id)
+            assert second is not None and second is not first
+            assert second.warehouse_id is None  # as rolled back
+        with orders_services.unit():
+            assert orders_selectors.order_lock(order_id) is second  # that unit ended well
+        # A unit within one that fails: the outer one's rollback undoes the inner one's.
+        with pytest.raises(KeyError), transaction.atomic(), orders_services.unit():
+            with orders_services.unit():
+                third = orders_selectors.order_lock(order_id)
+            raise KeyError(order_id)
+        assert orders_selectors.order_lock(order_id) is not third

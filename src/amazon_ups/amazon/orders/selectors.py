@@ -68,15 +68,24 @@ _ahead: contextvars.ContextVar[dict[int, Order] | None] = contextvars.ContextVar
 )
 
 
+# The orders the unit of work under way has locked (``orders_of_one_unit``).
+_of_unit: contextvars.ContextVar[list[Order] | None] = contextvars.ContextVar(
+    "orders_of_one_unit", default=None
+)
+
+
 def order_lock(order_id: int) -> Order | None:
     """The order, locked until the transaction ends (a no-op lock on SQLite, whose
     writers queue for the whole database anyway)."""
     ahead = _ahead.get()
-    if ahead is not None and (order := ahead.pop(order_id, None)) is not None:
-        return order
-    # No ORDER BY and no LIMIT to build: the id is the primary key.
-    found = list(Order.objects.select_for_update().filter(id=order_id))
-    return found[0] if found else None
+    order = ahead.pop(order_id, None) if ahead is not None else None
+    if order is None:
+        # No ORDER BY and no LIMIT to build: the id is the primary key.
+        found = list(Order.objects.select_for_update().filter(id=order_id))
+        order = found[0] if found else None
+    if order is not None and (of_unit := _of_unit.get()) is not None:
+        of_unit.append(order)
+    return order
 
 
 @contextlib.contextmanager
@@ -85,9 +94,10 @@ def orders_locked_ahead(order_ids: Iterable[int], with_lines: Iterable[int] = ()
     their users (not locked), for a batch of work about them (a container of messages, a
     turn's new orders); and the lines of those ``with_lines`` in one more
     (``order_lines_read``). Within the block, ``order_lock`` hands each one out the
-    first time it is asked for, as read then; asked for again (a second message about
-    it), it reads it again, since the first one's handler may have changed it, or been
-    rolled back."""
+    first time it is asked for, as read then. Asked for again (a second message about
+    it), it is handed out as the unit of work that had it left it, if that unit ran in
+    ``orders_of_one_unit`` and ended without raising; else it is read again, since that
+    unit may have been rolled back."""
     ids = sorted(set(order_ids))
     ahead = {
         order.id: order
@@ -106,6 +116,30 @@ def orders_locked_ahead(order_ids: Iterable[int], with_lines: Iterable[int] = ()
         yield
     finally:
         _ahead.reset(token)
+
+
+@contextlib.contextmanager
+def orders_of_one_unit() -> Iterator[None]:
+    """A unit of work of a batch (``orders_locked_ahead``) that may be rolled back alone
+    (a savepoint: one message, one order): the orders it locks are handed out again to
+    the batch's next units as it leaves them once it ends without raising, not read
+    again; if it raises, they are dropped (and read again when asked for)."""
+    ahead = _ahead.get()
+    if ahead is None:
+        yield
+        return
+    outer = _of_unit.get()
+    locked: list[Order] = []
+    token = _of_unit.set(locked)
+    try:
+        yield
+    finally:
+        _of_unit.reset(token)
+    if outer is not None:  # a unit within a unit: the outer one may still fail
+        outer.extend(locked)
+        return
+    for order in locked:
+        ahead[order.id] = order
 
 
 def order_lines_read(orders: Iterable[Order]) -> None:

@@ -168,7 +168,15 @@ def batch(order_ids: Iterable[int], delivered: Iterable[int] = ()) -> Iterator[N
         yield
 
 
-unit = events_of_one_unit
+@contextlib.contextmanager
+def unit() -> Iterator[None]:
+    """A unit of a ``batch`` that may be rolled back alone (a savepoint): if it raises,
+    its events are dropped and the orders it locked are read again when next asked for;
+    else the next units have them as it left them (``selectors.orders_of_one_unit``)."""
+    with events_of_one_unit(), selectors.orders_of_one_unit():
+        yield
+
+
 # One UPDATE for an order's moves that come in pairs (taken in and packing, ...).
 saved_together = moves_saved_together
 
