@@ -51,6 +51,23 @@ def order_by_tracking_number(number: str) -> Order | None:
     return Order.objects.filter(tracking_number=number).first() if number else None
 
 
+# Tracking numbers' holders read ahead by ``orders_locked_ahead``, each handed out once.
+_holders_ahead: contextvars.ContextVar[dict[str, int | None] | None] = contextvars.ContextVar(
+    "tracking_numbers_read_ahead", default=None
+)
+
+
+def tracking_number_holder(number: str) -> int | None:
+    """The id of the order with tracking number ``number``, if any. Read ahead, a
+    number's holder is handed out once: only the one who asks may then record the
+    number (``services.record_tracking_number``), so any later ask reads it again."""
+    ahead = _holders_ahead.get()
+    if ahead is not None and number in ahead:
+        return ahead.pop(number)
+    order = order_by_tracking_number(number)
+    return order.id if order is not None else None
+
+
 def tracking_url(order: Order) -> str | None:
     """The carrier's page for the order's package, or None while UPS has given no number."""
     if not order.tracking_number:
@@ -89,11 +106,14 @@ def order_lock(order_id: int) -> Order | None:
 
 
 @contextlib.contextmanager
-def orders_locked_ahead(order_ids: Iterable[int], with_lines: Iterable[int] = ()) -> Iterator[None]:
+def orders_locked_ahead(
+    order_ids: Iterable[int], with_lines: Iterable[int] = (), tracking_numbers: Iterable[str] = ()
+) -> Iterator[None]:
     """Inside a transaction: lock and read these orders in one query (in id order), with
     their users (not locked), for a batch of work about them (a container of messages, a
     turn's new orders); and the lines of those ``with_lines`` in one more
-    (``order_lines_read``). Within the block, ``order_lock`` hands each one out the
+    (``order_lines_read``), and which orders hold ``tracking_numbers`` in one more
+    (``tracking_number_holder``). Within the block, ``order_lock`` hands each one out the
     first time it is asked for, as read then. Asked for again (a second message about
     it), it is handed out as the unit of work that had it left it, if that unit ran in
     ``orders_of_one_unit`` and ended without raising; else it is read again, since that
@@ -111,10 +131,18 @@ def orders_locked_ahead(order_ids: Iterable[int], with_lines: Iterable[int] = ()
         )
     }
     order_lines_read([ahead[i] for i in sorted(set(with_lines)) if i in ahead])
+    numbers = sorted({number for number in tracking_numbers if number})
+    holders: dict[str, int | None] = dict.fromkeys(numbers)
+    if numbers:
+        holders.update(
+            Order.objects.filter(tracking_number__in=numbers).values_list("tracking_number", "id")
+        )
     token = _ahead.set(ahead)
+    holders_token = _holders_ahead.set(holders)
     try:
         yield
     finally:
+        _holders_ahead.reset(holders_token)
         _ahead.reset(token)
 
 

@@ -154,15 +154,20 @@ def _store_order(
 
 
 @contextlib.contextmanager
-def batch(order_ids: Iterable[int], delivered: Iterable[int] = ()) -> Iterator[None]:
+def batch(
+    order_ids: Iterable[int], delivered: Iterable[int] = (), tracking_numbers: Iterable[str] = ()
+) -> Iterator[None]:
     """Inside a transaction, for a batch of work about these orders (a container of
     messages, a turn's new orders), each unit of which runs in ``unit()`` in a savepoint
     of its own: the orders are read and locked in one query
     (``selectors.orders_locked_ahead``), with the lines of those ``delivered`` (their
-    emails list them) in one more, and their events written in one statement at the end
+    emails list them) in one more, and the holders of ``tracking_numbers`` (to be
+    recorded) in one more; and their events written in one statement at the end
     (``lifecycle.events_written_together``)."""
     with (
-        selectors.orders_locked_ahead(order_ids, with_lines=delivered),
+        selectors.orders_locked_ahead(
+            order_ids, with_lines=delivered, tracking_numbers=tracking_numbers
+        ),
         events_written_together(),
     ):
         yield
