@@ -665,3 +665,13 @@ def test_an_order_a_failed_unit_had_is_read_again(joined, place):
                 third = orders_selectors.order_lock(order_id)
             raise KeyError(order_id)
         assert orders_selectors.order_lock(order_id) is not third
+
+
+def test_the_world_for_orders_is_one_read(joined, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.WORLD_ID = None  # the world learnt from UPS, in the settings rows
+    with CaptureQueriesContext(connection) as captured:
+        assert selectors.world_for_orders() == WORLD
+    assert len(captured) == 1, [q["sql"] for q in captured]
