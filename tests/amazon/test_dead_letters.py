@@ -1,7 +1,7 @@
 """The fulfilment daemon sets aside a message from the world that breaks its handler, and
 retries it from its bytes once an operator asks, after the fix: the real daemon, a real
 world simulator, the test's carrier (``FakeUps``), and a trigger in the test database
-that refuses one order's move to "packed" (the world's APacked)."""
+that refuses one order's move past "packing" (the world's APacked)."""
 
 from __future__ import annotations
 
@@ -50,9 +50,11 @@ def execute(statements: list[str]) -> None:
 
 @pytest.fixture
 def poisoned_order(place):
-    """Three orders; the database refuses the middle one's move to "packed"."""
+    """Three orders; the database refuses the middle one's move past "packing"."""
     orders = [place({1: 1}, x=x, y=3) for x in (11, 12, 13)]
-    condition = f"NEW.id = {orders[1].id} AND NEW.status = '{Order.Status.PACKED}'"
+    # Loading too: with the truck there already, packed and loading are written at once.
+    moved_on = f"'{Order.Status.PACKED}', '{Order.Status.LOADING}'"
+    condition = f"NEW.id = {orders[1].id} AND NEW.status IN ({moved_on})"
     execute(poison.poison(connection.vendor, "orders_order", condition))
     yield orders
     execute(poison.cure(connection.vendor, "orders_order"))

@@ -512,3 +512,166 @@ def test_a_batch_writes_its_events_at_its_end_but_a_failed_units_not(joined, pla
     assert list(
         OrderEvent.objects.filter(kind=Kind.WAITING_FOR_STOCK).values_list("order_id", flat=True)
     ) == [kept.id]
+
+
+def _order_updates(captured) -> list[str]:
+    table = Order._meta.db_table
+    return [q["sql"] for q in captured if q["sql"].startswith(f'UPDATE "{table}"')]
+
+
+def test_moves_that_come_in_pairs_write_the_order_once(joined, place):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    stock(1, 1, 5)
+    order = place({1: 2}, x=10, y=12)
+    with CaptureQueriesContext(connection) as captured:
+        services.take_in(order.id, WORLD)  # taken in, then packing
+    assert len(_order_updates(captured)) == 1
+    assert Order.objects.values_list("status", "warehouse_id", "world_id").get(id=order.id) == (
+        Status.PACKING,
+        1,
+        WORLD,
+    )
+    assert [e.kind for e in order.events.all()] == [Kind.PLACED, Kind.TAKEN_IN, Kind.PACKING]
+
+    packed(order)
+    with CaptureQueriesContext(connection) as captured:
+        arrived = truck(order, truck_id=4)  # a truck recorded, then loading
+    assert len(_order_updates(captured)) == 1
+    stored = Order.objects.get(id=order.id)
+    assert (stored.status, stored.truck_id, stored.loading_truck_id) == (Status.LOADING, 4, 4)
+
+    with CaptureQueriesContext(connection) as captured:
+        run(services.truck_arrived, arrived)  # a repeat: nothing to write
+    assert _order_updates(captured) == []
+
+
+def test_packed_after_the_truck_writes_the_order_once(packing):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    truck(packing, truck_id=4)
+    with CaptureQueriesContext(connection) as captured:
+        packed(packing)  # packed, then loading
+    assert len(_order_updates(captured)) == 1
+    assert status(packing) == Status.LOADING
+
+
+def test_moves_saved_together_write_nothing_if_the_block_raises(joined, place):
+    order = orders_selectors.order_lock(place({1: 1}, x=1, y=1).id)
+    assert order is not None
+    with pytest.raises(KeyError), orders_services.saved_together(order):
+        orders_services.take_in(order, warehouse_id=1, world_id=WORLD)
+        raise KeyError(order.id)
+    assert Order.objects.get(id=order.id).warehouse_id is None
+    order.dest_x = 3
+    order.save()  # held no longer
+    assert Order.objects.values_list("dest_x", "warehouse_id").get(id=order.id) == (3, 1)
+
+
+def test_a_container_of_deliveries_reads_users_and_lines_at_once(joined, place, django_user_model):
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.template.loader import render_to_string
+    from django.test.utils import CaptureQueriesContext
+
+    from amazon_ups.amazon.orders.models import OrderLine
+    from amazon_ups.common.mail.models import OutgoingEmail
+
+    buyer = django_user_model.objects.create_user(
+        "buyer", email="buyer@example.com", password="a-long-password-3"
+    )
+    stock(1, 1, 10)
+    stock(1, 2, 10)
+    orders = [place({1: 1, 2: i + 1}, x=i, y=i, user=buyer) for i in range(3)]
+    for order in orders:
+        services.take_in(order.id, WORLD)
+    fulfilment = Fulfilment()
+    messages = [
+        ("delivered", from_ups(au.Delivered, package_id=order.id, x=5, y=6)) for order in orders
+    ]
+    with (
+        CaptureQueriesContext(connection) as captured,
+        transaction.atomic(),
+        fulfilment.around_container(fulfilment.ups, messages),
+    ):
+        for field, message in messages:
+            fulfilment.handle(fulfilment.ups, field, message, timezone.now())
+    reads = [q["sql"] for q in captured if q["sql"].startswith("SELECT")]
+    users, lines = get_user_model()._meta.db_table, OrderLine._meta.db_table
+    assert [sql for sql in reads if f'FROM "{users}"' in sql] == []
+    assert len([sql for sql in reads if f'FROM "{lines}"' in sql]) == 1, reads
+    # Each email as it was when every order read its own user and lines.
+    for order in Order.objects.filter(id__in=[o.id for o in orders]):
+        assert order.status == Status.DELIVERED
+        context = {
+            "order": order,
+            "lines": list(order.lines.select_related("product")),
+            "tracking_url": None,
+        }
+        email = OutgoingEmail.objects.get(ref=f"order-delivered:{order.id}")
+        assert email.to == "buyer@example.com"
+        assert email.body == render_to_string("orders/email/delivered_body.txt", context)
+
+
+def test_a_container_reads_an_order_once_for_all_its_messages(joined, place):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    stock(1, 1, 5)
+    order = place({1: 1}, x=1, y=1)
+    services.take_in(order.id, WORLD)
+    fulfilment = Fulfilment()
+    messages = [
+        ("arrived", from_ups(au.TruckArrived, package_id=order.id, truck_id=3, warehouse_id=1)),
+        ("registered", from_ups(au.PackageRegistered, package_id=order.id, tracking_number="1Z")),
+        ("out_for_delivery", from_ups(au.OutForDelivery, package_id=order.id, truck_id=3)),
+        ("delivered", from_ups(au.Delivered, package_id=order.id, x=5, y=6)),
+    ]
+    table = Order._meta.db_table
+    with (
+        CaptureQueriesContext(connection) as captured,
+        transaction.atomic(),
+        fulfilment.around_container(fulfilment.ups, messages),
+    ):
+        for field, message in messages:
+            fulfilment.handle(fulfilment.ups, field, message, timezone.now())
+    locks = [q["sql"] for q in captured if q["sql"].startswith(f'SELECT "{table}"."id"')]
+    by_id = [sql for sql in locks if f'WHERE "{table}"."id"' in sql]
+    assert len(by_id) == 1, locks
+    stored = Order.objects.get(id=order.id)
+    assert (stored.status, stored.truck_id, stored.tracking_number) == (Status.DELIVERED, 3, "1Z")
+    assert (stored.dest_x, stored.dest_y) == (5, 6)
+
+
+def test_an_order_a_failed_unit_had_is_read_again(joined, place):
+    order_id = place({1: 1}, x=1, y=1).id
+    with transaction.atomic(), orders_services.batch([order_id]):
+        with pytest.raises(KeyError), transaction.atomic(), orders_services.unit():
+            first = orders_selectors.order_lock(order_id)
+            assert first is not None
+            orders_services.take_in(first, warehouse_id=1, world_id=WORLD)
+            raise KeyError(order_id)
+        with orders_services.unit():
+            second = orders_selectors.order_lock(order_id)
+            assert second is not None and second is not first
+            assert second.warehouse_id is None  # as rolled back
+        with orders_services.unit():
+            assert orders_selectors.order_lock(order_id) is second  # that unit ended well
+        # A unit within one that fails: the outer one's rollback undoes the inner one's.
+        with pytest.raises(KeyError), transaction.atomic(), orders_services.unit():
+            with orders_services.unit():
+                third = orders_selectors.order_lock(order_id)
+            raise KeyError(order_id)
+        assert orders_selectors.order_lock(order_id) is not third
+
+
+def test_the_world_for_orders_is_one_read(joined, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.WORLD_ID = None  # the world learnt from UPS, in the settings rows
+    with CaptureQueriesContext(connection) as captured:
+        assert selectors.world_for_orders() == WORLD
+    assert len(captured) == 1, [q["sql"] for q in captured]

@@ -201,3 +201,43 @@ def test_operators_find_an_order_by_its_tracking_number(client, handed_to_ups, d
     client.force_login(staff)
     listing = client.get("/admin/orders/order/", {"q": NUMBER}).content.decode()
     assert f"/admin/orders/order/{handed_to_ups.id}/change/" in listing
+
+
+def _in_one_container(messages: list[au.PackageRegistered]) -> list[str]:
+    """The messages handled as the daemon handles a container of them; returns the
+    statements that looked orders up by tracking number."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    fulfilment = Fulfilment()
+    carried = [("registered", message) for message in messages]
+    with (
+        CaptureQueriesContext(connection) as captured,
+        transaction.atomic(),
+        fulfilment.around_container(fulfilment.ups, carried),
+    ):
+        for field, message in carried:
+            fulfilment.handle(fulfilment.ups, field, message, timezone.now())
+    return [q["sql"] for q in captured if 'WHERE "orders_order"."tracking_number' in q["sql"]]
+
+
+def test_a_container_looks_its_numbers_up_at_once(handed_to_ups, place):
+    orders = [handed_to_ups, *(place({1: 1}, x=i, y=i) for i in range(2))]
+    for order in orders[1:]:
+        services.take_in(order.id, WORLD)
+    lookups = _in_one_container(
+        [registered(order.id, f"MU{order.id:04d} 0000") for order in orders]
+    )
+    assert len(lookups) == 1, lookups
+    assert [number_of(order) for order in orders] == [f"MU{o.id:04d} 0000" for o in orders]
+    assert not sent("ups", "errors")
+
+
+def test_a_number_given_twice_in_one_container_is_refused_the_second_time(handed_to_ups, place):
+    second = place({1: 1}, x=1, y=1)
+    services.take_in(second.id, WORLD)
+    clash = registered(second.id)
+    _in_one_container([registered(handed_to_ups.id), clash])
+    [error] = sent("ups", "errors")
+    assert (error.origin_seqnum, error.package_id) == (clash.seqnum, second.id)
+    assert (number_of(handed_to_ups), number_of(second)) == (NUMBER, "")

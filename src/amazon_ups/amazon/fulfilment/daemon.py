@@ -106,12 +106,26 @@ class Fulfilment:
     def around_container(
         self, link: Endpoint, messages: Sequence[tuple[str, Message]]
     ) -> contextlib.AbstractContextManager[object]:
-        """The orders a container's messages are about, read and locked in one query, and
-        the events of their moves written in one (``orders.services.batch``)."""
-        return orders_services.batch(
-            package_id
+        """The orders a container's messages are about, read and locked in one query (and
+        the lines of the delivered ones, for their emails, in one; which orders hold the
+        tracking numbers UPS gives, in one), and the events of their moves written in one
+        (``orders.services.batch``)."""
+        from_world = link is self.world
+        packages = [
+            (field, package_id)
             for field, message in messages
-            if (package_id := _package_of(link is self.world, field, message)) is not None
+            if (package_id := _package_of(from_world, field, message)) is not None
+        ]
+        if from_world:
+            return orders_services.batch(package_id for _, package_id in packages)
+        return orders_services.batch(
+            (package_id for _, package_id in packages),
+            delivered=[package_id for field, package_id in packages if field == "delivered"],
+            tracking_numbers=[
+                message.tracking_number
+                for _, message in messages
+                if isinstance(message, au.PackageRegistered)
+            ],
         )
 
     def handle(self, link: Endpoint, field: str, message: Message, now: datetime.datetime) -> None:

@@ -50,8 +50,13 @@ def world_announced(world_id: int) -> bool:
 def world_for_orders() -> int | None:
     """The world new orders go to, or None while they must wait: until we have joined
     it, and (when we created it) until UPS has acked hearing of it (protocol 4)."""
-    world_id = current_world_id()
-    if world_id is None or _int_setting(JOINED) != world_id:
+    # Asked at every intake turn: the few settings rows in one read, not one per key.
+    stored = {row.key: row.value for row in messaging_selectors.settings_all()}
+    world_id = settings.WORLD_ID
+    if world_id is None and (value := stored.get(WORLD)) is not None:
+        world_id = int(value)
+    joined = stored.get(JOINED)
+    if world_id is None or joined is None or int(joined) != world_id:
         return None
     if amazon_creates_world() and not world_announced(world_id):
         return None

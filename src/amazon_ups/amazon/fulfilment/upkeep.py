@@ -69,11 +69,12 @@ def order_stuck(order_id: int, now: datetime.datetime) -> None:
     logger.warning(
         "order %d has been %s for %.0f s, waiting for %s", order.id, order.status, waited, what
     )
-    orders_services.note(
-        order, OrderEventKind.STUCK, f"{order.status} for {waited:.0f} s: longer than usual"
-    )
-    if orders_services.can_load(order):
-        services.load(order)
+    with orders_services.saved_together(order):
+        orders_services.note(
+            order, OrderEventKind.STUCK, f"{order.status} for {waited:.0f} s: longer than usual"
+        )
+        if orders_services.can_load(order):
+            services.load(order)
     world_id = order.world_id
     if order.status in KNOWN_TO_THE_WORLD and world_id is not None:
         messaging.send(

@@ -9,6 +9,9 @@ changes nothing, and everything else it does not allow is ``IllegalOrderMove``.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from django.db import models
 from django.utils import timezone
 
@@ -122,6 +125,24 @@ def order_move(order, kind: OrderEventKind, note: str = "") -> bool:
         return False
     EVENTS.add(order.events.model(order=order, kind=kind, status=order.status, note=note[:300]))
     return True
+
+
+@contextlib.contextmanager
+def moves_saved_together(order) -> Iterator[None]:
+    """The moves of ``order`` in the block written in one UPDATE at its end, not one
+    each: ``Machine.apply`` saves at every move, and some events come in pairs (taken in,
+    then packing; a truck recorded, then loading). Nothing is written if the block
+    raises: its unit is rolled back with it."""
+    if order.saves_held:  # an outer block writes them
+        yield
+        return
+    order.saves_held = True
+    try:
+        yield
+    finally:
+        order.saves_held = False
+    if order.save_owed:
+        order.save()
 
 
 def order_created(order, note: str = "") -> None:

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet, Sum
+from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet, Sum, prefetch_related_objects
 from django.urls import reverse
 from django.utils import timezone
 
@@ -52,6 +52,23 @@ def order_by_tracking_number(number: str) -> Order | None:
     return Order.objects.filter(tracking_number=number).first() if number else None
 
 
+# Tracking numbers' holders read ahead by ``orders_locked_ahead``, each handed out once.
+_holders_ahead: contextvars.ContextVar[dict[str, int | None] | None] = contextvars.ContextVar(
+    "tracking_numbers_read_ahead", default=None
+)
+
+
+def tracking_number_holder(number: str) -> int | None:
+    """The id of the order with tracking number ``number``, if any. Read ahead, a
+    number's holder is handed out once: only the one who asks may then record the
+    number (``services.record_tracking_number``), so any later ask reads it again."""
+    ahead = _holders_ahead.get()
+    if ahead is not None and number in ahead:
+        return ahead.pop(number)
+    order = order_by_tracking_number(number)
+    return order.id if order is not None else None
+
+
 def tracking_url(order: Order) -> str | None:
     """The carrier's page for the order's package, or None while UPS has given no number."""
     if not order.tracking_number:
@@ -69,36 +86,97 @@ _ahead: contextvars.ContextVar[dict[int, Order] | None] = contextvars.ContextVar
 )
 
 
+# The orders the unit of work under way has locked (``orders_of_one_unit``).
+_of_unit: contextvars.ContextVar[list[Order] | None] = contextvars.ContextVar(
+    "orders_of_one_unit", default=None
+)
+
+
 def order_lock(order_id: int) -> Order | None:
     """The order, locked until the transaction ends (a no-op lock on SQLite, whose
     writers queue for the whole database anyway)."""
     ahead = _ahead.get()
-    if ahead is not None and (order := ahead.pop(order_id, None)) is not None:
-        return order
-    # No ORDER BY and no LIMIT to build: the id is the primary key.
-    found = list(Order.objects.select_for_update().filter(id=order_id))
-    return found[0] if found else None
+    order = ahead.pop(order_id, None) if ahead is not None else None
+    if order is None:
+        # No ORDER BY and no LIMIT to build: the id is the primary key.
+        found = list(Order.objects.select_for_update().filter(id=order_id))
+        order = found[0] if found else None
+    if order is not None and (of_unit := _of_unit.get()) is not None:
+        of_unit.append(order)
+    return order
 
 
 @contextlib.contextmanager
-def orders_locked_ahead(order_ids: Iterable[int]) -> Iterator[None]:
-    """Inside a transaction: lock and read these orders in one query (in id order), for
-    a batch of work about them (a container of messages, a turn's new orders). Within
-    the block, ``order_lock`` hands each one out the first time it is asked for, as
-    read then; asked for again (a second message about it), it reads it again, since
-    the first one's handler may have changed it, or been rolled back."""
+def orders_locked_ahead(
+    order_ids: Iterable[int], with_lines: Iterable[int] = (), tracking_numbers: Iterable[str] = ()
+) -> Iterator[None]:
+    """Inside a transaction: lock and read these orders in one query (in id order), with
+    their users (not locked), for a batch of work about them (a container of messages, a
+    turn's new orders); and the lines of those ``with_lines`` in one more
+    (``order_lines_read``), and which orders hold ``tracking_numbers`` in one more
+    (``tracking_number_holder``). Within the block, ``order_lock`` hands each one out the
+    first time it is asked for, as read then. Asked for again (a second message about
+    it), it is handed out as the unit of work that had it left it, if that unit ran in
+    ``orders_of_one_unit`` and ended without raising; else it is read again, since that
+    unit may have been rolled back."""
     ids = sorted(set(order_ids))
     ahead = {
         order.id: order
         for order in (
-            Order.objects.select_for_update().filter(id__in=ids).order_by("id") if ids else ()
+            Order.objects.select_for_update(of=("self",))
+            .select_related("user")
+            .filter(id__in=ids)
+            .order_by("id")
+            if ids
+            else ()
         )
     }
+    order_lines_read([ahead[i] for i in sorted(set(with_lines)) if i in ahead])
+    numbers = sorted({number for number in tracking_numbers if number})
+    holders: dict[str, int | None] = dict.fromkeys(numbers)
+    if numbers:
+        holders.update(
+            Order.objects.filter(tracking_number__in=numbers).values_list("tracking_number", "id")
+        )
     token = _ahead.set(ahead)
+    holders_token = _holders_ahead.set(holders)
     try:
         yield
     finally:
+        _holders_ahead.reset(holders_token)
         _ahead.reset(token)
+
+
+@contextlib.contextmanager
+def orders_of_one_unit() -> Iterator[None]:
+    """A unit of work of a batch (``orders_locked_ahead``) that may be rolled back alone
+    (a savepoint: one message, one order): the orders it locks are handed out again to
+    the batch's next units as it leaves them once it ends without raising, not read
+    again; if it raises, they are dropped (and read again when asked for)."""
+    ahead = _ahead.get()
+    if ahead is None:
+        yield
+        return
+    outer = _of_unit.get()
+    locked: list[Order] = []
+    token = _of_unit.set(locked)
+    try:
+        yield
+    finally:
+        _of_unit.reset(token)
+    if outer is not None:  # a unit within a unit: the outer one may still fail
+        outer.extend(locked)
+        return
+    for order in locked:
+        ahead[order.id] = order
+
+
+def order_lines_read(orders: Iterable[Order]) -> None:
+    """Read the lines (with their products) of those of ``orders`` whose lines are not
+    read yet, in one query; ``order.lines.all()`` hands them out then."""
+    prefetch_related_objects(
+        list(orders), Prefetch("lines", queryset=OrderLine.objects.select_related("product"))
+    )
 
 
 def order_needs(order: Order) -> dict[int, int]:

@@ -25,6 +25,7 @@ from amazon_ups.amazon.orders.lifecycle import (
     IllegalOrderMove,
     events_of_one_unit,
     events_written_together,
+    moves_saved_together,
     order_created,
     order_move,
 )
@@ -163,17 +164,36 @@ def _store_order(
 
 
 @contextlib.contextmanager
-def batch(order_ids: Iterable[int]) -> Iterator[None]:
+def batch(
+    order_ids: Iterable[int], delivered: Iterable[int] = (), tracking_numbers: Iterable[str] = ()
+) -> Iterator[None]:
     """Inside a transaction, for a batch of work about these orders (a container of
     messages, a turn's new orders), each unit of which runs in ``unit()`` in a savepoint
     of its own: the orders are read and locked in one query
-    (``selectors.orders_locked_ahead``), and their events written in one statement at
-    the end (``lifecycle.events_written_together``)."""
-    with selectors.orders_locked_ahead(order_ids), events_written_together():
+    (``selectors.orders_locked_ahead``), with the lines of those ``delivered`` (their
+    emails list them) in one more, and the holders of ``tracking_numbers`` (to be
+    recorded) in one more; and their events written in one statement at the end
+    (``lifecycle.events_written_together``)."""
+    with (
+        selectors.orders_locked_ahead(
+            order_ids, with_lines=delivered, tracking_numbers=tracking_numbers
+        ),
+        events_written_together(),
+    ):
         yield
 
 
-unit = events_of_one_unit
+@contextlib.contextmanager
+def unit() -> Iterator[None]:
+    """A unit of a ``batch`` that may be rolled back alone (a savepoint): if it raises,
+    its events are dropped and the orders it locked are read again when next asked for;
+    else the next units have them as it left them (``selectors.orders_of_one_unit``)."""
+    with events_of_one_unit(), selectors.orders_of_one_unit():
+        yield
+
+
+# One UPDATE for an order's moves that come in pairs (taken in and packing, ...).
+saved_together = moves_saved_together
 
 
 # -- the pipeline ------------------------------------------------------------------------
@@ -273,12 +293,13 @@ def mark_delivered(order: Order, *, x: int, y: int) -> bool:
     # Where it was delivered wins over any destination we knew (protocol 5.6).
     order.dest_x, order.dest_y = x, y
     order_move(order, Kind.DELIVERED, f"delivered at ({x}, {y})")
+    selectors.order_lines_read([order])  # unless read ahead with its batch
     queue_email(
         to=order.user.email,
         template="orders/email/delivered",
         context={
             "order": order,
-            "lines": list(order.lines.select_related("product")),
+            "lines": list(order.lines.all()),
             "tracking_url": selectors.tracking_url(order),
         },
         ref=f"order-delivered:{order.id}",

@@ -68,6 +68,10 @@ class Intake:
         order = orders_selectors.order_lock(order_id)
         if order is None or order.status != Status.PLACED or order.warehouse_id is not None:
             return
+        with orders_services.saved_together(order):
+            self._plan_and_pack(order)
+
+    def _plan_and_pack(self, order: Order) -> None:
         world_id = self.world_id
         needs = self.needs(order)
         warehouses = self.warehouses()

@@ -88,9 +88,10 @@ def truck_arrived(message: au.TruckArrived) -> None:
             message.seqnum, f"package {order.id} was given up: {order.failure}", order.id
         )
         return
-    orders_services.record_truck(order, truck_id=message.truck_id, seqnum=message.seqnum)
-    if orders_services.can_load(order):
-        load(order)
+    with orders_services.saved_together(order):
+        orders_services.record_truck(order, truck_id=message.truck_id, seqnum=message.seqnum)
+        if orders_services.can_load(order):
+            load(order)
 
 
 def _tracking_number_problem(number: str) -> str | None:
@@ -121,11 +122,11 @@ def package_registered(message: au.PackageRegistered) -> None:
             order.id,
         )
         return
-    other = orders_selectors.order_by_tracking_number(number)
-    if other is not None and other.id != order.id:
+    holder = orders_selectors.tracking_number_holder(number)
+    if holder is not None and holder != order.id:
         carrier.refuse(
             message.seqnum,
-            f"tracking number {number} is package {other.id}'s, not {order.id}'s",
+            f"tracking number {number} is package {holder}'s, not {order.id}'s",
             order.id,
         )
         return

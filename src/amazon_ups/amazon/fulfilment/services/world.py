@@ -217,9 +217,10 @@ def package_packed(message: wa.APacked) -> None:
     if order is None:
         logger.warning("the world packed package %d, which we do not know", message.shipid)
         return
-    orders_services.mark_packed(order)
-    if orders_services.can_load(order):
-        load(order)
+    with orders_services.saved_together(order):
+        orders_services.mark_packed(order)
+        if orders_services.can_load(order):
+            load(order)
 
 
 def package_loaded(message: wa.ALoaded) -> None:
@@ -263,12 +264,13 @@ def _load_refused(order: Order, refused: wa.APutOnTruck, reason: str) -> None:
     TruckArrived that came meanwhile may be tried at once."""
     if order.loading_truck_id != refused.truckid:
         return  # an older load, already settled
-    truck_id = orders_services.load_refused(order, reason)
-    if truck_id is None:
-        return
-    carrier.load_failed(order.id, truck_id, reason)
-    if orders_services.can_load(order):
-        load(order)
+    with orders_services.saved_together(order):
+        truck_id = orders_services.load_refused(order, reason)
+        if truck_id is None:
+            return
+        carrier.load_failed(order.id, truck_id, reason)
+        if orders_services.can_load(order):
+            load(order)
 
 
 def package_status(message: wa.APackage) -> None:
