@@ -360,3 +360,26 @@ class SilentPeer:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(5)
+
+
+def wait_for_a_lock_wait(what: str, timeout: float = 10.0) -> None:
+    """Until another session of the test's PostgreSQL database waits for a lock, as
+    pg_stat_activity says: a test that holds a lock open then knows the other side is
+    blocked on it, rather than waiting a while. ``AssertionError`` naming ``what`` after
+    ``timeout`` seconds."""
+    from django.db import connection
+
+    from amazon_ups.testing.waiting import wait_until
+
+    with connection.cursor() as cursor:
+
+        def waiting() -> bool:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")  # else read once per transaction
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            row = cursor.fetchone()
+            return bool(row and row[0])
+
+        wait_until(waiting, timeout, what)

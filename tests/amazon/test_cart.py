@@ -18,7 +18,7 @@ from amazon_ups.amazon.cart.backends import ShopperBackend
 from amazon_ups.amazon.cart.models import MAX_QUANTITY, Cart, CartItem
 from amazon_ups.amazon.cart.selectors import cart_count
 from amazon_ups.amazon.catalog.models import Product
-from amazon_ups.testing.waiting import wait_until
+from tests.support import wait_for_a_lock_wait
 
 pytestmark = pytest.mark.django_db
 
@@ -355,16 +355,6 @@ def test_two_changes_of_one_cart_at_once_are_both_counted(shopper, catalog):
     with transaction.atomic():
         services.cart_add(user=shopper, session=session, product_id=1, quantity=3)
         first_added.set()
-        with connection.cursor() as cursor:
-
-            def other_waits() -> bool:
-                cursor.execute("SELECT pg_stat_clear_snapshot()")  # else read once
-                cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
-                )
-                return bool(cursor.fetchone()[0])
-
-            wait_until(other_waits, 10, "the other change to wait for the cart's lock")
+        wait_for_a_lock_wait("the other change to wait for the cart's lock")
     thread.join(10)
     assert units_kept(shopper) == units_in_lines(shopper) == 6

@@ -24,6 +24,7 @@ from amazon_ups.common.messaging.models import OutgoingMessage
 from amazon_ups.protocol import au_pb2 as au
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol.channel import SubMessage
+from tests.amazon.containers import handled_from_ups
 
 pytestmark = pytest.mark.django_db
 
@@ -572,9 +573,7 @@ def test_moves_saved_together_write_nothing_if_the_block_raises(joined, place):
 
 def test_a_container_of_deliveries_reads_users_and_lines_at_once(joined, place, django_user_model):
     from django.contrib.auth import get_user_model
-    from django.db import connection
     from django.template.loader import render_to_string
-    from django.test.utils import CaptureQueriesContext
 
     from amazon_ups.amazon.orders.models import OrderLine
     from amazon_ups.common.mail.models import OutgoingEmail
@@ -587,18 +586,10 @@ def test_a_container_of_deliveries_reads_users_and_lines_at_once(joined, place, 
     orders = [place({1: 1, 2: i + 1}, x=i, y=i, user=buyer) for i in range(3)]
     for order in orders:
         services.take_in(order.id, WORLD)
-    fulfilment = Fulfilment()
     messages = [
         ("delivered", from_ups(au.Delivered, package_id=order.id, x=5, y=6)) for order in orders
     ]
-    with (
-        CaptureQueriesContext(connection) as captured,
-        transaction.atomic(),
-        fulfilment.around_container(fulfilment.ups, messages),
-    ):
-        for field, message in messages:
-            fulfilment.handle(fulfilment.ups, field, message, timezone.now())
-    reads = [q["sql"] for q in captured if q["sql"].startswith("SELECT")]
+    reads = [sql for sql in handled_from_ups(messages) if sql.startswith("SELECT")]
     users, lines = get_user_model()._meta.db_table, OrderLine._meta.db_table
     assert [sql for sql in reads if f'FROM "{users}"' in sql] == []
     assert len([sql for sql in reads if f'FROM "{lines}"' in sql]) == 1, reads
@@ -616,13 +607,10 @@ def test_a_container_of_deliveries_reads_users_and_lines_at_once(joined, place, 
 
 
 def test_a_container_reads_an_order_once_for_all_its_messages(joined, place):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
     stock(1, 1, 5)
     order = place({1: 1}, x=1, y=1)
     services.take_in(order.id, WORLD)
-    fulfilment = Fulfilment()
     messages = [
         ("arrived", from_ups(au.TruckArrived, package_id=order.id, truck_id=3, warehouse_id=1)),
         ("registered", from_ups(au.PackageRegistered, package_id=order.id, tracking_number="1Z")),
@@ -630,14 +618,7 @@ def test_a_container_reads_an_order_once_for_all_its_messages(joined, place):
         ("delivered", from_ups(au.Delivered, package_id=order.id, x=5, y=6)),
     ]
     table = Order._meta.db_table
-    with (
-        CaptureQueriesContext(connection) as captured,
-        transaction.atomic(),
-        fulfilment.around_container(fulfilment.ups, messages),
-    ):
-        for field, message in messages:
-            fulfilment.handle(fulfilment.ups, field, message, timezone.now())
-    locks = [q["sql"] for q in captured if q["sql"].startswith(f'SELECT "{table}"."id"')]
+    locks = [sql for sql in handled_from_ups(messages) if sql.startswith(f'SELECT "{table}"."id"')]
     by_id = [sql for sql in locks if f'WHERE "{table}"."id"' in sql]
     assert len(by_id) == 1, locks
     stored = Order.objects.get(id=order.id)

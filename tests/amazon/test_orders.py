@@ -13,7 +13,7 @@ from amazon_ups.amazon.orders.lifecycle import IllegalOrderMove
 from amazon_ups.amazon.orders.models import Order, OrderEvent, OrderLine
 from amazon_ups.common.messaging.models import OutgoingMessage
 from amazon_ups.protocol import au_pb2 as au
-from amazon_ups.testing.waiting import wait_until
+from tests.support import wait_for_a_lock_wait
 
 pytestmark = pytest.mark.django_db
 
@@ -98,17 +98,7 @@ def test_a_second_post_that_races_the_first_gets_its_order(place, shopper):
     with transaction.atomic():
         first = Order.objects.create(user=shopper, dest_x=0, dest_y=0, token="raced")
         thread.start()
-        with connection.cursor() as cursor:
-
-            def second_waits() -> bool:
-                cursor.execute("SELECT pg_stat_clear_snapshot()")  # else read once
-                cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
-                )
-                return bool(cursor.fetchone()[0])
-
-            wait_until(second_waits, 10, "the second post to wait on the token's index")
+        wait_for_a_lock_wait("the second post to wait on the token's index")
     thread.join(10)
     assert not errors, errors
     assert [order.id for order in second] == [first.id]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.core import mail
 from django.utils import timezone
+from google.protobuf.message import Message
 
 from amazon_ups.amazon.fulfilment import services
 from amazon_ups.amazon.fulfilment.daemon import Fulfilment
@@ -15,6 +16,7 @@ from amazon_ups.common.daemon.isolation import receive_once
 from amazon_ups.common.mail.services import send_pending
 from amazon_ups.common.messaging.models import IncomingMessage
 from amazon_ups.protocol import au_pb2 as au
+from tests.amazon.containers import handled_from_ups
 from tests.amazon.test_fulfilment import WORLD, from_ups, run, sent, stock
 
 pytestmark = pytest.mark.django_db
@@ -206,19 +208,10 @@ def test_operators_find_an_order_by_its_tracking_number(client, handed_to_ups, d
 def _in_one_container(messages: list[au.PackageRegistered]) -> list[str]:
     """The messages handled as the daemon handles a container of them; returns the
     statements that looked orders up by tracking number."""
-    from django.db import connection, transaction
-    from django.test.utils import CaptureQueriesContext
-
-    fulfilment = Fulfilment()
-    carried = [("registered", message) for message in messages]
-    with (
-        CaptureQueriesContext(connection) as captured,
-        transaction.atomic(),
-        fulfilment.around_container(fulfilment.ups, carried),
-    ):
-        for field, message in carried:
-            fulfilment.handle(fulfilment.ups, field, message, timezone.now())
-    return [q["sql"] for q in captured if 'WHERE "orders_order"."tracking_number' in q["sql"]]
+    carried: list[tuple[str, Message]] = [("registered", message) for message in messages]
+    return [
+        sql for sql in handled_from_ups(carried) if 'WHERE "orders_order"."tracking_number' in sql
+    ]
 
 
 def test_a_container_looks_its_numbers_up_at_once(handed_to_ups, place):

@@ -318,25 +318,32 @@ def _reads(captured: CaptureQueriesContext, table: str, where: str = "") -> int:
     )
 
 
-def test_a_container_of_pickups_reads_their_packages_and_warehouses_once(fleet, monkeypatch):
-    """Whether each request's package is known, and its warehouse, come from one read for
-    the whole container, not one per request. An answer about a package serves once: a
-    second request for it in the container sees the package the first made, and after
-    a first that was rolled back, sees none."""
+def _core_whose_pickups_fail(monkeypatch, fails):
+    """UPS's core, with Amazon's link, whose pickup requests for which ``fails(request)``
+    raise a defect after the package was made (and moved)."""
     accept = dispatch.pickup_request
 
-    def accept_then_fail_once_for_40(**request):
+    def accept_then_fail(**request):
         package = accept(**request)
-        if request["seqnum"] == 40:
+        if fails(request):
             raise ZeroDivisionError("a bug after the package was made")
         return package
 
-    monkeypatch.setattr(dispatch, "pickup_request", accept_then_fail_once_for_40)
+    monkeypatch.setattr(dispatch, "pickup_request", accept_then_fail)
     amazon = amazon_endpoint()
     dispatcher = Dispatcher(world=None)
     core = DaemonCore(
         "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
     )
+    return core, amazon
+
+
+def test_a_container_of_pickups_reads_their_packages_and_warehouses_once(fleet, monkeypatch):
+    """Whether each request's package is known, and its warehouse, come from one read for
+    the whole container, not one per request. An answer about a package serves once: a
+    second request for it in the container sees the package the first made, and after
+    a first that was rolled back, sees none."""
+    core, amazon = _core_whose_pickups_fail(monkeypatch, lambda request: request["seqnum"] == 40)
     core.received(amazon, frame(pickups=_pickups(1, 1)), timezone.now().timestamp())
     again = _pickups(1, 1)[0]
     again.seqnum = 31  # package 1 again: refused
@@ -458,23 +465,35 @@ def test_a_package_read_ahead_is_read_again_after_a_message_changed_it(fleet):
     assert [m.package_id for m in sent(AMAZON, "out_for_delivery")] == [5]
 
 
-def test_a_trucks_position_is_written_once_for_its_deliveries_in_a_container(fleet):
-    """Where a truck's deliveries put it is written once for a container of them (where
-    the last one did), and before anything that reads the truck: the world's answer to
-    a query after them in the container has the last word."""
+def _out_for_delivery_on_truck_1(package_ids) -> None:
+    """These packages picked up by truck 1 at warehouse 10, loaded, and sent out to
+    (id, -id)."""
     with transaction.atomic():
-        for package_id in range(1, 6):
+        for package_id in package_ids:
             pickup(package_id, dest=(package_id, -package_id))
         arrive(1, 10, 0)
-        for package_id in range(1, 6):
+        for package_id in package_ids:
             dispatch.package_loaded(package_id, 1, now=timezone.now())
         ack_all()
         dispatch.confirm_deliveries(timezone.now())
+
+
+def _world_core():
+    """UPS's core, with the world's link."""
     dispatcher = Dispatcher(world=None)
     world = world_endpoint()
     core = DaemonCore(
         "ups", [world], dispatcher.handle, around_container=dispatcher.around_container
     )
+    return core, world
+
+
+def test_a_trucks_position_is_written_once_for_its_deliveries_in_a_container(fleet):
+    """Where a truck's deliveries put it is written once for a container of them (where
+    the last one did), and before anything that reads the truck: the world's answer to
+    a query after them in the container has the last word."""
+    _out_for_delivery_on_truck_1(range(1, 6))
+    core, world = _world_core()
     made = [
         wu.UDeliveryMade(truckid=1, packageid=package_id, seqnum=world_seqnum())
         for package_id in range(1, 4)
@@ -507,14 +526,7 @@ def test_a_trucks_position_is_written_once_for_its_deliveries_in_a_container(fle
 def test_a_rolled_back_delivery_leaves_no_position_behind(fleet, monkeypatch):
     """A delivery whose handling fails is set aside with all it did: its truck stays
     where the container's other deliveries put it."""
-    with transaction.atomic():
-        for package_id in (1, 2):
-            pickup(package_id, dest=(package_id, -package_id))
-        arrive(1, 10, 0)
-        for package_id in (1, 2):
-            dispatch.package_loaded(package_id, 1, now=timezone.now())
-        ack_all()
-        dispatch.confirm_deliveries(timezone.now())
+    _out_for_delivery_on_truck_1((1, 2))
     deliver = dispatch.package_delivered
 
     def deliver_then_fail_for_2(truck_id: int, package_id: int, *, now) -> None:
@@ -523,11 +535,7 @@ def test_a_rolled_back_delivery_leaves_no_position_behind(fleet, monkeypatch):
             raise ZeroDivisionError("a bug after the delivery")
 
     monkeypatch.setattr(dispatch, "package_delivered", deliver_then_fail_for_2)
-    dispatcher = Dispatcher(world=None)
-    world = world_endpoint()
-    core = DaemonCore(
-        "ups", [world], dispatcher.handle, around_container=dispatcher.around_container
-    )
+    core, world = _world_core()
     made = [
         wu.UDeliveryMade(truckid=1, packageid=package_id, seqnum=world_seqnum())
         for package_id in (1, 2)
@@ -607,20 +615,7 @@ def test_a_containers_package_events_are_written_together_and_go_with_a_refusal(
     refused sub-message (a package already known) and a defective one (its handler
     fails after its moves) leave none."""
 
-    accept = dispatch.pickup_request
-
-    def accept_then_fail_for_7(**request):
-        package = accept(**request)
-        if request["package_id"] == 7:
-            raise ZeroDivisionError("a bug after the package moved")
-        return package
-
-    monkeypatch.setattr(dispatch, "pickup_request", accept_then_fail_for_7)
-    amazon = amazon_endpoint()
-    dispatcher = Dispatcher(world=None)
-    core = DaemonCore(
-        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
-    )
+    core, amazon = _core_whose_pickups_fail(monkeypatch, lambda request: request["package_id"] == 7)
     core.received(amazon, frame(pickups=_pickups(1, 1)), timezone.now().timestamp())
     before = PackageEvent.objects.filter(package_id=1).count()
     again = _pickups(1, 1)[0]

@@ -16,6 +16,7 @@ from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import OutgoingMessage, SeqnumCounter
 from amazon_ups.common.messaging.seqnums import numbered_together
 from amazon_ups.protocol import au_pb2
+from tests.support import wait_for_a_lock_wait
 
 PEER = "amazon"
 
@@ -136,18 +137,7 @@ def test_a_batch_holds_its_peers_counter_until_it_commits():
         taken.set()
         # The other sender is blocked on the counter's row: wait until PostgreSQL says
         # so, rather than for a while.
-        with connection.cursor() as cursor:
-            for _ in range(200):
-                cursor.execute("SELECT pg_stat_clear_snapshot()")  # else read once per transaction
-                cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
-                )
-                if cursor.fetchone()[0]:
-                    break
-                threading.Event().wait(0.05)
-            else:
-                pytest.fail("the other sender never waited for the counter's lock")
+        wait_for_a_lock_wait("the other sender to wait for the counter's lock")
         mine.append(send())
     thread.join(10)
     assert mine == [2, 3, 4] and other == [5]
