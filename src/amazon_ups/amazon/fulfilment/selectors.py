@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.conf import settings
 
 from amazon_ups.common.messaging import selectors as messaging_selectors
@@ -27,9 +29,15 @@ def stored_world_id() -> int | None:
     return _int_setting(WORLD)
 
 
-def current_world_id() -> int | None:
-    """The world to connect to: the configured one, else the one we learnt or made."""
-    return settings.WORLD_ID if settings.WORLD_ID is not None else stored_world_id()
+def current_world_id(stored: Mapping[str, str] | None = None) -> int | None:
+    """The world to connect to: the configured one, else the one we learnt or made (in
+    ``stored``, the settings rows, when the caller has read them already)."""
+    if settings.WORLD_ID is not None:
+        return settings.WORLD_ID
+    if stored is None:
+        return stored_world_id()
+    value = stored.get(WORLD)
+    return int(value) if value is not None else None
 
 
 def stocked_world_id() -> int | None:
@@ -52,9 +60,7 @@ def world_for_orders() -> int | None:
     it, and (when we created it) until UPS has acked hearing of it (protocol 4)."""
     # Asked at every intake turn: the few settings rows in one read, not one per key.
     stored = {row.key: row.value for row in messaging_selectors.settings_all()}
-    world_id = settings.WORLD_ID
-    if world_id is None and (value := stored.get(WORLD)) is not None:
-        world_id = int(value)
+    world_id = current_world_id(stored)
     joined = stored.get(JOINED)
     if world_id is None or joined is None or int(joined) != world_id:
         return None
