@@ -9,22 +9,23 @@ import itertools
 import pytest
 from django.db import DatabaseError, transaction
 from django.utils import timezone
+from google.protobuf.message import Message
 
 from amazon_ups.amazon.carrier import services as carrier
 from amazon_ups.amazon.carrier.models import UpsAccount
 from amazon_ups.amazon.catalog.models import Stock
-from amazon_ups.amazon.fulfilment import selectors, services, upkeep
+from amazon_ups.amazon.fulfilment import daemon, selectors, services, upkeep
 from amazon_ups.amazon.fulfilment.daemon import Fulfilment
 from amazon_ups.amazon.orders import selectors as orders_selectors
 from amazon_ups.amazon.orders import services as orders_services
 from amazon_ups.amazon.orders.lifecycle import OrderEventKind as Kind
 from amazon_ups.amazon.orders.models import Order, OrderEvent
 from amazon_ups.common.messaging import services as messaging
-from amazon_ups.common.messaging.models import OutgoingMessage
+from amazon_ups.common.messaging.models import DeadLetter, OutgoingMessage
 from amazon_ups.protocol import au_pb2 as au
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol.channel import SubMessage
-from tests.amazon.containers import handled_from_ups
+from tests.amazon.containers import handled_from_ups, received
 
 pytestmark = pytest.mark.django_db
 
@@ -656,3 +657,69 @@ def test_the_world_for_orders_is_one_read(joined, settings):
     with CaptureQueriesContext(connection) as captured:
         assert selectors.world_for_orders() == WORLD
     assert len(captured) == 1, [q["sql"] for q in captured]
+
+
+def _outbox_inserts(statements: list[str]) -> list[str]:
+    table = OutgoingMessage._meta.db_table
+    return [sql for sql in statements if sql.startswith(f'INSERT INTO "{table}"')]
+
+
+def test_a_containers_messages_are_written_in_one_statement(joined, place):
+    stock(1, 1, 10)
+    orders = [place({1: 1}, x=i, y=i) for i in range(3)]
+    for order in orders:
+        services.take_in(order.id, WORLD)
+        packed(order)
+    messages: list[tuple[str, Message]] = [
+        ("arrived", from_ups(au.TruckArrived, package_id=o.id, truck_id=4, warehouse_id=1))
+        for o in orders
+    ]
+    messages.append(("arrived", from_ups(au.TruckArrived, package_id=999, truck_id=4)))
+    # Three loads for the world, a refusal for UPS: one INSERT for all four.
+    assert len(_outbox_inserts(handled_from_ups(messages))) == 1
+    assert [m.shipid for m in sent(WORLD_PEER, "load")] == [o.id for o in orders]
+    assert [m.package_id for m in sent(carrier.UPS, "errors")] == [999]
+    # Each peer's rows in the order of their seqnums, as the daemon's outbox cursor reads them.
+    for peer in (WORLD_PEER, carrier.UPS):
+        seqnums = list(
+            OutgoingMessage.objects.filter(peer=peer)
+            .order_by("id")
+            .values_list("seqnum", flat=True)
+        )
+        assert seqnums == sorted(set(seqnums))
+    assert all(status(order) == Status.LOADING for order in orders)
+
+
+def test_a_sub_message_set_aside_sends_nothing_and_the_others_send_theirs(
+    joined, place, monkeypatch
+):
+    stock(1, 1, 10)
+    orders = [place({1: 1}, x=i, y=i) for i in range(3)]
+    for order in orders:
+        services.take_in(order.id, WORLD)
+        packed(order)
+    bad = orders[1]
+    truck_arrived = services.truck_arrived
+
+    def fails_after_sending(message: au.TruckArrived) -> None:
+        truck_arrived(message)  # its load is queued for the world...
+        if message.package_id == bad.id:
+            raise KeyError(bad.id)  # ...and then it hits a defect
+
+    monkeypatch.setitem(daemon.UPS_HANDLERS, "arrived", fails_after_sending)
+    fulfilment = Fulfilment()
+    received(
+        fulfilment,
+        fulfilment.ups,
+        [
+            ("arrived", from_ups(au.TruckArrived, package_id=o.id, truck_id=4, warehouse_id=1))
+            for o in orders
+        ],
+    )
+    assert [m.shipid for m in sent(WORLD_PEER, "load")] == [orders[0].id, orders[2].id]
+    assert [status(order) for order in orders] == [Status.LOADING, Status.PACKED, Status.LOADING]
+    assert DeadLetter.objects.get().field == "arrived"
+    # The next message to the world is numbered beyond those written.
+    with transaction.atomic():
+        next_load = messaging.send(WORLD_PEER, "queries", wa.AQuery(packageid=1))
+    assert next_load.seqnum > max(m.seqnum for m in sent(WORLD_PEER, "load"))
