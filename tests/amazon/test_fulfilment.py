@@ -451,6 +451,83 @@ def test_intake_reads_the_batchs_order_lines_at_once(joined, place):
     assert all(Order.objects.get(id=o.id).warehouse_id is not None for o in orders)
 
 
+def test_intake_reads_the_stock_and_the_waiting_demand_once_per_batch(joined, place):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    stock(1, 1, 3)
+    orders = [place({1: 1, 2: 1}, x=i, y=i) for i in range(2)]
+    orders += [place({3: 1}, x=i, y=i) for i in range(2)]
+    stock_table = Stock._meta.db_table
+    with CaptureQueriesContext(connection) as captured:
+        assert upkeep.intake() == 4
+    # The levels of the batch's products (a purchase's row lock is by its one product).
+    reads = [q["sql"] for q in captured if q["sql"].startswith("SELECT")]
+    levels = [sql for sql in reads if f'FROM "{stock_table}"' in sql and '_id" IN (' in sql]
+    assert len(levels) == 1, reads
+    assert len([sql for sql in reads if "SUM(" in sql]) == 1, reads
+
+
+def _taken_in(order_ids: list[int]) -> list[tuple]:
+    rows = Order.objects.filter(id__in=order_ids).order_by("id")
+    return list(rows.values_list("status", "warehouse_id"))
+
+
+def _intake_outcome(place, one_by_one: bool) -> tuple:
+    stock(1, 1, 3)
+    stock(2, 2, 1)
+    # Near warehouse 1: they compete for its 3 units, then wait and buy.
+    orders = [place({1: 2}, x=10, y=10) for _ in range(3)]
+    orders += [place({1: 1, 2: 1}, x=-20, y=5) for _ in range(2)]
+    ids = [order.id for order in orders]
+    if one_by_one:
+        for order_id in ids:
+            services.take_in(order_id, WORLD)
+    else:
+        assert upkeep.intake() == len(ids)
+    levels = sorted(Stock.objects.values_list("warehouse_id", "product_id", "on_hand", "on_order"))
+    bought = [(m.whnum, [(t.id, t.count) for t in m.things]) for m in sent(WORLD_PEER, "buy")]
+    return _taken_in(ids), levels, bought
+
+
+def test_a_batch_is_taken_in_as_its_orders_would_be_one_by_one(joined, place):
+    batch = _intake_outcome(place, one_by_one=False)
+    Order.objects.all().delete()
+    Stock.objects.all().delete()
+    OutgoingMessage.objects.all().delete()
+    assert batch == _intake_outcome(place, one_by_one=True)
+    statuses, _, bought = batch
+    assert statuses[0] == (Status.PACKING, 1) and statuses[1] == (Status.PLACED, 1)
+    assert bought  # the orders that did not fit bought stock
+
+
+def test_an_order_set_aside_in_intake_leaves_the_stock_it_had_taken_to_the_next(
+    joined, place, monkeypatch
+):
+    stock(1, 1, 4)
+    orders = [place({1: 2}, x=10, y=10) for _ in range(3)]
+    bad = orders[1]
+    save = Order.save
+
+    def refused_once_packing(order: Order, *args, **kwargs) -> None:
+        # The last step of its unit, once its units are off the shelf and counted so.
+        if order.id == bad.id and order.status == Status.PACKING and not order.saves_held:
+            raise DatabaseError(f"order {order.id} refused")
+        save(order, *args, **kwargs)
+
+    monkeypatch.setattr(Order, "save", refused_once_packing)
+    assert upkeep.intake() == 2
+    # The third packs with the units the second had taken: its unit was rolled back.
+    assert _taken_in([o.id for o in orders]) == [
+        (Status.PACKING, 1),
+        (Status.PLACED, None),
+        (Status.PACKING, 1),
+    ]
+    assert on_hand(1, 1) == (0, 0)
+    assert sent(WORLD_PEER, "buy") == []
+    assert DeadLetter.objects.get().ref == f"order:{bad.id}"
+
+
 def test_orders_locked_ahead_are_handed_out_once_each_as_read(joined, place):
     first, second = place({1: 1}, x=1, y=1), place({1: 1}, x=2, y=2)
     with transaction.atomic(), orders_selectors.orders_locked_ahead([second.id, first.id, 999]):

@@ -55,7 +55,7 @@ def intake() -> int:
         order_ids,
         ref=_order_ref,
         action=intake.take_in,
-        around=orders_services.batch,
+        around=intake.batch,
     )
 
 
