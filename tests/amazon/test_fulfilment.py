@@ -504,18 +504,19 @@ def test_a_batch_is_taken_in_as_its_orders_would_be_one_by_one(joined, place):
 def test_an_order_set_aside_in_intake_leaves_the_stock_it_had_taken_to_the_next(
     joined, place, monkeypatch
 ):
+    from amazon_ups.amazon.fulfilment.services.intake import Intake
+
     stock(1, 1, 4)
     orders = [place({1: 2}, x=10, y=10) for _ in range(3)]
     bad = orders[1]
-    save = Order.save
+    plan_and_pack = Intake._plan_and_pack
 
-    def refused_once_packing(order: Order, *args, **kwargs) -> None:
-        # The last step of its unit, once its units are off the shelf and counted so.
-        if order.id == bad.id and order.status == Status.PACKING and not order.saves_held:
-            raise DatabaseError(f"order {order.id} refused")
-        save(order, *args, **kwargs)
+    def fails_once_packed(intake: Intake, order: Order) -> None:
+        plan_and_pack(intake, order)  # its units are taken off the shelf, and counted so...
+        if order.id == bad.id:
+            raise KeyError(order.id)  # ...and then it hits a defect
 
-    monkeypatch.setattr(Order, "save", refused_once_packing)
+    monkeypatch.setattr(Intake, "_plan_and_pack", fails_once_packed)
     assert upkeep.intake() == 2
     # The third packs with the units the second had taken: its unit was rolled back.
     assert _taken_in([o.id for o in orders]) == [
@@ -800,3 +801,78 @@ def test_a_sub_message_set_aside_sends_nothing_and_the_others_send_theirs(
     with transaction.atomic():
         next_load = messaging.send(WORLD_PEER, "queries", wa.AQuery(packageid=1))
     assert next_load.seqnum > max(m.seqnum for m in sent(WORLD_PEER, "load"))
+
+
+def test_a_containers_alike_moves_are_written_in_one_update(joined, place):
+    stock(1, 1, 10)
+    orders = [place({1: 1}, x=i, y=i) for i in range(3)]
+    for order in orders:
+        services.take_in(order.id, WORLD)
+    statements = handled_from_ups(
+        [
+            ("out_for_delivery", from_ups(au.OutForDelivery, package_id=o.id, truck_id=4))
+            for o in orders
+        ]
+    )
+    table = Order._meta.db_table
+    assert len([sql for sql in statements if sql.startswith(f'UPDATE "{table}"')]) == 1
+    stored = Order.objects.filter(id__in=[o.id for o in orders])
+    assert {(o.status, o.status_changed_at, o.updated_at) for o in stored} == {
+        (Status.DELIVERING, stored[0].status_changed_at, stored[0].status_changed_at)
+    }
+    assert OrderEvent.objects.filter(kind=Kind.OUT_FOR_DELIVERY).count() == 3
+
+
+def test_a_bad_message_about_an_order_leaves_the_moves_before_it_saved(joined, place, monkeypatch):
+    stock(1, 1, 10)
+    order = place({1: 1}, x=1, y=1)
+    services.take_in(order.id, WORLD)
+    packed(order)
+    out_for_delivery = services.out_for_delivery
+
+    def fails_after_moving(message: au.OutForDelivery) -> None:
+        out_for_delivery(message)  # the order moves on...
+        raise KeyError(message.package_id)  # ...and then it hits a defect
+
+    monkeypatch.setitem(daemon.UPS_HANDLERS, "out_for_delivery", fails_after_moving)
+    fulfilment = Fulfilment()
+    received(
+        fulfilment,
+        fulfilment.ups,
+        [
+            ("arrived", from_ups(au.TruckArrived, package_id=order.id, truck_id=4, warehouse_id=1)),
+            ("out_for_delivery", from_ups(au.OutForDelivery, package_id=order.id, truck_id=4)),
+        ],
+    )
+    # The truck's arrival is saved; the move of the message set aside is not.
+    stored = Order.objects.get(id=order.id)
+    assert (stored.status, stored.truck_id, stored.loading_truck_id) == (Status.LOADING, 4, 4)
+    assert [m.shipid for m in sent(WORLD_PEER, "load")] == [order.id]
+    assert DeadLetter.objects.get().field == "out_for_delivery"
+    assert not OrderEvent.objects.filter(kind=Kind.OUT_FOR_DELIVERY).exists()
+
+
+def test_two_purchases_in_a_container_pack_a_waiting_order_once_in_one_pass(joined, place):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from amazon_ups.common.messaging.models import IncomingMessage
+
+    order = place({1: 2}, x=10, y=10)
+    assert upkeep.intake() == 1  # waits at warehouse 1, buying
+    arrivals = [
+        ("arrived", wa.APurchaseMore(whnum=1, things=[wa.AProduct(id=1, count=5)], seqnum=n))
+        for n in (1, 2)
+    ]
+    fulfilment = Fulfilment()
+    fulfilment.world.peer = WORLD_PEER
+    with CaptureQueriesContext(connection) as captured:
+        received(fulfilment, fulfilment.world, list(arrivals))
+    assert status(order) == Status.PACKING
+    assert [m.shipid for m in sent(WORLD_PEER, "topack")] == [order.id]
+    assert on_hand(1, 1)[0] == 8
+    # The second arrival found it moved on (not written yet): no defect, no second pass.
+    table = IncomingMessage._meta.db_table
+    looks = [q for q in captured if q["sql"].startswith("SELECT") and f'FROM "{table}"' in q["sql"]]
+    assert len(looks) == 1
+    assert not DeadLetter.objects.exists()

@@ -22,6 +22,7 @@ from amazon_ups.amazon.orders.lifecycle import (
     PIPELINE,
     WAITING_FOR,
     OrderEventKind,
+    held_to_batch_end,
 )
 from amazon_ups.amazon.orders.models import Order, OrderEvent, OrderLine
 from amazon_ups.common import dwell, links
@@ -94,15 +95,18 @@ _of_unit: contextvars.ContextVar[list[Order] | None] = contextvars.ContextVar(
 
 def order_lock(order_id: int) -> Order | None:
     """The order, locked until the transaction ends (a no-op lock on SQLite, whose
-    writers queue for the whole database anyway)."""
+    writers queue for the whole database anyway). In a batch whose moves are written at
+    its end, its saves are held to then (``lifecycle.held_to_batch_end``)."""
     ahead = _ahead.get()
     order = ahead.pop(order_id, None) if ahead is not None else None
     if order is None:
         # No ORDER BY and no LIMIT to build: the id is the primary key.
         found = list(Order.objects.select_for_update().filter(id=order_id))
         order = found[0] if found else None
-    if order is not None and (of_unit := _of_unit.get()) is not None:
-        of_unit.append(order)
+    if order is not None:
+        if (of_unit := _of_unit.get()) is not None:
+            of_unit.append(order)
+        held_to_batch_end(order)
     return order
 
 

@@ -26,6 +26,7 @@ from amazon_ups.amazon.orders.lifecycle import (
     events_of_one_unit,
     events_written_together,
     moves_saved_together,
+    moves_written_together,
     order_created,
     order_move,
 )
@@ -176,13 +177,15 @@ def batch(
     recorded) in one more; and their events written in one statement at the end
     (``lifecycle.events_written_together``), and the messages they send in one more
     (``messaging.sent_together``: nothing the daemon does reads back a message it sent
-    in the same batch)."""
+    in the same batch); the orders' moves, alike ones in one UPDATE, at the end too
+    while no unit may be rolled back alone (``lifecycle.moves_written_together``)."""
     with (
         selectors.orders_locked_ahead(
             order_ids, with_lines=delivered, tracking_numbers=tracking_numbers
         ),
         events_written_together(),
         messaging.sent_together(),
+        moves_written_together(),
     ):
         yield
 

@@ -205,6 +205,10 @@ def purchase_arrived(message: wa.APurchaseMore) -> None:
     for order_id in orders_selectors.orders_waiting_for_stock(message.whnum):
         order = orders_selectors.order_lock(order_id)
         assert order is not None  # just listed, in this transaction
+        if order.status != Order.Status.PLACED:
+            # Moved on earlier in this batch (packed by an earlier arrival, failed), its
+            # move not written yet (``lifecycle.moves_written_together``).
+            continue
         needs = orders_selectors.order_needs(order)
         levels = catalog_selectors.stock_levels(needs)
         on_hand = {p: levels.get((message.whnum, p), (0, 0))[0] for p in needs}
