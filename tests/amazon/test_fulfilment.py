@@ -468,6 +468,26 @@ def test_intake_reads_the_stock_and_the_waiting_demand_once_per_batch(joined, pl
     assert len([sql for sql in reads if "SUM(" in sql]) == 1, reads
 
 
+def test_intake_reads_the_batchs_products_at_once(joined, place):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from amazon_ups.amazon.catalog.models import Product
+
+    stock(1, 1, 3)
+    stock(1, 2, 3)
+    # Each asks for a product the ones before did not; the last buys (none of 3 in stock).
+    orders = [place({p: 1}, x=10, y=10) for p in (1, 2, 3)]
+    table = Product._meta.db_table
+    with CaptureQueriesContext(connection) as captured:
+        assert upkeep.intake() == 3
+    reads = [q["sql"] for q in captured if q["sql"].startswith(f'SELECT "{table}"')]
+    assert len(reads) == 1, reads
+    assert [status(order) for order in orders] == [Status.PACKING, Status.PACKING, Status.PLACED]
+    [bought] = sent(WORLD_PEER, "buy")
+    assert [(t.id, t.description) for t in bought.things] == [(3, "Mug")]
+
+
 def _taken_in(order_ids: list[int]) -> list[tuple]:
     rows = Order.objects.filter(id__in=order_ids).order_by("id")
     return list(rows.values_list("status", "warehouse_id"))

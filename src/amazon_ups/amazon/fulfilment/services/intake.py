@@ -74,7 +74,10 @@ class Intake:
         return asked
 
     def products(self, needs: dict[int, int]) -> dict[int, Product]:
-        if missing := [p for p in needs if p not in self._products]:
+        """The products (their descriptions for the world) of ``needs``: those of the
+        batch's orders are read at once."""
+        if any(p not in self._products for p in needs):
+            missing = self._asked_for(needs) - self._products.keys()
             self._products.update(catalog_selectors.products_by_id(missing))
         return self._products
 
@@ -125,7 +128,7 @@ class Intake:
             levels.packed(warehouse.id, needs)
             return
         if plan.buy:
-            buy(world_id, warehouse.id, plan.buy, ref=order_ref(order))
+            buy(world_id, warehouse.id, plan.buy, ref=order_ref(order), products=products)
             levels.bought(warehouse.id, plan.buy)
         orders_services.note(
             order, Kind.WAITING_FOR_STOCK, f"waiting for stock at warehouse {warehouse.id}"

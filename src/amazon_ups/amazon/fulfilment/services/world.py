@@ -125,10 +125,17 @@ def _stock_new_world(world_id: int) -> None:
     )
 
 
-def buy(world_id: int, warehouse_id: int, counts: dict[int, int], ref: str) -> None:
-    """Ask the world for units; they count as on order until they arrive (or are refused)."""
+def buy(
+    world_id: int,
+    warehouse_id: int,
+    counts: dict[int, int],
+    ref: str,
+    products: Mapping[int, Product] | None = None,
+) -> None:
+    """Ask the world for units; they count as on order until they arrive (or are refused).
+    ``products``: the products bought, where the caller has read them already."""
     catalog_services.order_more(warehouse_id, counts)
-    buy = wa.APurchaseMore(whnum=warehouse_id, things=_products(counts))
+    buy = wa.APurchaseMore(whnum=warehouse_id, things=_products(counts, products))
     messaging.send(world_peer(world_id), "buy", buy, ref=ref)
 
 
