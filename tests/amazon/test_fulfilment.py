@@ -488,6 +488,26 @@ def test_intake_reads_the_batchs_products_at_once(joined, place):
     assert [(t.id, t.description) for t in bought.things] == [(3, "Mug")]
 
 
+def test_an_intake_turn_reads_the_orders_set_aside_once(joined, place):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    aside, order = place({1: 1}, x=1, y=1), place({1: 1}, x=2, y=2)
+    with transaction.atomic():
+        messaging.set_aside_work(
+            what="taking an order in", ref=f"order:{aside.id}", error=KeyError()
+        )
+    table = DeadLetter._meta.db_table
+    with CaptureQueriesContext(connection) as captured:
+        assert upkeep.intake() == 1
+    reads = [
+        q["sql"] for q in captured if q["sql"].startswith("SELECT") and f'"{table}"' in q["sql"]
+    ]
+    assert len(reads) == 1, reads
+    assert Order.objects.get(id=order.id).warehouse_id == 1
+    assert Order.objects.get(id=aside.id).warehouse_id is None
+
+
 def _taken_in(order_ids: list[int]) -> list[tuple]:
     rows = Order.objects.filter(id__in=order_ids).order_by("id")
     return list(rows.values_list("status", "warehouse_id"))
