@@ -916,3 +916,21 @@ def test_two_purchases_in_a_container_pack_a_waiting_order_once_in_one_pass(join
     looks = [q for q in captured if q["sql"].startswith("SELECT") and f'FROM "{table}"' in q["sql"]]
     assert len(looks) == 1
     assert not DeadLetter.objects.exists()
+
+
+def test_a_container_without_deliveries_reads_its_orders_without_their_users(joined, place):
+    from django.contrib.auth import get_user_model
+
+    stock(1, 1, 10)
+    orders = [place({1: 1}, x=i, y=i) for i in range(2)]
+    for order in orders:
+        services.take_in(order.id, WORLD)
+    statements = handled_from_ups(
+        [
+            ("out_for_delivery", from_ups(au.OutForDelivery, package_id=o.id, truck_id=4))
+            for o in orders
+        ]
+    )
+    users = get_user_model()._meta.db_table
+    assert [sql for sql in statements if f'"{users}"' in sql] == []
+    assert {status(order) for order in orders} == {Status.DELIVERING}
