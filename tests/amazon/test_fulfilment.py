@@ -934,3 +934,30 @@ def test_a_container_without_deliveries_reads_its_orders_without_their_users(joi
     users = get_user_model()._meta.db_table
     assert [sql for sql in statements if f'"{users}"' in sql] == []
     assert {status(order) for order in orders} == {Status.DELIVERING}
+
+
+def test_a_purchase_reads_what_the_orders_waiting_for_it_need_at_once(joined, place):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from amazon_ups.amazon.catalog.models import Product
+    from amazon_ups.amazon.orders.models import OrderLine
+
+    orders = [place({1: 2, 2: 1}, x=10, y=10) for _ in range(3)]
+    assert upkeep.intake() == 3  # all wait at warehouse 1
+    stock(1, 2, 5)  # product 2 is there; product 1 arrives, for two of them
+    arrived = wa.APurchaseMore(whnum=1, things=[wa.AProduct(id=1, count=5)], seqnum=1)
+    with CaptureQueriesContext(connection) as captured:
+        run(services.purchase_arrived, arrived)
+    assert [status(order) for order in orders] == [Status.PACKING, Status.PACKING, Status.PLACED]
+    assert on_hand(1, 1)[0] == 1 and on_hand(1, 2)[0] == 3
+    assert [[(t.id, t.description) for t in m.things] for m in sent(WORLD_PEER, "topack")] == [
+        [(1, "Kettle"), (2, "Teapot")]
+    ] * 2
+    reads = [q["sql"] for q in captured if q["sql"].startswith("SELECT")]
+    # The lines once; the products bought (known?), then the others the orders need.
+    for table, count in ((OrderLine, 1), (Product, 2)):
+        name = table._meta.db_table
+        assert len([sql for sql in reads if f'FROM "{name}"' in sql]) == count, reads
+    levels = [sql for sql in reads if 'FROM "catalog_stock"' in sql and '_id" IN (' in sql]
+    assert len(levels) == 1, reads
