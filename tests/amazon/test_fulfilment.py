@@ -9,22 +9,23 @@ import itertools
 import pytest
 from django.db import DatabaseError, transaction
 from django.utils import timezone
+from google.protobuf.message import Message
 
 from amazon_ups.amazon.carrier import services as carrier
 from amazon_ups.amazon.carrier.models import UpsAccount
 from amazon_ups.amazon.catalog.models import Stock
-from amazon_ups.amazon.fulfilment import selectors, services, upkeep
+from amazon_ups.amazon.fulfilment import daemon, selectors, services, upkeep
 from amazon_ups.amazon.fulfilment.daemon import Fulfilment
 from amazon_ups.amazon.orders import selectors as orders_selectors
 from amazon_ups.amazon.orders import services as orders_services
 from amazon_ups.amazon.orders.lifecycle import OrderEventKind as Kind
 from amazon_ups.amazon.orders.models import Order, OrderEvent
 from amazon_ups.common.messaging import services as messaging
-from amazon_ups.common.messaging.models import OutgoingMessage
+from amazon_ups.common.messaging.models import DeadLetter, OutgoingMessage
 from amazon_ups.protocol import au_pb2 as au
 from amazon_ups.protocol import world_amazon_pb2 as wa
 from amazon_ups.protocol.channel import SubMessage
-from tests.amazon.containers import handled_from_ups
+from tests.amazon.containers import handled_from_ups, received
 
 pytestmark = pytest.mark.django_db
 
@@ -450,6 +451,124 @@ def test_intake_reads_the_batchs_order_lines_at_once(joined, place):
     assert all(Order.objects.get(id=o.id).warehouse_id is not None for o in orders)
 
 
+def test_intake_reads_the_stock_and_the_waiting_demand_once_per_batch(joined, place):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    stock(1, 1, 3)
+    orders = [place({1: 1, 2: 1}, x=i, y=i) for i in range(2)]
+    orders += [place({3: 1}, x=i, y=i) for i in range(2)]
+    stock_table = Stock._meta.db_table
+    with CaptureQueriesContext(connection) as captured:
+        assert upkeep.intake() == 4
+    # The levels of the batch's products (a purchase's row lock is by its one product).
+    reads = [q["sql"] for q in captured if q["sql"].startswith("SELECT")]
+    levels = [sql for sql in reads if f'FROM "{stock_table}"' in sql and '_id" IN (' in sql]
+    assert len(levels) == 1, reads
+    assert len([sql for sql in reads if "SUM(" in sql]) == 1, reads
+
+
+def test_intake_reads_the_batchs_products_at_once(joined, place):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from amazon_ups.amazon.catalog.models import Product
+
+    stock(1, 1, 3)
+    stock(1, 2, 3)
+    # Each asks for a product the ones before did not; the last buys (none of 3 in stock).
+    orders = [place({p: 1}, x=10, y=10) for p in (1, 2, 3)]
+    table = Product._meta.db_table
+    with CaptureQueriesContext(connection) as captured:
+        assert upkeep.intake() == 3
+    reads = [q["sql"] for q in captured if q["sql"].startswith(f'SELECT "{table}"')]
+    assert len(reads) == 1, reads
+    assert [status(order) for order in orders] == [Status.PACKING, Status.PACKING, Status.PLACED]
+    [bought] = sent(WORLD_PEER, "buy")
+    assert [(t.id, t.description) for t in bought.things] == [(3, "Mug")]
+
+
+def test_an_intake_turn_reads_the_orders_set_aside_once(joined, place):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    aside, order = place({1: 1}, x=1, y=1), place({1: 1}, x=2, y=2)
+    with transaction.atomic():
+        messaging.set_aside_work(
+            what="taking an order in", ref=f"order:{aside.id}", error=KeyError()
+        )
+    table = DeadLetter._meta.db_table
+    with CaptureQueriesContext(connection) as captured:
+        assert upkeep.intake() == 1
+    reads = [
+        q["sql"] for q in captured if q["sql"].startswith("SELECT") and f'"{table}"' in q["sql"]
+    ]
+    assert len(reads) == 1, reads
+    assert Order.objects.get(id=order.id).warehouse_id == 1
+    assert Order.objects.get(id=aside.id).warehouse_id is None
+
+
+def _taken_in(order_ids: list[int]) -> list[tuple]:
+    rows = Order.objects.filter(id__in=order_ids).order_by("id")
+    return list(rows.values_list("status", "warehouse_id"))
+
+
+def _intake_outcome(place, one_by_one: bool) -> tuple:
+    stock(1, 1, 3)
+    stock(2, 2, 1)
+    # Near warehouse 1: they compete for its 3 units, then wait and buy.
+    orders = [place({1: 2}, x=10, y=10) for _ in range(3)]
+    orders += [place({1: 1, 2: 1}, x=-20, y=5) for _ in range(2)]
+    ids = [order.id for order in orders]
+    if one_by_one:
+        for order_id in ids:
+            services.take_in(order_id, WORLD)
+    else:
+        assert upkeep.intake() == len(ids)
+    levels = sorted(Stock.objects.values_list("warehouse_id", "product_id", "on_hand", "on_order"))
+    bought = [(m.whnum, [(t.id, t.count) for t in m.things]) for m in sent(WORLD_PEER, "buy")]
+    return _taken_in(ids), levels, bought
+
+
+def test_a_batch_is_taken_in_as_its_orders_would_be_one_by_one(joined, place):
+    batch = _intake_outcome(place, one_by_one=False)
+    Order.objects.all().delete()
+    Stock.objects.all().delete()
+    OutgoingMessage.objects.all().delete()
+    assert batch == _intake_outcome(place, one_by_one=True)
+    statuses, _, bought = batch
+    assert statuses[0] == (Status.PACKING, 1) and statuses[1] == (Status.PLACED, 1)
+    assert bought  # the orders that did not fit bought stock
+
+
+def test_an_order_set_aside_in_intake_leaves_the_stock_it_had_taken_to_the_next(
+    joined, place, monkeypatch
+):
+    from amazon_ups.amazon.fulfilment.services.intake import Intake
+
+    stock(1, 1, 4)
+    orders = [place({1: 2}, x=10, y=10) for _ in range(3)]
+    bad = orders[1]
+    plan_and_pack = Intake._plan_and_pack
+
+    def fails_once_packed(intake: Intake, order: Order) -> None:
+        plan_and_pack(intake, order)  # its units are taken off the shelf, and counted so...
+        if order.id == bad.id:
+            raise KeyError(order.id)  # ...and then it hits a defect
+
+    monkeypatch.setattr(Intake, "_plan_and_pack", fails_once_packed)
+    assert upkeep.intake() == 2
+    # The third packs with the units the second had taken: its unit was rolled back.
+    assert _taken_in([o.id for o in orders]) == [
+        (Status.PACKING, 1),
+        (Status.PLACED, None),
+        (Status.PACKING, 1),
+    ]
+    assert on_hand(1, 1) == (0, 0)
+    assert sent(WORLD_PEER, "buy") == []
+    assert DeadLetter.objects.get().ref == f"order:{bad.id}"
+
+
 def test_orders_locked_ahead_are_handed_out_once_each_as_read(joined, place):
     first, second = place({1: 1}, x=1, y=1), place({1: 1}, x=2, y=2)
     with transaction.atomic(), orders_selectors.orders_locked_ahead([second.id, first.id, 999]):
@@ -656,3 +775,189 @@ def test_the_world_for_orders_is_one_read(joined, settings):
     with CaptureQueriesContext(connection) as captured:
         assert selectors.world_for_orders() == WORLD
     assert len(captured) == 1, [q["sql"] for q in captured]
+
+
+def _outbox_inserts(statements: list[str]) -> list[str]:
+    table = OutgoingMessage._meta.db_table
+    return [sql for sql in statements if sql.startswith(f'INSERT INTO "{table}"')]
+
+
+def test_a_containers_messages_are_written_in_one_statement(joined, place):
+    stock(1, 1, 10)
+    orders = [place({1: 1}, x=i, y=i) for i in range(3)]
+    for order in orders:
+        services.take_in(order.id, WORLD)
+        packed(order)
+    messages: list[tuple[str, Message]] = [
+        ("arrived", from_ups(au.TruckArrived, package_id=o.id, truck_id=4, warehouse_id=1))
+        for o in orders
+    ]
+    messages.append(("arrived", from_ups(au.TruckArrived, package_id=999, truck_id=4)))
+    # Three loads for the world, a refusal for UPS: one INSERT for all four.
+    assert len(_outbox_inserts(handled_from_ups(messages))) == 1
+    assert [m.shipid for m in sent(WORLD_PEER, "load")] == [o.id for o in orders]
+    assert [m.package_id for m in sent(carrier.UPS, "errors")] == [999]
+    # Each peer's rows in the order of their seqnums, as the daemon's outbox cursor reads them.
+    for peer in (WORLD_PEER, carrier.UPS):
+        seqnums = list(
+            OutgoingMessage.objects.filter(peer=peer)
+            .order_by("id")
+            .values_list("seqnum", flat=True)
+        )
+        assert seqnums == sorted(set(seqnums))
+    assert all(status(order) == Status.LOADING for order in orders)
+
+
+def test_a_sub_message_set_aside_sends_nothing_and_the_others_send_theirs(
+    joined, place, monkeypatch
+):
+    stock(1, 1, 10)
+    orders = [place({1: 1}, x=i, y=i) for i in range(3)]
+    for order in orders:
+        services.take_in(order.id, WORLD)
+        packed(order)
+    bad = orders[1]
+    truck_arrived = services.truck_arrived
+
+    def fails_after_sending(message: au.TruckArrived) -> None:
+        truck_arrived(message)  # its load is queued for the world...
+        if message.package_id == bad.id:
+            raise KeyError(bad.id)  # ...and then it hits a defect
+
+    monkeypatch.setitem(daemon.UPS_HANDLERS, "arrived", fails_after_sending)
+    fulfilment = Fulfilment()
+    received(
+        fulfilment,
+        fulfilment.ups,
+        [
+            ("arrived", from_ups(au.TruckArrived, package_id=o.id, truck_id=4, warehouse_id=1))
+            for o in orders
+        ],
+    )
+    assert [m.shipid for m in sent(WORLD_PEER, "load")] == [orders[0].id, orders[2].id]
+    assert [status(order) for order in orders] == [Status.LOADING, Status.PACKED, Status.LOADING]
+    assert DeadLetter.objects.get().field == "arrived"
+    # The next message to the world is numbered beyond those written.
+    with transaction.atomic():
+        next_load = messaging.send(WORLD_PEER, "queries", wa.AQuery(packageid=1))
+    assert next_load.seqnum > max(m.seqnum for m in sent(WORLD_PEER, "load"))
+
+
+def test_a_containers_alike_moves_are_written_in_one_update(joined, place):
+    stock(1, 1, 10)
+    orders = [place({1: 1}, x=i, y=i) for i in range(3)]
+    for order in orders:
+        services.take_in(order.id, WORLD)
+    statements = handled_from_ups(
+        [
+            ("out_for_delivery", from_ups(au.OutForDelivery, package_id=o.id, truck_id=4))
+            for o in orders
+        ]
+    )
+    table = Order._meta.db_table
+    assert len([sql for sql in statements if sql.startswith(f'UPDATE "{table}"')]) == 1
+    stored = Order.objects.filter(id__in=[o.id for o in orders])
+    assert {(o.status, o.status_changed_at, o.updated_at) for o in stored} == {
+        (Status.DELIVERING, stored[0].status_changed_at, stored[0].status_changed_at)
+    }
+    assert OrderEvent.objects.filter(kind=Kind.OUT_FOR_DELIVERY).count() == 3
+
+
+def test_a_bad_message_about_an_order_leaves_the_moves_before_it_saved(joined, place, monkeypatch):
+    stock(1, 1, 10)
+    order = place({1: 1}, x=1, y=1)
+    services.take_in(order.id, WORLD)
+    packed(order)
+    out_for_delivery = services.out_for_delivery
+
+    def fails_after_moving(message: au.OutForDelivery) -> None:
+        out_for_delivery(message)  # the order moves on...
+        raise KeyError(message.package_id)  # ...and then it hits a defect
+
+    monkeypatch.setitem(daemon.UPS_HANDLERS, "out_for_delivery", fails_after_moving)
+    fulfilment = Fulfilment()
+    received(
+        fulfilment,
+        fulfilment.ups,
+        [
+            ("arrived", from_ups(au.TruckArrived, package_id=order.id, truck_id=4, warehouse_id=1)),
+            ("out_for_delivery", from_ups(au.OutForDelivery, package_id=order.id, truck_id=4)),
+        ],
+    )
+    # The truck's arrival is saved; the move of the message set aside is not.
+    stored = Order.objects.get(id=order.id)
+    assert (stored.status, stored.truck_id, stored.loading_truck_id) == (Status.LOADING, 4, 4)
+    assert [m.shipid for m in sent(WORLD_PEER, "load")] == [order.id]
+    assert DeadLetter.objects.get().field == "out_for_delivery"
+    assert not OrderEvent.objects.filter(kind=Kind.OUT_FOR_DELIVERY).exists()
+
+
+def test_two_purchases_in_a_container_pack_a_waiting_order_once_in_one_pass(joined, place):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from amazon_ups.common.messaging.models import IncomingMessage
+
+    order = place({1: 2}, x=10, y=10)
+    assert upkeep.intake() == 1  # waits at warehouse 1, buying
+    arrivals = [
+        ("arrived", wa.APurchaseMore(whnum=1, things=[wa.AProduct(id=1, count=5)], seqnum=n))
+        for n in (1, 2)
+    ]
+    fulfilment = Fulfilment()
+    fulfilment.world.peer = WORLD_PEER
+    with CaptureQueriesContext(connection) as captured:
+        received(fulfilment, fulfilment.world, list(arrivals))
+    assert status(order) == Status.PACKING
+    assert [m.shipid for m in sent(WORLD_PEER, "topack")] == [order.id]
+    assert on_hand(1, 1)[0] == 8
+    # The second arrival found it moved on (not written yet): no defect, no second pass.
+    table = IncomingMessage._meta.db_table
+    looks = [q for q in captured if q["sql"].startswith("SELECT") and f'FROM "{table}"' in q["sql"]]
+    assert len(looks) == 1
+    assert not DeadLetter.objects.exists()
+
+
+def test_a_container_without_deliveries_reads_its_orders_without_their_users(joined, place):
+    from django.contrib.auth import get_user_model
+
+    stock(1, 1, 10)
+    orders = [place({1: 1}, x=i, y=i) for i in range(2)]
+    for order in orders:
+        services.take_in(order.id, WORLD)
+    statements = handled_from_ups(
+        [
+            ("out_for_delivery", from_ups(au.OutForDelivery, package_id=o.id, truck_id=4))
+            for o in orders
+        ]
+    )
+    users = get_user_model()._meta.db_table
+    assert [sql for sql in statements if f'"{users}"' in sql] == []
+    assert {status(order) for order in orders} == {Status.DELIVERING}
+
+
+def test_a_purchase_reads_what_the_orders_waiting_for_it_need_at_once(joined, place):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from amazon_ups.amazon.catalog.models import Product
+    from amazon_ups.amazon.orders.models import OrderLine
+
+    orders = [place({1: 2, 2: 1}, x=10, y=10) for _ in range(3)]
+    assert upkeep.intake() == 3  # all wait at warehouse 1
+    stock(1, 2, 5)  # product 2 is there; product 1 arrives, for two of them
+    arrived = wa.APurchaseMore(whnum=1, things=[wa.AProduct(id=1, count=5)], seqnum=1)
+    with CaptureQueriesContext(connection) as captured:
+        run(services.purchase_arrived, arrived)
+    assert [status(order) for order in orders] == [Status.PACKING, Status.PACKING, Status.PLACED]
+    assert on_hand(1, 1)[0] == 1 and on_hand(1, 2)[0] == 3
+    assert [[(t.id, t.description) for t in m.things] for m in sent(WORLD_PEER, "topack")] == [
+        [(1, "Kettle"), (2, "Teapot")]
+    ] * 2
+    reads = [q["sql"] for q in captured if q["sql"].startswith("SELECT")]
+    # The lines once; the products bought (known?), then the others the orders need.
+    for table, count in ((OrderLine, 1), (Product, 2)):
+        name = table._meta.db_table
+        assert len([sql for sql in reads if f'FROM "{name}"' in sql]) == count, reads
+    levels = [sql for sql in reads if 'FROM "catalog_stock"' in sql and '_id" IN (' in sql]
+    assert len(levels) == 1, reads

@@ -38,6 +38,24 @@ class SavesWhatChanged(models.Model):
                 remembered[field.attname] = self.__dict__[field.attname]
         self.__dict__["_saved_values"] = remembered
 
+    def unsaved_changes(self) -> dict[str, Any] | None:
+        """The columns ``save()`` would write, with their values, but for the ``auto_now``
+        ones (whose value it sets); None when it would write them all (a new row, deferred
+        fields). For a caller that writes rows changed alike in one UPDATE."""
+        remembered = self.__dict__.get("_saved_values")
+        if not remembered or self._state.adding or self.get_deferred_fields():
+            return None
+        return {
+            field.attname: self.__dict__[field.attname]
+            for field in self._meta.concrete_fields
+            if not field.primary_key
+            and not getattr(field, "auto_now", False)
+            and (
+                field.attname not in remembered
+                or remembered[field.attname] != self.__dict__[field.attname]
+            )
+        }
+
     def save(self, *args: Any, **kwargs: Any) -> None:
         remembered = self.__dict__.get("_saved_values")
         if (

@@ -42,7 +42,8 @@ def _order_ref(order_id: int) -> str:
 def intake() -> int:
     """Take in the orders placed since the last turn, oldest first, in one transaction
     (one commit for the batch); returns how many."""
-    set_aside = [int(ref[6:]) for ref in set_aside_refs() if ref.startswith("order:")]
+    refs = set_aside_refs()
+    set_aside = [int(ref[6:]) for ref in refs if ref.startswith("order:")]
     order_ids = orders_selectors.orders_awaiting_intake(INTAKE_BATCH, excluding=set_aside)
     if not order_ids:
         return 0
@@ -55,7 +56,8 @@ def intake() -> int:
         order_ids,
         ref=_order_ref,
         action=intake.take_in,
-        around=orders_services.batch,
+        around=intake.batch,
+        skipped=refs,  # as read above: one read a turn, not two
     )
 
 

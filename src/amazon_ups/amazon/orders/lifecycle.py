@@ -10,9 +10,12 @@ changes nothing, and everything else it does not allow is ``IllegalOrderMove``.
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import datetime
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
-from django.db import models
+from django.db import DatabaseError, models, transaction
 from django.utils import timezone
 
 from amazon_ups.common.statemachine import (
@@ -120,8 +123,11 @@ events_of_one_unit = EVENTS.unit
 def order_move(order, kind: OrderEventKind, note: str = "") -> bool:
     """Make event ``kind`` happen to ``order``: set its status from the table, save it,
     and record the event. False (and nothing changes) when it is stale news."""
-    # Amazon's services do not pass the time down yet: an order moves on the wall clock.
-    if not MACHINE.apply(order, kind, IllegalOrderMove, now=timezone.now()):
+    # Amazon's services do not pass the time down yet: an order moves on the wall clock,
+    # read once for a batch whose moves are written together (same moment, same UPDATE).
+    held = _held.get()
+    now = held.now if held is not None else timezone.now()
+    if not MACHINE.apply(order, kind, IllegalOrderMove, now=now):
         return False
     EVENTS.add(order.events.model(order=order, kind=kind, status=order.status, note=note[:300]))
     return True
@@ -143,6 +149,85 @@ def moves_saved_together(order) -> Iterator[None]:
         order.saves_held = False
     if order.save_owed:
         order.save()
+
+
+@dataclass
+class _Held:
+    now: datetime.datetime
+    savepoints: int  # open when the batch began
+    orders: list = field(default_factory=list)
+
+
+# The batch under way whose orders' saves are held to its end (``moves_written_together``).
+_held: contextvars.ContextVar[_Held | None] = contextvars.ContextVar(
+    "order_moves_written_together", default=None
+)
+
+
+@contextlib.contextmanager
+def moves_written_together() -> Iterator[None]:
+    """Inside a transaction, for a batch of work (a container, a turn's new orders): the
+    orders handed to it (``held_to_batch_end``) are saved at its end, those whose
+    changes are alike (the same columns to the same values: packed, out for delivery,
+    taken in at one warehouse) in one UPDATE, not one each. Its moves are dated alike,
+    when it began.
+
+    Only while its units cannot be rolled back alone: a defect then rolls the whole
+    batch back (its first pass, ``isolation.receive_all``/``each_item_together``). A
+    unit in a savepoint of its own (the pass after a defect) saves as it goes, as
+    outside a batch: were an order's changes of one unit held, a later unit that
+    failed with it would drop them. Nothing in a batch reads an order's columns back
+    from the database but by its id (``selectors.order_lock`` hands out the copy held):
+    a listing that does (orders waiting for stock, a tracking number's holder) may see
+    it as it was before the batch, and what that gets wrong raises (an illegal move, a
+    number held twice), so the batch runs again, unit by unit, saving as it goes."""
+    held = _Held(timezone.now(), len(transaction.get_connection().savepoint_ids))
+    token = _held.set(held)
+    try:
+        yield
+    finally:
+        _held.reset(token)
+        for order in held.orders:
+            order.saves_held = False
+    _write_together(held)
+
+
+def held_to_batch_end(order) -> None:
+    """Hold ``order``'s saves to the end of the batch under way, if any, unless the unit
+    of work at hand may be rolled back alone (it runs in a savepoint the batch did not
+    begin in)."""
+    held = _held.get()
+    if held is None or order.saves_held:
+        return
+    if len(transaction.get_connection().savepoint_ids) > held.savepoints:
+        return
+    order.saves_held = True
+    held.orders.append(order)
+
+
+def _write_together(held: _Held) -> None:
+    alike: dict[tuple, list] = {}
+    for order in held.orders:
+        if not order.save_owed:
+            continue
+        order.save_owed = False
+        changes = order.unsaved_changes()
+        if changes is None:
+            order.save()
+            continue
+        changes["updated_at"] = held.now
+        alike.setdefault(tuple(sorted(changes.items())), []).append(order)
+    for key, orders in alike.items():
+        changes = dict(key)
+        if len(orders) == 1:
+            orders[0].save()  # the same UPDATE, without the list of ids
+            continue
+        written = type(orders[0])._default_manager.filter(id__in=[o.id for o in orders])
+        if written.update(**changes) != len(orders):
+            raise DatabaseError("orders saved together: some are gone")
+        for order in orders:
+            order.__dict__.update(changes)
+            order._remember(list(changes))
 
 
 def order_created(order, note: str = "") -> None:

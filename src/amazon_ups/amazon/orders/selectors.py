@@ -22,6 +22,7 @@ from amazon_ups.amazon.orders.lifecycle import (
     PIPELINE,
     WAITING_FOR,
     OrderEventKind,
+    held_to_batch_end,
 )
 from amazon_ups.amazon.orders.models import Order, OrderEvent, OrderLine
 from amazon_ups.common import dwell, links
@@ -94,15 +95,18 @@ _of_unit: contextvars.ContextVar[list[Order] | None] = contextvars.ContextVar(
 
 def order_lock(order_id: int) -> Order | None:
     """The order, locked until the transaction ends (a no-op lock on SQLite, whose
-    writers queue for the whole database anyway)."""
+    writers queue for the whole database anyway). In a batch whose moves are written at
+    its end, its saves are held to then (``lifecycle.held_to_batch_end``)."""
     ahead = _ahead.get()
     order = ahead.pop(order_id, None) if ahead is not None else None
     if order is None:
         # No ORDER BY and no LIMIT to build: the id is the primary key.
         found = list(Order.objects.select_for_update().filter(id=order_id))
         order = found[0] if found else None
-    if order is not None and (of_unit := _of_unit.get()) is not None:
-        of_unit.append(order)
+    if order is not None:
+        if (of_unit := _of_unit.get()) is not None:
+            of_unit.append(order)
+        held_to_batch_end(order)
     return order
 
 
@@ -111,8 +115,9 @@ def orders_locked_ahead(
     order_ids: Iterable[int], with_lines: Iterable[int] = (), tracking_numbers: Iterable[str] = ()
 ) -> Iterator[None]:
     """Inside a transaction: lock and read these orders in one query (in id order), with
-    their users (not locked), for a batch of work about them (a container of messages, a
-    turn's new orders); and the lines of those ``with_lines`` in one more
+    their users (not locked) if any is ``with_lines``, for a batch of work about them (a
+    container of messages, a turn's new orders); and the lines of those ``with_lines``
+    (delivered: their emails list them and greet their users) in one more
     (``order_lines_read``), and which orders hold ``tracking_numbers`` in one more
     (``tracking_number_holder``). Within the block, ``order_lock`` hands each one out the
     first time it is asked for, as read then. Asked for again (a second message about
@@ -120,18 +125,12 @@ def orders_locked_ahead(
     ``orders_of_one_unit`` and ended without raising; else it is read again, since that
     unit may have been rolled back."""
     ids = sorted(set(order_ids))
-    ahead = {
-        order.id: order
-        for order in (
-            Order.objects.select_for_update(of=("self",))
-            .select_related("user")
-            .filter(id__in=ids)
-            .order_by("id")
-            if ids
-            else ()
-        )
-    }
-    order_lines_read([ahead[i] for i in sorted(set(with_lines)) if i in ahead])
+    with_lines = sorted(set(with_lines))
+    locked = Order.objects.select_for_update(of=("self",)).filter(id__in=ids).order_by("id")
+    if with_lines:  # the delivered ones' emails greet their users
+        locked = locked.select_related("user")
+    ahead = {order.id: order for order in (locked if ids else ())}
+    order_lines_read([ahead[i] for i in with_lines if i in ahead])
     numbers = sorted({number for number in tracking_numbers if number})
     holders: dict[str, int | None] = dict.fromkeys(numbers)
     if numbers:

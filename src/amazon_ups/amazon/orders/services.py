@@ -26,6 +26,7 @@ from amazon_ups.amazon.orders.lifecycle import (
     events_of_one_unit,
     events_written_together,
     moves_saved_together,
+    moves_written_together,
     order_created,
     order_move,
 )
@@ -33,6 +34,7 @@ from amazon_ups.amazon.orders.lifecycle import OrderEventKind as Kind
 from amazon_ups.amazon.orders.models import Order, OrderLine
 from amazon_ups.common.daemon.wakeup import channel_of, notify
 from amazon_ups.common.mail.services import queue_email
+from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.statemachine import Outcome
 from amazon_ups.protocol.limits import INT32_MAX, INT32_MIN, INT64_MAX
 
@@ -173,12 +175,17 @@ def batch(
     (``selectors.orders_locked_ahead``), with the lines of those ``delivered`` (their
     emails list them) in one more, and the holders of ``tracking_numbers`` (to be
     recorded) in one more; and their events written in one statement at the end
-    (``lifecycle.events_written_together``)."""
+    (``lifecycle.events_written_together``), and the messages they send in one more
+    (``messaging.sent_together``: nothing the daemon does reads back a message it sent
+    in the same batch); the orders' moves, alike ones in one UPDATE, at the end too
+    while no unit may be rolled back alone (``lifecycle.moves_written_together``)."""
     with (
         selectors.orders_locked_ahead(
             order_ids, with_lines=delivered, tracking_numbers=tracking_numbers
         ),
         events_written_together(),
+        messaging.sent_together(),
+        moves_written_together(),
     ):
         yield
 
@@ -186,9 +193,10 @@ def batch(
 @contextlib.contextmanager
 def unit() -> Iterator[None]:
     """A unit of a ``batch`` that may be rolled back alone (a savepoint): if it raises,
-    its events are dropped and the orders it locked are read again when next asked for;
-    else the next units have them as it left them (``selectors.orders_of_one_unit``)."""
-    with events_of_one_unit(), selectors.orders_of_one_unit():
+    its events and messages are dropped and the orders it locked are read again when
+    next asked for; else the next units have them as it left them
+    (``selectors.orders_of_one_unit``)."""
+    with events_of_one_unit(), messaging.sent_of_one_unit(), selectors.orders_of_one_unit():
         yield
 
 

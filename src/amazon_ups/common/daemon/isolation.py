@@ -156,6 +156,7 @@ def each_item_together(
     ref: Callable[[T], str],
     action: Callable[[T], object],
     around: Callable[[list[T]], AbstractContextManager[object]] | None = None,
+    skipped: set[str] | None = None,
 ) -> int:
     """``each_item`` in one transaction for all the items: one commit for a batch instead
     of one per item. The isolation is the same: an item whose ``action`` fails with a
@@ -165,11 +166,14 @@ def each_item_together(
     ``around(items)``, if given, is a context they are all run in, inside the
     transaction. Called inside a transaction (UPS serves a container's warehouses at
     its end), the batch is a savepoint of it, and the dead letters commit with it.
+    ``skipped``: the refs set aside (``set_aside_refs``), when the caller has just read
+    them to choose the items; else they are read here.
 
     The batch runs first without a savepoint per item (they cost as much as a small
     query each); a defect rolls it all back, and it runs again with one savepoint per
     item, to set aside only the one that failed (``_in_savepoints``)."""
-    skipped = set_aside_refs()
+    if skipped is None:
+        skipped = set_aside_refs()
     todo = [item for item in items if ref(item) not in skipped]
     if not todo:
         return 0

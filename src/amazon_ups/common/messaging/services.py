@@ -22,6 +22,7 @@ from amazon_ups.common.messaging.models import (
     Setting,
 )
 from amazon_ups.common.messaging.seqnums import next_seqnum
+from amazon_ups.common.statemachine import EventsWrittenTogether
 from amazon_ups.protocol.channel import SubMessage
 
 
@@ -30,18 +31,33 @@ def _in_transaction() -> None:
         raise RuntimeError("messaging changes must commit with the change that causes them")
 
 
+# The messages a batch of work sends (a container of received ones, a turn's new orders),
+# inserted in one statement at its end, in its transaction, by the mechanism of a
+# machine's events: a unit of the batch rolled back alone (``sent_of_one_unit``) drops
+# its own. Only for batches that never read the outbox for what they sent themselves
+# (Amazon's daemon: an error names a message the peer got, committed long before); UPS
+# reads its own just-sent commands back in the same container, so it does not use them.
+_OUTBOX = EventsWrittenTogether("outgoing messages")
+sent_together = _OUTBOX.batch
+sent_of_one_unit = _OUTBOX.unit
+
+
 def send(peer: str, field: str, message: SubMessage, ref: str = "") -> OutgoingMessage:
     """Number ``message`` with the next seqnum for ``peer`` (``seqnums``) and queue it
-    until acked."""
+    until acked: at once, or at the end of the ``sent_together`` batch it is part of
+    (each peer's seqnum counter stays locked until the transaction ends, so the rows'
+    ids still follow their seqnums and commit order)."""
     _in_transaction()
     message.seqnum = next_seqnum(peer)
-    return OutgoingMessage.objects.create(
+    row = OutgoingMessage(
         peer=peer,
         seqnum=message.seqnum,
         field=field,
         body=message.SerializeToString(),
         ref=ref,
     )
+    _OUTBOX.add(row)
+    return row
 
 
 def first_receipt(peer: str, seqnum: int, field: str) -> bool:

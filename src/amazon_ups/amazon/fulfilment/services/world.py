@@ -125,10 +125,17 @@ def _stock_new_world(world_id: int) -> None:
     )
 
 
-def buy(world_id: int, warehouse_id: int, counts: dict[int, int], ref: str) -> None:
-    """Ask the world for units; they count as on order until they arrive (or are refused)."""
+def buy(
+    world_id: int,
+    warehouse_id: int,
+    counts: dict[int, int],
+    ref: str,
+    products: Mapping[int, Product] | None = None,
+) -> None:
+    """Ask the world for units; they count as on order until they arrive (or are refused).
+    ``products``: the products bought, where the caller has read them already."""
     catalog_services.order_more(warehouse_id, counts)
-    buy = wa.APurchaseMore(whnum=warehouse_id, things=_products(counts))
+    buy = wa.APurchaseMore(whnum=warehouse_id, things=_products(counts, products))
     messaging.send(world_peer(world_id), "buy", buy, ref=ref)
 
 
@@ -201,15 +208,34 @@ def purchase_arrived(message: wa.APurchaseMore) -> None:
     if unknown := sorted(set(counts) - set(known)):
         logger.warning("a purchase brought products we do not sell: %s", unknown)
     catalog_services.receive(message.whnum, {p: n for p, n in counts.items() if p in known})
+    waiting = orders_selectors.orders_waiting_for_stock(message.whnum)
+    if not waiting:
+        return
+    # What the waiting orders need, the products' descriptions and what is on hand here:
+    # read once for them all, then kept as each one packed takes its units.
+    needs_of = orders_selectors.orders_needs(waiting)
+    asked = {p for needs in needs_of.values() for p in needs}
+    products = dict(known)
+    if missing := asked - products.keys():
+        products.update(catalog_selectors.products_by_id(missing))
+    on_hand = {
+        p: n
+        for (w, p), (n, _) in catalog_selectors.stock_levels(asked).items()
+        if w == message.whnum
+    }
     # Oldest first; one that does not fit yet does not hold back the ones after it.
-    for order_id in orders_selectors.orders_waiting_for_stock(message.whnum):
+    for order_id in waiting:
         order = orders_selectors.order_lock(order_id)
         assert order is not None  # just listed, in this transaction
-        needs = orders_selectors.order_needs(order)
-        levels = catalog_selectors.stock_levels(needs)
-        on_hand = {p: levels.get((message.whnum, p), (0, 0))[0] for p in needs}
+        if order.status != Order.Status.PLACED:
+            # Moved on earlier in this batch (packed by an earlier arrival, failed), its
+            # move not written yet (``lifecycle.moves_written_together``).
+            continue
+        needs = needs_of.get(order_id, {})
         if planning.fits(needs, on_hand):
-            pack(order, needs)
+            pack(order, needs, products)
+            for product_id, count in needs.items():
+                on_hand[product_id] -= count
 
 
 def package_packed(message: wa.APacked) -> None:

@@ -1,0 +1,109 @@
+"""What the Amazon daemon's database work costs per order, counted in statements: a batch
+of orders taken in, then each message about them as it comes under load, many to a
+container (as the daemon's core hands them over: ``isolation.receive_all`` with the
+daemon's handler and ``around_container``)."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from google.protobuf.message import Message
+
+from amazon_ups.amazon.catalog.models import Stock
+from amazon_ups.amazon.fulfilment import services, upkeep
+from amazon_ups.amazon.fulfilment.daemon import Fulfilment
+from amazon_ups.amazon.orders.models import Order
+from amazon_ups.common.daemon.endpoint import Endpoint
+from amazon_ups.common.messaging.models import OutgoingMessage
+from amazon_ups.protocol import au_pb2 as au
+from amazon_ups.protocol import world_amazon_pb2 as wa
+from tests.amazon.containers import received
+
+pytestmark = pytest.mark.django_db
+
+WORLD = 7
+ORDERS = 20
+_seqnums = itertools.count(1)
+
+
+@pytest.fixture
+def joined(catalog, settings):
+    settings.WORLD_CREATOR = "ups"
+    settings.WORLD_ID = None
+    settings.INITIAL_STOCK = 0
+    services.world_joined(WORLD)
+    for warehouse_id in (1, 2):
+        for product_id in (1, 2, 3):
+            Stock.objects.create(warehouse_id=warehouse_id, product_id=product_id, on_hand=1000)
+
+
+def _received(fulfilment: Fulfilment, link: Endpoint, messages: list[tuple[str, Message]]):
+    for _, message in messages:
+        message.seqnum = next(_seqnums)  # type: ignore[attr-defined]
+    received(fulfilment, link, messages)
+
+
+def statements(place) -> list[str]:
+    """The SQL of taking ``ORDERS`` orders from placed to delivered."""
+    orders = [place({1: 1, 2: 1}, x=i, y=i) for i in range(ORDERS)]
+    fulfilment = Fulfilment()
+    fulfilment.world.peer = f"world:{WORLD}"
+    world, ups = fulfilment.world, fulfilment.ups
+    with CaptureQueriesContext(connection) as captured:
+        assert upkeep.intake() == ORDERS
+        _received(fulfilment, world, [("ready", wa.APacked(shipid=o.id)) for o in orders])
+        _received(
+            fulfilment,
+            ups,
+            [
+                *(
+                    ("arrived", au.TruckArrived(package_id=o.id, truck_id=3, warehouse_id=1))
+                    for o in orders
+                ),
+                *(
+                    (
+                        "registered",
+                        au.PackageRegistered(package_id=o.id, tracking_number=f"1Z{o.id}"),
+                    )
+                    for o in orders
+                ),
+            ],
+        )
+        _received(fulfilment, world, [("loaded", wa.ALoaded(shipid=o.id)) for o in orders])
+        _received(
+            fulfilment,
+            ups,
+            [("out_for_delivery", au.OutForDelivery(package_id=o.id, truck_id=3)) for o in orders],
+        )
+        _received(
+            fulfilment,
+            ups,
+            [("delivered", au.Delivered(package_id=o.id, x=1, y=1)) for o in orders],
+        )
+    assert set(Order.objects.values_list("status", flat=True)) == {Order.Status.DELIVERED}
+    assert OutgoingMessage.objects.count() == 4 * ORDERS  # pickup, pack, load, loaded
+    return [q["sql"] for q in captured if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+
+
+def _count(sqls: list[str], start: str) -> int:
+    return sum(sql.startswith(start) for sql in sqls)
+
+
+def test_an_orders_way_costs_few_statements_and_a_batchs_statements_are_shared(joined, place):
+    sqls = statements(place)
+    kinds = Counter(" ".join(sql.split()[:3]) for sql in sqls)
+    # Six batches: the intake, then five containers. Per batch, not per order: its
+    # messages (one INSERT), the stock and waiting demand of intake, the orders' moves
+    # alike (one UPDATE for all packed, ...). A truck's arrival is an order's own (the
+    # message's seqnum is kept): one UPDATE each.
+    assert _count(sqls, f'INSERT INTO "{OutgoingMessage._meta.db_table}"') <= 6, kinds
+    assert _count(sqls, f'UPDATE "{Order._meta.db_table}"') <= ORDERS + 6, kinds
+    assert _count(sqls, 'SELECT "catalog_stock"') == 1, kinds
+    # Per order, what cannot be shared: the stock of its two products taken.
+    assert _count(sqls, 'UPDATE "catalog_stock"') == 2 * ORDERS, kinds
+    # Was 17.65 (one INSERT per message, two reads per order taken in, one UPDATE per move).
+    assert len(sqls) / ORDERS < 6.5, kinds
