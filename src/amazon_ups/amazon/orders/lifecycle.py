@@ -15,7 +15,7 @@ import datetime
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from django.db import DatabaseError, models, transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from amazon_ups.common.statemachine import (
@@ -206,28 +206,12 @@ def held_to_batch_end(order) -> None:
 
 
 def _write_together(held: _Held) -> None:
-    alike: dict[tuple, list] = {}
-    for order in held.orders:
-        if not order.save_owed:
-            continue
+    owed = [order for order in held.orders if order.save_owed]
+    for order in owed:
         order.save_owed = False
-        changes = order.unsaved_changes()
-        if changes is None:
-            order.save()
-            continue
-        changes["updated_at"] = held.now
-        alike.setdefault(tuple(sorted(changes.items())), []).append(order)
-    for key, orders in alike.items():
-        changes = dict(key)
-        if len(orders) == 1:
-            orders[0].save()  # the same UPDATE, without the list of ids
-            continue
-        written = type(orders[0])._default_manager.filter(id__in=[o.id for o in orders])
-        if written.update(**changes) != len(orders):
-            raise DatabaseError("orders saved together: some are gone")
-        for order in orders:
-            order.__dict__.update(changes)
-            order._remember(list(changes))
+    if owed:
+        # Alike changes (the same columns to the same values) in one UPDATE each.
+        type(owed[0]).save_together(owed)
 
 
 def order_created(order, note: str = "") -> None:
