@@ -216,6 +216,11 @@ class EventsWrittenTogether:
         else:
             pending.append(event)
 
+    def pending(self) -> int:
+        """How many the batch under way keeps (0 outside one)."""
+        pending = self._pending.get()
+        return len(pending) if pending is not None else 0
+
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
         pending: list = []

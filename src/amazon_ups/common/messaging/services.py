@@ -3,9 +3,11 @@ together with the domain change they belong to."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import traceback
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Iterator
+from contextvars import ContextVar
 
 from django.conf import settings
 from django.db import transaction
@@ -34,19 +36,45 @@ def _in_transaction() -> None:
 # The messages a batch of work sends (a container of received ones, a turn's new orders),
 # inserted in one statement at its end, in its transaction, by the mechanism of a
 # machine's events: a unit of the batch rolled back alone (``sent_of_one_unit``) drops
-# its own. Only for batches that never read the outbox for what they sent themselves
-# (Amazon's daemon: an error names a message the peer got, committed long before); UPS
-# reads its own just-sent commands back in the same container, so it does not use them.
+# its own. Only for messages the batch never reads back from the outbox: Amazon's daemon
+# reads none (an error names a message the peer got, committed long before); UPS's
+# dispatch reads its just-sent commands to the world (a truck with one unacked is busy),
+# so it holds only what it tells Amazon.
 _OUTBOX = EventsWrittenTogether("outgoing messages")
-sent_together = _OUTBOX.batch
 sent_of_one_unit = _OUTBOX.unit
+# The peers whose messages the batch under way holds (None: every peer); unset outside.
+_held_for: ContextVar[tuple[frozenset[str] | None] | None] = ContextVar(
+    "messages_held_for", default=None
+)
+
+
+@contextlib.contextmanager
+def sent_together(peers: Collection[str] | None = None) -> Iterator[None]:
+    """Inside a transaction: the messages to ``peers`` (all, if None) sent in the block
+    are written in one INSERT at its end, not one each (not at all if it raises). A
+    batch within another is part of it."""
+    if _held_for.get() is not None:
+        yield
+        return
+    token = _held_for.set((frozenset(peers) if peers is not None else None,))
+    try:
+        with _OUTBOX.batch():
+            yield
+    finally:
+        _held_for.reset(token)
+
+
+def messages_held() -> int:
+    """How many messages the batch under way holds (0 outside one): a refusal must come
+    before anything is sent (``isolation.refused_by`` sees only rows written)."""
+    return _OUTBOX.pending()
 
 
 def send(peer: str, field: str, message: SubMessage, ref: str = "") -> OutgoingMessage:
     """Number ``message`` with the next seqnum for ``peer`` (``seqnums``) and queue it
-    until acked: at once, or at the end of the ``sent_together`` batch it is part of
-    (each peer's seqnum counter stays locked until the transaction ends, so the rows'
-    ids still follow their seqnums and commit order)."""
+    until acked: at once, or at the end of the ``sent_together`` batch holding its
+    peer's (each peer's seqnum counter stays locked until the transaction ends, so the
+    rows' ids still follow their seqnums and commit order)."""
     _in_transaction()
     message.seqnum = next_seqnum(peer)
     row = OutgoingMessage(
@@ -56,7 +84,11 @@ def send(peer: str, field: str, message: SubMessage, ref: str = "") -> OutgoingM
         body=message.SerializeToString(),
         ref=ref,
     )
-    _OUTBOX.add(row)
+    held = _held_for.get()
+    if held is not None and (held[0] is None or peer in held[0]):
+        _OUTBOX.add(row)
+    else:
+        row.save(force_insert=True)
     return row
 
 
