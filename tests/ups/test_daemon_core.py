@@ -12,7 +12,12 @@ from django.utils import timezone
 
 from amazon_ups.common.daemon.core import SAFETY_LOOK_EVERY, DaemonCore, Endpoint, RecentReceipts
 from amazon_ups.common.messaging import services as messaging
-from amazon_ups.common.messaging.models import DeadLetter, IncomingMessage, LinkState
+from amazon_ups.common.messaging.models import (
+    DeadLetter,
+    IncomingMessage,
+    LinkState,
+    OutgoingMessage,
+)
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol import world_ups_pb2 as wu
 from amazon_ups.protocol.channel import AU_LIMITS, WORLD_SEND_LIMITS, Channel
@@ -23,6 +28,7 @@ from amazon_ups.ups.dispatch.daemon import Dispatcher
 from amazon_ups.ups.shipments.models import Package, PackageEvent, Truck, Warehouse
 from amazon_ups.ups.shipments.services import AMAZON, Refused
 from amazon_ups.ups.shipments.truck_lifecycle import TruckStatus
+from amazon_ups.ups.shipper import services as shipper
 from tests.ups.helpers import WORLD, ack_all, arrive, pickup, sent, world_seqnum
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -643,6 +649,87 @@ def test_a_containers_package_events_are_written_together_and_go_with_a_refusal(
     assert not Package.objects.filter(id=7).exists()
     assert not PackageEvent.objects.filter(package_id=7).exists()
     assert DeadLetter.objects.filter(seqnum=7, kind=DeadLetter.Kind.MESSAGE).exists()
+
+
+def _inserts_for_amazon(captured: CaptureQueriesContext) -> int:
+    """How many captured statements wrote messages to Amazon into the outbox."""
+    table = OutgoingMessage._meta.db_table
+    return sum(
+        1
+        for query in captured
+        if query["sql"].startswith(f'INSERT INTO "{table}"') and f"'{AMAZON}'" in query["sql"]
+    )
+
+
+def test_what_a_container_tells_amazon_is_written_together_and_goes_with_a_defect(
+    fleet, monkeypatch
+):
+    """The messages to Amazon of a container's units (registered, and the trucks'
+    arrival, told as its warehouse is served at the end) are written in one statement at
+    its end, numbered in the order they were said; a defective unit's go with it."""
+    core, amazon = _core_whose_pickups_fail(monkeypatch, lambda request: request["package_id"] == 7)
+    core.received(amazon, frame(pickups=_pickups(1, 1)), timezone.now().timestamp())
+    with transaction.atomic():
+        arrive(1, 10, 0)  # truck 1 waits at warehouse 1: pickups there are announced at once
+    said_before = set(OutgoingMessage.objects.values_list("id", flat=True))
+    with CaptureQueriesContext(connection) as captured:
+        core.received(amazon, frame(pickups=_pickups(2, 6)), timezone.now().timestamp())
+    # Once, at the end of the container's second pass (the first, rolled back by the
+    # defect, wrote none).
+    assert _inserts_for_amazon(captured) == 1
+    assert sorted(m.package_id for m in sent(AMAZON, "registered")) == [1, 2, 3, 4, 5, 6]
+    assert sorted(m.package_id for m in sent(AMAZON, "arrived")) == [1, 2, 3, 4, 5, 6]
+    rows = list(
+        OutgoingMessage.objects.filter(peer=AMAZON).exclude(id__in=said_before).order_by("id")
+    )
+    assert [row.seqnum for row in rows] == sorted(row.seqnum for row in rows)
+    # Each registered before its truck's arrival, as said.
+    fields = [row.field for row in rows]
+    assert fields.index("arrived") > max(i for i, f in enumerate(fields) if f == "registered")
+    [reply] = replies(core.step(timezone.now().timestamp()), amazon)
+    assert sorted(r.package_id for r in reply.arrived) == [1, 2, 3, 4, 5, 6]
+
+
+def test_what_an_item_of_the_tick_tells_amazon_is_written_together(fleet):
+    """A truck's command acked, each of its packages is out for delivery, and Amazon is
+    told so for each: one statement for the item (the command), not one per package."""
+    with transaction.atomic():
+        for package_id in range(1, 6):
+            pickup(package_id, dest=(package_id, -package_id))
+        arrive(1, 10, 0)
+        for package_id in range(1, 6):
+            dispatch.package_loaded(package_id, 1, now=timezone.now())
+        ack_all()
+    with CaptureQueriesContext(connection) as captured:
+        assert dispatch.confirm_deliveries(timezone.now()) == 5
+    assert _inserts_for_amazon(captured) == 1
+    assert sorted(m.package_id for m in sent(AMAZON, "out_for_delivery")) == [1, 2, 3, 4, 5]
+
+
+def test_a_refusal_after_telling_amazon_is_a_defect(fleet, monkeypatch):
+    """What a unit tells Amazon is written at the end of the container, not at once, so
+    no statement shows it: a service that refused after telling Amazon something is
+    still a defect, set aside with what it said, not a refusal that would send both."""
+    accept = dispatch.pickup_request
+
+    def tell_then_refuse(**request):
+        if request["package_id"] == 9:
+            shipper.account_status(9, True)
+            raise Refused("changed my mind", 9)
+        return accept(**request)
+
+    monkeypatch.setattr(dispatch, "pickup_request", tell_then_refuse)
+    amazon = amazon_endpoint()
+    dispatcher = Dispatcher(world=None)
+    core = DaemonCore(
+        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
+    )
+    core.received(amazon, frame(pickups=_pickups(8, 3)), timezone.now().timestamp())
+    letter = DeadLetter.objects.get(seqnum=9, kind=DeadLetter.Kind.MESSAGE)
+    assert letter.error_type.endswith("RefusedAfterWriting")
+    assert sent(AMAZON, "accounts") == []
+    assert sent(AMAZON, "errors") == []
+    assert sorted(m.package_id for m in sent(AMAZON, "registered")) == [8, 10]
 
 
 def test_a_refusal_needs_no_savepoint_and_one_after_a_write_is_a_defect(fleet, monkeypatch):

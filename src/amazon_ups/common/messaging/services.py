@@ -34,13 +34,23 @@ def send(peer: str, field: str, message: SubMessage, ref: str = "") -> OutgoingM
     """Number ``message`` with the next seqnum for ``peer`` (``seqnums``) and queue it
     until acked."""
     _in_transaction()
+    row = _numbered(peer, field, message, ref)
+    row.save(force_insert=True)
+    return row
+
+
+def send_all(peer: str, messages: Iterable[tuple[str, SubMessage, str]]) -> list[OutgoingMessage]:
+    """``send`` for each (field, message, ref), numbered in their order: one INSERT for
+    them all."""
+    _in_transaction()
+    rows = [_numbered(peer, field, message, ref) for field, message, ref in messages]
+    return OutgoingMessage.objects.bulk_create(rows)
+
+
+def _numbered(peer: str, field: str, message: SubMessage, ref: str) -> OutgoingMessage:
     message.seqnum = next_seqnum(peer)
-    return OutgoingMessage.objects.create(
-        peer=peer,
-        seqnum=message.seqnum,
-        field=field,
-        body=message.SerializeToString(),
-        ref=ref,
+    return OutgoingMessage(
+        peer=peer, seqnum=message.seqnum, field=field, body=message.SerializeToString(), ref=ref
     )
 
 

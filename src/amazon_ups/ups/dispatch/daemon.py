@@ -23,6 +23,7 @@ from amazon_ups.common.daemon.endpoint import Endpoint
 from amazon_ups.common.daemon.links import WorldLink
 from amazon_ups.common.daemon.listen_link import ListenLink
 from amazon_ups.common.daemon.runner import Daemon
+from amazon_ups.common.exceptions import RefusedAfterWriting
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol import world_ups_pb2 as wu
@@ -105,7 +106,8 @@ class Dispatcher:
         the packages loaded or delivered are read and locked in one query
         (``packages_locked_ahead``), each warehouse given packages is served once, after
         them all (``serving_together``), the packages' events are written in one
-        statement at the end, and the trucks' positions once per run of deliveries."""
+        statement at the end, so are the messages to Amazon (``said_together``), and the
+        trucks' positions once per run of deliveries."""
         pickups = [
             (message.package_id, message.warehouse.id)
             for field, message in messages
@@ -118,6 +120,8 @@ class Dispatcher:
         ]
         with (
             shipments_world.remembered(),
+            # Outermost: what every unit and the serving at the end told Amazon.
+            shipper.said_together(),
             shipments.packages_locked_ahead(about_packages),
             dispatch.pickups_read_together(pickups) if pickups else contextlib.nullcontext(),
             package_events.batch(),
@@ -138,6 +142,7 @@ class Dispatcher:
             with (
                 shipments_world.remembered(),
                 package_events.unit(),
+                shipper.said_in_unit(),
                 shipments.truck_positions_of_one_unit(),
             ):
                 if not notes_positions:
@@ -193,8 +198,13 @@ class Dispatcher:
     def _refusable(seqnum: int, action: Callable[[], object], package_id: int | None = None):
         """Run ``action``; if it refuses (having changed nothing: ``refused_by``), answer
         with an Error."""
-        with package_events.unit():
+        with package_events.unit(), shipper.said_in_unit():
+            said = shipper.said_so_far()
             refusal = isolation.refused_by(action)
+            if refusal is not None and shipper.said_so_far() != said:
+                # What it told Amazon is kept for the end of the batch, not written yet:
+                # refused_by cannot see it, and it would go out with the refusal.
+                raise RefusedAfterWriting(f"refused after telling Amazon: {refusal}") from refusal
         if isinstance(refusal, Refused):
             logger.warning("refused Amazon's #%d: %s", seqnum, refusal)
             shipper.refuse(seqnum, str(refusal), refusal.package_id or package_id)

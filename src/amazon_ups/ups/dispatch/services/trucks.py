@@ -274,7 +274,7 @@ def serving_together() -> Iterator[None]:
         return
 
     def serve(item: tuple[Warehouse, datetime]) -> None:
-        with PACKAGE_EVENTS.unit():  # rolled back alone: its events go with it
+        with _one_unit():
             serve_warehouse(item[0], now=item[1])
 
     each_item_together(
@@ -282,8 +282,16 @@ def serving_together() -> Iterator[None]:
         list(pending.values()),
         ref=lambda item: f"warehouse:{item[0].id}",
         action=serve,
-        around=lambda items: PACKAGE_EVENTS.unit(),
+        around=lambda items: _one_unit(),
     )
+
+
+@contextlib.contextmanager
+def _one_unit() -> Iterator[None]:
+    """Work rolled back alone (a savepoint): its events, and what it told Amazon, go
+    with it."""
+    with PACKAGE_EVENTS.unit(), shipper.said_in_unit():
+        yield
 
 
 def warehouses_waiting() -> list[int]:

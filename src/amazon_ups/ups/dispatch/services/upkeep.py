@@ -33,6 +33,7 @@ from amazon_ups.ups.shipments.services.base import (
 )
 from amazon_ups.ups.shipments.truck_lifecycle import AT_WAREHOUSE, TruckStatus, truck_move
 from amazon_ups.ups.shipments.truck_lifecycle import TruckEventKind as T
+from amazon_ups.ups.shipper import services as shipper
 
 Item = TypeVar("Item")
 
@@ -45,11 +46,17 @@ def _each(
     action: Callable[[Item], object],
 ) -> int:
     """``each_item``, which costs nothing when there is nothing to do (most turns): it
-    reads the work items set aside before it looks at the items."""
+    reads the work items set aside before it looks at the items. What an item tells
+    Amazon is written in one statement (``shipper.said_together``)."""
     listed = list(items)
     if not listed:
         return 0
-    return each_item(what, listed, ref=ref, action=action)
+
+    def act(item: Item) -> None:
+        with shipper.said_together():
+            action(item)
+
+    return each_item(what, listed, ref=ref, action=act)
 
 
 # -- departures -------------------------------------------------------------------------------
