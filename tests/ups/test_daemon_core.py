@@ -706,6 +706,59 @@ def test_what_an_item_of_the_tick_tells_amazon_is_written_together(fleet):
     assert sorted(m.package_id for m in sent(AMAZON, "out_for_delivery")) == [1, 2, 3, 4, 5]
 
 
+def _package_status_writes(captured: CaptureQueriesContext) -> int:
+    table = Package._meta.db_table
+    return sum(
+        1
+        for query in captured
+        if query["sql"].startswith(f'UPDATE "{table}" SET') and '"status"' in query["sql"]
+    )
+
+
+def test_a_truckload_is_given_its_truck_in_one_update(fleet):
+    """The packages a truck is given together (a container's pickups, served at its
+    end) move in one UPDATE for the load, not one each; each has its event."""
+    amazon = amazon_endpoint()
+    dispatcher = Dispatcher(world=None)
+    core = DaemonCore(
+        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
+    )
+    with CaptureQueriesContext(connection) as captured:
+        core.received(amazon, frame(pickups=_pickups(1, 30)), timezone.now().timestamp())
+    loads = Package.objects.values("truck").distinct().count()
+    assert Package.objects.filter(status="truck dispatched").count() == 30
+    assert 1 < loads <= _package_status_writes(captured) <= 4, loads
+    assert PackageEvent.objects.filter(kind="truck dispatched").count() == 30
+
+    # Arrived, the truck announces its load in one UPDATE too.
+    truck = Package.objects.get(id=1).truck
+    assert truck is not None
+    with CaptureQueriesContext(connection) as captured, transaction.atomic():
+        arrive(truck.id, 10, 0)
+    assert _package_status_writes(captured) == 1
+    announced = Package.objects.filter(status="truck at warehouse")
+    assert announced.count() == len(sent(AMAZON, "arrived")) > 1
+
+
+def test_a_commands_packages_go_out_for_delivery_in_one_update(fleet):
+    """Once the world took a truck's command, its packages are out for delivery: one
+    UPDATE and one INSERT of their events for the command, not one each."""
+    with transaction.atomic():
+        for package_id in range(1, 6):
+            pickup(package_id, dest=(package_id, -package_id))
+        arrive(1, 10, 0)
+        for package_id in range(1, 6):
+            dispatch.package_loaded(package_id, 1, now=timezone.now())
+        ack_all()
+    with CaptureQueriesContext(connection) as captured:
+        assert dispatch.confirm_deliveries(timezone.now()) == 5
+    assert _package_status_writes(captured) == 1
+    events = PackageEvent._meta.db_table
+    assert len([q for q in captured if q["sql"].startswith(f'INSERT INTO "{events}"')]) == 1
+    assert PackageEvent.objects.filter(kind="out for delivery").count() == 5
+    assert Package.objects.filter(status="out for delivery").count() == 5
+
+
 def test_a_refusal_after_telling_amazon_is_a_defect(fleet, monkeypatch):
     """What a unit tells Amazon is written at the end of the container, not at once, so
     no statement shows it: a service that refused after telling Amazon something is

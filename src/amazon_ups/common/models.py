@@ -38,29 +38,59 @@ class SavesWhatChanged(models.Model):
                 remembered[field.attname] = self.__dict__[field.attname]
         self.__dict__["_saved_values"] = remembered
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
+    def _changed(self) -> list[str] | None:
+        """The columns a save writes: those changed since read or saved, and the
+        ``auto_now`` ones; None when it must write all (a new row, deferred fields)."""
         remembered = self.__dict__.get("_saved_values")
-        if (
-            remembered
-            and not args
-            and kwargs.get("update_fields") is None
-            and not kwargs.get("force_insert")
-            and not self._state.adding
-            and not self.get_deferred_fields()
-        ):
-            changed = [
-                field.attname
-                for field in self._meta.concrete_fields
-                if not field.primary_key
-                and (
-                    getattr(field, "auto_now", False)
-                    or field.attname not in remembered
-                    or remembered[field.attname] != self.__dict__[field.attname]
-                )
-            ]
-            kwargs["update_fields"] = changed
+        if not remembered or self._state.adding or self.get_deferred_fields():
+            return None
+        return [
+            field.attname
+            for field in self._meta.concrete_fields
+            if not field.primary_key
+            and (
+                getattr(field, "auto_now", False)
+                or field.attname not in remembered
+                or remembered[field.attname] != self.__dict__[field.attname]
+            )
+        ]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not args and kwargs.get("update_fields") is None and not kwargs.get("force_insert"):
+            changed = self._changed()
+            if changed is not None:
+                kwargs["update_fields"] = changed
         super().save(*args, **kwargs)
         self._remember(kwargs.get("update_fields"))
+
+    @classmethod
+    def save_together(cls, rows: Iterable[Self]) -> None:
+        """``save()`` each of ``rows``, in one UPDATE for all those whose changes are the
+        same (the same columns set to the same values: the packages a truck is given, or
+        sent out with, moved together), not one each. Like ``save()``, writes only the
+        changed columns, with the ``auto_now`` ones set once for all."""
+        auto_now = [f for f in cls._meta.concrete_fields if getattr(f, "auto_now", False)]
+        stamped = {f.attname for f in auto_now}
+        alike: dict[tuple[tuple[str, Any], ...], list[Self]] = {}
+        for row in rows:
+            changed = row._changed()
+            if changed is None:
+                row.save()
+                continue
+            key = tuple((name, row.__dict__[name]) for name in changed if name not in stamped)
+            try:
+                alike.setdefault(key, []).append(row)
+            except TypeError:  # a value that cannot be compared so (a dict): alone
+                row.save()
+        for key, group in alike.items():
+            if len(group) == 1:
+                group[0].save()
+                continue
+            stamps = {f.attname: f.pre_save(group[0], add=False) for f in auto_now}
+            cls._base_manager.filter(pk__in=[row.pk for row in group]).update(**dict(key), **stamps)
+            for row in group:
+                row.__dict__.update(stamps)
+                row._remember([*dict(key), *stamps])
 
     def refresh_from_db(
         self,

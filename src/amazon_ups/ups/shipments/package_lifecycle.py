@@ -121,6 +121,35 @@ def package_move(
     return True
 
 
+def package_moves(
+    packages,
+    kind: PackageEventKind,
+    x: int | None = None,
+    y: int | None = None,
+    note: str = "",
+    *,
+    now: datetime,
+) -> list:
+    """``package_move`` for packages that make one move together (a truckload given a
+    truck, or sent out, at once): each moves and records its event as alone, and those
+    moved are saved together (``SavesWhatChanged.save_together``: one UPDATE for them
+    all when their changes are alike), not one UPDATE each. Returns those moved; to the
+    others it was stale news."""
+    moved = []
+    for package in packages:
+        package.saves_held = True
+        try:
+            if package_move(package, kind, x, y, note, now=now):
+                moved.append(package)
+        finally:
+            package.saves_held = False
+    if moved:
+        type(moved[0]).save_together(moved)
+        for package in moved:
+            package.save_owed = False
+    return moved
+
+
 def package_created(package, x: int | None = None, y: int | None = None, *, now: datetime) -> None:
     """The first event of a new package (the machine's initial state), at ``now``."""
     EVENTS.add(package.events.model(package=package, kind=K.CREATED, x=x, y=y, at=now))

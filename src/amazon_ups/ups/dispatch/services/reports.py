@@ -200,7 +200,7 @@ def package_delivered(truck_id: int, package_id: int, *, now: datetime) -> None:
     if package.status == PackageStatus.LOADED and package.delivery_seqnum is not None:
         # The world's ack of the UGoDeliver came in the same response as this delivery
         # (a fast world): it was out for delivery all the same, and Amazon hears so.
-        trucks.out_for_delivery(package, truck_id, now=now)
+        trucks.out_for_delivery([package], truck_id, now=now)
     if redirect.redirect_unsettled_at_delivery(package, truck_id, now=now):
         return
     delivered_at_destination(package, truck_id, now=now)

@@ -33,6 +33,7 @@ from amazon_ups.ups.shipments.package_lifecycle import EVENTS as PACKAGE_EVENTS
 from amazon_ups.ups.shipments.package_lifecycle import PackageEventKind as P
 from amazon_ups.ups.shipments.services.base import (
     move,
+    moves,
     packages_changed,
     truck_ref,
     truck_ref_of,
@@ -166,14 +167,15 @@ def _send_free_truck(warehouse: Warehouse, rule: planning.Policy, *, now: dateti
 # -- packages and their trucks -----------------------------------------------------------
 
 
-def announce(package: Package, truck: Truck, *, now: datetime) -> None:
-    """The truck stands at the package's warehouse: Amazon may load it. A package
+def announce(packages: list[Package], truck: Truck, warehouse: Warehouse, *, now: datetime) -> None:
+    """The truck stands at the packages' warehouse: Amazon may load them. A package
     announced before (its truck left without it) is announced again with a newer
     seqnum: Amazon loads onto the truck of the latest TruckArrived."""
-    package.truck = truck
-    warehouse = package.warehouse
-    move(package, P.TRUCK_AT_WAREHOUSE, warehouse.x, warehouse.y, f"truck {truck.id}", now=now)
-    shipper.truck_arrived(package.id, truck.id, warehouse.id)
+    for package in packages:
+        package.truck = truck
+    note = f"truck {truck.id}"
+    for package in moves(packages, P.TRUCK_AT_WAREHOUSE, warehouse.x, warehouse.y, note, now=now):
+        shipper.truck_arrived(package.id, truck.id, warehouse.id)
 
 
 def requeue(package: Package, kind: P, note: str, *, now: datetime) -> None:
@@ -227,12 +229,12 @@ def serve_warehouse(warehouse: Warehouse, max_batches: int | None = None, *, now
         if not batch:
             break
         batches += 1
-        for package in batch:
-            if truck.status in AT_WAREHOUSE:
-                announce(package, truck, now=now)
-            else:
+        if truck.status in AT_WAREHOUSE:
+            announce(batch, truck, warehouse, now=now)
+        else:
+            for package in batch:
                 package.truck = truck
-                move(package, P.TRUCK_DISPATCHED, note=f"truck {truck.id}", now=now)
+            moves(batch, P.TRUCK_DISPATCHED, note=f"truck {truck.id}", now=now)
         served += len(batch)
         if len(batch) == len(found) < fetch:
             break  # fewer waited than were read, and all got a truck: none wait now
@@ -394,11 +396,13 @@ def depart(truck: Truck, *, now: datetime) -> bool:
     return True
 
 
-def out_for_delivery(package: Package, truck_id: int, *, now: datetime) -> bool:
-    if not move(package, P.OUT_FOR_DELIVERY, note=f"truck {truck_id}", now=now):
-        return False
-    shipper.out_for_delivery(package.id, truck_id)
-    return True
+def out_for_delivery(packages: list[Package], truck_id: int, *, now: datetime) -> int:
+    """The world took the command that sends these out on ``truck_id``: tell Amazon.
+    Returns how many moved (the others were out already, or done)."""
+    moved = moves(packages, P.OUT_FOR_DELIVERY, note=f"truck {truck_id}", now=now)
+    for package in moved:
+        shipper.out_for_delivery(package.id, truck_id)
+    return len(moved)
 
 
 # -- what a truck's new state means for its packages --------------------------------------
@@ -502,11 +506,10 @@ def arrived(truck: Truck, *, now: datetime) -> None:
     assert warehouse is not None  # it stands at one
     if dispatch_selectors.policy().gather:
         regather(truck, now=now)
-    for package in Package.objects.filter(
+    coming_for = Package.objects.filter(
         truck=truck, warehouse=warehouse, status=PackageStatus.TRUCK_DISPATCHED
-    ):
-        package.warehouse = warehouse  # theirs: no join to read it again
-        announce(package, truck, now=now)
+    )
+    announce(list(coming_for), truck, warehouse, now=now)
     # Packages that came in while every truck was busy can board now.
     serve_warehouse(warehouse, now=now)
     depart_if_ready(truck, now=now)

@@ -21,6 +21,7 @@ from amazon_ups.protocol import world_ups_pb2 as wu
 from amazon_ups.ups.dispatch.services import reports, trucks
 from amazon_ups.ups.shipments import world
 from amazon_ups.ups.shipments.models import Package, PackageEvent, Truck, TruckEvent, Warehouse
+from amazon_ups.ups.shipments.package_lifecycle import EVENTS as PACKAGE_EVENTS
 from amazon_ups.ups.shipments.package_lifecycle import NOT_FINAL, PackageStatus
 from amazon_ups.ups.shipments.package_lifecycle import PackageEventKind as P
 from amazon_ups.ups.shipments.services import redirect
@@ -141,10 +142,12 @@ def confirm_deliveries(now: datetime) -> int:
         sent = messaging_selectors.origin(peer, seqnum)
         assert sent is not None  # found acked just now; sent messages are kept
         truck_id = wu.UGoDeliver.FromString(bytes(sent.body)).truckid
-        for package in Package.objects.select_for_update().filter(
+        going = Package.objects.select_for_update().filter(
             status=PackageStatus.LOADED, delivery_seqnum=seqnum
-        ):
-            moved.append(trucks.out_for_delivery(package, truck_id, now=now))
+        )
+        # The packages' moves, and their events, each written once for the command.
+        with PACKAGE_EVENTS.batch():
+            moved.append(trucks.out_for_delivery(list(going), truck_id, now=now))
 
     _each("out for delivery", seqnums, ref=lambda s: f"delivery:{s}", action=confirm)
     return sum(moved)

@@ -19,7 +19,12 @@ from amazon_ups.common.statemachine import Outcome
 from amazon_ups.ups.shipments import world
 from amazon_ups.ups.shipments.exceptions import Refused as Refused  # the services' name
 from amazon_ups.ups.shipments.models import Package, Truck
-from amazon_ups.ups.shipments.package_lifecycle import MACHINE, PackageEventKind, package_move
+from amazon_ups.ups.shipments.package_lifecycle import (
+    MACHINE,
+    PackageEventKind,
+    package_move,
+    package_moves,
+)
 from amazon_ups.ups.shipper import services as shipper
 
 logger = logging.getLogger(__name__)
@@ -151,6 +156,28 @@ def move(
     hear of."""
     if not package_move(package, kind, x, y, note, now=now):
         return False
+    _tell_owner(package, kind, x, y)
+    return True
+
+
+def moves(
+    packages: Iterable[Package],
+    kind: PackageEventKind,
+    x: int | None = None,
+    y: int | None = None,
+    note: str = "",
+    *,
+    now: datetime,
+) -> list[Package]:
+    """``move`` for packages that make one move together, saved together
+    (``package_lifecycle.package_moves``). Returns those moved."""
+    moved = package_moves(packages, kind, x, y, note, now=now)
+    for package in moved:
+        _tell_owner(package, kind, x, y)
+    return moved
+
+
+def _tell_owner(package: Package, kind: PackageEventKind, x: int | None, y: int | None) -> None:
     if kind in OWNER_EMAILS and package.account is not None:
         template, ref = OWNER_EMAILS[kind]
         user = package.account.user
@@ -160,7 +187,6 @@ def move(
             context={"package": package, "user": user, "x": x, "y": y},
             ref=f"{ref}:{package.id}",
         )
-    return True
 
 
 def fail(package: Package, reason: str, origin_seqnum: int | None = None, *, now: datetime) -> bool:
