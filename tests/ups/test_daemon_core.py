@@ -580,6 +580,58 @@ def test_a_waiting_trucks_deadline_is_written_once_for_a_containers_loads(fleet)
     assert truck.loading_deadline is not None and truck.loading_deadline > at
 
 
+def _loads(*loads: tuple[int, int]) -> bytes:
+    """A container of PackageLoaded, for (package, truck): each seqnum the package's."""
+    return frame(
+        loaded=[
+            au_pb2.PackageLoaded(seqnum=package_id, package_id=package_id, truck_id=truck_id)
+            for package_id, truck_id in loads
+        ]
+    )
+
+
+def _given_reads(captured: CaptureQueriesContext) -> int:
+    """How many captured statements read what a truck was given (depart_if_ready)."""
+    table = Package._meta.db_table
+    return _reads(captured, table, f'"{table}"."truck_id" = ')
+
+
+def test_a_containers_loads_onto_a_truck_read_what_it_was_given_once(fleet):
+    """Whether a truck is ready to leave is asked at each load onto it; in a container,
+    what it was given is read at the first and kept up to date by the others: it leaves
+    with all of them at the last. A package loaded onto another truck than the one
+    waiting for it is no longer waited for by the first."""
+    with transaction.atomic():
+        for package_id in range(1, 10):
+            pickup(package_id, dest=(package_id, -package_id))
+    Package.objects.filter(id__in=[1, 2, 3, 4, 5]).update(truck_id=1, status="truck at warehouse")
+    Package.objects.filter(id__in=[6, 7, 8]).update(truck_id=2, status="truck at warehouse")
+    Package.objects.filter(id=9).update(truck_id=None, status="created")
+    Truck.objects.update(status="arrive warehouse", warehouse_id=1, x=10, y=0)
+    dispatcher = Dispatcher(world=None)
+    amazon = amazon_endpoint()
+    core = DaemonCore(
+        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
+    )
+    with CaptureQueriesContext(connection) as captured:
+        core.received(amazon, _loads(*[(n, 1) for n in range(1, 6)]), timezone.now().timestamp())
+    assert _given_reads(captured) == 1
+    [deliver] = sent(WORLD, "deliveries")
+    assert (deliver.truckid, sorted(p.packageid for p in deliver.packages)) == (1, [1, 2, 3, 4, 5])
+
+    # 7 goes on truck 1 (back at the warehouse, waiting for 9): truck 2 waits for it no
+    # longer.
+    Truck.objects.filter(id=1).update(status="arrive warehouse")
+    Package.objects.filter(id=9).update(truck_id=1, status="truck at warehouse")
+    with CaptureQueriesContext(connection) as captured:
+        core.received(amazon, _loads((6, 2), (7, 1), (8, 2)), timezone.now().timestamp())
+    assert _given_reads(captured) == 2  # each truck's, once
+    assert Truck.objects.get(id=1).status == "arrive warehouse"
+    assert Truck.objects.get(id=2).status == "delivering"
+    deliver = sent(WORLD, "deliveries")[-1]
+    assert (deliver.truckid, sorted(p.packageid for p in deliver.packages)) == (2, [6, 8])
+
+
 def test_a_defect_in_serving_a_warehouse_sets_it_aside_and_keeps_the_pickups(fleet, monkeypatch):
 
     def broken(*args, **kwargs):

@@ -104,7 +104,8 @@ class Dispatcher:
         """The world's id is read once per container (shipments.world.remembered), so are
         the packages and warehouses of its pickup requests (``pickups_read_together``),
         the packages loaded or delivered are read and locked in one query
-        (``packages_locked_ahead``), each warehouse given packages is served once, after
+        (``packages_locked_ahead``), what a truck was given is read once for its loads
+        (``loads_read_together``), each warehouse given packages is served once, after
         them all (``serving_together``), the packages' events are written in one
         statement at the end, so are the messages to Amazon (``said_together``), and the
         trucks' positions once per run of deliveries."""
@@ -123,6 +124,7 @@ class Dispatcher:
             # Outermost: what every unit and the serving at the end told Amazon.
             shipper.said_together(),
             shipments.packages_locked_ahead(about_packages),
+            dispatch.loads_read_together(),
             dispatch.pickups_read_together(pickups) if pickups else contextlib.nullcontext(),
             package_events.batch(),
             dispatch.serving_together(),

@@ -22,7 +22,7 @@ from amazon_ups.ups.dispatch.services.requests import (
     pickup_request,
     pickups_read_together,
 )
-from amazon_ups.ups.dispatch.services.trucks import serving_together
+from amazon_ups.ups.dispatch.services.trucks import loads_read_together, serving_together
 from amazon_ups.ups.dispatch.services.upkeep import (
     confirm_deliveries,
     depart_overdue,
@@ -43,6 +43,7 @@ __all__ = [
     "fleet_add",
     "fleet_reset",
     "load_failed",
+    "loads_read_together",
     "package_delivered",
     "package_loaded",
     "packages_abandon",

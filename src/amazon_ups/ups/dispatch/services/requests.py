@@ -187,7 +187,7 @@ def package_loaded(package_id: int, truck_id: int, *, now: datetime) -> None:
     warehouse = package.warehouse
     move(package, P.LOADED, warehouse.x, warehouse.y, f"on truck {truck.id}", now=now)
     if truck.status in AT_WAREHOUSE:
-        trucks.depart_if_ready(truck, now=now)
+        trucks.depart_if_ready(truck, now=now, loaded=package)
     elif truck.status in (TruckStatus.DELIVERING, TruckStatus.IDLE):
         # It left without waiting for this one (or Amazon loaded a truck we did not
         # announce): add the package to its round.

@@ -16,6 +16,7 @@ import contextlib
 import functools
 from collections.abc import Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
@@ -35,6 +36,7 @@ from amazon_ups.ups.shipments.services.base import (
     move,
     moves,
     packages_changed,
+    packages_changes,
     truck_ref,
     truck_ref_of,
     world_peer,
@@ -345,14 +347,61 @@ def go_deliver(truck: Truck, packages: list[Package], *, now: datetime) -> None:
     truck_move(truck, T.SENT_TO_DELIVER, note=f"{len(order)} packages, #{sent.seqnum}", now=now)
 
 
-def depart_if_ready(truck: Truck, *, now: datetime) -> None:
+@dataclass
+class _Given:
+    """A truck's cargo and the packages it waits for, as read when packages had been
+    changed ``changes`` times (``packages_changes``), by id."""
+
+    changes: int
+    packages: dict[int, Package]
+
+
+# Per truck, what its loads in a container last read it was given (``loads_read_together``);
+# None outside one.
+_given_read: ContextVar[dict[int, _Given] | None] = ContextVar("_given_read", default=None)
+
+
+@contextlib.contextmanager
+def loads_read_together() -> Iterator[None]:
+    """Within (inside ``packages_locked_ahead``): what a truck has been given, read at a
+    load onto it, serves the next loads onto it (each one's package, moved to loaded,
+    put in its place), until packages are written otherwise (``packages_changed``: a
+    truck leaving, a load refused, a unit rolled back). A container of 20 loads onto one
+    truck asks whether it is ready with one read, not 20."""
+    token = _given_read.set({})
+    try:
+        yield
+    finally:
+        _given_read.reset(token)
+
+
+def _given(truck: Truck, loaded: Package | None) -> list[Package]:
+    """Its cargo and the packages it waits for, in one read, or as read at an earlier
+    load onto it with ``loaded`` (just moved, through ``package_lock``) put in."""
+    read = _given_read.get()
+    changes = packages_changes()
+    if read is None or changes is None or loaded is None:
+        return list(Package.objects.filter(truck=truck).filter(_given_q()))
+    known = read.get(truck.id)
+    if known is None or known.changes != changes:
+        known = read[truck.id] = _Given(
+            changes, {p.id: p for p in Package.objects.filter(truck=truck).filter(_given_q())}
+        )
+    known.packages[loaded.id] = loaded
+    for other in read.values():  # no truck waits for it but the one it is on
+        if other is not known:
+            other.packages.pop(loaded.id, None)
+    return list(known.packages.values())
+
+
+def depart_if_ready(truck: Truck, *, now: datetime, loaded: Package | None = None) -> None:
     """A truck at a warehouse leaves once every package announced there is loaded.
     While it waits with some on board, each load gives the rest a new deadline
-    (``UPS_LOADING_WAIT`` after ``now``): past it, ``depart_overdue`` sends it off."""
+    (``UPS_LOADING_WAIT`` after ``now``): past it, ``depart_overdue`` sends it off.
+    ``loaded``: the package whose load asks (``loads_read_together``)."""
     if truck.status not in AT_WAREHOUSE:
         return
-    # Its cargo and the packages it waits for, in one read.
-    given = list(Package.objects.filter(truck=truck).filter(_given_q()))
+    given = _given(truck, loaded)
     aboard = [package for package in given if package.status in CARRIED]
     if len(aboard) < len(given):  # some still wait to be loaded
         deadline = now + dispatch_selectors.loading_wait()

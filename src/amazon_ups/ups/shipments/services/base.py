@@ -87,6 +87,9 @@ class _Ahead:
     # Something wrote packages since they were read: read them again before one is
     # handed out.
     stale: bool = False
+    # How many times packages were written other than through ``package_lock``'s
+    # (``packages_changes``).
+    changes: int = 0
 
 
 _ahead: ContextVar[_Ahead | None] = ContextVar("packages_locked_ahead", default=None)
@@ -113,8 +116,20 @@ def packages_changed() -> None:
     whole load, a rolled-back unit of work): those read ahead are read again before the
     next is handed out."""
     ahead = _ahead.get()
-    if ahead is not None and ahead.packages:
+    if ahead is None:
+        return
+    ahead.changes += 1
+    if ahead.packages:
         ahead.stale = True
+
+
+def packages_changes() -> int | None:
+    """How many times packages were written other than through ``package_lock``'s in
+    the batch under way (``packages_locked_ahead``; None outside one): what was read of
+    packages holds while this stays the same, if the one handed out since is kept up to
+    date by whoever moves it."""
+    ahead = _ahead.get()
+    return None if ahead is None else ahead.changes
 
 
 @contextlib.contextmanager
