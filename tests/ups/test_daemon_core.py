@@ -25,7 +25,7 @@ from amazon_ups.protocol.framing import FrameDecoder, FramingError, encode_frame
 from amazon_ups.ups.dispatch import planning
 from amazon_ups.ups.dispatch import services as dispatch
 from amazon_ups.ups.dispatch.daemon import Dispatcher
-from amazon_ups.ups.shipments.models import Package, PackageEvent, Truck, Warehouse
+from amazon_ups.ups.shipments.models import Package, PackageEvent, PackageItem, Truck, Warehouse
 from amazon_ups.ups.shipments.services import AMAZON, Refused
 from amazon_ups.ups.shipments.truck_lifecycle import TruckStatus
 from amazon_ups.ups.shipper import services as shipper
@@ -835,6 +835,27 @@ def test_a_refusal_after_telling_amazon_is_a_defect(fleet, monkeypatch):
     assert sent(AMAZON, "accounts") == []
     assert sent(AMAZON, "errors") == []
     assert sorted(m.package_id for m in sent(AMAZON, "registered")) == [8, 10]
+
+
+def test_a_containers_package_items_are_written_together_and_go_with_a_defect(fleet, monkeypatch):
+    """The items of the packages a container's pickups make are written in one statement
+    at its end, not one per package; a defective request leaves none."""
+    core, amazon = _core_whose_pickups_fail(monkeypatch, lambda request: request["package_id"] == 7)
+    requests = _pickups(2, 6)
+    for request in requests:
+        request.items.add(product_id=request.package_id, description="kettle", count=2)
+        request.items.add(product_id=100, description="mug", count=1)
+    table = PackageItem._meta.db_table
+    with CaptureQueriesContext(connection) as captured:
+        core.received(amazon, frame(pickups=requests), timezone.now().timestamp())
+    inserts = [q for q in captured if q["sql"].startswith(f'INSERT INTO "{table}"')]
+    assert len(inserts) == 1, len(inserts)
+    items = PackageItem.objects.order_by("package_id", "id")
+    assert list(items.values_list("package_id", "product_id", "count")) == [
+        row
+        for package_id in range(2, 7)
+        for row in ((package_id, package_id, 2), (package_id, 100, 1))
+    ]
 
 
 def test_a_refusal_needs_no_savepoint_and_one_after_a_write_is_a_defect(fleet, monkeypatch):

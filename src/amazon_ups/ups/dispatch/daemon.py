@@ -102,7 +102,8 @@ class Dispatcher:
         self, link: Endpoint, messages: Sequence[tuple[str, Message]]
     ) -> Iterator[None]:
         """The world's id is read once per container (shipments.world.remembered), so are
-        the packages and warehouses of its pickup requests (``pickups_read_together``),
+        the packages and warehouses of its pickup requests (``pickups_read_together``,
+        which writes their items together),
         the packages loaded or delivered are read and locked in one query
         (``packages_locked_ahead``), what a truck was given is read once for its loads
         (``loads_read_together``), each warehouse given packages is served once, after
@@ -144,6 +145,7 @@ class Dispatcher:
             with (
                 shipments_world.remembered(),
                 package_events.unit(),
+                dispatch.package_items.unit(),
                 shipper.said_in_unit(),
                 shipments.truck_positions_of_one_unit(),
             ):

@@ -14,6 +14,7 @@ from amazon_ups.ups.dispatch.services.reports import (
     truck_finished,
     truck_reported,
 )
+from amazon_ups.ups.dispatch.services.requests import ITEMS as package_items
 from amazon_ups.ups.dispatch.services.requests import (
     account_check,
     amazon_error,
@@ -45,6 +46,7 @@ __all__ = [
     "load_failed",
     "loads_read_together",
     "package_delivered",
+    "package_items",
     "package_loaded",
     "packages_abandon",
     "pickup_refused",

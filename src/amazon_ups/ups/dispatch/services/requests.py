@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from amazon_ups.common.messaging import selectors as messaging_selectors
-from amazon_ups.common.statemachine import Outcome
+from amazon_ups.common.statemachine import EventsWrittenTogether, Outcome
 from amazon_ups.protocol import au_pb2
 from amazon_ups.ups.accounts.models import Account
 from amazon_ups.ups.dispatch.services import trucks
@@ -51,6 +51,11 @@ class _PickupsAhead:
 
 _pickups_ahead: ContextVar[_PickupsAhead | None] = ContextVar("_pickups_ahead", default=None)
 
+# The items of the packages a container's pickup requests make, written in one statement
+# at its end (``pickups_read_together``): nothing the daemon does reads them (they are for
+# the package's page). A unit rolled back alone drops its own (``ITEMS.unit()``).
+ITEMS = EventsWrittenTogether("package items")
+
 
 @contextlib.contextmanager
 def pickups_read_together(requests: Iterable[tuple[int, int]]) -> Iterator[None]:
@@ -59,7 +64,8 @@ def pickups_read_together(requests: Iterable[tuple[int, int]]) -> Iterator[None]
     them. A package's answer is handed out once, as read then: asked again (a second
     request for it), it is read again, since the first one may have created it, or been
     rolled back. A warehouse never changes and is never deleted once known (a package
-    holds on to it), so one read of it serves every request."""
+    holds on to it), so one read of it serves every request. The packages' items are
+    written together at the end (``ITEMS``)."""
     requests = list(requests)
     package_ids = {package_id for package_id, _ in requests}
     ahead = _PickupsAhead(
@@ -71,7 +77,8 @@ def pickups_read_together(requests: Iterable[tuple[int, int]]) -> Iterator[None]
     )
     token = _pickups_ahead.set(ahead)
     try:
-        yield
+        with ITEMS.batch():
+            yield
     finally:
         _pickups_ahead.reset(token)
 
@@ -148,7 +155,7 @@ def pickup_request(
         request_seqnum=seqnum,
         status_changed_at=now,
     )
-    PackageItem.objects.bulk_create(
+    ITEMS.add_all(
         PackageItem(
             package=package,
             product_id=item.product_id,
