@@ -596,11 +596,9 @@ def _given_reads(captured: CaptureQueriesContext) -> int:
     return _reads(captured, table, f'"{table}"."truck_id" = ')
 
 
-def test_a_containers_loads_onto_a_truck_read_what_it_was_given_once(fleet):
-    """Whether a truck is ready to leave is asked at each load onto it; in a container,
-    what it was given is read at the first and kept up to date by the others: it leaves
-    with all of them at the last. A package loaded onto another truck than the one
-    waiting for it is no longer waited for by the first."""
+def _two_trucks_at_warehouse_1():
+    """Trucks 1 and 2 stand at warehouse 1, announced to Amazon for packages 1-5 and 6-8;
+    package 9 waits for a truck. UPS's core with Amazon's link."""
     with transaction.atomic():
         for package_id in range(1, 10):
             pickup(package_id, dest=(package_id, -package_id))
@@ -613,6 +611,42 @@ def test_a_containers_loads_onto_a_truck_read_what_it_was_given_once(fleet):
     core = DaemonCore(
         "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
     )
+    return core, amazon
+
+
+def test_the_trucks_a_container_loads_are_read_and_locked_at_once(fleet):
+    """The trucks a container's loads name are read and locked in one query, and each
+    handed to its loads as the one before left it; read again once a message may have
+    written it otherwise (here: a load refused, which marks its truck for a query)."""
+    core, amazon = _two_trucks_at_warehouse_1()
+    table = Truck._meta.db_table
+    by_id = f'WHERE "{table}"."id"'
+    with CaptureQueriesContext(connection) as captured:
+        core.received(amazon, _loads((1, 1), (2, 1), (6, 2)), timezone.now().timestamp())
+    assert _reads(captured, table, by_id) == 1
+    truck = Truck.objects.get(id=1)
+    assert truck.status == "arrive warehouse" and truck.loading_deadline is not None
+
+    refused = au_pb2.LoadFailed(seqnum=50, package_id=7, truck_id=2, reason="not there")
+    with CaptureQueriesContext(connection) as captured:
+        # Three containers in one read: one transaction, their messages in this order.
+        core.received(
+            amazon,
+            _loads((3, 1)) + frame(load_failed=[refused]) + _loads((4, 1), (5, 1)),
+            timezone.now().timestamp(),
+        )
+    assert _reads(captured, table, by_id) == 2  # ahead, and truck 1 again after
+    [deliver] = sent(WORLD, "deliveries")
+    assert (deliver.truckid, sorted(p.packageid for p in deliver.packages)) == (1, [1, 2, 3, 4, 5])
+    assert Truck.objects.get(id=2).needs_query
+
+
+def test_a_containers_loads_onto_a_truck_read_what_it_was_given_once(fleet):
+    """Whether a truck is ready to leave is asked at each load onto it; in a container,
+    what it was given is read at the first and kept up to date by the others: it leaves
+    with all of them at the last. A package loaded onto another truck than the one
+    waiting for it is no longer waited for by the first."""
+    core, amazon = _two_trucks_at_warehouse_1()
     with CaptureQueriesContext(connection) as captured:
         core.received(amazon, _loads(*[(n, 1) for n in range(1, 6)]), timezone.now().timestamp())
     assert _given_reads(captured) == 1

@@ -103,9 +103,9 @@ class Dispatcher:
     ) -> Iterator[None]:
         """The world's id is read once per container (shipments.world.remembered), so are
         the packages and warehouses of its pickup requests (``pickups_read_together``,
-        which writes their items together),
-        the packages loaded or delivered are read and locked in one query
-        (``packages_locked_ahead``), what a truck was given is read once for its loads
+        which writes their items together), the packages loaded or delivered are read
+        and locked in one query (``packages_locked_ahead``), so are the trucks loaded
+        (``trucks_locked_ahead``), what a truck was given is read once for its loads
         (``loads_read_together``), each warehouse given packages is served once, after
         them all (``serving_together``), the packages' events are written in one
         statement at the end, so are the messages to Amazon (``said_together``), and the
@@ -120,11 +120,17 @@ class Dispatcher:
             for field, message in messages
             if field in PACKAGE_LOCKED_AHEAD
         ]
+        loaded_onto = [
+            message.truck_id
+            for field, message in messages
+            if field == "loaded" and isinstance(message, au_pb2.PackageLoaded)
+        ]
         with (
             shipments_world.remembered(),
             # Outermost: what every unit and the serving at the end told Amazon.
             shipper.said_together(),
             shipments.packages_locked_ahead(about_packages),
+            shipments.trucks_locked_ahead(loaded_onto),
             dispatch.loads_read_together(),
             dispatch.pickups_read_together(pickups) if pickups else contextlib.nullcontext(),
             package_events.batch(),

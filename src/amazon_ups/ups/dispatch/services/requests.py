@@ -33,6 +33,7 @@ from amazon_ups.ups.shipments.services.base import (
     logger,
     move,
     package_lock,
+    truck_for_load,
 )
 from amazon_ups.ups.shipments.truck_lifecycle import AT_WAREHOUSE, TruckStatus
 from amazon_ups.ups.shipper import services as shipper
@@ -185,7 +186,7 @@ def package_loaded(package_id: int, truck_id: int, *, now: datetime) -> None:
     """Amazon put the package on ``truck_id`` (we heard so at ``now``): the world's load
     is the fact, whichever truck we had in mind."""
     package = _package_lock(package_id)
-    truck = Truck.objects.select_for_update().filter(id=truck_id).first()
+    truck = truck_for_load(truck_id)
     if truck is None:
         raise Refused(f"truck {truck_id} is unknown to UPS (package {package_id})", package_id)
     if MACHINE.outcome(package.status, P.LOADED, package) is Outcome.STALE:

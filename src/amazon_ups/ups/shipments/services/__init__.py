@@ -24,6 +24,7 @@ from amazon_ups.ups.shipments.services.base import (
     truck_positions_noted,
     truck_positions_of_one_unit,
     truck_positions_write,
+    trucks_locked_ahead,
 )
 from amazon_ups.ups.shipments.services.redirect import RedirectResult, package_redirect
 from amazon_ups.ups.shipper.services import AMAZON
@@ -40,4 +41,5 @@ __all__ = [
     "truck_positions_noted",
     "truck_positions_of_one_unit",
     "truck_positions_write",
+    "trucks_locked_ahead",
 ]

@@ -151,6 +151,48 @@ def packages_locked_ahead(package_ids: Iterable[int]) -> Iterator[None]:
         _ahead.reset(token)
 
 
+@dataclass
+class _TrucksAhead:
+    """Trucks read and locked ahead (``trucks_locked_ahead``), each with how many times
+    packages had been changed when it was read (``packages_changes``)."""
+
+    trucks: dict[int, tuple[int | None, Truck]]
+
+
+_trucks_ahead: ContextVar[_TrucksAhead | None] = ContextVar("trucks_locked_ahead", default=None)
+
+
+@contextlib.contextmanager
+def trucks_locked_ahead(truck_ids: Iterable[int]) -> Iterator[None]:
+    """Inside ``packages_locked_ahead`` (outside the units' savepoints): lock and read
+    these trucks in one query, in id order, for a container of loads onto them.
+    ``truck_for_load`` hands each one out, as read or as the last load onto it left it
+    (a load writes its truck only through the object it was handed: its deadline, its
+    departure), until packages are written otherwise (``packages_changed``: a message
+    that may write trucks too, a unit rolled back), when it is read again."""
+    ids = sorted(set(truck_ids))
+    found = Truck.objects.select_for_update().filter(id__in=ids).order_by("id") if ids else ()
+    changes = packages_changes()
+    token = _trucks_ahead.set(_TrucksAhead({truck.id: (changes, truck) for truck in found}))
+    try:
+        yield
+    finally:
+        _trucks_ahead.reset(token)
+
+
+def truck_for_load(truck_id: int) -> Truck | None:
+    """The truck a package is loaded onto, locked until the transaction ends."""
+    ahead = _trucks_ahead.get()
+    known = ahead.trucks.get(truck_id) if ahead is not None else None
+    changes = packages_changes()
+    if ahead is not None and known is not None and known[0] == changes:
+        return known[1]
+    truck = Truck.objects.select_for_update().filter(id=truck_id).first()
+    if ahead is not None and truck is not None:
+        ahead.trucks[truck_id] = (changes, truck)
+    return truck
+
+
 # The moments the owner hears of by email: (template, ref prefix).
 OWNER_EMAILS = {
     PackageEventKind.OUT_FOR_DELIVERY: ("shipments/email/out_for_delivery", "pkg-out"),
