@@ -529,6 +529,35 @@ def test_a_trucks_position_is_written_once_for_its_deliveries_in_a_container(fle
     assert Package.objects.get(id=4).status == "delivered"
 
 
+def test_a_delivery_that_comes_with_its_commands_ack_moves_twice_in_one_update(fleet):
+    """A fast world acks the command that sent a package out in the response that
+    reports its delivery: the package is out for delivery, then delivered (both events,
+    both told to Amazon), written in one UPDATE."""
+    with transaction.atomic():
+        pickup(5, dest=(3, -3))
+        arrive(1, 10, 0)
+        dispatch.package_loaded(5, 1, now=timezone.now())
+    [deliver] = sent(WORLD, "deliveries")
+    core, world = _world_core()
+    with CaptureQueriesContext(connection) as captured:
+        core.received(
+            world,
+            world_frame(
+                acks=[deliver.seqnum],
+                delivered=[wu.UDeliveryMade(truckid=1, packageid=5, seqnum=world_seqnum())],
+            ),
+            timezone.now().timestamp(),
+        )
+    assert _package_status_writes(captured) == 1
+    kinds = list(
+        PackageEvent.objects.filter(package_id=5).order_by("id").values_list("kind", flat=True)
+    )
+    assert kinds[-2:] == ["out for delivery", "delivered"], kinds
+    assert Package.objects.get(id=5).status == "delivered"
+    assert [m.package_id for m in sent(AMAZON, "out_for_delivery")] == [5]
+    assert [m.package_id for m in sent(AMAZON, "delivered")] == [5]
+
+
 def test_a_rolled_back_delivery_leaves_no_position_behind(fleet, monkeypatch):
     """A delivery whose handling fails is set aside with all it did: its truck stays
     where the container's other deliveries put it."""

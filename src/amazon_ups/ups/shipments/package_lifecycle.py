@@ -11,6 +11,8 @@ refused, its truck went elsewhere) are our own decisions, each with its own even
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import datetime
 
 from django.db import models
@@ -137,17 +139,36 @@ def package_moves(
     others it was stale news."""
     moved = []
     for package in packages:
-        package.saves_held = True
+        held, package.saves_held = package.saves_held, True
         try:
             if package_move(package, kind, x, y, note, now=now):
                 moved.append(package)
         finally:
-            package.saves_held = False
-    if moved:
-        type(moved[0]).save_together(moved)
-        for package in moved:
+            package.saves_held = held
+    owed = [package for package in moved if not package.saves_held]  # else an outer block's
+    if owed:
+        type(owed[0]).save_together(owed)
+        for package in owed:
             package.save_owed = False
     return moved
+
+
+@contextlib.contextmanager
+def moves_saved_together(package) -> Iterator[None]:
+    """The moves of ``package`` in the block written in one UPDATE at its end, not one
+    each: some come in pairs (out for delivery, then delivered, when the world's ack of
+    the command and its delivery come together). Nothing is written if the block
+    raises: its unit is rolled back with it."""
+    if package.saves_held:  # an outer block writes them
+        yield
+        return
+    package.saves_held = True
+    try:
+        yield
+    finally:
+        package.saves_held = False
+    if package.save_owed:
+        package.save()
 
 
 def package_created(package, x: int | None = None, y: int | None = None, *, now: datetime) -> None:
