@@ -670,6 +670,22 @@ def test_the_trucks_a_container_loads_are_read_and_locked_at_once(fleet):
     assert Truck.objects.get(id=2).needs_query
 
 
+def test_an_item_of_the_ticks_package_events_are_written_together(fleet):
+    """A truck that waited past its deadline leaves with what is loaded; the packages it
+    leaves behind go back to the queue (and get the next truck): their events are
+    written in one statement for the item, not one each."""
+    core, amazon = _two_trucks_at_warehouse_1()
+    core.received(amazon, _loads((1, 1), (2, 1)), timezone.now().timestamp())
+    Truck.objects.filter(id=1).update(loading_deadline=timezone.now() - datetime.timedelta(1))
+    table = PackageEvent._meta.db_table
+    with CaptureQueriesContext(connection) as captured:
+        assert dispatch.depart_overdue(timezone.now()) == 1
+    inserts = [q for q in captured if q["sql"].startswith(f'INSERT INTO "{table}"')]
+    assert len(inserts) == 1, len(inserts)
+    left = PackageEvent.objects.filter(kind="truck left without it")
+    assert sorted(left.values_list("package_id", flat=True)) == [3, 4, 5]
+
+
 def test_a_containers_loads_onto_a_truck_read_what_it_was_given_once(fleet):
     """Whether a truck is ready to leave is asked at each load onto it; in a container,
     what it was given is read at the first and kept up to date by the others: it leaves

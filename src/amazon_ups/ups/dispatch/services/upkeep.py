@@ -48,13 +48,14 @@ def _each(
 ) -> int:
     """``each_item``, which costs nothing when there is nothing to do (most turns): it
     reads the work items set aside before it looks at the items. What an item tells
-    Amazon is written in one statement (``shipper.said_together``)."""
+    Amazon is written in one statement (``shipper.said_together``), and so are its
+    packages' events."""
     listed = list(items)
     if not listed:
         return 0
 
     def act(item: Item) -> None:
-        with shipper.said_together():
+        with shipper.said_together(), PACKAGE_EVENTS.batch():
             action(item)
 
     return each_item(what, listed, ref=ref, action=act)
@@ -145,9 +146,7 @@ def confirm_deliveries(now: datetime) -> int:
         going = Package.objects.select_for_update().filter(
             status=PackageStatus.LOADED, delivery_seqnum=seqnum
         )
-        # The packages' moves, and their events, each written once for the command.
-        with PACKAGE_EVENTS.batch():
-            moved.append(trucks.out_for_delivery(list(going), truck_id, now=now))
+        moved.append(trucks.out_for_delivery(list(going), truck_id, now=now))
 
     _each("out for delivery", seqnums, ref=lambda s: f"delivery:{s}", action=confirm)
     return sum(moved)
