@@ -558,6 +558,90 @@ def test_a_delivery_that_comes_with_its_commands_ack_moves_twice_in_one_update(f
     assert [m.package_id for m in sent(AMAZON, "delivered")] == [5]
 
 
+def test_a_run_of_deliveries_moves_its_packages_in_one_update(fleet):
+    """The packages a container's deliveries move are saved together at the end of the
+    run (one UPDATE, their events and Amazon's messages each), not one each."""
+    _out_for_delivery_on_truck_1(range(1, 6))
+    core, world = _world_core()
+    made = [
+        wu.UDeliveryMade(truckid=1, packageid=package_id, seqnum=world_seqnum())
+        for package_id in range(1, 6)
+    ]
+    with CaptureQueriesContext(connection) as captured:
+        core.received(world, world_frame(delivered=made), timezone.now().timestamp())
+    assert _package_status_writes(captured) == 1
+    assert Package.objects.filter(status="delivered").count() == 5
+    assert PackageEvent.objects.filter(kind="delivered").count() == 5
+    assert sorted(m.package_id for m in sent(AMAZON, "delivered")) == [1, 2, 3, 4, 5]
+
+
+def _answer_pending_for_truck_1() -> None:
+    """Truck 1 is in doubt and our query about it is acked: its answer may come."""
+    with transaction.atomic():
+        Truck.objects.filter(id=1).update(needs_query=True)
+        dispatch.queries_send()
+        ack_all()
+
+
+def test_the_moves_of_a_run_of_deliveries_are_written_before_any_other_message(fleet):
+    """A report after deliveries in a container reads packages from the database: the
+    deliveries' moves are written before it runs. Here the world says the truck is idle,
+    and packages out for delivery long since are sent again: not the one just
+    delivered."""
+    _out_for_delivery_on_truck_1(range(1, 4))
+    Package.objects.update(status_changed_at=timezone.now() - datetime.timedelta(days=1))
+    _answer_pending_for_truck_1()
+    core, world = _world_core()
+    core.received(
+        world,
+        world_frame(
+            delivered=[wu.UDeliveryMade(truckid=1, packageid=1, seqnum=world_seqnum())],
+            truckstatus=[wu.UTruck(truckid=1, status="IDLE", x=1, y=-1, seqnum=world_seqnum())],
+        ),
+        timezone.now().timestamp(),
+    )
+    assert Package.objects.get(id=1).status == "delivered"
+    resent = PackageEvent.objects.filter(kind="delivery sent again")
+    assert sorted(resent.values_list("package_id", flat=True)) == [2, 3]
+
+
+def test_deliveries_noted_survive_a_later_message_rolled_back(fleet, monkeypatch):
+    """A message after deliveries writes their moves first, in its own savepoint: when
+    it is rolled back (a defect), they are written again at the end, not lost; and a
+    defective delivery's own move goes with it."""
+    _out_for_delivery_on_truck_1(range(1, 4))
+    _answer_pending_for_truck_1()
+    deliver = dispatch.package_delivered
+
+    def deliver_then_fail_for_2(truck_id: int, package_id: int, *, now) -> None:
+        deliver(truck_id, package_id, now=now)
+        if package_id == 2:
+            raise ZeroDivisionError("a bug after the delivery")
+
+    def broken_report(*args, **kwargs):
+        raise ZeroDivisionError("a bug in reading a report")
+
+    monkeypatch.setattr(dispatch, "package_delivered", deliver_then_fail_for_2)
+    monkeypatch.setattr(dispatch, "truck_reported", broken_report)
+    core, world = _world_core()
+    made = [
+        wu.UDeliveryMade(truckid=1, packageid=package_id, seqnum=world_seqnum())
+        for package_id in (1, 2)
+    ]
+    core.received(
+        world,
+        world_frame(
+            delivered=made,
+            truckstatus=[wu.UTruck(truckid=1, status="IDLE", x=1, y=-1, seqnum=world_seqnum())],
+        ),
+        timezone.now().timestamp(),
+    )
+    assert DeadLetter.objects.filter(kind=DeadLetter.Kind.MESSAGE).count() == 2
+    statuses = dict(Package.objects.values_list("id", "status"))
+    assert statuses == {1: "delivered", 2: "out for delivery", 3: "out for delivery"}
+    assert [m.package_id for m in sent(AMAZON, "delivered")] == [1]
+
+
 def test_a_rolled_back_delivery_leaves_no_position_behind(fleet, monkeypatch):
     """A delivery whose handling fails is set aside with all it did: its truck stays
     where the container's other deliveries put it."""

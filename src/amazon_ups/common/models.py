@@ -38,6 +38,11 @@ class SavesWhatChanged(models.Model):
                 remembered[field.attname] = self.__dict__[field.attname]
         self.__dict__["_saved_values"] = remembered
 
+    def forget_saved(self) -> None:
+        """Its next ``save()`` writes every column: what was taken for the database's may
+        not be (a write of it was rolled back)."""
+        self.__dict__.pop("_saved_values", None)
+
     def _changed(self) -> list[str] | None:
         """The columns a save writes: those changed since read or saved, and the
         ``auto_now`` ones; None when it must write all (a new row, deferred fields)."""

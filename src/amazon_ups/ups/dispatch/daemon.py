@@ -49,8 +49,10 @@ PACKAGE_LOCKED_AHEAD = {"loaded": "package_id", "delivered": "packageid"}
 # ``package_lock``, or made) or says so (``packages_changed``): after any other, the
 # packages read ahead are read again before one is handed out.
 WRITE_ONLY_THEIR_PACKAGE = frozenset({"pickups", "loaded", "account_checks", "delivered"})
-# Sub-messages whose handling reads no truck's position, and may note a new one: in a
-# run of them, a truck's position is written once (``truck_positions_noted``).
+# Sub-messages whose handling reads no truck's position, and may note a new one, and
+# reads no package but its own (through ``package_lock``), whose move it may note: in a
+# run of them, a truck's position is written once (``truck_positions_noted``), and the
+# packages' moves in one UPDATE (``package_saves_noted``).
 NOTE_TRUCK_POSITIONS = frozenset({"delivered"})
 
 
@@ -109,7 +111,8 @@ class Dispatcher:
         (``loads_read_together``), each warehouse given packages is served once, after
         them all (``serving_together``), the packages' events are written in one
         statement at the end, so are the messages to Amazon (``said_together``), and the
-        trucks' positions once per run of deliveries."""
+        trucks' positions and the packages' moves once per run of deliveries
+        (``package_saves_noted``)."""
         pickups = [
             (message.package_id, message.warehouse.id)
             for field, message in messages
@@ -137,6 +140,7 @@ class Dispatcher:
             dispatch.serving_together(),
             # Innermost: written before the warehouses are served.
             shipments.truck_positions_noted(),
+            shipments.package_saves_noted(),
         ):
             yield
 
@@ -145,7 +149,7 @@ class Dispatcher:
         # In a container, a defect rolls this message's events back with it.
         # Around any other than a delivery, the trucks' positions noted are written (before
         # it reads a truck, after it noted one), in its savepoint: rolled back with it,
-        # they are noted again.
+        # they are noted again; so are the packages' moves noted, before it.
         notes_positions = field in NOTE_TRUCK_POSITIONS
         try:
             with (
@@ -154,9 +158,11 @@ class Dispatcher:
                 dispatch.package_items.unit(),
                 shipper.said_in_unit(),
                 shipments.truck_positions_of_one_unit(),
+                shipments.package_saves_of_one_unit(),
             ):
                 if not notes_positions:
                     shipments.truck_positions_write()
+                    shipments.package_saves_write()
                 if link.name == "amazon":
                     self._amazon[field](message, now)
                 else:

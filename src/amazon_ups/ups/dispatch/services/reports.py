@@ -21,11 +21,7 @@ from amazon_ups.common.messaging.models import OutgoingMessage
 from amazon_ups.protocol import world_ups_pb2 as wu
 from amazon_ups.ups.dispatch.services import trucks
 from amazon_ups.ups.shipments.models import Package, Truck, Warehouse
-from amazon_ups.ups.shipments.package_lifecycle import (
-    CARRIED,
-    PackageStatus,
-    moves_saved_together,
-)
+from amazon_ups.ups.shipments.package_lifecycle import CARRIED, PackageStatus
 from amazon_ups.ups.shipments.package_lifecycle import PackageEventKind as P
 from amazon_ups.ups.shipments.services import redirect
 from amazon_ups.ups.shipments.services.base import (
@@ -33,6 +29,7 @@ from amazon_ups.ups.shipments.services.base import (
     fail,
     logger,
     move,
+    moves_noted,
     package_lock,
     stuck_before,
     truck_lock,
@@ -201,7 +198,7 @@ def package_delivered(truck_id: int, package_id: int, *, now: datetime) -> None:
     if package is None:
         logger.warning("the world delivered package %d, which UPS does not know", package_id)
         return
-    with moves_saved_together(package):
+    with moves_noted(package):
         if package.status == PackageStatus.LOADED and package.delivery_seqnum is not None:
             # The world's ack of the UGoDeliver came in the same response as this delivery
             # (a fast world): it was out for delivery all the same, and Amazon hears so.

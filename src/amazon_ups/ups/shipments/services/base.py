@@ -22,6 +22,7 @@ from amazon_ups.ups.shipments.models import Package, Truck
 from amazon_ups.ups.shipments.package_lifecycle import (
     MACHINE,
     PackageEventKind,
+    moves_saved_together,
     package_move,
     package_moves,
 )
@@ -97,6 +98,7 @@ _ahead: ContextVar[_Ahead | None] = ContextVar("packages_locked_ahead", default=
 
 def package_lock(package_id: int) -> Package | None:
     """The package (with its warehouse), locked until the transaction ends."""
+    package_saves_write([package_id])  # a delivery of it noted: written, then read
     ahead = _ahead.get()
     if ahead is not None and package_id in ahead.packages:
         if ahead.stale:
@@ -309,6 +311,88 @@ def truck_positions_of_one_unit() -> Iterator[None]:
             noted.clear()
             noted.update(before)
         raise
+
+
+# The packages a run of deliveries moved, whose saves wait (``package_saves_noted``), by
+# id; None outside one.
+_saves: ContextVar[dict[int, Package] | None] = ContextVar("package_saves", default=None)
+# The packages whose saves were written in the unit under way (``package_saves_of_one_unit``).
+_saves_written: ContextVar[list[Package] | None] = ContextVar("saves_written", default=None)
+
+
+@contextlib.contextmanager
+def moves_noted(package: Package) -> Iterator[None]:
+    """``moves_saved_together``, whose save, inside ``package_saves_noted``, waits to be
+    written with the other deliveries' (``package_saves_write``)."""
+    noted = _saves.get()
+    if noted is None or package.saves_held:
+        with moves_saved_together(package):
+            yield
+        return
+    package.saves_held = True
+    try:
+        yield
+    finally:
+        package.saves_held = False
+    if package.save_owed:
+        noted[package.id] = package
+
+
+def package_saves_write(ids: Iterable[int] | None = None) -> None:
+    """Write the saves noted so far (only those of packages ``ids``, if given), alike ones
+    in one UPDATE (``save_together``): before anything reads packages but through
+    ``package_lock``, which writes the one it is asked for first."""
+    noted = _saves.get()
+    if not noted:
+        return
+    keys = list(noted) if ids is None else [i for i in ids if i in noted]
+    if not keys:
+        return
+    rows = [noted.pop(key) for key in keys]
+    Package.save_together(rows)
+    for row in rows:
+        row.save_owed = False
+    written = _saves_written.get()
+    if written is not None:
+        written.extend(rows)
+
+
+@contextlib.contextmanager
+def package_saves_noted() -> Iterator[None]:
+    """Within: the moves of a delivery (``moves_noted``) are saved by
+    ``package_saves_write`` (and at the end), a run of deliveries in one UPDATE, not one
+    each: a container of the world's reports brings many deliveries together, and
+    handling one reads no package but its own."""
+    token = _saves.set({})
+    try:
+        yield
+        package_saves_write()
+    finally:
+        _saves.reset(token)
+
+
+@contextlib.contextmanager
+def package_saves_of_one_unit() -> Iterator[None]:
+    """A unit of work (a sub-message) whose saves noted go if it is rolled back, and
+    whose writes of others' saves are undone with it: those are owed again (in full: what
+    the package took for the database's was rolled back too)."""
+    noted = _saves.get()
+    if noted is None:
+        yield
+        return
+    before = dict(noted)
+    written: list[Package] = []
+    token = _saves_written.set(written)
+    try:
+        yield
+    except BaseException:
+        for row in written:
+            row.forget_saved()
+        noted.clear()
+        noted.update(before)
+        raise
+    finally:
+        _saves_written.reset(token)
 
 
 def delivered_at_destination(package: Package, truck_id: int, *, now: datetime) -> None:
