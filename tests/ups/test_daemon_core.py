@@ -754,6 +754,26 @@ def test_the_trucks_a_container_loads_are_read_and_locked_at_once(fleet):
     assert Truck.objects.get(id=2).needs_query
 
 
+def test_a_run_of_loads_moves_its_packages_in_one_update(fleet):
+    """The packages a container's loads move are saved together at the end of the run,
+    not one each; whether a truck is loaded takes the moves not written yet into account,
+    even read again (here after another truck left in the run)."""
+    core, amazon = _two_trucks_at_warehouse_1()
+    with CaptureQueriesContext(connection) as captured:
+        core.received(
+            amazon,
+            _loads((1, 1), (6, 2), (7, 2), (8, 2), (2, 1), (3, 1), (4, 1), (5, 1)),
+            timezone.now().timestamp(),
+        )
+    assert _package_status_writes(captured) == 1
+    assert Package.objects.filter(status="loaded").count() == 8
+    assert PackageEvent.objects.filter(kind="loaded").count() == 8
+    commands = {
+        m.truckid: sorted(p.packageid for p in m.packages) for m in sent(WORLD, "deliveries")
+    }
+    assert commands == {1: [1, 2, 3, 4, 5], 2: [6, 7, 8]}
+
+
 def test_an_item_of_the_ticks_package_events_are_written_together(fleet):
     """A truck that waited past its deadline leaves with what is loaded; the packages it
     leaves behind go back to the queue (and get the next truck): their events are

@@ -49,11 +49,14 @@ PACKAGE_LOCKED_AHEAD = {"loaded": "package_id", "delivered": "packageid"}
 # ``package_lock``, or made) or says so (``packages_changed``): after any other, the
 # packages read ahead are read again before one is handed out.
 WRITE_ONLY_THEIR_PACKAGE = frozenset({"pickups", "loaded", "account_checks", "delivered"})
-# Sub-messages whose handling reads no truck's position, and may note a new one, and
-# reads no package but its own (through ``package_lock``), whose move it may note: in a
-# run of them, a truck's position is written once (``truck_positions_noted``), and the
-# packages' moves in one UPDATE (``package_saves_noted``).
+# Sub-messages whose handling reads no truck's position, and may note a new one: in a
+# run of them, a truck's position is written once (``truck_positions_noted``).
 NOTE_TRUCK_POSITIONS = frozenset({"delivered"})
+# Sub-messages whose handling reads no package but its own (through ``package_lock``)
+# and, for a load, those its truck was given (``saves_noted`` included), and may note its
+# move: in a run of them, the packages' moves are written in one UPDATE
+# (``package_saves_noted``).
+NOTE_PACKAGE_SAVES = frozenset({"delivered", "loaded"})
 
 
 def world_hello() -> wu.UConnect | None:
@@ -111,8 +114,8 @@ class Dispatcher:
         (``loads_read_together``), each warehouse given packages is served once, after
         them all (``serving_together``), the packages' events are written in one
         statement at the end, so are the messages to Amazon (``said_together``), and the
-        trucks' positions and the packages' moves once per run of deliveries
-        (``package_saves_noted``)."""
+        trucks' positions once per run of deliveries, and the packages' moves once per
+        run of deliveries or loads (``package_saves_noted``)."""
         pickups = [
             (message.package_id, message.warehouse.id)
             for field, message in messages
@@ -149,7 +152,8 @@ class Dispatcher:
         # In a container, a defect rolls this message's events back with it.
         # Around any other than a delivery, the trucks' positions noted are written (before
         # it reads a truck, after it noted one), in its savepoint: rolled back with it,
-        # they are noted again; so are the packages' moves noted, before it.
+        # they are noted again; so are the packages' moves noted, before any other than
+        # a delivery or a load.
         notes_positions = field in NOTE_TRUCK_POSITIONS
         try:
             with (
@@ -162,6 +166,7 @@ class Dispatcher:
             ):
                 if not notes_positions:
                     shipments.truck_positions_write()
+                if field not in NOTE_PACKAGE_SAVES:
                     shipments.package_saves_write()
                 if link.name == "amazon":
                     self._amazon[field](message, now)

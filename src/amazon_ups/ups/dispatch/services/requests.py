@@ -32,6 +32,7 @@ from amazon_ups.ups.shipments.services.base import (
     fail,
     logger,
     move,
+    moves_noted,
     package_lock,
     truck_for_load,
 )
@@ -193,7 +194,8 @@ def package_loaded(package_id: int, truck_id: int, *, now: datetime) -> None:
         return
     package.truck = truck
     warehouse = package.warehouse
-    move(package, P.LOADED, warehouse.x, warehouse.y, f"on truck {truck.id}", now=now)
+    with moves_noted(package):
+        move(package, P.LOADED, warehouse.x, warehouse.y, f"on truck {truck.id}", now=now)
     if truck.status in AT_WAREHOUSE:
         trucks.depart_if_ready(truck, now=now, loaded=package)
     elif truck.status in (TruckStatus.DELIVERING, TruckStatus.IDLE):

@@ -37,6 +37,7 @@ from amazon_ups.ups.shipments.services.base import (
     moves,
     packages_changed,
     packages_changes,
+    saves_noted,
     truck_ref,
     truck_ref_of,
     world_peer,
@@ -384,9 +385,16 @@ def _given(truck: Truck, loaded: Package | None) -> list[Package]:
         return list(Package.objects.filter(truck=truck).filter(_given_q()))
     known = read.get(truck.id)
     if known is None or known.changes != changes:
-        known = read[truck.id] = _Given(
-            changes, {p.id: p for p in Package.objects.filter(truck=truck).filter(_given_q())}
-        )
+        given = {p.id: p for p in Package.objects.filter(truck=truck).filter(_given_q())}
+        for package in saves_noted():  # moved (loaded), not written yet: as they are now
+            if package.truck_id == truck.id and package.id in given:
+                given[package.id] = package
+            elif package.truck_id == truck.id and package.status in CARRIED:
+                if package.delivery_seqnum is None:  # loaded onto it, given to another
+                    given[package.id] = package
+            else:
+                given.pop(package.id, None)
+        known = read[truck.id] = _Given(changes, given)
     known.packages[loaded.id] = loaded
     for other in read.values():  # no truck waits for it but the one it is on
         if other is not known:

@@ -338,6 +338,13 @@ def moves_noted(package: Package) -> Iterator[None]:
         noted[package.id] = package
 
 
+def saves_noted() -> list[Package]:
+    """The packages whose moves are noted and not written yet (``moves_noted``), as they
+    are now: what a read of the database says of them is out of date."""
+    noted = _saves.get()
+    return list(noted.values()) if noted else []
+
+
 def package_saves_write(ids: Iterable[int] | None = None) -> None:
     """Write the saves noted so far (only those of packages ``ids``, if given), alike ones
     in one UPDATE (``save_together``): before anything reads packages but through
@@ -359,10 +366,11 @@ def package_saves_write(ids: Iterable[int] | None = None) -> None:
 
 @contextlib.contextmanager
 def package_saves_noted() -> Iterator[None]:
-    """Within: the moves of a delivery (``moves_noted``) are saved by
-    ``package_saves_write`` (and at the end), a run of deliveries in one UPDATE, not one
-    each: a container of the world's reports brings many deliveries together, and
-    handling one reads no package but its own."""
+    """Within: the moves of a delivery or a load (``moves_noted``) are saved by
+    ``package_saves_write`` (and at the end), a run of them in one UPDATE, not one each:
+    a container brings many together, and handling one reads no package but its own
+    (through ``package_lock``) and, for a load, those its truck was given, which take
+    the moves noted into account (``saves_noted``)."""
     token = _saves.set({})
     try:
         yield
