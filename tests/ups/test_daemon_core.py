@@ -12,7 +12,12 @@ from django.utils import timezone
 
 from amazon_ups.common.daemon.core import SAFETY_LOOK_EVERY, DaemonCore, Endpoint, RecentReceipts
 from amazon_ups.common.messaging import services as messaging
-from amazon_ups.common.messaging.models import DeadLetter, IncomingMessage, LinkState
+from amazon_ups.common.messaging.models import (
+    DeadLetter,
+    IncomingMessage,
+    LinkState,
+    OutgoingMessage,
+)
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol import world_ups_pb2 as wu
 from amazon_ups.protocol.channel import AU_LIMITS, WORLD_SEND_LIMITS, Channel
@@ -20,9 +25,10 @@ from amazon_ups.protocol.framing import FrameDecoder, FramingError, encode_frame
 from amazon_ups.ups.dispatch import planning
 from amazon_ups.ups.dispatch import services as dispatch
 from amazon_ups.ups.dispatch.daemon import Dispatcher
-from amazon_ups.ups.shipments.models import Package, PackageEvent, Truck, Warehouse
+from amazon_ups.ups.shipments.models import Package, PackageEvent, PackageItem, Truck, Warehouse
 from amazon_ups.ups.shipments.services import AMAZON, Refused
 from amazon_ups.ups.shipments.truck_lifecycle import TruckStatus
+from amazon_ups.ups.shipper import services as shipper
 from tests.ups.helpers import WORLD, ack_all, arrive, pickup, sent, world_seqnum
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -523,6 +529,119 @@ def test_a_trucks_position_is_written_once_for_its_deliveries_in_a_container(fle
     assert Package.objects.get(id=4).status == "delivered"
 
 
+def test_a_delivery_that_comes_with_its_commands_ack_moves_twice_in_one_update(fleet):
+    """A fast world acks the command that sent a package out in the response that
+    reports its delivery: the package is out for delivery, then delivered (both events,
+    both told to Amazon), written in one UPDATE."""
+    with transaction.atomic():
+        pickup(5, dest=(3, -3))
+        arrive(1, 10, 0)
+        dispatch.package_loaded(5, 1, now=timezone.now())
+    [deliver] = sent(WORLD, "deliveries")
+    core, world = _world_core()
+    with CaptureQueriesContext(connection) as captured:
+        core.received(
+            world,
+            world_frame(
+                acks=[deliver.seqnum],
+                delivered=[wu.UDeliveryMade(truckid=1, packageid=5, seqnum=world_seqnum())],
+            ),
+            timezone.now().timestamp(),
+        )
+    assert _package_status_writes(captured) == 1
+    kinds = list(
+        PackageEvent.objects.filter(package_id=5).order_by("id").values_list("kind", flat=True)
+    )
+    assert kinds[-2:] == ["out for delivery", "delivered"], kinds
+    assert Package.objects.get(id=5).status == "delivered"
+    assert [m.package_id for m in sent(AMAZON, "out_for_delivery")] == [5]
+    assert [m.package_id for m in sent(AMAZON, "delivered")] == [5]
+
+
+def test_a_run_of_deliveries_moves_its_packages_in_one_update(fleet):
+    """The packages a container's deliveries move are saved together at the end of the
+    run (one UPDATE, their events and Amazon's messages each), not one each."""
+    _out_for_delivery_on_truck_1(range(1, 6))
+    core, world = _world_core()
+    made = [
+        wu.UDeliveryMade(truckid=1, packageid=package_id, seqnum=world_seqnum())
+        for package_id in range(1, 6)
+    ]
+    with CaptureQueriesContext(connection) as captured:
+        core.received(world, world_frame(delivered=made), timezone.now().timestamp())
+    assert _package_status_writes(captured) == 1
+    assert Package.objects.filter(status="delivered").count() == 5
+    assert PackageEvent.objects.filter(kind="delivered").count() == 5
+    assert sorted(m.package_id for m in sent(AMAZON, "delivered")) == [1, 2, 3, 4, 5]
+
+
+def _answer_pending_for_truck_1() -> None:
+    """Truck 1 is in doubt and our query about it is acked: its answer may come."""
+    with transaction.atomic():
+        Truck.objects.filter(id=1).update(needs_query=True)
+        dispatch.queries_send()
+        ack_all()
+
+
+def test_the_moves_of_a_run_of_deliveries_are_written_before_any_other_message(fleet):
+    """A report after deliveries in a container reads packages from the database: the
+    deliveries' moves are written before it runs. Here the world says the truck is idle,
+    and packages out for delivery long since are sent again: not the one just
+    delivered."""
+    _out_for_delivery_on_truck_1(range(1, 4))
+    Package.objects.update(status_changed_at=timezone.now() - datetime.timedelta(days=1))
+    _answer_pending_for_truck_1()
+    core, world = _world_core()
+    core.received(
+        world,
+        world_frame(
+            delivered=[wu.UDeliveryMade(truckid=1, packageid=1, seqnum=world_seqnum())],
+            truckstatus=[wu.UTruck(truckid=1, status="IDLE", x=1, y=-1, seqnum=world_seqnum())],
+        ),
+        timezone.now().timestamp(),
+    )
+    assert Package.objects.get(id=1).status == "delivered"
+    resent = PackageEvent.objects.filter(kind="delivery sent again")
+    assert sorted(resent.values_list("package_id", flat=True)) == [2, 3]
+
+
+def test_deliveries_noted_survive_a_later_message_rolled_back(fleet, monkeypatch):
+    """A message after deliveries writes their moves first, in its own savepoint: when
+    it is rolled back (a defect), they are written again at the end, not lost; and a
+    defective delivery's own move goes with it."""
+    _out_for_delivery_on_truck_1(range(1, 4))
+    _answer_pending_for_truck_1()
+    deliver = dispatch.package_delivered
+
+    def deliver_then_fail_for_2(truck_id: int, package_id: int, *, now) -> None:
+        deliver(truck_id, package_id, now=now)
+        if package_id == 2:
+            raise ZeroDivisionError("a bug after the delivery")
+
+    def broken_report(*args, **kwargs):
+        raise ZeroDivisionError("a bug in reading a report")
+
+    monkeypatch.setattr(dispatch, "package_delivered", deliver_then_fail_for_2)
+    monkeypatch.setattr(dispatch, "truck_reported", broken_report)
+    core, world = _world_core()
+    made = [
+        wu.UDeliveryMade(truckid=1, packageid=package_id, seqnum=world_seqnum())
+        for package_id in (1, 2)
+    ]
+    core.received(
+        world,
+        world_frame(
+            delivered=made,
+            truckstatus=[wu.UTruck(truckid=1, status="IDLE", x=1, y=-1, seqnum=world_seqnum())],
+        ),
+        timezone.now().timestamp(),
+    )
+    assert DeadLetter.objects.filter(kind=DeadLetter.Kind.MESSAGE).count() == 2
+    statuses = dict(Package.objects.values_list("id", "status"))
+    assert statuses == {1: "delivered", 2: "out for delivery", 3: "out for delivery"}
+    assert [m.package_id for m in sent(AMAZON, "delivered")] == [1]
+
+
 def test_a_rolled_back_delivery_leaves_no_position_behind(fleet, monkeypatch):
     """A delivery whose handling fails is set aside with all it did: its truck stays
     where the container's other deliveries put it."""
@@ -572,6 +691,128 @@ def test_a_waiting_trucks_deadline_is_written_once_for_a_containers_loads(fleet)
     truck = Truck.objects.get(id=1)
     assert truck.status == TruckStatus.ARRIVE_WAREHOUSE
     assert truck.loading_deadline is not None and truck.loading_deadline > at
+
+
+def _loads(*loads: tuple[int, int]) -> bytes:
+    """A container of PackageLoaded, for (package, truck): each seqnum the package's."""
+    return frame(
+        loaded=[
+            au_pb2.PackageLoaded(seqnum=package_id, package_id=package_id, truck_id=truck_id)
+            for package_id, truck_id in loads
+        ]
+    )
+
+
+def _given_reads(captured: CaptureQueriesContext) -> int:
+    """How many captured statements read what a truck was given (depart_if_ready)."""
+    table = Package._meta.db_table
+    return _reads(captured, table, f'"{table}"."truck_id" = ')
+
+
+def _two_trucks_at_warehouse_1():
+    """Trucks 1 and 2 stand at warehouse 1, announced to Amazon for packages 1-5 and 6-8;
+    package 9 waits for a truck. UPS's core with Amazon's link."""
+    with transaction.atomic():
+        for package_id in range(1, 10):
+            pickup(package_id, dest=(package_id, -package_id))
+    Package.objects.filter(id__in=[1, 2, 3, 4, 5]).update(truck_id=1, status="truck at warehouse")
+    Package.objects.filter(id__in=[6, 7, 8]).update(truck_id=2, status="truck at warehouse")
+    Package.objects.filter(id=9).update(truck_id=None, status="created")
+    Truck.objects.update(status="arrive warehouse", warehouse_id=1, x=10, y=0)
+    dispatcher = Dispatcher(world=None)
+    amazon = amazon_endpoint()
+    core = DaemonCore(
+        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
+    )
+    return core, amazon
+
+
+def test_the_trucks_a_container_loads_are_read_and_locked_at_once(fleet):
+    """The trucks a container's loads name are read and locked in one query, and each
+    handed to its loads as the one before left it; read again once a message may have
+    written it otherwise (here: a load refused, which marks its truck for a query)."""
+    core, amazon = _two_trucks_at_warehouse_1()
+    table = Truck._meta.db_table
+    by_id = f'WHERE "{table}"."id"'
+    with CaptureQueriesContext(connection) as captured:
+        core.received(amazon, _loads((1, 1), (2, 1), (6, 2)), timezone.now().timestamp())
+    assert _reads(captured, table, by_id) == 1
+    truck = Truck.objects.get(id=1)
+    assert truck.status == "arrive warehouse" and truck.loading_deadline is not None
+
+    refused = au_pb2.LoadFailed(seqnum=50, package_id=7, truck_id=2, reason="not there")
+    with CaptureQueriesContext(connection) as captured:
+        # Three containers in one read: one transaction, their messages in this order.
+        core.received(
+            amazon,
+            _loads((3, 1)) + frame(load_failed=[refused]) + _loads((4, 1), (5, 1)),
+            timezone.now().timestamp(),
+        )
+    assert _reads(captured, table, by_id) == 2  # ahead, and truck 1 again after
+    [deliver] = sent(WORLD, "deliveries")
+    assert (deliver.truckid, sorted(p.packageid for p in deliver.packages)) == (1, [1, 2, 3, 4, 5])
+    assert Truck.objects.get(id=2).needs_query
+
+
+def test_a_run_of_loads_moves_its_packages_in_one_update(fleet):
+    """The packages a container's loads move are saved together at the end of the run,
+    not one each; whether a truck is loaded takes the moves not written yet into account,
+    even read again (here after another truck left in the run)."""
+    core, amazon = _two_trucks_at_warehouse_1()
+    with CaptureQueriesContext(connection) as captured:
+        core.received(
+            amazon,
+            _loads((1, 1), (6, 2), (7, 2), (8, 2), (2, 1), (3, 1), (4, 1), (5, 1)),
+            timezone.now().timestamp(),
+        )
+    assert _package_status_writes(captured) == 1
+    assert Package.objects.filter(status="loaded").count() == 8
+    assert PackageEvent.objects.filter(kind="loaded").count() == 8
+    commands = {
+        m.truckid: sorted(p.packageid for p in m.packages) for m in sent(WORLD, "deliveries")
+    }
+    assert commands == {1: [1, 2, 3, 4, 5], 2: [6, 7, 8]}
+
+
+def test_an_item_of_the_ticks_package_events_are_written_together(fleet):
+    """A truck that waited past its deadline leaves with what is loaded; the packages it
+    leaves behind go back to the queue (and get the next truck): their events are
+    written in one statement for the item, not one each."""
+    core, amazon = _two_trucks_at_warehouse_1()
+    core.received(amazon, _loads((1, 1), (2, 1)), timezone.now().timestamp())
+    Truck.objects.filter(id=1).update(loading_deadline=timezone.now() - datetime.timedelta(1))
+    table = PackageEvent._meta.db_table
+    with CaptureQueriesContext(connection) as captured:
+        assert dispatch.depart_overdue(timezone.now()) == 1
+    inserts = [q for q in captured if q["sql"].startswith(f'INSERT INTO "{table}"')]
+    assert len(inserts) == 1, len(inserts)
+    left = PackageEvent.objects.filter(kind="truck left without it")
+    assert sorted(left.values_list("package_id", flat=True)) == [3, 4, 5]
+
+
+def test_a_containers_loads_onto_a_truck_read_what_it_was_given_once(fleet):
+    """Whether a truck is ready to leave is asked at each load onto it; in a container,
+    what it was given is read at the first and kept up to date by the others: it leaves
+    with all of them at the last. A package loaded onto another truck than the one
+    waiting for it is no longer waited for by the first."""
+    core, amazon = _two_trucks_at_warehouse_1()
+    with CaptureQueriesContext(connection) as captured:
+        core.received(amazon, _loads(*[(n, 1) for n in range(1, 6)]), timezone.now().timestamp())
+    assert _given_reads(captured) == 1
+    [deliver] = sent(WORLD, "deliveries")
+    assert (deliver.truckid, sorted(p.packageid for p in deliver.packages)) == (1, [1, 2, 3, 4, 5])
+
+    # 7 goes on truck 1 (back at the warehouse, waiting for 9): truck 2 waits for it no
+    # longer.
+    Truck.objects.filter(id=1).update(status="arrive warehouse")
+    Package.objects.filter(id=9).update(truck_id=1, status="truck at warehouse")
+    with CaptureQueriesContext(connection) as captured:
+        core.received(amazon, _loads((6, 2), (7, 1), (8, 2)), timezone.now().timestamp())
+    assert _given_reads(captured) == 2  # each truck's, once
+    assert Truck.objects.get(id=1).status == "arrive warehouse"
+    assert Truck.objects.get(id=2).status == "delivering"
+    deliver = sent(WORLD, "deliveries")[-1]
+    assert (deliver.truckid, sorted(p.packageid for p in deliver.packages)) == (2, [6, 8])
 
 
 def test_a_defect_in_serving_a_warehouse_sets_it_aside_and_keeps_the_pickups(fleet, monkeypatch):
@@ -643,6 +884,161 @@ def test_a_containers_package_events_are_written_together_and_go_with_a_refusal(
     assert not Package.objects.filter(id=7).exists()
     assert not PackageEvent.objects.filter(package_id=7).exists()
     assert DeadLetter.objects.filter(seqnum=7, kind=DeadLetter.Kind.MESSAGE).exists()
+
+
+def _inserts_for_amazon(captured: CaptureQueriesContext) -> int:
+    """How many captured statements wrote messages to Amazon into the outbox."""
+    table = OutgoingMessage._meta.db_table
+    return sum(
+        1
+        for query in captured
+        if query["sql"].startswith(f'INSERT INTO "{table}"') and f"'{AMAZON}'" in query["sql"]
+    )
+
+
+def test_what_a_container_tells_amazon_is_written_together_and_goes_with_a_defect(
+    fleet, monkeypatch
+):
+    """The messages to Amazon of a container's units (registered, and the trucks'
+    arrival, told as its warehouse is served at the end) are written in one statement at
+    its end, numbered in the order they were said; a defective unit's go with it."""
+    core, amazon = _core_whose_pickups_fail(monkeypatch, lambda request: request["package_id"] == 7)
+    core.received(amazon, frame(pickups=_pickups(1, 1)), timezone.now().timestamp())
+    with transaction.atomic():
+        arrive(1, 10, 0)  # truck 1 waits at warehouse 1: pickups there are announced at once
+    said_before = set(OutgoingMessage.objects.values_list("id", flat=True))
+    with CaptureQueriesContext(connection) as captured:
+        core.received(amazon, frame(pickups=_pickups(2, 6)), timezone.now().timestamp())
+    # Once, at the end of the container's second pass (the first, rolled back by the
+    # defect, wrote none).
+    assert _inserts_for_amazon(captured) == 1
+    assert sorted(m.package_id for m in sent(AMAZON, "registered")) == [1, 2, 3, 4, 5, 6]
+    assert sorted(m.package_id for m in sent(AMAZON, "arrived")) == [1, 2, 3, 4, 5, 6]
+    rows = list(
+        OutgoingMessage.objects.filter(peer=AMAZON).exclude(id__in=said_before).order_by("id")
+    )
+    assert [row.seqnum for row in rows] == sorted(row.seqnum for row in rows)
+    # Each registered before its truck's arrival, as said.
+    fields = [row.field for row in rows]
+    assert fields.index("arrived") > max(i for i, f in enumerate(fields) if f == "registered")
+    [reply] = replies(core.step(timezone.now().timestamp()), amazon)
+    assert sorted(r.package_id for r in reply.arrived) == [1, 2, 3, 4, 5, 6]
+
+
+def test_what_an_item_of_the_tick_tells_amazon_is_written_together(fleet):
+    """A truck's command acked, each of its packages is out for delivery, and Amazon is
+    told so for each: one statement for the item (the command), not one per package."""
+    with transaction.atomic():
+        for package_id in range(1, 6):
+            pickup(package_id, dest=(package_id, -package_id))
+        arrive(1, 10, 0)
+        for package_id in range(1, 6):
+            dispatch.package_loaded(package_id, 1, now=timezone.now())
+        ack_all()
+    with CaptureQueriesContext(connection) as captured:
+        assert dispatch.confirm_deliveries(timezone.now()) == 5
+    assert _inserts_for_amazon(captured) == 1
+    assert sorted(m.package_id for m in sent(AMAZON, "out_for_delivery")) == [1, 2, 3, 4, 5]
+
+
+def _package_status_writes(captured: CaptureQueriesContext) -> int:
+    table = Package._meta.db_table
+    return sum(
+        1
+        for query in captured
+        if query["sql"].startswith(f'UPDATE "{table}" SET') and '"status"' in query["sql"]
+    )
+
+
+def test_a_truckload_is_given_its_truck_in_one_update(fleet):
+    """The packages a truck is given together (a container's pickups, served at its
+    end) move in one UPDATE for the load, not one each; each has its event."""
+    amazon = amazon_endpoint()
+    dispatcher = Dispatcher(world=None)
+    core = DaemonCore(
+        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
+    )
+    with CaptureQueriesContext(connection) as captured:
+        core.received(amazon, frame(pickups=_pickups(1, 30)), timezone.now().timestamp())
+    loads = Package.objects.values("truck").distinct().count()
+    assert Package.objects.filter(status="truck dispatched").count() == 30
+    assert 1 < loads <= _package_status_writes(captured) <= 4, loads
+    assert PackageEvent.objects.filter(kind="truck dispatched").count() == 30
+
+    # Arrived, the truck announces its load in one UPDATE too.
+    truck = Package.objects.get(id=1).truck
+    assert truck is not None
+    with CaptureQueriesContext(connection) as captured, transaction.atomic():
+        arrive(truck.id, 10, 0)
+    assert _package_status_writes(captured) == 1
+    announced = Package.objects.filter(status="truck at warehouse")
+    assert announced.count() == len(sent(AMAZON, "arrived")) > 1
+
+
+def test_a_commands_packages_go_out_for_delivery_in_one_update(fleet):
+    """Once the world took a truck's command, its packages are out for delivery: one
+    UPDATE and one INSERT of their events for the command, not one each."""
+    with transaction.atomic():
+        for package_id in range(1, 6):
+            pickup(package_id, dest=(package_id, -package_id))
+        arrive(1, 10, 0)
+        for package_id in range(1, 6):
+            dispatch.package_loaded(package_id, 1, now=timezone.now())
+        ack_all()
+    with CaptureQueriesContext(connection) as captured:
+        assert dispatch.confirm_deliveries(timezone.now()) == 5
+    assert _package_status_writes(captured) == 1
+    events = PackageEvent._meta.db_table
+    assert len([q for q in captured if q["sql"].startswith(f'INSERT INTO "{events}"')]) == 1
+    assert PackageEvent.objects.filter(kind="out for delivery").count() == 5
+    assert Package.objects.filter(status="out for delivery").count() == 5
+
+
+def test_a_refusal_after_telling_amazon_is_a_defect(fleet, monkeypatch):
+    """What a unit tells Amazon is written at the end of the container, not at once, so
+    no statement shows it: a service that refused after telling Amazon something is
+    still a defect, set aside with what it said, not a refusal that would send both."""
+    accept = dispatch.pickup_request
+
+    def tell_then_refuse(**request):
+        if request["package_id"] == 9:
+            shipper.account_status(9, True)
+            raise Refused("changed my mind", 9)
+        return accept(**request)
+
+    monkeypatch.setattr(dispatch, "pickup_request", tell_then_refuse)
+    amazon = amazon_endpoint()
+    dispatcher = Dispatcher(world=None)
+    core = DaemonCore(
+        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
+    )
+    core.received(amazon, frame(pickups=_pickups(8, 3)), timezone.now().timestamp())
+    letter = DeadLetter.objects.get(seqnum=9, kind=DeadLetter.Kind.MESSAGE)
+    assert letter.error_type.endswith("RefusedAfterWriting")
+    assert sent(AMAZON, "accounts") == []
+    assert sent(AMAZON, "errors") == []
+    assert sorted(m.package_id for m in sent(AMAZON, "registered")) == [8, 10]
+
+
+def test_a_containers_package_items_are_written_together_and_go_with_a_defect(fleet, monkeypatch):
+    """The items of the packages a container's pickups make are written in one statement
+    at its end, not one per package; a defective request leaves none."""
+    core, amazon = _core_whose_pickups_fail(monkeypatch, lambda request: request["package_id"] == 7)
+    requests = _pickups(2, 6)
+    for request in requests:
+        request.items.add(product_id=request.package_id, description="kettle", count=2)
+        request.items.add(product_id=100, description="mug", count=1)
+    table = PackageItem._meta.db_table
+    with CaptureQueriesContext(connection) as captured:
+        core.received(amazon, frame(pickups=requests), timezone.now().timestamp())
+    inserts = [q for q in captured if q["sql"].startswith(f'INSERT INTO "{table}"')]
+    assert len(inserts) == 1, len(inserts)
+    items = PackageItem.objects.order_by("package_id", "id")
+    assert list(items.values_list("package_id", "product_id", "count")) == [
+        row
+        for package_id in range(2, 7)
+        for row in ((package_id, package_id, 2), (package_id, 100, 1))
+    ]
 
 
 def test_a_refusal_needs_no_savepoint_and_one_after_a_write_is_a_defect(fleet, monkeypatch):

@@ -72,3 +72,48 @@ def test_a_partial_refresh_keeps_changes_not_saved_yet(db):
     full.refresh_from_db(fields=["dest_y"])
     full.save()
     assert Package.objects.values_list("dest_x").get(id=7) == (4,)
+
+
+def test_rows_saved_together_write_one_update_for_alike_changes(db):
+    """``save_together`` writes the rows whose changes are alike (same columns, same
+    values) in one UPDATE, only those columns (and updated_at); a row changed otherwise
+    gets its own; each one's changes are then the database's, as after ``save()``."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from amazon_ups.ups.shipments.models import Package
+
+    first = _package()
+    for package_id in (8, 9):
+        Package.objects.create(
+            id=package_id,
+            warehouse_id=1,
+            dest_x=1,
+            dest_y=2,
+            request_seqnum=package_id,
+            status_changed_at=first.status_changed_at,
+        )
+    Package.objects.filter(id=8).update(delivery_seqnum=42)  # another change, meanwhile
+    rows = list(Package.objects.order_by("id"))
+    for row in rows:
+        row.dest_x = 5
+    rows[2].dest_y = 3
+    with CaptureQueriesContext(connection) as saved:
+        Package.save_together(rows)
+    updates = [q["sql"] for q in saved.captured_queries]
+    assert len(updates) == 2, updates
+    assert all('"dest_x"' in sql and '"delivery_seqnum"' not in sql for sql in updates)
+    assert list(
+        Package.objects.order_by("id").values_list("dest_x", "dest_y", "delivery_seqnum")
+    ) == [
+        (5, 2, None),
+        (5, 2, 42),
+        (5, 3, None),
+    ]
+    assert len({row.updated_at for row in rows[:2]}) == 1
+    assert rows[0].updated_at == Package.objects.get(id=7).updated_at
+    # What they saved is the database's now: nothing but updated_at is written again.
+    with CaptureQueriesContext(connection) as again:
+        rows[0].save()
+    (update,) = again.captured_queries
+    assert '"dest_x"' not in update["sql"] and '"updated_at"' in update["sql"]

@@ -216,6 +216,16 @@ class EventsWrittenTogether:
         else:
             pending.append(event)
 
+    def add_all(self, events: Iterable) -> None:
+        """``add`` each of ``events``: outside a batch, in one statement."""
+        pending = self._pending.get()
+        if pending is not None:
+            pending.extend(events)
+            return
+        events = list(events)
+        if events:
+            type(events[0])._default_manager.bulk_create(events)
+
     def pending(self) -> int:
         """How many the batch under way keeps (0 outside one)."""
         pending = self._pending.get()

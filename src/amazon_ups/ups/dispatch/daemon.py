@@ -23,6 +23,7 @@ from amazon_ups.common.daemon.endpoint import Endpoint
 from amazon_ups.common.daemon.links import WorldLink
 from amazon_ups.common.daemon.listen_link import ListenLink
 from amazon_ups.common.daemon.runner import Daemon
+from amazon_ups.common.exceptions import RefusedAfterWriting
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.protocol import au_pb2
 from amazon_ups.protocol import world_ups_pb2 as wu
@@ -51,6 +52,11 @@ WRITE_ONLY_THEIR_PACKAGE = frozenset({"pickups", "loaded", "account_checks", "de
 # Sub-messages whose handling reads no truck's position, and may note a new one: in a
 # run of them, a truck's position is written once (``truck_positions_noted``).
 NOTE_TRUCK_POSITIONS = frozenset({"delivered"})
+# Sub-messages whose handling reads no package but its own (through ``package_lock``)
+# and, for a load, those its truck was given (``saves_noted`` included), and may note its
+# move: in a run of them, the packages' moves are written in one UPDATE
+# (``package_saves_noted``).
+NOTE_PACKAGE_SAVES = frozenset({"delivered", "loaded"})
 
 
 def world_hello() -> wu.UConnect | None:
@@ -101,11 +107,15 @@ class Dispatcher:
         self, link: Endpoint, messages: Sequence[tuple[str, Message]]
     ) -> Iterator[None]:
         """The world's id is read once per container (shipments.world.remembered), so are
-        the packages and warehouses of its pickup requests (``pickups_read_together``),
-        the packages loaded or delivered are read and locked in one query
-        (``packages_locked_ahead``), each warehouse given packages is served once, after
+        the packages and warehouses of its pickup requests (``pickups_read_together``,
+        which writes their items together), the packages loaded or delivered are read
+        and locked in one query (``packages_locked_ahead``), so are the trucks loaded
+        (``trucks_locked_ahead``), what a truck was given is read once for its loads
+        (``loads_read_together``), each warehouse given packages is served once, after
         them all (``serving_together``), the packages' events are written in one
-        statement at the end, and the trucks' positions once per run of deliveries."""
+        statement at the end, so are the messages to Amazon (``said_together``), and the
+        trucks' positions once per run of deliveries, and the packages' moves once per
+        run of deliveries or loads (``package_saves_noted``)."""
         pickups = [
             (message.package_id, message.warehouse.id)
             for field, message in messages
@@ -116,14 +126,24 @@ class Dispatcher:
             for field, message in messages
             if field in PACKAGE_LOCKED_AHEAD
         ]
+        loaded_onto = [
+            message.truck_id
+            for field, message in messages
+            if field == "loaded" and isinstance(message, au_pb2.PackageLoaded)
+        ]
         with (
             shipments_world.remembered(),
+            # Outermost: what every unit and the serving at the end told Amazon.
+            shipper.said_together(),
             shipments.packages_locked_ahead(about_packages),
+            shipments.trucks_locked_ahead(loaded_onto),
+            dispatch.loads_read_together(),
             dispatch.pickups_read_together(pickups) if pickups else contextlib.nullcontext(),
             package_events.batch(),
             dispatch.serving_together(),
             # Innermost: written before the warehouses are served.
             shipments.truck_positions_noted(),
+            shipments.package_saves_noted(),
         ):
             yield
 
@@ -132,16 +152,22 @@ class Dispatcher:
         # In a container, a defect rolls this message's events back with it.
         # Around any other than a delivery, the trucks' positions noted are written (before
         # it reads a truck, after it noted one), in its savepoint: rolled back with it,
-        # they are noted again.
+        # they are noted again; so are the packages' moves noted, before any other than
+        # a delivery or a load.
         notes_positions = field in NOTE_TRUCK_POSITIONS
         try:
             with (
                 shipments_world.remembered(),
                 package_events.unit(),
+                dispatch.package_items.unit(),
+                shipper.said_in_unit(),
                 shipments.truck_positions_of_one_unit(),
+                shipments.package_saves_of_one_unit(),
             ):
                 if not notes_positions:
                     shipments.truck_positions_write()
+                if field not in NOTE_PACKAGE_SAVES:
+                    shipments.package_saves_write()
                 if link.name == "amazon":
                     self._amazon[field](message, now)
                 else:
@@ -193,8 +219,13 @@ class Dispatcher:
     def _refusable(seqnum: int, action: Callable[[], object], package_id: int | None = None):
         """Run ``action``; if it refuses (having changed nothing: ``refused_by``), answer
         with an Error."""
-        with package_events.unit():
+        with package_events.unit(), shipper.said_in_unit():
+            said = shipper.said_so_far()
             refusal = isolation.refused_by(action)
+            if refusal is not None and shipper.said_so_far() != said:
+                # What it told Amazon is kept for the end of the batch, not written yet:
+                # refused_by cannot see it, and it would go out with the refusal.
+                raise RefusedAfterWriting(f"refused after telling Amazon: {refusal}") from refusal
         if isinstance(refusal, Refused):
             logger.warning("refused Amazon's #%d: %s", seqnum, refusal)
             shipper.refuse(seqnum, str(refusal), refusal.package_id or package_id)

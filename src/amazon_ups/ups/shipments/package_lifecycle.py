@@ -11,6 +11,8 @@ refused, its truck went elsewhere) are our own decisions, each with its own even
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import datetime
 
 from django.db import models
@@ -119,6 +121,54 @@ def package_move(
         return False
     EVENTS.add(package.events.model(package=package, kind=kind, x=x, y=y, note=note[:300], at=now))
     return True
+
+
+def package_moves(
+    packages,
+    kind: PackageEventKind,
+    x: int | None = None,
+    y: int | None = None,
+    note: str = "",
+    *,
+    now: datetime,
+) -> list:
+    """``package_move`` for packages that make one move together (a truckload given a
+    truck, or sent out, at once): each moves and records its event as alone, and those
+    moved are saved together (``SavesWhatChanged.save_together``: one UPDATE for them
+    all when their changes are alike), not one UPDATE each. Returns those moved; to the
+    others it was stale news."""
+    moved = []
+    for package in packages:
+        held, package.saves_held = package.saves_held, True
+        try:
+            if package_move(package, kind, x, y, note, now=now):
+                moved.append(package)
+        finally:
+            package.saves_held = held
+    owed = [package for package in moved if not package.saves_held]  # else an outer block's
+    if owed:
+        type(owed[0]).save_together(owed)
+        for package in owed:
+            package.save_owed = False
+    return moved
+
+
+@contextlib.contextmanager
+def moves_saved_together(package) -> Iterator[None]:
+    """The moves of ``package`` in the block written in one UPDATE at its end, not one
+    each: some come in pairs (out for delivery, then delivered, when the world's ack of
+    the command and its delivery come together). Nothing is written if the block
+    raises: its unit is rolled back with it."""
+    if package.saves_held:  # an outer block writes them
+        yield
+        return
+    package.saves_held = True
+    try:
+        yield
+    finally:
+        package.saves_held = False
+    if package.save_owed:
+        package.save()
 
 
 def package_created(package, x: int | None = None, y: int | None = None, *, now: datetime) -> None:

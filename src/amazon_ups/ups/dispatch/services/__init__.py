@@ -14,6 +14,7 @@ from amazon_ups.ups.dispatch.services.reports import (
     truck_finished,
     truck_reported,
 )
+from amazon_ups.ups.dispatch.services.requests import ITEMS as package_items
 from amazon_ups.ups.dispatch.services.requests import (
     account_check,
     amazon_error,
@@ -22,7 +23,7 @@ from amazon_ups.ups.dispatch.services.requests import (
     pickup_request,
     pickups_read_together,
 )
-from amazon_ups.ups.dispatch.services.trucks import serving_together
+from amazon_ups.ups.dispatch.services.trucks import loads_read_together, serving_together
 from amazon_ups.ups.dispatch.services.upkeep import (
     confirm_deliveries,
     depart_overdue,
@@ -43,7 +44,9 @@ __all__ = [
     "fleet_add",
     "fleet_reset",
     "load_failed",
+    "loads_read_together",
     "package_delivered",
+    "package_items",
     "package_loaded",
     "packages_abandon",
     "pickup_refused",

@@ -29,6 +29,7 @@ from amazon_ups.ups.shipments.services.base import (
     fail,
     logger,
     move,
+    moves_noted,
     package_lock,
     stuck_before,
     truck_lock,
@@ -197,13 +198,14 @@ def package_delivered(truck_id: int, package_id: int, *, now: datetime) -> None:
     if package is None:
         logger.warning("the world delivered package %d, which UPS does not know", package_id)
         return
-    if package.status == PackageStatus.LOADED and package.delivery_seqnum is not None:
-        # The world's ack of the UGoDeliver came in the same response as this delivery
-        # (a fast world): it was out for delivery all the same, and Amazon hears so.
-        trucks.out_for_delivery(package, truck_id, now=now)
-    if redirect.redirect_unsettled_at_delivery(package, truck_id, now=now):
-        return
-    delivered_at_destination(package, truck_id, now=now)
+    with moves_noted(package):
+        if package.status == PackageStatus.LOADED and package.delivery_seqnum is not None:
+            # The world's ack of the UGoDeliver came in the same response as this delivery
+            # (a fast world): it was out for delivery all the same, and Amazon hears so.
+            trucks.out_for_delivery([package], truck_id, now=now)
+        if redirect.redirect_unsettled_at_delivery(package, truck_id, now=now):
+            return
+        delivered_at_destination(package, truck_id, now=now)
 
 
 def pickup_refused(truck_id: int, warehouse_id: int, text: str, *, now: datetime) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from amazon_ups.common.messaging import selectors as messaging_selectors
-from amazon_ups.common.statemachine import Outcome
+from amazon_ups.common.statemachine import EventsWrittenTogether, Outcome
 from amazon_ups.protocol import au_pb2
 from amazon_ups.ups.accounts.models import Account
 from amazon_ups.ups.dispatch.services import trucks
@@ -32,7 +32,9 @@ from amazon_ups.ups.shipments.services.base import (
     fail,
     logger,
     move,
+    moves_noted,
     package_lock,
+    truck_for_load,
 )
 from amazon_ups.ups.shipments.truck_lifecycle import AT_WAREHOUSE, TruckStatus
 from amazon_ups.ups.shipper import services as shipper
@@ -51,6 +53,11 @@ class _PickupsAhead:
 
 _pickups_ahead: ContextVar[_PickupsAhead | None] = ContextVar("_pickups_ahead", default=None)
 
+# The items of the packages a container's pickup requests make, written in one statement
+# at its end (``pickups_read_together``): nothing the daemon does reads them (they are for
+# the package's page). A unit rolled back alone drops its own (``ITEMS.unit()``).
+ITEMS = EventsWrittenTogether("package items")
+
 
 @contextlib.contextmanager
 def pickups_read_together(requests: Iterable[tuple[int, int]]) -> Iterator[None]:
@@ -59,7 +66,8 @@ def pickups_read_together(requests: Iterable[tuple[int, int]]) -> Iterator[None]
     them. A package's answer is handed out once, as read then: asked again (a second
     request for it), it is read again, since the first one may have created it, or been
     rolled back. A warehouse never changes and is never deleted once known (a package
-    holds on to it), so one read of it serves every request."""
+    holds on to it), so one read of it serves every request. The packages' items are
+    written together at the end (``ITEMS``)."""
     requests = list(requests)
     package_ids = {package_id for package_id, _ in requests}
     ahead = _PickupsAhead(
@@ -71,7 +79,8 @@ def pickups_read_together(requests: Iterable[tuple[int, int]]) -> Iterator[None]
     )
     token = _pickups_ahead.set(ahead)
     try:
-        yield
+        with ITEMS.batch():
+            yield
     finally:
         _pickups_ahead.reset(token)
 
@@ -148,7 +157,7 @@ def pickup_request(
         request_seqnum=seqnum,
         status_changed_at=now,
     )
-    PackageItem.objects.bulk_create(
+    ITEMS.add_all(
         PackageItem(
             package=package,
             product_id=item.product_id,
@@ -178,16 +187,17 @@ def package_loaded(package_id: int, truck_id: int, *, now: datetime) -> None:
     """Amazon put the package on ``truck_id`` (we heard so at ``now``): the world's load
     is the fact, whichever truck we had in mind."""
     package = _package_lock(package_id)
-    truck = Truck.objects.select_for_update().filter(id=truck_id).first()
+    truck = truck_for_load(truck_id)
     if truck is None:
         raise Refused(f"truck {truck_id} is unknown to UPS (package {package_id})", package_id)
     if MACHINE.outcome(package.status, P.LOADED, package) is Outcome.STALE:
         return
     package.truck = truck
     warehouse = package.warehouse
-    move(package, P.LOADED, warehouse.x, warehouse.y, f"on truck {truck.id}", now=now)
+    with moves_noted(package):
+        move(package, P.LOADED, warehouse.x, warehouse.y, f"on truck {truck.id}", now=now)
     if truck.status in AT_WAREHOUSE:
-        trucks.depart_if_ready(truck, now=now)
+        trucks.depart_if_ready(truck, now=now, loaded=package)
     elif truck.status in (TruckStatus.DELIVERING, TruckStatus.IDLE):
         # It left without waiting for this one (or Amazon loaded a truck we did not
         # announce): add the package to its round.

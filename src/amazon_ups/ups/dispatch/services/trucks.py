@@ -16,6 +16,7 @@ import contextlib
 import functools
 from collections.abc import Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
@@ -33,7 +34,10 @@ from amazon_ups.ups.shipments.package_lifecycle import EVENTS as PACKAGE_EVENTS
 from amazon_ups.ups.shipments.package_lifecycle import PackageEventKind as P
 from amazon_ups.ups.shipments.services.base import (
     move,
+    moves,
     packages_changed,
+    packages_changes,
+    saves_noted,
     truck_ref,
     truck_ref_of,
     world_peer,
@@ -166,14 +170,15 @@ def _send_free_truck(warehouse: Warehouse, rule: planning.Policy, *, now: dateti
 # -- packages and their trucks -----------------------------------------------------------
 
 
-def announce(package: Package, truck: Truck, *, now: datetime) -> None:
-    """The truck stands at the package's warehouse: Amazon may load it. A package
+def announce(packages: list[Package], truck: Truck, warehouse: Warehouse, *, now: datetime) -> None:
+    """The truck stands at the packages' warehouse: Amazon may load them. A package
     announced before (its truck left without it) is announced again with a newer
     seqnum: Amazon loads onto the truck of the latest TruckArrived."""
-    package.truck = truck
-    warehouse = package.warehouse
-    move(package, P.TRUCK_AT_WAREHOUSE, warehouse.x, warehouse.y, f"truck {truck.id}", now=now)
-    shipper.truck_arrived(package.id, truck.id, warehouse.id)
+    for package in packages:
+        package.truck = truck
+    note = f"truck {truck.id}"
+    for package in moves(packages, P.TRUCK_AT_WAREHOUSE, warehouse.x, warehouse.y, note, now=now):
+        shipper.truck_arrived(package.id, truck.id, warehouse.id)
 
 
 def requeue(package: Package, kind: P, note: str, *, now: datetime) -> None:
@@ -227,12 +232,12 @@ def serve_warehouse(warehouse: Warehouse, max_batches: int | None = None, *, now
         if not batch:
             break
         batches += 1
-        for package in batch:
-            if truck.status in AT_WAREHOUSE:
-                announce(package, truck, now=now)
-            else:
+        if truck.status in AT_WAREHOUSE:
+            announce(batch, truck, warehouse, now=now)
+        else:
+            for package in batch:
                 package.truck = truck
-                move(package, P.TRUCK_DISPATCHED, note=f"truck {truck.id}", now=now)
+            moves(batch, P.TRUCK_DISPATCHED, note=f"truck {truck.id}", now=now)
         served += len(batch)
         if len(batch) == len(found) < fetch:
             break  # fewer waited than were read, and all got a truck: none wait now
@@ -274,7 +279,7 @@ def serving_together() -> Iterator[None]:
         return
 
     def serve(item: tuple[Warehouse, datetime]) -> None:
-        with PACKAGE_EVENTS.unit():  # rolled back alone: its events go with it
+        with _one_unit():
             serve_warehouse(item[0], now=item[1])
 
     each_item_together(
@@ -282,8 +287,16 @@ def serving_together() -> Iterator[None]:
         list(pending.values()),
         ref=lambda item: f"warehouse:{item[0].id}",
         action=serve,
-        around=lambda items: PACKAGE_EVENTS.unit(),
+        around=lambda items: _one_unit(),
     )
+
+
+@contextlib.contextmanager
+def _one_unit() -> Iterator[None]:
+    """Work rolled back alone (a savepoint): its events, and what it told Amazon, go
+    with it."""
+    with PACKAGE_EVENTS.unit(), shipper.said_in_unit():
+        yield
 
 
 def warehouses_waiting() -> list[int]:
@@ -335,14 +348,68 @@ def go_deliver(truck: Truck, packages: list[Package], *, now: datetime) -> None:
     truck_move(truck, T.SENT_TO_DELIVER, note=f"{len(order)} packages, #{sent.seqnum}", now=now)
 
 
-def depart_if_ready(truck: Truck, *, now: datetime) -> None:
+@dataclass
+class _Given:
+    """A truck's cargo and the packages it waits for, as read when packages had been
+    changed ``changes`` times (``packages_changes``), by id."""
+
+    changes: int
+    packages: dict[int, Package]
+
+
+# Per truck, what its loads in a container last read it was given (``loads_read_together``);
+# None outside one.
+_given_read: ContextVar[dict[int, _Given] | None] = ContextVar("_given_read", default=None)
+
+
+@contextlib.contextmanager
+def loads_read_together() -> Iterator[None]:
+    """Within (inside ``packages_locked_ahead``): what a truck has been given, read at a
+    load onto it, serves the next loads onto it (each one's package, moved to loaded,
+    put in its place), until packages are written otherwise (``packages_changed``: a
+    truck leaving, a load refused, a unit rolled back). A container of 20 loads onto one
+    truck asks whether it is ready with one read, not 20."""
+    token = _given_read.set({})
+    try:
+        yield
+    finally:
+        _given_read.reset(token)
+
+
+def _given(truck: Truck, loaded: Package | None) -> list[Package]:
+    """Its cargo and the packages it waits for, in one read, or as read at an earlier
+    load onto it with ``loaded`` (just moved, through ``package_lock``) put in."""
+    read = _given_read.get()
+    changes = packages_changes()
+    if read is None or changes is None or loaded is None:
+        return list(Package.objects.filter(truck=truck).filter(_given_q()))
+    known = read.get(truck.id)
+    if known is None or known.changes != changes:
+        given = {p.id: p for p in Package.objects.filter(truck=truck).filter(_given_q())}
+        for package in saves_noted():  # moved (loaded), not written yet: as they are now
+            if package.truck_id == truck.id and package.id in given:
+                given[package.id] = package
+            elif package.truck_id == truck.id and package.status in CARRIED:
+                if package.delivery_seqnum is None:  # loaded onto it, given to another
+                    given[package.id] = package
+            else:
+                given.pop(package.id, None)
+        known = read[truck.id] = _Given(changes, given)
+    known.packages[loaded.id] = loaded
+    for other in read.values():  # no truck waits for it but the one it is on
+        if other is not known:
+            other.packages.pop(loaded.id, None)
+    return list(known.packages.values())
+
+
+def depart_if_ready(truck: Truck, *, now: datetime, loaded: Package | None = None) -> None:
     """A truck at a warehouse leaves once every package announced there is loaded.
     While it waits with some on board, each load gives the rest a new deadline
-    (``UPS_LOADING_WAIT`` after ``now``): past it, ``depart_overdue`` sends it off."""
+    (``UPS_LOADING_WAIT`` after ``now``): past it, ``depart_overdue`` sends it off.
+    ``loaded``: the package whose load asks (``loads_read_together``)."""
     if truck.status not in AT_WAREHOUSE:
         return
-    # Its cargo and the packages it waits for, in one read.
-    given = list(Package.objects.filter(truck=truck).filter(_given_q()))
+    given = _given(truck, loaded)
     aboard = [package for package in given if package.status in CARRIED]
     if len(aboard) < len(given):  # some still wait to be loaded
         deadline = now + dispatch_selectors.loading_wait()
@@ -386,11 +453,13 @@ def depart(truck: Truck, *, now: datetime) -> bool:
     return True
 
 
-def out_for_delivery(package: Package, truck_id: int, *, now: datetime) -> bool:
-    if not move(package, P.OUT_FOR_DELIVERY, note=f"truck {truck_id}", now=now):
-        return False
-    shipper.out_for_delivery(package.id, truck_id)
-    return True
+def out_for_delivery(packages: list[Package], truck_id: int, *, now: datetime) -> int:
+    """The world took the command that sends these out on ``truck_id``: tell Amazon.
+    Returns how many moved (the others were out already, or done)."""
+    moved = moves(packages, P.OUT_FOR_DELIVERY, note=f"truck {truck_id}", now=now)
+    for package in moved:
+        shipper.out_for_delivery(package.id, truck_id)
+    return len(moved)
 
 
 # -- what a truck's new state means for its packages --------------------------------------
@@ -494,11 +563,10 @@ def arrived(truck: Truck, *, now: datetime) -> None:
     assert warehouse is not None  # it stands at one
     if dispatch_selectors.policy().gather:
         regather(truck, now=now)
-    for package in Package.objects.filter(
+    coming_for = Package.objects.filter(
         truck=truck, warehouse=warehouse, status=PackageStatus.TRUCK_DISPATCHED
-    ):
-        package.warehouse = warehouse  # theirs: no join to read it again
-        announce(package, truck, now=now)
+    )
+    announce(list(coming_for), truck, warehouse, now=now)
     # Packages that came in while every truck was busy can board now.
     serve_warehouse(warehouse, now=now)
     depart_if_ready(truck, now=now)

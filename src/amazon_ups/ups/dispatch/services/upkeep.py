@@ -21,6 +21,7 @@ from amazon_ups.protocol import world_ups_pb2 as wu
 from amazon_ups.ups.dispatch.services import reports, trucks
 from amazon_ups.ups.shipments import world
 from amazon_ups.ups.shipments.models import Package, PackageEvent, Truck, TruckEvent, Warehouse
+from amazon_ups.ups.shipments.package_lifecycle import EVENTS as PACKAGE_EVENTS
 from amazon_ups.ups.shipments.package_lifecycle import NOT_FINAL, PackageStatus
 from amazon_ups.ups.shipments.package_lifecycle import PackageEventKind as P
 from amazon_ups.ups.shipments.services import redirect
@@ -33,6 +34,7 @@ from amazon_ups.ups.shipments.services.base import (
 )
 from amazon_ups.ups.shipments.truck_lifecycle import AT_WAREHOUSE, TruckStatus, truck_move
 from amazon_ups.ups.shipments.truck_lifecycle import TruckEventKind as T
+from amazon_ups.ups.shipper import services as shipper
 
 Item = TypeVar("Item")
 
@@ -45,11 +47,18 @@ def _each(
     action: Callable[[Item], object],
 ) -> int:
     """``each_item``, which costs nothing when there is nothing to do (most turns): it
-    reads the work items set aside before it looks at the items."""
+    reads the work items set aside before it looks at the items. What an item tells
+    Amazon is written in one statement (``shipper.said_together``), and so are its
+    packages' events."""
     listed = list(items)
     if not listed:
         return 0
-    return each_item(what, listed, ref=ref, action=action)
+
+    def act(item: Item) -> None:
+        with shipper.said_together(), PACKAGE_EVENTS.batch():
+            action(item)
+
+    return each_item(what, listed, ref=ref, action=act)
 
 
 # -- departures -------------------------------------------------------------------------------
@@ -134,10 +143,10 @@ def confirm_deliveries(now: datetime) -> int:
         sent = messaging_selectors.origin(peer, seqnum)
         assert sent is not None  # found acked just now; sent messages are kept
         truck_id = wu.UGoDeliver.FromString(bytes(sent.body)).truckid
-        for package in Package.objects.select_for_update().filter(
+        going = Package.objects.select_for_update().filter(
             status=PackageStatus.LOADED, delivery_seqnum=seqnum
-        ):
-            moved.append(trucks.out_for_delivery(package, truck_id, now=now))
+        )
+        moved.append(trucks.out_for_delivery(list(going), truck_id, now=now))
 
     _each("out for delivery", seqnums, ref=lambda s: f"delivery:{s}", action=confirm)
     return sum(moved)

@@ -18,12 +18,17 @@ work are the dispatch app's (``dispatch.services``), above this one.
 from amazon_ups.ups.shipments.services.base import (
     Item,
     Refused,
+    moves_noted,
     package_lock,
+    package_saves_noted,
+    package_saves_of_one_unit,
+    package_saves_write,
     packages_changed,
     packages_locked_ahead,
     truck_positions_noted,
     truck_positions_of_one_unit,
     truck_positions_write,
+    trucks_locked_ahead,
 )
 from amazon_ups.ups.shipments.services.redirect import RedirectResult, package_redirect
 from amazon_ups.ups.shipper.services import AMAZON
@@ -33,11 +38,16 @@ __all__ = [
     "Item",
     "RedirectResult",
     "Refused",
+    "moves_noted",
     "package_lock",
     "package_redirect",
+    "package_saves_noted",
+    "package_saves_of_one_unit",
+    "package_saves_write",
     "packages_changed",
     "packages_locked_ahead",
     "truck_positions_noted",
     "truck_positions_of_one_unit",
     "truck_positions_write",
+    "trucks_locked_ahead",
 ]

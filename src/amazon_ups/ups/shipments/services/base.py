@@ -19,7 +19,13 @@ from amazon_ups.common.statemachine import Outcome
 from amazon_ups.ups.shipments import world
 from amazon_ups.ups.shipments.exceptions import Refused as Refused  # the services' name
 from amazon_ups.ups.shipments.models import Package, Truck
-from amazon_ups.ups.shipments.package_lifecycle import MACHINE, PackageEventKind, package_move
+from amazon_ups.ups.shipments.package_lifecycle import (
+    MACHINE,
+    PackageEventKind,
+    moves_saved_together,
+    package_move,
+    package_moves,
+)
 from amazon_ups.ups.shipper import services as shipper
 
 logger = logging.getLogger(__name__)
@@ -82,6 +88,9 @@ class _Ahead:
     # Something wrote packages since they were read: read them again before one is
     # handed out.
     stale: bool = False
+    # How many times packages were written other than through ``package_lock``'s
+    # (``packages_changes``).
+    changes: int = 0
 
 
 _ahead: ContextVar[_Ahead | None] = ContextVar("packages_locked_ahead", default=None)
@@ -89,6 +98,7 @@ _ahead: ContextVar[_Ahead | None] = ContextVar("packages_locked_ahead", default=
 
 def package_lock(package_id: int) -> Package | None:
     """The package (with its warehouse), locked until the transaction ends."""
+    package_saves_write([package_id])  # a delivery of it noted: written, then read
     ahead = _ahead.get()
     if ahead is not None and package_id in ahead.packages:
         if ahead.stale:
@@ -108,8 +118,20 @@ def packages_changed() -> None:
     whole load, a rolled-back unit of work): those read ahead are read again before the
     next is handed out."""
     ahead = _ahead.get()
-    if ahead is not None and ahead.packages:
+    if ahead is None:
+        return
+    ahead.changes += 1
+    if ahead.packages:
         ahead.stale = True
+
+
+def packages_changes() -> int | None:
+    """How many times packages were written other than through ``package_lock``'s in
+    the batch under way (``packages_locked_ahead``; None outside one): what was read of
+    packages holds while this stays the same, if the one handed out since is kept up to
+    date by whoever moves it."""
+    ahead = _ahead.get()
+    return None if ahead is None else ahead.changes
 
 
 @contextlib.contextmanager
@@ -129,6 +151,48 @@ def packages_locked_ahead(package_ids: Iterable[int]) -> Iterator[None]:
         yield
     finally:
         _ahead.reset(token)
+
+
+@dataclass
+class _TrucksAhead:
+    """Trucks read and locked ahead (``trucks_locked_ahead``), each with how many times
+    packages had been changed when it was read (``packages_changes``)."""
+
+    trucks: dict[int, tuple[int | None, Truck]]
+
+
+_trucks_ahead: ContextVar[_TrucksAhead | None] = ContextVar("trucks_locked_ahead", default=None)
+
+
+@contextlib.contextmanager
+def trucks_locked_ahead(truck_ids: Iterable[int]) -> Iterator[None]:
+    """Inside ``packages_locked_ahead`` (outside the units' savepoints): lock and read
+    these trucks in one query, in id order, for a container of loads onto them.
+    ``truck_for_load`` hands each one out, as read or as the last load onto it left it
+    (a load writes its truck only through the object it was handed: its deadline, its
+    departure), until packages are written otherwise (``packages_changed``: a message
+    that may write trucks too, a unit rolled back), when it is read again."""
+    ids = sorted(set(truck_ids))
+    found = Truck.objects.select_for_update().filter(id__in=ids).order_by("id") if ids else ()
+    changes = packages_changes()
+    token = _trucks_ahead.set(_TrucksAhead({truck.id: (changes, truck) for truck in found}))
+    try:
+        yield
+    finally:
+        _trucks_ahead.reset(token)
+
+
+def truck_for_load(truck_id: int) -> Truck | None:
+    """The truck a package is loaded onto, locked until the transaction ends."""
+    ahead = _trucks_ahead.get()
+    known = ahead.trucks.get(truck_id) if ahead is not None else None
+    changes = packages_changes()
+    if ahead is not None and known is not None and known[0] == changes:
+        return known[1]
+    truck = Truck.objects.select_for_update().filter(id=truck_id).first()
+    if ahead is not None and truck is not None:
+        ahead.trucks[truck_id] = (changes, truck)
+    return truck
 
 
 # The moments the owner hears of by email: (template, ref prefix).
@@ -151,6 +215,28 @@ def move(
     hear of."""
     if not package_move(package, kind, x, y, note, now=now):
         return False
+    _tell_owner(package, kind, x, y)
+    return True
+
+
+def moves(
+    packages: Iterable[Package],
+    kind: PackageEventKind,
+    x: int | None = None,
+    y: int | None = None,
+    note: str = "",
+    *,
+    now: datetime,
+) -> list[Package]:
+    """``move`` for packages that make one move together, saved together
+    (``package_lifecycle.package_moves``). Returns those moved."""
+    moved = package_moves(packages, kind, x, y, note, now=now)
+    for package in moved:
+        _tell_owner(package, kind, x, y)
+    return moved
+
+
+def _tell_owner(package: Package, kind: PackageEventKind, x: int | None, y: int | None) -> None:
     if kind in OWNER_EMAILS and package.account is not None:
         template, ref = OWNER_EMAILS[kind]
         user = package.account.user
@@ -160,7 +246,6 @@ def move(
             context={"package": package, "user": user, "x": x, "y": y},
             ref=f"{ref}:{package.id}",
         )
-    return True
 
 
 def fail(package: Package, reason: str, origin_seqnum: int | None = None, *, now: datetime) -> bool:
@@ -226,6 +311,96 @@ def truck_positions_of_one_unit() -> Iterator[None]:
             noted.clear()
             noted.update(before)
         raise
+
+
+# The packages a run of deliveries moved, whose saves wait (``package_saves_noted``), by
+# id; None outside one.
+_saves: ContextVar[dict[int, Package] | None] = ContextVar("package_saves", default=None)
+# The packages whose saves were written in the unit under way (``package_saves_of_one_unit``).
+_saves_written: ContextVar[list[Package] | None] = ContextVar("saves_written", default=None)
+
+
+@contextlib.contextmanager
+def moves_noted(package: Package) -> Iterator[None]:
+    """``moves_saved_together``, whose save, inside ``package_saves_noted``, waits to be
+    written with the other deliveries' (``package_saves_write``)."""
+    noted = _saves.get()
+    if noted is None or package.saves_held:
+        with moves_saved_together(package):
+            yield
+        return
+    package.saves_held = True
+    try:
+        yield
+    finally:
+        package.saves_held = False
+    if package.save_owed:
+        noted[package.id] = package
+
+
+def saves_noted() -> list[Package]:
+    """The packages whose moves are noted and not written yet (``moves_noted``), as they
+    are now: what a read of the database says of them is out of date."""
+    noted = _saves.get()
+    return list(noted.values()) if noted else []
+
+
+def package_saves_write(ids: Iterable[int] | None = None) -> None:
+    """Write the saves noted so far (only those of packages ``ids``, if given), alike ones
+    in one UPDATE (``save_together``): before anything reads packages but through
+    ``package_lock``, which writes the one it is asked for first."""
+    noted = _saves.get()
+    if not noted:
+        return
+    keys = list(noted) if ids is None else [i for i in ids if i in noted]
+    if not keys:
+        return
+    rows = [noted.pop(key) for key in keys]
+    Package.save_together(rows)
+    for row in rows:
+        row.save_owed = False
+    written = _saves_written.get()
+    if written is not None:
+        written.extend(rows)
+
+
+@contextlib.contextmanager
+def package_saves_noted() -> Iterator[None]:
+    """Within: the moves of a delivery or a load (``moves_noted``) are saved by
+    ``package_saves_write`` (and at the end), a run of them in one UPDATE, not one each:
+    a container brings many together, and handling one reads no package but its own
+    (through ``package_lock``) and, for a load, those its truck was given, which take
+    the moves noted into account (``saves_noted``)."""
+    token = _saves.set({})
+    try:
+        yield
+        package_saves_write()
+    finally:
+        _saves.reset(token)
+
+
+@contextlib.contextmanager
+def package_saves_of_one_unit() -> Iterator[None]:
+    """A unit of work (a sub-message) whose saves noted go if it is rolled back, and
+    whose writes of others' saves are undone with it: those are owed again (in full: what
+    the package took for the database's was rolled back too)."""
+    noted = _saves.get()
+    if noted is None:
+        yield
+        return
+    before = dict(noted)
+    written: list[Package] = []
+    token = _saves_written.set(written)
+    try:
+        yield
+    except BaseException:
+        for row in written:
+            row.forget_saved()
+        noted.clear()
+        noted.update(before)
+        raise
+    finally:
+        _saves_written.reset(token)
 
 
 def delivered_at_destination(package: Package, truck_id: int, *, now: datetime) -> None:
