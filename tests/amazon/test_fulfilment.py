@@ -843,9 +843,11 @@ def test_a_sub_message_set_aside_sends_nothing_and_the_others_send_theirs(
     assert next_load.seqnum > max(m.seqnum for m in sent(WORLD_PEER, "load"))
 
 
-def test_a_containers_alike_moves_are_written_in_one_update(joined, place):
+def _sent_out_together(place, count: int) -> tuple[list[Order], list[str]]:
+    """``count`` orders taken in, then out for delivery in one container from UPS: the
+    orders, and the statements the container ran."""
     stock(1, 1, 10)
-    orders = [place({1: 1}, x=i, y=i) for i in range(3)]
+    orders = [place({1: 1}, x=i, y=i) for i in range(count)]
     for order in orders:
         services.take_in(order.id, WORLD)
     statements = handled_from_ups(
@@ -854,6 +856,11 @@ def test_a_containers_alike_moves_are_written_in_one_update(joined, place):
             for o in orders
         ]
     )
+    return orders, statements
+
+
+def test_a_containers_alike_moves_are_written_in_one_update(joined, place):
+    orders, statements = _sent_out_together(place, 3)
     table = Order._meta.db_table
     assert len([sql for sql in statements if sql.startswith(f'UPDATE "{table}"')]) == 1
     stored = Order.objects.filter(id__in=[o.id for o in orders])
@@ -922,16 +929,7 @@ def test_two_purchases_in_a_container_pack_a_waiting_order_once_in_one_pass(join
 def test_a_container_without_deliveries_reads_its_orders_without_their_users(joined, place):
     from django.contrib.auth import get_user_model
 
-    stock(1, 1, 10)
-    orders = [place({1: 1}, x=i, y=i) for i in range(2)]
-    for order in orders:
-        services.take_in(order.id, WORLD)
-    statements = handled_from_ups(
-        [
-            ("out_for_delivery", from_ups(au.OutForDelivery, package_id=o.id, truck_id=4))
-            for o in orders
-        ]
-    )
+    orders, statements = _sent_out_together(place, 2)
     users = get_user_model()._meta.db_table
     assert [sql for sql in statements if f'"{users}"' in sql] == []
     assert {status(order) for order in orders} == {Status.DELIVERING}

@@ -928,6 +928,14 @@ def test_what_a_container_tells_amazon_is_written_together_and_goes_with_a_defec
 def test_what_an_item_of_the_tick_tells_amazon_is_written_together(fleet):
     """A truck's command acked, each of its packages is out for delivery, and Amazon is
     told so for each: one statement for the item (the command), not one per package."""
+    captured = _five_packages_sent_out()
+    assert _inserts_for_amazon(captured) == 1
+    assert sorted(m.package_id for m in sent(AMAZON, "out_for_delivery")) == [1, 2, 3, 4, 5]
+
+
+def _five_packages_sent_out() -> CaptureQueriesContext:
+    """Truck 1 loaded with packages 1 to 5, its command acked: what confirming that they
+    are out for delivery ran."""
     with transaction.atomic():
         for package_id in range(1, 6):
             pickup(package_id, dest=(package_id, -package_id))
@@ -937,8 +945,7 @@ def test_what_an_item_of_the_tick_tells_amazon_is_written_together(fleet):
         ack_all()
     with CaptureQueriesContext(connection) as captured:
         assert dispatch.confirm_deliveries(timezone.now()) == 5
-    assert _inserts_for_amazon(captured) == 1
-    assert sorted(m.package_id for m in sent(AMAZON, "out_for_delivery")) == [1, 2, 3, 4, 5]
+    return captured
 
 
 def _package_status_writes(captured: CaptureQueriesContext) -> int:
@@ -978,15 +985,7 @@ def test_a_truckload_is_given_its_truck_in_one_update(fleet):
 def test_a_commands_packages_go_out_for_delivery_in_one_update(fleet):
     """Once the world took a truck's command, its packages are out for delivery: one
     UPDATE and one INSERT of their events for the command, not one each."""
-    with transaction.atomic():
-        for package_id in range(1, 6):
-            pickup(package_id, dest=(package_id, -package_id))
-        arrive(1, 10, 0)
-        for package_id in range(1, 6):
-            dispatch.package_loaded(package_id, 1, now=timezone.now())
-        ack_all()
-    with CaptureQueriesContext(connection) as captured:
-        assert dispatch.confirm_deliveries(timezone.now()) == 5
+    captured = _five_packages_sent_out()
     assert _package_status_writes(captured) == 1
     events = PackageEvent._meta.db_table
     assert len([q for q in captured if q["sql"].startswith(f'INSERT INTO "{events}"')]) == 1

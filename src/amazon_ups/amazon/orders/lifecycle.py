@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from django.db import models, transaction
 from django.utils import timezone
 
+from amazon_ups.common.models import saves_held_to_end
 from amazon_ups.common.statemachine import (
     EventsWrittenTogether,
     IllegalTransition,
@@ -133,22 +134,11 @@ def order_move(order, kind: OrderEventKind, note: str = "") -> bool:
     return True
 
 
-@contextlib.contextmanager
-def moves_saved_together(order) -> Iterator[None]:
+def moves_saved_together(order) -> contextlib.AbstractContextManager[None]:
     """The moves of ``order`` in the block written in one UPDATE at its end, not one
     each: ``Machine.apply`` saves at every move, and some events come in pairs (taken in,
-    then packing; a truck recorded, then loading). Nothing is written if the block
-    raises: its unit is rolled back with it."""
-    if order.saves_held:  # an outer block writes them
-        yield
-        return
-    order.saves_held = True
-    try:
-        yield
-    finally:
-        order.saves_held = False
-    if order.save_owed:
-        order.save()
+    then packing; a truck recorded, then loading)."""
+    return saves_held_to_end(order)
 
 
 @dataclass

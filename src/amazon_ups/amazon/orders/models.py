@@ -5,7 +5,6 @@ the id counts 1, 2, 3..., and a tracking number must not be guessable."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -58,18 +57,6 @@ class Order(SavesWhatChanged):
 
     def __str__(self) -> str:
         return f"order {self.id} ({self.status})"
-
-    # While True (``lifecycle.moves_saved_together``), a save is only owed: the block
-    # makes it once at its end.
-    saves_held = False
-    save_owed = False
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.saves_held:
-            self.save_owed = True
-            return
-        self.save_owed = False
-        super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return reverse("orders:detail", args=[self.id])

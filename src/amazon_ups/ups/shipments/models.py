@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import models
 from django.utils import timezone
 
@@ -165,18 +163,6 @@ class Package(SavesWhatChanged):
 
     def __str__(self) -> str:
         return f"package {self.id}"
-
-    # While True (``package_lifecycle.package_moves``), a save is only owed: the packages
-    # moved together are saved together.
-    saves_held = False
-    save_owed = False
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.saves_held:
-            self.save_owed = True
-            return
-        self.save_owed = False
-        super().save(*args, **kwargs)
 
     @property
     def tracking_number_grouped(self) -> str:

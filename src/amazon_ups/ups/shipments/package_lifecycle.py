@@ -12,11 +12,11 @@ refused, its truck went elsewhere) are our own decisions, each with its own even
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from datetime import datetime
 
 from django.db import models
 
+from amazon_ups.common.models import saves_held_to_end
 from amazon_ups.common.statemachine import EventsWrittenTogether, IllegalTransition, Machine, Move
 
 
@@ -153,22 +153,11 @@ def package_moves(
     return moved
 
 
-@contextlib.contextmanager
-def moves_saved_together(package) -> Iterator[None]:
+def moves_saved_together(package) -> contextlib.AbstractContextManager[None]:
     """The moves of ``package`` in the block written in one UPDATE at its end, not one
     each: some come in pairs (out for delivery, then delivered, when the world's ack of
-    the command and its delivery come together). Nothing is written if the block
-    raises: its unit is rolled back with it."""
-    if package.saves_held:  # an outer block writes them
-        yield
-        return
-    package.saves_held = True
-    try:
-        yield
-    finally:
-        package.saves_held = False
-    if package.save_owed:
-        package.save()
+    the command and its delivery come together)."""
+    return saves_held_to_end(package)
 
 
 def package_created(package, x: int | None = None, y: int | None = None, *, now: datetime) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,6 +15,7 @@ from django.db.models import CharField, Value
 from django.db.models.functions import Cast, Concat
 
 from amazon_ups.common.mail.services import queue_email
+from amazon_ups.common.models import saves_held_to_end
 from amazon_ups.common.statemachine import Outcome
 from amazon_ups.ups.shipments import world
 from amazon_ups.ups.shipments.exceptions import Refused as Refused  # the services' name
@@ -22,7 +23,6 @@ from amazon_ups.ups.shipments.models import Package, Truck
 from amazon_ups.ups.shipments.package_lifecycle import (
     MACHINE,
     PackageEventKind,
-    moves_saved_together,
     package_move,
     package_moves,
 )
@@ -325,17 +325,15 @@ def moves_noted(package: Package) -> Iterator[None]:
     """``moves_saved_together``, whose save, inside ``package_saves_noted``, waits to be
     written with the other deliveries' (``package_saves_write``)."""
     noted = _saves.get()
-    if noted is None or package.saves_held:
-        with moves_saved_together(package):
-            yield
-        return
-    package.saves_held = True
-    try:
+    with saves_held_to_end(package, None if noted is None else _note(noted)):
         yield
-    finally:
-        package.saves_held = False
-    if package.save_owed:
+
+
+def _note(noted: dict[int, Package]) -> Callable[[Package], None]:
+    def note(package: Package) -> None:
         noted[package.id] = package
+
+    return note
 
 
 def saves_noted() -> list[Package]:
