@@ -7,7 +7,9 @@ import threading
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
+from amazon_ups.amazon.catalog.models import Product
 from amazon_ups.amazon.orders import services
 from amazon_ups.amazon.orders.lifecycle import IllegalOrderMove
 from amazon_ups.amazon.orders.models import Order, OrderEvent, OrderLine
@@ -110,6 +112,22 @@ def test_another_users_token_is_refused(place, other_shopper):
     with pytest.raises(ValidationError, match="already used"):
         place(token="t-1", user=other_shopper)
     assert Order.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_form_posted_twice_is_one_order_without_a_look_up_before_each(place, other_shopper):
+    """In a transaction of its own (a Buy post), an order is inserted without first
+    looking its token up: a second post finds it taken, and gets the first's order."""
+    with CaptureQueriesContext(connection) as first_post:
+        first = place(token="t-1")
+    table = Order._meta.db_table
+    assert not [q for q in first_post if q["sql"].startswith(f'SELECT "{table}"')]
+    assert place({2: 5}, token="t-1").id == first.id
+    with pytest.raises(ValidationError, match="already used"):
+        place(token="t-1", user=other_shopper)
+    Product.objects.filter(id=1).update(listed=False)  # taken off sale since the first
+    assert place(token="t-1").id == first.id
+    assert Order.objects.count() == 1 and OrderEvent.objects.count() == 1
 
 
 def _statuses(order):

@@ -72,14 +72,59 @@ def place_order(
     ``products``: the ordered products, where the caller has just read them (the Buy
     form's page did); else they are read here.
     """
-    if token is not None:
-        if not 0 < len(token) <= 64:
-            raise ValidationError("This form is damaged. Reload the page.")
-        existing = selectors.order_get_by_token(token)
-        if existing is not None:
-            if existing.user_id != user.pk:
-                raise ValidationError("This form was already used. Reload the page.")
+    if token is not None and not 0 < len(token) <= 64:
+        raise ValidationError("This form is damaged. Reload the page.")
+    # A form's second post (a double click, a retry) gets the first one's order. In a
+    # transaction of its own, its insert finds the token taken (a unique index) and the
+    # order is read after the rollback: no read before every order for the rare second
+    # post. In a caller's (checkout's) nothing can be read after a failed insert: the
+    # token is looked up first.
+    in_caller_transaction = transaction.get_connection().in_atomic_block
+    if token and in_caller_transaction and (existing := _order_of_token(user, token)):
+        return existing
+    try:
+        products = _checked(items, dest_x, dest_y, ups_account, products)
+    except ValidationError:
+        # The first post may have been fine then (a product taken off sale since).
+        if token and not in_caller_transaction and (existing := _order_of_token(user, token)):
             return existing
+        raise
+
+    # The writes commit together: in a transaction of their own, or in the caller's
+    # (checkout's) without a savepoint, whose two statements would buy nothing there: a
+    # failure fails the caller's transaction too. A refusal above wrote nothing.
+    try:
+        with transaction.atomic(savepoint=False):
+            return _store_order(user, items, products, dest_x, dest_y, ups_account, token)
+    except IntegrityError:
+        # The token is taken (by an earlier post, or one that committed since the
+        # look-up above): the transaction is rolled back, and that order is the answer.
+        # In a caller's transaction nothing can be read any more: checkout's posts queue
+        # on the cart's lock, so one there is a mistake, raised.
+        if not token or in_caller_transaction:
+            raise
+        existing = _order_of_token(user, token)
+        if existing is None:
+            raise
+        return existing
+
+
+def _order_of_token(user, token: str) -> Order | None:
+    """The order a form's earlier post placed; refused if another user's."""
+    existing = selectors.order_get_by_token(token)
+    if existing is not None and existing.user_id != user.pk:
+        raise ValidationError("This form was already used. Reload the page.")
+    return existing
+
+
+def _checked(
+    items: Mapping[int, int],
+    dest_x: int,
+    dest_y: int,
+    ups_account: int | None,
+    products: Mapping[int, Product] | None,
+) -> Mapping[int, Product]:
+    """Refuses an order that cannot be placed; returns its products (read if not given)."""
     _check_int("x", dest_x, INT32_MIN, INT32_MAX)
     _check_int("y", dest_y, INT32_MIN, INT32_MAX)
     if ups_account is not None:
@@ -96,26 +141,7 @@ def place_order(
         raise ValidationError(
             f"No longer sold: {', '.join(off_sale)}. Take it out of your cart to go ahead."
         )
-
-    # The writes commit together: in a transaction of their own, or in the caller's
-    # (checkout's) without a savepoint, whose two statements would buy nothing there: a
-    # failure fails the caller's transaction too. A refusal above wrote nothing.
-    try:
-        with transaction.atomic(savepoint=False):
-            return _store_order(user, items, products, dest_x, dest_y, ups_account, token)
-    except IntegrityError:
-        # A second post of the form, between the token's check above and the insert of
-        # the first one's order: once that committed, the insert here broke the token's
-        # uniqueness, and the transaction is rolled back. That order is the answer (no
-        # savepoint around every order's insert for this moment). In a caller's
-        # transaction nothing can be read any more: checkout's posts queue on the cart's
-        # lock, so one there is a mistake, raised.
-        if not token or transaction.get_connection().in_atomic_block:
-            raise
-        existing = selectors.order_get_by_token(token)
-        if existing is None or existing.user_id != user.pk:
-            raise
-        return existing
+    return products
 
 
 def _store_order(
