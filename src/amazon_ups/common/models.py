@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Collection, Iterable, Iterator
-from typing import Any, Self, TypeVar
+from collections.abc import Collection, Iterable
+from typing import Any, Self
 
 from django.db import DatabaseError, models
 from django.db.models import QuerySet
@@ -20,7 +19,7 @@ class SavesWhatChanged(models.Model):
     class Meta:
         abstract = True
 
-    # While True (``saves_held_to_end``), a save is only owed: the block makes it once,
+    # While True (``statemachine.saves_held_to_end``), a save is only owed: the block makes it once,
     # at its end, for moves that come in pairs or rows saved together.
     saves_held = False
     save_owed = False
@@ -121,28 +120,3 @@ class SavesWhatChanged(models.Model):
         fields = None if fields is None else list(fields)
         super().refresh_from_db(using, fields, from_queryset)
         self._remember(fields)
-
-
-Row = TypeVar("Row", bound=SavesWhatChanged)
-
-
-@contextlib.contextmanager
-def saves_held_to_end(row: Row, write: Callable[[Row], object] | None = None) -> Iterator[None]:
-    """The saves of ``row`` in the block made once, at its end, not at each: a state
-    machine saves at every move, and some moves come in pairs. At the end, an owed save
-    is made, or handed to ``write`` (to be made later, with other rows'). Nothing is
-    written if the block raises: its unit of work is rolled back with it. Within an
-    outer block holding them, the outer one makes them."""
-    if row.saves_held:
-        yield
-        return
-    row.saves_held = True
-    try:
-        yield
-    finally:
-        row.saves_held = False
-    if row.save_owed:
-        if write is None:
-            row.save()
-        else:
-            write(row)

@@ -17,10 +17,11 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import enum
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from amazon_ups.common.exceptions import Defect
 
@@ -252,3 +253,37 @@ class EventsWrittenTogether:
             if pending is not None:
                 del pending[mark:]
             raise
+
+
+class HoldsSaves(Protocol):
+    """A row whose saves a block may hold (``common.models.SavesWhatChanged``)."""
+
+    saves_held: bool
+    save_owed: bool
+
+    def save(self) -> None: ...
+
+
+Held = TypeVar("Held", bound=HoldsSaves)
+
+
+@contextlib.contextmanager
+def saves_held_to_end(row: Held, write: Callable[[Held], object] | None = None) -> Iterator[None]:
+    """The saves of ``row`` in the block made once, at its end, not at each: a machine
+    saves at every move, and some moves come in pairs. At the end, an owed save is
+    made, or handed to ``write`` (to be made later, with other rows'). Nothing is
+    written if the block raises: its unit of work is rolled back with it. Within an
+    outer block holding them, the outer one makes them."""
+    if row.saves_held:
+        yield
+        return
+    row.saves_held = True
+    try:
+        yield
+    finally:
+        row.saves_held = False
+    if row.save_owed:
+        if write is None:
+            row.save()
+        else:
+            write(row)

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from django.db import models, transaction
 from django.utils import timezone
 
-from amazon_ups.common.models import saves_held_to_end
 from amazon_ups.common.statemachine import (
     EventsWrittenTogether,
     IllegalTransition,
     Machine,
     Move,
+    saves_held_to_end,
 )
 
 

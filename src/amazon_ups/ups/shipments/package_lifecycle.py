@@ -16,8 +16,13 @@ from datetime import datetime
 
 from django.db import models
 
-from amazon_ups.common.models import saves_held_to_end
-from amazon_ups.common.statemachine import EventsWrittenTogether, IllegalTransition, Machine, Move
+from amazon_ups.common.statemachine import (
+    EventsWrittenTogether,
+    IllegalTransition,
+    Machine,
+    Move,
+    saves_held_to_end,
+)
 
 
 class PackageStatus(models.TextChoices):

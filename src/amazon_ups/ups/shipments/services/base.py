@@ -15,8 +15,7 @@ from django.db.models import CharField, Value
 from django.db.models.functions import Cast, Concat
 
 from amazon_ups.common.mail.services import queue_email
-from amazon_ups.common.models import saves_held_to_end
-from amazon_ups.common.statemachine import Outcome
+from amazon_ups.common.statemachine import Outcome, saves_held_to_end
 from amazon_ups.ups.shipments import world
 from amazon_ups.ups.shipments.exceptions import Refused as Refused  # the services' name
 from amazon_ups.ups.shipments.models import Package, Truck
