@@ -59,8 +59,13 @@ def filled(request, html: str, slots: Mapping[str, str] | None = None) -> dict[s
     where ``slot(name)`` stands; and ``csrf_token``, that same token, for the rest of
     the page's forms (masking a token takes 64 random draws: one per page is enough)."""
     token = get_token(request)
-    html = html.replace(slot("csrf"), token)
-    for name, value in (slots or {}).items():
-        html = html.replace(slot(name), value)
-    content: SafeString = mark_safe(html)  # rendered by templates, which escaped it
+    content = slots_filled(html, {"csrf": token, **(slots or {})})
     return {"content": content, "csrf_token": token}
+
+
+def slots_filled(html: str, slots: Mapping[str, str]) -> SafeString:
+    """``html`` (a kept fragment) with each ``slot(name)`` replaced by ``slots[name]``
+    (HTML, escaped already)."""
+    for name, value in slots.items():
+        html = html.replace(slot(name), value)
+    return mark_safe(html)  # rendered by templates, which escaped it
