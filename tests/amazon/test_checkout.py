@@ -340,11 +340,11 @@ def test_the_placed_email_totals_the_lines_in_hand(browser):
 def test_placing_the_order_is_one_transaction_of_few_statements(browser, django_assert_num_queries):
     token = token_of(browser)
     # The user with the profile and cart; the saved addresses. Then one transaction
-    # (begun and ended: a savepoint, in a test): the cart locked, its lines; the form's
-    # token looked up (by checkout, then by place_order); the products; the order, its
+    # (begun and ended: a savepoint, in a test): the cart locked, its lines with their
+    # products; the form's token looked up (once: place_order is told); the order, its
     # lines, its first event, its email (one insert that a repeat leaves alone); the
     # cart emptied, its units 0.
-    with django_assert_num_queries(2 + 2 + 11):
+    with django_assert_num_queries(2 + 2 + 9):
         response = check_out(browser, token)
     assert response.status_code == 302
     assert OutgoingEmail.objects.count() == 1 and not CartItem.objects.exists()

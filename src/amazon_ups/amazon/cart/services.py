@@ -15,7 +15,6 @@ from django.db.models import Sum
 from amazon_ups.amazon.cart.models import MAX_QUANTITY, Cart, CartItem
 from amazon_ups.amazon.catalog import selectors as catalog_selectors
 from amazon_ups.amazon.catalog.models import Product
-from amazon_ups.amazon.orders import selectors as orders_selectors
 from amazon_ups.amazon.orders import services as orders_services
 from amazon_ups.amazon.orders.models import Order
 from amazon_ups.common.parsing import parse_int
@@ -204,19 +203,23 @@ def checkout(
     # Locking the cart first queues a concurrent second post of the same form behind
     # this one; it then finds the order by its token below.
     locked = _locked_cart(user)
-    items = dict(CartItem.objects.filter(user=user).values_list("product_id", "quantity"))
-    existing = orders_selectors.order_get_by_token(token) if token else None
-    if existing is not None and existing.user_id == user.pk:
+    # The lines with their products in one query: place_order needs both.
+    lines = list(CartItem.objects.filter(user=user).select_related("product"))
+    # Looked up once, here, before the cart is found empty: place_order is told so.
+    existing = orders_services.order_of_token(user, token) if token else None
+    if existing is not None:
         return existing
-    if not items:
+    if not lines:
         raise ValidationError("Your cart is empty: add a product before checking out.")
     order = orders_services.place_order(
         user=user,
-        items=items,
+        items={line.product_id: line.quantity for line in lines},
         dest_x=dest_x,
         dest_y=dest_y,
         ups_account=ups_account,
         token=token,
+        products={line.product_id: line.product for line in lines},
+        token_looked_up=True,
     )
     CartItem.objects.filter(user=user).delete()
     locked.units = 0

@@ -64,13 +64,15 @@ def place_order(
     ups_account: int | None = None,
     token: str | None = None,
     products: Mapping[int, Product] | None = None,
+    token_looked_up: bool = False,
 ) -> Order:
     """Store a new order (lines and first event included) and wake the daemon.
 
     Never talks to the world or to UPS: the daemon takes it from here. With a
     ``token`` already used by this user, returns that order instead of a second one.
     ``products``: the ordered products, where the caller has just read them (the Buy
-    form's page did); else they are read here.
+    form's page did); else they are read here. ``token_looked_up``: the caller's
+    transaction looked the token up already (``order_of_token``) and found no order.
     """
     if token is not None and not 0 < len(token) <= 64:
         raise ValidationError("This form is damaged. Reload the page.")
@@ -80,13 +82,18 @@ def place_order(
     # post. In a caller's (checkout's) nothing can be read after a failed insert: the
     # token is looked up first.
     in_caller_transaction = transaction.get_connection().in_atomic_block
-    if token and in_caller_transaction and (existing := _order_of_token(user, token)):
+    if (
+        token
+        and in_caller_transaction
+        and not token_looked_up
+        and (existing := order_of_token(user, token))
+    ):
         return existing
     try:
         products = _checked(items, dest_x, dest_y, ups_account, products)
     except ValidationError:
         # The first post may have been fine then (a product taken off sale since).
-        if token and not in_caller_transaction and (existing := _order_of_token(user, token)):
+        if token and not in_caller_transaction and (existing := order_of_token(user, token)):
             return existing
         raise
 
@@ -103,14 +110,15 @@ def place_order(
         # on the cart's lock, so one there is a mistake, raised.
         if not token or in_caller_transaction:
             raise
-        existing = _order_of_token(user, token)
+        existing = order_of_token(user, token)
         if existing is None:
             raise
         return existing
 
 
-def _order_of_token(user, token: str) -> Order | None:
-    """The order a form's earlier post placed; refused if another user's."""
+def order_of_token(user, token: str) -> Order | None:
+    """The order a form's earlier post placed; refused (``ValidationError``) if another
+    user's."""
     existing = selectors.order_get_by_token(token)
     if existing is not None and existing.user_id != user.pk:
         raise ValidationError("This form was already used. Reload the page.")
