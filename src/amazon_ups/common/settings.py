@@ -277,6 +277,11 @@ USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 STATIC_URL = "static/"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Django's, with each file's URL worked out once per process.
+    "staticfiles": {"BACKEND": "amazon_ups.common.staticfiles.StaticFilesStorage"},
+}
 # Served by WhiteNoise from the apps' static folders: no collectstatic step, no CDN.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
