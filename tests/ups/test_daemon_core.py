@@ -176,6 +176,28 @@ def test_work_written_elsewhere_is_seen_when_woken_or_by_the_safety_look():
     assert [status.ups_account for status in reply.accounts] == [2]
 
 
+def test_dead_letters_are_looked_for_only_when_a_wake_up_says_a_retry_was_asked():
+    """An operator's retry wakes the daemon with a wake-up that says so (``wakeup.RETRY``):
+    only then, and at the safety look, does it look for dead letters to retry, not at every
+    order the web wakes it for."""
+    amazon = amazon_endpoint()
+    core = DaemonCore("ups", [amazon], Dispatcher(world=None).handle)
+    start = timezone.now().timestamp()
+    letters = DeadLetter._meta.db_table
+
+    def reads_of_dead_letters(retries: bool, at: float) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            core.wake(retries=retries)
+            core.step(at)
+        return _reads(captured, letters)
+
+    assert reads_of_dead_letters(True, start) == 1
+    assert reads_of_dead_letters(False, start + 0.5) == 0  # an order placed
+    assert reads_of_dead_letters(False, start + 1.0) == 0
+    assert reads_of_dead_letters(True, start + 1.5) == 1  # a retry asked
+    assert reads_of_dead_letters(False, start + 1.5 + SAFETY_LOOK_EVERY) == 1  # the safety look
+
+
 class DownEndpoint(Endpoint):
     keepalive = 3.0
 

@@ -11,7 +11,8 @@ their peers, written so that nothing in it waits on a socket or reads a clock:
   (``isolation.receive_all``); only once that has committed is each owed an ack, so
   an ack always means "done and saved".
 - ``step(now)``: when there may be work in the database (a look, below): dead letters
-  an operator asked to retry (when woken, or every ``SAFETY_LOOK_EVERY``), the app's
+  an operator asked to retry (when the web's wake-up says so, or every
+  ``SAFETY_LOOK_EVERY``), the app's
   ``tick(now)`` (new work written by the web), and each endpoint's new outbox rows
   (nothing is kept only here); then, for each
   endpoint that is up, the frame of acks owed and sub-messages due, or, on a link with
@@ -101,15 +102,17 @@ class DaemonCore:
         self.after_look: Callable[[], None] | None = None
         self._look_wanted = True
         self._last_look = float("-inf")
-        self._woken = True
+        self._retries_wanted = True  # the first look retries what waits
         self._retries_due = float("-inf")  # when to look for dead letters to retry
 
     # -- links -----------------------------------------------------------------------
 
-    def wake(self) -> None:
-        """Something outside the core (the web) has written work: look at the next step."""
+    def wake(self, retries: bool = True) -> None:
+        """Something outside the core (the web) has written work: look at the next step.
+        ``retries``: an operator may have asked for dead letters to be retried (the web
+        says so: ``wakeup.RETRY``); an order placed is not worth a look for them."""
         self._look_wanted = True
-        self._woken = True
+        self._retries_wanted = self._retries_wanted or retries
 
     def connected(self, endpoint: Endpoint) -> None:
         self._look_wanted = True
@@ -247,11 +250,11 @@ class DaemonCore:
         step looks again."""
         self._look_wanted = True
         when = _moment(now)
-        # Only an operator asks for retries, and the web wakes us when one does: not
-        # looked for on every look a message causes.
-        if self._woken or now >= self._retries_due:
+        # Only an operator asks for retries, and the web's wake-up says when one does: not
+        # looked for on every look a message or a new order causes.
+        if self._retries_wanted or now >= self._retries_due:
             isolation.retry_requested(self._receivers(when))
-            self._woken = False
+            self._retries_wanted = False
             self._retries_due = now + SAFETY_LOOK_EVERY
         self._tick(when)
         for endpoint in self.endpoints:

@@ -15,7 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 from google.protobuf import text_format
 
-from amazon_ups.common.daemon.wakeup import channel_of, notify
+from amazon_ups.common.daemon.wakeup import RETRY, channel_of, notify
 from amazon_ups.common.messaging.models import (
     DeadLetter,
     IncomingMessage,
@@ -223,7 +223,7 @@ def dead_letters_retry(ids: Iterable[int]) -> int:
         state=DeadLetter.State.RETRY, retry_requested_at=timezone.now()
     )
     if count:
-        transaction.on_commit(lambda: notify(channel_of(settings.PROJECT)))
+        transaction.on_commit(lambda: notify(channel_of(settings.PROJECT), RETRY))
     return count
 
 
