@@ -284,6 +284,34 @@ def test_the_core_wakes_for_what_the_tick_names_by_the_clock(fleet, settings):
     assert core.next_deadline() == pytest.approx(truck.loading_deadline.timestamp())
 
 
+def test_overdue_trucks_are_listed_only_when_the_last_tick_said_one_may_be(fleet, settings):
+    """Each tick ends by reading when the first waiting truck leaves: the next one lists
+    the overdue trucks only if that time has come. A deadline a load wrote since, even
+    one already past, is read at the tick's end, and the truck leaves at the next."""
+    settings.UPS_LOADING_WAIT = 5
+    dispatcher = Dispatcher(world=None)
+    now = timezone.now()
+    overdue = '"loading_deadline" <='
+
+    def tick(at: datetime.datetime) -> tuple[datetime.datetime | None, int]:
+        with CaptureQueriesContext(connection) as captured:
+            due = dispatcher.tick(at)
+        return due, _reads(captured, Truck._meta.db_table, overdue)
+
+    assert tick(now)[1] == 1  # not read yet
+    assert tick(now + datetime.timedelta(seconds=1))[1] == 0  # no truck waits
+    truck = Truck.objects.get(id=1)
+    truck.status = TruckStatus.LOADING
+    truck.loading_deadline = now + datetime.timedelta(seconds=2)
+    truck.save()  # as a load does, between two ticks
+    later = now + datetime.timedelta(seconds=3)
+    due, listed = tick(later)
+    assert (due, listed) == (truck.loading_deadline, 0)  # past: the core looks at once
+    assert tick(later)[1] == 1
+    assert Truck.objects.get(id=1).loading_deadline is None  # it left
+    assert tick(later)[1] == 0
+
+
 def test_recent_receipts_forget_the_oldest_beyond_their_size():
     receipts = RecentReceipts(size=3)
     receipts.add([1, 2, 2, 3])
