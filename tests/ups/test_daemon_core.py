@@ -40,6 +40,15 @@ def amazon_endpoint() -> Endpoint:
     )
 
 
+def _dispatching_core(endpoint: Endpoint) -> DaemonCore:
+    """UPS's core with ``endpoint``'s link, handling each container as the daemon does
+    (``Dispatcher.handle`` and ``around_container``), without a tick."""
+    dispatcher = Dispatcher(world=None)
+    return DaemonCore(
+        "ups", [endpoint], dispatcher.handle, around_container=dispatcher.around_container
+    )
+
+
 def frame(**fields) -> bytes:
     return encode_frame(au_pb2.AmazonToUps(**fields).SerializeToString())
 
@@ -350,10 +359,7 @@ def test_a_container_of_pickups_chooses_trucks_once_for_them_all(fleet):
     trucks are looked at once for a burst, not once per package; every package has its
     truck when the container commits."""
     amazon = amazon_endpoint()
-    dispatcher = Dispatcher(world=None)
-    core = DaemonCore(
-        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
-    )
+    core = _dispatching_core(amazon)
     alone = _truck_reads(core, amazon, frame(pickups=_pickups(1, 1)))
     together = _truck_reads(core, amazon, frame(pickups=_pickups(2, 30)))
     assert Package.objects.count() == 31
@@ -387,10 +393,7 @@ def _core_whose_pickups_fail(monkeypatch, fails):
 
     monkeypatch.setattr(dispatch, "pickup_request", accept_then_fail)
     amazon = amazon_endpoint()
-    dispatcher = Dispatcher(world=None)
-    core = DaemonCore(
-        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
-    )
+    core = _dispatching_core(amazon)
     return core, amazon
 
 
@@ -457,11 +460,8 @@ def test_the_packages_a_container_loads_or_delivers_are_read_and_locked_at_once(
             arrive(truck.id, 10, 0)
     trucks = {m.package_id: m.truck_id for m in sent(AMAZON, "arrived")}
     assert sorted(trucks) == list(range(1, 11))
-    dispatcher = Dispatcher(world=None)
     amazon = amazon_endpoint()
-    core = DaemonCore(
-        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
-    )
+    core = _dispatching_core(amazon)
     # Truck by truck: each one leaves once its last package is loaded.
     loads = [
         au_pb2.PackageLoaded(seqnum=seqnum, package_id=package_id, truck_id=truck_id)
@@ -476,9 +476,7 @@ def test_the_packages_a_container_loads_or_delivers_are_read_and_locked_at_once(
         dispatch.confirm_deliveries(timezone.now())
 
     world = world_endpoint()
-    core = DaemonCore(
-        "ups", [world], dispatcher.handle, around_container=dispatcher.around_container
-    )
+    core = _dispatching_core(world)
     made = [
         wu.UDeliveryMade(truckid=truck_id, packageid=package_id, seqnum=world_seqnum())
         for package_id, truck_id in trucks.items()
@@ -501,11 +499,8 @@ def test_a_package_read_ahead_is_read_again_after_a_message_changed_it(fleet):
         # The world refused the command as a whole: the packages are cargo again.
         dispatch.deliveries_refused(deliver.seqnum, 1, [5, 6], "truck busy", now=timezone.now())
         ack_all()
-    dispatcher = Dispatcher(world=None)
     world = world_endpoint()
-    core = DaemonCore(
-        "ups", [world], dispatcher.handle, around_container=dispatcher.around_container
-    )
+    core = _dispatching_core(world)
     core.received(
         world,
         world_frame(
@@ -536,11 +531,8 @@ def _out_for_delivery_on_truck_1(package_ids) -> None:
 
 def _world_core():
     """UPS's core, with the world's link."""
-    dispatcher = Dispatcher(world=None)
     world = world_endpoint()
-    core = DaemonCore(
-        "ups", [world], dispatcher.handle, around_container=dispatcher.around_container
-    )
+    core = _dispatching_core(world)
     return core, world
 
 
@@ -721,11 +713,8 @@ def test_a_waiting_trucks_deadline_is_written_once_for_a_containers_loads(fleet)
         for package_id in range(1, 6):
             pickup(package_id, dest=(package_id, -package_id))
         arrive(1, 10, 0)
-    dispatcher = Dispatcher(world=None)
     amazon = amazon_endpoint()
-    core = DaemonCore(
-        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
-    )
+    core = _dispatching_core(amazon)
     loads = [
         au_pb2.PackageLoaded(seqnum=package_id, package_id=package_id, truck_id=1)
         for package_id in range(1, 5)  # 5 is not loaded yet: the truck waits
@@ -769,11 +758,8 @@ def _two_trucks_at_warehouse_1():
     Package.objects.filter(id__in=[6, 7, 8]).update(truck_id=2, status="truck at warehouse")
     Package.objects.filter(id=9).update(truck_id=None, status="created")
     Truck.objects.update(status="arrive warehouse", warehouse_id=1, x=10, y=0)
-    dispatcher = Dispatcher(world=None)
     amazon = amazon_endpoint()
-    core = DaemonCore(
-        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
-    )
+    core = _dispatching_core(amazon)
     return core, amazon
 
 
@@ -1011,10 +997,7 @@ def test_a_truckload_is_given_its_truck_in_one_update(fleet):
     """The packages a truck is given together (a container's pickups, served at its
     end) move in one UPDATE for the load, not one each; each has its event."""
     amazon = amazon_endpoint()
-    dispatcher = Dispatcher(world=None)
-    core = DaemonCore(
-        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
-    )
+    core = _dispatching_core(amazon)
     with CaptureQueriesContext(connection) as captured:
         core.received(amazon, frame(pickups=_pickups(1, 30)), timezone.now().timestamp())
     loads = Package.objects.values("truck").distinct().count()
@@ -1057,10 +1040,7 @@ def test_a_refusal_after_telling_amazon_is_a_defect(fleet, monkeypatch):
 
     monkeypatch.setattr(dispatch, "pickup_request", tell_then_refuse)
     amazon = amazon_endpoint()
-    dispatcher = Dispatcher(world=None)
-    core = DaemonCore(
-        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
-    )
+    core = _dispatching_core(amazon)
     core.received(amazon, frame(pickups=_pickups(8, 3)), timezone.now().timestamp())
     letter = DeadLetter.objects.get(seqnum=9, kind=DeadLetter.Kind.MESSAGE)
     assert letter.error_type.endswith("RefusedAfterWriting")
@@ -1096,10 +1076,7 @@ def test_a_refusal_needs_no_savepoint_and_one_after_a_write_is_a_defect(fleet, m
     half its work behind: it is a defect, rolled back and set aside, not an answer."""
 
     amazon = amazon_endpoint()
-    dispatcher = Dispatcher(world=None)
-    core = DaemonCore(
-        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
-    )
+    core = _dispatching_core(amazon)
     core.received(amazon, frame(pickups=_pickups(1, 1)), timezone.now().timestamp())
     again = _pickups(1, 1)[0]
     again.seqnum = 50  # package 1 again: refused
