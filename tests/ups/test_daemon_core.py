@@ -40,7 +40,7 @@ def amazon_endpoint() -> Endpoint:
     )
 
 
-def _dispatching_core(endpoint: Endpoint) -> DaemonCore:
+def _dispatching_core(endpoint):
     """UPS's core with ``endpoint``'s link, handling each container as the daemon does
     (``Dispatcher.handle`` and ``around_container``), without a tick."""
     dispatcher = Dispatcher(world=None)
