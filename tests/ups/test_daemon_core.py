@@ -207,6 +207,39 @@ def test_dead_letters_are_looked_for_only_when_a_wake_up_says_a_retry_was_asked(
     assert reads_of_dead_letters(False, start + 1.5 + SAFETY_LOOK_EVERY) == 1  # the safety look
 
 
+def test_a_look_reads_the_outboxes_written_here_since_unless_woken_or_at_the_safety_look():
+    """A look that comes of a message reads only the outboxes of the peers this process
+    sent to since it last read them (its handlers', its tick's): anything another process
+    writes there, it wakes the daemon for, and the safety look reads them all."""
+    amazon, world = amazon_endpoint(), world_endpoint()
+    core = DaemonCore("ups", [amazon, world], Dispatcher(world=None).handle)
+    start = timezone.now().timestamp()
+    table = OutgoingMessage._meta.db_table
+
+    def outboxes_read(at: float, *, woken: bool = False, told: int | None = None) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            if told is not None:  # as a handler would, in this process
+                with transaction.atomic():
+                    status = au_pb2.AccountStatus(ups_account=told, exists=True)
+                    messaging.send(AMAZON, "accounts", status)
+            if woken:
+                core.wake(retries=False)
+            else:
+                core.received(amazon, frame(acks=[10_000]), at)  # something came
+            frames = core.step(at)
+        if told is not None:
+            [reply] = replies(frames, amazon)
+            assert [status.ups_account for status in reply.accounts] == [told]
+        return _reads(captured, table, '"id" >')
+
+    assert outboxes_read(start, woken=True) == 2  # the first look reads them all
+    assert outboxes_read(start + 0.1) == 0
+    assert outboxes_read(start + 0.2, told=1) == 1  # only Amazon's
+    assert outboxes_read(start + 0.3) == 0
+    assert outboxes_read(start + 0.4, woken=True) == 2  # the web may have written
+    assert outboxes_read(start + 0.4 + SAFETY_LOOK_EVERY) == 2  # the safety look
+
+
 class DownEndpoint(Endpoint):
     keepalive = 3.0
 

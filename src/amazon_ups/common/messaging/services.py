@@ -3,6 +3,7 @@ together with the domain change they belong to."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime
 import traceback
@@ -64,6 +65,18 @@ def sent_together(peers: Collection[str] | None = None) -> Iterator[None]:
         _held_for.reset(token)
 
 
+# Per peer, how many messages this process has queued for it (``send``), committed or
+# not: the daemon's core reads a peer's outbox when this moved since its last read, when
+# woken (another process wrote some: it wakes the daemon) or at its safety look, not at
+# every look.
+_queued: collections.Counter[str] = collections.Counter()
+
+
+def queued_here(peer: str) -> int:
+    """How many messages to ``peer`` this process has queued so far (``send``)."""
+    return _queued[peer]
+
+
 def messages_held() -> int:
     """How many messages the batch under way holds (0 outside one): a refusal must come
     before anything is sent (``isolation.refused_by`` sees only rows written)."""
@@ -77,6 +90,7 @@ def send(peer: str, field: str, message: SubMessage, ref: str = "") -> OutgoingM
     rows' ids still follow their seqnums and commit order)."""
     _in_transaction()
     message.seqnum = next_seqnum(peer)
+    _queued[peer] += 1
     row = OutgoingMessage(
         peer=peer,
         seqnum=message.seqnum,
