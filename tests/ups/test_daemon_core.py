@@ -240,6 +240,31 @@ def test_a_look_reads_the_outboxes_written_here_since_unless_woken_or_at_the_saf
     assert outboxes_read(start + 0.4 + SAFETY_LOOK_EVERY) == 2  # the safety look
 
 
+def test_a_look_with_nothing_to_do_costs_the_ticks_reads_only(fleet):
+    """What a turn costs UPS when a message came (here acks only) and nothing is to be
+    done: the acks' UPDATE and the tick's reads (the world's id, packages waiting at a
+    warehouse, deliveries acked, redirects, trucks to ask about, the next loading
+    deadline); no truck is listed as overdue (none waits) and no outbox is read (nothing
+    was sent). Was 10."""
+    amazon, world = amazon_endpoint(), world_endpoint()
+    dispatcher = Dispatcher(world=None)
+    core = DaemonCore(
+        "ups",
+        [amazon, world],
+        dispatcher.handle,
+        dispatcher.tick,
+        around_container=dispatcher.around_container,
+    )
+    start = timezone.now().timestamp()
+    core.step(start)  # the first look reads everything
+    with CaptureQueriesContext(connection) as captured:
+        core.received(amazon, frame(acks=[10_000]), start + 0.1)
+        core.step(start + 0.1)
+    own = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")
+    work = [q["sql"] for q in captured if not q["sql"].startswith(own)]
+    assert len(work) == 7, work
+
+
 class DownEndpoint(Endpoint):
     keepalive = 3.0
 
