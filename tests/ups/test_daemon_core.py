@@ -243,9 +243,9 @@ def test_a_look_reads_the_outboxes_written_here_since_unless_woken_or_at_the_saf
 def test_a_look_with_nothing_to_do_costs_the_ticks_reads_only(fleet):
     """What a turn costs UPS when a message came (here acks only) and nothing is to be
     done: the acks' UPDATE and the tick's reads (the world's id, packages waiting at a
-    warehouse, deliveries acked, redirects, trucks to ask about, the next loading
-    deadline); no truck is listed as overdue (none waits) and no outbox is read (nothing
-    was sent). Was 10."""
+    warehouse, deliveries acked, redirects, and the trucks: whether one is to be asked
+    about and the next loading deadline, in one read); no truck is listed as overdue
+    (none waits) and no outbox is read (nothing was sent). Was 10."""
     amazon, world = amazon_endpoint(), world_endpoint()
     dispatcher = Dispatcher(world=None)
     core = DaemonCore(
@@ -262,7 +262,7 @@ def test_a_look_with_nothing_to_do_costs_the_ticks_reads_only(fleet):
         core.step(start + 0.1)
     own = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")
     work = [q["sql"] for q in captured if not q["sql"].startswith(own)]
-    assert len(work) == 7, work
+    assert len(work) == 6, work
 
 
 class DownEndpoint(Endpoint):
@@ -377,6 +377,17 @@ def test_overdue_trucks_are_listed_only_when_the_last_tick_said_one_may_be(fleet
     assert tick(later)[1] == 1
     assert Truck.objects.get(id=1).loading_deadline is None  # it left
     assert tick(later)[1] == 0
+
+
+def test_a_truck_in_doubt_is_asked_about_at_the_tick(fleet):
+    """The tick's one read of the trucks says one is in doubt: its query goes."""
+    dispatcher = Dispatcher(world=None)
+    now = timezone.now()
+    dispatcher.tick(now)
+    assert sent(WORLD, "queries") == []
+    Truck.objects.filter(id=2).update(needs_query=True)
+    dispatcher.tick(now + datetime.timedelta(seconds=1))
+    assert [query.truckid for query in sent(WORLD, "queries")] == [2]
 
 
 def test_recent_receipts_forget_the_oldest_beyond_their_size():

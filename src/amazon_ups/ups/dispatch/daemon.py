@@ -209,13 +209,18 @@ class Dispatcher:
         # After the turn's reads: the world's acks and refusals of this turn are in.
         dispatch.confirm_deliveries(now)
         dispatch.redirects_settle(now)
-        dispatch.queries_send()
         if self._next_stuck_check is None or now >= self._next_stuck_check:
             self._next_stuck_check = now + STUCK_CHECK_INTERVAL
             dispatch.stuck_find(now)
+        # One read of the trucks, last (what the steps above changed is in it): whether
+        # one is to be asked where it is (a truck in doubt, or stuck just now), and when
+        # the first waiting at a warehouse leaves (a query changes no deadline).
+        trucks = selectors.trucks_at_tick_end()
+        if trucks.in_doubt:
+            dispatch.queries_send()
         # What comes from the world, Amazon or the web wakes the daemon; by the clock
         # alone, a truck's loading deadline and the stuck check fall due.
-        departure = selectors.next_loading_deadline()
+        departure = trucks.first_departure
         self._first_departure, self._departures_read = departure, True
         due = self._next_stuck_check
         return due if departure is None else min(departure, due)
