@@ -306,3 +306,37 @@ def test_profile_of_anonymous_is_none():
 
     assert selectors.profile_of(AnonymousUser()) is None
     assert selectors.profile_of(None) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_ups_account_asked_about_from_the_web_wakes_the_daemon(settings, tmp_path):
+    """The checkout page asking as the id is typed, or a profile given a new id, writes a
+    question for UPS and wakes the fulfilment daemon once it commits: the daemon reads
+    its outbox when woken (or when it wrote there itself), not at every look."""
+    import select
+
+    from amazon_ups.common.daemon.wakeup import Waker, channel_of
+    from amazon_ups.testing.waiting import wait_until
+
+    settings.VAR_DIR = tmp_path
+    user = get_user_model().objects.create_user("asker", password="a-long-password-3")
+    waker = Waker(channel_of("amazon"))
+    try:
+        fd = waker.fileno()
+        assert fd is not None
+
+        def woken() -> bool:
+            return bool(select.select([fd], [], [], 0)[0])
+
+        for ask in (
+            lambda: services.ups_account_ask(77),
+            lambda: services.profile_update(user, default_x=1, default_y=1, ups_account=78),
+        ):
+            asked = OutgoingMessage.objects.filter(field="account_checks").count()
+            with transaction.atomic():
+                ask()
+            assert OutgoingMessage.objects.filter(field="account_checks").count() == asked + 1
+            wait_until(woken, 5, "the wake-up")
+            waker.drain()
+    finally:
+        waker.close()

@@ -508,6 +508,29 @@ def test_an_intake_turn_reads_the_orders_set_aside_once(joined, place):
     assert Order.objects.get(id=aside.id).warehouse_id is None
 
 
+def test_an_intake_look_with_no_order_waiting_is_one_read(joined, place, monkeypatch):
+    """Most looks come of a message, not an order: no order waits, and one read says so
+    (the orders set aside are read only when some wait). Orders set aside never fill a
+    batch: the waiting are read again without them."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        assert upkeep.intake() == 0
+    assert len(captured) == 1, [q["sql"] for q in captured]
+    monkeypatch.setattr(upkeep, "INTAKE_BATCH", 2)
+    aside = [place({1: 1}, x=1, y=1), place({1: 1}, x=1, y=1)]
+    order = place({1: 1}, x=2, y=2)
+    with transaction.atomic():
+        for one in aside:
+            messaging.set_aside_work(
+                what="taking an order in", ref=f"order:{one.id}", error=KeyError()
+            )
+    assert upkeep.intake() == 1
+    assert Order.objects.get(id=order.id).warehouse_id == 1
+    assert upkeep.intake() == 0
+
+
 def _taken_in(order_ids: list[int]) -> list[tuple]:
     rows = Order.objects.filter(id__in=order_ids).order_by("id")
     return list(rows.values_list("status", "warehouse_id"))

@@ -40,6 +40,15 @@ def amazon_endpoint() -> Endpoint:
     )
 
 
+def _dispatching_core(endpoint):
+    """UPS's core with ``endpoint``'s link, handling each container as the daemon does
+    (``Dispatcher.handle`` and ``around_container``), without a tick."""
+    dispatcher = Dispatcher(world=None)
+    return DaemonCore(
+        "ups", [endpoint], dispatcher.handle, around_container=dispatcher.around_container
+    )
+
+
 def frame(**fields) -> bytes:
     return encode_frame(au_pb2.AmazonToUps(**fields).SerializeToString())
 
@@ -176,6 +185,86 @@ def test_work_written_elsewhere_is_seen_when_woken_or_by_the_safety_look():
     assert [status.ups_account for status in reply.accounts] == [2]
 
 
+def test_dead_letters_are_looked_for_only_when_a_wake_up_says_a_retry_was_asked():
+    """An operator's retry wakes the daemon with a wake-up that says so (``wakeup.RETRY``):
+    only then, and at the safety look, does it look for dead letters to retry, not at every
+    order the web wakes it for."""
+    amazon = amazon_endpoint()
+    core = DaemonCore("ups", [amazon], Dispatcher(world=None).handle)
+    start = timezone.now().timestamp()
+    letters = DeadLetter._meta.db_table
+
+    def reads_of_dead_letters(retries: bool, at: float) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            core.wake(retries=retries)
+            core.step(at)
+        return _reads(captured, letters)
+
+    assert reads_of_dead_letters(True, start) == 1
+    assert reads_of_dead_letters(False, start + 0.5) == 0  # an order placed
+    assert reads_of_dead_letters(False, start + 1.0) == 0
+    assert reads_of_dead_letters(True, start + 1.5) == 1  # a retry asked
+    assert reads_of_dead_letters(False, start + 1.5 + SAFETY_LOOK_EVERY) == 1  # the safety look
+
+
+def test_a_look_reads_the_outboxes_written_here_since_unless_woken_or_at_the_safety_look():
+    """A look that comes of a message reads only the outboxes of the peers this process
+    sent to since it last read them (its handlers', its tick's): anything another process
+    writes there, it wakes the daemon for, and the safety look reads them all."""
+    amazon, world = amazon_endpoint(), world_endpoint()
+    core = DaemonCore("ups", [amazon, world], Dispatcher(world=None).handle)
+    start = timezone.now().timestamp()
+    table = OutgoingMessage._meta.db_table
+
+    def outboxes_read(at: float, *, woken: bool = False, told: int | None = None) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            if told is not None:  # as a handler would, in this process
+                with transaction.atomic():
+                    status = au_pb2.AccountStatus(ups_account=told, exists=True)
+                    messaging.send(AMAZON, "accounts", status)
+            if woken:
+                core.wake(retries=False)
+            else:
+                core.received(amazon, frame(acks=[10_000]), at)  # something came
+            frames = core.step(at)
+        if told is not None:
+            [reply] = replies(frames, amazon)
+            assert [status.ups_account for status in reply.accounts] == [told]
+        return _reads(captured, table, '"id" >')
+
+    assert outboxes_read(start, woken=True) == 2  # the first look reads them all
+    assert outboxes_read(start + 0.1) == 0
+    assert outboxes_read(start + 0.2, told=1) == 1  # only Amazon's
+    assert outboxes_read(start + 0.3) == 0
+    assert outboxes_read(start + 0.4, woken=True) == 2  # the web may have written
+    assert outboxes_read(start + 0.4 + SAFETY_LOOK_EVERY) == 2  # the safety look
+
+
+def test_a_look_with_nothing_to_do_costs_the_ticks_reads_only(fleet):
+    """What a turn costs UPS when a message came (here acks only) and nothing is to be
+    done: the acks' UPDATE and the tick's reads (the world's id, packages waiting at a
+    warehouse, deliveries acked, redirects, and the trucks: whether one is to be asked
+    about and the next loading deadline, in one read); no truck is listed as overdue
+    (none waits) and no outbox is read (nothing was sent). Was 10."""
+    amazon, world = amazon_endpoint(), world_endpoint()
+    dispatcher = Dispatcher(world=None)
+    core = DaemonCore(
+        "ups",
+        [amazon, world],
+        dispatcher.handle,
+        dispatcher.tick,
+        around_container=dispatcher.around_container,
+    )
+    start = timezone.now().timestamp()
+    core.step(start)  # the first look reads everything
+    with CaptureQueriesContext(connection) as captured:
+        core.received(amazon, frame(acks=[10_000]), start + 0.1)
+        core.step(start + 0.1)
+    own = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")
+    work = [q["sql"] for q in captured if not q["sql"].startswith(own)]
+    assert len(work) == 6, work
+
+
 class DownEndpoint(Endpoint):
     keepalive = 3.0
 
@@ -262,6 +351,45 @@ def test_the_core_wakes_for_what_the_tick_names_by_the_clock(fleet, settings):
     assert core.next_deadline() == pytest.approx(truck.loading_deadline.timestamp())
 
 
+def test_overdue_trucks_are_listed_only_when_the_last_tick_said_one_may_be(fleet, settings):
+    """Each tick ends by reading when the first waiting truck leaves: the next one lists
+    the overdue trucks only if that time has come. A deadline a load wrote since, even
+    one already past, is read at the tick's end, and the truck leaves at the next."""
+    settings.UPS_LOADING_WAIT = 5
+    dispatcher = Dispatcher(world=None)
+    now = timezone.now()
+    overdue = '"loading_deadline" <='
+
+    def tick(at: datetime.datetime) -> tuple[datetime.datetime | None, int]:
+        with CaptureQueriesContext(connection) as captured:
+            due = dispatcher.tick(at)
+        return due, _reads(captured, Truck._meta.db_table, overdue)
+
+    assert tick(now)[1] == 1  # not read yet
+    assert tick(now + datetime.timedelta(seconds=1))[1] == 0  # no truck waits
+    truck = Truck.objects.get(id=1)
+    truck.status = TruckStatus.LOADING
+    truck.loading_deadline = now + datetime.timedelta(seconds=2)
+    truck.save()  # as a load does, between two ticks
+    later = now + datetime.timedelta(seconds=3)
+    due, listed = tick(later)
+    assert (due, listed) == (truck.loading_deadline, 0)  # past: the core looks at once
+    assert tick(later)[1] == 1
+    assert Truck.objects.get(id=1).loading_deadline is None  # it left
+    assert tick(later)[1] == 0
+
+
+def test_a_truck_in_doubt_is_asked_about_at_the_tick(fleet):
+    """The tick's one read of the trucks says one is in doubt: its query goes."""
+    dispatcher = Dispatcher(world=None)
+    now = timezone.now()
+    dispatcher.tick(now)
+    assert sent(WORLD, "queries") == []
+    Truck.objects.filter(id=2).update(needs_query=True)
+    dispatcher.tick(now + datetime.timedelta(seconds=1))
+    assert [query.truckid for query in sent(WORLD, "queries")] == [2]
+
+
 def test_recent_receipts_forget_the_oldest_beyond_their_size():
     receipts = RecentReceipts(size=3)
     receipts.add([1, 2, 2, 3])
@@ -300,10 +428,7 @@ def test_a_container_of_pickups_chooses_trucks_once_for_them_all(fleet):
     trucks are looked at once for a burst, not once per package; every package has its
     truck when the container commits."""
     amazon = amazon_endpoint()
-    dispatcher = Dispatcher(world=None)
-    core = DaemonCore(
-        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
-    )
+    core = _dispatching_core(amazon)
     alone = _truck_reads(core, amazon, frame(pickups=_pickups(1, 1)))
     together = _truck_reads(core, amazon, frame(pickups=_pickups(2, 30)))
     assert Package.objects.count() == 31
@@ -337,10 +462,7 @@ def _core_whose_pickups_fail(monkeypatch, fails):
 
     monkeypatch.setattr(dispatch, "pickup_request", accept_then_fail)
     amazon = amazon_endpoint()
-    dispatcher = Dispatcher(world=None)
-    core = DaemonCore(
-        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
-    )
+    core = _dispatching_core(amazon)
     return core, amazon
 
 
@@ -407,11 +529,8 @@ def test_the_packages_a_container_loads_or_delivers_are_read_and_locked_at_once(
             arrive(truck.id, 10, 0)
     trucks = {m.package_id: m.truck_id for m in sent(AMAZON, "arrived")}
     assert sorted(trucks) == list(range(1, 11))
-    dispatcher = Dispatcher(world=None)
     amazon = amazon_endpoint()
-    core = DaemonCore(
-        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
-    )
+    core = _dispatching_core(amazon)
     # Truck by truck: each one leaves once its last package is loaded.
     loads = [
         au_pb2.PackageLoaded(seqnum=seqnum, package_id=package_id, truck_id=truck_id)
@@ -426,9 +545,7 @@ def test_the_packages_a_container_loads_or_delivers_are_read_and_locked_at_once(
         dispatch.confirm_deliveries(timezone.now())
 
     world = world_endpoint()
-    core = DaemonCore(
-        "ups", [world], dispatcher.handle, around_container=dispatcher.around_container
-    )
+    core = _dispatching_core(world)
     made = [
         wu.UDeliveryMade(truckid=truck_id, packageid=package_id, seqnum=world_seqnum())
         for package_id, truck_id in trucks.items()
@@ -451,11 +568,8 @@ def test_a_package_read_ahead_is_read_again_after_a_message_changed_it(fleet):
         # The world refused the command as a whole: the packages are cargo again.
         dispatch.deliveries_refused(deliver.seqnum, 1, [5, 6], "truck busy", now=timezone.now())
         ack_all()
-    dispatcher = Dispatcher(world=None)
     world = world_endpoint()
-    core = DaemonCore(
-        "ups", [world], dispatcher.handle, around_container=dispatcher.around_container
-    )
+    core = _dispatching_core(world)
     core.received(
         world,
         world_frame(
@@ -486,11 +600,8 @@ def _out_for_delivery_on_truck_1(package_ids) -> None:
 
 def _world_core():
     """UPS's core, with the world's link."""
-    dispatcher = Dispatcher(world=None)
     world = world_endpoint()
-    core = DaemonCore(
-        "ups", [world], dispatcher.handle, around_container=dispatcher.around_container
-    )
+    core = _dispatching_core(world)
     return core, world
 
 
@@ -671,11 +782,8 @@ def test_a_waiting_trucks_deadline_is_written_once_for_a_containers_loads(fleet)
         for package_id in range(1, 6):
             pickup(package_id, dest=(package_id, -package_id))
         arrive(1, 10, 0)
-    dispatcher = Dispatcher(world=None)
     amazon = amazon_endpoint()
-    core = DaemonCore(
-        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
-    )
+    core = _dispatching_core(amazon)
     loads = [
         au_pb2.PackageLoaded(seqnum=package_id, package_id=package_id, truck_id=1)
         for package_id in range(1, 5)  # 5 is not loaded yet: the truck waits
@@ -719,11 +827,8 @@ def _two_trucks_at_warehouse_1():
     Package.objects.filter(id__in=[6, 7, 8]).update(truck_id=2, status="truck at warehouse")
     Package.objects.filter(id=9).update(truck_id=None, status="created")
     Truck.objects.update(status="arrive warehouse", warehouse_id=1, x=10, y=0)
-    dispatcher = Dispatcher(world=None)
     amazon = amazon_endpoint()
-    core = DaemonCore(
-        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
-    )
+    core = _dispatching_core(amazon)
     return core, amazon
 
 
@@ -961,10 +1066,7 @@ def test_a_truckload_is_given_its_truck_in_one_update(fleet):
     """The packages a truck is given together (a container's pickups, served at its
     end) move in one UPDATE for the load, not one each; each has its event."""
     amazon = amazon_endpoint()
-    dispatcher = Dispatcher(world=None)
-    core = DaemonCore(
-        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
-    )
+    core = _dispatching_core(amazon)
     with CaptureQueriesContext(connection) as captured:
         core.received(amazon, frame(pickups=_pickups(1, 30)), timezone.now().timestamp())
     loads = Package.objects.values("truck").distinct().count()
@@ -1007,10 +1109,7 @@ def test_a_refusal_after_telling_amazon_is_a_defect(fleet, monkeypatch):
 
     monkeypatch.setattr(dispatch, "pickup_request", tell_then_refuse)
     amazon = amazon_endpoint()
-    dispatcher = Dispatcher(world=None)
-    core = DaemonCore(
-        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
-    )
+    core = _dispatching_core(amazon)
     core.received(amazon, frame(pickups=_pickups(8, 3)), timezone.now().timestamp())
     letter = DeadLetter.objects.get(seqnum=9, kind=DeadLetter.Kind.MESSAGE)
     assert letter.error_type.endswith("RefusedAfterWriting")
@@ -1046,10 +1145,7 @@ def test_a_refusal_needs_no_savepoint_and_one_after_a_write_is_a_defect(fleet, m
     half its work behind: it is a defect, rolled back and set aside, not an answer."""
 
     amazon = amazon_endpoint()
-    dispatcher = Dispatcher(world=None)
-    core = DaemonCore(
-        "ups", [amazon], dispatcher.handle, around_container=dispatcher.around_container
-    )
+    core = _dispatching_core(amazon)
     core.received(amazon, frame(pickups=_pickups(1, 1)), timezone.now().timestamp())
     again = _pickups(1, 1)[0]
     again.seqnum = 50  # package 1 again: refused

@@ -76,8 +76,9 @@ def test_a_partial_refresh_keeps_changes_not_saved_yet(db):
 
 def test_rows_saved_together_write_one_update_for_alike_changes(db):
     """``save_together`` writes the rows whose changes are alike (same columns, same
-    values) in one UPDATE, only those columns (and updated_at); a row changed otherwise
-    gets its own; each one's changes are then the database's, as after ``save()``."""
+    values) in one UPDATE, only those columns (and updated_at); a row that changed other
+    columns gets its own; each one's changes are then the database's, as after
+    ``save()``, and none is owed a save any more."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -98,8 +99,11 @@ def test_rows_saved_together_write_one_update_for_alike_changes(db):
     for row in rows:
         row.dest_x = 5
     rows[2].dest_y = 3
+    for row in rows:
+        row.save_owed = True
     with CaptureQueriesContext(connection) as saved:
         Package.save_together(rows)
+    assert not any(row.save_owed for row in rows)
     updates = [q["sql"] for q in saved.captured_queries]
     assert len(updates) == 2, updates
     assert all('"dest_x"' in sql and '"delivery_seqnum"' not in sql for sql in updates)
@@ -117,3 +121,42 @@ def test_rows_saved_together_write_one_update_for_alike_changes(db):
         rows[0].save()
     (update,) = again.captured_queries
     assert '"dest_x"' not in update["sql"] and '"updated_at"' in update["sql"]
+
+
+def test_rows_that_set_the_same_columns_to_values_of_their_own_are_saved_in_one_update(db):
+    """Each order's truck and the seqnum of the message that named it, or its tracking
+    number: the same columns, a value each. One UPDATE sets each row's own (a CASE on the
+    id; PostgreSQL wants it cast), a column they all set alike plainly, a NULL too."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from amazon_ups.ups.shipments.models import Package
+
+    first = _package()
+    for package_id in (8, 9):
+        Package.objects.create(
+            id=package_id,
+            warehouse_id=1,
+            dest_x=1,
+            dest_y=2,
+            request_seqnum=package_id,
+            delivery_seqnum=5,
+            status_changed_at=first.status_changed_at,
+        )
+    rows = list(Package.objects.order_by("id"))
+    for n, row in enumerate(rows):
+        row.dest_x = 10 + n
+        row.dest_y = 4
+        row.delivery_seqnum = None if n == 1 else 20 + n
+    with CaptureQueriesContext(connection) as saved:
+        Package.save_together(rows)
+    (update,) = saved.captured_queries
+    assert "CASE" in update["sql"]
+    assert list(
+        Package.objects.order_by("id").values_list("dest_x", "dest_y", "delivery_seqnum")
+    ) == [(10, 4, 20), (11, 4, None), (12, 4, 22)]
+    assert len({row.updated_at for row in rows}) == 1
+    with CaptureQueriesContext(connection) as again:
+        rows[2].save()
+    (update,) = again.captured_queries
+    assert '"dest_x"' not in update["sql"] and '"delivery_seqnum"' not in update["sql"]

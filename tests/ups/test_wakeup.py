@@ -9,7 +9,7 @@ import stat
 import pytest
 from django.db import connection, transaction
 
-from amazon_ups.common.daemon.wakeup import Waker, channel_of, notify
+from amazon_ups.common.daemon.wakeup import RETRY, Waker, channel_of, notify
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.testing.waiting import wait_until
 
@@ -34,7 +34,7 @@ def test_a_commit_that_notifies_wakes_the_daemon_and_a_rollback_does_not(setting
         with transaction.atomic():
             transaction.on_commit(lambda: notify(CHANNEL))
         wait_until(lambda: readable(fd), 5, "the wake-up")
-        waker.drain()
+        assert waker.drain() == set()  # new work, nothing more said
         assert not readable(fd)
     finally:
         waker.close()
@@ -69,8 +69,9 @@ def test_a_var_folder_too_deep_for_a_socket_path_still_wakes(settings, tmp_path)
 
 @pytest.mark.django_db(transaction=True)
 def test_an_operators_retry_wakes_the_daemon(settings, tmp_path):
-    """The daemon looks for dead letters to retry when woken (or by its safety look): a
-    retry asked for on the operators' page wakes it once it commits."""
+    """The daemon looks for dead letters to retry when a wake-up says a retry was asked
+    (or by its safety look): a retry asked for on the operators' page wakes it so once it
+    commits, and an order placed meanwhile does not hide it."""
     settings.VAR_DIR = tmp_path
     waker = Waker(channel_of(settings.PROJECT))
     try:
@@ -81,6 +82,9 @@ def test_an_operators_retry_wakes_the_daemon(settings, tmp_path):
         assert not readable(fd)
         with transaction.atomic():
             assert messaging.dead_letters_retry([letter.id]) == 1
+        with transaction.atomic():
+            transaction.on_commit(lambda: notify(channel_of(settings.PROJECT)))
         wait_until(lambda: readable(fd), 5, "the wake-up")
+        assert waker.drain() == {RETRY}
     finally:
         waker.close()

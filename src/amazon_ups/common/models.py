@@ -5,8 +5,13 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from typing import Any, Self
 
-from django.db import DatabaseError, models
-from django.db.models import QuerySet
+from django.db import DatabaseError, connections, models, router
+from django.db.models import Case, QuerySet, Value, When
+from django.db.models.functions import Cast
+
+# Rows ``save_together`` writes in one UPDATE at most: each row that sets a column of its
+# own adds two parameters for it (SQLite allows 32,766 in all).
+SAVED_TOGETHER_MOST = 500
 
 
 class SavesWhatChanged(models.Model):
@@ -79,35 +84,62 @@ class SavesWhatChanged(models.Model):
 
     @classmethod
     def save_together(cls, rows: Iterable[Self]) -> None:
-        """``save()`` each of ``rows``, in one UPDATE for all those whose changes are the
-        same (the same columns set to the same values: the packages a truck is given, or
-        sent out with, moved together), not one each. Like ``save()``, writes only the
-        changed columns, with the ``auto_now`` ones set once for all."""
+        """``save()`` each of ``rows`` (what it owed is paid: ``save_owed`` cleared), in one
+        UPDATE for all those that changed the same columns, not one each: a column all of
+        them set to one value (the packages a truck is given, orders packed) is set so, one
+        they set to values of their own (each order's truck and the seqnum of the message
+        that named it, its tracking number) by a ``CASE`` on the id. Like ``save()``, writes
+        only the changed columns, with the ``auto_now`` ones set once for all."""
         auto_now = [f for f in cls._meta.concrete_fields if getattr(f, "auto_now", False)]
         stamped = {f.attname for f in auto_now}
-        alike: dict[tuple[tuple[str, Any], ...], list[Self]] = {}
+        alike: dict[tuple[str, ...], list[Self]] = {}
         for row in rows:
+            row.save_owed = False
             changed = row._changed()
             if changed is None:
                 row.save()
                 continue
-            key = tuple((name, row.__dict__[name]) for name in changed if name not in stamped)
-            try:
-                alike.setdefault(key, []).append(row)
-            except TypeError:  # a value that cannot be compared so (a dict): alone
-                row.save()
-        for key, group in alike.items():
+            alike.setdefault(tuple(n for n in changed if n not in stamped), []).append(row)
+        fields = {f.attname: f for f in cls._meta.concrete_fields}
+        cast = connections[router.db_for_write(cls)].features.requires_casted_case_in_updates
+        for names, group in alike.items():
             if len(group) == 1:
                 group[0].save()
                 continue
-            stamps = {f.attname: f.pre_save(group[0], add=False) for f in auto_now}
-            written = cls._base_manager.filter(pk__in=[row.pk for row in group])
-            if written.update(**dict(key), **stamps) != len(group):
-                # As save() does for a row gone: a write that would be lost is a defect.
-                raise DatabaseError(f"{cls.__name__}: rows saved together are gone")
-            for row in group:
-                row.__dict__.update(stamps)
-                row._remember([*dict(key), *stamps])
+            for start in range(0, len(group), SAVED_TOGETHER_MOST):
+                cls._update_together(
+                    group[start : start + SAVED_TOGETHER_MOST], names, fields, auto_now, cast
+                )
+
+    @classmethod
+    def _update_together(
+        cls,
+        rows: list[Self],
+        names: tuple[str, ...],
+        fields: dict[str, models.Field],
+        auto_now: list[models.Field],
+        cast: bool,
+    ) -> None:
+        values: dict[str, Any] = {}
+        for name in names:
+            first = rows[0].__dict__[name]
+            if all(row.__dict__[name] == first for row in rows[1:]):
+                values[name] = first
+                continue
+            field = fields[name]
+            case: Any = Case(
+                *(When(pk=row.pk, then=_expression(row.__dict__[name], field)) for row in rows),
+                output_field=field,
+            )
+            values[name] = Cast(case, output_field=field) if cast else case
+        stamps = {f.attname: f.pre_save(rows[0], add=False) for f in auto_now}
+        written = cls._base_manager.filter(pk__in=[row.pk for row in rows])
+        if written.update(**values, **stamps) != len(rows):
+            # As save() does for a row gone: a write that would be lost is a defect.
+            raise DatabaseError(f"{cls.__name__}: rows saved together are gone")
+        for row in rows:
+            row.__dict__.update(stamps)
+            row._remember([*names, *stamps])
 
     def refresh_from_db(
         self,
@@ -120,3 +152,9 @@ class SavesWhatChanged(models.Model):
         fields = None if fields is None else list(fields)
         super().refresh_from_db(using, fields, from_queryset)
         self._remember(fields)
+
+
+def _expression(value: Any, field: models.Field) -> Any:
+    """``value`` as what an UPDATE sets a column to (an expression already, as F(), or a
+    value of ``field``'s type)."""
+    return value if hasattr(value, "resolve_expression") else Value(value, output_field=field)

@@ -24,7 +24,7 @@ def profile_update(
     profile.save(update_fields=["default_x", "default_y", "ups_account"])
     if ups_account is not None and ups_account != asked_before:
         # Asked now, so the profile page and the next checkout can say whether UPS knows it.
-        carrier.account_check(ups_account)
+        carrier.account_check_waking(ups_account)
     return profile
 
 

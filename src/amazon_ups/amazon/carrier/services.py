@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db import transaction
 from django.utils import timezone
 
 from amazon_ups.amazon.carrier import selectors
 from amazon_ups.amazon.carrier.models import UpsAccount
 from amazon_ups.amazon.carrier.selectors import UPS, AccountAnswer, AccountState
+from amazon_ups.common.daemon.wakeup import channel_of, notify
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.protocol import au_pb2 as au
 
@@ -105,6 +107,14 @@ def account_check(ups_account: int) -> None:
     messaging.send(UPS, "account_checks", check, ref=selectors.account_ref(ups_account))
 
 
+def account_check_waking(ups_account: int) -> None:
+    """``account_check`` from the web, the fulfilment daemon woken once it commits (an
+    order placed wakes it anyway): the daemon reads its outbox when woken, when it wrote
+    there itself, or at its safety look, not at every look."""
+    account_check(ups_account)
+    transaction.on_commit(lambda: notify(channel_of("amazon")))
+
+
 def account_ask(ups_account: int) -> AccountState:
     """Ask UPS about the account unless a fresh answer or a recent question makes it
     needless; returns what we know now. Called in a transaction."""
@@ -117,7 +127,7 @@ def account_ask(ups_account: int) -> AccountState:
     at, fresh = recent[state.state]
     if at is not None and (timezone.now() - at).total_seconds() < fresh:
         return state
-    account_check(ups_account)
+    account_check_waking(ups_account)
     return selectors.ups_account_state(ups_account)
 
 

@@ -197,10 +197,8 @@ def held_to_batch_end(order) -> None:
 
 def _write_together(held: _Held) -> None:
     owed = [order for order in held.orders if order.save_owed]
-    for order in owed:
-        order.save_owed = False
     if owed:
-        # Alike changes (the same columns to the same values) in one UPDATE each.
+        # Those that changed the same columns in one UPDATE.
         type(owed[0]).save_together(owed)
 
 

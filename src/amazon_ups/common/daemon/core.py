@@ -11,9 +11,12 @@ their peers, written so that nothing in it waits on a socket or reads a clock:
   (``isolation.receive_all``); only once that has committed is each owed an ack, so
   an ack always means "done and saved".
 - ``step(now)``: when there may be work in the database (a look, below): dead letters
-  an operator asked to retry (when woken, or every ``SAFETY_LOOK_EVERY``), the app's
+  an operator asked to retry (when the web's wake-up says so, or every
+  ``SAFETY_LOOK_EVERY``), the app's
   ``tick(now)`` (new work written by the web), and each endpoint's new outbox rows
-  (nothing is kept only here); then, for each
+  (nothing is kept only here; read when this process queued some for its peer since the
+  last read, or when woken, a link came up, or ``look_every`` passed: whatever another
+  process writes there, it wakes the daemon for); then, for each
   endpoint that is up, the frame of acks owed and sub-messages due, or, on a link with
   a ``keepalive``, an empty message when we have been silent that long (the Amazon-UPS
   link); ``next_deadline()``: when ``step`` next has something to do without new
@@ -101,18 +104,28 @@ class DaemonCore:
         self.after_look: Callable[[], None] | None = None
         self._look_wanted = True
         self._last_look = float("-inf")
-        self._woken = True
+        self._retries_wanted = True  # the first look retries what waits
         self._retries_due = float("-inf")  # when to look for dead letters to retry
+        # Every outbox is read at the next look (woken: the web may have written there; a
+        # link came up), and at least every ``look_every``; otherwise only those of the
+        # peers this process has sent to since (``messaging.queued_here`` when last read).
+        self._outboxes_wanted = True
+        self._outboxes_due = float("-inf")
+        self._outbox_read_at: dict[str, int] = {}
 
     # -- links -----------------------------------------------------------------------
 
-    def wake(self) -> None:
-        """Something outside the core (the web) has written work: look at the next step."""
+    def wake(self, retries: bool = True) -> None:
+        """Something outside the core (the web) has written work: look at the next step.
+        ``retries``: an operator may have asked for dead letters to be retried (the web
+        says so: ``wakeup.RETRY``); an order placed is not worth a look for them."""
         self._look_wanted = True
-        self._woken = True
+        self._outboxes_wanted = True
+        self._retries_wanted = self._retries_wanted or retries
 
     def connected(self, endpoint: Endpoint) -> None:
         self._look_wanted = True
+        self._outboxes_wanted = True
         self._record_state(endpoint, True, "connected")
         if self.on_connect is not None:
             self.on_connect(endpoint)
@@ -247,15 +260,19 @@ class DaemonCore:
         step looks again."""
         self._look_wanted = True
         when = _moment(now)
-        # Only an operator asks for retries, and the web wakes us when one does: not
-        # looked for on every look a message causes.
-        if self._woken or now >= self._retries_due:
+        # Only an operator asks for retries, and the web's wake-up says when one does: not
+        # looked for on every look a message or a new order causes.
+        if self._retries_wanted or now >= self._retries_due:
             isolation.retry_requested(self._receivers(when))
-            self._woken = False
+            self._retries_wanted = False
             self._retries_due = now + SAFETY_LOOK_EVERY
         self._tick(when)
+        every = self._outboxes_wanted or now >= self._outboxes_due
         for endpoint in self.endpoints:
-            self._load_outbox(endpoint)
+            self._load_outbox(endpoint, every)
+        if every:
+            self._outboxes_wanted = False
+            self._outboxes_due = now + self.look_every
         self._look_wanted = False
         self._last_look = now
         if self.after_look is not None:
@@ -300,10 +317,18 @@ class DaemonCore:
             if endpoint.peer is not None
         }
 
-    def _load_outbox(self, endpoint: Endpoint) -> None:
-        if endpoint.peer is None:
+    def _load_outbox(self, endpoint: Endpoint, every: bool) -> None:
+        """The peer's new outbox rows into its channel: if ``every`` outbox is to be read,
+        or this process has queued some for it since it was last read (a handler, the
+        tick); nothing else writes there without waking the daemon."""
+        peer = endpoint.peer
+        if peer is None:
             return
-        rows = messaging_selectors.unacked(endpoint.peer, after_id=endpoint.cursor)
+        queued = messaging.queued_here(peer)
+        if not every and self._outbox_read_at.get(peer) == queued:
+            return
+        rows = messaging_selectors.unacked(peer, after_id=endpoint.cursor)
+        self._outbox_read_at[peer] = queued
         if rows:
             endpoint.channel.load([Pending(r.seqnum, r.field, bytes(r.body)) for r in rows])
             endpoint.cursor = rows[-1].id

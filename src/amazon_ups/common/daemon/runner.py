@@ -37,7 +37,7 @@ from amazon_ups.common.daemon.core import (
 from amazon_ups.common.daemon.lead import Lead
 from amazon_ups.common.daemon.links import DialLink, Link
 from amazon_ups.common.daemon.listen_link import Candidate, ListenLink
-from amazon_ups.common.daemon.wakeup import POLL_INTERVAL, Waker, channel_of
+from amazon_ups.common.daemon.wakeup import POLL_INTERVAL, RETRY, Waker, channel_of
 from amazon_ups.common.mail.sender import MailSender
 from amazon_ups.protocol.framing import FramingError
 from amazon_ups.protocol.session import ResendPolicy
@@ -182,8 +182,7 @@ class Daemon:
                 self._read(item)
             else:
                 assert self._waker is not None
-                self._waker.drain()
-                self.core.wake()
+                self.core.wake(retries=RETRY in self._waker.drain())
         # After the reads: a new connection replaces the old one, whose bytes come first.
         now = time.time()
         for item in later:

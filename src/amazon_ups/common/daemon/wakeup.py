@@ -31,6 +31,12 @@ logger = logging.getLogger(__name__)
 POLL_INTERVAL = 0.1
 # A Unix socket's path must fit in sockaddr_un (108 bytes on Linux, 104 elsewhere).
 _MAX_SOCKET_PATH = 100
+# What a wake-up says, when it is more than "new work" (an order placed, a restock...):
+# an operator asked for dead letters to be retried. The daemon looks for those only then
+# (and by its safety look), not at every order the web wakes it for.
+RETRY = "retry"
+# A wake-up that says nothing more, as a datagram (PostgreSQL's NOTIFY has an empty payload).
+_PLAIN = b"!"
 
 
 def channel_of(daemon: str) -> str:
@@ -53,12 +59,13 @@ def _address(channel: str) -> str | bytes | None:
     return None
 
 
-def notify(channel: str) -> None:
+def notify(channel: str, says: str = "") -> None:
     """Wake the daemon listening on ``channel``: on PostgreSQL once the current
-    transaction commits; on SQLite now (call it from ``transaction.on_commit``)."""
+    transaction commits; on SQLite now (call it from ``transaction.on_commit``).
+    ``says``: what more it tells (``RETRY``), or nothing."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, '')", [channel])
+            cursor.execute("SELECT pg_notify(%s, %s)", [channel, says])
         return
     address = _address(channel)
     if address is None:
@@ -68,7 +75,7 @@ def notify(channel: str) -> None:
         socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock,
     ):
         sock.setblocking(False)
-        sock.sendto(b"!", address)
+        sock.sendto(says.encode() or _PLAIN, address)
 
 
 class Waker:
@@ -126,14 +133,18 @@ class Waker:
         """Whether the web can wake the daemon (if not, the daemon must poll)."""
         return self.fileno() is not None
 
-    def drain(self) -> None:
+    def drain(self) -> set[str]:
+        """Take the wake-ups waiting; returns what more they told (``RETRY``), if any."""
+        said: set[str] = set()
         if self._db is not None:
-            for _ in self._db.connection.notifies(timeout=0):
-                pass
+            for note in self._db.connection.notifies(timeout=0):
+                said.add(note.payload)
         elif self._sock is not None:
             with contextlib.suppress(BlockingIOError, InterruptedError):
-                while self._sock.recv(64):
-                    pass
+                while data := self._sock.recv(64):
+                    said.add(data.decode(errors="replace"))
+        said -= {"", _PLAIN.decode()}
+        return said
 
     def close(self) -> None:
         if self._db is not None:

@@ -3,6 +3,7 @@ together with the domain change they belong to."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime
 import traceback
@@ -15,7 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 from google.protobuf import text_format
 
-from amazon_ups.common.daemon.wakeup import channel_of, notify
+from amazon_ups.common.daemon.wakeup import RETRY, channel_of, notify
 from amazon_ups.common.messaging.models import (
     DeadLetter,
     IncomingMessage,
@@ -64,6 +65,18 @@ def sent_together(peers: Collection[str] | None = None) -> Iterator[None]:
         _held_for.reset(token)
 
 
+# Per peer, how many messages this process has queued for it (``send``), committed or
+# not: the daemon's core reads a peer's outbox when this moved since its last read, when
+# woken (another process wrote some: it wakes the daemon) or at its safety look, not at
+# every look.
+_queued: collections.Counter[str] = collections.Counter()
+
+
+def queued_here(peer: str) -> int:
+    """How many messages to ``peer`` this process has queued so far (``send``)."""
+    return _queued[peer]
+
+
 def messages_held() -> int:
     """How many messages the batch under way holds (0 outside one): a refusal must come
     before anything is sent (``isolation.refused_by`` sees only rows written)."""
@@ -77,6 +90,7 @@ def send(peer: str, field: str, message: SubMessage, ref: str = "") -> OutgoingM
     rows' ids still follow their seqnums and commit order)."""
     _in_transaction()
     message.seqnum = next_seqnum(peer)
+    _queued[peer] += 1
     row = OutgoingMessage(
         peer=peer,
         seqnum=message.seqnum,
@@ -223,7 +237,7 @@ def dead_letters_retry(ids: Iterable[int]) -> int:
         state=DeadLetter.State.RETRY, retry_requested_at=timezone.now()
     )
     if count:
-        transaction.on_commit(lambda: notify(channel_of(settings.PROJECT)))
+        transaction.on_commit(lambda: notify(channel_of(settings.PROJECT), RETRY))
     return count
 
 

@@ -84,6 +84,10 @@ class Dispatcher:
         self.world = world
         self._rejoin = False
         self._next_stuck_check: datetime.datetime | None = None
+        # When the first truck waiting at a warehouse leaves, as the last tick read it
+        # (None: none waits); not read yet at first.
+        self._first_departure: datetime.datetime | None = None
+        self._departures_read = False
         # Per field, what acts on the sub-messages it carries (each handler takes its
         # field's message type, known only at run time: Any) and the time the core was
         # given (``now``).
@@ -194,18 +198,30 @@ class Dispatcher:
             return None
         # Each step runs item by item (a truck, a warehouse...): a defect sets that item
         # aside for an operator and the rest go on (common.daemon.isolation).
-        dispatch.depart_overdue(now)
+        # Overdue trucks are listed only when the last tick's read (at its end) says one
+        # may be. A deadline written since (a load) is read at this tick's end: one
+        # already past is returned, and the core looks again at once.
+        if not self._departures_read or (
+            self._first_departure is not None and self._first_departure <= now
+        ):
+            dispatch.depart_overdue(now)
         dispatch.serve_waiting(now)
         # After the turn's reads: the world's acks and refusals of this turn are in.
         dispatch.confirm_deliveries(now)
         dispatch.redirects_settle(now)
-        dispatch.queries_send()
         if self._next_stuck_check is None or now >= self._next_stuck_check:
             self._next_stuck_check = now + STUCK_CHECK_INTERVAL
             dispatch.stuck_find(now)
+        # One read of the trucks, last (what the steps above changed is in it): whether
+        # one is to be asked where it is (a truck in doubt, or stuck just now), and when
+        # the first waiting at a warehouse leaves (a query changes no deadline).
+        trucks = selectors.trucks_at_tick_end()
+        if trucks.in_doubt:
+            dispatch.queries_send()
         # What comes from the world, Amazon or the web wakes the daemon; by the clock
         # alone, a truck's loading deadline and the stuck check fall due.
-        departure = selectors.next_loading_deadline()
+        departure = trucks.first_departure
+        self._first_departure, self._departures_read = departure, True
         due = self._next_stuck_check
         return due if departure is None else min(departure, due)
 

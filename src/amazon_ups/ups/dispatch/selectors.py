@@ -3,10 +3,11 @@ its configuration."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Min
+from django.db.models import Count, Min, Q
 
 from amazon_ups.common.messaging import selectors as messaging
 from amazon_ups.ups.dispatch import planning
@@ -18,11 +19,26 @@ TRUCKS_WORLD = "trucks_world"  # the world our trucks were brought into
 ANNOUNCED_WORLD = "announced_world"  # the world we last told Amazon of
 
 
-def next_loading_deadline() -> datetime | None:
-    """When the first truck waiting at a warehouse leaves with what it has, if any."""
-    return Truck.objects.filter(status__in=AT_WAREHOUSE, loading_deadline__isnull=False).aggregate(
-        first=Min("loading_deadline")
-    )["first"]
+@dataclass(frozen=True)
+class TrucksAtTickEnd:
+    # When the first truck waiting at a warehouse leaves with what it has, if any.
+    first_departure: datetime | None
+    # Whether some truck is in doubt with no query of ours about it out
+    # (``reports.trucks_to_query`` says which may be asked now).
+    in_doubt: bool
+
+
+def trucks_at_tick_end() -> TrucksAtTickEnd:
+    """What the daemon's tick asks of the trucks last, in one read (a fleet is a few
+    rows)."""
+    found = Truck.objects.aggregate(
+        first=Min(
+            "loading_deadline",
+            filter=Q(status__in=AT_WAREHOUSE, loading_deadline__isnull=False),
+        ),
+        in_doubt=Count("id", filter=Q(needs_query=True, query_seqnum=None)),
+    )
+    return TrucksAtTickEnd(found["first"], bool(found["in_doubt"]))
 
 
 def setting_int(key: str) -> int | None:

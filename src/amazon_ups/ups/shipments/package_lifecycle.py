@@ -153,8 +153,6 @@ def package_moves(
     owed = [package for package in moved if not package.saves_held]  # else an outer block's
     if owed:
         type(owed[0]).save_together(owed)
-        for package in owed:
-            package.save_owed = False
     return moved
 
 

@@ -354,8 +354,6 @@ def package_saves_write(ids: Iterable[int] | None = None) -> None:
         return
     rows = [noted.pop(key) for key in keys]
     Package.save_together(rows)
-    for row in rows:
-        row.save_owed = False
     written = _saves_written.get()
     if written is not None:
         written.extend(rows)
