@@ -34,6 +34,23 @@ def _package():
     return Package.objects.get(id=7)
 
 
+def _three_packages(**fields):
+    """Packages 7 (``_package``), 8 and 9, the last two alike but for ``fields``."""
+    from amazon_ups.ups.shipments.models import Package
+
+    first = _package()
+    for package_id in (8, 9):
+        Package.objects.create(
+            id=package_id,
+            warehouse_id=1,
+            dest_x=1,
+            dest_y=2,
+            request_seqnum=package_id,
+            status_changed_at=first.status_changed_at,
+            **fields,
+        )
+
+
 def test_a_save_writes_only_what_changed(db):
     """A package (or truck) saves the columns changed since it was read, so a column
     another change wrote meanwhile is left alone."""
@@ -84,16 +101,7 @@ def test_rows_saved_together_write_one_update_for_alike_changes(db):
 
     from amazon_ups.ups.shipments.models import Package
 
-    first = _package()
-    for package_id in (8, 9):
-        Package.objects.create(
-            id=package_id,
-            warehouse_id=1,
-            dest_x=1,
-            dest_y=2,
-            request_seqnum=package_id,
-            status_changed_at=first.status_changed_at,
-        )
+    _three_packages()
     Package.objects.filter(id=8).update(delivery_seqnum=42)  # another change, meanwhile
     rows = list(Package.objects.order_by("id"))
     for row in rows:
@@ -132,17 +140,7 @@ def test_rows_that_set_the_same_columns_to_values_of_their_own_are_saved_in_one_
 
     from amazon_ups.ups.shipments.models import Package
 
-    first = _package()
-    for package_id in (8, 9):
-        Package.objects.create(
-            id=package_id,
-            warehouse_id=1,
-            dest_x=1,
-            dest_y=2,
-            request_seqnum=package_id,
-            delivery_seqnum=5,
-            status_changed_at=first.status_changed_at,
-        )
+    _three_packages(delivery_seqnum=5)
     rows = list(Package.objects.order_by("id"))
     for n, row in enumerate(rows):
         row.dest_x = 10 + n
