@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
-import os
 import pstats
 import random
 import re
@@ -36,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.store_web import WORDS, prepare_database  # noqa: E402
+from benchmarks.store_web import WORDS, fresh_sites, prepare_database  # noqa: E402
 
 TOKEN = re.compile(r'name="token" value="([^"]+)"')
 BACKEND = "amazon_ups.amazon.cart.backends.ShopperBackend"
@@ -219,18 +218,8 @@ def main() -> None:
             stats.dump_stats(Path(tempfile.gettempdir()) / "store_requests.prof")
         print(json.dumps(results))
         return
-    from amazon_ups.testing.system import postgres_databases
-
-    kinds = ["sqlite", "postgres"] if args.database == "both" else [args.database]
-    for kind in kinds:
-        with tempfile.TemporaryDirectory(prefix="store-requests-") as var:
-            env = {**os.environ, "AMAZON_UPS_VAR": var, "DJANGO_SECRET_KEY": uuid.uuid4().hex}
-            env.pop("DATABASE_URL", None)
-            if kind == "sqlite":
-                run(args, env, "SQLite")
-                continue
-            with postgres_databases("store") as urls:
-                run(args, {**env, "DATABASE_URL": urls["store"]}, "PostgreSQL")
+    for env, label in fresh_sites(args.database, "store-requests-"):
+        run(args, env, label)
 
 
 if __name__ == "__main__":

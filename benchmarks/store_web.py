@@ -45,6 +45,7 @@ import threading
 import time
 import urllib.parse
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -433,16 +434,24 @@ def main() -> None:
     if args.quick:
         args.seconds, args.products = 3.0, 500
     print(f"# Store web benchmark ({os.cpu_count()} CPUs, Python {sys.version.split()[0]})")
-    kinds = ["sqlite", "postgres"] if args.database == "both" else [args.database]
+    for env, label in fresh_sites(args.database, "store-web-"):
+        bench(args, env, label)
+
+
+def fresh_sites(database: str, prefix: str) -> Iterator[tuple[dict[str, str], str]]:
+    """For each database kind asked for (``sqlite``, ``postgres`` or ``both``): the
+    environment of a store on a fresh one (its own var folder, named ``prefix``..., and
+    secret key; on PostgreSQL a new database, dropped after), and the kind's name."""
+    kinds = ["sqlite", "postgres"] if database == "both" else [database]
     for kind in kinds:
-        with tempfile.TemporaryDirectory(prefix="store-web-") as var:
+        with tempfile.TemporaryDirectory(prefix=prefix) as var:
             env = {**os.environ, "AMAZON_UPS_VAR": var, "DJANGO_SECRET_KEY": uuid.uuid4().hex}
             env.pop("DATABASE_URL", None)
             if kind == "sqlite":
-                bench(args, env, "SQLite")
+                yield env, "SQLite"
                 continue
             with postgres_databases("store") as urls:
-                bench(args, {**env, "DATABASE_URL": urls["store"]}, "PostgreSQL")
+                yield {**env, "DATABASE_URL": urls["store"]}, "PostgreSQL"
 
 
 if __name__ == "__main__":
