@@ -22,7 +22,15 @@ def test_quick_failover_is_within_the_goal_and_delivers_every_order_once(capsys)
     out, err = capsys.readouterr()
     assert "exactly once: yes" in out
     assert "FAIL" not in out and "NOT FINISHED" not in out
-    # Three kills per side, each taken over by the standby, within the goal.
+    # Three kills per side, each taken over within the goal: by the standby, or by the
+    # replacement started at the kill when its first try for the lead comes before the
+    # standby's next poll (either leads; then one stands by again).
     kills = re.findall(r"^ {3}(ups|amazon) +3 .*(met|NOT met.*)$", out, re.MULTILINE)
     assert sorted(kills) == [("amazon", "met"), ("ups", "met")], out
-    assert len(re.findall(r"^  kill \d/6 .*: the standby \(pid", err, re.MULTILINE)) == 6, err
+    taken = re.findall(
+        r"^  kill \d/6 .*: (the standby|pid \d+, NOT the standby) \(pid.*"
+        r"one leading and one standing by again after",
+        err,
+        re.MULTILINE,
+    )
+    assert len(taken) == 6, err
