@@ -57,7 +57,7 @@ if str(ROOT) not in sys.path:  # run as a script: make ``tests`` importable
     sys.path.insert(0, str(ROOT))
 
 from amazon_ups.testing.system import postgres_databases  # noqa: E402
-from benchmarks.common.report import percentile  # noqa: E402
+from benchmarks.common.report import machine, percentile  # noqa: E402
 
 PASSWORD = "bench-password-123"
 WORDS = ["kettle", "lamp", "blue", "steel", "garden", "Travel", "mug", "zebra", "socks", "desk"]
@@ -433,7 +433,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.products = 3.0, 500
-    print(f"# Store web benchmark ({os.cpu_count()} CPUs, Python {sys.version.split()[0]})")
+    print(f"# Store web benchmark\nmachine: {machine()}")
     for env, label in fresh_sites(args.database, "store-web-"):
         bench(args, env, label)
 
