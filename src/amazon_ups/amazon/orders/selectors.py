@@ -16,6 +16,7 @@ from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet, Sum, prefe
 from django.urls import reverse
 from django.utils import timezone
 
+from amazon_ups.amazon.catalog.models import image_url
 from amazon_ups.amazon.orders.lifecycle import (
     MACHINE,
     NOT_FINAL,
@@ -35,14 +36,67 @@ def order_list_for(user) -> QuerySet[Order]:
     return Order.objects.filter(user=user).order_by("-id").prefetch_related("lines__product")
 
 
+# The columns of an order its page and status.json show (``order_get_for``).
+_SHOWN = (
+    "id",
+    "user_id",
+    "status",
+    "dest_x",
+    "dest_y",
+    "ups_account",
+    "warehouse_id",
+    "failure",
+    "tracking_number",
+)
+
+
 def order_get_for(user, order_id: int) -> Order | None:
-    """The user's order; None for anyone else's, so it cannot be told from a missing one."""
-    return one_or_none(
-        Order.objects.filter(user=user, id=order_id)
+    """The user's order, as its page shows it; None for anyone else's, so it cannot be
+    told from a missing one. Only the columns the page shows are read, and its
+    warehouse's name (Django builds and converts every column read anew on each call: a
+    third of this read's cost was columns no page shows); another is read when asked
+    for, one more query (the page's statement count is pinned by a test). Its lines:
+    ``order_lines_shown``."""
+    found = list(
+        Order.objects.filter(id=order_id, user=user)
         .select_related("warehouse")
-        # The lines with their products in one query, not one for each.
-        .prefetch_related(Prefetch("lines", OrderLine.objects.select_related("product")))
+        .only(*_SHOWN, "warehouse__name")
     )
+    return found[0] if found else None
+
+
+@dataclass(frozen=True)
+class LineShown:
+    """One line of an order as its page shows it."""
+
+    product_id: int
+    name: str
+    image_url: str
+    count: int
+    price: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.price * self.count
+
+
+def order_lines_shown(order: Order) -> list[LineShown]:
+    """The order's lines with their products' names and pictures, in one query of the
+    columns shown (no model objects: the page only shows them)."""
+    rows = (
+        OrderLine.objects.filter(order_id=order.id)
+        .order_by("id")
+        .values_list("product_id", "product__name", "product__image_file", "count", "price")
+    )
+    return [
+        LineShown(product_id, name, image_url(product_id, image_file), count, price)
+        for product_id, name, image_file, count, price in rows
+    ]
+
+
+def lines_total(lines: Iterable[LineShown]) -> Decimal:
+    """What the order costs, from its lines' own prices (as ``Order.total``)."""
+    return sum((line.total for line in lines), Decimal("0.00"))
 
 
 def order_get_by_token(token: str) -> Order | None:
@@ -77,8 +131,32 @@ def tracking_url(order: Order) -> str | None:
     return links.carrier_tracking_page(order.tracking_number)
 
 
-def order_events(order: Order) -> list[OrderEvent]:
-    return list(order.events.order_by("at", "id"))
+@dataclass(frozen=True)
+class EventShown:
+    """One event of an order's history as its page and status.json show it."""
+
+    kind: str
+    status: str
+    at: datetime.datetime
+    note: str
+
+    @property
+    def what(self) -> str:
+        """What happened, in the shopper's words (as ``OrderEvent.what``)."""
+        return self.note or _KIND_LABELS.get(self.kind, self.kind)
+
+
+_KIND_LABELS: dict[str, str] = dict(OrderEventKind.choices)
+
+
+def order_events(order: Order) -> list[EventShown]:
+    """The order's history, oldest first, in one query of the columns shown."""
+    rows = (
+        OrderEvent.objects.filter(order_id=order.id)
+        .order_by("at", "id")
+        .values_list("kind", "status", "at", "note")
+    )
+    return [EventShown(*row) for row in rows]
 
 
 # Orders read and locked ahead by ``orders_locked_ahead``, each to be handed out once.
@@ -292,7 +370,7 @@ class Step:
         return Order.Status(self.status).label
 
 
-def order_steps(order: Order, events: list[OrderEvent]) -> list[Step]:
+def order_steps(order: Order, events: list[EventShown]) -> list[Step]:
     """The pipeline with the time each step was reached, then the failure if any.
 
     A step counts as reached when a later one is (UPS may report a delivery before

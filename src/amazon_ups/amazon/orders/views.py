@@ -62,8 +62,11 @@ def order_list(request):
 def order_detail(request, order_id: int):
     order = _order_or_404(request, order_id)
     events = selectors.order_events(order)
+    lines = selectors.order_lines_shown(order)
     context = {
         "order": order,
+        "lines": lines,
+        "total": selectors.lines_total(lines),
         "events": events,
         "steps": selectors.order_steps(order, events),
         "account": _account_state(order),
