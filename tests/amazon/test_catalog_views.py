@@ -352,7 +352,13 @@ def test_a_product_pages_estimate_is_the_visitors_own_and_of_this_moment(client,
     client.force_login(user)
     own = estimate.search(client.get(url).content.decode())[0]
     # Both warehouses hold kettles: the nearer one to (90, 90) ships them.
-    assert "to (90, 90) from South" in own and "log in" not in own
+    assert "to (90, 90) from South" in own and "log in" not in own and "save your" not in own
+    Warehouse.objects.filter(name="North").update(name="<b>North</b>")
+    get_user_model().objects.create_user("near", password="a-long-password-1")
+    client.force_login(get_user_model().objects.get(username="near"))
+    addressless = estimate.search(client.get(url).content.decode())[0]
+    assert "from &lt;b&gt;North&lt;/b&gt;;" in addressless
+    assert f'<a href="{reverse("profile")}">save your address</a> for yours' in addressless
 
 
 def test_each_visitor_gets_their_own_csrf_token_in_a_kept_page(shelf, django_user_model):
