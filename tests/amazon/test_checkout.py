@@ -343,8 +343,9 @@ def test_the_order_page_reads_the_order_its_lines_and_its_history_once_each(
     OrderEvent.objects.create(order=order, kind=Kind.WAITING_FOR_STOCK, status=Order.Status.PLACED)
     Order.objects.filter(id=order.id).update(warehouse_id=2)
     # The user with the profile and cart (the session is read from its cache); the
-    # order with its warehouse's name; its lines with their products'; its events.
-    with django_assert_num_queries(4):
+    # order's lines with their products', joined with the order and its warehouse's
+    # name; its events.
+    with django_assert_num_queries(3):
         page = browser.get(order.get_absolute_url()).content.decode()
     assert "Ships from</dt><dd>West (warehouse 2)" in page
     assert re.search(r'id="order-waiting" class="muted">', page)  # placed, with a warehouse
@@ -358,11 +359,21 @@ def test_the_order_page_reads_the_order_its_lines_and_its_history_once_each(
     assert re.search(r'id="order-total"><span class="price">\$0.00<', page)
     # What happened: the note, else the kind's label.
     assert re.findall(r"<td>([\w ]+)</td>\s*</tr>", page) == ["order placed", "Waiting For Stock"]
-    # status.json: the same reads but the lines, which it does not show.
+    # status.json: the user, the order (and its warehouse's name), its events.
     with django_assert_num_queries(3):
         data = browser.get(reverse("orders:status", args=[order.id])).json()
     assert data["waiting_for_stock"] and data["destination"] == {"x": 4, "y": 5}
     assert [event["note"] for event in data["events"]] == ["order placed", "Waiting For Stock"]
+
+
+def test_an_order_without_lines_still_has_its_page(browser, shopper, django_assert_num_queries):
+    # None is placed so (place_order refuses an empty order), but the page does not
+    # take the lines it reads the order with for granted: one query more.
+    order = Order.objects.create(user=shopper, dest_x=1, dest_y=2, token="t" * 32)
+    with django_assert_num_queries(4):
+        page = browser.get(order.get_absolute_url()).content.decode()
+    assert f"<h1>Order {order.id}</h1>" in page and 'data-product="' not in page
+    assert re.search(r'id="order-total"><span class="price">\$0.00<', page)
 
 
 def test_another_shoppers_order_page_is_not_found(browser, place, other_shopper):

@@ -36,10 +36,37 @@ def order_list_for(user) -> QuerySet[Order]:
     return Order.objects.filter(user=user).order_by("-id").prefetch_related("lines__product")
 
 
-# The columns of an order its page and status.json show (``order_get_for``).
+@dataclass(frozen=True)
+class OrderShown:
+    """An order as its page and status.json show it: the columns shown, read as values
+    (no model object: nothing is saved from these pages), with its warehouse's name."""
+
+    id: int
+    status: str
+    dest_x: int
+    dest_y: int
+    ups_account: int | None
+    warehouse_id: int | None
+    failure: str
+    tracking_number: str
+    warehouse_name: str | None
+
+    @property
+    def waiting_for_stock(self) -> bool:
+        """As ``Order.waiting_for_stock``."""
+        return self.status == Order.Status.PLACED and self.warehouse_id is not None
+
+    @property
+    def status_label(self) -> str:
+        """As ``Order.get_status_display()``."""
+        return _STATUS_LABELS.get(self.status, self.status)
+
+
+_STATUS_LABELS: dict[str, str] = dict(Order.Status.choices)
+
+
+# The columns of an order its page and status.json show, in OrderShown's order after its id.
 _SHOWN = (
-    "id",
-    "user_id",
     "status",
     "dest_x",
     "dest_y",
@@ -47,22 +74,8 @@ _SHOWN = (
     "warehouse_id",
     "failure",
     "tracking_number",
+    "warehouse__name",
 )
-
-
-def order_get_for(user, order_id: int) -> Order | None:
-    """The user's order, as its page shows it; None for anyone else's, so it cannot be
-    told from a missing one. Only the columns the page shows are read, and its
-    warehouse's name (Django builds and converts every column read anew on each call: a
-    third of this read's cost was columns no page shows); another is read when asked
-    for, one more query (the page's statement count is pinned by a test). Its lines:
-    ``order_lines_shown``."""
-    found = list(
-        Order.objects.filter(id=order_id, user=user)
-        .select_related("warehouse")
-        .only(*_SHOWN, "warehouse__name")
-    )
-    return found[0] if found else None
 
 
 @dataclass(frozen=True)
@@ -80,18 +93,41 @@ class LineShown:
         return self.price * self.count
 
 
-def order_lines_shown(order: Order) -> list[LineShown]:
-    """The order's lines with their products' names and pictures, in one query of the
-    columns shown (no model objects: the page only shows them)."""
-    rows = (
-        OrderLine.objects.filter(order_id=order.id)
-        .order_by("id")
-        .values_list("product_id", "product__name", "product__image_file", "count", "price")
+def order_get_for(user, order_id: int) -> OrderShown | None:
+    """The user's order as its status.json shows it; None for anyone else's, so it cannot
+    be told from a missing one. Only the columns shown are read, as values: Django builds
+    and converts every column read anew on each call, and a model object costs more."""
+    rows = list(Order.objects.filter(id=order_id, user_id=user.pk).values_list(*_SHOWN))
+    return OrderShown(order_id, *rows[0]) if rows else None
+
+
+def order_with_lines_for(user, order_id: int) -> tuple[OrderShown, list[LineShown]] | None:
+    """The user's order and its lines (with their products' names and pictures) as its
+    page shows them, in one query: the lines joined with their order, which each row
+    repeats (a line or two, mostly). None for anyone else's order. An order has one
+    line at least (``services.place_order``); one without any is read alone, one query
+    more."""
+    rows = list(
+        OrderLine.objects.filter(order_id=order_id, order__user_id=user.pk).values_list(
+            *(f"order__{name}" for name in _SHOWN),
+            "product_id",
+            "product__name",
+            "product__image_file",
+            "count",
+            "price",
+        )
     )
-    return [
+    if not rows:
+        order = order_get_for(user, order_id)
+        return None if order is None else (order, [])
+    width = len(_SHOWN)
+    lines = [
         LineShown(product_id, name, image_url(product_id, image_file), count, price)
-        for product_id, name, image_file, count, price in rows
+        for product_id, name, image_file, count, price in (row[width:] for row in rows)
     ]
+    # In the order they were written (by product id): no ORDER BY to build.
+    lines.sort(key=lambda line: line.product_id)
+    return OrderShown(order_id, *rows[0][:width]), lines
 
 
 def lines_total(lines: Iterable[LineShown]) -> Decimal:
@@ -124,7 +160,7 @@ def tracking_number_holder(number: str) -> int | None:
     return order.id if order is not None else None
 
 
-def tracking_url(order: Order) -> str | None:
+def tracking_url(order: Order | OrderShown) -> str | None:
     """The carrier's page for the order's package, or None while UPS has given no number."""
     if not order.tracking_number:
         return None
@@ -149,7 +185,7 @@ class EventShown:
 _KIND_LABELS: dict[str, str] = dict(OrderEventKind.choices)
 
 
-def order_events(order: Order) -> list[EventShown]:
+def order_events(order: OrderShown) -> list[EventShown]:
     """The order's history, oldest first, in one query of the columns shown."""
     rows = (
         OrderEvent.objects.filter(order_id=order.id)
@@ -370,7 +406,7 @@ class Step:
         return Order.Status(self.status).label
 
 
-def order_steps(order: Order, events: list[EventShown]) -> list[Step]:
+def order_steps(order: OrderShown, events: list[EventShown]) -> list[Step]:
     """The pipeline with the time each step was reached, then the failure if any.
 
     A step counts as reached when a later one is (UPS may report a delivery before
