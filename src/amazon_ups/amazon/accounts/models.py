@@ -66,12 +66,12 @@ class Address(models.Model):
 
 class UserStamp(models.Model):
     """A value that database triggers change, in the writer's own transaction, whenever
-    what a request reads of its user changes: the user's row (password, name, active,
-    staff, last login...), the profile, the cart's row (migrations 0003 here and
-    ``cart/0003``). Every way of writing them (a service, the admin, a bulk update, a
-    password changed in another process) changes it, none can forget. The web keeps a
-    request's user per process under the stamp it was read with (``backends.py``) and
-    reads only the stamp while it holds: a changed user is read again, never served old.
+    what the web keeps of a user changes: the user's row (password, name, active, staff,
+    last login...) or the profile (migration 0003). Every way of writing them (a
+    service, the admin, a bulk update, a password changed in another process) changes
+    it, none can forget. The web keeps a request's user per process under the stamp it
+    was read with (``backends.py``) and reads only the stamp while it holds: a changed
+    user is read again, never served old.
 
     Drawn at random, as the catalog's version: a rolled-back transaction or a database
     restored never brings back a value a process keeps a user under. No foreign key: a

@@ -1,6 +1,6 @@
 """The triggers that change a user's ``UserStamp`` (models.py) whenever a row of theirs
-that a request reads changes: their ``auth_user`` row, their profile, their cart's row.
-Used by the migrations that create them (accounts 0003, cart 0003).
+that the web keeps changes: their ``auth_user`` row, their profile. Used by the
+migration that creates them (0003); another table would be given them by its own.
 
 SQLite and PostgreSQL both run them per row, in the writer's transaction, upserting the
 stamp of the row's user (before and after an update) with a new random value; on

@@ -1,5 +1,5 @@
 """Users' stamps (models.UserStamp) and the triggers that change them on the user's row
-and the profile (the cart's: cart 0003). Every user there is now gets one."""
+and the profile. Every user there is now gets one."""
 
 import secrets
 
