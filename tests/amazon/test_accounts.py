@@ -7,16 +7,20 @@ import re
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.contrib.sessions.backends.cached_db import SessionStore
 from django.core import mail
 from django.core.cache import caches
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from amazon_ups.amazon.accounts import selectors, services
 from amazon_ups.amazon.accounts.models import Profile
 from amazon_ups.amazon.carrier import services as carrier
+from amazon_ups.amazon.cart.backends import ShopperBackend
+from amazon_ups.amazon.cart.models import Cart
 from amazon_ups.common.messaging.models import OutgoingMessage
 from amazon_ups.protocol import au_pb2
 
@@ -340,3 +344,116 @@ def test_a_ups_account_asked_about_from_the_web_wakes_the_daemon(settings, tmp_p
             waker.drain()
     finally:
         waker.close()
+
+
+# -- the request's user, kept per process under its stamp (accounts/backends.py) ----------
+
+SHOPPER_BACKEND = "amazon_ups.amazon.cart.backends.ShopperBackend"
+
+
+def logged_in(user) -> Client:
+    client = Client()
+    client.force_login(user, backend=SHOPPER_BACKEND)
+    return client
+
+
+def statements_of(client, path: str = "/") -> tuple[str, list[str]]:
+    with CaptureQueriesContext(connection) as captured:
+        page = client.get(path).content.decode()
+    return page, [query["sql"] for query in captured.captured_queries]
+
+
+def test_a_kept_user_is_read_as_its_stamp_and_cart_alone_while_nothing_of_it_changes(shopper):
+    Profile.objects.create(user=shopper)
+    client = logged_in(shopper)
+    page, first = statements_of(client)
+    assert any("accounts_profile" in sql for sql in first) and "Log out (shopper)" in page
+    page, second = statements_of(client)
+    # The stamp and the cart's units: no profile, no user's columns.
+    (user_read,) = [sql for sql in second if "accounts_userstamp" in sql]
+    assert "accounts_profile" not in user_read and '"auth_user"."password"' not in user_read
+    assert "cart_cart" in user_read and "Log out (shopper)" in page
+
+
+def each_request_gets_its_own_copy(shopper):
+    backend = ShopperBackend()
+    backend.get_user(shopper.pk)  # read and kept
+    first, second = backend.get_user(shopper.pk), backend.get_user(shopper.pk)
+    assert first is not second and first.profile is not second.profile
+    first.profile.is_seller = True
+    assert not second.profile.is_seller and not backend.get_user(shopper.pk).profile.is_seller
+
+
+def test_each_request_gets_its_own_copy_of_a_kept_user(shopper):
+    Profile.objects.create(user=shopper)
+    each_request_gets_its_own_copy(shopper)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        # As another process would make them: nothing in this one hears of them.
+        lambda user: (
+            get_user_model()
+            .objects.filter(pk=user.pk)
+            .update(password=make_password("another-long-password"))
+        ),
+        lambda user: get_user_model().objects.filter(pk=user.pk).update(is_active=False),
+    ],
+    ids=["password changed", "deactivated"],
+)
+def test_a_password_changed_or_a_user_deactivated_elsewhere_ends_a_kept_session(shopper, change):
+    client = logged_in(shopper)
+    assert client.get(PROFILE).status_code == 200
+    assert client.get(PROFILE).status_code == 200  # kept
+    change(shopper)
+    response = client.get(PROFILE)
+    assert response.status_code == 302 and response.url.startswith(reverse("login"))
+
+
+def test_a_kept_users_name_profile_and_cart_changed_elsewhere_show_at_once(shopper):
+    Profile.objects.create(user=shopper)
+    client = logged_in(shopper)
+    client.get("/")
+    client.get("/")  # kept
+    get_user_model().objects.filter(pk=shopper.pk).update(username="renamed")
+    assert "Log out (renamed)" in client.get("/").content.decode()
+    Profile.objects.filter(user=shopper).update(is_seller=True)
+    assert f'href="{reverse("sell:home")}"' in client.get("/").content.decode()
+    Cart.objects.update_or_create(user=shopper, defaults={"units": 4})
+    assert 'aria-label="4 items">4</span>' in client.get("/").content.decode()
+    Cart.objects.filter(user=shopper).update(units=5)
+    assert 'aria-label="5 items">5</span>' in client.get("/").content.decode()
+    Profile.objects.filter(user=shopper).delete()
+    assert f'href="{reverse("sell:home")}"' not in client.get("/").content.decode()
+
+
+def test_a_deleted_kept_user_is_logged_out(shopper):
+    client = logged_in(shopper)
+    client.get("/")
+    get_user_model().objects.filter(pk=shopper.pk).delete()
+    assert "Log out" not in client.get("/").content.decode()
+
+
+def test_every_user_has_a_stamp_that_each_change_of_theirs_moves(shopper, other_shopper):
+    def stamp() -> int | None:
+        return selectors.user_stamp(shopper.pk)
+
+    before = stamp()
+    assert before is not None and selectors.user_stamp(other_shopper.pk) is not None
+    changes = [
+        lambda: get_user_model().objects.filter(pk=shopper.pk).update(email="a@example.com"),
+        lambda: Profile.objects.create(user=shopper, default_x=1, default_y=2),
+        lambda: Profile.objects.filter(user=shopper).update(default_x=3),
+        lambda: Profile.objects.filter(user=shopper).delete(),
+    ]
+    others = selectors.user_stamp(other_shopper.pk)
+    for change in changes:
+        change()
+        assert stamp() != before
+        before = stamp()
+    assert selectors.user_stamp(other_shopper.pk) == others
+    # The cart's units are read on every request (cart/backends.py): not kept, no stamp.
+    Cart.objects.create(user=shopper, units=1)
+    Cart.objects.filter(user=shopper).update(units=2)
+    assert stamp() == before

@@ -14,7 +14,7 @@ from django.urls import reverse
 from amazon_ups.amazon.accounts.models import Profile
 from amazon_ups.amazon.cart import services as cart_services
 from amazon_ups.amazon.catalog import selectors, services
-from amazon_ups.amazon.catalog.models import Category, Product, Stock, Warehouse
+from amazon_ups.amazon.catalog.models import CatalogVersion, Category, Product, Stock, Warehouse
 
 pytestmark = pytest.mark.django_db
 
@@ -304,6 +304,15 @@ def test_a_sellers_new_name_changes_the_version_and_a_login_does_not(shelf, djan
     assert not version_changes(log_in)
 
 
+def test_the_version_is_read_whole_and_a_row_added_by_hand_leaves_it_changing(shelf):
+    # The version is read with no WHERE (selectors.catalog_version): every row names it.
+    assert selectors.catalog_version() == CatalogVersion.objects.get(id=1).value
+    CatalogVersion.objects.create(id=2, value=7)
+    assert version_changes(lambda: Product.objects.filter(id=1).update(price="1.00"))
+    CatalogVersion.objects.all().delete()  # as a flush leaves it: the next change brings it back
+    assert version_changes(lambda: Product.objects.filter(id=1).update(price="2.00"))
+
+
 def test_reading_the_catalog_does_not_change_the_version(client, shelf):
     assert not version_changes(lambda: client.get(LIST + "?q=kettle"))
 
@@ -343,7 +352,13 @@ def test_a_product_pages_estimate_is_the_visitors_own_and_of_this_moment(client,
     client.force_login(user)
     own = estimate.search(client.get(url).content.decode())[0]
     # Both warehouses hold kettles: the nearer one to (90, 90) ships them.
-    assert "to (90, 90) from South" in own and "log in" not in own
+    assert "to (90, 90) from South" in own and "log in" not in own and "save your" not in own
+    Warehouse.objects.filter(name="North").update(name="<b>North</b>")
+    get_user_model().objects.create_user("near", password="a-long-password-1")
+    client.force_login(get_user_model().objects.get(username="near"))
+    addressless = estimate.search(client.get(url).content.decode())[0]
+    assert "from &lt;b&gt;North&lt;/b&gt;;" in addressless
+    assert f'<a href="{reverse("profile")}">save your address</a> for yours' in addressless
 
 
 def test_each_visitor_gets_their_own_csrf_token_in_a_kept_page(shelf, django_user_model):
@@ -383,8 +398,9 @@ def test_a_kept_product_page_costs_the_version_and_the_visitors_own_queries(
     url = reverse("catalog:product_detail", args=[1])
     client.force_login(shopper)
     client.get(url)
-    # The version; the user with the profile and the cart's units (the nav bar's badge).
-    # The session is read from its cache (settings.SESSION_ENGINE).
+    # The version; the user's stamp and the cart's units (the nav bar's badge), the user
+    # being kept (accounts/backends.py). The session is read from its cache
+    # (settings.SESSION_ENGINE).
     cart_services.cart_add(user=shopper, session=client.session, product_id=2, quantity=4)
     with django_assert_num_queries(2):
         page = client.get(url).content.decode()

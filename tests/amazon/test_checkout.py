@@ -15,8 +15,10 @@ from amazon_ups.amazon.accounts.models import Profile
 from amazon_ups.amazon.carrier import services as carrier
 from amazon_ups.amazon.cart import services as cart_services
 from amazon_ups.amazon.cart.models import CartItem
+from amazon_ups.amazon.catalog.models import Product
 from amazon_ups.amazon.orders import services as orders_services
-from amazon_ups.amazon.orders.models import Order
+from amazon_ups.amazon.orders.lifecycle import OrderEventKind as Kind
+from amazon_ups.amazon.orders.models import Order, OrderEvent
 from amazon_ups.common.mail.models import OutgoingEmail
 from amazon_ups.common.mail.services import queue_email, send_pending
 from amazon_ups.common.messaging.models import OutgoingMessage
@@ -328,6 +330,70 @@ def test_the_checkout_form_reads_the_cart_once(browser, django_assert_num_querie
         response = browser.get(CHECKOUT)
     assert response.status_code == 200
     assert '<span class="badge" aria-label="7 items">7</span>' in response.content.decode()
+
+
+# -- what the Buy button and the order's page cost -------------------------------------------
+
+
+def test_the_order_page_reads_the_order_its_lines_and_its_history_once_each(
+    browser, place, django_assert_num_queries
+):
+    Product.objects.filter(id=3).update(image_file="mug.png")
+    order = place({1: 2, 3: 1}, 4, 5)
+    OrderEvent.objects.create(order=order, kind=Kind.WAITING_FOR_STOCK, status=Order.Status.PLACED)
+    Order.objects.filter(id=order.id).update(warehouse_id=2)
+    # The user with the profile and cart (the session is read from its cache); the
+    # order's lines with their products', joined with the order, its warehouse's name
+    # and its events (a row per line and event: here 2 x 2).
+    with django_assert_num_queries(2):
+        page = browser.get(order.get_absolute_url()).content.decode()
+    assert "Ships from</dt><dd>West (warehouse 2)" in page
+    assert re.search(r'id="order-waiting" class="muted">', page)  # placed, with a warehouse
+    lines = re.findall(
+        r'data-product="(\d+)"><td><img class="thumb" src="([^"]+)"[^>]*> (\w+)<', page
+    )
+    assert lines == [
+        ("1", "/products/1/image", "Kettle"),
+        ("3", "/products/3/image?v=mug.png", "Mug"),
+    ]
+    assert re.search(r'id="order-total"><span class="price">\$0.00<', page)
+    # What happened: the note, else the kind's label.
+    assert re.findall(r"<td>([\w ]+)</td>\s*</tr>", page) == ["order placed", "Waiting For Stock"]
+    # status.json: the user, the order (and its warehouse's name), its events.
+    with django_assert_num_queries(3):
+        data = browser.get(reverse("orders:status", args=[order.id])).json()
+    assert data["waiting_for_stock"] and data["destination"] == {"x": 4, "y": 5}
+    assert [event["note"] for event in data["events"]] == ["order placed", "Waiting For Stock"]
+
+
+def test_an_order_without_lines_still_has_its_page(browser, shopper, django_assert_num_queries):
+    # None is placed so (place_order refuses an empty order), but the page does not
+    # take the lines it reads the order with for granted: the order and its events are
+    # read then, two queries more.
+    order = Order.objects.create(user=shopper, dest_x=1, dest_y=2, token="t" * 32)
+    with django_assert_num_queries(4):
+        page = browser.get(order.get_absolute_url()).content.decode()
+    assert f"<h1>Order {order.id}</h1>" in page and 'data-product="' not in page
+    assert re.search(r'id="order-total"><span class="price">\$0.00<', page)
+
+
+def test_another_shoppers_order_page_is_not_found(browser, place, other_shopper):
+    order = place(user=other_shopper)
+    assert browser.get(order.get_absolute_url()).status_code == 404
+    assert browser.get(reverse("orders:status", args=[order.id])).status_code == 404
+
+
+def test_the_buy_button_places_the_order_in_few_statements(browser, django_assert_num_queries):
+    form = {"product": 2, "quantity": 3, "token": "b" * 32, "dest_x": 1, "dest_y": 2}
+    # The user with the profile and cart; the product. Then the order, its line, its
+    # first event, its email, in one transaction (in a test, the test's: so the form's
+    # token is looked up first, as in checkout's, which a post of its own does not do).
+    with django_assert_num_queries(2 + 1 + 4):
+        response = browser.post(reverse("orders:place"), {**form, "ups_account": ""})
+    order = Order.objects.get()
+    assert response.status_code == 302 and response.url == order.get_absolute_url()
+    assert list(order.lines.values_list("product_id", "count")) == [(2, 3)]
+    assert OutgoingEmail.objects.count() == 1
 
 
 def test_the_placed_email_totals_the_lines_in_hand(browser):

@@ -62,3 +62,29 @@ class Address(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.x}, {self.y})"
+
+
+class UserStamp(models.Model):
+    """A value that database triggers change, in the writer's own transaction, whenever
+    what the web keeps of a user changes: the user's row (password, name, active, staff,
+    last login...) or the profile (migration 0003). Every way of writing them (a
+    service, the admin, a bulk update, a password changed in another process) changes
+    it, none can forget. The web keeps a request's user per process under the stamp it
+    was read with (``backends.py``) and reads only the stamp while it holds: a changed
+    user is read again, never served old.
+
+    Drawn at random, as the catalog's version: a rolled-back transaction or a database
+    restored never brings back a value a process keeps a user under. No foreign key: a
+    user's row goes away before the stamp the triggers write for it."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        primary_key=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="stamp",
+    )
+    value = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"stamp {self.value} of user {self.user_id}"

@@ -3,15 +3,15 @@ with what every page's nav bar shows of them, in one query."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from typing import ClassVar
 
 from amazon_ups.amazon.accounts.backends import ModelBackendWithProfile
 
 
 class ShopperBackend(ModelBackendWithProfile):
-    """Besides the profile, the user's ``Cart``: the units in their cart as the request
-    began (``selectors.cart_count`` reads it; a page that changed the cart counts its
-    lines itself)."""
+    """Besides the profile, the units in the user's ``Cart`` as the request began
+    (``cart_units``, None without a cart row; ``selectors.cart_count`` reads it; a page
+    that changed the cart counts its lines itself). Read on every request, with the
+    user's stamp when the user is kept: a cart changes too often to keep."""
 
-    def users(self) -> QuerySet:
-        return super().users().select_related("cart")
+    read_each_time: ClassVar[dict[str, str]] = {"cart_units": "cart__units"}

@@ -43,6 +43,8 @@ def cart_count(user, session: SessionBase) -> int:
     """Units in the cart, for the nav bar: for the request's user, as the request began
     (read with the user, backends.py)."""
     if user.is_authenticated:
+        if hasattr(user, "cart_units"):  # read with the user (backends.py)
+            return user.cart_units or 0
         try:
             return user.cart.units
         except Cart.DoesNotExist:

@@ -89,10 +89,7 @@ class Product(models.Model):
         return reverse("catalog:product_detail", args=[self.id])
 
     def get_image_url(self) -> str:
-        # The file's name in the URL: a new upload is a new URL, so caches never show an old one.
-        return reverse("catalog:product_image", args=[self.id]) + (
-            f"?v={self.image_file}" if self.image_file else ""
-        )
+        return image_url(self.id, self.image_file)
 
     @property
     def world_description(self) -> str:
@@ -167,3 +164,12 @@ class ProductSearchEntry(models.Model):
     class Meta:
         managed = False
         db_table = "catalog_product_fts"
+
+
+def image_url(product_id: int, image_file: str) -> str:
+    """The URL of a product's picture (``Product.get_image_url``, for pages that read the
+    two columns alone). The file's name is in it: a new upload is a new URL, so caches
+    never show an old one."""
+    return reverse("catalog:product_image", args=[product_id]) + (
+        f"?v={image_file}" if image_file else ""
+    )

@@ -28,7 +28,6 @@ from django.db import connections
 from django.db.models import F, QuerySet, Value
 
 from amazon_ups.amazon.catalog.models import CatalogVersion, Product
-from amazon_ups.common.queries import one_or_none
 from amazon_ups.common.sqlite_fts import fts_query
 
 # Letters and digits only, as both engines' tokenizers read a text.
@@ -111,9 +110,7 @@ def _corrected(words: list[str]) -> list[str]:
 def catalog_vocabulary() -> frozenset[str]:
     """Every word of the listed products' names and descriptions, kept per catalog
     version."""
-    # selectors.catalog_version's read (selectors imports this module).
-    version = one_or_none(CatalogVersion.objects.filter(id=1).values_list("value", flat=True))
-    key = f"{VOCABULARY_KEY}:{version}"
+    key = f"{VOCABULARY_KEY}:{catalog_version()}"
     vocabulary = cache.get(key)
     if vocabulary is None:
         vocabulary = frozenset(
@@ -125,3 +122,14 @@ def catalog_vocabulary() -> frozenset[str]:
         )
         cache.set(key, vocabulary, VOCABULARY_TTL)
     return vocabulary
+
+
+def catalog_version() -> int:
+    """The catalog's version (``selectors.catalog_version``, which imports this module).
+
+    The table holds one row, which the triggers write (id 1): it is read whole, with no
+    WHERE, which Django would build anew on every call (on a page kept per version, half
+    the read's cost). A row added by hand does not make it stale: the version is then
+    made of every row's value, so a change of the triggers' row still changes it."""
+    values = sorted(CatalogVersion.objects.values_list("value", flat=True))
+    return values[0] if len(values) == 1 else hash(tuple(values))

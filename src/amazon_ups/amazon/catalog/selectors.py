@@ -13,7 +13,7 @@ from django.db.models import QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from amazon_ups.amazon.catalog import delivery, search
-from amazon_ups.amazon.catalog.models import CatalogVersion, Category, Product, Stock, Warehouse
+from amazon_ups.amazon.catalog.models import Category, Product, Stock, Warehouse
 from amazon_ups.common.queries import one_or_none
 from amazon_ups.world import timing
 
@@ -58,7 +58,7 @@ _ORDERINGS = {
 def catalog_version() -> int:
     """The catalog's version (models.CatalogVersion): it changes with anything the
     catalog's pages show, so pages kept under it are never stale."""
-    return one_or_none(CatalogVersion.objects.filter(id=1).values_list("value", flat=True)) or 0
+    return search.catalog_version()
 
 
 def product_list() -> QuerySet[Product]:

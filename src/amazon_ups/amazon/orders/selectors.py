@@ -16,6 +16,7 @@ from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet, Sum, prefe
 from django.urls import reverse
 from django.utils import timezone
 
+from amazon_ups.amazon.catalog.models import image_url
 from amazon_ups.amazon.orders.lifecycle import (
     MACHINE,
     NOT_FINAL,
@@ -35,14 +36,124 @@ def order_list_for(user) -> QuerySet[Order]:
     return Order.objects.filter(user=user).order_by("-id").prefetch_related("lines__product")
 
 
-def order_get_for(user, order_id: int) -> Order | None:
-    """The user's order; None for anyone else's, so it cannot be told from a missing one."""
-    return one_or_none(
-        Order.objects.filter(user=user, id=order_id)
-        .select_related("warehouse")
-        # The lines with their products in one query, not one for each.
-        .prefetch_related(Prefetch("lines", OrderLine.objects.select_related("product")))
+@dataclass(frozen=True)
+class OrderShown:
+    """An order as its page and status.json show it: the columns shown, read as values
+    (no model object: nothing is saved from these pages), with its warehouse's name."""
+
+    id: int
+    status: str
+    dest_x: int
+    dest_y: int
+    ups_account: int | None
+    warehouse_id: int | None
+    failure: str
+    tracking_number: str
+    warehouse_name: str | None
+
+    @property
+    def waiting_for_stock(self) -> bool:
+        """As ``Order.waiting_for_stock``."""
+        return self.status == Order.Status.PLACED and self.warehouse_id is not None
+
+    @property
+    def status_label(self) -> str:
+        """As ``Order.get_status_display()``."""
+        return _STATUS_LABELS.get(self.status, self.status)
+
+
+_STATUS_LABELS: dict[str, str] = dict(Order.Status.choices)
+
+
+# The columns of an order its page and status.json show, in OrderShown's order after its id.
+_SHOWN = (
+    "status",
+    "dest_x",
+    "dest_y",
+    "ups_account",
+    "warehouse_id",
+    "failure",
+    "tracking_number",
+    "warehouse__name",
+)
+
+
+@dataclass(frozen=True)
+class LineShown:
+    """One line of an order as its page shows it."""
+
+    product_id: int
+    name: str
+    image_url: str
+    count: int
+    price: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.price * self.count
+
+
+def order_get_for(user, order_id: int) -> OrderShown | None:
+    """The user's order as its status.json shows it; None for anyone else's, so it cannot
+    be told from a missing one. Only the columns shown are read, as values: Django builds
+    and converts every column read anew on each call, and a model object costs more."""
+    rows = list(Order.objects.filter(id=order_id, user_id=user.pk).values_list(*_SHOWN))
+    return OrderShown(order_id, *rows[0]) if rows else None
+
+
+def order_page_for(
+    user, order_id: int
+) -> tuple[OrderShown, list[LineShown], list[EventShown]] | None:
+    """The user's order, its lines (with their products' names and pictures) and its
+    history (oldest first), as its page shows them; None for anyone else's order.
+
+    One query: the lines joined with their order (and its warehouse) and the order's
+    events, a row per line and event (a line or two, a few events, mostly), each line
+    and event taken once from them. An order is placed with a line at least and its
+    first event (``services.place_order``); one without lines is read the other way,
+    two queries more."""
+    rows = list(
+        OrderLine.objects.filter(order_id=order_id, order__user_id=user.pk).values_list(
+            *(f"order__{name}" for name in _SHOWN),
+            "id",
+            "product_id",
+            "product__name",
+            "product__image_file",
+            "count",
+            "price",
+            "order__events__id",
+            "order__events__kind",
+            "order__events__status",
+            "order__events__at",
+            "order__events__note",
+        )
     )
+    if not rows:
+        order = order_get_for(user, order_id)
+        return None if order is None else (order, [], order_events(order))
+    width = len(_SHOWN)
+    lines: dict[int, LineShown] = {}
+    events: dict[int, tuple[datetime.datetime, int, EventShown]] = {}
+    for row in rows:
+        line_id, product_id, name, image_file, count, price = row[width : width + 6]
+        if line_id not in lines:
+            lines[line_id] = LineShown(
+                product_id, name, image_url(product_id, image_file), count, price
+            )
+        event_id, kind, status, at, note = row[width + 6 :]
+        if event_id is not None and event_id not in events:
+            events[event_id] = (at, event_id, EventShown(kind, status, at, note))
+    return (
+        OrderShown(order_id, *rows[0][:width]),
+        # In the order they were written (by product id), and the history's.
+        sorted(lines.values(), key=lambda line: line.product_id),
+        [event for _, _, event in sorted(events.values(), key=lambda e: (e[0], e[1]))],
+    )
+
+
+def lines_total(lines: Iterable[LineShown]) -> Decimal:
+    """What the order costs, from its lines' own prices (as ``Order.total``)."""
+    return sum((line.total for line in lines), Decimal("0.00"))
 
 
 def order_get_by_token(token: str) -> Order | None:
@@ -70,15 +181,39 @@ def tracking_number_holder(number: str) -> int | None:
     return order.id if order is not None else None
 
 
-def tracking_url(order: Order) -> str | None:
+def tracking_url(order: Order | OrderShown) -> str | None:
     """The carrier's page for the order's package, or None while UPS has given no number."""
     if not order.tracking_number:
         return None
     return links.carrier_tracking_page(order.tracking_number)
 
 
-def order_events(order: Order) -> list[OrderEvent]:
-    return list(order.events.order_by("at", "id"))
+@dataclass(frozen=True)
+class EventShown:
+    """One event of an order's history as its page and status.json show it."""
+
+    kind: str
+    status: str
+    at: datetime.datetime
+    note: str
+
+    @property
+    def what(self) -> str:
+        """What happened, in the shopper's words (as ``OrderEvent.what``)."""
+        return self.note or _KIND_LABELS.get(self.kind, self.kind)
+
+
+_KIND_LABELS: dict[str, str] = dict(OrderEventKind.choices)
+
+
+def order_events(order: OrderShown) -> list[EventShown]:
+    """The order's history, oldest first, in one query of the columns shown."""
+    rows = (
+        OrderEvent.objects.filter(order_id=order.id)
+        .order_by("at", "id")
+        .values_list("kind", "status", "at", "note")
+    )
+    return [EventShown(*row) for row in rows]
 
 
 # Orders read and locked ahead by ``orders_locked_ahead``, each to be handed out once.
@@ -292,7 +427,7 @@ class Step:
         return Order.Status(self.status).label
 
 
-def order_steps(order: Order, events: list[OrderEvent]) -> list[Step]:
+def order_steps(order: OrderShown, events: list[EventShown]) -> list[Step]:
     """The pipeline with the time each step was reached, then the failure if any.
 
     A step counts as reached when a later one is (UPS may report a delivery before

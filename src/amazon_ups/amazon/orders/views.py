@@ -11,7 +11,6 @@ from amazon_ups.amazon.carrier import selectors as carrier_selectors
 from amazon_ups.amazon.catalog import selectors as catalog_selectors
 from amazon_ups.amazon.orders import selectors, services
 from amazon_ups.amazon.orders.forms import PlaceOrderForm
-from amazon_ups.amazon.orders.models import Order
 from amazon_ups.common.dates import human_datetime
 from amazon_ups.common.parsing import parse_int
 from amazon_ups.protocol.limits import INT64_MAX
@@ -60,10 +59,14 @@ def order_list(request):
 @login_required
 @require_GET
 def order_detail(request, order_id: int):
-    order = _order_or_404(request, order_id)
-    events = selectors.order_events(order)
+    found = selectors.order_page_for(request.user, order_id) if order_id <= INT64_MAX else None
+    if found is None:
+        raise Http404("No such order")
+    order, lines, events = found
     context = {
         "order": order,
+        "lines": lines,
+        "total": selectors.lines_total(lines),
         "events": events,
         "steps": selectors.order_steps(order, events),
         "account": _account_state(order),
@@ -85,7 +88,7 @@ def order_status(request, order_id: int):
         "tracking_number": order.tracking_number or None,
         "tracking_url": selectors.tracking_url(order),
         "status": order.status,
-        "status_label": order.get_status_display(),
+        "status_label": order.status_label,
         "final": order.status in selectors.FINAL,
         "waiting_for_stock": order.waiting_for_stock,
         "failure": order.failure,
@@ -121,14 +124,14 @@ def order_status(request, order_id: int):
     return response
 
 
-def _order_or_404(request, order_id: int) -> Order:
+def _order_or_404(request, order_id: int) -> selectors.OrderShown:
     order = selectors.order_get_for(request.user, order_id) if order_id <= INT64_MAX else None
     if order is None:
         raise Http404("No such order")
     return order
 
 
-def _account_state(order: Order):
+def _account_state(order: selectors.OrderShown):
     if order.ups_account is None:
         return None
     return carrier_selectors.ups_account_state(order.ups_account)
