@@ -343,9 +343,9 @@ def test_the_order_page_reads_the_order_its_lines_and_its_history_once_each(
     OrderEvent.objects.create(order=order, kind=Kind.WAITING_FOR_STOCK, status=Order.Status.PLACED)
     Order.objects.filter(id=order.id).update(warehouse_id=2)
     # The user with the profile and cart (the session is read from its cache); the
-    # order's lines with their products', joined with the order, its warehouse's name
-    # and its events (a row per line and event: here 2 x 2).
-    with django_assert_num_queries(2):
+    # order's lines with their products', joined with the order and its warehouse's
+    # name; its events.
+    with django_assert_num_queries(3):
         page = browser.get(order.get_absolute_url()).content.decode()
     assert "Ships from</dt><dd>West (warehouse 2)" in page
     assert re.search(r'id="order-waiting" class="muted">', page)  # placed, with a warehouse
@@ -368,8 +368,7 @@ def test_the_order_page_reads_the_order_its_lines_and_its_history_once_each(
 
 def test_an_order_without_lines_still_has_its_page(browser, shopper, django_assert_num_queries):
     # None is placed so (place_order refuses an empty order), but the page does not
-    # take the lines it reads the order with for granted: the order and its events are
-    # read then, two queries more.
+    # take the lines it reads the order with for granted: one query more.
     order = Order.objects.create(user=shopper, dest_x=1, dest_y=2, token="t" * 32)
     with django_assert_num_queries(4):
         page = browser.get(order.get_absolute_url()).content.decode()

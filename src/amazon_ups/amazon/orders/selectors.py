@@ -101,54 +101,33 @@ def order_get_for(user, order_id: int) -> OrderShown | None:
     return OrderShown(order_id, *rows[0]) if rows else None
 
 
-def order_page_for(
-    user, order_id: int
-) -> tuple[OrderShown, list[LineShown], list[EventShown]] | None:
-    """The user's order, its lines (with their products' names and pictures) and its
-    history (oldest first), as its page shows them; None for anyone else's order.
-
-    One query: the lines joined with their order (and its warehouse) and the order's
-    events, a row per line and event (a line or two, a few events, mostly), each line
-    and event taken once from them. An order is placed with a line at least and its
-    first event (``services.place_order``); one without lines is read the other way,
-    two queries more."""
+def order_with_lines_for(user, order_id: int) -> tuple[OrderShown, list[LineShown]] | None:
+    """The user's order and its lines (with their products' names and pictures) as its
+    page shows them, in one query: the lines joined with their order, which each row
+    repeats (a line or two, mostly). None for anyone else's order. An order has one
+    line at least (``services.place_order``); one without any is read alone, one query
+    more."""
     rows = list(
         OrderLine.objects.filter(order_id=order_id, order__user_id=user.pk).values_list(
             *(f"order__{name}" for name in _SHOWN),
-            "id",
             "product_id",
             "product__name",
             "product__image_file",
             "count",
             "price",
-            "order__events__id",
-            "order__events__kind",
-            "order__events__status",
-            "order__events__at",
-            "order__events__note",
         )
     )
     if not rows:
         order = order_get_for(user, order_id)
-        return None if order is None else (order, [], order_events(order))
+        return None if order is None else (order, [])
     width = len(_SHOWN)
-    lines: dict[int, LineShown] = {}
-    events: dict[int, tuple[datetime.datetime, int, EventShown]] = {}
-    for row in rows:
-        line_id, product_id, name, image_file, count, price = row[width : width + 6]
-        if line_id not in lines:
-            lines[line_id] = LineShown(
-                product_id, name, image_url(product_id, image_file), count, price
-            )
-        event_id, kind, status, at, note = row[width + 6 :]
-        if event_id is not None and event_id not in events:
-            events[event_id] = (at, event_id, EventShown(kind, status, at, note))
-    return (
-        OrderShown(order_id, *rows[0][:width]),
-        # In the order they were written (by product id), and the history's.
-        sorted(lines.values(), key=lambda line: line.product_id),
-        [event for _, _, event in sorted(events.values(), key=lambda e: (e[0], e[1]))],
-    )
+    lines = [
+        LineShown(product_id, name, image_url(product_id, image_file), count, price)
+        for product_id, name, image_file, count, price in (row[width:] for row in rows)
+    ]
+    # In the order they were written (by product id): no ORDER BY to build.
+    lines.sort(key=lambda line: line.product_id)
+    return OrderShown(order_id, *rows[0][:width]), lines
 
 
 def lines_total(lines: Iterable[LineShown]) -> Decimal:

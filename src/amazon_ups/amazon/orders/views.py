@@ -59,10 +59,13 @@ def order_list(request):
 @login_required
 @require_GET
 def order_detail(request, order_id: int):
-    found = selectors.order_page_for(request.user, order_id) if order_id <= INT64_MAX else None
+    found = (
+        selectors.order_with_lines_for(request.user, order_id) if order_id <= INT64_MAX else None
+    )
     if found is None:
         raise Http404("No such order")
-    order, lines, events = found
+    order, lines = found
+    events = selectors.order_events(order)
     context = {
         "order": order,
         "lines": lines,
