@@ -14,6 +14,7 @@ is logged once and the turn goes again.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import select
 import signal
@@ -109,6 +110,11 @@ class Daemon:
         if stopped is not None and stopped.is_set():
             self.stop()
         logger.info("%s daemon started", self.name)
+        # What the process holds by now (Django, the apps, the protobuf modules: a few
+        # hundred thousand objects) lives as long as it does: taken out of the
+        # collector's sight, a full collection no longer walks it all (two of about
+        # 100 ms each per daemon in the end-to-end benchmark's 18 s under load).
+        gc.freeze()
         mail = MailSender()
         mail.start()
         self.core.after_look = mail.poke
