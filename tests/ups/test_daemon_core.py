@@ -25,6 +25,7 @@ from amazon_ups.protocol.framing import FrameDecoder, FramingError, encode_frame
 from amazon_ups.ups.dispatch import planning
 from amazon_ups.ups.dispatch import services as dispatch
 from amazon_ups.ups.dispatch.daemon import Dispatcher
+from amazon_ups.ups.shipments import services as shipments
 from amazon_ups.ups.shipments.models import Package, PackageEvent, PackageItem, Truck, Warehouse
 from amazon_ups.ups.shipments.services import AMAZON, Refused
 from amazon_ups.ups.shipments.truck_lifecycle import TruckStatus
@@ -520,13 +521,16 @@ def _package_locks(core: DaemonCore, endpoint: Endpoint, data: bytes) -> int:
 
 def test_the_packages_a_container_loads_or_delivers_are_read_and_locked_at_once(fleet):
     """The packages a container of PackageLoaded, or of UDeliveryMade, is about are read
-    and locked in one query, not one per message; read again only once a truck left with
-    some of them (its command changed them)."""
+    and locked in one query, not one per message; not read again when a truck leaves
+    with some of them (its command names those it changed, none still ahead: was a read
+    of all those ahead at each departure)."""
     with transaction.atomic():
+        # Five at a warehouse near truck 1, five near truck 2.
         for package_id in range(1, 11):
-            pickup(package_id, dest=(package_id, -package_id))
-        for truck in Truck.objects.filter(warehouse_id=1):
-            arrive(truck.id, 10, 0)
+            warehouse = (1, 10, 0) if package_id <= 5 else (2, 100, 5)
+            pickup(package_id, warehouse=warehouse, dest=(package_id, -package_id))
+        for truck in Truck.objects.exclude(warehouse=None).select_related("warehouse"):
+            arrive(truck.id, truck.warehouse.x, truck.warehouse.y)
     trucks = {m.package_id: m.truck_id for m in sent(AMAZON, "arrived")}
     assert sorted(trucks) == list(range(1, 11))
     amazon = amazon_endpoint()
@@ -538,7 +542,8 @@ def test_the_packages_a_container_loads_or_delivers_are_read_and_locked_at_once(
             sorted(trucks.items(), key=lambda item: (item[1], item[0])), start=1
         )
     ]
-    assert _package_locks(core, amazon, frame(loaded=loads)) == len(set(trucks.values()))
+    assert len(set(trucks.values())) > 1
+    assert _package_locks(core, amazon, frame(loaded=loads)) == 1
     assert Package.objects.filter(status="loaded").exclude(delivery_seqnum=None).count() == 10
     with transaction.atomic():
         ack_all()
@@ -552,6 +557,25 @@ def test_the_packages_a_container_loads_or_delivers_are_read_and_locked_at_once(
     ]
     assert _package_locks(core, world, world_frame(delivered=made)) == 1
     assert Package.objects.filter(status="delivered").count() == 10
+
+
+def test_only_the_packages_a_write_names_are_read_again_when_asked_for(fleet):
+    """A write that names its packages (a truck sent out with them) leaves the others
+    read ahead as they are: a package it names is read again, alone, when asked for."""
+    with transaction.atomic():
+        for package_id in (5, 6, 7):
+            pickup(package_id, dest=(package_id, -package_id))
+        table = Package._meta.db_table
+        with shipments.packages_locked_ahead([5, 6, 7]):
+            shipments.packages_written([6])
+            with CaptureQueriesContext(connection) as captured:
+                assert shipments.package_lock(5).id == 5
+                assert shipments.package_lock(7).id == 7
+            assert _reads(captured, table, f'WHERE "{table}"."id"') == 0
+            Package.objects.filter(id=6).update(dest_x=42)
+            with CaptureQueriesContext(connection) as captured:
+                assert shipments.package_lock(6).dest_x == 42
+            assert _reads(captured, table, f'WHERE "{table}"."id"') == 1
 
 
 def test_a_package_read_ahead_is_read_again_after_a_message_changed_it(fleet):

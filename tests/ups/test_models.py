@@ -158,3 +158,42 @@ def test_rows_that_set_the_same_columns_to_values_of_their_own_are_saved_in_one_
         rows[2].save()
     (update,) = again.captured_queries
     assert '"dest_x"' not in update["sql"] and '"delivery_seqnum"' not in update["sql"]
+
+
+def test_values_of_their_own_of_every_kind_are_set_by_one_case_on_the_key(db):
+    """A moment, a text, a row named (a foreign key, NULL for one) and a number, each
+    row's own: each column is one ``CASE <key> WHEN ... THEN ...`` (``ValueOfKey``: the
+    key compared once per row, not a filter built per row), and each row reads back
+    what it set, on either database."""
+    import datetime
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from amazon_ups.ups.shipments.models import Package, Truck
+
+    _three_packages()
+    for truck_id in (1, 2):
+        Truck.objects.create(id=truck_id, x=0, y=0)
+    Package.objects.update(truck_id=2, route_position=0)
+    rows = list(Package.objects.order_by("id"))
+    moment = datetime.datetime(2030, 1, 2, 3, 4, 5, 678000, tzinfo=datetime.UTC)
+    for n, row in enumerate(rows):
+        row.status_changed_at = moment + datetime.timedelta(minutes=n)
+        row.failure = f"reason {n}: it's ¼ late"
+        row.truck_id = (1, None, 1)[n]
+        row.route_position = 10 - n
+    with CaptureQueriesContext(connection) as saved:
+        Package.save_together(rows)
+    (update,) = saved.captured_queries
+    key = f'CASE "{Package._meta.db_table}"."id" WHEN'
+    assert update["sql"].count(key) == 4, update["sql"]
+    assert list(
+        Package.objects.order_by("id").values_list(
+            "status_changed_at", "failure", "truck_id", "route_position"
+        )
+    ) == [
+        (moment, "reason 0: it's ¼ late", 1, 10),
+        (moment + datetime.timedelta(minutes=1), "reason 1: it's ¼ late", None, 9),
+        (moment + datetime.timedelta(minutes=2), "reason 2: it's ¼ late", 1, 8),
+    ]

@@ -356,3 +356,116 @@ def test_a_share_is_about_what_the_truck_was_given_and_leaves_the_others_some(
     # It gives back no more than the trucks coming have room for.
     room = sum(max(capacity - count, 0) for _, count in others)
     assert len(chosen) >= min(own - room, capacity, len(waiting) - 1)
+
+
+# -- the route searches with their distances written out, against them as they were -----------
+#
+# nearest_neighbour, two_opt and or_opt once called ``distance`` for every pair they
+# weighed, which was most of their time (the UPS daemon plans a route for every truck it
+# sends out); they now write the distance out. The searches as they were, below, are the
+# oracle: the same routes, ties and all.
+
+
+def _nearest_neighbour_as_was(start, stops):
+    left = sorted(stops)
+    here = start
+    order = []
+    while left:
+        index = min(
+            range(len(left)), key=lambda i: (distance(here, (left[i][1], left[i][2])), left[i][0])
+        )
+        stop = left.pop(index)
+        order.append(stop)
+        here = (stop[1], stop[2])
+    return order
+
+
+def _two_opt_as_was(start, route, max_passes=50):
+    route = list(route)
+    points = [start, *((x, y) for _, x, y in route)]
+    n = len(route)
+    for _ in range(max_passes):
+        improved = False
+        for i in range(1, n):
+            a = points[i - 1]
+            b = points[i]
+            before_ab = distance(a, b)
+            for j in range(i + 1, n + 1):
+                c = points[j]
+                if j < n:
+                    d = points[j + 1]
+                    delta = distance(a, c) + distance(b, d) - before_ab - distance(c, d)
+                else:
+                    delta = distance(a, c) - before_ab
+                if delta < 0:
+                    points[i : j + 1] = points[i : j + 1][::-1]
+                    route[i - 1 : j] = route[i - 1 : j][::-1]
+                    b = points[i]
+                    before_ab = distance(a, b)
+                    improved = True
+        if not improved:
+            break
+    return route
+
+
+def _or_opt_as_was(start, route, longest=3, max_passes=50):
+    route = list(route)
+
+    def at(stop):
+        return (stop[1], stop[2])
+
+    for _ in range(max_passes):
+        improved = False
+        for size in range(1, longest + 1):
+            i = 0
+            while i + size <= len(route):
+                before = start if i == 0 else at(route[i - 1])
+                first, last = at(route[i]), at(route[i + size - 1])
+                after = at(route[i + size]) if i + size < len(route) else None
+                saved = distance(before, first)
+                if after is not None:
+                    saved += distance(last, after) - distance(before, after)
+                run = route[i : i + size]
+                rest = route[:i] + route[i + size :]
+                best = None
+                for j in range(len(rest) + 1):
+                    if j == i:
+                        continue
+                    c = start if j == 0 else at(rest[j - 1])
+                    d = at(rest[j]) if j < len(rest) else None
+                    for flipped in (False, True):
+                        head, tail = (last, first) if flipped else (first, last)
+                        cost = distance(c, head)
+                        if d is not None:
+                            cost += distance(tail, d) - distance(c, d)
+                        if cost < saved and (best is None or cost < best[0]):
+                            best = (cost, j, flipped)
+                if best is None:
+                    i += 1
+                    continue
+                _, j, flipped = best
+                route = rest[:j] + (run[::-1] if flipped else run) + rest[j:]
+                improved = True
+                i += 1
+        if not improved:
+            break
+    return route
+
+
+# Few places on a small grid: many ties, many stops at one place.
+near = st.integers(min_value=-6, max_value=6)
+crowded = st.lists(
+    st.tuples(st.integers(1, 10_000), near, near), unique_by=lambda p: p[0], max_size=40
+)
+
+
+@settings(max_examples=300)
+@given(st.tuples(near, near), st.one_of(crowded, places))
+def test_the_route_searches_choose_as_they_did_with_distance_called(start, stops):
+    order = nearest_neighbour(start, stops)
+    assert order == _nearest_neighbour_as_was(start, stops)
+    assert two_opt(start, order) == _two_opt_as_was(start, order)
+    assert or_opt(start, order) == _or_opt_as_was(start, order)
+    reversed_order = order[::-1]
+    assert or_opt(start, reversed_order) == _or_opt_as_was(start, reversed_order)
+    assert two_opt(start, reversed_order) == _two_opt_as_was(start, reversed_order)

@@ -6,7 +6,7 @@ from collections.abc import Collection, Iterable
 from typing import Any, Self
 
 from django.db import DatabaseError, connections, models, router
-from django.db.models import Case, QuerySet, Value, When
+from django.db.models import Case, Expression, F, QuerySet, Value, When
 from django.db.models.functions import Cast
 
 # Rows ``save_together`` writes in one UPDATE at most: each row that sets a column of its
@@ -127,10 +127,15 @@ class SavesWhatChanged(models.Model):
                 values[name] = first
                 continue
             field = fields[name]
-            case: Any = Case(
-                *(When(pk=row.pk, then=_expression(row.__dict__[name], field)) for row in rows),
-                output_field=field,
-            )
+            own = [(row.pk, row.__dict__[name]) for row in rows]
+            case: Any
+            if any(hasattr(value, "resolve_expression") for _, value in own):
+                case = Case(
+                    *(When(pk=pk, then=_expression(value, field)) for pk, value in own),
+                    output_field=field,
+                )
+            else:
+                case = ValueOfKey(cls._meta.pk, own, output_field=field)
             values[name] = Cast(case, output_field=field) if cast else case
         stamps = {f.attname: f.pre_save(rows[0], add=False) for f in auto_now}
         written = cls._base_manager.filter(pk__in=[row.pk for row in rows])
@@ -152,6 +157,48 @@ class SavesWhatChanged(models.Model):
         fields = None if fields is None else list(fields)
         super().refresh_from_db(using, fields, from_queryset)
         self._remember(fields)
+
+
+class ValueOfKey(Expression):
+    """``CASE <key> WHEN <a row's key> THEN <its value> ... END``: in an UPDATE of rows
+    saved together, the value of its own each row sets a column to. The same as Django's
+    ``Case(When(pk=key, then=Value(value)), ...)``, without a filter built, copied,
+    resolved and compiled per row: for an Amazon container of 100 orders that set their
+    truck's seqnum and tracking number, that was about 45 ms of the daemon's CPU (0.2 ms
+    a row and column), a quarter of its work; this compiles in one pass. The values are
+    prepared for the database by their field, as ``Value`` prepares them."""
+
+    def __init__(
+        self, key: models.Field, values: list[tuple[Any, Any]], output_field: models.Field
+    ) -> None:
+        super().__init__(output_field=output_field)
+        self.key = key
+        self.values = values
+        self.column: Any = None
+
+    def resolve_expression(
+        self,
+        query: Any = None,
+        allow_joins: bool = True,
+        reuse: Any = None,
+        summarize: bool = False,
+        for_save: bool = False,
+    ) -> ValueOfKey:
+        resolved = self.copy()
+        resolved.column = F(self.key.attname).resolve_expression(
+            query, allow_joins, reuse, summarize
+        )
+        return resolved
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
+        key_sql, key_params = compiler.compile(self.column)
+        params = list(key_params)
+        field = self.output_field
+        for key, value in self.values:
+            params.append(self.key.get_db_prep_value(key, connection))
+            params.append(field.get_db_prep_save(value, connection))
+        whens = " ".join(["WHEN %s THEN %s"] * len(self.values))
+        return f"CASE {key_sql} {whens} ELSE NULL END", tuple(params)
 
 
 def _expression(value: Any, field: models.Field) -> Any:

@@ -341,6 +341,12 @@ DAEMON_METRICS_HOST = os.environ.get("DAEMON_METRICS_HOST", "127.0.0.1")
 DAEMON_METRICS_PORT = env_int("DAEMON_METRICS_PORT", None)
 # Simspeed the daemons ask the world for (None: leave the world's own).
 WORLD_SIMSPEED = env_int("WORLD_SIMSPEED", None)
+# Seconds a daemon lets pass from the start of a turn that worked in its database
+# (received messages, or looked) before its next turn, gathering what comes meanwhile
+# (common/daemon/runner.py): a turn's cost is much the same for one order as for ten,
+# so under load fewer, larger turns cost less per order. 0: a turn as soon as anything
+# comes.
+DAEMON_GATHER_SECONDS = env_float("DAEMON_GATHER_SECONDS", 0.1)
 # Seconds an order, package or truck may stay in one waiting state before its daemon
 # calls it stuck: logs it once, shows it to operators, and asks the world about it.
 STUCK_AFTER = env_float("STUCK_AFTER", 300)

@@ -112,6 +112,9 @@ class DaemonCore:
         self._outboxes_wanted = True
         self._outboxes_due = float("-inf")
         self._outbox_read_at: dict[str, int] = {}
+        # Transactions run so far (received containers, looks): the shell tells by it
+        # whether a turn worked in the database.
+        self.worked = 0
 
     # -- links -----------------------------------------------------------------------
 
@@ -223,6 +226,7 @@ class DaemonCore:
         # Returns once the containers are handled (a defective sub-message set aside) and
         # committed; raises on an outage, leaving all of them unacked for the peer to
         # re-send.
+        self.worked += 1
         owed = isolation.receive_all(
             endpoint.peer,
             messages,
@@ -259,6 +263,7 @@ class DaemonCore:
         """What the database holds for this turn; raises on an outage, and the next
         step looks again."""
         self._look_wanted = True
+        self.worked += 1
         when = _moment(now)
         # Only an operator asks for retries, and the web's wake-up says when one does: not
         # looked for on every look a message or a new order causes.

@@ -14,6 +14,7 @@ is logged once and the turn goes again.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import select
 import signal
@@ -23,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 
 from amazon_ups.common.daemon import isolation
@@ -92,6 +94,11 @@ class Daemon:
         self._turn_failures = isolation.FailureLog(f"{name}: a turn of the loop")
         self.lead: Lead | None = None
         self.lost_lead = False
+        # After a turn that worked in the database, the next waits until this long after
+        # its start (settings.DAEMON_GATHER_SECONDS), gathering what comes meanwhile.
+        self.gather = settings.DAEMON_GATHER_SECONDS
+        self._gathering_until = 0.0
+        self._work_began = 0.0
 
     def stop(self, *_args: object) -> None:
         self._stop.set()
@@ -109,6 +116,11 @@ class Daemon:
         if stopped is not None and stopped.is_set():
             self.stop()
         logger.info("%s daemon started", self.name)
+        # What the process holds by now (Django, the apps, the protobuf modules: a few
+        # hundred thousand objects) lives as long as it does: taken out of the
+        # collector's sight, a full collection no longer walks it all (two of about
+        # 100 ms each per daemon in the end-to-end benchmark's 18 s under load).
+        gc.freeze()
         mail = MailSender()
         mail.start()
         self.core.after_look = mail.poke
@@ -167,11 +179,31 @@ class Daemon:
     # -- one turn of the loop ----------------------------------------------------
 
     def turn(self) -> None:
+        """One turn; after one that worked in the database, the next waits until
+        ``gather`` seconds after its start: what comes meanwhile (messages, a new order's
+        wake-up) waits in the sockets, to be handled together. A turn costs much the same
+        for one order as for ten (its transaction, each batch's reads and writes), and a
+        daemon that turned as soon as anything came turned more often, on less, the
+        faster it got: under load its cost per order did not fall. A stop ends the wait."""
+        remaining = self._gathering_until - time.time()
+        if remaining > 0:
+            self._stop.wait(remaining)
+            if self._stop.is_set():
+                return
+        worked = self.core.worked
+        self._turn()
+        if self.gather > 0 and self.core.worked != worked:
+            # From when its work began (its wait for input over): an idle daemon turns
+            # as soon as something comes, a busy one at most once per ``gather``.
+            self._gathering_until = self._work_began + self.gather
+
+    def _turn(self) -> None:
         now = time.time()
         for link in self.links:
             if link.connect(now):
                 self._connected(link)
         ready = self._wait(now)
+        self._work_began = time.time()
         if self._stop.is_set():
             return
         later: list[_Accept | _Prove | _Dial] = []

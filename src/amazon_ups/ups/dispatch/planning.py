@@ -295,15 +295,18 @@ def route_length(start: Point, stops: Sequence[Place]) -> int:
 def nearest_neighbour(start: Point, stops: Iterable[Place]) -> list[Place]:
     """Stops in nearest-neighbour order from ``start`` (ties: lowest id)."""
     left = sorted(stops)
-    here = start
+    x, y = start
     order: list[Place] = []
     while left:
+        # min by (distance, id), the distance written out (not ``distance``: a call per
+        # stop was most of the time of this and of the searches below, which the
+        # daemon runs for every truck sent out).
         index = min(
-            range(len(left)), key=lambda i: (distance(here, (left[i][1], left[i][2])), left[i][0])
+            range(len(left)), key=lambda i: (abs(x - left[i][1]) + abs(y - left[i][2]), left[i][0])
         )
         stop = left.pop(index)
         order.append(stop)
-        here = (stop[1], stop[2])
+        x, y = stop[1], stop[2]
     return order
 
 
@@ -313,26 +316,37 @@ def two_opt(start: Point, route: Sequence[Place], max_passes: int = TWO_OPT_MAX_
     ``start`` and ends at the last stop, so reversing a tail only costs its first edge.
     Never longer than ``route``."""
     route = list(route)
-    points = [start, *((x, y) for _, x, y in route)]  # points[i + 1] is route[i]
+    # xs[i + 1], ys[i + 1] is route[i]; distances written out, as in nearest_neighbour.
+    xs = [start[0], *(x for _, x, _ in route)]
+    ys = [start[1], *(y for _, _, y in route)]
     n = len(route)
     for _ in range(max_passes):
         improved = False
         for i in range(1, n):  # reverse points[i .. j], 1 <= i < j <= n
-            a = points[i - 1]
-            b = points[i]
-            before_ab = distance(a, b)
+            ax, ay = xs[i - 1], ys[i - 1]
+            bx, by = xs[i], ys[i]
+            before_ab = abs(ax - bx) + abs(ay - by)
             for j in range(i + 1, n + 1):
-                c = points[j]
+                cx, cy = xs[j], ys[j]
                 if j < n:
-                    d = points[j + 1]
-                    delta = distance(a, c) + distance(b, d) - before_ab - distance(c, d)
+                    dx, dy = xs[j + 1], ys[j + 1]
+                    delta = (
+                        abs(ax - cx)
+                        + abs(ay - cy)
+                        + abs(bx - dx)
+                        + abs(by - dy)
+                        - before_ab
+                        - abs(cx - dx)
+                        - abs(cy - dy)
+                    )
                 else:
-                    delta = distance(a, c) - before_ab
+                    delta = abs(ax - cx) + abs(ay - cy) - before_ab
                 if delta < 0:
-                    points[i : j + 1] = points[i : j + 1][::-1]
+                    xs[i : j + 1] = xs[i : j + 1][::-1]
+                    ys[i : j + 1] = ys[i : j + 1][::-1]
                     route[i - 1 : j] = route[i - 1 : j][::-1]
-                    b = points[i]
-                    before_ab = distance(a, b)
+                    bx, by = xs[i], ys[i]
+                    before_ab = abs(ax - bx) + abs(ay - by)
                     improved = True
         if not improved:
             break
@@ -349,43 +363,56 @@ def or_opt(
     (either way round) to wherever it shortens the trip, until no move does (or
     ``max_passes`` passes). It mends what 2-opt cannot: a stop or two picked up on the
     wrong side of the route, which no single reversal puts right. The trip is open, as
-    in ``two_opt``. Never longer than ``route``."""
+    in ``two_opt``. Never longer than ``route``. (Distances written out, as in
+    ``nearest_neighbour``.)"""
     route = list(route)
-
-    def at(stop: Place) -> Point:
-        return (stop[1], stop[2])
-
+    sx, sy = start
     for _ in range(max_passes):
         improved = False
         for size in range(1, longest + 1):
             i = 0
             while i + size <= len(route):
-                before = start if i == 0 else at(route[i - 1])
-                first, last = at(route[i]), at(route[i + size - 1])
-                after = at(route[i + size]) if i + size < len(route) else None
+                bx, by = (sx, sy) if i == 0 else (route[i - 1][1], route[i - 1][2])
+                fx, fy = route[i][1], route[i][2]
+                lx, ly = route[i + size - 1][1], route[i + size - 1][2]
                 # What taking the run out saves (the trip closes up behind it).
-                saved = distance(before, first)
-                if after is not None:
-                    saved += distance(last, after) - distance(before, after)
+                saved = abs(bx - fx) + abs(by - fy)
+                if i + size < len(route):
+                    ax, ay = route[i + size][1], route[i + size][2]
+                    saved += abs(lx - ax) + abs(ly - ay) - abs(bx - ax) - abs(by - ay)
                 run = route[i : i + size]
                 rest = route[:i] + route[i + size :]
-                best: tuple[int, int, bool] | None = None  # (cost, where, reversed)
-                for j in range(len(rest) + 1):
+                # Where the run may go: between xs[j], ys[j] (the start, or rest[j - 1])
+                # and rest[j] (none after the last).
+                xs = [sx, *(stop[1] for stop in rest)]
+                ys = [sy, *(stop[2] for stop in rest)]
+                m = len(rest)
+                best: tuple[int, bool] | None = None  # (where, reversed)
+                limit = saved  # a move must save more than this: the best cost so far
+                for j in range(m + 1):
                     if j == i:
                         continue  # where it was
-                    c = start if j == 0 else at(rest[j - 1])
-                    d = at(rest[j]) if j < len(rest) else None
-                    for flipped in (False, True):
-                        head, tail = (last, first) if flipped else (first, last)
-                        cost = distance(c, head)
-                        if d is not None:
-                            cost += distance(tail, d) - distance(c, d)
-                        if cost < saved and (best is None or cost < best[0]):
-                            best = (cost, j, flipped)
+                    cx, cy = xs[j], ys[j]
+                    if j < m:
+                        dx, dy = xs[j + 1], ys[j + 1]
+                        closed = abs(cx - dx) + abs(cy - dy)
+                        cost = abs(cx - fx) + abs(cy - fy) + abs(lx - dx) + abs(ly - dy) - closed
+                        if cost < limit:
+                            limit, best = cost, (j, False)
+                        cost = abs(cx - lx) + abs(cy - ly) + abs(fx - dx) + abs(fy - dy) - closed
+                        if cost < limit:
+                            limit, best = cost, (j, True)
+                    else:
+                        cost = abs(cx - fx) + abs(cy - fy)
+                        if cost < limit:
+                            limit, best = cost, (j, False)
+                        cost = abs(cx - lx) + abs(cy - ly)
+                        if cost < limit:
+                            limit, best = cost, (j, True)
                 if best is None:
                     i += 1
                     continue
-                _, j, flipped = best
+                j, flipped = best
                 route = rest[:j] + (run[::-1] if flipped else run) + rest[j:]
                 improved = True
                 i += 1

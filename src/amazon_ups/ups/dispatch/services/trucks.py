@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
-from django.db.models import Case, Count, Exists, Min, OuterRef, Q, Value, When
+from django.db.models import Count, Exists, Min, OuterRef, Q
 
 from amazon_ups.common.daemon.isolation import each_item_together
 from amazon_ups.common.messaging import services as messaging
 from amazon_ups.common.messaging.models import OutgoingMessage
+from amazon_ups.common.models import ValueOfKey
 from amazon_ups.protocol import world_ups_pb2 as wu
 from amazon_ups.ups.dispatch import planning
 from amazon_ups.ups.dispatch import selectors as dispatch_selectors
@@ -37,6 +38,7 @@ from amazon_ups.ups.shipments.services.base import (
     moves,
     packages_changed,
     packages_changes,
+    packages_written,
     saves_noted,
     truck_ref,
     truck_ref_of,
@@ -338,11 +340,16 @@ def go_deliver(truck: Truck, packages: list[Package], *, now: datetime) -> None:
         package = by_id[package_id]
         command.packages.add(packageid=package.id, x=package.dest_x, y=package.dest_y)
     sent = messaging.send(world_peer(), "deliveries", command, ref=truck_ref(truck.id))
-    positions = [When(id=package_id, then=Value(i)) for i, package_id in enumerate(order)]
-    Package.objects.filter(id__in=order).update(
-        delivery_seqnum=sent.seqnum, route_position=Case(*positions), updated_at=now
+    # Each package's place on the route, by one CASE on the id (not a filter per package).
+    positions = ValueOfKey(
+        Package._meta.pk,
+        [(package_id, i) for i, package_id in enumerate(order)],
+        output_field=Package._meta.get_field("route_position"),
     )
-    packages_changed()  # a later message about one of them must not see it unsent
+    Package.objects.filter(id__in=order).update(
+        delivery_seqnum=sent.seqnum, route_position=positions, updated_at=now
+    )
+    packages_written(order)  # a later message about one of them must not see it unsent
     truck.warehouse = None
     truck.loading_deadline = None
     truck_move(truck, T.SENT_TO_DELIVER, note=f"{len(order)} packages, #{sent.seqnum}", now=now)
@@ -450,6 +457,7 @@ def depart(truck: Truck, *, now: datetime) -> bool:
     go_deliver(truck, aboard, now=now)
     if warehouse is not None:
         serve_warehouse(warehouse, now=now)
+    packages_changed()  # those left behind, and given again: not only those sent out
     return True
 
 

@@ -124,6 +124,20 @@ def packages_changed() -> None:
         ahead.stale = True
 
 
+def packages_written(package_ids: Iterable[int]) -> None:
+    """``packages_changed``, for a write that names its packages (a truck sent out with
+    them): of those read ahead, only these are read again (each when asked for), not
+    all. A container of loads onto trucks that leave as they fill was a read of every
+    package still ahead at each departure. What else was read of packages (what a truck
+    was given, the trucks loaded) is read again, as after any change."""
+    ahead = _ahead.get()
+    if ahead is None:
+        return
+    ahead.changes += 1
+    for package_id in package_ids:
+        ahead.packages.pop(package_id, None)
+
+
 def packages_changes() -> int | None:
     """How many times packages were written other than through ``package_lock``'s in
     the batch under way (``packages_locked_ahead``; None outside one): what was read of
