@@ -185,7 +185,9 @@ class Daemon:
         for one order as for ten (its transaction, each batch's reads and writes), and a
         daemon that turned as soon as anything came turned more often, on less, the
         faster it got: under load its cost per order did not fall. A stop ends the wait."""
-        remaining = self._gathering_until - time.time()
+        # A span of the process's own clock: a wall clock set back (NTP, an operator)
+        # must not hold the daemon for as long as it was set back.
+        remaining = self._gathering_until - time.monotonic()
         if remaining > 0:
             self._stop.wait(remaining)
             if self._stop.is_set():
@@ -203,7 +205,7 @@ class Daemon:
             if link.connect(now):
                 self._connected(link)
         ready = self._wait(now)
-        self._work_began = time.time()
+        self._work_began = time.monotonic()
         if self._stop.is_set():
             return
         later: list[_Accept | _Prove | _Dial] = []
