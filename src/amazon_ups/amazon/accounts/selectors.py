@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 
-from amazon_ups.amazon.accounts.models import Address, Profile, UserStamp
+from amazon_ups.amazon.accounts.models import Address, Profile
 from amazon_ups.common.queries import one_or_none
 
 
@@ -57,10 +57,3 @@ def delivery_point(user) -> tuple[tuple[int, int], bool]:
         assert x is not None and y is not None  # has_default_address
         return (x, y), True
     return GRID_MIDDLE, False
-
-
-def user_stamp(user_id) -> int | None:
-    """The user's stamp (models.UserStamp): it changes with what a request reads of them.
-    None for a user without one (then nothing is kept of them)."""
-    found = list(UserStamp.objects.filter(user_id=user_id).values_list("value", flat=True))
-    return found[0] if found else None
