@@ -38,3 +38,10 @@ def test_the_url_may_change_or_turn_off_preparing(monkeypatch, query, threshold)
     options = settings_module.databases("amazon")["default"]["OPTIONS"]
     assert options["prepare_threshold"] == threshold
     assert options["server_side_binding"] is True
+
+
+def test_a_postgresql_url_gets_the_backend_whose_health_check_costs_no_round_trip(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", URL)
+    default = settings_module.databases("amazon")["default"]
+    assert default["ENGINE"] == "amazon_ups.common.backends.postgresql"
+    assert default["CONN_HEALTH_CHECKS"] is True

@@ -136,6 +136,9 @@ def databases(project: str) -> dict[str, Any]:
             }
         )
     elif default["ENGINE"].endswith("postgresql"):
+        # Django's, but its health check costs no round trip (``backends/postgresql``).
+        if default["ENGINE"] == "django.db.backends.postgresql":
+            default["ENGINE"] = "amazon_ups.common.backends.postgresql"
         # Parameters bound by the server, not inlined in the SQL, and a statement run
         # PREPARE_THRESHOLD times on a connection prepared (Django turns psycopg's
         # preparing off unless told): PostgreSQL then plans each of a daemon's
