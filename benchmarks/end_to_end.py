@@ -25,8 +25,9 @@ the server at TEST_POSTGRES_URL, default 127.0.0.1:5432, as the end-to-end tests
 5. Bottleneck: CPU of every process (psutil, per phase and per order), and for the world and
    the two daemons, each one thread, where their wall time goes: on a CPU, waiting for a
    core (/proc/PID/schedstat), or asleep in which system call (/proc/PID/syscall sampled
-   100 times a second: idle in the loop's select, or waiting for PostgreSQL's answer, ...).
-   A process whose thread is never idle is the bottleneck even below 100% CPU.
+   100 times a second: idle in the loop's select, waiting for PostgreSQL's answer, a
+   daemon gathering by choice (DAEMON_GATHER_SECONDS), ...). A process whose thread is
+   never idle nor gathering is the bottleneck even below 100% CPU.
 
 Progress goes to stderr, figures to stdout.
 """
@@ -39,6 +40,7 @@ import math
 import os
 import re
 import sqlite3
+import statistics
 import sys
 import tempfile
 import threading
@@ -68,6 +70,7 @@ from benchmarks.common.system import (  # noqa: E402
     outgoing,
     postgres_or_none,
     postgres_version,
+    stage_times,
     status_counts,
     stop_leftovers,
 )
@@ -190,6 +193,7 @@ class CpuPhase:
 
 WHOLE = "whole run"
 TRACED = ("world", "ups-d", "amzn-d")  # single-threaded: /proc/PID/syscall tells it all
+DAEMONS = (CHILDREN["ups-d"], CHILDREN["amzn-d"])
 
 
 class WaitSampler(threading.Thread):
@@ -270,6 +274,8 @@ class WaitSampler(threading.Thread):
             for role, pid in self.pids().items():
                 with contextlib.suppress(OSError, ValueError, IndexError):
                     what = doing(pid)
+                    if what == "futex" and role in DAEMONS:
+                        what = GATHERING
                     self.samples[phase].setdefault(role, Counter())[what] += 1
                     self.samples[WHOLE].setdefault(role, Counter())[what] += 1
 
@@ -338,6 +344,7 @@ class Run:
     delivered_rate: float = 0.0  # first placed -> last delivered
     span: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    stages: dict[str, list[float]] = field(default_factory=dict)  # status -> seconds in it
     finished: bool = False
     problem: str = ""
     cpu: list[CpuPhase] = field(default_factory=list)
@@ -539,6 +546,7 @@ def wait_for_deliveries(result: Run, args: argparse.Namespace, probes: Probes) -
     result.statuses = statuses
     times = delivery_times(probes.database)
     result.latencies = [(delivered - created).total_seconds() for created, delivered in times]
+    result.stages = stage_times(probes.database)
     if times:
         ((first,),) = query(probes.database, "SELECT MIN(created_at) FROM orders_order")
         last = max(delivered for _, delivered in times)
@@ -601,6 +609,7 @@ def report(result: Run, args: argparse.Namespace) -> None:
             f"p50 {ms(percentile(lat, 0.5))}, p90 {ms(percentile(lat, 0.9))}, "
             f"p99 {ms(percentile(lat, 0.99))}, max {ms(max(lat))}, min {ms(min(lat))}"
         )
+    report_stages(result)
     report_timeline(result)
     report_messages(result, delivered)
     report_cpu(result)
@@ -626,6 +635,18 @@ def report(result: Run, args: argparse.Namespace) -> None:
         )
     print(f"\n   ({name} run took {result.wall:.1f} s, system start and stop included)")
     sys.stdout.flush()
+
+
+def report_stages(result: Run) -> None:
+    """Where the latency goes: the time delivered orders spent in each status."""
+    if not any(result.stages.values()):
+        return
+    print("   time in each status of the delivered orders (until the next they reached):")
+    print("   " + f"{'':>12}" + "".join(f"{label:>10}" for label in ("p50", "p90", "mean")))
+    for status, seconds in result.stages.items():
+        if seconds:
+            cells = (percentile(seconds, 0.5), percentile(seconds, 0.9), statistics.mean(seconds))
+            print("   " + f"{status:>12}" + "".join(f"{ms(cell):>10}" for cell in cells))
 
 
 def report_timeline(result: Run, rows: int = 12) -> None:
@@ -734,6 +755,12 @@ MEANING = {
     "write": "writing (write)",
 }
 IDLE = ("select", "epoll_wait", "pselect6", "epoll_pwait")
+# A daemon's one thread sleeps on a futex only in its gathering wait (runner.Daemon.turn:
+# after a working turn it lets more come before the next, DAEMON_GATHER_SECONDS): a wait
+# it chose, with work waiting in its sockets, neither idle nor held up.
+GATHERING = "gathering"
+MEANING[GATHERING] = "gathering: waits by choice to take more in one turn (futex)"
+CHOSEN = (*IDLE, GATHERING)
 
 
 def wall_shares(result: Run, phase: str) -> dict[str, dict[str, float]]:
@@ -755,9 +782,10 @@ def wall_shares(result: Run, phase: str) -> dict[str, dict[str, float]]:
 
 
 def occupied(result: Run, phase: str) -> dict[str, float]:
-    """Share of the wall time each traced process was not idle in its loop's wait."""
+    """Share of the wall time each traced process was neither idle in its loop's wait
+    nor gathering by choice."""
     return {
-        role: 1.0 - sum(v for what, v in share.items() if what in IDLE)
+        role: 1.0 - sum(v for what, v in share.items() if what in CHOSEN)
         for role, share in wall_shares(result, phase).items()
     }
 

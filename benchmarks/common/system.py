@@ -6,6 +6,7 @@ after a stop."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -80,6 +81,29 @@ def delivery_times(database: str) -> list[tuple[datetime, datetime]]:
         "GROUP BY o.id, o.created_at",
     )
     return [(as_datetime(created), as_datetime(delivered)) for created, delivered in rows]
+
+
+def stage_times(database: str) -> dict[str, list[float]]:
+    """For each status of ``PIPELINE`` but the last, the seconds each delivered order
+    spent in it: from when it first reached that status (``placed``: its
+    ``created_at``) to when it first reached the next one it went through. Their sum is
+    the order's order-to-delivered latency."""
+    created = dict(query(database, "SELECT id, created_at FROM orders_order"))
+    reached: dict[int, dict[str, datetime]] = {}
+    for order_id, status, at in query(
+        database,
+        "SELECT order_id, status, MIN(at) FROM orders_orderevent GROUP BY order_id, status",
+    ):
+        reached.setdefault(order_id, {})[status] = as_datetime(at)
+    stages: dict[str, list[float]] = {status: [] for status in PIPELINE[:-1]}
+    for order_id, times in reached.items():
+        if "delivered" not in times or order_id not in created:
+            continue
+        times["placed"] = as_datetime(created[order_id])
+        path = [status for status in PIPELINE if status in times]
+        for status, after in itertools.pairwise(path):
+            stages[status].append(max(0.0, (times[after] - times[status]).total_seconds()))
+    return stages
 
 
 def outgoing(database: str) -> list[tuple[str, str, int, int]]:
