@@ -178,6 +178,39 @@ def test_without_stock_it_buys_waits_and_packs_oldest_first_when_it_arrives(join
     assert [p.shipid for p in sent(WORLD_PEER, "topack")] == [first.id, second.id]
 
 
+def test_stock_bought_and_arrived_is_counted_in_one_statement_per_product(joined):
+    """An UPDATE computed from the row: no read of it first, no savepoint around it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from amazon_ups.amazon.catalog import services as catalog_services
+
+    stock(1, 1, 3)
+    # Inside the handler's transaction, as the daemon calls it.
+    with transaction.atomic(), CaptureQueriesContext(connection) as captured:
+        catalog_services.order_more(1, {1: 10})
+    assert on_hand(1, 1) == (3, 10)
+    assert [q["sql"].split()[0] for q in captured] == ["UPDATE"]
+    with transaction.atomic(), CaptureQueriesContext(connection) as captured:
+        catalog_services.receive(1, {1: 10})
+    assert on_hand(1, 1) == (13, 0)
+    assert [q["sql"].split()[0] for q in captured] == ["UPDATE"]
+
+
+def test_an_arrival_or_refusal_never_counts_less_than_nothing_on_order(joined):
+    """A purchase made by an earlier database arrives (or is refused) with no units on
+    order here: on hand grows, on order stays at 0; the first units of a product at a
+    warehouse make its row."""
+    from amazon_ups.amazon.catalog import services as catalog_services
+
+    stock(1, 1, 2)
+    run(catalog_services.receive, 1, {1: 5, 2: 4})
+    assert on_hand(1, 1) == (7, 0) and on_hand(1, 2) == (4, 0)
+    run(catalog_services.order_more, 1, {1: 3})
+    run(catalog_services.order_refused, 1, {1: 5, 3: 1})
+    assert on_hand(1, 1) == (7, 0) and on_hand(1, 3) == (0, 0)
+
+
 def test_a_purchase_at_a_warehouse_that_is_not_ours_changes_nothing(joined):
     purchase = wa.APurchaseMore(whnum=99, things=[wa.AProduct(id=1, description="x", count=3)])
     run(services.purchase_arrived, purchase)
