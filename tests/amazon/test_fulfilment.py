@@ -625,6 +625,48 @@ def test_an_order_set_aside_in_intake_leaves_the_stock_it_had_taken_to_the_next(
     assert DeadLetter.objects.get().ref == f"order:{bad.id}"
 
 
+def test_intake_takes_the_batchs_units_in_one_update_per_warehouse(joined, place):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    stock(1, 1, 10)
+    stock(1, 2, 10)
+    orders = [place(needs, x=10, y=10) for needs in ({1: 1, 2: 1}, {1: 2}, {2: 3})]
+    with CaptureQueriesContext(connection) as captured:
+        assert upkeep.intake() == 3
+    assert _taken_in([o.id for o in orders]) == [(Status.PACKING, 1)] * 3
+    assert on_hand(1, 1) == (7, 0) and on_hand(1, 2) == (6, 0)
+    table = Stock._meta.db_table
+    assert len([q for q in captured if q["sql"].startswith(f'UPDATE "{table}"')]) == 1
+
+
+def test_units_short_at_the_batchs_end_set_aside_only_the_order_short_of_them(
+    joined, place, monkeypatch
+):
+    """The batch's orders were planned from levels read in it; if the units are not all
+    there when it takes them, it runs again unit by unit, each order taking its units at
+    once, and only the one short of them is set aside."""
+    from django.db.models import F
+
+    from amazon_ups.amazon.fulfilment.services.intake import Intake
+
+    stock(1, 1, 4)
+    first, second = (place({1: 2}, x=10, y=10) for _ in range(2))
+    plan_and_pack = Intake._plan_and_pack
+
+    def one_taken_meanwhile(intake: Intake, order: Order) -> None:
+        plan_and_pack(intake, order)
+        if order.id == first.id:  # a unit gone from the shelf, which no level read saw
+            Stock.objects.filter(warehouse_id=1, product_id=1).update(on_hand=F("on_hand") - 1)
+
+    monkeypatch.setattr(Intake, "_plan_and_pack", one_taken_meanwhile)
+    assert upkeep.intake() == 1
+    assert _taken_in([first.id, second.id]) == [(Status.PACKING, 1), (Status.PLACED, None)]
+    assert on_hand(1, 1) == (1, 0)
+    assert [m.shipid for m in sent(WORLD_PEER, "topack")] == [first.id]
+    assert DeadLetter.objects.get().ref == f"order:{second.id}"
+
+
 def test_orders_locked_ahead_are_handed_out_once_each_as_read(joined, place):
     first, second = place({1: 1}, x=1, y=1), place({1: 1}, x=2, y=2)
     with transaction.atomic(), orders_selectors.orders_locked_ahead([second.id, first.id, 999]):

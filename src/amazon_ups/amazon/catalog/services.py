@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max, Value
+from django.db.models import F, IntegerField, Max, Value
 from django.db.models.expressions import Combinable
 from django.db.models.functions import Greatest
 
 from amazon_ups.amazon.catalog import images
 from amazon_ups.amazon.catalog.exceptions import InsufficientStock
 from amazon_ups.amazon.catalog.models import Category, Product, Stock, Warehouse
+from amazon_ups.common.models import ValueOfKey
 
 
 def _row(warehouse_id: int, product_id: int) -> Stock:
@@ -27,21 +32,74 @@ def reserve(warehouse_id: int, counts: Mapping[int, int]) -> None:
     ``InsufficientStock`` the caller's transaction, or its savepoint, is rolled back).
     No savepoint of its own: nobody goes on after a refusal here (it is a defect of
     the order's unit of work, set aside whole), and it would cost two statements per
-    order packed."""
+    order packed. Within ``reserved_together``, taken at its end with the batch's."""
+    held = _reserved.get()
+    if held is not None and len(transaction.get_connection().savepoint_ids) == held.savepoints:
+        for product_id, count in counts.items():
+            key = (warehouse_id, product_id)
+            held.counts[key] = held.counts.get(key, 0) + count
+        return
     with transaction.atomic(savepoint=False):
-        _reserve(warehouse_id, counts)
+        for product_id, count in sorted(counts.items()):
+            _take(warehouse_id, {product_id: count})
 
 
-def _reserve(warehouse_id: int, counts: Mapping[int, int]) -> None:
-    for product_id, count in sorted(counts.items()):
-        # The condition in the UPDATE makes the check and the decrement one step.
-        taken = Stock.objects.filter(
-            warehouse_id=warehouse_id, product_id=product_id, on_hand__gte=count
-        ).update(on_hand=F("on_hand") - count)
-        if not taken:
-            raise InsufficientStock(
-                f"warehouse {warehouse_id} has too few of product {product_id} for {count}"
-            )
+@dataclass
+class _Reserved:
+    savepoints: int  # open when the batch began: a unit in one more is rolled back alone
+    counts: dict[tuple[int, int], int] = field(default_factory=dict)  # (warehouse, product)
+
+
+_reserved: ContextVar[_Reserved | None] = ContextVar("stock_reserved_together", default=None)
+
+
+@contextlib.contextmanager
+def reserved_together() -> Iterator[None]:
+    """Inside a transaction, for a batch of work (a turn's new orders, a container of
+    purchases arriving): the units ``reserve`` takes are added up, and taken at the
+    end, in one UPDATE per warehouse, each row only if it holds them all; not one
+    UPDATE per order and product.
+
+    Only while the batch's units of work cannot be rolled back alone (its first pass,
+    as ``orders.lifecycle.moves_written_together``): one in a savepoint of its own (the
+    pass after a defect) takes its units at once, lest a later unit rolled back with
+    it drop them. The orders were planned from stock levels read in the batch, and
+    only the daemon takes units off the shelf, so the end finds them there; if it does
+    not (a defect), ``InsufficientStock`` is raised there, the batch is rolled back
+    and runs again unit by unit, and the order short of units is set aside alone."""
+    held = _Reserved(len(transaction.get_connection().savepoint_ids))
+    token = _reserved.set(held)
+    try:
+        yield
+    finally:
+        _reserved.reset(token)
+    by_warehouse: dict[int, dict[int, int]] = {}
+    for (warehouse_id, product_id), count in held.counts.items():
+        by_warehouse.setdefault(warehouse_id, {})[product_id] = count
+    for warehouse_id, counts in sorted(by_warehouse.items()):
+        _take(warehouse_id, counts)
+
+
+def _take(warehouse_id: int, counts: Mapping[int, int]) -> None:
+    """``counts`` units of each product off the warehouse's shelf, or ``InsufficientStock``
+    (and nothing taken: the caller's transaction is rolled back). The condition in the
+    UPDATE makes the check and the decrement one step."""
+    if len(counts) == 1:
+        [(product_id, count)] = counts.items()
+        rows = Stock.objects.filter(product_id=product_id, on_hand__gte=count)
+        units: Any = count
+    else:
+        product = Stock._meta.get_field("product")
+        pairs = sorted(counts.items())
+        units = ValueOfKey(product, pairs, output_field=IntegerField())
+        rows = Stock.objects.filter(
+            product_id__in=list(counts),
+            on_hand__gte=ValueOfKey(product, pairs, output_field=IntegerField()),
+        )
+    taken = rows.filter(warehouse_id=warehouse_id).update(on_hand=F("on_hand") - units)
+    if taken < len(counts):
+        wanted = ", ".join(f"{n} of product {p}" for p, n in sorted(counts.items()))
+        raise InsufficientStock(f"warehouse {warehouse_id} has too few for {wanted}")
 
 
 def order_more(warehouse_id: int, counts: Mapping[int, int]) -> None:

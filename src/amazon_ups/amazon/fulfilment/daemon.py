@@ -109,7 +109,8 @@ class Fulfilment:
         """The orders a container's messages are about, read and locked in one query (and
         the lines of the delivered ones, for their emails, in one; which orders hold the
         tracking numbers UPS gives, in one), and the events of their moves written in one
-        (``orders.services.batch``)."""
+        (``orders.services.batch``); from the world, the stock its packing takes in one
+        UPDATE per warehouse (``services.world_container``)."""
         from_world = link is self.world
         packages = [
             (field, package_id)
@@ -117,7 +118,7 @@ class Fulfilment:
             if (package_id := _package_of(from_world, field, message)) is not None
         ]
         if from_world:
-            return orders_services.batch(package_id for _, package_id in packages)
+            return services.world_container(package_id for _, package_id in packages)
         return orders_services.batch(
             (package_id for _, package_id in packages),
             delivered=[package_id for field, package_id in packages if field == "delivered"],

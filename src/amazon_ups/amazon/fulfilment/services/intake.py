@@ -10,6 +10,7 @@ from django.db import transaction
 
 from amazon_ups.amazon.carrier import services as carrier
 from amazon_ups.amazon.catalog import selectors as catalog_selectors
+from amazon_ups.amazon.catalog import services as catalog_services
 from amazon_ups.amazon.catalog.models import Product, Warehouse
 from amazon_ups.amazon.fulfilment import planning
 from amazon_ups.amazon.fulfilment.services.world import buy, fail_order, order_ref, pack
@@ -50,7 +51,7 @@ class Intake:
         defect was rolled back and is run again: the stock and demand it kept are
         forgotten, to be read again as they are now."""
         self._levels = _Levels()
-        with orders_services.batch(order_ids):
+        with orders_services.batch(order_ids), catalog_services.reserved_together():
             yield
 
     def needs(self, order: Order) -> dict[int, int]:

@@ -6,9 +6,10 @@ refusal (``AErr``) leads back to the order that caused it."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from django.conf import settings
 from django.db import transaction
@@ -197,6 +198,15 @@ def fail_order(order: Order, reason: str, tell_ups: bool = True) -> None:
 
 
 # -- from the world --------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def world_container(order_ids: Iterable[int]) -> Iterator[None]:
+    """For a container from the world about these orders: ``orders.services.batch``,
+    and the stock that packing the orders its purchases bring takes, in one UPDATE per
+    warehouse at its end (``catalog.services.reserved_together``)."""
+    with orders_services.batch(order_ids), catalog_services.reserved_together():
+        yield
 
 
 def purchase_arrived(message: wa.APurchaseMore) -> None:
