@@ -362,6 +362,8 @@ class Run:
         return next((p.seconds for p in self.cpu if p.name == phase), 0.0)
 
     outbox: dict[str, list[tuple[str, str, int, int]]] = field(default_factory=dict)
+    # Daemon -> (statements, turns that worked), from the line each logs as it stops.
+    daemon_work: dict[str, tuple[int, int]] = field(default_factory=dict)
     log_lines: int = 0
     wall: float = 0.0
 
@@ -488,6 +490,7 @@ def run_system(
             probes.waits.stop()
         if not system.said("stopped"):
             result.problem = result.problem or "amazon-ups up did not stop cleanly"
+        result.daemon_work = daemon_work(system.output)
         if result.problem or not result.finished:
             print(f"  the system's log (last 60 lines):\n{tail}", file=sys.stderr)
 
@@ -612,6 +615,7 @@ def report(result: Run, args: argparse.Namespace) -> None:
     report_stages(result)
     report_timeline(result)
     report_messages(result, delivered)
+    report_daemon_work(result, delivered)
     report_cpu(result)
     report_waits(result)
     report_bottleneck(result)
@@ -667,6 +671,33 @@ def report_timeline(result: Run, rows: int = 12) -> None:
     print("   " + f"{'s':>7}" + "".join(f"{kind:>11}" for kind in kinds))
     for at, statuses in chosen:
         print("   " + f"{at:7.1f}" + "".join(f"{statuses[kind]:>11,}" for kind in kinds))
+
+
+STOPPED = re.compile(
+    r"(?P<name>\w+) daemon stopped: (?P<statements>\d+) statements in (?P<turns>\d+) turns"
+)
+
+
+def daemon_work(lines: list[str]) -> dict[str, tuple[int, int]]:
+    """Each daemon's statements and turns that worked, from the line its stop logs."""
+    work = {}
+    for line in lines:
+        if found := STOPPED.search(line):
+            work[found["name"]] = (int(found["statements"]), int(found["turns"]))
+    return work
+
+
+def report_daemon_work(result: Run, delivered: int) -> None:
+    """Statements per order: what the daemons cost the database, as counted by them (a
+    figure the machine's speed does not change, unlike CPU time)."""
+    if not result.daemon_work or not delivered:
+        return
+    parts = [
+        f"{name} {statements / delivered:.1f} per order in {turns:,} turns "
+        f"({statements / turns if turns else 0:.0f} per turn)"
+        for name, (statements, turns) in sorted(result.daemon_work.items())
+    ]
+    print(f"   SQL statements run by the daemons (start and stop included): {'; '.join(parts)}")
 
 
 def report_messages(result: Run, delivered: int) -> None:

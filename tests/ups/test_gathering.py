@@ -59,3 +59,28 @@ def test_what_comes_after_a_working_turn_waits_to_be_handled_together(settings):
     # the first was handled), and were handled in one turn.
     assert handled[2] == handled[3]
     assert (handled[2] - handled[1]).total_seconds() >= GATHER * 0.9
+
+
+def test_the_stop_says_how_many_statements_and_working_turns_the_loop_ran(caplog):
+    """What the loop cost its database, as a figure no machine's speed changes: the
+    benchmarks read it from this line."""
+
+    def handle(link: ListenLink, field: str, check: au_pb2.AccountCheck, now) -> None:
+        dispatch.account_check(check.ups_account)
+
+    link = amazon_listener()
+    daemon = Daemon("count-test", links=[link], handle=handle)
+    thread = threading.Thread(target=run_closing, args=(daemon,))
+    thread.start()
+    try:
+        amazon = RawAmazon(link.port)
+        amazon.send(account_checks=[au_pb2.AccountCheck(seqnum=1, ups_account=5)])
+        amazon.wait_for(lambda: amazon.acks[1], what="the check's ack")
+        amazon.close()
+    finally:
+        daemon.stop()
+        thread.join(10)
+    assert daemon.turns_worked >= 1
+    assert daemon.statements >= 3  # at least: the receipt's look, its record, the answer
+    said = f"count-test daemon stopped: {daemon.statements} statements in "
+    assert any(said in record.getMessage() for record in caplog.records), caplog.text
