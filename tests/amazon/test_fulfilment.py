@@ -1024,6 +1024,33 @@ def test_two_purchases_in_a_container_pack_a_waiting_order_once_in_one_pass(join
     assert not DeadLetter.objects.exists()
 
 
+def test_a_later_purchase_in_a_container_sees_the_units_an_earlier_one_packed(joined, place):
+    """The units packing takes are taken at the container's end: a level read in it
+    after an earlier arrival packed still counts them, less what that packing holds."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from amazon_ups.common.messaging.models import IncomingMessage
+
+    first, second = place({1: 5}, x=10, y=10), place({1: 5}, x=10, y=10)
+    assert upkeep.intake() == 2  # both wait at warehouse 1, buying
+    arrivals = [
+        ("arrived", wa.APurchaseMore(whnum=1, things=[wa.AProduct(id=1, count=n)], seqnum=n))
+        for n in (5, 3)
+    ]
+    fulfilment = Fulfilment()
+    fulfilment.world.peer = WORLD_PEER
+    with CaptureQueriesContext(connection) as captured:
+        received(fulfilment, fulfilment.world, list(arrivals))
+    # 5 came, the first packed them; 3 more are not enough for the second.
+    assert (status(first), status(second)) == (Status.PACKING, Status.PLACED)
+    assert on_hand(1, 1)[0] == 3
+    table = IncomingMessage._meta.db_table
+    looks = [q for q in captured if q["sql"].startswith("SELECT") and f'FROM "{table}"' in q["sql"]]
+    assert len(looks) == 1  # one pass: no shortfall at the end, no second pass
+    assert not DeadLetter.objects.exists()
+
+
 def test_a_container_without_deliveries_reads_its_orders_without_their_users(joined, place):
     from django.contrib.auth import get_user_model
 

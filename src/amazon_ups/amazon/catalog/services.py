@@ -80,6 +80,14 @@ def reserved_together() -> Iterator[None]:
         _take(warehouse_id, counts)
 
 
+def reserved_not_taken(warehouse_id: int, product_id: int) -> int:
+    """Units of the product the batch under way has reserved at the warehouse and will
+    take at its end (``reserved_together``): a level read in the batch still counts
+    them as on hand."""
+    held = _reserved.get()
+    return held.counts.get((warehouse_id, product_id), 0) if held is not None else 0
+
+
 def _take(warehouse_id: int, counts: Mapping[int, int]) -> None:
     """``counts`` units of each product off the warehouse's shelf, or ``InsufficientStock``
     (and nothing taken: the caller's transaction is rolled back). The condition in the

@@ -229,7 +229,8 @@ def purchase_arrived(message: wa.APurchaseMore) -> None:
     if missing := asked - products.keys():
         products.update(catalog_selectors.products_by_id(missing))
     on_hand = {
-        p: n
+        # Less what packing in this container (an earlier arrival's) has reserved.
+        p: n - catalog_services.reserved_not_taken(w, p)
         for (w, p), (n, _) in catalog_selectors.stock_levels(asked).items()
         if w == message.whnum
     }
