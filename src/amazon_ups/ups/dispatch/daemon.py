@@ -57,6 +57,10 @@ NOTE_TRUCK_POSITIONS = frozenset({"delivered"})
 # move: in a run of them, the packages' moves are written in one UPDATE
 # (``package_saves_noted``).
 NOTE_PACKAGE_SAVES = frozenset({"delivered", "loaded"})
+# Sub-messages whose handling reads no package but through ``pickups_read_together`` (which
+# knows those made and not written yet): in a run of them, the packages made are written
+# in one INSERT (``packages_created_together``).
+MAKE_PACKAGES = frozenset({"pickups", "account_checks"})
 
 
 def world_hello() -> wu.UConnect | None:
@@ -116,7 +120,8 @@ class Dispatcher:
         and locked in one query (``packages_locked_ahead``), so are the trucks loaded
         (``trucks_locked_ahead``), what a truck was given is read once for its loads
         (``loads_read_together``), each warehouse given packages is served once, after
-        them all (``serving_together``), the packages' events are written in one
+        them all (``serving_together``), the packages made are written in one statement
+        per run of pickup requests (``packages_created_together``), their events in one
         statement at the end, so are the messages to Amazon (``said_together``), and the
         trucks' positions once per run of deliveries, and the packages' moves once per
         run of deliveries or loads (``package_saves_noted``)."""
@@ -148,6 +153,7 @@ class Dispatcher:
             # Innermost: written before the warehouses are served.
             shipments.truck_positions_noted(),
             shipments.package_saves_noted(),
+            dispatch.packages_created_together(),
         ):
             yield
 
@@ -157,7 +163,7 @@ class Dispatcher:
         # Around any other than a delivery, the trucks' positions noted are written (before
         # it reads a truck, after it noted one), in its savepoint: rolled back with it,
         # they are noted again; so are the packages' moves noted, before any other than
-        # a delivery or a load.
+        # a delivery or a load, and the packages made, before any other than a pickup.
         notes_positions = field in NOTE_TRUCK_POSITIONS
         try:
             with (
@@ -168,6 +174,8 @@ class Dispatcher:
                 shipments.truck_positions_of_one_unit(),
                 shipments.package_saves_of_one_unit(),
             ):
+                if field not in MAKE_PACKAGES:
+                    dispatch.packages_created_write()
                 if not notes_positions:
                     shipments.truck_positions_write()
                 if field not in NOTE_PACKAGE_SAVES:

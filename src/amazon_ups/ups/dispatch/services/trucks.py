@@ -265,6 +265,11 @@ def serve_soon(warehouse: Warehouse, *, now: datetime) -> None:
         pending[warehouse.id] = (warehouse, now)
 
 
+def serving_later() -> bool:
+    """Whether ``serve_soon`` waits for the end of a ``serving_together``."""
+    return _to_serve.get() is not None
+
+
 @contextlib.contextmanager
 def serving_together() -> Iterator[None]:
     """Within: ``serve_soon`` waits for the end, where each warehouse it was given is
