@@ -26,7 +26,14 @@ from amazon_ups.ups.dispatch import planning
 from amazon_ups.ups.dispatch import services as dispatch
 from amazon_ups.ups.dispatch.daemon import Dispatcher
 from amazon_ups.ups.shipments import services as shipments
-from amazon_ups.ups.shipments.models import Package, PackageEvent, PackageItem, Truck, Warehouse
+from amazon_ups.ups.shipments.models import (
+    Package,
+    PackageEvent,
+    PackageItem,
+    Truck,
+    TruckEvent,
+    Warehouse,
+)
 from amazon_ups.ups.shipments.services import AMAZON, Refused
 from amazon_ups.ups.shipments.truck_lifecycle import TruckStatus
 from amazon_ups.ups.shipper import services as shipper
@@ -720,6 +727,51 @@ def _world_core():
     world = world_endpoint()
     core = _dispatching_core(world)
     return core, world
+
+
+def _truck_event_inserts(captured: CaptureQueriesContext) -> int:
+    table = TruckEvent._meta.db_table
+    return sum(1 for query in captured if query["sql"].startswith(f'INSERT INTO "{table}"'))
+
+
+def test_a_containers_truck_events_are_written_together_and_go_with_a_defect(fleet, monkeypatch):
+    """The trucks' events of a container (trucks sent as its warehouses are served, trucks
+    arriving) are written in one statement at its end; a defective sub-message's go with
+    it alone."""
+    amazon = amazon_endpoint()
+    core = _dispatching_core(amazon)
+    elsewhere = _pickups(3, 1)[0]
+    elsewhere.warehouse.id, elsewhere.warehouse.x, elsewhere.warehouse.y = 2, 100, 5
+    with CaptureQueriesContext(connection) as captured:
+        core.received(
+            amazon, frame(pickups=[*_pickups(1, 2), elsewhere]), timezone.now().timestamp()
+        )
+    sent_to = TruckEvent.objects.filter(kind="sent to warehouse")
+    assert sorted(sent_to.values_list("truck_id", flat=True)) == [1, 2]
+    assert _truck_event_inserts(captured) == 1
+
+    with transaction.atomic():
+        ack_all()
+    finished = dispatch.truck_finished
+
+    def finish_then_fail(truck_id, *args, **kwargs):
+        finished(truck_id, *args, **kwargs)
+        if truck_id == 2:
+            raise ZeroDivisionError("a bug after the arrival")
+
+    monkeypatch.setattr(dispatch, "truck_finished", finish_then_fail)
+    core, world = _world_core()
+    arrivals = [
+        wu.UFinished(truckid=1, x=10, y=0, status="ARRIVE WAREHOUSE", seqnum=world_seqnum()),
+        wu.UFinished(truckid=2, x=100, y=5, status="ARRIVE WAREHOUSE", seqnum=world_seqnum()),
+    ]
+    with CaptureQueriesContext(connection) as captured:
+        core.received(world, world_frame(completions=arrivals), timezone.now().timestamp())
+    # At the end of the second pass only (the first, rolled back by the defect, wrote none).
+    assert _truck_event_inserts(captured) == 1
+    arrived = TruckEvent.objects.filter(kind="arrived")
+    assert list(arrived.values_list("truck_id", flat=True)) == [1]
+    assert DeadLetter.objects.filter(kind=DeadLetter.Kind.MESSAGE).count() == 1
 
 
 def test_a_trucks_position_is_written_once_for_its_deliveries_in_a_container(fleet):

@@ -35,6 +35,7 @@ from amazon_ups.ups.shipments import services as shipments
 from amazon_ups.ups.shipments import world as shipments_world
 from amazon_ups.ups.shipments.package_lifecycle import EVENTS as package_events
 from amazon_ups.ups.shipments.services import Refused
+from amazon_ups.ups.shipments.truck_lifecycle import EVENTS as truck_events
 from amazon_ups.ups.shipments.world import world_id as current_world_id
 from amazon_ups.ups.shipper import services as shipper
 
@@ -122,9 +123,9 @@ class Dispatcher:
         (``loads_read_together``), each warehouse given packages is served once, after
         them all (``serving_together``), the packages made are written in one statement
         per run of pickup requests (``packages_created_together``), their events in one
-        statement at the end, so are the messages to Amazon (``said_together``), and the
-        trucks' positions once per run of deliveries, and the packages' moves once per
-        run of deliveries or loads (``package_saves_noted``)."""
+        statement at the end (the trucks' in another), so are the messages to Amazon
+        (``said_together``), and the trucks' positions once per run of deliveries, and
+        the packages' moves once per run of deliveries or loads (``package_saves_noted``)."""
         pickups = [
             (message.package_id, message.warehouse.id)
             for field, message in messages
@@ -149,6 +150,7 @@ class Dispatcher:
             dispatch.loads_read_together(),
             dispatch.pickups_read_together(pickups) if pickups else contextlib.nullcontext(),
             package_events.batch(),
+            truck_events.batch(),
             dispatch.serving_together(),
             # Innermost: written before the warehouses are served.
             shipments.truck_positions_noted(),
@@ -169,6 +171,7 @@ class Dispatcher:
             with (
                 shipments_world.remembered(),
                 package_events.unit(),
+                truck_events.unit(),
                 dispatch.package_items.unit(),
                 shipper.said_in_unit(),
                 shipments.truck_positions_of_one_unit(),
@@ -243,7 +246,7 @@ class Dispatcher:
     def _refusable(seqnum: int, action: Callable[[], object], package_id: int | None = None):
         """Run ``action``; if it refuses (having changed nothing: ``refused_by``), answer
         with an Error."""
-        with package_events.unit(), shipper.said_in_unit():
+        with package_events.unit(), truck_events.unit(), shipper.said_in_unit():
             said = shipper.said_so_far()
             refusal = isolation.refused_by(action)
             if refusal is not None and shipper.said_so_far() != said:
