@@ -26,7 +26,14 @@ from amazon_ups.ups.dispatch import planning
 from amazon_ups.ups.dispatch import services as dispatch
 from amazon_ups.ups.dispatch.daemon import Dispatcher
 from amazon_ups.ups.shipments import services as shipments
-from amazon_ups.ups.shipments.models import Package, PackageEvent, PackageItem, Truck, Warehouse
+from amazon_ups.ups.shipments.models import (
+    Package,
+    PackageEvent,
+    PackageItem,
+    Truck,
+    TruckEvent,
+    Warehouse,
+)
 from amazon_ups.ups.shipments.services import AMAZON, Refused
 from amazon_ups.ups.shipments.truck_lifecycle import TruckStatus
 from amazon_ups.ups.shipper import services as shipper
@@ -489,8 +496,9 @@ def test_a_container_of_pickups_reads_their_packages_and_warehouses_once(fleet, 
             timezone.now().timestamp(),
         )
     assert _reads(captured, Warehouse._meta.db_table) == 1
-    # One read of the packages asked for, and one of 32, asked for a second time.
-    assert _reads(captured, Package._meta.db_table, f"WHERE {package_id}") == 2
+    # One read of the packages asked for; 32, asked for a second time, is known from the
+    # package the first request made and has not written yet (packages_created_together).
+    assert _reads(captured, Package._meta.db_table, f"WHERE {package_id}") == 1
     assert Package.objects.filter(id__in=range(1, 33)).count() == 22
     assert Package.objects.get(id=32).request_seqnum == 32
     [reply] = replies(core.step(timezone.now().timestamp()), amazon)
@@ -499,6 +507,98 @@ def test_a_container_of_pickups_reads_their_packages_and_warehouses_once(fleet, 
     core.received(amazon, frame(pickups=[failing, after_failing]), timezone.now().timestamp())
     assert Package.objects.get(id=40).request_seqnum == 41
     assert DeadLetter.objects.filter(seqnum=40, kind=DeadLetter.Kind.MESSAGE).exists()
+
+
+def _package_inserts(captured: CaptureQueriesContext) -> int:
+    table = Package._meta.db_table
+    return sum(1 for query in captured if query["sql"].startswith(f'INSERT INTO "{table}"'))
+
+
+def test_a_containers_new_packages_are_written_in_one_statement(fleet, monkeypatch):
+    """The packages a container's pickup requests make are written in one INSERT at its
+    end, before its warehouses are served (each has its truck, its items, its events); a
+    second request for one of them is refused. After a defect, the container is handled
+    again with each request's package written in its own unit: a defective request's
+    package goes with it alone."""
+    core, amazon = _core_whose_pickups_fail(monkeypatch, lambda request: request["package_id"] == 7)
+    requests = _pickups(1, 5)
+    for request in requests:
+        request.items.add(product_id=request.package_id, description="a thing", count=2)
+    twice = _pickups(1, 1)[0]
+    twice.seqnum = 6  # package 1 again, in the same container: refused
+    with CaptureQueriesContext(connection) as captured:
+        core.received(amazon, frame(pickups=[*requests, twice]), timezone.now().timestamp())
+    assert _package_inserts(captured) == 1
+    assert sorted(Package.objects.values_list("id", flat=True)) == [1, 2, 3, 4, 5]
+    assert Package.objects.get(id=1).request_seqnum == 1
+    assert Package.objects.filter(truck=None).count() == 0
+    assert PackageItem.objects.filter(package_id__in=range(1, 6), count=2).count() == 5
+    assert PackageEvent.objects.filter(kind="created").count() == 5
+    [reply] = replies(core.step(timezone.now().timestamp()), amazon)
+    assert [(e.origin_seqnum, e.package_id) for e in reply.errors] == [(6, 1)]
+    assert sorted(r.package_id for r in reply.registered) == [1, 2, 3, 4, 5]
+
+    twice = _pickups(10, 1)[0]
+    twice.seqnum = 12  # package 10 again: refused on the second pass too
+    with CaptureQueriesContext(connection) as captured:
+        core.received(
+            amazon,
+            frame(pickups=[*_pickups(7, 4), twice]),
+            timezone.now().timestamp(),
+        )
+    # None on the first pass (the defect came before the end); one each on the second
+    # (7's rolled back with its unit).
+    assert _package_inserts(captured) == 4
+    assert sorted(Package.objects.values_list("id", flat=True)) == [1, 2, 3, 4, 5, 8, 9, 10]
+    assert Package.objects.get(id=10).request_seqnum == 10
+    assert Package.objects.filter(truck=None).count() == 0
+    assert not PackageEvent.objects.filter(package_id=7).exists()
+    assert DeadLetter.objects.filter(seqnum=7, kind=DeadLetter.Kind.MESSAGE).exists()
+    [reply] = replies(core.step(timezone.now().timestamp()), amazon)
+    # The first container's refusal may be sent again with it (not acked here).
+    assert {(e.origin_seqnum, e.package_id) for e in reply.errors} - {(6, 1)} == {(12, 10)}
+
+
+def test_a_package_made_in_a_container_is_written_before_a_later_message_reads_it(
+    fleet, monkeypatch
+):
+    """A PackageLoaded after the PickupRequest of its package, in one container, finds the
+    package (written before the load is handled, once with the others made so far); a
+    load that fails takes back only its own work."""
+    with transaction.atomic():
+        arrive(1, 10, 0)
+    amazon = amazon_endpoint()
+    core = _dispatching_core(amazon)
+    loaded = au_pb2.PackageLoaded(seqnum=3, package_id=1, truck_id=1)
+    with CaptureQueriesContext(connection) as captured:
+        core.received(
+            amazon, frame(pickups=_pickups(1, 2), loaded=[loaded]), timezone.now().timestamp()
+        )
+    assert _package_inserts(captured) == 1
+    assert Package.objects.get(id=1).status == "loaded"
+    assert not DeadLetter.objects.exists()
+
+    accept = dispatch.package_loaded
+
+    def load_then_fail(package_id, truck_id, *, now):
+        accept(package_id, truck_id, now=now)
+        raise ZeroDivisionError("a bug after the load")
+
+    monkeypatch.setattr(dispatch, "package_loaded", load_then_fail)
+    failing = au_pb2.PackageLoaded(seqnum=12, package_id=10, truck_id=1)
+    with CaptureQueriesContext(connection) as captured:
+        core.received(
+            amazon,
+            frame(pickups=_pickups(10, 2), loaded=[failing]),
+            timezone.now().timestamp(),
+        )
+    # First pass: both written before the load, then rolled back with it; second pass:
+    # each written in its own unit.
+    assert _package_inserts(captured) == 3
+    assert DeadLetter.objects.filter(seqnum=12, kind=DeadLetter.Kind.MESSAGE).exists()
+    assert Package.objects.filter(id__in=[10, 11], truck__isnull=False).count() == 2
+    assert Package.objects.get(id=10).status != "loaded"
+    assert PackageEvent.objects.filter(package_id__in=[10, 11], kind="created").count() == 2
 
 
 def world_endpoint() -> Endpoint:
@@ -627,6 +727,51 @@ def _world_core():
     world = world_endpoint()
     core = _dispatching_core(world)
     return core, world
+
+
+def _truck_event_inserts(captured: CaptureQueriesContext) -> int:
+    table = TruckEvent._meta.db_table
+    return sum(1 for query in captured if query["sql"].startswith(f'INSERT INTO "{table}"'))
+
+
+def test_a_containers_truck_events_are_written_together_and_go_with_a_defect(fleet, monkeypatch):
+    """The trucks' events of a container (trucks sent as its warehouses are served, trucks
+    arriving) are written in one statement at its end; a defective sub-message's go with
+    it alone."""
+    amazon = amazon_endpoint()
+    core = _dispatching_core(amazon)
+    elsewhere = _pickups(3, 1)[0]
+    elsewhere.warehouse.id, elsewhere.warehouse.x, elsewhere.warehouse.y = 2, 100, 5
+    with CaptureQueriesContext(connection) as captured:
+        core.received(
+            amazon, frame(pickups=[*_pickups(1, 2), elsewhere]), timezone.now().timestamp()
+        )
+    sent_to = TruckEvent.objects.filter(kind="sent to warehouse")
+    assert sorted(sent_to.values_list("truck_id", flat=True)) == [1, 2]
+    assert _truck_event_inserts(captured) == 1
+
+    with transaction.atomic():
+        ack_all()
+    finished = dispatch.truck_finished
+
+    def finish_then_fail(truck_id, *args, **kwargs):
+        finished(truck_id, *args, **kwargs)
+        if truck_id == 2:
+            raise ZeroDivisionError("a bug after the arrival")
+
+    monkeypatch.setattr(dispatch, "truck_finished", finish_then_fail)
+    core, world = _world_core()
+    arrivals = [
+        wu.UFinished(truckid=1, x=10, y=0, status="ARRIVE WAREHOUSE", seqnum=world_seqnum()),
+        wu.UFinished(truckid=2, x=100, y=5, status="ARRIVE WAREHOUSE", seqnum=world_seqnum()),
+    ]
+    with CaptureQueriesContext(connection) as captured:
+        core.received(world, world_frame(completions=arrivals), timezone.now().timestamp())
+    # At the end of the second pass only (the first, rolled back by the defect, wrote none).
+    assert _truck_event_inserts(captured) == 1
+    arrived = TruckEvent.objects.filter(kind="arrived")
+    assert list(arrived.values_list("truck_id", flat=True)) == [1]
+    assert DeadLetter.objects.filter(kind=DeadLetter.Kind.MESSAGE).count() == 1
 
 
 def test_a_trucks_position_is_written_once_for_its_deliveries_in_a_container(fleet):

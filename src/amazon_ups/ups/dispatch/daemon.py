@@ -35,6 +35,7 @@ from amazon_ups.ups.shipments import services as shipments
 from amazon_ups.ups.shipments import world as shipments_world
 from amazon_ups.ups.shipments.package_lifecycle import EVENTS as package_events
 from amazon_ups.ups.shipments.services import Refused
+from amazon_ups.ups.shipments.truck_lifecycle import EVENTS as truck_events
 from amazon_ups.ups.shipments.world import world_id as current_world_id
 from amazon_ups.ups.shipper import services as shipper
 
@@ -57,6 +58,10 @@ NOTE_TRUCK_POSITIONS = frozenset({"delivered"})
 # move: in a run of them, the packages' moves are written in one UPDATE
 # (``package_saves_noted``).
 NOTE_PACKAGE_SAVES = frozenset({"delivered", "loaded"})
+# Sub-messages whose handling reads no package but through ``pickups_read_together`` (which
+# knows those made and not written yet): in a run of them, the packages made are written
+# in one INSERT (``packages_created_together``).
+MAKE_PACKAGES = frozenset({"pickups", "account_checks"})
 
 
 def world_hello() -> wu.UConnect | None:
@@ -116,10 +121,11 @@ class Dispatcher:
         and locked in one query (``packages_locked_ahead``), so are the trucks loaded
         (``trucks_locked_ahead``), what a truck was given is read once for its loads
         (``loads_read_together``), each warehouse given packages is served once, after
-        them all (``serving_together``), the packages' events are written in one
-        statement at the end, so are the messages to Amazon (``said_together``), and the
-        trucks' positions once per run of deliveries, and the packages' moves once per
-        run of deliveries or loads (``package_saves_noted``)."""
+        them all (``serving_together``), the packages made are written in one statement
+        per run of pickup requests (``packages_created_together``), their events in one
+        statement at the end (the trucks' in another), so are the messages to Amazon
+        (``said_together``), and the trucks' positions once per run of deliveries, and
+        the packages' moves once per run of deliveries or loads (``package_saves_noted``)."""
         pickups = [
             (message.package_id, message.warehouse.id)
             for field, message in messages
@@ -144,10 +150,12 @@ class Dispatcher:
             dispatch.loads_read_together(),
             dispatch.pickups_read_together(pickups) if pickups else contextlib.nullcontext(),
             package_events.batch(),
+            truck_events.batch(),
             dispatch.serving_together(),
             # Innermost: written before the warehouses are served.
             shipments.truck_positions_noted(),
             shipments.package_saves_noted(),
+            dispatch.packages_created_together(),
         ):
             yield
 
@@ -157,17 +165,20 @@ class Dispatcher:
         # Around any other than a delivery, the trucks' positions noted are written (before
         # it reads a truck, after it noted one), in its savepoint: rolled back with it,
         # they are noted again; so are the packages' moves noted, before any other than
-        # a delivery or a load.
+        # a delivery or a load, and the packages made, before any other than a pickup.
         notes_positions = field in NOTE_TRUCK_POSITIONS
         try:
             with (
                 shipments_world.remembered(),
                 package_events.unit(),
+                truck_events.unit(),
                 dispatch.package_items.unit(),
                 shipper.said_in_unit(),
                 shipments.truck_positions_of_one_unit(),
                 shipments.package_saves_of_one_unit(),
             ):
+                if field not in MAKE_PACKAGES:
+                    dispatch.packages_created_write()
                 if not notes_positions:
                     shipments.truck_positions_write()
                 if field not in NOTE_PACKAGE_SAVES:
@@ -235,7 +246,7 @@ class Dispatcher:
     def _refusable(seqnum: int, action: Callable[[], object], package_id: int | None = None):
         """Run ``action``; if it refuses (having changed nothing: ``refused_by``), answer
         with an Error."""
-        with package_events.unit(), shipper.said_in_unit():
+        with package_events.unit(), truck_events.unit(), shipper.said_in_unit():
             said = shipper.said_so_far()
             refusal = isolation.refused_by(action)
             if refusal is not None and shipper.said_so_far() != said:

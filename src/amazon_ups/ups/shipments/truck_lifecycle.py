@@ -15,7 +15,13 @@ from datetime import datetime
 
 from django.db import models
 
-from amazon_ups.common.statemachine import AS_REPORTED, IllegalTransition, Machine, Move
+from amazon_ups.common.statemachine import (
+    AS_REPORTED,
+    EventsWrittenTogether,
+    IllegalTransition,
+    Machine,
+    Move,
+)
 
 
 class TruckStatus(models.TextChoices):
@@ -73,6 +79,12 @@ class IllegalTruckMove(IllegalTransition):
     pass
 
 
+# A batch of work's truck events, written in one statement at its end, as its packages'
+# (``package_lifecycle.EVENTS``; where one is batched, so is the other): nothing the
+# daemon does reads them (they are for the pages).
+EVENTS = EventsWrittenTogether("truck events")
+
+
 def truck_move(
     truck,
     kind: TruckEventKind,
@@ -88,14 +100,17 @@ def truck_move(
     if world_seqnum is not None:
         truck.report_seqnum = world_seqnum
     MACHINE.apply(truck, kind, IllegalTruckMove, reported, now=now)  # never stale
-    truck.events.create(
-        at=now,
-        kind=kind,
-        status=truck.status,
-        x=truck.x,
-        y=truck.y,
-        world_seqnum=world_seqnum,
-        note=note[:300],
+    EVENTS.add(
+        truck.events.model(
+            truck=truck,
+            at=now,
+            kind=kind,
+            status=truck.status,
+            x=truck.x,
+            y=truck.y,
+            world_seqnum=world_seqnum,
+            note=note[:300],
+        )
     )
 
 

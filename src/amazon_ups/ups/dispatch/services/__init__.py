@@ -20,6 +20,8 @@ from amazon_ups.ups.dispatch.services.requests import (
     amazon_error,
     load_failed,
     package_loaded,
+    packages_created_together,
+    packages_created_write,
     pickup_request,
     pickups_read_together,
 )
@@ -49,6 +51,8 @@ __all__ = [
     "package_items",
     "package_loaded",
     "packages_abandon",
+    "packages_created_together",
+    "packages_created_write",
     "pickup_refused",
     "pickup_request",
     "pickups_read_together",

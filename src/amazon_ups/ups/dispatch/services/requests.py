@@ -12,6 +12,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import transaction
+
 from amazon_ups.common.messaging import selectors as messaging_selectors
 from amazon_ups.common.statemachine import EventsWrittenTogether, Outcome
 from amazon_ups.protocol import au_pb2
@@ -53,6 +55,17 @@ class _PickupsAhead:
 
 _pickups_ahead: ContextVar[_PickupsAhead | None] = ContextVar("_pickups_ahead", default=None)
 
+
+@dataclass
+class _Created:
+    """The packages made and not written yet (``packages_created_together``), by id."""
+
+    packages: dict[int, Package]
+    savepoints: int  # open when the batch began
+
+
+_created: ContextVar[_Created | None] = ContextVar("packages_created", default=None)
+
 # The items of the packages a container's pickup requests make, written in one statement
 # at its end (``pickups_read_together``): nothing the daemon does reads them (they are for
 # the package's page). A unit rolled back alone drops its own (``ITEMS.unit()``).
@@ -66,8 +79,10 @@ def pickups_read_together(requests: Iterable[tuple[int, int]]) -> Iterator[None]
     them. A package's answer is handed out once, as read then: asked again (a second
     request for it), it is read again, since the first one may have created it, or been
     rolled back. A warehouse never changes and is never deleted once known (a package
-    holds on to it), so one read of it serves every request. The packages' items are
-    written together at the end (``ITEMS``)."""
+    holds on to it), so one read of it serves every request; a package made by an
+    earlier request of the container and not written yet (``packages_created_together``)
+    is known without a read. The packages' items are written together at the end
+    (``ITEMS``)."""
     requests = list(requests)
     package_ids = {package_id for package_id, _ in requests}
     ahead = _PickupsAhead(
@@ -86,6 +101,9 @@ def pickups_read_together(requests: Iterable[tuple[int, int]]) -> Iterator[None]
 
 
 def _package_known(package_id: int) -> bool:
+    created = _created.get()
+    if created is not None and package_id in created.packages:
+        return True
     ahead = _pickups_ahead.get()
     if ahead is not None and package_id in ahead.looked_up:
         ahead.looked_up.discard(package_id)
@@ -108,6 +126,57 @@ def _warehouse(warehouse_id: int, x: int, y: int) -> Warehouse:
             f"warehouse {other.id} is at ({x}, {y}); warehouse {warehouse_id} cannot be too"
         )
     return Warehouse.objects.create(id=warehouse_id, x=x, y=y)
+
+
+@contextlib.contextmanager
+def packages_created_together() -> Iterator[None]:
+    """Within (inside ``trucks.serving_together``, whose serving reads them): the packages
+    the pickup requests make are written in one INSERT, by ``packages_created_write``
+    (and at the end, before the warehouses are served), not one each: a container
+    brings many, and handling a pickup request reads no package (whether one is known
+    is answered from those held here too). Whoever handles anything else in the block
+    writes them first (``Dispatcher.handle``). Nothing is written if the block raises.
+
+    Only while its units cannot be rolled back alone: a defect then rolls the whole
+    batch back (the first pass of ``isolation.receive_all``), the INSERT of the packages
+    included. A unit in a savepoint of its own (the pass after a defect) writes its
+    package as it goes, as outside a batch: a package the database refuses is then set
+    aside with its request only."""
+    if not trucks.serving_later():
+        raise RuntimeError("packages_created_together outside serving_together")
+    created = _Created({}, len(transaction.get_connection().savepoint_ids))
+    token = _created.set(created)
+    try:
+        yield
+        packages_created_write()
+    finally:
+        _created.reset(token)
+
+
+def packages_created_write() -> None:
+    """Write the packages made so far (``packages_created_together``): before anything
+    reads packages."""
+    created = _created.get()
+    if created is None or not created.packages:
+        return
+    rows = list(created.packages.values())
+    created.packages.clear()
+    Package.objects.bulk_create(rows)
+    for row in rows:
+        row._remember()  # as ``save()`` leaves it: its next save writes what changed
+
+
+def _held_to_batch_end(package: Package) -> bool:
+    """Hold the new ``package`` for ``packages_created_write``, unless no batch is under
+    way or the unit at hand may be rolled back alone (it runs in a savepoint the batch did
+    not begin in)."""
+    created = _created.get()
+    if created is None:
+        return False
+    if len(transaction.get_connection().savepoint_ids) > created.savepoints:
+        return False
+    created.packages[package.id] = package
+    return True
 
 
 def _package_lock(package_id: int) -> Package:
@@ -147,7 +216,7 @@ def pickup_request(
     if ups_account is not None:
         # An unknown account is no reason to refuse: the package travels unlinked.
         account = Account.objects.filter(number=ups_account).first()
-    package = Package.objects.create(
+    package = Package(
         id=package_id,
         warehouse=warehouse,
         dest_x=dest_x,
@@ -157,6 +226,9 @@ def pickup_request(
         request_seqnum=seqnum,
         status_changed_at=now,
     )
+    # Its number is drawn already (the field's default), held or not.
+    if fresh or not _held_to_batch_end(package):
+        package.save(force_insert=True)
     ITEMS.add_all(
         PackageItem(
             package=package,

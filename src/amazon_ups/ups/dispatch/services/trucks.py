@@ -45,6 +45,7 @@ from amazon_ups.ups.shipments.services.base import (
     world_peer,
 )
 from amazon_ups.ups.shipments.truck_lifecycle import AT_WAREHOUSE, TruckStatus, truck_move
+from amazon_ups.ups.shipments.truck_lifecycle import EVENTS as TRUCK_EVENTS
 from amazon_ups.ups.shipments.truck_lifecycle import TruckEventKind as T
 from amazon_ups.ups.shipper import services as shipper
 
@@ -265,6 +266,11 @@ def serve_soon(warehouse: Warehouse, *, now: datetime) -> None:
         pending[warehouse.id] = (warehouse, now)
 
 
+def serving_later() -> bool:
+    """Whether ``serve_soon`` waits for the end of a ``serving_together``."""
+    return _to_serve.get() is not None
+
+
 @contextlib.contextmanager
 def serving_together() -> Iterator[None]:
     """Within: ``serve_soon`` waits for the end, where each warehouse it was given is
@@ -297,7 +303,7 @@ def serving_together() -> Iterator[None]:
 def _one_unit() -> Iterator[None]:
     """Work rolled back alone (a savepoint): its events, and what it told Amazon, go
     with it."""
-    with PACKAGE_EVENTS.unit(), shipper.said_in_unit():
+    with PACKAGE_EVENTS.unit(), TRUCK_EVENTS.unit(), shipper.said_in_unit():
         yield
 
 

@@ -33,6 +33,7 @@ from amazon_ups.ups.shipments.services.base import (
     truck_ref,
 )
 from amazon_ups.ups.shipments.truck_lifecycle import AT_WAREHOUSE, TruckStatus, truck_move
+from amazon_ups.ups.shipments.truck_lifecycle import EVENTS as TRUCK_EVENTS
 from amazon_ups.ups.shipments.truck_lifecycle import TruckEventKind as T
 from amazon_ups.ups.shipper import services as shipper
 
@@ -49,13 +50,13 @@ def _each(
     """``each_item``, which costs nothing when there is nothing to do (most turns): it
     reads the work items set aside before it looks at the items. What an item tells
     Amazon is written in one statement (``shipper.said_together``), and so are its
-    packages' events."""
+    packages' events, and its trucks'."""
     listed = list(items)
     if not listed:
         return 0
 
     def act(item: Item) -> None:
-        with shipper.said_together(), PACKAGE_EVENTS.batch():
+        with shipper.said_together(), PACKAGE_EVENTS.batch(), TRUCK_EVENTS.batch():
             action(item)
 
     return each_item(what, listed, ref=ref, action=act)
