@@ -4,8 +4,10 @@ handled together (``runner.Daemon.turn``); an idle one turns as soon as somethin
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import threading
+from collections.abc import Iterator
 
 import pytest
 from django.db import connections
@@ -28,6 +30,21 @@ def run_closing(daemon: Daemon) -> None:
         connections.close_all()
 
 
+@contextlib.contextmanager
+def running(daemon: Daemon, link: ListenLink) -> Iterator[RawAmazon]:
+    """``daemon`` serving in a thread; Amazon connected to its ``link``, as raw frames.
+    The daemon is stopped at the block's end."""
+    thread = threading.Thread(target=run_closing, args=(daemon,))
+    thread.start()
+    try:
+        amazon = RawAmazon(link.port)
+        yield amazon
+        amazon.close()
+    finally:
+        daemon.stop()
+        thread.join(10)
+
+
 def test_what_comes_after_a_working_turn_waits_to_be_handled_together(settings):
     settings.DAEMON_GATHER_SECONDS = GATHER
     handled: dict[int, datetime.datetime] = {}  # seqnum -> the time its turn gave it
@@ -39,21 +56,13 @@ def test_what_comes_after_a_working_turn_waits_to_be_handled_together(settings):
         dispatch.account_check(check.ups_account)
 
     link = amazon_listener()
-    daemon = Daemon("gather-test", links=[link], handle=handle)
-    thread = threading.Thread(target=run_closing, args=(daemon,))
-    thread.start()
-    try:
-        amazon = RawAmazon(link.port)
+    with running(Daemon("gather-test", links=[link], handle=handle), link) as amazon:
         amazon.send(account_checks=[au_pb2.AccountCheck(seqnum=1, ups_account=5)])
         amazon.wait_for(lambda: amazon.acks[1], what="the first check's ack")
         # Sent at once after the ack, in two messages: both come within the gathering.
         amazon.send(account_checks=[au_pb2.AccountCheck(seqnum=2, ups_account=6)])
         amazon.send(account_checks=[au_pb2.AccountCheck(seqnum=3, ups_account=7)])
         amazon.wait_for(lambda: amazon.acks[2] and amazon.acks[3], what="the others' acks")
-        amazon.close()
-    finally:
-        daemon.stop()
-        thread.join(10)
     # The first came to an idle daemon and was handled at once; the next two waited for
     # the gathering to end (from the first turn's start: a little less than GATHER after
     # the first was handled), and were handled in one turn.
@@ -70,16 +79,9 @@ def test_the_stop_says_how_many_statements_and_working_turns_the_loop_ran(caplog
 
     link = amazon_listener()
     daemon = Daemon("count-test", links=[link], handle=handle)
-    thread = threading.Thread(target=run_closing, args=(daemon,))
-    thread.start()
-    try:
-        amazon = RawAmazon(link.port)
+    with running(daemon, link) as amazon:
         amazon.send(account_checks=[au_pb2.AccountCheck(seqnum=1, ups_account=5)])
         amazon.wait_for(lambda: amazon.acks[1], what="the check's ack")
-        amazon.close()
-    finally:
-        daemon.stop()
-        thread.join(10)
     assert daemon.turns_worked >= 1
     assert daemon.statements >= 3  # at least: the receipt's look, its record, the answer
     said = f"count-test daemon stopped: {daemon.statements} statements in "
