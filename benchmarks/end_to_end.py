@@ -950,7 +950,7 @@ class Figures:
 
     def row(self, label: str) -> str:
         return (
-            f"   {label:<18}{self.placed:>10,.1f}{self.delivered:>13,.1f}{ms(self.p50):>10}"
+            f"   {label:<22}{self.placed:>10,.1f}{self.delivered:>13,.1f}{ms(self.p50):>10}"
             f"{ms(self.p90):>10}{ms(self.p99):>10}{self.cpu * 1000:>14.1f}"
             f"{self.ceiling:>16,.0f}"
         )
@@ -973,7 +973,7 @@ def summary(runs: list[Run], args: argparse.Namespace) -> None:
     database's (median) figures against the goals."""
     print("\nSummary")
     print(
-        f"   {'database':<18}{'placed/s':>10}{'delivered/s':>13}{'p50':>10}{'p90':>10}"
+        f"   {'database':<22}{'placed/s':>10}{'delivered/s':>13}{'p50':>10}{'p90':>10}"
         f"{'p99':>10}{'CPU ms/order':>14}{'ceiling rows/s':>16}"
     )
     kinds = list(dict.fromkeys(run.kind for run in runs))
@@ -985,7 +985,7 @@ def summary(runs: list[Run], args: argparse.Namespace) -> None:
             label = kind if len(of_kind) == 1 else f"{kind} #{number}"
             found = Figures.of(run)
             if found is None:
-                print(f"   {label:<18}  {run.problem or 'no figures'}")
+                print(f"   {label:<22}  {run.problem or 'no figures'}")
                 continue
             problem = "" if run.finished else "  NOT FINISHED: " + run.problem
             print(found.row(label) + problem)
