@@ -484,6 +484,12 @@ def test_intake_reads_the_batchs_order_lines_at_once(joined, place):
     assert all(Order.objects.get(id=o.id).warehouse_id is not None for o in orders)
 
 
+def by_ids(sql: str) -> bool:
+    """A read by a list of ids: ``IN (...)``, or on PostgreSQL one array (``= ANY(...)``,
+    common/backends/postgresql/lookups.py)."""
+    return '_id" IN (' in sql or '_id" = ANY(' in sql
+
+
 def test_intake_reads_the_stock_and_the_waiting_demand_once_per_batch(joined, place):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -496,7 +502,7 @@ def test_intake_reads_the_stock_and_the_waiting_demand_once_per_batch(joined, pl
         assert upkeep.intake() == 4
     # The levels of the batch's products (a purchase's row lock is by its one product).
     reads = [q["sql"] for q in captured if q["sql"].startswith("SELECT")]
-    levels = [sql for sql in reads if f'FROM "{stock_table}"' in sql and '_id" IN (' in sql]
+    levels = [sql for sql in reads if f'FROM "{stock_table}"' in sql and by_ids(sql)]
     assert len(levels) == 1, reads
     assert len([sql for sql in reads if "SUM(" in sql]) == 1, reads
 
@@ -1083,5 +1089,5 @@ def test_a_purchase_reads_what_the_orders_waiting_for_it_need_at_once(joined, pl
     for table, count in ((OrderLine, 1), (Product, 2)):
         name = table._meta.db_table
         assert len([sql for sql in reads if f'FROM "{name}"' in sql]) == count, reads
-    levels = [sql for sql in reads if 'FROM "catalog_stock"' in sql and '_id" IN (' in sql]
+    levels = [sql for sql in reads if 'FROM "catalog_stock"' in sql and by_ids(sql)]
     assert len(levels) == 1, reads
