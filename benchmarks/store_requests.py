@@ -50,7 +50,10 @@ def measure(iterations: int, products: list[int], profile: str | None) -> dict[s
     django.setup()
     from django.contrib.auth import get_user_model
     from django.db import close_old_connections, connection
+    from django.db.models import F
     from django.test import Client
+
+    from amazon_ups.amazon.catalog.models import Stock, Warehouse
 
     client = Client(HTTP_HOST="127.0.0.1", enforce_csrf_checks=True)
     client.force_login(get_user_model().objects.get(username="bench0"), backend=BACKEND)
@@ -78,6 +81,22 @@ def measure(iterations: int, products: list[int], profile: str | None) -> dict[s
 
     kept_product = products[0]
     order_pages: list[str] = []
+
+    sales = [0]
+    # A product a warehouse holds (stock comes from the world: the demo's seed has none).
+    stocked = products[1]
+    Stock.objects.update_or_create(
+        warehouse=Warehouse.objects.order_by("id")[0], product_id=stocked, defaults={"on_hand": 50}
+    )
+
+    def product_page_after_a_sale() -> None:
+        # A unit of the product taken off the shelf (what packing an order does,
+        # catalog.services.reserve) or put back, in turn, between two visits of its page:
+        # the page shows the stock as it is now. The UPDATE is in the figure.
+        sales[0] += 1
+        change = 1 if sales[0] % 2 else -1
+        Stock.objects.filter(product_id=stocked).update(on_hand=F("on_hand") + change)
+        ok(client.get(f"/products/{stocked}/"))
 
     def buy() -> None:
         data = {
@@ -116,6 +135,7 @@ def measure(iterations: int, products: list[int], profile: str | None) -> dict[s
         "search (kept)": lambda: ok(client.get("/", {"q": rng.choice(WORDS)})),
         "product page (kept)": lambda: ok(client.get(f"/products/{kept_product}/")),
         "product page (new each)": lambda: ok(client.get(f"/products/{products.pop()}/")),
+        "product page (kept, a sale before each)": product_page_after_a_sale,
         "checkout: add to cart": add_to_cart,
         "checkout: form": checkout_form,
         "checkout: place order": place_from_cart,
@@ -128,6 +148,7 @@ def measure(iterations: int, products: list[int], profile: str | None) -> dict[s
         ("search (kept)",),
         ("product page (kept)",),
         ("product page (new each)",),
+        ("product page (kept, a sale before each)",),
         ("checkout: add to cart", "checkout: form", "checkout: place order"),
         ("Buy POST", "order page"),
     ]

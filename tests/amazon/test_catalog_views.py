@@ -304,13 +304,61 @@ def test_a_sellers_new_name_changes_the_version_and_a_login_does_not(shelf, djan
     assert not version_changes(log_in)
 
 
-def test_the_version_is_read_whole_and_a_row_added_by_hand_leaves_it_changing(shelf):
-    # The version is read with no WHERE (selectors.catalog_version): every row names it.
-    assert selectors.catalog_version() == CatalogVersion.objects.get(id=1).value
-    CatalogVersion.objects.create(id=2, value=7)
-    assert version_changes(lambda: Product.objects.filter(id=1).update(price="1.00"))
+def content_changes(change) -> bool:
+    before = selectors.content_version()
+    change()
+    return selectors.content_version() != before
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda: Stock.objects.filter(product_id=1, warehouse_id=1).update(on_hand=3),
+        lambda: Stock.objects.create(warehouse_id=2, product_id=3, on_hand=1),
+        lambda: Stock.objects.filter(product_id=3).delete(),
+        lambda: services.receive(1, {4: 5}),
+        lambda: services.reserve(1, {1: 1}),
+        lambda: services.order_more(1, {2: 4}),
+    ],
+)
+def test_a_change_of_stock_alone_leaves_the_contents_version(shelf, change):
+    before = selectors.catalog_version()
+    assert not content_changes(change)
+    assert selectors.catalog_version() != before
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda: Product.objects.filter(id=1).update(price="1.00"),
+        lambda: Product.objects.filter(id=6).delete(),
+        lambda: Category.objects.filter(slug="office").update(name="Desk things"),
+        lambda: Warehouse.objects.filter(id=2).update(x=50),
+        lambda: services.product_set_listed(Product.objects.get(id=2), False),
+    ],
+)
+def test_any_other_change_moves_both_versions(shelf, change):
+    before = selectors.catalog_version()
+    assert content_changes(change)
+    assert selectors.catalog_version() != before
+
+
+def test_a_sellers_new_name_moves_the_contents_version(shelf, django_user_model):
+    seller = django_user_model.objects.create_user("maker", password="a-long-password-1")
+    seller.username = "maker2"
+    assert content_changes(seller.save)
+
+
+def test_the_versions_are_read_whole_and_a_row_added_by_hand_leaves_them_changing(shelf):
+    # Read with no WHERE (search._versions): every row names the whole version.
+    assert selectors.content_version() == CatalogVersion.objects.get(id=2).value
+    CatalogVersion.objects.create(id=3, value=7)
+    assert version_changes(lambda: Stock.objects.filter(product_id=1).update(on_hand=9))
+    assert content_changes(lambda: Product.objects.filter(id=1).update(price="1.00"))
     CatalogVersion.objects.all().delete()  # as a flush leaves it: the next change brings it back
-    assert version_changes(lambda: Product.objects.filter(id=1).update(price="2.00"))
+    assert selectors.content_version() == selectors.catalog_version()
+    assert content_changes(lambda: Product.objects.filter(id=1).update(price="2.00"))
+    assert CatalogVersion.objects.filter(id__in=[1, 2]).count() == 2
 
 
 def test_reading_the_catalog_does_not_change_the_version(client, shelf):
@@ -398,13 +446,30 @@ def test_a_kept_product_page_costs_the_version_and_the_visitors_own_queries(
     url = reverse("catalog:product_detail", args=[1])
     client.force_login(shopper)
     client.get(url)
-    # The version; the user's stamp and the cart's units (the nav bar's badge), the user
+    # The versions; the user's stamp and the cart's units (the nav bar's badge), the user
     # being kept (accounts/backends.py). The session is read from its cache
     # (settings.SESSION_ENGINE).
     cart_services.cart_add(user=shopper, session=client.session, product_id=2, quantity=4)
     with django_assert_num_queries(2):
         page = client.get(url).content.decode()
     assert '<span class="badge" aria-label="4 items">4</span>' in page
+
+
+def test_a_sale_leaves_a_kept_product_page_kept_and_its_stock_new(
+    client, shelf, django_assert_num_queries
+):
+    url = reverse("catalog:product_detail", args=[2])
+    assert "only 3 left" in client.get(url).content.decode()
+    # The daemon packs an order (catalog.services.reserve): the stock alone changes.
+    services.reserve(1, {2: 1})
+    with django_assert_num_queries(2):  # the versions and the stock: no product, no places
+        page = client.get(url).content.decode()
+    assert "only 2 left" in page and '<span class="stock" data-stock="low">' in page
+    assert "from North" in page  # the nearer to (0, 0) of the two holding it
+    services.reserve(1, {2: 1})
+    page = client.get(url).content.decode()
+    # The estimate's warehouses are those that hold it: South alone now.
+    assert "only 1 left" in page and "from South" in page
 
 
 def test_a_product_page_rendered_anew_costs_three_queries_of_the_catalog(

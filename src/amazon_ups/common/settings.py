@@ -238,7 +238,8 @@ CSRF_FAILURE_VIEW = "amazon_ups.common.errors.csrf_failure"
 # card shows, so a change is never served stale) and the catalog's words for typos, in
 # its own memory: nothing there is state another process needs. ``fragments``: whole
 # parts of pages (common/fragments.py), keyed by what they show; a bounded number, since
-# a search's words are part of its key.
+# a search's words are part of its key (a product page keeps two: its content, a few KB,
+# and its stock).
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
@@ -247,7 +248,7 @@ CACHES = {
     "fragments": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": "fragments",
-        "OPTIONS": {"MAX_ENTRIES": 2_000},
+        "OPTIONS": {"MAX_ENTRIES": 5_000},
     },
 }
 

@@ -37,8 +37,9 @@ WORD = re.compile(r"[^\W_]+")
 MAX_WORDS = 12
 # How alike a typo and a catalog word must be (difflib's ratio): "mgu" ~ "mug" is 0.67.
 NEAR_ENOUGH = 0.66
-# The catalog's words are kept per catalog version (models.CatalogVersion): read again
-# after any change, in every process. The time only frees an old version's sooner.
+# The catalog's words are kept per version of its content (models.CatalogVersion): read
+# again after any change but the stock's, in every process. The time only frees an old
+# version's sooner.
 VOCABULARY_TTL = 600
 VOCABULARY_KEY = "catalog:search:vocabulary"
 
@@ -109,9 +110,9 @@ def _corrected(words: list[str]) -> list[str]:
 
 
 def catalog_vocabulary() -> frozenset[str]:
-    """Every word of the listed products' names and descriptions, kept per catalog
-    version."""
-    key = f"{VOCABULARY_KEY}:{catalog_version()}"
+    """Every word of the listed products' names and descriptions, kept per version of
+    the catalog's content (not rebuilt because something sold)."""
+    key = f"{VOCABULARY_KEY}:{content_version()}"
     vocabulary = cache.get(key)
     if vocabulary is None:
         vocabulary = frozenset(
@@ -125,19 +126,35 @@ def catalog_vocabulary() -> frozenset[str]:
     return vocabulary
 
 
-def catalog_version() -> int:
-    """The catalog's version (``selectors.catalog_version``, which imports this module).
+# The row of the catalog's content (migration 0006): every change but the stock's.
+CONTENT_ROW = 2
 
-    The table holds one row, which the triggers write (id 1): it is read whole, with no
-    WHERE, which Django would build anew on every call (on a page kept per version, half
-    the read's cost). A row added by hand does not make it stale: the version is then
-    made of every row's value, so a change of the triggers' row still changes it."""
-    values = sorted(_version_values().all())
-    return values[0] if len(values) == 1 else hash(tuple(values))
+
+def catalog_version() -> int:
+    """The catalog's version (``selectors.catalog_version``, which imports this module):
+    it changes with anything the catalog's pages show, the stock included."""
+    return versions()[0]
+
+
+def content_version() -> int:
+    """The version of the catalog's content (``selectors.content_version``): it changes
+    with anything the pages show but the stock, which a sale changes."""
+    return versions()[1]
+
+
+def versions() -> tuple[int, int]:
+    """(whole, content), in one read. The table holds the rows the triggers write (ids 1 and 2): it
+    is read whole, with no WHERE, which Django would build anew on every call (on a page
+    kept per version, half the read's cost). The whole version is made of every row, so
+    a row added by hand does not make it stale; without the content's row (a database
+    emptied by a flush, until its next change) the content's is the whole."""
+    rows = sorted(_version_rows().all())
+    whole = rows[0][1] if len(rows) == 1 else hash(tuple(rows))
+    return whole, dict(rows).get(CONTENT_ROW, whole)
 
 
 @functools.cache
-def _version_values() -> QuerySet:
+def _version_rows() -> QuerySet:
     # Built once per process and cloned per read: Django resolves a values list anew each
     # time one is built, nearly a third of this read's cost, paid by every page.
-    return CatalogVersion.objects.values_list("value", flat=True)
+    return CatalogVersion.objects.values_list("id", "value")

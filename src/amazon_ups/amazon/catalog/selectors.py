@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias, TypedDict
@@ -61,6 +62,17 @@ def catalog_version() -> int:
     return search.catalog_version()
 
 
+def content_version() -> int:
+    """The version of what the catalog's pages show but the stock (models.CatalogVersion,
+    its second row): a page kept under it reads its stock per request."""
+    return search.content_version()
+
+
+def catalog_versions() -> tuple[int, int]:
+    """(``catalog_version``, ``content_version``), in one read."""
+    return search.versions()
+
+
 def product_list() -> QuerySet[Product]:
     return Product.objects.filter(listed=True).order_by("name", "id")
 
@@ -103,16 +115,22 @@ def product_search(
     return search.Found(products.order_by(*ordering), found.searched_for, found.corrected)
 
 
-def product_on_shelves(product_id: int) -> tuple[Product, dict[int, int]] | None:
-    """A listed product (with its category and seller) and its units on hand per
-    warehouse id; None for an unlisted one. Two plain queries: the product page's."""
-    product = one_or_none(
+def product_shown(product_id: int) -> Product | None:
+    """A listed product, with its category and seller; None for an unlisted one."""
+    return one_or_none(
         Product.objects.filter(id=product_id, listed=True).select_related("category", "seller")
     )
-    if product is None:
-        return None
-    on_hand = dict(Stock.objects.filter(product=product).values_list("warehouse_id", "on_hand"))
-    return product, on_hand
+
+
+def on_hand_of(product_id: int) -> dict[int, int]:
+    """The product's units on hand, per warehouse id: one plain query."""
+    return dict(_on_hand_rows().filter(product_id=product_id))
+
+
+@functools.cache
+def _on_hand_rows() -> QuerySet:
+    # Built once per process, as search._version_rows: read by every product page.
+    return Stock.objects.values_list("warehouse_id", "on_hand")
 
 
 def warehouses_stocking(needs: dict[int, int]) -> set[int]:

@@ -47,11 +47,11 @@ class ListPage:
 
 @dataclass(frozen=True)
 class DetailPage:
-    """A product page's content as kept, and what its estimate needs of the catalog."""
+    """A product page's content as kept: the same for every visitor and whatever is on
+    the shelves (its stock is read per request, as a sale changes it)."""
 
     html: str
     name: str
-    shelves: selectors.Shelves
     listed: bool = True
 
 
@@ -124,18 +124,38 @@ def _list_content(asked: QueryDict) -> ListPage:
 
 
 def product_detail(request, product_id: int):
-    version = selectors.catalog_version()
+    # The page is kept per version of the catalog's content, which a sale leaves as it
+    # is; its stock per version of the whole catalog, which a sale changes: after one,
+    # the stock alone is read again.
+    whole, content = selectors.catalog_versions()
     page = fragments.kept(
-        f"catalog:product:{version}:{product_id}", lambda: _detail_content(product_id, version)
+        f"catalog:product:{content}:{product_id}", lambda: _detail_content(product_id)
     )
     if not page.listed:
         raise Http404("No such product")
+    on_hand = fragments.kept(
+        f"catalog:stock:{whole}:{product_id}", lambda: selectors.on_hand_of(product_id)
+    )
+    # The warehouses are the same for every product: read once per version.
+    places = fragments.kept(f"catalog:places:{content}", selectors.places)
+    shelves = selectors.Shelves(places, frozenset(w for w, n in on_hand.items() if n >= 1))
     dest, own_address = accounts_selectors.delivery_point(request.user)
     # The estimate is the visitor's own (their address, this moment): not kept.
-    estimate = selectors.estimate_from(page.shelves, dest, timezone.now())
-    html = _estimate_html(estimate, dest, own_address, request.user.is_authenticated)
-    context = {**fragments.filled(request, page.html, {ESTIMATE_SLOT: html}), "name": page.name}
+    estimate = selectors.estimate_from(shelves, dest, timezone.now())
+    slots = {
+        STOCK_SLOT: _stock_html(selectors.stock_status(sum(on_hand.values()))),
+        ESTIMATE_SLOT: _estimate_html(estimate, dest, own_address, request.user.is_authenticated),
+    }
+    context = {**fragments.filled(request, page.html, slots), "name": page.name}
     return render(request, "catalog/product_detail.html", context)
+
+
+STOCK_SLOT = "stock"
+
+
+def _stock_html(stock: selectors.StockStatus) -> str:
+    """How many we hold, in words, as ``catalog/_stock.html`` writes it for the lists."""
+    return format_html('<span class="stock" data-stock="{}">{}</span>', stock.level, stock.text)
 
 
 ESTIMATE_SLOT = "estimate"
@@ -174,25 +194,21 @@ def _estimate_html(
 
 # A product id with no listed product is kept too (the ids asked for are bounded by the
 # cache's size): a missing product costs no more than a present one.
-NOT_LISTED = DetailPage("", "", selectors.Shelves((), frozenset()), listed=False)
+NOT_LISTED = DetailPage("", "", listed=False)
 
 
-def _detail_content(product_id: int, version: int) -> DetailPage:
-    found = selectors.product_on_shelves(product_id) if product_id <= INT64_MAX else None
-    if found is None:
+def _detail_content(product_id: int) -> DetailPage:
+    product = selectors.product_shown(product_id) if product_id <= INT64_MAX else None
+    if product is None:
         return NOT_LISTED
-    product, on_hand = found
     context = {
         "product": product,
-        "stock": selectors.stock_status(sum(on_hand.values())),
+        "stock_slot": fragments.slot(STOCK_SLOT),
         "estimate_slot": fragments.slot(ESTIMATE_SLOT),
         **fragments.fragment_context(),
     }
     html = render_to_string("catalog/_product_detail.html", context)
-    # The warehouses are the same for every product: read once per catalog version.
-    places = fragments.kept(f"catalog:places:{version}", selectors.places)
-    stocking = frozenset(w for w, units in on_hand.items() if units >= 1)
-    return DetailPage(html, product.name, selectors.Shelves(places, stocking))
+    return DetailPage(html, product.name)
 
 
 @require_GET
