@@ -260,10 +260,19 @@ def test_a_cards_cached_fragment_never_shows_an_old_price_name_or_stock(client, 
 # -- pages kept per catalog version (catalog/views.py, common/fragments.py) --------------
 
 
-def version_changes(change) -> bool:
-    before = selectors.catalog_version()
+def moves(version, change) -> bool:
+    """Whether ``change()`` gives ``version()`` a new value."""
+    before = version()
     change()
-    return selectors.catalog_version() != before
+    return version() != before
+
+
+def version_changes(change) -> bool:
+    return moves(selectors.catalog_version, change)
+
+
+def content_changes(change) -> bool:
+    return moves(selectors.content_version, change)
 
 
 @pytest.mark.parametrize(
@@ -302,12 +311,6 @@ def test_a_sellers_new_name_changes_the_version_and_a_login_does_not(shelf, djan
 
     assert version_changes(rename)
     assert not version_changes(log_in)
-
-
-def content_changes(change) -> bool:
-    before = selectors.content_version()
-    change()
-    return selectors.content_version() != before
 
 
 @pytest.mark.parametrize(
