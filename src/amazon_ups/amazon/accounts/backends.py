@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any, ClassVar
 
 from django.contrib.auth import get_user_model
@@ -15,8 +16,6 @@ UserModel = get_user_model()
 # read). Never handed out itself: each request gets its own copy. Emptied when full.
 _kept: dict[tuple[type, Any], tuple[int, Any]] = {}
 KEPT_MOST = 10_000
-# Backend -> the query of the stamp (ModelBackendWithProfile._stamp_query).
-_stamp_queries: dict[type, QuerySet] = {}
 
 
 class ModelBackendWithProfile(ModelBackend):
@@ -66,17 +65,12 @@ class ModelBackendWithProfile(ModelBackend):
         return user if self.user_can_authenticate(user) else None
 
     @classmethod
+    @functools.cache
     def _stamp_query(cls) -> QuerySet:
         """What a kept user's request reads: built once per backend and process, cloned
         per request (Django resolves a values list with its joins anew each time one is
         built: nearly a third of this read's cost, paid by every signed-in page)."""
-        query = _stamp_queries.get(cls)
-        if query is None:
-            query = UserModel._default_manager.values_list(
-                "stamp__value", *cls.read_each_time.values()
-            )
-            _stamp_queries[cls] = query
-        return query
+        return UserModel._default_manager.values_list("stamp__value", *cls.read_each_time.values())
 
     def users(self) -> QuerySet:
         """The query a request's user is read with."""

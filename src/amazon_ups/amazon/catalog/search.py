@@ -143,11 +143,11 @@ def content_version() -> int:
 
 
 def versions() -> tuple[int, int]:
-    """(whole, content), in one read. The table holds the rows the triggers write (ids 1 and 2): it
-    is read whole, with no WHERE, which Django would build anew on every call (on a page
-    kept per version, half the read's cost). The whole version is made of every row, so
-    a row added by hand does not make it stale; without the content's row (a database
-    emptied by a flush, until its next change) the content's is the whole."""
+    """(whole, content), in one read. The table holds the rows the triggers write (ids 1
+    and 2): it is read whole, with no WHERE, which Django would build anew on every call
+    (on a page kept per version, half the read's cost). The whole version is made of
+    every row, so a row added by hand does not make it stale; without the content's row
+    (a database emptied by a flush, until its next change) the content's is the whole."""
     rows = sorted(_version_rows().all())
     whole = rows[0][1] if len(rows) == 1 else hash(tuple(rows))
     return whole, dict(rows).get(CONTENT_ROW, whole)

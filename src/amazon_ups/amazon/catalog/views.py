@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET
 from amazon_ups.amazon.accounts import selectors as accounts_selectors
 from amazon_ups.amazon.catalog import delivery, images, selectors
 from amazon_ups.amazon.catalog.forms import CatalogQueryForm
+from amazon_ups.amazon.catalog.templatetags.stock import stock_badge
 from amazon_ups.common import fragments
 from amazon_ups.common.dates import human_datetime
 from amazon_ups.common.parsing import parse_int
@@ -143,7 +144,7 @@ def product_detail(request, product_id: int):
     # The estimate is the visitor's own (their address, this moment): not kept.
     estimate = selectors.estimate_from(shelves, dest, timezone.now())
     slots = {
-        STOCK_SLOT: _stock_html(selectors.stock_status(sum(on_hand.values()))),
+        STOCK_SLOT: stock_badge(selectors.stock_status(sum(on_hand.values()))),
         ESTIMATE_SLOT: _estimate_html(estimate, dest, own_address, request.user.is_authenticated),
     }
     context = {**fragments.filled(request, page.html, slots), "name": page.name}
@@ -151,11 +152,6 @@ def product_detail(request, product_id: int):
 
 
 STOCK_SLOT = "stock"
-
-
-def _stock_html(stock: selectors.StockStatus) -> str:
-    """How many we hold, in words, as ``catalog/_stock.html`` writes it for the lists."""
-    return format_html('<span class="stock" data-stock="{}">{}</span>', stock.level, stock.text)
 
 
 ESTIMATE_SLOT = "estimate"

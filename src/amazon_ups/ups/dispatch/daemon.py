@@ -33,9 +33,7 @@ from amazon_ups.ups.dispatch import services as dispatch
 from amazon_ups.ups.shipments import selectors as shipments_selectors
 from amazon_ups.ups.shipments import services as shipments
 from amazon_ups.ups.shipments import world as shipments_world
-from amazon_ups.ups.shipments.package_lifecycle import EVENTS as package_events
 from amazon_ups.ups.shipments.services import Refused
-from amazon_ups.ups.shipments.truck_lifecycle import EVENTS as truck_events
 from amazon_ups.ups.shipments.world import world_id as current_world_id
 from amazon_ups.ups.shipper import services as shipper
 
@@ -149,8 +147,7 @@ class Dispatcher:
             shipments.trucks_locked_ahead(loaded_onto),
             dispatch.loads_read_together(),
             dispatch.pickups_read_together(pickups) if pickups else contextlib.nullcontext(),
-            package_events.batch(),
-            truck_events.batch(),
+            shipments.events_written_together(),
             dispatch.serving_together(),
             # Innermost: written before the warehouses are served.
             shipments.truck_positions_noted(),
@@ -170,8 +167,7 @@ class Dispatcher:
         try:
             with (
                 shipments_world.remembered(),
-                package_events.unit(),
-                truck_events.unit(),
+                shipments.events_of_one_unit(),
                 dispatch.package_items.unit(),
                 shipper.said_in_unit(),
                 shipments.truck_positions_of_one_unit(),
@@ -246,7 +242,7 @@ class Dispatcher:
     def _refusable(seqnum: int, action: Callable[[], object], package_id: int | None = None):
         """Run ``action``; if it refuses (having changed nothing: ``refused_by``), answer
         with an Error."""
-        with package_events.unit(), truck_events.unit(), shipper.said_in_unit():
+        with shipments.events_of_one_unit(), shipper.said_in_unit():
             said = shipper.said_so_far()
             refusal = isolation.refused_by(action)
             if refusal is not None and shipper.said_so_far() != said:

@@ -31,9 +31,9 @@ from amazon_ups.ups.dispatch import planning
 from amazon_ups.ups.dispatch import selectors as dispatch_selectors
 from amazon_ups.ups.shipments.models import Package, Truck, Warehouse
 from amazon_ups.ups.shipments.package_lifecycle import AWAITING_LOAD, CARRIED, PackageStatus
-from amazon_ups.ups.shipments.package_lifecycle import EVENTS as PACKAGE_EVENTS
 from amazon_ups.ups.shipments.package_lifecycle import PackageEventKind as P
 from amazon_ups.ups.shipments.services.base import (
+    events_of_one_unit,
     move,
     moves,
     packages_changed,
@@ -45,7 +45,6 @@ from amazon_ups.ups.shipments.services.base import (
     world_peer,
 )
 from amazon_ups.ups.shipments.truck_lifecycle import AT_WAREHOUSE, TruckStatus, truck_move
-from amazon_ups.ups.shipments.truck_lifecycle import EVENTS as TRUCK_EVENTS
 from amazon_ups.ups.shipments.truck_lifecycle import TruckEventKind as T
 from amazon_ups.ups.shipper import services as shipper
 
@@ -303,7 +302,7 @@ def serving_together() -> Iterator[None]:
 def _one_unit() -> Iterator[None]:
     """Work rolled back alone (a savepoint): its events, and what it told Amazon, go
     with it."""
-    with PACKAGE_EVENTS.unit(), TRUCK_EVENTS.unit(), shipper.said_in_unit():
+    with events_of_one_unit(), shipper.said_in_unit():
         yield
 
 

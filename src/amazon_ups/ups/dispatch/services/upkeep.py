@@ -21,11 +21,11 @@ from amazon_ups.protocol import world_ups_pb2 as wu
 from amazon_ups.ups.dispatch.services import reports, trucks
 from amazon_ups.ups.shipments import world
 from amazon_ups.ups.shipments.models import Package, PackageEvent, Truck, TruckEvent, Warehouse
-from amazon_ups.ups.shipments.package_lifecycle import EVENTS as PACKAGE_EVENTS
 from amazon_ups.ups.shipments.package_lifecycle import NOT_FINAL, PackageStatus
 from amazon_ups.ups.shipments.package_lifecycle import PackageEventKind as P
 from amazon_ups.ups.shipments.services import redirect
 from amazon_ups.ups.shipments.services.base import (
+    events_written_together,
     logger,
     move,
     stuck_before,
@@ -33,7 +33,6 @@ from amazon_ups.ups.shipments.services.base import (
     truck_ref,
 )
 from amazon_ups.ups.shipments.truck_lifecycle import AT_WAREHOUSE, TruckStatus, truck_move
-from amazon_ups.ups.shipments.truck_lifecycle import EVENTS as TRUCK_EVENTS
 from amazon_ups.ups.shipments.truck_lifecycle import TruckEventKind as T
 from amazon_ups.ups.shipper import services as shipper
 
@@ -56,7 +55,7 @@ def _each(
         return 0
 
     def act(item: Item) -> None:
-        with shipper.said_together(), PACKAGE_EVENTS.batch(), TRUCK_EVENTS.batch():
+        with shipper.said_together(), events_written_together():
             action(item)
 
     return each_item(what, listed, ref=ref, action=act)

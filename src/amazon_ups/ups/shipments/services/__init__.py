@@ -18,6 +18,8 @@ work are the dispatch app's (``dispatch.services``), above this one.
 from amazon_ups.ups.shipments.services.base import (
     Item,
     Refused,
+    events_of_one_unit,
+    events_written_together,
     moves_noted,
     package_lock,
     package_saves_noted,
@@ -39,6 +41,8 @@ __all__ = [
     "Item",
     "RedirectResult",
     "Refused",
+    "events_of_one_unit",
+    "events_written_together",
     "moves_noted",
     "package_lock",
     "package_redirect",

@@ -19,12 +19,14 @@ from amazon_ups.common.statemachine import Outcome, saves_held_to_end
 from amazon_ups.ups.shipments import world
 from amazon_ups.ups.shipments.exceptions import Refused as Refused  # the services' name
 from amazon_ups.ups.shipments.models import Package, Truck
+from amazon_ups.ups.shipments.package_lifecycle import EVENTS as PACKAGE_EVENTS
 from amazon_ups.ups.shipments.package_lifecycle import (
     MACHINE,
     PackageEventKind,
     package_move,
     package_moves,
 )
+from amazon_ups.ups.shipments.truck_lifecycle import EVENTS as TRUCK_EVENTS
 from amazon_ups.ups.shipper import services as shipper
 
 logger = logging.getLogger(__name__)
@@ -424,3 +426,22 @@ def delivered_at_destination(package: Package, truck_id: int, *, now: datetime) 
         now=now,
     ):
         shipper.delivered(package.id, package.dest_x, package.dest_y)
+
+
+# -- the events of a batch of work --------------------------------------------------------
+
+
+@contextlib.contextmanager
+def events_written_together() -> Iterator[None]:
+    """Within (a transaction): the packages' events and the trucks' are written at the
+    end, one statement each (``package_lifecycle.EVENTS``, ``truck_lifecycle.EVENTS``):
+    nothing the daemon does reads them, they are for the pages."""
+    with PACKAGE_EVENTS.batch(), TRUCK_EVENTS.batch():
+        yield
+
+
+@contextlib.contextmanager
+def events_of_one_unit() -> Iterator[None]:
+    """A unit of work rolled back alone (a savepoint) takes its events with it."""
+    with PACKAGE_EVENTS.unit(), TRUCK_EVENTS.unit():
+        yield
