@@ -24,6 +24,8 @@ server answers.
    ratio to the baseline; CPU used by the server and by the clients (on 2 cores the
    clients take a share; the baseline shows the ceiling of this harness). After the
    checkout phase, the orders in the database are counted against the redirects seen.
+   Last, each page against the issue's goals (``GOAL_SHARE``, ``GOAL_P99``), ok or
+   MISSED: a checkout is weighed whole, its three requests one after the other.
 
 Progress goes to stderr, figures to stdout.
 """
@@ -372,7 +374,7 @@ def bench(args, env: dict[str, str], label: str) -> None:
             shopper.log_in(f"bench{index}")
         watcher = psutil.Process(server.pid)
         me = psutil.Process()
-        rows = []
+        rows: list[Row] = []
         placed = 0
         for name, work in PHASES:
             server_before, me_before = server_cpu(watcher), sum(me.cpu_times()[:2])
@@ -381,16 +383,8 @@ def bench(args, env: dict[str, str], label: str) -> None:
             me_used = sum(me.cpu_times()[:2]) - me_before
             placed += timings.placed
             for request, latencies in timings.latencies.items():
-                rows.append(
-                    (
-                        request,
-                        latencies,
-                        timings.errors.get(request, 0),
-                        elapsed,
-                        server_used,
-                        me_used,
-                    )
-                )
+                errors = timings.errors.get(request, 0)
+                rows.append(Row(request, latencies, errors, elapsed, server_used, me_used))
         orders = count_orders(env)
     finally:
         server.terminate()
@@ -399,26 +393,78 @@ def bench(args, env: dict[str, str], label: str) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, 9)
 
-    baseline_rate = len(rows[0][1]) / rows[0][3]
+    baseline_rate = rows[0].rate
     print()
     print(
         "| request | req/s | vs baseline | p50 ms | p90 ms | p99 ms | max ms | errors "
         "| CPU s server / clients |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
-    for request, latencies, errors, elapsed, server_used, me_used in rows:
-        rate = len(latencies) / elapsed
+    for row in rows:
+        latencies = row.latencies
         print(
-            f"| {request} | {rate:,.0f} | {rate / baseline_rate:.1%} "
+            f"| {row.request} | {row.rate:,.0f} | {row.rate / baseline_rate:.1%} "
             f"| {percentile(latencies, 0.5) * 1000:.1f} | {percentile(latencies, 0.9) * 1000:.1f}"
             f" | {percentile(latencies, 0.99) * 1000:.1f} | {max(latencies) * 1000:.1f} "
-            f"| {errors} | {server_used:.1f} / {me_used:.1f} |"
+            f"| {row.errors} | {row.server_cpu:.1f} / {row.client_cpu:.1f} |"
         )
     print(
         f"\nOrders placed (redirects seen): {placed}; orders in the database: {orders}"
         f"{'' if placed == orders else '  <-- MISMATCH'}"
     )
-    print(f"Mean latency of the baseline: {statistics.mean(rows[0][1]) * 1000:.1f} ms")
+    print(f"Mean latency of the baseline: {statistics.mean(rows[0].latencies) * 1000:.1f} ms")
+    print(f"\nGoals ({args.clients} clients):")
+    for line in goals(rows):
+        print(f"  {line}")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One request's figures in its phase."""
+
+    request: str
+    latencies: list[float]
+    errors: int
+    seconds: float  # the phase's
+    server_cpu: float  # CPU seconds of the server over the phase
+    client_cpu: float
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds
+
+
+# The issue's goals: each page's rate as a share of /healthz's, with 50 clients, and its
+# p99. A checkout is weighed whole (the three requests a shopper makes to buy, one
+# after the other), as the issue's baseline of 2.9% was; each of its requests must
+# answer within the p99.
+GOAL_SHARE = {"search": 0.25, "product page": 0.40, "checkout": 0.15}
+GOAL_P99 = 0.250
+
+
+def goals(rows: list[Row]) -> list[str]:
+    """Each page's figures against the goals, a line each: ``ok`` or ``MISSED``."""
+    baseline = rows[0].rate
+    lines = []
+    for page, share in GOAL_SHARE.items():
+        mine = [row for row in rows if row.request == page or row.request.startswith(page + ":")]
+        if not mine:
+            continue
+        whole = next(row for row in mine if row.request in (page, f"{page}: all three"))
+        asked = [row for row in mine if row is not whole] or [whole]
+        ratio = whole.rate / baseline
+        p99 = max(percentile(row.latencies, 0.99) for row in asked)
+        slowest = max(asked, key=lambda row: percentile(row.latencies, 0.99)).request
+        lines.append(
+            f"{page:<13} {ratio:6.1%} of /healthz >= {share:.0%} {verdict(ratio >= share)}; "
+            f"p99 {p99 * 1000:,.0f} ms < {GOAL_P99 * 1000:.0f} ms {verdict(p99 < GOAL_P99)}"
+            + (f" (the slowest: {slowest})" if len(asked) > 1 else "")
+        )
+    return lines
+
+
+def verdict(met: bool) -> str:
+    return "ok" if met else "MISSED"
 
 
 def main() -> None:

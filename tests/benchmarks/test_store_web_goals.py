@@ -1,0 +1,48 @@
+"""benchmarks/store_web.py's verdicts: each page's rate as a share of /healthz's and its
+p99 against the issue's goals, a checkout weighed whole."""
+
+from __future__ import annotations
+
+from benchmarks import store_web
+from benchmarks.store_web import Row
+
+
+def row(request: str, count: int, slowest: float = 0.1) -> Row:
+    """``count`` requests in a 10 s phase, the slowest 2% of them taking ``slowest`` s."""
+    fast = count - count // 50
+    return Row(request, [0.01] * fast + [slowest] * (count - fast), 0, 10.0, 1.0, 1.0)
+
+
+def lines(rows: list[Row]) -> dict[str, str]:
+    return {line.split()[0]: line for line in store_web.goals(rows)}
+
+
+def test_each_page_is_weighed_by_its_share_of_the_baseline_and_its_p99():
+    verdicts = lines(
+        [
+            row("baseline: /healthz", 10_000),
+            row("search", 2_600),
+            row("product page", 3_900, slowest=0.3),
+        ]
+    )
+    assert "26.0% of /healthz >= 25% ok; p99 100 ms < 250 ms ok" in verdicts["search"]
+    assert "39.0% of /healthz >= 40% MISSED; p99 300 ms < 250 ms MISSED" in verdicts["product"]
+    assert "checkout" not in verdicts  # a phase not run is not weighed
+
+
+def test_a_checkout_is_weighed_whole_and_each_of_its_requests_by_the_p99():
+    checkout = [
+        row("checkout: add to cart", 1_600),
+        row("checkout: form", 1_600, slowest=0.26),
+        row("checkout: place order", 1_600),
+        row("checkout: all three", 1_600, slowest=0.4),
+    ]
+    verdict = lines([row("baseline: /healthz", 10_000), *checkout])["checkout"]
+    # The three requests of one checkout are one checkout, not three.
+    assert "16.0% of /healthz >= 15% ok" in verdict
+    # Each request must answer in time; the three together are not a request.
+    assert "p99 260 ms < 250 ms MISSED (the slowest: checkout: form)" in verdict
+
+    quick = [r if r.request != "checkout: form" else row(r.request, 1_600) for r in checkout]
+    verdict = lines([row("baseline: /healthz", 10_000), *quick])["checkout"]
+    assert "p99 100 ms < 250 ms ok" in verdict
