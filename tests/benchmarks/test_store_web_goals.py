@@ -1,10 +1,11 @@
 """benchmarks/store_web.py's verdicts: each page's rate as a share of /healthz's and its
-p99 against the issue's goals, a checkout weighed whole."""
+p99 against the issue's goals, a checkout weighed whole; with several runs, on each
+figure's median."""
 
 from __future__ import annotations
 
 from benchmarks import store_web
-from benchmarks.store_web import Row
+from benchmarks.store_web import Figure, Row
 
 
 def row(request: str, count: int, slowest: float = 0.1) -> Row:
@@ -14,7 +15,11 @@ def row(request: str, count: int, slowest: float = 0.1) -> Row:
 
 
 def lines(rows: list[Row]) -> dict[str, str]:
-    return {line.split()[0]: line for line in store_web.goals(rows)}
+    return by_page(store_web.goals(store_web.figures(rows)))
+
+
+def by_page(goals: list[str]) -> dict[str, str]:
+    return {line.split()[0]: line for line in goals}
 
 
 def test_each_page_is_weighed_by_its_share_of_the_baseline_and_its_p99():
@@ -46,3 +51,16 @@ def test_a_checkout_is_weighed_whole_and_each_of_its_requests_by_the_p99():
     quick = [r if r.request != "checkout: form" else row(r.request, 1_600) for r in checkout]
     verdict = lines([row("baseline: /healthz", 10_000), *quick])["checkout"]
     assert "p99 100 ms < 250 ms ok" in verdict
+
+
+def test_several_runs_are_weighed_on_each_figures_median():
+    runs = [
+        [Figure("search", 0.20, 0.30), Figure("product page", 0.45, 0.10)],
+        [Figure("search", 0.30, 0.10), Figure("product page", 0.35, 0.12)],
+        [Figure("search", 0.27, 0.20), Figure("product page", 0.41, 0.11)],
+    ]
+    median = store_web.median_figures(runs)
+    assert median == [Figure("search", 0.27, 0.20), Figure("product page", 0.41, 0.11)]
+    verdicts = by_page(store_web.goals(median))
+    assert "27.0% of /healthz >= 25% ok; p99 200 ms < 250 ms ok" in verdicts["search"]
+    assert "41.0% of /healthz >= 40% ok; p99 110 ms < 250 ms ok" in verdicts["product"]
