@@ -416,10 +416,9 @@ def bench(args, env: dict[str, str], label: str) -> list[Figure]:
         f"{'' if placed == orders else '  <-- MISMATCH'}"
     )
     print(f"Mean latency of the baseline: {statistics.mean(rows[0].latencies) * 1000:.1f} ms")
-    print(f"\nGoals ({args.clients} clients):")
-    for line in goals(figures(rows)):
-        print(f"  {line}")
-    return figures(rows)
+    weighed = figures(rows)
+    print_goals(f"Goals ({args.clients} clients)", weighed)
+    return weighed
 
 
 @dataclass(frozen=True)
@@ -495,6 +494,12 @@ def goals(weighed: list[Figure]) -> list[str]:
     return lines
 
 
+def print_goals(title: str, weighed: list[Figure]) -> None:
+    print(f"\n{title}:")
+    for line in goals(weighed):
+        print(f"  {line}")
+
+
 def verdict(met: bool) -> str:
     return "ok" if met else "MISSED"
 
@@ -528,9 +533,7 @@ def main() -> None:
             median = median_figures(of_kind)
             for figure in median:
                 print(f"| {figure.request} | {figure.share:.1%} | {figure.p99 * 1000:.1f} |")
-            print(f"\nGoals ({args.clients} clients), on the medians:")
-            for line in goals(median):
-                print(f"  {line}")
+            print_goals(f"Goals ({args.clients} clients), on the medians", median)
 
 
 def fresh_sites(database: str, prefix: str) -> Iterator[tuple[dict[str, str], str]]:

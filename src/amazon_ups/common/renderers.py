@@ -25,12 +25,13 @@ class JinjaWidgets(BaseRenderer):
     def get_template(self, template_name: str):
         renderer = self._has.get(template_name)
         if renderer is None:
-            try:
-                template = self.jinja2.get_template(template_name)
-            except TemplateDoesNotExist:
-                renderer = self.django
-            else:
-                self._has[template_name] = self.jinja2
-                return template
+            renderer = self.jinja2 if self._in_jinja2(template_name) else self.django
             self._has[template_name] = renderer
         return renderer.get_template(template_name)
+
+    def _in_jinja2(self, template_name: str) -> bool:
+        try:
+            self.jinja2.get_template(template_name)  # kept by Jinja2's own cache
+        except TemplateDoesNotExist:
+            return False
+        return True
