@@ -125,6 +125,9 @@ def databases(project: str) -> dict[str, Any]:
     else:
         private_dir(VAR_DIR)
         default = {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / f"{project}.sqlite3"}
+    if default["ENGINE"] == "django.db.backends.sqlite3":
+        # Django's, whose write transactions queue host-wide (``backends/sqlite3``).
+        default["ENGINE"] = "amazon_ups.common.backends.sqlite3"
     if default["ENGINE"].endswith("sqlite3"):
         default.setdefault("OPTIONS", {}).update(
             {
