@@ -215,8 +215,14 @@ def test_a_database_in_memory_has_no_queue(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_each_site_without_a_database_url_gets_the_queue(monkeypatch):
+def test_each_site_on_sqlite_gets_the_queue_and_keeps_its_connections(monkeypatch):
+    """The queue, and connections kept between a web thread's requests (opening the file
+    and setting its pragmas cost as much as a page), without a DATABASE_URL or with a
+    SQLite one, for both sites."""
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    assert settings_module.databases("amazon")["default"]["ENGINE"] == OURS
+    amazon = settings_module.databases("amazon")["default"]
     monkeypatch.setenv("DATABASE_URL", "sqlite:////tmp/elsewhere.sqlite3")
-    assert settings_module.databases("ups")["default"]["ENGINE"] == OURS
+    ups = settings_module.databases("ups")["default"]
+    for default in (amazon, ups):
+        assert default["ENGINE"] == OURS
+        assert default["CONN_MAX_AGE"] == 60

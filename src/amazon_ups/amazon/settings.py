@@ -19,10 +19,6 @@ SECRET_KEY = secret_key(PROJECT)
 ROOT_URLCONF = "amazon_ups.amazon.urls"
 WSGI_APPLICATION = "amazon_ups.amazon.wsgi.application"
 DATABASES = databases(PROJECT)
-# On SQLite too, each web thread keeps its connection between requests, as DATABASE_URL's
-# PostgreSQL does: opening the file and setting its pragmas (WAL) cost more than a
-# page's queries.
-DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
 # What /operator/ lists as waiting far longer than usual (STUCK_AFTER).
 OPERATOR_STUCK = "amazon_ups.amazon.orders.selectors.stuck_for_operators"
 OPERATOR_DASHBOARD = "amazon_ups.amazon.orders.selectors.dashboard_for_operators"

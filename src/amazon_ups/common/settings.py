@@ -129,6 +129,10 @@ def databases(project: str) -> dict[str, Any]:
         # Django's, whose write transactions queue host-wide (``backends/sqlite3``).
         default["ENGINE"] = "amazon_ups.common.backends.sqlite3"
     if default["ENGINE"].endswith("sqlite3"):
+        # Each web thread keeps its connection between requests, as DATABASE_URL's
+        # PostgreSQL does: opening the file and setting its pragmas cost as much as a
+        # page's own work (UPS's tracking form, in-process: 2.25-3.25 -> 1.35-1.95 ms).
+        default.setdefault("CONN_MAX_AGE", 60)
         default.setdefault("OPTIONS", {}).update(
             {
                 # WAL lets the web read while the daemon writes; IMMEDIATE takes the
