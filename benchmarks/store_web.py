@@ -490,7 +490,7 @@ def figures(rows: list[Row]) -> list[Figure]:
 
 
 def median_figures(runs: list[list[Figure]]) -> list[Figure]:
-    """Each request's share and p99, the median of the runs' (a machine shared with others
+    """Each request's share, p99 and CPU, the median of the runs' (a machine shared with others
     slows a run in bursts: one run's figures move by a quarter from the next)."""
     requests = list(dict.fromkeys(f.request for run in runs for f in run))
     return [
